@@ -1,0 +1,91 @@
+"""The `credit-ledger` command line."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ops.config import load_settings
+
+app = typer.Typer(help="credit-ledger: a streaming, event-sourced ledger of public credit records.",
+                  no_args_is_help=True, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+
+@app.command()
+def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synthetic dataset"),
+       data_dir: Optional[str] = typer.Option(None, help="where Kafka and the worker keep their data"),
+       web_port: Optional[int] = typer.Option(None, help="the worker's HTTP port (default 6066)"),
+       kafka_port: Optional[int] = typer.Option(None, help="the embedded broker's port (default 9092)")):
+    """Start embedded Kafka, the worker and the web server; Ctrl-C stops them all."""
+    from ops.up import run_up
+
+    settings = load_settings(data_dir=data_dir, web_port=web_port, kafka_port=kafka_port)
+    raise typer.Exit(run_up(settings, demo=demo))
+
+
+@app.command()
+def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or debug")):
+    """Run the Faust worker against the configured brokers (CREDIT_LEDGER_KAFKA)."""
+    from streams.app import run_worker
+
+    run_worker(load_settings(), loglevel=loglevel)
+
+
+@app.command()
+def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a JSONL file of events"),
+            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)")):
+    """Validate every line and publish the valid ones; report every rejected line."""
+    from streams.sdk import Publisher
+
+    settings = load_settings(kafka=kafka)
+    lines = file.read_text(encoding="utf-8-sig").splitlines()
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=False) as progress:
+        task = progress.add_task("publish", total=len(numbered))
+        with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes) as publisher:
+            report = publisher.publish_many((line for _, line in numbered),
+                                            on_progress=lambda n: progress.update(task, completed=n))
+    line_of = lambda position: numbered[position - 1][0]  # noqa: E731
+    out.print(f"{len(report.delivered)} published, {len(report.invalid)} rejected, "
+              f"{len(report.failed)} not delivered ({file})")
+    if report.invalid:
+        table = Table("line", "field", "rule", "problem", title="rejected lines")
+        for position, problems in sorted(report.invalid.items()):
+            for p in problems:
+                table.add_row(str(line_of(position)), p.field, p.rule, p.message)
+        out.print(table)
+    for position, reason in sorted(report.failed.items()):
+        out.print(f"line {line_of(position)}: not delivered: {reason}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("check-id")
+def check_id(code: str = typer.Argument(..., help="a unified social credit code or a resident ID number")):
+    """Check a USCC (GB 32100-2015) or a resident ID number (GB 11643); exit 1 when invalid."""
+    from projections.ids import id_kind, resident_id_problems, uscc_problems
+
+    kind = id_kind(code)
+    problems = resident_id_problems(code) if kind == "RESIDENT_ID" else uscc_problems(code)
+    label = "resident ID number (GB 11643)" if kind == "RESIDENT_ID" else "unified social credit code (GB 32100-2015)"
+    if problems:
+        out.print(f"{code}: invalid {label}")
+        for problem in problems:
+            out.print(f"  - {problem}")
+        raise typer.Exit(1)
+    out.print(f"{code}: valid {label}")
+
+
+def main() -> None:
+    app(prog_name="credit-ledger")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Settings: flags, then CREDIT_LEDGER_* environment variables, then credit-ledger.toml."""
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+# A development key, used only when none is configured; `up` warns loudly about it.
+DEV_PSEUDONYM_KEY = "credit-ledger-development-key-not-for-production"
+CONFIG_FILE = "credit-ledger.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: str = "127.0.0.1:9092"  # bootstrap servers
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    kafka_port: int = 9092  # the embedded broker's port (`up` only)
+    data_dir: str = "data"
+    pseudonym_key: str = ""
+    partitions: int = 4
+
+    @property
+    def pseudonym_key_bytes(self) -> bytes:
+        return (self.pseudonym_key or DEV_PSEUDONYM_KEY).encode()
+
+    @property
+    def uses_dev_key(self) -> bool:
+        return not self.pseudonym_key
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+    def to_env(self) -> dict[str, str]:
+        return {f"CREDIT_LEDGER_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+def load_settings(**flags) -> Settings:
+    """Flags (None means not given) win over the environment, which wins over the file."""
+    settings = Settings()
+    path = Path(os.environ.get("CREDIT_LEDGER_CONFIG", CONFIG_FILE))
+    layers = [tomllib.loads(path.read_text()) if path.is_file() else {}]
+    layers.append({f.name: os.environ[f"CREDIT_LEDGER_{f.name.upper()}"]
+                   for f in fields(Settings) if f"CREDIT_LEDGER_{f.name.upper()}" in os.environ})
+    layers.append({k: v for k, v in flags.items() if v is not None})
+    for layer in layers:
+        settings = replace(settings, **{k: _typed(k, v) for k, v in layer.items() if k in _FIELD_TYPES})
+    return settings
+
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _typed(name: str, value):
+    if _FIELD_TYPES[name] == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            sys.exit(f"setting {name}: {value!r} is not a whole number")
+    return str(value)

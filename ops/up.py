@@ -1,0 +1,138 @@
+"""`credit-ledger up`: embedded Kafka + worker + web on one machine, stopped as one."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from rich.console import Console
+
+from ops.config import Settings
+from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, set_parent_death_signal
+from streams import ledger_reader, topics
+from streams.sdk import Publisher
+from streams.topics import ensure_topics
+
+READY_TIMEOUT_S = 120.0
+WORKER_STOP_TIMEOUT_S = 20.0
+DEMO_DAYS = 600
+console = Console(stderr=True)
+
+
+class UpError(RuntimeError):
+    pass
+
+
+def check_port_free(port: int, what: str, flag: str) -> None:
+    if not port_is_free(port):
+        raise UpError(f"{what} port {port} is already in use; stop what holds it or pass {flag}")
+
+
+def check_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as error:
+        raise UpError(f"data dir {data_dir} is not writable: {error.strerror}") from None
+
+
+def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, **settings.to_env()}
+    log_file = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], env=env, stdout=log_file,
+                            stderr=subprocess.STDOUT, preexec_fn=set_parent_death_signal)
+
+
+def wait_ready(settings: Settings, worker: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            raise UpError("the worker stopped at start-up:\n" + "\n".join(tail))
+        try:
+            with urllib.request.urlopen(settings.web_url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise UpError(f"the worker was not ready within {READY_TIMEOUT_S:.0f} s; see {log_path}")
+
+
+def publish_demo(settings: Settings) -> str | None:
+    """Publish the demo dataset unless the ledger already holds events; returns a subject to open."""
+    from ops.demo import demo_events
+
+    events = demo_events(start=date.today() - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
+    first_company = next(e["subject"]["id"] for e in events if e["subject"]["kind"] == "LEGAL_PERSON")
+    if sum(high for _, high in ledger_reader.watermarks(settings.kafka, topics.EVENTS).values()) > 0:
+        console.print("demo: the ledger already holds events; not publishing them again")
+        return first_company
+    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes) as publisher:
+        report = publisher.publish_many(events)
+    console.print(f"demo: published {len(report.delivered)} events for "
+                  f"{len({e['subject'].get('id') or e['subject'].get('id_number') for e in events})} subjects")
+    if not report.ok:
+        raise UpError(f"demo data was refused: {report.invalid or report.failed}")
+    return first_company
+
+
+def run_up(settings: Settings, demo: bool) -> int:
+    data_dir = Path(settings.data_dir).resolve()
+    settings = replace(settings, data_dir=str(data_dir))
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    kafka = worker = None
+    try:
+        check_data_dir(data_dir)
+        check_port_free(settings.web_port, "web", "--web-port")
+        if settings.uses_dev_key:
+            console.print("[bold red]WARNING: no pseudonym key configured (CREDIT_LEDGER_PSEUDONYM_KEY); "
+                          "natural persons are pseudonymised with the DEVELOPMENT key. Never use it in production.[/]")
+        kafka = EmbeddedKafka(data_dir / "kafka", port=settings.kafka_port, log_file=data_dir / "kafka.log")
+        started = time.monotonic()
+        kafka.start()
+        console.print(f"kafka: {kafka.bootstrap} (started in {time.monotonic() - started:.1f} s, data in {data_dir / 'kafka'})")
+        settings = replace(settings, kafka=kafka.bootstrap)
+        ensure_topics(settings.kafka, partitions=settings.partitions)
+        worker_log = data_dir / "worker.log"
+        worker = start_worker(settings, worker_log)
+        wait_ready(settings, worker, worker_log)
+        subject = publish_demo(settings) if demo else None
+        console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
+                      f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
+                      f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")
+        if subject:
+            console.print(f"  a demo subject: {settings.web_url}/subjects/{subject}")
+        console.print("Ctrl-C stops everything.")
+        sys.stdout.flush()
+        while not stopping:
+            if worker.poll() is not None:
+                raise UpError(f"the worker exited with code {worker.returncode}; see {worker_log}")
+            time.sleep(0.5)
+        return 0
+    except (UpError, PortInUseError) as error:
+        console.print(f"[bold red]error:[/] {error}")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(WORKER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if kafka is not None:
+            kafka.stop()
+        console.print("stopped.")

@@ -1,0 +1,245 @@
+"""The event catalogue: every event type, its payload fields and their rules.
+
+This is the one description of the contract that validation, the Avro schemas'
+consistency test, the demo generator and the CSV importers all read. The Avro
+files in ``avro_schemas/`` must agree with it field for field (a test checks).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Field kinds. Dates are ISO-8601 calendar dates, instants carry a zone,
+# money is integer fen.
+STR = "str"
+INT = "int"
+BOOL = "bool"
+DATE = "date"
+INSTANT = "instant"
+ENUM = "enum"
+STR_LIST = "str_list"
+ENUM_LIST = "enum_list"
+
+SUBJECT_KINDS = ("LEGAL_PERSON", "OTHER_ORGANIZATION", "INDIVIDUAL_BUSINESS", "NATURAL_PERSON")
+CLASSIFICATIONS = ("PUBLIC", "AUTHORIZED", "INTERNAL")
+DECISION_KINDS = ("PERMIT", "PENALTY")
+SEVERITIES = ("GENERAL", "SERIOUS", "SEVERE")
+PENALTY_KINDS = (
+    "WARNING",  # 警告
+    "NOTICE_OF_CRITICISM",  # 通报批评
+    "FINE",  # 罚款
+    "CONFISCATION",  # 没收违法所得、没收非法财物
+    "CERTIFICATE_DOWNGRADE",  # 暂扣许可证件、降低资质等级
+    "CERTIFICATE_REVOCATION",  # 吊销许可证件
+    "PRODUCTION_RESTRICTION",  # 限制开展生产经营活动
+    "SUSPENSION",  # 责令停产停业、责令关闭
+    "EMPLOYMENT_RESTRICTION",  # 限制从业
+    "DETENTION",  # 行政拘留
+    "OTHER",  # 其他
+)
+COMMITMENT_KINDS = (
+    "APPROVAL_SUBSTITUTE",
+    "NOTIFICATION_PROMISE",
+    "DEFERRED_DOCUMENTS",
+    "INDUSTRY_SELF_DISCIPLINE",
+    "VOLUNTARY",
+    "CREDIT_REPAIR",
+)
+REPAIR_OUTCOMES = ("APPROVED", "REJECTED")
+OBJECTION_OUTCOMES = ("UPHELD_CORRECTED", "UPHELD_WITHDRAWN", "DISMISSED")
+LIST_KINDS = (
+    "RED_LIST",
+    "SERIOUS_DISHONESTY",
+    "ABNORMAL_OPERATION",
+    "DISHONEST_JUDGMENT_DEBTOR",
+    "MAJOR_TAX_VIOLATION",
+    "PROCUREMENT_BAN",
+    "OTHER_BLACKLIST",
+)
+RATING_KINDS = ("TAX", "ENVIRONMENT", "CUSTOMS", "WORK_SAFETY", "CONSTRUCTION", "OTHER")
+PROCESSING_KINDS = ("REPAIR", "OBJECTION")
+
+# Limits (TIGER_STYLE: a limit on everything that can grow).
+MAX_EVENT_BYTES = 64 * 1024  # one event in its JSON form
+MAX_TEXT_CHARS = 8_000  # facts, content, grounds ...
+MAX_SHORT_CHARS = 200  # names, numbers, codes
+MAX_LIST_ITEMS = 32  # penalty_kinds, measures, scope
+MAX_FEN = 10**15  # one trillion yuan: anything larger is a typo
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    required: bool = True
+    values: tuple[str, ...] = ()  # for ENUM and ENUM_LIST
+    max_chars: int = MAX_SHORT_CHARS
+    doc: str = ""
+
+
+def f(name, kind=STR, required=True, values=(), max_chars=MAX_SHORT_CHARS, doc=""):
+    return Field(name, kind, required, tuple(values), max_chars, doc)
+
+
+def text(name, required=True, doc=""):
+    return Field(name, STR, required, (), MAX_TEXT_CHARS, doc)
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    fields: tuple[Field, ...]
+    default_classification: str = "PUBLIC"
+    system: bool = False  # written by the ledger's timers, never by a publisher
+    doc: str = ""
+
+    def field(self, name: str) -> Field | None:
+        for fld in self.fields:
+            if fld.name == name:
+                return fld
+        return None
+
+
+_TYPES = (
+    EventType("SubjectRegistered", (
+        f("region_code", doc="6-digit administrative division code (GB/T 2260), e.g. 410105"),
+        f("industry_code", required=False, doc="national economic industry code (GB/T 4754), e.g. C1761"),
+        f("legal_representative", required=False, doc="name of the legal representative (organisations only)"),
+        f("registered_on", DATE, doc="date of establishment or registration"),
+    ), doc="A subject enters the ledger (主体登记)."),
+    EventType("SubjectDeregistered", (
+        text("reason", doc="why the subject was deregistered (注销、吊销)"),
+    ), doc="A subject is deregistered."),
+    EventType("DecisionRegistered", (
+        f("decision_no", doc="number of the decision document (决定文书号)"),
+        f("decision_kind", ENUM, values=DECISION_KINDS, doc="PERMIT or PENALTY"),
+    ), default_classification="INTERNAL",
+        doc="A permit or penalty decision exists; its publication (双公示) is due within 7 working days."),
+    EventType("PermitGranted", (
+        f("record_id", doc="the publisher's stable id of this permit record"),
+        f("decision_no", doc="行政许可决定文书号"),
+        f("permit_kind", doc="许可类别 (普通、特许、认可、核准、登记、其他)"),
+        f("certificate_name", required=False, doc="许可证书名称"),
+        f("certificate_no", required=False, doc="许可编号"),
+        text("content", doc="许可内容"),
+        f("valid_from", DATE, doc="有效期自"),
+        f("valid_to", DATE, required=False, doc="有效期至; absent means no end"),
+    ), doc="An administrative permit (行政许可)."),
+    EventType("PermitRevoked", (
+        f("record_id", doc="the permit's record_id"),
+        text("reason", doc="why it was revoked"),
+    ), doc="A permit is revoked (撤销、吊销)."),
+    EventType("PenaltyImposed", (
+        f("record_id", doc="the publisher's stable id of this penalty record"),
+        f("decision_no", doc="行政处罚决定书文号"),
+        f("violation_type", doc="违法行为类型"),
+        text("facts", doc="违法事实"),
+        text("basis", doc="处罚依据"),
+        f("penalty_kinds", ENUM_LIST, values=PENALTY_KINDS, doc="处罚类别, one or more"),
+        f("fine_fen", INT, required=False, doc="罚款金额 in fen"),
+        f("confiscation_fen", INT, required=False, doc="没收违法所得、没收非法财物的金额 in fen"),
+        f("severity", ENUM, values=SEVERITIES, doc="GENERAL, SERIOUS or SEVERE (失信严重程度)"),
+        f("sector", required=False, doc="special sector that lengthens publicity: SPECIAL_EQUIPMENT, WORK_SAFETY, FIRE_SAFETY"),
+        f("publicity_until", DATE, required=False, doc="公示截止期 set by the authority, if any"),
+    ), doc="An administrative penalty (行政处罚)."),
+    EventType("PenaltyFulfilled", (
+        f("record_id", doc="the penalty's record_id"),
+    ), doc="The penalty's obligations are fulfilled (fine paid, rectification done)."),
+    EventType("PenaltyRevoked", (
+        f("record_id", doc="the penalty's record_id"),
+        text("reason", doc="administrative review or court judgment that revoked it"),
+    ), doc="A penalty is revoked by review or court."),
+    EventType("CommitmentMade", (
+        f("commitment_id", doc="the publisher's stable id of this commitment"),
+        f("commitment_kind", ENUM, values=COMMITMENT_KINDS, doc="what kind of credit commitment (信用承诺)"),
+        f("related_record_id", required=False, doc="the permit or penalty the commitment is about"),
+        text("content", doc="what was promised"),
+        f("due_on", DATE, required=False, doc="the date by which it must be fulfilled"),
+        f("due_working_days", INT, required=False, doc="or: working days after occurred_on"),
+    ), doc="A credit commitment is made (承诺)."),
+    EventType("CommitmentFulfilled", (
+        f("commitment_id", doc="the commitment's id"),
+    ), doc="A commitment is fulfilled (践诺)."),
+    EventType("CommitmentBreached", (
+        f("commitment_id", doc="the commitment's id"),
+        text("breach", doc="what was not kept"),
+        f("false_commitment", BOOL, doc="true for a false commitment (虚假承诺), a SEVERE mark"),
+    ), doc="A commitment is breached (违诺)."),
+    EventType("RepairRequested", (
+        f("repair_id", doc="id of this repair application"),
+        f("record_id", doc="the penalty to repair"),
+        text("corrective_actions", doc="what the subject did to correct the breach"),
+        f("commitment_id", required=False, doc="the CREDIT_REPAIR commitment that goes with it"),
+    ), default_classification="INTERNAL", doc="A subject applies for credit repair (信用修复申请)."),
+    EventType("RepairDecided", (
+        f("repair_id", doc="the application's id"),
+        f("record_id", doc="the penalty concerned"),
+        f("outcome", ENUM, values=REPAIR_OUTCOMES, doc="APPROVED or REJECTED"),
+        text("reason", required=False, doc="why"),
+    ), default_classification="INTERNAL", doc="A repair application is decided."),
+    EventType("ObjectionFiled", (
+        f("objection_id", doc="id of this objection"),
+        f("record_id", doc="the record objected to"),
+        text("grounds", doc="why the subject objects (异议理由)"),
+    ), default_classification="INTERNAL", doc="A subject objects to a record (异议申请)."),
+    EventType("ObjectionResolved", (
+        f("objection_id", doc="the objection's id"),
+        f("record_id", doc="the record objected to"),
+        f("outcome", ENUM, values=OBJECTION_OUTCOMES, doc="UPHELD_CORRECTED, UPHELD_WITHDRAWN or DISMISSED"),
+        text("correction", required=False, doc="what was corrected"),
+    ), default_classification="INTERNAL", doc="An objection is decided."),
+    EventType("ListEntered", (
+        f("entry_id", doc="id of this list entry"),
+        f("list_kind", ENUM, values=LIST_KINDS, doc="which red or black list"),
+        text("reason", doc="why the subject was listed"),
+        f("basis_record_id", required=False, doc="the record the listing rests on"),
+        f("term_until", DATE, required=False, doc="when the listing term ends"),
+        f("measures", STR_LIST, doc="codes of the joint reward or punishment measures"),
+    ), doc="A subject enters a red or black list (名单认定)."),
+    EventType("ListExited", (
+        f("entry_id", doc="the entry's id"),
+        text("exit_reason", doc="why it ends (移出)"),
+    ), doc="A list entry ends."),
+    EventType("RatingAssigned", (
+        f("rating_id", doc="id of this rating"),
+        f("rating_kind", ENUM, values=RATING_KINDS, doc="which sector's credit rating"),
+        f("level", doc="the rating level as the sector defines it, e.g. A, B, M, C, D"),
+        f("valid_from", DATE, doc="first day it applies"),
+        f("valid_to", DATE, required=False, doc="last day it applies"),
+    ), doc="A sector credit rating (行业信用评价)."),
+    EventType("QueryAuthorized", (
+        f("grant_id", doc="id of this authorisation"),
+        f("grantee", doc="who may query (a principal or an organisation's USCC)"),
+        f("scope", STR_LIST, doc="which classes of records may be read"),
+        f("valid_until", DATE, doc="last day the grant holds"),
+    ), default_classification="INTERNAL", doc="The subject authorises a query of non-public records (授权查询)."),
+    EventType("QueryAuthorizationRevoked", (
+        f("grant_id", doc="the grant's id"),
+        f("grantee", doc="who may no longer query"),
+        f("scope", STR_LIST, doc="which classes of records it covered"),
+        f("valid_until", DATE, doc="the grant's original end"),
+    ), default_classification="INTERNAL", doc="The subject withdraws an authorisation."),
+    EventType("DisclosureOverdue", (
+        f("decision_no", doc="the decision whose record did not arrive"),
+        f("decision_kind", ENUM, values=DECISION_KINDS, doc="PERMIT or PENALTY"),
+        f("due_on", DATE, doc="the last working day it was due"),
+    ), default_classification="INTERNAL", system=True, doc="A registered decision was not published in time (漏报)."),
+    EventType("CommitmentOverdue", (
+        f("commitment_id", doc="the commitment that was not kept in time"),
+        f("due_on", DATE, doc="its due date"),
+    ), system=True, doc="A commitment passed its due date unfulfilled; counts as a breach."),
+    EventType("PublicityEnded", (
+        f("record_id", doc="the record whose publicity ended"),
+        text("reason", doc="why (maximum period reached, term over)"),
+    ), system=True, doc="A record leaves public display."),
+    EventType("ListTermEnded", (
+        f("entry_id", doc="the entry whose term ended"),
+    ), system=True, doc="A list entry's term is over."),
+    EventType("ProcessingOverdue", (
+        f("kind", ENUM, values=PROCESSING_KINDS, doc="REPAIR or OBJECTION"),
+        f("ref_id", doc="the repair_id or objection_id"),
+        f("due_on", DATE, doc="when the decision was due"),
+    ), default_classification="INTERNAL", system=True, doc="An objection or repair was not decided in time."),
+)
+
+EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}
+SYSTEM_TYPES = frozenset(t.name for t in _TYPES if t.system)

@@ -1,0 +1,336 @@
+"""The Avro codec of the ledger's records (DESIGN "Encoding").
+
+Wire format, the Avro spec's single-object encoding:
+
+    C3 01 | CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form,
+            8 bytes little-endian | Avro binary body
+
+The current schemas come from the ``.avsc`` files in ``avro_schemas/`` (the source);
+every version ever written is kept, fully expanded, in ``avro_schemas/published/``.
+A reader looks the writer schema up by fingerprint and resolves it against the
+current schema, so records written years ago stay readable.
+
+In and out of this module, records are in their JSON form (dates as ISO strings,
+instants as ISO strings in +08:00, absent optionals omitted). All failures are
+``CodecError``, whatever the input.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Union
+
+import fastavro
+from fastavro.schema import fingerprint as _fingerprint_hex
+from fastavro.schema import load_schema, parse_schema, to_parsing_canonical_form
+
+import avro_schemas
+
+Schema = Union[dict, list, str]
+
+SCHEMA_DIR = Path(avro_schemas.__file__).parent
+PUBLISHED_DIR = SCHEMA_DIR / "published"
+MAGIC = b"\xc3\x01"
+HEADER_BYTES = 10  # magic + fingerprint
+MAX_RECORD_BYTES = 1024 * 1024  # Kafka's default message.max.bytes; nothing legitimate is larger
+MAX_MESSAGE_CHARS = 300  # library error texts can quote whole schemas
+
+CST = timezone(timedelta(hours=8), "Asia/Shanghai")  # fixed offset: China has no DST
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_CST = _EPOCH_UTC.astimezone(CST)
+_ONE_US = timedelta(microseconds=1)
+
+
+class CodecError(ValueError):
+    """Bytes or a dict that are not a valid record; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def fingerprint(schema: Schema) -> bytes:
+    """CRC-64-AVRO (Rabin) fingerprint of the schema's Parsing Canonical Form, little-endian."""
+    return bytes.fromhex(_fingerprint_hex(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+# -- value conversions JSON form <-> Avro ------------------------------------------------
+
+def _days(iso_date: str) -> int:
+    return date.fromisoformat(iso_date).toordinal() - _EPOCH_ORDINAL
+
+
+def _iso_date(days: int) -> str:
+    return date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
+
+
+def _micros(iso_instant: str) -> int:
+    instant = datetime.fromisoformat(iso_instant)
+    if instant.tzinfo is None:
+        raise CodecError(f"instant {iso_instant!r} has no zone offset")
+    return (instant - _EPOCH_UTC) // _ONE_US
+
+
+def _iso_instant(micros: int) -> str:
+    return (_EPOCH_CST + timedelta(microseconds=micros)).isoformat()
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "…"
+
+
+def _check_keys(record: Mapping, allowed: frozenset[str], what: str) -> None:
+    if not isinstance(record, Mapping):
+        raise CodecError(f"{what} must be an object, not {type(record).__name__}")
+    if not record.keys() <= allowed:  # dropping them silently would lose data
+        raise CodecError(f"unknown field(s) in {what}: {', '.join(sorted(record.keys() - allowed))}")
+
+
+def _without_nulls(record: dict) -> dict:
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def _clean(schema: Any) -> Any:
+    """The schema as plain Avro JSON: fastavro's private ``__`` keys removed."""
+    if isinstance(schema, dict):
+        return {k: _clean(v) for k, v in schema.items() if not k.startswith("__")}
+    if isinstance(schema, list):
+        return [_clean(s) for s in schema]
+    return schema
+
+
+def _without_logical_types(schema: Any) -> Any:
+    # fastavro reads and writes the raw ints and strings; we convert dates and instants
+    # ourselves: cheaper (no datetime/UUID objects), and independent of whether an old
+    # writer schema carried the logicalType (fastavro converts by the writer's).
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(s) for s in schema]
+    return schema
+
+
+# The current schemas, fully expanded (each named type defined once, at first use):
+# what gets published, and what readers resolve every old version against.
+CREDIT_EVENT_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "CreditEvent.avsc")))
+REJECTION_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "Rejection.avsc")))
+CREDIT_EVENT_FINGERPRINT: bytes = fingerprint(CREDIT_EVENT_SCHEMA)
+REJECTION_FINGERPRINT: bytes = fingerprint(REJECTION_SCHEMA)
+
+_CURRENT = {  # record name -> (parsed raw schema, single-object header)
+    "CreditEvent": (parse_schema(_without_logical_types(CREDIT_EVENT_SCHEMA)), MAGIC + CREDIT_EVENT_FINGERPRINT),
+    "Rejection": (parse_schema(_without_logical_types(REJECTION_SCHEMA)), MAGIC + REJECTION_FINGERPRINT),
+}
+
+
+@dataclass(frozen=True)
+class _Writer:
+    name: str  # CreditEvent or Rejection
+    schema: dict  # parsed, logical types removed
+    reader: dict | None  # the current schema to resolve against; None when it is the current one
+
+
+_WRITERS: dict[bytes, _Writer] = {}
+
+
+def register_writer_schema(schema: Mapping | str) -> bytes:
+    """Make records written with this (fully expanded) schema readable; returns its fingerprint."""
+    try:
+        schema = dict(json.loads(schema) if isinstance(schema, str) else schema)
+        name = schema.get("name")
+        if name not in _CURRENT:
+            raise CodecError(f"a writer schema must be a CreditEvent or Rejection record, not {name!r}")
+        current, header = _CURRENT[name]
+        fp = fingerprint(schema)
+        is_current = fp == header[2:]
+        parsed = current if is_current else parse_schema(_without_logical_types(schema))
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(f"invalid writer schema: {_short(exc)}") from exc
+    _WRITERS[fp] = _Writer(name, parsed, None if is_current else current)
+    return fp
+
+
+def published_versions() -> dict[bytes, Path]:
+    """Every published schema version in ``avro_schemas/published/``, by fingerprint."""
+    return {fingerprint(json.loads(p.read_text("utf-8"))): p for p in sorted(PUBLISHED_DIR.glob("*.avsc"))}
+
+
+for _path in sorted(PUBLISHED_DIR.glob("*.avsc")):
+    register_writer_schema(_path.read_text("utf-8"))
+register_writer_schema(CREDIT_EVENT_SCHEMA)  # always readable, published or not (a test demands it is)
+register_writer_schema(REJECTION_SCHEMA)
+
+
+def _logical_type(field: dict) -> str | None:
+    for t in field["type"] if isinstance(field["type"], list) else [field["type"]]:
+        if isinstance(t, dict) and "logicalType" in t:
+            return t["logicalType"]
+    return None
+
+
+def _payload_records() -> dict[str, dict]:
+    (payload,) = [f for f in CREDIT_EVENT_SCHEMA["fields"] if f["name"] == "payload"]
+    return {r["name"]: r for r in payload["type"]}
+
+
+_EVENT_KEYS = frozenset(f["name"] for f in CREDIT_EVENT_SCHEMA["fields"])
+_REJECTION_KEYS = frozenset(f["name"] for f in REJECTION_SCHEMA["fields"])
+
+
+_CONVERTERS = {  # logicalType -> (JSON form to Avro, Avro to JSON form)
+    "date": (_days, _iso_date),
+    "timestamp-micros": (_micros, _iso_instant),
+}
+# per payload type, its fields that need converting: the loops below stay small
+_PAYLOAD_CONVERSIONS: dict[str, dict[str, tuple[Callable, Callable]]] = {
+    name: {f["name"]: _CONVERTERS[lt] for f in record["fields"] if (lt := _logical_type(f)) in _CONVERTERS}
+    for name, record in _payload_records().items()
+}
+
+
+# -- single-object framing -----------------------------------------------------------------
+
+def _write(name: str, record: dict) -> bytes:
+    schema, header = _CURRENT[name]
+    out = BytesIO()
+    out.write(header)
+    # strict_allow_default: unknown keys and missing required fields are errors, in nested records too
+    fastavro.schemaless_writer(out, schema, record, strict_allow_default=True)
+    return out.getvalue()
+
+
+_BODY_ERRORS = {  # what fastavro's bare exceptions mean here
+    EOFError: "truncated, the body ends early; ",
+    IndexError: "a union branch or enum symbol index is out of range; ",
+    UnicodeDecodeError: "a string is not UTF-8; ",
+}
+
+
+def _read(name: str, data: bytes) -> dict:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError(f"expected bytes, got {type(data).__name__}")
+    size = len(data)
+    if size > MAX_RECORD_BYTES:
+        raise CodecError(f"record of {size} bytes exceeds the limit of {MAX_RECORD_BYTES}")
+    if size < HEADER_BYTES:
+        raise CodecError(f"truncated: {size} bytes, a single-object header alone is {HEADER_BYTES}")
+    if data[:2] != MAGIC:
+        raise CodecError(f"wrong magic {bytes(data[:2]).hex()}, expected c301 (Avro single-object encoding)")
+    fp = bytes(data[2:HEADER_BYTES])
+    writer = _WRITERS.get(fp)
+    if writer is None:
+        raise CodecError(f"unknown writer schema fingerprint {fp.hex()}: not in avro_schemas/published/")
+    if writer.name != name:
+        raise CodecError(f"fingerprint {fp.hex()} is a {writer.name} schema, expected {name}")
+    body = BytesIO(data)
+    body.seek(HEADER_BYTES)
+    try:
+        record = fastavro.schemaless_reader(body, writer.schema, writer.reader, return_record_name=True)
+    except Exception as exc:  # whatever fastavro raises on garbage
+        hint = _BODY_ERRORS.get(type(exc), "")
+        raise CodecError(f"undecodable {name} body: {hint}{_short(exc)}") from exc
+    if body.tell() != size:
+        raise CodecError(f"{size - body.tell()} trailing bytes after the {name} body")
+    return record
+
+
+# -- CreditEvent -----------------------------------------------------------------------------
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """The JSON form of an event (DESIGN "Events") as single-object Avro."""
+    try:
+        _check_keys(event, _EVENT_KEYS, "event")
+        type_name = event["type"]
+        conversions = _PAYLOAD_CONVERSIONS.get(type_name) if isinstance(type_name, str) else None
+        if conversions is None:
+            raise CodecError(f"unknown event type {type_name!r}")
+        payload = event["payload"]
+        if not isinstance(payload, Mapping):
+            raise CodecError(f"payload must be an object, not {type(payload).__name__}")
+        if conversions:
+            payload = dict(payload)
+            for field, (to_avro, _) in conversions.items():
+                if payload.get(field) is not None:
+                    payload[field] = to_avro(payload[field])
+        return _write("CreditEvent", {
+            "event_id": str(uuid.UUID(event["event_id"])),  # canonical lower-case form
+            "type": type_name,
+            "subject": event["subject"],
+            "source": event["source"],
+            "occurred_on": _days(event["occurred_on"]),
+            "recorded_at": _micros(event["recorded_at"]),
+            "classification": event["classification"],
+            "payload": (type_name, payload),  # the branch by name: same-shaped records never mix
+        })
+    except CodecError:
+        raise
+    except KeyError as exc:
+        raise CodecError(f"cannot encode event: missing field {exc.args[0]!r}") from exc
+    except Exception as exc:
+        raise CodecError(f"cannot encode event: {_short(exc)}") from exc
+
+
+def decode_event(data: bytes) -> dict:
+    """Single-object Avro bytes back to the event's JSON form."""
+    record = _read("CreditEvent", data)
+    try:
+        type_name, payload = record["payload"]
+        if type_name != record["type"]:
+            raise CodecError(f"type {record['type']!r} does not match the payload record {type_name}")
+        payload = _without_nulls(payload)
+        for field, (_, to_json) in _PAYLOAD_CONVERSIONS[type_name].items():
+            if field in payload:
+                payload[field] = to_json(payload[field])
+        try:  # the writer guaranteed a UUID; garbage did not
+            uuid.UUID(record["event_id"])
+        except ValueError:
+            raise CodecError(f"event_id {record['event_id'][:40]!r} is not a UUID") from None
+        return {
+            "event_id": record["event_id"],
+            "type": type_name,
+            "subject": _without_nulls(record["subject"]),
+            "source": _without_nulls(record["source"]),
+            "occurred_on": _iso_date(record["occurred_on"]),
+            "recorded_at": _iso_instant(record["recorded_at"]),
+            "classification": record["classification"],
+            "payload": payload,
+        }
+    except CodecError:
+        raise
+    except Exception as exc:  # e.g. a date or instant out of range
+        raise CodecError(f"undecodable CreditEvent: {_short(exc)}") from exc
+
+
+# -- Rejection -------------------------------------------------------------------------------
+
+def encode_rejection(rejection: Mapping[str, Any]) -> bytes:
+    """A rejection {event_id?, topic, partition, offset, reasons[{field, rule, message}],
+    raw (bytes), rejected_at (ISO instant)} as single-object Avro."""
+    try:
+        _check_keys(rejection, _REJECTION_KEYS, "rejection")
+        return _write("Rejection", {**rejection, "rejected_at": _micros(rejection["rejected_at"])})
+    except CodecError:
+        raise
+    except KeyError as exc:
+        raise CodecError(f"cannot encode rejection: missing field {exc.args[0]!r}") from exc
+    except Exception as exc:
+        raise CodecError(f"cannot encode rejection: {_short(exc)}") from exc
+
+
+def decode_rejection(data: bytes) -> dict:
+    """Single-object Avro bytes back to the rejection dict (event_id omitted when null)."""
+    record = _read("Rejection", data)
+    try:
+        record["rejected_at"] = _iso_instant(record["rejected_at"])
+    except Exception as exc:
+        raise CodecError(f"undecodable Rejection: {_short(exc)}") from exc
+    return _without_nulls(record)

@@ -1,0 +1,99 @@
+"""Reading the ledger directly with confluent-kafka: ranges, watermarks, whole topics.
+
+This is the fast path with no Faust in the loop: the worker uses it to fill a
+gap between its store and the consumer group's position, `rebuild` and the
+audit commands use it to re-fold the log.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+BATCH_MAX = 10_000  # messages per consume() call
+POLL_TIMEOUT_S = 1.0
+IDLE_POLLS_MAX = 30
+COORDINATOR_ATTEMPTS_MAX = 40
+_COORDINATOR_NOT_READY = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                          KafkaError.COORDINATOR_LOAD_IN_PROGRESS}  # give up when a range stays incomplete this many polls in a row
+
+
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"credit-ledger-reader-{uuid.uuid4()}",  # never committed
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        "fetch.max.bytes": 64 * 1024 * 1024,
+    })
+
+
+def watermarks(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+    """{partition: (low, high)} for every partition of `topic`."""
+    consumer = _consumer(bootstrap)
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+        if metadata.error is not None:
+            raise KafkaException(metadata.error)
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+                for p in sorted(metadata.partitions)}
+    finally:
+        consumer.close()
+
+
+def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int
+               ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
+    """Yield (offset, key, value, timestamp_ms) for start <= offset < end of one partition."""
+    if start >= end:
+        return
+    consumer = _consumer(bootstrap)
+    try:
+        consumer.assign([TopicPartition(topic, partition, start)])
+        idle_polls = 0
+        while True:
+            messages = consumer.consume(BATCH_MAX, timeout=POLL_TIMEOUT_S)
+            idle_polls = 0 if messages else idle_polls + 1
+            if idle_polls > IDLE_POLLS_MAX:
+                raise TimeoutError(f"{topic}[{partition}] stopped before offset {end}")
+            for message in messages:
+                if message.error() is not None:
+                    continue  # partition EOF; keep polling until `end`
+                offset = message.offset()
+                if offset >= end:
+                    return
+                yield offset, message.key(), message.value(), message.timestamp()[1]
+                if offset == end - 1:
+                    return
+    finally:
+        consumer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes | None, int]]:
+    """Yield (partition, offset, key, value, timestamp_ms) of everything in `topic` now."""
+    for partition, (low, high) in watermarks(bootstrap, topic).items():
+        for offset, key, value, ts in read_range(bootstrap, topic, partition, low, high):
+            yield partition, offset, key, value, ts
+
+
+
+def committed_offsets(bootstrap: str, group_id: str, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+    """{partition: next offset} the consumer group has committed (partitions with none are left out)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+        for attempt in range(COORDINATOR_ATTEMPTS_MAX):
+            try:
+                committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout_s)
+                return {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
+            except KafkaException as error:
+                # a young broker is still electing the group coordinator: retriable
+                code = error.args[0].code()
+                if code not in _COORDINATOR_NOT_READY or attempt == COORDINATOR_ATTEMPTS_MAX - 1:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
+    finally:
+        consumer.close()

@@ -1,0 +1,23 @@
+"""Prometheus metrics of the worker and the web server (names start with credit_)."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter("credit_events", "Events folded into the ledger, by type", ["type"])
+REJECTED = Counter("credit_events_rejected", "Events rejected, by rule", ["reason"])
+DUPLICATES = Counter("credit_events_duplicate", "Events whose id the subject had already accepted")
+REDELIVERED = Counter("credit_events_redelivered", "Records at or below the applied offset (at-least-once redelivery)")
+LAG = Histogram("credit_event_lag_seconds", "recorded_at to applied",
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+CONSUMER_LAG = Gauge("credit_consumer_lag_messages", "High watermark minus next offset to fold", ["partition"])
+APPLIED_OFFSET = Gauge("credit_applied_offset", "Last offset folded into the store", ["partition"])
+LAG_MAX_S = 3600.0  # older events (replays, imports) would only swamp the histogram
+
+
+def observe_lag(recorded_at: str) -> None:
+    lag_s = time.time() - datetime.fromisoformat(recorded_at).timestamp()
+    if 0 <= lag_s <= LAG_MAX_S:
+        LAG.observe(lag_s)

@@ -1,0 +1,60 @@
+"""Kafka topic names and the settings that matter (see DESIGN.md "Topics")."""
+from __future__ import annotations
+
+import logging
+import time
+
+EVENTS = "credit.events"  # the ledger: the only source of truth
+GRADES = "credit.grades"
+ALERTS = "credit.alerts"
+REJECTED = "credit.rejected"
+DIGESTS = "credit.digests"
+ACCESS_LOG = "credit.access-log"
+
+ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG)
+PARTITIONS_DEFAULT = 4
+
+# Topics that must never expire: the ledger, and the two an auditor relies on
+# (what was refused, who looked at what). The others keep the broker's default.
+NEVER_EXPIRE = {"retention.ms": "-1", "cleanup.policy": "delete"}
+CONFIGS: dict[str, dict[str, str]] = {
+    EVENTS: NEVER_EXPIRE,
+    REJECTED: NEVER_EXPIRE,
+    ACCESS_LOG: NEVER_EXPIRE,
+}
+
+
+def ensure_topics(bootstrap: str, partitions: int = PARTITIONS_DEFAULT, timeout_s: float = 30) -> list[str]:
+    """Create the topics above that are missing; returns the names created. Idempotent."""
+    # imported here so that reading the names above needs no Kafka client
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": logging.getLogger(__name__)})
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [NewTopic(t, partitions, replication_factor=-1,  # -1: the broker's default
+                        config=dict(CONFIGS.get(t, {})))
+               for t in ALL if t not in existing]
+    created = []
+    for name, future in (admin.create_topics(missing, request_timeout=timeout_s) if missing else {}).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
+                raise
+    # A topic that existed already (say, auto-created by an early producer with the
+    # broker's 7-day default) still gets the settings that keep it from expiring.
+    fixes = [ConfigResource("topic", t, incremental_configs=[
+                 ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in conf.items()])
+             for t, conf in CONFIGS.items() if t in existing]
+    for future in (admin.incremental_alter_configs(fixes) if fixes else {}).values():
+        future.result()
+    # The controller has committed; wait until the broker's metadata shows the topics too,
+    # so a consumer subscribing right after finds every partition.
+    deadline = time.monotonic() + timeout_s
+    while set(ALL) - set(admin.list_topics(timeout=timeout_s).topics):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics created on {bootstrap} but not visible within {timeout_s} s")
+        time.sleep(0.1)
+    return created

@@ -1,0 +1,39 @@
+"""Shared fixtures. `kafka`: ONE real broker for the whole session, started on first use."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass
+class KafkaForTests:
+    bootstrap: str
+    broker: object | None = None  # the EmbeddedKafka, or None for an external broker
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    # imported here so that the pure unit tests never need the Kafka client
+    from ops.embedded_kafka import EmbeddedKafka, ensure_topics, free_port
+
+    external = os.environ.get("CREDIT_LEDGER_TEST_KAFKA")
+    if external:  # e.g. a broker left running for a fast edit-test loop
+        ensure_topics(external)
+        yield KafkaForTests(external)
+        return
+    data_dir = tmp_path_factory.mktemp("kafka")
+    broker = EmbeddedKafka(data_dir, port=free_port()).start(timeout_s=120)
+    try:
+        ensure_topics(broker.bootstrap)
+        yield KafkaForTests(broker.bootstrap, broker)
+    finally:
+        broker.stop()
+
+
+def pytest_collection_modifyitems(items):
+    # a test that uses the broker is a `kafka` test, so `-m "not kafka"` skips it
+    for item in items:
+        if "kafka" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)

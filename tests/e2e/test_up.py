@@ -1,0 +1,125 @@
+"""End to end, as a user does it: `credit-ledger up`, `credit-ledger publish FILE.jsonl`, HTTP."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from ops.embedded_kafka import free_port
+from projections.ids import make_resident_id, make_uscc
+from streams import ledger_reader, topics
+from tests.helpers import REPO, cli, http_json, wait_for
+
+COMPANY = make_uscc("440703", 42)
+AUTHORITY = make_uscc("440700", 3, "1", "1")
+ID_NUMBER = make_resident_id("440703", date(1979, 8, 21), 5)
+PERSON_NAME = "李秀英"
+
+
+def start_up(data_dir, web_port, kafka_port, *extra):
+    log = (data_dir.parent / f"up-{web_port}.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "up", "--data-dir", str(data_dir), "--web-port", str(web_port),
+         "--kafka-port", str(kafka_port), *extra],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CREDIT_LEDGER_PSEUDONYM_KEY": ""})
+
+
+def wait_up_ready(up, url):
+    def ready():
+        assert up.poll() is None, f"`up` exited with {up.returncode}"
+        return http_json(url + "/readyz")[0] == 200
+    wait_for(ready, 180, what="up ready")
+
+
+def java_processes_of(data_dir) -> list[str]:
+    found = subprocess.run(["pgrep", "-af", "java"], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in found if str(data_dir) in line]
+
+
+def jsonl(tmp_path):
+    source = {"authority_code": AUTHORITY, "authority_name": "江门市市场监督管理局"}
+    lines = [
+        {"type": "SubjectRegistered", "subject": {"id": COMPANY, "kind": "LEGAL_PERSON", "name": "江门蓬江精工五金有限公司"},
+         "source": source, "occurred_on": "2019-03-01", "payload": {"region_code": "440703", "registered_on": "2019-03-01"}},
+        {"type": "PenaltyImposed", "subject": {"id": COMPANY, "kind": "LEGAL_PERSON"}, "source": source,
+         "occurred_on": "2024-04-08", "payload": {"record_id": "JM-P-1", "decision_no": "江市监罚〔2024〕8号",
+         "violation_type": "未按规定公示年报", "facts": "逾期未公示年度报告", "basis": "《企业信息公示暂行条例》",
+         "penalty_kinds": ["WARNING", "FINE"], "fine_fen": 1_000_000, "severity": "GENERAL"}},
+        {"type": "PenaltyImposed", "subject": {"id": COMPANY, "kind": "LEGAL_PERSON"}, "source": source,
+         "occurred_on": "2024-02-30", "payload": {}},  # line 3: bad date, missing fields
+        {"type": "SubjectRegistered", "subject": {"kind": "NATURAL_PERSON", "name": PERSON_NAME, "id_number": ID_NUMBER},
+         "source": source, "occurred_on": "2020-01-01", "payload": {"region_code": "440703", "registered_on": "2020-01-01"}},
+    ]
+    path = tmp_path / "events.jsonl"
+    text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n{not json\n"  # line 5
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_up_publish_read_back_stop_and_restart(tmp_path):
+    data_dir, web_port, kafka_port = tmp_path / "data", free_port(), free_port()
+    url = f"http://127.0.0.1:{web_port}"
+    up = start_up(data_dir, web_port, kafka_port)
+    try:
+        wait_up_ready(up, url)
+        bootstrap = f"127.0.0.1:{kafka_port}"
+        published = cli("publish", str(jsonl(tmp_path)), "--kafka", bootstrap)
+        assert published.returncode == 1, published.stdout + published.stderr  # two lines were rejected
+        report = published.stdout
+        assert "3 published, 2 rejected" in report
+        assert "occurred_on" in report and "payload.record_id" in report and "json" in report
+        file = wait_for(lambda: (lambda s, b: b if s == 200 and b["events_total"] == 2 else None)(
+            *http_json(f"{url}/subjects/{COMPANY}")), 60, what="company folded")
+        assert file["events_by_type"] == {"PenaltyImposed": 1, "SubjectRegistered": 1}
+        assert file["subject"]["name"] == "江门蓬江精工五金有限公司" and file["as_of"]["offset"] >= 1
+        assert http_json(f"{url}/subjects/{make_uscc('440703', 43)}")[0] == 404
+        # no plaintext ID number or name of the natural person anywhere in the ledger
+        raw = b"".join((k or b"") + (v or b"") for *_, k, v, _ in ledger_reader.read_topic(bootstrap, topics.EVENTS))
+        assert ID_NUMBER.encode() not in raw and PERSON_NAME.encode() not in raw
+        assert b"np-" in raw
+        # invalid lines are on credit.rejected too, with their reasons
+        rejected = list(ledger_reader.read_topic(bootstrap, topics.REJECTED))
+        assert len(rejected) >= 2
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 0
+    assert java_processes_of(data_dir) == []  # no orphaned JVM
+
+    # Kafka's data and the worker's state survive a restart in the same data dir
+    up = start_up(data_dir, web_port, kafka_port)
+    try:
+        wait_up_ready(up, url)
+        status, file = http_json(f"{url}/subjects/{COMPANY}")
+        assert status == 200 and file["events_total"] == 2
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert up.wait(60) == 0
+    assert java_processes_of(data_dir) == []
+
+
+def test_up_names_an_occupied_port(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = cli("up", "--data-dir", str(tmp_path), "--web-port", str(port), "--kafka-port", str(free_port()),
+                   timeout_s=60)
+    assert done.returncode == 1
+    assert f"web port {port} is already in use" in done.stderr
+
+
+def test_check_id_names_the_character_and_the_rule():
+    assert cli("check-id", COMPANY).returncode == 0
+    bad = COMPANY[:-1] + ("0" if COMPANY[-1] != "0" else "1")
+    done = cli("check-id", bad)
+    assert done.returncode == 1 and "character 18" in done.stdout
+    assert cli("check-id", ID_NUMBER).returncode == 0
+    done = cli("check-id", ID_NUMBER[:10] + "0230" + ID_NUMBER[14:])
+    assert done.returncode == 1 and "resident ID" in done.stdout

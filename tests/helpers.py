@@ -1,0 +1,82 @@
+"""Helpers for the integration and e2e tests: real processes, real HTTP, polling."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout_s: float = 60.0, interval_s: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {last!r})")
+
+
+def http_json(url: str, data: bytes | None = None, timeout_s: float = 5.0) -> tuple[int, object]:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        try:
+            return error.code, json.loads(body or b"null")
+        except ValueError:
+            return error.code, body.decode(errors="replace")
+    except (OSError, ValueError):
+        return 0, None
+
+
+def cli(*args: str, env: dict | None = None, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout_s)
+
+
+class Worker:
+    """`credit-ledger worker` as a child process against the test broker."""
+
+    def __init__(self, bootstrap: str, data_dir: Path, web_port: int):
+        self.env = {**os.environ, "CREDIT_LEDGER_KAFKA": bootstrap, "CREDIT_LEDGER_DATA_DIR": str(data_dir),
+                    "CREDIT_LEDGER_WEB_PORT": str(web_port)}
+        self.url = f"http://127.0.0.1:{web_port}"
+        self.log_path = Path(data_dir) / "worker.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], cwd=REPO, env=self.env,
+                                        stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
+        wait_for(lambda: self.alive() and http_json(self.url + "/readyz")[0] == 200, 90, what="worker ready")
+        return self
+
+    def alive(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+        return True
+
+    def file(self, subject_id: str) -> dict | None:
+        status, body = http_json(f"{self.url}/subjects/{subject_id}")
+        return body if status == 200 else None
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                return self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                return self.process.wait()
+        return self.process.returncode if self.process else 0
