@@ -11,10 +11,11 @@ import hmac
 
 PSEUDONYM_PREFIX = "np-"
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: collisions are out of reach for any population
+MIN_PSEUDONYM_KEY_BYTES = 16
 
 
 def pseudonym(id_number: str, key: bytes) -> str:
-    if len(key) < 16:
-        raise ValueError("the pseudonym key must have at least 16 bytes")
+    if len(key) < MIN_PSEUDONYM_KEY_BYTES:
+        raise ValueError(f"the pseudonym key must have at least {MIN_PSEUDONYM_KEY_BYTES} bytes")
     mac = hmac.new(key, id_number.strip().upper().encode("ascii"), hashlib.sha256)
     return PSEUDONYM_PREFIX + mac.hexdigest()[:PSEUDONYM_HEX_CHARS]

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from projections import catalogue as cat
 from projections.canonical import canonical_bytes, instant_text
 from projections.ids import resident_id_problems, uscc_problems
-from projections.pseudonym import PSEUDONYM_PREFIX, pseudonym
+from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_PREFIX, pseudonym
 
 ENVELOPE_KEYS = frozenset(
     ("event_id", "type", "subject", "source", "occurred_on", "recorded_at", "classification", "payload")
@@ -172,7 +172,12 @@ def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
             messages = resident_id_problems(id_number, today=ctx.now.date())
             for message in messages:
                 add("subject.id_number", "resident_id", message)
-            return None if messages else {"id": pseudonym(id_number, ctx.pseudonym_key), "kind": kind}
+            if messages:
+                return None
+            if len(ctx.pseudonym_key) < MIN_PSEUDONYM_KEY_BYTES:  # e.g. a replay with no key configured
+                add("subject.id_number", "pseudonym_key", "no pseudonym key to replace the ID number with")
+                return None
+            return {"id": pseudonym(id_number, ctx.pseudonym_key), "kind": kind}
         if isinstance(subject_id, str) and subject_id.startswith(PSEUDONYM_PREFIX) and name is None:
             return {"id": subject_id, "kind": kind}  # already pseudonymised (an exported log)
         add("subject.id_number", "required", "a natural person needs id_number (居民身份证号)")

@@ -19,7 +19,9 @@ from projections.fold import credit_file
 from projections.canonical import instant_text
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
-from streams.codec import encode_rejection
+from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
+from streams.codec import encode_event, encode_rejection
+from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
 from streams.store import SubjectStore
 
@@ -28,12 +30,23 @@ log = logging.getLogger(__name__)
 TAKE_MAX = 500  # events folded per store write
 TAKE_WITHIN_S = 0.05  # ...or fewer, after this long
 READY_CHECK_S = 1.0
+SESSION_TIMEOUT_S = 10.0
+POST_BODY_BYTES_MAX = 128 * 1024
+HEARTBEAT_INTERVAL_S = 1.0
 
 
 def json_response(web, value, status: int = 200):
     # aiohttp refuses a charset inside content_type=, so the header is set whole.
     return web.bytes(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), status=status,
                      headers={"Content-Type": "application/json; charset=utf-8"})
+
+
+def publisher_problems(request, event: dict) -> list[Problem]:
+    """The access-control seam: a publisher may publish only as its own authority.
+
+    Principals and their bound authority codes come with access control; until
+    then every caller of POST /events is trusted like the operator's CLI."""
+    return []
 
 
 def create_app(settings) -> faust.App:
@@ -50,6 +63,10 @@ def create_app(settings) -> faust.App:
         topic_allow_declare=False,  # topics are created with their retention by ops
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # A worker killed without leaving the group holds its partitions until the
+        # session times out; Faust's 60 s default would stall a restart that long.
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
     )
     store = SubjectStore(data_dir / "subjects")
     gap_reader = lambda p, start, end: (  # noqa: E731
@@ -104,6 +121,42 @@ def create_app(settings) -> faust.App:
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
         return json_response(web, credit_file(state))
+
+    @app.page("/subjects/{subject_id}/history")
+    async def subject_history(web, request, subject_id: str):
+        if store.get(subject_id) is None:
+            return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
+        return json_response(web, {"subject_id": subject_id, "history": store.history(subject_id)})
+
+    @app.page("/events")
+    class Events(faust.web.View):
+        """POST /events: the JSON form of one event, validated like every other edge."""
+
+        async def post(self, request):
+            body = await request.read()
+            if len(body) > POST_BODY_BYTES_MAX:
+                return json_response(self.web, {"errors": [{"field": "$", "rule": "size_limit", "message":
+                                     f"body is {len(body)} bytes, the limit is {POST_BODY_BYTES_MAX}"}]}, 413)
+            now = datetime.now(timezone.utc)
+            try:
+                raw = orjson.loads(body)
+            except orjson.JSONDecodeError as error:
+                problems = [Problem("$", "json", f"not JSON: {error}")]
+                await rejected_topic.send(value=edge_rejection(body, problems, topics.EVENTS, now))
+                return json_response(self.web, {"errors": problems_as_dicts(problems)}, status=400)
+            event, problems = validate_event(raw, EdgeContext(now=now, pseudonym_key=settings.pseudonym_key_bytes))
+            problems = problems or publisher_problems(request, event)
+            if problems:
+                await rejected_topic.send(value=edge_rejection(raw, problems, topics.EVENTS, now))
+                return json_response(self.web, {"errors": problems_as_dicts(problems)}, status=422)
+            sent = await (await events_topic.send(key=event["subject"]["id"].encode(), value=encode_event(event)))
+            return json_response(self.web, {"event_id": event["event_id"], "subject_id": event["subject"]["id"],
+                                            "partition": sent.partition, "offset": sent.offset}, status=202)
+
+    @app.page("/state/digest")
+    async def state_digest(web, request):
+        # Computed between two batches (the agent runs on this loop): a consistent snapshot.
+        return json_response(web, store.state_digest())
 
     @app.page("/healthz")
     async def healthz(web, request):

@@ -10,19 +10,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from projections.fold import APPLIED, REJECTED, fold
-from projections.validate import EdgeContext, Problem, validate_event
-from streams import metrics
+from projections.fold import APPLIED, DUPLICATE, REJECTED
+from projections.replay import INVALID, step
+from projections.validate import Problem
+from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event
+from streams.store import MemoryStore
 
 log = logging.getLogger(__name__)
 
 # (partition, offset, key, value) of one Kafka record
 Record = tuple[int, int, bytes | None, bytes | None]
+REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
-NO_KEY = b""  # the validation context's key is unused: decoded events are already pseudonymised
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Batch:
     states: dict[str, dict] = field(default_factory=dict)
     offsets: dict[int, int] = field(default_factory=dict)
     rejections: list[Rejection] = field(default_factory=list)
+    history: list[tuple[str, int, dict]] = field(default_factory=list)  # (subject id, chain length, entry)
     applied: int = 0
 
 
@@ -55,7 +57,7 @@ class LedgerProcessor:
         return batch
 
     def commit(self, batch: Batch) -> None:
-        self.store.write(batch.states, batch.offsets)
+        self.store.write(batch.states, batch.offsets, batch.history)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
         return batch.offsets.get(partition, self.store.applied_offset(partition))
@@ -99,22 +101,18 @@ class LedgerProcessor:
             self._reject(batch, partition, offset, value, [Problem("$", "avro", str(error))], None,
                          key.decode("utf-8", "replace") if key else None)
             return
-        event, problems = validate_event(decoded, _context_of(decoded))
-        if problems:
-            self._reject(batch, partition, offset, value, problems, decoded.get("event_id"),
-                         decoded.get("subject", {}).get("id"))
-            return
-        subject_id = event["subject"]["id"]
-        state = batch.states.get(subject_id) or self.store.get(subject_id)
-        new_state, outcome = fold(state, event, offset)
-        batch.states[subject_id] = new_state
-        metrics.EVENTS.labels(event["type"]).inc()
-        if outcome.kind == APPLIED:
+        done = step(lambda subject_id: batch.states.get(subject_id) or self.store.get(subject_id), decoded, offset)
+        if done.state is not None:
+            batch.states[done.subject_id] = done.state
+        if done.outcome == APPLIED:
             batch.applied += 1
-            metrics.observe_lag(event["recorded_at"])
-        elif outcome.kind == REJECTED:
-            self._reject(batch, partition, offset, value, list(outcome.reasons), event["event_id"], subject_id)
-        else:
+            batch.history.append((done.subject_id, done.state["chain"]["length"], done.history_entry(offset)))
+            metrics.EVENTS.labels(done.event["type"]).inc()
+            metrics.observe_lag(done.event["recorded_at"])
+        elif done.outcome in (INVALID, REJECTED):
+            self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
+                         done.subject_id)
+        elif done.outcome == DUPLICATE:
             metrics.DUPLICATES.inc()
 
     def _reject(self, batch, partition, offset, value, reasons, event_id, subject_id) -> None:
@@ -123,8 +121,23 @@ class LedgerProcessor:
         batch.rejections.append(Rejection(partition, offset, value or b"", reasons, event_id, subject_id))
 
 
-def _context_of(decoded: dict) -> EdgeContext:
-    # The worker checks an event against its own recorded_at, never the wall
-    # clock, so a replay in ten years reaches the same verdicts.
-    return EdgeContext(now=datetime.fromisoformat(decoded["recorded_at"]), pseudonym_key=NO_KEY,
-                       stamp_recorded_at=False, allow_system=True)
+
+def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None) -> tuple[MemoryStore, int]:
+    """Re-fold credit.events from offset 0 into fresh state, with no Faust in the loop.
+
+    `until` ({partition: last offset}) stops where a live store stood, to compare like with like.
+    Returns the store and the number of records read."""
+    store = MemoryStore()
+    processor = LedgerProcessor(store)
+    records_read = 0
+    for partition, (low, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items():
+        end = high if until is None else min(high, until.get(partition, -1) + 1)
+        chunk: list[Record] = []
+        for offset, key, value, _ in ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, end):
+            chunk.append((partition, offset, key, value))
+            if len(chunk) >= REBUILD_CHUNK:
+                processor.commit(processor.process(chunk))
+                records_read, chunk = records_read + len(chunk), []
+        processor.commit(processor.process(chunk))
+        records_read += len(chunk)
+    return store, records_read

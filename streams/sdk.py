@@ -26,6 +26,7 @@ from streams.codec import encode_event, encode_rejection
 DELIVERY_TIMEOUT_MS = 30_000
 FLUSH_TIMEOUT_S = 60.0
 IN_FLIGHT_MAX = 10_000  # events produced before waiting for deliveries
+REJECTED_RAW_BYTES_MAX = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,7 @@ class Publisher:
                                on_delivery=on_delivery)
 
     def _send_rejection(self, item, problems: list[Problem]) -> None:
-        # Never the raw item of a natural person: it may carry the ID number and name.
-        raw_bytes = item.encode() if isinstance(item, str) else json.dumps(item, ensure_ascii=False, default=str).encode()
-        if b"id_number" in raw_bytes or b"NATURAL_PERSON" in raw_bytes:
-            raw_bytes = b""
-        self._producer.produce(topics.REJECTED, value=encode_rejection({
-            "event_id": None, "topic": self.topic, "partition": -1, "offset": -1,
-            "reasons": [p.as_dict() for p in problems], "raw": raw_bytes[:65536], "rejected_at": instant_text(self.clock())}))
+        self._producer.produce(topics.REJECTED, value=edge_rejection(item, problems, self.topic, self.clock()))
 
     def close(self) -> None:
         self._producer.flush(FLUSH_TIMEOUT_S)
@@ -139,6 +134,17 @@ class Publisher:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def edge_rejection(item, problems: list[Problem], topic: str, now: datetime) -> bytes:
+    """The credit.rejected record of an event refused at the edge (it never reached the log)."""
+    raw = item if isinstance(item, bytes) else item.encode() if isinstance(item, str) else \
+        json.dumps(item, ensure_ascii=False, default=str).encode()
+    if b"id_number" in raw or b"NATURAL_PERSON" in raw:
+        raw = b""  # it may carry a natural person's ID number and name: those never reach Kafka
+    return encode_rejection({"event_id": None, "topic": topic, "partition": -1, "offset": -1,
+                             "reasons": [p.as_dict() for p in problems], "raw": raw[:REJECTED_RAW_BYTES_MAX],
+                             "rejected_at": instant_text(now)})
 
 
 def _parse(item) -> tuple[object, list[Problem]]:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hashlib
+
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 _STATE = b"s/"
 _OFFSET = b"o/"
+_HISTORY = b"h/"  # h/<subject id>/<chain position, 10 digits>: the applied event and its chain hash
+HISTORY_LIMIT_MAX = 100_000
 
 
 class SubjectStore:
@@ -36,14 +40,31 @@ class SubjectStore:
         return {int(k[len(_OFFSET):]): int(v) for k, v in self._db.items(from_key=_OFFSET)
                 if k.startswith(_OFFSET)}
 
-    def write(self, states: dict[str, dict], offsets: dict[int, int]) -> None:
-        """Write states and the partition offsets they reach, atomically."""
+    def history(self, subject_id: str, limit: int = HISTORY_LIMIT_MAX) -> list[dict]:
+        prefix = _HISTORY + subject_id.encode() + b"/"
+        entries = []
+        for key, value in self._db.items(from_key=prefix):
+            if not key.startswith(prefix) or len(entries) >= limit:
+                break
+            entries.append(orjson.loads(value))
+        return entries
+
+    def write(self, states: dict[str, dict], offsets: dict[int, int],
+              history: list[tuple[str, int, dict]] = ()) -> None:
+        """Write states, history entries and the partition offsets they reach, atomically."""
         batch = WriteBatch(raw_mode=True)
+        for subject_id, position, entry in history:
+            batch.put(_history_key(subject_id, position), orjson.dumps(entry, option=orjson.OPT_SORT_KEYS))
         for subject_id, state in states.items():
-            batch.put(_STATE + subject_id.encode(), orjson.dumps(state, option=orjson.OPT_SORT_KEYS))
+            batch.put(_STATE + subject_id.encode(), _state_bytes(state))
         for partition, offset in offsets.items():
             batch.put(_OFFSET + str(partition).encode(), str(offset).encode())
         self._db.write(batch)
+
+    def state_digest(self) -> dict:
+        """SHA-256 over every subject's state in key order, with the offsets they reach."""
+        return _digest(((k, v) for k, v in self._db.items(from_key=_STATE) if k.startswith(_STATE)),
+                       self.applied_offsets())
 
     def subject_ids(self, limit: int = 1000) -> list[str]:
         ids = []
@@ -57,12 +78,29 @@ class SubjectStore:
         self._db.close()
 
 
+def _state_bytes(state: dict) -> bytes:
+    return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+
+
+def _digest(items, applied_offsets: dict[int, int]) -> dict:
+    digest, subjects = hashlib.sha256(), 0
+    for key, value in items:
+        digest.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(8, "big") + value)
+        subjects += 1
+    return {"subjects": subjects, "digest": digest.hexdigest(), "applied_offsets": applied_offsets}
+
+
+def _history_key(subject_id: str, position: int) -> bytes:
+    return _HISTORY + subject_id.encode() + b"/" + b"%010d" % position
+
+
 class MemoryStore:
     """The same interface in memory: for `rebuild`, `replay` and the tests."""
 
     def __init__(self):
         self.states: dict[str, dict] = {}
         self.offsets: dict[int, int] = {}
+        self.histories: dict[str, list[dict]] = {}
 
     def get(self, subject_id: str) -> dict | None:
         return self.states.get(subject_id)
@@ -73,9 +111,19 @@ class MemoryStore:
     def applied_offsets(self) -> dict[int, int]:
         return dict(self.offsets)
 
-    def write(self, states: dict[str, dict], offsets: dict[int, int]) -> None:
+    def history(self, subject_id: str, limit: int = HISTORY_LIMIT_MAX) -> list[dict]:
+        return self.histories.get(subject_id, [])[:limit]
+
+    def write(self, states: dict[str, dict], offsets: dict[int, int],
+              history: list[tuple[str, int, dict]] = ()) -> None:
         self.states.update(states)
         self.offsets.update(offsets)
+        for subject_id, _, entry in history:
+            self.histories.setdefault(subject_id, []).append(entry)
+
+    def state_digest(self) -> dict:
+        items = sorted((_STATE + sid.encode(), _state_bytes(state)) for sid, state in self.states.items())
+        return _digest(iter(items), self.applied_offsets())
 
     def subject_ids(self, limit: int = 1000) -> list[str]:
         return sorted(self.states)[:limit]
