@@ -1,4 +1,4 @@
-"""Publish the current CreditEvent and Rejection schemas: `python -m ops.avro_gen`.
+"""Publish the current CreditEvent, Rejection and Digest schemas: `python -m ops.avro_gen`.
 
 Run it after changing any ``avro_schemas/*.avsc`` and check the new file in:
 ``avro_schemas/published/<Name>.<fingerprint hex>.avsc`` holds the fully expanded
@@ -17,7 +17,7 @@ def publish(directory: Path = codec.PUBLISHED_DIR) -> list[Path]:
     """Write the current schemas' published files if missing; returns the new paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for schema in (codec.CREDIT_EVENT_SCHEMA, codec.REJECTION_SCHEMA):
+    for schema in codec.PUBLISHED_RECORDS:
         path = directory / f"{schema['name']}.{codec.fingerprint(schema).hex()}.avsc"
         if not path.exists():
             path.write_text(json.dumps(schema, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

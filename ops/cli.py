@@ -84,6 +84,33 @@ def check_id(code: str = typer.Argument(..., help="a unified social credit code 
 
 
 @app.command()
+def deadline(start: str = typer.Argument(..., metavar="DATE", help="the day of the event, e.g. 2024-09-27"),
+             working_days: int = typer.Option(7, "--working-days", "-n", help="working days after DATE (双公示: 7)"),
+             calendar_overrides: Optional[str] = typer.Option(None, help="a TOML file of newly published schedules")):
+    """The due date on the official working-day calendar (the day of the event is not counted)."""
+    from datetime import date
+
+    from projections.calendar import format_due
+
+    try:
+        start_on = date.fromisoformat(start)
+    except ValueError as error:
+        err.print(f"error: DATE {start!r} is not a calendar date like 2024-09-27 ({error})")
+        raise typer.Exit(2)
+    try:
+        due = load_settings(calendar_overrides=calendar_overrides).working_calendar().add_working_days(
+            start_on, working_days)
+    except ValueError as error:
+        err.print(f"error: {error}")
+        raise typer.Exit(2)
+    out.print(f"{start_on} + {working_days} working days: due {format_due(due)}, "
+              f"ends {due.ends_at.isoformat()} (24:00 Asia/Shanghai)")
+    if due.provisional:
+        out.print("provisional: the official calendar does not cover this year yet (weekends and fixed-date "
+                  "holidays only); add the State Council's schedule with --calendar-overrides")
+
+
+@app.command()
 def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_okay=False,
                                           help="a JSONL file of events (an exported log or a publisher's file)"),
            subject: Optional[str] = typer.Option(None, help="show this subject only"),

@@ -21,6 +21,7 @@ class Settings:
     data_dir: str = "data"
     pseudonym_key: str = ""
     partitions: int = 4
+    calendar_overrides: str = ""  # a TOML file with newly published holiday schedules (see ops/calendar_overrides.example.toml)
 
     @property
     def pseudonym_key_bytes(self) -> bytes:
@@ -33,6 +34,20 @@ class Settings:
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    def working_calendar(self):
+        """The official working-day calendar, with the operator's overrides if configured."""
+        from projections.calendar import Overrides, WorkingCalendar, parse_overrides
+
+        if not self.calendar_overrides:
+            return WorkingCalendar(Overrides())
+        path = Path(self.calendar_overrides)
+        try:
+            return WorkingCalendar(parse_overrides(path.read_text(encoding="utf-8")))
+        except OSError as error:
+            sys.exit(f"calendar overrides {path}: {error.strerror}")
+        except ValueError as error:
+            sys.exit(f"calendar overrides {path}: {error}")
 
     def to_env(self) -> dict[str, str]:
         return {f"CREDIT_LEDGER_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}

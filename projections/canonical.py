@@ -26,6 +26,19 @@ def chain_link(previous_head: str, event: dict) -> str:
     return digest.hexdigest()
 
 
+def log_link(previous_root: str, offset: int, key: bytes | None, value: bytes | None) -> str:
+    """The next root of a partition: SHA-256 over the previous root and the record as stored.
+
+    Over the raw bytes, not the decoded event: it proves the log itself unaltered,
+    whatever the fold later makes of a record (rejected and undecodable ones too)."""
+    digest = hashlib.sha256(bytes.fromhex(previous_root))
+    digest.update(offset.to_bytes(8, "big"))
+    for part in (key or b"", value or b""):
+        digest.update(len(part).to_bytes(4, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
 def instant_text(moment: datetime) -> str:
     """The canonical text of an instant: ISO-8601 in +08:00."""
     if moment.tzinfo is None:

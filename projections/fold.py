@@ -4,18 +4,30 @@
 at-least-once, so it is idempotent twice over: an offset at or below the last
 one the subject has seen is a redelivery, and an event id it has already
 accepted is a duplicate; neither changes anything.
+
+Every event type's effect and every rule live in projections/records.py (the rule
+ids and their meaning: records.RULES); the numbers the rules use come from a
+`Policy` (projections/policy.py). A rejected event changes only as_of, rejected
+and rejected_total. fold never mutates its input: an applied event copies only the
+containers it writes (records.Draft), everything else is shared with the old state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from projections.canonical import GENESIS_HEAD, chain_link
+from projections.policy import DEFAULT_POLICY, Policy
+from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
+                                 deregistration_problems, problem)
 from projections.validate import Problem
 
 MAX_EVENTS_PER_SUBJECT = 100_000  # the seen-id list is bounded by this
 MAX_REJECTED_KEPT = 100  # the file keeps the newest rejections; all are on credit.rejected
 
 APPLIED, DUPLICATE, REDELIVERED, REJECTED = "applied", "duplicate", "redelivered", "rejected"
+
+__all__ = ["APPLIED", "DUPLICATE", "REDELIVERED", "REJECTED", "RULES", "Outcome", "check_rules", "credit_file",
+           "fold", "new_state"]
 
 
 @dataclass(frozen=True)
@@ -33,10 +45,15 @@ def new_state(subject: dict) -> dict:
         "seen_event_ids": [],
         "rejected": [],
         "rejected_total": 0,
+        "records": {collection: {} for collection in COLLECTIONS},
+        "objections": {},
+        "repairs": {},
+        "decisions": {},
+        "grants": {},
     }
 
 
-def fold(state: dict | None, event: dict, offset: int) -> tuple[dict, Outcome]:
+def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAULT_POLICY) -> tuple[dict, Outcome]:
     """Apply one validated event (JSON form) found at `offset` of the ledger."""
     if state is None:
         state = new_state(event["subject"])
@@ -44,47 +61,41 @@ def fold(state: dict | None, event: dict, offset: int) -> tuple[dict, Outcome]:
         return state, Outcome(REDELIVERED)
     if event["event_id"] in state["seen_event_ids"]:
         return state, Outcome(DUPLICATE)
-    reasons = check_rules(state, event)
-    new = _copy(state)
-    new["as_of"] = {"offset": offset, "recorded_at": event["recorded_at"]}
+    as_of = {"offset": offset, "recorded_at": event["recorded_at"]}
+    reasons = check_rules(state, event, policy=policy)
     if reasons:
-        new["rejected"] = (new["rejected"] + [_rejection(event, offset, reasons)])[-MAX_REJECTED_KEPT:]
-        new["rejected_total"] += 1
+        new = dict(state)
+        new["as_of"] = as_of
+        new["rejected"] = (state["rejected"] + [_rejection(event, offset, reasons)])[-MAX_REJECTED_KEPT:]
+        new["rejected_total"] = state["rejected_total"] + 1
         return new, Outcome(REJECTED, tuple(reasons))
-    _apply(new, event)
-    new["counts"][event["type"]] = new["counts"].get(event["type"], 0) + 1
-    new["seen_event_ids"] = new["seen_event_ids"] + [event["event_id"]]
-    new["chain"] = {"length": new["chain"]["length"] + 1, "head": chain_link(new["chain"]["head"], event)}
+    draft = Draft(state)
+    apply_event(draft, event, offset, policy)
+    new = draft.state
+    new["as_of"] = as_of
+    name = event["subject"].get("name")
+    if name is not None and new["subject"].get("name") != name:
+        draft.at("subject")["name"] = name
+    counts = draft.at("counts")
+    counts[event["type"]] = counts.get(event["type"], 0) + 1
+    new["seen_event_ids"] = state["seen_event_ids"] + [event["event_id"]]
+    new["chain"] = {"length": state["chain"]["length"] + 1, "head": chain_link(state["chain"]["head"], event)}
     return new, Outcome(APPLIED)
 
 
-def check_rules(state: dict, event: dict) -> list[Problem]:
+def check_rules(state: dict, event: dict, *, policy: Policy = DEFAULT_POLICY) -> list[Problem]:
     """The ledger's rules over the subject's history; empty when the event may apply."""
     problems = []
     if len(state["seen_event_ids"]) >= MAX_EVENTS_PER_SUBJECT:
-        problems.append(Problem("$", "subject_full", f"a subject holds at most {MAX_EVENTS_PER_SUBJECT} events"))
+        problems.append(problem("$", "subject_full", f"a subject holds at most {MAX_EVENTS_PER_SUBJECT} events"))
+    if event["subject"]["id"] != state["subject"]["id"]:
+        problems.append(problem("subject.id", "same_subject", f"this is the file of {state['subject']['id']}"))
     if event["subject"]["kind"] != state["subject"]["kind"]:
-        problems.append(Problem("subject.kind", "same_kind",
+        problems.append(problem("subject.kind", "same_kind",
                                 f"the subject is {state['subject']['kind']}, not {event['subject']['kind']}"))
+    problems += deregistration_problems(state, event)
+    problems += check_event(state, event, policy)
     return problems
-
-
-def _apply(state: dict, event: dict) -> None:
-    payload, subject = event["payload"], state["subject"]
-    if event["type"] == "SubjectRegistered":
-        subject.update({k: payload[k] for k in ("region_code", "industry_code", "registered_on") if k in payload})
-    elif event["type"] == "SubjectDeregistered":
-        subject["deregistered_on"] = event["occurred_on"]
-    if "name" in event["subject"]:
-        subject["name"] = event["subject"]["name"]
-
-
-def _copy(state: dict) -> dict:
-    # Shallow copies of what _apply and fold change; the rest is shared, never mutated.
-    new = dict(state)
-    new["subject"] = dict(state["subject"])
-    new["counts"] = dict(state["counts"])
-    return new
 
 
 def _rejection(event: dict, offset: int, reasons: list[Problem]) -> dict:
@@ -92,10 +103,24 @@ def _rejection(event: dict, offset: int, reasons: list[Problem]) -> dict:
             "recorded_at": event["recorded_at"], "reasons": [r.as_dict() for r in reasons]}
 
 
+def _by_offset(items) -> list[dict]:
+    # Explicit order: a state read back from the store has its dicts in key order, not insertion order.
+    return sorted(items, key=lambda item: item["offset"])
+
+
 def credit_file(state: dict) -> dict:
     """The credit file (信用档案) as the API and the CLI show it."""
     return {
         "subject": state["subject"],
+        "grade": None,  # grading comes with the grading module
+        "records": {collection: _by_offset(state["records"][collection].values()) for collection in COLLECTIONS},
+        "pending": {
+            "objections": _by_offset(o for o in state["objections"].values() if o["status"] == PENDING),
+            "repairs": _by_offset(r for r in state["repairs"].values() if r["status"] == PENDING),
+            "deadlines": [],  # deadline timers come with the timers module
+        },
+        "decisions": _by_offset(state["decisions"].values()),
+        "grants": _by_offset(state["grants"].values()),
         "events_by_type": dict(sorted(state["counts"].items())),
         "events_total": sum(state["counts"].values()),
         "rejected": state["rejected"],

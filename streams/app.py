@@ -20,7 +20,7 @@ from projections.canonical import instant_text
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
 from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
-from streams.codec import encode_event, encode_rejection
+from streams.codec import encode_digest, encode_event, encode_rejection
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
 from streams.store import SubjectStore
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 TAKE_MAX = 500  # events folded per store write
 TAKE_WITHIN_S = 0.05  # ...or fewer, after this long
 READY_CHECK_S = 1.0
+DIGEST_INTERVAL_S = 5.0
 SESSION_TIMEOUT_S = 10.0
 POST_BODY_BYTES_MAX = 128 * 1024
 HEARTBEAT_INTERVAL_S = 1.0
@@ -98,6 +99,20 @@ def create_app(settings) -> faust.App:
             processor.commit(batch)
             for partition, offset in batch.offsets.items():
                 metrics.APPLIED_OFFSET.labels(str(partition)).set(offset)
+
+    digests_topic = app.topic(topics.DIGESTS, key_serializer="raw", value_serializer="raw")
+    digests_published: dict[int, int] = {}  # partition -> last offset published
+
+    @app.timer(DIGEST_INTERVAL_S)
+    async def publish_digests():
+        # The newest root of each partition this worker folds, when it moved since the last one.
+        for p, offset in store.applied_offsets().items():
+            if digests_published.get(p) == offset:
+                continue
+            await digests_topic.send(key=str(p).encode(), value=encode_digest({
+                "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
+                "at": instant_text(datetime.now(timezone.utc))}))
+            digests_published[p] = offset
 
     @app.timer(READY_CHECK_S)
     async def check_ready():

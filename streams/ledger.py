@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from projections.canonical import log_link
 from projections.fold import APPLIED, DUPLICATE, REJECTED
 from projections.replay import INVALID, step
 from projections.validate import Problem
@@ -42,6 +43,7 @@ class Batch:
     offsets: dict[int, int] = field(default_factory=dict)
     rejections: list[Rejection] = field(default_factory=list)
     history: list[tuple[str, int, dict]] = field(default_factory=list)  # (subject id, chain length, entry)
+    roots: dict[int, str] = field(default_factory=dict)  # partition -> log root at batch.offsets[partition]
     applied: int = 0
 
 
@@ -57,7 +59,7 @@ class LedgerProcessor:
         return batch
 
     def commit(self, batch: Batch) -> None:
-        self.store.write(batch.states, batch.offsets, batch.history)
+        self.store.write(batch.states, batch.offsets, batch.history, batch.roots)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
         return batch.offsets.get(partition, self.store.applied_offset(partition))
@@ -95,6 +97,8 @@ class LedgerProcessor:
             metrics.REDELIVERED.inc()
             return
         batch.offsets[partition] = offset
+        batch.roots[partition] = log_link(batch.roots.get(partition) or self.store.log_root(partition),
+                                          offset, key, value)
         try:
             decoded = decode_event(value or b"")
         except CodecError as error:

@@ -14,8 +14,11 @@ import hashlib
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
+from projections.canonical import GENESIS_HEAD
+
 _STATE = b"s/"
 _OFFSET = b"o/"
+_ROOT = b"r/"  # r/<partition>: the partition's log root (projections.canonical.log_link) at its applied offset
 _HISTORY = b"h/"  # h/<subject id>/<chain position, 10 digits>: the applied event and its chain hash
 HISTORY_LIMIT_MAX = 100_000
 
@@ -40,6 +43,10 @@ class SubjectStore:
         return {int(k[len(_OFFSET):]): int(v) for k, v in self._db.items(from_key=_OFFSET)
                 if k.startswith(_OFFSET)}
 
+    def log_root(self, partition: int) -> str:
+        raw = self._db.get(_ROOT + str(partition).encode())
+        return raw.decode() if raw is not None else GENESIS_HEAD
+
     def history(self, subject_id: str, limit: int = HISTORY_LIMIT_MAX) -> list[dict]:
         prefix = _HISTORY + subject_id.encode() + b"/"
         entries = []
@@ -50,9 +57,11 @@ class SubjectStore:
         return entries
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
-              history: list[tuple[str, int, dict]] = ()) -> None:
-        """Write states, history entries and the partition offsets they reach, atomically."""
+              history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None) -> None:
+        """Write states, history entries and the partition offsets and roots they reach, atomically."""
         batch = WriteBatch(raw_mode=True)
+        for partition, root in (roots or {}).items():
+            batch.put(_ROOT + str(partition).encode(), root.encode())
         for subject_id, position, entry in history:
             batch.put(_history_key(subject_id, position), orjson.dumps(entry, option=orjson.OPT_SORT_KEYS))
         for subject_id, state in states.items():
@@ -101,6 +110,7 @@ class MemoryStore:
         self.states: dict[str, dict] = {}
         self.offsets: dict[int, int] = {}
         self.histories: dict[str, list[dict]] = {}
+        self.roots: dict[int, str] = {}
 
     def get(self, subject_id: str) -> dict | None:
         return self.states.get(subject_id)
@@ -114,8 +124,12 @@ class MemoryStore:
     def history(self, subject_id: str, limit: int = HISTORY_LIMIT_MAX) -> list[dict]:
         return self.histories.get(subject_id, [])[:limit]
 
+    def log_root(self, partition: int) -> str:
+        return self.roots.get(partition, GENESIS_HEAD)
+
     def write(self, states: dict[str, dict], offsets: dict[int, int],
-              history: list[tuple[str, int, dict]] = ()) -> None:
+              history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None) -> None:
+        self.roots.update(roots or {})
         self.states.update(states)
         self.offsets.update(offsets)
         for subject_id, _, entry in history:

@@ -57,8 +57,11 @@ class Worker:
 
     def start(self) -> Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        from ops.embedded_kafka import set_parent_death_signal
+
         self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], cwd=REPO, env=self.env,
-                                        stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
+                                        stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+                                        preexec_fn=set_parent_death_signal)  # no orphan if the test dies
         wait_for(lambda: self.alive() and http_json(self.url + "/readyz")[0] == 200, 90, what="worker ready")
         return self
 

@@ -123,3 +123,14 @@ def test_check_id_names_the_character_and_the_rule():
     assert cli("check-id", ID_NUMBER).returncode == 0
     done = cli("check-id", ID_NUMBER[:10] + "0230" + ID_NUMBER[14:])
     assert done.returncode == 1 and "resident ID" in done.stdout
+
+
+def test_deadline_counts_working_days_across_national_day_and_marks_provisional_years():
+    done = cli("deadline", "2024-09-27")  # 9/29 (Sun) and 10/12 (Sat) are 调休 working days
+    assert done.returncode == 0 and "due 2024-10-12" in done.stdout and "provisional" not in done.stdout
+    done = cli("deadline", "2026-12-30", "--working-days", "3")
+    assert done.returncode == 0 and "2027-01-05" in done.stdout and "provisional" in done.stdout
+    done = cli("deadline", "2026-12-30", "-n", "3", "--calendar-overrides", "ops/calendar_overrides.example.toml")
+    assert done.returncode == 0 and "provisional" not in done.stdout
+    done = cli("deadline", "2024-02-30")
+    assert done.returncode == 2 and "2024-02-30" in done.stderr

@@ -8,8 +8,10 @@ import pytest
 
 from ops.demo import demo_events
 from ops.embedded_kafka import free_port
-from projections.canonical import GENESIS_HEAD, chain_link
+from projections.canonical import GENESIS_HEAD, chain_link, log_link
 from projections.ids import make_uscc
+from streams import ledger_reader, topics
+from streams.codec import decode_digest
 from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
@@ -54,3 +56,21 @@ def test_rebuild_equals_the_live_state(worker, kafka):
     done = cli("rebuild", "--kafka", kafka.bootstrap, "--web-url", worker.url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "equal" in done.stdout and "records/s" in done.stdout
+
+
+def test_published_partition_digests_match_the_log(worker, kafka):
+    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        report = publisher.publish_many(demo_events(seed=22, subjects=12, start=date.today() - timedelta(days=100),
+                                                    days=99))
+    partition, offset = report.delivered[-1].partition, report.delivered[-1].offset
+
+    def newest_digest():
+        digests = [decode_digest(v) for *_, v, _ in ledger_reader.read_topic(kafka.bootstrap, topics.DIGESTS)]
+        mine = [d for d in digests if d["partition"] == partition and d["offset"] >= offset]
+        return mine[-1] if mine else None
+
+    digest = wait_for(newest_digest, 60, interval_s=1, what="a digest covering the last event")
+    root = GENESIS_HEAD
+    for off, key, value, _ in ledger_reader.read_range(kafka.bootstrap, topics.EVENTS, partition, 0, digest["offset"] + 1):
+        root = log_link(root, off, key, value)
+    assert digest["root"] == root and digest["topic"] == topics.EVENTS

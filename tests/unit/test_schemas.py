@@ -14,7 +14,7 @@ from streams import codec
 
 SCHEMA_DIR = codec.SCHEMA_DIR
 SOURCES = {p.stem: json.loads(p.read_text("utf-8")) for p in SCHEMA_DIR.glob("*.avsc")}
-ENVELOPE = ("CreditEvent", "Subject", "Source", "Rejection", "Reason")
+ENVELOPE = ("CreditEvent", "Subject", "Source", "Rejection", "Reason", "Digest")
 
 
 def resolve(avro_type):
@@ -113,7 +113,7 @@ def test_every_field_and_type_has_a_doc(name):
         assert field.get("doc"), f"{name}.{field['name']} has no doc"
 
 
-@pytest.mark.parametrize("schema", [codec.CREDIT_EVENT_SCHEMA, codec.REJECTION_SCHEMA], ids=["CreditEvent", "Rejection"])
+@pytest.mark.parametrize("schema", codec.PUBLISHED_RECORDS, ids=lambda s: s["name"])
 def test_current_schema_is_published(schema):
     fp = codec.fingerprint(schema)
     path = codec.PUBLISHED_DIR / f"{schema['name']}.{fp.hex()}.avsc"
@@ -176,7 +176,8 @@ def test_published_version_reads_into_current_schema(fp, path, branch):
     fastavro.schemaless_writer(body, writer, datum)
     data = codec.MAGIC + fp + body.getvalue()
     if branch is None:
-        assert codec.decode_rejection(data)["topic"] == "样例"
+        decode = codec.decode_digest if path.name.startswith("Digest.") else codec.decode_rejection
+        assert decode(data)["topic"] == "样例"
     else:
         decoded = codec.decode_event(data)
         assert decoded["type"] == branch and decoded["payload"]

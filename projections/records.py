@@ -1,0 +1,724 @@
+"""The records of a credit file and the rules over them: one check and one effect per event type.
+
+A check reads the state and returns every Problem it finds; an effect writes through a
+`Draft` (copy on write), so a rejected event never touches the state and an applied one
+copies only the containers on the paths it changes. All state is plain data: dicts,
+lists, str, int, bool, None; dates are ISO strings, which compare like dates.
+
+State shape (see fold.new_state):
+  records: {permits|penalties|commitments|lists|ratings: {id: record}}
+      each record: its event's payload fields, status, occurred_on, classification,
+      source, event_id, offset, recorded_at, history (bounded: what happened, when, by which event)
+      objectable records (permits, penalties, lists, ratings) also carry pending_objection
+      and status_before_objection (the status the record returns to when the objection ends)
+  objections / repairs: {id: {..., status PENDING or the outcome, overdue}}
+  decisions: {decision_no: {decision_kind, registered, decided_on, arrived, record_id, ...}}
+  grants: {grant_id: {grantee, scope, valid_until, revoked, ...}}
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from projections.policy import Policy, repairable_from
+from projections.validate import Problem
+
+# --- statuses ---------------------------------------------------------------------------------
+ACTIVE, UNDER_OBJECTION, REVOKED, RETRACTED = "ACTIVE", "UNDER_OBJECTION", "REVOKED", "RETRACTED"
+REPAIRED, PUBLICITY_ENDED = "REPAIRED", "PUBLICITY_ENDED"  # penalties
+OPEN, FULFILLED, BREACHED, OVERDUE = "OPEN", "FULFILLED", "BREACHED", "OVERDUE"  # commitments
+EXITED, TERM_ENDED = "EXITED", "TERM_ENDED"  # list entries
+SUPERSEDED = "SUPERSEDED"  # ratings
+PENDING = "PENDING"  # objections and repairs; once decided they carry the outcome instead
+
+COLLECTIONS = ("permits", "penalties", "commitments", "lists", "ratings")
+OBJECTABLE = ("permits", "penalties", "lists", "ratings")  # an objection may name these
+NOUN = {"permits": "permit", "penalties": "penalty", "commitments": "commitment", "lists": "list entry",
+        "ratings": "rating"}
+MAX_HISTORY_PER_RECORD = 32  # newest kept; the ledger itself keeps everything
+
+# Types a deregistered subject can no longer take part in after its deregistration date: new
+# business of its own. Sanctions, objections, repairs, revocations and system events go on.
+NEW_BUSINESS_TYPES = frozenset(("SubjectRegistered", "PermitGranted", "CommitmentMade", "RatingAssigned",
+                                "QueryAuthorized"))
+
+# Every rule the fold enforces: rule id -> what it means. A Problem's `rule` is one of these keys.
+RULES: dict[str, str] = {
+    # envelope and subject
+    "unknown_type": "the event type is not in the catalogue",
+    "subject_full": "a subject holds at most MAX_EVENTS_PER_SUBJECT accepted events",
+    "same_subject": "the event is about another subject than this state",
+    "same_kind": "the event's subject kind differs from the subject's",
+    "subject_deregistered": "after deregistration: no second deregistration, and no new business "
+                            "(registration, permit and PERMIT decision, commitment, rating, query grant) dated later",
+    # identity and references
+    "duplicate_id": "an id that already exists: record ids (across permits, penalties, commitments, list entries "
+                    "and ratings), objection_id, repair_id, grant_id, a registered decision_no",
+    "unknown_record": "record_id / related_record_id / basis_record_id names no record of this subject",
+    "unknown_commitment": "commitment_id names no commitment of this subject",
+    "unknown_list_entry": "entry_id names no list entry of this subject",
+    "unknown_objection": "objection_id (or ProcessingOverdue ref_id) names no objection",
+    "unknown_repair": "repair_id (or ProcessingOverdue ref_id) names no repair application",
+    "unknown_grant": "grant_id names no query authorisation",
+    "unknown_decision": "DisclosureOverdue names no registered decision",
+    "wrong_record_kind": "the record exists but is of another kind than the event acts on",
+    "record_mismatch": "the record_id differs from the one the objection or repair was filed for",
+    "grant_mismatch": "a revocation's grantee, scope or valid_until differ from the grant's",
+    # decisions (双公示)
+    "decision_kind_mismatch": "a permit for a PENALTY decision, a penalty for a PERMIT decision, or the reverse",
+    "decision_arrived": "the decision's record has already arrived (a second record, or a stale DisclosureOverdue)",
+    # transitions
+    "record_retracted": "the record was retracted (objection upheld, withdrawn): nothing can act on it",
+    "record_revoked": "the penalty was revoked: it cannot be fulfilled, repaired or used as a listing basis",
+    "already_revoked": "revoking a revoked permit, penalty or query grant",
+    "already_fulfilled": "fulfilling a penalty twice",
+    "already_repaired": "repairing a penalty that is already repaired",
+    "already_overdue": "a second overdue notice for a decision, objection or repair already overdue",
+    "commitment_not_open": "fulfilling, breaching or marking overdue a commitment that is not OPEN",
+    "entry_not_active": "exiting or ending the term of a list entry that is not ACTIVE",
+    "no_term": "ListTermEnded for an entry that has no term_until",
+    "not_on_display": "PublicityEnded or a repair for a penalty no longer on public display "
+                      "(publicity ended, repaired, revoked)",
+    "objection_pending": "an objection is pending on the record: no second one, no repair approval meanwhile",
+    "objection_not_pending": "resolving (or marking overdue) an objection that is already resolved",
+    "repair_pending": "a second repair application for a penalty while one is pending",
+    "repair_not_pending": "deciding (or marking overdue) a repair that is already decided",
+    # credit repair (信用修复)
+    "not_fulfilled": "a repair requested or approved before the penalty is fulfilled",
+    "min_publicity_not_reached": "a repair requested or approved before the minimum publicity period has passed",
+}
+
+
+def problem(field: str, rule: str, message: str) -> Problem:
+    assert rule in RULES, rule  # every rule id is documented in RULES
+    return Problem(field, rule, message)
+
+
+# --- copy on write ----------------------------------------------------------------------------
+class Draft:
+    """A new state sharing everything with the old one but the dicts written through `at`."""
+
+    __slots__ = ("state", "_owned")
+
+    def __init__(self, state: dict):
+        self.state = dict(state)
+        self._owned = {id(self.state): self.state}  # keeps copies alive, so ids stay unique
+
+    def at(self, *path: str) -> dict:
+        """The dict at `path`, copied (with its parents) the first time this event writes it."""
+        node = self.state
+        for key in path:
+            child = node[key]
+            if id(child) not in self._owned:
+                child = dict(child)
+                node[key] = child
+                self._owned[id(child)] = child
+            node = child
+        return node
+
+
+# --- reading helpers --------------------------------------------------------------------------
+def find_record(state: dict, record_id: str) -> tuple[str | None, dict | None]:
+    """The collection and record with this id; record ids are unique across collections."""
+    for collection in COLLECTIONS:
+        record = state["records"][collection].get(record_id)
+        if record is not None:
+            return collection, record
+    return None, None
+
+
+def base_status(record: dict) -> str:
+    """The status beneath a pending objection (the one the record returns to)."""
+    return record["status_before_objection"] if record.get("pending_objection") else record["status"]
+
+
+def _target(state: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
+            live: bool = True) -> dict | None:
+    """The record an event acts on, or None with the problem why not."""
+    collection, record = find_record(state, record_id)
+    wanted = " or ".join(NOUN[k] for k in kinds)
+    if record is None:
+        rule = {("commitments",): "unknown_commitment", ("lists",): "unknown_list_entry"}.get(kinds, "unknown_record")
+        problems.append(problem(field, rule, f"no {wanted} {record_id!r} in this credit file"))
+        return None
+    if collection not in kinds:
+        problems.append(problem(field, "wrong_record_kind", f"{record_id} is a {NOUN[collection]}, not a {wanted}"))
+        return None
+    if live and record["status"] == RETRACTED:
+        problems.append(problem(field, "record_retracted", f"{NOUN[collection]} {record_id} was retracted"))
+        return None
+    return record
+
+
+def _new_id(state: dict, record_id: str, field: str, problems: list[Problem]) -> None:
+    collection, _ = find_record(state, record_id)
+    if collection is not None:
+        problems.append(problem(field, "duplicate_id", f"{record_id} is already a {NOUN[collection]} of this subject"))
+
+
+def _unused(table: dict, key: str, field: str, what: str, problems: list[Problem]) -> None:
+    if key in table:
+        problems.append(problem(field, "duplicate_id", f"{what} {key} already exists"))
+
+
+# --- writing helpers --------------------------------------------------------------------------
+def _plain(payload: dict) -> dict:
+    # Lists copied so the state never shares a mutable value with the caller's event.
+    return {k: list(v) if isinstance(v, list) else v for k, v in payload.items()}
+
+
+def _provenance(event: dict, offset: int) -> dict:
+    return {"occurred_on": event["occurred_on"], "classification": event["classification"],
+            "source": dict(event["source"]), "event_id": event["event_id"], "offset": offset,
+            "recorded_at": event["recorded_at"]}
+
+
+def _record(event: dict, offset: int, status: str, objectable: bool = True, **fields) -> dict:
+    record = {**_plain(event["payload"]), **_provenance(event, offset), "status": status, "history": [], **fields}
+    if objectable:
+        record.update(pending_objection=None, status_before_objection=None)
+    return record
+
+
+def _log(record: dict, event: dict, offset: int, **details) -> None:
+    entry = {"event": event["type"], "occurred_on": event["occurred_on"], "event_id": event["event_id"],
+             "offset": offset, **details}
+    record["history"] = [*record["history"][-(MAX_HISTORY_PER_RECORD - 1):], entry]
+
+
+def _set_status(record: dict, status: str) -> None:
+    # Under objection the record keeps showing 异议中; the change lands beneath, where
+    # the objection's end returns it to.
+    if record.get("pending_objection"):
+        record["status_before_objection"] = status
+    else:
+        record["status"] = status
+
+
+def _edit(draft: Draft, event: dict, collection: str, record_id: str, offset: int, **details) -> dict:
+    record = draft.at("records", collection, record_id)
+    _log(record, event, offset, **details)
+    return record
+
+
+# --- subject ----------------------------------------------------------------------------------
+def _apply_subject_registered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    draft.at("subject").update({k: payload[k] for k in ("region_code", "industry_code", "registered_on")
+                                if k in payload})
+
+
+def _apply_subject_deregistered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    draft.at("subject")["deregistered_on"] = event["occurred_on"]
+
+
+def deregistration_problems(state: dict, event: dict) -> list[Problem]:
+    gone_on = state["subject"].get("deregistered_on")
+    if gone_on is None:
+        return []
+    if event["type"] == "SubjectDeregistered":
+        return [problem("type", "subject_deregistered", f"the subject was already deregistered on {gone_on}")]
+    new_business = event["type"] in NEW_BUSINESS_TYPES or (
+        event["type"] == "DecisionRegistered" and event["payload"]["decision_kind"] == "PERMIT")
+    if new_business and event["occurred_on"] > gone_on:
+        return [problem("occurred_on", "subject_deregistered",
+                        f"the subject was deregistered on {gone_on}; no {event['type']} after that")]
+    return []
+
+
+# --- decisions (双公示) -------------------------------------------------------------------------
+def disclosure_due_on(decided_on: str, policy: Policy) -> str | None:
+    """SEAM(calendar): decided_on + policy.disclosure_working_days working days.
+
+    The working-day calendar is another module; until it is wired in, the due date stays
+    unknown (None) unless a DisclosureOverdue brings it, and `late` is judged only then.
+    """
+    return None
+
+
+def _late(decision: dict) -> bool | None:
+    if decision["due_on"] is None or decision["arrived_on"] is None:
+        return None
+    return decision["arrived_on"] > decision["due_on"]
+
+
+def _check_decision_registered(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    known = state["decisions"].get(payload["decision_no"])
+    if known is not None and known["registered"]:
+        problems.append(problem("payload.decision_no", "duplicate_id", f"decision {payload['decision_no']} is already registered"))
+    elif known is not None and known["decision_kind"] != payload["decision_kind"]:
+        problems.append(problem("payload.decision_kind", "decision_kind_mismatch",
+                                f"{payload['decision_no']} arrived as a {known['decision_kind']} record"))
+    return problems
+
+
+def _apply_decision_registered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload, decisions = event["payload"], draft.at("decisions")
+    no = payload["decision_no"]
+    decision = dict(decisions.get(no) or _decision(no, payload["decision_kind"], event, offset))
+    decision.update(registered=True, decided_on=event["occurred_on"], authority_code=event["source"]["authority_code"],
+                    registered_event_id=event["event_id"], due_on=disclosure_due_on(event["occurred_on"], policy))
+    decision["late"] = _late(decision)
+    decisions[no] = decision
+
+
+def _decision(no: str, kind: str, event: dict, offset: int) -> dict:
+    return {"decision_no": no, "decision_kind": kind, "registered": False, "decided_on": None,
+            "authority_code": event["source"]["authority_code"], "registered_event_id": None, "offset": offset,
+            "arrived": False, "record_id": None, "arrived_on": None, "due_on": None, "late": None,
+            "overdue": False}
+
+
+def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:
+    no = event["payload"]["decision_no"]
+    known = state["decisions"].get(no)
+    if known is None:
+        return []
+    if known["arrived"]:
+        return [problem("payload.decision_no", "decision_arrived", f"{no} already arrived as record {known['record_id']}")]
+    if known["decision_kind"] != kind:
+        return [problem("payload.decision_no", "decision_kind_mismatch", f"{no} is a {known['decision_kind']} decision")]
+    return []
+
+
+def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str) -> None:
+    no, decisions = event["payload"]["decision_no"], draft.at("decisions")
+    # A record may arrive with no registered decision: it is known from now on, so a later
+    # registration or a second record with the same number can be recognised.
+    decision = dict(decisions.get(no) or _decision(no, kind, event, offset))
+    decision.update(arrived=True, record_id=event["payload"]["record_id"], arrived_on=event["occurred_on"])
+    decision["late"] = _late(decision)
+    decisions[no] = decision
+
+
+def _check_disclosure_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    no = event["payload"]["decision_no"]
+    known = state["decisions"].get(no)
+    if known is None or not known["registered"]:
+        return [problem("payload.decision_no", "unknown_decision", f"no registered decision {no}")]
+    if known["decision_kind"] != event["payload"]["decision_kind"]:
+        return [problem("payload.decision_kind", "decision_kind_mismatch", f"{no} is a {known['decision_kind']} decision")]
+    if known["arrived"]:
+        return [problem("payload.decision_no", "decision_arrived", f"{no} arrived on {known['arrived_on']}")]
+    if known["overdue"]:
+        return [problem("payload.decision_no", "already_overdue", f"{no} is already overdue")]
+    return []
+
+
+def _apply_disclosure_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    decision = draft.at("decisions", event["payload"]["decision_no"])
+    decision.update(overdue=True, due_on=event["payload"]["due_on"], overdue_event_id=event["event_id"])
+
+
+# --- permits and penalties --------------------------------------------------------------------
+def _check_permit_granted(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    _new_id(state, event["payload"]["record_id"], "payload.record_id", problems)
+    return problems + _decision_problems(state, event, "PERMIT")
+
+
+def _apply_permit_granted(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    draft.at("records", "permits")[event["payload"]["record_id"]] = _record(event, offset, ACTIVE)
+    _mark_arrived(draft, event, offset, "PERMIT")
+
+
+def _check_penalty_imposed(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    _new_id(state, event["payload"]["record_id"], "payload.record_id", problems)
+    return problems + _decision_problems(state, event, "PENALTY")
+
+
+def _apply_penalty_imposed(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    record = _record(event, offset, ACTIVE, fulfilled=False, fulfilled_on=None, pending_repair=None)
+    draft.at("records", "penalties")[event["payload"]["record_id"]] = record
+    _mark_arrived(draft, event, offset, "PENALTY")
+
+
+def _revoke_checker(collection: str) -> Callable:
+    def check(state: dict, event: dict, policy: Policy) -> list[Problem]:
+        problems: list[Problem] = []
+        record = _target(state, event["payload"]["record_id"], "payload.record_id", (collection,), problems)
+        if record is not None and base_status(record) == REVOKED:
+            problems.append(problem("payload.record_id", "already_revoked", f"revoked on {record['revoked_on']}"))
+        return problems
+    return check
+
+
+def _revoke_applier(collection: str) -> Callable:
+    def apply(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+        reason = event["payload"]["reason"]
+        record = _edit(draft, event, collection, event["payload"]["record_id"], offset, reason=reason)
+        _set_status(record, REVOKED)
+        record.update(revoked_on=event["occurred_on"], revocation_reason=reason)
+    return apply
+
+
+def _check_penalty_fulfilled(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    record = _target(state, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems)
+    if record is not None and record["fulfilled"]:
+        problems.append(problem("payload.record_id", "already_fulfilled", f"fulfilled on {record['fulfilled_on']}"))
+    if record is not None and base_status(record) == REVOKED:
+        problems.append(problem("payload.record_id", "record_revoked", "a revoked penalty has nothing to fulfil"))
+    return problems
+
+
+def _apply_penalty_fulfilled(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    record = _edit(draft, event, "penalties", event["payload"]["record_id"], offset)
+    record.update(fulfilled=True, fulfilled_on=event["occurred_on"])
+
+
+def _check_publicity_ended(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    record = _target(state, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems)
+    if record is not None and base_status(record) != ACTIVE:
+        problems.append(problem("payload.record_id", "not_on_display", f"the penalty is {base_status(record)}"))
+    return problems
+
+
+def _apply_publicity_ended(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    reason = event["payload"]["reason"]
+    record = _edit(draft, event, "penalties", event["payload"]["record_id"], offset, reason=reason)
+    _set_status(record, PUBLICITY_ENDED)
+    record.update(publicity_ended_on=event["occurred_on"], publicity_end_reason=reason)
+
+
+# --- credit repair (信用修复) -------------------------------------------------------------------
+def _repairable_problems(penalty: dict, on: str, policy: Policy) -> list[Problem]:
+    """Why the penalty cannot be repaired on `on` (the request's or the approval's occurred_on)."""
+    field, status = "payload.record_id", base_status(penalty)
+    if status == REVOKED:
+        return [problem(field, "record_revoked", "a revoked penalty has nothing to repair")]
+    if status == REPAIRED:
+        return [problem(field, "already_repaired", f"repaired on {penalty['repaired_on']}")]
+    if status == PUBLICITY_ENDED:
+        return [problem(field, "not_on_display", "its publicity has ended: there is nothing left to repair")]
+    problems = []
+    if not penalty["fulfilled"]:
+        problems.append(problem(field, "not_fulfilled", "a penalty can be repaired only once it is fulfilled"))
+    first_day = repairable_from(penalty, policy)
+    if on < first_day:
+        problems.append(problem("occurred_on", "min_publicity_not_reached",
+                                f"the minimum publicity of the penalty of {penalty['occurred_on']} runs until "
+                                f"{first_day} ({policy.version} policy); {on} is too early"))
+    return problems
+
+
+def _check_repair_requested(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    _unused(state["repairs"], payload["repair_id"], "payload.repair_id", "repair", problems)
+    penalty = _target(state, payload["record_id"], "payload.record_id", ("penalties",), problems)
+    if penalty is not None:
+        if penalty["pending_repair"]:
+            problems.append(problem("payload.record_id", "repair_pending", f"repair {penalty['pending_repair']} is pending"))
+        problems += _repairable_problems(penalty, event["occurred_on"], policy)
+    if "commitment_id" in payload:
+        _target(state, payload["commitment_id"], "payload.commitment_id", ("commitments",), problems, live=False)
+    return problems
+
+
+def _apply_repair_requested(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    draft.at("repairs")[payload["repair_id"]] = {
+        **_plain(payload), **_provenance(event, offset), "requested_on": event["occurred_on"], "status": PENDING,
+        "overdue": False, "overdue_due_on": None, "decided_on": None, "outcome": None, "reason": None}
+    record = _edit(draft, event, "penalties", payload["record_id"], offset, repair_id=payload["repair_id"])
+    record["pending_repair"] = payload["repair_id"]
+
+
+def _check_repair_decided(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload = event["payload"]
+    repair = state["repairs"].get(payload["repair_id"])
+    if repair is None:
+        return [problem("payload.repair_id", "unknown_repair", f"no repair application {payload['repair_id']}")]
+    if repair["status"] != PENDING:
+        return [problem("payload.repair_id", "repair_not_pending", f"decided {repair['status']} on {repair['decided_on']}")]
+    if repair["record_id"] != payload["record_id"]:
+        return [problem("payload.record_id", "record_mismatch", f"repair {payload['repair_id']} is for {repair['record_id']}")]
+    if payload["outcome"] != "APPROVED":
+        return []  # a rejection only closes the application, whatever became of the penalty
+    problems: list[Problem] = []
+    penalty = _target(state, payload["record_id"], "payload.record_id", ("penalties",), problems)
+    if penalty is not None:
+        if penalty["pending_objection"]:
+            problems.append(problem("payload.record_id", "objection_pending",
+                                    f"objection {penalty['pending_objection']} must be resolved first"))
+        problems += _repairable_problems(penalty, event["occurred_on"], policy)
+    return problems
+
+
+def _apply_repair_decided(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    draft.at("repairs", payload["repair_id"]).update(
+        status=payload["outcome"], outcome=payload["outcome"], decided_on=event["occurred_on"],
+        reason=payload.get("reason"), decided_event_id=event["event_id"])
+    record = _edit(draft, event, "penalties", payload["record_id"], offset, repair_id=payload["repair_id"],
+                   outcome=payload["outcome"])
+    record["pending_repair"] = None
+    if payload["outcome"] == "APPROVED":
+        # Public display and the grading effect stop; the record stays for auditors.
+        record.update(status=REPAIRED, repaired_on=event["occurred_on"])
+
+
+# --- objections (异议) --------------------------------------------------------------------------
+def _check_objection_filed(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    _unused(state["objections"], payload["objection_id"], "payload.objection_id", "objection", problems)
+    record = _target(state, payload["record_id"], "payload.record_id", OBJECTABLE, problems)
+    if record is not None and record["pending_objection"]:
+        problems.append(problem("payload.record_id", "objection_pending", f"objection {record['pending_objection']} is pending"))
+    return problems
+
+
+def _apply_objection_filed(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    collection, _ = find_record(draft.state, payload["record_id"])
+    draft.at("objections")[payload["objection_id"]] = {
+        **_plain(payload), **_provenance(event, offset), "record_kind": collection, "filed_on": event["occurred_on"],
+        "status": PENDING, "overdue": False, "overdue_due_on": None, "resolved_on": None, "outcome": None,
+        "correction": None}
+    record = _edit(draft, event, collection, payload["record_id"], offset, objection_id=payload["objection_id"])
+    record.update(status_before_objection=record["status"], status=UNDER_OBJECTION,
+                  pending_objection=payload["objection_id"])
+
+
+def _check_objection_resolved(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload = event["payload"]
+    objection = state["objections"].get(payload["objection_id"])
+    if objection is None:
+        return [problem("payload.objection_id", "unknown_objection", f"no objection {payload['objection_id']}")]
+    if objection["status"] != PENDING:
+        return [problem("payload.objection_id", "objection_not_pending",
+                        f"resolved {objection['status']} on {objection['resolved_on']}")]
+    if objection["record_id"] != payload["record_id"]:
+        return [problem("payload.record_id", "record_mismatch",
+                        f"objection {payload['objection_id']} is about {objection['record_id']}")]
+    return []
+
+
+def _apply_objection_resolved(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload, on = event["payload"], event["occurred_on"]
+    outcome, correction = payload["outcome"], payload.get("correction")
+    objection = draft.at("objections", payload["objection_id"])
+    objection.update(status=outcome, outcome=outcome, resolved_on=on, correction=correction,
+                     resolved_event_id=event["event_id"])
+    record = _edit(draft, event, objection["record_kind"], payload["record_id"], offset,
+                   objection_id=payload["objection_id"], outcome=outcome, correction=correction)
+    status = record["status_before_objection"]
+    record.update(pending_objection=None, status_before_objection=None)
+    if outcome == "UPHELD_WITHDRAWN":  # wrong from the start: retracted in valid time
+        record.update(status=RETRACTED, retracted_on=on)
+        return
+    # DISMISSED, and UPHELD_CORRECTED: the record stands, amended by the correction it keeps.
+    record["status"] = status
+    if outcome == "UPHELD_CORRECTED":
+        record.update(correction=correction, corrected_on=on)
+
+
+# --- commitments (信用承诺) ---------------------------------------------------------------------
+def _check_commitment_made(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    _new_id(state, payload["commitment_id"], "payload.commitment_id", problems)
+    if "related_record_id" in payload:
+        _target(state, payload["related_record_id"], "payload.related_record_id", ("permits", "penalties"),
+                problems, live=False)
+    return problems
+
+
+def _apply_commitment_made(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    # due_working_days is kept as given: the working-day calendar (another module) turns it into
+    # a date; a CommitmentOverdue brings the due date its timer computed.
+    record = _record(event, offset, OPEN, objectable=False, due_on=payload.get("due_on"),
+                     due_working_days=payload.get("due_working_days"), ended_on=None,
+                     false_commitment=False, breach=None)
+    draft.at("records", "commitments")[payload["commitment_id"]] = record
+
+
+def _check_commitment_open(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    record = _target(state, event["payload"]["commitment_id"], "payload.commitment_id", ("commitments",), problems)
+    if record is not None and record["status"] != OPEN:
+        problems.append(problem("payload.commitment_id", "commitment_not_open",
+                                f"the commitment is {record['status']} since {record['ended_on']}"))
+    return problems
+
+
+def _apply_commitment_fulfilled(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    record = _edit(draft, event, "commitments", event["payload"]["commitment_id"], offset)
+    record.update(status=FULFILLED, ended_on=event["occurred_on"])
+
+
+def _apply_commitment_breached(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    record = _edit(draft, event, "commitments", payload["commitment_id"], offset,
+                   false_commitment=payload["false_commitment"])
+    record.update(status=BREACHED, ended_on=event["occurred_on"], breach=payload["breach"],
+                  false_commitment=payload["false_commitment"])
+
+
+def _apply_commitment_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    record = _edit(draft, event, "commitments", payload["commitment_id"], offset, due_on=payload["due_on"])
+    record.update(status=OVERDUE, ended_on=event["occurred_on"], due_on=record["due_on"] or payload["due_on"])
+
+
+# --- red and black lists (名单) -----------------------------------------------------------------
+def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    _new_id(state, payload["entry_id"], "payload.entry_id", problems)
+    if "basis_record_id" in payload:
+        basis = _target(state, payload["basis_record_id"], "payload.basis_record_id", COLLECTIONS, problems)
+        if basis is not None and base_status(basis) == REVOKED:
+            problems.append(problem("payload.basis_record_id", "record_revoked", "a revoked record is no basis"))
+    return problems
+
+
+def _apply_list_entered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    record = _record(event, offset, ACTIVE, ended_on=None, exit_reason=None)
+    draft.at("records", "lists")[event["payload"]["entry_id"]] = record
+
+
+def _check_list_ends(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    entry = _target(state, event["payload"]["entry_id"], "payload.entry_id", ("lists",), problems)
+    if entry is not None and base_status(entry) != ACTIVE:
+        problems.append(problem("payload.entry_id", "entry_not_active",
+                                f"the entry is {base_status(entry)} since {entry['ended_on']}"))
+    if entry is not None and event["type"] == "ListTermEnded" and entry.get("term_until") is None:
+        problems.append(problem("payload.entry_id", "no_term", "the entry has no term_until"))
+    return problems
+
+
+def _apply_list_exited(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    record = _edit(draft, event, "lists", payload["entry_id"], offset, reason=payload["exit_reason"])
+    _set_status(record, EXITED)
+    record.update(ended_on=event["occurred_on"], exit_reason=payload["exit_reason"])
+
+
+def _apply_list_term_ended(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    record = _edit(draft, event, "lists", event["payload"]["entry_id"], offset)
+    _set_status(record, TERM_ENDED)
+    record["ended_on"] = event["occurred_on"]
+
+
+# --- sector ratings (行业信用评价) ---------------------------------------------------------------
+def _check_rating_assigned(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    _new_id(state, event["payload"]["rating_id"], "payload.rating_id", problems)
+    return problems
+
+
+def _apply_rating_assigned(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload, ratings = event["payload"], draft.state["records"]["ratings"]
+    new_id, record = payload["rating_id"], _record(event, offset, ACTIVE, superseded_by=None)
+    # One current rating per kind: the one valid from the latest day (a late-published older
+    # rating is superseded at once by the newer one already on file).
+    for rating_id, rating in list(ratings.items()):
+        if rating["rating_kind"] != payload["rating_kind"] or base_status(rating) != ACTIVE:
+            continue
+        if rating["valid_from"] <= payload["valid_from"]:
+            old = _edit(draft, event, "ratings", rating_id, offset, superseded_by=new_id)
+            _set_status(old, SUPERSEDED)
+            old["superseded_by"] = new_id
+        else:
+            record.update(status=SUPERSEDED, superseded_by=rating_id)
+    draft.at("records", "ratings")[new_id] = record
+
+
+# --- query authorisations (授权查询) -------------------------------------------------------------
+def _check_query_authorized(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    _unused(state["grants"], event["payload"]["grant_id"], "payload.grant_id", "grant", problems)
+    return problems
+
+
+def _apply_query_authorized(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    draft.at("grants")[payload["grant_id"]] = {
+        **_plain(payload), **_provenance(event, offset), "granted_on": event["occurred_on"],
+        "revoked": False, "revoked_on": None}
+
+
+def _check_query_revoked(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload = event["payload"]
+    grant = state["grants"].get(payload["grant_id"])
+    if grant is None:
+        return [problem("payload.grant_id", "unknown_grant", f"no query authorisation {payload['grant_id']}")]
+    if grant["revoked"]:
+        return [problem("payload.grant_id", "already_revoked", f"revoked on {grant['revoked_on']}")]
+    return [problem(f"payload.{name}", "grant_mismatch", f"the grant has {name} {grant[name]!r}")
+            for name in ("grantee", "scope", "valid_until") if grant[name] != payload[name]]
+
+
+def _apply_query_revoked(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    draft.at("grants", event["payload"]["grant_id"]).update(
+        revoked=True, revoked_on=event["occurred_on"], revoked_event_id=event["event_id"])
+
+
+# --- deadlines the timers report ---------------------------------------------------------------
+def _check_processing_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload = event["payload"]
+    table, noun = ("repairs", "repair") if payload["kind"] == "REPAIR" else ("objections", "objection")
+    item = state[table].get(payload["ref_id"])
+    if item is None:
+        return [problem("payload.ref_id", f"unknown_{noun}", f"no {noun} {payload['ref_id']}")]
+    if item["status"] != PENDING:
+        return [problem("payload.ref_id", f"{noun}_not_pending", f"the {noun} was decided {item['status']}")]
+    if item["overdue"]:
+        return [problem("payload.ref_id", "already_overdue", f"the {noun} is overdue since {item['overdue_due_on']}")]
+    return []
+
+
+def _apply_processing_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload = event["payload"]
+    table = "repairs" if payload["kind"] == "REPAIR" else "objections"
+    draft.at(table, payload["ref_id"]).update(overdue=True, overdue_due_on=payload["due_on"])  # still pending
+
+
+def _no_problems(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    return []
+
+
+Check = Callable[[dict, dict, Policy], list[Problem]]
+Apply = Callable[[Draft, dict, int, Policy], None]
+
+HANDLERS: dict[str, tuple[Check, Apply]] = {
+    "SubjectRegistered": (_no_problems, _apply_subject_registered),
+    "SubjectDeregistered": (_no_problems, _apply_subject_deregistered),
+    "DecisionRegistered": (_check_decision_registered, _apply_decision_registered),
+    "PermitGranted": (_check_permit_granted, _apply_permit_granted),
+    "PermitRevoked": (_revoke_checker("permits"), _revoke_applier("permits")),
+    "PenaltyImposed": (_check_penalty_imposed, _apply_penalty_imposed),
+    "PenaltyFulfilled": (_check_penalty_fulfilled, _apply_penalty_fulfilled),
+    "PenaltyRevoked": (_revoke_checker("penalties"), _revoke_applier("penalties")),
+    "CommitmentMade": (_check_commitment_made, _apply_commitment_made),
+    "CommitmentFulfilled": (_check_commitment_open, _apply_commitment_fulfilled),
+    "CommitmentBreached": (_check_commitment_open, _apply_commitment_breached),
+    "RepairRequested": (_check_repair_requested, _apply_repair_requested),
+    "RepairDecided": (_check_repair_decided, _apply_repair_decided),
+    "ObjectionFiled": (_check_objection_filed, _apply_objection_filed),
+    "ObjectionResolved": (_check_objection_resolved, _apply_objection_resolved),
+    "ListEntered": (_check_list_entered, _apply_list_entered),
+    "ListExited": (_check_list_ends, _apply_list_exited),
+    "RatingAssigned": (_check_rating_assigned, _apply_rating_assigned),
+    "QueryAuthorized": (_check_query_authorized, _apply_query_authorized),
+    "QueryAuthorizationRevoked": (_check_query_revoked, _apply_query_revoked),
+    "DisclosureOverdue": (_check_disclosure_overdue, _apply_disclosure_overdue),
+    "CommitmentOverdue": (_check_commitment_open, _apply_commitment_overdue),
+    "PublicityEnded": (_check_publicity_ended, _apply_publicity_ended),
+    "ListTermEnded": (_check_list_ends, _apply_list_term_ended),
+    "ProcessingOverdue": (_check_processing_overdue, _apply_processing_overdue),
+}
+
+
+def check_event(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    handler = HANDLERS.get(event["type"])
+    if handler is None:
+        return [problem("type", "unknown_type", f"{event['type']!r} is not an event type of the catalogue")]
+    return handler[0](state, event, policy)
+
+
+def apply_event(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    HANDLERS[event["type"]][1](draft, event, offset, policy)
