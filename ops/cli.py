@@ -38,33 +38,56 @@ def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or
     run_worker(load_settings(), loglevel=loglevel)
 
 
+FORMATS = ("jsonl", "permit-csv", "penalty-csv")
+
+
 @app.command()
-def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a JSONL file of events"),
+def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a file of events"),
+            format_: str = typer.Option("jsonl", "--format", help="jsonl, permit-csv or penalty-csv (双公示 templates)"),
             kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)")):
     """Validate every line and publish the valid ones; report every rejected line."""
+    from projections.templates import TemplateError, read_penalty_csv, read_permit_csv
     from streams.sdk import Publisher
 
+    if format_ not in FORMATS:
+        err.print(f"error: --format must be one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
     settings = load_settings(kafka=kafka)
-    lines = file.read_text(encoding="utf-8-sig").splitlines()
-    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    refused: dict[int, list] = {}  # line -> problems found before the SDK saw the line
+    if format_ == "jsonl":
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+        numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    else:
+        reader = read_permit_csv if format_ == "permit-csv" else read_penalty_csv
+        try:
+            rows = reader(file.read_bytes())
+        except TemplateError as error:
+            for p in error.problems:
+                err.print(f"{file}: {p.field}: {p.message} [{p.rule}]")
+            raise typer.Exit(1)
+        numbered = [(row.line, event) for row in rows for event in row.events]
+        refused = {row.line: row.problems for row in rows if row.problems}
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=False) as progress:
         task = progress.add_task("publish", total=len(numbered))
         with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes) as publisher:
-            report = publisher.publish_many((line for _, line in numbered),
+            for line, problems in refused.items():
+                publisher.reject(f"{file.name} line {line}", problems)
+            report = publisher.publish_many((item for _, item in numbered),
                                             on_progress=lambda n: progress.update(task, completed=n))
-    line_of = lambda position: numbered[position - 1][0]  # noqa: E731
-    out.print(f"{len(report.delivered)} published, {len(report.invalid)} rejected, "
+    for position, problems in report.invalid.items():
+        refused[numbered[position - 1][0]] = problems
+    out.print(f"{len(report.delivered)} published, {len(refused)} rejected, "
               f"{len(report.failed)} not delivered ({file})")
-    if report.invalid:
+    if refused:
         table = Table("line", "field", "rule", "problem", title="rejected lines")
-        for position, problems in sorted(report.invalid.items()):
+        for line, problems in sorted(refused.items()):
             for p in problems:
-                table.add_row(str(line_of(position)), p.field, p.rule, p.message)
+                table.add_row(str(line), p.field, p.rule, p.message)
         out.print(table)
     for position, reason in sorted(report.failed.items()):
-        out.print(f"line {line_of(position)}: not delivered: {reason}")
-    raise typer.Exit(0 if report.ok else 1)
+        out.print(f"line {numbered[position - 1][0]}: not delivered: {reason}")
+    raise typer.Exit(0 if report.ok and not refused else 1)
 
 
 @app.command("check-id")

@@ -7,7 +7,8 @@ natural persons and derives a stable event id from the content.
 
 Decisions where DESIGN is silent:
 - A row's ``line`` is the physical line its record starts on (the header is line 1);
-  blank rows are skipped; a row with any problem yields no event (never half a record).
+  blank rows are skipped; a row with any problem yields no event (never half a record);
+  a row with more non-empty fields than the header (an unquoted comma) is ``column_count``.
 - record_id is ``PERMIT:<authority code>:<decision no>`` (``PENALTY:`` ...): the decision
   number is unique per authority and does not change when a certificate is renewed
   or corrected, so re-importing a file gives the same records and the same event ids.
@@ -15,7 +16,11 @@ Decisions where DESIGN is silent:
   INDIVIDUAL_BUSINESS, 9+3 农民专业合作社 -> OTHER_ORGANIZATION, other 9x (enterprises)
   -> LEGAL_PERSON, every other registration authority (机关, 事业单位, 社会组织, ...) ->
   OTHER_ORGANIZATION.
-- Only 居民身份证 numbers identify a natural person: the edge pseudonymises only those.
+- Only 居民身份证 numbers identify a natural person: the edge pseudonymises only those;
+  a published column holding that number (从业资格证 许可编号 often do) is ``contains_id_number``.
+- Dates: 2024-05-06, 2024/5/6, 2024.05.06, 20240506, 2024年5月6日; a trailing time is dropped.
+- The same decision number twice in a file with different content is ``duplicate_record``
+  (an identical repeated row is harmless: the edge gives it the same event id).
 - 当前状态: only valid permits (empty, 有效, 正常, 1) are imported; a revoked or invalid
   one is a problem ``state_not_supported``, because the template has no revocation date.
 - 有效期至 empty or 长期 (永久, 长期有效, 无固定期限) means no end.
@@ -236,38 +241,32 @@ def _subject(row: _Row) -> dict | None:
     return {"kind": kind, "id_number": number, "name": name}
 
 
-def _event(row: _Row, type_: str, authority: tuple[str, str], date_column: str,
-           payload: Callable[[str, str | None], dict]) -> dict | None:
-    """The envelope; `payload` gets the record id prefix and the decision date."""
+def _event(row: _Row, type_: str, occurred_on: str | None, authority: tuple[str, str], payload: dict) -> dict | None:
+    """The envelope around `payload`, or None if the row has any problem."""
     subject = _subject(row)
     name, code = row.text(authority[0]), row.uscc(authority[1])
-    occurred_on = row.date(date_column)
-    body = payload(f"{'PERMIT' if type_ == 'PermitGranted' else 'PENALTY'}:{code}:", occurred_on)
     number = subject.get("id_number") if subject else None
-    published = {v for v in body.values() if isinstance(v, str)}
-    for column, value in row.cells.items():  # a 许可编号 is often the ID number: never publish it
+    published = {v for v in payload.values() if isinstance(v, str)}
+    for column, value in row.cells.items():  # a 许可编号 is often the holder's ID number
         if number and column != ID_NUMBER and value in published and number in value:
             row.add(column, "contains_id_number", "contains the person's ID number, which is never published")
     if row.problems:
         return None
+    record_id = f"{'PERMIT' if type_ == 'PermitGranted' else 'PENALTY'}:{code}:{payload['decision_no']}"
     return {"type": type_, "subject": subject, "source": {"authority_code": code, "authority_name": name},
             "occurred_on": occurred_on, "classification": "PUBLIC",
-            "payload": {k: v for k, v in body.items() if v is not None}}
+            "payload": {"record_id": record_id, **{k: v for k, v in payload.items() if v is not None}}}
 
 
 def _permit(row: _Row) -> dict | None:
     if row.cells.get(STATE, "") not in _VALID_STATES:
         row.add(STATE, "state_not_supported", f"{row.cells[STATE]!r}: only valid permits (有效, 1) are imported")
-
-    def payload(record_prefix: str, decided_on: str | None) -> dict:
-        decision_no, valid_from = row.text(PERMIT_NO), row.date(VALID_FROM)
-        no_end = row.cells.get(VALID_TO, "") in _NO_END
-        return {"record_id": record_prefix + (decision_no or ""), "decision_no": decision_no,
-                "permit_kind": row.text(PERMIT_KIND), "certificate_name": row.text(CERT_NAME, False),
-                "certificate_no": row.text(CERT_NO, False),
-                "content": row.text(PERMIT_CONTENT, max_chars=cat.MAX_TEXT_CHARS), "valid_from": valid_from,
-                "valid_to": None if no_end else row.date(VALID_TO, False, not_before=valid_from)}
-    return _event(row, "PermitGranted", (PERMIT_AUTHORITY, PERMIT_AUTHORITY_CODE), PERMIT_DATE, payload)
+    valid_from, no_end = row.date(VALID_FROM), row.cells.get(VALID_TO, "") in _NO_END
+    payload = {"decision_no": row.text(PERMIT_NO), "permit_kind": row.text(PERMIT_KIND),
+               "certificate_name": row.text(CERT_NAME, False), "certificate_no": row.text(CERT_NO, False),
+               "content": row.text(PERMIT_CONTENT, max_chars=cat.MAX_TEXT_CHARS), "valid_from": valid_from,
+               "valid_to": None if no_end else row.date(VALID_TO, False, not_before=valid_from)}
+    return _event(row, "PermitGranted", row.date(PERMIT_DATE), (PERMIT_AUTHORITY, PERMIT_AUTHORITY_CODE), payload)
 
 
 def _penalty_kinds(row: _Row) -> list[str]:
@@ -300,15 +299,14 @@ def _severity(row: _Row, kinds: list[str], severity_by_kind: Mapping[str, str]) 
 
 
 def _penalty(row: _Row, severity_by_kind: Mapping[str, str]) -> dict | None:
-    def payload(record_prefix: str, decided_on: str | None) -> dict:
-        decision_no, kinds = row.text(PENALTY_NO), _penalty_kinds(row)
-        return {"record_id": record_prefix + (decision_no or ""), "decision_no": decision_no,
-                "violation_type": row.text(VIOLATION), "facts": row.text(FACTS, max_chars=cat.MAX_TEXT_CHARS),
-                "basis": row.text(BASIS, max_chars=cat.MAX_TEXT_CHARS), "penalty_kinds": kinds,
-                "fine_fen": row.amount_fen(FINE), "confiscation_fen": row.amount_fen(CONFISCATED),
-                "severity": _severity(row, kinds, severity_by_kind),
-                "publicity_until": row.date(PUBLICITY_UNTIL, False, not_before=decided_on)}
-    return _event(row, "PenaltyImposed", (PENALTY_AUTHORITY, PENALTY_AUTHORITY_CODE), PENALTY_DATE, payload)
+    decided_on, kinds = row.date(PENALTY_DATE), _penalty_kinds(row)
+    payload = {"decision_no": row.text(PENALTY_NO), "violation_type": row.text(VIOLATION),
+               "facts": row.text(FACTS, max_chars=cat.MAX_TEXT_CHARS),
+               "basis": row.text(BASIS, max_chars=cat.MAX_TEXT_CHARS), "penalty_kinds": kinds,
+               "fine_fen": row.amount_fen(FINE), "confiscation_fen": row.amount_fen(CONFISCATED),
+               "severity": _severity(row, kinds, severity_by_kind),
+               "publicity_until": row.date(PUBLICITY_UNTIL, False, not_before=decided_on)}
+    return _event(row, "PenaltyImposed", decided_on, (PENALTY_AUTHORITY, PENALTY_AUTHORITY_CODE), payload)
 
 
 def _decode(data: bytes) -> str:

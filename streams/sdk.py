@@ -97,7 +97,7 @@ class Publisher:
                 event, problems = self.validate(raw)
             if problems:
                 report.invalid[position] = problems
-                self._send_rejection(item, problems)
+                self.reject(item, problems)
             else:
                 self._produce(event, position, report)
                 in_flight += 1
@@ -123,7 +123,8 @@ class Publisher:
         self._producer.produce(self.topic, key=event["subject"]["id"].encode(), value=encode_event(event),
                                on_delivery=on_delivery)
 
-    def _send_rejection(self, item, problems: list[Problem]) -> None:
+    def reject(self, item, problems: list[Problem]) -> None:
+        """Put something refused before it became an event on credit.rejected, with its reasons."""
         self._producer.produce(topics.REJECTED, value=edge_rejection(item, problems, self.topic, self.clock()))
 
     def close(self) -> None:

@@ -1,6 +1,8 @@
 """End to end, as a user does it: `credit-ledger up`, `credit-ledger publish FILE.jsonl`, HTTP."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -28,6 +30,24 @@ def start_up(data_dir, web_port, kafka_port, *extra):
         [sys.executable, "-m", "ops.cli", "up", "--data-dir", str(data_dir), "--web-port", str(web_port),
          "--kafka-port", str(kafka_port), *extra],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CREDIT_LEDGER_PSEUDONYM_KEY": ""})
+
+
+def check_csv_import(tmp_path, bootstrap, url):
+    """A department's GB18030 penalty export (the 双公示 template), one row with an impossible date."""
+    rows = list(csv.reader(io.StringIO((REPO / "tests/data/penalties.csv").read_text(encoding="utf-8-sig"))))
+    header = [name.strip() for name in rows[0]]
+    rows[1][header.index("处罚决定日期")] = "2025-02-30"
+    code_column = next(i for i, name in enumerate(header) if name.startswith("行政相对人代码_1"))
+    company = next(row[code_column] for row in rows[2:] if row[code_column])
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    path = tmp_path / "penalties-gb18030.csv"
+    path.write_bytes(buffer.getvalue().encode("gb18030"))
+    done = cli("publish", str(path), "--format", "penalty-csv", "--kafka", bootstrap)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "5 published, 1 rejected" in done.stdout and "处罚决定日期" in done.stdout
+    wait_for(lambda: (lambda status, file: status == 200 and file["events_by_type"].get("PenaltyImposed"))(
+        *http_json(f"{url}/subjects/{company}")), 60, what="the CSV's penalty folded")
 
 
 def wait_up_ready(up, url):
@@ -87,6 +107,7 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         # invalid lines are on credit.rejected too, with their reasons
         rejected = list(ledger_reader.read_topic(bootstrap, topics.REJECTED))
         assert len(rejected) >= 2
+        check_csv_import(tmp_path, bootstrap, url)
     finally:
         up.send_signal(signal.SIGTERM)
         assert up.wait(60) == 0

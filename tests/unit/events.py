@@ -40,3 +40,138 @@ def person(id_number: str | None = None) -> dict:
     from datetime import date
     return {"kind": "NATURAL_PERSON", "name": "张三",
             "id_number": id_number or make_resident_id("410105", date(1985, 3, 14), 7)}
+
+
+# --- validated events of every type, for the fold's tests ---------------------------------------
+# Each builder returns an event as the edge accepts it (validated, stamped); system types allowed.
+# `on` is the event's occurred_on; payload fields can be overridden by keyword.
+from projections.validate import require_valid  # noqa: E402
+
+CTX_SYSTEM = EdgeContext(now=NOW, pseudonym_key=KEY, allow_system=True)
+DAY = "2025-01-06"
+
+
+def valid(type_: str, payload: dict, on: str = DAY, **envelope) -> dict:
+    return require_valid(event(type_, payload, occurred_on=on, **envelope), CTX_SYSTEM)
+
+
+def decision_no(record_id: str, kind: str = "PENALTY") -> str:
+    return f"郑市监{'罚' if kind == 'PENALTY' else '许'}〔2025〕{record_id}号"
+
+
+def subject_registered(on: str = "2020-01-02", **fields) -> dict:
+    return valid("SubjectRegistered", {"region_code": "410105", "registered_on": on, **fields}, on)
+
+
+def subject_deregistered(on: str = DAY) -> dict:
+    return valid("SubjectDeregistered", {"reason": "经股东会决议解散，准予注销登记"}, on)
+
+
+def decision_registered(number: str, kind: str = "PENALTY", on: str = DAY) -> dict:
+    return valid("DecisionRegistered", {"decision_no": number, "decision_kind": kind}, on)
+
+
+def permit_granted(record_id: str = "X-1", on: str = DAY, **fields) -> dict:
+    return valid("PermitGranted", {"record_id": record_id, "decision_no": decision_no(record_id, "PERMIT"),
+                                   "permit_kind": "普通", "content": "预包装食品销售", "valid_from": on,
+                                   "valid_to": "2029-12-31", **fields}, on)
+
+
+def permit_revoked(record_id: str = "X-1", on: str = DAY) -> dict:
+    return valid("PermitRevoked", {"record_id": record_id, "reason": "以虚假承诺取得许可，依法撤销"}, on)
+
+
+def penalty_imposed(record_id: str = "P-1", on: str = DAY, **fields) -> dict:
+    return valid("PenaltyImposed", penalty_payload(record_id=record_id, decision_no=decision_no(record_id), **fields), on)
+
+
+def penalty_fulfilled(record_id: str = "P-1", on: str = DAY) -> dict:
+    return valid("PenaltyFulfilled", {"record_id": record_id}, on)
+
+
+def penalty_revoked(record_id: str = "P-1", on: str = DAY) -> dict:
+    return valid("PenaltyRevoked", {"record_id": record_id, "reason": "经行政复议撤销"}, on)
+
+
+def commitment_made(commitment_id: str = "C-1", on: str = DAY, **fields) -> dict:
+    return valid("CommitmentMade", {"commitment_id": commitment_id, "commitment_kind": "NOTIFICATION_PROMISE",
+                                    "content": "承诺符合许可条件", **fields}, on)
+
+
+def commitment_fulfilled(commitment_id: str = "C-1", on: str = DAY) -> dict:
+    return valid("CommitmentFulfilled", {"commitment_id": commitment_id}, on)
+
+
+def commitment_breached(commitment_id: str = "C-1", on: str = DAY, false_commitment: bool = False) -> dict:
+    return valid("CommitmentBreached", {"commitment_id": commitment_id, "breach": "未在承诺期限内履行承诺事项",
+                                        "false_commitment": false_commitment}, on)
+
+
+def commitment_overdue(commitment_id: str = "C-1", due_on: str = DAY, on: str = DAY) -> dict:
+    return valid("CommitmentOverdue", {"commitment_id": commitment_id, "due_on": due_on}, on)
+
+
+def repair_requested(repair_id: str = "R-1", record_id: str = "P-1", on: str = DAY, **fields) -> dict:
+    return valid("RepairRequested", {"repair_id": repair_id, "record_id": record_id,
+                                     "corrective_actions": "已缴清罚款并完成整改", **fields}, on)
+
+
+def repair_decided(repair_id: str = "R-1", record_id: str = "P-1", outcome: str = "APPROVED", on: str = DAY) -> dict:
+    return valid("RepairDecided", {"repair_id": repair_id, "record_id": record_id, "outcome": outcome,
+                                   "reason": "符合信用修复条件"}, on)
+
+
+def objection_filed(objection_id: str = "O-1", record_id: str = "P-1", on: str = DAY) -> dict:
+    return valid("ObjectionFiled", {"objection_id": objection_id, "record_id": record_id,
+                                    "grounds": "违法事实认定不清"}, on)
+
+
+def objection_resolved(objection_id: str = "O-1", record_id: str = "P-1", outcome: str = "DISMISSED",
+                       on: str = DAY, **fields) -> dict:
+    return valid("ObjectionResolved", {"objection_id": objection_id, "record_id": record_id, "outcome": outcome,
+                                       **fields}, on)
+
+
+def list_entered(entry_id: str = "L-1", on: str = DAY, **fields) -> dict:
+    return valid("ListEntered", {"entry_id": entry_id, "list_kind": "ABNORMAL_OPERATION",
+                                 "reason": "未按照规定期限公示年度报告", "measures": ["PUBLIC_NOTICE"], **fields}, on)
+
+
+def list_exited(entry_id: str = "L-1", on: str = DAY) -> dict:
+    return valid("ListExited", {"entry_id": entry_id, "exit_reason": "已补报并公示年度报告"}, on)
+
+
+def list_term_ended(entry_id: str = "L-1", on: str = DAY) -> dict:
+    return valid("ListTermEnded", {"entry_id": entry_id}, on)
+
+
+def rating_assigned(rating_id: str = "G-1", on: str = DAY, **fields) -> dict:
+    return valid("RatingAssigned", {"rating_id": rating_id, "rating_kind": "TAX", "level": "A", "valid_from": on,
+                                    **fields}, on)
+
+
+def grant_payload(grant_id: str = "Q-1", **fields) -> dict:
+    return {"grant_id": grant_id, "grantee": BANK, "scope": ["penalties"], "valid_until": "2025-12-31", **fields}
+
+
+def query_authorized(grant_id: str = "Q-1", on: str = DAY, **fields) -> dict:
+    return valid("QueryAuthorized", grant_payload(grant_id, **fields), on)
+
+
+def query_authorization_revoked(grant_id: str = "Q-1", on: str = DAY, **fields) -> dict:
+    return valid("QueryAuthorizationRevoked", grant_payload(grant_id, **fields), on)
+
+
+def disclosure_overdue(number: str, kind: str = "PENALTY", due_on: str = DAY, on: str = DAY) -> dict:
+    return valid("DisclosureOverdue", {"decision_no": number, "decision_kind": kind, "due_on": due_on}, on)
+
+
+def publicity_ended(record_id: str = "P-1", on: str = DAY) -> dict:
+    return valid("PublicityEnded", {"record_id": record_id, "reason": "公示期满"}, on)
+
+
+def processing_overdue(kind: str, ref_id: str, due_on: str = DAY, on: str = DAY) -> dict:
+    return valid("ProcessingOverdue", {"kind": kind, "ref_id": ref_id, "due_on": due_on}, on)
+
+
+BANK = make_uscc("410100", 900)

@@ -44,7 +44,7 @@ def to_csv(rows: list[dict[str, str]]) -> bytes:
 
 def penalty_with(**cells: str) -> bytes:
     """The fixture's first penalty row with some cells changed (keys are column names)."""
-    return to_csv([{**rows_of(PENALTIES)[0], **{k.replace("__", "（万元）"): v for k, v in cells.items()}}])
+    return to_csv([{**rows_of(PENALTIES)[0], **cells}])
 
 
 def permit_with(**cells: str) -> bytes:
@@ -72,6 +72,13 @@ def the_event(results) -> dict:
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
 def test_every_encoding_reads_the_same(text, read, encoding):
     assert read(text.encode(encoding)) == read(text.encode("utf-8"))
+
+
+@pytest.mark.parametrize("name, read", [("permits.csv", read_permit_csv), ("penalties.csv", read_penalty_csv)])
+def test_the_files_as_exported_with_crlf(name, read):
+    text = (DATA / name).read_text(encoding="utf-8")
+    assert b"\r\n" in (DATA / name).read_bytes()
+    assert read((DATA / name).read_bytes()) == read(text.encode("gb18030"))
 
 
 @pytest.mark.parametrize("text, read, count", [(PERMITS, read_permit_csv, 5), (PENALTIES, read_penalty_csv, 6)])
@@ -269,12 +276,12 @@ def test_bad_amounts(text, rule):
     with pytest.raises(ValueError) as raised:
         wan_to_fen(text)
     assert raised.value.args[0] == rule
-    result = one(read_penalty_csv(penalty_with(罚款金额__=text)))
+    result = one(read_penalty_csv(penalty_with(**{FINE: text})))
     assert rules(result) == {(FINE, rule)} and result.events == []
 
 
 def test_empty_amounts_are_absent():
-    payload = the_event(read_penalty_csv(penalty_with(罚款金额__="", **{"没收违法所得、没收非法财物的金额（万元）": ""})))["payload"]
+    payload = the_event(read_penalty_csv(penalty_with(**{FINE: "", "没收违法所得、没收非法财物的金额（万元）": ""})))["payload"]
     assert "fine_fen" not in payload and "confiscation_fen" not in payload
 
 
