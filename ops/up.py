@@ -22,7 +22,7 @@ from streams.topics import ensure_topics
 READY_TIMEOUT_S = 120.0
 WORKER_STOP_TIMEOUT_S = 20.0
 DEMO_DAYS = 600
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # URLs and paths must stay whole
 
 
 class UpError(RuntimeError):

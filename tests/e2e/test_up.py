@@ -155,3 +155,21 @@ def test_deadline_counts_working_days_across_national_day_and_marks_provisional_
     assert done.returncode == 0 and "provisional" not in done.stdout
     done = cli("deadline", "2024-02-30")
     assert done.returncode == 2 and "2024-02-30" in done.stderr
+
+
+@pytest.mark.slow
+def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
+    """What `make run` does: the demo dataset is published and a subject to open is printed."""
+    data_dir, web_port = tmp_path / "data", free_port()
+    up = start_up(data_dir, web_port, free_port(), "--demo")
+    log_path = data_dir.parent / f"up-{web_port}.log"
+    try:
+        line = wait_for(lambda: up.poll() is None and next(
+            (l for l in log_path.read_text().splitlines() if "a demo subject:" in l), None), 180, what="demo subject")
+        url = line.split("a demo subject:")[1].strip()
+        status, file = http_json(url)
+        assert status == 200 and file["events_total"] >= 3 and file["subject"]["name"]
+        assert "demo: published" in log_path.read_text()
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert up.wait(60) == 0

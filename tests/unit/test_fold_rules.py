@@ -1,0 +1,694 @@
+"""The fold's effects and rules, one given-when-then test each.
+
+`test_<event type>_...` tests show each event type's effect on the credit file;
+`test_rule_<rule id>_...` tests show each rule of records.RULES rejecting an event
+(and, where it has one, the accepted path beside it). The last tests check that
+the two lists are complete.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from projections import catalogue as cat
+from projections.canonical import canonical_bytes
+from projections.fold import APPLIED, MAX_EVENTS_PER_SUBJECT, REJECTED, RULES, credit_file, fold
+from projections.policy import DEFAULT_POLICY, Policy, add_months, min_publicity_months
+from projections.records import MAX_HISTORY_PER_RECORD
+from tests.unit import events as ev
+
+ID_FIELD = {"permits": "record_id", "penalties": "record_id", "commitments": "commitment_id", "lists": "entry_id",
+            "ratings": "rating_id"}
+BOOKKEEPING = ("as_of", "rejected", "rejected_total")
+
+
+# --- given, when, then --------------------------------------------------------------------------
+def given(*events: dict, policy: Policy = DEFAULT_POLICY) -> dict:
+    """The state after a registered subject's events, each of which must apply."""
+    state = None
+    for offset, event in enumerate([ev.subject_registered(), *events]):
+        state, outcome = fold(state, event, offset, policy=policy)
+        assert outcome.kind == APPLIED, (event["type"], outcome.reasons)
+    return state
+
+
+def when(state: dict, event: dict, policy: Policy = DEFAULT_POLICY):
+    return fold(state, event, state["as_of"]["offset"] + 1, policy=policy)
+
+
+def applied(state: dict, event: dict, policy: Policy = DEFAULT_POLICY) -> dict:
+    """Then: the event applies; returns the credit file after it."""
+    new, outcome = when(state, event, policy)
+    assert outcome.kind == APPLIED, outcome.reasons
+    return credit_file(new)
+
+
+def rejected_by(state: dict, event: dict, field: str, *, rule: str, policy: Policy = DEFAULT_POLICY) -> None:
+    """Then: the event is rejected for `rule` on `field`, and only the bookkeeping changed."""
+    assert rule in RULES
+    new, outcome = when(state, event, policy)
+    assert outcome.kind == REJECTED, f"{event['type']} applied"
+    assert (field, rule) in {(p.field, p.rule) for p in outcome.reasons}, outcome.reasons
+    assert _content(new) == _content(state)
+    assert new["rejected_total"] == state["rejected_total"] + 1 and new["rejected"][-1]["event_id"] == event["event_id"]
+
+
+def _content(state: dict) -> bytes:
+    return canonical_bytes({k: v for k, v in state.items() if k not in BOOKKEEPING})
+
+
+def record(file_or_state: dict, collection: str, record_id: str) -> dict:
+    records = file_or_state["records"][collection]
+    if isinstance(records, dict):
+        return records[record_id]
+    (found,) = [r for r in records if r[ID_FIELD[collection]] == record_id]
+    return found
+
+
+def penalty(file: dict, record_id: str = "P-1") -> dict:
+    return record(file, "penalties", record_id)
+
+
+def fulfilled_penalty(on: str = "2024-06-03", **fields) -> list[dict]:
+    return [ev.penalty_imposed("P-1", on, **fields), ev.penalty_fulfilled("P-1", on)]
+
+
+# --- the credit file -----------------------------------------------------------------------------
+def test_credit_file_has_the_contract_shape():
+    file = credit_file(given(ev.penalty_imposed()))
+    assert {"subject", "grade", "records", "pending", "rejected", "chain", "as_of", "events_by_type",
+            "events_total"} <= set(file)
+    assert set(file["records"]) == {"permits", "penalties", "commitments", "lists", "ratings"}
+    assert file["pending"] == {"objections": [], "repairs": [], "deadlines": []}
+    assert file["grade"] is None and file["events_total"] == 2 and file["chain"]["length"] == 2
+
+
+def test_records_are_listed_in_log_order_even_when_the_state_comes_back_in_key_order():
+    import orjson
+    state = given(ev.penalty_imposed("P-9"), ev.penalty_imposed("P-1"))
+    reloaded = orjson.loads(canonical_bytes(state))  # as the store reads it: keys sorted
+    assert [p["record_id"] for p in credit_file(reloaded)["records"]["penalties"]] == ["P-9", "P-1"]
+    assert credit_file(reloaded) == credit_file(state)
+
+
+def test_record_history_tells_what_happened_when_and_by_which_event():
+    fulfil = ev.penalty_fulfilled("P-1", "2025-01-08")
+    state = given(ev.penalty_imposed("P-1", "2025-01-06"), fulfil)
+    (entry,) = penalty(credit_file(state))["history"]
+    assert entry == {"event": "PenaltyFulfilled", "occurred_on": "2025-01-08", "event_id": fulfil["event_id"],
+                     "offset": 2}
+
+
+def test_record_history_is_bounded_and_keeps_the_newest():
+    rounds = MAX_HISTORY_PER_RECORD  # each round: an objection filed and dismissed, two entries
+    events = [ev.penalty_imposed()]
+    for i in range(rounds):
+        events += [ev.objection_filed(f"O-{i}"), ev.objection_resolved(f"O-{i}")]
+    history = penalty(credit_file(given(*events)))["history"]
+    assert len(history) == MAX_HISTORY_PER_RECORD and history[-1]["objection_id"] == f"O-{rounds - 1}"
+
+
+# --- effects, one event type at a time -----------------------------------------------------------
+def test_subject_registered_fills_in_the_subject():
+    file = credit_file(given())
+    assert file["subject"]["region_code"] == "410105" and file["subject"]["registered_on"] == "2020-01-02"
+    assert file["subject"]["name"] == "郑州金水宏达机械制造有限公司"
+
+
+def test_subject_deregistered_records_the_date():
+    assert applied(given(), ev.subject_deregistered("2025-02-03"))["subject"]["deregistered_on"] == "2025-02-03"
+
+
+def test_decision_registered_awaits_its_record_and_the_record_marks_it_arrived():
+    number = ev.decision_no("P-1")
+    state = given(ev.decision_registered(number, on="2025-01-02"))
+    (decision,) = credit_file(state)["decisions"]
+    assert decision["decided_on"] == "2025-01-02" and decision["registered"] and not decision["arrived"]
+    assert decision["due_on"] is None and decision["late"] is None  # SEAM(calendar): 7 working days
+    (decision,) = applied(state, ev.penalty_imposed("P-1", "2025-01-06"))["decisions"]
+    assert decision["arrived"] and decision["record_id"] == "P-1" and decision["arrived_on"] == "2025-01-06"
+
+
+def test_decision_registered_after_its_record_finds_it_arrived():
+    (decision,) = applied(given(ev.penalty_imposed("P-1")), ev.decision_registered(ev.decision_no("P-1")))["decisions"]
+    assert decision["registered"] and decision["arrived"] and decision["record_id"] == "P-1"
+
+
+def test_permit_granted_adds_an_active_permit_with_validity_source_and_classification():
+    grant = ev.permit_granted("X-1", "2025-01-06")
+    permit = record(applied(given(), grant), "permits", "X-1")
+    assert permit["status"] == "ACTIVE" and permit["valid_from"] == "2025-01-06" and permit["valid_to"] == "2029-12-31"
+    assert permit["source"] == grant["source"] and permit["classification"] == "PUBLIC"
+    assert permit["event_id"] == grant["event_id"] and permit["offset"] == 1 and permit["occurred_on"] == "2025-01-06"
+    assert permit["pending_objection"] is None
+
+
+def test_permit_revoked_revokes_the_permit():
+    permit = record(applied(given(ev.permit_granted("X-1")), ev.permit_revoked("X-1", "2025-02-03")), "permits", "X-1")
+    assert permit["status"] == "REVOKED" and permit["revoked_on"] == "2025-02-03"
+
+
+def test_penalty_imposed_adds_an_active_unfulfilled_penalty_with_its_fields():
+    imposed = ev.penalty_imposed("P-1", sector="WORK_SAFETY")
+    p = penalty(applied(given(), imposed))
+    assert p["status"] == "ACTIVE" and p["fulfilled"] is False and p["fulfilled_on"] is None
+    assert p["fine_fen"] == 5_000_000 and p["severity"] == "GENERAL" and p["sector"] == "WORK_SAFETY"
+    assert p["decision_no"] == imposed["payload"]["decision_no"] and p["source"]["authority_name"] == "郑州市市场监督管理局"
+
+
+def test_penalty_fulfilled_marks_it_fulfilled_and_keeps_the_status():
+    p = penalty(applied(given(ev.penalty_imposed()), ev.penalty_fulfilled("P-1", "2025-02-03")))
+    assert p["fulfilled"] is True and p["fulfilled_on"] == "2025-02-03" and p["status"] == "ACTIVE"
+
+
+def test_penalty_revoked_revokes_the_penalty_even_a_repaired_one():
+    assert penalty(applied(given(ev.penalty_imposed()), ev.penalty_revoked()))["status"] == "REVOKED"
+    repaired = given(*fulfilled_penalty(), ev.repair_requested(on="2025-01-06"), ev.repair_decided(on="2025-01-07"))
+    assert penalty(applied(repaired, ev.penalty_revoked(on="2025-03-03")))["revocation_reason"] == "经行政复议撤销"
+
+
+def test_commitment_made_is_open_with_its_due_date_or_working_days_as_given():
+    file = applied(given(ev.commitment_made("C-1", due_on="2025-03-01")), ev.commitment_made("C-2", due_working_days=10))
+    assert record(file, "commitments", "C-1")["status"] == "OPEN"
+    assert record(file, "commitments", "C-1")["due_on"] == "2025-03-01"
+    second = record(file, "commitments", "C-2")
+    assert second["due_working_days"] == 10 and second["due_on"] is None  # the calendar module computes it
+
+
+def test_commitment_fulfilled():
+    c = record(applied(given(ev.commitment_made()), ev.commitment_fulfilled(on="2025-02-03")), "commitments", "C-1")
+    assert c["status"] == "FULFILLED" and c["ended_on"] == "2025-02-03"
+
+
+def test_commitment_breached_keeps_the_false_commitment_flag():
+    c = record(applied(given(ev.commitment_made()), ev.commitment_breached(false_commitment=True)), "commitments", "C-1")
+    assert c["status"] == "BREACHED" and c["false_commitment"] is True and c["breach"]
+
+
+def test_commitment_overdue_counts_as_a_breach_and_brings_the_due_date():
+    state = given(ev.commitment_made(due_working_days=10))
+    c = record(applied(state, ev.commitment_overdue(due_on="2025-01-20", on="2025-01-21")), "commitments", "C-1")
+    assert c["status"] == "OVERDUE" and c["due_on"] == "2025-01-20" and c["false_commitment"] is False
+
+
+def test_repair_requested_is_pending_on_the_penalty():
+    file = applied(given(*fulfilled_penalty(), ev.commitment_made("C-9", commitment_kind="CREDIT_REPAIR")),
+                   ev.repair_requested("R-1", "P-1", "2025-01-06", commitment_id="C-9"))
+    (repair,) = file["pending"]["repairs"]
+    assert repair["repair_id"] == "R-1" and repair["record_id"] == "P-1" and repair["requested_on"] == "2025-01-06"
+    assert repair["commitment_id"] == "C-9" and repair["overdue"] is False
+    assert penalty(file)["pending_repair"] == "R-1" and penalty(file)["status"] == "ACTIVE"
+
+
+def test_repair_decided_approved_repairs_the_penalty_and_closes_the_repair():
+    file = applied(given(*fulfilled_penalty(), ev.repair_requested()), ev.repair_decided(outcome="APPROVED", on="2025-01-08"))
+    p = penalty(file)
+    assert p["status"] == "REPAIRED" and p["repaired_on"] == "2025-01-08" and p["pending_repair"] is None
+    assert file["pending"]["repairs"] == [] and p["history"][-1]["outcome"] == "APPROVED"
+
+
+def test_repair_decided_rejected_only_closes_the_repair():
+    file = applied(given(*fulfilled_penalty(), ev.repair_requested()), ev.repair_decided(outcome="REJECTED"))
+    assert penalty(file)["status"] == "ACTIVE" and file["pending"]["repairs"] == []
+    assert penalty(file)["pending_repair"] is None
+
+
+def test_objection_filed_marks_the_record_under_objection_and_pending():
+    file = applied(given(ev.penalty_imposed()), ev.objection_filed("O-1", "P-1", "2025-01-08"))
+    assert penalty(file)["status"] == "UNDER_OBJECTION" and penalty(file)["pending_objection"] == "O-1"
+    (objection,) = file["pending"]["objections"]
+    assert objection["objection_id"] == "O-1" and objection["record_id"] == "P-1" and objection["filed_on"] == "2025-01-08"
+    assert objection["record_kind"] == "penalties"
+
+
+def test_objection_resolved_dismissed_returns_the_record_to_its_status_before():
+    repaired = [*fulfilled_penalty(), ev.repair_requested(), ev.repair_decided()]
+    file = applied(given(*repaired, ev.objection_filed()), ev.objection_resolved(outcome="DISMISSED"))
+    assert penalty(file)["status"] == "REPAIRED" and file["pending"]["objections"] == []
+    assert penalty(file)["history"][-1]["outcome"] == "DISMISSED"  # the resolved objection lives on in the history
+
+
+def test_objection_resolved_upheld_withdrawn_retracts_the_record():
+    file = applied(given(ev.penalty_imposed(), ev.objection_filed()),
+                   ev.objection_resolved(outcome="UPHELD_WITHDRAWN", on="2025-01-10"))
+    assert penalty(file)["status"] == "RETRACTED" and penalty(file)["retracted_on"] == "2025-01-10"
+
+
+def test_objection_resolved_upheld_corrected_amends_the_record_and_keeps_the_correction():
+    # Decision: a correction amends (the record stands, with its correction); only a withdrawal retracts.
+    file = applied(given(ev.penalty_imposed(), ev.objection_filed()),
+                   ev.objection_resolved(outcome="UPHELD_CORRECTED", correction="罚款金额更正为3万元", on="2025-01-10"))
+    p = penalty(file)
+    assert p["status"] == "ACTIVE" and p["correction"] == "罚款金额更正为3万元" and p["corrected_on"] == "2025-01-10"
+
+
+@pytest.mark.parametrize("create, collection, record_id", [
+    (ev.permit_granted, "permits", "X-1"), (ev.list_entered, "lists", "L-1"), (ev.rating_assigned, "ratings", "G-1")])
+def test_objection_resolved_on_permits_list_entries_and_ratings(create, collection, record_id):
+    state = given(create(record_id), ev.objection_filed("O-1", record_id))
+    assert record(state, collection, record_id)["status"] == "UNDER_OBJECTION"
+    file = applied(state, ev.objection_resolved("O-1", record_id, "UPHELD_WITHDRAWN"))
+    assert record(file, collection, record_id)["status"] == "RETRACTED"
+
+
+def test_objection_resolved_after_a_change_beneath_keeps_the_change():
+    state = given(ev.penalty_imposed(), ev.objection_filed(), ev.penalty_revoked())
+    assert penalty(credit_file(state))["status"] == "UNDER_OBJECTION"  # still shown 异议中
+    assert penalty(applied(state, ev.objection_resolved(outcome="DISMISSED")))["status"] == "REVOKED"
+
+
+def test_list_entered_is_active():
+    entry = record(applied(given(ev.penalty_imposed()), ev.list_entered("L-1", basis_record_id="P-1",
+                                                                     term_until="2026-01-06")), "lists", "L-1")
+    assert entry["status"] == "ACTIVE" and entry["list_kind"] == "ABNORMAL_OPERATION"
+    assert entry["basis_record_id"] == "P-1" and entry["term_until"] == "2026-01-06" and entry["measures"] == ["PUBLIC_NOTICE"]
+
+
+def test_list_exited_ends_the_entry():
+    entry = record(applied(given(ev.list_entered()), ev.list_exited(on="2025-03-03")), "lists", "L-1")
+    assert entry["status"] == "EXITED" and entry["ended_on"] == "2025-03-03" and entry["exit_reason"]
+
+
+def test_list_term_ended_ends_the_entry():
+    entry = record(applied(given(ev.list_entered(term_until="2025-03-01")), ev.list_term_ended(on="2025-03-02")),
+                   "lists", "L-1")
+    assert entry["status"] == "TERM_ENDED" and entry["ended_on"] == "2025-03-02"
+
+
+def test_rating_assigned_supersedes_the_current_rating_of_the_same_kind_only():
+    state = given(ev.rating_assigned("G-1", "2024-04-15"), ev.rating_assigned("E-1", "2024-05-15", rating_kind="ENVIRONMENT"))
+    file = applied(state, ev.rating_assigned("G-2", "2025-04-15", level="B"))
+    assert record(file, "ratings", "G-1")["status"] == "SUPERSEDED" and record(file, "ratings", "G-1")["superseded_by"] == "G-2"
+    assert record(file, "ratings", "G-2")["status"] == "ACTIVE" and record(file, "ratings", "E-1")["status"] == "ACTIVE"
+
+
+def test_rating_assigned_late_for_an_earlier_period_is_superseded_at_once():
+    file = applied(given(ev.rating_assigned("G-2", "2025-04-15")), ev.rating_assigned("G-1", "2025-04-20",
+                                                                                       valid_from="2024-04-15"))
+    assert record(file, "ratings", "G-1")["status"] == "SUPERSEDED" and record(file, "ratings", "G-2")["status"] == "ACTIVE"
+
+
+def test_query_authorized_adds_a_live_grant():
+    (grant,) = applied(given(), ev.query_authorized("Q-1", "2025-01-06"))["grants"]
+    assert grant == {**grant, "grant_id": "Q-1", "grantee": ev.BANK, "scope": ["penalties"], "valid_until": "2025-12-31",
+                     "revoked": False, "granted_on": "2025-01-06", "classification": "INTERNAL"}
+
+
+def test_query_authorization_revoked_marks_the_grant_revoked():
+    (grant,) = applied(given(ev.query_authorized()), ev.query_authorization_revoked(on="2025-02-03"))["grants"]
+    assert grant["revoked"] is True and grant["revoked_on"] == "2025-02-03"
+
+
+def test_disclosure_overdue_marks_the_decision_overdue_and_a_later_record_late():
+    number = ev.decision_no("P-1")
+    state = given(ev.decision_registered(number, on="2025-01-02"))
+    state, _ = when(state, ev.disclosure_overdue(number, due_on="2025-01-13", on="2025-01-14"))
+    (decision,) = credit_file(state)["decisions"]
+    assert decision["overdue"] and decision["due_on"] == "2025-01-13"
+    (decision,) = applied(state, ev.penalty_imposed("P-1", "2025-01-20"))["decisions"]
+    assert decision["arrived"] and decision["late"] is True
+
+
+def test_publicity_ended_takes_the_penalty_off_display():
+    p = penalty(applied(given(ev.penalty_imposed()), ev.publicity_ended(on="2025-03-03")))
+    assert p["status"] == "PUBLICITY_ENDED" and p["publicity_ended_on"] == "2025-03-03"
+
+
+def test_processing_overdue_marks_an_objection_and_a_repair_overdue_but_still_pending():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.permit_granted("X-1"), ev.objection_filed("O-1", "X-1"))
+    state, _ = when(state, ev.processing_overdue("REPAIR", "R-1", due_on="2025-01-13"))
+    file = applied(state, ev.processing_overdue("OBJECTION", "O-1", due_on="2025-01-13"))
+    (repair,), (objection,) = file["pending"]["repairs"], file["pending"]["objections"]
+    assert repair["overdue"] and objection["overdue"] and objection["overdue_due_on"] == "2025-01-13"
+
+
+# --- rules: envelope and subject -----------------------------------------------------------------
+def test_rule_same_kind_an_event_for_another_kind_of_subject_is_rejected():
+    other = ev.penalty_imposed()
+    rejected_by(given(), {**other, "subject": {**other["subject"], "kind": "OTHER_ORGANIZATION"}}, "subject.kind",
+                rule="same_kind")
+
+
+def test_rule_same_subject_an_event_about_another_subject_is_rejected():
+    other = ev.penalty_imposed()
+    rejected_by(given(), {**other, "subject": {**other["subject"], "id": ev.BANK}}, "subject.id", rule="same_subject")
+
+
+def test_rule_subject_full_a_full_subject_takes_no_more_events():
+    state = given()
+    full = {**state, "seen_event_ids": state["seen_event_ids"] * MAX_EVENTS_PER_SUBJECT}
+    rejected_by(full, ev.penalty_imposed(), "$", rule="subject_full")
+
+
+def test_rule_unknown_type_an_event_type_outside_the_catalogue_is_rejected():
+    rejected_by(given(), {**ev.penalty_imposed(), "type": "PenaltyForgiven"}, "type", rule="unknown_type")
+
+
+@pytest.mark.parametrize("later", [
+    lambda: ev.permit_granted("X-2", "2025-02-04"), lambda: ev.commitment_made("C-1", "2025-02-04"),
+    lambda: ev.rating_assigned("G-1", "2025-02-04"), lambda: ev.query_authorized("Q-1", "2025-02-04"),
+    lambda: ev.decision_registered(ev.decision_no("X-2", "PERMIT"), "PERMIT", "2025-02-04"),
+    lambda: ev.subject_registered("2025-02-04")])
+def test_rule_subject_deregistered_no_new_business_after_deregistration(later):
+    rejected_by(given(ev.subject_deregistered("2025-02-03")), later(), "occurred_on", rule="subject_deregistered")
+
+
+def test_rule_subject_deregistered_a_second_deregistration_is_rejected():
+    rejected_by(given(ev.subject_deregistered("2025-02-03")), ev.subject_deregistered("2025-03-03"), "type",
+                rule="subject_deregistered")
+
+
+@pytest.mark.parametrize("later", [
+    lambda: ev.permit_granted("X-2", "2025-02-03"),  # dated on the last day: a late report of a live subject's permit
+    lambda: ev.penalty_imposed("P-2", "2025-03-03"), lambda: ev.list_entered("L-1", "2025-03-03"),
+    lambda: ev.decision_registered(ev.decision_no("P-2"), "PENALTY", "2025-03-03"),
+    lambda: ev.penalty_fulfilled("P-1", "2025-03-03"), lambda: ev.objection_filed("O-1", "P-1", "2025-03-03"),
+    lambda: ev.publicity_ended("P-1", "2025-03-03"), lambda: ev.permit_revoked("X-1", "2025-03-03")])
+def test_rule_subject_deregistered_sanctions_objections_revocations_and_system_events_go_on(later):
+    state = given(ev.permit_granted("X-1"), ev.penalty_imposed("P-1"), ev.subject_deregistered("2025-02-03"))
+    applied(state, later())
+
+
+# --- rules: identity and references --------------------------------------------------------------
+@pytest.mark.parametrize("first, second, field", [
+    (ev.penalty_imposed("P-1"), ev.penalty_imposed("P-1", decision_no="郑市监罚〔2025〕99号"), "payload.record_id"),
+    (ev.penalty_imposed("P-1"), ev.permit_granted("P-1"), "payload.record_id"),
+    (ev.permit_granted("X-1"), ev.permit_granted("X-1", decision_no="郑市监许〔2025〕99号"), "payload.record_id"),
+    (ev.commitment_made("C-1"), ev.commitment_made("C-1"), "payload.commitment_id"),
+    (ev.list_entered("L-1"), ev.list_entered("L-1"), "payload.entry_id"),
+    (ev.rating_assigned("G-1"), ev.rating_assigned("G-1"), "payload.rating_id"),
+    (ev.query_authorized("Q-1"), ev.query_authorized("Q-1"), "payload.grant_id"),
+    (ev.decision_registered("郑市监罚〔2025〕1号"), ev.decision_registered("郑市监罚〔2025〕1号"), "payload.decision_no"),
+])
+def test_rule_duplicate_id_a_second_record_with_an_existing_id_is_rejected(first, second, field):
+    rejected_by(given(first), second, field, rule="duplicate_id")
+
+
+def test_rule_duplicate_id_objection_and_repair_ids_are_used_once():
+    state = given(*fulfilled_penalty(), ev.objection_filed("O-1"), ev.objection_resolved("O-1"),
+                  ev.repair_requested("R-1"), ev.repair_decided("R-1", outcome="REJECTED"))
+    rejected_by(state, ev.objection_filed("O-1"), "payload.objection_id", rule="duplicate_id")
+    rejected_by(state, ev.repair_requested("R-1"), "payload.repair_id", rule="duplicate_id")
+
+
+@pytest.mark.parametrize("event, field", [
+    (ev.penalty_fulfilled("P-404"), "payload.record_id"), (ev.penalty_revoked("P-404"), "payload.record_id"),
+    (ev.permit_revoked("X-404"), "payload.record_id"), (ev.objection_filed("O-1", "P-404"), "payload.record_id"),
+    (ev.repair_requested("R-1", "P-404"), "payload.record_id"), (ev.publicity_ended("P-404"), "payload.record_id"),
+    (ev.commitment_made("C-1", related_record_id="X-404"), "payload.related_record_id"),
+    (ev.list_entered("L-1", basis_record_id="P-404"), "payload.basis_record_id"),
+])
+def test_rule_unknown_record_references_to_unknown_records_are_rejected(event, field):
+    rejected_by(given(ev.penalty_imposed("P-1")), event, field, rule="unknown_record")
+
+
+@pytest.mark.parametrize("event, field", [
+    (ev.commitment_fulfilled("C-404"), "payload.commitment_id"), (ev.commitment_breached("C-404"), "payload.commitment_id"),
+    (ev.commitment_overdue("C-404"), "payload.commitment_id"),
+    (ev.repair_requested("R-1", "P-1", commitment_id="C-404"), "payload.commitment_id"),
+])
+def test_rule_unknown_commitment_references_to_unknown_commitments_are_rejected(event, field):
+    rejected_by(given(*fulfilled_penalty(), ev.commitment_made("C-1")), event, field, rule="unknown_commitment")
+
+
+@pytest.mark.parametrize("event", [ev.list_exited("L-404"), ev.list_term_ended("L-404")])
+def test_rule_unknown_list_entry_references_to_unknown_entries_are_rejected(event):
+    rejected_by(given(ev.list_entered("L-1")), event, "payload.entry_id", rule="unknown_list_entry")
+
+
+def test_rule_unknown_objection_resolving_or_overdue_of_an_unknown_objection_is_rejected():
+    state = given(ev.penalty_imposed(), ev.objection_filed("O-1"))
+    rejected_by(state, ev.objection_resolved("O-404"), "payload.objection_id", rule="unknown_objection")
+    rejected_by(state, ev.processing_overdue("OBJECTION", "O-404"), "payload.ref_id", rule="unknown_objection")
+
+
+def test_rule_unknown_repair_deciding_or_overdue_of_an_unknown_repair_is_rejected():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1"))
+    rejected_by(state, ev.repair_decided("R-404"), "payload.repair_id", rule="unknown_repair")
+    rejected_by(state, ev.processing_overdue("REPAIR", "R-404"), "payload.ref_id", rule="unknown_repair")
+    rejected_by(state, ev.processing_overdue("REPAIR", "O-1"), "payload.ref_id", rule="unknown_repair")
+
+
+def test_rule_unknown_grant_revoking_an_unknown_grant_is_rejected():
+    rejected_by(given(ev.query_authorized("Q-1")), ev.query_authorization_revoked("Q-404"), "payload.grant_id",
+                rule="unknown_grant")
+
+
+def test_rule_unknown_decision_disclosure_overdue_needs_a_registered_decision():
+    rejected_by(given(), ev.disclosure_overdue("郑市监罚〔2025〕1号"), "payload.decision_no", rule="unknown_decision")
+
+
+@pytest.mark.parametrize("event, field", [
+    (ev.repair_requested("R-1", "X-1"), "payload.record_id"),  # a repair is for penalties only
+    (ev.penalty_fulfilled("X-1"), "payload.record_id"), (ev.penalty_revoked("X-1"), "payload.record_id"),
+    (ev.permit_revoked("P-1"), "payload.record_id"), (ev.publicity_ended("X-1"), "payload.record_id"),
+    (ev.objection_filed("O-1", "C-1"), "payload.record_id"),  # commitments are not objected to, they are kept or not
+    (ev.commitment_made("C-2", related_record_id="L-1"), "payload.related_record_id"),
+    (ev.commitment_fulfilled("P-1"), "payload.commitment_id"), (ev.list_exited("P-1"), "payload.entry_id"),
+])
+def test_rule_wrong_record_kind_an_event_for_another_kind_of_record_is_rejected(event, field):
+    state = given(*fulfilled_penalty(), ev.permit_granted("X-1"), ev.commitment_made("C-1"), ev.list_entered("L-1"))
+    rejected_by(state, event, field, rule="wrong_record_kind")
+
+
+def test_rule_record_mismatch_an_objection_or_repair_is_decided_for_its_own_record():
+    state = given(*fulfilled_penalty(), ev.permit_granted("X-1"), ev.objection_filed("O-1", "X-1"), ev.repair_requested("R-1"))
+    rejected_by(state, ev.objection_resolved("O-1", "P-1"), "payload.record_id", rule="record_mismatch")
+    rejected_by(state, ev.repair_decided("R-1", "X-1"), "payload.record_id", rule="record_mismatch")
+
+
+@pytest.mark.parametrize("field, value", [("grantee", ev.AUTHORITY), ("scope", ["lists"]), ("valid_until", "2026-01-01")])
+def test_rule_grant_mismatch_a_revocation_names_the_grant_it_revokes(field, value):
+    rejected_by(given(ev.query_authorized("Q-1")), ev.query_authorization_revoked("Q-1", **{field: value}),
+                f"payload.{field}", rule="grant_mismatch")
+
+
+# --- rules: decisions (双公示) ---------------------------------------------------------------------
+def test_rule_decision_kind_mismatch_a_record_must_match_its_decision_kind():
+    number = ev.decision_no("X-1", "PERMIT")
+    state = given(ev.decision_registered(number, "PENALTY"))
+    rejected_by(state, ev.permit_granted("X-1"), "payload.decision_no", rule="decision_kind_mismatch")
+    rejected_by(state, ev.disclosure_overdue(number, "PERMIT"), "payload.decision_kind", rule="decision_kind_mismatch")
+    rejected_by(given(ev.permit_granted("X-1")), ev.decision_registered(number, "PENALTY"), "payload.decision_kind",
+                rule="decision_kind_mismatch")
+
+
+def test_rule_decision_arrived_one_record_per_decision_and_no_overdue_after_arrival():
+    number = ev.decision_no("P-1")
+    state = given(ev.decision_registered(number), ev.penalty_imposed("P-1"))
+    rejected_by(state, ev.penalty_imposed("P-2", decision_no=number), "payload.decision_no", rule="decision_arrived")
+    rejected_by(state, ev.disclosure_overdue(number), "payload.decision_no", rule="decision_arrived")
+
+
+# --- rules: transitions --------------------------------------------------------------------------
+@pytest.mark.parametrize("event, field", [
+    (ev.penalty_fulfilled("P-1"), "payload.record_id"), (ev.penalty_revoked("P-1"), "payload.record_id"),
+    (ev.objection_filed("O-2", "P-1"), "payload.record_id"), (ev.repair_requested("R-1", "P-1"), "payload.record_id"),
+    (ev.publicity_ended("P-1"), "payload.record_id"), (ev.list_entered("L-9", basis_record_id="P-1"), "payload.basis_record_id"),
+    (ev.permit_revoked("X-1"), "payload.record_id"), (ev.list_exited("L-1"), "payload.entry_id"),
+])
+def test_rule_record_retracted_nothing_acts_on_a_retracted_record(event, field):
+    retract = lambda rid, oid: [ev.objection_filed(oid, rid), ev.objection_resolved(oid, rid, "UPHELD_WITHDRAWN")]  # noqa: E731
+    state = given(ev.penalty_imposed("P-1"), ev.permit_granted("X-1"), ev.list_entered("L-1"),
+                  *retract("P-1", "O-1"), *retract("X-1", "O-3"), *retract("L-1", "O-4"))
+    rejected_by(state, event, field, rule="record_retracted")
+
+
+@pytest.mark.parametrize("event, field", [
+    (ev.penalty_fulfilled("P-1"), "payload.record_id"), (ev.repair_requested("R-1", "P-1", "2025-06-03"), "payload.record_id"),
+    (ev.list_entered("L-1", basis_record_id="P-1"), "payload.basis_record_id")])
+def test_rule_record_revoked_a_revoked_penalty_is_not_fulfilled_repaired_or_a_listing_basis(event, field):
+    rejected_by(given(ev.penalty_imposed("P-1", "2024-06-03"), ev.penalty_revoked("P-1")), event, field,
+                rule="record_revoked")
+
+
+def test_rule_record_revoked_repair_approval_after_revocation_is_rejected_but_a_rejection_closes_it():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.penalty_revoked("P-1"))
+    rejected_by(state, ev.repair_decided("R-1", outcome="APPROVED"), "payload.record_id", rule="record_revoked")
+    assert applied(state, ev.repair_decided("R-1", outcome="REJECTED"))["pending"]["repairs"] == []
+
+
+@pytest.mark.parametrize("given_events, event", [
+    ([ev.penalty_imposed("P-1"), ev.penalty_revoked("P-1")], ev.penalty_revoked("P-1")),
+    ([ev.permit_granted("X-1"), ev.permit_revoked("X-1")], ev.permit_revoked("X-1")),
+])
+def test_rule_already_revoked_revoking_a_revoked_record_is_rejected(given_events, event):
+    rejected_by(given(*given_events), event, "payload.record_id", rule="already_revoked")
+
+
+def test_rule_already_revoked_revoking_a_revoked_grant_is_rejected():
+    rejected_by(given(ev.query_authorized("Q-1"), ev.query_authorization_revoked("Q-1")),
+                ev.query_authorization_revoked("Q-1"), "payload.grant_id", rule="already_revoked")
+
+
+def test_rule_already_fulfilled_a_penalty_is_fulfilled_once():
+    rejected_by(given(*fulfilled_penalty()), ev.penalty_fulfilled("P-1"), "payload.record_id", rule="already_fulfilled")
+
+
+def test_rule_already_repaired_a_repaired_penalty_is_not_repaired_again():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.repair_decided("R-1"))
+    rejected_by(state, ev.repair_requested("R-2"), "payload.record_id", rule="already_repaired")
+
+
+def test_rule_already_overdue_one_overdue_notice_per_decision_objection_and_repair():
+    number = ev.decision_no("P-9")
+    state = given(*fulfilled_penalty(), ev.decision_registered(number), ev.disclosure_overdue(number),
+                  ev.repair_requested("R-1"), ev.processing_overdue("REPAIR", "R-1"),
+                  ev.objection_filed("O-1"), ev.processing_overdue("OBJECTION", "O-1"))
+    # A timer firing twice writes the same event id (a DUPLICATE); these are different notices.
+    rejected_by(state, ev.disclosure_overdue(number, on="2025-01-07"), "payload.decision_no", rule="already_overdue")
+    rejected_by(state, ev.processing_overdue("REPAIR", "R-1", on="2025-01-07"), "payload.ref_id", rule="already_overdue")
+    rejected_by(state, ev.processing_overdue("OBJECTION", "O-1", on="2025-01-07"), "payload.ref_id",
+                rule="already_overdue")
+
+
+@pytest.mark.parametrize("end", [ev.commitment_fulfilled, ev.commitment_breached, ev.commitment_overdue])
+@pytest.mark.parametrize("then", [ev.commitment_fulfilled, ev.commitment_breached, ev.commitment_overdue])
+def test_rule_commitment_not_open_a_commitment_ends_once(end, then):
+    rejected_by(given(ev.commitment_made("C-1"), end("C-1")), then("C-1"), "payload.commitment_id",
+                rule="commitment_not_open")
+
+
+@pytest.mark.parametrize("end", [ev.list_exited, ev.list_term_ended])
+@pytest.mark.parametrize("then", [ev.list_exited, ev.list_term_ended])
+def test_rule_entry_not_active_a_list_entry_ends_once(end, then):
+    rejected_by(given(ev.list_entered("L-1", term_until="2025-01-06"), end("L-1")), then("L-1"), "payload.entry_id",
+                rule="entry_not_active")
+
+
+def test_rule_no_term_list_term_ended_needs_a_term():
+    rejected_by(given(ev.list_entered("L-1")), ev.list_term_ended("L-1"), "payload.entry_id", rule="no_term")
+
+
+def test_rule_entry_not_active_an_entry_under_objection_is_still_active_and_can_exit():
+    state = given(ev.list_entered("L-1"), ev.objection_filed("O-1", "L-1"))
+    state, _ = when(state, ev.list_exited("L-1"))
+    assert record(state, "lists", "L-1")["status_before_objection"] == "EXITED"
+    rejected_by(state, ev.list_exited("L-1"), "payload.entry_id", rule="entry_not_active")
+
+
+@pytest.mark.parametrize("given_events", [
+    [ev.penalty_imposed("P-1"), ev.publicity_ended("P-1")],
+    [*fulfilled_penalty(), ev.repair_requested("R-1"), ev.repair_decided("R-1")],
+    [ev.penalty_imposed("P-1"), ev.penalty_revoked("P-1")],
+])
+def test_rule_not_on_display_publicity_ends_only_for_a_penalty_on_display(given_events):
+    rejected_by(given(*given_events), ev.publicity_ended("P-1"), "payload.record_id", rule="not_on_display")
+
+
+def test_rule_not_on_display_a_penalty_whose_publicity_ended_is_not_repaired():
+    state = given(*fulfilled_penalty(), ev.publicity_ended("P-1"))
+    rejected_by(state, ev.repair_requested("R-1"), "payload.record_id", rule="not_on_display")
+
+
+def test_rule_not_on_display_publicity_ends_also_under_objection():
+    state, _ = when(given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1")), ev.publicity_ended("P-1"))
+    assert penalty(state)["status"] == "UNDER_OBJECTION" and penalty(state)["status_before_objection"] == "PUBLICITY_ENDED"
+    rejected_by(state, ev.publicity_ended("P-1"), "payload.record_id", rule="not_on_display")
+
+
+def test_rule_objection_pending_one_pending_objection_per_record():
+    state = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1"))
+    rejected_by(state, ev.objection_filed("O-2"), "payload.record_id", rule="objection_pending")
+    applied(given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1"), ev.objection_resolved("O-1")),
+            ev.objection_filed("O-2"))  # once resolved, a new objection may be filed
+
+
+def test_rule_objection_pending_no_repair_approval_while_an_objection_is_pending():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.objection_filed("O-1"))
+    rejected_by(state, ev.repair_decided("R-1", outcome="APPROVED"), "payload.record_id", rule="objection_pending")
+
+
+def test_rule_objection_not_pending_an_objection_is_resolved_once():
+    state = given(ev.penalty_imposed(), ev.objection_filed("O-1"), ev.objection_resolved("O-1"))
+    rejected_by(state, ev.objection_resolved("O-1"), "payload.objection_id", rule="objection_not_pending")
+    rejected_by(state, ev.processing_overdue("OBJECTION", "O-1"), "payload.ref_id", rule="objection_not_pending")
+
+
+def test_rule_repair_pending_one_pending_repair_per_penalty():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1"))
+    rejected_by(state, ev.repair_requested("R-2"), "payload.record_id", rule="repair_pending")
+    applied(given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.repair_decided("R-1", outcome="REJECTED")),
+            ev.repair_requested("R-2"))  # after a rejection the subject may apply again
+
+
+def test_rule_repair_not_pending_a_repair_is_decided_once():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.repair_decided("R-1", outcome="REJECTED"))
+    rejected_by(state, ev.repair_decided("R-1"), "payload.repair_id", rule="repair_not_pending")
+    rejected_by(state, ev.processing_overdue("REPAIR", "R-1"), "payload.ref_id", rule="repair_not_pending")
+
+
+# --- rules: credit repair ------------------------------------------------------------------------
+def test_rule_not_fulfilled_a_penalty_is_repaired_only_once_fulfilled():
+    rejected_by(given(ev.penalty_imposed("P-1", "2024-06-03")), ev.repair_requested("R-1"), "payload.record_id",
+                rule="not_fulfilled")
+
+
+@pytest.mark.parametrize("imposed_on, fields, day_before, first_day", [
+    ("2024-10-15", {"severity": "GENERAL"}, "2025-01-14", "2025-01-15"),  # 3 months
+    ("2024-10-15", {"severity": "SERIOUS"}, "2025-01-14", "2025-01-15"),  # 3 months
+    ("2024-11-30", {"severity": "GENERAL"}, "2025-02-27", "2025-02-28"),  # month-end clamp: Feb has no 30th
+    ("2024-03-15", {"severity": "SEVERE"}, "2025-03-14", "2025-03-15"),  # 1 year
+    ("2024-02-29", {"severity": "SEVERE"}, "2025-02-27", "2025-02-28"),  # 1 year from a leap day
+    ("2024-03-15", {"sector": "SPECIAL_EQUIPMENT"}, "2025-03-14", "2025-03-15"),  # special sectors: 1 year
+    ("2024-03-15", {"sector": "WORK_SAFETY"}, "2025-03-14", "2025-03-15"),
+    ("2024-03-15", {"sector": "FIRE_SAFETY"}, "2025-03-14", "2025-03-15"),
+])
+def test_rule_min_publicity_not_reached_repair_at_the_exact_boundary(imposed_on, fields, day_before, first_day):
+    state = given(ev.penalty_imposed("P-1", imposed_on, **fields), ev.penalty_fulfilled("P-1", imposed_on))
+    rejected_by(state, ev.repair_requested("R-1", "P-1", day_before), "occurred_on", rule="min_publicity_not_reached")
+    assert applied(state, ev.repair_requested("R-1", "P-1", first_day))["pending"]["repairs"][0]["repair_id"] == "R-1"
+
+
+def test_rule_min_publicity_not_reached_also_checked_when_the_repair_is_approved():
+    # A stricter policy in force at approval time than at request time: the approval is checked again.
+    state = given(ev.penalty_imposed("P-1", "2024-10-15"), ev.penalty_fulfilled("P-1", "2024-10-15"),
+                  ev.repair_requested("R-1", "P-1", "2025-01-15"))
+    stricter = Policy(version="stricter", min_publicity_months_by_severity={"GENERAL": 6, "SERIOUS": 6, "SEVERE": 12})
+    rejected_by(state, ev.repair_decided("R-1", on="2025-01-20"), "occurred_on", rule="min_publicity_not_reached",
+                policy=stricter)
+    applied(state, ev.repair_decided("R-1", on="2025-04-15"), policy=stricter)
+
+
+def test_rule_min_publicity_not_reached_the_numbers_come_from_the_policy():
+    state = given(ev.penalty_imposed("P-1", "2024-10-15", penalty_kinds=["FINE", "SUSPENSION"]),
+                  ev.penalty_fulfilled("P-1", "2024-10-15"))
+    by_kind = Policy(min_publicity_months_by_penalty_kind={"SUSPENSION": 6})  # with several kinds the longest applies
+    rejected_by(state, ev.repair_requested("R-1", "P-1", "2025-04-14"), "occurred_on", rule="min_publicity_not_reached",
+                policy=by_kind)
+    applied(state, ev.repair_requested("R-1", "P-1", "2025-04-15"), policy=by_kind)
+    applied(state, ev.repair_requested("R-1", "P-1", "2025-01-15"))  # the default: 3 months
+
+
+# --- the policy ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("day, months, expected", [
+    ("2024-11-30", 3, "2025-02-28"), ("2023-11-30", 3, "2024-02-29"), ("2024-01-31", 1, "2024-02-29"),
+    ("2024-02-29", 12, "2025-02-28"), ("2024-10-15", 3, "2025-01-15"), ("2024-12-31", 36, "2027-12-31")])
+def test_policy_add_months_clamps_to_the_end_of_a_shorter_month(day, months, expected):
+    assert add_months(day, months) == expected
+
+
+def test_policy_defaults_are_designs_numbers():
+    policy = DEFAULT_POLICY
+    assert dict(policy.min_publicity_months_by_severity) == {"GENERAL": 3, "SERIOUS": 3, "SEVERE": 12}
+    assert policy.special_sectors == {"SPECIAL_EQUIPMENT", "WORK_SAFETY", "FIRE_SAFETY"}
+    assert policy.special_sector_min_publicity_months == 12 and policy.max_publicity_months == 36
+    assert min_publicity_months({"severity": "SERIOUS", "sector": "FIRE_SAFETY", "penalty_kinds": ["FINE"]}, policy) == 12
+    hash(policy)  # a frozen value: usable as a cache key
+    with pytest.raises(AssertionError):
+        Policy(min_publicity_months_by_severity={"GENERAL": 3})  # every severity needs a minimum
+
+
+# --- the lists are complete ----------------------------------------------------------------------
+def test_every_rule_id_has_a_rejection_test():
+    tested = set(re.findall(r'rule="([a-z_]+)"', Path(__file__).read_text(encoding="utf-8")))
+    assert set(RULES) - tested == set()
+
+
+def test_every_event_type_has_an_effect_test():
+    names = [name for name in globals() if name.startswith("test_")]
+    snake = lambda t: re.sub(r"(?<!^)(?=[A-Z])", "_", t).lower()  # noqa: E731
+    missing = [t for t in cat.EVENT_TYPES if not any(n.startswith(f"test_{snake(t)}") for n in names)]
+    assert missing == []
