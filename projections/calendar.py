@@ -27,8 +27,9 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import chinese_calendar
 
+from projections.canonical import SHANGHAI  # a fixed offset: China has no DST
+
 MAX_WORKING_DAYS = 3660  # ~14 years: far above any legal period; bounds the walk
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # fixed offset: China has no DST
 OFFICIAL_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 FALLBACK_HOLIDAYS_MMDD = frozenset({(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)})
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")

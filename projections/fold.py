@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from projections.canonical import GENESIS_HEAD, chain_link
+from projections.deadlines import pending_deadlines
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
                                  deregistration_problems, problem)
@@ -108,8 +109,9 @@ def _by_offset(items) -> list[dict]:
     return sorted(items, key=lambda item: item["offset"])
 
 
-def credit_file(state: dict) -> dict:
+def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
     """The credit file (信用档案) as the API and the CLI show it."""
+
     return {
         "subject": state["subject"],
         "grade": None,  # grading comes with the grading module
@@ -117,7 +119,7 @@ def credit_file(state: dict) -> dict:
         "pending": {
             "objections": _by_offset(o for o in state["objections"].values() if o["status"] == PENDING),
             "repairs": _by_offset(r for r in state["repairs"].values() if r["status"] == PENDING),
-            "deadlines": [],  # deadline timers come with the timers module
+            "deadlines": [d.as_dict() for d in pending_deadlines(state, policy)],
         },
         "decisions": _by_offset(state["decisions"].values()),
         "grants": _by_offset(state["grants"].values()),

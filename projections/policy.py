@@ -9,12 +9,12 @@ exist in the target month clamps to its last day (2024-11-30 + 3 months = 2025-0
 """
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
 
+from projections.calendar import WorkingCalendar, add_months
 from projections.catalogue import PENALTY_KINDS, SEVERITIES
 
 
@@ -38,6 +38,12 @@ class Policy:
     disclosure_working_days: int = 7  # 双公示: a decision's record is due within 7 working days
     objection_decision_working_days: int = 5
     repair_decision_working_days: int = 5
+    # An ABNORMAL_OPERATION entry still active this long is escalated to SERIOUS_DISHONESTY
+    # (企业信息公示暂行条例 第十七条: 届满3年仍未履行 → 严重违法失信企业名单).
+    abnormal_operation_escalation_months: int = 36
+    escalation_measures: tuple[str, ...] = ("GOV_PROCUREMENT_BAN", "BIDDING_BAN")
+    # The working-day calendar the deadlines are counted on (official schedule + operator overrides).
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar, hash=False, compare=False)
 
     def __post_init__(self) -> None:
         # Freeze mappings given as plain dicts (e.g. from YAML), and check them once, here.
@@ -67,12 +73,4 @@ def min_publicity_months(penalty: dict, policy: Policy) -> int:
 
 def repairable_from(penalty: dict, policy: Policy) -> str:
     """The first day (ISO) a repair may be requested or approved: decision date + minimum publicity."""
-    return add_months(penalty["occurred_on"], min_publicity_months(penalty, policy))
-
-
-def add_months(iso_day: str, months: int) -> str:
-    """Calendar-month arithmetic on ISO dates, clamping to the end of a shorter month."""
-    day = date.fromisoformat(iso_day)
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1])).isoformat()
+    return add_months(date.fromisoformat(penalty["occurred_on"]), min_publicity_months(penalty, policy)).isoformat()

@@ -18,7 +18,9 @@ State shape (see fold.new_state):
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 
+from projections.canonical import SHANGHAI
 from projections.policy import Policy, repairable_from
 from projections.validate import Problem
 
@@ -226,19 +228,26 @@ def deregistration_problems(state: dict, event: dict) -> list[Problem]:
 
 
 # --- decisions (双公示) -------------------------------------------------------------------------
-def disclosure_due_on(decided_on: str, policy: Policy) -> str | None:
-    """SEAM(calendar): decided_on + policy.disclosure_working_days working days.
-
-    The working-day calendar is another module; until it is wired in, the due date stays
-    unknown (None) unless a DisclosureOverdue brings it, and `late` is judged only then.
-    """
-    return None
+def _disclosure_due(decided_on: str, policy: Policy) -> tuple[str, bool]:
+    due = policy.calendar.add_working_days(date.fromisoformat(decided_on), policy.disclosure_working_days)
+    return due.due_on.isoformat(), due.provisional
 
 
-def _late(decision: dict) -> bool | None:
-    if decision["due_on"] is None or decision["arrived_on"] is None:
-        return None
-    return decision["arrived_on"] > decision["due_on"]
+def _judge_timeliness(draft: Draft, no: str, policy: Policy) -> None:
+    """Set the decision's due date and, once its record is here, whether it came late (迟报).
+
+    The period runs from the registered decision date, else from the record's own
+    occurred_on (its decision date); arrival is the day the ledger recorded the record."""
+    decision = draft.at("decisions", no)
+    decided_on = decision["decided_on"] or decision["record_decided_on"]
+    if decided_on is None:
+        return
+    decision["due_on"], decision["due_provisional"] = _disclosure_due(decided_on, policy)
+    if decision["arrived"]:
+        decision["late"] = decision["arrived_on"] > decision["due_on"]
+        collection = "permits" if decision["decision_kind"] == "PERMIT" else "penalties"
+        draft.at("records", collection, decision["record_id"]).update(
+            disclosure_due_on=decision["due_on"], late=decision["late"])
 
 
 def _check_decision_registered(state: dict, event: dict, policy: Policy) -> list[Problem]:
@@ -257,16 +266,22 @@ def _apply_decision_registered(draft: Draft, event: dict, offset: int, policy: P
     no = payload["decision_no"]
     decision = dict(decisions.get(no) or _decision(no, payload["decision_kind"], event, offset))
     decision.update(registered=True, decided_on=event["occurred_on"], authority_code=event["source"]["authority_code"],
-                    registered_event_id=event["event_id"], due_on=disclosure_due_on(event["occurred_on"], policy))
-    decision["late"] = _late(decision)
+                    source=dict(event["source"]), registered_event_id=event["event_id"])
     decisions[no] = decision
+    _judge_timeliness(draft, no, policy)
 
 
 def _decision(no: str, kind: str, event: dict, offset: int) -> dict:
     return {"decision_no": no, "decision_kind": kind, "registered": False, "decided_on": None,
-            "authority_code": event["source"]["authority_code"], "registered_event_id": None, "offset": offset,
-            "arrived": False, "record_id": None, "arrived_on": None, "due_on": None, "late": None,
+            "authority_code": event["source"]["authority_code"], "source": dict(event["source"]),
+            "registered_event_id": None, "offset": offset, "arrived": False, "record_id": None,
+            "record_decided_on": None, "arrived_on": None, "due_on": None, "due_provisional": None, "late": None,
             "overdue": False}
+
+
+def recorded_day(event: dict) -> str:
+    """The day (Asia/Shanghai) the ledger recorded an event: when a record arrived."""
+    return datetime.fromisoformat(event["recorded_at"]).astimezone(SHANGHAI).date().isoformat()
 
 
 def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:
@@ -281,14 +296,15 @@ def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:
     return []
 
 
-def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str) -> None:
+def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str, policy: Policy) -> None:
     no, decisions = event["payload"]["decision_no"], draft.at("decisions")
     # A record may arrive with no registered decision: it is known from now on, so a later
     # registration or a second record with the same number can be recognised.
     decision = dict(decisions.get(no) or _decision(no, kind, event, offset))
-    decision.update(arrived=True, record_id=event["payload"]["record_id"], arrived_on=event["occurred_on"])
-    decision["late"] = _late(decision)
+    decision.update(arrived=True, record_id=event["payload"]["record_id"], arrived_on=recorded_day(event),
+                    record_decided_on=event["occurred_on"])
     decisions[no] = decision
+    _judge_timeliness(draft, no, policy)
 
 
 def _check_disclosure_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
@@ -319,7 +335,7 @@ def _check_permit_granted(state: dict, event: dict, policy: Policy) -> list[Prob
 
 def _apply_permit_granted(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     draft.at("records", "permits")[event["payload"]["record_id"]] = _record(event, offset, ACTIVE)
-    _mark_arrived(draft, event, offset, "PERMIT")
+    _mark_arrived(draft, event, offset, "PERMIT", policy)
 
 
 def _check_penalty_imposed(state: dict, event: dict, policy: Policy) -> list[Problem]:
@@ -331,7 +347,7 @@ def _check_penalty_imposed(state: dict, event: dict, policy: Policy) -> list[Pro
 def _apply_penalty_imposed(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     record = _record(event, offset, ACTIVE, fulfilled=False, fulfilled_on=None, pending_repair=None)
     draft.at("records", "penalties")[event["payload"]["record_id"]] = record
-    _mark_arrived(draft, event, offset, "PENALTY")
+    _mark_arrived(draft, event, offset, "PENALTY", policy)
 
 
 def _revoke_checker(collection: str) -> Callable:

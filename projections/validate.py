@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from projections import catalogue as cat
-from projections.canonical import canonical_bytes, instant_text
+from projections.canonical import SHANGHAI, canonical_bytes, instant_text
 from projections.ids import resident_id_problems, uscc_problems
 from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_PREFIX, pseudonym
 
@@ -96,8 +96,9 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
     subject = _check_subject(raw.get("subject"), ctx, add)
     source = _check_source(raw.get("source"), add)
     occurred_on = _check_date(raw.get("occurred_on"), "occurred_on", True, add)
-    if occurred_on is not None and occurred_on > ctx.now.date():
-        add("occurred_on", "not_in_future", f"{occurred_on} is after today ({ctx.now.date()})")
+    today = ctx.now.astimezone(SHANGHAI).date()  # valid time is a date in China, not in UTC
+    if occurred_on is not None and occurred_on > today:
+        add("occurred_on", "not_in_future", f"{occurred_on} is after today ({today}, Asia/Shanghai)")
 
     recorded_at = raw.get("recorded_at")
     moment = _check_instant(recorded_at, "recorded_at", not ctx.stamp_recorded_at, add)

@@ -52,7 +52,13 @@ DAY = "2025-01-06"
 
 
 def valid(type_: str, payload: dict, on: str = DAY, **envelope) -> dict:
-    return require_valid(event(type_, payload, occurred_on=on, **envelope), CTX_SYSTEM)
+    """Recorded at 10:00 on the day it occurred, unless `recorded_at` says otherwise (a late arrival)."""
+    if "recorded_at" in envelope:
+        now = datetime.fromisoformat(envelope["recorded_at"])
+    else:
+        now = datetime.fromisoformat(f"{on}T10:00:00+08:00")
+    return require_valid(event(type_, payload, occurred_on=on, **envelope),
+                         EdgeContext(now=now, pseudonym_key=KEY, allow_system=True))
 
 
 def decision_no(record_id: str, kind: str = "PENALTY") -> str:
@@ -81,8 +87,10 @@ def permit_revoked(record_id: str = "X-1", on: str = DAY) -> dict:
     return valid("PermitRevoked", {"record_id": record_id, "reason": "以虚假承诺取得许可，依法撤销"}, on)
 
 
-def penalty_imposed(record_id: str = "P-1", on: str = DAY, **fields) -> dict:
-    return valid("PenaltyImposed", penalty_payload(record_id=record_id, decision_no=decision_no(record_id), **fields), on)
+def penalty_imposed(record_id: str = "P-1", on: str = DAY, recorded_at: str | None = None, **fields) -> dict:
+    envelope = {"recorded_at": recorded_at} if recorded_at else {}
+    return valid("PenaltyImposed", penalty_payload(**{"record_id": record_id, "decision_no": decision_no(record_id),
+                                                      **fields}), on, **envelope)
 
 
 def penalty_fulfilled(record_id: str = "P-1", on: str = DAY) -> dict:

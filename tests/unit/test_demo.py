@@ -13,6 +13,7 @@ import pytest
 from ops.demo import add_workdays, demo_events, demo_jsonl
 from projections import catalogue as cat
 from projections.ids import resident_id_problems, uscc_problems
+from projections.replay import replay
 
 START, DAYS = date(2024, 1, 2), 600
 END = START + timedelta(days=DAYS - 1)
@@ -280,3 +281,20 @@ def test_jsonl(tmp_path):
 def test_too_few_subjects():
     with pytest.raises(ValueError):
         demo_events(subjects=5)
+
+
+def test_the_whole_dataset_folds_with_no_rejection_and_tells_every_story():
+    """The demo is what a new user sees first: every event must apply, and the files it
+    builds must show the statuses the rules produce, not only the happy path."""
+    evs = events()
+    for e in evs:
+        e["recorded_at"] = e["occurred_on"] + "T00:00:00+08:00"  # as `replay --from-file` stamps a file
+    result = replay(enumerate(evs), pseudonym_key=b"k" * 32)
+    assert result.rejected == []
+    assert sum(len(h) for h in result.history.values()) == len(evs)
+    statuses = Counter((collection, record["status"]) for state in result.states.values()
+                       for collection, records in state["records"].items() for record in records.values())
+    assert {("penalties", "ACTIVE"), ("penalties", "REPAIRED"), ("penalties", "UNDER_OBJECTION"),
+            ("penalties", "REVOKED"), ("commitments", "OPEN"), ("commitments", "FULFILLED"),
+            ("commitments", "BREACHED"), ("lists", "ACTIVE"), ("lists", "EXITED"), ("permits", "REVOKED"),
+            ("ratings", "SUPERSEDED")} <= set(statuses)

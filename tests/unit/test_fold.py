@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 
 from projections.canonical import GENESIS_HEAD, canonical_bytes, chain_link
 from projections.fold import APPLIED, DUPLICATE, REDELIVERED, REJECTED, credit_file, fold
+from projections.records import OBJECTABLE, PENDING, UNDER_OBJECTION
 from projections.validate import require_valid
+from tests.unit import events as ev
 from tests.unit.events import CTX, event
 
 
@@ -87,3 +89,142 @@ def test_any_redelivery_schedule_gives_the_state_of_a_clean_replay(data):
     assert canonical_bytes(replay(delivered)) == canonical_bytes(clean)
     outcomes = [fold(replay(log[:i]), e, off)[1].kind for i, (off, e) in enumerate(log)]
     assert outcomes.count(APPLIED) == len(events) and outcomes.count(DUPLICATE) == len(duplicate_at)
+
+
+# --- random mixed logs: many event types, valid and invalid, over a small id space ---------------
+DAYS = tuple(f"{2024 + m // 12}-{m % 12 + 1:02d}-10" for m in range(18))  # 2024-01-10 .. 2025-06-10
+OUTCOMES = ("DISMISSED", "UPHELD_CORRECTED", "UPHELD_WITHDRAWN")
+# Weighted by repetition: the stories that need several steps (repair, objection) come up often.
+OPERATIONS = ("penalty", "penalty", "penalty", "fulfil", "fulfil", "revoke", "publicity_ended", "permit",
+              "revoke_permit", "object", "object", "resolve", "resolve", "resolve", "repair", "repair", "decide",
+              "decide", "processing_overdue", "commit", "keep", "breach", "commitment_overdue", "enter", "exit",
+              "term_end", "rate", "grant", "ungrant", "decision", "disclosure_overdue", "deregister")
+BOOKKEEPING = ("as_of", "rejected", "rejected_total")
+
+
+def _operation(op: str, a: int, b: int, k: int, day: str, objection: tuple[str, str], repair: str) -> dict:
+    """One event over ids P-0/1 (penalties), X-0/1 (permits), L-0/1, G-0/1, C-0/1, Q-0/1, so that
+    references often hit and often miss; `objection` (id, record) and `repair` are chosen by the caller."""
+    p, x, entry, c = f"P-{a}", f"X-{a}", f"L-{a}", f"C-{a}"
+    build = {
+        "penalty": lambda: ev.penalty_imposed(p, day, severity=("GENERAL", "SEVERE", "SERIOUS", "GENERAL")[b],
+                                              **({"sector": "WORK_SAFETY"} if b == 3 and k else {})),
+        "permit": lambda: ev.permit_granted(x, day),
+        "fulfil": lambda: ev.penalty_fulfilled(p, day),
+        "revoke": lambda: ev.penalty_revoked(p, day),
+        "revoke_permit": lambda: ev.permit_revoked(x, day),
+        "publicity_ended": lambda: ev.publicity_ended(p, day),
+        "object": lambda: ev.objection_filed(*objection, day),
+        "resolve": lambda: ev.objection_resolved(*objection, OUTCOMES[(a + b) % 3], day),
+        "repair": lambda: ev.repair_requested(repair, p, day),
+        "decide": lambda: ev.repair_decided(repair, f"P-{repair[2]}", ("APPROVED", "REJECTED")[k], day),
+        "processing_overdue": lambda: (ev.processing_overdue("REPAIR", repair, on=day) if k
+                                       else ev.processing_overdue("OBJECTION", objection[0], on=day)),
+        "commit": lambda: ev.commitment_made(c, day, related_record_id=p) if b == 3 else ev.commitment_made(c, day),
+        "keep": lambda: ev.commitment_fulfilled(c, day),
+        "breach": lambda: ev.commitment_breached(c, day, false_commitment=b == 1),
+        "commitment_overdue": lambda: ev.commitment_overdue(c, day, day),
+        "enter": lambda: ev.list_entered(entry, day, **({"term_until": "2025-06-30"} if k else {})),
+        "exit": lambda: ev.list_exited(entry, day),
+        "term_end": lambda: ev.list_term_ended(entry, day),
+        "rate": lambda: ev.rating_assigned(f"G-{a}", day, rating_kind=("TAX", "ENVIRONMENT")[k]),
+        "grant": lambda: ev.query_authorized(f"Q-{a}", day),
+        "ungrant": lambda: ev.query_authorization_revoked(f"Q-{a}", day),
+        "decision": lambda: ev.decision_registered(ev.decision_no(p), ("PENALTY", "PERMIT")[k], day),
+        "disclosure_overdue": lambda: ev.disclosure_overdue(ev.decision_no(p), "PENALTY", day, day),
+        "deregister": lambda: ev.subject_deregistered(day),
+    }
+    return build[op]()
+
+
+def mixed_log(data) -> list[tuple[int, dict]]:
+    """A random log. Objection and repair decisions mostly name one pending at that point (the
+    generator folds as it goes to know which), so the longer stories get told, not only rejected."""
+    events, state, day_index = [ev.subject_registered()], None, 0
+    state, _ = fold(state, events[0], 0)
+    for _ in range(data.draw(st.integers(1, 60), label="length")):
+        op = data.draw(st.sampled_from(OPERATIONS), label="operation")
+        a, b, k = data.draw(st.tuples(st.integers(0, 1), st.integers(0, 3), st.integers(0, 1)), label="ids")
+        clock = data.draw(st.integers(0, 5), label="clock")  # mostly the same day, sometimes 3 months on or back
+        day_index = min(len(DAYS) - 1, day_index + 3 * (clock == 4))
+        day = data.draw(st.sampled_from(DAYS), label="backdated") if clock == 5 else DAYS[day_index]
+        objection = (f"O-{a}{k}", (f"P-{a}", f"X-{a}", f"L-{a}", f"G-{a}")[b])
+        repair = f"R-{a}{k}"
+        pending_objections = sorted((o["objection_id"], o["record_id"]) for o in state["objections"].values()
+                                    if o["status"] == PENDING)
+        pending_repairs = sorted(r["repair_id"] for r in state["repairs"].values() if r["status"] == PENDING)
+        if op in ("resolve", "processing_overdue") and pending_objections and b:
+            objection = data.draw(st.sampled_from(pending_objections), label="objection")
+        if op in ("decide", "processing_overdue") and pending_repairs and b:
+            repair = data.draw(st.sampled_from(pending_repairs), label="repair")
+        if op in ("repair", "decide") and b:
+            day = DAYS[-1]  # usually past the minimum publicity of the penalties before it
+        events.append(_operation(op, a, b, k, day, objection, repair))
+        state, _ = fold(state, events[-1], len(events) - 1)
+    log = list(enumerate(events))
+    for i in data.draw(st.lists(st.integers(0, len(events) - 1), max_size=3), label="republished"):
+        log.append((len(log), events[i]))  # a publisher's retry: the same event id again, later in the log
+    return log
+
+
+def content(state: dict) -> bytes:
+    return canonical_bytes({k: v for k, v in state.items() if k not in BOOKKEEPING})
+
+
+def assert_invariants(state: dict) -> None:
+    records, objections, repairs = state["records"], state["objections"], state["repairs"]
+    for collection in OBJECTABLE:
+        for record_id, record in records[collection].items():
+            pending = record["pending_objection"]
+            assert (record["status"] == UNDER_OBJECTION) == (pending is not None), record
+            assert pending is None or (objections[pending]["status"] == PENDING
+                                       and objections[pending]["record_id"] == record_id)
+    for objection_id, objection in objections.items():
+        if objection["status"] == PENDING:
+            assert records[objection["record_kind"]][objection["record_id"]]["pending_objection"] == objection_id
+    for record_id, penalty in records["penalties"].items():
+        assert penalty["pending_repair"] is None or repairs[penalty["pending_repair"]]["status"] == PENDING
+        assert penalty["fulfilled"] or "REPAIRED" not in (penalty["status"], penalty["status_before_objection"])
+    for repair_id, repair in repairs.items():
+        if repair["status"] == PENDING:
+            assert records["penalties"][repair["record_id"]]["pending_repair"] == repair_id
+    assert state["chain"]["length"] == len(state["seen_event_ids"]) == sum(state["counts"].values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_mixed_logs_fold_deterministically_reject_cleanly_and_never_mutate(data):
+    """Random valid-or-invalid operations over many event types: (1) any redelivery schedule gives the
+    clean replay's state byte for byte, (2) a rejected event changes only as_of/rejected/rejected_total,
+    (3) fold never mutates its input, even when old states are folded again later."""
+    log = mixed_log(data)
+    states, snapshots, state = [], [], None
+    for offset, e in log:
+        before = state
+        state, outcome = fold(state, e, offset)
+        if outcome.kind == REJECTED:
+            assert before is not None and content(state) == content(before)
+            assert state["rejected_total"] == before["rejected_total"] + 1 and state["rejected"][-1]["offset"] == offset
+        elif outcome.kind == DUPLICATE:
+            assert state is before
+        assert state["as_of"]["offset"] == offset or outcome.kind == DUPLICATE
+        assert_invariants(state)
+        states.append(state)
+        snapshots.append(canonical_bytes(state))
+
+    delivered, position = [], 0
+    while position < len(log):
+        step = data.draw(st.integers(1, len(log) - position), label="advance")
+        delivered.extend(log[position:position + step])
+        position += step
+        back = data.draw(st.integers(0, position), label="crash rewinds to")
+        delivered.extend(log[back:position])
+    assert canonical_bytes(replay(delivered)) == snapshots[-1]
+    assert credit_file(replay(delivered)) == credit_file(states[-1])
+
+    for _ in range(data.draw(st.integers(0, 5), label="branches")):  # fold old states again, as a replay would
+        i = data.draw(st.integers(0, len(states) - 1), label="from state")
+        _, e = log[data.draw(st.integers(0, len(log) - 1), label="event")]
+        branched, _ = fold(states[i], e, len(log) + 10)
+        assert_invariants(branched)
+    assert [canonical_bytes(s) for s in states] == snapshots  # no state was changed after it was made

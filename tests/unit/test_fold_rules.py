@@ -15,7 +15,7 @@ import pytest
 from projections import catalogue as cat
 from projections.canonical import canonical_bytes
 from projections.fold import APPLIED, MAX_EVENTS_PER_SUBJECT, REJECTED, RULES, credit_file, fold
-from projections.policy import DEFAULT_POLICY, Policy, add_months, min_publicity_months
+from projections.policy import DEFAULT_POLICY, Policy, min_publicity_months, repairable_from
 from projections.records import MAX_HISTORY_PER_RECORD
 from tests.unit import events as ev
 
@@ -81,7 +81,10 @@ def test_credit_file_has_the_contract_shape():
     assert {"subject", "grade", "records", "pending", "rejected", "chain", "as_of", "events_by_type",
             "events_total"} <= set(file)
     assert set(file["records"]) == {"permits", "penalties", "commitments", "lists", "ratings"}
-    assert file["pending"] == {"objections": [], "repairs": [], "deadlines": []}
+    assert file["pending"]["objections"] == file["pending"]["repairs"] == []
+    # on display until the day before decision + 36 months: PublicityEnded fires at 00:00 +08:00 the day after
+    assert [(d["kind"], d["ref"], d["due_on"], d["provisional"], d["fires_at"]) for d in file["pending"]["deadlines"]] \
+        == [("PUBLICITY", "P-1", "2028-01-05", False, "2028-01-06T00:00:00+08:00")]
     assert file["grade"] is None and file["events_total"] == 2 and file["chain"]["length"] == 2
 
 
@@ -126,9 +129,30 @@ def test_decision_registered_awaits_its_record_and_the_record_marks_it_arrived()
     state = given(ev.decision_registered(number, on="2025-01-02"))
     (decision,) = credit_file(state)["decisions"]
     assert decision["decided_on"] == "2025-01-02" and decision["registered"] and not decision["arrived"]
-    assert decision["due_on"] is None and decision["late"] is None  # SEAM(calendar): 7 working days
+    # 7 working days, the day of the decision not counted: Fri 3, Mon 6 ... Fri 10, Mon 13
+    assert decision["due_on"] == "2025-01-13" and decision["late"] is None and not decision["due_provisional"]
     (decision,) = applied(state, ev.penalty_imposed("P-1", "2025-01-06"))["decisions"]
     assert decision["arrived"] and decision["record_id"] == "P-1" and decision["arrived_on"] == "2025-01-06"
+    assert decision["late"] is False
+
+
+@pytest.mark.parametrize("recorded_at, late", [
+    ("2025-01-13T23:59:59+08:00", False),  # the last day, until 24:00 Asia/Shanghai
+    ("2025-01-13T16:30:00+00:00", True),  # 00:30 on the 14th in Shanghai: one day late
+    ("2025-01-14T09:00:00+08:00", True)])
+def test_a_record_arriving_after_seven_working_days_is_marked_late(recorded_at, late):
+    state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
+    file = applied(state, ev.penalty_imposed("P-1", "2025-01-02", recorded_at=recorded_at))
+    (decision,) = file["decisions"]
+    assert decision["late"] is late and penalty(file)["late"] is late and penalty(file)["disclosure_due_on"] == "2025-01-13"
+
+
+def test_a_record_with_no_registered_decision_is_judged_from_its_own_decision_date():
+    # decided 2024-09-27 (Fri); 29 Sep (Sun) and 12 Oct (Sat) are 调休 workdays, 1-7 Oct the National Day holiday
+    on_time = applied(given(), ev.penalty_imposed("P-1", "2024-09-27", recorded_at="2024-10-12T10:00:00+08:00"))
+    assert penalty(on_time)["disclosure_due_on"] == "2024-10-12" and not penalty(on_time)["late"]
+    late = applied(given(), ev.penalty_imposed("P-1", "2024-09-27", recorded_at="2024-10-13T10:00:00+08:00"))
+    assert penalty(late)["late"]
 
 
 def test_decision_registered_after_its_record_finds_it_arrived():
@@ -666,8 +690,9 @@ def test_rule_min_publicity_not_reached_the_numbers_come_from_the_policy():
 @pytest.mark.parametrize("day, months, expected", [
     ("2024-11-30", 3, "2025-02-28"), ("2023-11-30", 3, "2024-02-29"), ("2024-01-31", 1, "2024-02-29"),
     ("2024-02-29", 12, "2025-02-28"), ("2024-10-15", 3, "2025-01-15"), ("2024-12-31", 36, "2027-12-31")])
-def test_policy_add_months_clamps_to_the_end_of_a_shorter_month(day, months, expected):
-    assert add_months(day, months) == expected
+def test_the_minimum_publicity_ends_on_the_same_day_months_later_clamped(day, months, expected):
+    policy = Policy(min_publicity_months_by_severity={"GENERAL": months, "SERIOUS": 3, "SEVERE": 12})
+    assert repairable_from({"occurred_on": day, "severity": "GENERAL", "penalty_kinds": ["FINE"]}, policy) == expected
 
 
 def test_policy_defaults_are_designs_numbers():

@@ -1,0 +1,173 @@
+"""Deadlines: what falls due when in one credit file, and the system event each one produces.
+
+Pure. The fold never asks the time: the timers (streams/timers.py, and `replay --clock`)
+ask `pending_deadlines(state)` what is pending, wait until a deadline's `fires_at`, and
+publish `system_event(...)` to the ledger. The event's id is a UUIDv5 of what fired, so
+a timer that fires twice (a restart, a rebalance) is a duplicate the fold ignores; once
+the event is folded the deadline is no longer pending.
+
+A deadline's `due_on` is the last day of its period (DESIGN "Rules": periods start the
+day after the event; deadlines end at 24:00 Asia/Shanghai), so it fires at 00:00 +08:00
+of the next day, and the system event occurs on that next day.
+
+| kind        | pending while                                   | due_on                                   | fires          |
+|-------------|-------------------------------------------------|------------------------------------------|----------------|
+| DISCLOSURE  | a registered decision's record has not arrived  | decision + 7 working days                | DisclosureOverdue |
+| COMMITMENT  | a commitment with a due date is OPEN            | due_on, or made + due_working_days       | CommitmentOverdue |
+| PUBLICITY   | a penalty is on public display                  | the day before decision + 36 months (or publicity_until if earlier) | PublicityEnded |
+| LIST_TERM   | a list entry with term_until is ACTIVE          | term_until                               | ListTermEnded  |
+| OBJECTION   | an objection is pending and not yet overdue     | filed + 5 working days                   | ProcessingOverdue |
+| REPAIR      | a repair is pending and not yet overdue         | requested + 5 working days               | ProcessingOverdue |
+| ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE           | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY |
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from projections.calendar import Due, add_months, deadline_instant
+from projections.catalogue import EVENT_TYPES
+from projections.policy import Policy
+from projections.records import ACTIVE, OPEN, PENDING, base_status, find_record
+
+DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM = "DISCLOSURE", "COMMITMENT", "PUBLICITY", "LIST_TERM"
+OBJECTION, REPAIR, ESCALATION = "OBJECTION", "REPAIR", "ESCALATION"
+KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION)
+KIND_LABELS_ZH = {DISCLOSURE: "双公示报送", COMMITMENT: "承诺履行", PUBLICITY: "公示期届满", LIST_TERM: "名单期限届满",
+                  OBJECTION: "异议处理", REPAIR: "信用修复办理", ESCALATION: "经营异常名录满3年"}
+TIMER_SYSTEM = "credit-ledger timers"  # source.system of every event a timer writes
+DEADLINE_NAMESPACE = uuid.UUID("8f4e2b1a-7c3d-5e6f-9a0b-1c2d3e4f5a6b")
+ESCALATED_SUFFIX = "-SD"  # the entry_id of the SERIOUS_DISHONESTY entry an escalation creates
+
+
+@dataclass(frozen=True, order=True)
+class Deadline:
+    fires_at: str  # ISO instant, +08:00 (compares like instants: one offset throughout)
+    subject_id: str
+    kind: str
+    ref: str  # decision_no, commitment_id, record_id, entry_id, objection_id or repair_id
+    due_on: str  # the last day of the period
+    provisional: bool  # counted on a year the official calendar does not cover yet
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.ref}"
+
+    def event_id(self) -> str:
+        return str(uuid.uuid5(DEADLINE_NAMESPACE, f"{self.subject_id}|{self.kind}|{self.ref}|{self.due_on}"))
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "label": KIND_LABELS_ZH[self.kind], "ref": self.ref, "due_on": self.due_on,
+                "provisional": self.provisional, "fires_at": self.fires_at}
+
+
+def disclosure_due(decided_on: str, policy: Policy) -> Due:
+    """When a decision's permit or penalty must have reached the ledger (双公示)."""
+    return policy.calendar.add_working_days(date.fromisoformat(decided_on), policy.disclosure_working_days)
+
+
+def _deadline(state: dict, kind: str, ref: str, due: Due) -> Deadline:
+    return Deadline(deadline_instant(due.due_on).isoformat(), state["subject"]["id"], kind, ref,
+                    due.due_on.isoformat(), due.provisional)
+
+
+def _working(state: dict, kind: str, ref: str, start: str, working_days: int, policy: Policy) -> Deadline:
+    return _deadline(state, kind, ref, policy.calendar.add_working_days(date.fromisoformat(start), working_days))
+
+
+def _last_day_before(start: str, months: int) -> Due:
+    return Due(add_months(date.fromisoformat(start), months) - timedelta(days=1), provisional=False)
+
+
+def publicity_end(penalty: dict, policy: Policy) -> tuple[Due, str]:
+    """The last day a penalty is on display, and why it ends then."""
+    due = _last_day_before(penalty["occurred_on"], policy.max_publicity_months)
+    until = penalty.get("publicity_until")
+    if until is not None and until < due.due_on.isoformat():
+        return Due(date.fromisoformat(until), False), f"公示期届满：处罚决定确定的公示截止日期 {until}"
+    return due, f"公示期届满：最长公示期 {policy.max_publicity_months} 个月"
+
+
+def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
+    """Every deadline pending in this credit file, earliest first."""
+    pending: list[Deadline] = []
+    for no, decision in state["decisions"].items():
+        if decision["registered"] and not decision["arrived"] and not decision["overdue"]:
+            pending.append(_deadline(state, DISCLOSURE, no, disclosure_due(decision["decided_on"], policy)))
+    records = state["records"]
+    for commitment_id, commitment in records["commitments"].items():
+        if commitment["status"] != OPEN:
+            continue
+        if commitment.get("due_on"):
+            pending.append(_deadline(state, COMMITMENT, commitment_id,
+                                     Due(date.fromisoformat(commitment["due_on"]), False)))
+        elif commitment.get("due_working_days"):
+            pending.append(_working(state, COMMITMENT, commitment_id, commitment["occurred_on"],
+                                    commitment["due_working_days"], policy))
+    for record_id, penalty in records["penalties"].items():
+        if base_status(penalty) == ACTIVE:
+            pending.append(_deadline(state, PUBLICITY, record_id, publicity_end(penalty, policy)[0]))
+    escalated = {entry.get("basis_record_id") for entry in records["lists"].values()
+                 if entry["list_kind"] == "SERIOUS_DISHONESTY"}
+    for entry_id, entry in records["lists"].items():
+        if base_status(entry) != ACTIVE:
+            continue
+        if entry.get("term_until"):
+            pending.append(_deadline(state, LIST_TERM, entry_id, Due(date.fromisoformat(entry["term_until"]), False)))
+        if (entry["list_kind"] == "ABNORMAL_OPERATION" and entry_id not in escalated
+                and find_record(state, entry_id + ESCALATED_SUFFIX)[0] is None):
+            pending.append(_deadline(state, ESCALATION, entry_id, _last_day_before(
+                entry["occurred_on"], policy.abnormal_operation_escalation_months)))
+    for objection_id, objection in state["objections"].items():
+        if objection["status"] == PENDING and not objection["overdue"]:
+            pending.append(_working(state, OBJECTION, objection_id, objection["filed_on"],
+                                    policy.objection_decision_working_days, policy))
+    for repair_id, repair in state["repairs"].items():
+        if repair["status"] == PENDING and not repair["overdue"]:
+            pending.append(_working(state, REPAIR, repair_id, repair["requested_on"],
+                                    policy.repair_decision_working_days, policy))
+    return sorted(pending)
+
+
+def due_by(deadlines: list[Deadline], moment: datetime) -> list[Deadline]:
+    """The deadlines that have fallen due at `moment` (an aware datetime)."""
+    return [d for d in deadlines if datetime.fromisoformat(d.fires_at) <= moment]
+
+
+def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Policy) -> dict:
+    """The event (JSON form) a deadline produces when it fires at `recorded_at`."""
+    ref, due_on = deadline.ref, deadline.due_on
+    if deadline.kind == DISCLOSURE:
+        decision = state["decisions"][ref]
+        event_type, source = "DisclosureOverdue", decision["source"]
+        payload = {"decision_no": ref, "decision_kind": decision["decision_kind"], "due_on": due_on}
+    elif deadline.kind == COMMITMENT:
+        event_type, source = "CommitmentOverdue", state["records"]["commitments"][ref]["source"]
+        payload = {"commitment_id": ref, "due_on": due_on}
+    elif deadline.kind == PUBLICITY:
+        penalty = state["records"]["penalties"][ref]
+        event_type, source = "PublicityEnded", penalty["source"]
+        payload = {"record_id": ref, "reason": publicity_end(penalty, policy)[1]}
+    elif deadline.kind == LIST_TERM:
+        event_type, source = "ListTermEnded", state["records"]["lists"][ref]["source"]
+        payload = {"entry_id": ref}
+    elif deadline.kind in (OBJECTION, REPAIR):
+        table = "objections" if deadline.kind == OBJECTION else "repairs"
+        event_type, source = "ProcessingOverdue", state[table][ref]["source"]
+        payload = {"kind": deadline.kind, "ref_id": ref, "due_on": due_on}
+    elif deadline.kind == ESCALATION:
+        entry = state["records"]["lists"][ref]
+        event_type, source = "ListEntered", entry["source"]
+        payload = {"entry_id": ref + ESCALATED_SUFFIX, "list_kind": "SERIOUS_DISHONESTY",
+                   "reason": f"列入经营异常名录（{ref}）届满 {policy.abnormal_operation_escalation_months} 个月仍未移出",
+                   "basis_record_id": ref, "measures": list(policy.escalation_measures)}
+    else:
+        raise ValueError(f"unknown deadline kind {deadline.kind}")
+    occurred_on = (date.fromisoformat(due_on) + timedelta(days=1)).isoformat()
+    return {"event_id": deadline.event_id(), "type": event_type,
+            "subject": {"id": state["subject"]["id"], "kind": state["subject"]["kind"]},
+            "source": {"authority_code": source["authority_code"], "authority_name": source["authority_name"],
+                       "system": TIMER_SYSTEM},
+            "occurred_on": occurred_on, "recorded_at": recorded_at,
+            "classification": EVENT_TYPES[event_type].default_classification, "payload": payload}
