@@ -137,6 +137,9 @@ def deadline(start: str = typer.Argument(..., metavar="DATE", help="the day of t
 def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_okay=False,
                                           help="a JSONL file of events (an exported log or a publisher's file)"),
            subject: Optional[str] = typer.Option(None, help="show this subject only"),
+           clock: Optional[str] = typer.Option(None, "--clock", metavar="T", help=(
+               "also run the timers up to instant T (ISO, e.g. 2027-05-06T12:00:00+08:00; a date means 00:00 "
+               "Asia/Shanghai that day): what the file will look like then if nothing else happens")),
            as_json: bool = typer.Option(False, "--json", help='print {"file": ..., "history": [...]}')):
     """Fold events from a file with no Kafka at all."""
     import json
@@ -158,7 +161,9 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
             # a publisher's file has no transaction time: as if recorded the day it occurred
             event["recorded_at"] = event["occurred_on"] + "T00:00:00+08:00"
         entries.append((number - 1, event))  # the line's position stands for its offset
-    result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes)
+    policy = settings.policy()
+    result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policy,
+                            clock=_instant_option(clock, "--clock") if clock else None)
     for problem in problems:
         err.print(problem)
     if subject is not None:
@@ -166,24 +171,43 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
         if state is None:
             err.print(f"no subject {subject} in {from_file}")
             raise typer.Exit(1)
-        view = {"file": credit_file(state), "history": result.history.get(subject, [])}
+        view = {"file": credit_file(state, policy), "history": result.history.get(subject, [])}
         if as_json:
             print(json.dumps(view, ensure_ascii=False, indent=1))
         else:
             out.print_json(data=view["file"], ensure_ascii=False)
         return
     if as_json:
-        print(json.dumps({"files": {sid: {"file": credit_file(st), "history": result.history.get(sid, [])}
+        print(json.dumps({"files": {sid: {"file": credit_file(st, policy), "history": result.history.get(sid, [])}
                                     for sid, st in sorted(result.states.items())},
                           "rejected": result.rejected}, ensure_ascii=False, indent=1))
         return
-    table = Table("subject", "name", "events", "rejected", title=f"{from_file}: {len(entries)} events")
+    fired = f", {result.fired} fired by the timers up to {clock}" if clock else ""
+    table = Table("subject", "name", "events", "rejected", title=f"{from_file}: {len(entries)} events{fired}")
     for sid, st in sorted(result.states.items()):
         table.add_row(sid, st["subject"].get("name", ""), str(st["chain"]["length"]), str(st["rejected_total"]))
     out.print(table)
     for r in result.rejected:
         out.print(f"offset {r['offset']} ({r['subject_id']}): " + "; ".join(
             f"{p['field']}: {p['message']} [{p['rule']}]" for p in r["reasons"]))
+
+
+def _instant_option(text: str, flag: str):
+    from datetime import date, datetime
+
+    from projections.calendar import SHANGHAI
+
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), SHANGHAI)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        err.print(f"error: {flag} {text!r} is not a date (2027-05-06) or an instant with its offset "
+                  "(2027-05-06T12:00:00+08:00)")
+        raise typer.Exit(2)
+    return moment
 
 
 @app.command()

@@ -22,6 +22,8 @@ class Settings:
     pseudonym_key: str = ""
     partitions: int = 4
     calendar_overrides: str = ""  # a TOML file with newly published holiday schedules (see ops/calendar_overrides.example.toml)
+    clock_speed: float = 1.0  # >1 runs the timers' clock fast (the demo); see streams/clock.py
+    clock_started_s: float = 0.0  # Unix time the fast clock starts from, shared by `up` and its worker; 0: now
 
     @property
     def pseudonym_key_bytes(self) -> bytes:
@@ -49,6 +51,17 @@ class Settings:
         except ValueError as error:
             sys.exit(f"calendar overrides {path}: {error}")
 
+    def policy(self):
+        """The policy the fold and the timers apply, on this installation's working-day calendar."""
+        from projections.policy import DEFAULT_POLICY
+
+        return replace(DEFAULT_POLICY, calendar=self.working_calendar())
+
+    def clock(self):
+        from streams.clock import Clock
+
+        return Clock(self.clock_speed, started_s=self.clock_started_s or None)
+
     def to_env(self) -> dict[str, str]:
         return {f"CREDIT_LEDGER_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
@@ -70,6 +83,11 @@ _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 
 
 def _typed(name: str, value):
+    if _FIELD_TYPES[name] == "float":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            sys.exit(f"setting {name}: {value!r} is not a number")
     if _FIELD_TYPES[name] == "int":
         try:
             return int(value)

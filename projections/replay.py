@@ -5,11 +5,14 @@ take this one path, so they cannot disagree about what the log means.
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from projections.deadlines import Deadline, pending_deadlines, system_event
 from projections.fold import APPLIED, fold
+from projections.policy import DEFAULT_POLICY, Policy
 from projections.validate import EdgeContext, Problem, validate_event
 
 INVALID = "invalid"  # the record is no valid event at all (before any rule of the fold)
@@ -39,15 +42,19 @@ def log_context(decoded: dict, pseudonym_key: bytes = NO_KEY) -> EdgeContext:
     return EdgeContext(now=now, pseudonym_key=pseudonym_key, stamp_recorded_at=False, allow_system=True)
 
 
-def step(get_state: Callable[[str], dict | None], decoded, offset: int, pseudonym_key: bytes = NO_KEY) -> Step:
+def step(get_state: Callable[[str], dict | None], decoded, offset: int, pseudonym_key: bytes = NO_KEY,
+         policy: Policy = DEFAULT_POLICY) -> Step:
     event, problems = validate_event(decoded, log_context(decoded if isinstance(decoded, dict) else {}, pseudonym_key))
     if problems:
         subject = decoded.get("subject") if isinstance(decoded, dict) else None
         subject_id = subject.get("id") if isinstance(subject, dict) else None
         return Step(INVALID, subject_id if isinstance(subject_id, str) else None, None, None, tuple(problems))
     subject_id = event["subject"]["id"]
-    state, outcome = fold(get_state(subject_id), event, offset)
+    state, outcome = fold(get_state(subject_id), event, offset, policy=policy)
     return Step(outcome.kind, subject_id, state, event, outcome.reasons)
+
+
+MAX_TIMER_FIRINGS = 1_000_000  # per replay: a bound on what `--clock` can add
 
 
 @dataclass
@@ -55,20 +62,85 @@ class Replay:
     states: dict[str, dict] = field(default_factory=dict)
     history: dict[str, list[dict]] = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)  # {offset, subject_id, reasons}
+    fired: int = 0  # system events the timers wrote (only with `clock`)
+
+    def record(self, done: Step, offset: int) -> None:
+        if done.state is not None:
+            self.states[done.subject_id] = done.state
+        if done.outcome == APPLIED:
+            self.history.setdefault(done.subject_id, []).append(done.history_entry(offset))
+        elif done.problems:
+            self.rejected.append({"offset": offset, "subject_id": done.subject_id,
+                                  "reasons": [p.as_dict() for p in done.problems]})
 
 
-def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY) -> Replay:
+def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *, policy: Policy = DEFAULT_POLICY,
+           clock: datetime | None = None) -> Replay:
     """Fold (offset, event in JSON form) pairs, in order, from nothing.
+
+    With `clock` (an aware instant) the timers run too, as the live worker's would: before
+    each event, every deadline that fell due by its recorded_at fires, and after the last
+    one every deadline due by `clock`. The events are then renumbered 0, 1, 2 ... in the
+    order folded, system events included, as they would stand in the log.
 
     `pseudonym_key` is needed only for files that still carry natural persons' ID numbers."""
     result = Replay()
-    for offset, decoded in entries:
-        done = step(result.states.get, decoded, offset, pseudonym_key)
-        if done.state is not None:
-            result.states[done.subject_id] = done.state
-        if done.outcome == APPLIED:
-            result.history.setdefault(done.subject_id, []).append(done.history_entry(offset))
-        elif done.problems:
-            result.rejected.append({"offset": offset, "subject_id": done.subject_id,
-                                    "reasons": [p.as_dict() for p in done.problems]})
+    if clock is None:
+        for offset, decoded in entries:
+            result.record(step(result.states.get, decoded, offset, pseudonym_key, policy), offset)
+        return result
+    timers = _Timers(policy)
+    offset = 0
+    for _, decoded in entries:
+        moment = _instant(decoded.get("recorded_at") if isinstance(decoded, dict) else None)
+        if moment is not None:
+            offset = timers.fire(result, min(moment, clock), offset, pseudonym_key)
+        done = step(result.states.get, decoded, offset, pseudonym_key, policy)
+        result.record(done, offset)
+        timers.track(done)
+        offset += 1
+    timers.fire(result, clock, offset, pseudonym_key)
     return result
+
+
+class _Timers:
+    """The offline timers: every subject's pending deadlines in one heap, checked lazily."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.heap: list[Deadline] = []
+        self.pending: dict[str, set[Deadline]] = {}
+
+    def track(self, done: Step) -> None:
+        if done.state is None or done.outcome != APPLIED:
+            return
+        deadlines = pending_deadlines(done.state, self.policy)
+        self.pending[done.subject_id] = set(deadlines)
+        for deadline in deadlines:
+            heapq.heappush(self.heap, deadline)
+
+    def fire(self, result: Replay, until: datetime, offset: int, pseudonym_key: bytes) -> int:
+        """Fire, earliest first, every deadline due by `until`; returns the next free offset."""
+        while self.heap and datetime.fromisoformat(self.heap[0].fires_at) <= until:
+            deadline = heapq.heappop(self.heap)
+            if deadline not in self.pending.get(deadline.subject_id, ()):
+                continue  # met or changed since it was pushed
+            if result.fired >= MAX_TIMER_FIRINGS:
+                raise RuntimeError(f"more than {MAX_TIMER_FIRINGS} timer firings in one replay")
+            state = result.states[deadline.subject_id]
+            event = system_event(state, deadline, deadline.fires_at, self.policy)
+            done = step(result.states.get, event, offset, pseudonym_key, self.policy)
+            result.record(done, offset)
+            result.fired += 1
+            self.pending[deadline.subject_id].discard(deadline)  # a rejected firing is not retried
+            self.track(done)
+            offset += 1
+        return offset
+
+
+def _instant(text) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None

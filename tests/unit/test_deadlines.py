@@ -1,0 +1,203 @@
+"""Deadlines: when each falls due on the official calendar, what fires, and replay with a clock."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given as hypothesis_given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from projections.calendar import SHANGHAI
+from projections.deadlines import (DISCLOSURE, ESCALATION, KINDS, TIMER_SYSTEM, due_by, pending_deadlines,
+                                   system_event)
+from projections.fold import APPLIED, DUPLICATE, credit_file
+from projections.policy import DEFAULT_POLICY
+from projections.replay import replay, step
+from tests.unit import events as ev
+from tests.unit.test_fold import mixed_log
+from tests.unit.test_fold_rules import given
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text if "T" in text else f"{text}T00:00:00+08:00")
+
+
+def pending(state: dict) -> list[tuple[str, str, str, bool]]:
+    return [(d.kind, d.ref, d.due_on, d.provisional) for d in pending_deadlines(state, DEFAULT_POLICY)]
+
+
+def fire(state: dict, kind: str, ref: str) -> tuple[dict, dict]:
+    """Fire one pending deadline at its instant, as a timer would; returns (new state, the event)."""
+    (deadline,) = [d for d in pending_deadlines(state, DEFAULT_POLICY) if (d.kind, d.ref) == (kind, ref)]
+    event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
+    done = step(lambda _: state, event, state["as_of"]["offset"] + 1)
+    assert done.outcome == APPLIED, done.problems
+    again = step(lambda _: done.state, event, done.state["as_of"]["offset"] + 1)
+    assert again.outcome == DUPLICATE  # a second firing (restart, rebalance) changes nothing
+    assert (kind, ref) not in {(d.kind, d.ref) for d in pending_deadlines(done.state, DEFAULT_POLICY)}
+    return done.state, done.event
+
+
+# --- when each deadline falls due ---------------------------------------------------------------
+def test_a_registered_decision_is_due_seven_working_days_later_and_fires_disclosure_overdue():
+    # 2024-09-27 (Fri): 29 Sep (Sun) is a 调休 workday, 1-7 Oct the National Day holiday, 12 Oct (Sat) a workday
+    state = given(ev.decision_registered(ev.decision_no("P-1"), on="2024-09-27"))
+    assert pending(state) == [(DISCLOSURE, ev.decision_no("P-1"), "2024-10-12", False)]
+    state, event = fire(state, DISCLOSURE, ev.decision_no("P-1"))
+    assert event["type"] == "DisclosureOverdue" and event["occurred_on"] == "2024-10-13"
+    assert event["recorded_at"] == "2024-10-13T00:00:00+08:00" and event["source"]["system"] == TIMER_SYSTEM
+    assert event["source"]["authority_code"] == ev.AUTHORITY  # counted against the deciding authority
+    (decision,) = credit_file(state)["decisions"]
+    assert decision["overdue"] and decision["due_on"] == "2024-10-12"
+
+
+def test_a_record_arriving_stops_the_disclosure_deadline():
+    state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"), ev.penalty_imposed("P-1", "2025-01-02"))
+    assert DISCLOSURE not in {kind for kind, *_ in pending(state)}
+
+
+def test_a_record_arriving_after_disclosure_overdue_is_still_taken_and_marked_late():
+    state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
+    state, _ = fire(state, DISCLOSURE, ev.decision_no("P-1"))
+    late = step(lambda _: state, ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-01-20T10:00:00+08:00"), 99)
+    assert late.outcome == APPLIED and late.state["records"]["penalties"]["P-1"]["late"] is True
+
+
+@pytest.mark.parametrize("fields, due_on", [
+    ({"due_on": "2025-03-31"}, "2025-03-31"),
+    ({"due_working_days": 20}, "2025-02-08"),  # from Mon 2025-01-06 across 春节: 26 Jan (Sun) works, 28 Jan - 4 Feb rest, the 20th is Sat 8 Feb (调休)
+])
+def test_an_open_commitment_with_a_due_date_fires_commitment_overdue(fields, due_on):
+    state = given(ev.commitment_made("C-1", "2025-01-06", **fields))
+    assert ("COMMITMENT", "C-1", due_on, False) in pending(state)
+    state, event = fire(state, "COMMITMENT", "C-1")
+    assert event["payload"] == {"commitment_id": "C-1", "due_on": due_on}
+    commitment = state["records"]["commitments"]["C-1"]
+    assert commitment["status"] == "OVERDUE" and commitment["ended_on"] > due_on
+
+
+def test_a_kept_commitment_or_one_with_no_due_date_has_no_deadline():
+    assert pending(given(ev.commitment_made("C-1"))) == []
+    assert pending(given(ev.commitment_made("C-1", due_on="2025-03-31"), ev.commitment_fulfilled("C-1"))) == []
+
+
+@pytest.mark.parametrize("decided, fields, last_day, reason", [
+    ("2024-05-06", {}, "2027-05-05", "最长公示期 36 个月"),
+    ("2024-02-29", {}, "2027-02-27", "最长公示期 36 个月"),  # 2027-02-29 does not exist: clamped to the 28th
+    ("2024-05-06", {"publicity_until": "2025-05-06"}, "2025-05-06", "公示截止日期 2025-05-06"),
+    ("2024-05-06", {"publicity_until": "2030-01-01"}, "2027-05-05", "最长公示期 36 个月"),  # never past the maximum
+])
+def test_publicity_ends_after_the_maximum_or_the_decision_s_own_end(decided, fields, last_day, reason):
+    state = given(ev.penalty_imposed("P-1", decided, **fields))
+    assert ("PUBLICITY", "P-1", last_day, False) in pending(state)
+    state, event = fire(state, "PUBLICITY", "P-1")
+    assert reason in event["payload"]["reason"]
+    assert state["records"]["penalties"]["P-1"]["status"] == "PUBLICITY_ENDED"
+
+
+def test_a_repaired_or_revoked_penalty_leaves_display_with_no_timer():
+    assert pending(given(ev.penalty_imposed(), ev.penalty_revoked())) == []
+
+
+def test_a_penalty_under_objection_keeps_its_publicity_deadline_and_gains_the_objection_s():
+    state = given(ev.penalty_imposed("P-1", "2025-01-06"), ev.objection_filed("O-1", "P-1", "2025-01-24"))
+    # filed Fri 24 Jan 2025: Sun 26 Jan (调休) = 1, Mon 27 = 2, 春节 28 Jan - 4 Feb rests, 5, 6, 7 Feb = 3..5
+    assert pending(state) == [("OBJECTION", "O-1", "2025-02-07", False), ("PUBLICITY", "P-1", "2028-01-05", False)]
+    state, event = fire(state, "OBJECTION", "O-1")
+    assert event["payload"] == {"kind": "OBJECTION", "ref_id": "O-1", "due_on": "2025-02-07"}
+    objection = state["objections"]["O-1"]
+    assert objection["overdue"] and objection["status"] == "PENDING"  # overdue, still to be decided
+
+
+def test_a_pending_repair_is_due_in_five_working_days():
+    state = given(*[ev.penalty_imposed("P-1", "2024-06-03"), ev.penalty_fulfilled("P-1", "2024-06-03")],
+                  ev.repair_requested("R-1", "P-1", "2024-12-27"))
+    # Fri 27 Dec 2024: 30, 31 Dec, (1 Jan rests), 2, 3 Jan, 6 Jan
+    assert ("REPAIR", "R-1", "2025-01-06", False) in pending(state)
+    state, event = fire(state, "REPAIR", "R-1")
+    assert state["repairs"]["R-1"]["overdue"] and event["classification"] == "INTERNAL"
+
+
+def test_a_list_term_ends_the_day_after_term_until():
+    state = given(ev.list_entered("L-1", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2025-07-05"))
+    assert pending(state) == [("LIST_TERM", "L-1", "2025-07-05", False)]
+    state, event = fire(state, "LIST_TERM", "L-1")
+    assert event["occurred_on"] == "2025-07-06" and state["records"]["lists"]["L-1"]["status"] == "TERM_ENDED"
+
+
+def test_an_abnormal_operation_entry_active_for_three_years_escalates_to_serious_dishonesty():
+    state = given(ev.list_entered("L-1", "2022-01-10"))
+    assert pending(state) == [(ESCALATION, "L-1", "2025-01-09", False)]
+    state, event = fire(state, ESCALATION, "L-1")
+    assert event["type"] == "ListEntered" and event["occurred_on"] == "2025-01-10"
+    entry = state["records"]["lists"]["L-1-SD"]
+    assert entry["list_kind"] == "SERIOUS_DISHONESTY" and entry["basis_record_id"] == "L-1"
+    assert entry["measures"] == list(DEFAULT_POLICY.escalation_measures)
+    assert pending(state) == []  # escalated once; the new entry has no term
+    exited = given(ev.list_entered("L-1", "2022-01-10"), ev.list_exited("L-1", "2023-01-10"))
+    assert pending(exited) == []
+
+
+def test_a_deadline_in_a_year_the_official_calendar_does_not_cover_is_provisional():
+    state = given(ev.penalty_imposed("P-1", "2024-06-03"), ev.objection_filed("O-1", "P-1", "2099-12-28"))
+    assert ("OBJECTION", "O-1", "2100-01-05", True) in pending(state)
+    assert [d["provisional"] for d in credit_file(state)["pending"]["deadlines"] if d["kind"] == "OBJECTION"] == [True]
+
+
+def test_event_ids_are_deterministic_and_distinct_per_deadline():
+    state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"), ev.penalty_imposed("P-2"),
+                  ev.commitment_made("C-1", due_on="2025-03-31"))
+    first = [d.event_id() for d in pending_deadlines(state, DEFAULT_POLICY)]
+    assert first == [d.event_id() for d in pending_deadlines(state, DEFAULT_POLICY)] and len(set(first)) == 3
+
+
+def test_due_by_is_inclusive_of_the_instant():
+    state = given(ev.list_entered("L-1", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2025-07-05"))
+    deadlines = pending_deadlines(state, DEFAULT_POLICY)
+    assert due_by(deadlines, at("2025-07-05T23:59:59+08:00")) == []
+    assert due_by(deadlines, at("2025-07-06")) == deadlines
+
+
+# --- replay with a clock --------------------------------------------------------------------------
+def test_replay_with_a_clock_fires_between_the_events_in_time_order():
+    number = ev.decision_no("P-1")
+    events = [ev.subject_registered(), ev.decision_registered(number, on="2025-01-02"),
+              ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-01-20T10:00:00+08:00")]
+    result = replay(enumerate(events), clock=at("2025-02-01"))
+    (history,) = result.history.values()
+    assert [h["event"]["type"] for h in history] == ["SubjectRegistered", "DecisionRegistered", "DisclosureOverdue",
+                                                      "PenaltyImposed"]
+    assert [h["offset"] for h in history] == [0, 1, 2, 3] and result.fired == 1 and result.rejected == []
+    (state,) = result.states.values()
+    assert state["records"]["penalties"]["P-1"]["late"] is True
+    without = replay(enumerate(events))
+    assert list(without.states.values())[0]["decisions"][number]["overdue"] is False
+
+
+def test_replay_with_a_clock_in_the_future_runs_every_chain_of_deadlines():
+    events = [ev.subject_registered(), ev.list_entered("L-1", "2022-01-10"), ev.penalty_imposed("P-1", "2025-01-06")]
+    result = replay(enumerate(events), clock=at("2030-01-01"))
+    (state,) = result.states.values()
+    assert [h["event"]["type"] for h in result.history[state["subject"]["id"]]][-2:] == ["ListEntered", "PublicityEnded"]
+    assert pending_deadlines(state, DEFAULT_POLICY) == [] and result.rejected == []
+    assert replay(enumerate(events), clock=at("2030-01-01")).states == result.states  # deterministic
+
+
+@settings(max_examples=60, deadline=None)
+@hypothesis_given(st.data())
+def test_after_a_replay_with_a_clock_nothing_due_is_left_pending_and_no_firing_is_rejected(data):
+    log = mixed_log(data)
+    clock = at(data.draw(st.sampled_from(["2025-01-01", "2026-06-01", "2031-01-01"]), label="clock"))
+    result = replay(log, clock=clock)
+    fired = [h["event"] for h in result.history.get(ev.COMPANY, []) if h["event"]["source"].get("system") == TIMER_SYSTEM]
+    assert len(fired) == result.fired  # every firing applied
+    for state in result.states.values():
+        assert due_by(pending_deadlines(state, DEFAULT_POLICY), clock) == []
+    assert {e["type"] for e in fired} <= {"DisclosureOverdue", "CommitmentOverdue", "PublicityEnded",
+                                            "ListTermEnded", "ProcessingOverdue", "ListEntered"}
+
+
+def test_every_kind_has_a_label_for_the_dashboard():
+    from projections.deadlines import KIND_LABELS_ZH
+    assert set(KIND_LABELS_ZH) == set(KINDS)
