@@ -22,11 +22,21 @@ err = Console(stderr=True)
 def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synthetic dataset"),
        data_dir: Optional[str] = typer.Option(None, help="where Kafka and the worker keep their data"),
        web_port: Optional[int] = typer.Option(None, help="the worker's HTTP port (default 6066)"),
-       kafka_port: Optional[int] = typer.Option(None, help="the embedded broker's port (default 9092)")):
+       kafka_port: Optional[int] = typer.Option(None, help="the embedded broker's port (default 9092)"),
+       speed: Optional[float] = typer.Option(None, help="run the clock X times faster, e.g. 86400: a day a "
+                                                         "second, so the demo shows deadlines firing")):
     """Start embedded Kafka, the worker and the web server; Ctrl-C stops them all."""
+    import time
+
     from ops.up import run_up
 
-    settings = load_settings(data_dir=data_dir, web_port=web_port, kafka_port=kafka_port)
+    settings = load_settings(data_dir=data_dir, web_port=web_port, kafka_port=kafka_port, clock_speed=speed,
+                             clock_started_s=time.time() if speed else None)
+    try:
+        settings.clock()
+    except ValueError as error:
+        err.print(f"error: --speed: {error}")
+        raise typer.Exit(2)
     raise typer.Exit(run_up(settings, demo=demo))
 
 
@@ -230,7 +240,7 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
         live, until = None, None
         err.print(f"live worker not reachable at {url} ({error}); rebuilding without comparing")
     started = time.perf_counter()
-    store, records = rebuild_from_log(settings.kafka, until)
+    store, records = rebuild_from_log(settings.kafka, until, policy=settings.policy())
     seconds = time.perf_counter() - started
     rebuilt = store.state_digest()
     out.print(f"rebuilt {rebuilt['subjects']} subjects from {records} records in {seconds:.2f} s "
@@ -241,6 +251,26 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     out.print(f"live state ({live['subjects']} subjects at offsets {until}): "
               + ("[green]equal[/] to the rebuild" if same else "[red]DIFFERENT[/] from the rebuild"))
     raise typer.Exit(0 if same else 1)
+
+
+BENCHES = ("timers",)
+
+
+@app.command()
+def bench(what: str = typer.Argument("timers", help=f"which benchmark: {', '.join(BENCHES)}"),
+          deadlines: int = typer.Option(1_000_000, help="timers: how many pending deadlines to hold")):
+    """Measure a speed or memory goal against a baseline run in the same process."""
+    from ops.bench import bench_timers
+
+    if what not in BENCHES:
+        err.print(f"error: no benchmark {what!r}; choose one of {', '.join(BENCHES)}")
+        raise typer.Exit(2)
+    result = bench_timers(deadlines)
+    table = Table("measure", "value", title=f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) "
+                                            "vs. a heap in memory")
+    for name, value in result.items():
+        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
+    out.print(table)
 
 
 def main() -> None:

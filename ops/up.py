@@ -9,11 +9,13 @@ import time
 import urllib.request
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
 
 from rich.console import Console
 
 from ops.config import Settings
+from projections.canonical import SHANGHAI
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, set_parent_death_signal
 from streams import ledger_reader, topics
 from streams.sdk import Publisher
@@ -22,6 +24,7 @@ from streams.topics import ensure_topics
 READY_TIMEOUT_S = 120.0
 WORKER_STOP_TIMEOUT_S = 20.0
 DEMO_DAYS = 600
+DEMO_RECORDED_TIME = dtime(10, 0)
 console = Console(stderr=True, soft_wrap=True)  # URLs and paths must stay whole
 
 
@@ -68,16 +71,27 @@ def wait_ready(settings: Settings, worker: subprocess.Popen, log_path: Path) -> 
 
 
 def publish_demo(settings: Settings) -> str | None:
-    """Publish the demo dataset unless the ledger already holds events; returns a subject to open."""
+    """Publish the demo dataset unless the ledger already holds events; returns a subject to open.
+
+    The stories span the last DEMO_DAYS days, and each event is stamped as recorded at 10:00
+    Asia/Shanghai of its day, as if the ledger had been running all along: late 双公示
+    arrivals show as late, and the timers' deadlines fall where the stories put them."""
     from ops.demo import demo_events
 
-    events = demo_events(start=date.today() - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
+    today = datetime.now(SHANGHAI).date()
+    events = demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
     first_company = next(e["subject"]["id"] for e in events if e["subject"]["kind"] == "LEGAL_PERSON")
     if sum(high for _, high in ledger_reader.watermarks(settings.kafka, topics.EVENTS).values()) > 0:
         console.print("demo: the ledger already holds events; not publishing them again")
         return first_company
-    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes) as publisher:
-        report = publisher.publish_many(events)
+    recorded_at = [datetime.now(timezone.utc)]
+
+    def stamped():  # the publisher's clock reads recorded_at[0] while it validates the item just yielded
+        for event in events:
+            recorded_at[0] = datetime.combine(date.fromisoformat(event["occurred_on"]), DEMO_RECORDED_TIME, SHANGHAI)
+            yield event
+    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=lambda: recorded_at[0]) as publisher:
+        report = publisher.publish_many(stamped())
     console.print(f"demo: published {len(report.delivered)} events for "
                   f"{len({e['subject'].get('id') or e['subject'].get('id_number') for e in events})} subjects")
     if not report.ok:
@@ -103,15 +117,19 @@ def run_up(settings: Settings, demo: bool) -> int:
         console.print(f"kafka: {kafka.bootstrap} (started in {time.monotonic() - started:.1f} s, data in {data_dir / 'kafka'})")
         settings = replace(settings, kafka=kafka.bootstrap)
         ensure_topics(settings.kafka, partitions=settings.partitions)
+        # The demo goes in before the worker starts: the worker is ready once it has folded it all, so
+        # its timers never fire a deadline whose record is still on its way.
+        subject = publish_demo(settings) if demo else None
         worker_log = data_dir / "worker.log"
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
-        subject = publish_demo(settings) if demo else None
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
                       f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")
         if subject:
             console.print(f"  a demo subject: {settings.web_url}/subjects/{subject}")
+        if settings.clock_speed != 1:
+            console.print(f"  clock:    {settings.clock_speed:,.10g}x real time; deadlines fire as it passes them")
         console.print("Ctrl-C stops everything.")
         sys.stdout.flush()
         while not stopping:

@@ -305,6 +305,9 @@ def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str, policy: Pol
                     record_decided_on=event["occurred_on"])
     decisions[no] = decision
     _judge_timeliness(draft, no, policy)
+    if decision["overdue"] and draft.state["decisions"][no]["late"] is False:
+        # Recorded in time but folded after the timer fired (it was in flight at 24:00): not 漏报 after all.
+        draft.at("decisions", no).update(overdue=False, overdue_withdrawn_by=event["event_id"])
 
 
 def _check_disclosure_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:

@@ -24,6 +24,7 @@ from streams.codec import encode_digest, encode_event, encode_rejection
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
 from streams.store import SubjectStore
+from streams.timers import TICK_S, Timers
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ def create_app(settings) -> faust.App:
     gap_reader = lambda p, start, end: (  # noqa: E731
         (p, offset, key, value) for offset, key, value, _ in
         ledger_reader.read_range(settings.kafka, topics.EVENTS, p, start, end))
-    processor = LedgerProcessor(store, gap_reader)
+    policy, clock = settings.policy(), settings.clock()
+    processor = LedgerProcessor(store, gap_reader, policy)
     events_topic = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
     rejected_topic = app.topic(topics.REJECTED, key_serializer="raw", value_serializer="raw")
     readiness = {"ready": False, "targets": None}
@@ -114,10 +116,29 @@ def create_app(settings) -> faust.App:
                 "at": instant_text(datetime.now(timezone.utc))}))
             digests_published[p] = offset
 
+    def assigned_partitions() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.EVENTS}
+
+    async def send_event(subject_id: str, value: bytes):
+        return await events_topic.send(key=subject_id.encode(), value=value)
+
+    timers = Timers(store, policy, clock, send_event, owns=lambda partition: partition in assigned_partitions())
+    # The timeliness totals live in the store; the counters start from them, so they survive a restart.
+    for name, count in store.counters("timeliness/").items():
+        _, authority, outcome = name.split("/")
+        metrics.TIMELINESS[outcome].labels(authority).inc(count)
+
+    @app.timer(TICK_S)
+    async def fire_deadlines():
+        # Only once caught up: a deadline met by a record still unfolded would fire needlessly.
+        if readiness["ready"]:
+            await timers.fire_due()
+        timers.update_gauges()
+
     @app.timer(READY_CHECK_S)
     async def check_ready():
         # Ready once every partition is folded up to where the log stood when we looked first.
-        assigned = [tp.partition for tp in app.consumer.assignment() if tp.topic == topics.EVENTS]
+        assigned = sorted(assigned_partitions())
         if not assigned:
             return
         loop = asyncio.get_running_loop()
@@ -135,7 +156,7 @@ def create_app(settings) -> faust.App:
         state = store.get(subject_id)
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        return json_response(web, credit_file(state))
+        return json_response(web, credit_file(state, policy))
 
     @app.page("/subjects/{subject_id}/history")
     async def subject_history(web, request, subject_id: str):
@@ -152,7 +173,7 @@ def create_app(settings) -> faust.App:
             if len(body) > POST_BODY_BYTES_MAX:
                 return json_response(self.web, {"errors": [{"field": "$", "rule": "size_limit", "message":
                                      f"body is {len(body)} bytes, the limit is {POST_BODY_BYTES_MAX}"}]}, 413)
-            now = datetime.now(timezone.utc)
+            now = clock.now()  # the edge stamps recorded_at on the ledger's clock
             try:
                 raw = orjson.loads(body)
             except orjson.JSONDecodeError as error:
@@ -167,6 +188,18 @@ def create_app(settings) -> faust.App:
             sent = await (await events_topic.send(key=event["subject"]["id"].encode(), value=encode_event(event)))
             return json_response(self.web, {"event_id": event["event_id"], "subject_id": event["subject"]["id"],
                                             "partition": sent.partition, "offset": sent.offset}, status=202)
+
+    @app.page("/timeliness")
+    async def timeliness(web, request):
+        """双公示 timeliness per authority: on time, late (迟报), overdue (漏报)."""
+        authorities: dict[str, dict] = {}
+        for name, count in store.counters("timeliness/").items():
+            _, authority, outcome = name.split("/")
+            authorities.setdefault(authority, {"on_time": 0, "late": 0, "overdue": 0})[outcome] = count
+        for counts in authorities.values():
+            due = sum(counts.values())
+            counts["timely_ratio"] = round(counts["on_time"] / due, 4) if due else None
+        return json_response(web, {"authorities": authorities, "clock": instant_text(clock.now())})
 
     @app.page("/state/digest")
     async def state_digest(web, request):
@@ -188,6 +221,7 @@ def create_app(settings) -> faust.App:
 
     app.subject_store = store  # for tests and the CLI
     app.ledger_processor = processor
+    app.deadline_timers = timers
     return app
 
 

@@ -26,3 +26,7 @@ class Clock:
     def seconds_until(self, moment: datetime) -> float:
         """Real seconds until the clock shows `moment` (0 when it already has)."""
         return max(0.0, (moment - self.now()).total_seconds() / self.speed)
+
+    def seconds_since(self, instant: str) -> float:
+        """Real seconds since the clock showed the ISO `instant` (negative if it has not yet)."""
+        return (self.now() - datetime.fromisoformat(instant)).total_seconds() / self.speed

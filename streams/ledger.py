@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from projections.canonical import log_link
+from projections.deadlines import Deadline, pending_deadlines
 from projections.fold import APPLIED, DUPLICATE, REJECTED
+from projections.policy import DEFAULT_POLICY, Policy
 from projections.replay import INVALID, step
 from projections.validate import Problem
 from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event
-from streams.store import MemoryStore
+from streams.store import MemoryStore, timer_key, timer_value
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,20 @@ class Batch:
     rejections: list[Rejection] = field(default_factory=list)
     history: list[tuple[str, int, dict]] = field(default_factory=list)  # (subject id, chain length, entry)
     roots: dict[int, str] = field(default_factory=dict)  # partition -> log root at batch.offsets[partition]
+    timers: dict[bytes, bytes | None] = field(default_factory=dict)  # timer index changes (None: delete)
+    counters: dict[str, int] = field(default_factory=dict)  # deltas of pending deadlines and timeliness counts
+    pending: dict[str, set[Deadline]] = field(default_factory=dict)  # subject -> its pending deadlines now
     applied: int = 0
+
+    def count(self, name: str, delta: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + delta
 
 
 class LedgerProcessor:
-    def __init__(self, store, gap_reader: GapReader | None = None):
+    def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy = DEFAULT_POLICY):
         self.store = store
         self.gap_reader = gap_reader
+        self.policy = policy
 
     def process(self, records: list[Record]) -> Batch:
         batch = Batch()
@@ -59,7 +68,7 @@ class LedgerProcessor:
         return batch
 
     def commit(self, batch: Batch) -> None:
-        self.store.write(batch.states, batch.offsets, batch.history, batch.roots)
+        self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.timers, batch.counters)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
         return batch.offsets.get(partition, self.store.applied_offset(partition))
@@ -105,7 +114,10 @@ class LedgerProcessor:
             self._reject(batch, partition, offset, value, [Problem("$", "avro", str(error))], None,
                          key.decode("utf-8", "replace") if key else None)
             return
-        done = step(lambda subject_id: batch.states.get(subject_id) or self.store.get(subject_id), decoded, offset)
+        get_state = lambda subject_id: batch.states.get(subject_id) or self.store.get(subject_id)  # noqa: E731
+        subject_id = _subject_id(decoded)
+        before = get_state(subject_id) if subject_id else None
+        done = step(get_state, decoded, offset, policy=self.policy)
         if done.state is not None:
             batch.states[done.subject_id] = done.state
         if done.outcome == APPLIED:
@@ -113,11 +125,28 @@ class LedgerProcessor:
             batch.history.append((done.subject_id, done.state["chain"]["length"], done.history_entry(offset)))
             metrics.EVENTS.labels(done.event["type"]).inc()
             metrics.observe_lag(done.event["recorded_at"])
+            self._index_deadlines(batch, partition, done.subject_id, before, done.state)
+            _count_timeliness(batch, done.event, before, done.state)
         elif done.outcome in (INVALID, REJECTED):
             self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
                          done.subject_id)
         elif done.outcome == DUPLICATE:
             metrics.DUPLICATES.inc()
+
+    def _index_deadlines(self, batch: Batch, partition: int, subject_id: str, before: dict | None,
+                         after: dict) -> None:
+        """Keep the timer index equal to the pending deadlines of every folded state."""
+        old = batch.pending.get(subject_id)
+        if old is None:
+            old = set(pending_deadlines(before, self.policy)) if before is not None else set()
+        new = set(pending_deadlines(after, self.policy))
+        batch.pending[subject_id] = new
+        for deadline in old - new:
+            batch.timers[timer_key(deadline)] = None
+            batch.count(f"deadlines/{deadline.kind}", -1)
+        for deadline in new - old:
+            batch.timers[timer_key(deadline)] = timer_value(deadline, partition)
+            batch.count(f"deadlines/{deadline.kind}")
 
     def _reject(self, batch, partition, offset, value, reasons, event_id, subject_id) -> None:
         for reason in reasons:
@@ -126,13 +155,37 @@ class LedgerProcessor:
 
 
 
-def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None) -> tuple[MemoryStore, int]:
+def _subject_id(decoded) -> str | None:
+    subject = decoded.get("subject") if isinstance(decoded, dict) else None
+    subject_id = subject.get("id") if isinstance(subject, dict) else None
+    return subject_id if isinstance(subject_id, str) else None
+
+
+def _count_timeliness(batch: Batch, event: dict, before: dict | None, state: dict) -> None:
+    """双公示 timeliness per authority: records on time or late (迟报), decisions overdue (漏报)."""
+    authority = event["source"]["authority_code"]
+    if event["type"] in ("PermitGranted", "PenaltyImposed"):
+        collection = "permits" if event["type"] == "PermitGranted" else "penalties"
+        outcome = "late" if state["records"][collection][event["payload"]["record_id"]].get("late") else "on_time"
+        no = event["payload"]["decision_no"]
+        if before is not None and before["decisions"].get(no, {}).get("overdue") and not state["decisions"][no]["overdue"]:
+            batch.count(f"timeliness/{state['decisions'][no]['authority_code']}/overdue", -1)  # withdrawn: in time
+    elif event["type"] == "DisclosureOverdue":
+        outcome = "overdue"
+    else:
+        return
+    batch.count(f"timeliness/{authority}/{outcome}")
+    metrics.TIMELINESS[outcome].labels(authority).inc()
+
+
+def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None,
+                     policy: Policy = DEFAULT_POLICY) -> tuple[MemoryStore, int]:
     """Re-fold credit.events from offset 0 into fresh state, with no Faust in the loop.
 
     `until` ({partition: last offset}) stops where a live store stood, to compare like with like.
     Returns the store and the number of records read."""
     store = MemoryStore()
-    processor = LedgerProcessor(store)
+    processor = LedgerProcessor(store, policy=policy)
     records_read = 0
     for partition, (low, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items():
         end = high if until is None else min(high, until.get(partition, -1) + 1)

@@ -17,7 +17,9 @@ POLL_TIMEOUT_S = 1.0
 IDLE_POLLS_MAX = 30
 COORDINATOR_ATTEMPTS_MAX = 40
 _COORDINATOR_NOT_READY = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
-                          KafkaError.COORDINATOR_LOAD_IN_PROGRESS}  # give up when a range stays incomplete this many polls in a row
+                          KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+_LEADER_NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                     KafkaError.UNKNOWN_TOPIC_OR_PART}  # give up when a range stays incomplete this many polls in a row
 
 
 def _consumer(bootstrap: str) -> Consumer:
@@ -34,12 +36,20 @@ def _consumer(bootstrap: str) -> Consumer:
 def watermarks(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
     """{partition: (low, high)} for every partition of `topic`."""
     consumer = _consumer(bootstrap)
+    deadline = time.monotonic() + timeout_s
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
-        if metadata.error is not None:
-            raise KafkaException(metadata.error)
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-                for p in sorted(metadata.partitions)}
+        while True:
+            try:
+                metadata = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+                if metadata.error is not None:
+                    raise KafkaException(metadata.error)
+                return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+                        for p in sorted(metadata.partitions)}
+            except KafkaException as error:
+                # a topic created a moment ago may not be served by its leader yet: retriable
+                if error.args[0].code() not in _LEADER_NOT_READY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         consumer.close()
 

@@ -14,6 +14,17 @@ LAG = Histogram("credit_event_lag_seconds", "recorded_at to applied",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 CONSUMER_LAG = Gauge("credit_consumer_lag_messages", "High watermark minus next offset to fold", ["partition"])
 APPLIED_OFFSET = Gauge("credit_applied_offset", "Last offset folded into the store", ["partition"])
+DISCLOSURE_LATE = Counter("credit_disclosure_late", "Permits and penalties that reached the ledger after "
+                          "their 7 working days (迟报), by authority", ["authority"])
+DISCLOSURE_OVERDUE = Counter("credit_disclosure_overdue", "Registered decisions whose record did not arrive "
+                             "in time (漏报), by authority", ["authority"])
+DISCLOSURE_ON_TIME = Counter("credit_disclosure_on_time", "Permits and penalties that reached the ledger "
+                             "within their 7 working days, by authority", ["authority"])
+TIMELINESS = {"on_time": DISCLOSURE_ON_TIME, "late": DISCLOSURE_LATE, "overdue": DISCLOSURE_OVERDUE}
+DEADLINES_PENDING = Gauge("credit_deadlines_pending", "Deadlines the timers hold, by kind", ["kind"])
+TIMERS_FIRED = Counter("credit_timers_fired", "System events the timers published, by deadline kind", ["kind"])
+TIMER_DELAY = Histogram("credit_timer_delay_seconds", "Real seconds from a deadline's instant to its event's publication",
+                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 30, 300))
 LAG_MAX_S = 3600.0  # older events (replays, imports) would only swamp the histogram
 
 

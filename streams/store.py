@@ -7,9 +7,10 @@ is always a consistent prefix of the log; a lost store is rebuilt by re-folding.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
 
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
@@ -20,7 +21,30 @@ _STATE = b"s/"
 _OFFSET = b"o/"
 _ROOT = b"r/"  # r/<partition>: the partition's log root (projections.canonical.log_link) at its applied offset
 _HISTORY = b"h/"  # h/<subject id>/<chain position, 10 digits>: the applied event and its chain hash
+_TIMER = b"t/"  # t/<fires_at, µs since epoch, 20 digits>/<subject id>/<kind>/<ref>: a pending deadline
+_COUNTER = b"c/"  # c/<name>: a running count kept with the states (pending deadlines, timeliness)
 HISTORY_LIMIT_MAX = 100_000
+TIMERS_DUE_MAX = 1_000  # deadlines handed to the timers per scan
+
+
+def timer_key(deadline) -> bytes:
+    """The index key of a projections.deadlines.Deadline: in firing order."""
+    micros = int(datetime.fromisoformat(deadline.fires_at).timestamp() * 1_000_000)
+    return _TIMER + b"%020d/" % micros + f"{deadline.subject_id}/{deadline.key}".encode()
+
+
+def timer_value(deadline, partition: int) -> bytes:
+    return orjson.dumps({**asdict(deadline), "partition": partition})
+
+
+def _timers_due(items, now: datetime, limit: int) -> list[dict]:
+    bound = _TIMER + b"%020d" % int(now.timestamp() * 1_000_000) + b"/\xff"
+    due = []
+    for key, value in items:
+        if not key.startswith(_TIMER) or key > bound or len(due) >= limit:
+            break
+        due.append(orjson.loads(value))
+    return due
 
 
 class SubjectStore:
@@ -56,10 +80,39 @@ class SubjectStore:
             entries.append(orjson.loads(value))
         return entries
 
+    def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX) -> list[dict]:
+        """Pending deadlines whose fires_at is at or before `now`, earliest first (read from disk)."""
+        return _timers_due(self._db.items(from_key=_TIMER), now, limit)
+
+    def next_timer(self) -> dict | None:
+        for key, value in self._db.items(from_key=_TIMER):
+            return orjson.loads(value) if key.startswith(_TIMER) else None
+        return None
+
+    def counters(self, prefix: str = "") -> dict[str, int]:
+        start = _COUNTER + prefix.encode()
+        found = {}
+        for key, value in self._db.items(from_key=start):
+            if not key.startswith(start):
+                break
+            found[key[len(_COUNTER):].decode()] = int(value)
+        return found
+
     def write(self, states: dict[str, dict], offsets: dict[int, int],
-              history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None) -> None:
-        """Write states, history entries and the partition offsets and roots they reach, atomically."""
+              history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
+              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None) -> None:
+        """Write states, history entries, timer index changes (None deletes), counter deltas and
+        the partition offsets and roots they reach, atomically."""
         batch = WriteBatch(raw_mode=True)
+        for key, value in (timers or {}).items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        for name, delta in (counters or {}).items():
+            if delta:
+                key = _COUNTER + name.encode()
+                batch.put(key, str(int(self._db.get(key) or 0) + delta).encode())
         for partition, root in (roots or {}).items():
             batch.put(_ROOT + str(partition).encode(), root.encode())
         for subject_id, position, entry in history:
@@ -111,6 +164,17 @@ class MemoryStore:
         self.offsets: dict[int, int] = {}
         self.histories: dict[str, list[dict]] = {}
         self.roots: dict[int, str] = {}
+        self.timers: dict[bytes, bytes] = {}
+        self.counts: dict[str, int] = {}
+
+    def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX) -> list[dict]:
+        return _timers_due(sorted(self.timers.items()), now, limit)
+
+    def next_timer(self) -> dict | None:
+        return orjson.loads(self.timers[min(self.timers)]) if self.timers else None
+
+    def counters(self, prefix: str = "") -> dict[str, int]:
+        return {k: v for k, v in sorted(self.counts.items()) if k.startswith(prefix) and v}
 
     def get(self, subject_id: str) -> dict | None:
         return self.states.get(subject_id)
@@ -128,7 +192,15 @@ class MemoryStore:
         return self.roots.get(partition, GENESIS_HEAD)
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
-              history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None) -> None:
+              history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
+              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None) -> None:
+        for key, value in (timers or {}).items():
+            if value is None:
+                self.timers.pop(key, None)
+            else:
+                self.timers[key] = value
+        for name, delta in (counters or {}).items():
+            self.counts[name] = self.counts.get(name, 0) + delta
         self.roots.update(roots or {})
         self.states.update(states)
         self.offsets.update(offsets)

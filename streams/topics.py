@@ -50,11 +50,16 @@ def ensure_topics(bootstrap: str, partitions: int = PARTITIONS_DEFAULT, timeout_
              for t, conf in CONFIGS.items() if t in existing]
     for future in (admin.incremental_alter_configs(fixes) if fixes else {}).values():
         future.result()
-    # The controller has committed; wait until the broker's metadata shows the topics too,
-    # so a consumer subscribing right after finds every partition.
+    # The controller has committed; wait until the broker's metadata shows the topics with a
+    # leader for every partition, so a client right after finds every partition served.
     deadline = time.monotonic() + timeout_s
-    while set(ALL) - set(admin.list_topics(timeout=timeout_s).topics):
+    while not _all_led(admin.list_topics(timeout=timeout_s).topics):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"topics created on {bootstrap} but not visible within {timeout_s} s")
+            raise TimeoutError(f"topics created on {bootstrap} but without leaders within {timeout_s} s")
         time.sleep(0.1)
     return created
+
+
+def _all_led(found: dict) -> bool:
+    return all(t in found and found[t].error is None and found[t].partitions
+               and all(p.leader >= 0 and p.error is None for p in found[t].partitions.values()) for t in ALL)

@@ -48,9 +48,9 @@ def cli(*args: str, env: dict | None = None, timeout_s: float = 120.0) -> subpro
 class Worker:
     """`credit-ledger worker` as a child process against the test broker."""
 
-    def __init__(self, bootstrap: str, data_dir: Path, web_port: int):
+    def __init__(self, bootstrap: str, data_dir: Path, web_port: int, env: dict[str, str] | None = None):
         self.env = {**os.environ, "CREDIT_LEDGER_KAFKA": bootstrap, "CREDIT_LEDGER_DATA_DIR": str(data_dir),
-                    "CREDIT_LEDGER_WEB_PORT": str(web_port)}
+                    "CREDIT_LEDGER_WEB_PORT": str(web_port), **(env or {})}
         self.url = f"http://127.0.0.1:{web_port}"
         self.log_path = Path(data_dir) / "worker.log"
         self.process: subprocess.Popen | None = None
@@ -83,3 +83,27 @@ class Worker:
                 self.process.kill()
                 return self.process.wait()
         return self.process.returncode if self.process else 0
+
+
+def refold_log(bootstrap: str):
+    """A clean re-fold of everything in credit.events now, in memory."""
+    from streams import ledger_reader, topics
+    from streams.ledger import LedgerProcessor
+    from streams.store import MemoryStore
+
+    store = MemoryStore()
+    processor = LedgerProcessor(store)
+    records = [(p, o, k, v) for p, o, k, v, _ in ledger_reader.read_topic(bootstrap, topics.EVENTS)]
+    processor.commit(processor.process(records))
+    return store
+
+
+def wait_until_equal_to_refold(worker: Worker, bootstrap: str, subject_ids, timeout_s: float = 60.0) -> None:
+    """Wait until the worker's files equal a clean re-fold of the log. The re-fold is redone on each
+    try: the worker's timers may still be adding system events to the log."""
+    from projections.fold import credit_file
+
+    def equal():
+        expected = refold_log(bootstrap)
+        return all(worker.file(s) == credit_file(expected.get(s)) for s in subject_ids)
+    wait_for(equal, timeout_s, interval_s=1.0, what="the worker's files equal a clean re-fold of the log")

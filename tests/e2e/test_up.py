@@ -50,6 +50,12 @@ def check_csv_import(tmp_path, bootstrap, url):
         *http_json(f"{url}/subjects/{company}")), 60, what="the CSV's penalty folded")
 
 
+def http_text(url: str) -> str:
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
 def wait_up_ready(up, url):
     def ready():
         assert up.poll() is None, f"`up` exited with {up.returncode}"
@@ -159,9 +165,10 @@ def test_deadline_counts_working_days_across_national_day_and_marks_provisional_
 
 @pytest.mark.slow
 def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
-    """What `make run` does: the demo dataset is published and a subject to open is printed."""
+    """What `make run` does: the demo dataset is published and a subject to open is printed; with
+    --speed the clock runs fast, so penalties reach the end of their 3 years' publicity within seconds."""
     data_dir, web_port = tmp_path / "data", free_port()
-    up = start_up(data_dir, web_port, free_port(), "--demo")
+    up = start_up(data_dir, web_port, free_port(), "--demo", "--speed", "10000000")
     log_path = data_dir.parent / f"up-{web_port}.log"
     try:
         line = wait_for(lambda: up.poll() is None and next(
@@ -169,7 +176,12 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
         url = line.split("a demo subject:")[1].strip()
         status, file = http_json(url)
         assert status == 200 and file["events_total"] >= 3 and file["subject"]["name"]
-        assert "demo: published" in log_path.read_text()
+        assert "demo: published" in log_path.read_text() and "10,000,000x real time" in log_path.read_text()
+        base = url.split("/subjects/")[0]
+        wait_for(lambda: 'credit_timers_fired_total{kind="PUBLICITY"}' in http_text(base + "/metrics"), 60,
+                 what="PublicityEnded fired on the fast clock")
+        _, timeliness = http_json(base + "/timeliness")
+        assert sum(a["late"] for a in timeliness["authorities"].values()) > 0  # the demo's late 双公示
     finally:
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0

@@ -201,3 +201,13 @@ def test_after_a_replay_with_a_clock_nothing_due_is_left_pending_and_no_firing_i
 def test_every_kind_has_a_label_for_the_dashboard():
     from projections.deadlines import KIND_LABELS_ZH
     assert set(KIND_LABELS_ZH) == set(KINDS)
+
+
+def test_a_record_recorded_in_time_but_folded_after_the_overdue_notice_withdraws_it():
+    # stamped at 23:59 on the last day, still in flight when the timer fired at 24:00
+    state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
+    state, overdue = fire(state, DISCLOSURE, ev.decision_no("P-1"))
+    in_time = step(lambda _: state, ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-01-13T23:59:00+08:00"), 99)
+    decision = in_time.state["decisions"][ev.decision_no("P-1")]
+    assert in_time.outcome == APPLIED and decision["late"] is False and decision["overdue"] is False
+    assert decision["overdue_withdrawn_by"] == in_time.event["event_id"]

@@ -1,0 +1,41 @@
+"""The commands that need no Kafka, as a user runs them: replay with the timers, the timer benchmark."""
+from __future__ import annotations
+
+import json
+
+from ops.demo import demo_jsonl
+from tests.helpers import cli
+
+
+def test_replay_with_a_clock_shows_the_file_as_it_will_be(tmp_path):
+    path = tmp_path / "demo.jsonl"
+    demo_jsonl(path)  # a publisher's file: no recorded_at, stamped as of its occurred_on
+    now = json.loads(cli("replay", "--from-file", str(path), "--json").stdout)
+    later = json.loads(cli("replay", "--from-file", str(path), "--json", "--clock", "2099-01-01").stdout)
+    assert now["rejected"] == [] and later["rejected"] == []
+    subjects = now["files"].keys()
+    pending_now = sum(len(now["files"][s]["file"]["pending"]["deadlines"]) for s in subjects)
+    pending_later = sum(len(later["files"][s]["file"]["pending"]["deadlines"]) for s in subjects)
+    assert pending_now > 0 and pending_later == 0  # by 2099 every deadline of the file has fired
+    fired = [h["event"] for s in subjects for h in later["files"][s]["history"]
+             if h["event"]["source"].get("system") == "credit-ledger timers"]
+    assert {"PublicityEnded", "DisclosureOverdue"} <= {e["type"] for e in fired}
+    statuses = {p["status"] for s in subjects for p in later["files"][s]["file"]["records"]["penalties"]}
+    assert "PUBLICITY_ENDED" in statuses and "ACTIVE" not in statuses
+
+    one = next(s for s in subjects if now["files"][s]["file"]["records"]["penalties"])
+    done = cli("replay", "--from-file", str(path), "--subject", one, "--clock", "2099-01-01T00:00:00+08:00", "--json")
+    view = json.loads(done.stdout)
+    assert done.returncode == 0 and set(view) == {"file", "history"}
+    assert all(p["status"] != "ACTIVE" for p in view["file"]["records"]["penalties"])
+
+    bad = cli("replay", "--from-file", str(path), "--clock", "next tuesday")
+    assert bad.returncode == 2 and "--clock" in bad.stderr and "next tuesday" in bad.stderr
+
+
+def test_bench_timers_prints_the_index_against_the_heap_baseline():
+    done = cli("bench", "timers", "--deadlines", "20000")
+    assert done.returncode == 0, done.stderr
+    for measure in ("index_rss_mib", "heap_rss_mib", "memory_ratio_index_to_heap", "index_tick_ms"):
+        assert measure in done.stdout
+    assert cli("bench", "nothing").returncode == 2

@@ -1,0 +1,125 @@
+"""Real timers against the real broker: deadlines fire as system events on credit.events,
+the fold reflects them, and a SIGKILL and a downtime neither repeat nor lose one."""
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+
+from ops.embedded_kafka import free_port
+from projections.canonical import SHANGHAI
+from projections.deadlines import TIMER_SYSTEM
+from projections.ids import make_uscc
+from streams import ledger_reader, topics
+from streams.codec import decode_event, decode_rejection
+from streams.sdk import Publisher
+from tests.helpers import Worker, http_json, wait_for, wait_until_equal_to_refold
+
+KEY = b"integration-test-pseudonym-key-0001"
+AUTHORITY = {"authority_code": make_uscc("420200", 7, "1", "1"), "authority_name": "黄石市市场监督管理局"}
+SPEED = 43_200.0  # half a day per real second
+SUBJECTS = 12
+
+
+def company_events(n: int, today) -> list[dict]:
+    """One company whose file holds a deadline of each live kind."""
+    company = {"id": make_uscc("420202", 7000 + n), "kind": "LEGAL_PERSON", "name": f"黄石市测试{n}号商贸有限公司"}
+
+    def event(type_, on, payload):
+        return {"type": type_, "subject": company, "source": AUTHORITY, "occurred_on": on.isoformat(),
+                "payload": payload}
+    return [
+        event("SubjectRegistered", today - timedelta(days=900), {"region_code": "420202", "registered_on": "2020-03-02"}),
+        # never published: DisclosureOverdue is long due, so it fires as soon as the worker is ready
+        event("DecisionRegistered", today - timedelta(days=30), {"decision_no": f"黄市监罚〔2026〕{900 + n}号",
+                                                                  "decision_kind": "PENALTY"}),
+        event("PenaltyImposed", today, {"record_id": f"HS-P-{n}", "decision_no": f"黄市监罚〔2026〕{n}号",
+                                        "violation_type": "未按规定明码标价", "facts": "商品未标明价格",
+                                        "basis": "《价格违法行为行政处罚规定》第十三条", "penalty_kinds": ["WARNING"],
+                                        "severity": "GENERAL"}),
+        # decided within 5 working days or ProcessingOverdue: falls due while the worker is down
+        event("ObjectionFiled", today, {"objection_id": f"HS-O-{n}", "record_id": f"HS-P-{n}",
+                                        "grounds": "价格标签已张贴，系顾客撕毁"}),
+        # ends tomorrow: ListTermEnded fires live, within seconds at this speed
+        event("ListEntered", today, {"entry_id": f"HS-L-{n}", "list_kind": "OTHER_BLACKLIST", "reason": "测试名单",
+                                     "term_until": (today + timedelta(days=1)).isoformat(), "measures": ["PUBLIC_NOTICE"]}),
+        event("CommitmentMade", today, {"commitment_id": f"HS-C-{n}", "commitment_kind": "NOTIFICATION_PROMISE",
+                                        "content": "承诺十日内完成整改", "due_on": (today + timedelta(days=2)).isoformat()}),
+    ]
+
+
+def system_events(bootstrap: str, subject_ids: set[str]) -> list[dict]:
+    found = []
+    for *_, value, _ in ledger_reader.read_topic(bootstrap, topics.EVENTS):
+        try:
+            event = decode_event(value)
+        except Exception:  # other tests' poison records share this topic
+            continue
+        if event["subject"]["id"] in subject_ids and event["source"].get("system") == TIMER_SYSTEM:
+            found.append(event)
+    return found
+
+
+def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_path):
+    today = datetime.now(SHANGHAI).date()
+    events = [e for n in range(SUBJECTS) for e in company_events(n, today)]
+    subject_ids = {e["subject"]["id"] for e in events}
+    port = free_port()
+    clock = {"CREDIT_LEDGER_CLOCK_SPEED": str(SPEED), "CREDIT_LEDGER_CLOCK_STARTED_S": str(time.time())}
+    worker = Worker(kafka.bootstrap, tmp_path / "w", port, env=clock).start()
+    try:
+        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+            assert publisher.publish_many(events).ok
+
+        def files_show(predicate) -> bool:
+            files = [worker.file(s) for s in subject_ids]
+            return all(f is not None and predicate(f) for f in files)
+
+        # live: the long-due disclosure fires at once, the list term within seconds
+        wait_for(lambda: files_show(lambda f: f["decisions"][0]["overdue"]), 60, what="DisclosureOverdue folded")
+        wait_for(lambda: files_show(lambda f: f["records"]["lists"][0]["status"] == "TERM_ENDED"), 60,
+                 what="ListTermEnded folded")
+        objection_pending = worker.file(sorted(subject_ids)[0])["pending"]["deadlines"]
+        assert "OBJECTION" in {d["kind"] for d in objection_pending}
+
+        # killed without warning, and down long enough (sim days) for the objections to fall due
+        worker.stop(signal.SIGKILL)
+        time.sleep(8 * 86_400 / SPEED)
+        worker.start()
+        wait_for(lambda: files_show(lambda f: f["pending"]["objections"][0]["overdue"]
+                                    and f["records"]["commitments"][0]["status"] == "OVERDUE"),
+                 60, what="deadlines that fell due while the worker was down fired at start-up")
+
+        # each deadline took effect once: one system event of each kind per subject in every history
+        for subject_id in subject_ids:
+            _, body = http_json(f"{worker.url}/subjects/{subject_id}/history")
+            kinds = Counter(h["event"]["type"] for h in body["history"]
+                            if h["event"]["source"].get("system") == TIMER_SYSTEM)
+            assert kinds == {"DisclosureOverdue": 1, "ListTermEnded": 1, "ProcessingOverdue": 1,
+                             "CommitmentOverdue": 1}, (subject_id, kinds)
+            pending = {d["kind"] for d in worker.file(subject_id)["pending"]["deadlines"]}
+            assert pending == {"PUBLICITY"}  # the only one years away
+        # published more than once is possible (a kill between publication and fold); never rejected
+        published = system_events(kafka.bootstrap, subject_ids)
+        assert len({e["event_id"] for e in published}) == 4 * SUBJECTS <= len(published)
+        rejected_ids = {decode_rejection(v).get("event_id") for *_, v, _ in
+                        ledger_reader.read_topic(kafka.bootstrap, topics.REJECTED)}
+        assert not rejected_ids & {e["event_id"] for e in published}
+
+        # the worker's files are what a clean re-fold of the log gives, system events included
+        wait_until_equal_to_refold(worker, kafka.bootstrap, sorted(subject_ids))
+        status, timeliness = http_json(f"{worker.url}/timeliness")
+        counts = timeliness["authorities"][AUTHORITY["authority_code"]]
+        assert status == 200 and counts["overdue"] >= SUBJECTS and counts["on_time"] >= SUBJECTS
+        metrics = http_json_text(f"{worker.url}/metrics")
+        assert 'credit_deadlines_pending{kind="PUBLICITY"}' in metrics
+        assert f'credit_disclosure_overdue_total{{authority="{AUTHORITY["authority_code"]}"}}' in metrics
+    finally:
+        worker.stop()
+
+
+def http_json_text(url: str) -> str:
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
