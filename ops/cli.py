@@ -153,27 +153,19 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
            as_json: bool = typer.Option(False, "--json", help='print {"file": ..., "history": [...]}')):
     """Fold events from a file with no Kafka at all."""
     import json
+    from datetime import datetime
 
+    from projections.canonical import SHANGHAI
     from projections.fold import credit_file
     from projections.replay import replay as replay_entries
 
     settings = load_settings()
-    entries, problems = [], []
-    for number, line in enumerate(from_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError as error:
-            problems.append(f"line {number}: not JSON: {error.msg}")
-            continue
-        if isinstance(event, dict) and "recorded_at" not in event and isinstance(event.get("occurred_on"), str):
-            # a publisher's file has no transaction time: as if recorded the day it occurred
-            event["recorded_at"] = event["occurred_on"] + "T00:00:00+08:00"
-        entries.append((number - 1, event))  # the line's position stands for its offset
-    policy = settings.policy()
-    result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policy,
-                            clock=_instant_option(clock, "--clock") if clock else None)
+    entries, problems = _read_events_file(from_file)
+    policies = settings.policies()
+    until = _instant_option(clock, "--clock") if clock else None
+    result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policies, clock=until)
+    # the files are shown as of the clock, else today: graded under the policy in force then
+    policy = policies.in_force((until or datetime.now(SHANGHAI)).astimezone(SHANGHAI).date().isoformat())
     for problem in problems:
         err.print(problem)
     if subject is not None:
@@ -202,22 +194,205 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
             f"{p['field']}: {p['message']} [{p['rule']}]" for p in r["reasons"]))
 
 
-def _instant_option(text: str, flag: str):
-    from datetime import date, datetime
+SAMPLE_FORMATS = ("json", "csv")
 
-    from projections.calendar import SHANGHAI
 
+@app.command()
+def sample(size: int = typer.Option(..., help="how many subjects to draw"),
+           seed: int = typer.Option(..., help="the random seed: the same seed draws the same sample (publish it)"),
+           authority: Optional[str] = typer.Option(None, help="only subjects with a record of this authority "
+                                                                 "(its unified social credit code)"),
+           region: Optional[str] = typer.Option(None, help="only this region: a GB/T 2260 code or its prefix, "
+                                                           "e.g. 4202 or 420202"),
+           industry: Optional[str] = typer.Option(None, help="only this industry: a GB/T 4754 code or its prefix, "
+                                                             "e.g. C or C1761"),
+           from_file: Optional[Path] = typer.Option(None, "--from-file", exists=True, dir_okay=False,
+                                                    help="fold this JSONL file of events (as replay does) "
+                                                         "instead of the live ledger"),
+           kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+           format_: str = typer.Option("json", "--format", help="json, or csv (UTF-8 with BOM, for Excel)")):
+    """Draw the 双随机一公开 inspection sample: random subjects, more of them from the worse grades
+    (the policy's inspection ratios per grade)."""
+    import csv
+    import io
+    import json
+    import re
+
+    from projections.ids import uscc_problems
+    from projections.sampling import (GRADES, MAX_SAMPLE_SIZE, ROW_FIELDS, candidates, draw_sample,
+                                      filter_candidates, sample_rows)
+
+    if not 1 <= size <= MAX_SAMPLE_SIZE:
+        _bad_option(f"--size must be 1..{MAX_SAMPLE_SIZE}, got {size}")
+    if format_ not in SAMPLE_FORMATS:
+        _bad_option(f"--format must be one of {', '.join(SAMPLE_FORMATS)}, got {format_!r}")
+    if from_file is not None and kafka is not None:
+        _bad_option("give --from-file or --kafka, not both")
+    if authority is not None and uscc_problems(authority):
+        _bad_option(f"--authority {authority!r} is not a unified social credit code: "
+                    + "; ".join(uscc_problems(authority)))
+    if region is not None and not re.fullmatch(r"[0-9]{1,6}", region):
+        _bad_option(f"--region {region!r} is not a GB/T 2260 division code or its prefix (1 to 6 digits, e.g. 4202)")
+    if industry is not None and not re.fullmatch(r"[A-T][0-9]{0,4}", industry):
+        _bad_option(f"--industry {industry!r} is not a GB/T 4754 industry code or its prefix "
+                    "(a section letter A-T and up to 4 digits, e.g. C17)")
+
+    from projections.grading import grade
+
+    settings = load_settings(kafka=kafka)
+    policy = settings.policy()
+    if from_file is not None:
+        from projections.replay import replay as replay_entries
+
+        entries, problems = _read_events_file(from_file)
+        for problem in problems:
+            err.print(problem)
+        states = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes,
+                                policy=settings.policies()).states.values()
+    else:
+        from confluent_kafka import KafkaException
+
+        from streams.ledger import rebuild_from_log
+
+        try:
+            store, _ = rebuild_from_log(settings.kafka, policy=settings.policies())
+        except (KafkaException, TimeoutError) as error:
+            err.print(f"error: cannot read the ledger at {settings.kafka}: {error}", markup=False, highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(1)
+        states = store.states.values()
+    ratios = dict(policy.inspection_ratios)
+    pool = filter_candidates(candidates(states, lambda state: grade(state, policy)),
+                             authority=authority, region=region, industry=industry)
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), SHANGHAI)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+        drawn = draw_sample(pool, size, seed, ratios)
+    except ValueError as error:
+        if not str(error).startswith("ratios:"):
+            raise
+        err.print(f"error: policy {policy.version}: inspection_{error}", markup=False, highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(1)
+    rows = sample_rows(drawn)
+    if format_ == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=ROW_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        data = text.getvalue().encode("utf-8-sig")  # with the BOM Excel reads UTF-8, not the ANSI code page
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is None:
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            sys.stdout.flush()
+            stream.write(data)
+            stream.flush()
+        return
+    print(json.dumps({"size": size, "seed": seed, "ratios": ratios,
+                      "population": {g: sum(c.grade == g for c in pool) for g in GRADES},
+                      "drawn": {g: sum(c.grade == g for c in drawn) for g in GRADES},
+                      "sample": rows}, ensure_ascii=False, indent=1))
+
+
+def _bad_option(message: str):
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _read_events_file(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
+    """(offset, event) pairs of a JSONL file of events, and a message per line that is no JSON."""
+    import json
+
+    entries, problems = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as error:
+            problems.append(f"line {number}: not JSON: {error.msg}")
+            continue
+        if isinstance(event, dict) and "recorded_at" not in event and isinstance(event.get("occurred_on"), str):
+            # a publisher's file has no transaction time: as if recorded the day it occurred
+            event["recorded_at"] = event["occurred_on"] + "T00:00:00+08:00"
+        entries.append((number - 1, event))  # the line's position stands for its offset
+    return entries, problems
+
+
+def _instant_option(text: str, flag: str):
+    from projections.canonical import parse_instant
+
+    moment = parse_instant(text)
+    if moment is None:
         err.print(f"error: {flag} {text!r} is not a date (2027-05-06) or an instant with its offset "
                   "(2027-05-06T12:00:00+08:00)")
         raise typer.Exit(2)
     return moment
+
+
+@app.command()
+def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject's id (USCC, or np-... for a person)"),
+          at: Optional[str] = typer.Option(None, "--at", metavar="T", help=(
+              "as the ledger knew the file at instant T (a date means 00:00 Asia/Shanghai), under the policy "
+              "in force at T")),
+          from_file: Optional[Path] = typer.Option(None, "--from-file", exists=True, dir_okay=False,
+                                                   help="grade from a JSONL file instead of the live worker"),
+          web_url: Optional[str] = typer.Option(None, help="the live worker (default: from settings)"),
+          as_json: bool = typer.Option(False, "--json", help="print the grade as JSON")):
+    """The subject's grade A-D, its score and every reason, each traced to a record and a rule."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    settings = load_settings()
+    moment = _instant_option(at, "--at") if at else None
+    if from_file is not None:
+        from datetime import datetime
+
+        from projections.canonical import SHANGHAI, instant_text
+        from projections.grading import grade as grade_of
+        from projections.replay import replay as replay_entries, state_as_of
+
+        entries, problems = _read_events_file(from_file)
+        for problem in problems:
+            err.print(problem)
+        policies = settings.policies()
+        result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policies)
+        history = result.history.get(subject_id)
+        if history is None:
+            err.print(f"no subject {subject_id} in {from_file}")
+            raise typer.Exit(1)
+        moment = moment or datetime.now(SHANGHAI)
+        state = state_as_of(history, moment, policies)
+        body = {"subject_id": subject_id, "at": instant_text(moment),
+                **(grade_of(state, policies.in_force(instant_text(moment)[:10])) if state else
+                   {"letter": None, "reasons": []})}
+    else:
+        url = (web_url or settings.web_url).rstrip("/") + f"/subjects/{urllib.parse.quote(subject_id)}/grade"
+        if at:
+            url += "?" + urllib.parse.urlencode({"at": at})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            err.print(f"error: {error.code}: {error.read().decode(errors='replace')}")
+            raise typer.Exit(1)
+        except OSError as error:
+            err.print(f"error: cannot reach the worker at {url}: {error}")
+            raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(body, ensure_ascii=False, indent=1))
+        return
+    if body.get("letter") is None:
+        out.print(f"{subject_id}: no accepted event yet at {body.get('at')}")
+        return
+    out.print(f"{subject_id}: grade [bold]{body['letter']}[/], score {body['score']} "
+              f"(from {body['start_score']}), policy {body['policy_version']}"
+              + (f", as of {body['at']}" if body.get("at") else ""))
+    table = Table("record", "rule", "points", "detail")
+    for reason in body["reasons"]:
+        table.add_row(reason["record_id"], reason["rule"], f"{reason['points']:+d}", reason["detail"])
+    out.print(table)
 
 
 @app.command()
@@ -240,7 +415,7 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
         live, until = None, None
         err.print(f"live worker not reachable at {url} ({error}); rebuilding without comparing")
     started = time.perf_counter()
-    store, records = rebuild_from_log(settings.kafka, until, policy=settings.policy())
+    store, records = rebuild_from_log(settings.kafka, until, policy=settings.policies())
     seconds = time.perf_counter() - started
     rebuilt = store.state_digest()
     out.print(f"rebuilt {rebuilt['subjects']} subjects from {records} records in {seconds:.2f} s "

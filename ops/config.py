@@ -51,11 +51,19 @@ class Settings:
         except ValueError as error:
             sys.exit(f"calendar overrides {path}: {error}")
 
-    def policy(self):
-        """The policy the fold and the timers apply, on this installation's working-day calendar."""
-        from projections.policy import DEFAULT_POLICY
+    def policies(self):
+        """Every packaged policy by effective date, on this installation's working-day calendar."""
+        from projections.policy import DEFAULT_POLICIES
 
-        return replace(DEFAULT_POLICY, calendar=self.working_calendar())
+        return DEFAULT_POLICIES.with_calendar(self.working_calendar())
+
+    def policy(self):
+        """The policy in force today (Asia/Shanghai)."""
+        from datetime import datetime
+
+        from projections.canonical import SHANGHAI
+
+        return self.policies().in_force(datetime.now(SHANGHAI).date().isoformat())
 
     def clock(self):
         from streams.clock import Clock

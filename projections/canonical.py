@@ -44,3 +44,14 @@ def instant_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("an instant needs a time zone")
     return moment.astimezone(SHANGHAI).isoformat()
+
+
+def parse_instant(text: str) -> datetime | None:
+    """An instant with its offset, or a date meaning 00:00 Asia/Shanghai that day; None if neither."""
+    try:
+        if len(text) == 10:
+            return datetime.fromisoformat(text + "T00:00:00").replace(tzinfo=SHANGHAI)
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from projections.canonical import GENESIS_HEAD, chain_link
 from projections.deadlines import pending_deadlines
+from projections.grading import grade
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
                                  deregistration_problems, problem)
@@ -114,7 +115,7 @@ def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
 
     return {
         "subject": state["subject"],
-        "grade": None,  # grading comes with the grading module
+        "grade": grade(state, policy),
         "records": {collection: _by_offset(state["records"][collection].values()) for collection in COLLECTIONS},
         "pending": {
             "objections": _by_offset(o for o in state["objections"].values() if o["status"] == PENDING),

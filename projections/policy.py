@@ -1,65 +1,237 @@
-"""The numbers the fold's rules apply: publicity periods, special sectors, deadlines.
+"""The policy: every number the fold, the timers and the grading apply, from versioned YAML files.
 
-One frozen value, so every rule check is a pure function of (state, event, policy).
-A later issue loads versioned YAML files (each with an effective date) into `Policy`;
-the defaults here are DESIGN.md "Rules". Nothing of these numbers is written in the fold.
+The files ship in the package (projections/policies/*.yaml), each with a `version` and an
+`effective_from` date; `parse_policy` checks one and names the key of any problem. A
+`PolicyBook` holds them all and says which is in force on a day: the fold applies the
+policy in force on the day an event was recorded, the grade at instant T the one in
+force at T. `DEFAULT_POLICY` is the newest packaged file; nothing of its numbers is
+written in code.
 
 Periods are counted in calendar months from the decision date; a day that does not
 exist in the target month clamps to its last day (2024-11-30 + 3 months = 2025-02-28).
 """
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from importlib import resources
 from types import MappingProxyType
 
+import yaml
+
 from projections.calendar import WorkingCalendar, add_months
-from projections.catalogue import PENALTY_KINDS, SEVERITIES
+from projections.catalogue import LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
+
+GRADES = ("A", "B", "C", "D")
+POLICY_FILE_BYTES_MAX = 256 * 1024
+POINTS_MAX = 1000  # no single rule moves a score further than its whole range
 
 
-def _frozen(mapping: dict[str, int]) -> Mapping[str, int]:
-    return MappingProxyType(dict(mapping))
+def _frozen(mapping: Mapping) -> Mapping:
+    return MappingProxyType({k: _frozen(v) if isinstance(v, Mapping) else v for k, v in mapping.items()})
 
 
 @dataclass(frozen=True)
 class Policy:
-    version: str = "default"
+    version: str
+    effective_from: str  # ISO date: in force from this day until a later file's effective_from
     # Penalty publicity (行政处罚信息公示期): repair is possible only after the minimum.
-    min_publicity_months_by_severity: Mapping[str, int] = field(
-        default_factory=lambda: _frozen({"GENERAL": 3, "SERIOUS": 3, "SEVERE": 12}), hash=False)
-    # Special-equipment, work-safety and fire-safety penalties keep the longer minimum.
-    special_sectors: frozenset[str] = frozenset({"SPECIAL_EQUIPMENT", "WORK_SAFETY", "FIRE_SAFETY"})
-    special_sector_min_publicity_months: int = 12
-    # "With several penalty kinds the longest applies": a kind may carry its own minimum (none by default).
-    min_publicity_months_by_penalty_kind: Mapping[str, int] = field(default_factory=lambda: _frozen({}), hash=False)
-    max_publicity_months: int = 36  # after it the timers write PublicityEnded
-    # Deadlines in working days; the timers and the calendar module apply them, the fold only stores.
-    disclosure_working_days: int = 7  # 双公示: a decision's record is due within 7 working days
-    objection_decision_working_days: int = 5
-    repair_decision_working_days: int = 5
-    # An ABNORMAL_OPERATION entry still active this long is escalated to SERIOUS_DISHONESTY
-    # (企业信息公示暂行条例 第十七条: 届满3年仍未履行 → 严重违法失信企业名单).
-    abnormal_operation_escalation_months: int = 36
-    escalation_measures: tuple[str, ...] = ("GOV_PROCUREMENT_BAN", "BIDDING_BAN")
-    # The working-day calendar the deadlines are counted on (official schedule + operator overrides).
+    min_publicity_months_by_severity: Mapping[str, int] = field(hash=False)
+    special_sectors: frozenset[str]  # special equipment, work safety, fire safety keep the longer minimum
+    special_sector_min_publicity_months: int
+    min_publicity_months_by_penalty_kind: Mapping[str, int] = field(hash=False)  # several kinds: the longest
+    max_publicity_months: int  # after it the timers write PublicityEnded
+    disclosure_working_days: int  # 双公示: a decision's record is due within these working days
+    objection_decision_working_days: int
+    repair_decision_working_days: int
+    abnormal_operation_escalation_months: int  # ABNORMAL_OPERATION still active this long → SERIOUS_DISHONESTY
+    escalation_measures: tuple[str, ...]
+    severity_by_penalty_kind: Mapping[str, str] = field(hash=False)  # for the CSV templates
+    # Grading (信用分级分类监管): signed points per record, thresholds, hard rules, sampling.
+    start_score: int
+    penalty_points: Mapping[str, int] = field(hash=False)
+    commitment_breached_points: int
+    false_commitment_points: int
+    list_points: Mapping[str, int] = field(hash=False)
+    rating_points: Mapping[str, Mapping[str, int]] = field(hash=False)
+    hard_d_lists: frozenset[str]
+    grade_thresholds: Mapping[str, int] = field(hash=False)  # A, B, C: the least score of each
+    inspection_ratios: Mapping[str, float] = field(hash=False)
+    # The working-day calendar deadlines are counted on (official schedule + operator overrides).
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar, hash=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Freeze mappings given as plain dicts (e.g. from YAML), and check them once, here.
-        for name in ("min_publicity_months_by_severity", "min_publicity_months_by_penalty_kind"):
+        for name in ("min_publicity_months_by_severity", "min_publicity_months_by_penalty_kind",
+                     "severity_by_penalty_kind", "penalty_points", "list_points", "rating_points",
+                     "grade_thresholds", "inspection_ratios"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
-        missing = set(SEVERITIES) - set(self.min_publicity_months_by_severity)
-        assert not missing, f"a minimum publicity period is needed for {sorted(missing)}"
-        unknown = set(self.min_publicity_months_by_penalty_kind) - set(PENALTY_KINDS)
-        assert not unknown, f"unknown penalty kinds {sorted(unknown)}"
-        months = [*self.min_publicity_months_by_severity.values(), self.special_sector_min_publicity_months,
-                  *self.min_publicity_months_by_penalty_kind.values()]
-        assert all(0 < m <= self.max_publicity_months for m in months), "minimums lie in 1..max_publicity_months"
+        object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
+        object.__setattr__(self, "escalation_measures", tuple(self.escalation_measures))
+        problems = policy_problems(self)
+        if problems:
+            raise ValueError(f"policy {self.version}: " + "; ".join(problems))
 
 
-DEFAULT_POLICY = Policy()
+def policy_problems(p: Policy) -> list[str]:
+    """Every inconsistency of a policy, each naming its key."""
+    problems = []
+
+    def need(ok: bool, key: str, message: str) -> None:
+        if not ok:
+            problems.append(f"{key}: {message}")
+    need(_is_day(p.effective_from), "effective_from", "must be a date like 2024-01-01")
+    need(set(p.min_publicity_months_by_severity) == set(SEVERITIES), "publicity.min_months_by_severity",
+         f"needs exactly {', '.join(SEVERITIES)}")
+    need(set(p.min_publicity_months_by_penalty_kind) <= set(PENALTY_KINDS), "publicity.min_months_by_penalty_kind",
+         "unknown penalty kind")
+    months = [*p.min_publicity_months_by_severity.values(), p.special_sector_min_publicity_months,
+              *p.min_publicity_months_by_penalty_kind.values()]
+    need(all(_whole(m) and 0 < m <= p.max_publicity_months for m in months), "publicity",
+         "minimums are whole months in 1..max_months")
+    for key, value in (("working_days.disclosure", p.disclosure_working_days),
+                       ("working_days.objection_decision", p.objection_decision_working_days),
+                       ("working_days.repair_decision", p.repair_decision_working_days),
+                       ("lists.abnormal_operation_escalation_months", p.abnormal_operation_escalation_months)):
+        need(_whole(value) and 1 <= value <= 120, key, "a whole number in 1..120")
+    need(set(p.severity_by_penalty_kind) == set(PENALTY_KINDS)
+         and set(p.severity_by_penalty_kind.values()) <= set(SEVERITIES), "severity_by_penalty_kind",
+         f"maps every penalty kind ({', '.join(PENALTY_KINDS)}) to one of {', '.join(SEVERITIES)}")
+    need(set(p.penalty_points) == set(SEVERITIES), "grading.penalty_points", f"needs exactly {', '.join(SEVERITIES)}")
+    need(set(p.list_points) == set(LIST_KINDS), "grading.list_points", f"needs exactly {', '.join(LIST_KINDS)}")
+    need(set(p.rating_points) <= set(RATING_KINDS), "grading.rating_points", "unknown rating kind")
+    points = [*p.penalty_points.values(), *p.list_points.values(), p.commitment_breached_points,
+              p.false_commitment_points, *(v for levels in p.rating_points.values() for v in levels.values())]
+    need(all(_whole(v) and abs(v) <= POINTS_MAX for v in points), "grading", f"points are whole numbers within ±{POINTS_MAX}")
+    need(p.hard_d_lists <= set(LIST_KINDS), "grading.hard_rules.D", "unknown list kind")
+    t = p.grade_thresholds
+    need(set(t) == {"A", "B", "C"} and all(_whole(v) for v in t.values()) and t["A"] > t["B"] > t["C"] > 0,
+         "grading.thresholds", "A > B > C > 0, whole numbers")
+    need(_whole(p.start_score) and 0 < p.start_score <= 10 * POINTS_MAX, "grading.start_score", "a positive whole number")
+    need(set(p.inspection_ratios) == set(GRADES) and all(0 <= v <= 1 for v in p.inspection_ratios.values()),
+         "inspection_ratios", "a ratio in 0..1 for each of A, B, C, D")
+    return problems
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_day(text) -> bool:
+    try:
+        date.fromisoformat(text)
+        return len(text) == 10
+    except (TypeError, ValueError):
+        return False
+
+
+# The YAML layout: file key -> Policy field (sections flattened).
+_LAYOUT = {
+    "version": "version", "effective_from": "effective_from",
+    "publicity.min_months_by_severity": "min_publicity_months_by_severity",
+    "publicity.special_sectors": "special_sectors",
+    "publicity.special_sector_min_months": "special_sector_min_publicity_months",
+    "publicity.min_months_by_penalty_kind": "min_publicity_months_by_penalty_kind",
+    "publicity.max_months": "max_publicity_months",
+    "working_days.disclosure": "disclosure_working_days",
+    "working_days.objection_decision": "objection_decision_working_days",
+    "working_days.repair_decision": "repair_decision_working_days",
+    "lists.abnormal_operation_escalation_months": "abnormal_operation_escalation_months",
+    "lists.escalation_measures": "escalation_measures",
+    "severity_by_penalty_kind": "severity_by_penalty_kind",
+    "grading.start_score": "start_score", "grading.penalty_points": "penalty_points",
+    "grading.commitment_breached_points": "commitment_breached_points",
+    "grading.false_commitment_points": "false_commitment_points",
+    "grading.list_points": "list_points", "grading.rating_points": "rating_points",
+    "grading.hard_rules.D": "hard_d_lists", "grading.thresholds": "grade_thresholds",
+    "inspection_ratios": "inspection_ratios",
+}
+_SECTIONS = {"publicity", "working_days", "lists", "grading", "grading.hard_rules"}
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    """One policy file's YAML text as a Policy; ValueError naming the file and key otherwise."""
+    if len(text.encode()) > POLICY_FILE_BYTES_MAX:
+        raise ValueError(f"{source}: larger than {POLICY_FILE_BYTES_MAX} bytes")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source}: not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{source}: must be a mapping of keys")
+    flat: dict[str, object] = {}
+    problems: list[str] = []
+    _flatten(document, "", flat, problems)
+    problems += [f"{key}: missing" for key in _LAYOUT if key not in flat]
+    if problems:
+        raise ValueError(f"{source}: " + "; ".join(problems))
+    values = {_LAYOUT[key]: value for key, value in flat.items()}
+    if isinstance(values["effective_from"], date):
+        values["effective_from"] = values["effective_from"].isoformat()
+    values["version"] = str(values["version"])
+    try:
+        return Policy(**values)
+    except (TypeError, AttributeError) as error:
+        raise ValueError(f"{source}: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+
+
+def _flatten(node: dict, prefix: str, flat: dict, problems: list[str]) -> None:
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if path in _LAYOUT:
+            flat[path] = value
+        elif path in _SECTIONS and isinstance(value, dict):
+            _flatten(value, path + ".", flat, problems)
+        else:
+            problems.append(f"{path}: unknown key")
+
+
+@dataclass(frozen=True)
+class PolicyBook:
+    """Every policy, by effective date: which one is in force on a given day."""
+    policies: tuple[Policy, ...]
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.policies, key=lambda p: p.effective_from))
+        if not ordered:
+            raise ValueError("a policy book needs at least one policy")
+        days = [p.effective_from for p in ordered]
+        if len(set(days)) != len(days):
+            raise ValueError(f"two policies take effect on the same day: {days}")
+        object.__setattr__(self, "policies", ordered)
+
+    def in_force(self, day: str) -> Policy:
+        """The policy in force on `day` (ISO); the earliest one also before its own date."""
+        index = bisect.bisect_right([p.effective_from for p in self.policies], day[:10]) - 1
+        return self.policies[max(index, 0)]
+
+    @property
+    def latest(self) -> Policy:
+        return self.policies[-1]
+
+    def with_calendar(self, calendar: WorkingCalendar) -> PolicyBook:
+        return PolicyBook(tuple(replace(p, calendar=calendar) for p in self.policies))
+
+
+def policy_for(policy: Policy | PolicyBook, day: str) -> Policy:
+    """The policy to apply on `day`: a single policy always, a book the one in force."""
+    return policy.in_force(day) if isinstance(policy, PolicyBook) else policy
+
+
+def packaged_policies() -> PolicyBook:
+    """The policy files shipped in projections/policies/."""
+    folder = resources.files("projections") / "policies"
+    return PolicyBook(tuple(parse_policy(entry.read_text(encoding="utf-8"), entry.name)
+                            for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+                            if entry.name.endswith(".yaml")))
+
+
+DEFAULT_POLICIES = packaged_policies()
+DEFAULT_POLICY = DEFAULT_POLICIES.latest
 
 
 def min_publicity_months(penalty: dict, policy: Policy) -> int:

@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from projections.canonical import parse_instant
 from projections.deadlines import Deadline, pending_deadlines, system_event
 from projections.fold import APPLIED, fold
-from projections.policy import DEFAULT_POLICY, Policy
+from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
+from projections.records import recorded_day
 from projections.validate import EdgeContext, Problem, validate_event
 
 INVALID = "invalid"  # the record is no valid event at all (before any rule of the fold)
@@ -43,14 +45,15 @@ def log_context(decoded: dict, pseudonym_key: bytes = NO_KEY) -> EdgeContext:
 
 
 def step(get_state: Callable[[str], dict | None], decoded, offset: int, pseudonym_key: bytes = NO_KEY,
-         policy: Policy = DEFAULT_POLICY) -> Step:
+         policy: Policy | PolicyBook = DEFAULT_POLICY) -> Step:
+    """Validate and fold one event; with a PolicyBook, under the policy in force the day it was recorded."""
     event, problems = validate_event(decoded, log_context(decoded if isinstance(decoded, dict) else {}, pseudonym_key))
     if problems:
         subject = decoded.get("subject") if isinstance(decoded, dict) else None
         subject_id = subject.get("id") if isinstance(subject, dict) else None
         return Step(INVALID, subject_id if isinstance(subject_id, str) else None, None, None, tuple(problems))
     subject_id = event["subject"]["id"]
-    state, outcome = fold(get_state(subject_id), event, offset, policy=policy)
+    state, outcome = fold(get_state(subject_id), event, offset, policy=policy_for(policy, recorded_day(event)))
     return Step(outcome.kind, subject_id, state, event, outcome.reasons)
 
 
@@ -74,7 +77,8 @@ class Replay:
                                   "reasons": [p.as_dict() for p in done.problems]})
 
 
-def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *, policy: Policy = DEFAULT_POLICY,
+def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *,
+           policy: Policy | PolicyBook = DEFAULT_POLICY,
            clock: datetime | None = None) -> Replay:
     """Fold (offset, event in JSON form) pairs, in order, from nothing.
 
@@ -92,7 +96,7 @@ def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *
     timers = _Timers(policy)
     offset = 0
     for _, decoded in entries:
-        moment = _instant(decoded.get("recorded_at") if isinstance(decoded, dict) else None)
+        moment = parse_instant(decoded.get("recorded_at")) if isinstance(decoded, dict) else None
         if moment is not None:
             offset = timers.fire(result, min(moment, clock), offset, pseudonym_key)
         done = step(result.states.get, decoded, offset, pseudonym_key, policy)
@@ -106,7 +110,7 @@ def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *
 class _Timers:
     """The offline timers: every subject's pending deadlines in one heap, checked lazily."""
 
-    def __init__(self, policy: Policy):
+    def __init__(self, policy: Policy | PolicyBook):
         self.policy = policy
         self.heap: list[Deadline] = []
         self.pending: dict[str, set[Deadline]] = {}
@@ -114,7 +118,7 @@ class _Timers:
     def track(self, done: Step) -> None:
         if done.state is None or done.outcome != APPLIED:
             return
-        deadlines = pending_deadlines(done.state, self.policy)
+        deadlines = pending_deadlines(done.state, policy_for(self.policy, recorded_day(done.event)))
         self.pending[done.subject_id] = set(deadlines)
         for deadline in deadlines:
             heapq.heappush(self.heap, deadline)
@@ -128,7 +132,7 @@ class _Timers:
             if result.fired >= MAX_TIMER_FIRINGS:
                 raise RuntimeError(f"more than {MAX_TIMER_FIRINGS} timer firings in one replay")
             state = result.states[deadline.subject_id]
-            event = system_event(state, deadline, deadline.fires_at, self.policy)
+            event = system_event(state, deadline, deadline.fires_at, policy_for(self.policy, deadline.fires_at))
             done = step(result.states.get, event, offset, pseudonym_key, self.policy)
             result.record(done, offset)
             result.fired += 1
@@ -138,9 +142,13 @@ class _Timers:
         return offset
 
 
-def _instant(text) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo is not None else None
+def state_as_of(history: Iterable[dict], moment: datetime, policy: Policy | PolicyBook = DEFAULT_POLICY) -> dict | None:
+    """One subject's state as the ledger knew it at `moment`: its accepted events (history entries
+    {offset, event}) recorded at or before then, folded again. None if it had none yet."""
+    state = None
+    for entry in history:
+        event = entry["event"]
+        if datetime.fromisoformat(event["recorded_at"]) > moment:
+            break  # the history is in log order, and a subject's recorded_at only grows along it
+        state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)))
+    return state

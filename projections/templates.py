@@ -45,6 +45,7 @@ from decimal import Decimal, localcontext
 from types import MappingProxyType
 
 from projections import catalogue as cat
+from projections.policy import DEFAULT_POLICY
 from projections.canonical import canonical_bytes
 from projections.ids import resident_id_problems, uscc_problems
 from projections.validate import Problem
@@ -72,12 +73,8 @@ PENALTY_OPTIONAL = (ID_TYPE, ID_NUMBER, CODE, FINE, CONFISCATED, PUBLICITY_UNTIL
 # 行政处罚法 (§9): reprimands and fines are 一般; taking property or restricting business
 # is 较重; taking the licence or the person's liberty or trade is 严重 (seed 002 §8 asks
 # for supervision "按照失信行为造成后果的严重程度"). A policy file may replace this map.
-DEFAULT_SEVERITY_BY_PENALTY_KIND: Mapping[str, str] = MappingProxyType({
-    "WARNING": "GENERAL", "NOTICE_OF_CRITICISM": "GENERAL", "FINE": "GENERAL", "OTHER": "GENERAL",
-    "CONFISCATION": "SERIOUS", "CERTIFICATE_DOWNGRADE": "SERIOUS", "PRODUCTION_RESTRICTION": "SERIOUS",
-    "SUSPENSION": "SERIOUS",
-    "CERTIFICATE_REVOCATION": "SEVERE", "EMPLOYMENT_RESTRICTION": "SEVERE", "DETENTION": "SEVERE",
-})
+# The template has no severity column: the policy maps penalty kinds to one (policies/*.yaml).
+DEFAULT_SEVERITY_BY_PENALTY_KIND: Mapping[str, str] = DEFAULT_POLICY.severity_by_penalty_kind
 PENALTY_KIND_BY_NAME: Mapping[str, str] = MappingProxyType({
     "警告": "WARNING", "通报批评": "NOTICE_OF_CRITICISM", "罚款": "FINE",
     "没收违法所得、没收非法财物": "CONFISCATION", "没收违法所得": "CONFISCATION", "没收非法财物": "CONFISCATION",

@@ -16,7 +16,9 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections.fold import credit_file
-from projections.canonical import instant_text
+from projections.grading import grade
+from projections.replay import state_as_of
+from projections.canonical import instant_text, parse_instant
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
 from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
@@ -74,8 +76,11 @@ def create_app(settings) -> faust.App:
     gap_reader = lambda p, start, end: (  # noqa: E731
         (p, offset, key, value) for offset, key, value, _ in
         ledger_reader.read_range(settings.kafka, topics.EVENTS, p, start, end))
-    policy, clock = settings.policy(), settings.clock()
-    processor = LedgerProcessor(store, gap_reader, policy)
+    policies, clock = settings.policies(), settings.clock()
+    processor = LedgerProcessor(store, gap_reader, policies)  # each event under the policy of its day
+
+    def policy_now():
+        return policies.in_force(instant_text(clock.now())[:10])
     events_topic = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
     rejected_topic = app.topic(topics.REJECTED, key_serializer="raw", value_serializer="raw")
     readiness = {"ready": False, "targets": None}
@@ -122,7 +127,7 @@ def create_app(settings) -> faust.App:
     async def send_event(subject_id: str, value: bytes):
         return await events_topic.send(key=subject_id.encode(), value=value)
 
-    timers = Timers(store, policy, clock, send_event, owns=lambda partition: partition in assigned_partitions())
+    timers = Timers(store, policies, clock, send_event, owns=lambda partition: partition in assigned_partitions())
     # The timeliness totals live in the store; the counters start from them, so they survive a restart.
     for name, count in store.counters("timeliness/").items():
         _, authority, outcome = name.split("/")
@@ -156,7 +161,27 @@ def create_app(settings) -> faust.App:
         state = store.get(subject_id)
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        return json_response(web, credit_file(state, policy))
+        return json_response(web, credit_file(state, policy_now()))
+
+    @app.page("/subjects/{subject_id}/grade")
+    async def subject_grade(web, request, subject_id: str):
+        """The grade now, or `?at=T` (an instant, or a date meaning 00:00 Asia/Shanghai): as the ledger
+        knew the file at T, under the policy in force at T."""
+        state = store.get(subject_id)
+        if state is None:
+            return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
+        at = request.query.get("at")
+        if at is None:
+            return json_response(web, {"subject_id": subject_id, **grade(state, policy_now())})
+        moment = parse_instant(at)
+        if moment is None:
+            return json_response(web, {"errors": [{"field": "at", "rule": "instant", "message":
+                                 f"{at!r} is not a date (2025-06-01) or an instant with its offset"}]}, status=400)
+        then = state_as_of(store.history(subject_id), moment, policies)
+        day = instant_text(moment)[:10]
+        body = {"subject_id": subject_id, "at": instant_text(moment),
+                **(grade(then, policies.in_force(day)) if then is not None else {"letter": None, "reasons": []})}
+        return json_response(web, body)
 
     @app.page("/subjects/{subject_id}/history")
     async def subject_history(web, request, subject_id: str):

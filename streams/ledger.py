@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from projections.canonical import log_link
 from projections.deadlines import Deadline, pending_deadlines
 from projections.fold import APPLIED, DUPLICATE, REJECTED
-from projections.policy import DEFAULT_POLICY, Policy
+from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
+from projections.records import recorded_day
 from projections.replay import INVALID, step
 from projections.validate import Problem
 from streams import ledger_reader, metrics, topics
@@ -56,7 +57,7 @@ class Batch:
 
 
 class LedgerProcessor:
-    def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy = DEFAULT_POLICY):
+    def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY):
         self.store = store
         self.gap_reader = gap_reader
         self.policy = policy
@@ -125,7 +126,8 @@ class LedgerProcessor:
             batch.history.append((done.subject_id, done.state["chain"]["length"], done.history_entry(offset)))
             metrics.EVENTS.labels(done.event["type"]).inc()
             metrics.observe_lag(done.event["recorded_at"])
-            self._index_deadlines(batch, partition, done.subject_id, before, done.state)
+            self._index_deadlines(batch, partition, done.subject_id, before, done.state,
+                                  policy_for(self.policy, recorded_day(done.event)))
             _count_timeliness(batch, done.event, before, done.state)
         elif done.outcome in (INVALID, REJECTED):
             self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
@@ -134,12 +136,12 @@ class LedgerProcessor:
             metrics.DUPLICATES.inc()
 
     def _index_deadlines(self, batch: Batch, partition: int, subject_id: str, before: dict | None,
-                         after: dict) -> None:
+                         after: dict, policy: Policy) -> None:
         """Keep the timer index equal to the pending deadlines of every folded state."""
         old = batch.pending.get(subject_id)
         if old is None:
-            old = set(pending_deadlines(before, self.policy)) if before is not None else set()
-        new = set(pending_deadlines(after, self.policy))
+            old = set(pending_deadlines(before, policy)) if before is not None else set()
+        new = set(pending_deadlines(after, policy))
         batch.pending[subject_id] = new
         for deadline in old - new:
             batch.timers[timer_key(deadline)] = None
@@ -179,7 +181,7 @@ def _count_timeliness(batch: Batch, event: dict, before: dict | None, state: dic
 
 
 def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None,
-                     policy: Policy = DEFAULT_POLICY) -> tuple[MemoryStore, int]:
+                     policy: Policy | PolicyBook = DEFAULT_POLICY) -> tuple[MemoryStore, int]:
     """Re-fold credit.events from offset 0 into fresh state, with no Faust in the loop.
 
     `until` ({partition: last offset}) stops where a live store stood, to compare like with like.

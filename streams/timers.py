@@ -21,7 +21,7 @@ from datetime import datetime
 
 from projections.canonical import instant_text
 from projections.deadlines import Deadline, system_event
-from projections.policy import Policy
+from projections.policy import Policy, PolicyBook, policy_for
 from projections.validate import EdgeContext, validate_event
 from streams import metrics
 from streams.clock import Clock
@@ -37,7 +37,7 @@ Send = Callable[[str, bytes], Awaitable[Awaitable]]  # (subject id, encoded even
 
 
 class Timers:
-    def __init__(self, store, policy: Policy, clock: Clock, send: Send, owns: Callable[[int], bool]):
+    def __init__(self, store, policy: Policy | PolicyBook, clock: Clock, send: Send, owns: Callable[[int], bool]):
         self.store = store
         self.policy = policy
         self.clock = clock
@@ -61,7 +61,7 @@ class Timers:
                 continue
             self.in_flight[event_id] = time.monotonic()
             state = self.store.get(deadline.subject_id)
-            raw = system_event(state, deadline, instant_text(now), self.policy)
+            raw = system_event(state, deadline, instant_text(now), policy_for(self.policy, instant_text(now)))
             event, problems = validate_event(raw, EdgeContext(now=now, pseudonym_key=b"", stamp_recorded_at=False,
                                                               allow_system=True))
             if problems:  # a bug, not bad input: say so loudly and try again later

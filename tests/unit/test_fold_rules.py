@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from dataclasses import replace
 
 from projections import catalogue as cat
 from projections.canonical import canonical_bytes
@@ -85,7 +86,7 @@ def test_credit_file_has_the_contract_shape():
     # on display until the day before decision + 36 months: PublicityEnded fires at 00:00 +08:00 the day after
     assert [(d["kind"], d["ref"], d["due_on"], d["provisional"], d["fires_at"]) for d in file["pending"]["deadlines"]] \
         == [("PUBLICITY", "P-1", "2028-01-05", False, "2028-01-06T00:00:00+08:00")]
-    assert file["grade"] is None and file["events_total"] == 2 and file["chain"]["length"] == 2
+    assert (file["grade"]["letter"], file["grade"]["score"]) == ("A", 980) and file["events_total"] == 2 and file["chain"]["length"] == 2
 
 
 def test_records_are_listed_in_log_order_even_when_the_state_comes_back_in_key_order():
@@ -670,7 +671,7 @@ def test_rule_min_publicity_not_reached_also_checked_when_the_repair_is_approved
     # A stricter policy in force at approval time than at request time: the approval is checked again.
     state = given(ev.penalty_imposed("P-1", "2024-10-15"), ev.penalty_fulfilled("P-1", "2024-10-15"),
                   ev.repair_requested("R-1", "P-1", "2025-01-15"))
-    stricter = Policy(version="stricter", min_publicity_months_by_severity={"GENERAL": 6, "SERIOUS": 6, "SEVERE": 12})
+    stricter = replace(DEFAULT_POLICY, version="stricter", min_publicity_months_by_severity={"GENERAL": 6, "SERIOUS": 6, "SEVERE": 12})
     rejected_by(state, ev.repair_decided("R-1", on="2025-01-20"), "occurred_on", rule="min_publicity_not_reached",
                 policy=stricter)
     applied(state, ev.repair_decided("R-1", on="2025-04-15"), policy=stricter)
@@ -679,7 +680,7 @@ def test_rule_min_publicity_not_reached_also_checked_when_the_repair_is_approved
 def test_rule_min_publicity_not_reached_the_numbers_come_from_the_policy():
     state = given(ev.penalty_imposed("P-1", "2024-10-15", penalty_kinds=["FINE", "SUSPENSION"]),
                   ev.penalty_fulfilled("P-1", "2024-10-15"))
-    by_kind = Policy(min_publicity_months_by_penalty_kind={"SUSPENSION": 6})  # with several kinds the longest applies
+    by_kind = replace(DEFAULT_POLICY, min_publicity_months_by_penalty_kind={"SUSPENSION": 6})  # with several kinds the longest applies
     rejected_by(state, ev.repair_requested("R-1", "P-1", "2025-04-14"), "occurred_on", rule="min_publicity_not_reached",
                 policy=by_kind)
     applied(state, ev.repair_requested("R-1", "P-1", "2025-04-15"), policy=by_kind)
@@ -691,7 +692,7 @@ def test_rule_min_publicity_not_reached_the_numbers_come_from_the_policy():
     ("2024-11-30", 3, "2025-02-28"), ("2023-11-30", 3, "2024-02-29"), ("2024-01-31", 1, "2024-02-29"),
     ("2024-02-29", 12, "2025-02-28"), ("2024-10-15", 3, "2025-01-15"), ("2024-12-31", 36, "2027-12-31")])
 def test_the_minimum_publicity_ends_on_the_same_day_months_later_clamped(day, months, expected):
-    policy = Policy(min_publicity_months_by_severity={"GENERAL": months, "SERIOUS": 3, "SEVERE": 12})
+    policy = replace(DEFAULT_POLICY, min_publicity_months_by_severity={"GENERAL": months, "SERIOUS": 3, "SEVERE": 12})
     assert repairable_from({"occurred_on": day, "severity": "GENERAL", "penalty_kinds": ["FINE"]}, policy) == expected
 
 
@@ -702,8 +703,8 @@ def test_policy_defaults_are_designs_numbers():
     assert policy.special_sector_min_publicity_months == 12 and policy.max_publicity_months == 36
     assert min_publicity_months({"severity": "SERIOUS", "sector": "FIRE_SAFETY", "penalty_kinds": ["FINE"]}, policy) == 12
     hash(policy)  # a frozen value: usable as a cache key
-    with pytest.raises(AssertionError):
-        Policy(min_publicity_months_by_severity={"GENERAL": 3})  # every severity needs a minimum
+    with pytest.raises(ValueError, match="publicity.min_months_by_severity"):
+        replace(DEFAULT_POLICY, min_publicity_months_by_severity={"GENERAL": 3})  # every severity needs a minimum
 
 
 # --- the lists are complete ----------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""Grading (信用分级分类监管): a credit file's letter A-D, its score and every reason for it.
+
+`grade(state, policy)` is pure. The score starts at the policy's start_score; each record
+that counts adds its signed points (a penalty on display, a breached or overdue commitment,
+a false commitment, an active list entry, a current sector rating), so the reasons' points
+always sum to score - start_score. The hard rules come first: an active entry on a list the
+policy names (by default SERIOUS_DISHONESTY, DISHONEST_JUDGMENT_DEBTOR, MAJOR_TAX_VIOLATION)
+makes the grade D whatever the score. Then the thresholds decide.
+
+What no longer counts: a repaired penalty (修复 stops its effect on grading), one whose
+publicity ended, a revoked or retracted one; an exited or ended list entry; a superseded
+rating; a fulfilled commitment.
+"""
+from __future__ import annotations
+
+from projections.policy import GRADES, Policy
+from projections.records import ACTIVE, BREACHED, OVERDUE, base_status
+
+# Every grading rule: rule id -> what it means. Each reason names one.
+GRADING_RULES = {
+    "penalty_on_display": "a penalty still on public display (ACTIVE, or under objection): points by severity",
+    "commitment_breached": "a breached commitment",
+    "commitment_overdue": "a commitment not kept by its due date (counts as a breach)",
+    "false_commitment": "a false commitment (虚假承诺): a SEVERE mark, instead of the breach's points",
+    "list_entry": "an active red or black list entry: points by list kind (RED_LIST adds)",
+    "rating": "a current sector credit rating: points by kind and level",
+    "hard_rule": "an active entry on a list that makes the grade D whatever the score",
+}
+
+
+def _reason(record_id: str, rule: str, points: int, detail: str) -> dict:
+    assert rule in GRADING_RULES, rule
+    return {"record_id": record_id, "rule": rule, "points": points, "detail": detail}
+
+
+def grade(state: dict, policy: Policy) -> dict:
+    records, reasons, hard = state["records"], [], []
+    for record_id, penalty in records["penalties"].items():
+        if base_status(penalty) == ACTIVE:
+            reasons.append(_reason(record_id, "penalty_on_display", policy.penalty_points[penalty["severity"]],
+                                   f"{penalty['severity']} 行政处罚 {penalty['decision_no']}"))
+    for record_id, commitment in records["commitments"].items():
+        if commitment["status"] not in (BREACHED, OVERDUE):
+            continue
+        if commitment.get("false_commitment"):
+            reasons.append(_reason(record_id, "false_commitment", policy.false_commitment_points, "虚假承诺"))
+        elif commitment["status"] == BREACHED:
+            reasons.append(_reason(record_id, "commitment_breached", policy.commitment_breached_points, "违背承诺"))
+        else:
+            reasons.append(_reason(record_id, "commitment_overdue", policy.commitment_breached_points,
+                                   f"承诺逾期未履行（{commitment.get('due_on')}）"))
+    for entry_id, entry in records["lists"].items():
+        if base_status(entry) != ACTIVE:
+            continue
+        reasons.append(_reason(entry_id, "list_entry", policy.list_points[entry["list_kind"]], entry["list_kind"]))
+        if entry["list_kind"] in policy.hard_d_lists:
+            hard.append(_reason(entry_id, "hard_rule", 0, f"{entry['list_kind']} 名单：直接评为 D"))
+    for rating_id, rating in records["ratings"].items():
+        points = policy.rating_points.get(rating["rating_kind"], {}).get(rating["level"], 0)
+        if base_status(rating) == ACTIVE and points:
+            reasons.append(_reason(rating_id, "rating", points, f"{rating['rating_kind']} {rating['level']} 级"))
+    score = policy.start_score + sum(r["points"] for r in reasons)
+    thresholds = policy.grade_thresholds
+    letter = "D" if hard else next((g for g in GRADES[:3] if score >= thresholds[g]), "D")
+    return {"letter": letter, "score": score, "start_score": policy.start_score,
+            "policy_version": policy.version, "policy_effective_from": policy.effective_from,
+            "reasons": hard + sorted(reasons, key=lambda r: (r["points"], r["record_id"]))}

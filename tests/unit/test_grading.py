@@ -1,0 +1,195 @@
+"""Grading scenarios in given-events → expect-grade form, the policy files, and the as-of grade."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given as hypothesis_given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from projections.grading import GRADING_RULES, grade
+from projections.policy import DEFAULT_POLICIES, DEFAULT_POLICY, PolicyBook, packaged_policies, parse_policy
+from projections.replay import replay, state_as_of
+from tests.unit import events as ev
+from tests.unit.test_fold import mixed_log
+from tests.unit.test_fold_rules import given
+
+POLICY_FILE = Path(__file__).resolve().parents[2] / "projections" / "policies" / "2024.1.yaml"
+
+
+def expect(state: dict, letter: str, score: int, rules: list[tuple[str, str, int]] | None = None, policy=DEFAULT_POLICY):
+    result = grade(state, policy)
+    assert (result["letter"], result["score"]) == (letter, score), result
+    if rules is not None:
+        assert sorted((r["record_id"], r["rule"], r["points"]) for r in result["reasons"]) == sorted(rules)
+    return result
+
+
+def severe(record_id: str = "P-1", on: str = "2025-01-06"):
+    return ev.penalty_imposed(record_id, on, severity="SEVERE")
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+def test_a_clean_file_is_a_with_the_start_score():
+    expect(given(), "A", 1000, [])
+
+
+def test_a_general_penalty_on_display_deducts_20():
+    expect(given(ev.penalty_imposed()), "A", 980, [("P-1", "penalty_on_display", -20)])
+
+
+def test_a_severe_penalty_deducts_150_and_drops_to_b():
+    expect(given(severe()), "B", 850, [("P-1", "penalty_on_display", -150)])
+
+
+def test_a_penalty_under_objection_still_counts_while_on_display():
+    expect(given(severe(), ev.objection_filed("O-1", "P-1")), "B", 850)
+
+
+def test_a_false_commitment_is_a_severe_mark_instead_of_a_breach():
+    state = given(ev.commitment_made("C-1"), ev.commitment_breached("C-1", false_commitment=True))
+    expect(state, "B", 850, [("C-1", "false_commitment", -150)])
+    expect(given(ev.commitment_made("C-1"), ev.commitment_breached("C-1")), "A", 950, [("C-1", "commitment_breached", -50)])
+
+
+def test_an_overdue_commitment_counts_as_a_breach():
+    state = given(ev.commitment_made("C-1", due_on="2025-03-31"), ev.commitment_overdue("C-1", "2025-03-31", "2025-04-01"))
+    expect(state, "A", 950, [("C-1", "commitment_overdue", -50)])
+    expect(given(ev.commitment_made("C-1", due_on="2025-03-31"), ev.commitment_fulfilled("C-1")), "A", 1000, [])
+
+
+def test_an_approved_repair_lifts_the_deduction_and_a_rejected_one_does_not():
+    base = [ev.penalty_imposed("P-1", "2024-06-03", severity="SEVERE"), ev.penalty_fulfilled("P-1", "2024-06-03"),
+            ev.repair_requested("R-1", "P-1", "2025-06-10")]
+    expect(given(*base), "B", 850)
+    expect(given(*base, ev.repair_decided("R-1", "P-1", "REJECTED", "2025-06-12")), "B", 850)
+    expect(given(*base, ev.repair_decided("R-1", "P-1", "APPROVED", "2025-06-12")), "A", 1000, [])
+
+
+def test_a_penalty_whose_publicity_ended_or_that_was_revoked_or_retracted_no_longer_counts():
+    expect(given(severe(), ev.publicity_ended("P-1", "2028-01-06")), "A", 1000, [])
+    expect(given(severe(), ev.penalty_revoked("P-1")), "A", 1000, [])
+    withdrawn = given(severe(), ev.objection_filed("O-1", "P-1"), ev.objection_resolved("O-1", "P-1", "UPHELD_WITHDRAWN"))
+    expect(withdrawn, "A", 1000, [])
+
+
+def test_a_black_list_entry_deducts_until_it_exits():
+    entered = ev.list_entered("L-1", "2025-01-06", list_kind="OTHER_BLACKLIST")
+    expect(given(entered), "B", 900, [("L-1", "list_entry", -100)])
+    expect(given(entered, ev.list_exited("L-1", "2025-03-03")), "A", 1000, [])
+
+
+def test_serious_dishonesty_is_d_whatever_the_score_by_the_hard_rule():
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY"), ev.list_entered("L-2", list_kind="RED_LIST"),
+                  ev.rating_assigned("G-1", rating_kind="TAX", level="A"))
+    result = expect(state, "D", 1000 - 300 + 50 + 30)
+    assert result["reasons"][0] == {"record_id": "L-1", "rule": "hard_rule", "points": 0,
+                                    "detail": "SERIOUS_DISHONESTY 名单：直接评为 D"}
+    expect(given(ev.list_entered("L-1", list_kind="MAJOR_TAX_VIOLATION")), "D", 700)
+
+
+def test_red_list_plus_tax_rating_a_adds_points():
+    state = given(severe(), ev.list_entered("L-1", list_kind="RED_LIST"), ev.rating_assigned("G-1", level="A"))
+    expect(state, "B", 1000 - 150 + 50 + 30, [("P-1", "penalty_on_display", -150), ("L-1", "list_entry", 50),
+                                              ("G-1", "rating", 30)])
+
+
+def test_only_the_current_rating_of_a_kind_counts():
+    state = given(ev.rating_assigned("G-1", "2024-04-01", level="D"), ev.rating_assigned("G-2", "2025-04-01", level="B"))
+    expect(state, "A", 1010, [("G-2", "rating", 10)])
+
+
+def test_the_thresholds_decide_a_b_c_d():
+    # A >= 950, B >= 850, C >= 700, else D
+    expect(given(ev.list_entered("L-1", list_kind="PROCUREMENT_BAN")), "B", 850)
+    expect(given(ev.list_entered("L-1", list_kind="PROCUREMENT_BAN"), severe("P-1")), "C", 700)
+    expect(given(ev.list_entered("L-1", list_kind="PROCUREMENT_BAN"), severe("P-1"), ev.penalty_imposed("P-2")), "D", 680)
+
+
+# --- a policy change mid-history ------------------------------------------------------------------
+def stricter_from(day: str):
+    return replace(DEFAULT_POLICY, version="2025.1", effective_from=day,
+                   penalty_points={"GENERAL": -60, "SERIOUS": -120, "SEVERE": -300},
+                   grade_thresholds={"A": 980, "B": 900, "C": 750})
+
+
+def test_the_grade_at_an_instant_uses_the_policy_in_force_then():
+    book = PolicyBook((DEFAULT_POLICY, stricter_from("2025-07-01")))
+    events = [ev.subject_registered(), severe("P-1", "2025-01-06")]
+    history = replay(enumerate(events), policy=book).history[ev.COMPANY]
+    before, after = datetime.fromisoformat("2025-06-30T12:00:00+08:00"), datetime.fromisoformat("2025-07-01T00:00:00+08:00")
+    assert book.in_force("2025-06-30").version == "2024.1" and book.in_force("2025-07-01").version == "2025.1"
+    old = grade(state_as_of(history, before, book), book.in_force("2025-06-30"))
+    new = grade(state_as_of(history, after, book), book.in_force("2025-07-01"))
+    assert (old["letter"], old["score"], old["policy_version"]) == ("B", 850, "2024.1")
+    assert (new["letter"], new["score"], new["policy_version"]) == ("D", 700, "2025.1")
+    known_then = state_as_of(history, datetime.fromisoformat("2025-01-01T00:00:00+08:00"), book)
+    assert grade(known_then, book.in_force("2025-01-01"))["score"] == 1000  # the penalty was not recorded yet
+    assert state_as_of(history, datetime.fromisoformat("2019-12-31T00:00:00+08:00"), book) is None  # nor the subject
+
+
+def test_the_fold_applies_the_policy_in_force_the_day_an_event_was_recorded():
+    longer = replace(DEFAULT_POLICY, version="2025.1", effective_from="2025-03-01",
+                     min_publicity_months_by_severity={"GENERAL": 6, "SERIOUS": 6, "SEVERE": 12})
+    book = PolicyBook((DEFAULT_POLICY, longer))
+    events = [ev.subject_registered(), ev.penalty_imposed("P-1", "2024-10-15"), ev.penalty_fulfilled("P-1", "2024-10-15")]
+    early = events + [ev.repair_requested("R-1", "P-1", "2025-02-10")]  # 2024 policy: 3 months have passed
+    late = events + [ev.repair_requested("R-1", "P-1", "2025-03-10")]  # 2025 policy: 6 months have not
+    assert replay(enumerate(early), policy=book).rejected == []
+    assert [r["reasons"][0]["rule"] for r in replay(enumerate(late), policy=book).rejected] == ["min_publicity_not_reached"]
+
+
+# --- properties ----------------------------------------------------------------------------------
+@settings(max_examples=100, deadline=None)
+@hypothesis_given(st.data())
+def test_the_reasons_points_sum_to_the_score_and_grading_is_deterministic(data):
+    result = replay(mixed_log(data))
+    for state in result.states.values():
+        first = grade(state, DEFAULT_POLICY)
+        assert first["score"] == first["start_score"] + sum(r["points"] for r in first["reasons"])
+        assert first == grade(state, DEFAULT_POLICY)
+        assert first["letter"] in "ABCD"
+        hard = [r for r in first["reasons"] if r["rule"] == "hard_rule"]
+        assert not hard or first["letter"] == "D"
+        assert all(r["record_id"] and r["rule"] in GRADING_RULES for r in first["reasons"])
+
+
+def test_every_grading_rule_has_a_scenario():
+    source = Path(__file__).read_text(encoding="utf-8")
+    assert {rule for rule in GRADING_RULES if f'"{rule}"' not in source} == set()
+
+
+# --- the policy files ----------------------------------------------------------------------------
+def test_the_packaged_policy_is_the_default_and_follows_design():
+    book = packaged_policies()
+    assert book == DEFAULT_POLICIES and book.latest == DEFAULT_POLICY
+    p = DEFAULT_POLICY
+    assert (p.start_score, dict(p.grade_thresholds)) == (1000, {"A": 950, "B": 850, "C": 700})
+    assert dict(p.inspection_ratios) == {"A": 0.02, "B": 0.05, "C": 0.10, "D": 0.30}
+    assert p.hard_d_lists == {"SERIOUS_DISHONESTY", "DISHONEST_JUDGMENT_DEBTOR", "MAJOR_TAX_VIOLATION"}
+    assert p.disclosure_working_days == 7 and p.max_publicity_months == 36
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda t: t.replace("disclosure: 7", "disclosure: 0"), "working_days.disclosure"),
+    (lambda t: t.replace("thresholds: {A: 950", "thresholds: {A: 800"), "grading.thresholds"),
+    (lambda t: t.replace("    RED_LIST: 50\n", ""), "grading.list_points"),
+    (lambda t: t.replace("  FINE: GENERAL\n", "  FINE: HARSH\n"), "severity_by_penalty_kind"),
+    (lambda t: t.replace("inspection_ratios: {A: 0.02", "inspection_ratios: {A: 2"), "inspection_ratios"),
+    (lambda t: t.replace("effective_from: 2020-01-01", "effective_from: someday"), "effective_from"),
+    (lambda t: t + "\nsurprise: 1\n", "surprise: unknown key"),
+    (lambda t: t.replace("  max_months: 36\n", ""), "publicity.max_months: missing"),
+    (lambda t: t.replace("version:", "version: [\n"), "not valid YAML"),
+])
+def test_a_bad_policy_file_is_refused_naming_the_key(change, key):
+    with pytest.raises(ValueError, match=re.escape(key)):
+        parse_policy(change(POLICY_FILE.read_text(encoding="utf-8")), "bad.yaml")
+
+
+def test_two_policies_on_one_day_are_refused():
+    with pytest.raises(ValueError, match="same day"):
+        PolicyBook((DEFAULT_POLICY, replace(DEFAULT_POLICY, version="copy")))
