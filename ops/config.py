@@ -22,6 +22,7 @@ class Settings:
     pseudonym_key: str = ""
     partitions: int = 4
     calendar_overrides: str = ""  # a TOML file with newly published holiday schedules (see ops/calendar_overrides.example.toml)
+    policy_dir: str = ""  # more policy files (YAML, as in projections/policies/), e.g. a province's newer one
     clock_speed: float = 1.0  # >1 runs the timers' clock fast (the demo); see streams/clock.py
     clock_started_s: float = 0.0  # Unix time the fast clock starts from, shared by `up` and its worker; 0: now
 
@@ -53,9 +54,17 @@ class Settings:
 
     def policies(self):
         """Every packaged policy by effective date, on this installation's working-day calendar."""
-        from projections.policy import DEFAULT_POLICIES
+        from projections.policy import DEFAULT_POLICIES, PolicyBook, parse_policy
 
-        return DEFAULT_POLICIES.with_calendar(self.working_calendar())
+        book = DEFAULT_POLICIES
+        if self.policy_dir:
+            try:
+                extra = tuple(parse_policy(path.read_text(encoding="utf-8"), str(path))
+                              for path in sorted(Path(self.policy_dir).glob("*.yaml")))
+                book = PolicyBook(book.policies + extra)
+            except (OSError, ValueError) as error:
+                sys.exit(f"policies: {error}")
+        return book.with_calendar(self.working_calendar())
 
     def policy(self):
         """The policy in force today (Asia/Shanghai)."""

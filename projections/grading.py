@@ -65,3 +65,21 @@ def grade(state: dict, policy: Policy) -> dict:
     return {"letter": letter, "score": score, "start_score": policy.start_score,
             "policy_version": policy.version, "policy_effective_from": policy.effective_from,
             "reasons": hard + sorted(reasons, key=lambda r: (r["points"], r["record_id"]))}
+
+
+def _key(reason: dict) -> tuple:
+    return reason["record_id"], reason["rule"], reason["points"]
+
+
+def grade_change(old: dict | None, new: dict) -> dict | None:
+    """What moved a subject's grade from `old` (None: never graded) to `new`, or None if neither
+    the letter nor the score moved. The reasons added and removed are what moved it."""
+    if old is not None and (old["letter"], old["score"]) == (new["letter"], new["score"]):
+        return None
+    before = {_key(r): r for r in (old or {}).get("reasons", [])}
+    after = {_key(r): r for r in new["reasons"]}
+    return {"from_letter": old["letter"] if old else None, "to_letter": new["letter"],
+            "from_score": old["score"] if old else None, "to_score": new["score"],
+            "policy_version": new["policy_version"],
+            "added": [after[k] for k in after if k not in before],
+            "removed": [before[k] for k in before if k not in after]}

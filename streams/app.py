@@ -22,7 +22,7 @@ from projections.canonical import instant_text, parse_instant
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
 from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
-from streams.codec import encode_digest, encode_event, encode_rejection
+from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
 from streams.store import SubjectStore
@@ -37,6 +37,7 @@ DIGEST_INTERVAL_S = 5.0
 SESSION_TIMEOUT_S = 10.0
 POST_BODY_BYTES_MAX = 128 * 1024
 HEARTBEAT_INTERVAL_S = 1.0
+REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
 
 
 def json_response(web, value, status: int = 200):
@@ -77,10 +78,11 @@ def create_app(settings) -> faust.App:
         (p, offset, key, value) for offset, key, value, _ in
         ledger_reader.read_range(settings.kafka, topics.EVENTS, p, start, end))
     policies, clock = settings.policies(), settings.clock()
-    processor = LedgerProcessor(store, gap_reader, policies)  # each event under the policy of its day
 
     def policy_now():
         return policies.in_force(instant_text(clock.now())[:10])
+    # each event folds under the policy of the day it was recorded; grades use the policy in force now
+    processor = LedgerProcessor(store, gap_reader, policies, grading_policy=policy_now)
     events_topic = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
     rejected_topic = app.topic(topics.REJECTED, key_serializer="raw", value_serializer="raw")
     readiness = {"ready": False, "targets": None}
@@ -96,14 +98,30 @@ def create_app(settings) -> faust.App:
         for future in futures:
             await future  # delivered before the store moves past these offsets
 
+    grades_topic = app.topic(topics.GRADES, key_serializer="raw", value_serializer="raw")
+
+    async def publish_grade_changes(batch: Batch) -> None:
+        at = instant_text(clock.now())
+        futures = [await grades_topic.send(key=change["subject_id"].encode(),
+                                           value=encode_grade_changed({**change, "at": at}))
+                   for change in batch.grade_changes]
+        for future in futures:
+            await future  # delivered before the store records the new grades
+
+    # The agent and the policy sweep both write grades: one at a time, publish then commit.
+    writing = asyncio.Lock()
+
     @app.agent(events_topic)
     async def fold_ledger(stream):
         async for events in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
             records = [(e.message.partition, e.message.offset, e.message.key, e.message.value) for e in events]
-            batch = processor.process(records)
-            if batch.rejections:
-                await publish_rejections(batch)
-            processor.commit(batch)
+            async with writing:
+                batch = processor.process(records)
+                if batch.rejections:
+                    await publish_rejections(batch)
+                if batch.grade_changes:
+                    await publish_grade_changes(batch)
+                processor.commit(batch)
             for partition, offset in batch.offsets.items():
                 metrics.APPLIED_OFFSET.labels(str(partition)).set(offset)
 
@@ -139,6 +157,28 @@ def create_app(settings) -> faust.App:
         if readiness["ready"]:
             await timers.fire_due()
         timers.update_gauges()
+        for name, count in store.counters("grades/").items():
+            metrics.GRADE_SUBJECTS.labels(name.split("/", 1)[1]).set(count)
+
+    @app.timer(REGRADE_CHECK_S)
+    async def regrade_on_new_policy():
+        """A policy taking effect regrades every subject; progress in credit_regrade_progress_ratio."""
+        policy = policy_now()
+        if not readiness["ready"] or store.meta("graded_with") == policy.version:
+            return
+        total, done = max(1, store.subject_count()), 0
+        metrics.REGRADE_PROGRESS.set(0)
+        for batch, count in processor.regrade_all(policy):
+            async with writing:
+                if batch.grade_changes:
+                    await publish_grade_changes(batch)
+                processor.commit(batch)
+            done += count
+            metrics.REGRADED.inc(count)
+            metrics.REGRADE_PROGRESS.set(min(1.0, done / total))
+            await asyncio.sleep(0)  # let the agent and the web server in between chunks
+        store.write({}, {}, meta={"graded_with": policy.version})
+        metrics.REGRADE_PROGRESS.set(1)
 
     @app.timer(READY_CHECK_S)
     async def check_ready():

@@ -125,13 +125,16 @@ CREDIT_EVENT_FINGERPRINT: bytes = fingerprint(CREDIT_EVENT_SCHEMA)
 REJECTION_FINGERPRINT: bytes = fingerprint(REJECTION_SCHEMA)
 DIGEST_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "Digest.avsc")))
 DIGEST_FINGERPRINT: bytes = fingerprint(DIGEST_SCHEMA)
+GRADE_CHANGED_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "GradeChanged.avsc")))
+GRADE_CHANGED_FINGERPRINT: bytes = fingerprint(GRADE_CHANGED_SCHEMA)
 
 _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "CreditEvent": (parse_schema(_without_logical_types(CREDIT_EVENT_SCHEMA)), MAGIC + CREDIT_EVENT_FINGERPRINT),
     "Rejection": (parse_schema(_without_logical_types(REJECTION_SCHEMA)), MAGIC + REJECTION_FINGERPRINT),
     "Digest": (parse_schema(_without_logical_types(DIGEST_SCHEMA)), MAGIC + DIGEST_FINGERPRINT),
+    "GradeChanged": (parse_schema(_without_logical_types(GRADE_CHANGED_SCHEMA)), MAGIC + GRADE_CHANGED_FINGERPRINT),
 }
-PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA)
+PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ for _path in sorted(PUBLISHED_DIR.glob("*.avsc")):
 register_writer_schema(CREDIT_EVENT_SCHEMA)  # always readable, published or not (a test demands it is)
 register_writer_schema(REJECTION_SCHEMA)
 register_writer_schema(DIGEST_SCHEMA)
+register_writer_schema(GRADE_CHANGED_SCHEMA)
 
 
 def _logical_type(field: dict) -> str | None:
@@ -359,3 +363,24 @@ def decode_digest(data: bytes) -> dict:
         return {**record, "at": _iso_instant(record["at"])}
     except Exception as exc:
         raise CodecError(f"undecodable Digest: {_short(exc)}") from exc
+
+
+# -- GradeChanged ----------------------------------------------------------------------------
+
+def encode_grade_changed(change: Mapping[str, Any]) -> bytes:
+    """A GradeChanged {subject_id, from_/to_letter, from_/to_score, policy_version, cause, cause_event_id,
+    offset, added, removed, at (ISO instant)} as single-object Avro."""
+    try:
+        return _write("GradeChanged", {**change, "at": _micros(change["at"])})
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(f"cannot encode GradeChanged: {_short(exc)}") from exc
+
+
+def decode_grade_changed(data: bytes) -> dict:
+    record = _read("GradeChanged", data)
+    try:
+        return {**record, "at": _iso_instant(record["at"])}
+    except Exception as exc:
+        raise CodecError(f"undecodable GradeChanged: {_short(exc)}") from exc

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from projections.canonical import log_link
 from projections.deadlines import Deadline, pending_deadlines
 from projections.fold import APPLIED, DUPLICATE, REJECTED
+from projections.grading import grade, grade_change
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
 from projections.records import recorded_day
 from projections.replay import INVALID, step
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # (partition, offset, key, value) of one Kafka record
 Record = tuple[int, int, bytes | None, bytes | None]
 REBUILD_CHUNK = 5_000  # records folded per in-memory commit
+REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
 
 
@@ -50,6 +52,8 @@ class Batch:
     timers: dict[bytes, bytes | None] = field(default_factory=dict)  # timer index changes (None: delete)
     counters: dict[str, int] = field(default_factory=dict)  # deltas of pending deadlines and timeliness counts
     pending: dict[str, set[Deadline]] = field(default_factory=dict)  # subject -> its pending deadlines now
+    grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
+    grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
     applied: int = 0
 
     def count(self, name: str, delta: int = 1) -> None:
@@ -57,10 +61,12 @@ class Batch:
 
 
 class LedgerProcessor:
-    def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY):
+    def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY,
+                 grading_policy: Callable[[], Policy] | None = None):
         self.store = store
         self.gap_reader = gap_reader
-        self.policy = policy
+        self.policy = policy  # the fold's: each event under the policy of the day it was recorded
+        self.grading_policy = grading_policy  # the published grade's: the policy in force now (live worker)
 
     def process(self, records: list[Record]) -> Batch:
         batch = Batch()
@@ -69,7 +75,8 @@ class LedgerProcessor:
         return batch
 
     def commit(self, batch: Batch) -> None:
-        self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.timers, batch.counters)
+        self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.timers, batch.counters,
+                         batch.grades)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
         return batch.offsets.get(partition, self.store.applied_offset(partition))
@@ -126,8 +133,11 @@ class LedgerProcessor:
             batch.history.append((done.subject_id, done.state["chain"]["length"], done.history_entry(offset)))
             metrics.EVENTS.labels(done.event["type"]).inc()
             metrics.observe_lag(done.event["recorded_at"])
-            self._index_deadlines(batch, partition, done.subject_id, before, done.state,
-                                  policy_for(self.policy, recorded_day(done.event)))
+            policy = policy_for(self.policy, recorded_day(done.event))
+            self._index_deadlines(batch, partition, done.subject_id, before, done.state, policy)
+            self._regrade(batch, done.subject_id, done.state,
+                          self.grading_policy() if self.grading_policy else policy,
+                          {"cause": done.event["type"], "cause_event_id": done.event["event_id"], "offset": offset})
             _count_timeliness(batch, done.event, before, done.state)
         elif done.outcome in (INVALID, REJECTED):
             self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
@@ -149,6 +159,31 @@ class LedgerProcessor:
         for deadline in new - old:
             batch.timers[timer_key(deadline)] = timer_value(deadline, partition)
             batch.count(f"deadlines/{deadline.kind}")
+
+    def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict) -> None:
+        """Keep the subject's stored grade current; a change becomes a GradeChanged to publish."""
+        new = grade(state, policy)
+        old = batch.grades.get(subject_id) or self.store.grade(subject_id)
+        change = grade_change(old, new)
+        if change is not None:
+            batch.grade_changes.append({"subject_id": subject_id, **change, **cause})
+            batch.grades[subject_id] = new
+            if old is not None:
+                batch.count(f"grades/{old['letter']}", -1)
+            batch.count(f"grades/{new['letter']}")
+            metrics.GRADE_CHANGES.labels(new["letter"]).inc()
+
+    def regrade_all(self, policy: Policy, chunk: int = REGRADE_CHUNK):
+        """Regrade every subject under `policy` (a new one took effect): yields one batch per chunk
+        of subjects, for the caller to publish and commit."""
+        after = ""
+        while ids := self.store.subject_ids_after(after, chunk):
+            batch = Batch()
+            for subject_id in ids:
+                self._regrade(batch, subject_id, self.store.get(subject_id), policy,
+                              {"cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1})
+            yield batch, len(ids)
+            after = ids[-1]
 
     def _reject(self, batch, partition, offset, value, reasons, event_id, subject_id) -> None:
         for reason in reasons:

@@ -25,6 +25,11 @@ DEADLINES_PENDING = Gauge("credit_deadlines_pending", "Deadlines the timers hold
 TIMERS_FIRED = Counter("credit_timers_fired", "System events the timers published, by deadline kind", ["kind"])
 TIMER_DELAY = Histogram("credit_timer_delay_seconds", "Real seconds from a deadline's instant to its event's publication",
                         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 30, 300))
+GRADE_CHANGES = Counter("credit_grade_changes", "GradeChanged records written, by the new letter", ["grade"])
+GRADE_SUBJECTS = Gauge("credit_grade_subjects", "Subjects by their current grade", ["grade"])
+REGRADE_PROGRESS = Gauge("credit_regrade_progress_ratio", "Share of subjects regraded by the running policy sweep "
+                         "(1 when none runs)")
+REGRADED = Counter("credit_regraded_subjects", "Subjects regraded by policy sweeps")
 LAG_MAX_S = 3600.0  # older events (replays, imports) would only swamp the histogram
 
 

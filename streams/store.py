@@ -22,6 +22,8 @@ _OFFSET = b"o/"
 _ROOT = b"r/"  # r/<partition>: the partition's log root (projections.canonical.log_link) at its applied offset
 _HISTORY = b"h/"  # h/<subject id>/<chain position, 10 digits>: the applied event and its chain hash
 _TIMER = b"t/"  # t/<fires_at, µs since epoch, 20 digits>/<subject id>/<kind>/<ref>: a pending deadline
+_GRADE = b"g/"  # g/<subject id>: the grade last published on credit.grades
+_META = b"m/"  # m/<name>: the worker's own bookkeeping (e.g. which policy every grade was computed with)
 _COUNTER = b"c/"  # c/<name>: a running count kept with the states (pending deadlines, timeliness)
 HISTORY_LIMIT_MAX = 100_000
 TIMERS_DUE_MAX = 1_000  # deadlines handed to the timers per scan
@@ -89,6 +91,23 @@ class SubjectStore:
             return orjson.loads(value) if key.startswith(_TIMER) else None
         return None
 
+    def meta(self, name: str) -> str | None:
+        raw = self._db.get(_META + name.encode())
+        return raw.decode() if raw is not None else None
+
+    def grade(self, subject_id: str) -> dict | None:
+        raw = self._db.get(_GRADE + subject_id.encode())
+        return orjson.loads(raw) if raw is not None else None
+
+    def subject_ids_after(self, after: str = "", limit: int = 1000) -> list[str]:
+        """Up to `limit` subject ids in key order after `after`: for sweeps over every subject."""
+        ids = []
+        for key in self._db.keys(from_key=_STATE + after.encode() + b"\x00" if after else _STATE):
+            if not key.startswith(_STATE) or len(ids) >= limit:
+                break
+            ids.append(key[len(_STATE):].decode())
+        return ids
+
     def counters(self, prefix: str = "") -> dict[str, int]:
         start = _COUNTER + prefix.encode()
         found = {}
@@ -100,10 +119,15 @@ class SubjectStore:
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
-              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None) -> None:
-        """Write states, history entries, timer index changes (None deletes), counter deltas and
-        the partition offsets and roots they reach, atomically."""
+              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
+              grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
+        """Write states, history entries, timer index changes (None deletes), counter deltas, grades,
+        bookkeeping and the partition offsets and roots they reach, atomically."""
         batch = WriteBatch(raw_mode=True)
+        for name, value in (meta or {}).items():
+            batch.put(_META + name.encode(), value.encode())
+        for subject_id, grade in (grades or {}).items():
+            batch.put(_GRADE + subject_id.encode(), orjson.dumps(grade, option=orjson.OPT_SORT_KEYS))
         for key, value in (timers or {}).items():
             if value is None:
                 batch.delete(key)
@@ -129,12 +153,10 @@ class SubjectStore:
                        self.applied_offsets())
 
     def subject_ids(self, limit: int = 1000) -> list[str]:
-        ids = []
-        for key in self._db.keys(from_key=_STATE):
-            if not key.startswith(_STATE) or len(ids) >= limit:
-                break
-            ids.append(key[len(_STATE):].decode())
-        return ids
+        return self.subject_ids_after("", limit)
+
+    def subject_count(self) -> int:
+        return sum(1 for key in self._db.keys(from_key=_STATE) if key.startswith(_STATE))
 
     def close(self) -> None:
         self._db.close()
@@ -166,6 +188,17 @@ class MemoryStore:
         self.roots: dict[int, str] = {}
         self.timers: dict[bytes, bytes] = {}
         self.counts: dict[str, int] = {}
+        self.grades: dict[str, dict] = {}
+        self.metas: dict[str, str] = {}
+
+    def meta(self, name: str) -> str | None:
+        return self.metas.get(name)
+
+    def grade(self, subject_id: str) -> dict | None:
+        return self.grades.get(subject_id)
+
+    def subject_ids_after(self, after: str = "", limit: int = 1000) -> list[str]:
+        return [s for s in sorted(self.states) if s > after][:limit]
 
     def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX) -> list[dict]:
         return _timers_due(sorted(self.timers.items()), now, limit)
@@ -193,7 +226,10 @@ class MemoryStore:
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
-              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None) -> None:
+              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
+              grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
+        self.metas.update(meta or {})
+        self.grades.update(grades or {})
         for key, value in (timers or {}).items():
             if value is None:
                 self.timers.pop(key, None)
@@ -212,7 +248,10 @@ class MemoryStore:
         return _digest(iter(items), self.applied_offsets())
 
     def subject_ids(self, limit: int = 1000) -> list[str]:
-        return sorted(self.states)[:limit]
+        return self.subject_ids_after("", limit)
+
+    def subject_count(self) -> int:
+        return len(self.states)
 
     def close(self) -> None:
         pass

@@ -14,7 +14,7 @@ from streams import codec
 
 SCHEMA_DIR = codec.SCHEMA_DIR
 SOURCES = {p.stem: json.loads(p.read_text("utf-8")) for p in SCHEMA_DIR.glob("*.avsc")}
-ENVELOPE = ("CreditEvent", "Subject", "Source", "Rejection", "Reason", "Digest")
+ENVELOPE = ("CreditEvent", "Subject", "Source", "Rejection", "Reason", "Digest", "GradeChanged")
 
 
 def resolve(avro_type):
@@ -175,7 +175,10 @@ def test_published_version_reads_into_current_schema(fp, path, branch):
     body = BytesIO()
     fastavro.schemaless_writer(body, writer, datum)
     data = codec.MAGIC + fp + body.getvalue()
-    if branch is None:
+    if path.name.startswith("GradeChanged."):
+        decoded = codec.decode_grade_changed(data)
+        assert decoded["subject_id"] == "样例" and decoded["added"][0]["points"] == 7
+    elif branch is None:
         decode = codec.decode_digest if path.name.startswith("Digest.") else codec.decode_rejection
         assert decode(data)["topic"] == "样例"
     else:

@@ -1,0 +1,95 @@
+"""Grades against the real broker: GradeChanged on credit.grades as events move a grade, the grade
+endpoint and command (now and as of an instant), and the regrade sweep when a new policy takes effect."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import projections
+from ops.embedded_kafka import free_port
+from projections.canonical import SHANGHAI
+from projections.ids import make_uscc
+from streams import ledger_reader, topics
+from streams.codec import decode_grade_changed
+from streams.sdk import Publisher
+from tests.helpers import Worker, cli, http_json, wait_for
+
+KEY = b"integration-test-pseudonym-key-0001"
+AUTHORITY = {"authority_code": make_uscc("410100", 9, "1", "1"), "authority_name": "郑州市生态环境局"}
+PACKAGED_POLICY = Path(projections.__file__).parent / "policies" / "2024.1.yaml"
+
+
+def changes_of(bootstrap: str, subject_id: str) -> list[dict]:
+    return [decode_grade_changed(v) for _, _, k, v, _ in ledger_reader.read_topic(bootstrap, topics.GRADES)
+            if k == subject_id.encode()]
+
+
+def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, tmp_path):
+    today = datetime.now(SHANGHAI).date()
+    company = {"id": make_uscc("410105", 9100), "kind": "LEGAL_PERSON", "name": "郑州金水测试化工有限公司"}
+
+    def event(type_, on, payload):
+        return {"type": type_, "subject": company, "source": AUTHORITY, "occurred_on": on.isoformat(), "payload": payload}
+    registered = event("SubjectRegistered", today - timedelta(days=400), {"region_code": "410105", "registered_on": "2019-05-05"})
+    penalty = event("PenaltyImposed", today, {"record_id": "ZZ-EP-1", "decision_no": "郑环罚〔2026〕91号",
+                                              "violation_type": "超标排放", "facts": "废水化学需氧量超标",
+                                              "basis": "《水污染防治法》第八十三条", "penalty_kinds": ["FINE", "SUSPENSION"],
+                                              "fine_fen": 20_000_000, "severity": "SEVERE"})
+    # a provincial policy taking effect in six days: a SEVERE penalty then costs 300 points
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    text = PACKAGED_POLICY.read_text(encoding="utf-8").replace('version: "2024.1"', 'version: "2099.9"')
+    text = text.replace("effective_from: 2020-01-01", f"effective_from: {today + timedelta(days=6)}")
+    text = text.replace("SEVERE: -150}", "SEVERE: -300}")
+    (policy_dir / "2099.9.yaml").write_text(text, encoding="utf-8")
+    speed = 21_600.0  # a quarter day a second: the new policy takes effect ~24 s from now
+    worker = Worker(kafka.bootstrap, tmp_path / "w", free_port(), env={
+        "CREDIT_LEDGER_POLICY_DIR": str(policy_dir), "CREDIT_LEDGER_CLOCK_SPEED": str(speed),
+        "CREDIT_LEDGER_CLOCK_STARTED_S": str(time.time())}).start()
+    try:
+        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+            assert publisher.publish(registered)
+            wait_for(lambda: len(changes_of(kafka.bootstrap, company["id"])) == 1, 30, what="the first grade")
+            recorded = datetime.now(SHANGHAI)
+            time.sleep(1.1)  # the registration's recorded_at is now strictly before the penalty's
+            assert publisher.publish(penalty)
+        seen: list = []
+
+        def three_moves():
+            seen[:] = changes_of(kafka.bootstrap, company["id"])
+            return len(seen) >= 3
+        try:
+            wait_for(three_moves, 60, what="the penalty's and the new policy's grade changes")
+        except AssertionError:
+            raise AssertionError(f"grade changes seen: {seen}; file: {worker.file(company['id'])}") from None
+        moves = list(seen)
+        first, by_penalty, by_policy = moves[:3]
+        assert (first["from_letter"], first["to_letter"], first["to_score"], first["cause"]) == (None, "A", 1000,
+                                                                                                  "SubjectRegistered")
+        assert (by_penalty["from_letter"], by_penalty["to_letter"], by_penalty["to_score"]) == ("A", "B", 850)
+        assert by_penalty["cause"] == "PenaltyImposed" and by_penalty["offset"] >= 0
+        assert [(r["record_id"], r["rule"], r["points"]) for r in by_penalty["added"]] == [
+            ("ZZ-EP-1", "penalty_on_display", -150)]
+        assert (by_policy["from_letter"], by_policy["to_letter"], by_policy["to_score"]) == ("B", "C", 700)
+        assert by_policy["cause"] == "policy 2099.9" and by_policy["offset"] == -1 and by_policy["cause_event_id"] is None
+
+        status, now = http_json(f"{worker.url}/subjects/{company['id']}/grade")
+        assert status == 200 and (now["letter"], now["score"], now["policy_version"]) == ("C", 700, "2099.9")
+        assert worker.file(company["id"])["grade"] == {k: v for k, v in now.items() if k != "subject_id"}
+        status, then = http_json(f"{worker.url}/subjects/{company['id']}/grade?at={quote(recorded.isoformat())}")
+        assert status == 200 and (then["letter"], then["score"], then["policy_version"]) == ("A", 1000, "2024.1")
+        assert http_json(f"{worker.url}/subjects/{company['id']}/grade?at=someday")[0] == 400
+        done = cli("grade", company["id"], "--web-url", worker.url)
+        assert done.returncode == 0 and "grade C" in done.stdout and "ZZ-EP-1" in done.stdout
+        metrics = http_text(f"{worker.url}/metrics")
+        assert "credit_regrade_progress_ratio 1.0" in metrics and 'credit_grade_subjects{grade="C"}' in metrics
+    finally:
+        worker.stop()
+
+
+def http_text(url: str) -> str:
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
