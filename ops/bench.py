@@ -52,9 +52,9 @@ def bench_timers(count: int, due_fraction: float = 0.01) -> dict:
         for deadline in synthetic_deadlines(count, start):
             chunk[timer_key(deadline)] = timer_value(deadline, 0)
             if len(chunk) >= WRITE_CHUNK:
-                store.write({}, {}, timers=chunk, counters={"deadlines/bench": len(chunk)})
+                store.write({}, {}, index=chunk, counters={"deadlines/bench": len(chunk)})
                 chunk = {}
-        store.write({}, {}, timers=chunk, counters={"deadlines/bench": len(chunk)})
+        store.write({}, {}, index=chunk, counters={"deadlines/bench": len(chunk)})
         result["index_write_s"] = time.perf_counter() - began
         result["index_rss_mib"] = rss_mib() - rss_before
         began = time.perf_counter()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from projections.canonical import GENESIS_HEAD, chain_link
 from projections.deadlines import pending_deadlines
 from projections.grading import grade
+from projections.lists import describe
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
                                  deregistration_problems, problem)
@@ -116,7 +117,9 @@ def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
     return {
         "subject": state["subject"],
         "grade": grade(state, policy),
-        "records": {collection: _by_offset(state["records"][collection].values()) for collection in COLLECTIONS},
+        "records": {**{collection: _by_offset(state["records"][collection].values()) for collection in COLLECTIONS},
+                    "lists": [{**entry, "measure_details": describe(entry["measures"])}
+                              for entry in _by_offset(state["records"]["lists"].values())]},
         "pending": {
             "objections": _by_offset(o for o in state["objections"].values() if o["status"] == PENDING),
             "repairs": _by_offset(r for r in state["repairs"].values() if r["status"] == PENDING),

@@ -16,7 +16,9 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections.fold import credit_file
+from projections.catalogue import LIST_KINDS
 from projections.grading import grade
+from projections.lists import public_entry
 from projections.replay import state_as_of
 from projections.canonical import instant_text, parse_instant
 from streams import ledger_reader, metrics, topics
@@ -37,6 +39,7 @@ DIGEST_INTERVAL_S = 5.0
 SESSION_TIMEOUT_S = 10.0
 POST_BODY_BYTES_MAX = 128 * 1024
 HEARTBEAT_INTERVAL_S = 1.0
+LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000
 REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
 
 
@@ -253,6 +256,24 @@ def create_app(settings) -> faust.App:
             sent = await (await events_topic.send(key=event["subject"]["id"].encode(), value=encode_event(event)))
             return json_response(self.web, {"event_id": event["event_id"], "subject_id": event["subject"]["id"],
                                             "partition": sent.partition, "offset": sent.offset}, status=202)
+
+    @app.page("/lists/{list_kind}")
+    async def public_list(web, request, list_kind: str):
+        """The public view of a red or black list: active PUBLIC entries with their measures, paged by
+        `?after=<subject id>/<entry id>&limit=N`."""
+        if list_kind not in LIST_KINDS:
+            return json_response(web, {"error": f"no list {list_kind!r}; lists: {', '.join(LIST_KINDS)}"}, status=404)
+        try:
+            limit = int(request.query.get("limit", LIST_PAGE_DEFAULT))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= LIST_PAGE_MAX:
+            return json_response(web, {"errors": [{"field": "limit", "rule": "range",
+                                                   "message": f"a whole number in 1..{LIST_PAGE_MAX}"}]}, status=400)
+        members = store.list_members(list_kind, request.query.get("after", ""), limit)
+        entries = [public_entry(store.get(subject_id), entry_id) for subject_id, entry_id in members]
+        next_after = f"{members[-1][0]}/{members[-1][1]}" if len(members) == limit else None
+        return json_response(web, {"list_kind": list_kind, "entries": entries, "next_after": next_after})
 
     @app.page("/timeliness")
     async def timeliness(web, request):

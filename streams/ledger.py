@@ -15,13 +15,14 @@ from projections.canonical import log_link
 from projections.deadlines import Deadline, pending_deadlines
 from projections.fold import APPLIED, DUPLICATE, REJECTED
 from projections.grading import grade, grade_change
+from projections.lists import active_entries
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
 from projections.records import recorded_day
 from projections.replay import INVALID, step
 from projections.validate import Problem
 from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event
-from streams.store import MemoryStore, timer_key, timer_value
+from streams.store import MemoryStore, list_key, timer_key, timer_value
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Batch:
     rejections: list[Rejection] = field(default_factory=list)
     history: list[tuple[str, int, dict]] = field(default_factory=list)  # (subject id, chain length, entry)
     roots: dict[int, str] = field(default_factory=dict)  # partition -> log root at batch.offsets[partition]
-    timers: dict[bytes, bytes | None] = field(default_factory=dict)  # timer index changes (None: delete)
+    index: dict[bytes, bytes | None] = field(default_factory=dict)  # timer and list index changes (None: delete)
     counters: dict[str, int] = field(default_factory=dict)  # deltas of pending deadlines and timeliness counts
     pending: dict[str, set[Deadline]] = field(default_factory=dict)  # subject -> its pending deadlines now
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
@@ -75,7 +76,7 @@ class LedgerProcessor:
         return batch
 
     def commit(self, batch: Batch) -> None:
-        self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.timers, batch.counters,
+        self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.index, batch.counters,
                          batch.grades)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
@@ -135,6 +136,7 @@ class LedgerProcessor:
             metrics.observe_lag(done.event["recorded_at"])
             policy = policy_for(self.policy, recorded_day(done.event))
             self._index_deadlines(batch, partition, done.subject_id, before, done.state, policy)
+            _index_lists(batch, done.subject_id, before, done.state)
             self._regrade(batch, done.subject_id, done.state,
                           self.grading_policy() if self.grading_policy else policy,
                           {"cause": done.event["type"], "cause_event_id": done.event["event_id"], "offset": offset})
@@ -154,10 +156,10 @@ class LedgerProcessor:
         new = set(pending_deadlines(after, policy))
         batch.pending[subject_id] = new
         for deadline in old - new:
-            batch.timers[timer_key(deadline)] = None
+            batch.index[timer_key(deadline)] = None
             batch.count(f"deadlines/{deadline.kind}", -1)
         for deadline in new - old:
-            batch.timers[timer_key(deadline)] = timer_value(deadline, partition)
+            batch.index[timer_key(deadline)] = timer_value(deadline, partition)
             batch.count(f"deadlines/{deadline.kind}")
 
     def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict) -> None:
@@ -196,6 +198,16 @@ def _subject_id(decoded) -> str | None:
     subject = decoded.get("subject") if isinstance(decoded, dict) else None
     subject_id = subject.get("id") if isinstance(subject, dict) else None
     return subject_id if isinstance(subject_id, str) else None
+
+
+def _index_lists(batch: Batch, subject_id: str, before: dict | None, after: dict) -> None:
+    """Keep the list index (public active entries by list kind) equal to the folded states."""
+    old = active_entries(before) if before is not None else {}
+    new = active_entries(after)
+    for entry_id in old.keys() - new.keys():
+        batch.index[list_key(old[entry_id], subject_id, entry_id)] = None
+    for entry_id in new.keys() - old.keys():
+        batch.index[list_key(new[entry_id], subject_id, entry_id)] = b""
 
 
 def _count_timeliness(batch: Batch, event: dict, before: dict | None, state: dict) -> None:

@@ -21,6 +21,7 @@ _STATE = b"s/"
 _OFFSET = b"o/"
 _ROOT = b"r/"  # r/<partition>: the partition's log root (projections.canonical.log_link) at its applied offset
 _HISTORY = b"h/"  # h/<subject id>/<chain position, 10 digits>: the applied event and its chain hash
+_LIST = b"l/"  # l/<list kind>/<subject id>/<entry id>: a public active list entry
 _TIMER = b"t/"  # t/<fires_at, µs since epoch, 20 digits>/<subject id>/<kind>/<ref>: a pending deadline
 _GRADE = b"g/"  # g/<subject id>: the grade last published on credit.grades
 _META = b"m/"  # m/<name>: the worker's own bookkeeping (e.g. which policy every grade was computed with)
@@ -33,6 +34,22 @@ def timer_key(deadline) -> bytes:
     """The index key of a projections.deadlines.Deadline: in firing order."""
     micros = int(datetime.fromisoformat(deadline.fires_at).timestamp() * 1_000_000)
     return _TIMER + b"%020d/" % micros + f"{deadline.subject_id}/{deadline.key}".encode()
+
+
+def list_key(list_kind: str, subject_id: str, entry_id: str) -> bytes:
+    return _LIST + f"{list_kind}/{subject_id}/{entry_id}".encode()
+
+
+def _list_members(keys, list_kind: str, after: str, limit: int) -> list[tuple[str, str]]:
+    prefix = _LIST + list_kind.encode() + b"/"
+    members = []
+    for key in keys:
+        if not key.startswith(prefix) or len(members) >= limit:
+            break
+        subject_id, entry_id = key[len(prefix):].decode().split("/", 1)
+        if f"{subject_id}/{entry_id}" > after:
+            members.append((subject_id, entry_id))
+    return members
 
 
 def timer_value(deadline, partition: int) -> bytes:
@@ -91,6 +108,12 @@ class SubjectStore:
             return orjson.loads(value) if key.startswith(_TIMER) else None
         return None
 
+    def list_members(self, list_kind: str, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
+        """(subject id, entry id) of public active entries of a list, in key order after `after`
+        ("<subject id>/<entry id>", for paging)."""
+        start = _LIST + f"{list_kind}/{after}".encode()
+        return _list_members(self._db.keys(from_key=start), list_kind, after, limit)
+
     def meta(self, name: str) -> str | None:
         raw = self._db.get(_META + name.encode())
         return raw.decode() if raw is not None else None
@@ -119,16 +142,16 @@ class SubjectStore:
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
-              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
+              index: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
-        """Write states, history entries, timer index changes (None deletes), counter deltas, grades,
-        bookkeeping and the partition offsets and roots they reach, atomically."""
+        """Write states, history entries, timer and list index changes (None deletes), counter deltas,
+        grades, bookkeeping and the partition offsets and roots they reach, atomically."""
         batch = WriteBatch(raw_mode=True)
         for name, value in (meta or {}).items():
             batch.put(_META + name.encode(), value.encode())
         for subject_id, grade in (grades or {}).items():
             batch.put(_GRADE + subject_id.encode(), orjson.dumps(grade, option=orjson.OPT_SORT_KEYS))
-        for key, value in (timers or {}).items():
+        for key, value in (index or {}).items():
             if value is None:
                 batch.delete(key)
             else:
@@ -186,13 +209,16 @@ class MemoryStore:
         self.offsets: dict[int, int] = {}
         self.histories: dict[str, list[dict]] = {}
         self.roots: dict[int, str] = {}
-        self.timers: dict[bytes, bytes] = {}
+        self.index: dict[bytes, bytes] = {}  # the timer and the list index, by key
         self.counts: dict[str, int] = {}
         self.grades: dict[str, dict] = {}
         self.metas: dict[str, str] = {}
 
     def meta(self, name: str) -> str | None:
         return self.metas.get(name)
+
+    def list_members(self, list_kind: str, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
+        return _list_members(sorted(k for k in self.index if k.startswith(_LIST)), list_kind, after, limit)
 
     def grade(self, subject_id: str) -> dict | None:
         return self.grades.get(subject_id)
@@ -201,10 +227,11 @@ class MemoryStore:
         return [s for s in sorted(self.states) if s > after][:limit]
 
     def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX) -> list[dict]:
-        return _timers_due(sorted(self.timers.items()), now, limit)
+        return _timers_due(sorted((k, v) for k, v in self.index.items() if k.startswith(_TIMER)), now, limit)
 
     def next_timer(self) -> dict | None:
-        return orjson.loads(self.timers[min(self.timers)]) if self.timers else None
+        timers = [k for k in self.index if k.startswith(_TIMER)]
+        return orjson.loads(self.index[min(timers)]) if timers else None
 
     def counters(self, prefix: str = "") -> dict[str, int]:
         return {k: v for k, v in sorted(self.counts.items()) if k.startswith(prefix) and v}
@@ -226,15 +253,15 @@ class MemoryStore:
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
-              timers: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
+              index: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
         self.metas.update(meta or {})
         self.grades.update(grades or {})
-        for key, value in (timers or {}).items():
+        for key, value in (index or {}).items():
             if value is None:
-                self.timers.pop(key, None)
+                self.index.pop(key, None)
             else:
-                self.timers[key] = value
+                self.index[key] = value
         for name, delta in (counters or {}).items():
             self.counts[name] = self.counts.get(name, 0) + delta
         self.roots.update(roots or {})

@@ -85,8 +85,32 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
         assert done.returncode == 0 and "grade C" in done.stdout and "ZZ-EP-1" in done.stdout
         metrics = http_text(f"{worker.url}/metrics")
         assert "credit_regrade_progress_ratio 1.0" in metrics and 'credit_grade_subjects{grade="C"}' in metrics
+        check_public_list(kafka, worker, event)
     finally:
         worker.stop()
+
+
+def check_public_list(kafka, worker, event):
+    """A list entry appears on the public list with its measures, and leaves it when it exits."""
+    today = datetime.now(SHANGHAI).date()
+    entered = event("ListEntered", today, {"entry_id": "ZZ-RED-1", "list_kind": "RED_LIST", "reason": "纳税信用A级且连续三年无违法记录",
+                                           "measures": ["GREEN_CHANNEL", "DEFERRED_DOCUMENTS"]})
+    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        subject_id = publisher.publish(entered).subject_id
+
+    def listed():
+        status, body = http_json(f"{worker.url}/lists/RED_LIST?limit=1000")
+        return status == 200 and [e for e in body["entries"] if e["subject_id"] == subject_id]
+    (entry,) = wait_for(listed, 30, what="the entry on the public RED_LIST")
+    assert entry["entry_id"] == "ZZ-RED-1" and entry["name"] == "郑州金水测试化工有限公司"
+    assert [(m["code"], m["kind"], m["known"]) for m in entry["measures"]] == [
+        ("GREEN_CHANNEL", "REWARD", True), ("DEFERRED_DOCUMENTS", "REWARD", True)]
+    assert entry["measures"][0]["authority"] and entry["measures"][0]["name"]
+    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        publisher.publish(event("ListExited", today, {"entry_id": "ZZ-RED-1", "exit_reason": "主动申请移出"}))
+    wait_for(lambda: not listed(), 30, what="the exited entry off the public list")
+    assert http_json(f"{worker.url}/lists/NO_SUCH_LIST")[0] == 404
+    assert http_json(f"{worker.url}/lists/RED_LIST?limit=0")[0] == 400
 
 
 def http_text(url: str) -> str:

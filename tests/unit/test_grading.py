@@ -193,3 +193,16 @@ def test_a_bad_policy_file_is_refused_naming_the_key(change, key):
 def test_two_policies_on_one_day_are_refused():
     with pytest.raises(ValueError, match="same day"):
         PolicyBook((DEFAULT_POLICY, replace(DEFAULT_POLICY, version="copy")))
+
+
+def test_a_grade_change_names_what_moved_it_and_nothing_is_a_change_when_nothing_moved():
+    from projections.grading import grade_change
+    clean, penalised = grade(given(), DEFAULT_POLICY), grade(given(severe()), DEFAULT_POLICY)
+    first = grade_change(None, clean)
+    assert (first["from_letter"], first["to_letter"], first["added"], first["removed"]) == (None, "A", [], [])
+    moved = grade_change(clean, penalised)
+    assert (moved["from_letter"], moved["to_letter"], moved["from_score"], moved["to_score"]) == ("A", "B", 1000, 850)
+    assert [(r["record_id"], r["points"]) for r in moved["added"]] == [("P-1", -150)] and moved["removed"] == []
+    back = grade_change(penalised, clean)
+    assert [(r["record_id"], r["points"]) for r in back["removed"]] == [("P-1", -150)]
+    assert grade_change(penalised, grade(given(severe()), DEFAULT_POLICY)) is None

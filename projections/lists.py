@@ -1,0 +1,67 @@
+"""Red and black lists (名单): the catalogue of joint reward and punishment measures (联合奖惩措施,
+projections/measures.yaml) and the public view of a list.
+
+A list entry names its measures by code; the credit file and the public list views show each
+with its name, kind and implementing authority. A code not in the catalogue is shown as such,
+never dropped: the log keeps what the authority published.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+import yaml
+
+from projections.records import ACTIVE, base_status
+
+MEASURE_KINDS = ("REWARD", "PUNISHMENT")
+
+
+@dataclass(frozen=True)
+class Measure:
+    code: str
+    name: str
+    kind: str
+    authority: str
+    basis: str
+
+
+def parse_measures(text: str) -> dict[str, Measure]:
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict):
+        raise ValueError("measures: must map codes to measures")
+    catalogue = {}
+    for code, fields in document.items():
+        if not isinstance(fields, dict) or set(fields) != {"name", "kind", "authority", "basis"}:
+            raise ValueError(f"measures.{code}: needs exactly name, kind, authority, basis")
+        if fields["kind"] not in MEASURE_KINDS:
+            raise ValueError(f"measures.{code}.kind: must be REWARD or PUNISHMENT")
+        catalogue[code] = Measure(code, **{k: str(v) for k, v in fields.items()})
+    return catalogue
+
+
+MEASURES: dict[str, Measure] = parse_measures(
+    (resources.files("projections") / "measures.yaml").read_text(encoding="utf-8"))
+
+
+def describe(codes: list[str]) -> list[dict]:
+    """Each code with its catalogue entry; `known: false` for a code the catalogue lacks."""
+    return [{**asdict(MEASURES[code]), "known": True} if code in MEASURES else
+            {"code": code, "known": False} for code in codes]
+
+
+def active_entries(state: dict) -> dict[str, str]:
+    """{entry_id: list_kind} of the subject's active entries that are public (for the list index)."""
+    return {entry_id: entry["list_kind"] for entry_id, entry in state["records"]["lists"].items()
+            if base_status(entry) == ACTIVE and entry["classification"] == "PUBLIC"}
+
+
+def public_entry(state: dict, entry_id: str) -> dict:
+    """One entry as a public list shows it: who, why, since when, until when, with which measures.
+    A natural person appears by pseudonym only (the ledger never holds the name)."""
+    entry, subject = state["records"]["lists"][entry_id], state["subject"]
+    return {"subject_id": subject["id"], "subject_kind": subject["kind"], "name": subject.get("name"),
+            "entry_id": entry_id, "list_kind": entry["list_kind"], "reason": entry["reason"],
+            "entered_on": entry["occurred_on"], "term_until": entry.get("term_until"),
+            "authority": entry["source"]["authority_name"], "status": entry["status"],
+            "measures": describe(entry["measures"])}
