@@ -64,7 +64,9 @@ def grade(state: dict, policy: Policy) -> dict:
     letter = "D" if hard else next((g for g in GRADES[:3] if score >= thresholds[g]), "D")
     return {"letter": letter, "score": score, "start_score": policy.start_score,
             "policy_version": policy.version, "policy_effective_from": policy.effective_from,
-            "reasons": hard + sorted(reasons, key=lambda r: (r["points"], r["record_id"]))}
+            # in a fixed order: a state read back from the store iterates its records in key order
+            "reasons": sorted(hard, key=lambda r: r["record_id"])
+            + sorted(reasons, key=lambda r: (r["points"], r["record_id"], r["rule"]))}
 
 
 def _key(reason: dict) -> tuple:

@@ -98,12 +98,22 @@ def refold_log(bootstrap: str):
     return store
 
 
-def wait_until_equal_to_refold(worker: Worker, bootstrap: str, subject_ids, timeout_s: float = 60.0) -> None:
+def wait_until_equal_to_refold(worker: Worker, bootstrap: str, subject_ids, timeout_s: float = 120.0) -> None:
     """Wait until the worker's files equal a clean re-fold of the log. The re-fold is redone on each
     try: the worker's timers may still be adding system events to the log."""
     from projections.fold import credit_file
 
+    differing: list = []
+
     def equal():
         expected = refold_log(bootstrap)
-        return all(worker.file(s) == credit_file(expected.get(s)) for s in subject_ids)
-    wait_for(equal, timeout_s, interval_s=1.0, what="the worker's files equal a clean re-fold of the log")
+        differing[:] = [s for s in subject_ids if worker.file(s) != credit_file(expected.get(s))][:1]
+        return not differing
+    try:
+        wait_for(equal, timeout_s, interval_s=1.0, what="the worker's files equal a clean re-fold of the log")
+    except AssertionError:
+        live, want = worker.file(differing[0]), credit_file(refold_log(bootstrap).get(differing[0]))
+        keys = sorted(k for k in set(live or {}) | set(want) if (live or {}).get(k) != want.get(k))
+        raise AssertionError(f"{differing[0]} differs from a clean re-fold in {keys}: live "
+                             f"{ {k: (live or {}).get(k) for k in keys} } vs re-fold { {k: want.get(k) for k in keys} }"
+                             ) from None

@@ -206,3 +206,11 @@ def test_a_grade_change_names_what_moved_it_and_nothing_is_a_change_when_nothing
     back = grade_change(penalised, clean)
     assert [(r["record_id"], r["points"]) for r in back["removed"]] == [("P-1", -150)]
     assert grade_change(penalised, grade(given(severe()), DEFAULT_POLICY)) is None
+
+
+def test_the_reasons_come_in_one_order_whatever_order_the_records_are_stored_in():
+    import orjson
+    state = given(ev.list_entered("L-9", list_kind="SERIOUS_DISHONESTY"), ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY"),
+                  severe("P-9"), severe("P-1"))
+    stored = orjson.loads(orjson.dumps(state, option=orjson.OPT_SORT_KEYS))  # as the store gives it back
+    assert grade(stored, DEFAULT_POLICY) == grade(state, DEFAULT_POLICY)
