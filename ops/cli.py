@@ -396,6 +396,49 @@ def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject'
 
 
 @app.command()
+def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subject's id"),
+            as_of: Optional[str] = typer.Option(None, "--as-of", metavar="T", help=(
+                "what the ledger knew at transaction time T (instant, or a date meaning 00:00 Asia/Shanghai)")),
+            valid_at: Optional[str] = typer.Option(None, "--valid-at", metavar="D", help=(
+                "what was legally true on date D, given everything known (now, or at --as-of)")),
+            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+            web_url: Optional[str] = typer.Option(None, help="the worker whose index says where to read"),
+            as_json: bool = typer.Option(False, "--json", help="print the view as JSON")):
+    """Reconstruct one subject from credit.events itself: its history, and its file at T or on D."""
+    import json
+
+    from projections.replay import bitemporal_view
+    from ops.history import reconstruct
+
+    settings = load_settings(kafka=kafka)
+    policies = settings.policies()
+    entries, source = reconstruct(settings.kafka, web_url or settings.web_url, subject_id, policies,
+                                  settings.pseudonym_key_bytes)
+    if not entries:
+        err.print(f"no accepted event of {subject_id} in {settings.kafka} ({source})")
+        raise typer.Exit(1)
+    try:
+        view = bitemporal_view(entries, as_of, valid_at, policies)
+    except ValueError as error:
+        err.print(f"error: --{str(error).replace('_', '-', 1)}")
+        raise typer.Exit(2)
+    if as_json:
+        print(json.dumps({"subject_id": subject_id, "source": source, **view}, ensure_ascii=False, indent=1))
+        return
+    table = Table("offset", "occurred_on", "recorded_at", "type", "chain hash",
+                  title=f"{subject_id}: {len(view['history'])} events (read by {source})")
+    for entry in view["history"]:
+        event = entry["event"]
+        table.add_row(str(entry["offset"]), event["occurred_on"], event["recorded_at"], event["type"],
+                      entry["chain_hash"][:16])
+    out.print(table)
+    if view["file"] is not None and view["file"]["grade"]:
+        g = view["file"]["grade"]
+        out.print(f"grade {g['letter']} ({g['score']}, policy {g['policy_version']})"
+                  + (f" as of {view['as_of']}" if view["as_of"] else "") + (f", valid at {view['valid_at']}" if valid_at else ""))
+
+
+@app.command()
 def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
             web_url: Optional[str] = typer.Option(None, help="the live worker to compare with (default: from settings)")):
     """Re-fold the whole ledger into fresh state and compare it with the live worker's."""
@@ -446,6 +489,65 @@ def bench(what: str = typer.Argument("timers", help=f"which benchmark: {', '.joi
     for name, value in result.items():
         table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
     out.print(table)
+
+
+@app.command()
+def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject's id (USCC, or np-... for a person)"),
+           out_path: Path = typer.Option(..., "--out", metavar="F.html", dir_okay=False,
+                                         help="where to write the report (one self-contained HTML page)"),
+           from_file: Optional[Path] = typer.Option(None, "--from-file", exists=True, dir_okay=False,
+                                                    help="fold this JSONL file of events instead of asking the "
+                                                         "live worker"),
+           web_url: Optional[str] = typer.Option(None, help="the live worker (default: from settings)")):
+    """The credit report (信用报告): the subject's file as a printable page in Simplified Chinese."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    from datetime import datetime
+
+    from projections.canonical import SHANGHAI, instant_text
+    from streams.report import render_report
+
+    settings = load_settings()
+    now = datetime.now(SHANGHAI)
+    if from_file is not None:
+        from projections.fold import credit_file
+        from projections.replay import replay as replay_entries
+
+        entries, problems = _read_events_file(from_file)
+        for problem in problems:
+            err.print(problem)
+        policies = settings.policies()
+        result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policies)
+        state = result.states.get(subject_id)
+        if state is None:
+            err.print(f"error: no subject {subject_id} in {from_file}", markup=False, highlight=False)
+            raise typer.Exit(1)
+        file = credit_file(state, policies.in_force(instant_text(now)[:10]))
+        history = result.history.get(subject_id, [])
+    else:
+        base = (web_url or settings.web_url).rstrip("/") + f"/subjects/{urllib.parse.quote(subject_id, safe='')}"
+        bodies = []
+        for url in (base, base + "/history"):
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    bodies.append(json.loads(response.read()))
+            except urllib.error.HTTPError as error:
+                detail = "no such subject in the ledger" if error.code == 404 else error.read().decode(errors="replace")
+                err.print(f"error: {url}: {error.code}: {detail}", markup=False, highlight=False, soft_wrap=True)
+                raise typer.Exit(1)
+            except (OSError, ValueError) as error:
+                err.print(f"error: cannot read {url} from the worker: {error}", markup=False, highlight=False,
+                          soft_wrap=True)
+                raise typer.Exit(1)
+        file, history = bodies[0], bodies[1].get("history", [])
+    try:
+        out_path.write_text(render_report(file, history, instant_text(now)), encoding="utf-8")
+    except OSError as error:
+        err.print(f"error: cannot write {out_path}: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    print(out_path)
 
 
 def main() -> None:

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from projections.canonical import parse_instant
+from projections.canonical import SHANGHAI, instant_text, parse_instant
 from projections.deadlines import Deadline, pending_deadlines, system_event
-from projections.fold import APPLIED, fold
+from projections.fold import APPLIED, credit_file, fold
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
-from projections.records import recorded_day
+from projections.records import RETRACTED, REVOKED, base_status, recorded_day
 from projections.validate import EdgeContext, Problem, validate_event
 
 INVALID = "invalid"  # the record is no valid event at all (before any rule of the fold)
@@ -152,3 +152,54 @@ def state_as_of(history: Iterable[dict], moment: datetime, policy: Policy | Poli
             break  # the history is in log order, and a subject's recorded_at only grows along it
         state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)))
     return state
+
+
+def state_valid_at(history: list[dict], day: str, policy: Policy | PolicyBook = DEFAULT_POLICY) -> dict | None:
+    """What was legally true on `day` (valid time), given everything known now.
+
+    The events whose occurred_on is on or before `day` are folded in log order; records that
+    were later found never to have been valid (retracted after an upheld objection, revoked on
+    review or by a court) are taken out, and corrections made since apply, as they correct what
+    was true all along."""
+    known_now = state_as_of(history, datetime.max.replace(tzinfo=SHANGHAI), policy)
+    if known_now is None:
+        return None
+    state = None
+    for entry in history:
+        event = entry["event"]
+        if event["occurred_on"] <= day:
+            state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)))
+    if state is None:
+        return None
+    records = {}
+    for collection, now_records in known_now["records"].items():
+        kept = {}
+        for record_id, record in state["records"][collection].items():
+            final = now_records.get(record_id, record)
+            if base_status(final) in (RETRACTED, REVOKED):
+                continue
+            kept[record_id] = {**record, "correction": final["correction"]} if final.get("correction") else record
+        records[collection] = kept
+    return {**state, "records": records}
+
+
+def bitemporal_view(history: list[dict], as_of: str | None, valid_at: str | None,
+                    policy: Policy | PolicyBook = DEFAULT_POLICY) -> dict:
+    """The credit file and history of one subject as known at transaction time `as_of` (an instant,
+    or a date meaning 00:00 Asia/Shanghai) and/or as true on valid date `valid_at`; ValueError
+    "<field>: <why>" for a bad parameter. The file is graded under the policy in force then."""
+    moment = parse_instant(as_of) if as_of is not None else None
+    if as_of is not None and moment is None:
+        raise ValueError(f"as_of: {as_of!r} is not a date (2025-06-01) or an instant with its offset")
+    if valid_at is not None and (len(valid_at) != 10 or parse_instant(valid_at) is None):
+        raise ValueError(f"valid_at: {valid_at!r} is not a date like 2025-06-01")
+    known = [h for h in history if moment is None or datetime.fromisoformat(h["event"]["recorded_at"]) <= moment]
+    if valid_at is not None:
+        state = state_valid_at(known, valid_at, policy)
+        known = [h for h in known if h["event"]["occurred_on"] <= valid_at]
+    else:
+        state = state_as_of(known, moment or datetime.max.replace(tzinfo=SHANGHAI), policy)
+    day = valid_at or (moment.astimezone(SHANGHAI).date().isoformat() if moment else None)
+    graded_under = policy_for(policy, day) if day else policy_for(policy, "9999-12-31")
+    return {"as_of": instant_text(moment) if moment else None, "valid_at": valid_at,
+            "file": credit_file(state, graded_under) if state is not None else None, "history": known}

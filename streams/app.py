@@ -19,7 +19,7 @@ from projections.fold import credit_file
 from projections.catalogue import LIST_KINDS
 from projections.grading import grade
 from projections.lists import public_entry
-from projections.replay import state_as_of
+from projections.replay import bitemporal_view, state_as_of
 from projections.canonical import instant_text, parse_instant
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
@@ -228,9 +228,20 @@ def create_app(settings) -> faust.App:
 
     @app.page("/subjects/{subject_id}/history")
     async def subject_history(web, request, subject_id: str):
+        """The accepted events with their chain hashes; with `as_of=T` (transaction time) and/or
+        `valid_at=D` (valid time) also the credit file as the ledger knew it at T / as true on D."""
         if store.get(subject_id) is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        return json_response(web, {"subject_id": subject_id, "history": store.history(subject_id)})
+        history = store.history(subject_id)
+        as_of, valid_at = request.query.get("as_of"), request.query.get("valid_at")
+        if as_of is None and valid_at is None:
+            return json_response(web, {"subject_id": subject_id, "history": history})
+        try:
+            view = bitemporal_view(history, as_of, valid_at, policies)
+        except ValueError as error:
+            field, message = str(error).split(": ", 1)
+            return json_response(web, {"errors": [{"field": field, "rule": "instant", "message": message}]}, 400)
+        return json_response(web, {"subject_id": subject_id, **view})
 
     @app.page("/events")
     class Events(faust.web.View):

@@ -214,3 +214,18 @@ def test_the_reasons_come_in_one_order_whatever_order_the_records_are_stored_in(
                   severe("P-9"), severe("P-1"))
     stored = orjson.loads(orjson.dumps(state, option=orjson.OPT_SORT_KEYS))  # as the store gives it back
     assert grade(stored, DEFAULT_POLICY) == grade(state, DEFAULT_POLICY)
+
+
+def test_valid_at_takes_out_what_was_never_valid_and_keeps_what_was_true_on_the_day():
+    from projections.replay import state_valid_at
+    events = [ev.subject_registered(), severe("P-1", "2025-01-06"), ev.penalty_imposed("P-2", "2025-01-06"),
+              ev.objection_filed("O-1", "P-2", "2025-02-03"),
+              ev.objection_resolved("O-1", "P-2", "UPHELD_WITHDRAWN", "2025-02-10"),  # P-2 never valid
+              ev.list_entered("L-1", "2025-03-03", list_kind="OTHER_BLACKLIST"), ev.list_exited("L-1", "2025-05-06"),
+              ev.penalty_imposed("P-3", "2025-06-02")]
+    history = replay(enumerate(events)).history[ev.COMPANY]
+    on_april = state_valid_at(history, "2025-04-01")
+    assert set(on_april["records"]["penalties"]) == {"P-1"}  # P-2 retracted in valid time, P-3 not yet decided
+    assert on_april["records"]["lists"]["L-1"]["status"] == "ACTIVE"  # listed on that day, exited later
+    assert state_valid_at(history, "2025-05-07")["records"]["lists"]["L-1"]["status"] == "EXITED"
+    assert state_valid_at(history, "2019-01-01") is None
