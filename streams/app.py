@@ -27,6 +27,7 @@ from projections.validate import EdgeContext, Problem, problems_as_dicts, valida
 from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
+from streams.report import render_report
 from streams.store import SubjectStore
 from streams.timers import TICK_S, Timers
 
@@ -225,6 +226,15 @@ def create_app(settings) -> faust.App:
         body = {"subject_id": subject_id, "at": instant_text(moment),
                 **(grade(then, policies.in_force(day)) if then is not None else {"letter": None, "reasons": []})}
         return json_response(web, body)
+
+    @app.page("/subjects/{subject_id}/report")
+    async def subject_report(web, request, subject_id: str):
+        """The printable credit report (信用报告), in Simplified Chinese, self-contained (works offline)."""
+        state = store.get(subject_id)
+        if state is None:
+            return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
+        page = render_report(credit_file(state, policy_now()), store.history(subject_id), instant_text(clock.now()))
+        return web.bytes(page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
 
     @app.page("/subjects/{subject_id}/history")
     async def subject_history(web, request, subject_id: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -60,6 +61,10 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
                    "--kafka", kafka.bootstrap, "--web-url", worker.url)
         assert json.loads(done.stdout)["file"]["records"]["penalties"] == []
         assert captured[1][1]["records"]["penalties"][0]["record_id"] == "JM-A-1"  # though known then
+        with urllib.request.urlopen(f"{worker.url}/subjects/{company['id']}/report", timeout=10) as response:
+            page = response.read().decode()
+            assert response.headers["Content-Type"].startswith("text/html") and "信用报告" in page
+            assert company["name"] in page and captured[-1][1]["chain"]["head"] in page
         bad = cli("history", company["id"], "--as-of", "yesterday", "--kafka", kafka.bootstrap, "--web-url", worker.url)
         assert bad.returncode == 2 and "as-of" in bad.stderr
     finally:
