@@ -550,6 +550,27 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
     print(out_path)
 
 
+@app.command()
+def verify(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID",
+                                                 help="verify only this subject's chain"),
+           digest: Optional[Path] = typer.Option(None, "--digest", metavar="F", dir_okay=False,
+                                                 help="verify against this saved digest file (default: against "
+                                                      "the digests published on credit.digests)"),
+           export_digest: Optional[Path] = typer.Option(None, "--export-digest", metavar="F", dir_okay=False,
+                                                        help="write the topic's digest file (roots, per-record "
+                                                             "fingerprints, subjects' chains) to F"),
+           topic: Optional[str] = typer.Option(None, "--topic", metavar="T",
+                                               help="the ledger topic (default credit.events; with --digest, the "
+                                                    "file's topic)"),
+           kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)")):
+    """Verify the log against its digests; exit 0 verified, 1 a discrepancy (the first offending record
+    named), 2 nothing could be verified."""
+    from ops.verify import run_verify
+
+    raise typer.Exit(run_verify(kafka=kafka, topic=topic, subject=subject, digest=digest,
+                                export_digest=export_digest, out=out, err=err))
+
+
 def main() -> None:
     app(prog_name="credit-ledger")
 

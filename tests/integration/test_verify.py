@@ -1,0 +1,187 @@
+"""`credit-ledger verify` against the real broker: a digest file exported from a topic of valid events
+verifies its untouched copy and names the first offending record of copies with one record altered,
+one removed and two swapped; published roots on credit.digests are checked the same way."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from projections.canonical import GENESIS_HEAD, SHANGHAI, instant_text, log_link
+from projections.ids import make_uscc
+from streams import ledger_reader, topics
+from streams.codec import decode_event, encode_digest, encode_event
+from streams.sdk import Publisher
+from tests.helpers import cli
+
+KEY = b"integration-test-pseudonym-key-0003"
+AUTHORITY = {"authority_code": make_uscc("330100", 5, "1", "1"), "authority_name": "杭州市市场监督管理局"}
+PARTITIONS = 2
+SUBJECTS = 9
+
+
+def valid_events() -> list[dict]:
+    """Four events for each of a few companies: registered, fined, promised, fined again."""
+    today = datetime.now(SHANGHAI).date()
+    events = []
+    for n in range(SUBJECTS):
+        company = {"id": make_uscc("330106", 7100 + n), "kind": "LEGAL_PERSON", "name": f"杭州市西湖测试{n}号贸易有限公司"}
+
+        def event(type_, on, payload):
+            return {"type": type_, "subject": company, "source": AUTHORITY, "occurred_on": on.isoformat(),
+                    "payload": payload}
+        events += [
+            event("SubjectRegistered", today - timedelta(days=800), {"region_code": "330106",
+                                                                     "registered_on": "2021-03-02"}),
+            event("PenaltyImposed", today - timedelta(days=2), {
+                "record_id": f"HZ-P-{n}", "decision_no": f"杭市监罚〔2026〕{100 + n}号", "violation_type": "虚假宣传",
+                "facts": "在网店发布虚假广告", "basis": "《中华人民共和国广告法》第五十五条",
+                "penalty_kinds": ["FINE"], "fine_fen": 1_000_000 + n, "severity": "GENERAL"}),
+            event("CommitmentMade", today - timedelta(days=1), {
+                "commitment_id": f"HZ-C-{n}", "commitment_kind": "NOTIFICATION_PROMISE",
+                "content": "承诺三十日内完成整改", "due_on": (today + timedelta(days=30)).isoformat()}),
+            event("PenaltyImposed", today, {
+                "record_id": f"HZ-Q-{n}", "decision_no": f"杭市监罚〔2026〕{200 + n}号", "violation_type": "未按规定明码标价",
+                "facts": "商品未标明价格", "basis": "《价格违法行为行政处罚规定》第十三条",
+                "penalty_kinds": ["FINE"], "fine_fen": 50_000 + n, "severity": "GENERAL"}),
+        ]
+    return events
+
+
+def create_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(n, PARTITIONS, replication_factor=-1) for n in names]).values():
+        future.result(30)
+    for name in names:
+        ledger_reader.watermarks(bootstrap, name, timeout_s=30)  # waits until the partitions are led
+
+
+def copy_into(bootstrap: str, topic: str, partitions: dict[int, list[tuple[bytes, bytes]]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    for partition, records in partitions.items():
+        for key, value in records:
+            producer.produce(topic, value=value, key=key, partition=partition)
+    assert producer.flush(30) == 0
+
+
+def publish_roots(bootstrap: str, topic: str, partitions: dict[int, list[tuple[bytes, bytes]]]) -> None:
+    """What the worker publishes to credit.digests: each partition's root at its last offset."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for partition, records in partitions.items():
+        root = GENESIS_HEAD
+        for offset, (key, value) in enumerate(records):
+            root = log_link(root, offset, key, value)
+        producer.produce(topics.DIGESTS, key=str(partition).encode(), value=encode_digest({
+            "topic": topic, "partition": partition, "offset": len(records) - 1, "root": root,
+            "at": instant_text(datetime.now(timezone.utc))}))
+    assert producer.flush(30) == 0
+
+
+def discrepancy_line(done) -> str:
+    lines = [line for line in done.stdout.splitlines() if line.startswith("DISCREPANCY:")]
+    assert len(lines) == 1, done.stdout + done.stderr
+    return lines[0]
+
+
+def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, tmp_path):
+    bootstrap = kafka.bootstrap
+    name = f"verify-{uuid.uuid4().hex[:8]}"
+    copies = {kind: f"{name}-{kind}" for kind in ("copy", "altered", "removed", "swapped", "published")}
+    create_topics(bootstrap, [name, *copies.values()])
+    with Publisher(bootstrap, pseudonym_key=KEY, topic=name) as publisher:
+        report = publisher.publish_many(valid_events())
+    assert report.ok and len(report.delivered) == 4 * SUBJECTS
+
+    log: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(PARTITIONS)}
+    for partition, offset, key, value, _ in ledger_reader.read_topic(bootstrap, name):
+        assert offset == len(log[partition])
+        log[partition].append((key, value))
+    partition = max(log, key=lambda p: len(log[p]))  # the tampering happens in the fuller partition
+    records = log[partition]
+    assert len(records) >= 8, {p: len(r) for p, r in log.items()}
+    event_ids = [decode_event(value)["event_id"] for _, value in records]
+
+    digest = tmp_path / "digest.json"
+    done = cli("verify", "--export-digest", str(digest), "--topic", name, "--kafka", bootstrap)
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(digest.read_text("utf-8"))
+    assert document["format"] == 1 and document["topic"] == name
+    assert {p: len(body["records"]) for p, body in document["partitions"].items()} == {
+        str(p): len(r) for p, r in log.items()}
+    assert document["partitions"][str(partition)]["records"][0][2] == event_ids[0]
+    assert len(document["subjects"]) == SUBJECTS and {c["length"] for c in document["subjects"].values()} == {4}
+
+    # the forgeries, each in the fuller partition; the other partition is copied as it is
+    altered_at = next(i for i, (_, value) in enumerate(records) if i >= 2
+                      and decode_event(value)["type"] == "PenaltyImposed")
+    forged_event = decode_event(records[altered_at][1])
+    forged_event["payload"]["fine_fen"] = 1  # a fine quietly reduced to one fen
+    altered = list(records)
+    altered[altered_at] = (records[altered_at][0], encode_event(forged_event))
+    removed_at, swapped_at = 5, 3
+    removed = records[:removed_at] + records[removed_at + 1:]
+    swapped = records[:swapped_at] + [records[swapped_at + 1], records[swapped_at]] + records[swapped_at + 2:]
+    for kind, forged in (("copy", records), ("altered", altered), ("removed", removed), ("swapped", swapped),
+                         ("published", altered)):
+        copy_into(bootstrap, copies[kind], {**log, partition: forged})
+    publish_roots(bootstrap, copies["published"], log)  # the roots of the untouched log, for the altered copy
+    altered_subject = forged_event["subject"]["id"]
+    intact_subject = next(s for s in document["subjects"] if s != altered_subject)
+
+    runs = {
+        "copy": ("--digest", str(digest), "--topic", copies["copy"]),
+        "altered": ("--digest", str(digest), "--topic", copies["altered"]),
+        "removed": ("--digest", str(digest), "--topic", copies["removed"]),
+        "swapped": ("--digest", str(digest), "--topic", copies["swapped"]),
+        "published": ("--topic", copies["published"]),
+        "subject-altered": ("--digest", str(digest), "--topic", copies["altered"], "--subject", altered_subject),
+        "subject-intact": ("--digest", str(digest), "--topic", copies["altered"], "--subject", intact_subject),
+        "usage": ("--digest", str(digest), "--export-digest", str(tmp_path / "x.json")),
+        "no-digest": ("--topic", name),
+        "no-subject": ("--digest", str(digest), "--topic", copies["copy"], "--subject", make_uscc("330106", 1)),
+    }
+    with ThreadPoolExecutor(len(runs)) as pool:
+        futures = {k: pool.submit(cli, "verify", *args, "--kafka", bootstrap) for k, args in runs.items()}
+        results = {k: f.result() for k, f in futures.items()}
+
+    clean = results["copy"]
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "VERIFIED" in clean.stdout and "DISCREPANCY" not in clean.stdout
+
+    expected = {
+        "altered": f"altered, partition {partition}, offset {altered_at}, event {event_ids[altered_at]}",
+        "removed": f"removed, partition {partition}, offset {removed_at}, event {event_ids[removed_at]}",
+        "swapped": f"reordered, partition {partition}, offset {swapped_at}, event {event_ids[swapped_at]}",
+    }
+    for kind, naming in expected.items():
+        done = results[kind]
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert discrepancy_line(done) == f"DISCREPANCY: {naming}", done.stdout
+    assert f"now at offset {swapped_at + 1}" in results["swapped"].stdout
+    assert f"holds event {event_ids[removed_at + 1]}, saved at offset {removed_at + 1}" in results["removed"].stdout
+
+    # published roots only: the partition and the offsets the first difference lies in
+    published = results["published"]
+    assert published.returncode == 1, published.stdout + published.stderr
+    assert discrepancy_line(published) == (f"DISCREPANCY: root_differs, partition {partition}, "
+                                           f"offsets 0..{len(records) - 1}")
+
+    # one subject's chain: the altered fine breaks its owner's chain only
+    broken = results["subject-altered"]
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert f"only the chain of subject {altered_subject} is verified" in broken.stdout
+    assert re.search(rf"chain_differs, subject {altered_subject}, partition {partition}, offset {altered_at}, "
+                     rf"event {event_ids[altered_at]}", broken.stdout), broken.stdout
+    intact = results["subject-intact"]
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert f"only the chain of subject {intact_subject} is verified" in intact.stdout and "VERIFIED" in intact.stdout
+
+    # nothing to verify against, or no such subject: exit 2, said why
+    assert results["usage"].returncode == 2 and "not both" in results["usage"].stderr
+    assert results["no-digest"].returncode == 2 and "nothing verified" in results["no-digest"].stderr
+    assert results["no-subject"].returncode == 2 and "no subject" in results["no-subject"].stderr
