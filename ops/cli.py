@@ -157,17 +157,12 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
 
     from projections.canonical import SHANGHAI
     from projections.fold import credit_file
-    from projections.replay import replay as replay_entries
 
     settings = load_settings()
-    entries, problems = _read_events_file(from_file)
-    policies = settings.policies()
     until = _instant_option(clock, "--clock") if clock else None
-    result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policies, clock=until)
+    result, entries = _replay_file(from_file, settings, clock=until)
     # the files are shown as of the clock, else today: graded under the policy in force then
-    policy = policies.in_force((until or datetime.now(SHANGHAI)).astimezone(SHANGHAI).date().isoformat())
-    for problem in problems:
-        err.print(problem)
+    policy = settings.policies().in_force((until or datetime.now(SHANGHAI)).astimezone(SHANGHAI).date().isoformat())
     if subject is not None:
         state = result.states.get(subject)
         if state is None:
@@ -242,13 +237,7 @@ def sample(size: int = typer.Option(..., help="how many subjects to draw"),
     settings = load_settings(kafka=kafka)
     policy = settings.policy()
     if from_file is not None:
-        from projections.replay import replay as replay_entries
-
-        entries, problems = _read_events_file(from_file)
-        for problem in problems:
-            err.print(problem)
-        states = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes,
-                                policy=settings.policies()).states.values()
+        states = _replay_file(from_file, settings)[0].states.values()
     else:
         from confluent_kafka import KafkaException
 
@@ -318,6 +307,17 @@ def _read_events_file(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
     return entries, problems
 
 
+def _replay_file(path: Path, settings, clock=None):
+    """Fold a JSONL file of events with no Kafka (each event under the policy of its day); the
+    lines that are no JSON are reported on stderr."""
+    from projections.replay import replay
+
+    entries, problems = _read_events_file(path)
+    for problem in problems:
+        err.print(problem)
+    return replay(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=settings.policies(), clock=clock), entries
+
+
 def _instant_option(text: str, flag: str):
     from projections.canonical import parse_instant
 
@@ -351,13 +351,10 @@ def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject'
 
         from projections.canonical import SHANGHAI, instant_text
         from projections.grading import grade as grade_of
-        from projections.replay import replay as replay_entries, state_as_of
+        from projections.replay import state_as_of
 
-        entries, problems = _read_events_file(from_file)
-        for problem in problems:
-            err.print(problem)
         policies = settings.policies()
-        result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policies)
+        result, _ = _replay_file(from_file, settings)
         history = result.history.get(subject_id)
         if history is None:
             err.print(f"no subject {subject_id} in {from_file}")
@@ -513,13 +510,9 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
     now = datetime.now(SHANGHAI)
     if from_file is not None:
         from projections.fold import credit_file
-        from projections.replay import replay as replay_entries
 
-        entries, problems = _read_events_file(from_file)
-        for problem in problems:
-            err.print(problem)
         policies = settings.policies()
-        result = replay_entries(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=policies)
+        result, _ = _replay_file(from_file, settings)
         state = result.states.get(subject_id)
         if state is None:
             err.print(f"error: no subject {subject_id} in {from_file}", markup=False, highlight=False)
