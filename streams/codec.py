@@ -345,42 +345,39 @@ def decode_rejection(data: bytes) -> dict:
     return _without_nulls(record)
 
 
-# -- Digest ----------------------------------------------------------------------------------
+# -- Digest and GradeChanged: records with an `at` instant ------------------------------------
 
-def encode_digest(digest: Mapping[str, Any]) -> bytes:
-    """A partition digest {topic, partition, offset, root, at (ISO instant)} as single-object Avro."""
+def _encode_at(name: str, record: Mapping[str, Any]) -> bytes:
     try:
-        return _write("Digest", {**digest, "at": _micros(digest["at"])})
+        return _write(name, {**record, "at": _micros(record["at"])})
     except CodecError:
         raise
     except Exception as exc:
-        raise CodecError(f"cannot encode digest: {_short(exc)}") from exc
+        raise CodecError(f"cannot encode {name}: {_short(exc)}") from exc
 
 
-def decode_digest(data: bytes) -> dict:
-    record = _read("Digest", data)
+def _decode_at(name: str, data: bytes) -> dict:
+    record = _read(name, data)
     try:
         return {**record, "at": _iso_instant(record["at"])}
     except Exception as exc:
-        raise CodecError(f"undecodable Digest: {_short(exc)}") from exc
+        raise CodecError(f"undecodable {name}: {_short(exc)}") from exc
 
 
-# -- GradeChanged ----------------------------------------------------------------------------
+def encode_digest(digest: Mapping[str, Any]) -> bytes:
+    """A partition digest {topic, partition, offset, root, at (ISO instant)} as single-object Avro."""
+    return _encode_at("Digest", digest)
+
+
+def decode_digest(data: bytes) -> dict:
+    return _decode_at("Digest", data)
+
 
 def encode_grade_changed(change: Mapping[str, Any]) -> bytes:
     """A GradeChanged {subject_id, from_/to_letter, from_/to_score, policy_version, cause, cause_event_id,
     offset, added, removed, at (ISO instant)} as single-object Avro."""
-    try:
-        return _write("GradeChanged", {**change, "at": _micros(change["at"])})
-    except CodecError:
-        raise
-    except Exception as exc:
-        raise CodecError(f"cannot encode GradeChanged: {_short(exc)}") from exc
+    return _encode_at("GradeChanged", change)
 
 
 def decode_grade_changed(data: bytes) -> dict:
-    record = _read("GradeChanged", data)
-    try:
-        return {**record, "at": _iso_instant(record["at"])}
-    except Exception as exc:
-        raise CodecError(f"undecodable GradeChanged: {_short(exc)}") from exc
+    return _decode_at("GradeChanged", data)

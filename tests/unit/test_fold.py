@@ -79,6 +79,15 @@ def test_any_redelivery_schedule_gives_the_state_of_a_clean_replay(data):
     for i in duplicate_at:  # a publisher's retry lands the same event again at the end of the log
         log.append((len(log), events[i]))
     clean = replay(log)
+    delivered = redelivered(data, log)
+    assert canonical_bytes(replay(delivered)) == canonical_bytes(clean)
+    outcomes = [fold(replay(log[:i]), e, off)[1].kind for i, (off, e) in enumerate(log)]
+    assert outcomes.count(APPLIED) == len(events) and outcomes.count(DUPLICATE) == len(duplicate_at)
+
+
+# --- random mixed logs: many event types, valid and invalid, over a small id space ---------------
+def redelivered(data, log: list) -> list:
+    """The log as an at-least-once consumer may see it: each crash rewinds to an earlier offset."""
     delivered, position = [], 0
     while position < len(log):
         step = data.draw(st.integers(1, len(log) - position), label="advance")
@@ -86,12 +95,9 @@ def test_any_redelivery_schedule_gives_the_state_of_a_clean_replay(data):
         position += step
         back = data.draw(st.integers(0, position), label="crash rewinds to")
         delivered.extend(log[back:position])
-    assert canonical_bytes(replay(delivered)) == canonical_bytes(clean)
-    outcomes = [fold(replay(log[:i]), e, off)[1].kind for i, (off, e) in enumerate(log)]
-    assert outcomes.count(APPLIED) == len(events) and outcomes.count(DUPLICATE) == len(duplicate_at)
+    return delivered
 
 
-# --- random mixed logs: many event types, valid and invalid, over a small id space ---------------
 DAYS = tuple(f"{2024 + m // 12}-{m % 12 + 1:02d}-10" for m in range(18))  # 2024-01-10 .. 2025-06-10
 OUTCOMES = ("DISMISSED", "UPHELD_CORRECTED", "UPHELD_WITHDRAWN")
 # Weighted by repetition: the stories that need several steps (repair, objection) come up often.
@@ -212,13 +218,7 @@ def test_mixed_logs_fold_deterministically_reject_cleanly_and_never_mutate(data)
         states.append(state)
         snapshots.append(canonical_bytes(state))
 
-    delivered, position = [], 0
-    while position < len(log):
-        step = data.draw(st.integers(1, len(log) - position), label="advance")
-        delivered.extend(log[position:position + step])
-        position += step
-        back = data.draw(st.integers(0, position), label="crash rewinds to")
-        delivered.extend(log[back:position])
+    delivered = redelivered(data, log)
     assert canonical_bytes(replay(delivered)) == snapshots[-1]
     assert credit_file(replay(delivered)) == credit_file(states[-1])
 
