@@ -5,12 +5,25 @@ PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    := .venv
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup tools run test lint clean
+.PHONY: setup tools debs run test lint clean
+
+# Debian packages tests need: chromium drives the dashboard's browser test, promtool
+# (package prometheus) unit-tests the alert rules, fonts-noto-cjk renders its Chinese.
+DEBS := chromium prometheus fonts-noto-cjk
 
 # Idempotent and fast when done: pip runs only when pyproject.toml changed since the
 # last install; the Kafka jars come from a cache outside the repo (ops/embedded_kafka.py).
-setup: tools $(VENV)/.installed
+setup: tools debs $(VENV)/.installed
 	@$(VENV)/bin/python -m ops.embedded_kafka fetch
+
+# apt runs only when a package is missing; without root it names the command instead.
+debs:
+	@missing=$$(for d in $(DEBS); do dpkg -s $$d >/dev/null 2>&1 || echo $$d; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "make setup: missing Debian packages:" $$missing; \
+	    echo "  install with: sudo apt-get install -y" $$missing; exit 1; fi; fi
 
 # java runs the broker, mvn fetches its jars: say what is missing before anything slow
 tools:
