@@ -1,4 +1,4 @@
-"""Publish the current CreditEvent, Rejection and Digest schemas: `python -m ops.avro_gen`.
+"""Publish the current record schemas (codec.PUBLISHED_RECORDS): `python -m ops.avro_gen`.
 
 Run it after changing any ``avro_schemas/*.avsc`` and check the new file in:
 ``avro_schemas/published/<Name>.<fingerprint hex>.avsc`` holds the fully expanded

@@ -25,6 +25,9 @@ class Settings:
     policy_dir: str = ""  # more policy files (YAML, as in projections/policies/), e.g. a province's newer one
     clock_speed: float = 1.0  # >1 runs the timers' clock fast (the demo); see streams/clock.py
     clock_started_s: float = 0.0  # Unix time the fast clock starts from, shared by `up` and its worker; 0: now
+    principals_file: str = ""  # who may do what (streams/principals.py); "": <data dir>/principals.json
+    # natural persons' sealing keys (streams/pii.py); "": <data dir>/pii-keys.json; "off": none (PII dropped)
+    pii_key_store: str = ""
 
     @property
     def pseudonym_key_bytes(self) -> bytes:
@@ -33,6 +36,33 @@ class Settings:
     @property
     def uses_dev_key(self) -> bool:
         return not self.pseudonym_key
+
+    @property
+    def principals_path(self) -> Path:
+        return Path(self.principals_file) if self.principals_file else Path(self.data_dir) / "principals.json"
+
+    @property
+    def pii_key_store_path(self) -> Path | None:
+        """None when sealing is off: a natural person's name and ID number are then dropped at the edge."""
+        if self.pii_key_store == "off":
+            return None
+        return Path(self.pii_key_store) if self.pii_key_store else Path(self.data_dir) / "pii-keys.json"
+
+    def key_store(self):
+        """The key store the edge seals natural persons' personal information with, or None."""
+        from streams.pii import FileKeyStore
+
+        path = self.pii_key_store_path
+        return None if path is None else FileKeyStore(path)
+
+    def principals(self):
+        """The configured principals (none when the file is missing: everyone is anonymous)."""
+        from streams.principals import Principals, PrincipalsError
+
+        try:
+            return Principals.load(self.principals_path, missing_ok=True)
+        except PrincipalsError as error:
+            sys.exit(f"principals: {error}")
 
     @property
     def web_url(self) -> str:

@@ -41,7 +41,8 @@ def log_context(decoded: dict, pseudonym_key: bytes = NO_KEY) -> EdgeContext:
         now = datetime.fromisoformat(decoded["recorded_at"])
     except (KeyError, TypeError, ValueError):
         now = datetime.fromisoformat("1970-01-01T00:00:00+00:00")  # validation reports the field
-    return EdgeContext(now=now, pseudonym_key=pseudonym_key, stamp_recorded_at=False, allow_system=True)
+    return EdgeContext(now=now, pseudonym_key=pseudonym_key, stamp_recorded_at=False, allow_system=True,
+                       accept_sealed_pii=True)  # the edge sealed it; the log carries it
 
 
 def step(get_state: Callable[[str], dict | None], decoded, offset: int, pseudonym_key: bytes = NO_KEY,

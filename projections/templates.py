@@ -174,7 +174,7 @@ class _Row:
                 self.add(column, "required", "empty or absent: this column must be filled in")
             return None
         if len(value) > max_chars:
-            self.add(column, "max_chars", f"{len(value)} characters, the limit is {max_chars}")
+            self.add(column, "max_length", f"{len(value)} characters, the limit is {max_chars}")
             return None
         return value
 

@@ -7,6 +7,9 @@ instants in +08:00, a natural person pseudonymised.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import uuid
 from dataclasses import asdict, dataclass
@@ -20,10 +23,24 @@ from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_PREFIX, pse
 ENVELOPE_KEYS = frozenset(
     ("event_id", "type", "subject", "source", "occurred_on", "recorded_at", "classification", "payload")
 )
-SUBJECT_KEYS = frozenset(("id", "kind", "name", "id_number"))
+SUBJECT_KEYS = frozenset(("id", "kind", "name", "id_number", "pii"))
 SOURCE_KEYS = frozenset(("authority_code", "authority_name", "system"))
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_INSTANT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+SEALED_PII_KEYS = frozenset(("key_id", "nonce", "ciphertext"))
+# ASCII digits only, the whole text (re's \d takes any script's digits, and $ a trailing newline)
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_INSTANT_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})", re.ASCII)
+
+# Limits of what a problem quotes back, so that a 64 KiB value or key is not echoed in full
+# into every rejection (and into credit.rejected).
+MAX_SHOWN_CHARS = 40  # of an offending value
+MAX_FIELD_NAME_CHARS = 64  # of an unknown key in a problem's field path
+MAX_UNKNOWN_FIELDS_REPORTED = 20  # per object; then one problem says how many more
+MAX_TYPE_CHARS = 64  # the longest catalogue type name is 25 characters
+# Sealed personal information (streams/pii.py): AES-256-GCM with a 96-bit nonce.
+SEALED_NONCE_BYTES = 12
+MAX_SEALED_CIPHERTEXT_BYTES = 4 * 1024  # a name of 200 characters and an ID number, plus the tag, fit easily
+MAX_KEY_ID_CHARS = 64
 # Event ids a publisher left out are derived from the event itself, so that
 # publishing the same file twice is idempotent.
 EVENT_ID_NAMESPACE = uuid.UUID("0b9f6a4e-6c1e-5d0a-9f51-6c6564676572")
@@ -42,6 +59,37 @@ class Problem:
         return f"{self.field}: {self.message} [{self.rule}]"
 
 
+# Every rule validation names: rule id -> what it means. A Problem's `rule` is one of these keys.
+EDGE_RULES: dict[str, str] = {
+    "object": "must be a JSON object",
+    "json": "the value is not JSON (a key that is not text, nesting too deep, an integer beyond 64 bits)",
+    "size_limit": "the event is larger than MAX_EVENT_BYTES in its JSON form",
+    "unknown_field": "a key the envelope, subject, source or payload does not have",
+    "required": "a required field is missing",
+    "unknown_type": "the type is not in the catalogue",
+    "system_type": "a system type, written only by the ledger's timers",
+    "uuid": "event_id is not a UUID",
+    "max_length": "text longer than the field's limit (characters)",
+    "text": "must be non-empty text",
+    "enum": "not one of the allowed values",
+    "uscc": "not a valid unified social credit code (GB 32100-2015)",
+    "resident_id": "not a valid resident ID number (GB 11643-1999)",
+    "pseudonym_key": "no pseudonym key configured to replace the ID number with",
+    "natural_person_only": "only a NATURAL_PERSON carries id_number or sealed personal information",
+    "sealed_pii": "sealed personal information is malformed, or sent by a publisher (only the ledger's edge seals)",
+    "date": "not an ISO-8601 calendar date",
+    "instant": "not an ISO-8601 instant with a zone",
+    "not_in_future": "a date or instant after the edge's clock",
+    "integer": "must be an integer",
+    "range": "an integer out of its range",
+    "boolean": "must be true or false",
+    "list": "must be a non-empty list",
+    "max_items": "a list longer than MAX_LIST_ITEMS",
+    "item": "a list item that is not allowed",
+    "one_of": "two fields of which only one may be given",
+}
+
+
 class InvalidEvent(ValueError):
     """Raised by the SDK and the edges; carries every problem found."""
 
@@ -58,6 +106,9 @@ class EdgeContext:
     pseudonym_key: bytes
     stamp_recorded_at: bool = True  # False only for --from-file reads of an exported log
     allow_system: bool = False  # only the ledger's own timers write system events
+    # subject.pii is sealed by the ledger's edge (streams/pii.py) after validation; a publisher
+    # never sends it, and the log (read back by the worker, replay, audit) carries it.
+    accept_sealed_pii: bool = False
 
 
 def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
@@ -68,19 +119,24 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
     if not isinstance(raw, dict):
         add("$", "object", "an event must be a JSON object")
         return None, problems
-    size_bytes = len(canonical_bytes(raw)) if _json_safe(raw) else cat.MAX_EVENT_BYTES + 1
+    try:
+        size_bytes = len(canonical_bytes(raw))
+    except TypeError as error:  # orjson's JSONEncodeError: a non-text key, nesting too deep, a huge int
+        add("$", "json", f"not JSON-serialisable: {_shown(str(error), 120)}")
+        return None, problems
     if size_bytes > cat.MAX_EVENT_BYTES:
         add("$", "size_limit", f"event is {size_bytes} bytes, the limit is {cat.MAX_EVENT_BYTES}")
         return None, problems
-    for key in sorted(set(raw) - ENVELOPE_KEYS):
-        add(key, "unknown_field", "not a field of the CreditEvent envelope")
+    _unknown_keys(raw, ENVELOPE_KEYS, "", "the CreditEvent envelope", add)
 
     event_type = raw.get("type")
     spec = cat.EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
     if event_type is None:
         add("type", "required", "missing")
+    elif isinstance(event_type, str) and len(event_type) > MAX_TYPE_CHARS:
+        add("type", "max_length", f"{len(event_type)} characters, the limit is {MAX_TYPE_CHARS}")
     elif spec is None:
-        add("type", "unknown_type", f"{event_type!r} is not an event type of the catalogue")
+        add("type", "unknown_type", f"{_shown(event_type)} is not an event type of the catalogue")
     elif spec.system and not ctx.allow_system:
         add("type", "system_type", f"{event_type} is written only by the ledger's timers")
 
@@ -142,30 +198,62 @@ def require_valid(raw, ctx: EdgeContext) -> dict:
     return event
 
 
-def _json_safe(value) -> bool:
-    try:
-        canonical_bytes(value)
-        return True
-    except TypeError:
+def _shown(value, limit_chars: int = MAX_SHOWN_CHARS) -> str:
+    """A value as a problem quotes it: repr, cut to a limit."""
+    text = repr(value)
+    return text if len(text) <= limit_chars else text[:limit_chars] + "…"
+
+
+def _field_name(key: str) -> str:
+    """An unknown key as a field path shows it: quoted when it is empty, has a dot or is not
+    printable (so the path stays readable and unambiguous), cut to a limit."""
+    if not key or "." in key or not key.isprintable():
+        key = json.dumps(key, ensure_ascii=True)
+    return key if len(key) <= MAX_FIELD_NAME_CHARS else key[:MAX_FIELD_NAME_CHARS] + "…"
+
+
+def _unknown_keys(obj: dict, known: frozenset[str], prefix: str, what: str, add) -> None:
+    unknown = sorted(set(obj) - known)
+    for key in unknown[:MAX_UNKNOWN_FIELDS_REPORTED]:
+        add(prefix + _field_name(key), "unknown_field", f"not a field of {what}")
+    if len(unknown) > MAX_UNKNOWN_FIELDS_REPORTED:
+        add(prefix.rstrip(".") or "$", "unknown_field",
+            f"and {len(unknown) - MAX_UNKNOWN_FIELDS_REPORTED} more keys that are not fields of {what}")
+
+
+def _short_text(value, field: str, add, limit_chars: int = cat.MAX_SHORT_CHARS) -> bool:
+    """Whether `value` is non-empty text within the limit; adds the problem when not."""
+    if not isinstance(value, str) or not value:
+        add(field, "text", f"must be text of 1 to {limit_chars} characters")
         return False
+    if len(value) > limit_chars:
+        add(field, "max_length", f"{len(value)} characters, the limit is {limit_chars}")
+        return False
+    return True
 
 
 def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
     if not isinstance(subject, dict):
         add("subject", "object", "must be an object with id, kind and name" if subject is not None else "missing")
         return None
-    for key in sorted(set(subject) - SUBJECT_KEYS):
-        add(f"subject.{key}", "unknown_field", "not a field of subject")
+    _unknown_keys(subject, SUBJECT_KEYS, "subject.", "subject", add)
     kind = subject.get("kind")
     if kind not in cat.SUBJECT_KINDS:
         add("subject.kind", "enum", f"must be one of {', '.join(cat.SUBJECT_KINDS)}")
         return None
     name = subject.get("name")
-    if name is not None and not (isinstance(name, str) and 0 < len(name) <= cat.MAX_SHORT_CHARS):
-        add("subject.name", "text", f"must be text of 1 to {cat.MAX_SHORT_CHARS} characters")
-    subject_id, id_number = subject.get("id"), subject.get("id_number")
+    if name is not None:
+        _short_text(name, "subject.name", add)
+    subject_id, id_number, sealed = subject.get("id"), subject.get("id_number"), subject.get("pii")
+    if subject_id is not None and not _short_text(subject_id, "subject.id", add):
+        return None
     if kind == "NATURAL_PERSON":
-        # The edge replaces the ID number by a keyed pseudonym; name and number never reach Kafka.
+        # The edge replaces the ID number by a keyed pseudonym; name and number never reach Kafka
+        # in plaintext (streams/pii.py seals them into subject.pii after validation).
+        if sealed is not None and (not ctx.accept_sealed_pii or id_number is not None):
+            add("subject.pii", "sealed_pii", "personal information is sealed only by the ledger's edge; "
+                                             "send name and id_number instead")
+            return None
         if id_number is not None:
             if not isinstance(id_number, str):
                 add("subject.id_number", "resident_id", "must be the 18-character resident ID number as text")
@@ -180,11 +268,19 @@ def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
                 return None
             return {"id": pseudonym(id_number, ctx.pseudonym_key), "kind": kind}
         if isinstance(subject_id, str) and subject_id.startswith(PSEUDONYM_PREFIX) and name is None:
-            return {"id": subject_id, "kind": kind}  # already pseudonymised (an exported log)
+            result = {"id": subject_id, "kind": kind}  # already pseudonymised (the log, an exported log)
+            if sealed is not None:
+                checked = _check_sealed_pii(sealed, add)
+                if checked is None:
+                    return None
+                result["pii"] = checked
+            return result
         add("subject.id_number", "required", "a natural person needs id_number (居民身份证号)")
         return None
     if id_number is not None:
         add("subject.id_number", "natural_person_only", "only a NATURAL_PERSON carries id_number")
+    if sealed is not None:
+        add("subject.pii", "natural_person_only", "only a NATURAL_PERSON carries sealed personal information")
     if not isinstance(subject_id, str):
         add("subject.id", "required", "missing: the unified social credit code (统一社会信用代码)")
         return None
@@ -196,15 +292,42 @@ def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
     return result
 
 
+def _check_sealed_pii(sealed, add) -> dict | None:
+    """The JSON form of sealed personal information: key_id, and nonce and ciphertext in
+    canonical base64 (so that the JSON -> Avro -> JSON round trip is the identity)."""
+    if not isinstance(sealed, dict):
+        add("subject.pii", "sealed_pii", "must be an object with key_id, nonce and ciphertext")
+        return None
+    _unknown_keys(sealed, SEALED_PII_KEYS, "subject.pii.", "sealed personal information", add)
+    ok = set(sealed) <= SEALED_PII_KEYS
+    ok = _short_text(sealed.get("key_id"), "subject.pii.key_id", add, MAX_KEY_ID_CHARS) and ok
+    for name, low, high in (("nonce", SEALED_NONCE_BYTES, SEALED_NONCE_BYTES),
+                            ("ciphertext", 17, MAX_SEALED_CIPHERTEXT_BYTES)):  # GCM: the 16-byte tag and a byte
+        value, field = sealed.get(name), f"subject.pii.{name}"
+        if not isinstance(value, str) or len(value) > 2 * high:
+            add(field, "sealed_pii", f"must be base64 text of {low} to {high} bytes")
+            ok = False
+            continue
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is None or base64.b64encode(raw).decode() != value or not low <= len(raw) <= high:
+            add(field, "sealed_pii", f"must be canonical base64 of {low} to {high} bytes")
+            ok = False
+    return dict(sealed) if ok else None
+
+
 def _check_source(source, add) -> dict | None:
     if not isinstance(source, dict):
         add("source", "object", "must be an object with authority_code and authority_name" if source is not None else "missing")
         return None
-    for key in sorted(set(source) - SOURCE_KEYS):
-        add(f"source.{key}", "unknown_field", "not a field of source")
+    _unknown_keys(source, SOURCE_KEYS, "source.", "source", add)
     code = source.get("authority_code")
     if not isinstance(code, str):
         add("source.authority_code", "required", "missing: the authority's unified social credit code")
+    elif len(code) > cat.MAX_SHORT_CHARS:
+        add("source.authority_code", "max_length", f"{len(code)} characters, the limit is {cat.MAX_SHORT_CHARS}")
     else:
         for message in uscc_problems(code):
             add("source.authority_code", "uscc", message)
@@ -215,8 +338,7 @@ def _check_source(source, add) -> dict | None:
             if required:
                 add(f"source.{key}", "required", "missing")
             continue
-        if not (isinstance(value, str) and 0 < len(value) <= cat.MAX_SHORT_CHARS):
-            add(f"source.{key}", "text", f"must be text of 1 to {cat.MAX_SHORT_CHARS} characters")
+        _short_text(value, f"source.{key}", add)
         result[key] = value
     return result
 
@@ -226,8 +348,8 @@ def _check_date(value, field: str, required: bool, add) -> date | None:
         if required:
             add(field, "required", "missing")
         return None
-    if not isinstance(value, str) or not _DATE_RE.match(value):
-        add(field, "date", f"{value!r} is not an ISO-8601 date like 2024-05-06")
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        add(field, "date", f"{_shown(value)} is not an ISO-8601 date like 2024-05-06")
         return None
     try:
         return date.fromisoformat(value)
@@ -241,8 +363,8 @@ def _check_instant(value, field: str, required: bool, add) -> datetime | None:
         if required:
             add(field, "required", "missing")
         return None
-    if not isinstance(value, str) or not _INSTANT_RE.match(value):
-        add(field, "instant", f"{value!r} is not an ISO-8601 instant with a zone like 2024-05-07T09:30:00+08:00")
+    if not isinstance(value, str) or not _INSTANT_RE.fullmatch(value):
+        add(field, "instant", f"{_shown(value)} is not an ISO-8601 instant with a zone like 2024-05-07T09:30:00+08:00")
         return None
     try:
         return datetime.fromisoformat(value)
@@ -252,9 +374,7 @@ def _check_instant(value, field: str, required: bool, add) -> datetime | None:
 
 
 def _check_payload(spec: cat.EventType, payload: dict, ctx: EdgeContext, add) -> dict:
-    known = {fld.name for fld in spec.fields}
-    for key in sorted(set(payload) - known):
-        add(f"payload.{key}", "unknown_field", f"not a field of {spec.name}")
+    _unknown_keys(payload, frozenset(fld.name for fld in spec.fields), "payload.", spec.name, add)
     result = {}
     for fld in spec.fields:
         path = f"payload.{fld.name}"
@@ -277,7 +397,7 @@ def _check_value(fld: cat.Field, value, path: str, add):
         if not isinstance(value, str) or not value.strip():
             add(path, "text", "must be non-empty text")
         elif len(value) > fld.max_chars:
-            add(path, "max_chars", f"{len(value)} characters, the limit is {fld.max_chars}")
+            add(path, "max_length", f"{len(value)} characters, the limit is {fld.max_chars}")
         else:
             return value
     elif kind == cat.INT:
@@ -297,7 +417,7 @@ def _check_value(fld: cat.Field, value, path: str, add):
         return parsed.isoformat() if parsed else None
     elif kind == cat.ENUM:
         if value not in fld.values:
-            add(path, "enum", f"{value!r} is not one of {', '.join(fld.values)}")
+            add(path, "enum", f"{_shown(value)} is not one of {', '.join(fld.values)}")
         else:
             return value
     elif kind in (cat.STR_LIST, cat.ENUM_LIST):
@@ -306,13 +426,17 @@ def _check_value(fld: cat.Field, value, path: str, add):
         elif len(value) > cat.MAX_LIST_ITEMS:
             add(path, "max_items", f"{len(value)} items, the limit is {cat.MAX_LIST_ITEMS}")
         else:
-            bad = [v for v in value if not isinstance(v, str) or not v or len(v) > cat.MAX_SHORT_CHARS]
+            too_long = [i for i, v in enumerate(value) if isinstance(v, str) and len(v) > cat.MAX_SHORT_CHARS]
+            bad = [v for v in value if not isinstance(v, str) or not v]
             if kind == cat.ENUM_LIST:
-                bad = [v for v in value if v not in fld.values]
+                bad, too_long = [v for v in value if v not in fld.values], []
+            if too_long:
+                add(f"{path}[{too_long[0]}]", "max_length",
+                    f"{len(value[too_long[0]])} characters, the limit is {cat.MAX_SHORT_CHARS}")
             if bad:
-                allowed = f"one of {', '.join(fld.values)}" if kind == cat.ENUM_LIST else "non-empty short text"
-                add(path, "item", f"{bad[0]!r} is not {allowed}")
-            else:
+                allowed = f"one of {', '.join(fld.values)}" if kind == cat.ENUM_LIST else "non-empty text"
+                add(path, "item", f"{_shown(bad[0])} is not {allowed}")
+            if not bad and not too_long:
                 return list(value)
     return None
 

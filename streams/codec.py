@@ -16,6 +16,8 @@ instants as ISO strings in +08:00, absent optionals omitted). All failures are
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -127,19 +129,22 @@ DIGEST_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "Digest.avsc")))
 DIGEST_FINGERPRINT: bytes = fingerprint(DIGEST_SCHEMA)
 GRADE_CHANGED_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "GradeChanged.avsc")))
 GRADE_CHANGED_FINGERPRINT: bytes = fingerprint(GRADE_CHANGED_SCHEMA)
+ACCESS_RECORD_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "AccessRecord.avsc")))
+ACCESS_RECORD_FINGERPRINT: bytes = fingerprint(ACCESS_RECORD_SCHEMA)
 
 _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "CreditEvent": (parse_schema(_without_logical_types(CREDIT_EVENT_SCHEMA)), MAGIC + CREDIT_EVENT_FINGERPRINT),
     "Rejection": (parse_schema(_without_logical_types(REJECTION_SCHEMA)), MAGIC + REJECTION_FINGERPRINT),
     "Digest": (parse_schema(_without_logical_types(DIGEST_SCHEMA)), MAGIC + DIGEST_FINGERPRINT),
     "GradeChanged": (parse_schema(_without_logical_types(GRADE_CHANGED_SCHEMA)), MAGIC + GRADE_CHANGED_FINGERPRINT),
+    "AccessRecord": (parse_schema(_without_logical_types(ACCESS_RECORD_SCHEMA)), MAGIC + ACCESS_RECORD_FINGERPRINT),
 }
-PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA)
+PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA, ACCESS_RECORD_SCHEMA)
 
 
 @dataclass(frozen=True)
 class _Writer:
-    name: str  # CreditEvent or Rejection
+    name: str  # a key of _CURRENT
     schema: dict  # parsed, logical types removed
     reader: dict | None  # the current schema to resolve against; None when it is the current one
 
@@ -177,6 +182,7 @@ register_writer_schema(CREDIT_EVENT_SCHEMA)  # always readable, published or not
 register_writer_schema(REJECTION_SCHEMA)
 register_writer_schema(DIGEST_SCHEMA)
 register_writer_schema(GRADE_CHANGED_SCHEMA)
+register_writer_schema(ACCESS_RECORD_SCHEMA)
 
 
 def _logical_type(field: dict) -> str | None:
@@ -243,7 +249,9 @@ def _read(name: str, data: bytes) -> dict:
     body = BytesIO(data)
     body.seek(HEADER_BYTES)
     try:
-        record = fastavro.schemaless_reader(body, writer.schema, writer.reader, return_record_name=True)
+        # record names for the payload union only; an optional record (["null", R]) comes back plain
+        record = fastavro.schemaless_reader(body, writer.schema, writer.reader, return_record_name=True,
+                                            return_record_name_override=True)
     except Exception as exc:  # whatever fastavro raises on garbage
         hint = _BODY_ERRORS.get(type(exc), "")
         raise CodecError(f"undecodable {name} body: {hint}{_short(exc)}") from exc
@@ -253,6 +261,34 @@ def _read(name: str, data: bytes) -> dict:
 
 
 # -- CreditEvent -----------------------------------------------------------------------------
+
+_SEALED_KEYS = frozenset(("key_id", "nonce", "ciphertext"))
+_SEALED_BYTES = ("nonce", "ciphertext")  # bytes in Avro, base64 text in the JSON form
+
+
+def _subject_to_avro(subject: Any) -> Any:
+    if not isinstance(subject, Mapping) or subject.get("pii") is None:
+        return subject  # fastavro names whatever else is wrong
+    sealed = subject["pii"]
+    _check_keys(sealed, _SEALED_KEYS, "subject.pii")
+    converted = dict(sealed)
+    for name in _SEALED_BYTES:
+        try:
+            converted[name] = base64.b64decode(sealed[name], validate=True)
+        except KeyError:
+            raise CodecError(f"cannot encode event: missing field 'subject.pii.{name}'") from None
+        except (binascii.Error, TypeError, ValueError) as exc:
+            raise CodecError(f"subject.pii.{name} is not base64: {_short(exc)}") from exc
+    return {**subject, "pii": converted}
+
+
+def _subject_to_json(subject: dict) -> dict:
+    subject = _without_nulls(subject)
+    if "pii" in subject:
+        subject["pii"] = {**subject["pii"], **{name: base64.b64encode(subject["pii"][name]).decode("ascii")
+                                               for name in _SEALED_BYTES}}
+    return subject
+
 
 def encode_event(event: Mapping[str, Any]) -> bytes:
     """The JSON form of an event (DESIGN "Events") as single-object Avro."""
@@ -273,7 +309,7 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
         return _write("CreditEvent", {
             "event_id": str(uuid.UUID(event["event_id"])),  # canonical lower-case form
             "type": type_name,
-            "subject": event["subject"],
+            "subject": _subject_to_avro(event["subject"]),
             "source": event["source"],
             "occurred_on": _days(event["occurred_on"]),
             "recorded_at": _micros(event["recorded_at"]),
@@ -306,7 +342,7 @@ def decode_event(data: bytes) -> dict:
         return {
             "event_id": record["event_id"],
             "type": type_name,
-            "subject": _without_nulls(record["subject"]),
+            "subject": _subject_to_json(record["subject"]),
             "source": _without_nulls(record["source"]),
             "occurred_on": _iso_date(record["occurred_on"]),
             "recorded_at": _iso_instant(record["recorded_at"]),
@@ -381,3 +417,15 @@ def encode_grade_changed(change: Mapping[str, Any]) -> bytes:
 
 def decode_grade_changed(data: bytes) -> dict:
     return _decode_at("GradeChanged", data)
+
+
+# -- AccessRecord: who read which non-public records (credit.access-log) ---------------------
+
+def encode_access_record(record: Mapping[str, Any]) -> bytes:
+    """An AccessRecord {principal, role, authority_code?, subject_id?, action, record_ids[], record_count, reason,
+    endpoint, at (ISO instant)} (projections.access.access_record) as single-object Avro."""
+    return _encode_at("AccessRecord", record)
+
+
+def decode_access_record(data: bytes) -> dict:
+    return _decode_at("AccessRecord", data)

@@ -8,6 +8,12 @@
 `publish` returns only once the broker has acknowledged the event on every
 in-sync replica (acks=all, idempotent producer); an invalid event raises
 InvalidEvent listing every problem, and its bytes go to credit.rejected.
+
+Every event takes the one edge path (streams/edge.py): with `principal=` a publisher
+principal, events of another authority are refused like invalid ones (to credit.rejected,
+with the reason); without it the caller is the trusted operator (admin). With
+`key_store=`, a natural person's name and ID number are sealed into subject.pii
+(streams/pii.py); without one they are dropped.
 """
 from __future__ import annotations
 
@@ -18,10 +24,13 @@ from datetime import datetime, timezone
 
 from confluent_kafka import KafkaError, Producer
 
-from projections.validate import EdgeContext, InvalidEvent, Problem, validate_event
+from projections.access import OPERATOR, Principal
+from projections.validate import EdgeContext, InvalidEvent, Problem
 from projections.canonical import instant_text
 from streams import topics
 from streams.codec import encode_event, encode_rejection
+from streams.edge import accept_event
+from streams.pii import KeyStore, KeyStoreError
 
 DELIVERY_TIMEOUT_MS = 30_000
 FLUSH_TIMEOUT_S = 60.0
@@ -60,10 +69,13 @@ def _utc_now() -> datetime:
 
 class Publisher:
     def __init__(self, bootstrap: str, *, pseudonym_key: bytes, clock: Callable[[], datetime] = _utc_now,
-                 topic: str = topics.EVENTS, delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS):
+                 topic: str = topics.EVENTS, delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
+                 principal: Principal = OPERATOR, key_store: KeyStore | None = None):
         self.pseudonym_key = pseudonym_key
         self.clock = clock
         self.topic = topic
+        self.principal = principal
+        self.key_store = key_store
         self._producer = Producer({
             "bootstrap.servers": bootstrap,
             "acks": "all",
@@ -76,7 +88,10 @@ class Publisher:
         })
 
     def validate(self, raw) -> tuple[dict | None, list[Problem]]:
-        return validate_event(raw, EdgeContext(now=self.clock(), pseudonym_key=self.pseudonym_key))
+        """The event as it would be written (access checked, validated, personal information
+        sealed), or every problem. Raises KeyStoreError when the key store fails."""
+        return accept_event(raw, EdgeContext(now=self.clock(), pseudonym_key=self.pseudonym_key),
+                            principal=self.principal, key_store=self.key_store)
 
     def publish(self, raw: dict) -> Receipt:
         report = self.publish_many([raw])
@@ -94,11 +109,14 @@ class Publisher:
             raw, problems = _parse(item)
             event = None
             if not problems:
-                event, problems = self.validate(raw)
+                try:
+                    event, problems = self.validate(raw)
+                except KeyStoreError as error:  # valid, but it cannot be sealed now: not the publisher's fault
+                    report.failed[position] = f"key store: {error.reason}"
             if problems:
                 report.invalid[position] = problems
                 self.reject(item, problems)
-            else:
+            elif event is not None:
                 self._produce(event, position, report)
                 in_flight += 1
             if in_flight >= IN_FLIGHT_MAX:

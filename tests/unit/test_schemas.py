@@ -14,7 +14,8 @@ from streams import codec
 
 SCHEMA_DIR = codec.SCHEMA_DIR
 SOURCES = {p.stem: json.loads(p.read_text("utf-8")) for p in SCHEMA_DIR.glob("*.avsc")}
-ENVELOPE = ("CreditEvent", "Subject", "Source", "Rejection", "Reason", "Digest", "GradeChanged")
+ENVELOPE = ("CreditEvent", "Subject", "SealedPersonalInfo", "Source", "Rejection", "Reason", "Digest", "GradeChanged",
+            "AccessRecord")
 
 
 def resolve(avro_type):
@@ -92,6 +93,9 @@ def test_envelope_records():
     subject = {f["name"]: f["type"] for f in SOURCES["Subject"]["fields"]}
     assert resolve(subject["kind"])["symbols"] == list(cat.SUBJECT_KINDS)
     assert subject["name"] == ["null", "string"]
+    assert subject["pii"] == ["null", "SealedPersonalInfo"]  # optional, so every older record still reads
+    sealed = {f["name"]: f["type"] for f in SOURCES["SealedPersonalInfo"]["fields"]}
+    assert sealed == {"key_id": "string", "nonce": "bytes", "ciphertext": "bytes"}
     rejection = {f["name"]: f["type"] for f in SOURCES["Rejection"]["fields"]}
     assert rejection["event_id"] == ["null", "string"] and rejection["offset"] == "long"
     assert rejection["raw"] == "bytes"
@@ -178,6 +182,9 @@ def test_published_version_reads_into_current_schema(fp, path, branch):
     if path.name.startswith("GradeChanged."):
         decoded = codec.decode_grade_changed(data)
         assert decoded["subject_id"] == "样例" and decoded["added"][0]["points"] == 7
+    elif path.name.startswith("AccessRecord."):
+        decoded = codec.decode_access_record(data)
+        assert decoded["principal"] == "样例" and decoded["record_ids"] == ["样例"]
     elif branch is None:
         decode = codec.decode_digest if path.name.startswith("Digest.") else codec.decode_rejection
         assert decode(data)["topic"] == "样例"

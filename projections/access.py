@@ -1,0 +1,300 @@
+"""Who may see and do what (DESIGN "Access"): principals, roles, and the view of a credit file each gets.
+
+Pure: the web API, the report and the CLI ask these functions and do what they answer;
+authentication (tokens) lives in streams/principals.py, the access log on credit.access-log.
+
+Roles, and what each sees of a credit file (`view_file`) and may do (`can`, `publish_problems`):
+
+| role       | records of a credit file                                  | rest of the file   | may publish      |
+|------------|-----------------------------------------------------------|--------------------|------------------|
+| anonymous  | PUBLIC records in force                                   | subject, as_of     | no               |
+| querier    | as anonymous, + AUTHORIZED records a live grant covers    | subject, as_of     | no               |
+| publisher  | as querier (a grant may name its authority too)           | subject, as_of     | as its authority |
+| supervisor | every record in force: PUBLIC, AUTHORIZED, INTERNAL       | all but rejections | no               |
+| auditor    | everything, hidden records too (repaired, ended, ...)     | everything         | no               |
+| admin      | everything                                                | everything         | as any authority |
+
+"In force" (still in publicity) is one rule for every reader: the record's status beneath a
+pending objection is none of the ended ones (REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED,
+EXITED, TERM_ENDED, SUPERSEDED), and no end date of its own has passed: a penalty's last day
+of publicity (projections.deadlines.publicity_end: the maximum period, or the authority's
+publicity_until), a list entry's term_until, a permit's or rating's valid_to. The timers turn
+those dates into events; the dates are checked here too so that nothing stays on public display
+in the hours between the end and the timer's event. A record under objection stays shown,
+marked 异议中 by its status. Commitments end only by being retracted: a fulfilled one shows
+the closed loop (践诺), a breached one is 失信 information.
+
+A QueryAuthorized grant (授权查询) lets its grantee read the subject's AUTHORIZED records:
+- live: not revoked, and granted_on <= today <= valid_until (valid_until is the last day);
+- grantee: the principal's authority_code (the organisation's USCC, as the demo's banks are
+  named) or its name;
+- scope: the record collections it covers, by name: permits, penalties, commitments, lists,
+  ratings; "ALL" covers them all. An item naming no collection covers nothing. A grant never
+  opens INTERNAL records, nor records no longer in force.
+
+Every read that shows more than the anonymous public sees is non-public: its AccessDecision
+says so, with the non-public record ids and the reason it was allowed, and the caller writes
+it to credit.access-log (`access_record`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from projections.deadlines import publicity_end
+from projections.policy import DEFAULT_POLICY, Policy
+from projections.records import (COLLECTIONS, EXITED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED, SUPERSEDED,
+                                 TERM_ENDED, base_status)
+from projections.validate import Problem
+
+# --- roles and principals ------------------------------------------------------------------------
+ANONYMOUS, QUERIER, PUBLISHER, SUPERVISOR, AUDITOR, ADMIN = (
+    "anonymous", "querier", "publisher", "supervisor", "auditor", "admin")
+ROLES = (ANONYMOUS, QUERIER, PUBLISHER, SUPERVISOR, AUDITOR, ADMIN)
+CONFIGURED_ROLES = ROLES[1:]  # a principal in the principals file; anonymous is whoever has no credentials
+SUPERVISOR_UP = (SUPERVISOR, AUDITOR, ADMIN)
+AUDITOR_UP = (AUDITOR, ADMIN)
+MAX_PRINCIPAL_NAME_CHARS = 100
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking. `authority_code` is the USCC the principal acts for: a publisher's
+    authority (it may publish only as that authority), a querier's organisation."""
+
+    name: str
+    role: str
+    authority_code: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.role in ROLES, self.role
+        assert self.role != PUBLISHER or self.authority_code, "a publisher is bound to an authority code"
+        assert 0 < len(self.name) <= MAX_PRINCIPAL_NAME_CHARS, self.name
+
+
+ANONYMOUS_PRINCIPAL = Principal("anonymous", ANONYMOUS)
+# The operator's own tools in-process (`credit-ledger publish` without --token, `up --demo`).
+OPERATOR = Principal("operator", ADMIN)
+
+# --- endpoint-level rules ------------------------------------------------------------------------
+EVERYONE = ROLES
+
+
+@dataclass(frozen=True)
+class Action:
+    roles: tuple[str, ...]
+    non_public: bool  # a read whose every allowed use goes to credit.access-log
+    what: str
+
+
+# Every action an endpoint or command performs. A file read (`read_file`, `report`) is allowed to
+# everyone and then filtered by view_file, which decides whether that read was non-public.
+ACTIONS: dict[str, Action] = {
+    "read_file": Action(EVERYONE, False, "GET /subjects/{id}: the credit file, as view_file shows it to the role"),
+    "report": Action(EVERYONE, False, "GET /subjects/{id}/report, credit-ledger report: the view_file view as HTML"),
+    "read_list": Action(EVERYONE, False, "GET /lists/{kind}: a public red or black list"),
+    "health": Action(EVERYONE, False, "GET /healthz, /readyz"),
+    "metrics": Action(EVERYONE, False, "GET /metrics: counters per type, grade and authority, no record content"),
+    "grade": Action(SUPERVISOR_UP, True, "GET /subjects/{id}/grade, credit-ledger grade: derived from "
+                                         "INTERNAL and AUTHORIZED records too"),
+    "timeliness": Action(SUPERVISOR_UP, True, "GET /timeliness: 双公示 timeliness per authority"),
+    "dashboard": Action(SUPERVISOR_UP, True, "GET /dashboard and its stream: live risk and deadlines"),
+    "personal_info": Action(SUPERVISOR_UP, True, "a natural person's unsealed name and ID number"),
+    "history": Action(AUDITOR_UP, True, "GET /subjects/{id}/history, credit-ledger history: every accepted event"),
+    "verify": Action(AUDITOR_UP, True, "credit-ledger verify, GET /state/digest: chains and digests"),
+    "access_log": Action(AUDITOR_UP, True, "credit-ledger access-log: who read which file"),
+    "publish": Action((PUBLISHER, ADMIN), False, "POST /events, the SDK, credit-ledger publish (a write)"),
+}
+
+
+def can(principal: Principal, action: str) -> str | None:
+    """None when `principal` may perform `action`; otherwise the reason it may not (HTTP 403)."""
+    rule = ACTIONS.get(action)
+    if rule is None:  # fail closed: an endpoint nobody classified is nobody's
+        return f"unknown action {action!r}: no role may perform it"
+    if principal.role in rule.roles:
+        return None
+    return f"role {principal.role} may not {action.replace('_', ' ')} ({rule.what}); allowed: {', '.join(rule.roles)}"
+
+
+# --- publishing ----------------------------------------------------------------------------------
+# The rules publish_problems names; an edge answers a problem with one of them 403, not 422.
+FORBIDDEN_RULES = frozenset(("role_may_not_publish", "publisher_authority"))
+
+
+def publish_problems(principal: Principal, event) -> list[Problem]:
+    """Why `principal` may not publish `event` (raw or validated JSON form); empty when it may.
+
+    A publisher is bound to one authority on every path (SDK, HTTP, CLI): the event's
+    source.authority_code must be its own, or a department could publish in another's name."""
+    if principal.role == ADMIN:
+        return []
+    if principal.role != PUBLISHER:
+        return [Problem("$", "role_may_not_publish", f"principal {principal.name} has role {principal.role}; "
+                                                     f"only a publisher or an admin may publish")]
+    source = event.get("source") if isinstance(event, dict) else None
+    code = source.get("authority_code") if isinstance(source, dict) else None
+    if code != principal.authority_code:
+        shown = _shown(code) if code is not None else "none"
+        return [Problem("source.authority_code", "publisher_authority",
+                        f"publisher {principal.name} may publish only as authority {principal.authority_code}, "
+                        f"not as {shown}")]
+    return []
+
+
+def forbidden(problems: list[Problem]) -> bool:
+    """Whether the problems say "not allowed" (403) rather than "not valid" (400/422)."""
+    return any(p.rule in FORBIDDEN_RULES for p in problems)
+
+
+# --- what a credit file shows to whom --------------------------------------------------------------
+RECORD_ID_FIELD = {"permits": "record_id", "penalties": "record_id", "commitments": "commitment_id",
+                   "lists": "entry_id", "ratings": "rating_id"}
+ENDED = frozenset((REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED, EXITED, TERM_ENDED, SUPERSEDED))
+_END_DATE = {"permits": "valid_to", "ratings": "valid_to", "lists": "term_until"}
+SCOPE_ALL = "ALL"
+# Fields of a record that tell of INTERNAL events (objection and repair files, the authority's
+# own timeliness): shown to supervisors and auditors only.
+_INTERNAL_FIELDS = ("history", "pending_repair", "late", "disclosure_due_on")
+MAX_RECORD_IDS_LOGGED = 1_000  # per access record; record_count keeps the true number
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    """What a read showed and why it was allowed; `non_public` reads go to credit.access-log."""
+
+    principal: str
+    role: str
+    authority_code: str | None
+    subject_id: str | None
+    action: str
+    non_public: bool
+    reason: str  # why it was allowed, for the access log
+    record_ids: tuple[str, ...] = field(default=())  # the non-public records the view showed
+
+
+def in_force(collection: str, record: dict, today: str, policy: Policy = DEFAULT_POLICY) -> bool:
+    """Whether a record is still in force (in publicity) on `today` (ISO date): see the module doc."""
+    if base_status(record) in ENDED or record.get("status") == RETRACTED:
+        return False
+    if collection == "penalties":
+        return publicity_end(record, policy)[0].due_on.isoformat() >= today
+    end = record.get(_END_DATE.get(collection, ""))
+    return end is None or end >= today
+
+
+def live_grants(state: dict, principal: Principal, today: str) -> list[dict]:
+    """The subject's grants that let `principal` read AUTHORIZED records today."""
+    if principal.role == ANONYMOUS:
+        return []
+    names = {principal.name, principal.authority_code} - {None}
+    return [grant for grant in sorted(state.get("grants", {}).values(), key=lambda g: g["grant_id"])
+            if not grant["revoked"] and grant["granted_on"] <= today <= grant["valid_until"]
+            and grant["grantee"] in names]
+
+
+def granted_collections(grants: list[dict]) -> set[str]:
+    covered: set[str] = set()
+    for grant in grants:
+        scope = set(grant["scope"])
+        covered |= set(COLLECTIONS) if SCOPE_ALL in scope else scope & set(COLLECTIONS)
+    return covered
+
+
+def view_file(file: dict, state: dict, principal: Principal, today: str, *,
+              policy: Policy = DEFAULT_POLICY) -> tuple[dict, AccessDecision]:
+    """The credit file as `principal` may see it on `today` (ISO date, Asia/Shanghai), and the
+    decision to log. `file` is projections.fold.credit_file(state, policy)."""
+    subject_id = file["subject"]["id"]
+
+    def decision(non_public: bool, reason: str, record_ids: list[str]) -> AccessDecision:
+        return AccessDecision(principal.name, principal.role, principal.authority_code, subject_id, "read_file",
+                              non_public, reason, tuple(record_ids))
+
+    public_ids = {_record_id(collection, record) for collection, record in _records(file)
+                  if record["classification"] == "PUBLIC" and in_force(collection, record, today, policy)}
+    if principal.role in AUDITOR_UP:
+        hidden = [_record_id(c, r) for c, r in _records(file) if _record_id(c, r) not in public_ids]
+        return file, decision(True, f"role {principal.role}: the whole file, hidden records included (审计)", hidden)
+    if principal.role == SUPERVISOR:
+        current = {collection: [r for r in file["records"][collection] if in_force(collection, r, today, policy)]
+                   for collection in COLLECTIONS}
+        view = {**file, "records": current, "rejected": [], "rejected_total": None}
+        non_public = [_record_id(c, r) for c in COLLECTIONS for r in current[c] if _record_id(c, r) not in public_ids]
+        return view, decision(True, "role supervisor: every record in force, INTERNAL and AUTHORIZED included, "
+                                    "with grade, deadlines and pending objections and repairs (监管)", non_public)
+
+    grants = live_grants(state, principal, today)
+    granted = granted_collections(grants)
+    shown: dict[str, list[dict]] = {}
+    authorized: list[str] = []
+    authorized_collections: set[str] = set()
+    for collection in COLLECTIONS:
+        shown[collection] = []
+        for record in file["records"][collection]:
+            rid = _record_id(collection, record)
+            if rid in public_ids:
+                shown[collection].append(_without_internal_fields(record))
+            elif (record["classification"] == "AUTHORIZED" and collection in granted
+                  and in_force(collection, record, today, policy)):
+                shown[collection].append(_without_internal_fields(record))
+                authorized.append(rid)
+                authorized_collections.add(collection)
+    view = {
+        "subject": file["subject"],
+        "grade": None,  # derived from non-public records as well: supervisors and up
+        "records": shown,
+        "pending": {"objections": [], "repairs": [], "deadlines": []},
+        "decisions": [],
+        "grants": [],
+        "events_by_type": {},
+        "events_total": None,
+        "rejected": [],
+        "rejected_total": None,
+        "chain": None,
+        "as_of": file["as_of"],
+    }
+    if not authorized:
+        return view, decision(False, "public view: PUBLIC records in force", [])
+    used = [g for g in grants if granted_collections([g]) & authorized_collections]
+    reason = "授权查询 (authorised query): " + "; ".join(
+        f"grant {g['grant_id']} to {g['grantee']} for {', '.join(g['scope'])} until {g['valid_until']}" for g in used)
+    return view, decision(True, reason, authorized)
+
+
+def endpoint_decision(principal: Principal, action: str, subject_id: str | None = None,
+                      record_ids: tuple[str, ...] = ()) -> AccessDecision:
+    """The decision of an allowed endpoint-level action (history, grade, dashboard ...), to log
+    when ACTIONS says the action is non-public. Call `can` first: this asserts it allowed it."""
+    assert can(principal, action) is None, (principal, action)
+    rule = ACTIONS[action]
+    return AccessDecision(principal.name, principal.role, principal.authority_code, subject_id, action,
+                          rule.non_public, f"role {principal.role} may {action.replace('_', ' ')}", record_ids)
+
+
+def access_record(decision: AccessDecision, endpoint: str, at: str) -> dict:
+    """The credit.access-log record (streams.codec.encode_access_record) of a non-public read.
+    `endpoint` says where, e.g. "GET /subjects/{id}"; `at` is an ISO instant."""
+    assert decision.non_public, "only non-public reads are logged"
+    return {"principal": decision.principal, "role": decision.role, "authority_code": decision.authority_code,
+            "subject_id": decision.subject_id, "action": decision.action,
+            "record_ids": list(decision.record_ids[:MAX_RECORD_IDS_LOGGED]),
+            "record_count": len(decision.record_ids), "reason": decision.reason, "endpoint": endpoint, "at": at}
+
+
+def _records(file: dict):
+    for collection in COLLECTIONS:
+        for record in file["records"][collection]:
+            yield collection, record
+
+
+def _record_id(collection: str, record: dict) -> str:
+    return record[RECORD_ID_FIELD[collection]]
+
+
+def _without_internal_fields(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in _INTERNAL_FIELDS}
+
+
+def _shown(value, limit_chars: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit_chars else text[:limit_chars] + "…"

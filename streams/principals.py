@@ -1,0 +1,231 @@
+"""Principals from configuration, and bearer-token authentication (DESIGN "Access").
+
+The principals file (JSON, or TOML with `[[principals]]` tables) names each principal with
+its role (projections.access.CONFIGURED_ROLES), the authority code it acts for, and the
+SHA-256 of its token; the tokens themselves are never stored by the ledger:
+
+    {"format": 1, "principals": [
+      {"name": "szscjg-case-system", "role": "publisher", "authority_code": "11440300MB2C92050G",
+       "token_sha256": "9f2c…(64 hex)"}]}
+
+A token is 256 random bits (`new_token`), so a plain SHA-256 is enough to make a stolen
+file useless: a slow password hash protects guessable secrets, and these are not guessable.
+
+`Principals.authenticate(header)` turns an `Authorization` header into a Principal: no header
+is the anonymous public; a header that is not `Bearer <known token>` raises
+AuthenticationError (HTTP 401). In embedded mode `up` calls `create_dev_principals`.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, CONFIGURED_ROLES, PUBLISHER, SUPERVISOR, Principal
+from projections.access import MAX_PRINCIPAL_NAME_CHARS
+from projections.ids import uscc_problems
+from streams.private_files import PrivateFileError, read_private_file, write_private_file
+
+PRINCIPALS_FORMAT = 1
+MAX_PRINCIPALS = 1_000  # every request compares its token with each, in constant time
+MAX_PRINCIPALS_FILE_BYTES = 1024 * 1024
+MAX_AUTHORIZATION_CHARS = 512  # of the header; a token is 43
+TOKEN_BYTES = 32
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,256}", re.ASCII)  # secrets.token_urlsafe's alphabet
+_SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*", re.ASCII)  # shown in logs and the access log: no markup
+
+TOKENS_FILE = "tokens.json"
+PRINCIPALS_FILE = "principals.json"
+DEV_PREFIX = "dev-"
+
+
+class AuthenticationError(Exception):
+    """Bad credentials (HTTP 401); `reason` says what was wrong, never the token."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PrincipalsError(ValueError):
+    """The principals file is unreadable or breaks a rule."""
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Credential:
+    principal: Principal
+    token_sha256: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.principal.name, "role": self.principal.role,
+                "authority_code": self.principal.authority_code, "token_sha256": self.token_sha256}
+
+
+class Principals:
+    """The configured principals; authenticates Authorization headers and tokens."""
+
+    def __init__(self, credentials: list[Credential]) -> None:
+        if len(credentials) > MAX_PRINCIPALS:
+            raise PrincipalsError(f"{len(credentials)} principals, the limit is {MAX_PRINCIPALS}")
+        self.credentials = tuple(credentials)
+        self._digests = [(bytes.fromhex(c.token_sha256), c.principal) for c in credentials]
+
+    @classmethod
+    def load(cls, path: Path | str, missing_ok: bool = False) -> Principals:
+        """Read a principals file (.toml as TOML, anything else as JSON). With `missing_ok`, a
+        missing file means no principals: everyone is the anonymous public."""
+        path = Path(path)
+        try:
+            # hashes of random tokens are no secret: a config map mounted 0644 is fine
+            data = read_private_file(path, MAX_PRINCIPALS_FILE_BYTES, require_private=False)
+        except FileNotFoundError:
+            if missing_ok:
+                return cls([])
+            raise PrincipalsError(f"no principals file {path}") from None
+        except PrivateFileError as error:
+            raise PrincipalsError(str(error)) from None
+        except OSError as error:
+            raise PrincipalsError(f"cannot read {path}: {error.strerror or error}") from None
+        try:
+            document = tomllib.loads(data.decode("utf-8")) if path.suffix == ".toml" else json.loads(data)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise PrincipalsError(f"{path}: not {'TOML' if path.suffix == '.toml' else 'JSON'}: {error}") from None
+        return cls(parse_principals(document, str(path)))
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The principal an `Authorization` header names; the anonymous public without one."""
+        if authorization is None or not authorization.strip():
+            return ANONYMOUS_PRINCIPAL
+        if len(authorization) > MAX_AUTHORIZATION_CHARS:
+            raise AuthenticationError(f"the Authorization header is longer than {MAX_AUTHORIZATION_CHARS} characters")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise AuthenticationError("use 'Authorization: Bearer <token>'")
+        return self.by_token(token.strip())
+
+    def by_token(self, token: str) -> Principal:
+        """The principal holding `token`; AuthenticationError for any other."""
+        if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+            raise AuthenticationError("malformed token: expected 16 to 256 characters of A-Z a-z 0-9 _ -")
+        digest = hashlib.sha256(token.encode("ascii")).digest()
+        found = None
+        for known, principal in self._digests:  # all of them, no early exit: the time tells nothing
+            if hmac.compare_digest(known, digest):
+                found = principal
+        if found is None:
+            raise AuthenticationError("unknown token")
+        return found
+
+    def __len__(self) -> int:
+        return len(self.credentials)
+
+
+def parse_principals(document, where: str = "principals") -> list[Credential]:
+    """The credentials of a principals document; PrincipalsError naming the first broken rule."""
+    def fail(message: str):
+        raise PrincipalsError(f"{where}: {message}")
+
+    if not isinstance(document, dict) or set(document) - {"format", "principals"}:
+        fail('must be {"format": 1, "principals": [...]}')
+    if document.get("format", PRINCIPALS_FORMAT) != PRINCIPALS_FORMAT:
+        fail(f"format {document.get('format')!r}; this version reads format {PRINCIPALS_FORMAT}")
+    entries = document.get("principals", [])
+    if not isinstance(entries, list):
+        fail("principals must be a list")
+    if len(entries) > MAX_PRINCIPALS:
+        fail(f"{len(entries)} principals, the limit is {MAX_PRINCIPALS}")
+    credentials, names, hashes = [], set(), set()
+    for n, entry in enumerate(entries):
+        at = f"principals[{n}]"
+        if not isinstance(entry, dict) or set(entry) - {"name", "role", "authority_code", "token_sha256"}:
+            fail(f"{at}: must have name, role, token_sha256 and, for a publisher, authority_code; nothing else")
+        name, role, code, digest = (entry.get(k) for k in ("name", "role", "authority_code", "token_sha256"))
+        if not isinstance(name, str) or len(name) > MAX_PRINCIPAL_NAME_CHARS or not _NAME_RE.fullmatch(name):
+            fail(f"{at}.name: 1 to {MAX_PRINCIPAL_NAME_CHARS} characters of A-Z a-z 0-9 . _ @ -")
+        if name in names:
+            fail(f"{at}.name: {name} is named twice")
+        if role not in CONFIGURED_ROLES:
+            fail(f"{at}.role: must be one of {', '.join(CONFIGURED_ROLES)}")
+        if role == PUBLISHER and code is None:
+            fail(f"{at}.authority_code: a publisher is bound to its authority's unified social credit code")
+        if code is not None and (not isinstance(code, str) or uscc_problems(code)):
+            fail(f"{at}.authority_code: not a unified social credit code")
+        if not isinstance(digest, str) or not _SHA256_HEX_RE.fullmatch(digest):
+            fail(f"{at}.token_sha256: 64 lower-case hex digits, the SHA-256 of the token")
+        if digest in hashes:
+            fail(f"{at}.token_sha256: two principals share a token")
+        names.add(name)
+        hashes.add(digest)
+        credentials.append(Credential(Principal(name, role, code), digest))
+    return credentials
+
+
+def write_principals(path: Path, credentials: list[Credential]) -> None:
+    document = {"format": PRINCIPALS_FORMAT, "principals": [c.as_dict() for c in credentials]}
+    parse_principals(document, str(path))  # never write what could not be read back
+    write_private_file(path, (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode())
+
+
+def create_dev_principals(data_dir: Path | str, authority_codes, principals_path: Path | str | None = None) -> dict:
+    """Development principals for the embedded stack: a supervisor, an auditor, an admin and a
+    publisher for each authority code. Writes their tokens to <data dir>/tokens.json
+    ({"supervisor", "auditor", "admin": token, "publishers": {authority code: token}}, 0600)
+    and their hashes to the principals file (default <data dir>/principals.json), keeping the
+    principals there that are not development ones. Idempotent: tokens already in tokens.json
+    are reused, so clients keep working across restarts. Returns the tokens."""
+    data_dir = Path(data_dir)
+    tokens_path = data_dir / TOKENS_FILE
+    principals_path = Path(principals_path) if principals_path else data_dir / PRINCIPALS_FILE
+    codes = sorted(set(authority_codes))
+    for code in codes:
+        if uscc_problems(code):
+            raise PrincipalsError(f"authority code {code!r} is not a unified social credit code")
+    old = _read_tokens(tokens_path)
+    tokens = {role: old.get(role) or new_token() for role in (SUPERVISOR, AUDITOR, ADMIN)}
+    tokens["publishers"] = {**old.get("publishers", {}),
+                            **{code: old.get("publishers", {}).get(code) or new_token() for code in codes}}
+    if tokens != old:
+        write_private_file(tokens_path, (json.dumps(tokens, indent=1, sort_keys=True) + "\n").encode())
+    dev = [Credential(Principal(DEV_PREFIX + role, role), token_sha256(tokens[role]))
+           for role in (SUPERVISOR, AUDITOR, ADMIN)]
+    dev += [Credential(Principal(f"{DEV_PREFIX}publisher-{code}", PUBLISHER, code), token_sha256(token))
+            for code, token in sorted(tokens["publishers"].items())]
+    kept = [c for c in Principals.load(principals_path, missing_ok=True).credentials
+            if not c.principal.name.startswith(DEV_PREFIX)]
+    write_principals(principals_path, kept + dev)
+    return tokens
+
+
+def _read_tokens(path: Path) -> dict:
+    """tokens.json as written before, or {} when absent or not in the expected shape (then new ones)."""
+    try:
+        data = json.loads(read_private_file(path, MAX_PRINCIPALS_FILE_BYTES))
+    except FileNotFoundError:
+        return {}
+    except PrivateFileError as error:  # new tokens would silently lock every client out: say so instead
+        raise PrincipalsError(str(error)) from None
+    except ValueError:
+        return {}
+    valid = lambda t: isinstance(t, str) and _TOKEN_RE.fullmatch(t) is not None  # noqa: E731
+    if not isinstance(data, dict):
+        return {}
+    out = {role: data[role] for role in (SUPERVISOR, AUDITOR, ADMIN) if valid(data.get(role))}
+    publishers = data.get("publishers")
+    if isinstance(publishers, dict):
+        out["publishers"] = {code: t for code, t in publishers.items()
+                             if isinstance(code, str) and not uscc_problems(code) and valid(t)}
+    return out

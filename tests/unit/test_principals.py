@@ -1,0 +1,174 @@
+"""Principals from configuration, bearer tokens, and the development principals of `up`."""
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, PUBLISHER, QUERIER, SUPERVISOR, Principal
+from streams.principals import (AuthenticationError, Principals, PrincipalsError, create_dev_principals, new_token,
+                                token_sha256)
+from tests.unit import events as ev
+
+SECOND_AUTHORITY = ev.make_uscc("410100", 2, "1", "1")
+
+
+def entry(name: str, role: str, token: str, code: str | None = None) -> dict:
+    return {"name": name, "role": role, "authority_code": code, "token_sha256": token_sha256(token)}
+
+
+def write(path, document) -> None:
+    path.write_text(json.dumps(document) if path.suffix != ".toml" else document)
+    path.chmod(0o600)
+
+
+@pytest.fixture
+def tokens() -> dict:
+    return {"pub": new_token(), "sup": new_token(), "bank": new_token()}
+
+
+@pytest.fixture
+def principals(tmp_path, tokens) -> Principals:
+    path = tmp_path / "principals.json"
+    write(path, {"format": 1, "principals": [entry("amr-cases", PUBLISHER, tokens["pub"], ev.AUTHORITY),
+                                             entry("credit-office", SUPERVISOR, tokens["sup"]),
+                                             entry("zz-bank", QUERIER, tokens["bank"], ev.BANK)]})
+    return Principals.load(path)
+
+
+def test_bearer_tokens_name_their_principal(principals, tokens):
+    assert principals.authenticate(f"Bearer {tokens['pub']}") == Principal("amr-cases", PUBLISHER, ev.AUTHORITY)
+    assert principals.authenticate(f"bearer   {tokens['sup']} ") == Principal("credit-office", SUPERVISOR)
+    assert principals.by_token(tokens["bank"]).authority_code == ev.BANK
+
+
+@pytest.mark.parametrize("header", [None, "", "   "])
+def test_no_credentials_is_the_anonymous_public(principals, header):
+    assert principals.authenticate(header) is ANONYMOUS_PRINCIPAL
+
+
+@pytest.mark.parametrize("header, reason", [
+    ("Bearer " + "A" * 43, "unknown token"),
+    ("Basic dXNlcjpwYXNz", "Bearer"),
+    ("Bearer", "malformed"),
+    ("Bearer abc", "malformed"),
+    ("Bearer ../../etc/passwd-is-not-a-token", "malformed"),
+    ("Bearer " + "令牌" * 20, "malformed"),
+    ("Bearer " + "A" * 600, "longer than"),
+])
+def test_bad_credentials_are_refused_with_a_reason(principals, header, reason):
+    with pytest.raises(AuthenticationError) as error:
+        principals.authenticate(header)
+    assert reason in error.value.reason
+
+
+def test_the_file_keeps_hashes_only(principals, tokens, tmp_path):
+    text = (tmp_path / "principals.json").read_text()
+    assert all(token not in text for token in tokens.values())
+
+
+def test_toml_principals(tmp_path, tokens):
+    path = tmp_path / "principals.toml"
+    write(path, f'''format = 1
+[[principals]]
+name = "amr-cases"
+role = "publisher"
+authority_code = "{ev.AUTHORITY}"
+token_sha256 = "{token_sha256(tokens['pub'])}"
+
+[[principals]]
+name = "audit"
+role = "auditor"
+token_sha256 = "{token_sha256(tokens['sup'])}"
+''')
+    loaded = Principals.load(path)
+    assert loaded.by_token(tokens["pub"]).authority_code == ev.AUTHORITY
+    assert loaded.by_token(tokens["sup"]).role == AUDITOR
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["principals"][0].update(role="anonymous"), "role"),
+    (lambda d: d["principals"][0].update(role="root"), "role"),
+    (lambda d: d["principals"][0].update(authority_code=None), "bound to"),
+    (lambda d: d["principals"][0].update(authority_code="123"), "unified social credit code"),
+    (lambda d: d["principals"][0].update(token_sha256="secret"), "token_sha256"),
+    (lambda d: d["principals"][0].update(name="<script>"), "name"),
+    (lambda d: d["principals"][0].update(colour="red"), "nothing else"),
+    (lambda d: d["principals"].append(dict(d["principals"][0])), "twice"),
+    (lambda d: d["principals"].append({**d["principals"][0], "name": "other"}), "share a token"),
+    (lambda d: d.update(format=2), "format"),
+    (lambda d: d.update(principals={}), "list"),
+])
+def test_a_broken_principals_file_is_refused_naming_the_rule(tmp_path, tokens, change, message):
+    document = {"format": 1, "principals": [entry("amr-cases", PUBLISHER, tokens["pub"], ev.AUTHORITY)]}
+    change(document)
+    path = tmp_path / "principals.json"
+    write(path, document)
+    with pytest.raises(PrincipalsError, match=message):
+        Principals.load(path)
+
+
+def test_a_missing_principals_file(tmp_path, tokens):
+    path = tmp_path / "principals.json"
+    with pytest.raises(PrincipalsError, match="no principals file"):
+        Principals.load(path)
+    assert len(Principals.load(path, missing_ok=True)) == 0
+    write(path, {"format": 1, "principals": [entry("audit", AUDITOR, tokens["sup"])]})
+    path.chmod(0o644)  # hashes only: readable by others is fine (a mounted config map)
+    assert len(Principals.load(path)) == 1
+
+
+def test_an_open_tokens_file_is_refused_not_silently_replaced(tmp_path):
+    create_dev_principals(tmp_path, [ev.AUTHORITY])
+    (tmp_path / "tokens.json").chmod(0o644)
+    with pytest.raises(PrincipalsError, match="chmod 600"):
+        create_dev_principals(tmp_path, [ev.AUTHORITY])
+
+
+def test_dev_principals_have_the_documented_shape_and_work(tmp_path):
+    tokens = create_dev_principals(tmp_path, [ev.AUTHORITY, SECOND_AUTHORITY])
+    on_disk = json.loads((tmp_path / "tokens.json").read_text())
+    assert on_disk == tokens
+    assert set(tokens) == {"supervisor", "auditor", "admin", "publishers"}
+    assert set(tokens["publishers"]) == {ev.AUTHORITY, SECOND_AUTHORITY}
+    for name in ("tokens.json", "principals.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    principals = Principals.load(tmp_path / "principals.json")
+    assert principals.authenticate("Bearer " + tokens["admin"]).role == ADMIN
+    assert principals.authenticate("Bearer " + tokens["auditor"]).role == AUDITOR
+    assert principals.authenticate("Bearer " + tokens["supervisor"]).role == SUPERVISOR
+    publisher = principals.authenticate("Bearer " + tokens["publishers"][SECOND_AUTHORITY])
+    assert (publisher.role, publisher.authority_code) == (PUBLISHER, SECOND_AUTHORITY)
+
+
+def test_dev_principals_are_idempotent_and_keep_the_operators_own(tmp_path):
+    first = create_dev_principals(tmp_path, [ev.AUTHORITY])
+    own = new_token()
+    path = tmp_path / "principals.json"
+    document = json.loads(path.read_text())
+    document["principals"].append(entry("zz-bank", QUERIER, own, ev.BANK))
+    write(path, document)
+    again = create_dev_principals(tmp_path, [ev.AUTHORITY, SECOND_AUTHORITY])
+    assert {k: again[k] for k in ("supervisor", "auditor", "admin")} == {k: first[k] for k in
+                                                                         ("supervisor", "auditor", "admin")}
+    assert again["publishers"][ev.AUTHORITY] == first["publishers"][ev.AUTHORITY]  # clients keep working
+    principals = Principals.load(path)
+    assert principals.by_token(own).name == "zz-bank"
+    assert len(principals) == 3 + 2 + 1
+    assert create_dev_principals(tmp_path, [ev.AUTHORITY, SECOND_AUTHORITY]) == again
+
+
+def test_dev_principals_refuse_a_bad_authority_code(tmp_path):
+    with pytest.raises(PrincipalsError):
+        create_dev_principals(tmp_path, ["not-a-code"])
+
+
+def test_settings_find_the_principals_file_in_the_data_dir(tmp_path):
+    from ops.config import Settings
+
+    assert Settings(data_dir=str(tmp_path)).principals_path == tmp_path / "principals.json"
+    assert Settings(data_dir=str(tmp_path), principals_file="elsewhere.toml").principals_path.name == "elsewhere.toml"
+    assert len(Settings(data_dir=str(tmp_path)).principals()) == 0  # no file yet: everyone is anonymous
+    create_dev_principals(tmp_path, [ev.AUTHORITY])
+    assert len(Settings(data_dir=str(tmp_path)).principals()) == 4
