@@ -9,6 +9,7 @@ import gc
 import heapq
 import tempfile
 import time
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -79,4 +80,147 @@ def bench_timers(count: int, due_fraction: float = 0.01) -> dict:
     result["heap_tick_ms"] = (time.perf_counter() - began) * 1000
     del heap
     result["memory_ratio_index_to_heap"] = result["index_rss_mib"] / max(result["heap_rss_mib"], 0.001)
+    return result
+
+
+# --- history: one subject's events read by the worker's index vs. a partition scan ----------------
+LOG_EVENTS_MAX = 50_000_000
+SUBJECT_EVENTS_MAX = 100_000
+PRODUCE_QUEUE_MAX = 500_000  # messages the bench producer holds before it waits for the broker
+LAYOUTS = ("scattered", "bursts")
+BURSTS = 10  # "bursts": the subject's events come in this many imports of consecutive records
+BENCH_KEY = b"credit-ledger-bench-pseudonym-key"
+FILLER_KINDS = 1_000
+# Producer batches of a busy live ledger (many publishers, a few ms of linger each); a bulk import
+# with 1 MB batches makes each seek of the index read about 3x dearer (measured).
+BATCH_BYTES = 64 * 1024
+
+
+def subject_events(subject_id: str, count: int) -> list[dict]:
+    """`count` valid events of one company: a permit a day from 2024-01-02, as the edge accepts them."""
+    from projections.validate import EdgeContext, require_valid
+
+    authority = "11440300MB2C92050G"
+    events, day = [], datetime(2024, 1, 2, 10, 0, tzinfo=SHANGHAI)
+    for i in range(count):
+        on = (day + timedelta(days=i)).date().isoformat()
+        raw = {"event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{subject_id}/{i}")), "type": "PermitGranted",
+               "subject": {"id": subject_id, "kind": "LEGAL_PERSON", "name": "深圳市基准测试科技有限公司"},
+               "source": {"authority_code": authority, "authority_name": "深圳市市场监督管理局"},
+               "occurred_on": on,
+               "payload": {"record_id": f"BENCH-{i}", "decision_no": f"深市监许〔2024〕{i}号", "permit_kind": "普通",
+                           "content": "食品经营许可", "valid_from": on}}
+        events.append(require_valid(raw, EdgeContext(now=day + timedelta(days=i), pseudonym_key=BENCH_KEY)))
+    return events
+
+
+def _subject_positions(layout: str, partition_events: int, count: int) -> list[int]:
+    """Where in its partition (0..partition_events-1) each of the subject's events lands."""
+    if layout == "scattered":  # spread evenly over the whole partition: one fetch each
+        step = partition_events / count
+        return [int(i * step + step / 2) for i in range(count)]
+    per_burst = count // BURSTS  # BURSTS runs of consecutive records, spread over the partition
+    gap = partition_events // BURSTS
+    return [b * gap + gap // 2 + i for b in range(BURSTS) for i in range(per_burst + (b < count % BURSTS))]
+
+
+def bench_history(log_events: int, count: int, layout: str = "scattered", runs: int = 20,
+                  partitions: int = 4, on_progress=None) -> dict:
+    """A subject with `count` events inside a `log_events`-event ledger (its own embedded broker):
+    reconstructing it from the worker's index of offsets vs. scanning its partition."""
+    from confluent_kafka import Producer
+
+    from ops.embedded_kafka import EmbeddedKafka, free_port
+    from ops.history import _decoded, from_index
+    from projections.ids import make_uscc
+    from projections.policy import DEFAULT_POLICIES
+    from projections.replay import replay
+    from streams import ledger_reader, topics
+    from streams.codec import encode_event
+    from streams.partitioner import partition_of
+    from streams.topics import ensure_topics
+
+    if not 1 <= log_events <= LOG_EVENTS_MAX or not 1 <= count <= min(SUBJECT_EVENTS_MAX, log_events // partitions):
+        raise ValueError(f"log events must be 1..{LOG_EVENTS_MAX}, the subject's 1..{SUBJECT_EVENTS_MAX} "
+                         "and at most a partition's share of the log")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
+    progress = on_progress or (lambda text: None)
+    subject_id, other_id = make_uscc("440300", 9001), make_uscc("440300", 9002)
+    partition = partition_of(subject_id, partitions)
+    mine = [encode_event(e) for e in subject_events(subject_id, count)]
+    # what other subjects publish: real events, varied so that lz4 compresses them as it would the ledger
+    fillers = [encode_event(e) for e in subject_events(other_id, FILLER_KINDS)]
+    per_partition = log_events // partitions
+    positions = dict(zip(_subject_positions(layout, per_partition, count), range(count)))
+    result: dict[str, float | str] = {"log_events": per_partition * partitions, "subject_events": count,
+                                      "layout": layout, "partitions": partitions}
+    with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp, \
+            EmbeddedKafka(Path(tmp) / "kafka", port=free_port(), heap_mib=1024).start(timeout_s=120) as broker:
+        ensure_topics(broker.bootstrap, partitions=partitions)
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "compression.type": "lz4",
+                             "batch.size": BATCH_BYTES, "queue.buffering.max.messages": PRODUCE_QUEUE_MAX,
+                             "enable.idempotence": True})  # as the SDK: no duplicates on retry
+        failures: list[str] = []
+
+        def delivered(error, message) -> None:
+            if error is not None:  # raised in here, it would be lost inside the client's callback
+                failures.append(str(error))
+        began = time.perf_counter()
+        for position in range(per_partition):
+            for p in range(partitions):
+                number = positions.get(position) if p == partition else None
+                while True:
+                    try:
+                        if number is None:
+                            producer.produce(topics.EVENTS, fillers[(position + p) % FILLER_KINDS],
+                                             other_id.encode(), partition=p)
+                        else:
+                            producer.produce(topics.EVENTS, mine[number], subject_id.encode(), partition=p,
+                                             on_delivery=delivered)
+                        break
+                    except BufferError:
+                        producer.poll(0.05)  # the queue is full: let the broker catch up
+            if position % 250_000 == 0:
+                producer.poll(0)
+                progress(f"produced {position * partitions:,} of {log_events:,}")
+        producer.flush()
+        if failures:
+            raise RuntimeError(f"the bench producer failed: {failures[0]}")
+        result["produce_s"] = time.perf_counter() - began
+
+        began = time.perf_counter()  # the baseline: what history does without an index
+        low, high = ledger_reader.watermarks(broker.bootstrap, topics.EVENTS)[partition]
+        scanned = list(_decoded(ledger_reader.read_range(broker.bootstrap, topics.EVENTS, partition, low, high),
+                                subject_id))
+        scan_history = replay(scanned, BENCH_KEY, policy=DEFAULT_POLICIES).history[subject_id]
+        result["scan_ms"] = (time.perf_counter() - began) * 1000
+        assert len(scan_history) == count, f"the scan found {len(scan_history)} of the subject's {count} events"
+        # the worker's index: each accepted event's offset and chain hash, as /subjects/{id}/history serves it
+        index = [{"offset": h["offset"], "chain_hash": h["chain_hash"]} for h in scan_history]
+        began = time.perf_counter()
+        replay(scanned, BENCH_KEY, policy=DEFAULT_POLICIES)
+        result["fold_only_ms"] = (time.perf_counter() - began) * 1000
+
+        timings_ms = []
+        for run in range(runs):
+            began = time.perf_counter()
+            history = from_index(broker.bootstrap, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY)
+            timings_ms.append((time.perf_counter() - began) * 1000)
+            assert history == scan_history, "the index read disagrees with the scan"
+            progress(f"index read {run + 1} of {runs}: {timings_ms[-1]:.0f} ms")
+        timings_ms.sort()
+        reads_ms = []  # the same reads without the fold: where the time goes
+        for run in range(runs):
+            began = time.perf_counter()
+            read = list(ledger_reader.read_offsets(broker.bootstrap, topics.EVENTS, partition,
+                                                   [h["offset"] for h in index]))
+            reads_ms.append((time.perf_counter() - began) * 1000)
+            assert len(read) == count
+        reads_ms.sort()
+        result["read_only_p50_ms"] = reads_ms[len(reads_ms) // 2]
+        result.update(index_runs=runs, index_p50_ms=timings_ms[len(timings_ms) // 2],
+                      index_p95_ms=timings_ms[min(runs - 1, int(runs * 0.95))], index_max_ms=timings_ms[-1])
+
+        result["speedup_scan_to_index_p95"] = result["scan_ms"] / max(result["index_p95_ms"], 0.001)
     return result

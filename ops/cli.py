@@ -54,15 +54,28 @@ FORMATS = ("jsonl", "permit-csv", "penalty-csv")
 @app.command()
 def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a file of events"),
             format_: str = typer.Option("jsonl", "--format", help="jsonl, permit-csv or penalty-csv (双公示 templates)"),
-            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)")):
+            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+            token: Optional[str] = typer.Option(None, "--token", envvar="CREDIT_LEDGER_TOKEN", show_envvar=False,
+                                                help="act as the principal holding this token (principals file), "
+                                                     "bound like any other; without it the operator acts as admin")):
     """Validate every line and publish the valid ones; report every rejected line."""
+    from projections.access import OPERATOR
     from projections.templates import TemplateError, read_penalty_csv, read_permit_csv
+    from streams.principals import AuthenticationError, Principals, PrincipalsError
     from streams.sdk import Publisher
 
     if format_ not in FORMATS:
         err.print(f"error: --format must be one of {', '.join(FORMATS)}")
         raise typer.Exit(2)
     settings = load_settings(kafka=kafka)
+    principal = OPERATOR
+    if token is not None:
+        try:
+            principal = Principals.load(settings.principals_path).by_token(token.strip())
+        except (AuthenticationError, PrincipalsError) as error:
+            err.print(f"error: --token: {getattr(error, 'reason', error)}", markup=False, highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(2)
     refused: dict[int, list] = {}  # line -> problems found before the SDK saw the line
     if format_ == "jsonl":
         lines = file.read_text(encoding="utf-8-sig").splitlines()
@@ -80,7 +93,8 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=False) as progress:
         task = progress.add_task("publish", total=len(numbered))
-        with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes) as publisher:
+        with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, principal=principal,
+                       key_store=settings.key_store()) as publisher:
             for line, problems in refused.items():
                 publisher.reject(f"{file.name} line {line}", problems)
             report = publisher.publish_many((item for _, item in numbered),
@@ -468,23 +482,39 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     raise typer.Exit(0 if same else 1)
 
 
-BENCHES = ("timers",)
+BENCHES = ("timers", "history")
 
 
 @app.command()
 def bench(what: str = typer.Argument("timers", help=f"which benchmark: {', '.join(BENCHES)}"),
-          deadlines: int = typer.Option(1_000_000, help="timers: how many pending deadlines to hold")):
+          deadlines: int = typer.Option(1_000_000, help="timers: how many pending deadlines to hold"),
+          log_events: int = typer.Option(10_000_000, help="history: events in the ledger"),
+          subject_events: int = typer.Option(1_000, help="history: the subject's events among them"),
+          layout: str = typer.Option("scattered", help="history: where the subject's events lie: scattered "
+                                                        "(evenly over the log) or bursts (10 imports)"),
+          runs: int = typer.Option(20, help="history: reconstructions timed (p50, p95)")):
     """Measure a speed or memory goal against a baseline run in the same process."""
-    from ops.bench import bench_timers
+    from ops.bench import bench_history, bench_timers
 
     if what not in BENCHES:
         err.print(f"error: no benchmark {what!r}; choose one of {', '.join(BENCHES)}")
         raise typer.Exit(2)
-    result = bench_timers(deadlines)
-    table = Table("measure", "value", title=f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) "
-                                            "vs. a heap in memory")
+    if what == "timers":
+        result = bench_timers(deadlines)
+        title = f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) vs. a heap in memory"
+    else:
+        try:
+            result = bench_history(log_events, subject_events, layout, runs,
+                                   on_progress=lambda text: err.print(text, highlight=False))
+        except ValueError as error:
+            err.print(f"error: {error}", soft_wrap=True, highlight=False, markup=False)
+            raise typer.Exit(2)
+        title = (f"history of a subject with {subject_events:,} events ({layout}) in a {log_events:,}-event "
+                 "ledger: read by the worker's index vs. a scan of its partition")
+    table = Table("measure", "value", title=title)
     for name, value in result.items():
-        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
+        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int)
+                      else str(value))
     out.print(table)
 
 
@@ -562,6 +592,19 @@ def verify(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID"
 
     raise typer.Exit(run_verify(kafka=kafka, topic=topic, subject=subject, digest=digest,
                                 export_digest=export_digest, out=out, err=err))
+
+
+@app.command("access-log")
+def access_log(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID",
+                                                     help="only the reads of this subject's file"),
+               limit: int = typer.Option(1_000, "--limit", help="show the newest N reads"),
+               as_json: bool = typer.Option(False, "--json", help="print the access records as JSON"),
+               kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)")):
+    """Who read non-public records of a file (credit.access-log): when, which records, why it was allowed."""
+    from ops.access_log import run_access_log
+
+    raise typer.Exit(run_access_log(bootstrap=load_settings(kafka=kafka).kafka, subject=subject, as_json=as_json,
+                                    limit=limit, out=out, err=err))
 
 
 def main() -> None:

@@ -30,17 +30,6 @@ def worker_index(web_url: str, subject_id: str) -> list[dict] | None:
         return None
 
 
-def _runs(offsets: list[int]) -> list[tuple[int, int]]:
-    """Contiguous [start, end) ranges covering the offsets, so each is one fetch."""
-    runs: list[tuple[int, int]] = []
-    for offset in sorted(offsets):
-        if runs and runs[-1][1] == offset:
-            runs[-1] = (runs[-1][0], offset + 1)
-        else:
-            runs.append((offset, offset + 1))
-    return runs
-
-
 def _decoded(records, subject_id: str):
     key = subject_id.encode()
     for offset, record_key, value, _ in records:
@@ -52,20 +41,28 @@ def _decoded(records, subject_id: str):
             continue  # not an event: nothing of the subject's file (it is on credit.rejected)
 
 
+def from_index(bootstrap: str, subject_id: str, partition: int, index: list[dict], policies,
+               pseudonym_key: bytes) -> list | None:
+    """The history re-folded from the offsets the index names, or None when the log disagrees
+    with the index (an offset missing, another event there, a different chain hash)."""
+    # read everything first: folding between polls leaves the consumer idle and costs more than the fold
+    records = list(ledger_reader.read_offsets(bootstrap, topics.EVENTS, partition, [h["offset"] for h in index]))
+    history = replay(_decoded(records, subject_id), pseudonym_key, policy=policies).history.get(subject_id, [])
+    if [(h["offset"], h["chain_hash"]) for h in history] != [(h["offset"], h["chain_hash"]) for h in index]:
+        return None
+    return history
+
+
 def reconstruct(bootstrap: str, web_url: str, subject_id: str, policies, pseudonym_key: bytes) -> tuple[list, str]:
     """(history entries {offset, chain_hash, event}, "index" or "scan: <why>") read from the log."""
     marks = ledger_reader.watermarks(bootstrap, topics.EVENTS)
     partition = partition_of(subject_id, len(marks))
     index = worker_index(web_url, subject_id)
-    why = "the worker's index is unreachable"
     if index is not None:
-        entries = []
-        for start, end in _runs([h["offset"] for h in index]):
-            entries += _decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, start, end), subject_id)
-        history = replay(entries, pseudonym_key, policy=policies).history.get(subject_id, [])
-        if [(h["offset"], h["chain_hash"]) for h in history] == [(h["offset"], h["chain_hash"]) for h in index]:
+        history = from_index(bootstrap, subject_id, partition, index, policies, pseudonym_key)
+        if history is not None:
             return history, "index"
-        why = "the worker's index does not match the log"
+    why = "the worker's index is unreachable" if index is None else "the worker's index does not match the log"
     low, high = marks[partition]
     entries = list(_decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high), subject_id))
     return replay(entries, pseudonym_key, policy=policies).history.get(subject_id, []), f"scan: {why}"

@@ -20,6 +20,7 @@ override section.
 from __future__ import annotations
 
 import calendar as _gregorian
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -75,6 +76,12 @@ def format_due(due: Due) -> str:
     return text + "（暂定 provisional）" if due.provisional else text
 
 
+# chinese_calendar checks each date against the range of its whole table (a min and max over
+# every holiday); one fold looks at ~10 days per record, so remember the answers. Bounded: a few
+# years of days.
+_official_workday = functools.lru_cache(maxsize=4096)(chinese_calendar.is_workday)
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
     overrides: Overrides = Overrides()
@@ -93,7 +100,7 @@ class WorkingCalendar:
         if schedule is not None and d in schedule.workdays:
             return True
         if d.year in OFFICIAL_YEARS:
-            return chinese_calendar.is_workday(d)
+            return _official_workday(d)
         weekend = d.weekday() >= 5
         if schedule is not None:
             return not weekend

@@ -10,6 +10,8 @@ valid. Generators make valid codes for tests and demo data.
 """
 from __future__ import annotations
 
+import functools
+
 from datetime import date
 from typing import Literal
 
@@ -79,6 +81,13 @@ def uscc_problems(code: str) -> list[str]:
     """Every rule of GB 32100 (and GB 11714 for positions 9-17) that `code` breaks."""
     if len(code) != 18:
         return [f"length {len(code)}: a unified social credit code has 18 characters ({USCC_STD})"]
+    return list(_uscc_problems(code))
+
+
+# Every event checks its subject's and its authority's codes, and a replay checks them again:
+# the same few thousand codes over and over. Bounded; only 18-character codes reach it.
+@functools.lru_cache(maxsize=65_536)
+def _uscc_problems(code: str) -> tuple[str, ...]:
     problems = []
     for pos, ch in enumerate(code, start=1):
         if ch not in _USCC_VALUE:
@@ -86,7 +95,7 @@ def uscc_problems(code: str) -> list[str]:
                 else "not in the code alphabet (digits and capitals except I, O, Z, S, V)"
             problems.append(_problem(pos, ch, rule, USCC_STD))
     if problems:  # the position rules and checksums make no sense on foreign characters
-        return problems
+        return tuple(problems)
     authority, category = code[0], code[1]
     if authority not in USCC_CATEGORIES:
         problems.append(_problem(1, authority, "not a registration authority code", USCC_STD))
@@ -106,7 +115,7 @@ def uscc_problems(code: str) -> list[str]:
     expected = uscc_check_char(code[:17])
     if code[17] != expected:
         problems.append(_problem(18, code[17], f"check character should be {expected!r}", USCC_STD))
-    return problems
+    return tuple(problems)
 
 
 def _parse_birth(digits8: str) -> date | None:

@@ -1,4 +1,5 @@
-"""The commands that need no Kafka, as a user runs them: replay with the timers, the timer benchmark."""
+"""Commands that need no running stack, as a user runs them: replay with the timers, the benchmarks
+(the history benchmark starts its own broker)."""
 from __future__ import annotations
 
 import json
@@ -39,3 +40,14 @@ def test_bench_timers_prints_the_index_against_the_heap_baseline():
     for measure in ("index_rss_mib", "heap_rss_mib", "memory_ratio_index_to_heap", "index_tick_ms"):
         assert measure in done.stdout
     assert cli("bench", "nothing").returncode == 2
+
+
+def test_bench_history_reads_by_the_index_and_agrees_with_the_scan():
+    # its own broker, a small ledger: the numbers are not asserted, only that both paths ran and agreed
+    done = cli("bench", "history", "--log-events", "20000", "--subject-events", "200", "--runs", "2",
+               "--layout", "bursts")
+    assert done.returncode == 0, done.stderr
+    for measure in ("index_p95_ms", "scan_ms", "fold_only_ms", "read_only_p50_ms", "speedup_scan_to_index_p95"):
+        assert measure in done.stdout
+    bad = cli("bench", "history", "--log-events", "100", "--subject-events", "1000")
+    assert bad.returncode == 2 and "at most a partition's share" in bad.stderr
