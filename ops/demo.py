@@ -12,6 +12,7 @@ so a late or missing 双公示 shows as a gap between the two.
 """
 from __future__ import annotations
 
+import heapq
 import json
 import random
 import uuid
@@ -552,6 +553,23 @@ def _org_name(b: _Demo, kind: str, city: City, district: str, industry: Industry
             return name
 
 
+def _ordinary_kind(rng: random.Random) -> tuple[str, None]:
+    return rng.choices((("LEGAL_PERSON", None), ("INDIVIDUAL_BUSINESS", None), ("OTHER_ORGANIZATION", None)),
+                       (75, 15, 10))[0]
+
+
+def _tell(b: _Demo, story, kind: str, industry: Industry | None, city: City, serial: int, taken: set[str]) -> Subject:
+    """A new organisation (USCC from `serial`), registered years before b.start, and its story."""
+    if industry is None:
+        industry = b.rng.choice(SHOPS if kind == "INDIVIDUAL_BUSINESS" else INDUSTRIES)
+    region, district = b.rng.choice(city.districts)
+    uscc = make_uscc(region, serial, "9", "2" if kind == "INDIVIDUAL_BUSINESS" else "1")
+    s = Subject(uscc, kind, _org_name(b, kind, city, district, industry, taken), city, region, industry)
+    b.register(s, _next_workday(b.start - timedelta(days=b.rng.randint(400, 6000))), _person_name(b.rng))
+    story(b, s)
+    return s
+
+
 def demo_events(seed: int = 7, subjects: int = 40, start: date = date(2024, 1, 2), days: int = 600) -> list[dict]:
     """`subjects` organisations plus three natural persons, their events sorted by occurred_on.
 
@@ -565,17 +583,8 @@ def demo_events(seed: int = 7, subjects: int = 40, start: date = date(2024, 1, 2
     b = _Demo(rng, start, start + timedelta(days=days - 1))
     taken: set[str] = set()
     for i in range(subjects):
-        story, kind, industry = ROLES[i] if i < len(ROLES) else (
-            _ordinary, *rng.choices((("LEGAL_PERSON", None), ("INDIVIDUAL_BUSINESS", None), ("OTHER_ORGANIZATION", None)),
-                                    (75, 15, 10))[0])
-        if industry is None:
-            industry = rng.choice(SHOPS if kind == "INDIVIDUAL_BUSINESS" else INDUSTRIES)
-        city = CITIES[i % len(CITIES)]
-        region, district = rng.choice(city.districts)
-        uscc = make_uscc(region, 1000 + i, "9", "2" if kind == "INDIVIDUAL_BUSINESS" else "1")
-        s = Subject(uscc, kind, _org_name(b, kind, city, district, industry, taken), city, region, industry)
-        b.register(s, _next_workday(start - timedelta(days=rng.randint(400, 6000))), _person_name(rng))
-        story(b, s)
+        story, kind, industry = ROLES[i] if i < len(ROLES) else (_ordinary, *_ordinary_kind(rng))
+        _tell(b, story, kind, industry, CITIES[i % len(CITIES)], 1000 + i, taken)
     for j, city in enumerate(CITIES[:3]):
         region = rng.choice(city.districts)[0]
         birth = date(rng.randint(1960, 1998), rng.randint(1, 12), rng.randint(1, 28))
@@ -608,3 +617,65 @@ def demo_jsonl(path: str | Path, **kw) -> int:
         for event in events:
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
     return len(events)
+
+
+# --- the live trickle: `up --demo` keeps telling new stories, so the dashboard moves ---------------
+LIVE_STORY_REAL_S = 60.0  # a story unfolds over about a minute of real time, whatever the clock's speed ...
+LIVE_STORY_DAYS_MAX = 120  # ... and over at most this many days of the ledger's clock
+LIVE_PENDING_MAX = 2_000  # events waiting for their day; no new story starts while this many wait
+LIVE_NAMES_MAX = 10_000  # company names remembered to keep new ones distinct
+LIVE_ORDINARY_SHARE = 0.4  # the other stories are the scripted ones (list entries, overdue deadlines ...),
+# weighted towards those whose deadlines fall due within weeks, so that the timers fire in a live demo
+LIVE_ROLE_WEIGHTS = {_overdue: 3, _late_reporter: 3, _pending_objection: 3, _severe: 2, _tax_fraud: 2, _abnormal: 2,
+                     _false_commitment: 2}
+
+
+class LiveDemo:
+    """New organisations and their stories (the same stories as demo_events), one per `new_story` call,
+    whose events `due(today)` releases once the ledger's clock reaches their day.
+
+    The span of a story follows the clock's speed: at `--speed 86400` (a day a second) a story covers
+    about two months, so within a minute permits and penalties arrive on time or late, commitments are
+    kept or fall overdue, list entries come and go, deadlines fire and grades move; at real speed only
+    what a story puts on its first day is told. Each story has its own new subject, and events are released in
+    day order, so every prefix of the stream is valid: stopping anywhere leaves a consistent ledger.
+    Memory is bounded: at most LIVE_PENDING_MAX events wait."""
+
+    def __init__(self, seed: int, speed: float = 1.0):
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.span_days = min(LIVE_STORY_DAYS_MAX, int(speed * LIVE_STORY_REAL_S / 86_400))
+        # the session's USCC serials: far from demo_events' and, with a time-based seed, from earlier sessions'
+        self.serial = self.rng.randrange(1_000_000, 800_000_000)
+        self.pending: list[tuple[str, int, dict]] = []  # heap of (occurred_on, sequence, event)
+        self.stories = 0
+        self.events = 0
+        self.taken: set[str] = set()
+        self._demo = _Demo(self.rng, date.today(), date.today())
+
+    def new_story(self, today: date) -> bool:
+        """Start the story of a new organisation on `today`; False if too many events wait already."""
+        if len(self.pending) >= LIVE_PENDING_MAX:
+            return False
+        b = self._demo
+        b.start, b.end, b.rows = today, today + timedelta(days=self.span_days), []
+        if self.rng.random() < LIVE_ORDINARY_SHARE:
+            story, kind, industry = _ordinary, *_ordinary_kind(self.rng)
+        else:
+            story, kind, industry = self.rng.choices(ROLES, [LIVE_ROLE_WEIGHTS.get(role[0], 1) for role in ROLES])[0]
+        _tell(b, story, kind, industry, self.rng.choice(CITIES), self.serial + self.stories, self.taken)
+        self.stories += 1
+        if len(self.taken) > LIVE_NAMES_MAX:
+            self.taken.clear()
+        for row in b.rows:  # in causal order; the heap keeps it among same-day events
+            event_id = str(uuid.uuid5(DEMO_NAMESPACE, f"live:{self.seed}:{self.events}"))
+            heapq.heappush(self.pending, (row["occurred_on"], self.events, {"event_id": event_id, **row}))
+            self.events += 1
+        return True
+
+    def due(self, today: date, limit: int) -> list[dict]:
+        """Up to `limit` waiting events whose day has come, in order."""
+        released = []
+        while self.pending and self.pending[0][0] <= today.isoformat() and len(released) < limit:
+            released.append(heapq.heappop(self.pending)[2])
+        return released

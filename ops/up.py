@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import replace
@@ -25,6 +26,10 @@ READY_TIMEOUT_S = 120.0
 WORKER_STOP_TIMEOUT_S = 20.0
 DEMO_DAYS = 600
 DEMO_RECORDED_TIME = dtime(10, 0)
+LIVE_TICK_S = 0.5  # the live demo releases what has come due this often ...
+LIVE_STORY_EVERY_S = 1.0  # ... and starts a new story this often
+LIVE_EVENTS_PER_TICK_MAX = 50
+LIVE_STOP_TIMEOUT_S = 10.0
 console = Console(stderr=True, soft_wrap=True)  # URLs and paths must stay whole
 
 
@@ -99,12 +104,40 @@ def publish_demo(settings: Settings) -> str | None:
     return first_company
 
 
+def run_live_demo(settings: Settings, stop: threading.Event) -> None:
+    """While `up --demo` runs: new demo stories (ops.demo.LiveDemo), each event published once the ledger's
+    clock reaches its day and stamped by that clock, so the dashboard stays alive. A few events a second."""
+    from ops.demo import LiveDemo
+
+    clock = settings.clock()
+    live = LiveDemo(seed=time.time_ns(), speed=settings.clock_speed)
+    next_story_s, warned = 0.0, False
+    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=clock.now) as publisher:
+        while not stop.wait(LIVE_TICK_S):
+            today = clock.now().astimezone(SHANGHAI).date()
+            if time.monotonic() >= next_story_s:
+                live.new_story(today)
+                next_story_s = time.monotonic() + LIVE_STORY_EVERY_S
+            events = live.due(today, LIVE_EVENTS_PER_TICK_MAX)
+            if not events:
+                continue
+            try:
+                report = publisher.publish_many(events)
+            except Exception as error:  # e.g. the broker going away as `up` stops: the live demo ends
+                console.print(f"live demo stopped: {error}")
+                return
+            if not report.ok and not warned:  # a bug in the demo, not the user's doing: say it once
+                warned = True
+                console.print(f"live demo: events refused: {report.invalid or report.failed}")
+
+
 def run_up(settings: Settings, demo: bool) -> int:
     data_dir = Path(settings.data_dir).resolve()
     settings = replace(settings, data_dir=str(data_dir))
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    kafka = worker = None
+    kafka = worker = live = None
+    live_stop = threading.Event()
     try:
         check_data_dir(data_dir)
         check_port_free(settings.web_port, "web", "--web-port")
@@ -124,12 +157,17 @@ def run_up(settings: Settings, demo: bool) -> int:
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
+                      f"  dashboard: {settings.web_url}/dashboard\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
                       f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")
         if subject:
             console.print(f"  a demo subject: {settings.web_url}/subjects/{subject}")
         if settings.clock_speed != 1:
             console.print(f"  clock:    {settings.clock_speed:,.10g}x real time; deadlines fire as it passes them")
+        if demo:
+            live = threading.Thread(target=run_live_demo, args=(settings, live_stop), name="live-demo", daemon=True)
+            live.start()
+            console.print("  demo:     new stories keep coming, a few events a second")
         console.print("Ctrl-C stops everything.")
         sys.stdout.flush()
         while not stopping:
@@ -144,6 +182,9 @@ def run_up(settings: Settings, demo: bool) -> int:
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        live_stop.set()
+        if live is not None:
+            live.join(LIVE_STOP_TIMEOUT_S)  # before the broker goes: its last events are delivered
         if worker is not None and worker.poll() is None:
             worker.terminate()
             try:

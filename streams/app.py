@@ -25,6 +25,8 @@ from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
 from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
 from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
+from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
+from streams.dashboard import install as install_dashboard
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
 from streams.report import render_report
@@ -90,6 +92,7 @@ def create_app(settings) -> faust.App:
     events_topic = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
     rejected_topic = app.topic(topics.REJECTED, key_serializer="raw", value_serializer="raw")
     readiness = {"ready": False, "targets": None}
+    dashboard = install_dashboard(app, store, clock, bootstrap=settings.kafka, ready=lambda: readiness["ready"])
 
     async def publish_rejections(batch: Batch) -> None:
         rejected_at = datetime.now(timezone.utc)
@@ -126,6 +129,7 @@ def create_app(settings) -> faust.App:
                 if batch.grade_changes:
                     await publish_grade_changes(batch)
                 processor.commit(batch)
+            dashboard.observe(batch)  # bounded buffers: recent grade changes, list entries, event rates
             for partition, offset in batch.offsets.items():
                 metrics.APPLIED_OFFSET.labels(str(partition)).set(offset)
 
@@ -200,12 +204,20 @@ def create_app(settings) -> faust.App:
         readiness["ready"] = readiness["ready"] or all(
             applied.get(p, -1) + 1 >= target for p, target in readiness["targets"].items())
 
+    def report_page(web, file: dict):
+        page = render_report(file, store.history(file["subject"]["id"]), instant_text(clock.now()))
+        return web.bytes(page.encode(), headers=HTML_PAGE_HEADERS)
+
     @app.page("/subjects/{subject_id}")
     async def subject_file(web, request, subject_id: str):
-        state = store.get(subject_id)
+        """The credit file: JSON, or the credit report page for a browser (Accept prefers text/html)."""
+        state, html = store.get(subject_id), prefers_html(request)
         if state is None:
+            if html:
+                return web.bytes(not_found_page(subject_id).encode(), status=404, headers=HTML_PAGE_HEADERS)
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        return json_response(web, credit_file(state, policy_now()))
+        file = credit_file(state, policy_now())
+        return report_page(web, file) if html else json_response(web, file)
 
     @app.page("/subjects/{subject_id}/grade")
     async def subject_grade(web, request, subject_id: str):
@@ -233,8 +245,7 @@ def create_app(settings) -> faust.App:
         state = store.get(subject_id)
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        page = render_report(credit_file(state, policy_now()), store.history(subject_id), instant_text(clock.now()))
-        return web.bytes(page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+        return report_page(web, credit_file(state, policy_now()))
 
     @app.page("/subjects/{subject_id}/history")
     async def subject_history(web, request, subject_id: str):
@@ -329,6 +340,7 @@ def create_app(settings) -> faust.App:
     app.subject_store = store  # for tests and the CLI
     app.ledger_processor = processor
     app.deadline_timers = timers
+    app.dashboard = dashboard
     return app
 
 

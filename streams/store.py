@@ -28,6 +28,7 @@ _META = b"m/"  # m/<name>: the worker's own bookkeeping (e.g. which policy every
 _COUNTER = b"c/"  # c/<name>: a running count kept with the states (pending deadlines, timeliness)
 HISTORY_LIMIT_MAX = 100_000
 TIMERS_DUE_MAX = 1_000  # deadlines handed to the timers per scan
+TIMER_SCAN_KEYS_MAX = 10_000  # index keys `timers_next` reads at most, however many deadlines are pending
 
 
 def timer_key(deadline) -> bytes:
@@ -50,6 +51,17 @@ def _list_members(keys, list_kind: str, after: str, limit: int) -> list[tuple[st
         if f"{subject_id}/{entry_id}" > after:
             members.append((subject_id, entry_id))
     return members
+
+
+def _timers_next(keys, get, kinds: frozenset[str], limit: int, scan_keys_max: int) -> list[dict]:
+    # The key names the kind (t/<µs>/<subject>/<kind>/<ref>): values are read only for the matches.
+    found = []
+    for scanned, key in enumerate(keys):
+        if not key.startswith(_TIMER) or scanned >= scan_keys_max or len(found) >= limit:
+            break
+        if key[len(_TIMER) + 21:].decode().split("/", 2)[1] in kinds:
+            found.append(orjson.loads(get(key)))
+    return found
 
 
 def timer_value(deadline, partition: int) -> bytes:
@@ -83,8 +95,12 @@ class SubjectStore:
         return int(raw) if raw is not None else -1
 
     def applied_offsets(self) -> dict[int, int]:
-        return {int(k[len(_OFFSET):]): int(v) for k, v in self._db.items(from_key=_OFFSET)
-                if k.startswith(_OFFSET)}
+        offsets = {}
+        for key, value in self._db.items(from_key=_OFFSET):
+            if not key.startswith(_OFFSET):
+                break  # past the offsets: the states and indexes after them are not read
+            offsets[int(key[len(_OFFSET):])] = int(value)
+        return offsets
 
     def log_root(self, partition: int) -> str:
         raw = self._db.get(_ROOT + str(partition).encode())
@@ -107,6 +123,11 @@ class SubjectStore:
         for key, value in self._db.items(from_key=_TIMER):
             return orjson.loads(value) if key.startswith(_TIMER) else None
         return None
+
+    def timers_next(self, kinds, limit: int, scan_keys_max: int = TIMER_SCAN_KEYS_MAX) -> list[dict]:
+        """The earliest pending deadlines of `kinds` (due or not), reading at most `scan_keys_max` keys
+        of the timer index: bounded work however many deadlines are pending."""
+        return _timers_next(self._db.keys(from_key=_TIMER), self._db.get, frozenset(kinds), limit, scan_keys_max)
 
     def list_members(self, list_kind: str, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
         """(subject id, entry id) of public active entries of a list, in key order after `after`
@@ -232,6 +253,10 @@ class MemoryStore:
     def next_timer(self) -> dict | None:
         timers = [k for k in self.index if k.startswith(_TIMER)]
         return orjson.loads(self.index[min(timers)]) if timers else None
+
+    def timers_next(self, kinds, limit: int, scan_keys_max: int = TIMER_SCAN_KEYS_MAX) -> list[dict]:
+        keys = sorted(k for k in self.index if k.startswith(_TIMER))
+        return _timers_next(keys, self.index.get, frozenset(kinds), limit, scan_keys_max)
 
     def counters(self, prefix: str = "") -> dict[str, int]:
         return {k: v for k, v in sorted(self.counts.items()) if k.startswith(prefix) and v}

@@ -182,6 +182,12 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
                  what="PublicityEnded fired on the fast clock")
         _, timeliness = http_json(base + "/timeliness")
         assert sum(a["late"] for a in timeliness["authorities"].values()) > 0  # the demo's late 双公示
+        # the live demo keeps telling new stories while `up` runs: the dashboard's numbers move
+        assert f"{base}/dashboard" in log_path.read_text()
+        _, first = http_json(base + "/dashboard/snapshot")
+        wait_for(lambda: (lambda status, snap: status == 200 and snap["rates"]["per_s"] > 0
+                          and snap["ledger"]["records"] > first["ledger"]["records"])(
+            *http_json(base + "/dashboard/snapshot")), 60, what="the live demo's events on the dashboard")
     finally:
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0

@@ -298,3 +298,36 @@ def test_the_whole_dataset_folds_with_no_rejection_and_tells_every_story():
             ("penalties", "REVOKED"), ("commitments", "OPEN"), ("commitments", "FULFILLED"),
             ("commitments", "BREACHED"), ("lists", "ACTIVE"), ("lists", "EXITED"), ("permits", "REVOKED"),
             ("ratings", "SUPERSEDED")} <= set(statuses)
+
+
+def test_the_live_demo_tells_valid_stories_whose_deadlines_fire():
+    """`up --demo` keeps publishing LiveDemo's stories as the clock reaches their days. Replayed as the
+    worker would see them at a day a second (half a day a tick, a new story a second), nothing is
+    rejected, the timers fire and grades spread, while at most LIVE_PENDING_MAX events ever wait."""
+    from ops.demo import LIVE_PENDING_MAX, LiveDemo
+    from projections.canonical import SHANGHAI
+    from projections.grading import grade
+    from projections.policy import DEFAULT_POLICY
+
+    live, start, released = LiveDemo(seed=11, speed=86_400), date(2025, 3, 3), []
+    for tick in range(240):
+        today = start + timedelta(days=tick // 2)
+        if tick % 2 == 0:
+            assert live.new_story(today)
+        for event in live.due(today, 50):
+            assert event["occurred_on"] <= today.isoformat()
+            event["recorded_at"] = f"{today.isoformat()}T{10 + tick % 2}:00:00+08:00"  # stamped by the clock
+            released.append(event)
+        assert len(live.pending) <= LIVE_PENDING_MAX
+    assert len({e["event_id"] for e in released}) == len(released)
+    result = replay(enumerate(released), clock=datetime.combine(today, datetime.max.time(), SHANGHAI))
+    assert result.rejected == []
+    fired = Counter(h["event"]["type"] for history in result.history.values() for h in history
+                    if h["event"]["source"].get("system"))
+    assert {"DisclosureOverdue", "CommitmentOverdue", "ProcessingOverdue"} <= set(fired)
+    assert {e["payload"]["list_kind"] for e in released if e["type"] == "ListEntered"} - {"RED_LIST"}
+    assert len({grade(state, DEFAULT_POLICY)["letter"] for state in result.states.values()}) >= 3
+    # a new session tells other subjects' stories: nothing collides with an earlier one in the same ledger
+    other = LiveDemo(seed=12, speed=86_400)
+    other.new_story(start)
+    assert not {e["subject"]["id"] for e in other.due(start + timedelta(days=400), 1000)} & set(result.states)
