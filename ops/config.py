@@ -28,6 +28,7 @@ class Settings:
     principals_file: str = ""  # who may do what (streams/principals.py); "": <data dir>/principals.json
     # natural persons' sealing keys (streams/pii.py); "": <data dir>/pii-keys.json; "off": none (PII dropped)
     pii_key_store: str = ""
+    token: str = ""  # the bearer token the CLI's reads of the worker carry; "": the embedded admin's, if any
 
     @property
     def pseudonym_key_bytes(self) -> bytes:
@@ -63,6 +64,16 @@ class Settings:
             return Principals.load(self.principals_path, missing_ok=True)
         except PrincipalsError as error:
             sys.exit(f"principals: {error}")
+
+    @property
+    def operator_token(self) -> str | None:
+        """The token the CLI sends the worker: the configured one, else on the embedded stack the
+        development admin's (<data dir>/tokens.json, written by `up`), else none (the public)."""
+        if self.token:
+            return self.token
+        from streams.principals import TOKENS_FILE, read_tokens
+
+        return read_tokens(Path(self.data_dir) / TOKENS_FILE).get("admin")
 
     @property
     def web_url(self) -> str:

@@ -178,6 +178,19 @@ class Subject:
         return {"id": self.id, "kind": self.kind, "name": self.name}
 
 
+def authority(city: City, dept: str) -> dict:
+    """The source of a department's events: its code (deterministic) and full name."""
+    name = DEPTS[dept][0]
+    full = f"国家税务总局{city.name}市{name}" if dept == "tax" else f"{city.name}市{name}"
+    serial = CITIES.index(city) * 10 + list(DEPTS).index(dept)
+    return {"authority_code": make_uscc(city.code, serial, "1", "1"), "authority_name": full}
+
+
+def authority_codes() -> list[str]:
+    """Every authority the demo publishes as (up gives each a development publisher token)."""
+    return [authority(city, dept)["authority_code"] for city in CITIES for dept in DEPTS]
+
+
 @dataclass
 class _Demo:
     rng: random.Random
@@ -188,10 +201,7 @@ class _Demo:
 
     # --- plumbing ----------------------------------------------------------
     def authority(self, city: City, dept: str) -> dict:
-        name = DEPTS[dept][0]
-        full = f"国家税务总局{city.name}市{name}" if dept == "tax" else f"{city.name}市{name}"
-        serial = CITIES.index(city) * 10 + list(DEPTS).index(dept)
-        return {"authority_code": make_uscc(city.code, serial, "1", "1"), "authority_name": full}
+        return authority(city, dept)
 
     def next(self, key) -> int:
         self.counters[key] = self.counters.get(key, self.rng.randint(10, 60)) + self.rng.randint(1, 9)

@@ -9,10 +9,9 @@ scanned instead, and the output says so.
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 
+from ops.worker_http import open_worker
 from projections.replay import replay
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event
@@ -21,10 +20,11 @@ from streams.partitioner import partition_of
 INDEX_TIMEOUT_S = 10.0
 
 
-def worker_index(web_url: str, subject_id: str) -> list[dict] | None:
-    url = f"{web_url.rstrip('/')}/subjects/{urllib.parse.quote(subject_id)}/history"
+def worker_index(web_url: str, subject_id: str, token: str | None = None) -> list[dict] | None:
+    """The worker's index of the subject's events (an auditor's read), or None when unreachable or refused."""
+    url = f"{web_url.rstrip('/')}/subjects/{urllib.parse.quote(subject_id, safe='')}/history"
     try:
-        with urllib.request.urlopen(url, timeout=INDEX_TIMEOUT_S) as response:
+        with open_worker(url, token, timeout_s=INDEX_TIMEOUT_S) as response:
             return json.loads(response.read())["history"]
     except (OSError, ValueError, KeyError):
         return None
@@ -53,11 +53,12 @@ def from_index(bootstrap: str, subject_id: str, partition: int, index: list[dict
     return history
 
 
-def reconstruct(bootstrap: str, web_url: str, subject_id: str, policies, pseudonym_key: bytes) -> tuple[list, str]:
+def reconstruct(bootstrap: str, web_url: str, subject_id: str, policies, pseudonym_key: bytes,
+                token: str | None = None) -> tuple[list, str]:
     """(history entries {offset, chain_hash, event}, "index" or "scan: <why>") read from the log."""
     marks = ledger_reader.watermarks(bootstrap, topics.EVENTS)
     partition = partition_of(subject_id, len(marks))
-    index = worker_index(web_url, subject_id)
+    index = worker_index(web_url, subject_id, token)
     if index is not None:
         history = from_index(bootstrap, subject_id, partition, index, policies, pseudonym_key)
         if history is not None:

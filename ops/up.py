@@ -16,9 +16,11 @@ from pathlib import Path
 from rich.console import Console
 
 from ops.config import Settings
+from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, set_parent_death_signal
 from streams import ledger_reader, topics
+from streams.principals import TOKENS_FILE, create_dev_principals
 from streams.sdk import Publisher
 from streams.topics import ensure_topics
 
@@ -95,7 +97,8 @@ def publish_demo(settings: Settings) -> str | None:
         for event in events:
             recorded_at[0] = datetime.combine(date.fromisoformat(event["occurred_on"]), DEMO_RECORDED_TIME, SHANGHAI)
             yield event
-    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=lambda: recorded_at[0]) as publisher:
+    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=lambda: recorded_at[0],
+                   key_store=settings.key_store()) as publisher:
         report = publisher.publish_many(stamped())
     console.print(f"demo: published {len(report.delivered)} events for "
                   f"{len({e['subject'].get('id') or e['subject'].get('id_number') for e in events})} subjects")
@@ -112,7 +115,8 @@ def run_live_demo(settings: Settings, stop: threading.Event) -> None:
     clock = settings.clock()
     live = LiveDemo(seed=time.time_ns(), speed=settings.clock_speed)
     next_story_s, warned = 0.0, False
-    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=clock.now) as publisher:
+    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=clock.now,
+                   key_store=settings.key_store()) as publisher:
         while not stop.wait(LIVE_TICK_S):
             today = clock.now().astimezone(SHANGHAI).date()
             if time.monotonic() >= next_story_s:
@@ -150,6 +154,9 @@ def run_up(settings: Settings, demo: bool) -> int:
         console.print(f"kafka: {kafka.bootstrap} (started in {time.monotonic() - started:.1f} s, data in {data_dir / 'kafka'})")
         settings = replace(settings, kafka=kafka.bootstrap)
         ensure_topics(settings.kafka, partitions=settings.partitions)
+        # development principals, before the worker reads them: a publisher per demo authority and
+        # a supervisor, an auditor and an admin; tokens in <data dir>/tokens.json (kept across restarts)
+        tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path)
         # The demo goes in before the worker starts: the worker is ready once it has folded it all, so
         # its timers never fire a deadline whose record is still on its way.
         subject = publish_demo(settings) if demo else None
@@ -157,7 +164,8 @@ def run_up(settings: Settings, demo: bool) -> int:
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
-                      f"  dashboard: {settings.web_url}/dashboard\n"
+                      f"  dashboard: {settings.web_url}/dashboard?token={tokens['supervisor']}\n"
+                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority)\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
                       f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")
         if subject:

@@ -15,6 +15,7 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from projections import access
 from projections.fold import credit_file
 from projections.catalogue import LIST_KINDS
 from projections.grading import grade
@@ -23,8 +24,11 @@ from projections.replay import bitemporal_view, state_as_of
 from projections.canonical import instant_text, parse_instant
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
-from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
+from projections.validate import EdgeContext, Problem, problems_as_dicts
 from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
+from streams.edge import accept_event
+from streams.gate import Gate
+from streams.pii import KeyStoreError, with_personal_info
 from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
 from streams.dashboard import install as install_dashboard
 from streams.sdk import edge_rejection
@@ -50,14 +54,6 @@ def json_response(web, value, status: int = 200):
     # aiohttp refuses a charset inside content_type=, so the header is set whole.
     return web.bytes(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), status=status,
                      headers={"Content-Type": "application/json; charset=utf-8"})
-
-
-def publisher_problems(request, event: dict) -> list[Problem]:
-    """The access-control seam: a publisher may publish only as its own authority.
-
-    Principals and their bound authority codes come with access control; until
-    then every caller of POST /events is trusted like the operator's CLI."""
-    return []
 
 
 def create_app(settings) -> faust.App:
@@ -92,7 +88,17 @@ def create_app(settings) -> faust.App:
     events_topic = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
     rejected_topic = app.topic(topics.REJECTED, key_serializer="raw", value_serializer="raw")
     readiness = {"ready": False, "targets": None}
-    dashboard = install_dashboard(app, store, clock, bootstrap=settings.kafka, ready=lambda: readiness["ready"])
+    access_log_topic = app.topic(topics.ACCESS_LOG, key_serializer="raw", value_serializer="raw")
+
+    async def send_access_record(key: bytes, value: bytes) -> None:
+        await (await access_log_topic.send(key=key, value=value))  # on record before the data leaves
+    # principals are read once: rotating tokens takes a restart
+    gate = Gate(settings.principals(), send_access_record, clock.now)
+    key_store = settings.key_store()
+
+    def today() -> str:
+        return instant_text(clock.now())[:10]  # the Asia/Shanghai date on the ledger's clock
+    dashboard = install_dashboard(app, store, clock, gate, bootstrap=settings.kafka, ready=lambda: readiness["ready"])
 
     async def publish_rejections(batch: Batch) -> None:
         rejected_at = datetime.now(timezone.utc)
@@ -204,28 +210,49 @@ def create_app(settings) -> faust.App:
         readiness["ready"] = readiness["ready"] or all(
             applied.get(p, -1) + 1 >= target for p, target in readiness["targets"].items())
 
-    def report_page(web, file: dict):
-        page = render_report(file, store.history(file["subject"]["id"]), instant_text(clock.now()))
+    async def file_view(principal, state: dict, endpoint: str) -> dict:
+        """The credit file as `principal` may see it (projections/access.py), its reading logged;
+        a natural person's name and ID number only for the roles allowed them."""
+        view, decision = access.view_file(credit_file(state, policy_now()), state, principal, today(),
+                                          policy=policy_now())
+        await gate.log(decision, endpoint)
+        if key_store is not None and access.can(principal, "personal_info") is None \
+                and view["subject"].get("kind") == "NATURAL_PERSON":
+            view = with_personal_info(view, store.history(view["subject"]["id"]), key_store)
+            await gate.log(access.endpoint_decision(principal, "personal_info", view["subject"]["id"]), endpoint)
+        return view
+
+    def report_page(web, principal, view: dict):
+        # the report lists the events only to those who may read the history
+        history = store.history(view["subject"]["id"]) if access.can(principal, "history") is None else []
+        page = render_report(view, history, instant_text(clock.now()))
         return web.bytes(page.encode(), headers=HTML_PAGE_HEADERS)
 
     @app.page("/subjects/{subject_id}")
     async def subject_file(web, request, subject_id: str):
         """The credit file: JSON, or the credit report page for a browser (Accept prefers text/html)."""
+        principal, refusal = gate.check(request, "read_file")
+        if refusal:
+            return json_response(web, *refusal)
         state, html = store.get(subject_id), prefers_html(request)
         if state is None:
             if html:
                 return web.bytes(not_found_page(subject_id).encode(), status=404, headers=HTML_PAGE_HEADERS)
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        file = credit_file(state, policy_now())
-        return report_page(web, file) if html else json_response(web, file)
+        view = await file_view(principal, state, "GET /subjects/{id}")
+        return report_page(web, principal, view) if html else json_response(web, view)
 
     @app.page("/subjects/{subject_id}/grade")
     async def subject_grade(web, request, subject_id: str):
         """The grade now, or `?at=T` (an instant, or a date meaning 00:00 Asia/Shanghai): as the ledger
         knew the file at T, under the policy in force at T."""
+        principal, refusal = gate.check(request, "grade")
+        if refusal:
+            return json_response(web, *refusal)
         state = store.get(subject_id)
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
+        await gate.log(access.endpoint_decision(principal, "grade", subject_id), "GET /subjects/{id}/grade")
         at = request.query.get("at")
         if at is None:
             return json_response(web, {"subject_id": subject_id, **grade(state, policy_now())})
@@ -241,18 +268,26 @@ def create_app(settings) -> faust.App:
 
     @app.page("/subjects/{subject_id}/report")
     async def subject_report(web, request, subject_id: str):
-        """The printable credit report (信用报告), in Simplified Chinese, self-contained (works offline)."""
+        """The printable credit report (信用报告), in Simplified Chinese, self-contained (works offline),
+        of what the reader may see."""
+        principal, refusal = gate.check(request, "report")
+        if refusal:
+            return json_response(web, *refusal)
         state = store.get(subject_id)
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        return report_page(web, credit_file(state, policy_now()))
+        return report_page(web, principal, await file_view(principal, state, "GET /subjects/{id}/report"))
 
     @app.page("/subjects/{subject_id}/history")
     async def subject_history(web, request, subject_id: str):
         """The accepted events with their chain hashes; with `as_of=T` (transaction time) and/or
         `valid_at=D` (valid time) also the credit file as the ledger knew it at T / as true on D."""
+        principal, refusal = gate.check(request, "history")
+        if refusal:
+            return json_response(web, *refusal)
         if store.get(subject_id) is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
+        await gate.log(access.endpoint_decision(principal, "history", subject_id), "GET /subjects/{id}/history")
         history = store.history(subject_id)
         as_of, valid_at = request.query.get("as_of"), request.query.get("valid_at")
         if as_of is None and valid_at is None:
@@ -269,6 +304,9 @@ def create_app(settings) -> faust.App:
         """POST /events: the JSON form of one event, validated like every other edge."""
 
         async def post(self, request):
+            principal, refusal = gate.check(request, "publish")
+            if refusal:
+                return json_response(self.web, *refusal)
             body = await request.read()
             if len(body) > POST_BODY_BYTES_MAX:
                 return json_response(self.web, {"errors": [{"field": "$", "rule": "size_limit", "message":
@@ -280,11 +318,16 @@ def create_app(settings) -> faust.App:
                 problems = [Problem("$", "json", f"not JSON: {error}")]
                 await rejected_topic.send(value=edge_rejection(body, problems, topics.EVENTS, now))
                 return json_response(self.web, {"errors": problems_as_dicts(problems)}, status=400)
-            event, problems = validate_event(raw, EdgeContext(now=now, pseudonym_key=settings.pseudonym_key_bytes))
-            problems = problems or publisher_problems(request, event)
+            try:
+                event, problems = accept_event(raw, EdgeContext(now=now, pseudonym_key=settings.pseudonym_key_bytes),
+                                               principal=principal, key_store=key_store)
+            except KeyStoreError as error:  # valid, but it cannot be sealed now: the publisher retries
+                return json_response(self.web, {"errors": [{"field": "subject", "rule": "key_store",
+                                                            "message": error.reason}]}, status=503)
             if problems:
                 await rejected_topic.send(value=edge_rejection(raw, problems, topics.EVENTS, now))
-                return json_response(self.web, {"errors": problems_as_dicts(problems)}, status=422)
+                status = 403 if access.forbidden(problems) else 422
+                return json_response(self.web, {"errors": problems_as_dicts(problems)}, status=status)
             sent = await (await events_topic.send(key=event["subject"]["id"].encode(), value=encode_event(event)))
             return json_response(self.web, {"event_id": event["event_id"], "subject_id": event["subject"]["id"],
                                             "partition": sent.partition, "offset": sent.offset}, status=202)
@@ -293,6 +336,9 @@ def create_app(settings) -> faust.App:
     async def public_list(web, request, list_kind: str):
         """The public view of a red or black list: active PUBLIC entries with their measures, paged by
         `?after=<subject id>/<entry id>&limit=N`."""
+        _, refusal = gate.check(request, "read_list")
+        if refusal:
+            return json_response(web, *refusal)
         if list_kind not in LIST_KINDS:
             return json_response(web, {"error": f"no list {list_kind!r}; lists: {', '.join(LIST_KINDS)}"}, status=404)
         try:
@@ -310,6 +356,10 @@ def create_app(settings) -> faust.App:
     @app.page("/timeliness")
     async def timeliness(web, request):
         """双公示 timeliness per authority: on time, late (迟报), overdue (漏报)."""
+        principal, refusal = gate.check(request, "timeliness")
+        if refusal:
+            return json_response(web, *refusal)
+        await gate.log(access.endpoint_decision(principal, "timeliness"), "GET /timeliness")
         authorities: dict[str, dict] = {}
         for name, count in store.counters("timeliness/").items():
             _, authority, outcome = name.split("/")
@@ -322,6 +372,10 @@ def create_app(settings) -> faust.App:
     @app.page("/state/digest")
     async def state_digest(web, request):
         # Computed between two batches (the agent runs on this loop): a consistent snapshot.
+        principal, refusal = gate.check(request, "verify")
+        if refusal:
+            return json_response(web, *refusal)
+        await gate.log(access.endpoint_decision(principal, "verify"), "GET /state/digest")
         return json_response(web, store.state_digest())
 
     @app.page("/healthz")

@@ -36,11 +36,13 @@ from importlib import resources
 import orjson
 from aiohttp import web as aiohttp_web
 
+from projections.access import endpoint_decision
 from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
 from projections.records import ACTIVE, base_status
 from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event, decode_grade_changed
+from streams.gate import COOKIE_MAX_AGE_S, TOKEN_COOKIE
 from streams.partitioner import partition_of
 from streams.report import EVENT_TYPES_ZH, GRADE_LABELS_ZH, LIST_KINDS_ZH
 
@@ -390,8 +392,18 @@ def _asset(name: str) -> bytes:
     return (resources.files("streams") / "static" / name).read_bytes()
 
 
-def install(app, store, clock, *, bootstrap: str, ready: Callable[[], bool]) -> Dashboard:
-    """Add the dashboard's pages, stream and timers to the Faust app; returns the Dashboard for the agent to feed."""
+def refusal_page(message: str) -> str:
+    return ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>需要授权</title></head>'
+            '<body style="font-family: sans-serif; margin: 3em">'
+            '<h1>信用风险监测需要监管人员授权</h1>'
+            f'<p>{escape(message)}</p>'
+            '<p>请使用带令牌的链接打开本页：<code>/dashboard?token=&lt;监管令牌&gt;</code>'
+            '（嵌入式部署的令牌见数据目录中的 tokens.json）。</p></body></html>\n')
+
+
+def install(app, store, clock, gate, *, bootstrap: str, ready: Callable[[], bool]) -> Dashboard:
+    """Add the dashboard's pages, stream and timers to the Faust app; returns the Dashboard for the agent to feed.
+    The data (snapshot, stream) is for supervisors and up (streams/gate.py); the static assets are public."""
     dashboard = Dashboard(store, clock, ready)
     assets = {name: _asset(name) for name in ASSETS}  # read once: a handful of kilobytes
 
@@ -401,18 +413,47 @@ def install(app, store, clock, *, bootstrap: str, ready: Callable[[], bool]) -> 
                                                     "Cache-Control": "no-cache"})
         return serve
 
-    app.page("/dashboard", name="dashboard")(asset_page("dashboard.html"))
+    @app.page("/dashboard", name="dashboard")
+    async def page(web, request):
+        token = request.query.get("token")
+        if token:  # a browser cannot send a bearer header with its navigation: keep the token in a cookie
+            response = web.bytes(b"", status=303, headers={"Location": "/dashboard", "Cache-Control": "no-store"})
+            response.set_cookie(TOKEN_COOKIE, token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Strict",
+                                path="/")
+            return response
+        principal, refusal = gate.check(request, "dashboard")
+        if refusal:
+            body, status = refusal
+            return web.bytes(refusal_page(body["errors"][0]["message"]).encode(), status=status,
+                             headers=HTML_PAGE_HEADERS)
+        await gate.log(endpoint_decision(principal, "dashboard"), "GET /dashboard")
+        return await asset_page("dashboard.html")(web, request)
+
+    def refused(web, request):
+        principal, refusal = gate.check(request, "dashboard")
+        if refusal:
+            body, status = refusal
+            return principal, web.bytes(orjson.dumps(body), status=status,
+                                        headers={"Content-Type": "application/json; charset=utf-8"})
+        return principal, None
     for name in ("dashboard.js", "dashboard.css"):
         app.page(f"/dashboard/{name}", name=f"dashboard_{name.replace('.', '_')}")(asset_page(name))
 
     @app.page("/dashboard/snapshot", name="dashboard_snapshot")
     async def snapshot(web, request):
+        principal, refusal = refused(web, request)
+        if refusal:
+            return refusal
+        await gate.log(endpoint_decision(principal, "dashboard"), "GET /dashboard/snapshot")
         return web.bytes(dashboard.snapshot_bytes(), headers={"Content-Type": "application/json; charset=utf-8",
                                                               "Cache-Control": "no-cache"})
 
     @app.page("/dashboard/stream", name="dashboard_stream")
     async def stream(web, request):
         """A snapshot every SNAPSHOT_INTERVAL_S as a server-sent event, until the page goes or we stop."""
+        principal, refusal = refused(web, request)
+        if refusal:
+            return refusal
         if dashboard.streams >= STREAMS_MAX:
             return web.bytes(orjson.dumps({"error": f"at most {STREAMS_MAX} dashboard streams are open"}),
                              status=503, headers={"Content-Type": "application/json; charset=utf-8",
@@ -423,6 +464,7 @@ def install(app, store, clock, *, bootstrap: str, ready: Callable[[], bool]) -> 
             "X-Accel-Buffering": "no"})  # a reverse proxy must not hold the events back
         dashboard.streams += 1
         try:
+            await gate.log(endpoint_decision(principal, "dashboard"), "GET /dashboard/stream")  # once per stream
             await response.prepare(request)
             await response.write(b"retry: %d\n\n" % STREAM_RETRY_MS)
             while not dashboard.closing.is_set():

@@ -340,4 +340,7 @@ def with_personal_info(file: dict, history: Iterable[dict], key_store: KeyStore)
     subject = file["subject"]
     if subject.get("kind") != "NATURAL_PERSON":
         return file
-    return {**file, "subject": {**subject, "personal_info": personal_info(history, key_store, subject["id"])}}
+    info = personal_info(history, key_store, subject["id"])
+    if info["status"] == NONE:  # nothing was ever collected (or it arrived before sealing): nothing to add
+        return file
+    return {**file, "subject": {**subject, "personal_info": info}}

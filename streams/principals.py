@@ -194,7 +194,7 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
     for code in codes:
         if uscc_problems(code):
             raise PrincipalsError(f"authority code {code!r} is not a unified social credit code")
-    old = _read_tokens(tokens_path)
+    old = read_tokens(tokens_path)
     tokens = {role: old.get(role) or new_token() for role in (SUPERVISOR, AUDITOR, ADMIN)}
     tokens["publishers"] = {**old.get("publishers", {}),
                             **{code: old.get("publishers", {}).get(code) or new_token() for code in codes}}
@@ -210,7 +210,7 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
     return tokens
 
 
-def _read_tokens(path: Path) -> dict:
+def read_tokens(path: Path) -> dict:
     """tokens.json as written before, or {} when absent or not in the expected shape (then new ones)."""
     try:
         data = json.loads(read_private_file(path, MAX_PRINCIPALS_FILE_BYTES))

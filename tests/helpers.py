@@ -25,8 +25,11 @@ def wait_for(predicate, timeout_s: float = 60.0, interval_s: float = 0.25, what:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {last!r})")
 
 
-def http_json(url: str, data: bytes | None = None, timeout_s: float = 5.0) -> tuple[int, object]:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+def http_json(url: str, data: bytes | None = None, timeout_s: float = 5.0, token: str | None = None
+              ) -> tuple[int, object]:
+    """(status, JSON body); 0 when unreachable. With `token`, as that principal; without, the public."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -46,18 +49,26 @@ def cli(*args: str, env: dict | None = None, timeout_s: float = 120.0) -> subpro
 
 
 class Worker:
-    """`credit-ledger worker` as a child process against the test broker."""
+    """`credit-ledger worker` as a child process against the test broker, with the development
+    principals `up` creates (self.tokens: supervisor, auditor, admin, publishers by authority)."""
 
-    def __init__(self, bootstrap: str, data_dir: Path, web_port: int, env: dict[str, str] | None = None):
+    def __init__(self, bootstrap: str, data_dir: Path, web_port: int, env: dict[str, str] | None = None,
+                 authority_codes=()):
         self.env = {**os.environ, "CREDIT_LEDGER_KAFKA": bootstrap, "CREDIT_LEDGER_DATA_DIR": str(data_dir),
                     "CREDIT_LEDGER_WEB_PORT": str(web_port), **(env or {})}
         self.url = f"http://127.0.0.1:{web_port}"
-        self.log_path = Path(data_dir) / "worker.log"
+        self.data_dir = Path(data_dir)
+        self.log_path = self.data_dir / "worker.log"
         self.process: subprocess.Popen | None = None
+        self.authority_codes = tuple(authority_codes)
+        self.tokens: dict = {}
 
     def start(self) -> Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         from ops.embedded_kafka import set_parent_death_signal
+        from streams.principals import create_dev_principals
+
+        self.tokens = create_dev_principals(self.data_dir, self.authority_codes)
 
         self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], cwd=REPO, env=self.env,
                                         stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
@@ -70,8 +81,13 @@ class Worker:
             raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
         return True
 
+    def get(self, path: str, role: str = "admin") -> tuple[int, object]:
+        """GET a path of the worker's API as `role` (a key of self.tokens), or as the public (None)."""
+        return http_json(self.url + path, token=self.tokens.get(role) if role else None)
+
     def file(self, subject_id: str) -> dict | None:
-        status, body = http_json(f"{self.url}/subjects/{subject_id}")
+        """The whole credit file, as an admin sees it."""
+        status, body = self.get(f"/subjects/{subject_id}")
         return body if status == 200 else None
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

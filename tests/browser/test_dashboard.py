@@ -94,7 +94,7 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
     listed = company(0)
     # the worker has folded them and its timers have fired the overdue ones
     wait_for(lambda: (lambda s, snap: s == 200 and snap["deadlines"]["overdue"] and any(
-        b["subject_id"] == listed["id"] for b in snap["blacklist"]))(*http_json(worker.url + "/dashboard/snapshot")),
+        b["subject_id"] == listed["id"] for b in snap["blacklist"]))(*http_json(worker.url + "/dashboard/snapshot", token=worker.tokens["supervisor"])),
         60, what="the snapshot shows the black-list entry and an overdue commitment")
 
     problems = []
@@ -110,7 +110,9 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
             page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
-            page.goto(worker.url + "/dashboard")
+            # the link `up` prints: the token goes into a cookie, then the page loads without it in the URL
+            page.goto(worker.url + "/dashboard?token=" + worker.tokens["supervisor"])
+            assert page.url == worker.url + "/dashboard"
             page.wait_for_function("Number(document.body.dataset.updates || 0) >= 2")  # two snapshots arrived
             text = page.inner_text("body")
             assert "信用风险实时监测" in text and "信用等级分布" in text and "双公示及时率" in text
@@ -159,15 +161,19 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
             browser.close()
     assert seen == []
     # programs asking for JSON (or for nothing in particular) still get JSON
-    status, body = http_json(f"{worker.url}/subjects/{newest['id']}")
+    status, body = http_json(f"{worker.url}/subjects/{newest['id']}", token=worker.tokens["supervisor"])
     assert status == 200 and body["grade"]["letter"] == "D"
+    # the dashboard's data is for supervisors: the public is refused, a wrong token is not anyone
+    assert http_json(worker.url + "/dashboard/snapshot")[0] == 403
+    assert http_json(worker.url + "/dashboard/snapshot", token="x" * 43)[0] == 401
 
 
 def test_event_streams_are_bounded_and_each_sends_snapshots(worker):
     """At most STREAMS_MAX pages stream at once; one more is refused (503), and a closed page frees its place."""
     def open_stream() -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         connection = http.client.HTTPConnection(urlsplit(worker.url).hostname, urlsplit(worker.url).port, timeout=10)
-        connection.request("GET", "/dashboard/stream")
+        connection.request("GET", "/dashboard/stream",
+                           headers={"Authorization": f"Bearer {worker.tokens['supervisor']}"})
         return connection, connection.getresponse()
 
     def wait_until_no_stream_is_open() -> None:
@@ -175,7 +181,7 @@ def test_event_streams_are_bounded_and_each_sends_snapshots(worker):
         closed_at = datetime.now(timezone.utc)
 
         def none_open() -> bool:
-            snapshot = http_json(worker.url + "/dashboard/snapshot")[1]
+            snapshot = http_json(worker.url + "/dashboard/snapshot", token=worker.tokens["supervisor"])[1]
             return datetime.fromisoformat(snapshot["generated_at"]) > closed_at and snapshot["streams"] == 0
         wait_for(none_open, 30, what="the server noticed the closed streams")
     wait_until_no_stream_is_open()  # the browser test's page is gone
@@ -185,7 +191,7 @@ def test_event_streams_are_bounded_and_each_sends_snapshots(worker):
             streams.append(open_stream())
             assert streams[-1][1].status == 200
             assert streams[-1][1].getheader("Content-Type").startswith("text/event-stream")
-        status, body = http_json(worker.url + "/dashboard/stream")
+        status, body = http_json(worker.url + "/dashboard/stream", token=worker.tokens["supervisor"])
         assert status == 503 and str(STREAMS_MAX) in body["error"]
         response = streams[0][1]
         lines = [response.readline() for _ in range(5)]  # retry:, blank, event:, data:, blank
@@ -209,7 +215,7 @@ def test_recent_lists_survive_a_worker_restart(worker, kafka):
         assert publisher.publish_many(story(20, today, black_list=True)).ok
 
     def shown() -> dict | None:
-        status, snapshot = http_json(worker.url + "/dashboard/snapshot")
+        status, snapshot = http_json(worker.url + "/dashboard/snapshot", token=worker.tokens["supervisor"])
         entries = [b for b in snapshot["blacklist"] if b["subject_id"] == listed["id"]] if status == 200 else []
         changes = [c for c in snapshot["grade_changes"] if c["subject_id"] == listed["id"]] if entries else []
         return snapshot if entries and entries[0]["active"] and changes else None

@@ -32,7 +32,12 @@ def start_up(data_dir, web_port, kafka_port, *extra):
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CREDIT_LEDGER_PSEUDONYM_KEY": ""})
 
 
-def check_csv_import(tmp_path, bootstrap, url):
+def tokens_of(data_dir) -> dict:
+    """The development principals' tokens `up` wrote (supervisor, auditor, admin, publishers)."""
+    return json.loads((data_dir / "tokens.json").read_text())
+
+
+def check_csv_import(tmp_path, bootstrap, url, admin):
     """A department's GB18030 penalty export (the 双公示 template), one row with an impossible date."""
     rows = list(csv.reader(io.StringIO((REPO / "tests/data/penalties.csv").read_text(encoding="utf-8-sig"))))
     header = [name.strip() for name in rows[0]]
@@ -47,7 +52,7 @@ def check_csv_import(tmp_path, bootstrap, url):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "5 published, 1 rejected" in done.stdout and "处罚决定日期" in done.stdout
     wait_for(lambda: (lambda status, file: status == 200 and file["events_by_type"].get("PenaltyImposed"))(
-        *http_json(f"{url}/subjects/{company}")), 60, what="the CSV's penalty folded")
+        *http_json(f"{url}/subjects/{company}", token=admin)), 60, what="the CSV's penalty folded")
 
 
 def http_text(url: str) -> str:
@@ -96,24 +101,26 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
     try:
         wait_up_ready(up, url)
         bootstrap = f"127.0.0.1:{kafka_port}"
+        admin = tokens_of(data_dir)["admin"]
         published = cli("publish", str(jsonl(tmp_path)), "--kafka", bootstrap)
         assert published.returncode == 1, published.stdout + published.stderr  # two lines were rejected
         report = published.stdout
         assert "3 published, 2 rejected" in report
         assert "occurred_on" in report and "payload.record_id" in report and "json" in report
         file = wait_for(lambda: (lambda s, b: b if s == 200 and b["events_total"] == 2 else None)(
-            *http_json(f"{url}/subjects/{COMPANY}")), 60, what="company folded")
+            *http_json(f"{url}/subjects/{COMPANY}", token=admin)), 60, what="company folded")
         assert file["events_by_type"] == {"PenaltyImposed": 1, "SubjectRegistered": 1}
         assert file["subject"]["name"] == "江门蓬江精工五金有限公司" and file["as_of"]["offset"] >= 1
         assert http_json(f"{url}/subjects/{make_uscc('440703', 43)}")[0] == 404
-        # no plaintext ID number or name of the natural person anywhere in the ledger
-        raw = b"".join((k or b"") + (v or b"") for *_, k, v, _ in ledger_reader.read_topic(bootstrap, topics.EVENTS))
+        # no plaintext ID number or name of the natural person anywhere: every byte of every topic
+        raw = b"".join((k or b"") + (v or b"") for topic in topics.ALL
+                       for *_, k, v, _ in ledger_reader.read_topic(bootstrap, topic))
         assert ID_NUMBER.encode() not in raw and PERSON_NAME.encode() not in raw
         assert b"np-" in raw
         # invalid lines are on credit.rejected too, with their reasons
         rejected = list(ledger_reader.read_topic(bootstrap, topics.REJECTED))
         assert len(rejected) >= 2
-        check_csv_import(tmp_path, bootstrap, url)
+        check_csv_import(tmp_path, bootstrap, url, admin)
     finally:
         up.send_signal(signal.SIGTERM)
         assert up.wait(60) == 0
@@ -123,7 +130,7 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
     up = start_up(data_dir, web_port, kafka_port)
     try:
         wait_up_ready(up, url)
-        status, file = http_json(f"{url}/subjects/{COMPANY}")
+        status, file = http_json(f"{url}/subjects/{COMPANY}", token=tokens_of(data_dir)["admin"])
         assert status == 200 and file["events_total"] == 2
     finally:
         up.send_signal(signal.SIGINT)
@@ -174,20 +181,22 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
         line = wait_for(lambda: up.poll() is None and next(
             (l for l in log_path.read_text().splitlines() if "a demo subject:" in l), None), 180, what="demo subject")
         url = line.split("a demo subject:")[1].strip()
-        status, file = http_json(url)
+        tokens = tokens_of(data_dir)
+        status, file = http_json(url, token=tokens["admin"])
         assert status == 200 and file["events_total"] >= 3 and file["subject"]["name"]
         assert "demo: published" in log_path.read_text() and "10,000,000x real time" in log_path.read_text()
         base = url.split("/subjects/")[0]
         wait_for(lambda: 'credit_timers_fired_total{kind="PUBLICITY"}' in http_text(base + "/metrics"), 60,
                  what="PublicityEnded fired on the fast clock")
-        _, timeliness = http_json(base + "/timeliness")
+        _, timeliness = http_json(base + "/timeliness", token=tokens["supervisor"])
         assert sum(a["late"] for a in timeliness["authorities"].values()) > 0  # the demo's late 双公示
         # the live demo keeps telling new stories while `up` runs: the dashboard's numbers move
-        assert f"{base}/dashboard" in log_path.read_text()
-        _, first = http_json(base + "/dashboard/snapshot")
+        assert f"{base}/dashboard?token={tokens['supervisor']}" in log_path.read_text()
+        _, first = http_json(base + "/dashboard/snapshot", token=tokens["supervisor"])
         wait_for(lambda: (lambda status, snap: status == 200 and snap["rates"]["per_s"] > 0
                           and snap["ledger"]["records"] > first["ledger"]["records"])(
-            *http_json(base + "/dashboard/snapshot")), 60, what="the live demo's events on the dashboard")
+            *http_json(base + "/dashboard/snapshot", token=tokens["supervisor"])), 60,
+            what="the live demo's events on the dashboard")
     finally:
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0

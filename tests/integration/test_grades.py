@@ -75,13 +75,13 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
         assert (by_policy["from_letter"], by_policy["to_letter"], by_policy["to_score"]) == ("B", "C", 700)
         assert by_policy["cause"] == "policy 2099.9" and by_policy["offset"] == -1 and by_policy["cause_event_id"] is None
 
-        status, now = http_json(f"{worker.url}/subjects/{company['id']}/grade")
+        status, now = worker.get(f"/subjects/{company['id']}/grade")
         assert status == 200 and (now["letter"], now["score"], now["policy_version"]) == ("C", 700, "2099.9")
         assert worker.file(company["id"])["grade"] == {k: v for k, v in now.items() if k != "subject_id"}
-        status, then = http_json(f"{worker.url}/subjects/{company['id']}/grade?at={quote(recorded.isoformat())}")
+        status, then = worker.get(f"/subjects/{company['id']}/grade?at={quote(recorded.isoformat())}")
         assert status == 200 and (then["letter"], then["score"], then["policy_version"]) == ("A", 1000, "2024.1")
-        assert http_json(f"{worker.url}/subjects/{company['id']}/grade?at=someday")[0] == 400
-        done = cli("grade", company["id"], "--web-url", worker.url)
+        assert worker.get(f"/subjects/{company['id']}/grade?at=someday")[0] == 400
+        done = cli("grade", company["id"], "--web-url", worker.url, env={"CREDIT_LEDGER_TOKEN": worker.tokens["supervisor"]})
         assert done.returncode == 0 and "grade C" in done.stdout and "ZZ-EP-1" in done.stdout
         metrics = http_text(f"{worker.url}/metrics")
         assert "credit_regrade_progress_ratio 1.0" in metrics and 'credit_grade_subjects{grade="C"}' in metrics

@@ -33,6 +33,7 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
         event("ObjectionResolved", today, {"objection_id": "JM-O-1", "record_id": "JM-A-1", "outcome": "UPHELD_WITHDRAWN"}),
     ]
     worker = Worker(kafka.bootstrap, tmp_path / "w", free_port()).start()
+    auditor = {"CREDIT_LEDGER_TOKEN": worker.tokens["auditor"]}
     captured = []  # (instant just after the live file was read, the file)
     try:
         with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
@@ -44,28 +45,30 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
                 time.sleep(1.1)  # the next event is recorded strictly later
         for moment, live in captured:
             done = cli("history", company["id"], "--as-of", moment, "--json", "--kafka", kafka.bootstrap,
-                       "--web-url", worker.url)
+                       "--web-url", worker.url, env=auditor)
             assert done.returncode == 0, done.stderr
             view = json.loads(done.stdout)
             assert view["source"] == "index" and view["file"] == live
-            status, served = http_json(f"{worker.url}/subjects/{company['id']}/history?as_of={quote(moment)}")
+            status, served = worker.get(f"/subjects/{company['id']}/history?as_of={quote(moment)}", role="auditor")
             assert status == 200 and served["file"] == live
         # without the worker's index the partition is scanned, with the same result
         moment, live = captured[1]
         done = cli("history", company["id"], "--as-of", moment, "--json", "--kafka", kafka.bootstrap,
-                   "--web-url", f"http://127.0.0.1:{free_port()}")
+                   "--web-url", f"http://127.0.0.1:{free_port()}", env=auditor)
         view = json.loads(done.stdout)
         assert view["source"].startswith("scan") and view["file"] == live
         # valid time: the withdrawn penalty was never valid, even on the day it was decided
         done = cli("history", company["id"], "--valid-at", (today - timedelta(days=2)).isoformat(), "--json",
-                   "--kafka", kafka.bootstrap, "--web-url", worker.url)
+                   "--kafka", kafka.bootstrap, "--web-url", worker.url, env=auditor)
         assert json.loads(done.stdout)["file"]["records"]["penalties"] == []
         assert captured[1][1]["records"]["penalties"][0]["record_id"] == "JM-A-1"  # though known then
-        with urllib.request.urlopen(f"{worker.url}/subjects/{company['id']}/report", timeout=10) as response:
+        report = urllib.request.Request(f"{worker.url}/subjects/{company['id']}/report",
+                                        headers={"Authorization": f"Bearer {worker.tokens['auditor']}"})
+        with urllib.request.urlopen(report, timeout=10) as response:
             page = response.read().decode()
             assert response.headers["Content-Type"].startswith("text/html") and "信用报告" in page
             assert company["name"] in page and captured[-1][1]["chain"]["head"] in page
-        bad = cli("history", company["id"], "--as-of", "yesterday", "--kafka", kafka.bootstrap, "--web-url", worker.url)
+        bad = cli("history", company["id"], "--as-of", "yesterday", "--kafka", kafka.bootstrap, "--web-url", worker.url, env=auditor)
         assert bad.returncode == 2 and "as-of" in bad.stderr
     finally:
         worker.stop()

@@ -26,34 +26,36 @@ def worker(kafka, tmp_path):
 
 
 def test_post_events_validates_publishes_and_the_history_chains(worker, kafka):
+    admin = worker.tokens["admin"]
     company = make_uscc("420202", 77)
     source = {"authority_code": make_uscc("420200", 5, "1", "1"), "authority_name": "黄石市生态环境局"}
     event = {"type": "SubjectRegistered", "subject": {"id": company, "kind": "LEGAL_PERSON", "name": "黄石港环保科技有限公司"},
              "source": source, "occurred_on": "2015-06-01", "payload": {"region_code": "420202", "registered_on": "2015-06-01"}}
-    status, body = http_json(worker.url + "/events", json.dumps(event, ensure_ascii=False).encode())
+    status, body = http_json(worker.url + "/events", json.dumps(event, ensure_ascii=False).encode(), token=admin)
     assert status == 202 and body["subject_id"] == company and body["offset"] >= 0
-    status, body = http_json(worker.url + "/events", b"{nope")
+    status, body = http_json(worker.url + "/events", b"{nope", token=admin)
     assert status == 400 and body["errors"][0]["rule"] == "json"
     bad = dict(event, occurred_on="2015-02-29", type="SubjectRegistered")
     bad["payload"] = {}
-    status, body = http_json(worker.url + "/events", json.dumps(bad).encode())
+    status, body = http_json(worker.url + "/events", json.dumps(bad).encode(), token=admin)
     assert status == 422
     assert {(e["field"], e["rule"]) for e in body["errors"]} >= {("occurred_on", "date"),
                                                                ("payload.region_code", "required")}
     history = wait_for(lambda: (lambda s, b: b if s == 200 else None)(
-        *http_json(f"{worker.url}/subjects/{company}/history")), 30, what="history")["history"]
+        *worker.get(f"/subjects/{company}/history")), 30, what="history")["history"]
     assert [h["event"]["type"] for h in history] == ["SubjectRegistered"]
     assert history[0]["chain_hash"] == chain_link(GENESIS_HEAD, history[0]["event"])
 
 
 def test_rebuild_equals_the_live_state(worker, kafka):
+    admin = worker.tokens["admin"]
     events = demo_events(seed=21, subjects=20, start=date.today() - timedelta(days=300), days=299)
     with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
         report = publisher.publish_many(events)
     last = report.delivered[-1]
     wait_for(lambda: (worker.file(last.subject_id) or {}).get("as_of", {}).get("offset", -1) >= last.offset, 60,
              what="worker caught up")
-    done = cli("rebuild", "--kafka", kafka.bootstrap, "--web-url", worker.url)
+    done = cli("rebuild", "--kafka", kafka.bootstrap, "--web-url", worker.url, env={"CREDIT_LEDGER_TOKEN": admin})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "equal" in done.stdout and "records/s" in done.stdout
 

@@ -93,7 +93,7 @@ def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_
 
         # each deadline took effect once: one system event of each kind per subject in every history
         for subject_id in subject_ids:
-            _, body = http_json(f"{worker.url}/subjects/{subject_id}/history")
+            _, body = worker.get(f"/subjects/{subject_id}/history")
             kinds = Counter(h["event"]["type"] for h in body["history"]
                             if h["event"]["source"].get("system") == TIMER_SYSTEM)
             assert kinds == {"DisclosureOverdue": 1, "ListTermEnded": 1, "ProcessingOverdue": 1,
@@ -109,7 +109,7 @@ def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_
 
         # the worker's files are what a clean re-fold of the log gives, system events included
         wait_until_equal_to_refold(worker, kafka.bootstrap, sorted(subject_ids))
-        status, timeliness = http_json(f"{worker.url}/timeliness")
+        status, timeliness = worker.get("/timeliness", role="supervisor")
         counts = timeliness["authorities"][AUTHORITY["authority_code"]]
         assert status == 200 and counts["overdue"] >= SUBJECTS and counts["on_time"] >= SUBJECTS
         metrics = http_json_text(f"{worker.url}/metrics")

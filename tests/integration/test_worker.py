@@ -48,7 +48,7 @@ def check_fold_poison_and_kill(kafka, worker, events, half):
     wait_until_equal_to_refold(worker, kafka.bootstrap, subject_ids)
     # byte for byte: the digest over every stored state equals a clean re-fold's up to the same offsets
     def same_digest():
-        _, live = http_json(worker.url + "/state/digest")
+        _, live = worker.get("/state/digest")
         until = {int(p): o for p, o in live["applied_offsets"].items()}
         return rebuild_from_log(kafka.bootstrap, until)[0].state_digest()["digest"] == live["digest"]
     wait_for(same_digest, 60, interval_s=1, what="the live state digest equals a clean re-fold's")

@@ -1,0 +1,175 @@
+"""Access control from the outside: a real worker, HTTP calls with each role (DESIGN "Access").
+
+What each role sees of one credit file, who may publish as whom, the endpoints for supervisors and
+auditors, every non-public read on credit.access-log, and a natural person's personal information:
+shown to a supervisor, never in plaintext on any topic, unreadable everywhere once its key is erased."""
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from ops.embedded_kafka import free_port
+from projections.canonical import SHANGHAI
+from projections.ids import make_resident_id, make_uscc
+from projections.pseudonym import pseudonym
+from streams import ledger_reader, topics
+from streams.codec import decode_access_record
+from streams.pii import FileKeyStore
+from streams.sdk import Publisher
+from tests.helpers import Worker, cli, http_json, wait_for
+
+KEY = b"access-test-pseudonym-key-0123456789"
+A = {"authority_code": make_uscc("330100", 41, "1", "1"), "authority_name": "杭州市市场监督管理局"}
+B = {"authority_code": make_uscc("330100", 42, "1", "1"), "authority_name": "杭州市生态环境局"}
+
+
+@pytest.fixture(scope="module")
+def world(kafka, tmp_path_factory):
+    """A worker with development principals (publishers for A and B), one company with a record of
+    each classification and a grant to A, and one natural person."""
+    data_dir = tmp_path_factory.mktemp("access")
+    worker = Worker(kafka.bootstrap, data_dir, free_port(), env={"CREDIT_LEDGER_PSEUDONYM_KEY": KEY.decode()},
+                    authority_codes=[A["authority_code"], B["authority_code"]]).start()
+    today = datetime.now(SHANGHAI).date()
+    rng = random.Random()
+    company = {"id": make_uscc("330106", rng.randint(10_000, 900_000)), "kind": "LEGAL_PERSON",
+               "name": "杭州西湖访问控制测试有限公司"}
+    person_name = "司马" + "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(2))
+    id_number = make_resident_id("330106", date(1980, 1, 1) + timedelta(days=rng.randint(0, 9000)),
+                                 rng.randint(0, 999))
+
+    def event(type_, payload, on=today, subject=company, **envelope):
+        return {"type": type_, "subject": subject, "source": A, "occurred_on": on.isoformat(), "payload": payload,
+                **envelope}
+
+    def penalty(record_id, **envelope):
+        return event("PenaltyImposed", {"record_id": record_id, "decision_no": f"杭市监罚〔2026〕{record_id}号",
+                                        "violation_type": "虚假宣传", "facts": "夸大功效", "basis": "《广告法》第二十八条",
+                                        "penalty_kinds": ["FINE"], "fine_fen": 1_000_000, "severity": "GENERAL"},
+                     on=today - timedelta(days=2), **envelope)
+    registered = {"region_code": "330106", "registered_on": "2010-05-01"}
+    story = [
+        event("SubjectRegistered", registered),
+        penalty("P-PUB"),
+        penalty("P-INT", classification="INTERNAL"),
+        event("PermitGranted", {"record_id": "PM-AUTH", "decision_no": "杭市监许〔2026〕7号", "permit_kind": "普通",
+                                "content": "食品经营许可", "valid_from": (today - timedelta(days=2)).isoformat()},
+              classification="AUTHORIZED"),
+        event("QueryAuthorized", {"grant_id": "G-1", "grantee": A["authority_code"], "scope": ["permits"],
+                                  "valid_until": (today + timedelta(days=30)).isoformat()}),
+        event("SubjectRegistered", registered,
+              subject={"kind": "NATURAL_PERSON", "name": person_name, "id_number": id_number}),
+    ]
+    key_store = FileKeyStore(data_dir / "pii-keys.json")  # the worker's own (its data dir)
+    with Publisher(kafka.bootstrap, pseudonym_key=KEY, key_store=key_store) as publisher:
+        report = publisher.publish_many(story)
+    assert report.ok, report.invalid or report.failed
+    person_id = pseudonym(id_number, KEY)
+    wait_for(lambda: (worker.file(company["id"]) or {}).get("events_total") == 5 and worker.file(person_id),
+             60, what="the story folded")
+    yield {"worker": worker, "company": company, "person_id": person_id, "person_name": person_name,
+           "id_number": id_number, "key_store": key_store, "kafka": kafka}
+    worker.stop()
+
+
+def ids(file: dict, collection: str) -> list[str]:
+    return sorted(r["record_id"] for r in file["records"][collection])
+
+
+def test_each_role_sees_what_it_may_of_a_credit_file(world):
+    worker, company = world["worker"], world["company"]["id"]
+    publishers = worker.tokens["publishers"]
+
+    status, public = http_json(f"{worker.url}/subjects/{company}")  # no credentials: the public
+    assert status == 200 and ids(public, "penalties") == ["P-PUB"] and ids(public, "permits") == []
+    assert public["grade"] is None and public["chain"] is None and public["pending"]["deadlines"] == []
+
+    status, granted = http_json(f"{worker.url}/subjects/{company}", token=publishers[A["authority_code"]])
+    assert status == 200 and ids(granted, "permits") == ["PM-AUTH"]  # the subject's grant to A
+    assert ids(granted, "penalties") == ["P-PUB"]  # a grant opens AUTHORIZED records, never INTERNAL
+    _, other = http_json(f"{worker.url}/subjects/{company}", token=publishers[B["authority_code"]])
+    assert ids(other, "permits") == []
+
+    status, supervised = worker.get(f"/subjects/{company}", role="supervisor")
+    assert status == 200 and ids(supervised, "penalties") == ["P-INT", "P-PUB"]
+    assert ids(supervised, "permits") == ["PM-AUTH"] and supervised["grade"]["letter"]
+    status, audited = worker.get(f"/subjects/{company}", role="auditor")
+    assert status == 200 and audited["chain"]["length"] == 5
+
+    status, body = http_json(f"{worker.url}/subjects/{company}", token="x" * 43)
+    assert status == 401 and body["errors"][0]["rule"] == "authentication"
+
+
+def test_endpoints_for_supervisors_and_auditors_refuse_the_others(world):
+    worker, company = world["worker"], world["company"]["id"]
+    for path, allowed in ((f"/subjects/{company}/grade", "supervisor"), ("/timeliness", "supervisor"),
+                          (f"/subjects/{company}/history", "auditor"), ("/state/digest", "auditor")):
+        status, body = http_json(worker.url + path)
+        assert status == 403 and "role anonymous may not" in body["errors"][0]["message"], path
+        assert worker.get(path, role=allowed)[0] == 200, path
+    status, body = worker.get(f"/subjects/{company}/history", role="supervisor")
+    assert status == 403 and "allowed: auditor, admin" in body["errors"][0]["message"]
+    assert http_json(f"{worker.url}/lists/RED_LIST")[0] == 200  # public lists stay public
+
+
+def test_a_publisher_publishes_only_as_its_own_authority(world):
+    worker, company = world["worker"], world["company"]
+    own = worker.tokens["publishers"][A["authority_code"]]
+    event = {"type": "PenaltyImposed", "subject": company, "source": A,
+             "occurred_on": datetime.now(SHANGHAI).date().isoformat(),
+             "payload": {"record_id": "P-HTTP", "decision_no": "杭市监罚〔2026〕99号", "violation_type": "无照经营",
+                         "facts": "无照经营", "basis": "《无证无照经营查处办法》", "penalty_kinds": ["WARNING"],
+                         "severity": "GENERAL"}}
+    status, body = http_json(worker.url + "/events", json.dumps(event, ensure_ascii=False).encode(), token=own)
+    assert status == 202 and body["subject_id"] == company["id"]
+    foreign = dict(event, source=B)
+    status, body = http_json(worker.url + "/events", json.dumps(foreign, ensure_ascii=False).encode(), token=own)
+    assert status == 403 and body["errors"][0]["field"] == "source.authority_code"
+    assert body["errors"][0]["rule"] == "publisher_authority"
+    for token in (None, worker.tokens["supervisor"]):  # the public and supervisors read, they do not write
+        status, body = http_json(worker.url + "/events", json.dumps(event, ensure_ascii=False).encode(), token=token)
+        assert status == 403 and body["errors"][0]["rule"] == "forbidden"
+        assert "may not publish" in body["errors"][0]["message"]
+
+
+def test_non_public_reads_are_on_the_access_log(world):
+    worker, company, kafka = world["worker"], world["company"]["id"], world["kafka"]
+    worker.get(f"/subjects/{company}", role="supervisor")
+    http_json(f"{worker.url}/subjects/{company}")  # public: not logged
+    http_json(f"{worker.url}/subjects/{company}", token=worker.tokens["publishers"][A["authority_code"]])
+
+    def reads():
+        records = [decode_access_record(v) for *_, v, _ in ledger_reader.read_topic(kafka.bootstrap, topics.ACCESS_LOG)]
+        return [r for r in records if r["subject_id"] == company]
+    logged = wait_for(lambda: (lambda rs: rs if {"dev-supervisor", f"dev-publisher-{A['authority_code']}"}
+                               <= {r["principal"] for r in rs} else None)(reads()), 30, what="the access records")
+    assert {r["principal"] for r in logged} <= {"dev-supervisor", "dev-auditor", "dev-admin",
+                                                f"dev-publisher-{A['authority_code']}"}  # never the public
+    by_grant = next(r for r in logged if r["principal"] == f"dev-publisher-{A['authority_code']}")
+    assert by_grant["record_ids"] == ["PM-AUTH"] and "G-1" in by_grant["reason"]
+    done = cli("access-log", "--subject", company, "--json", env={"CREDIT_LEDGER_KAFKA": kafka.bootstrap})
+    assert done.returncode == 0, done.stderr
+    assert {"dev-supervisor", f"dev-publisher-{A['authority_code']}"} <= {r["principal"] for r in json.loads(done.stdout)}
+
+
+def test_personal_information_is_sealed_shown_to_supervisors_and_shredded(world):
+    worker, person, kafka = world["worker"], world["person_id"], world["kafka"]
+    status, seen = worker.get(f"/subjects/{person}", role="supervisor")
+    assert status == 200 and seen["subject"]["personal_info"]["status"] == "AVAILABLE"
+    assert seen["subject"]["personal_info"]["name"] == world["person_name"]
+    _, public = http_json(f"{worker.url}/subjects/{person}")
+    assert "personal_info" not in public["subject"] and world["person_name"] not in json.dumps(public, ensure_ascii=False)
+    everything = b"".join((k or b"") + (v or b"") for topic in topics.ALL
+                          for *_, k, v, _ in ledger_reader.read_topic(kafka.bootstrap, topic))
+    for secret in (world["person_name"], world["id_number"]):
+        assert secret.encode() not in everything and secret.encode("gb18030") not in everything
+
+    assert world["key_store"].erase(person)  # crypto-shredding: the log stays, the key goes
+    status, after = worker.get(f"/subjects/{person}", role="supervisor")
+    assert status == 200 and after["subject"]["personal_info"]["status"] == "ERASED"
+    assert after["records"] == seen["records"] and after["subject"]["id"] == person  # the skeleton still folds
+    status, audited = worker.get(f"/subjects/{person}", role="auditor")
+    assert audited["chain"]["length"] == 1 and world["person_name"] not in json.dumps(audited, ensure_ascii=False)
