@@ -63,7 +63,8 @@ def reconstruct(bootstrap: str, web_url: str, subject_id: str, policies, pseudon
         history = from_index(bootstrap, subject_id, partition, index, policies, pseudonym_key)
         if history is not None:
             return history, "index"
-    why = "the worker's index is unreachable" if index is None else "the worker's index does not match the log"
+    why = ("the worker's index is unreachable, or refused without an auditor's token" if index is None
+           else "the worker's index does not match the log")
     low, high = marks[partition]
     entries = list(_decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high), subject_id))
     return replay(entries, pseudonym_key, policy=policies).history.get(subject_id, []), f"scan: {why}"

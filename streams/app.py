@@ -194,6 +194,8 @@ def create_app(settings) -> faust.App:
         store.write({}, {}, meta={"graded_with": policy.version})
         metrics.REGRADE_PROGRESS.set(1)
 
+    lagging: list[int] = []  # the partitions whose gauges this worker shows
+
     @app.timer(READY_CHECK_S)
     async def check_ready():
         # Ready once every partition is folded up to where the log stood when we looked first.
@@ -207,6 +209,11 @@ def create_app(settings) -> faust.App:
         applied = store.applied_offsets()
         for p in assigned:
             metrics.CONSUMER_LAG.labels(str(p)).set(max(0, marks[p][1] - applied.get(p, -1) - 1))
+            metrics.APPLIED_OFFSET.labels(str(p)).set(applied.get(p, -1))
+        for p in set(lagging) - set(assigned):  # moved to another worker: its gauges are not ours to show
+            metrics.CONSUMER_LAG.remove(str(p))
+            metrics.APPLIED_OFFSET.remove(str(p))
+        lagging[:] = assigned
         readiness["ready"] = readiness["ready"] or all(
             applied.get(p, -1) + 1 >= target for p, target in readiness["targets"].items())
 

@@ -30,6 +30,9 @@ GRADE_SUBJECTS = Gauge("credit_grade_subjects", "Subjects by their current grade
 REGRADE_PROGRESS = Gauge("credit_regrade_progress_ratio", "Share of subjects regraded by the running policy sweep "
                          "(1 when none runs)")
 REGRADED = Counter("credit_regraded_subjects", "Subjects regraded by policy sweeps")
+REGRADE_PROGRESS.set(1)  # no sweep runs until a new policy takes effect
+DEADLINE_UNFIRED = Gauge("credit_deadline_unfired_seconds", "Real seconds the oldest deadline past its instant "
+                         "has waited for its system event to be folded (0 when none is due): rises when timers stall")
 LAG_MAX_S = 3600.0  # older events (replays, imports) would only swamp the histogram
 
 

@@ -80,3 +80,6 @@ class Timers:
     def update_gauges(self) -> None:
         for name, count in self.store.counters("deadlines/").items():
             metrics.DEADLINES_PENDING.labels(name.split("/", 1)[1]).set(count)
+        oldest = self.store.next_timer()  # the first key of the index: one read
+        waited_s = self.clock.seconds_since(oldest["fires_at"]) if oldest else 0.0
+        metrics.DEADLINE_UNFIRED.set(max(0.0, waited_s))
