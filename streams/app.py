@@ -253,13 +253,12 @@ def create_app(settings) -> faust.App:
     async def subject_grade(web, request, subject_id: str):
         """The grade now, or `?at=T` (an instant, or a date meaning 00:00 Asia/Shanghai): as the ledger
         knew the file at T, under the policy in force at T."""
-        principal, refusal = gate.check(request, "grade")
+        _, refusal = await gate.admit(request, "grade", "GET /subjects/{id}/grade", subject_id)
         if refusal:
             return json_response(web, *refusal)
         state = store.get(subject_id)
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        await gate.log(access.endpoint_decision(principal, "grade", subject_id), "GET /subjects/{id}/grade")
         at = request.query.get("at")
         if at is None:
             return json_response(web, {"subject_id": subject_id, **grade(state, policy_now())})
@@ -289,12 +288,11 @@ def create_app(settings) -> faust.App:
     async def subject_history(web, request, subject_id: str):
         """The accepted events with their chain hashes; with `as_of=T` (transaction time) and/or
         `valid_at=D` (valid time) also the credit file as the ledger knew it at T / as true on D."""
-        principal, refusal = gate.check(request, "history")
+        _, refusal = await gate.admit(request, "history", "GET /subjects/{id}/history", subject_id)
         if refusal:
             return json_response(web, *refusal)
         if store.get(subject_id) is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
-        await gate.log(access.endpoint_decision(principal, "history", subject_id), "GET /subjects/{id}/history")
         history = store.history(subject_id)
         as_of, valid_at = request.query.get("as_of"), request.query.get("valid_at")
         if as_of is None and valid_at is None:
@@ -363,10 +361,9 @@ def create_app(settings) -> faust.App:
     @app.page("/timeliness")
     async def timeliness(web, request):
         """双公示 timeliness per authority: on time, late (迟报), overdue (漏报)."""
-        principal, refusal = gate.check(request, "timeliness")
+        _, refusal = await gate.admit(request, "timeliness", "GET /timeliness")
         if refusal:
             return json_response(web, *refusal)
-        await gate.log(access.endpoint_decision(principal, "timeliness"), "GET /timeliness")
         authorities: dict[str, dict] = {}
         for name, count in store.counters("timeliness/").items():
             _, authority, outcome = name.split("/")
@@ -379,10 +376,9 @@ def create_app(settings) -> faust.App:
     @app.page("/state/digest")
     async def state_digest(web, request):
         # Computed between two batches (the agent runs on this loop): a consistent snapshot.
-        principal, refusal = gate.check(request, "verify")
+        _, refusal = await gate.admit(request, "verify", "GET /state/digest")
         if refusal:
             return json_response(web, *refusal)
-        await gate.log(access.endpoint_decision(principal, "verify"), "GET /state/digest")
         return json_response(web, store.state_digest())
 
     @app.page("/healthz")

@@ -36,7 +36,6 @@ from importlib import resources
 import orjson
 from aiohttp import web as aiohttp_web
 
-from projections.access import endpoint_decision
 from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
 from projections.records import ACTIVE, base_status
@@ -421,37 +420,36 @@ def install(app, store, clock, gate, *, bootstrap: str, ready: Callable[[], bool
             response.set_cookie(TOKEN_COOKIE, token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Strict",
                                 path="/")
             return response
-        principal, refusal = gate.check(request, "dashboard")
+        _, refusal = await gate.admit(request, "dashboard", "GET /dashboard")
         if refusal:
             body, status = refusal
             return web.bytes(refusal_page(body["errors"][0]["message"]).encode(), status=status,
                              headers=HTML_PAGE_HEADERS)
-        await gate.log(endpoint_decision(principal, "dashboard"), "GET /dashboard")
         return await asset_page("dashboard.html")(web, request)
 
-    def refused(web, request):
-        principal, refusal = gate.check(request, "dashboard")
+    async def refused(web, request, endpoint: str):
+        """The JSON refusal for a reader who may not see the dashboard's data, else None (read logged)."""
+        _, refusal = await gate.admit(request, "dashboard", endpoint)
         if refusal:
             body, status = refusal
-            return principal, web.bytes(orjson.dumps(body), status=status,
-                                        headers={"Content-Type": "application/json; charset=utf-8"})
-        return principal, None
+            return web.bytes(orjson.dumps(body), status=status,
+                             headers={"Content-Type": "application/json; charset=utf-8"})
+        return None
     for name in ("dashboard.js", "dashboard.css"):
         app.page(f"/dashboard/{name}", name=f"dashboard_{name.replace('.', '_')}")(asset_page(name))
 
     @app.page("/dashboard/snapshot", name="dashboard_snapshot")
     async def snapshot(web, request):
-        principal, refusal = refused(web, request)
+        refusal = await refused(web, request, "GET /dashboard/snapshot")
         if refusal:
             return refusal
-        await gate.log(endpoint_decision(principal, "dashboard"), "GET /dashboard/snapshot")
         return web.bytes(dashboard.snapshot_bytes(), headers={"Content-Type": "application/json; charset=utf-8",
                                                               "Cache-Control": "no-cache"})
 
     @app.page("/dashboard/stream", name="dashboard_stream")
     async def stream(web, request):
         """A snapshot every SNAPSHOT_INTERVAL_S as a server-sent event, until the page goes or we stop."""
-        principal, refusal = refused(web, request)
+        refusal = await refused(web, request, "GET /dashboard/stream")  # logged once per stream
         if refusal:
             return refusal
         if dashboard.streams >= STREAMS_MAX:
@@ -464,7 +462,6 @@ def install(app, store, clock, gate, *, bootstrap: str, ready: Callable[[], bool
             "X-Accel-Buffering": "no"})  # a reverse proxy must not hold the events back
         dashboard.streams += 1
         try:
-            await gate.log(endpoint_decision(principal, "dashboard"), "GET /dashboard/stream")  # once per stream
             await response.prepare(request)
             await response.write(b"retry: %d\n\n" % STREAM_RETRY_MS)
             while not dashboard.closing.is_set():

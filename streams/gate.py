@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from projections.access import AccessDecision, Principal, access_record, can
+from projections.access import AccessDecision, Principal, access_record, can, endpoint_decision
 from projections.canonical import instant_text
 from streams.codec import encode_access_record
 from streams.principals import AuthenticationError, Principals
@@ -55,6 +55,14 @@ class Gate:
         if reason is not None:
             return principal, ({"errors": [{"field": "Authorization", "rule": "forbidden", "message": reason}]}, 403)
         return principal, None
+
+    async def admit(self, request, action: str, endpoint: str, subject_id: str | None = None
+                    ) -> tuple[Principal | None, Refusal | None]:
+        """check(), and when allowed log the action (if non-public) before anything is read."""
+        principal, refusal = self.check(request, action)
+        if refusal is None:
+            await self.log(endpoint_decision(principal, action, subject_id), endpoint)
+        return principal, refusal
 
     async def log(self, decision: AccessDecision, endpoint: str) -> None:
         """Write a non-public read to credit.access-log (public reads are not logged)."""
