@@ -93,7 +93,8 @@ def create_app(settings) -> faust.App:
     async def send_access_record(key: bytes, value: bytes) -> None:
         await (await access_log_topic.send(key=key, value=value))  # on record before the data leaves
     # principals are read once: rotating tokens takes a restart
-    gate = Gate(settings.principals(), send_access_record, clock.now)
+    # who read what is stamped with the wall clock, even when the ledger's clock runs fast (the demo)
+    gate = Gate(settings.principals(), send_access_record, lambda: datetime.now(timezone.utc))
     key_store = settings.key_store()
 
     def today() -> str:
