@@ -294,7 +294,9 @@ def _points(points) -> str:
     return escape(f"{points:+d}" if points else "0") if isinstance(points, int) else _e(points)
 
 
-def _grade_section(grade: dict) -> str:
+def _grade_section(grade: dict | None) -> str:
+    if grade is None:  # a view without the grade: it is derived from non-public records as well
+        return '<section><h2>二、信用等级</h2><p class="none">信用等级依据含非公开信息，仅向监管人员提供。</p></section>'
     letter = grade.get("letter")
     if letter is None:
         return '<section><h2>二、信用等级</h2><p class="none">尚无已受理的事件，未评定等级。</p></section>'
@@ -556,7 +558,7 @@ def render_report(file: dict, history: list[dict], generated_at: str) -> str:
         f" · 生成时间 {_e(generated_at)}</div></header>",
         notice,
         _subject_section(subject, history),
-        _grade_section(file.get("grade") or {}),
+        _grade_section(file.get("grade")),
         _records_section(file.get("records") or {}),
         _deadlines_section((file.get("pending") or {}).get("deadlines") or []),
         _pending_section(file.get("pending") or {}),

@@ -197,3 +197,13 @@ def test_an_empty_section_says_so():
     text = _text(_report(given()))
     assert "无待办期限" in text and "无办理中的异议" in text and "无办理中的信用修复申请" in text
     assert "行政处罚（0 条）" in text
+
+
+def test_the_public_view_says_the_grade_is_for_supervisors():
+    from projections.access import ANONYMOUS_PRINCIPAL, view_file
+
+    state = given(ev.penalty_imposed())
+    view, _ = view_file(credit_file(state), state, ANONYMOUS_PRINCIPAL, "2025-01-07")
+    text = _text(render_report(view, [], "2025-01-07T10:00:00+08:00"))
+    assert "仅向监管人员提供" in text and "未评定等级" not in text
+    assert "仅向监管人员提供" not in _text(_report(state))
