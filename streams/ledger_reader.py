@@ -35,9 +35,12 @@ def _consumer(bootstrap: str, **overrides) -> Consumer:
 
 
 # Reading scattered offsets is one fetch per jump: answer each at once rather than after the
-# broker's default 500 ms wait for more data, re-fetch at once after a seek, and fetch about one
-# batch, not a megabyte of records to throw away (measured: a lone record in 10-30 ms, not 120-250).
-SEEKING = {"fetch.wait.max.ms": 5, "fetch.queue.backoff.ms": 0, "max.partition.fetch.bytes": 64 * 1024}
+# broker's default 500 ms wait for more data, re-fetch at once after a seek, fetch about one batch,
+# not a megabyte of records to throw away (a lone record in 10-30 ms, not 120-250), and do not
+# prefetch past what is queued, so a seek never waits for a fetch it will discard (measured:
+# ~0.8 ms a seek instead of ~1.1).
+SEEKING = {"fetch.wait.max.ms": 5, "fetch.queue.backoff.ms": 0, "max.partition.fetch.bytes": 64 * 1024,
+           "queued.min.messages": 1}
 # A wanted offset this close to the last one read is read through, not sought: reading a record
 # costs ~4 us, a seek ~1-3 ms (one more round trip and a batch to decompress).
 READ_THROUGH_MAX = 256
