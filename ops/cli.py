@@ -44,9 +44,22 @@ def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synt
 @app.command()
 def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or debug")):
     """Run the Faust worker against the configured brokers (CREDIT_LEDGER_KAFKA)."""
+    from confluent_kafka import KafkaException
+
+    from ops.config import data_dir_problem
     from streams.app import run_worker
 
-    run_worker(load_settings(), loglevel=loglevel)
+    settings = load_settings()
+    problem = data_dir_problem(Path(settings.data_dir))
+    if problem:
+        err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    try:
+        run_worker(settings, loglevel=loglevel)
+    except KafkaException as error:  # before Faust starts: the topics could not be checked
+        err.print(f"error: cannot reach Kafka at {settings.kafka}: {error.args[0].str()}", markup=False,
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 FORMATS = ("jsonl", "permit-csv", "penalty-csv")

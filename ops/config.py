@@ -124,6 +124,19 @@ class Settings:
         return {f"CREDIT_LEDGER_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
 
+def data_dir_problem(data_dir: Path) -> str | None:
+    """Why the worker cannot keep its state in `data_dir` (None when it can): said before anything
+    is started or written, so a bad directory leaves no partial state behind."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as error:
+        return f"data dir {data_dir} is not writable: {error.strerror or error}"
+    return None
+
+
 def load_settings(**flags) -> Settings:
     """Flags (None means not given) win over the environment, which wins over the file."""
     settings = Settings()

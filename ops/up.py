@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ops.config import Settings
+from ops.config import Settings, data_dir_problem
 from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, set_parent_death_signal
@@ -45,13 +45,9 @@ def check_port_free(port: int, what: str, flag: str) -> None:
 
 
 def check_data_dir(data_dir: Path) -> None:
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        probe = data_dir / ".write-probe"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as error:
-        raise UpError(f"data dir {data_dir} is not writable: {error.strerror}") from None
+    problem = data_dir_problem(data_dir)
+    if problem:
+        raise UpError(problem)
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:

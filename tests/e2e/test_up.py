@@ -149,6 +149,19 @@ def test_up_names_an_occupied_port(tmp_path):
     assert f"web port {port} is already in use" in done.stderr
 
 
+def test_an_unwritable_data_dir_is_named_before_anything_starts(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    data_dir = blocker / "data"
+    for command in (["up", "--data-dir", str(data_dir), "--web-port", str(free_port()), "--kafka-port",
+                     str(free_port())], ["worker"]):
+        done = cli(*command, env={"CREDIT_LEDGER_DATA_DIR": str(data_dir), "CREDIT_LEDGER_KAFKA": "127.0.0.1:1"},
+                   timeout_s=60)
+        assert done.returncode == 1, command
+        assert f"data dir {data_dir} is not writable" in done.stderr, (command, done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no partial state anywhere
+
+
 def test_check_id_names_the_character_and_the_rule():
     assert cli("check-id", COMPANY).returncode == 0
     bad = COMPANY[:-1] + ("0" if COMPANY[-1] != "0" else "1")

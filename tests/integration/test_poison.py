@@ -1,0 +1,82 @@
+"""Poison on the ledger itself (written past the SDK): arbitrary bytes, truncated Avro, an unknown
+schema fingerprint and a well-formed record with absurd values. Each lands on credit.rejected with
+its partition, offset and reasons, the rejections are counted in /metrics, and the agent goes on
+folding what comes after them."""
+from __future__ import annotations
+
+import os
+import random
+import urllib.request
+from datetime import datetime, timedelta
+
+from confluent_kafka import Producer
+
+from ops.embedded_kafka import free_port
+from projections.canonical import SHANGHAI
+from projections.ids import make_uscc
+from streams import ledger_reader, topics
+from streams.codec import HEADER_BYTES, MAGIC, decode_rejection, encode_event
+from streams.sdk import Publisher
+from tests.helpers import Worker, wait_for
+
+KEY = b"poison-test-pseudonym-key-000000001"
+AUTHORITY = {"authority_code": make_uscc("320100", 61, "1", "1"), "authority_name": "南京市市场监督管理局"}
+
+
+def test_poison_records_are_rejected_with_their_offsets_and_the_agent_goes_on(kafka, tmp_path):
+    company = {"id": make_uscc("320102", random.randint(10_000, 900_000)), "kind": "LEGAL_PERSON",
+               "name": "南京玄武毒性测试有限公司"}
+    now = datetime.now(SHANGHAI)
+    registered = {"event_id": "7d3f2a10-0000-4000-8000-000000000001", "type": "SubjectRegistered",
+                  "subject": company, "source": AUTHORITY, "occurred_on": now.date().isoformat(),
+                  "recorded_at": now.isoformat(), "classification": "PUBLIC",
+                  "payload": {"region_code": "320102", "registered_on": "2012-03-04"}}
+    valid = encode_event(registered)
+    absurd = encode_event({**registered, "event_id": "7d3f2a10-0000-4000-8000-000000000002",
+                           "occurred_on": (now + timedelta(days=365 * 500)).date().isoformat()})
+    poison = {
+        "arbitrary bytes": os.urandom(300),
+        "truncated Avro": valid[: len(valid) // 2],
+        "unknown fingerprint": MAGIC + b"\xde\xad\xbe\xef\xde\xad\xbe\xef" + valid[HEADER_BYTES:],
+        "absurd values": absurd,  # an event occurring in 500 years: well-formed Avro, refused by the fold
+    }
+    worker = Worker(kafka.bootstrap, tmp_path / "worker", free_port()).start()
+    try:
+        producer = Producer({"bootstrap.servers": kafka.bootstrap, "partitioner": "murmur2_random"})
+        where: dict[str, tuple[int, int]] = {}
+        for name, value in poison.items():
+            producer.produce(topics.EVENTS, key=company["id"].encode(), value=value,
+                             on_delivery=lambda err, msg, name=name: where.__setitem__(name, (msg.partition(),
+                                                                                              msg.offset())))
+        assert producer.flush(30) == 0 and len(where) == len(poison)
+        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:  # after the poison, a good event
+            publisher.publish({k: registered[k] for k in ("type", "subject", "source", "occurred_on", "payload")})
+        wait_for(lambda: (worker.file(company["id"]) or {}).get("events_total") == 1, 60,
+                 what="the event after the poison folded")
+
+        def rejected():
+            found = {}
+            for *_, value, _ in ledger_reader.read_topic(kafka.bootstrap, topics.REJECTED):
+                r = decode_rejection(value)
+                for name, position in where.items():
+                    if (r["partition"], r["offset"]) == position:
+                        found[name] = r
+            return found if len(found) == len(poison) else None
+        found = wait_for(rejected, 30, what="every poison record on credit.rejected")
+        for name, rejection in found.items():
+            assert rejection["topic"] == topics.EVENTS and rejection["reasons"], name
+            assert all(reason["rule"] and reason["message"] for reason in rejection["reasons"]), name
+            assert rejection["raw"] == poison[name], name  # what was refused, kept for the record
+        assert found["absurd values"]["reasons"][0]["field"] == "occurred_on"
+        assert found["absurd values"]["event_id"] == "7d3f2a10-0000-4000-8000-000000000002"
+        for name in ("arbitrary bytes", "truncated Avro", "unknown fingerprint"):
+            assert found[name]["reasons"][0]["rule"] == "avro" and found[name].get("event_id") is None, name
+        assert "fingerprint" in found["unknown fingerprint"]["reasons"][0]["message"]
+
+        with urllib.request.urlopen(worker.url + "/metrics", timeout=5) as response:  # public, text
+            text = response.read().decode()
+        counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                      if line.startswith("credit_events_rejected_total{"))
+        assert counted >= len(poison)
+    finally:
+        worker.stop()
