@@ -464,8 +464,10 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
 
 @app.command()
 def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
-            web_url: Optional[str] = typer.Option(None, help="the live worker to compare with (default: from settings)")):
-    """Re-fold the whole ledger into fresh state and compare it with the live worker's."""
+            web_url: Optional[str] = typer.Option(None, help="the live worker to compare with (default: from settings)"),
+            verify: bool = typer.Option(False, "--verify", help="the comparison is the point: exit 2 when the live "
+                                                               "worker cannot be asked, instead of only rebuilding")):
+    """Re-fold the whole ledger into fresh state and compare it with the live worker's (exit 1 if they differ)."""
     import json
     import time
 
@@ -478,6 +480,10 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
             live = json.loads(response.read())
         until = {int(p): o for p, o in live["applied_offsets"].items()}
     except OSError as error:
+        if verify:
+            err.print(f"error: cannot ask the live worker at {url} ({error}); nothing to verify",
+                      markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
         live, until = None, None
         err.print(f"live worker not reachable at {url} ({error}); rebuilding without comparing")
     started = time.perf_counter()

@@ -55,9 +55,14 @@ def test_rebuild_equals_the_live_state(worker, kafka):
     last = report.delivered[-1]
     wait_for(lambda: (worker.file(last.subject_id) or {}).get("as_of", {}).get("offset", -1) >= last.offset, 60,
              what="worker caught up")
-    done = cli("rebuild", "--kafka", kafka.bootstrap, "--web-url", worker.url, env={"CREDIT_LEDGER_TOKEN": admin})
+    done = cli("rebuild", "--verify", "--kafka", kafka.bootstrap, "--web-url", worker.url,
+               env={"CREDIT_LEDGER_TOKEN": admin})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "equal" in done.stdout and "records/s" in done.stdout
+    # the comparison needs an auditor's (or admin's) token; --verify says so instead of only rebuilding
+    refused = cli("rebuild", "--verify", "--kafka", kafka.bootstrap, "--web-url", worker.url,
+                  env={"CREDIT_LEDGER_TOKEN": worker.tokens["supervisor"]})
+    assert refused.returncode == 2 and "403" in refused.stderr
 
 
 def test_published_partition_digests_match_the_log(worker, kafka):
