@@ -13,6 +13,7 @@ from pathlib import Path
 
 import faust
 import orjson
+from confluent_kafka import KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections import access
@@ -204,7 +205,11 @@ def create_app(settings) -> faust.App:
         if not assigned:
             return
         loop = asyncio.get_running_loop()
-        marks = await loop.run_in_executor(None, ledger_reader.watermarks, settings.kafka, topics.EVENTS)
+        try:
+            marks = await loop.run_in_executor(None, ledger_reader.watermarks, settings.kafka, topics.EVENTS)
+        except KafkaException as error:  # the broker is away (a restart): a timer that raised would stop the app
+            log.warning("readiness check: cannot read the watermarks (%s); trying again", error)
+            return
         if readiness["targets"] is None:
             readiness["targets"] = {p: marks[p][1] for p in assigned}
         applied = store.applied_offsets()
