@@ -210,7 +210,19 @@ def create_app(settings) -> faust.App:
         except KafkaException as error:  # the broker is away (a restart): a timer that raised would stop the app
             log.warning("readiness check: cannot read the watermarks (%s); trying again", error)
             return
-        if readiness["targets"] is None:
+        changed = assigned != lagging
+        if changed:  # partitions taken over (at start, or from a worker that left): the group may be past
+            # the store (another worker folded them meanwhile). Fold that gap now; waiting for the next
+            # record to reveal it would leave files stale and readiness (and the timers) waiting.
+            try:
+                committed = await loop.run_in_executor(None, ledger_reader.committed_offsets, settings.kafka,
+                                                       app.conf.id, topics.EVENTS)
+            except KafkaException as error:
+                log.warning("readiness check: cannot read the group's offsets (%s); trying again", error)
+                return
+            async with writing:
+                processor.catch_up({p: o for p, o in committed.items() if p in assigned})
+        if readiness["targets"] is None or (changed and not readiness["ready"]):
             readiness["targets"] = {p: marks[p][1] for p in assigned}
         applied = store.applied_offsets()
         for p in assigned:
