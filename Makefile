@@ -42,8 +42,10 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 run: setup
 	$(VENV)/bin/credit-ledger up --demo
 
+# Two test processes, each with its own broker: most of a Kafka test is waiting (sessions,
+# rebalances, timers), so two share the 2 cores well; tests/conftest.py groups the tests.
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports

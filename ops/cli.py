@@ -500,39 +500,54 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     raise typer.Exit(0 if same else 1)
 
 
-BENCHES = ("timers", "history")
+BENCHES = ("all", "timers", "history")
 
 
 @app.command()
-def bench(what: str = typer.Argument("timers", help=f"which benchmark: {', '.join(BENCHES)}"),
+def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(BENCHES)}"),
+          quick: bool = typer.Option(False, "--quick", help="all: a smaller run (under two minutes)"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
           deadlines: int = typer.Option(1_000_000, help="timers: how many pending deadlines to hold"),
           log_events: int = typer.Option(10_000_000, help="history: events in the ledger"),
           subject_events: int = typer.Option(1_000, help="history: the subject's events among them"),
           layout: str = typer.Option("scattered", help="history: where the subject's events lie: scattered "
                                                         "(evenly over the log) or bursts (10 imports)"),
           runs: int = typer.Option(20, help="history: reconstructions timed (p50, p95)")):
-    """Measure a speed or memory goal against a baseline run in the same process."""
+    """Measure the speed and memory goals against baselines run in the same bench (default: all of them)."""
+    import json
+
     from ops.bench import bench_history, bench_timers
+    from ops.bench_suite import FULL, GOALS, QUICK, goal_met, run_bench
 
     if what not in BENCHES:
         err.print(f"error: no benchmark {what!r}; choose one of {', '.join(BENCHES)}")
         raise typer.Exit(2)
-    if what == "timers":
-        result = bench_timers(deadlines)
-        title = f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) vs. a heap in memory"
-    else:
-        try:
-            result = bench_history(log_events, subject_events, layout, runs,
-                                   on_progress=lambda text: err.print(text, highlight=False))
-        except ValueError as error:
-            err.print(f"error: {error}", soft_wrap=True, highlight=False, markup=False)
-            raise typer.Exit(2)
-        title = (f"history of a subject with {subject_events:,} events ({layout}) in a {log_events:,}-event "
-                 "ledger: read by the worker's index vs. a scan of its partition")
-    table = Table("measure", "value", title=title)
+    progress = (lambda text: err.print(text, highlight=False))
+    try:
+        if what == "all":
+            scale = QUICK if quick else FULL
+            result = run_bench(scale, on_progress=progress)
+            title = (f"credit-ledger bench{' --quick' if quick else ''}: {scale.events:,} events over "
+                     f"{scale.subjects:,} subjects, baselines in the same run")
+        elif what == "timers":
+            result = bench_timers(deadlines)
+            title = f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) vs. a heap in memory"
+        else:
+            result = bench_history(log_events, subject_events, layout, runs, on_progress=progress)
+            title = (f"history of a subject with {subject_events:,} events ({layout}) in a {log_events:,}-event "
+                     "ledger: read by the worker's index vs. a scan of its partition")
+    except ValueError as error:
+        err.print(f"error: {error}", soft_wrap=True, highlight=False, markup=False)
+        raise typer.Exit(2)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    table = Table("measure", "value", "goal", title=title)
     for name, value in result.items():
+        goal = f"{'≥' if GOALS[name][1] == 'min' else '≤'} {GOALS[name][0]:,} ({goal_met(name, value)})" \
+            if name in GOALS else ""
         table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int)
-                      else str(value))
+                      else str(value), goal)
     out.print(table)
 
 

@@ -1,6 +1,8 @@
 """Settings: flags, then CREDIT_LEDGER_* environment variables, then credit-ledger.toml."""
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import sys
 import tomllib
@@ -127,12 +129,20 @@ class Settings:
 def data_dir_problem(data_dir: Path) -> str | None:
     """Why the worker cannot keep its state in `data_dir` (None when it can): said before anything
     is started or written, so a bad directory leaves no partial state behind."""
+    missing = list(itertools.takewhile(lambda path: not path.exists(), (data_dir, *data_dir.parents)))
+    probe = data_dir / ".write-probe"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        probe = data_dir / ".write-probe"
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as error:
+        # On a full disk the probe is created but cannot be written: it goes, and so do the
+        # directories made for it, deepest first.
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        for path in missing:
+            with contextlib.suppress(OSError):
+                path.rmdir()
         return f"data dir {data_dir} is not writable: {error.strerror or error}"
     return None
 

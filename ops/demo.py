@@ -13,6 +13,7 @@ so a late or missing 双公示 shows as a gap between the two.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import random
 import uuid
@@ -20,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-import chinese_calendar
-
+from projections.calendar import WorkingCalendar
 from projections.catalogue import EVENT_TYPES
 from projections.ids import make_resident_id, make_uscc
 
 DEMO_NAMESPACE = uuid.UUID("5d1c8e2a-3f4b-5a6c-8d7e-9f0a1b2c3d4e")
+NAME_DRAWS_MAX = 20  # random company names tried before one gets a number
 MIN_SUBJECTS = 12  # one per scripted story below, so that every event type appears
 
 
@@ -134,11 +135,8 @@ PERMITS = {  # dept -> (permit_kind, certificate_name, content)
 }
 
 
-def _workday(d: date) -> bool:
-    try:
-        return chinese_calendar.is_workday(d)
-    except NotImplementedError:  # a year the calendar does not cover yet
-        return d.weekday() < 5
+_CALENDAR = WorkingCalendar()  # the fold's own calendar (official holidays, cached), so the demo agrees with it
+_workday = _CALENDAR.is_working_day
 
 
 def _next_workday(d: date) -> date:
@@ -156,10 +154,7 @@ def _years_later(d: date, years: int) -> date:
 
 def add_workdays(d: date, n: int) -> date:
     """The n-th working day after d (d itself is not counted)."""
-    while n > 0:
-        d += timedelta(days=1)
-        n -= _workday(d)
-    return d
+    return _CALENDAR.add_working_days(d, n).due_on
 
 
 @dataclass
@@ -550,10 +545,12 @@ def _person_name(rng: random.Random) -> str:
 
 
 def _org_name(b: _Demo, kind: str, city: City, district: str, industry: Industry, taken: set[str]) -> str:
-    while True:  # brands are drawn until the name is new
-        brand = b.rng.choice(BRAND_1) + b.rng.choice(BRAND_2)
+    for draw in itertools.count():  # brands are drawn until the name is new ...
+        # ... and numbered once the draws run dry (there are only a few hundred shop names)
+        number = "" if draw < NAME_DRAWS_MAX else str(len(taken))
+        brand = b.rng.choice(BRAND_1) + b.rng.choice(BRAND_2) + number
         if kind == "INDIVIDUAL_BUSINESS":
-            name = f"{city.name}市{district}{b.rng.choice(SURNAMES)}记{industry.word}"
+            name = f"{city.name}市{district}{b.rng.choice(SURNAMES)}记{industry.word}{number and f'第{number}店'}"
         elif kind == "OTHER_ORGANIZATION":
             name = f"{city.name}{brand}{industry.word}有限公司{district}分公司"
         else:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,7 +38,7 @@ from streams.dashboard import install as install_dashboard
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
 from streams.report import render_report
-from streams.store import SubjectStore
+from streams.store import StoreError, SubjectStore
 from streams.timers import TICK_S, Timers
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,19 @@ def create_app(settings) -> faust.App:
     # The agent and the policy sweep both write grades: one at a time, publish then commit.
     writing = asyncio.Lock()
 
+    async def stop_on_store_error(error: StoreError) -> None:
+        """The store cannot be written (a full disk): stop the worker, exit status 1 (run_worker).
+        Going on would serve files that no longer follow the log while every later write fails too."""
+        if app.store_error is not None:
+            return  # already stopping
+        app.store_error = error
+        readiness["ready"] = False  # at once, before the web server stops
+        log.critical("error: %s. Stopping the worker; nothing is lost: once the cause is fixed, a restart "
+                     "folds the log from where the store stands", error)
+        # The way SIGTERM stops it: app.crash() would mark the consumer's thread crashed too, and the
+        # final offset commit of the shutdown would then wait for it forever.
+        os.kill(os.getpid(), signal.SIGTERM)
+
     @app.agent(events_topic)
     async def fold_ledger(stream):
         async for events in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
@@ -136,7 +152,11 @@ def create_app(settings) -> faust.App:
                     await publish_rejections(batch)
                 if batch.grade_changes:
                     await publish_grade_changes(batch)
-                processor.commit(batch)
+                try:
+                    processor.commit(batch)
+                except StoreError as error:
+                    await stop_on_store_error(error)
+                    return
             dashboard.observe(batch)  # bounded buffers: recent grade changes, list entries, event rates
             for partition, offset in batch.offsets.items():
                 metrics.APPLIED_OFFSET.labels(str(partition)).set(offset)
@@ -184,16 +204,20 @@ def create_app(settings) -> faust.App:
             return
         total, done = max(1, store.subject_count()), 0
         metrics.REGRADE_PROGRESS.set(0)
-        for batch, count in processor.regrade_all(policy):
-            async with writing:
-                if batch.grade_changes:
-                    await publish_grade_changes(batch)
-                processor.commit(batch)
-            done += count
-            metrics.REGRADED.inc(count)
-            metrics.REGRADE_PROGRESS.set(min(1.0, done / total))
-            await asyncio.sleep(0)  # let the agent and the web server in between chunks
-        store.write({}, {}, meta={"graded_with": policy.version})
+        try:
+            for batch, count in processor.regrade_all(policy):
+                async with writing:
+                    if batch.grade_changes:
+                        await publish_grade_changes(batch)
+                    processor.commit(batch)
+                done += count
+                metrics.REGRADED.inc(count)
+                metrics.REGRADE_PROGRESS.set(min(1.0, done / total))
+                await asyncio.sleep(0)  # let the agent and the web server in between chunks
+            store.write({}, {}, meta={"graded_with": policy.version})
+        except StoreError as error:
+            await stop_on_store_error(error)
+            return
         metrics.REGRADE_PROGRESS.set(1)
 
     lagging: list[int] = []  # the partitions whose gauges this worker shows
@@ -220,8 +244,12 @@ def create_app(settings) -> faust.App:
             except KafkaException as error:
                 log.warning("readiness check: cannot read the group's offsets (%s); trying again", error)
                 return
-            async with writing:
-                processor.catch_up({p: o for p, o in committed.items() if p in assigned})
+            try:
+                async with writing:
+                    processor.catch_up({p: o for p, o in committed.items() if p in assigned})
+            except StoreError as error:
+                await stop_on_store_error(error)
+                return
         if readiness["targets"] is None or (changed and not readiness["ready"]):
             readiness["targets"] = {p: marks[p][1] for p in assigned}
         applied = store.applied_offsets()
@@ -413,6 +441,7 @@ def create_app(settings) -> faust.App:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     app.subject_store = store  # for tests and the CLI
+    app.store_error = None  # the StoreError that stopped the worker, if one did
     app.ledger_processor = processor
     app.deadline_timers = timers
     app.dashboard = dashboard
@@ -424,7 +453,14 @@ def run_worker(settings, loglevel: str = "warn") -> None:
     from faust import Worker
 
     ensure_topics(settings.kafka, partitions=settings.partitions)
-    app = create_app(settings)
-    committed = ledger_reader.committed_offsets(settings.kafka, app.conf.id, topics.EVENTS)
-    app.ledger_processor.catch_up(committed)  # before Faust resumes from the group's offsets
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    try:
+        app = create_app(settings)
+        committed = ledger_reader.committed_offsets(settings.kafka, app.conf.id, topics.EVENTS)
+        app.ledger_processor.catch_up(committed)  # before Faust resumes from the group's offsets
+    except StoreError as error:  # e.g. a disk that filled up since the data dir was checked
+        sys.exit(f"error: {error}")
+    try:
+        Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    finally:  # it always ends in SystemExit; a store that failed makes it a failure
+        if app.store_error is not None:
+            sys.exit(f"error: {app.store_error}")

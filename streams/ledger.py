@@ -123,9 +123,11 @@ class LedgerProcessor:
             self._reject(batch, partition, offset, value, [Problem("$", "avro", str(error))], None,
                          key.decode("utf-8", "replace") if key else None)
             return
-        get_state = lambda subject_id: batch.states.get(subject_id) or self.store.get(subject_id)  # noqa: E731
         subject_id = _subject_id(decoded)
-        before = get_state(subject_id) if subject_id else None
+        before = (batch.states.get(subject_id) or self.store.get(subject_id)) if subject_id else None
+
+        def get_state(wanted: str) -> dict | None:  # the state just read, not a second read and decode
+            return before if wanted == subject_id else batch.states.get(wanted) or self.store.get(wanted)
         done = step(get_state, decoded, offset, policy=self.policy)
         if done.state is not None:
             batch.states[done.subject_id] = done.state

@@ -78,12 +78,23 @@ def _timers_due(items, now: datetime, limit: int) -> list[dict]:
     return due
 
 
+class StoreError(RuntimeError):
+    """The store cannot be opened or written (a full disk, a failing device). The worker must stop:
+    RocksDB refuses every later write after a failed one, and the files it serves would go stale.
+    Nothing is lost: each batch is one atomic write, so the store stays a prefix of the log and a
+    restart (once the cause is gone) folds the rest from the log."""
+
+
 class SubjectStore:
     def __init__(self, path: Path):
-        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
         options = Options(raw_mode=True)
         options.create_if_missing(True)
-        self._db = Rdict(str(path), options)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self._db = Rdict(str(path), options)
+        except Exception as error:  # rocksdict raises a bare Exception ("IO error: No space left on device: ...")
+            raise StoreError(f"cannot open the worker's store {path}: {error}") from error
 
     def get(self, subject_id: str) -> dict | None:
         raw = self._db.get(_STATE + subject_id.encode())
@@ -189,7 +200,10 @@ class SubjectStore:
             batch.put(_STATE + subject_id.encode(), _state_bytes(state))
         for partition, offset in offsets.items():
             batch.put(_OFFSET + str(partition).encode(), str(offset).encode())
-        self._db.write(batch)
+        try:
+            self._db.write(batch)
+        except Exception as error:  # as above; the batch is not applied, none of it
+            raise StoreError(f"cannot write the worker's store {self.path}: {error}") from error
 
     def state_digest(self) -> dict:
         """SHA-256 over every subject's state in key order, with the offsets they reach."""

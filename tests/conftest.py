@@ -32,8 +32,17 @@ def kafka(tmp_path_factory):
         broker.stop()
 
 
+# `make test` runs two processes (pytest-xdist, --dist loadgroup). A file's tests stay together;
+# these files, which load the cores or watch the clock, share one process and run one after
+# another, so that the two heaviest never meet and the clock-watching ones never meet a heavy one.
+ONE_AT_A_TIME = {"test_offline_commands.py", "test_worker_kill.py", "test_soak.py", "test_disk_full.py",
+                 "test_timers.py", "test_grades.py"}
+
+
 def pytest_collection_modifyitems(items):
-    # a test that uses the broker is a `kafka` test, so `-m "not kafka"` skips it
     for item in items:
+        # a test that uses the broker is a `kafka` test, so `-m "not kafka"` skips it
         if "kafka" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group("one-at-a-time" if name in ONE_AT_A_TIME else str(item.path)))

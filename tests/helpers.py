@@ -133,3 +133,34 @@ def wait_until_equal_to_refold(worker: Worker, bootstrap: str, subject_ids, time
         raise AssertionError(f"{differing[0]} differs from a clean re-fold in {keys}: live "
                              f"{ {k: (live or {}).get(k) for k in keys} } vs re-fold { {k: want.get(k) for k in keys} }"
                              ) from None
+
+
+def evict_group_members(bootstrap: str, group_id: str, timeout_s: float = 30.0) -> list[str]:
+    """Remove every member of a consumer group now (a LeaveGroup on each one's behalf), as its coordinator
+    does once their sessions expire. For members whose process was killed without leaving (SIGKILL):
+    the next worker to join then takes the partitions at once instead of waiting the dead one's session
+    out. Returns the member ids removed."""
+    import asyncio
+
+    from aiokafka.client import AIOKafkaClient, CoordinationType
+    from aiokafka.errors import for_code
+    from aiokafka.protocol.group import LeaveGroupRequest
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    group = admin.describe_consumer_groups([group_id], request_timeout=timeout_s)[group_id].result(timeout_s)
+    member_ids = [member.member_id for member in group.members]
+
+    async def leave() -> None:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap)
+        await client.bootstrap()
+        try:
+            coordinator = await client.coordinator_lookup(CoordinationType.GROUP, group_id)
+            for member_id in member_ids:
+                response = await client.send(coordinator, LeaveGroupRequest(group_id, member_id))
+                if response.error_code not in (0, 25):  # 25: UNKNOWN_MEMBER_ID, its session expired meanwhile
+                    raise for_code(response.error_code)(f"LeaveGroup {group_id}/{member_id}")
+        finally:
+            await client.close()
+    asyncio.run(asyncio.wait_for(leave(), timeout_s))
+    return member_ids

@@ -1,7 +1,7 @@
 """Poison on the ledger itself (written past the SDK): arbitrary bytes, truncated Avro, an unknown
 schema fingerprint and a well-formed record with absurd values. Each lands on credit.rejected with
 its partition, offset and reasons, the rejections are counted in /metrics, and the agent goes on
-folding what comes after them."""
+folding what comes after them, including batches compressed with each codec Kafka offers."""
 from __future__ import annotations
 
 import os
@@ -53,6 +53,18 @@ def test_poison_records_are_rejected_with_their_offsets_and_the_agent_goes_on(ka
             publisher.publish({k: registered[k] for k in ("type", "subject", "source", "occurred_on", "payload")})
         wait_for(lambda: (worker.file(company["id"]) or {}).get("events_total") == 1, 60,
                  what="the event after the poison folded")
+        # not poison: batches a bulk importer compressed must be read too (the worker once crashed on lz4)
+        compressed = {}
+        for n, compression in enumerate(("lz4", "zstd", "snappy", "gzip"), start=3):
+            other = {**company, "id": make_uscc("320102", random.randint(10_000, 900_000))}
+            compressed[compression] = other["id"]
+            packer = Producer({"bootstrap.servers": kafka.bootstrap, "compression.type": compression,
+                               "partitioner": "murmur2_random"})
+            packer.produce(topics.EVENTS, key=other["id"].encode(), value=encode_event(
+                {**registered, "subject": other, "event_id": f"7d3f2a10-0000-4000-8000-00000000000{n}"}))
+            assert packer.flush(30) == 0
+        wait_for(lambda: all((worker.file(s) or {}).get("events_total") == 1 for s in compressed.values()), 60,
+                 what=f"events in {', '.join(compressed)} batches folded")
 
         def rejected():
             found = {}

@@ -1,0 +1,55 @@
+"""The Faust baselines of `credit-ledger bench`: a bare agent iterating credit.events, and the same
+agent adding one to a RocksDB-backed Table per event. Nothing of the ledger runs here, so the
+worker's throughput can be set against the framework's own floor, on the same events.
+
+Run by the bench as a child process (Faust owns its process's event loop and signals):
+    python -m ops.bench_faust BOOTSTRAP EVENTS [--table]
+It prints one JSON line, {"events": n, "seconds": s}, timed from the first event to the n-th.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+
+import faust
+
+from streams import topics
+
+
+def main(argv: list[str]) -> None:
+    bootstrap, events_count, with_table = argv[0], int(argv[1]), "--table" in argv[2:]
+    if events_count < 1:
+        raise SystemExit("EVENTS must be at least 1")
+    data_dir = tempfile.mkdtemp(prefix="credit-ledger-bench-faust-")
+    app = faust.App(f"credit-ledger-bench-{uuid.uuid4().hex[:12]}",  # a fresh group: read from the start
+                    broker=";".join(f"kafka://{host}" for host in bootstrap.split(",")),
+                    store="rocksdb://" if with_table else "memory://", datadir=data_dir,
+                    web_enabled=False, topic_partitions=topics.PARTITIONS_DEFAULT,
+                    consumer_auto_offset_reset="earliest")
+    ledger = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
+    counts = app.Table("bench-counts", default=int) if with_table else None
+    seen = {"events": 0, "first_s": 0.0}
+
+    @app.agent(ledger)
+    async def iterate(stream):
+        async for event in stream.events():
+            if counts is not None:
+                counts[event.key.decode()] += 1
+            seen["events"] += 1
+            if seen["events"] == 1:
+                seen["first_s"] = time.perf_counter()
+            if seen["events"] == events_count:
+                seconds = time.perf_counter() - seen["first_s"]
+                # to the descriptor: Faust's worker redirects sys.stdout into its log
+                os.write(1, (json.dumps({"events": events_count - 1, "seconds": seconds}) + "\n").encode())
+                os._exit(0)  # measured: nothing of the app's shutdown belongs in the number
+
+    faust.Worker(app, loglevel="error", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

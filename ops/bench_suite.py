@@ -1,0 +1,516 @@
+"""`credit-ledger bench [--quick] [--json]`: every speed and memory goal, each against a baseline
+run in the same bench on the same events.
+
+One embedded broker holds a ledger of realistic events (the demo's stories, all event types,
+cloned over many subjects and interleaved at random, each subject's events in order). Then:
+- baselines: a plain consumer decoding with fastavro; a bare Faust agent; a Faust agent writing
+  a RocksDB-backed Table per event (ops/bench_faust.py, in child processes);
+- e2e: one `credit-ledger worker` folding the whole ledger from a fresh store, timed from the first
+  applied offset to the last, as its /readyz shows them;
+- lag: the same worker while events are offered at a fixed rate, each one's recorded_at to the
+  first /readyz poll that shows it applied (so the numbers include up to one poll interval);
+- scale-out: two fresh workers in one group over the same ledger, against the one;
+- rebuild: the `rebuild` path (streams.ledger.rebuild_from_log) over the same ledger;
+- history: ops.bench.bench_history (its own broker and a long ledger);
+- memory: a worker opening a store with N subjects and N pending deadlines (cloned from a real
+  fold), its resident memory once ready.
+Tests never assert on these numbers; a smoke test runs `--quick` and checks the keys only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time as day_time, timedelta, timezone
+from pathlib import Path
+
+from projections.canonical import SHANGHAI
+
+BENCH_PSEUDONYM_KEY = b"credit-ledger-bench-pseudonym-key"
+READY_TIMEOUT_S = 300.0  # a child process starting, or a baseline reading its events
+SLOWEST_FOLD_PER_S = 100  # the fold runs give up when slower than this (plus READY_TIMEOUT_S)
+POLL_INTERVAL_S = 0.01  # how often the lag run asks the worker where it is: the lag's resolution
+PROGRESS_POLL_S = 0.1  # ... and the throughput runs
+MEMORY_SETTLE_S = 3.0  # after start-up, before the memory run reads the worker's resident memory
+LAG_DRAIN_S = 120.0  # after the offer, how long the lag run waits for the worker to apply the rest
+BASE_STORIES = 2_000  # demo stories generated; more subjects are clones of these under new ids
+SERIAL_BASE = 50_000_000  # clones' USCC serials: far from the demo's own
+PRODUCE_QUEUE_MAX = 500_000
+SUBJECTS_MAX = 10_000_000
+DAY_RECORDED = day_time(10, 0)  # as `up --demo`: each event recorded at 10:00 of its day
+
+
+@dataclass(frozen=True)
+class Scale:
+    subjects: int  # over which the ledger's events are spread
+    events: int  # in the ledger the throughput runs fold
+    faust_events: int  # the Faust baselines read this many of them (their rate is steady long before)
+    lag_rate_per_s: int
+    lag_s: float
+    history_log_events: int
+    history_runs: int
+    memory_subjects: int  # subjects, each with one pending deadline, in the memory run
+
+
+FULL = Scale(subjects=100_000, events=150_000, faust_events=50_000, lag_rate_per_s=2_000, lag_s=30.0,
+             history_log_events=10_000_000, history_runs=20, memory_subjects=1_000_000)
+QUICK = Scale(subjects=2_000, events=6_000, faust_events=3_000, lag_rate_per_s=2_000, lag_s=3.0,
+              history_log_events=60_000, history_runs=3, memory_subjects=5_000)
+
+# name: (goal, "min" or "max") for the table; the issue's goals on the 2-core reference machine
+GOALS = {
+    "e2e_events_per_s": (5_000, "min"),
+    "ratio_e2e_vs_faust": (0.7, "min"),
+    "scaleout_2_workers_ratio": (1.0, "min"),
+    "lag_p99_ms": (250, "max"),
+    "rebuild_events_per_s": (50_000, "min"),
+    "ratio_rebuild_vs_raw": (0.5, "min"),
+    "history_p95_ms": (100, "max"),
+    "timers_pending_1m_rss_mib": (1024, "max"),
+}
+
+
+# --- the ledger's events ---------------------------------------------------------------------------
+def mixed_events(subjects: int, seed: int = 11):
+    """Realistic raw events (as a publisher sends them) over `subjects` organisations, endless order
+    of a busy ledger: the demo's stories, cloned under new USCCs, interleaved at random with each
+    subject's own events in their order, so that every prefix is a consistent ledger."""
+    from ops.demo import demo_events
+    from projections.ids import make_uscc
+
+    if not 1 <= subjects <= SUBJECTS_MAX:
+        raise ValueError(f"subjects must be 1..{SUBJECTS_MAX}")
+    today = datetime.now(SHANGHAI).date()
+    base = demo_events(seed=seed, subjects=max(12, min(subjects, BASE_STORIES)),
+                       start=today - timedelta(days=700), days=699)
+    stories: dict[str, list[dict]] = {}
+    for event in base:
+        if event["subject"].get("id"):  # organisations; a person's id is derived from the ID number
+            stories.setdefault(event["subject"]["id"], []).append(event)
+    templates = list(stories.values())
+    rng = random.Random(seed)
+    slots = [i for i in range(subjects) for _ in templates[i % len(templates)]]
+    rng.shuffle(slots)
+    position = [0] * subjects
+    for n, i in enumerate(slots):
+        template = templates[i % len(templates)]
+        event = template[position[i]]
+        position[i] += 1
+        if i >= len(templates):  # a clone: same story, its own subject and event ids
+            old = event["subject"]["id"]
+            new = make_uscc(old[2:8], SERIAL_BASE + i, old[0], old[1])
+            event = {**event, "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{seed}/{n}")),
+                     "subject": {**event["subject"], "id": new}}
+        yield event
+
+
+def _validated(raw: dict, now: datetime) -> dict:
+    from projections.validate import EdgeContext, require_valid
+
+    return require_valid(raw, EdgeContext(now=now, pseudonym_key=BENCH_PSEUDONYM_KEY))
+
+
+def _recorded_on_its_day(raw: dict) -> datetime:
+    return datetime.combine(date.fromisoformat(raw["occurred_on"]), DAY_RECORDED, SHANGHAI)
+
+
+def _producer(bootstrap: str):
+    from confluent_kafka import Producer
+
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                     "linger.ms": 5, "partitioner": "murmur2_random",  # as the SDK: a subject, one partition
+                     "compression.type": "lz4", "queue.buffering.max.messages": PRODUCE_QUEUE_MAX})
+
+
+def load_ledger(bootstrap: str, events, count: int) -> int:
+    """Validate, encode and write the first `count` events; each is recorded at 10:00 of its day."""
+    from streams import topics
+    from streams.codec import encode_event
+
+    producer, failures, written = _producer(bootstrap), [], 0
+
+    def delivered(error, message) -> None:
+        if error is not None:
+            failures.append(str(error))
+    for raw in events:
+        event = _validated(raw, _recorded_on_its_day(raw))
+        while True:
+            try:
+                producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
+                                 on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        written += 1
+        if written % 10_000 == 0:
+            producer.poll(0)
+        if written >= count:
+            break
+    producer.flush()
+    if failures:
+        raise RuntimeError(f"the bench producer failed: {failures[0]}")
+    return written
+
+
+# --- baselines ---------------------------------------------------------------------------------------
+def baseline_raw(bootstrap: str, count: int) -> float:
+    """Events/s of a plain consumer that decodes each event with fastavro and does nothing else."""
+    from io import BytesIO
+
+    import fastavro
+    from confluent_kafka import Consumer
+
+    from streams import codec, topics
+
+    schemas = {fp: fastavro.parse_schema(json.loads(path.read_text()))
+               for fp, path in codec.published_versions().items()}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topics.EVENTS])
+    seen, began = 0, None
+    try:
+        while seen < count:
+            for message in consumer.consume(10_000, timeout=1.0):
+                if message.error():
+                    continue
+                value = message.value()
+                fastavro.schemaless_reader(BytesIO(value[codec.HEADER_BYTES:]), schemas[value[2:codec.HEADER_BYTES]])
+                if began is None:
+                    began = time.perf_counter()
+                seen += 1
+    finally:
+        consumer.close()
+    return (seen - 1) / (time.perf_counter() - began)
+
+
+def baseline_faust(bootstrap: str, count: int, with_table: bool) -> float:
+    """Events/s of a minimal Faust agent (ops/bench_faust.py) over the first `count` events."""
+    command = [sys.executable, "-m", "ops.bench_faust", bootstrap, str(count), *(["--table"] if with_table else [])]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=READY_TIMEOUT_S,
+                          cwd=Path(__file__).resolve().parent.parent)
+    found = re.search(r'\{"events".*\}', done.stdout)  # the worker's terminal codes may come before it
+    if done.returncode != 0 or not found:
+        raise RuntimeError(f"the Faust baseline failed ({done.returncode}): {done.stderr[-2000:]}")
+    result = json.loads(found.group(0))
+    return result["events"] / result["seconds"]
+
+
+# --- workers -------------------------------------------------------------------------------------------
+class BenchWorker:
+    """`credit-ledger worker` as a child process with its own fresh data dir."""
+
+    def __init__(self, bootstrap: str, data_dir: Path):
+        from ops.config import Settings
+        from ops.embedded_kafka import free_port
+
+        self.settings = Settings(kafka=bootstrap, data_dir=str(data_dir), web_port=free_port(),
+                                 pseudonym_key=BENCH_PSEUDONYM_KEY.decode(), pii_key_store="off")
+        self.log_path = data_dir / "worker.log"
+        self.process = None
+
+    def start(self) -> BenchWorker:
+        from ops.up import start_worker
+
+        Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
+        self.process = start_worker(self.settings, self.log_path)
+        return self
+
+    def applied(self) -> dict[int, int] | None:
+        """{partition: last applied offset} from /readyz, None while it does not answer."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the worker exited {self.process.returncode}: "
+                               f"{self.log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(self.settings.web_url + "/readyz", timeout=2) as response:
+                body = response.read()
+        except urllib.error.HTTPError as error:  # 503 while catching up: the body says where it is
+            body = error.read()
+        except OSError:
+            return None
+        return {int(p): o for p, o in json.loads(body)["applied_offsets"].items()}
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def fold_throughput(workers: list[BenchWorker], ends: dict[int, int]) -> float:
+    """Events/s the workers fold together: from the first poll that shows any offset applied to the
+    first that shows every partition applied up to `ends` ({partition: next offset})."""
+    timeout_s = READY_TIMEOUT_S + sum(ends.values()) / SLOWEST_FOLD_PER_S
+    deadline = time.monotonic() + timeout_s
+    first_s = first_done = None
+    while time.monotonic() < deadline:
+        applied: dict[int, int] = {}
+        for worker in workers:
+            for p, offset in (worker.applied() or {}).items():
+                applied[p] = max(applied.get(p, -1), offset)
+        now_s, done = time.perf_counter(), sum(min(applied.get(p, -1) + 1, end) for p, end in ends.items())
+        if first_s is None and done > 0:
+            first_s, first_done = now_s, done
+        if done >= sum(ends.values()):
+            return (done - first_done) / (now_s - first_s)
+        time.sleep(PROGRESS_POLL_S)
+    raise RuntimeError(f"the workers did not fold the ledger within {timeout_s:.0f} s")
+
+
+def offered_lag_ms(bootstrap: str, worker: BenchWorker, events, rate_per_s: int, seconds: float) -> list[float]:
+    """Offer `events` at `rate_per_s` for `seconds`, each validated (recorded_at) as it is sent;
+    returns each one's milliseconds from recorded_at to the first poll showing it applied."""
+    from streams import topics
+    from streams.codec import encode_event
+
+    producer = _producer(bootstrap)
+    recorded: dict[tuple[int, int], float] = {}  # (partition, offset) -> recorded_at, Unix s
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def delivered(error, message, recorded_s) -> None:
+        if error is not None:
+            failures.append(str(error))
+        else:
+            with lock:
+                recorded[(message.partition(), message.offset())] = recorded_s
+
+    lags_ms: list[float] = []
+    offering = threading.Event()
+    offering.set()
+
+    def poll() -> None:  # beside the producer: each poll's answer dates what it shows applied
+        while offering.is_set() or recorded:
+            applied = worker.applied() or {}
+            now_s = time.time()
+            with lock:
+                for key in [k for k in recorded if k[1] <= applied.get(k[0], -1)]:
+                    lags_ms.append((now_s - recorded.pop(key)) * 1000)
+            time.sleep(POLL_INTERVAL_S)
+    poller = threading.Thread(target=poll, name="bench-lag-poll", daemon=True)
+    poller.start()
+    total, began = int(rate_per_s * seconds), time.perf_counter()
+    source = iter(events)
+    for n in range(total):
+        pause_s = began + n / rate_per_s - time.perf_counter()  # a fixed schedule, not "as fast as it goes"
+        if pause_s > 0:
+            time.sleep(pause_s)
+        event = _validated(next(source), datetime.now(timezone.utc))
+        recorded_s = datetime.fromisoformat(event["recorded_at"]).timestamp()
+        producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
+                         on_delivery=lambda e, m, s=recorded_s: delivered(e, m, s))
+        producer.poll(0)
+    producer.flush()
+    offering.clear()
+    poller.join(LAG_DRAIN_S)
+    if failures:
+        raise RuntimeError(f"the bench producer failed: {failures[0]}")
+    with lock:  # a worker that could not keep up: what is still unapplied has waited at least this long
+        now_s = time.time()
+        lags_ms += [(now_s - recorded_s) * 1000 for recorded_s in recorded.values()]
+        recorded.clear()
+    return lags_ms
+
+
+# --- memory: a store with many subjects and pending deadlines ------------------------------------------
+def write_big_store(data_dir: Path, bootstrap: str, subjects: int) -> None:
+    """A worker's store holding `subjects` companies, each with one pending commitment deadline: one
+    real fold of a template company, cloned under new ids. Its offsets are the ledger's ends, so the
+    worker that opens it folds nothing and only holds what it holds."""
+    from projections.ids import make_uscc
+    from projections.policy import DEFAULT_POLICIES
+    from streams import ledger_reader, topics
+    from streams.codec import encode_event
+    from streams.ledger import LedgerProcessor
+    from streams.store import MemoryStore, SubjectStore
+
+    template_id = make_uscc("440300", 7_777_777)
+    today = datetime.now(SHANGHAI).date()
+    authority = {"authority_code": "11440300MB2C92050G", "authority_name": "深圳市市场监督管理局"}
+    subject = {"id": template_id, "kind": "LEGAL_PERSON", "name": "深圳市内存基准测试有限公司"}
+    raws = [{"event_id": str(uuid.uuid4()), "type": "SubjectRegistered", "subject": subject, "source": authority,
+             "occurred_on": (today - timedelta(days=400)).isoformat(),
+             "payload": {"registered_on": (today - timedelta(days=400)).isoformat(), "region_code": "440304",
+                         "legal_representative": "张三"}},
+            {"event_id": str(uuid.uuid4()), "type": "CommitmentMade", "subject": subject, "source": authority,
+             "occurred_on": today.isoformat(),
+             "payload": {"commitment_id": "BENCH-CM-1", "commitment_kind": "VOLUNTARY", "content": "承诺诚信经营",
+                         "due_on": (today + timedelta(days=365)).isoformat()}}]
+    events = [_validated(raw, datetime.now(timezone.utc)) for raw in raws]
+    processor = LedgerProcessor(MemoryStore(), policy=DEFAULT_POLICIES)
+    batch = processor.process([(0, n, template_id.encode(), encode_event(e)) for n, e in enumerate(events)])
+    assert batch.states and batch.index, "the template fold holds no state or no pending deadline"
+    parts = json.dumps({"states": batch.states, "history": batch.history, "grades": batch.grades,
+                        "index": {k.decode(): v.decode() for k, v in batch.index.items()}})
+    store = SubjectStore(data_dir / "subjects")
+    chunk_subjects = 5_000
+    for start in range(0, subjects, chunk_subjects):
+        states, history, grades, index = {}, [], {}, {}
+        for i in range(start, min(subjects, start + chunk_subjects)):
+            clone = json.loads(parts.replace(template_id, make_uscc("440300", SERIAL_BASE + i)))
+            states.update(clone["states"])
+            history += [tuple(entry) for entry in clone["history"]]
+            grades.update(clone["grades"])
+            index.update({k.encode(): v.encode() for k, v in clone["index"].items()})
+        count = len(range(start, min(subjects, start + chunk_subjects)))
+        store.write(states, {}, history, index=index, grades=grades,
+                    counters={name: delta * count for name, delta in batch.counters.items()})
+    ends = {p: high - 1 for p, (_, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items()}
+    policy = DEFAULT_POLICIES.in_force(today.isoformat())
+    store.write({}, ends, meta={"graded_with": policy.version})  # nothing to re-fold, nothing to regrade
+    store.close()
+
+
+def _delete_group(bootstrap: str, group_id: str = "credit-ledger") -> None:
+    """Forget the workers' committed positions, so the next fresh workers fold from the start."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_consumer_groups([group_id], request_timeout=30).values():
+        future.result()
+
+
+def _commit_group_at_end(bootstrap: str, group_id: str = "credit-ledger") -> None:
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from streams import ledger_reader, topics
+
+    ends = ledger_reader.watermarks(bootstrap, topics.EVENTS)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = ConsumerGroupTopicPartitions(group_id, [TopicPartition(topics.EVENTS, p, high)
+                                                      for p, (_, high) in ends.items()])
+    for future in admin.alter_consumer_group_offsets([request]).values():
+        future.result()
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+class _Measures(dict):
+    """The bench's numbers, each reported as it is measured (a long run shows where it is)."""
+
+    def __init__(self, report):
+        super().__init__()
+        self.report = report
+
+    def __setitem__(self, name: str, value) -> None:
+        super().__setitem__(name, value)
+        self.report(f"  {name} = {value:,.3f}" if isinstance(value, float) else f"  {name} = {value}")
+
+
+# --- the whole bench ---------------------------------------------------------------------------------
+def run_bench(scale: Scale, on_progress=None) -> dict:
+    from ops.bench import bench_history
+    from ops.embedded_kafka import EmbeddedKafka, free_port
+    from projections.policy import DEFAULT_POLICIES
+    from streams import ledger_reader, topics
+    from streams.ledger import rebuild_from_log
+    from streams.topics import ensure_topics
+
+    progress = on_progress or (lambda text: None)
+    result = _Measures(progress)
+    with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp_name, \
+            EmbeddedKafka(Path(tmp_name) / "kafka", port=free_port(), heap_mib=1024).start(timeout_s=120) as broker:
+        tmp = Path(tmp_name)
+        ensure_topics(broker.bootstrap)
+        events = mixed_events(scale.subjects)
+        progress(f"writing {scale.events:,} events over {scale.subjects:,} subjects")
+        began = time.perf_counter()
+        load_ledger(broker.bootstrap, events, scale.events)
+        result["load_events_per_s"] = scale.events / (time.perf_counter() - began)
+        ends = {p: high for p, (_, high) in ledger_reader.watermarks(broker.bootstrap, topics.EVENTS).items()}
+
+        progress("baselines: a plain consumer, a bare Faust agent, a Faust agent with a Table")
+        result["baseline_raw_events_per_s"] = baseline_raw(broker.bootstrap, scale.events)
+        result["baseline_faust_events_per_s"] = baseline_faust(broker.bootstrap, scale.faust_events, False)
+        result["baseline_faust_table_events_per_s"] = baseline_faust(broker.bootstrap, scale.faust_events, True)
+
+        progress("e2e: one worker folds the ledger")
+        worker = BenchWorker(broker.bootstrap, tmp / "worker").start()
+        try:
+            result["e2e_events_per_s"] = fold_throughput([worker], ends)
+            result["e2e_worker_rss_mib"] = worker.rss_mib()
+            progress(f"lag: {scale.lag_rate_per_s:,} events/s offered for {scale.lag_s:.0f} s")
+            lags_ms = offered_lag_ms(broker.bootstrap, worker, events, scale.lag_rate_per_s, scale.lag_s)
+            result["lag_p50_ms"] = _percentile(lags_ms, 0.5)
+            result["lag_p99_ms"] = _percentile(lags_ms, 0.99)
+            result["lag_poll_interval_ms"] = POLL_INTERVAL_S * 1000
+        finally:
+            worker.stop()
+
+        progress("scale-out: two workers fold the same ledger")
+        _delete_group(broker.bootstrap)
+        ends = {p: high for p, (_, high) in ledger_reader.watermarks(broker.bootstrap, topics.EVENTS).items()}
+        # what the worker's timers added: deadlines of the stories that fell due as they were folded
+        result["timer_events_written"] = sum(ends.values()) - scale.events - len(lags_ms)
+        pair = [BenchWorker(broker.bootstrap, tmp / f"pair-{n}").start() for n in (1, 2)]
+        try:
+            two = fold_throughput(pair, ends)
+        finally:
+            for w in pair:
+                w.stop()
+        result["scaleout_2_workers_events_per_s"] = two
+        result["scaleout_2_workers_ratio"] = two / result["e2e_events_per_s"]
+
+        progress("rebuild: the same ledger re-folded with no Faust in the loop")
+        began = time.perf_counter()
+        _, records = rebuild_from_log(broker.bootstrap, policy=DEFAULT_POLICIES)
+        result["rebuild_events_per_s"] = records / (time.perf_counter() - began)
+
+        progress(f"memory: a worker holding {scale.memory_subjects:,} subjects and pending deadlines")
+        big = tmp / "big"
+        write_big_store(big, broker.bootstrap, scale.memory_subjects)
+        _commit_group_at_end(broker.bootstrap)
+        worker = BenchWorker(broker.bootstrap, big).start()
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while worker.applied() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(MEMORY_SETTLE_S)  # its timers and dashboard have looked at the store
+            result["timers_pending_1m_rss_mib"] = worker.rss_mib()
+            result["memory_subjects"] = scale.memory_subjects
+        finally:
+            worker.stop()
+
+    progress(f"history: a 1,000-event subject in a {scale.history_log_events:,}-event ledger")
+    history = bench_history(scale.history_log_events, 1_000, "scattered", scale.history_runs,
+                            on_progress=lambda text: None)
+    result["history_p95_ms"] = history["index_p95_ms"]
+    result["history_p50_ms"] = history["index_p50_ms"]
+    result["history_scan_ms"] = history["scan_ms"]
+
+    result["ratio_e2e_vs_raw"] = result["e2e_events_per_s"] / result["baseline_raw_events_per_s"]
+    result["ratio_e2e_vs_faust"] = result["e2e_events_per_s"] / result["baseline_faust_events_per_s"]
+    result["ratio_e2e_vs_faust_table"] = result["e2e_events_per_s"] / result["baseline_faust_table_events_per_s"]
+    result["ratio_rebuild_vs_raw"] = result["rebuild_events_per_s"] / result["baseline_raw_events_per_s"]
+    result.update(events=scale.events, subjects=scale.subjects)
+    return dict(result)
+
+
+def goal_met(name: str, value: float) -> str:
+    """'met', 'missed' or '' (no goal) for the table."""
+    if name not in GOALS:
+        return ""
+    goal, kind = GOALS[name]
+    return "met" if (value >= goal if kind == "min" else value <= goal) else "missed"
