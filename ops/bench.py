@@ -21,9 +21,9 @@ WRITE_CHUNK = 10_000  # deadlines per store write, like a busy batch of the ledg
 DEADLINES_MAX = 10_000_000
 
 
-def rss_mib() -> float:
-    """Resident memory of this process now (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default) now, in MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")

@@ -19,7 +19,6 @@ Tests never assert on these numbers; a smoke test runs `--quick` and checks the 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -240,10 +239,9 @@ class BenchWorker:
         return {int(p): o for p, o in json.loads(body)["applied_offsets"].items()}
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        from ops.bench import rss_mib
+
+        return rss_mib(self.process.pid)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

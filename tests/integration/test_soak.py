@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.bench import rss_mib
 from ops.config import Settings
 from ops.demo import demo_events
 from ops.embedded_kafka import free_port
@@ -150,14 +151,6 @@ def _renumbered(events: list[dict], round_no: int) -> list[dict]:
     # the ids also appear inside other fields (a permit's certificate number): renamed everywhere
     return [json.loads(pattern.sub(lambda m: renames[m.group(0)], json.dumps(e, ensure_ascii=False)))
             for e in events]
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024  # kB
-    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 def metric_sum(worker: Worker, name: str) -> float:
