@@ -14,6 +14,7 @@ import ctypes
 import functools
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -86,10 +87,31 @@ def ensure_kafka_jars() -> Path:
     return libs
 
 
+LISTEN_PORTS_LOW = 20_000  # where free_port looks: below the kernel's ephemeral range (see _ephemeral_low)
+FREE_PORT_TRIES_MAX = 1_000
+_PORT_PICKS = random.SystemRandom()  # not the global generator, which tests may seed alike in each process
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, for a server of ours, chosen below the ephemeral range.
+
+    A port the kernel hands out for bind(0) lies in the ephemeral range, where every outgoing
+    connection on the machine takes its local port too: a broker restarted on such a port can
+    find it held by some client's connection ("Address already in use"), and a client that keeps
+    reconnecting to it while it is down can even connect to itself."""
+    low, high = LISTEN_PORTS_LOW, max(LISTEN_PORTS_LOW + 1_000, _ephemeral_low())
+    for _ in range(FREE_PORT_TRIES_MAX):
+        port = _PORT_PICKS.randrange(low, high - 1)  # port + 1 free too, usually: the controller's (EmbeddedKafka)
+        if port_is_free(port):
+            return port
+    raise OSError(f"no free port between {low} and {high} after {FREE_PORT_TRIES_MAX} tries")
 
 
 def port_is_free(port: int) -> bool:

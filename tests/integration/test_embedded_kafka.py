@@ -90,6 +90,16 @@ def test_occupied_port_is_reported_by_number(tmp_path):
     assert not (tmp_path / "server.properties").exists()  # failed before doing anything
 
 
+def test_free_ports_lie_below_the_ephemeral_range_where_no_client_connection_takes_them():
+    ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    ports = [free_port() for _ in range(50)]
+    assert all(20_000 <= port < ephemeral_low for port in ports)
+    assert len(set(ports)) > 40  # random picks, not one port again and again
+    with socket.socket() as taken:  # and free: a listener can have it
+        taken.bind(("127.0.0.1", ports[0]))
+        taken.listen()
+
+
 @pytest.mark.slow
 def test_restart_keeps_messages_and_stop_leaves_no_jvm(tmp_path):
     values = [f"kept {i}".encode() for i in range(10)]
