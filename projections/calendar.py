@@ -64,11 +64,16 @@ def deadline_instant(due_on: date) -> datetime:
     return datetime.combine(due_on + timedelta(days=1), time(0), tzinfo=SHANGHAI)
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def add_months(d: date, months: int) -> date:
     """Calendar months, clamped to the month's end: 2024-11-30 + 3 -> 2025-02-28."""
     month_index = d.year * 12 + (d.month - 1) + months
     year, month = divmod(month_index, 12)
-    return date(year, month + 1, min(d.day, _gregorian.monthrange(year, month + 1)[1]))
+    # not calendar.monthrange: it also computes the month's first weekday, a third of a fold's calendar time
+    last_day = 29 if month == 1 and _gregorian.isleap(year) else _MONTH_DAYS[month]
+    return date(year, month + 1, min(d.day, last_day))
 
 
 def format_due(due: Due) -> str:
@@ -82,13 +87,20 @@ def format_due(due: Due) -> str:
 _official_workday = functools.lru_cache(maxsize=4096)(chinese_calendar.is_workday)
 
 
+WORKING_DAYS_MEMO_MAX = 65_536  # (start, n) answers a calendar remembers; then it starts afresh
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
     overrides: Overrides = Overrides()
     _by_year: dict[int, YearSchedule] = field(init=False, repr=False, compare=False)
+    # Every record's deadlines are recounted on each event of its subject: the same few periods
+    # from the same days, again and again. The answers depend on nothing but the overrides.
+    _memo: dict[tuple[date, int], Due] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_year", {s.year: s for s in self.overrides.years})
+        object.__setattr__(self, "_memo", {})
 
     def is_provisional(self, d: date) -> bool:
         return d.year not in OFFICIAL_YEARS and d.year not in self._by_year
@@ -113,6 +125,9 @@ class WorkingCalendar:
         policy saying so is a mistake, not a same-day deadline. Provisional when any
         day examined (start excluded) lies in a provisional year.
         """
+        known = self._memo.get((start, n))
+        if known is not None:
+            return known
         if not 1 <= n <= MAX_WORKING_DAYS:
             raise ValueError(f"working days must be 1..{MAX_WORKING_DAYS}, got {n}")
         day, counted, provisional = start, 0, False
@@ -120,7 +135,10 @@ class WorkingCalendar:
             day += timedelta(days=1)
             provisional = provisional or self.is_provisional(day)
             counted += self.is_working_day(day)
-        return Due(day, provisional)
+        if len(self._memo) >= WORKING_DAYS_MEMO_MAX:
+            self._memo.clear()
+        due = self._memo[(start, n)] = Due(day, provisional)
+        return due
 
 
 _DAY = r"(\d{4}-\d{2}-\d{2})"  # strict: fromisoformat alone would also take 20270101, 2027-W01-1

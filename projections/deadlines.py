@@ -22,6 +22,7 @@ of the next day, and the system event occurs on that next day.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -67,9 +68,15 @@ def disclosure_due(decided_on: str, policy: Policy) -> Due:
     return policy.calendar.add_working_days(date.fromisoformat(decided_on), policy.disclosure_working_days)
 
 
+@functools.lru_cache(maxsize=16_384)  # a few decades of days; each fold asks for the same few again and again
+def _fires_at(due_on: date) -> tuple[str, str]:
+    """(fires_at, due_on) as the Deadline holds them: ISO text."""
+    return deadline_instant(due_on).isoformat(), due_on.isoformat()
+
+
 def _deadline(state: dict, kind: str, ref: str, due: Due) -> Deadline:
-    return Deadline(deadline_instant(due.due_on).isoformat(), state["subject"]["id"], kind, ref,
-                    due.due_on.isoformat(), due.provisional)
+    fires_at, due_on = _fires_at(due.due_on)
+    return Deadline(fires_at, state["subject"]["id"], kind, ref, due_on, due.provisional)
 
 
 def _working(state: dict, kind: str, ref: str, start: str, working_days: int, policy: Policy) -> Deadline:

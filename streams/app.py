@@ -37,6 +37,7 @@ from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
 from streams.dashboard import install as install_dashboard
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
+from streams.outputs import BatchProducer
 from streams.report import render_report
 from streams.store import StoreError, SubjectStore
 from streams.timers import TICK_S, Timers
@@ -105,26 +106,19 @@ def create_app(settings) -> faust.App:
         return instant_text(clock.now())[:10]  # the Asia/Shanghai date on the ledger's clock
     dashboard = install_dashboard(app, store, clock, gate, bootstrap=settings.kafka, ready=lambda: readiness["ready"])
 
-    async def publish_rejections(batch: Batch) -> None:
-        rejected_at = datetime.now(timezone.utc)
-        futures = []
+    outputs = BatchProducer(settings.kafka)
+
+    async def publish_outputs(batch: Batch) -> None:
+        """The batch's rejections and GradeChanged records, on the broker before the store moves past
+        the batch's offsets and records the new grades."""
+        rejected_at, at = instant_text(datetime.now(timezone.utc)), instant_text(clock.now())
         for r in batch.rejections:
-            value = encode_rejection({
+            outputs.produce(topics.REJECTED, (r.subject_id or "").encode(), encode_rejection({
                 "event_id": r.event_id, "topic": topics.EVENTS, "partition": r.partition, "offset": r.offset,
-                "reasons": [p.as_dict() for p in r.reasons], "raw": r.raw, "rejected_at": instant_text(rejected_at)})
-            futures.append(await rejected_topic.send(key=(r.subject_id or "").encode(), value=value))
-        for future in futures:
-            await future  # delivered before the store moves past these offsets
-
-    grades_topic = app.topic(topics.GRADES, key_serializer="raw", value_serializer="raw")
-
-    async def publish_grade_changes(batch: Batch) -> None:
-        at = instant_text(clock.now())
-        futures = [await grades_topic.send(key=change["subject_id"].encode(),
-                                           value=encode_grade_changed({**change, "at": at}))
-                   for change in batch.grade_changes]
-        for future in futures:
-            await future  # delivered before the store records the new grades
+                "reasons": [p.as_dict() for p in r.reasons], "raw": r.raw, "rejected_at": rejected_at}))
+        for change in batch.grade_changes:
+            outputs.produce(topics.GRADES, change["subject_id"].encode(), encode_grade_changed({**change, "at": at}))
+        await outputs.delivered()
 
     # The agent and the policy sweep both write grades: one at a time, publish then commit.
     writing = asyncio.Lock()
@@ -148,10 +142,8 @@ def create_app(settings) -> faust.App:
             records = [(e.message.partition, e.message.offset, e.message.key, e.message.value) for e in events]
             async with writing:
                 batch = processor.process(records)
-                if batch.rejections:
-                    await publish_rejections(batch)
-                if batch.grade_changes:
-                    await publish_grade_changes(batch)
+                if batch.rejections or batch.grade_changes:
+                    await publish_outputs(batch)
                 try:
                     processor.commit(batch)
                 except StoreError as error:
@@ -208,7 +200,7 @@ def create_app(settings) -> faust.App:
             for batch, count in processor.regrade_all(policy):
                 async with writing:
                     if batch.grade_changes:
-                        await publish_grade_changes(batch)
+                        await publish_outputs(batch)
                     processor.commit(batch)
                 done += count
                 metrics.REGRADED.inc(count)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 Record = tuple[int, int, bytes | None, bytes | None]
 REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
+PENDING_KNOWN_MAX = 100_000  # subjects whose pending deadlines the processor remembers between events
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
 
 
@@ -52,7 +53,6 @@ class Batch:
     roots: dict[int, str] = field(default_factory=dict)  # partition -> log root at batch.offsets[partition]
     index: dict[bytes, bytes | None] = field(default_factory=dict)  # timer and list index changes (None: delete)
     counters: dict[str, int] = field(default_factory=dict)  # deltas of pending deadlines and timeliness counts
-    pending: dict[str, set[Deadline]] = field(default_factory=dict)  # subject -> its pending deadlines now
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
     grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
     applied: int = 0
@@ -68,6 +68,9 @@ class LedgerProcessor:
         self.gap_reader = gap_reader
         self.policy = policy  # the fold's: each event under the policy of the day it was recorded
         self.grading_policy = grading_policy  # the published grade's: the policy in force now (live worker)
+        # subject -> (as_of offset, policy version, pending deadlines) of the last state this processor
+        # indexed: the next event's "before" is usually that state, whose deadlines need no recount
+        self._pending_known: dict[str, tuple[int, str, set[Deadline]]] = {}
 
     def process(self, records: list[Record]) -> Batch:
         batch = Batch()
@@ -134,7 +137,7 @@ class LedgerProcessor:
         if done.outcome == APPLIED:
             batch.applied += 1
             batch.history.append((done.subject_id, done.state["chain"]["length"], done.history_entry(offset)))
-            metrics.EVENTS.labels(done.event["type"]).inc()
+            metrics.labelled(metrics.EVENTS, done.event["type"]).inc()
             metrics.observe_lag(done.event["recorded_at"])
             policy = policy_for(self.policy, recorded_day(done.event))
             self._index_deadlines(batch, partition, done.subject_id, before, done.state, policy)
@@ -152,11 +155,17 @@ class LedgerProcessor:
     def _index_deadlines(self, batch: Batch, partition: int, subject_id: str, before: dict | None,
                          after: dict, policy: Policy) -> None:
         """Keep the timer index equal to the pending deadlines of every folded state."""
-        old = batch.pending.get(subject_id)
-        if old is None:
-            old = set(pending_deadlines(before, policy)) if before is not None else set()
+        known = self._pending_known.get(subject_id)
+        if before is None:
+            old = set()
+        elif known is not None and known[:2] == (before["as_of"]["offset"], policy.version):
+            old = known[2]  # a state is what the log up to its offset makes it: same offset, same deadlines
+        else:
+            old = set(pending_deadlines(before, policy))
         new = set(pending_deadlines(after, policy))
-        batch.pending[subject_id] = new
+        if len(self._pending_known) >= PENDING_KNOWN_MAX:
+            self._pending_known.clear()
+        self._pending_known[subject_id] = (after["as_of"]["offset"], policy.version, new)
         for deadline in old - new:
             batch.index[timer_key(deadline)] = None
             batch.count(f"deadlines/{deadline.kind}", -1)
@@ -175,7 +184,7 @@ class LedgerProcessor:
             if old is not None:
                 batch.count(f"grades/{old['letter']}", -1)
             batch.count(f"grades/{new['letter']}")
-            metrics.GRADE_CHANGES.labels(new["letter"]).inc()
+            metrics.labelled(metrics.GRADE_CHANGES, new["letter"]).inc()
 
     def regrade_all(self, policy: Policy, chunk: int = REGRADE_CHUNK):
         """Regrade every subject under `policy` (a new one took effect): yields one batch per chunk
@@ -191,7 +200,7 @@ class LedgerProcessor:
 
     def _reject(self, batch, partition, offset, value, reasons, event_id, subject_id) -> None:
         for reason in reasons:
-            metrics.REJECTED.labels(reason.rule).inc()
+            metrics.labelled(metrics.REJECTED, reason.rule).inc()
         batch.rejections.append(Rejection(partition, offset, value or b"", reasons, event_id, subject_id))
 
 
@@ -226,7 +235,7 @@ def _count_timeliness(batch: Batch, event: dict, before: dict | None, state: dic
     else:
         return
     batch.count(f"timeliness/{authority}/{outcome}")
-    metrics.TIMELINESS[outcome].labels(authority).inc()
+    metrics.labelled(metrics.TIMELINESS[outcome], authority).inc()
 
 
 def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None,

@@ -34,6 +34,21 @@ REGRADE_PROGRESS.set(1)  # no sweep runs until a new policy takes effect
 DEADLINE_UNFIRED = Gauge("credit_deadline_unfired_seconds", "Real seconds the oldest deadline past its instant "
                          "has waited for its system event to be folded (0 when none is due): rises when timers stall")
 LAG_MAX_S = 3600.0  # older events (replays, imports) would only swamp the histogram
+CHILDREN_KEPT_MAX = 100_000  # labelled series `labelled` remembers (authorities are the many)
+_children: dict[tuple[int, str], object] = {}
+
+
+def labelled(metric, value: str):
+    """metric.labels(value), remembered: labels() costs more than the increment itself, and the fold
+    asks for it several times per event. Only for series that are never removed (not the per-partition
+    gauges, which follow the assignment)."""
+    key = (id(metric), value)
+    child = _children.get(key)
+    if child is None:
+        if len(_children) >= CHILDREN_KEPT_MAX:
+            _children.clear()
+        child = _children[key] = metric.labels(value)
+    return child
 
 
 def observe_lag(recorded_at: str) -> None:
