@@ -1,4 +1,4 @@
-"""Reading chosen offsets of a partition with one consumer: seeks, read-through, gaps, the end."""
+"""Reading chosen offsets of a partition with pipelined fetches: jumps, read-through, gaps, the end."""
 from __future__ import annotations
 
 import uuid
@@ -29,6 +29,7 @@ def test_read_offsets_returns_exactly_the_records_asked_for_in_order(kafka):
     count = 30_000
     topic = _topic_with(kafka, count)
     near = [5, 6, 7, 100, 101, 300]  # read through: closer than READ_THROUGH_MAX to each other
+    assert ledger_reader._runs(near + [2_000]) == [near, [2_000]]
     far = [2_000, 9_999, 10_000, 22_222, count - 1]  # each one a seek
     wanted = sorted(set(near + far))
     got = list(ledger_reader.read_offsets(kafka.bootstrap, topic, 0, reversed(wanted + [7, 100])))
