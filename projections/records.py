@@ -281,7 +281,10 @@ def _decision(no: str, kind: str, event: dict, offset: int) -> dict:
 
 def recorded_day(event: dict) -> str:
     """The day (Asia/Shanghai) the ledger recorded an event: when a record arrived."""
-    return datetime.fromisoformat(event["recorded_at"]).astimezone(SHANGHAI).date().isoformat()
+    recorded_at = event["recorded_at"]
+    if recorded_at.endswith("+08:00"):  # the canonical form (canonical.instant_text): the date is its start
+        return recorded_at[:10]
+    return datetime.fromisoformat(recorded_at).astimezone(SHANGHAI).date().isoformat()
 
 
 def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:

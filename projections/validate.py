@@ -28,6 +28,8 @@ SOURCE_KEYS = frozenset(("authority_code", "authority_name", "system"))
 SEALED_PII_KEYS = frozenset(("key_id", "nonce", "ciphertext"))
 # ASCII digits only, the whole text (re's \d takes any script's digits, and $ a trailing newline)
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+# str(uuid.UUID(x)) is x itself for text of this form: no need to parse it (the ids in the log are all so)
+CANONICAL_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 _INSTANT_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})", re.ASCII)
 
@@ -141,7 +143,7 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
         add("type", "system_type", f"{event_type} is written only by the ledger's timers")
 
     event_id = raw.get("event_id")
-    if event_id is not None:
+    if event_id is not None and not (isinstance(event_id, str) and CANONICAL_UUID_RE.fullmatch(event_id)):
         try:
             event_id = str(uuid.UUID(event_id)) if isinstance(event_id, str) else None
         except ValueError:
