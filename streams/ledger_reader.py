@@ -81,9 +81,10 @@ def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int
     consumer = _consumer(bootstrap)
     try:
         consumer.assign([TopicPartition(topic, partition, start)])
-        idle_polls = 0
+        idle_polls, next_offset = 0, start
         while True:
-            messages = consumer.consume(BATCH_MAX, timeout=POLL_TIMEOUT_S)
+            # no more than the range still holds: consume() waits its whole timeout for a fuller batch
+            messages = consumer.consume(min(BATCH_MAX, end - next_offset), timeout=POLL_TIMEOUT_S)
             idle_polls = 0 if messages else idle_polls + 1
             if idle_polls > IDLE_POLLS_MAX:
                 raise TimeoutError(f"{topic}[{partition}] stopped before offset {end}")
@@ -96,6 +97,7 @@ def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int
                 yield offset, message.key(), message.value(), message.timestamp()[1]
                 if offset == end - 1:
                     return
+                next_offset = offset + 1
     finally:
         consumer.close()
 
