@@ -44,8 +44,9 @@ run: setup
 
 # Two test processes, each with its own broker: most of a Kafka test is waiting (sessions,
 # rebalances, timers), so two share the 2 cores well; tests/conftest.py groups the tests.
+# The 15 slowest are listed at the end: the whole suite must stay under 15 minutes.
 test: setup
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup --durations=15
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports
