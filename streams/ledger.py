@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 Record = tuple[int, int, bytes | None, bytes | None]
 REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
-PENDING_KNOWN_MAX = 100_000  # subjects whose pending deadlines the processor remembers between events
+PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines the processor remembers between events (a few MiB)
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
 
 

@@ -1,8 +1,9 @@
-"""Reading the ledger directly with confluent-kafka: ranges, watermarks, whole topics.
+"""Reading the ledger directly, with no Faust in the loop: ranges, chosen offsets, watermarks, whole topics.
 
-This is the fast path with no Faust in the loop: the worker uses it to fill a
-gap between its store and the consumer group's position, `rebuild` and the
-audit commands use it to re-fold the log.
+confluent-kafka reads ranges (the worker fills a gap between its store and the consumer group's
+position with it, `rebuild` and the audit commands re-fold the log); chosen offsets (`history`)
+are read with Fetch requests of our own, many in flight (see FETCHES_IN_FLIGHT_MAX). Every
+function here blocks; read_offsets runs an event loop of its own, so it cannot be called from one.
 """
 from __future__ import annotations
 
@@ -133,14 +134,23 @@ def _runs(wanted: list[int]) -> list[list[int]]:
 
 async def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: list[int]
                          ) -> dict[int, tuple[bytes | None, bytes | None, int]]:
-    from aiokafka import TopicPartition as Partition
     from aiokafka.client import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap.split(","), client_id="credit-ledger-reader")
+    await client.bootstrap()
+    try:
+        return await _fetch_with(client, topic, partition, wanted)
+    finally:
+        await client.close()
+
+
+async def _fetch_with(client, topic: str, partition: int, wanted: list[int]
+                      ) -> dict[int, tuple[bytes | None, bytes | None, int]]:
+    from aiokafka import TopicPartition as Partition
     from aiokafka.errors import for_code
     from aiokafka.protocol.fetch import FetchRequest
     from aiokafka.record.memory_records import MemoryRecords
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap.split(","), client_id="credit-ledger-reader")
-    await client.bootstrap()
     found: dict[int, tuple[bytes | None, bytes | None, int]] = {}
     in_flight = asyncio.Semaphore(FETCHES_IN_FLIGHT_MAX)
 
@@ -194,10 +204,7 @@ async def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: lis
             if position >= high:
                 return
 
-    try:
-        await asyncio.gather(*(read_run(run) for run in _runs(wanted)))
-    finally:
-        await client.close()
+    await asyncio.gather(*(read_run(run) for run in _runs(wanted)))
     return found
 
 
