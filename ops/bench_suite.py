@@ -126,8 +126,9 @@ def _recorded_on_its_day(raw: dict) -> datetime:
 def _producer(bootstrap: str):
     from confluent_kafka import Producer
 
-    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                     "linger.ms": 5, "partitioner": "murmur2_random",  # as the SDK: a subject, one partition
+    from streams.outputs import IDEMPOTENT_PRODUCER
+
+    return Producer({"bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER, "linger.ms": 5,  # as the SDK
                      "compression.type": "lz4", "queue.buffering.max.messages": PRODUCE_QUEUE_MAX})
 
 

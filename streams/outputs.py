@@ -17,6 +17,11 @@ QUEUE_RECORDS_MAX = 100_000  # records awaiting delivery; a batch holds at most 
 FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 10
 
 
+# Every producer of the ledger's records: acknowledged by every in-sync replica, never duplicated by a
+# retry, and partitioned as the Java client and Faust do, so one key lands on one partition whoever writes it.
+IDEMPOTENT_PRODUCER = {"acks": "all", "enable.idempotence": True, "partitioner": "murmur2_random"}
+
+
 class DeliveryError(RuntimeError):
     """A record of the batch was not acknowledged: the batch must not be committed."""
 
@@ -24,10 +29,8 @@ class DeliveryError(RuntimeError):
 class BatchProducer:
     def __init__(self, bootstrap: str):
         self._producer = Producer({
-            "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-            "delivery.timeout.ms": DELIVERY_TIMEOUT_MS, "linger.ms": 2,
-            "queue.buffering.max.messages": QUEUE_RECORDS_MAX,
-            "partitioner": "murmur2_random",  # the Java client's and Faust's: one key, one partition
+            "bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER, "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+            "linger.ms": 2, "queue.buffering.max.messages": QUEUE_RECORDS_MAX,
         })
         self._failures: list[str] = []
 

@@ -30,6 +30,7 @@ from projections.canonical import instant_text
 from streams import topics
 from streams.codec import encode_event, encode_rejection
 from streams.edge import accept_event
+from streams.outputs import IDEMPOTENT_PRODUCER
 from streams.pii import KeyStore, KeyStoreError
 
 DELIVERY_TIMEOUT_MS = 30_000
@@ -76,16 +77,8 @@ class Publisher:
         self.topic = topic
         self.principal = principal
         self.key_store = key_store
-        self._producer = Producer({
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "delivery.timeout.ms": delivery_timeout_ms,
-            "linger.ms": 5,
-            # The Java client's partitioner, as Faust's producer uses: a subject
-            # lands on the same partition whoever writes its events.
-            "partitioner": "murmur2_random",
-        })
+        self._producer = Producer({"bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER,
+                                   "delivery.timeout.ms": delivery_timeout_ms, "linger.ms": 5})
 
     def validate(self, raw) -> tuple[dict | None, list[Problem]]:
         """The event as it would be written (access checked, validated, personal information
