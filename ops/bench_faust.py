@@ -52,4 +52,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from ops.config import tune_gc
+
+    tune_gc()  # as the worker's process does: the same collector settings on both sides of the ratio
     main(sys.argv[1:])

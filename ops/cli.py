@@ -643,6 +643,9 @@ def access_log(subject: Optional[str] = typer.Option(None, "--subject", metavar=
 
 
 def main() -> None:
+    from ops.config import tune_gc
+
+    tune_gc()
     app(prog_name="credit-ledger")
 
 

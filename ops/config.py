@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import os
 import sys
@@ -12,6 +13,19 @@ from pathlib import Path
 # A development key, used only when none is configured; `up` warns loudly about it.
 DEV_PSEUDONYM_KEY = "credit-ledger-development-key-not-for-production"
 CONFIG_FILE = "credit-ledger.toml"
+
+# CPython's cyclic collector runs its youngest generation every 700 allocations by default; folding
+# allocates a few hundred dicts an event, and the cycles it hunts are rare here (states are trees).
+# Measured on a rebuild of 40,000 mixed events: 322-335 us an event by default, 268 with 50,000.
+GC_GEN0_OBJECTS = 50_000
+
+
+def tune_gc() -> None:
+    """Collect less often, and never re-scan what start-up imported (gc.freeze): for every
+    command, the worker, and the bench's baselines alike."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_OBJECTS, *gc.get_threshold()[1:])
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,17 @@ GRADING_RULES = {
 }
 
 
+# What grade() reads of a credit file: nothing else of the state moves a grade.
+GRADED_COLLECTIONS = ("penalties", "commitments", "lists", "ratings")
+
+
+def grade_inputs_unchanged(before: dict, after: dict) -> bool:
+    """Whether `after` grades as `before` does under any one policy, checked in O(1): the fold
+    copies every dict it writes (records.Draft), so a collection it left alone is the same object."""
+    old, new = before["records"], after["records"]
+    return all(old[name] is new[name] for name in GRADED_COLLECTIONS)
+
+
 def _reason(record_id: str, rule: str, points: int, detail: str) -> dict:
     assert rule in GRADING_RULES, rule
     return {"record_id": record_id, "rule": rule, "points": points, "detail": detail}

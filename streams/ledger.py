@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from projections.canonical import log_link
 from projections.deadlines import Deadline, pending_deadlines
 from projections.fold import APPLIED, DUPLICATE, REJECTED
-from projections.grading import grade, grade_change
+from projections.grading import grade, grade_change, grade_inputs_unchanged
 from projections.lists import active_entries
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
 from projections.records import recorded_day
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 Record = tuple[int, int, bytes | None, bytes | None]
 REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
-PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines the processor remembers between events (a few MiB)
+PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines (and grade's basis) the processor remembers (a few MiB)
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
 
 
@@ -71,6 +71,9 @@ class LedgerProcessor:
         # subject -> (as_of offset, policy version, pending deadlines) of the last state this processor
         # indexed: the next event's "before" is usually that state, whose deadlines need no recount
         self._pending_known: dict[str, tuple[int, str, set[Deadline]]] = {}
+        # subject -> (as_of offset, policy version) of the last state this processor graded: an event
+        # that leaves what grading reads alone (a permit, a decision registered) needs no regrade
+        self._graded: dict[str, tuple[int, str]] = {}
 
     def process(self, records: list[Record]) -> Batch:
         batch = Batch()
@@ -142,9 +145,14 @@ class LedgerProcessor:
             policy = policy_for(self.policy, recorded_day(done.event))
             self._index_deadlines(batch, partition, done.subject_id, before, done.state, policy)
             _index_lists(batch, done.subject_id, before, done.state)
-            self._regrade(batch, done.subject_id, done.state,
-                          self.grading_policy() if self.grading_policy else policy,
-                          {"cause": done.event["type"], "cause_event_id": done.event["event_id"], "offset": offset})
+            grading = self.grading_policy() if self.grading_policy else policy
+            if (before is not None and grade_inputs_unchanged(before, done.state)
+                    and self._graded.get(done.subject_id) == (before["as_of"]["offset"], grading.version)):
+                self._graded[done.subject_id] = (offset, grading.version)  # the same grade, still stored
+            else:
+                self._regrade(batch, done.subject_id, done.state, grading,
+                              {"cause": done.event["type"], "cause_event_id": done.event["event_id"],
+                               "offset": offset})
             _count_timeliness(batch, done.event, before, done.state)
         elif done.outcome in (INVALID, REJECTED):
             self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
@@ -176,6 +184,9 @@ class LedgerProcessor:
     def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict) -> None:
         """Keep the subject's stored grade current; a change becomes a GradeChanged to publish."""
         new = grade(state, policy)
+        if len(self._graded) >= PENDING_KNOWN_MAX:
+            self._graded.clear()
+        self._graded[subject_id] = (state["as_of"]["offset"], policy.version)
         old = batch.grades.get(subject_id) or self.store.grade(subject_id)
         change = grade_change(old, new)
         if change is not None:

@@ -11,6 +11,7 @@ from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from projections.fold import APPLIED
 from projections.grading import GRADING_RULES, grade
 from projections.policy import DEFAULT_POLICIES, DEFAULT_POLICY, PolicyBook, packaged_policies, parse_policy
 from projections.replay import replay, state_as_of
@@ -229,3 +230,75 @@ def test_valid_at_takes_out_what_was_never_valid_and_keeps_what_was_true_on_the_
     assert on_april["records"]["lists"]["L-1"]["status"] == "ACTIVE"  # listed on that day, exited later
     assert state_valid_at(history, "2025-05-07")["records"]["lists"]["L-1"]["status"] == "EXITED"
     assert state_valid_at(history, "2019-01-01") is None
+
+
+# --- what grading reads ----------------------------------------------------------------------------
+def test_grade_inputs_unchanged_tells_a_permit_from_a_penalty():
+    from projections.fold import fold
+    from projections.grading import grade_inputs_unchanged
+
+    before = given()
+    after_permit, permitted = fold(before, ev.permit_granted(), 1)
+    after_penalty, penalised = fold(before, severe(), 1)
+    assert permitted.kind == penalised.kind == APPLIED
+    assert grade_inputs_unchanged(before, after_permit)
+    assert not grade_inputs_unchanged(before, after_penalty)
+
+
+@settings(max_examples=100, deadline=None)
+@hypothesis_given(st.data())
+def test_a_fold_that_leaves_the_graded_collections_alone_leaves_the_grade_alone(data):
+    from projections.fold import fold
+    from projections.grading import grade_inputs_unchanged
+
+    policies = (DEFAULT_POLICY, stricter_from("2024-06-01"))
+    state = None
+    for offset, event in mixed_log(data):
+        before = state
+        state, _ = fold(state, event, offset)
+        if before is not None and grade_inputs_unchanged(before, state):
+            assert all(grade(before, p) == grade(state, p) for p in policies)
+
+
+@settings(max_examples=60, deadline=None)
+@hypothesis_given(st.data())
+def test_the_processor_skipping_unchanged_grades_stores_and_publishes_what_regrading_every_event_does(data):
+    import streams.ledger as ledger
+    from streams.codec import encode_event
+    from streams.store import MemoryStore
+
+    book = PolicyBook((DEFAULT_POLICY, stricter_from("2024-09-01")))
+    records = [(0, offset, ev.COMPANY.encode(), encode_event(event)) for offset, event in mixed_log(data)]
+    cut = data.draw(st.integers(1, len(records)), label="commit after")  # a second batch reads the store
+
+    def run():
+        processor, changes = ledger.LedgerProcessor(MemoryStore(), policy=book), []
+        for chunk in (records[:cut], records[cut:]):
+            batch = processor.process(chunk)
+            changes += batch.grade_changes
+            processor.commit(batch)
+        return processor.store.grades, changes
+
+    skipping = run()
+    real = ledger.grade_inputs_unchanged
+    ledger.grade_inputs_unchanged = lambda before, after: False
+    try:
+        regrading = run()
+    finally:
+        ledger.grade_inputs_unchanged = real
+    assert skipping == regrading
+
+
+def test_a_permit_recorded_under_a_new_policy_regrades_the_file_under_it():
+    from streams.codec import encode_event
+    from streams.ledger import LedgerProcessor
+    from streams.store import MemoryStore
+
+    stricter = stricter_from("2024-09-01")
+    log = [ev.subject_registered(), severe(on="2024-06-10"), ev.permit_granted(on="2024-10-10")]
+    processor = LedgerProcessor(MemoryStore(), policy=PolicyBook((DEFAULT_POLICY, stricter)))
+    for offset, event in enumerate(log):  # one event a batch: the permit's "before" is read back from the store
+        processor.commit(processor.process([(0, offset, ev.COMPANY.encode(), encode_event(event))]))
+    stored = processor.store.grade(ev.COMPANY)
+    assert stored == grade(processor.store.get(ev.COMPANY), stricter)
+    assert stored["policy_version"] == stricter.version != DEFAULT_POLICY.version
