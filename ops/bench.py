@@ -17,7 +17,7 @@ from projections.canonical import SHANGHAI
 from projections.deadlines import KINDS, Deadline
 from streams.store import SubjectStore, timer_key, timer_value
 
-WRITE_CHUNK = 10_000  # deadlines per store write, like a busy batch of the ledger agent
+WRITE_CHUNK = 10_000  # deadlines per store write, like a busy batch of the ledger fold
 DEADLINES_MAX = 10_000_000
 
 

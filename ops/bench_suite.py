@@ -378,29 +378,6 @@ def write_big_store(data_dir: Path, bootstrap: str, subjects: int) -> None:
     store.close()
 
 
-def _delete_group(bootstrap: str, group_id: str = "credit-ledger") -> None:
-    """Forget the workers' committed positions, so the next fresh workers fold from the start."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.delete_consumer_groups([group_id], request_timeout=30).values():
-        future.result()
-
-
-def _commit_group_at_end(bootstrap: str, group_id: str = "credit-ledger") -> None:
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-    from confluent_kafka.admin import AdminClient
-
-    from streams import ledger_reader, topics
-
-    ends = ledger_reader.watermarks(bootstrap, topics.EVENTS)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = ConsumerGroupTopicPartitions(group_id, [TopicPartition(topics.EVENTS, p, high)
-                                                      for p, (_, high) in ends.items()])
-    for future in admin.alter_consumer_group_offsets([request]).values():
-        future.result()
-
-
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -459,7 +436,6 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
             worker.stop()
 
         progress("scale-out: two workers fold the same ledger")
-        _delete_group(broker.bootstrap)
         ends = {p: high for p, (_, high) in ledger_reader.watermarks(broker.bootstrap, topics.EVENTS).items()}
         # what the worker's timers added: deadlines of the stories that fell due as they were folded
         result["timer_events_written"] = sum(ends.values()) - scale.events - len(lags_ms)
@@ -480,7 +456,6 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
         progress(f"memory: a worker holding {scale.memory_subjects:,} subjects and pending deadlines")
         big = tmp / "big"
         write_big_store(big, broker.bootstrap, scale.memory_subjects)
-        _commit_group_at_end(broker.bootstrap)
         worker = BenchWorker(broker.bootstrap, big).start()
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S

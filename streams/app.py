@@ -1,8 +1,9 @@
-"""The Faust worker: one agent folds credit.events, the web server serves the files.
+"""The worker: one task folds credit.events, Faust serves the files and runs the timers.
 
 Thin plumbing: the work itself is LedgerProcessor (streams/ledger.py) over the
-pure fold (projections/). State lives in rocksdict next to the applied offsets
-(streams/store.py); the ledger topic is its changelog.
+pure fold (projections/). The records come from the ledger's consumer group
+(streams/ledger_consumer.py), positioned by the store. State lives in rocksdict
+next to the applied offsets (streams/store.py); the ledger topic is its changelog.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
 from streams.dashboard import install as install_dashboard
 from streams.sdk import edge_rejection
 from streams.ledger import Batch, LedgerProcessor
+from streams.ledger_consumer import LedgerConsumer
 from streams.outputs import BatchProducer
 from streams.report import render_report
 from streams.store import StoreError, SubjectStore
@@ -54,7 +56,7 @@ POST_BODY_BYTES_MAX = 128 * 1024
 HEARTBEAT_INTERVAL_S = 1.0
 LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000
 REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
-STORE_ERROR_EXIT_GRACE_S = 10.0  # a worker stopping on a failed store write exits after this at the latest
+STOP_EXIT_GRACE_S = 10.0  # a worker stopping on an error (stop_worker) exits after this at the latest
 
 
 def json_response(web, value, status: int = 200):
@@ -66,7 +68,9 @@ def json_response(web, value, status: int = 200):
 def create_app(settings) -> faust.App:
     data_dir = Path(settings.data_dir)
     app = faust.App(
-        "credit-ledger",
+        # Faust runs the web server, the timers and the sends; the ledger's own consumer group
+        # (streams/ledger_consumer.py) takes the name "credit-ledger"
+        "credit-ledger-web",
         broker=";".join(f"kafka://{host}" for host in settings.kafka.split(",")),
         store="rocksdb://",
         datadir=str(data_dir / "faust"),
@@ -122,45 +126,58 @@ def create_app(settings) -> faust.App:
             outputs.produce(topics.GRADES, change["subject_id"].encode(), encode_grade_changed({**change, "at": at}))
         await outputs.delivered()
 
-    # The agent and the policy sweep both write grades: one at a time, publish then commit.
+    # The fold and the policy sweep both write grades: one at a time, publish then commit.
     writing = asyncio.Lock()
 
-    async def stop_on_store_error(error: StoreError) -> None:
-        """The store cannot be written (a full disk): stop the worker, exit status 1 (run_worker).
-        Going on would serve files that no longer follow the log while every later write fails too."""
-        if app.store_error is not None:
+    async def stop_worker(error: Exception) -> None:
+        """The store cannot be written (a full disk), or the fold cannot go on (the outputs of a batch
+        undelivered for minutes): stop the worker, exit status 1 (run_worker). Going on would serve
+        files that no longer follow the log while every later batch fails too."""
+        if app.stop_error is not None:
             return  # already stopping
-        app.store_error = error
+        app.stop_error = error
         readiness["ready"] = False  # at once, before the web server stops
         log.critical("error: %s. Stopping the worker; nothing is lost: once the cause is fixed, a restart "
                      "folds the log from where the store stands", error)
         # The way SIGTERM stops it: app.crash() would mark the consumer's thread crashed too, and the
         # final offset commit of the shutdown would then wait for it forever.
         os.kill(os.getpid(), signal.SIGTERM)
-        # Faust's shutdown can still wait without end for the batch the agent left unacknowledged
+        # Faust's shutdown can still wait without end for a batch left unacknowledged
         # (seen: "wait_empty: Waiting for tasks" every 11 s). Nothing is pending that a restart needs:
         # every store write is one atomic batch and every output was acknowledged before it. So after
         # a grace period the process ends anyway, with the same status.
-        deadline = threading.Timer(STORE_ERROR_EXIT_GRACE_S, os._exit, (1,))
+        deadline = threading.Timer(STOP_EXIT_GRACE_S, os._exit, (1,))
         deadline.daemon = True  # a shutdown that ends in time exits at once, as before
         deadline.start()
 
-    @app.agent(events_topic)
-    async def fold_ledger(stream):
-        async for events in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
-            records = [(e.message.partition, e.message.offset, e.message.key, e.message.value) for e in events]
-            async with writing:
-                batch = processor.process(records)
-                if batch.rejections or batch.grade_changes:
-                    await publish_outputs(batch)
-                try:
+    ledger_consumer = LedgerConsumer(settings.kafka, store, session_timeout_ms=int(SESSION_TIMEOUT_S * 1000),
+                                     heartbeat_interval_ms=int(HEARTBEAT_INTERVAL_S * 1000))
+
+    @app.task
+    async def fold_ledger():
+        applied: dict[int, int] = {}  # what the last batch stored, committed to the group with the next take
+        try:
+            while True:
+                records = await ledger_consumer.take(TAKE_MAX, TAKE_WITHIN_S, applied)
+                if not records:
+                    applied = {}
+                    continue
+                async with writing:
+                    batch = processor.process(records)
+                    if batch.rejections or batch.grade_changes:
+                        await publish_outputs(batch)
                     processor.commit(batch)
-                except StoreError as error:
-                    await stop_on_store_error(error)
-                    return
-            dashboard.observe(batch)  # bounded buffers: recent grade changes, list entries, event rates
-            for partition, offset in batch.offsets.items():
-                metrics.APPLIED_OFFSET.labels(str(partition)).set(offset)
+                applied = batch.offsets
+                dashboard.observe(batch)  # bounded buffers: recent grade changes, list entries, event rates
+                for partition, offset in batch.offsets.items():
+                    metrics.APPLIED_OFFSET.labels(str(partition)).set(offset)
+        except StoreError as error:  # says what and where; a traceback adds nothing
+            await stop_worker(error)
+        except Exception as error:  # a task that died quietly would leave the files stale behind a live web server
+            log.exception("the ledger fold stopped")
+            await stop_worker(error)
+        finally:
+            await ledger_consumer.close()  # leave the group: the others take over at once
 
     digests_topic = app.topic(topics.DIGESTS, key_serializer="raw", value_serializer="raw")
     digests_published: dict[int, int] = {}  # partition -> last offset published
@@ -176,13 +193,10 @@ def create_app(settings) -> faust.App:
                 "at": instant_text(datetime.now(timezone.utc))}))
             digests_published[p] = offset
 
-    def assigned_partitions() -> set[int]:
-        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.EVENTS}
-
     async def send_event(subject_id: str, value: bytes):
         return await events_topic.send(key=subject_id.encode(), value=value)
 
-    timers = Timers(store, policies, clock, send_event, owns=lambda partition: partition in assigned_partitions())
+    timers = Timers(store, policies, clock, send_event, owns=lambda partition: partition in ledger_consumer.assigned())
     # The timeliness totals live in the store; the counters start from them, so they survive a restart.
     for name, count in store.counters("timeliness/").items():
         _, authority, outcome = name.split("/")
@@ -214,10 +228,10 @@ def create_app(settings) -> faust.App:
                 done += count
                 metrics.REGRADED.inc(count)
                 metrics.REGRADE_PROGRESS.set(min(1.0, done / total))
-                await asyncio.sleep(0)  # let the agent and the web server in between chunks
+                await asyncio.sleep(0)  # let the fold and the web server in between chunks
             store.write({}, {}, meta={"graded_with": policy.version})
         except StoreError as error:
-            await stop_on_store_error(error)
+            await stop_worker(error)
             return
         metrics.REGRADE_PROGRESS.set(1)
 
@@ -226,7 +240,7 @@ def create_app(settings) -> faust.App:
     @app.timer(READY_CHECK_S)
     async def check_ready():
         # Ready once every partition is folded up to where the log stood when we looked first.
-        assigned = sorted(assigned_partitions())
+        assigned = sorted(ledger_consumer.assigned())
         if not assigned:
             return
         loop = asyncio.get_running_loop()
@@ -235,22 +249,7 @@ def create_app(settings) -> faust.App:
         except KafkaException as error:  # the broker is away (a restart): a timer that raised would stop the app
             log.warning("readiness check: cannot read the watermarks (%s); trying again", error)
             return
-        changed = assigned != lagging
-        if changed:  # partitions taken over (at start, or from a worker that left): the group may be past
-            # the store (another worker folded them meanwhile). Fold that gap now; waiting for the next
-            # record to reveal it would leave files stale and readiness (and the timers) waiting.
-            try:
-                committed = await loop.run_in_executor(None, ledger_reader.committed_offsets, settings.kafka,
-                                                       app.conf.id, topics.EVENTS)
-            except KafkaException as error:
-                log.warning("readiness check: cannot read the group's offsets (%s); trying again", error)
-                return
-            try:
-                async with writing:
-                    processor.catch_up({p: o for p, o in committed.items() if p in assigned})
-            except StoreError as error:
-                await stop_on_store_error(error)
-                return
+        changed = assigned != lagging  # partitions taken over: at start, or from a worker that left
         if readiness["targets"] is None or (changed and not readiness["ready"]):
             readiness["targets"] = {p: marks[p][1] for p in assigned}
         applied = store.applied_offsets()
@@ -422,7 +421,7 @@ def create_app(settings) -> faust.App:
 
     @app.page("/state/digest")
     async def state_digest(web, request):
-        # Computed between two batches (the agent runs on this loop): a consistent snapshot.
+        # Computed between two batches (the fold runs on this loop): a consistent snapshot.
         _, refusal = await gate.admit(request, "verify", "GET /state/digest")
         if refusal:
             return json_response(web, *refusal)
@@ -442,7 +441,7 @@ def create_app(settings) -> faust.App:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     app.subject_store = store  # for tests and the CLI
-    app.store_error = None  # the StoreError that stopped the worker, if one did
+    app.stop_error = None  # the error that stopped the worker, if one did
     app.ledger_processor = processor
     app.deadline_timers = timers
     app.dashboard = dashboard
@@ -456,12 +455,10 @@ def run_worker(settings, loglevel: str = "warn") -> None:
     ensure_topics(settings.kafka, partitions=settings.partitions)
     try:
         app = create_app(settings)
-        committed = ledger_reader.committed_offsets(settings.kafka, app.conf.id, topics.EVENTS)
-        app.ledger_processor.catch_up(committed)  # before Faust resumes from the group's offsets
     except StoreError as error:  # e.g. a disk that filled up since the data dir was checked
         sys.exit(f"error: {error}")
     try:
         Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:  # it always ends in SystemExit; a store that failed makes it a failure
-        if app.store_error is not None:
-            sys.exit(f"error: {app.store_error}")
+        if app.stop_error is not None:
+            sys.exit(f"error: {app.stop_error}")

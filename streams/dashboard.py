@@ -10,7 +10,7 @@ The snapshot's size and cost do not grow with the number of subjects:
 - the deadlines about to fall due come from the head of the timer index (ordered by instant), read
   with a bounded scan;
 - recent items (grade changes, black-list entries, overdue deadlines) and the event rates live in
-  bounded in-memory buffers that the ledger agent feeds (`Dashboard.observe`) after each batch;
+  bounded in-memory buffers that the ledger fold feeds (`Dashboard.observe`) after each batch;
 - every list it sends is cut to a fixed length.
 
 After a restart the buffers are seeded from the tails of credit.grades and credit.events
@@ -86,7 +86,7 @@ class Dashboard:
         self.closing = asyncio.Event()  # set on shutdown: every stream ends
         self._snapshot: tuple[float, bytes] | None = None  # (monotonic s built, JSON)
 
-    # --- fed by the ledger agent --------------------------------------------------------------
+    # --- fed by the ledger fold ---------------------------------------------------------------
     def observe(self, batch) -> None:
         """Take what one committed batch (streams.ledger.Batch) changed into the bounded buffers."""
         counts = self._bucket(int(self.monotonic_s()))
@@ -150,8 +150,8 @@ class Dashboard:
 
     # --- seeded at start -----------------------------------------------------------------------
     def seed(self, tails: Tails) -> None:
-        """Put what the topics' tails hold before what the agent has added since. Only what the store has
-        folded is taken: the agent shows the rest as it folds it (a fresh store re-folds the whole log)."""
+        """Put what the topics' tails hold before what the fold has added since. Only what the store has
+        folded is taken: the fold shows the rest as it goes (a fresh store re-folds the whole log)."""
         applied = self.store.applied_offsets()
         for code, name in tails.authorities.items():
             self.authority_names.setdefault(code, name)
@@ -333,7 +333,7 @@ def read_tails(bootstrap: str, records: int = SEED_TAIL_RECORDS) -> Tails:
         try:
             event = decode_event(value)
         except CodecError:
-            continue  # a poison record: the ledger agent rejected it, the dashboard skips it
+            continue  # a poison record: the ledger fold rejected it, the dashboard skips it
         if event["source"].get("authority_name"):
             authorities[event["source"]["authority_code"]] = event["source"]["authority_name"]
         if event["type"] in SEEDED_TYPES:
@@ -401,7 +401,7 @@ def refusal_page(message: str) -> str:
 
 
 def install(app, store, clock, gate, *, bootstrap: str, ready: Callable[[], bool]) -> Dashboard:
-    """Add the dashboard's pages, stream and timers to the Faust app; returns the Dashboard for the agent to feed.
+    """Add the dashboard's pages, stream and timers to the Faust app; returns the Dashboard for the fold to feed.
     The data (snapshot, stream) is for supervisors and up (streams/gate.py); the static assets are public."""
     dashboard = Dashboard(store, clock, ready)
     assets = {name: _asset(name) for name in ASSETS}  # read once: a handful of kilobytes

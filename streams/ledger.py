@@ -1,9 +1,9 @@
-"""The ledger agent's work, without Faust: decode, validate, fold, store.
+"""The ledger fold's work, without Kafka clients: decode, validate, fold, store.
 
 `LedgerProcessor.process` takes a batch of raw Kafka records and returns the
 rejections to publish; the caller publishes them and then calls `commit`, so a
 crash in between only repeats work (at-least-once) and never loses a rejection.
-Faust (streams/app.py), `rebuild` and the tests all drive this one class.
+The worker (streams/app.py), `rebuild` and the tests all drive this one class.
 """
 from __future__ import annotations
 
@@ -77,8 +77,10 @@ class LedgerProcessor:
 
     def process(self, records: list[Record]) -> Batch:
         batch = Batch()
+        # the policy in force now, once a batch: a batch is folded within a second
+        grading = self.grading_policy() if self.grading_policy else None
         for record in self._with_gaps_filled(records):
-            self._one(batch, *record)
+            self._one(batch, grading, *record)
         return batch
 
     def commit(self, batch: Batch) -> None:
@@ -86,24 +88,12 @@ class LedgerProcessor:
                          batch.grades)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
-        return batch.offsets.get(partition, self.store.applied_offset(partition))
-
-    def catch_up(self, committed: dict[int, int]) -> int:
-        """Fold what the consumer group has committed past the store (a lost or older store)."""
-        folded = 0
-        for partition, next_offset in sorted(committed.items()):
-            start = self.store.applied_offset(partition) + 1
-            if next_offset > start and self.gap_reader is not None:
-                log.warning("partition %d: store at %d, group at %d: re-folding the gap",
-                            partition, start - 1, next_offset)
-                batch = self.process(list(self.gap_reader(partition, start, next_offset)))
-                self.commit(batch)
-                folded += next_offset - start
-        return folded
+        offset = batch.offsets.get(partition)
+        return self.store.applied_offset(partition) if offset is None else offset  # the store read only if needed
 
     def _with_gaps_filled(self, records: list[Record]) -> Iterator[Record]:
-        # The consumer group's position can be ahead of the store (a lost or
-        # older data dir): read the missing range straight from the log.
+        # A record past the store's next offset (a consumer positioned by anything but the store):
+        # read the missing range straight from the log rather than fold on top of a state that lacks it.
         expected: dict[int, int] = {}
         for record in records:
             partition, offset = record[0], record[1]
@@ -116,7 +106,8 @@ class LedgerProcessor:
             expected[partition] = max(expected[partition], offset + 1)
             yield record
 
-    def _one(self, batch: Batch, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+    def _one(self, batch: Batch, grading: Policy | None, partition: int, offset: int, key: bytes | None,
+             value: bytes | None) -> None:
         if offset <= self.applied_offset(batch, partition):
             metrics.REDELIVERED.inc()
             return
@@ -145,7 +136,7 @@ class LedgerProcessor:
             policy = policy_for(self.policy, recorded_day(done.event))
             self._index_deadlines(batch, partition, done.subject_id, before, done.state, policy)
             _index_lists(batch, done.subject_id, before, done.state)
-            grading = self.grading_policy() if self.grading_policy else policy
+            grading = grading or policy  # without a policy in force now (rebuild), the event's own
             if (before is not None and grade_inputs_unchanged(before, done.state)
                     and self._graded.get(done.subject_id) == (before["as_of"]["offset"], grading.version)):
                 self._graded[done.subject_id] = (offset, grading.version)  # the same grade, still stored

@@ -1,20 +1,29 @@
-"""What the ledger agent writes for a batch (GradeChanged records, rejections), through librdkafka.
+"""What the ledger fold writes for a batch (GradeChanged records, rejections), through librdkafka.
 
 Faust's Topic.send costs about 150 µs of the event loop per record (its channel and future
 machinery, then aiokafka's sender in Python): with a grade change for most events, that was a
 fifth of the worker's time. confluent-kafka takes a record in a few µs and sends it from its own
-threads; the agent then waits, off the event loop, until the broker has every record of the batch
+threads; the fold then waits, off the event loop, until the broker has every record of the batch
 (acks=all, idempotent), before the store moves past the batch's offsets.
+
+A batch whose records are not all acknowledged in time is sent again, whole, by a new producer:
+after a broker restart a librdkafka producer was seen to hold its records until they timed out
+although the broker was back (once in eight restarts under load). A record sent twice is what
+at-least-once allows on these topics; a fold that waited for ever would not be.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from confluent_kafka import KafkaError, Producer
 
-DELIVERY_TIMEOUT_MS = 120_000  # librdkafka retries this long (a broker restart) before a record fails
+log = logging.getLogger(__name__)
+
+DELIVERY_TIMEOUT_MS = 30_000  # librdkafka retries this long (a broker restart) before a record fails
+DELIVERY_ATTEMPTS_MAX = 4  # producers that try a batch before the worker gives up (2 minutes)
 QUEUE_RECORDS_MAX = 100_000  # records awaiting delivery; a batch holds at most a few thousand
-FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 10
+FLUSH_GRACE_S = 10.0  # a flush waits this much longer than a record's delivery timeout
 
 
 # Every producer of the ledger's records: acknowledged by every in-sync replica, never duplicated by a
@@ -27,14 +36,23 @@ class DeliveryError(RuntimeError):
 
 
 class BatchProducer:
-    def __init__(self, bootstrap: str):
-        self._producer = Producer({
-            "bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER, "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+    def __init__(self, bootstrap: str, delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
+                 attempts_max: int = DELIVERY_ATTEMPTS_MAX):
+        self._config = {
+            "bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER, "delivery.timeout.ms": delivery_timeout_ms,
             "linger.ms": 2, "queue.buffering.max.messages": QUEUE_RECORDS_MAX,
-        })
+        }
+        self._flush_timeout_s = delivery_timeout_ms / 1000 + FLUSH_GRACE_S
+        self._attempts_max = attempts_max
+        self._producer = Producer(self._config)
         self._failures: list[str] = []
+        self._batch: list[tuple[str, bytes | None, bytes]] = []  # produced since the last delivered()
 
     def produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self._batch.append((topic, key, value))
+        self._send(topic, key, value)
+
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
@@ -47,12 +65,26 @@ class BatchProducer:
             self._failures.append(f"{error.name()}: {error.str()}")
 
     async def delivered(self) -> None:
-        """Wait until the broker has acknowledged every record produced so far; raises DeliveryError."""
-        remaining = await asyncio.get_running_loop().run_in_executor(None, self._producer.flush, FLUSH_TIMEOUT_S)
-        failures, self._failures = self._failures, []
-        if remaining or failures:
-            raise DeliveryError(f"{remaining} records unconfirmed, {len(failures)} failed"
-                                + (f": {failures[0]}" if failures else ""))
+        """Wait until the broker has acknowledged every record produced since the last call; raises
+        DeliveryError when `attempts_max` producers in a row could not deliver them."""
+        for attempt in range(1, self._attempts_max + 1):
+            remaining = await asyncio.get_running_loop().run_in_executor(None, self._producer.flush,
+                                                                         self._flush_timeout_s)
+            failures, self._failures = self._failures, []
+            if not remaining and not failures:
+                self._batch = []
+                return
+            problem = f"{remaining} records unconfirmed, {len(failures)} failed" + (f": {failures[0]}" if failures else "")
+            if attempt == self._attempts_max:
+                raise DeliveryError(problem)
+            log.warning("outputs of a batch: %s; a new producer sends all %d again (attempt %d of %d)",
+                        problem, len(self._batch), attempt + 1, self._attempts_max)
+            self._producer.purge()  # what it still holds fails at once instead of arriving late, twice
+            self._producer.flush(0)
+            self._failures = []
+            self._producer = Producer(self._config)
+            for record in self._batch:
+                self._send(*record)
 
     def close(self) -> None:
-        self._producer.flush(FLUSH_TIMEOUT_S)
+        self._producer.flush(self._flush_timeout_s)

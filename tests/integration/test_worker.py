@@ -1,8 +1,9 @@
-"""The Faust worker against the real broker: it folds what the SDK publishes, survives
+"""The worker against the real broker: it folds what the SDK publishes, survives
 poison bytes and a SIGKILL, and its state equals a clean re-fold of the log."""
 from __future__ import annotations
 
 import signal
+import urllib.request
 from datetime import date, timedelta
 
 from confluent_kafka import Producer
@@ -58,8 +59,8 @@ def check_fold_poison_and_kill(kafka, worker, events, half):
 
 
 def test_worker_refolds_a_lost_store_from_the_log(kafka, tmp_path):
-    # The consumer group has committed offsets, but the worker's data dir is new:
-    # the gap between the empty store and the group's position is re-read from the log.
+    # The consumer group has committed offsets, but the worker's data dir is new: the store is the
+    # position, so the fresh worker folds the log from its start, not from the group's offsets.
     events = demo_events(seed=12, subjects=12, start=date.today() - timedelta(days=200), days=199)
     port = free_port()
     worker = Worker(kafka.bootstrap, tmp_path / "a", port).start()
@@ -72,7 +73,41 @@ def test_worker_refolds_a_lost_store_from_the_log(kafka, tmp_path):
         worker.stop()
     fresh = Worker(kafka.bootstrap, tmp_path / "b", port).start()
     try:
-        assert fresh.file(subject_id) is not None  # ready means caught up, gap included
+        assert fresh.file(subject_id) is not None  # ready means caught up from the log's start
         wait_until_equal_to_refold(fresh, kafka.bootstrap, [subject_id])
     finally:
         fresh.stop()
+
+
+def test_a_restarted_worker_resumes_from_its_store_not_from_the_groups_offsets(kafka, tmp_path):
+    # The group's committed offsets are rewound to the log's start while the worker is down (an
+    # operator's reset, a lost __consumer_offsets): the worker still takes up each partition right
+    # after the last offset its store folded, so nothing reaches the fold twice.
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from streams.ledger_consumer import GROUP_ID
+
+    events = demo_events(seed=13, subjects=12, start=date.today() - timedelta(days=200), days=199)
+    port = free_port()
+    worker = Worker(kafka.bootstrap, tmp_path / "worker", port).start()
+    try:
+        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+            report = publisher.publish_many(events)
+        subject_id = report.delivered[-1].subject_id
+        wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
+    finally:
+        worker.stop()
+    rewound = ConsumerGroupTopicPartitions(GROUP_ID, [TopicPartition(topics.EVENTS, p, 0) for p in
+                                                      ledger_reader.watermarks(kafka.bootstrap, topics.EVENTS)])
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})  # held: a collected client never answers
+    for future in admin.alter_consumer_group_offsets([rewound]).values():
+        future.result(30)
+    worker.start()
+    try:
+        wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
+        metrics = urllib.request.urlopen(worker.url + "/metrics", timeout=5).read().decode()
+        redelivered = [line for line in metrics.splitlines() if line.startswith("credit_events_redelivered_total ")]
+        assert redelivered == ["credit_events_redelivered_total 0.0"], redelivered
+    finally:
+        worker.stop()
