@@ -1,4 +1,4 @@
-"""The ledger fold's work, without Kafka clients: decode, validate, fold, store.
+"""The ledger fold's work, without Faust: decode, validate, fold, store.
 
 `LedgerProcessor.process` takes a batch of raw Kafka records and returns the
 rejections to publish; the caller publishes them and then calls `commit`, so a
