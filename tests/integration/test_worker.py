@@ -58,19 +58,25 @@ def check_fold_poison_and_kill(kafka, worker, events, half):
     assert any((r["partition"], r["offset"]) == poison[0] and r["reasons"][0]["rule"] == "avro" for r in rejections)
 
 
-def test_worker_refolds_a_lost_store_from_the_log(kafka, tmp_path):
-    # The consumer group has committed offsets, but the worker's data dir is new: the store is the
-    # position, so the fresh worker folds the log from its start, not from the group's offsets.
-    events = demo_events(seed=12, subjects=12, start=date.today() - timedelta(days=200), days=199)
-    port = free_port()
-    worker = Worker(kafka.bootstrap, tmp_path / "a", port).start()
+def published_and_folded(kafka, data_dir, port: int, seed: int) -> str:
+    """A worker in `data_dir` folds a dozen companies' stories, then stops; returns one subject's id."""
+    events = demo_events(seed=seed, subjects=12, start=date.today() - timedelta(days=200), days=199)
+    worker = Worker(kafka.bootstrap, data_dir, port).start()
     try:
         with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
             report = publisher.publish_many(events)
         subject_id = report.delivered[-1].subject_id
-        wait_for(lambda: worker.file(subject_id), 60, what="first worker folded")
+        wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
     finally:
         worker.stop()
+    return subject_id
+
+
+def test_worker_refolds_a_lost_store_from_the_log(kafka, tmp_path):
+    # The consumer group has committed offsets, but the worker's data dir is new: the store is the
+    # position, so the fresh worker folds the log from its start, not from the group's offsets.
+    port = free_port()
+    subject_id = published_and_folded(kafka, tmp_path / "a", port, seed=12)
     fresh = Worker(kafka.bootstrap, tmp_path / "b", port).start()
     try:
         assert fresh.file(subject_id) is not None  # ready means caught up from the log's start
@@ -88,22 +94,14 @@ def test_a_restarted_worker_resumes_from_its_store_not_from_the_groups_offsets(k
 
     from streams.ledger_consumer import GROUP_ID
 
-    events = demo_events(seed=13, subjects=12, start=date.today() - timedelta(days=200), days=199)
     port = free_port()
-    worker = Worker(kafka.bootstrap, tmp_path / "worker", port).start()
-    try:
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
-            report = publisher.publish_many(events)
-        subject_id = report.delivered[-1].subject_id
-        wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
-    finally:
-        worker.stop()
+    subject_id = published_and_folded(kafka, tmp_path / "worker", port, seed=13)
     rewound = ConsumerGroupTopicPartitions(GROUP_ID, [TopicPartition(topics.EVENTS, p, 0) for p in
                                                       ledger_reader.watermarks(kafka.bootstrap, topics.EVENTS)])
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap})  # held: a collected client never answers
     for future in admin.alter_consumer_group_offsets([rewound]).values():
         future.result(30)
-    worker.start()
+    worker = Worker(kafka.bootstrap, tmp_path / "worker", port).start()
     try:
         wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
         metrics = urllib.request.urlopen(worker.url + "/metrics", timeout=5).read().decode()
