@@ -74,7 +74,8 @@ class BatchProducer:
             if not remaining and not failures:
                 self._batch = []
                 return
-            problem = f"{remaining} records unconfirmed, {len(failures)} failed" + (f": {failures[0]}" if failures else "")
+            problem = (f"{remaining} records unconfirmed, {len(failures)} failed"
+                       + (f": {failures[0]}" if failures else ""))
             if attempt == self._attempts_max:
                 raise DeliveryError(problem)
             log.warning("outputs of a batch: %s; a new producer sends all %d again (attempt %d of %d)",

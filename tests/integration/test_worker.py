@@ -107,5 +107,11 @@ def test_a_restarted_worker_resumes_from_its_store_not_from_the_groups_offsets(k
         metrics = urllib.request.urlopen(worker.url + "/metrics", timeout=5).read().decode()
         redelivered = [line for line in metrics.splitlines() if line.startswith("credit_events_redelivered_total ")]
         assert redelivered == ["credit_events_redelivered_total 0.0"], redelivered
+
+        def group_follows_the_store() -> bool:  # what kafka-consumer-groups shows operators
+            applied = {int(p): o for p, o in worker.get("/readyz")[1]["applied_offsets"].items()}
+            return ledger_reader.committed_offsets(kafka.bootstrap, GROUP_ID, topics.EVENTS) == {
+                p: o + 1 for p, o in applied.items()}
+        wait_for(group_follows_the_store, 30, interval_s=0.5, what="the group's offsets follow the store's")
     finally:
         worker.stop()
