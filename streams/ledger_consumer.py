@@ -1,8 +1,8 @@
 """The worker's reader of credit.events: librdkafka in a consumer group, positioned by the store.
 
 Faust's consumer (aiokafka, in Python on the event loop) cost about as much per event as the
-fold itself: a bare Faust agent iterates ~4,500 events/s here, a plain librdkafka consumer
-~34,000. librdkafka fetches and decompresses in its own threads; `take` waits for a batch off
+fold itself: a bare Faust agent iterates ~4,300-4,700 events/s here, a plain librdkafka consumer
+decoding with fastavro ~28,000-34,000 (`credit-ledger bench`). librdkafka fetches and decompresses in its own threads; `take` waits for a batch off
 the event loop and hands it over as plain tuples.
 
 The store is the position. On every assignment each partition starts right after the last
