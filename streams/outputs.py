@@ -9,8 +9,8 @@ threads; the fold then waits, off the event loop, until the broker has every rec
 A batch whose records are not all acknowledged in time is sent again, whole, by a new producer:
 after a broker restart a librdkafka producer was seen to hold its records until they timed out
 although the broker was back (seen in 2 of about a dozen broker-restart test runs, both with the
-CPU loaded). A record sent twice is what
-at-least-once allows on these topics; a fold that waited for ever would not be.
+CPU loaded). A record sent twice is what at-least-once allows on these topics; a fold that waited
+for ever would not be.
 """
 from __future__ import annotations
 
