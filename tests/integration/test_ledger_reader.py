@@ -3,21 +3,23 @@ from __future__ import annotations
 
 import uuid
 
-from confluent_kafka import Producer
+import pytest
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams import ledger_reader
 
 
-def _topic_with(kafka, count: int) -> str:
+def _topic_with(kafka, count: int, compression: str = "lz4") -> str:
     topic = f"test.reader.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
     # small batches, as a live ledger has: a wanted record sits inside a batch, not at its start
     producer = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5, "batch.size": 16 * 1024,
-                         "compression.type": "lz4", "enable.idempotence": True})
+                         "compression.type": compression, "enable.idempotence": True})
     for n in range(count):
-        producer.produce(topic, value=b"record %d " % n + bytes(200), key=b"k%d" % (n % 7), partition=0)
+        producer.produce(topic, value=b"record %d " % n + bytes(200), key=b"k%d" % (n % 7) if n % 5 else None,
+                         partition=0)
         if n % 10_000 == 0:
             producer.poll(0)
     assert producer.flush(30) == 0
@@ -35,7 +37,8 @@ def test_read_offsets_returns_exactly_the_records_asked_for_in_order(kafka):
     got = list(ledger_reader.read_offsets(kafka.bootstrap, topic, 0, reversed(wanted + [7, 20])))
     assert [offset for offset, *_ in got] == wanted  # duplicates asked once, in log order
     for offset, key, value, timestamp_ms in got:
-        assert value.startswith(b"record %d " % offset) and key == b"k%d" % (offset % 7) and timestamp_ms > 0
+        assert value.startswith(b"record %d " % offset) and timestamp_ms > 0
+        assert key == (b"k%d" % (offset % 7) if offset % 5 else None)
 
     # beyond the log's end: what exists is returned, the rest left out (the caller compares)
     got = list(ledger_reader.read_offsets(kafka.bootstrap, topic, 0, [count - 2, count + 5, count + 500]))
@@ -46,3 +49,19 @@ def test_read_offsets_returns_exactly_the_records_asked_for_in_order(kafka):
     by_range = {o: v for o, _, v, _ in ledger_reader.read_range(kafka.bootstrap, topic, 0, 9_990, 10_010)}
     by_offsets = {o: v for o, _, v, _ in ledger_reader.read_offsets(kafka.bootstrap, topic, 0, range(9_990, 10_010, 3))}
     assert by_offsets == {o: by_range[o] for o in range(9_990, 10_010, 3)}
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "zstd"])
+def test_read_offsets_reads_the_batches_of_every_codec_a_publisher_may_choose(kafka, compression):
+    count = 3_000  # lz4, the SDK's codec, is the test above
+    topic = _topic_with(kafka, count, compression)
+    wanted = [0, 1, 17, 500, 501, 1_234, count - 1]
+    by_range = {o: (k, v) for o, k, v, _ in ledger_reader.read_range(kafka.bootstrap, topic, 0, 0, count)}
+    got = {o: (k, v) for o, k, v, _ in ledger_reader.read_offsets(kafka.bootstrap, topic, 0, wanted)}
+    assert got == {o: by_range[o] for o in wanted}
+
+
+def test_read_offsets_names_a_partition_the_topic_does_not_have(kafka):
+    topic = _topic_with(kafka, 10)
+    with pytest.raises(KafkaException, match=r"\[3\] has no leader"):
+        list(ledger_reader.read_offsets(kafka.bootstrap, topic, 3, [0], timeout_s=2.0))
