@@ -11,13 +11,14 @@ valid. Generators make valid codes for tests and demo data.
 from __future__ import annotations
 
 import functools
-
+import operator
 from datetime import date
 from typing import Literal
 
 # The 31 characters of GB 32100: digits and capitals without I, O, Z, S, V.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
+_USCC_CHARS = frozenset(USCC_ALPHABET)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3**i mod 31
 
 # GB 11714 values letters by their place in the full Latin alphabet (A=10 ... Z=35),
@@ -63,17 +64,22 @@ def _org_value(ch: str) -> int:
     return int(ch) if ch.isdigit() else ord(ch) - ord("A") + 10
 
 
+# every character a body may hold, valued once (the checks run for each new subject the fold sees)
+_ORG_VALUE = {ch: _org_value(ch) for ch in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+_ORG_CHECK = "0123456789X0"  # indexed by 11 - sum mod 11 (1..11): 10 -> 'X', 11 -> '0'
+
+
 def org_check_char(body: str) -> str:
     """GB 11714 check character of an 8-character organisation code body."""
     assert len(body) == 8, body
-    c9 = 11 - sum(_org_value(ch) * w for ch, w in zip(body, _ORG_WEIGHTS)) % 11
-    return {10: "X", 11: "0"}.get(c9, str(c9))
+    values = [_ORG_VALUE[ch] if ch in _ORG_VALUE else _org_value(ch) for ch in body]
+    return _ORG_CHECK[11 - sum(map(operator.mul, values, _ORG_WEIGHTS)) % 11]
 
 
 def uscc_check_char(first17: str) -> str:
     """GB 32100 check character (position 18) of the first 17 characters."""
     assert len(first17) == 17, first17
-    check = 31 - sum(_USCC_VALUE[ch] * w for ch, w in zip(first17, _USCC_WEIGHTS)) % 31
+    check = 31 - sum(map(operator.mul, map(_USCC_VALUE.__getitem__, first17), _USCC_WEIGHTS)) % 31
     return USCC_ALPHABET[check % 31]  # 31 -> '0'
 
 
@@ -88,14 +94,11 @@ def uscc_problems(code: str) -> list[str]:
 # the same few thousand codes over and over. Bounded; only 18-character codes reach it.
 @functools.lru_cache(maxsize=65_536)
 def _uscc_problems(code: str) -> tuple[str, ...]:
+    if not _USCC_CHARS.issuperset(code):  # the position rules and checksums make no sense on foreign characters
+        return tuple(_problem(pos, ch, "lowercase letters are not allowed" if ch.isalpha() and ch.upper() in _USCC_VALUE
+                              else "not in the code alphabet (digits and capitals except I, O, Z, S, V)", USCC_STD)
+                     for pos, ch in enumerate(code, start=1) if ch not in _USCC_VALUE)
     problems = []
-    for pos, ch in enumerate(code, start=1):
-        if ch not in _USCC_VALUE:
-            rule = "lowercase letters are not allowed" if ch.isalpha() and ch.upper() in _USCC_VALUE \
-                else "not in the code alphabet (digits and capitals except I, O, Z, S, V)"
-            problems.append(_problem(pos, ch, rule, USCC_STD))
-    if problems:  # the position rules and checksums make no sense on foreign characters
-        return tuple(problems)
     authority, category = code[0], code[1]
     if authority not in USCC_CATEGORIES:
         problems.append(_problem(1, authority, "not a registration authority code", USCC_STD))
@@ -103,10 +106,9 @@ def _uscc_problems(code: str) -> tuple[str, ...]:
         allowed = ", ".join(USCC_CATEGORIES[authority])
         problems.append(_problem(2, category, f"not a category of registration authority "
                                  f"{authority!r} (allowed: {allowed})", USCC_STD))
-    for pos in range(3, 9):
-        if not code[pos - 1].isdigit():
-            problems.append(_problem(pos, code[pos - 1], "the administrative division code "
-                                     "(positions 3-8, GB/T 2260) must be digits", USCC_STD))
+    if not code[2:8].isdigit():
+        problems += [_problem(pos, code[pos - 1], "the administrative division code (positions 3-8, GB/T 2260) "
+                              "must be digits", USCC_STD) for pos in range(3, 9) if not code[pos - 1].isdigit()]
     org = code[8:17]
     expected_org = org_check_char(org[:8])
     if org[8] != expected_org:

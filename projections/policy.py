@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from importlib import resources
 from types import MappingProxyType
@@ -31,6 +31,10 @@ POINTS_MAX = 1000  # no single rule moves a score further than its whole range
 
 def _frozen(mapping: Mapping) -> Mapping:
     return MappingProxyType({k: _frozen(v) if isinstance(v, Mapping) else v for k, v in mapping.items()})
+
+
+def _thawed(value):
+    return {k: _thawed(v) for k, v in value.items()} if isinstance(value, Mapping) else value
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class Policy:
         problems = policy_problems(self)
         if problems:
             raise ValueError(f"policy {self.version}: " + "; ".join(problems))
+
+    def __reduce__(self):
+        # read-only mappings do not pickle; `rebuild` sends its policies to the processes it folds in
+        return Policy, tuple(_thawed(getattr(self, f.name)) for f in fields(self))
 
 
 def policy_problems(p: Policy) -> list[str]:
@@ -203,10 +211,11 @@ class PolicyBook:
         if len(set(days)) != len(days):
             raise ValueError(f"two policies take effect on the same day: {days}")
         object.__setattr__(self, "policies", ordered)
+        object.__setattr__(self, "_days", tuple(days))  # asked twice an event: not rebuilt each time
 
     def in_force(self, day: str) -> Policy:
         """The policy in force on `day` (ISO); the earliest one also before its own date."""
-        index = bisect.bisect_right([p.effective_from for p in self.policies], day[:10]) - 1
+        index = bisect.bisect_right(self._days, day[:10]) - 1
         return self.policies[max(index, 0)]
 
     @property

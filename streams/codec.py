@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -69,6 +70,7 @@ def _days(iso_date: str) -> int:
     return date.fromisoformat(iso_date).toordinal() - _EPOCH_ORDINAL
 
 
+@functools.lru_cache(maxsize=8_192)  # a decoded event has two or three dates, mostly recent days
 def _iso_date(days: int) -> str:
     return date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
 

@@ -7,8 +7,12 @@ The worker (streams/app.py), `rebuild` and the tests all drive this one class.
 """
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from projections.canonical import log_link
@@ -56,9 +60,19 @@ class Batch:
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
     grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
     applied: int = 0
+    # (counter, label or None) -> increment: one inc() a series a batch, not one an event (a lock each)
+    tallies: dict[tuple[object, str | None], int] = field(default_factory=dict)
 
     def count(self, name: str, delta: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + delta
+
+    def tally(self, counter, label: str | None = None) -> None:
+        self.tallies[counter, label] = self.tallies.get((counter, label), 0) + 1
+
+    def publish_tallies(self) -> None:
+        for (counter, label), increment in self.tallies.items():
+            (counter if label is None else metrics.labelled(counter, label)).inc(increment)
+        self.tallies.clear()
 
 
 class LedgerProcessor:
@@ -81,6 +95,7 @@ class LedgerProcessor:
         grading = self.grading_policy() if self.grading_policy else None
         for record in self._with_gaps_filled(records):
             self._one(batch, grading, *record)
+        batch.publish_tallies()
         return batch
 
     def commit(self, batch: Batch) -> None:
@@ -109,7 +124,7 @@ class LedgerProcessor:
     def _one(self, batch: Batch, grading: Policy | None, partition: int, offset: int, key: bytes | None,
              value: bytes | None) -> None:
         if offset <= self.applied_offset(batch, partition):
-            metrics.REDELIVERED.inc()
+            batch.tally(metrics.REDELIVERED)
             return
         batch.offsets[partition] = offset
         batch.roots[partition] = log_link(batch.roots.get(partition) or self.store.log_root(partition),
@@ -131,7 +146,7 @@ class LedgerProcessor:
         if done.outcome == APPLIED:
             batch.applied += 1
             batch.history.append((done.subject_id, done.state["chain"]["length"], done.history_entry(offset)))
-            metrics.labelled(metrics.EVENTS, done.event["type"]).inc()
+            batch.tally(metrics.EVENTS, done.event["type"])
             metrics.observe_lag(done.event["recorded_at"])
             policy = policy_for(self.policy, recorded_day(done.event))
             self._index_deadlines(batch, partition, done.subject_id, before, done.state, policy)
@@ -143,13 +158,13 @@ class LedgerProcessor:
             else:
                 self._regrade(batch, done.subject_id, done.state, grading,
                               {"cause": done.event["type"], "cause_event_id": done.event["event_id"],
-                               "offset": offset})
+                               "offset": offset}, first=before is None)
             _count_timeliness(batch, done.event, before, done.state)
         elif done.outcome in (INVALID, REJECTED):
             self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
                          done.subject_id)
         elif done.outcome == DUPLICATE:
-            metrics.DUPLICATES.inc()
+            batch.tally(metrics.DUPLICATES)
 
     def _index_deadlines(self, batch: Batch, partition: int, subject_id: str, before: dict | None,
                          after: dict, policy: Policy) -> None:
@@ -172,13 +187,15 @@ class LedgerProcessor:
             batch.index[timer_key(deadline)] = timer_value(deadline, partition)
             batch.count(f"deadlines/{deadline.kind}")
 
-    def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict) -> None:
-        """Keep the subject's stored grade current; a change becomes a GradeChanged to publish."""
+    def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict,
+                 first: bool = False) -> None:
+        """Keep the subject's stored grade current; a change becomes a GradeChanged to publish.
+        `first`: the subject had no state, so it has no grade to read (a store read saved)."""
         new = grade(state, policy)
         if len(self._graded) >= PENDING_KNOWN_MAX:
             self._graded.clear()
         self._graded[subject_id] = (state["as_of"]["offset"], policy.version)
-        old = batch.grades.get(subject_id) or self.store.grade(subject_id)
+        old = None if first else batch.grades.get(subject_id) or self.store.grade(subject_id)
         change = grade_change(old, new)
         if change is not None:
             batch.grade_changes.append({"subject_id": subject_id, **change, **cause})
@@ -186,7 +203,7 @@ class LedgerProcessor:
             if old is not None:
                 batch.count(f"grades/{old['letter']}", -1)
             batch.count(f"grades/{new['letter']}")
-            metrics.labelled(metrics.GRADE_CHANGES, new["letter"]).inc()
+            batch.tally(metrics.GRADE_CHANGES, new["letter"])
 
     def regrade_all(self, policy: Policy, chunk: int = REGRADE_CHUNK):
         """Regrade every subject under `policy` (a new one took effect): yields one batch per chunk
@@ -197,12 +214,13 @@ class LedgerProcessor:
             for subject_id in ids:
                 self._regrade(batch, subject_id, self.store.get(subject_id), policy,
                               {"cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1})
+            batch.publish_tallies()
             yield batch, len(ids)
             after = ids[-1]
 
     def _reject(self, batch, partition, offset, value, reasons, event_id, subject_id) -> None:
         for reason in reasons:
-            metrics.labelled(metrics.REJECTED, reason.rule).inc()
+            batch.tally(metrics.REJECTED, reason.rule)
         batch.rejections.append(Rejection(partition, offset, value or b"", reasons, event_id, subject_id))
 
 
@@ -237,26 +255,55 @@ def _count_timeliness(batch: Batch, event: dict, before: dict | None, state: dic
     else:
         return
     batch.count(f"timeliness/{authority}/{outcome}")
-    metrics.labelled(metrics.TIMELINESS[outcome], authority).inc()
+    batch.tally(metrics.TIMELINESS[outcome], authority)
+
+
+# A partition is folded on its own (a subject's events all lie in its partition), so `rebuild` folds
+# partitions side by side in child processes, one a core. A child costs ~1 s to start and its states
+# are sent back whole, so a ledger smaller than this is folded in this process.
+REBUILD_PARALLEL_MIN_RECORDS = 50_000
+REBUILD_PROCESSES_MAX = 16
 
 
 def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None,
-                     policy: Policy | PolicyBook = DEFAULT_POLICY) -> tuple[MemoryStore, int]:
+                     policy: Policy | PolicyBook = DEFAULT_POLICY,
+                     parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> tuple[MemoryStore, int]:
     """Re-fold credit.events from offset 0 into fresh state, with no Faust in the loop.
 
     `until` ({partition: last offset}) stops where a live store stood, to compare like with like.
     Returns the store and the number of records read."""
-    store = MemoryStore()
-    processor = LedgerProcessor(store, policy=policy)
-    records_read = 0
-    for partition, (low, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items():
-        end = high if until is None else min(high, until.get(partition, -1) + 1)
-        chunk: list[Record] = []
-        for offset, key, value, _ in ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, end):
-            chunk.append((partition, offset, key, value))
-            if len(chunk) >= REBUILD_CHUNK:
-                processor.commit(processor.process(chunk))
-                records_read, chunk = records_read + len(chunk), []
-        processor.commit(processor.process(chunk))
-        records_read += len(chunk)
+    ranges = {partition: (low, high if until is None else min(high, until.get(partition, -1) + 1))
+              for partition, (low, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items()}
+    processes = min(os.cpu_count() or 1, len(ranges), REBUILD_PROCESSES_MAX)
+    if processes < 2 or sum(max(0, end - low) for low, end in ranges.values()) < parallel_min_records:
+        store, records_read = MemoryStore(), 0
+        for partition, (low, end) in ranges.items():
+            records_read += _rebuild_partition(bootstrap, partition, low, end, policy, store)[1]
+        return store, records_read
+    # spawned, not forked: this process may hold librdkafka's threads, which a fork does not survive
+    # and they collect garbage as this process was told to (ops.config.tune_gc)
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=gc.set_threshold, initargs=gc.get_threshold()) as pool:
+        parts = [pool.submit(_rebuild_partition, bootstrap, partition, low, end, policy)
+                 for partition, (low, end) in ranges.items()]
+        store, records_read = MemoryStore(), 0
+        for part in parts:
+            partition_store, records = part.result()
+            store.merge(partition_store)
+            records_read += records
     return store, records_read
+
+
+def _rebuild_partition(bootstrap: str, partition: int, low: int, end: int, policy: Policy | PolicyBook,
+                       store: MemoryStore | None = None) -> tuple[MemoryStore, int]:
+    """Fold one partition's records low <= offset < end into `store` (a new one by default)."""
+    store = MemoryStore() if store is None else store
+    processor = LedgerProcessor(store, policy=policy)
+    records_read, chunk = 0, []
+    for offset, key, value, _ in ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, end):
+        chunk.append((partition, offset, key, value))
+        if len(chunk) >= REBUILD_CHUNK:
+            processor.commit(processor.process(chunk))
+            records_read, chunk = records_read + len(chunk), []
+    processor.commit(processor.process(chunk))
+    return store, records_read + len(chunk)

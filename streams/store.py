@@ -311,6 +311,12 @@ class MemoryStore:
         for subject_id, _, entry in history:
             self.histories.setdefault(subject_id, []).append(entry)
 
+    def merge(self, other: MemoryStore) -> None:
+        """Take in another partition's rebuild: subjects, offsets, roots and index keys never overlap."""
+        self.write(other.states, other.offsets, (), other.roots, dict(other.index), other.counts, other.grades,
+                   other.metas)
+        self.histories.update(other.histories)
+
     def state_digest(self) -> dict:
         items = sorted((_STATE + sid.encode(), _state_bytes(state)) for sid, state in self.states.items())
         return _digest(iter(items), self.applied_offsets())

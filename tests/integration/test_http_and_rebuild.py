@@ -12,6 +12,7 @@ from projections.canonical import GENESIS_HEAD, chain_link, log_link
 from projections.ids import make_uscc
 from streams import ledger_reader, topics
 from streams.codec import decode_digest
+from streams.ledger import rebuild_from_log
 from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
@@ -63,6 +64,20 @@ def test_rebuild_equals_the_live_state(worker, kafka):
     refused = cli("rebuild", "--verify", "--kafka", kafka.bootstrap, "--web-url", worker.url,
                   env={"CREDIT_LEDGER_TOKEN": worker.tokens["supervisor"]})
     assert refused.returncode == 2 and "403" in refused.stderr
+
+
+def test_a_rebuild_folds_partitions_side_by_side_into_the_same_store(worker, kafka):
+    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        assert publisher.publish_many(demo_events(seed=23, subjects=40, start=date.today() - timedelta(days=200),
+                                                  days=199)).ok
+    alone, records = rebuild_from_log(kafka.bootstrap)
+    until = alone.applied_offsets()  # the worker's timers may append meanwhile
+    assert len(until) > 1 and records > 0
+    side_by_side, records_too = rebuild_from_log(kafka.bootstrap, until, parallel_min_records=0)
+    assert records_too == records
+    for part in ("states", "offsets", "histories", "roots", "index", "counts", "grades"):
+        assert getattr(side_by_side, part) == getattr(alone, part), part
+    assert side_by_side.state_digest() == alone.state_digest()
 
 
 def test_published_partition_digests_match_the_log(worker, kafka):

@@ -302,3 +302,15 @@ def test_a_permit_recorded_under_a_new_policy_regrades_the_file_under_it():
     stored = processor.store.grade(ev.COMPANY)
     assert stored == grade(processor.store.get(ev.COMPANY), stricter)
     assert stored["policy_version"] == stricter.version != DEFAULT_POLICY.version
+
+
+def test_a_policy_book_pickles_to_an_equal_read_only_one():
+    import pickle
+    from types import MappingProxyType
+
+    copy = pickle.loads(pickle.dumps(packaged_policies()))  # `rebuild` sends it to its child processes
+    assert copy == packaged_policies()
+    for policy, original in zip(copy.policies, packaged_policies().policies):
+        assert policy.calendar == original.calendar
+        assert isinstance(policy.rating_points, MappingProxyType)
+        assert all(isinstance(points, MappingProxyType) for points in policy.rating_points.values())
