@@ -53,6 +53,10 @@ FETCHES_IN_FLIGHT_MAX = 32  # sent 16 at a time, in one write, as the oldest hal
 # The broker returns at least the whole batch holding the offset, however large (KIP-74): asking for
 # little gets just that batch (measured, 1,000 jumps: 64 KiB ~740 ms, 16 KiB ~620, 1 KiB ~490).
 FETCH_BYTES = 1024
+# ...but a run that goes on past the batch its first fetch returned is read through, so its later
+# fetches ask for many batches at once (measured, a 15,000-record partition read through: 66 round
+# trips of one batch each, ~2.4 ms apiece here).
+READ_THROUGH_BYTES = 512 * 1024
 # A wanted offset this close to the previous one is read through in the same run of fetches (one
 # after another); farther ones start runs of their own, fetched side by side. A run's fetch returns
 # one batch, so reading through far (measured: 256 records apart) costs round trips in a row where
@@ -137,10 +141,10 @@ def _runs(wanted: list[int]) -> list[list[int]]:
 
 class _Run:
     """Wanted offsets close together, fetched one batch after another from `position`."""
-    __slots__ = ("offsets", "position", "done")
+    __slots__ = ("offsets", "position", "done", "fetch_bytes")
 
     def __init__(self, offsets: list[int]):
-        self.offsets, self.position, self.done = offsets, offsets[0], False
+        self.offsets, self.position, self.done, self.fetch_bytes = offsets, offsets[0], False, FETCH_BYTES
 
 
 def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: list[int], deadline: float
@@ -155,12 +159,12 @@ def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: list[int]
     try:
         while waiting or in_flight:
             if len(in_flight) <= FETCHES_IN_FLIGHT_MAX // 2:  # refilled by halves: one write, many requests
-                positions = []
+                fetches = []
                 while waiting and len(in_flight) < FETCHES_IN_FLIGHT_MAX:
                     run = waiting.popleft()
-                    positions.append(run.position)
+                    fetches.append((run.position, run.fetch_bytes))
                     in_flight.append(run)
-                leader.send_fetches(positions)
+                leader.send_fetches(fetches)
             run = in_flight.popleft()
             error_code, high, records = leader.receive_fetch()
             if error_code in _LEADER_MOVED and attempts < FETCH_ATTEMPTS_MAX:
@@ -176,7 +180,7 @@ def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: list[int]
                                      f"{KafkaError(error_code).name()} ({error_code})")
             next_position = run.position if error_code else _take_wanted(records, run, found)
             if next_position > run.position and next_position < high and next_position <= run.offsets[-1]:
-                run.position = next_position
+                run.position, run.fetch_bytes = next_position, READ_THROUGH_BYTES
                 waiting.append(run)
             else:
                 run.done = True
@@ -212,9 +216,6 @@ class _LeaderConnection:
         self.sent = self.received = 0  # correlation ids: answers come in the order of the requests
         self.header = struct.pack(">hh", _FETCH_KEY, _FETCH_VERSION)
         self.client_id = struct.pack(">h", len(CLIENT_ID)) + CLIENT_ID
-        # replica -1 (a consumer), wait 0 ms for 0 bytes, FETCH_BYTES at most, read uncommitted; one partition
-        self.body_start = struct.pack(">iiiibih", -1, 0, 0, FETCH_BYTES, 0, 1, len(self.topic)) + self.topic \
-            + struct.pack(">ii", 1, partition)
 
     def _remaining_s(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -222,11 +223,14 @@ class _LeaderConnection:
             raise TimeoutError(f"{self.name}: the offsets were not read in time")
         return remaining
 
-    def send_fetches(self, positions: list[int]) -> None:
+    def send_fetches(self, fetches: list[tuple[int, int]]) -> None:
+        """Write a Fetch request for each (position, most bytes wanted), all in one write."""
         requests = []
-        for position in positions:
-            body = self.header + struct.pack(">i", self.sent) + self.client_id + self.body_start \
-                + struct.pack(">qi", position, FETCH_BYTES)
+        for position, max_bytes in fetches:
+            # replica -1 (a consumer), wait 0 ms for 0 bytes, read uncommitted; one topic, one partition
+            body = self.header + struct.pack(">i", self.sent) + self.client_id \
+                + struct.pack(">iiiibih", -1, 0, 0, max_bytes, 0, 1, len(self.topic)) + self.topic \
+                + struct.pack(">iiqi", 1, self.partition, position, max_bytes)
             requests.append(struct.pack(">i", len(body)) + body)
             self.sent += 1
         self.socket.settimeout(self._remaining_s())
