@@ -122,8 +122,8 @@ def read_offsets(bootstrap: str, topic: str, partition: int, offsets,
                  timeout_s: float = OFFSETS_TIMEOUT_S) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
     """Yield (offset, key, value, timestamp_ms) for each of `offsets` in one partition, in order.
     An offset the log does not hold (beyond its end, or gone) is left out: the caller compares
-    what it got with what it asked for. Records are yielded as they arrive, so that a caller folding
-    them works while the broker answers the fetches still in flight."""
+    what it got with what it asked for. Records are yielded as they arrive, in order, while the
+    fetches after them are in flight."""
     wanted = sorted(set(offsets))
     if wanted:
         yield from _fetch_offsets(bootstrap, topic, partition, wanted, time.monotonic() + timeout_s)
