@@ -97,13 +97,22 @@ def problem(field: str, rule: str, message: str) -> Problem:
 
 # --- copy on write ----------------------------------------------------------------------------
 class Draft:
-    """A new state sharing everything with the old one but the dicts written through `at`."""
+    """A new state sharing everything with the old one but the dicts written through `at`.
+
+    `handed_over`: the caller gives the old state up and never reads it again (a replay folding
+    from nothing), so its tables are written in place; the records in them are still copied before
+    a write, as they may share values with the events that made them."""
 
     __slots__ = ("state", "_owned")
 
-    def __init__(self, state: dict):
+    def __init__(self, state: dict, handed_over: bool = False):
         self.state = dict(state)
         self._owned = {id(self.state): self.state}  # keeps copies alive, so ids stay unique
+        if handed_over:  # the tables grow with the file (a permit, a decision each): copied, n events cost n^2
+            records = state["records"]
+            for table in (records, *records.values(), state["decisions"], state["objections"], state["repairs"],
+                          state["grants"], state["counts"], state["subject"]):
+                self._owned[id(table)] = table
 
     def at(self, *path: str) -> dict:
         """The dict at `path`, copied (with its parents) the first time this event writes it."""

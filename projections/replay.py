@@ -46,15 +46,17 @@ def log_context(decoded: dict, pseudonym_key: bytes = NO_KEY) -> EdgeContext:
 
 
 def step(get_state: Callable[[str], dict | None], decoded, offset: int, pseudonym_key: bytes = NO_KEY,
-         policy: Policy | PolicyBook = DEFAULT_POLICY) -> Step:
-    """Validate and fold one event; with a PolicyBook, under the policy in force the day it was recorded."""
+         policy: Policy | PolicyBook = DEFAULT_POLICY, handed_over: bool = False) -> Step:
+    """Validate and fold one event; with a PolicyBook, under the policy in force the day it was recorded.
+    `handed_over`: the state `get_state` gives is never read again but through the step (fold)."""
     event, problems = validate_event(decoded, log_context(decoded if isinstance(decoded, dict) else {}, pseudonym_key))
     if problems:
         subject = decoded.get("subject") if isinstance(decoded, dict) else None
         subject_id = subject.get("id") if isinstance(subject, dict) else None
         return Step(INVALID, subject_id if isinstance(subject_id, str) else None, None, None, tuple(problems))
     subject_id = event["subject"]["id"]
-    state, outcome = fold(get_state(subject_id), event, offset, policy=policy_for(policy, recorded_day(event)))
+    state, outcome = fold(get_state(subject_id), event, offset, policy=policy_for(policy, recorded_day(event)),
+                          handed_over=handed_over)
     return Step(outcome.kind, subject_id, state, event, outcome.reasons)
 
 
@@ -92,7 +94,7 @@ def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *
     result = Replay()
     if clock is None:
         for offset, decoded in entries:
-            result.record(step(result.states.get, decoded, offset, pseudonym_key, policy), offset)
+            result.record(step(result.states.get, decoded, offset, pseudonym_key, policy, handed_over=True), offset)
         return result
     timers = _Timers(policy)
     offset = 0
@@ -100,7 +102,7 @@ def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *
         moment = parse_instant(decoded.get("recorded_at")) if isinstance(decoded, dict) else None
         if moment is not None:
             offset = timers.fire(result, min(moment, clock), offset, pseudonym_key)
-        done = step(result.states.get, decoded, offset, pseudonym_key, policy)
+        done = step(result.states.get, decoded, offset, pseudonym_key, policy, handed_over=True)
         result.record(done, offset)
         timers.track(done)
         offset += 1
@@ -134,7 +136,7 @@ class _Timers:
                 raise RuntimeError(f"more than {MAX_TIMER_FIRINGS} timer firings in one replay")
             state = result.states[deadline.subject_id]
             event = system_event(state, deadline, deadline.fires_at, policy_for(self.policy, deadline.fires_at))
-            done = step(result.states.get, event, offset, pseudonym_key, self.policy)
+            done = step(result.states.get, event, offset, pseudonym_key, self.policy, handed_over=True)
             result.record(done, offset)
             result.fired += 1
             self.pending[deadline.subject_id].discard(deadline)  # a rejected firing is not retried
@@ -151,7 +153,8 @@ def state_as_of(history: Iterable[dict], moment: datetime, policy: Policy | Poli
         event = entry["event"]
         if datetime.fromisoformat(event["recorded_at"]) > moment:
             break  # the history is in log order, and a subject's recorded_at only grows along it
-        state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)))
+        state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)),
+                        handed_over=True)
     return state
 
 
@@ -169,7 +172,8 @@ def state_valid_at(history: list[dict], day: str, policy: Policy | PolicyBook = 
     for entry in history:
         event = entry["event"]
         if event["occurred_on"] <= day:
-            state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)))
+            state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)),
+                            handed_over=True)
     if state is None:
         return None
     records = {}

@@ -291,8 +291,46 @@ def _snappy(body) -> bytes:  # rare in a ledger (its publishers send lz4): the l
     return snappy_decode(bytes(body))
 
 
-_DECOMPRESS = {1: gzip.decompress, 2: _snappy, 3: lambda body: bytes(cramjam.lz4.decompress(body)),
-               4: lambda body: bytes(cramjam.zstd.decompress(body))}
+_LZ4_MAGIC = b"\x04\x22\x4d\x18"
+_LZ4_BLOCK_BYTES = {4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20}  # by the frame's BD byte
+_LZ4_BLOCKS_MAX = 1_024  # a batch is at most RESPONSE_BYTES_MAX; this bounds the loop on garbage
+
+
+def _lz4(body) -> memoryview | bytes:
+    """An LZ4 frame (Kafka's lz4 batches) decompressed block by block.
+
+    Kafka's producers write independent blocks (librdkafka's and the Java client's framing), and
+    each is decompressed straight into a buffer of its frame's block size: measured on a 64 KiB
+    ledger batch, 12 us against 100 us for the library's frame decoder, most of a history read's
+    CPU. A frame of linked blocks goes to the frame decoder."""
+    if bytes(body[:4]) != _LZ4_MAGIC or len(body) < 7:
+        raise KafkaException("an lz4 batch that is not an LZ4 frame")
+    flags, block_id = body[4], body[5]
+    block_bytes = _LZ4_BLOCK_BYTES.get((block_id >> 4) & 0x07)
+    if not flags & 0x20 or block_bytes is None:
+        return bytes(cramjam.lz4.decompress(body))
+    position = 7 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0)  # past content size, dictionary id
+    checksum_bytes = 4 if flags & 0x10 else 0  # block checksums: the batch's own CRC covers the bytes
+    blocks = []
+    for _ in range(_LZ4_BLOCKS_MAX):
+        size, = struct.unpack_from("<I", body, position)
+        position += 4
+        if size == 0:
+            break
+        length = size & 0x7FFFFFFF
+        block = body[position:position + length]
+        if size & 0x80000000:  # stored uncompressed
+            blocks.append(block)
+        else:
+            out = bytearray(block_bytes)
+            blocks.append(memoryview(out)[:cramjam.lz4.decompress_block_into(block, out)])
+        position += length + checksum_bytes
+    else:
+        raise KafkaException(f"an lz4 batch of more than {_LZ4_BLOCKS_MAX} blocks")
+    return blocks[0] if len(blocks) == 1 else b"".join(blocks)
+
+
+_DECOMPRESS = {1: gzip.decompress, 2: _snappy, 3: _lz4, 4: lambda body: bytes(cramjam.zstd.decompress(body))}
 _BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")  # record batch v2 (magic 2): the 61 bytes before its records
 _CONTROL_BATCH, _LOG_APPEND_TIME = 0x20, 0x08
 

@@ -228,3 +228,30 @@ def test_mixed_logs_fold_deterministically_reject_cleanly_and_never_mutate(data)
         branched, _ = fold(states[i], e, len(log) + 10)
         assert_invariants(branched)
     assert [canonical_bytes(s) for s in states] == snapshots  # no state was changed after it was made
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_folding_a_handed_over_state_in_place_gives_the_pure_folds_states(data):
+    """A replay hands each state over (fold(..., handed_over=True)) and its tables are written in
+    place; every state along the way is byte for byte the pure fold's, and the events are untouched."""
+    log = mixed_log(data)
+    events_before = canonical_bytes([e for _, e in log])
+    pure, in_place = None, None
+    for offset, e in redelivered(data, log):
+        pure, outcome = fold(pure, e, offset)
+        in_place, in_place_outcome = fold(in_place, e, offset, handed_over=True)
+        assert in_place_outcome == outcome
+        assert canonical_bytes(in_place) == canonical_bytes(pure)
+    assert canonical_bytes([e for _, e in log]) == events_before
+
+
+def test_a_state_stored_with_its_event_ids_as_a_list_folds_on():
+    """States stored before seen_event_ids became a table keep working: the same ids, the same duplicates."""
+    log = log_of(3)
+    state = replay(list(enumerate(log[:2])))
+    stored = {**state, "seen_event_ids": list(state["seen_event_ids"])}
+    assert fold(stored, log[1], 5)[1].kind == DUPLICATE
+    after, outcome = fold(stored, log[2], 5)
+    assert outcome.kind == APPLIED and list(after["seen_event_ids"]) == [e["event_id"] for e in log]
+    assert credit_file(after) == credit_file(replay(list(enumerate(log[:2])) + [(5, log[2])]))

@@ -363,7 +363,7 @@ def test_rule_same_subject_an_event_about_another_subject_is_rejected():
 
 def test_rule_subject_full_a_full_subject_takes_no_more_events():
     state = given()
-    full = {**state, "seen_event_ids": state["seen_event_ids"] * MAX_EVENTS_PER_SUBJECT}
+    full = {**state, "seen_event_ids": {f"id-{n}": n for n in range(MAX_EVENTS_PER_SUBJECT)}}
     rejected_by(full, ev.penalty_imposed(), "$", rule="subject_full")
 
 

@@ -1,8 +1,13 @@
 """The Fetch reader's record batch walk, on batches built byte by byte (format v2, uncompressed):
-consecutive offsets stepped over by length, and the gaps a compacted topic leaves."""
+consecutive offsets stepped over by length, and the gaps a compacted topic leaves; and its LZ4
+frame decoder on frames built block by block."""
 from __future__ import annotations
 
 import struct
+
+import cramjam
+import pytest
+from confluent_kafka import KafkaException
 
 from streams import ledger_reader
 
@@ -69,3 +74,37 @@ def test_null_keys_and_values_and_a_batch_cut_off_at_the_end():
     found, next_position = _take(batches + cut, [7, 8, 12])
     assert found == {7: (None, b"x", 5), 8: (b"k", None, 5)}
     assert next_position == 9  # offset 12 is read by the run's next fetch
+
+
+def _lz4_frame(chunks: list[bytes], *, independent: bool = True, block_checksums: bool = False,
+               content_size: bool = False, stored: tuple[int, ...] = ()) -> bytes:
+    """An LZ4 frame built block by block: what a Kafka producer's lz4 batch body is."""
+    flags = 0x40 | (0x20 if independent else 0) | (0x10 if block_checksums else 0) | (0x08 if content_size else 0)
+    frame = bytearray(b"\x04\x22\x4d\x18" + bytes([flags, 0x40]))
+    if content_size:
+        frame += struct.pack("<Q", sum(map(len, chunks)))
+    frame.append(0)  # the header checksum byte: not checked by the reader (the batch has its CRC)
+    for number, chunk in enumerate(chunks):
+        block = chunk if number in stored else bytes(cramjam.lz4.compress_block(chunk, store_size=False))
+        frame += struct.pack("<I", len(block) | (0x80000000 if number in stored else 0)) + block
+        frame += b"\x00\x00\x00\x00" if block_checksums else b""
+    return bytes(frame + b"\x00\x00\x00\x00")
+
+
+CHUNKS = [bytes(range(256)) * 256, b"credit-ledger " * 3_000, b"tail"]  # a full 64 KiB block, then two more
+
+
+@pytest.mark.parametrize("shape", [{}, {"block_checksums": True}, {"content_size": True}, {"stored": (1,)},
+                                   {"block_checksums": True, "content_size": True, "stored": (0, 2)}])
+def test_an_lz4_frame_of_independent_blocks_is_decompressed_block_by_block(shape):
+    assert bytes(ledger_reader._lz4(_lz4_frame(CHUNKS, **shape))) == b"".join(CHUNKS)
+    assert bytes(ledger_reader._lz4(_lz4_frame(CHUNKS[:1], **shape))) == CHUNKS[0]
+
+
+def test_an_lz4_frame_the_library_wrote_reads_the_same_and_garbage_is_refused():
+    data = b"".join(CHUNKS) * 3
+    assert bytes(ledger_reader._lz4(bytes(cramjam.lz4.compress(data)))) == data  # linked blocks: the library's decoder
+    with pytest.raises(KafkaException, match="not an LZ4 frame"):
+        ledger_reader._lz4(b"\x00" * 32)
+    with pytest.raises(cramjam.DecompressionError):
+        ledger_reader._lz4(_lz4_frame(CHUNKS)[:-40] + b"\x00" * 40)
