@@ -85,8 +85,19 @@ def _micros(iso_instant: str) -> int:
     return (instant - _EPOCH_UTC) // _ONE_US
 
 
+_CST_OFFSET_US = 8 * 3600 * 1_000_000
+
+
 def _iso_instant(micros: int) -> str:
-    return (_EPOCH_CST + timedelta(microseconds=micros)).isoformat()
+    """What (_EPOCH_CST + timedelta(microseconds=micros)).isoformat() gives, without building the
+    datetime: every event has one, and this is half the cost."""
+    seconds, fraction = divmod(micros + _CST_OFFSET_US, 1_000_000)
+    days, seconds = divmod(seconds, 86_400)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    if fraction:
+        return "%sT%02d:%02d:%02d.%06d+08:00" % (_iso_date(days), hour, minute, second, fraction)
+    return "%sT%02d:%02d:%02d+08:00" % (_iso_date(days), hour, minute, second)
 
 
 def _short(exc: BaseException) -> str:

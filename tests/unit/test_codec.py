@@ -329,3 +329,15 @@ def test_truncations_and_bit_flips(event, data):
 def test_garbage(data):
     with pytest.raises(CodecError):
         codec.decode_event(data)
+
+
+@settings(max_examples=500)
+@given(micros=st.one_of(st.integers(-(6 * 10**16), 25 * 10**16), st.integers(-(2**63), 2**63 - 1)))  # years 1..9999, any long
+def test_an_instant_reads_as_the_datetime_of_its_microseconds_in_shanghai_time(micros):
+    try:
+        expected = (datetime(1970, 1, 1, tzinfo=timezone.utc).astimezone(CST) + timedelta(microseconds=micros)).isoformat()
+    except OverflowError:
+        with pytest.raises((OverflowError, ValueError)):
+            codec._iso_instant(micros)
+        return
+    assert codec._iso_instant(micros) == expected
