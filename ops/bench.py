@@ -124,8 +124,11 @@ def _subject_positions(layout: str, partition_events: int, count: int) -> list[i
     return [b * gap + gap // 2 + i for b in range(BURSTS) for i in range(per_burst + (b < count % BURSTS))]
 
 
+HISTORY_WARMUP_RUNS_MAX = 1_000
+
+
 def bench_history(log_events: int, count: int, layout: str = "scattered", runs: int = 20,
-                  partitions: int = 4, on_progress=None) -> dict:
+                  partitions: int = 4, on_progress=None, warmup_runs: int = 20) -> dict:
     """A subject with `count` events inside a `log_events`-event ledger (its own embedded broker):
     reconstructing it from the worker's index of offsets vs. scanning its partition."""
     from confluent_kafka import Producer
@@ -143,6 +146,8 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
     if not 1 <= log_events <= LOG_EVENTS_MAX or not 1 <= count <= min(SUBJECT_EVENTS_MAX, log_events // partitions):
         raise ValueError(f"log events must be 1..{LOG_EVENTS_MAX}, the subject's 1..{SUBJECT_EVENTS_MAX} "
                          "and at most a partition's share of the log")
+    if not 0 <= warmup_runs <= HISTORY_WARMUP_RUNS_MAX:
+        raise ValueError(f"warm-up runs must be 0..{HISTORY_WARMUP_RUNS_MAX}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
     progress = on_progress or (lambda text: None)
@@ -202,11 +207,22 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         replay(scanned, BENCH_KEY, policy=DEFAULT_POLICIES)
         result["fold_only_ms"] = (time.perf_counter() - began) * 1000
 
-        # A broker started seconds ago compiles its fetch path during the first reads (they took 0.8-0.9 s
-        # against ~0.4 s by the twentieth): the first reconstruction is timed alone, the runs after it.
+        # A broker started a minute ago compiles its fetch path (the JVM's JIT) during its first ~15,000
+        # fetches: the same 1,000 reads cost it 3.9 s of CPU in their first five runs and 0.7-0.9 s from the
+        # twentieth on (measured). A ledger's broker has been serving for days, so the runs timed come after
+        # `warmup_runs`; the first reconstruction is reported alone, the warm-up's median too.
         began = time.perf_counter()
         assert from_index(broker.bootstrap, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY) == scan_history
         result["first_run_ms"] = (time.perf_counter() - began) * 1000
+        warmup_ms = []
+        for run in range(warmup_runs):
+            began = time.perf_counter()
+            from_index(broker.bootstrap, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY)
+            warmup_ms.append((time.perf_counter() - began) * 1000)
+            progress(f"warm-up read {run + 1} of {warmup_runs}: {warmup_ms[-1]:.0f} ms")
+        warmup_ms.sort()
+        result["warmup_runs"] = warmup_runs
+        result["warmup_p50_ms"] = warmup_ms[len(warmup_ms) // 2] if warmup_ms else float("nan")
         timings_ms = []
         for run in range(runs):
             began = time.perf_counter()

@@ -512,7 +512,9 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
           subject_events: int = typer.Option(1_000, help="history: the subject's events among them"),
           layout: str = typer.Option("scattered", help="history: where the subject's events lie: scattered "
                                                         "(evenly over the log) or bursts (10 imports)"),
-          runs: int = typer.Option(20, help="history: reconstructions timed (p50, p95)")):
+          runs: int = typer.Option(20, help="history: reconstructions timed (p50, p95)"),
+          warmup_runs: int = typer.Option(20, help="history: reconstructions before those, while the fresh "
+                                                   "broker's JIT compiles its fetch path")):
     """Measure the speed and memory goals against baselines run in the same bench (default: all of them)."""
     import json
 
@@ -533,7 +535,8 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
             result = bench_timers(deadlines)
             title = f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) vs. a heap in memory"
         else:
-            result = bench_history(log_events, subject_events, layout, runs, on_progress=progress)
+            result = bench_history(log_events, subject_events, layout, runs, on_progress=progress,
+                                   warmup_runs=warmup_runs)
             title = (f"history of a subject with {subject_events:,} events ({layout}) in a {log_events:,}-event "
                      "ledger: read by the worker's index vs. a scan of its partition")
     except ValueError as error:
