@@ -46,7 +46,7 @@ class _Source:
         self.functions: dict[str, str] = {}
         self.constants: dict[str, object] = {}
         self.tables: list[str] = []  # module-level lines after the functions: tuples of readers
-        self.root = self.record(schema)
+        self.root = self.record(schema)  # the name of the function reading a whole record
 
     def constant(self, value) -> str:
         name = f"_c{len(self.constants)}"
@@ -60,7 +60,7 @@ class _Source:
             return function
         self.named[name] = schema
         self.named[name.rsplit(".", 1)[-1]] = schema
-        lines = [f"def {function}(b, p):", "    d = {}"]
+        lines = [f"def {function}(b, p):", "    size = len(b)  # for the length checks", "    d = {}"]
         for field in schema["fields"]:
             lines += self.value(field["type"], "v", 1)
             optional = isinstance(field["type"], list) and "null" in field["type"]
@@ -163,11 +163,9 @@ def generate(schema: dict, converters: dict[str, Callable]) -> Callable[[bytes, 
     `data` at `position`: (the record in its JSON form, position after it)."""
     source = _Source(schema, converters)
     namespace: dict = {"read_long": read_long, "_b64": base64.b64encode, **source.constants}
-    # each reader sees the size of the data it reads, for the length checks
-    code = "\n\n".join([*(text.replace("(b, p):\n", "(b, p):\n    size = len(b)\n", 1)
-                         for text in source.functions.values()), *source.tables])
+    code = "\n\n".join([*source.functions.values(), *source.tables])
     exec(compile(code, f"<avro reader of {schema['name']}>", "exec"), namespace)  # noqa: S102 - our own schema
-    root = namespace["_read_" + schema["name"].replace(".", "_")]
+    root = namespace[source.root]
 
     def read(data: bytes, position: int) -> tuple[dict, int]:
         try:
