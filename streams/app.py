@@ -179,6 +179,12 @@ def create_app(settings) -> faust.App:
         finally:
             await ledger_consumer.close()  # leave the group: the others take over at once
 
+    @app.task
+    async def dump_stacks_on_sigusr1():
+        """`kill -USR1 <worker pid>` writes the stack of every task and thread to the log: where a
+        worker that stopped folding is waiting (a broker-restart test saw one, 1 run in ~10)."""
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_stacks)
+
     digests_topic = app.topic(topics.DIGESTS, key_serializer="raw", value_serializer="raw")
     digests_published: dict[int, int] = {}  # partition -> last offset published
 
@@ -446,6 +452,25 @@ def create_app(settings) -> faust.App:
     app.deadline_timers = timers
     app.dashboard = dashboard
     return app
+
+
+AWAIT_CHAIN_MAX = 50  # frames shown of one task
+
+
+def dump_stacks() -> None:
+    """Where every asyncio task waits, then every thread's stack (faulthandler), to the log."""
+    import faulthandler
+
+    for task in asyncio.all_tasks():
+        # down the chain of awaits to the innermost (asyncio's own stack of a task stops at its outer frame)
+        frames, awaited = [], task.get_coro()
+        while awaited is not None and len(frames) < AWAIT_CHAIN_MAX:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                frames.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        log.warning("task %s waits at:\n%s", task.get_name(), "\n".join(frames))
+    faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)  # mode swaps sys.stderr for a logger
 
 
 def run_worker(settings, loglevel: str = "warn") -> None:

@@ -90,6 +90,15 @@ class Worker:
         status, body = self.get(f"/subjects/{subject_id}")
         return body if status == 200 else None
 
+    def stacks(self) -> str:
+        """The worker's tasks and threads, as `kill -USR1` has it write them to its log."""
+        size = self.log_path.stat().st_size
+        self.process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        with self.log_path.open("rb") as log:
+            log.seek(size)
+            return log.read().decode(errors="replace")
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
@@ -130,9 +139,10 @@ def wait_until_equal_to_refold(worker: Worker, bootstrap: str, subject_ids, time
     except AssertionError:
         live, want = worker.file(differing[0]), credit_file(refold_log(bootstrap).get(differing[0]))
         keys = sorted(k for k in set(live or {}) | set(want) if (live or {}).get(k) != want.get(k))
+        stacks = worker.stacks() if worker.process.poll() is None else "(exited)"
         raise AssertionError(f"{differing[0]} differs from a clean re-fold in {keys}: live "
                              f"{ {k: (live or {}).get(k) for k in keys} } vs re-fold { {k: want.get(k) for k in keys} }"
-                             ) from None
+                             f"\nthe worker's tasks and threads:\n{stacks[-20_000:]}") from None
 
 
 def evict_group_members(bootstrap: str, group_id: str, timeout_s: float = 30.0) -> list[str]:

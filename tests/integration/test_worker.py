@@ -67,6 +67,8 @@ def published_and_folded(kafka, data_dir, port: int, seed: int) -> str:
             report = publisher.publish_many(events)
         subject_id = report.delivered[-1].subject_id
         wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
+        stacks = worker.stacks()  # what an operator gets from `kill -USR1` when a worker stops moving
+        assert "fold_ledger" in stacks and "Thread 0x" in stacks and worker.alive(), stacks[-2000:]
     finally:
         worker.stop()
     return subject_id
