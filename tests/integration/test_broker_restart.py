@@ -1,12 +1,20 @@
 """The broker restarts mid-stream (its own broker, not the session's): the SDK loses nothing
 (acks=all, idempotence, retries) and says so in its report, the worker resumes on its own, and
-every published event is in the log exactly once."""
+every published event is in the log exactly once.
+
+It runs alone, after the other tests (`make test`): beside another test process on this 2-core
+machine, librdkafka's producers (the SDK's, the worker's outputs) were seen to hold their records
+after the restart until their delivery timeouts, in 2 of 4 full-suite runs on 2026-12-02 (one
+publisher thread still waiting after 300 s; one worker that never folded again), and in none of
+4 runs of this test alone beside a CPU burner. What holds them is not found yet."""
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
 from datetime import date, timedelta
+
+import pytest
 
 from ops.demo import demo_events
 from ops.embedded_kafka import EmbeddedKafka, free_port
@@ -19,6 +27,8 @@ from tests.helpers import Worker, wait_until_equal_to_refold
 
 KEY = b"broker-restart-test-pseudonym-key-01"
 DOWN_S = 12.0  # longer than the worker's 10 s watermark timeout: its readiness check meets the outage
+
+pytestmark = pytest.mark.alone  # see above
 
 
 def test_a_broker_restart_loses_nothing_and_the_worker_resumes(tmp_path):
