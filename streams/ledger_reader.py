@@ -19,6 +19,8 @@ from collections.abc import Iterator
 import cramjam  # lz4 and zstd record batches, as the Kafka client libraries decompress them
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from streams.avro_decoder import read_long  # a record's fields are zig-zag varints, as Avro's longs
+
 BATCH_MAX = 10_000  # messages per consume() call
 POLL_TIMEOUT_S = 1.0
 IDLE_POLLS_MAX = 30
@@ -361,18 +363,6 @@ def _take_wanted(records: memoryview, run: _Run, found: dict) -> int:
     return next_position
 
 
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    """A zig-zag varint (Kafka's record fields) at `position`: (value, position after it)."""
-    byte = data[position]
-    value, shift = byte & 0x7F, 7
-    while byte & 0x80:
-        position += 1
-        byte = data[position]
-        value |= (byte & 0x7F) << shift
-        shift += 7
-    return (value >> 1) ^ -(value & 1), position + 1
-
-
 def _records_of(body: bytes, base: int, consecutive: bool, count: int, first_ms: int,
                 log_append_ms: int | None, wanted: list[int], found: dict) -> None:
     """The wanted offsets' (key, value, timestamp) from a batch's records. In a batch of consecutive
@@ -387,22 +377,22 @@ def _records_of(body: bytes, base: int, consecutive: bool, count: int, first_ms:
             elif body[position + 1] < 0x80:
                 position += 2 + (((byte & 0x7F) | (body[position + 1] << 7)) >> 1)
             else:
-                length, position = _varint(body, position)
+                length, position = read_long(body, position)
                 position += length
             index += 1
         while index < count:
-            length, at = _varint(body, position)
+            length, at = read_long(body, position)
             record_end = at + length
-            delta_ms, at = _varint(body, at + 1)  # past the record's attributes byte
-            delta, at = _varint(body, at)
+            delta_ms, at = read_long(body, at + 1)  # past the record's attributes byte
+            delta, at = read_long(body, at)
             if base + delta > offset:
                 break  # compacted away; this record may be the next one wanted
             index, position = index + 1, record_end
             if base + delta == offset:
-                key_length, at = _varint(body, at)
+                key_length, at = read_long(body, at)
                 key = bytes(body[at:at + key_length]) if key_length >= 0 else None
                 at += max(key_length, 0)
-                value_length, at = _varint(body, at)
+                value_length, at = read_long(body, at)
                 value = bytes(body[at:at + value_length]) if value_length >= 0 else None
                 found[offset] = (key, value, first_ms + delta_ms if log_append_ms is None else log_append_ms)
                 break
