@@ -48,7 +48,7 @@ from streams.timers import TICK_S, Timers
 log = logging.getLogger(__name__)
 
 TAKE_MAX = 500  # events folded per store write
-TAKE_WITHIN_S = 0.05  # ...or fewer, after this long
+TAKE_WITHIN_S = 0.05  # how long a take with nothing queued waits for a first record
 READY_CHECK_S = 1.0
 DIGEST_INTERVAL_S = 5.0
 SESSION_TIMEOUT_S = 10.0

@@ -38,12 +38,12 @@ QUEUED_KBYTES_MAX = 16 * 1024
 
 class LedgerConsumer:
     def __init__(self, bootstrap: str, store, session_timeout_ms: int, heartbeat_interval_ms: int,
-                 topic: str = topics.EVENTS):
+                 topic: str = topics.EVENTS, group_id: str = GROUP_ID):
         self._store = store
         self._topic = topic
         self._config = {
             "bootstrap.servers": bootstrap,
-            "group.id": GROUP_ID,
+            "group.id": group_id,
             "client.id": "credit-ledger-worker",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",  # a position the log no longer holds: from its start
@@ -105,8 +105,17 @@ class LedgerConsumer:
         self._uncommitted.update(applied)
         if time.monotonic() - self._committed_s >= COMMIT_INTERVAL_S:
             self._commit()
+        # What is already queued, at once; only when nothing is, wait for the first record and take
+        # what came with it. Batches grow with the load by themselves: a record waits for the batch
+        # in hand, never for a batch to fill (measured at 500 events/s: a 50 ms window made the fold's
+        # lag ~110 ms at the median).
+        messages = consumer.consume(count_max, 0)
+        if not messages:
+            messages = consumer.consume(1, within_s)
+            if messages and count_max > 1:
+                messages += consumer.consume(count_max - 1, 0)
         records = []
-        for message in consumer.consume(count_max, within_s):
+        for message in messages:
             error = message.error()
             if error is not None:  # e.g. the broker away: librdkafka reconnects by itself
                 log.warning("reading %s: %s", self._topic, error.str())
@@ -115,7 +124,8 @@ class LedgerConsumer:
         return records
 
     async def take(self, count_max: int, within_s: float, applied: dict[int, int] | None = None) -> list:
-        """Up to `count_max` records, (partition, offset, key, value), or fewer after `within_s`. First
+        """The records queued, (partition, offset, key, value), at most `count_max`; when none is, waits
+        up to `within_s` for the first (an empty list if none comes). First
         notes `applied` ({partition: last offset stored}) for the group's offsets (the lag tools'),
         committed at most every COMMIT_INTERVAL_S."""
         return await asyncio.get_running_loop().run_in_executor(
