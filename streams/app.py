@@ -18,6 +18,7 @@ from pathlib import Path
 
 import faust
 import orjson
+from faust.exceptions import NotReady
 from confluent_kafka import KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -194,9 +195,12 @@ def create_app(settings) -> faust.App:
         for p, offset in store.applied_offsets().items():
             if digests_published.get(p) == offset:
                 continue
-            await digests_topic.send(key=str(p).encode(), value=encode_digest({
-                "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
-                "at": instant_text(datetime.now(timezone.utc))}))
+            try:
+                await digests_topic.send(key=str(p).encode(), value=encode_digest({
+                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
+                    "at": instant_text(datetime.now(timezone.utc))}))
+            except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
+                return
             digests_published[p] = offset
 
     async def send_event(subject_id: str, value: bytes):
@@ -212,7 +216,11 @@ def create_app(settings) -> faust.App:
     async def fire_deadlines():
         # Only once caught up: a deadline met by a record still unfolded would fire needlessly.
         if readiness["ready"]:
-            await timers.fire_due()
+            try:
+                await timers.fire_due()
+            except NotReady:  # a stop (SIGTERM) closed the producer mid-tick; raised, it made the stop a crash
+                log.info("stopping: the deadlines not yet published fire after the restart")
+                return
         timers.update_gauges()
         for name, count in store.counters("grades/").items():
             metrics.GRADE_SUBJECTS.labels(name.split("/", 1)[1]).set(count)
