@@ -57,8 +57,7 @@ def from_index(bootstrap: str, subject_id: str, partition: int, index: list[dict
 def reconstruct(bootstrap: str, web_url: str, subject_id: str, policies, pseudonym_key: bytes,
                 token: str | None = None) -> tuple[list, str]:
     """(history entries {offset, chain_hash, event}, "index" or "scan: <why>") read from the log."""
-    marks = ledger_reader.watermarks(bootstrap, topics.EVENTS)
-    partition = partition_of(subject_id, len(marks))
+    partition = partition_of(subject_id, len(ledger_reader.leaders(bootstrap, topics.EVENTS)))
     index = worker_index(web_url, subject_id, token)
     if index is not None:
         history = from_index(bootstrap, subject_id, partition, index, policies, pseudonym_key)
@@ -66,6 +65,6 @@ def reconstruct(bootstrap: str, web_url: str, subject_id: str, policies, pseudon
             return history, "index"
     why = ("the worker's index is unreachable, or refused without an auditor's token" if index is None
            else "the worker's index does not match the log")
-    low, high = marks[partition]
+    low, high = ledger_reader.watermarks(bootstrap, topics.EVENTS)[partition]
     entries = list(_decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high), subject_id))
     return replay(entries, pseudonym_key, policy=policies).history.get(subject_id, []), f"scan: {why}"

@@ -7,6 +7,7 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from ops.embedded_kafka import free_port
 from streams import ledger_reader
 
 
@@ -59,6 +60,20 @@ def test_read_offsets_reads_the_batches_of_every_codec_a_publisher_may_choose(ka
     by_range = {o: (k, v) for o, k, v, _ in ledger_reader.read_range(kafka.bootstrap, topic, 0, 0, count)}
     got = {o: (k, v) for o, k, v, _ in ledger_reader.read_offsets(kafka.bootstrap, topic, 0, wanted)}
     assert got == {o: by_range[o] for o in wanted}
+
+
+def test_leaders_come_from_the_first_server_that_answers_and_a_missing_topic_is_named(kafka):
+    topic = f"test.reader.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=30)
+    led = ledger_reader.leaders(kafka.bootstrap, topic, timeout_s=30)  # waits for a topic just created
+    broker_port = int(kafka.bootstrap.rpartition(":")[2])
+    assert sorted(led) == [0, 1, 2] and {port for _, port in led.values()} == {broker_port}
+    assert ledger_reader.leaders(f"127.0.0.1:{free_port()}, {kafka.bootstrap}", topic) == led  # the first is down
+    with pytest.raises(KafkaException, match=r"no leaders for test\.reader\.none.*UNKNOWN_TOPIC"):
+        ledger_reader.leaders(kafka.bootstrap, "test.reader.none", timeout_s=1.0)
+    with pytest.raises(KafkaException, match=r"no leaders .* from 127\.0\.0\.1:\d+: .*refused"):
+        ledger_reader.leaders(f"127.0.0.1:{free_port()}", topic, timeout_s=0.5)
 
 
 def test_read_offsets_names_a_partition_the_topic_does_not_have(kafka):
