@@ -97,6 +97,11 @@ def create_app(settings) -> faust.App:
         return policies.in_force(instant_text(clock.now())[:10])
     # each event folds under the policy of the day it was recorded; grades use the policy in force now
     processor = LedgerProcessor(store, gap_reader, policies, grading_policy=policy_now)
+    if not store.applied_offsets() and store.meta("graded_with") is None:
+        # A store folded from nothing grades every subject under the policy in force as it folds, so
+        # it needs no regrade once caught up unless that policy changes (measured: a fresh worker of
+        # the bench's 100,000 subjects spent its first 5 s ready regrading them, for no change).
+        store.write({}, {}, meta={"graded_with": policy_now().version})
     events_topic = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
     rejected_topic = app.topic(topics.REJECTED, key_serializer="raw", value_serializer="raw")
     readiness = {"ready": False, "targets": None}

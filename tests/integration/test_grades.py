@@ -97,6 +97,24 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
         worker.stop()
 
 
+def test_a_worker_folding_from_an_empty_store_does_not_regrade_what_it_graded_as_it_folded(kafka, tmp_path):
+    company = {"id": make_uscc("410105", 9101), "kind": "LEGAL_PERSON", "name": "郑州金水复评测试有限公司"}
+    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        assert publisher.publish({"type": "SubjectRegistered", "subject": company, "source": AUTHORITY,
+                                  "occurred_on": "2024-03-01", "payload": {"region_code": "410105",
+                                                                          "registered_on": "2019-05-05"}})
+    for _ in range(2):  # a fresh store, then the same store restarted
+        worker = Worker(kafka.bootstrap, tmp_path / "w", free_port()).start()
+        try:
+            wait_for(lambda: worker.get(f"/subjects/{company['id']}/grade")[0] == 200, 30, what="the grade")
+            time.sleep(3)  # three policy checks: each found the store graded under the policy in force
+            metrics = http_text(f"{worker.url}/metrics")
+            assert "credit_regraded_subjects_total 0.0" in metrics, [
+                line for line in metrics.splitlines() if line.startswith("credit_regrade")]
+        finally:
+            worker.stop()
+
+
 def check_public_list(kafka, worker, event):
     """A list entry appears on the public list with its measures, and leaves it when it exits."""
     today = datetime.now(SHANGHAI).date()
