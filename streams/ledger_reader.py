@@ -458,16 +458,9 @@ def _records_of(body: bytes, base: int, consecutive: bool, count: int, first_ms:
     their length alone: nothing else of them is read."""
     position, index = 0, 0
     for offset in wanted:
-        while consecutive and index < offset - base:
-            byte = body[position]  # a record's length: one or two bytes of zig-zag varint, inlined
-            if byte < 0x80:
-                position += 1 + (byte >> 1)
-            elif body[position + 1] < 0x80:
-                position += 2 + (((byte & 0x7F) | (body[position + 1] << 7)) >> 1)
-            else:
-                length, position = read_long(body, position)
-                position += length
-            index += 1
+        if consecutive and index < offset - base:
+            position = _stepped_over(body, position, offset - base - index)
+            index = offset - base
         while index < count:
             length, at = read_long(body, position)
             record_end = at + length
@@ -484,6 +477,24 @@ def _records_of(body: bytes, base: int, consecutive: bool, count: int, first_ms:
                 value = bytes(body[at:at + value_length]) if value_length >= 0 else None
                 found[offset] = (key, value, first_ms + delta_ms if log_append_ms is None else log_append_ms)
                 break
+
+
+def _stepped_over(body, position: int, records: int) -> int:
+    """The position after `records` records from `position`, each stepped over by its length: one or
+    two bytes of zig-zag varint, inlined (most of a history read's own CPU is this loop: a wanted
+    record lies ~100 records into its batch)."""
+    for _ in range(records):
+        byte = body[position]
+        if byte < 0x80:
+            position += 1 + (byte >> 1)
+        else:
+            second = body[position + 1]
+            if second < 0x80:
+                position += 2 + (((byte & 0x7F) | (second << 7)) >> 1)
+            else:
+                length, position = read_long(body, position)
+                position += length
+    return position
 
 
 def read_topic(bootstrap: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes | None, int]]:

@@ -59,6 +59,17 @@ def test_a_consecutive_batch_gives_exactly_the_wanted_records_and_the_next_posit
     assert next_position == 450
 
 
+def test_records_whose_lengths_take_one_two_or_three_varint_bytes_are_stepped_over():
+    sizes = [0, 20, 300, 9_000, 5, 70_000, 40, 2_000]  # a record of 30 bytes, ~330, ~9,030, ~70,030
+    records = b"".join(_record(d, b"k%d" % d, bytes([d]) * size) for d, size in enumerate(sizes))
+    after_length = struct.pack(">ibIhiqqqhii", 0, 2, 0, 0, len(sizes) - 1, 7, 7, -1, -1, -1, len(sizes)) + records
+    batch = struct.pack(">qi", 0, len(after_length)) + after_length
+    for wanted in ([7], [1, 6], [0, 3, 4, 5, 7], list(range(8))):
+        found, next_position = _take(batch, wanted)
+        assert {o: value for o, (_, value, _) in found.items()} == {o: bytes([o]) * sizes[o] for o in wanted}
+        assert next_position == len(sizes)
+
+
 def test_a_compacted_batch_skips_the_offsets_it_no_longer_holds():
     deltas = [0, 3, 4, 9, 10, 200]  # compaction keeps the batch's offsets, not all its records
     found, next_position = _take(_batch(1_000, deltas, 220), [1_000, 1_001, 1_004, 1_009, 1_150, 1_200])
