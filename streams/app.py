@@ -162,12 +162,18 @@ def create_app(settings) -> faust.App:
     @app.task
     async def fold_ledger():
         applied: dict[int, int] = {}  # what the last batch stored, committed to the group with the next take
+        taking: asyncio.Future | None = None  # the next batch's take, under way while this one folds
         try:
             while True:
-                records = await ledger_consumer.take(TAKE_MAX, TAKE_WITHIN_S, applied)
+                records = await (taking or ledger_consumer.take(TAKE_MAX, TAKE_WITHIN_S, applied))
+                taking = None
                 if not records:
                     applied = {}
                     continue
+                # The next take runs in the consumer's thread while this batch folds (librdkafka hands over
+                # its queue there): measured, one worker folding the bench's backlog, ~2,100 -> ~2,300 events/s.
+                # A record it brings that this batch also stores is skipped by offset (REDELIVERED).
+                taking = asyncio.ensure_future(ledger_consumer.take(TAKE_MAX, TAKE_WITHIN_S, applied))
                 async with writing:
                     batch = processor.process(records)
                     if batch.rejections or batch.grade_changes:
@@ -183,6 +189,8 @@ def create_app(settings) -> faust.App:
             log.exception("the ledger fold stopped")
             await stop_worker(error)
         finally:
+            if taking is not None:
+                taking.cancel()  # its records are not folded: the store, not the take, is the position
             await ledger_consumer.close()  # leave the group: the others take over at once
 
     @app.task

@@ -85,7 +85,8 @@ class LedgerConsumer:
         log.info("folding %s from %s", self._topic, {tp.partition: tp.offset for tp in partitions})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # The batch taken last is folded and stored before the next consume: nothing is in hand.
+        # The worker may still be folding the batch taken last (the next take runs meanwhile): it goes
+        # into this worker's own store, whose offsets position the partition if it comes back here.
         self._assigned = self._assigned - {tp.partition for tp in partitions}
         log.info("no longer folding %s", sorted(tp.partition for tp in partitions))
         consumer.unassign()
