@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from projections.canonical import GENESIS_HEAD
 
@@ -26,6 +26,8 @@ _GRADE = b"g/"  # g/<subject id>: the grade last published on credit.grades
 _META = b"m/"  # m/<name>: the worker's own bookkeeping (e.g. which policy every grade was computed with)
 _COUNTER = b"c/"  # c/<name>: a running count kept with the states (pending deadlines, timeliness)
 HISTORY_LIMIT_MAX = 100_000
+BLOOM_BITS_PER_KEY = 10  # ~1% false positives
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 TIMERS_DUE_MAX = 1_000  # deadlines handed to the timers per scan
 TIMER_SCAN_KEYS_MAX = 10_000  # index keys `timers_next` reads at most, however many deadlines are pending
 
@@ -92,6 +94,13 @@ class SubjectStore:
         self.path = path
         options = Options(raw_mode=True)
         options.create_if_missing(True)
+        # Most gets of a fold are for subjects the store does not hold yet: a bloom filter answers those
+        # without reading a block of each table file (measured, 150,000 events over 100,000 subjects:
+        # a miss ~38 -> ~19 us). The block cache is bounded: it counts in the worker's resident memory.
+        tables = BlockBasedOptions()
+        tables.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
+        tables.set_block_cache(Cache(BLOCK_CACHE_BYTES))
+        options.set_block_based_table_factory(tables)
         try:
             path.mkdir(parents=True, exist_ok=True)
             self._db = Rdict(str(path), options)
