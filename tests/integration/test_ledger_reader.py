@@ -80,3 +80,28 @@ def test_read_offsets_names_a_partition_the_topic_does_not_have(kafka):
     topic = _topic_with(kafka, 10)
     with pytest.raises(KafkaException, match=r"\[3\] has no leader"):
         list(ledger_reader.read_offsets(kafka.bootstrap, topic, 3, [0], timeout_s=2.0))
+
+
+def test_watermarks_are_the_log_start_and_the_high_watermark_of_every_partition(kafka):
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    topic = f"test.reader.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=30)
+    assert ledger_reader.watermarks(kafka.bootstrap, topic, timeout_s=30) == {0: (0, 0), 1: (0, 0), 2: (0, 0)}
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "enable.idempotence": True})
+    for n in range(50):
+        producer.produce(topic, value=b"%d" % n, partition=0 if n < 30 else 2)
+    assert producer.flush(30) == 0
+    # the log's start moves when records are deleted: the low watermark follows it
+    admin.delete_records([TopicPartition(topic, 2, 7)])[TopicPartition(topic, 2, 7)].result(timeout=30)
+    marks = ledger_reader.watermarks(kafka.bootstrap, topic)
+    assert marks == {0: (0, 30), 1: (0, 0), 2: (7, 20)}
+    consumer = ledger_reader._consumer(kafka.bootstrap)  # what librdkafka says of the same partitions
+    try:
+        assert marks == {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in range(3)}
+    finally:
+        consumer.close()
+    with pytest.raises(KafkaException, match=r"test\.reader\.none.*UNKNOWN_TOPIC"):
+        ledger_reader.watermarks(kafka.bootstrap, "test.reader.none", timeout_s=1.0)
