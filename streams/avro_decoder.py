@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
+from streams.avro_codegen import SchemaSource
+
 VARINT_BYTES_MAX = 10  # a long is at most 64 bits: ten 7-bit groups
 ARRAY_ITEMS_MAX = 100_000  # a record is at most 1 MiB; this bounds a garbage count's loop
 
@@ -37,29 +39,19 @@ def read_long(data: bytes, position: int) -> tuple[int, int]:
     return (value >> 1) ^ -(value & 1), position + 1
 
 
-class _Source:
+class _Source(SchemaSource):
     """The generated functions' source, one reader function per named record."""
+
+    prefix = "_read_"
 
     def __init__(self, schema: dict, converters: dict[str, Callable]):
         self.converters = converters  # logicalType -> converter, e.g. {"date": ..., "timestamp-micros": ...}
-        self.named: dict[str, dict] = {}
-        self.functions: dict[str, str] = {}
-        self.constants: dict[str, object] = {}
-        self.tables: list[str] = []  # module-level lines after the functions: tuples of readers
-        self.root = self.record(schema)  # the name of the function reading a whole record
-
-    def constant(self, value) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
-        return name
+        super().__init__(schema)
 
     def record(self, schema: dict) -> str:
-        name = schema["name"]
-        function = "_read_" + name.replace(".", "_")
-        if name in self.named:
+        function, new = self.function_of(schema)
+        if not new:
             return function
-        self.named[name] = schema
-        self.named[name.rsplit(".", 1)[-1]] = schema
         lines = [f"def {function}(b, p):", "    size = len(b)  # for the length checks", "    d = {}"]
         for field in schema["fields"]:
             lines += self.value(field["type"], "v", 1)
@@ -71,13 +63,6 @@ class _Source:
         lines.append("    return d, p")
         self.functions[function] = "\n".join(lines)
         return function
-
-    def resolve(self, schema):
-        if isinstance(schema, str) and schema in self.named:
-            return self.named[schema]
-        if isinstance(schema, dict) and isinstance(schema.get("type"), str) and schema["type"] in self.named:
-            return self.named[schema["type"]]
-        return schema
 
     def long(self, var: str, indent: int) -> list[str]:
         pad = "    " * indent
@@ -116,8 +101,7 @@ class _Source:
             return lines
         if kind == "enum":
             symbols = self.constant(tuple(schema["symbols"]))
-            self.named[schema["name"]] = schema
-            self.named[schema["name"].rsplit(".", 1)[-1]] = schema
+            self.name(schema)
             return self.long("i", indent) + [f"{pad}if i < 0: raise IndexError('an enum index below 0')",
                                              f"{pad}{var} = {symbols}[i]"]
         if kind == "array":
@@ -162,9 +146,7 @@ def generate(schema: dict, converters: dict[str, Callable]) -> Callable[[bytes, 
     """A function reading one record of `schema` (fully expanded, logical types kept) from
     `data` at `position`: (the record in its JSON form, position after it)."""
     source = _Source(schema, converters)
-    namespace: dict = {"read_long": read_long, "_b64": base64.b64encode, **source.constants}
-    code = "\n\n".join([*source.functions.values(), *source.tables])
-    exec(compile(code, f"<avro reader of {schema['name']}>", "exec"), namespace)  # noqa: S102 - our own schema
+    namespace = source.compiled(f"avro reader of {schema['name']}", {"read_long": read_long, "_b64": base64.b64encode})
     root = namespace[source.root]
 
     def read(data: bytes, position: int) -> tuple[dict, int]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from streams.avro_codegen import SchemaSource
+
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 LONG_MIN, LONG_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -36,28 +38,15 @@ def write_long(out: bytearray, value: int) -> None:
     out.append(zigzag)
 
 
-class _Source:
+class _Source(SchemaSource):
     """The generated functions' source, one writer function per named record."""
 
-    def __init__(self, schema: dict):
-        self.named: dict[str, dict] = {}
-        self.functions: dict[str, str] = {}
-        self.constants: dict[str, object] = {}
-        self.tables: list[str] = []  # module-level lines after the functions: tuples of writers
-        self.root = self.record(schema)
-
-    def constant(self, value) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
-        return name
+    prefix = "_write_"
 
     def record(self, schema: dict) -> str:
-        name = schema["name"]
-        function = "_write_" + name.replace(".", "_")
-        if name in self.named:
+        function, new = self.function_of(schema)
+        if not new:
             return function
-        self.named[name] = schema
-        self.named[name.rsplit(".", 1)[-1]] = schema
         names = self.constant(frozenset(field["name"] for field in schema["fields"]))
         lines = [f"def {function}(o, d):",
                  "    if type(d) is not dict or not d.keys() <= " + names + ": raise Unwritable"]
@@ -69,13 +58,6 @@ class _Source:
             lines += self.value(field["type"], "v", 1)
         self.functions[function] = "\n".join(lines)
         return function
-
-    def resolve(self, schema):
-        if isinstance(schema, str) and schema in self.named:
-            return self.named[schema]
-        if isinstance(schema, dict) and isinstance(schema.get("type"), str) and schema["type"] in self.named:
-            return self.named[schema["type"]]
-        return schema
 
     def integer(self, var: str, low: int, high: int, indent: int) -> list[str]:
         pad = "    " * indent
@@ -109,8 +91,7 @@ class _Source:
                     f"{pad}else: write_long(o, n)",
                     f"{pad}o += e"]
         if kind == "enum":
-            self.named[schema["name"]] = schema
-            self.named[schema["name"].rsplit(".", 1)[-1]] = schema
+            self.name(schema)
             index = self.constant({symbol: number for number, symbol in enumerate(schema["symbols"])})
             return [f"{pad}i = {index}.get({var}) if type({var}) is str else None",
                     f"{pad}if i is None: raise Unwritable",
@@ -151,9 +132,7 @@ def generate(schema: dict) -> Callable[[dict], bytes]:
     """A function writing one record of `schema` (fully expanded, no logical types) as Avro bytes,
     raising Unwritable for whatever it does not write exactly as fastavro would."""
     source = _Source(schema)
-    namespace: dict = {"write_long": write_long, "Unwritable": Unwritable, **source.constants}
-    code = "\n\n".join([*source.functions.values(), *source.tables])
-    exec(compile(code, f"<avro writer of {schema['name']}>", "exec"), namespace)  # noqa: S102 - our own schema
+    namespace = source.compiled(f"avro writer of {schema['name']}", {"write_long": write_long, "Unwritable": Unwritable})
     root = namespace[source.root]
 
     def write(record: dict) -> bytes:
