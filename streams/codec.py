@@ -232,13 +232,22 @@ _PAYLOAD_CONVERSIONS: dict[str, dict[str, tuple[Callable, Callable]]] = {
 # -- single-object framing -----------------------------------------------------------------
 
 # Each current schema's own writer (streams/avro_encoder.py): fastavro's bytes, a fraction of its time.
-_WRITE_CURRENT = {name: avro_encoder.generate(schema) for name, (schema, _) in _CURRENT.items()}
+# Generated at a schema's first write (~10-50 ms each here), so a command that writes none pays nothing.
+_WRITE_CURRENT: dict[str, Callable[[dict], bytes]] = {}
+
+
+def generated_writer(name: str) -> Callable[[dict], bytes]:
+    """The writer generated from the current schema `name` (a key of _CURRENT)."""
+    write = _WRITE_CURRENT.get(name)
+    if write is None:
+        write = _WRITE_CURRENT[name] = avro_encoder.generate(_CURRENT[name][0])
+    return write
 
 
 def _write(name: str, record: dict) -> bytes:
     schema, header = _CURRENT[name]
     try:
-        return header + _WRITE_CURRENT[name](record)
+        return header + generated_writer(name)(record)
     except avro_encoder.Unwritable:
         pass  # not plainly writable: fastavro writes it, or says what is wrong with it
     out = BytesIO()
