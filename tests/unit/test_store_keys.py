@@ -1,12 +1,16 @@
-"""The timer index's keys and values (streams/store.py) against the Deadline they stand for."""
+"""The timer index (streams/store.py): its keys and values against the Deadline they stand for, and its
+scans in RocksDB against the same index in memory."""
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from datetime import datetime
 
 import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from projections.deadlines import Deadline
-from streams.store import timer_key, timer_value
+from streams.store import MemoryStore, SubjectStore, timer_key, timer_value
 
 DEADLINE = Deadline("2026-12-09T00:00:00+08:00", "91420200MA4KXXXX0X", "OBJECTION", "HS-O-1", "2026-12-08", True)
 
@@ -21,3 +25,40 @@ def test_timer_keys_sort_in_firing_order():
     later = Deadline("2026-12-10T00:00:00+08:00", "0", "REPAIR", "R", "2026-12-09", False)
     assert timer_key(DEADLINE) < timer_key(later)
     assert timer_key(DEADLINE).decode().endswith("/91420200MA4KXXXX0X/OBJECTION/HS-O-1")
+
+
+# --- the timer index's scans in RocksDB, against the same writes in memory -------------------------
+KINDS = ("OBJECTION", "REPAIR", "COMMITMENT")
+deadlines = st.builds(
+    lambda day, hour, subject, kind: Deadline(f"2026-12-{day:02d}T{hour:02d}:00:00+08:00", f"S{subject}", kind,
+                                              f"R{subject}", f"2026-12-{day:02d}", False),
+    st.integers(1, 28), st.integers(0, 23), st.integers(0, 30), st.sampled_from(KINDS))
+# a batch: deadlines to add, and how many of those pending to remove (the earliest first, as firing does)
+batches = st.lists(st.tuples(st.lists(deadlines, max_size=6), st.integers(0, 8), st.booleans()), min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=batches)
+def test_timer_scans_answer_as_the_index_in_memory_however_deadlines_come_and_go(tmp_path_factory, steps):
+    disk, memory = SubjectStore(tmp_path_factory.mktemp("store")), MemoryStore()
+    try:
+        pending: set[bytes] = set()
+        for added, removed, earliest_first in steps:
+            index: dict[bytes, bytes | None] = {}
+            gone = sorted(pending) if earliest_first else sorted(pending, reverse=True)
+            for key in gone[:removed]:
+                index[key] = None
+                pending.discard(key)
+            for deadline in added:
+                index[timer_key(deadline)] = timer_value(deadline, 0)
+                pending.add(timer_key(deadline))
+            for store in (disk, memory):
+                store.write({}, {}, index=index)
+            now = datetime.fromisoformat("2026-12-14T12:00:00+08:00")
+            assert disk.next_timer() == memory.next_timer()
+            assert disk.timers_due(now) == memory.timers_due(now)
+            assert disk.timers_next({"REPAIR"}, 3) == memory.timers_next({"REPAIR"}, 3)
+            # where the scans start lies at or before every live deadline, so none is passed over
+            assert all(disk._timers_from <= key for key in pending)
+    finally:
+        disk.close()
