@@ -109,7 +109,10 @@ class SubjectStore:
         self._timers_from = _TIMER
         try:
             path.mkdir(parents=True, exist_ok=True)
-            self._db = Rdict(str(path), options)
+            # the options again for the default column family: without them rocksdict opens an existing
+            # store's column families with its defaults (an 8 MiB block cache, no bloom filter), so every
+            # restart lost both; only a store created by this process had them
+            self._db = Rdict(str(path), options, column_families={"default": options})
         except Exception as error:  # rocksdict raises a bare Exception ("IO error: No space left on device: ...")
             raise StoreError(f"cannot open the worker's store {path}: {error}") from error
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projections.deadlines import Deadline
-from streams.store import MemoryStore, SubjectStore, timer_key, timer_value
+from streams.store import BLOCK_CACHE_BYTES, MemoryStore, SubjectStore, timer_key, timer_value
 
 DEADLINE = Deadline("2026-12-09T00:00:00+08:00", "91420200MA4KXXXX0X", "OBJECTION", "HS-O-1", "2026-12-08", True)
 
@@ -62,3 +62,29 @@ def test_timer_scans_answer_as_the_index_in_memory_however_deadlines_come_and_go
             assert all(disk._timers_from <= key for key in pending)
     finally:
         disk.close()
+
+
+# --- the store's table options survive a restart -------------------------------------------------------
+def _keys_and_filtered_keys(store: SubjectStore) -> tuple[int, int]:
+    """(keys in the store's table files, those of them in a bloom filter), as RocksDB counts them."""
+    properties = store._db.property_value("rocksdb.aggregated-table-properties")
+    count = lambda name: int(properties.split(f"# {name}=")[1].split(";")[0])  # noqa: E731
+    return count("entries"), count("entries for filter")
+
+
+def test_a_reopened_store_keeps_its_bloom_filter_and_its_block_cache(tmp_path):
+    """rocksdict opens an existing store's column families with its own defaults unless told otherwise:
+    every worker restart would fold with an 8 MiB cache and files written without a bloom filter."""
+    store = SubjectStore(tmp_path / "store")
+    store.write({"S1": {"n": 1}}, {0: 0})
+    store.close()
+    store = SubjectStore(tmp_path / "store")  # as a restarted worker opens it
+    try:
+        assert int(store._db.property_value("rocksdb.block-cache-capacity")) == BLOCK_CACHE_BYTES
+        store.write({"S2": {"n": 2}}, {0: 1})
+        store._db.flush()  # a table file written after the restart: its keys go into a filter
+        keys, filtered = _keys_and_filtered_keys(store)
+        assert keys >= 2 and filtered == keys
+        assert store.get("S1") == {"n": 1} and store.get("S2") == {"n": 2}
+    finally:
+        store.close()
