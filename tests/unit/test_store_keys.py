@@ -1,5 +1,5 @@
 """The timer index (streams/store.py): its keys and values against the Deadline they stand for, and its
-scans in RocksDB against the same index in memory."""
+scans in RocksDB against the same index in memory; and the store's table options after a restart."""
 from __future__ import annotations
 
 from dataclasses import asdict, fields
