@@ -28,6 +28,10 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     assert producer.flush(30) == 0
 
 
+def jvm_arguments(broker: EmbeddedKafka) -> list[str]:
+    return Path(f"/proc/{broker.process.pid}/cmdline").read_bytes().decode().split("\0")
+
+
 def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
@@ -105,12 +109,14 @@ def test_restart_keeps_messages_and_stop_leaves_no_jvm(tmp_path):
     values = [f"kept {i}".encode() for i in range(10)]
     with EmbeddedKafka(tmp_path, port=free_port()) as first:
         produce(first.bootstrap, topics.EVENTS, values)  # auto-created (a fresh broker)
+        assert "-XX:TieredStopAtLevel=1" in jvm_arguments(first)  # the quick compiler only, by default
     assert first.process is None
     assert live_processes_mentioning(str(tmp_path / "server.properties")) == []
 
     # same data dir, other ports: formatted storage is reused, the messages are still there
-    second = EmbeddedKafka(tmp_path, port=free_port(), controller_port=free_port())
+    second = EmbeddedKafka(tmp_path, port=free_port(), controller_port=free_port(), full_jit=True)
     with second:
+        assert not [a for a in jvm_arguments(second) if a.startswith("-XX:TieredStopAtLevel")]
         assert sorted(consume_all(second.bootstrap, topics.EVENTS, len(values))) == sorted(values)
         # a topic auto-created with the broker's defaults is fixed up to never expire
         ensure_topics(second.bootstrap)
