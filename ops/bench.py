@@ -161,8 +161,8 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
     result: dict[str, float | str] = {"log_events": per_partition * partitions, "subject_events": count,
                                       "layout": layout, "partitions": partitions}
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp, \
-            EmbeddedKafka(Path(tmp) / "kafka", port=free_port(), heap_mib=1024,  # a ledger's broker, long
-                          full_jit=True).start(timeout_s=120) as broker:  # warmed: both compilers, see warm-up
+            EmbeddedKafka(Path(tmp) / "kafka", port=free_port(), heap_mib=1024,
+                          full_jit=True).start(timeout_s=120) as broker:  # as a ledger's broker, warmed below
         ensure_topics(broker.bootstrap, partitions=partitions)
         producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "compression.type": "lz4",
                              "batch.size": BATCH_BYTES, "queue.buffering.max.messages": PRODUCE_QUEUE_MAX,
