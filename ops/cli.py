@@ -419,6 +419,27 @@ def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject'
     out.print(table)
 
 
+def _reconstructed(settings, subject_id: str, web_url: str | None) -> tuple[list[dict], str]:
+    """The subject's history read from credit.events (ops.history.reconstruct), or exit: 1 when the
+    log holds no accepted event of it, 2 when the log cannot be read."""
+    from confluent_kafka import KafkaException
+
+    from ops.history import reconstruct
+
+    try:
+        entries, source = reconstruct(settings.kafka, web_url or settings.web_url, subject_id, settings.policies(),
+                                      settings.pseudonym_key_bytes, token=settings.operator_token)
+    except (KafkaException, OSError) as error:  # OSError: TimeoutError, a refused or reset connection
+        err.print(f"error: cannot read credit.events from {settings.kafka}: {error}", markup=False,
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    if not entries:
+        err.print(f"error: no accepted event of {subject_id} in {settings.kafka} ({source})", markup=False,
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    return entries, source
+
+
 @app.command()
 def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subject's id"),
             as_of: Optional[str] = typer.Option(None, "--as-of", metavar="T", help=(
@@ -430,19 +451,16 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
             as_json: bool = typer.Option(False, "--json", help="print the view as JSON")):
     """Reconstruct one subject from credit.events itself: its history, and its file at T or on D."""
     import json
+    from datetime import datetime
 
+    from projections.canonical import SHANGHAI, instant_text
     from projections.replay import bitemporal_view
-    from ops.history import reconstruct
 
     settings = load_settings(kafka=kafka)
     policies = settings.policies()
-    entries, source = reconstruct(settings.kafka, web_url or settings.web_url, subject_id, policies,
-                                  settings.pseudonym_key_bytes, token=settings.operator_token)
-    if not entries:
-        err.print(f"no accepted event of {subject_id} in {settings.kafka} ({source})")
-        raise typer.Exit(1)
+    entries, source = _reconstructed(settings, subject_id, web_url)
     try:
-        view = bitemporal_view(entries, as_of, valid_at, policies)
+        view = bitemporal_view(entries, as_of, valid_at, policies, today=instant_text(datetime.now(SHANGHAI))[:10])
     except ValueError as error:
         err.print(f"error: --{str(error).replace('_', '-', 1)}")
         raise typer.Exit(2)
@@ -559,24 +577,22 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
            out_path: Path = typer.Option(..., "--out", metavar="F.html", dir_okay=False,
                                          help="where to write the report (one self-contained HTML page)"),
            from_file: Optional[Path] = typer.Option(None, "--from-file", exists=True, dir_okay=False,
-                                                    help="fold this JSONL file of events instead of asking the "
-                                                         "live worker"),
-           web_url: Optional[str] = typer.Option(None, help="the live worker (default: from settings)")):
-    """The credit report (信用报告): the subject's file as a printable page in Simplified Chinese."""
-    import json
-    import urllib.error
-    import urllib.parse
+                                                    help="fold this JSONL file of events instead of the ledger"),
+           kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+           web_url: Optional[str] = typer.Option(None, help="the worker whose index says where to read")):
+    """The credit report (信用报告): the subject's file as a printable page in Simplified Chinese, built
+    from credit.events itself as `history` reads it (or from a file of events)."""
     from datetime import datetime
 
     from projections.canonical import SHANGHAI, instant_text
     from streams.report import render_report
 
-    settings = load_settings()
+    settings = load_settings(kafka=kafka)
+    policies = settings.policies()
     now = datetime.now(SHANGHAI)
     if from_file is not None:
         from projections.fold import credit_file
 
-        policies = settings.policies()
         result, _ = _replay_file(from_file, settings)
         state = result.states.get(subject_id)
         if state is None:
@@ -584,27 +600,17 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
             raise typer.Exit(1)
         file = credit_file(state, policies.in_force(instant_text(now)[:10]))
         history = result.history.get(subject_id, [])
+        source = f"由事件文件 {from_file.name} 折叠而成"
     else:
-        base = (web_url or settings.web_url).rstrip("/") + f"/subjects/{urllib.parse.quote(subject_id, safe='')}"
-        bodies = []
-        for url in (base, base + "/history"):
-            try:
-                with open_worker(url, settings.operator_token) as response:
-                    bodies.append(json.loads(response.read()))
-            except urllib.error.HTTPError as error:
-                if error.code == 403 and url.endswith("/history"):  # the events are for auditors: without them
-                    bodies.append({"history": []})
-                    continue
-                detail = "no such subject in the ledger" if error.code == 404 else error.read().decode(errors="replace")
-                err.print(f"error: {url}: {error.code}: {detail}", markup=False, highlight=False, soft_wrap=True)
-                raise typer.Exit(1)
-            except (OSError, ValueError) as error:
-                err.print(f"error: cannot read {url} from the worker: {error}", markup=False, highlight=False,
-                          soft_wrap=True)
-                raise typer.Exit(1)
-        file, history = bodies[0], bodies[1].get("history", [])
+        from projections.replay import bitemporal_view
+
+        entries, read_by = _reconstructed(settings, subject_id, web_url)
+        view = bitemporal_view(entries, None, None, policies, today=instant_text(now)[:10])
+        file, history = view["file"], view["history"]
+        source = ("由 credit.events 日志重建：按工作进程的偏移量索引逐条读取，事件编号与哈希链已与索引核对"
+                  if read_by == "index" else "由 credit.events 日志重建：扫描了该主体所在分区的全部记录")
     try:
-        out_path.write_text(render_report(file, history, instant_text(now)), encoding="utf-8")
+        out_path.write_text(render_report(file, history, instant_text(now), source=source), encoding="utf-8")
     except OSError as error:
         err.print(f"error: cannot write {out_path}: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)

@@ -189,10 +189,12 @@ def state_valid_at(history: list[dict], day: str, policy: Policy | PolicyBook = 
 
 
 def bitemporal_view(history: list[dict], as_of: str | None, valid_at: str | None,
-                    policy: Policy | PolicyBook = DEFAULT_POLICY) -> dict:
+                    policy: Policy | PolicyBook = DEFAULT_POLICY, *, today: str) -> dict:
     """The credit file and history of one subject as known at transaction time `as_of` (an instant,
     or a date meaning 00:00 Asia/Shanghai) and/or as true on valid date `valid_at`; ValueError
-    "<field>: <why>" for a bad parameter. The file is graded under the policy in force then."""
+    "<field>: <why>" for a bad parameter. The file is graded under the policy in force then: on
+    `valid_at`, else on the day of `as_of`, else `today` (Asia/Shanghai), as the live API grades now;
+    never under a version published but not yet in force."""
     moment = parse_instant(as_of) if as_of is not None else None
     if as_of is not None and moment is None:
         raise ValueError(f"as_of: {as_of!r} is not a date (2025-06-01) or an instant with its offset")
@@ -204,7 +206,7 @@ def bitemporal_view(history: list[dict], as_of: str | None, valid_at: str | None
         known = [h for h in known if h["event"]["occurred_on"] <= valid_at]
     else:
         state = state_as_of(known, moment or datetime.max.replace(tzinfo=SHANGHAI), policy)
-    day = valid_at or (moment.astimezone(SHANGHAI).date().isoformat() if moment else None)
-    graded_under = policy_for(policy, day) if day else policy_for(policy, "9999-12-31")
+    day = valid_at or (moment.astimezone(SHANGHAI).date().isoformat() if moment else today)
+    graded_under = policy_for(policy, day)
     return {"as_of": instant_text(moment) if moment else None, "valid_at": valid_at,
             "file": credit_file(state, graded_under) if state is not None else None, "history": known}

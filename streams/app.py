@@ -54,6 +54,7 @@ READY_CHECK_S = 1.0
 DIGEST_INTERVAL_S = 5.0
 SESSION_TIMEOUT_S = 10.0
 POST_BODY_BYTES_MAX = 128 * 1024
+LIVE_REPORT_SOURCE = "本账本工作进程的实时档案（由 credit.events 折叠而成）"  # what a report served here is built from
 HEARTBEAT_INTERVAL_S = 1.0
 LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000
 REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
@@ -305,7 +306,7 @@ def create_app(settings) -> faust.App:
     def report_page(web, principal, view: dict):
         # the report lists the events only to those who may read the history
         history = store.history(view["subject"]["id"]) if access.can(principal, "history") is None else []
-        page = render_report(view, history, instant_text(clock.now()))
+        page = render_report(view, history, instant_text(clock.now()), source=LIVE_REPORT_SOURCE)
         return web.bytes(page.encode(), headers=HTML_PAGE_HEADERS)
 
     @app.page("/subjects/{subject_id}")
@@ -371,7 +372,7 @@ def create_app(settings) -> faust.App:
         if as_of is None and valid_at is None:
             return json_response(web, {"subject_id": subject_id, "history": history})
         try:
-            view = bitemporal_view(history, as_of, valid_at, policies)
+            view = bitemporal_view(history, as_of, valid_at, policies, today=today())
         except ValueError as error:
             field, message = str(error).split(": ", 1)
             return json_response(web, {"errors": [{"field": field, "rule": "instant", "message": message}]}, 400)

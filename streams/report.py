@@ -1,6 +1,6 @@
 """The credit report (信用报告): one subject's credit file as a printable HTML page in Simplified Chinese.
 
-`render_report(file, history, generated_at)` is pure: `file` is the credit file
+`render_report(file, history, generated_at, source)` is pure: `file` is the credit file
 (projections.fold.credit_file), `history` the subject's accepted events with their chain
 hashes ({offset, chain_hash, event}, as /subjects/{id}/history lists them). The page is
 self-contained: inline CSS (with an @media print section), no script, no font, image or
@@ -471,10 +471,11 @@ def _pending_section(pending: dict) -> str:
             + "</section>")
 
 
-def _verification_section(file: dict, history: list[dict]) -> str:
+def _verification_section(file: dict, history: list[dict], source: str | None) -> str:
     chain, as_of = file.get("chain") or {}, file.get("as_of") or {}
     length, head = chain.get("length"), chain.get("head")
-    rows = [("哈希链长度（已受理事件数）", _e(length)),
+    rows = [("数据来源", escape(source))] if source else []
+    rows += [("哈希链长度（已受理事件数）", _e(length)),
             ("哈希链末端（SHA-256）", f'<span class="mono">{_e(head)}</span>'),
             ("数据截至（日志偏移量）", _e(as_of.get("offset"))),
             ("数据截至（记录时间）", _e(as_of.get("recorded_at")))]
@@ -536,8 +537,9 @@ def _as_of_file(file: dict, history: list[dict]) -> list[dict]:
 
 
 # --- the page -----------------------------------------------------------------------------------
-def render_report(file: dict, history: list[dict], generated_at: str) -> str:
-    """The credit report of one credit file, as one self-contained HTML5 page."""
+def render_report(file: dict, history: list[dict], generated_at: str, source: str | None = None) -> str:
+    """The credit report of one credit file, as one self-contained HTML5 page; `source` says in
+    Chinese what it was built from (the log read by the index, a scan, a file, the worker's state)."""
     history = _as_of_file(file, history)
     subject = file.get("subject") or {}
     person = _is_person(subject)
@@ -562,7 +564,7 @@ def render_report(file: dict, history: list[dict], generated_at: str) -> str:
         _records_section(file.get("records") or {}),
         _deadlines_section((file.get("pending") or {}).get("deadlines") or []),
         _pending_section(file.get("pending") or {}),
-        _verification_section(file, history),
+        _verification_section(file, history, source),
         _history_appendix(history),
         f"<footer>本报告由 credit-ledger 公共信用信息账本根据已受理的事件自动生成，生成时间 {_e(generated_at)}。"
         "报告内容以账本记录为准；对记录有异议的，可向认定机关提出异议申请。</footer>",

@@ -68,6 +68,19 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
             page = response.read().decode()
             assert response.headers["Content-Type"].startswith("text/html") and "信用报告" in page
             assert company["name"] in page and captured[-1][1]["chain"]["head"] in page
+        # `report` builds the same file from the log: by the worker's index, and by a scan without it
+        for web_url, read_by in ((worker.url, "按工作进程的偏移量索引逐条读取"),
+                                 (f"http://127.0.0.1:{free_port()}", "扫描了该主体所在分区的全部记录")):
+            out = tmp_path / "信用报告.html"
+            done = cli("report", company["id"], "--out", str(out), "--kafka", kafka.bootstrap, "--web-url", web_url,
+                       env=auditor)
+            assert done.returncode == 0, done.stderr
+            page = out.read_text(encoding="utf-8")
+            assert read_by in page and company["name"] in page and captured[-1][1]["chain"]["head"] in page
+            assert f"随附事件链共 {len(story)} 条，末端哈希与档案一致" in page
+        unknown = cli("report", make_uscc("440703", 9301), "--out", str(tmp_path / "x.html"), "--kafka", kafka.bootstrap,
+                      "--web-url", worker.url, env=auditor)
+        assert unknown.returncode == 1 and "no accepted event" in unknown.stderr and not (tmp_path / "x.html").exists()
         bad = cli("history", company["id"], "--as-of", "yesterday", "--kafka", kafka.bootstrap, "--web-url", worker.url, env=auditor)
         assert bad.returncode == 2 and "as-of" in bad.stderr
     finally:

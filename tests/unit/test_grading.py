@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from projections.fold import APPLIED
 from projections.grading import GRADING_RULES, grade
 from projections.policy import DEFAULT_POLICIES, DEFAULT_POLICY, PolicyBook, packaged_policies, parse_policy
-from projections.replay import replay, state_as_of
+from projections.replay import bitemporal_view, replay, state_as_of
 from tests.unit import events as ev
 from tests.unit.test_fold import mixed_log
 from tests.unit.test_fold_rules import given
@@ -131,6 +131,18 @@ def test_the_grade_at_an_instant_uses_the_policy_in_force_then():
     known_then = state_as_of(history, datetime.fromisoformat("2025-01-01T00:00:00+08:00"), book)
     assert grade(known_then, book.in_force("2025-01-01"))["score"] == 1000  # the penalty was not recorded yet
     assert state_as_of(history, datetime.fromisoformat("2019-12-31T00:00:00+08:00"), book) is None  # nor the subject
+
+
+def test_a_view_of_now_grades_under_the_policy_in_force_today_not_one_published_for_later():
+    book = PolicyBook((DEFAULT_POLICY, stricter_from("2025-07-01")))
+    history = replay(enumerate([ev.subject_registered(), severe("P-1", "2025-01-06")]), policy=book).history[ev.COMPANY]
+    for today, expected in (("2025-06-30", ("B", 850, "2024.1")), ("2025-07-01", ("D", 700, "2025.1"))):
+        graded = bitemporal_view(history, None, None, book, today=today)["file"]["grade"]
+        assert (graded["letter"], graded["score"], graded["policy_version"]) == expected
+    # as of an instant, or on a valid date, the day named decides, whatever today is
+    then = bitemporal_view(history, "2025-06-30T12:00:00+08:00", None, book, today="2026-01-01")["file"]["grade"]
+    on = bitemporal_view(history, None, "2025-07-01", book, today="2025-01-07")["file"]["grade"]
+    assert (then["policy_version"], on["policy_version"]) == ("2024.1", "2025.1")
 
 
 def test_the_fold_applies_the_policy_in_force_the_day_an_event_was_recorded():

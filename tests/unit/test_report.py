@@ -168,6 +168,10 @@ def test_the_verification_section_gives_the_chain_and_how_to_check_it():
     assert history[-1]["chain_hash"][:16] not in text
     tampered = [*history[:-1], {**history[-1], "chain_hash": "f" * 64}]
     assert "不一致" in _text(render_report(file, tampered, GENERATED_AT))
+    # and it says what it was built from, when told
+    assert "数据来源" not in text
+    assert "数据来源由 credit.events 日志重建" in _text(render_report(file, history, GENERATED_AT,
+                                                                   source="由 credit.events 日志重建"))
 
 
 def test_records_that_are_not_public_are_marked():
