@@ -191,6 +191,7 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
                 producer.poll(0)
                 progress(f"produced {position * partitions:,} of {log_events:,}")
         producer.flush()
+        del producer  # closed now: alive when the broker stops, it would log every refused reconnection
         if failures:
             raise RuntimeError(f"the bench producer failed: {failures[0]}")
         result["produce_s"] = time.perf_counter() - began
