@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
+from ops.text_table import print_rows
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_access_record
 
@@ -66,13 +65,11 @@ def run_access_log(*, bootstrap: str, subject: str | None, as_json: bool, limit:
         print(json.dumps(shown, ensure_ascii=False, indent=1))
         return OK
     whose = f"of {subject}" if subject else "of every file"
-    table = Table("at", "principal", "role", "action", "subject", "records", "why allowed", "where",
-                  title=f"{len(shown)} non-public read(s) {whose}")
-    for r in shown:
+    def cells(r: dict) -> tuple[str, ...]:
         ids = r["record_ids"][:RECORD_IDS_SHOWN]
         more = r["record_count"] - len(ids)
-        cells = (r["at"], r["principal"], r["role"], r["action"], r["subject_id"] or "",
-                 ", ".join(ids) + (f" (+{more})" if more > 0 else ""), r["reason"], r["endpoint"])
-        table.add_row(*(Text(cell) for cell in cells))  # plain text: ids and reasons are never read as markup
-    out.print(table)
+        return (r["at"], r["principal"], r["role"], r["action"], r["subject_id"] or "",
+                ", ".join(ids) + (f" (+{more})" if more > 0 else ""), r["reason"], r["endpoint"])
+    print_rows(out, ("at", "principal", "role", "action", "subject", "records", "why allowed", "where"),
+               (cells(r) for r in shown), title=f"{len(shown)} non-public read(s) {whose}")
     return OK

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ops.config import load_settings
+from ops.text_table import print_rows
 from ops.worker_http import open_worker
 
 app = typer.Typer(help="credit-ledger: a streaming, event-sourced ledger of public credit records.",
@@ -118,11 +119,9 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
     out.print(f"{len(report.delivered)} published, {len(refused)} rejected, "
               f"{len(report.failed)} not delivered ({file})")
     if refused:
-        table = Table("line", "field", "rule", "problem", title="rejected lines")
-        for line, problems in sorted(refused.items()):
-            for p in problems:
-                table.add_row(str(line), p.field, p.rule, p.message)
-        out.print(table)
+        print_rows(out, ("line", "field", "rule", "problem"),
+                   ((str(line), p.field, p.rule, p.message) for line, problems in sorted(refused.items())
+                    for p in problems), title="rejected lines")
     for position, reason in sorted(report.failed.items()):
         out.print(f"line {numbered[position - 1][0]}: not delivered: {reason}")
     raise typer.Exit(0 if report.ok and not refused else 1)
@@ -208,10 +207,9 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
                           "rejected": result.rejected}, ensure_ascii=False, indent=1))
         return
     fired = f", {result.fired} fired by the timers up to {clock}" if clock else ""
-    table = Table("subject", "name", "events", "rejected", title=f"{from_file}: {len(entries)} events{fired}")
-    for sid, st in sorted(result.states.items()):
-        table.add_row(sid, st["subject"].get("name", ""), str(st["chain"]["length"]), str(st["rejected_total"]))
-    out.print(table)
+    print_rows(out, ("subject", "name", "events", "rejected"),
+               ((sid, st["subject"].get("name", ""), str(st["chain"]["length"]), str(st["rejected_total"]))
+                for sid, st in sorted(result.states.items())), title=f"{from_file}: {len(entries)} events{fired}")
     for r in result.rejected:
         out.print(f"offset {r['offset']} ({r['subject_id']}): " + "; ".join(
             f"{p['field']}: {p['message']} [{p['rule']}]" for p in r["reasons"]))
@@ -467,13 +465,10 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
     if as_json:
         print(json.dumps({"subject_id": subject_id, "source": source, **view}, ensure_ascii=False, indent=1))
         return
-    table = Table("offset", "occurred_on", "recorded_at", "type", "chain hash",
-                  title=f"{subject_id}: {len(view['history'])} events (read by {source})")
-    for entry in view["history"]:
-        event = entry["event"]
-        table.add_row(str(entry["offset"]), event["occurred_on"], event["recorded_at"], event["type"],
-                      entry["chain_hash"][:16])
-    out.print(table)
+    print_rows(out, ("offset", "occurred_on", "recorded_at", "type", "chain hash"),
+               ((str(entry["offset"]), entry["event"]["occurred_on"], entry["event"]["recorded_at"],
+                 entry["event"]["type"], entry["chain_hash"][:16]) for entry in view["history"]),
+               title=f"{subject_id}: {len(view['history'])} events (read by {source})")
     if view["file"] is not None and view["file"]["grade"]:
         g = view["file"]["grade"]
         out.print(f"grade {g['letter']} ({g['score']}, policy {g['policy_version']})"
