@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta, timezone
 
+import chinese_calendar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.calendar import (
     MAX_WORKING_DAYS, OFFICIAL_YEARS, Due, Overrides, WorkingCalendar, add_months, deadline_instant,
-    format_due, parse_overrides,
+    _official_workday, format_due, parse_overrides,
 )
 from tests.helpers import REPO
 
@@ -178,3 +179,13 @@ def test_add_working_days_properties(start, n):
     between = [start + timedelta(days=i) for i in range(1, (due.due_on - start).days)]
     assert sum(CAL.is_working_day(x) for x in between) == n - 1
     assert due.provisional == any(CAL.is_provisional(x) for x in [*between, due.due_on])
+
+
+def test_the_official_rule_is_chinesecalendars_on_every_day_it_covers():
+    day, last = date(OFFICIAL_YEARS.start, 1, 1), date(OFFICIAL_YEARS.stop - 1, 12, 31)
+    checked = 0
+    while day <= last:
+        assert _official_workday(day) == chinese_calendar.is_workday(day), day
+        day += timedelta(days=1)
+        checked += 1
+    assert checked > 365 * 10  # 2004 onwards
