@@ -476,9 +476,9 @@ def _verification_section(file: dict, history: list[dict], source: str | None) -
     length, head = chain.get("length"), chain.get("head")
     rows = [("数据来源", escape(source))] if source else []
     rows += [("哈希链长度（已受理事件数）", _e(length)),
-            ("哈希链末端（SHA-256）", f'<span class="mono">{_e(head)}</span>'),
-            ("数据截至（日志偏移量）", _e(as_of.get("offset"))),
-            ("数据截至（记录时间）", _e(as_of.get("recorded_at")))]
+             ("哈希链末端（SHA-256）", f'<span class="mono">{_e(head)}</span>'),
+             ("数据截至（日志偏移量）", _e(as_of.get("offset"))),
+             ("数据截至（记录时间）", _e(as_of.get("recorded_at")))]
     if file.get("rejected_total"):
         rows.append(("未受理事件", f"{_e(file['rejected_total'])} 条（违反账本规则，未改变档案内容）"))
     if history:
