@@ -417,7 +417,7 @@ def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject'
     out.print(table)
 
 
-def _reconstructed(settings, subject_id: str, web_url: str | None) -> tuple[list[dict], str]:
+def _reconstructed(settings, policies, subject_id: str, web_url: str | None) -> tuple[list[dict], str]:
     """The subject's history read from credit.events (ops.history.reconstruct), or exit: 1 when the
     log holds no accepted event of it, 2 when the log cannot be read."""
     from confluent_kafka import KafkaException
@@ -425,7 +425,7 @@ def _reconstructed(settings, subject_id: str, web_url: str | None) -> tuple[list
     from ops.history import reconstruct
 
     try:
-        entries, source = reconstruct(settings.kafka, web_url or settings.web_url, subject_id, settings.policies(),
+        entries, source = reconstruct(settings.kafka, web_url or settings.web_url, subject_id, policies,
                                       settings.pseudonym_key_bytes, token=settings.operator_token)
     except (KafkaException, OSError) as error:  # OSError: TimeoutError, a refused or reset connection
         err.print(f"error: cannot read credit.events from {settings.kafka}: {error}", markup=False,
@@ -456,7 +456,7 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
 
     settings = load_settings(kafka=kafka)
     policies = settings.policies()
-    entries, source = _reconstructed(settings, subject_id, web_url)
+    entries, source = _reconstructed(settings, policies, subject_id, web_url)
     try:
         view = bitemporal_view(entries, as_of, valid_at, policies, today=instant_text(datetime.now(SHANGHAI))[:10])
     except ValueError as error:
@@ -599,7 +599,7 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
     else:
         from projections.replay import bitemporal_view
 
-        entries, read_by = _reconstructed(settings, subject_id, web_url)
+        entries, read_by = _reconstructed(settings, policies, subject_id, web_url)
         view = bitemporal_view(entries, None, None, policies, today=instant_text(now)[:10])
         file, history = view["file"], view["history"]
         source = ("由 credit.events 日志重建：按工作进程的偏移量索引逐条读取，事件编号与哈希链已与索引核对"
