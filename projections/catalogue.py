@@ -63,7 +63,33 @@ MAX_EVENT_BYTES = 64 * 1024  # one event in its JSON form
 MAX_TEXT_CHARS = 8_000  # facts, content, grounds ...
 MAX_SHORT_CHARS = 200  # names, numbers, codes
 MAX_LIST_ITEMS = 32  # penalty_kinds, measures, scope
-MAX_FEN = 10**15  # one trillion yuan: anything larger is a typo
+MAX_FEN = 10**15  # ten trillion yuan: anything larger is a typo
+# Dates: nothing in this ledger predates the People's Republic (its registries, permits and
+# penalties all start after 1949-10-01), and nothing is scheduled past 2099: the official
+# working-day calendar and every deadline computed from a date stay far inside the date type.
+EARLIEST_DATE = "1949-10-01"
+LATEST_DATE = "2099-12-31"
+# A commitment's period in working days: 告知承诺 and 容缺受理 periods are counted in days to
+# months (seeds 002 §7, 004 §20); three years of working days is far above any of them and
+# keeps the working-day walk short.
+MAX_DUE_WORKING_DAYS = 750
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The least and the greatest value a field takes: integers, or ISO dates (which compare as text)."""
+    low: int | str
+    high: int | str
+
+    def __contains__(self, value) -> bool:
+        return self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.low}..{self.high}"
+
+
+FEN_BOUNDS = Bounds(0, MAX_FEN)
+DATE_BOUNDS = Bounds(EARLIEST_DATE, LATEST_DATE)
 
 
 @dataclass(frozen=True)
@@ -74,10 +100,13 @@ class Field:
     values: tuple[str, ...] = ()  # for ENUM and ENUM_LIST
     max_chars: int = MAX_SHORT_CHARS
     doc: str = ""
+    bounds: Bounds | None = None  # for INT and DATE: the range the value must lie in
 
 
-def f(name, kind=STR, required=True, values=(), max_chars=MAX_SHORT_CHARS, doc=""):
-    return Field(name, kind, required, tuple(values), max_chars, doc)
+def f(name, kind=STR, required=True, values=(), max_chars=MAX_SHORT_CHARS, doc="", bounds=None):
+    if bounds is None:
+        bounds = {INT: FEN_BOUNDS, DATE: DATE_BOUNDS}.get(kind)
+    return Field(name, kind, required, tuple(values), max_chars, doc, bounds)
 
 
 def text(name, required=True, doc=""):
@@ -154,7 +183,8 @@ _TYPES = (
         f("related_record_id", required=False, doc="the permit or penalty the commitment is about"),
         text("content", doc="what was promised"),
         f("due_on", DATE, required=False, doc="the date by which it must be fulfilled"),
-        f("due_working_days", INT, required=False, doc="or: working days after occurred_on"),
+        f("due_working_days", INT, required=False, bounds=Bounds(1, MAX_DUE_WORKING_DAYS),
+          doc="or: working days after occurred_on"),
     ), doc="A credit commitment is made (承诺)."),
     EventType("CommitmentFulfilled", (
         f("commitment_id", doc="the commitment's id"),

@@ -29,10 +29,26 @@ from projections.validate import Problem
 MAX_EVENTS_PER_SUBJECT = 100_000  # the seen-id list is bounded by this
 MAX_REJECTED_KEPT = 100  # the file keeps the newest rejections; all are on credit.rejected
 
-APPLIED, DUPLICATE, REDELIVERED, REJECTED = "applied", "duplicate", "redelivered", "rejected"
+MAX_ERROR_CHARS = 300  # of an internal error's message, as credit.rejected carries it
 
-__all__ = ["APPLIED", "DUPLICATE", "REDELIVERED", "REJECTED", "RULES", "Outcome", "check_rules", "credit_file",
-           "fold", "new_state"]
+APPLIED, DUPLICATE, REDELIVERED, REJECTED = "applied", "duplicate", "redelivered", "rejected"
+# The fold (or what the worker derives from its result: deadlines, grade) raised on a valid event: a bug.
+# The event is set aside like a rejection, with the reason INTERNAL_ERROR, and the subject's state stays
+# as it was before it, so one event never stops the ledger.
+QUARANTINED = "quarantined"
+INTERNAL_ERROR = "internal_error"
+
+__all__ = ["APPLIED", "DUPLICATE", "INTERNAL_ERROR", "QUARANTINED", "REDELIVERED", "REJECTED", "RULES", "Outcome",
+           "check_rules", "credit_file", "fold", "internal_error", "new_state"]
+
+
+def internal_error(error: BaseException) -> Problem:
+    """The reason a quarantined event carries: the exception's class and message, cut to a limit.
+    Events reach the fold pseudonymised, so no natural person's name or number can be in it."""
+    message = f"{type(error).__name__}: {error}"
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS] + "…"
+    return Problem("$", INTERNAL_ERROR, message)
 
 
 @dataclass(frozen=True)

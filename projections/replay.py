@@ -12,7 +12,7 @@ from datetime import datetime
 
 from projections.canonical import SHANGHAI, instant_text, parse_instant
 from projections.deadlines import Deadline, pending_deadlines, system_event
-from projections.fold import APPLIED, credit_file, fold
+from projections.fold import APPLIED, QUARANTINED, REJECTED, credit_file, fold, internal_error
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
 from projections.records import RETRACTED, REVOKED, base_status, recorded_day
 from projections.validate import EdgeContext, Problem, validate_event
@@ -23,11 +23,12 @@ NO_KEY = b""  # the key is unused here: events in the log are already pseudonymi
 
 @dataclass(frozen=True)
 class Step:
-    outcome: str  # APPLIED, DUPLICATE, REDELIVERED, REJECTED or INVALID
+    outcome: str  # APPLIED, DUPLICATE, REDELIVERED, REJECTED, QUARANTINED or INVALID
     subject_id: str | None
     state: dict | None  # the subject's state after the step (None when INVALID)
     event: dict | None  # the canonical event (None when INVALID)
     problems: tuple[Problem, ...] = ()
+    deadlines: tuple[Deadline, ...] = ()  # pending after an applied event, when the step was asked for them
 
     def history_entry(self, offset: int) -> dict:
         """What /subjects/{id}/history lists for an applied event."""
@@ -46,18 +47,32 @@ def log_context(decoded: dict, pseudonym_key: bytes = NO_KEY) -> EdgeContext:
 
 
 def step(get_state: Callable[[str], dict | None], decoded, offset: int, pseudonym_key: bytes = NO_KEY,
-         policy: Policy | PolicyBook = DEFAULT_POLICY, handed_over: bool = False) -> Step:
+         policy: Policy | PolicyBook = DEFAULT_POLICY, handed_over: bool = False, deadlines: bool = False) -> Step:
     """Validate and fold one event; with a PolicyBook, under the policy in force the day it was recorded.
-    `handed_over`: the state `get_state` gives is never read again but through the step (fold)."""
+    `handed_over`: the state `get_state` gives is never read again but through the step (fold).
+    `deadlines`: also derive the subject's pending deadlines (the timers' work), so that an event whose
+    deadlines cannot be computed is quarantined like one the fold raised on."""
     event, problems = validate_event(decoded, log_context(decoded if isinstance(decoded, dict) else {}, pseudonym_key))
     if problems:
         subject = decoded.get("subject") if isinstance(decoded, dict) else None
         subject_id = subject.get("id") if isinstance(subject, dict) else None
         return Step(INVALID, subject_id if isinstance(subject_id, str) else None, None, None, tuple(problems))
     subject_id = event["subject"]["id"]
-    state, outcome = fold(get_state(subject_id), event, offset, policy=policy_for(policy, recorded_day(event)),
-                          handed_over=handed_over)
-    return Step(outcome.kind, subject_id, state, event, outcome.reasons)
+    before = get_state(subject_id)
+    in_force = policy_for(policy, recorded_day(event))
+    try:
+        state, outcome = fold(before, event, offset, policy=in_force, handed_over=handed_over)
+        pending = tuple(pending_deadlines(state, in_force)) if deadlines and outcome.kind == APPLIED else ()
+    except Exception as error:  # noqa: BLE001 - a bug in the fold must not stop the ledger: set the event aside
+        # `before` as it was, unless the fold wrote it in place (handed_over): Replay then folds the subject anew
+        return Step(QUARANTINED, subject_id, before, event, (internal_error(error),))
+    return Step(outcome.kind, subject_id, state, event, outcome.reasons, pending)
+
+
+def quarantined(done: Step, before: dict | None, error: BaseException) -> Step:
+    """The step of an event whose consequences (its deadlines, its grade) could not be derived: set aside
+    like one the fold raised on, the subject's state as before it."""
+    return Step(QUARANTINED, done.subject_id, before, done.event, (internal_error(error),))
 
 
 MAX_TIMER_FIRINGS = 1_000_000  # per replay: a bound on what `--clock` can add
@@ -69,6 +84,10 @@ class Replay:
     history: dict[str, list[dict]] = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)  # {offset, subject_id, reasons}
     fired: int = 0  # system events the timers wrote (only with `clock`)
+    quarantined: int = 0  # events the fold raised on (reason internal_error, also in `rejected`)
+    # subject -> (offset, event) of its events the rules rejected: with its history, all that made its state
+    rejected_events: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
+    policy: Policy | PolicyBook = DEFAULT_POLICY
 
     def record(self, done: Step, offset: int) -> None:
         if done.state is not None:
@@ -78,6 +97,20 @@ class Replay:
         elif done.problems:
             self.rejected.append({"offset": offset, "subject_id": done.subject_id,
                                   "reasons": [p.as_dict() for p in done.problems]})
+        if done.outcome == REJECTED:
+            self.rejected_events.setdefault(done.subject_id, []).append((offset, done.event))
+        elif done.outcome == QUARANTINED:
+            self.quarantined += 1
+            self.states[done.subject_id] = self._folded_anew(done.subject_id)
+
+    def _folded_anew(self, subject_id: str) -> dict | None:
+        """The subject's state from its applied and rejected events, folded copy-on-write: a replay folds
+        in place (handed_over), so a fold that raised may have left the state half written."""
+        entries = [(h["offset"], h["event"]) for h in self.history.get(subject_id, ())]
+        state = None
+        for offset, event in sorted(entries + self.rejected_events.get(subject_id, []), key=lambda e: e[0]):
+            state, _ = fold(state, event, offset, policy=policy_for(self.policy, recorded_day(event)))
+        return state
 
 
 def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *,
@@ -91,7 +124,7 @@ def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *
     order folded, system events included, as they would stand in the log.
 
     `pseudonym_key` is needed only for files that still carry natural persons' ID numbers."""
-    result = Replay()
+    result = Replay(policy=policy)
     if clock is None:
         for offset, decoded in entries:
             result.record(step(result.states.get, decoded, offset, pseudonym_key, policy, handed_over=True), offset)
@@ -102,7 +135,7 @@ def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *
         moment = parse_instant(decoded.get("recorded_at")) if isinstance(decoded, dict) else None
         if moment is not None:
             offset = timers.fire(result, min(moment, clock), offset, pseudonym_key)
-        done = step(result.states.get, decoded, offset, pseudonym_key, policy, handed_over=True)
+        done = step(result.states.get, decoded, offset, pseudonym_key, policy, handed_over=True, deadlines=True)
         result.record(done, offset)
         timers.track(done)
         offset += 1
@@ -121,9 +154,8 @@ class _Timers:
     def track(self, done: Step) -> None:
         if done.state is None or done.outcome != APPLIED:
             return
-        deadlines = pending_deadlines(done.state, policy_for(self.policy, recorded_day(done.event)))
-        self.pending[done.subject_id] = set(deadlines)
-        for deadline in deadlines:
+        self.pending[done.subject_id] = set(done.deadlines)
+        for deadline in done.deadlines:
             heapq.heappush(self.heap, deadline)
 
     def fire(self, result: Replay, until: datetime, offset: int, pseudonym_key: bytes) -> int:
@@ -136,7 +168,8 @@ class _Timers:
                 raise RuntimeError(f"more than {MAX_TIMER_FIRINGS} timer firings in one replay")
             state = result.states[deadline.subject_id]
             event = system_event(state, deadline, deadline.fires_at, policy_for(self.policy, deadline.fires_at))
-            done = step(result.states.get, event, offset, pseudonym_key, self.policy, handed_over=True)
+            done = step(result.states.get, event, offset, pseudonym_key, self.policy, handed_over=True,
+                        deadlines=True)
             result.record(done, offset)
             result.fired += 1
             self.pending[deadline.subject_id].discard(deadline)  # a rejected firing is not retried

@@ -83,7 +83,7 @@ EDGE_RULES: dict[str, str] = {
     "instant": "not an ISO-8601 instant with a zone",
     "not_in_future": "a date or instant after the edge's clock",
     "integer": "must be an integer",
-    "range": "an integer out of its range",
+    "range": "a number or a date outside the field's bounds (the catalogue's: dates 1949-10-01..2099-12-31)",
     "boolean": "must be true or false",
     "list": "must be a non-empty list",
     "max_items": "a list longer than MAX_LIST_ITEMS",
@@ -347,7 +347,7 @@ def _check_source(source, add) -> dict | None:
     return result
 
 
-def _check_date(value, field: str, required: bool, add) -> date | None:
+def _check_date(value, field: str, required: bool, add, bounds: cat.Bounds = cat.DATE_BOUNDS) -> date | None:
     if value is None:
         if required:
             add(field, "required", "missing")
@@ -356,10 +356,14 @@ def _check_date(value, field: str, required: bool, add) -> date | None:
         add(field, "date", f"{_shown(value)} is not an ISO-8601 date like 2024-05-06")
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         add(field, "date", f"{value} does not exist in the calendar")
         return None
+    if value not in bounds:  # ISO dates compare as text
+        add(field, "range", f"{value} is outside {bounds}")
+        return None
+    return day
 
 
 def _check_instant(value, field: str, required: bool, add) -> datetime | None:
@@ -371,10 +375,15 @@ def _check_instant(value, field: str, required: bool, add) -> datetime | None:
         add(field, "instant", f"{_shown(value)} is not an ISO-8601 instant with a zone like 2024-05-07T09:30:00+08:00")
         return None
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         add(field, "instant", f"{value} does not exist in the calendar")
         return None
+    # the text's own day first: within the bounds, the conversion to +08:00 cannot overflow
+    if value[:10] not in cat.DATE_BOUNDS or moment.astimezone(SHANGHAI).date().isoformat() not in cat.DATE_BOUNDS:
+        add(field, "range", f"{value} is outside {cat.DATE_BOUNDS} (Asia/Shanghai)")
+        return None
+    return moment
 
 
 _PAYLOAD_KEYS = {name: frozenset(fld.name for fld in spec.fields) for name, spec in cat.EVENT_TYPES.items()}
@@ -410,8 +419,8 @@ def _check_value(fld: cat.Field, value, path: str, add):
     elif kind == cat.INT:
         if isinstance(value, bool) or not isinstance(value, int):
             add(path, "integer", "must be an integer (money is in fen, 1 yuan = 100 fen)")
-        elif not 0 <= value <= cat.MAX_FEN:
-            add(path, "range", f"must be between 0 and {cat.MAX_FEN}")
+        elif value not in fld.bounds:
+            add(path, "range", f"{_shown(value)} is outside {fld.bounds}")
         else:
             return value
     elif kind == cat.BOOL:
@@ -420,7 +429,7 @@ def _check_value(fld: cat.Field, value, path: str, add):
         else:
             return value
     elif kind == cat.DATE:
-        parsed = _check_date(value, path, True, add)
+        parsed = _check_date(value, path, True, add, fld.bounds)
         return parsed.isoformat() if parsed else None
     elif kind == cat.ENUM:
         if value not in fld.values:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from projections.canonical import log_link
 from projections.deadlines import Deadline, pending_deadlines
-from projections.fold import APPLIED, DUPLICATE, REJECTED
+from projections.fold import APPLIED, DUPLICATE, QUARANTINED, REJECTED
 from projections.grading import grade, grade_change, grade_inputs_unchanged
 from projections.lists import active_entries
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
 from projections.records import recorded_day
-from projections.replay import INVALID, step
+from projections.replay import INVALID, Step, quarantined, step
 from projections.validate import Problem
 from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event
@@ -36,6 +36,9 @@ REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
 PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines (and grade's basis) the processor remembers (a few MiB)
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
+# A test hook, empty unless set: events with these ids raise while their consequences are derived, as
+# an unknown bug would, so that the tests can show a real worker quarantining them and folding on.
+FAULT_EVENT_IDS = frozenset(filter(None, os.environ.get("CREDIT_LEDGER_TEST_FAULT_EVENT_IDS", "").split(",")))
 
 
 @dataclass
@@ -46,6 +49,19 @@ class Rejection:
     reasons: list[Problem]
     event_id: str | None = None
     subject_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What an applied event changes beyond the subject's state (streams/ledger.py `_derive`)."""
+    policy: Policy  # the fold's, for the event's day
+    deadlines_before: set[Deadline]
+    deadlines_after: set[Deadline]
+    lists_before: dict[str, str]  # public active list entries: entry id -> list kind
+    lists_after: dict[str, str]
+    grading: Policy  # the published grade's
+    grade: dict | None  # None when what grading reads did not change
+    timeliness: tuple[tuple[str, int, str | None], ...]  # (store counter, delta, metric outcome or None)
 
 
 @dataclass
@@ -140,46 +156,74 @@ class LedgerProcessor:
 
         def get_state(wanted: str) -> dict | None:  # the state just read, not a second read and decode
             return before if wanted == subject_id else batch.states.get(wanted) or self.store.get(wanted)
-        done = step(get_state, decoded, offset, policy=self.policy)
-        if done.state is not None:
-            batch.states[done.subject_id] = done.state
+        done = step(get_state, decoded, offset, policy=self.policy, deadlines=True)
+        derived = None
         if done.outcome == APPLIED:
-            batch.applied += 1
-            batch.history.append((done.subject_id, done.state["chain"]["length"], done.history_entry(offset)))
-            batch.tally(metrics.EVENTS, done.event["type"])
-            metrics.observe_lag(done.event["recorded_at"])
-            policy = policy_for(self.policy, recorded_day(done.event))
-            self._index_deadlines(batch, partition, done.subject_id, before, done.state, policy)
-            _index_lists(batch, done.subject_id, before, done.state)
-            grading = grading or policy  # without a policy in force now (rebuild), the event's own
-            if (before is not None and grade_inputs_unchanged(before, done.state)
-                    and self._graded.get(done.subject_id) == (before["as_of"]["offset"], grading.version)):
-                self._graded[done.subject_id] = (offset, grading.version)  # the same grade, still stored
-            else:
-                self._regrade(batch, done.subject_id, done.state, grading,
-                              {"cause": done.event["type"], "cause_event_id": done.event["event_id"],
-                               "offset": offset}, first=before is None)
-            _count_timeliness(batch, done.event, before, done.state)
-        elif done.outcome in (INVALID, REJECTED):
+            try:
+                derived = self._derive(done, before, grading or policy_for(self.policy, recorded_day(done.event)))
+            except Exception as error:  # noqa: BLE001 - one event's bug never stops the ledger
+                done = quarantined(done, before, error)
+        if done.state is not None and done.outcome != QUARANTINED:
+            batch.states[done.subject_id] = done.state
+        if derived is not None and done.outcome == APPLIED:
+            self._record_applied(batch, partition, offset, done, before, derived)
+        elif done.outcome in (INVALID, REJECTED, QUARANTINED):
+            if done.outcome == QUARANTINED:
+                log.error("partition %d offset %d quarantined: %s", partition, offset, done.problems[0].message)
+                batch.tally(metrics.QUARANTINED)
             self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
                          done.subject_id)
         elif done.outcome == DUPLICATE:
             batch.tally(metrics.DUPLICATES)
 
-    def _index_deadlines(self, batch: Batch, partition: int, subject_id: str, before: dict | None,
-                         after: dict, policy: Policy) -> None:
-        """Keep the timer index equal to the pending deadlines of every folded state."""
+    def _derive(self, done: Step, before: dict | None, grading: Policy) -> Derived:
+        """Everything an applied event changes beyond its state, computed before the batch is written, so
+        that an event whose consequences raise is quarantined with nothing of it written."""
+        if done.event["event_id"] in FAULT_EVENT_IDS:
+            raise RuntimeError("a fault injected by CREDIT_LEDGER_TEST_FAULT_EVENT_IDS")
+        policy = policy_for(self.policy, recorded_day(done.event))
+        subject_id, after = done.subject_id, done.state
         known = self._pending_known.get(subject_id)
         if before is None:
-            old = set()
+            old: set[Deadline] = set()
         elif known is not None and known[:2] == (before["as_of"]["offset"], policy.version):
             old = known[2]  # a state is what the log up to its offset makes it: same offset, same deadlines
         else:
             old = set(pending_deadlines(before, policy))
-        new = set(pending_deadlines(after, policy))
+        unchanged = (before is not None and grade_inputs_unchanged(before, after)
+                     and self._graded.get(subject_id) == (before["as_of"]["offset"], grading.version))
+        return Derived(policy, old, set(done.deadlines),
+                       active_entries(before) if before is not None else {}, active_entries(after),
+                       grading, None if unchanged else grade(after, grading),
+                       _timeliness(done.event, before, after))
+
+    def _record_applied(self, batch: Batch, partition: int, offset: int, done: Step, before: dict | None,
+                        derived: Derived) -> None:
+        subject_id = done.subject_id
+        batch.applied += 1
+        batch.history.append((subject_id, done.state["chain"]["length"], done.history_entry(offset)))
+        batch.tally(metrics.EVENTS, done.event["type"])
+        metrics.observe_lag(done.event["recorded_at"])
+        self._index_deadlines(batch, partition, subject_id, done.state["as_of"]["offset"], derived)
+        _index_lists(batch, subject_id, derived.lists_before, derived.lists_after)
+        if derived.grade is None:
+            self._graded[subject_id] = (offset, derived.grading.version)  # the same grade, still stored
+        else:
+            self._store_grade(batch, subject_id, offset, derived.grade, derived.grading,
+                              {"cause": done.event["type"], "cause_event_id": done.event["event_id"],
+                               "offset": offset}, first=before is None)
+        for counter, delta, outcome in derived.timeliness:
+            batch.count(counter, delta)
+            if outcome is not None:
+                batch.tally(metrics.TIMELINESS[outcome], done.event["source"]["authority_code"])
+
+    def _index_deadlines(self, batch: Batch, partition: int, subject_id: str, as_of_offset: int,
+                         derived: Derived) -> None:
+        """Keep the timer index equal to the pending deadlines of every folded state."""
+        old, new = derived.deadlines_before, derived.deadlines_after
         if len(self._pending_known) >= PENDING_KNOWN_MAX:
             self._pending_known.clear()
-        self._pending_known[subject_id] = (after["as_of"]["offset"], policy.version, new)
+        self._pending_known[subject_id] = (as_of_offset, derived.policy.version, new)
         for deadline in old - new:
             batch.index[timer_key(deadline)] = None
             batch.count(f"deadlines/{deadline.kind}", -1)
@@ -187,14 +231,17 @@ class LedgerProcessor:
             batch.index[timer_key(deadline)] = timer_value(deadline, partition)
             batch.count(f"deadlines/{deadline.kind}")
 
-    def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict,
-                 first: bool = False) -> None:
-        """Keep the subject's stored grade current; a change becomes a GradeChanged to publish.
+    def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict) -> None:
+        """Keep the subject's stored grade current under `policy` (a policy sweep)."""
+        self._store_grade(batch, subject_id, state["as_of"]["offset"], grade(state, policy), policy, cause)
+
+    def _store_grade(self, batch: Batch, subject_id: str, as_of_offset: int, new: dict, policy: Policy,
+                     cause: dict, first: bool = False) -> None:
+        """Store the subject's new grade; a change becomes a GradeChanged to publish.
         `first`: the subject had no state, so it has no grade to read (a store read saved)."""
-        new = grade(state, policy)
         if len(self._graded) >= PENDING_KNOWN_MAX:
             self._graded.clear()
-        self._graded[subject_id] = (state["as_of"]["offset"], policy.version)
+        self._graded[subject_id] = (as_of_offset, policy.version)
         old = None if first else batch.grades.get(subject_id) or self.store.grade(subject_id)
         change = grade_change(old, new)
         if change is not None:
@@ -212,8 +259,12 @@ class LedgerProcessor:
         while ids := self.store.subject_ids_after(after, chunk):
             batch = Batch()
             for subject_id in ids:
-                self._regrade(batch, subject_id, self.store.get(subject_id), policy,
-                              {"cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1})
+                try:
+                    self._regrade(batch, subject_id, self.store.get(subject_id), policy,
+                                  {"cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1})
+                except Exception:  # noqa: BLE001 - one subject's grade that cannot be computed stops no sweep
+                    log.exception("subject %s keeps its grade: regrading under %s raised", subject_id,
+                                  policy.version)
             batch.publish_tallies()
             yield batch, len(ids)
             after = ids[-1]
@@ -231,31 +282,30 @@ def _subject_id(decoded) -> str | None:
     return subject_id if isinstance(subject_id, str) else None
 
 
-def _index_lists(batch: Batch, subject_id: str, before: dict | None, after: dict) -> None:
+def _index_lists(batch: Batch, subject_id: str, old: dict[str, str], new: dict[str, str]) -> None:
     """Keep the list index (public active entries by list kind) equal to the folded states."""
-    old = active_entries(before) if before is not None else {}
-    new = active_entries(after)
     for entry_id in old.keys() - new.keys():
         batch.index[list_key(old[entry_id], subject_id, entry_id)] = None
     for entry_id in new.keys() - old.keys():
         batch.index[list_key(new[entry_id], subject_id, entry_id)] = b""
 
 
-def _count_timeliness(batch: Batch, event: dict, before: dict | None, state: dict) -> None:
-    """双公示 timeliness per authority: records on time or late (迟报), decisions overdue (漏报)."""
+def _timeliness(event: dict, before: dict | None, state: dict) -> tuple[tuple[str, int, str | None], ...]:
+    """双公示 timeliness per authority: records on time or late (迟报), decisions overdue (漏报), as
+    (store counter, delta, metric outcome or None)."""
     authority = event["source"]["authority_code"]
     if event["type"] in ("PermitGranted", "PenaltyImposed"):
         collection = "permits" if event["type"] == "PermitGranted" else "penalties"
         outcome = "late" if state["records"][collection][event["payload"]["record_id"]].get("late") else "on_time"
         no = event["payload"]["decision_no"]
+        counts = [(f"timeliness/{authority}/{outcome}", 1, outcome)]
         if before is not None and before["decisions"].get(no, {}).get("overdue") and not state["decisions"][no]["overdue"]:
-            batch.count(f"timeliness/{state['decisions'][no]['authority_code']}/overdue", -1)  # withdrawn: in time
-    elif event["type"] == "DisclosureOverdue":
-        outcome = "overdue"
-    else:
-        return
-    batch.count(f"timeliness/{authority}/{outcome}")
-    batch.tally(metrics.TIMELINESS[outcome], authority)
+            # withdrawn: in time after all
+            counts.append((f"timeliness/{state['decisions'][no]['authority_code']}/overdue", -1, None))
+        return tuple(counts)
+    if event["type"] == "DisclosureOverdue":
+        return ((f"timeliness/{authority}/overdue", 1, "overdue"),)
+    return ()
 
 
 # A partition is folded on its own (a subject's events all lie in its partition), so `rebuild` folds

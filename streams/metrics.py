@@ -8,6 +8,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter("credit_events", "Events folded into the ledger, by type", ["type"])
 REJECTED = Counter("credit_events_rejected", "Events rejected, by rule", ["reason"])
+QUARANTINED = Counter("credit_events_quarantined", "Valid events set aside because folding them raised "
+                      "(reason internal_error on credit.rejected): a bug to fix, the ledger folds on")
 DUPLICATES = Counter("credit_events_duplicate", "Events whose id the subject had already accepted")
 REDELIVERED = Counter("credit_events_redelivered", "Records at or below the applied offset (at-least-once redelivery)")
 LAG = Histogram("credit_event_lag_seconds", "recorded_at to applied",
