@@ -141,18 +141,33 @@ def _by_offset(items) -> list[dict]:
 
 
 def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
-    """The credit file (信用档案) as the API and the CLI show it."""
+    """The credit file (信用档案) as the API and the CLI show it. A part that cannot be computed from
+    the stored state (a bug) is shown empty and named under `unshown`: a read never fails whole."""
+    unshown: list[dict] = []
 
-    return {
+    def shown(part: str, compute, empty):
+        try:
+            return compute()
+        except Exception as error:  # noqa: BLE001 - one stored record never stops a read
+            unshown.append({"part": part, "why": internal_error(error).message})
+            return empty
+
+    def lists() -> list[dict]:
+        return [{**entry, "measure_details": shown(f"records.lists.{entry_id}.measure_details",
+                                                   lambda: describe(entry["measures"]), [])}
+                for entry_id, entry in sorted(state["records"]["lists"].items(), key=lambda e: e[1]["offset"])]
+
+    file = {
         "subject": state["subject"],
-        "grade": grade(state, policy),
+        "grade": shown("grade", lambda: grade(state, policy),
+                       {"letter": None, "score": None, "policy_version": policy.version, "reasons": []}),
         "records": {**{collection: _by_offset(state["records"][collection].values()) for collection in COLLECTIONS},
-                    "lists": [{**entry, "measure_details": describe(entry["measures"])}
-                              for entry in _by_offset(state["records"]["lists"].values())]},
+                    "lists": lists()},
         "pending": {
             "objections": _by_offset(o for o in state["objections"].values() if o["status"] == PENDING),
             "repairs": _by_offset(r for r in state["repairs"].values() if r["status"] == PENDING),
-            "deadlines": [d.as_dict() for d in pending_deadlines(state, policy)],
+            "deadlines": shown("pending.deadlines",
+                               lambda: [d.as_dict() for d in pending_deadlines(state, policy)], []),
         },
         "decisions": _by_offset(state["decisions"].values()),
         "grants": _by_offset(state["grants"].values()),
@@ -163,3 +178,6 @@ def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
         "chain": state["chain"],
         "as_of": state["as_of"],
     }
+    if unshown:
+        file["unshown"] = unshown
+    return file
