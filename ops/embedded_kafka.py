@@ -140,6 +140,17 @@ def set_parent_death_signal(parent_pid: int | None = None) -> None:
             os._exit(1)  # the parent died before prctl took effect
 
 
+def prepare_child(parent_pid: int | None = None) -> None:
+    """preexec_fn of every child we start: SIGINT and SIGTERM at their defaults, then
+    set_parent_death_signal.
+
+    A process started in the background by a script (`cmd &`) inherits SIGINT ignored, and an
+    ignored signal stays ignored across exec: the JVM, seeing it so, installs no handler for it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    set_parent_death_signal(parent_pid)
+
+
 def _cluster_id() -> str:
     while True:  # Kafka's own Uuid avoids a leading "-" (it reads like a CLI flag)
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -232,7 +243,7 @@ class EmbeddedKafka:
                  *self.jit_flags, "-Djava.awt.headless=true", *cp, "kafka.Kafka", str(props)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=functools.partial(set_parent_death_signal, os.getpid()))
+                preexec_fn=functools.partial(prepare_child, os.getpid()))
         try:
             self._wait_ready(time.monotonic() + timeout_s)
         except BaseException:
@@ -297,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Kafka {KAFKA_VERSION} jars in {libs}")
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the `with` below stops the JVM
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored (`cmd &`)
     with EmbeddedKafka(args.data_dir, port=args.port) as kafka:
         ensure_topics(kafka.bootstrap)
         print(f"Kafka on {kafka.bootstrap}, data in {kafka.data_dir}; Ctrl-C stops it", flush=True)

@@ -1,6 +1,7 @@
 """`credit-ledger up`: embedded Kafka + worker + web on one machine, stopped as one."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from rich.console import Console
 from ops.config import Settings, data_dir_problem
 from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
-from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, set_parent_death_signal
+from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, prepare_child
 from streams import ledger_reader, topics
 from streams.principals import TOKENS_FILE, create_dev_principals
 from streams.sdk import Publisher
@@ -54,7 +55,7 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, **settings.to_env()}
     log_file = log_path.open("ab")
     return subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], env=env, stdout=log_file,
-                            stderr=subprocess.STDOUT, preexec_fn=set_parent_death_signal)
+                            stderr=subprocess.STDOUT, preexec_fn=functools.partial(prepare_child, os.getpid()))
 
 
 def wait_ready(settings: Settings, worker: subprocess.Popen, log_path: Path) -> None:
@@ -131,11 +132,26 @@ def run_live_demo(settings: Settings, stop: threading.Event) -> None:
                 console.print(f"live demo: events refused: {report.invalid or report.failed}")
 
 
+def install_stop_handlers(stopping: list) -> None:
+    """SIGINT and SIGTERM stop `up` at whatever step it is in (as KeyboardInterrupt), the first one
+    only: once `stopping` holds something, a signal is noted and the clean-up goes on unhurried.
+
+    Installed explicitly for both: a process started in the background by a script (`cmd &`)
+    inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler of its own."""
+    def on_stop_signal(signum, frame) -> None:
+        first = not stopping
+        stopping.append(signal.Signals(signum).name)
+        if first:
+            raise KeyboardInterrupt
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_stop_signal)
+
+
 def run_up(settings: Settings, demo: bool) -> int:
     data_dir = Path(settings.data_dir).resolve()
     settings = replace(settings, data_dir=str(data_dir))
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    stopping: list[str] = []
+    install_stop_handlers(stopping)
     kafka = worker = live = None
     live_stop = threading.Event()
     try:
@@ -174,18 +190,17 @@ def run_up(settings: Settings, demo: bool) -> int:
             console.print("  demo:     new stories keep coming, a few events a second")
         console.print("Ctrl-C stops everything.")
         sys.stdout.flush()
-        while not stopping:
+        while True:  # until SIGINT or SIGTERM (install_stop_handlers)
             if worker.poll() is not None:
                 raise UpError(f"the worker exited with code {worker.returncode}; see {worker_log}")
             time.sleep(0.5)
-        return 0
     except (UpError, PortInUseError) as error:
         console.print(f"[bold red]error:[/] {error}")
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        stopping.append("clean-up")  # a Ctrl-C or SIGTERM from now on must not cut the clean-up short
         live_stop.set()
         if live is not None:
             live.join(LIVE_STOP_TIMEOUT_S)  # before the broker goes: its last events are delivered

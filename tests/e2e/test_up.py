@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -24,12 +25,16 @@ ID_NUMBER = make_resident_id("440703", date(1979, 8, 21), 5)
 PERSON_NAME = "李秀英"
 
 
-def start_up(data_dir, web_port, kafka_port, *extra):
+STOP_WITHIN_S = 60.0
+
+
+def start_up(data_dir, web_port, kafka_port, *extra, preexec_fn=None):
     log = (data_dir.parent / f"up-{web_port}.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "ops.cli", "up", "--data-dir", str(data_dir), "--web-port", str(web_port),
          "--kafka-port", str(kafka_port), *extra],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CREDIT_LEDGER_PSEUDONYM_KEY": ""})
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CREDIT_LEDGER_PSEUDONYM_KEY": ""},
+        preexec_fn=preexec_fn)
 
 
 def tokens_of(data_dir) -> dict:
@@ -136,6 +141,61 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
     assert java_processes_of(data_dir) == []
+
+
+def ignore_sigint() -> None:
+    """What a non-interactive shell does to a command it starts in the background (`cmd &`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+
+
+def ignored_stop_signals(pid: int) -> list[str]:
+    """Which of SIGINT and SIGTERM process `pid` ignores (SigIgn in /proc, a mask of signal numbers - 1)."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    mask = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+    return [sig.name for sig in (signal.SIGINT, signal.SIGTERM) if mask >> (sig - 1) & 1]
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def stop_up(up: subprocess.Popen, sig: int) -> int | None:
+    """`up`'s exit status once `sig` stopped it; None, and `up` killed, if it did not stop in time."""
+    up.send_signal(sig)
+    try:
+        return up.wait(STOP_WITHIN_S)
+    except subprocess.TimeoutExpired:
+        up.kill()  # its broker and worker get SIGKILL too (PR_SET_PDEATHSIG)
+        up.wait()
+        return None
+
+
+@pytest.mark.slow
+def test_up_started_in_the_background_stops_on_sigint_and_on_sigterm(tmp_path):
+    """Started by a script as `cmd &`, `up` inherits SIGINT ignored: either signal still stops it,
+    broker and worker with it, and neither child inherits an ignored SIGINT or SIGTERM."""
+    data_dir, web_port, kafka_port = tmp_path / "data", free_port(), free_port()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        up = start_up(data_dir, web_port, kafka_port, preexec_fn=ignore_sigint)
+        try:
+            wait_up_ready(up, f"http://127.0.0.1:{web_port}")
+            children = children_of(up.pid)
+            ignored = {pid: ignored_stop_signals(pid) for pid in children}
+        finally:
+            status = stop_up(up, stop_signal)
+        assert status == 0, f"`up` did not stop on {stop_signal.name} within {STOP_WITHIN_S:.0f} s"
+        assert len(children) == 2, children  # the broker and the worker
+        assert ignored == {pid: [] for pid in children}
+        assert [pid for pid in children if is_running(pid)] == []
+        assert java_processes_of(data_dir) == []
 
 
 def test_up_names_an_occupied_port(tmp_path):
