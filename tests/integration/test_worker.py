@@ -3,6 +3,7 @@ poison bytes and a SIGKILL, and its state equals a clean re-fold of the log."""
 from __future__ import annotations
 
 import signal
+import time
 import urllib.request
 from datetime import date, timedelta
 
@@ -17,6 +18,9 @@ from streams.ledger import rebuild_from_log
 from tests.helpers import Worker, http_json, wait_for, wait_until_equal_to_refold
 
 KEY = b"integration-test-pseudonym-key-0001"
+TRICKLE_EVENTS = 4
+TRICKLE_PAUSE_S = 0.5  # between two events: the takes in between come back empty
+FOLLOW_WITHIN_S = 5.0  # the group's offsets follow the store's within this, as operators' tools read them
 
 
 def test_worker_folds_survives_poison_and_a_kill_and_equals_a_clean_refold(kafka, tmp_path):
@@ -115,5 +119,41 @@ def test_a_restarted_worker_resumes_from_its_store_not_from_the_groups_offsets(k
             return ledger_reader.committed_offsets(kafka.bootstrap, GROUP_ID, topics.EVENTS) == {
                 p: o + 1 for p, o in applied.items()}
         wait_for(group_follows_the_store, 30, interval_s=0.5, what="the group's offsets follow the store's")
+    finally:
+        worker.stop()
+
+
+def wait_until_the_group_follows_the_store(worker, bootstrap: str, within_s: float) -> None:
+    """Until the group's committed offsets (what `kafka-consumer-groups --describe` reads) are the
+    store's applied offsets + 1, on every partition the store holds."""
+    from streams.ledger_consumer import GROUP_ID
+
+    deadline = time.monotonic() + within_s
+    while True:
+        expected = {int(p): o + 1 for p, o in worker.get("/readyz")[1]["applied_offsets"].items()}
+        committed = ledger_reader.committed_offsets(bootstrap, GROUP_ID, topics.EVENTS)
+        found = {p: committed.get(p) for p in expected}
+        if found == expected:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the group's offsets {found} are not the store's + 1 {expected} "
+                                 f"after {within_s} s")
+        time.sleep(0.2)
+
+
+def test_the_groups_offsets_follow_the_store_while_events_trickle_in(kafka, tmp_path):
+    # A caught-up worker, events one at a time with pauses between: after each, the group's offsets
+    # catch up with the store within a few seconds, though the takes since the event's came back empty.
+    events = demo_events(seed=14, subjects=12, start=date.today() - timedelta(days=100), days=99)[:TRICKLE_EVENTS]
+    worker = Worker(kafka.bootstrap, tmp_path / "worker", free_port()).start()
+    try:
+        wait_until_the_group_follows_the_store(worker, kafka.bootstrap, FOLLOW_WITHIN_S)
+        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+            for event in events:
+                receipt = publisher.publish(event)
+                wait_for(lambda: int(worker.get("/readyz")[1]["applied_offsets"].get(str(receipt.partition), -1))
+                         >= receipt.offset, 30, interval_s=0.1, what=f"offset {receipt.offset} folded")
+                time.sleep(TRICKLE_PAUSE_S)
+                wait_until_the_group_follows_the_store(worker, kafka.bootstrap, FOLLOW_WITHIN_S)
     finally:
         worker.stop()
