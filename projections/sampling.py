@@ -47,15 +47,23 @@ class Candidate:
     authorities: frozenset[str]  # codes of the authorities with any record on the subject
 
 
-def candidates(states: Iterable[dict], grade_of: Callable[[dict], dict]) -> list[Candidate]:
+def candidates(states: Iterable[dict], grade_of: Callable[[dict], dict],
+               left_out: list[str] | None = None) -> list[Candidate]:
     """One Candidate per subject state (see fold.new_state), sorted by subject_id.
 
     `grade_of(state)` gives at least {"letter": "A".."D", "score": int} (projections.grading.grade
-    with the policy bound)."""
+    with the policy bound). With `left_out`, a subject whose grading raises (a bug) is left out of the
+    pool and its id appended there, so that one stored file never stops a draw."""
     result = []
     for state in states:
         subject = state["subject"]
-        graded = grade_of(state)
+        try:
+            graded = grade_of(state)
+        except Exception:  # noqa: BLE001
+            if left_out is None:
+                raise
+            left_out.append(subject["id"])
+            continue
         letter = graded["letter"]
         if letter not in GRADES:
             raise ValueError(f"grade: {subject['id']} was graded {letter!r}, not one of {', '.join(GRADES)}")
