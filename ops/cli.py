@@ -11,13 +11,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ops.config import load_settings
+from ops.terminal_text import literal
 from ops.text_table import print_rows
 from ops.worker_http import open_worker
 
 app = typer.Typer(help="credit-ledger: a streaming, event-sourced ledger of public credit records.",
                   no_args_is_help=True, add_completion=False)
-out = Console()
-err = Console(stderr=True)
+# event text is printed literally (ops/terminal_text.py): markup escaped, controls visible, no :name: an emoji
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 @app.command()
@@ -93,15 +95,14 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
             raise typer.Exit(2)
     refused: dict[int, list] = {}  # line -> problems found before the SDK saw the line
     if format_ == "jsonl":
-        lines = file.read_text(encoding="utf-8-sig").splitlines()
-        numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+        numbered = _jsonl_lines(file)  # bytes: a line that is not UTF-8 is rejected alone (the SDK reads each)
     else:
         reader = read_permit_csv if format_ == "permit-csv" else read_penalty_csv
         try:
             rows = reader(file.read_bytes())
         except TemplateError as error:
             for p in error.problems:
-                err.print(f"{file}: {p.field}: {p.message} [{p.rule}]")
+                err.print(literal(f"{file}: {p.field}: {p.message} [{p.rule}]"))
             raise typer.Exit(1)
         numbered = [(row.line, event) for row in rows for event in row.events]
         refused = {row.line: row.problems for row in rows if row.problems}
@@ -117,13 +118,13 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
     for position, problems in report.invalid.items():
         refused[numbered[position - 1][0]] = problems
     out.print(f"{len(report.delivered)} published, {len(refused)} rejected, "
-              f"{len(report.failed)} not delivered ({file})")
+              f"{len(report.failed)} not delivered ({literal(file)})")
     if refused:
         print_rows(out, ("line", "field", "rule", "problem"),
                    ((str(line), p.field, p.rule, p.message) for line, problems in sorted(refused.items())
                     for p in problems), title="rejected lines")
     for position, reason in sorted(report.failed.items()):
-        out.print(f"line {numbered[position - 1][0]}: not delivered: {reason}")
+        out.print(f"line {numbered[position - 1][0]}: not delivered: {literal(reason)}")
     raise typer.Exit(0 if report.ok and not refused else 1)
 
 
@@ -136,11 +137,11 @@ def check_id(code: str = typer.Argument(..., help="a unified social credit code 
     problems = resident_id_problems(code) if kind == "RESIDENT_ID" else uscc_problems(code)
     label = "resident ID number (GB 11643)" if kind == "RESIDENT_ID" else "unified social credit code (GB 32100-2015)"
     if problems:
-        out.print(f"{code}: invalid {label}")
+        out.print(f"{literal(code)}: invalid {label}")
         for problem in problems:
-            out.print(f"  - {problem}")
+            out.print(f"  - {literal(problem)}")
         raise typer.Exit(1)
-    out.print(f"{code}: valid {label}")
+    out.print(f"{literal(code)}: valid {label}")
 
 
 @app.command()
@@ -148,21 +149,14 @@ def deadline(start: str = typer.Argument(..., metavar="DATE", help="the day of t
              working_days: int = typer.Option(7, "--working-days", "-n", help="working days after DATE (双公示: 7)"),
              calendar_overrides: Optional[str] = typer.Option(None, help="a TOML file of newly published schedules")):
     """The due date on the official working-day calendar (the day of the event is not counted)."""
-    from datetime import date
-
     from projections.calendar import format_due
 
-    try:
-        start_on = date.fromisoformat(start)
-    except ValueError as error:
-        err.print(f"error: DATE {start!r} is not a calendar date like 2024-09-27 ({error})")
-        raise typer.Exit(2)
+    start_on = _instant_option(start, "DATE", date_only=True).date()
     try:
         due = load_settings(calendar_overrides=calendar_overrides).working_calendar().add_working_days(
             start_on, working_days)
-    except ValueError as error:
-        err.print(f"error: {error}")
-        raise typer.Exit(2)
+    except (ValueError, OverflowError) as error:  # OverflowError: so many working days the dates run out
+        _bad_option(f"{start_on} + {working_days} working days: {error}")
     out.print(f"{start_on} + {working_days} working days: due {format_due(due)}, "
               f"ends {due.ends_at.isoformat()} (24:00 Asia/Shanghai)")
     if due.provisional:
@@ -193,7 +187,7 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
     if subject is not None:
         state = result.states.get(subject)
         if state is None:
-            err.print(f"no subject {subject} in {from_file}")
+            err.print(f"no subject {literal(subject)} in {literal(from_file)}")
             raise typer.Exit(1)
         view = {"file": credit_file(state, policy), "history": result.history.get(subject, [])}
         if as_json:
@@ -211,8 +205,8 @@ def replay(from_file: Path = typer.Option(..., "--from-file", exists=True, dir_o
                ((sid, st["subject"].get("name", ""), str(st["chain"]["length"]), str(st["rejected_total"]))
                 for sid, st in sorted(result.states.items())), title=f"{from_file}: {len(entries)} events{fired}")
     for r in result.rejected:
-        out.print(f"offset {r['offset']} ({r['subject_id']}): " + "; ".join(
-            f"{p['field']}: {p['message']} [{p['rule']}]" for p in r["reasons"]))
+        out.print(literal(f"offset {r['offset']} ({r['subject_id']}): " + "; ".join(
+            f"{p['field']}: {p['message']} [{p['rule']}]" for p in r["reasons"])))
 
 
 SAMPLE_FORMATS = ("json", "csv")
@@ -313,18 +307,25 @@ def _bad_option(message: str):
     raise typer.Exit(2)
 
 
+def _jsonl_lines(path: Path) -> list[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line of a JSONL file, a UTF-8 BOM before the first dropped.
+    Bytes, each line decoded on its own (projections/json_input.py): one that is not UTF-8 is rejected
+    alone, and only \\n and \\r end a line (str.splitlines would split a name at U+2028)."""
+    data = path.read_bytes()
+    data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    return [(n, line) for n, line in enumerate(data.splitlines(), start=1) if line.strip()]
+
+
 def _read_events_file(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
-    """(offset, event) pairs of a JSONL file of events, and a message per line that is no JSON."""
-    import json
+    """(offset, event) pairs of a JSONL file of events, and a message per line that is no JSON (not
+    UTF-8, nested too deep, a number JSON cannot carry ...), naming the field and the rule."""
+    from projections.json_input import load_json
 
     entries, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError as error:
-            problems.append(f"line {number}: not JSON: {error.msg}")
+    for number, line in _jsonl_lines(path):
+        event, refused = load_json(line)
+        if refused:
+            problems.append(f"line {number}: " + "; ".join(str(p) for p in refused))
             continue
         if isinstance(event, dict) and "recorded_at" not in event and isinstance(event.get("occurred_on"), str):
             # a publisher's file has no transaction time: as if recorded the day it occurred
@@ -340,19 +341,19 @@ def _replay_file(path: Path, settings, clock=None):
 
     entries, problems = _read_events_file(path)
     for problem in problems:
-        err.print(problem)
+        err.print(literal(problem))
     return replay(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=settings.policies(), clock=clock), entries
 
 
-def _instant_option(text: str, flag: str):
-    from projections.canonical import parse_instant
+def _instant_option(text: str, flag: str, date_only: bool = False):
+    """The instant an option names (canonical.read_instant: within the catalogue's dates), or exit 2
+    naming the option, the form and the range."""
+    from projections.canonical import BadInstant, read_instant
 
-    moment = parse_instant(text)
-    if moment is None:
-        err.print(f"error: {flag} {text!r} is not a date (2027-05-06) or an instant with its offset "
-                  "(2027-05-06T12:00:00+08:00)")
-        raise typer.Exit(2)
-    return moment
+    try:
+        return read_instant(text, flag, date_only=date_only)
+    except BadInstant as error:
+        _bad_option(str(error))
 
 
 @app.command()
@@ -382,7 +383,7 @@ def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject'
         result, _ = _replay_file(from_file, settings)
         history = result.history.get(subject_id)
         if history is None:
-            err.print(f"no subject {subject_id} in {from_file}")
+            err.print(f"no subject {literal(subject_id)} in {literal(from_file)}")
             raise typer.Exit(1)
         moment = moment or datetime.now(SHANGHAI)
         state = state_as_of(history, moment, policies)
@@ -397,23 +398,23 @@ def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject'
             with open_worker(url, settings.operator_token, timeout_s=10) as response:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as error:
-            err.print(f"error: {error.code}: {error.read().decode(errors='replace')}")
+            err.print(f"error: {error.code}: {literal(error.read().decode(errors='replace'))}")
             raise typer.Exit(1)
         except OSError as error:
-            err.print(f"error: cannot reach the worker at {url}: {error}")
+            err.print(f"error: cannot reach the worker at {literal(url)}: {literal(error)}")
             raise typer.Exit(1)
     if as_json:
         print(json.dumps(body, ensure_ascii=False, indent=1))
         return
     if body.get("letter") is None:
-        out.print(f"{subject_id}: no accepted event yet at {body.get('at')}")
+        out.print(f"{literal(subject_id)}: no accepted event yet at {body.get('at')}")
         return
-    out.print(f"{subject_id}: grade [bold]{body['letter']}[/], score {body['score']} "
-              f"(from {body['start_score']}), policy {body['policy_version']}"
+    out.print(f"{literal(subject_id)}: grade [bold]{body['letter']}[/], score {body['score']} "
+              f"(from {body['start_score']}), policy {literal(body['policy_version'])}"
               + (f", as of {body['at']}" if body.get("at") else ""))
     table = Table("record", "rule", "points", "detail")
     for reason in body["reasons"]:
-        table.add_row(reason["record_id"], reason["rule"], f"{reason['points']:+d}", reason["detail"])
+        table.add_row(literal(reason["record_id"]), reason["rule"], f"{reason['points']:+d}", literal(reason["detail"]))
     out.print(table)
 
 
@@ -454,14 +455,13 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
     from projections.canonical import SHANGHAI, instant_text
     from projections.replay import bitemporal_view
 
+    for value, flag, date_only in ((as_of, "--as-of", False), (valid_at, "--valid-at", True)):  # before any read
+        if value is not None:
+            _instant_option(value, flag, date_only)
     settings = load_settings(kafka=kafka)
     policies = settings.policies()
     entries, source = _reconstructed(settings, policies, subject_id, web_url)
-    try:
-        view = bitemporal_view(entries, as_of, valid_at, policies, today=instant_text(datetime.now(SHANGHAI))[:10])
-    except ValueError as error:
-        err.print(f"error: --{str(error).replace('_', '-', 1)}")
-        raise typer.Exit(2)
+    view = bitemporal_view(entries, as_of, valid_at, policies, today=instant_text(datetime.now(SHANGHAI))[:10])
     if as_json:
         print(json.dumps({"subject_id": subject_id, "source": source, **view}, ensure_ascii=False, indent=1))
         return

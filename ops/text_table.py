@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from rich.cells import cell_len
 from rich.console import Console
 
+from ops.terminal_text import visible
+
 GAP = "  "
 
 
@@ -22,13 +24,14 @@ def _padded(text: str, width: int) -> str:
 
 def print_rows(console: Console, headers: Sequence[str], rows: Iterable[Sequence[str]], title: str | None = None) -> None:
     """`rows` under `headers`, each column as wide as its widest cell; the last column is not padded.
-    Cells are printed as they are: never read as rich markup, never cut or wrapped."""
-    rows = [[str(cell).replace("\n", " ") for cell in row] for row in rows]
+    Cells are printed as they are: never read as rich markup, never cut or wrapped; a newline is a
+    space, every other control character its escape (\x1b: a terminal never obeys a cell)."""
+    rows = [[visible(str(cell).replace("\n", " ")) for cell in row] for row in rows]
     widths = [max([cell_len(header), *(cell_len(row[column]) for row in rows)])
               for column, header in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         return GAP.join([*(_padded(cell, width) for cell, width in zip(cells[:-1], widths)), cells[-1]])
-    lines = [title] if title else []
+    lines = [visible(title)] if title else []
     lines += [line(headers), GAP.join("-" * width for width in widths), *(line(row) for row in rows)]
     console.out("\n".join(lines), highlight=False)

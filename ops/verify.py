@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ops.terminal_text import literal, visible
 from projections.canonical import instant_text
 from projections.verification import (MAX_RECORDS_PER_FILE, DigestFileError, Verification, load_digest, verify,
                                       write_digest)
@@ -137,12 +138,12 @@ def _report(result: Verification, out: Console, err: Console, saved_subjects: bo
     if result.subject is not None:
         length, head = result.chain
         where = ", ".join(map(str, result.subject_partitions)) or "none"
-        out.print(f"only the chain of subject {result.subject} is verified (partition(s) {where}): "
+        out.print(f"only the chain of subject {literal(result.subject)} is verified (partition(s) {where}): "
                   f"recomputed length {length}, head {head}", highlight=False, soft_wrap=True)
         if not result.subject_partitions and not (saved_subjects and result.discrepancies):
             for note in result.notes:
-                out.print(f"note: {note}", highlight=False, soft_wrap=True)
-            err.print(f"error: no subject {result.subject} in {result.topic}", highlight=False, soft_wrap=True)
+                out.print(f"note: {literal(note)}", highlight=False, soft_wrap=True)
+            err.print(f"error: no subject {literal(result.subject)} in {result.topic}", highlight=False, soft_wrap=True)
             return CANNOT_VERIFY
     relevant = (result.partitions if result.subject is None
                 else [r for r in result.partitions if r.partition in result.subject_partitions])
@@ -156,7 +157,7 @@ def _report(result: Verification, out: Console, err: Console, saved_subjects: bo
                       f"{held}/{len(r.checked)}", status)
     out.print(table)
     for note in result.notes:
-        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+        out.print(f"note: {literal(note)}", highlight=False, soft_wrap=True)
     if result.ok:
         checked = sum(len(r.checked) for r in relevant)
         if checked == 0 and not (saved_subjects and result.subject is not None):
@@ -168,10 +169,10 @@ def _report(result: Verification, out: Console, err: Console, saved_subjects: bo
         return OK
     first = result.first
     out.print(f"[red]DISCREPANCY[/]: {_naming(first)}", highlight=False, soft_wrap=True)
-    out.print(f"  {first.detail}", highlight=False, soft_wrap=True, markup=False)
+    out.print(f"  {visible(first.detail)}", highlight=False, soft_wrap=True, markup=False)
     others = result.discrepancies[1:]
     for d in others[:20]:
-        out.print(f"also: {_naming(d)}: {d.detail}", highlight=False, soft_wrap=True, markup=False)
+        out.print(f"also: {_naming(d)}: {literal(d.detail)}", highlight=False, soft_wrap=True)
     if len(others) > 20:
         out.print(f"... and {len(others) - 20} more", highlight=False)
     return DISCREPANCY
@@ -189,4 +190,4 @@ def _naming(d) -> str:
         parts.append(f"offsets {d.between[0]}..{d.between[1]}")
     if d.event_id is not None:
         parts.append(f"event {d.event_id}")
-    return ", ".join(parts)
+    return literal(", ".join(parts))  # a subject id or event id read from the log: shown, never obeyed

@@ -134,7 +134,8 @@ def publish_problems(principal: Principal, event) -> list[Problem]:
     source = event.get("source") if isinstance(event, dict) else None
     code = source.get("authority_code") if isinstance(source, dict) else None
     if code != principal.authority_code:
-        shown = _shown(code) if code is not None else "none"
+        # only text is quoted: the repr of a 5,000-digit integer or of a list 1,000 deep raises
+        shown = _shown(code) if isinstance(code, str) else "none" if code is None else f"a {type(code).__name__}"
         return [Problem("source.authority_code", "publisher_authority",
                         f"publisher {principal.name} may publish only as authority {principal.authority_code}, "
                         f"not as {shown}")]

@@ -7,9 +7,12 @@ with, so a chain computed today still verifies after the schema evolves.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta, timezone
 
 import orjson
+
+from projections.catalogue import DATE_BOUNDS
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 GENESIS_HEAD = "0" * 64  # the chain head of a subject with no accepted event
@@ -46,12 +49,51 @@ def instant_text(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).isoformat()
 
 
-def parse_instant(text: str) -> datetime | None:
-    """An instant with its offset, or a date meaning 00:00 Asia/Shanghai that day; None if neither."""
+MAX_INSTANT_CHARS = 40  # 2025-06-01T12:00:00.000000+08:00 is 32: longer text is no instant, never parsed
+INSTANT_FORM = "a date (2025-06-01) or an instant with its offset (2025-06-01T12:00:00+08:00)"
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)  # a date is this form only (not 2025-W01-1)
+
+
+class BadInstant(ValueError):
+    """A parameter that is no date or instant within the catalogue's dates: its name, the rule, why."""
+
+    def __init__(self, field: str, rule: str, message: str):
+        self.field, self.rule, self.message = field, rule, message
+        super().__init__(f"{field}: {message}")
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+def read_instant(text, field: str = "instant", *, date_only: bool = False) -> datetime:
+    """An instant with its offset, or a date meaning 00:00 Asia/Shanghai that day (`date_only`: only a
+    date), on a day of DATE_BOUNDS both in its own offset and in Asia/Shanghai; else BadInstant naming
+    `field`, the rule (date, instant or range) and the range. Every ?at=, as_of, valid_at, --at,
+    --as-of, --valid-at and --clock is read here: within the bounds nothing computed from it (its day
+    in +08:00, the policy then, deadlines) leaves the date type."""
+    form = f"{'a date (2025-06-01)' if date_only else INSTANT_FORM} in {DATE_BOUNDS} (Asia/Shanghai)"
+    if not isinstance(text, str):
+        raise BadInstant(field, "date" if date_only else "instant", f"must be text: {form}")
+    shown = repr(text) if len(text) <= MAX_INSTANT_CHARS else repr(text[:MAX_INSTANT_CHARS]) + "…"
+    day, moment = _DAY.fullmatch(text) is not None, None
+    if day or (not date_only and len(text) <= MAX_INSTANT_CHARS):
+        try:
+            moment = datetime.fromisoformat(f"{text}T00:00:00+08:00" if day else text)
+        except ValueError:
+            pass
+    if moment is None:
+        raise BadInstant(field, "date" if date_only else "instant", f"{shown} is not {form}")
+    if moment.tzinfo is None:
+        raise BadInstant(field, "instant", f"{shown} has no offset: {form}")
+    # its own day first: within the bounds, the conversion to +08:00 cannot overflow
+    if moment.date().isoformat() not in DATE_BOUNDS or moment.astimezone(SHANGHAI).date().isoformat() not in DATE_BOUNDS:
+        raise BadInstant(field, "range", f"{shown} is outside {DATE_BOUNDS} (Asia/Shanghai)")
+    return moment.replace(tzinfo=SHANGHAI) if day else moment
+
+
+def parse_instant(text) -> datetime | None:
+    """read_instant's instant, or None when `text` is none within the bounds."""
     try:
-        if len(text) == 10:
-            return datetime.fromisoformat(text + "T00:00:00").replace(tzinfo=SHANGHAI)
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
+        return read_instant(text)
+    except BadInstant:
         return None
-    return moment if moment.tzinfo is not None else None

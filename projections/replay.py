@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from projections.canonical import SHANGHAI, instant_text, parse_instant
+from projections.canonical import SHANGHAI, instant_text, parse_instant, read_instant
 from projections.deadlines import Deadline, pending_deadlines, system_event
 from projections.fold import APPLIED, QUARANTINED, REJECTED, credit_file, fold, internal_error
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
@@ -224,15 +224,13 @@ def state_valid_at(history: list[dict], day: str, policy: Policy | PolicyBook = 
 def bitemporal_view(history: list[dict], as_of: str | None, valid_at: str | None,
                     policy: Policy | PolicyBook = DEFAULT_POLICY, *, today: str) -> dict:
     """The credit file and history of one subject as known at transaction time `as_of` (an instant,
-    or a date meaning 00:00 Asia/Shanghai) and/or as true on valid date `valid_at`; ValueError
-    "<field>: <why>" for a bad parameter. The file is graded under the policy in force then: on
-    `valid_at`, else on the day of `as_of`, else `today` (Asia/Shanghai), as the live API grades now;
-    never under a version published but not yet in force."""
-    moment = parse_instant(as_of) if as_of is not None else None
-    if as_of is not None and moment is None:
-        raise ValueError(f"as_of: {as_of!r} is not a date (2025-06-01) or an instant with its offset")
-    if valid_at is not None and (len(valid_at) != 10 or parse_instant(valid_at) is None):
-        raise ValueError(f"valid_at: {valid_at!r} is not a date like 2025-06-01")
+    or a date meaning 00:00 Asia/Shanghai) and/or as true on valid date `valid_at`; BadInstant (a
+    ValueError "<field>: <why>") for a bad parameter or one outside the catalogue's dates. The file is
+    graded under the policy in force then: on `valid_at`, else on the day of `as_of`, else `today`
+    (Asia/Shanghai), as the live API grades now; never under a version published but not yet in force."""
+    moment = read_instant(as_of, "as_of") if as_of is not None else None
+    if valid_at is not None:
+        read_instant(valid_at, "valid_at", date_only=True)
     known = [h for h in history if moment is None or datetime.fromisoformat(h["event"]["recorded_at"]) <= moment]
     if valid_at is not None:
         state = state_valid_at(known, valid_at, policy)

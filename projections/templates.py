@@ -18,6 +18,10 @@ Decisions where DESIGN is silent:
   OTHER_ORGANIZATION.
 - Only 居民身份证 numbers identify a natural person: the edge pseudonymises only those;
   a published column holding that number (从业资格证 许可编号 often do) is ``contains_id_number``.
+- Encoding: UTF-8 (a BOM is allowed) or GB18030, whichever reads the whole file. A file that neither
+  reads whole is read as the one that reads more of its lines; each row holding bytes that one
+  cannot read is ``encoding`` (naming the column), the other rows are imported. A header that
+  cannot be read rejects the file: without it no row can be.
 - Dates: 2024-05-06, 2024/5/6, 2024.05.06, 20240506, 2024年5月6日; a trailing time is dropped.
 - The same decision number twice in a file with different content is ``duplicate_record``
   (an identical repeated row is harmless: the edge gives it the same event id).
@@ -108,6 +112,7 @@ _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?$", re.ASCII)  # spreadshe
 _AMOUNT = re.compile(r"\d+(\.\d+)?", re.ASCII)
 _GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
 _FEN_PER_WAN_YUAN_EXP = 6  # 1 万元 = 10,000 yuan = 1,000,000 fen
+_UNDECODED = re.compile("[\udc80-\udcff]")  # a byte the file's encoding could not read (surrogateescape)
 
 
 @dataclass
@@ -306,18 +311,38 @@ def _penalty(row: _Row, severity_by_kind: Mapping[str, str]) -> dict | None:
     return _event(row, "PenaltyImposed", decided_on, (PENALTY_AUTHORITY, PENALTY_AUTHORITY_CODE), payload)
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes) -> tuple[str, str]:
+    """(the text, its encoding). Bytes the encoding cannot read stay in the text as lone surrogates
+    (surrogateescape: byte 0xff is U+DCFF), for the rows holding them to be rejected one by one."""
     if data.startswith(b"\xef\xbb\xbf"):
-        encodings = ("utf-8-sig",)
+        data, encodings = data[3:], ("utf-8",)
     else:
         encodings = ("utf-8", "gb18030")
     for encoding in encodings:
         try:
-            return data.decode(encoding)
+            return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise TemplateError([Problem("$", "encoding", f"the file is not {' or '.join(encodings)}; "
-                                 "save it as UTF-8 or GB18030")])
+    lines = data.split(b"\n")
+    encoding = max(encodings, key=lambda e: sum(_reads(line, e) for line in lines))  # a tie: UTF-8
+    return data.decode(encoding, "surrogateescape"), encoding
+
+
+def _reads(line: bytes, encoding: str) -> bool:
+    try:
+        line.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _unreadable(cell: str, encoding: str) -> str | None:
+    """Why a cell holds bytes `encoding` cannot read (the first of them), or None."""
+    match = _UNDECODED.search(cell)
+    if match is None:
+        return None
+    return (f"byte 0x{ord(match.group()) - 0xDC00:02x} cannot be read as {encoding.upper()}, the file's encoding: "
+            "save the file as UTF-8 or GB18030")
 
 
 def _column_key(name: str) -> str:
@@ -330,13 +355,17 @@ def _alternatives(group: str | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _read(data: bytes, required: tuple, optional: tuple, build: Callable[[_Row], dict | None]) -> list[RowResult]:
-    reader = csv.reader(io.StringIO(_decode(data), newline=""))
+    text, encoding = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
         raise TemplateError([Problem("$", "header", "the file is empty: the first line must name the columns")])
     except csv.Error as error:
         raise TemplateError([Problem("$", "csv", f"line 1: {error}")]) from None
+    if any(_unreadable(name, encoding) for name in header):
+        raise TemplateError([Problem("$", "encoding", "the header is not UTF-8 or GB18030: "
+                                                      "save the file as UTF-8 or GB18030")])
     known = {_column_key(c): c for group in (*required, *optional) for c in _alternatives(group)}
     index: dict[str, int] = {}
     problems = []
@@ -356,6 +385,7 @@ def _read(data: bytes, required: tuple, optional: tuple, build: Callable[[_Row],
 
     results: list[RowResult] = []
     first_line_of: dict[str, tuple[int, bytes]] = {}  # record_id -> where and what it was first
+    names = {i: column for column, i in index.items()}  # a column's name as problems spell it
     line = reader.line_num + 1
     try:
         for cells in reader:
@@ -367,6 +397,10 @@ def _read(data: bytes, required: tuple, optional: tuple, build: Callable[[_Row],
             if any(c.strip() for c in cells[len(header):]):
                 result.problems.append(Problem("$", "column_count", f"{len(cells)} fields but the header has "
                                                f"{len(header)}: is a comma in a text not quoted?"))
+                continue
+            result.problems = [Problem(names.get(i) or header[i], "encoding", why) for i, cell in enumerate(cells)
+                               if (why := _unreadable(cell, encoding))]
+            if result.problems:
                 continue
             row = _Row({column: cells[i].strip() if i < len(cells) else "" for column, i in index.items()})
             event = build(row)

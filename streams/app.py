@@ -24,14 +24,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections import access
 from projections.fold import credit_file
-from projections.catalogue import LIST_KINDS
+from projections.catalogue import LIST_KINDS, MAX_EVENT_BYTES
 from projections.grading import grade
 from projections.lists import public_entry
 from projections.replay import bitemporal_view, state_as_of
-from projections.canonical import instant_text, parse_instant
+from projections.canonical import BadInstant, instant_text, read_instant
+from projections.json_input import load_json
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
-from projections.validate import EdgeContext, Problem, problems_as_dicts
+from projections.validate import EdgeContext, problems_as_dicts
 from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
 from streams.edge import accept_event
 from streams.gate import Gate
@@ -53,7 +54,8 @@ TAKE_WITHIN_S = 0.05  # how long a take with nothing queued waits for a first re
 READY_CHECK_S = 1.0
 DIGEST_INTERVAL_S = 5.0
 SESSION_TIMEOUT_S = 10.0
-POST_BODY_BYTES_MAX = 128 * 1024
+POST_BODY_BYTES_MAX = 2 * MAX_EVENT_BYTES  # an event's JSON with room for whitespace and \u escapes
+POST_BODY_CHUNK_BYTES = 16 * 1024
 LIVE_REPORT_SOURCE = "本账本工作进程的实时档案（由 credit.events 折叠而成）"  # what a report served here is built from
 HEARTBEAT_INTERVAL_S = 1.0
 LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000
@@ -65,6 +67,20 @@ def json_response(web, value, status: int = 200):
     # aiohttp refuses a charset inside content_type=, so the header is set whole.
     return web.bytes(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), status=status,
                      headers={"Content-Type": "application/json; charset=utf-8"})
+
+
+async def read_body(request, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it is known to be larger than `limit` bytes: by its
+    Content-Length before a byte is read, else (chunked) once `limit` + 1 bytes have come. A body of
+    50 MB is refused after at most `limit` + a chunk, never read whole."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(POST_BODY_CHUNK_BYTES):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def create_app(settings) -> faust.App:
@@ -334,10 +350,10 @@ def create_app(settings) -> faust.App:
         at = request.query.get("at")
         if at is None:
             return json_response(web, {"subject_id": subject_id, **grade(state, policy_now())})
-        moment = parse_instant(at)
-        if moment is None:
-            return json_response(web, {"errors": [{"field": "at", "rule": "instant", "message":
-                                 f"{at!r} is not a date (2025-06-01) or an instant with its offset"}]}, status=400)
+        try:
+            moment = read_instant(at, "at")
+        except BadInstant as error:
+            return json_response(web, {"errors": [error.as_dict()]}, status=400)
         then = state_as_of(store.history(subject_id), moment, policies)
         day = instant_text(moment)[:10]
         body = {"subject_id": subject_id, "at": instant_text(moment),
@@ -371,9 +387,8 @@ def create_app(settings) -> faust.App:
             return json_response(web, {"subject_id": subject_id, "history": history})
         try:
             view = bitemporal_view(history, as_of, valid_at, policies, today=today())
-        except ValueError as error:
-            field, message = str(error).split(": ", 1)
-            return json_response(web, {"errors": [{"field": field, "rule": "instant", "message": message}]}, 400)
+        except BadInstant as error:
+            return json_response(web, {"errors": [error.as_dict()]}, 400)
         return json_response(web, {"subject_id": subject_id, **view})
 
     @app.page("/events")
@@ -384,15 +399,14 @@ def create_app(settings) -> faust.App:
             principal, refusal = gate.check(request, "publish")
             if refusal:
                 return json_response(self.web, *refusal)
-            body = await request.read()
-            if len(body) > POST_BODY_BYTES_MAX:
+            body = await read_body(request, POST_BODY_BYTES_MAX)
+            if body is None:
                 return json_response(self.web, {"errors": [{"field": "$", "rule": "size_limit", "message":
-                                     f"body is {len(body)} bytes, the limit is {POST_BODY_BYTES_MAX}"}]}, 413)
+                                     f"the body is larger than {POST_BODY_BYTES_MAX} bytes, the limit (one event "
+                                     f"is at most {MAX_EVENT_BYTES} bytes in its JSON form)"}]}, 413)
             now = clock.now()  # the edge stamps recorded_at on the ledger's clock
-            try:
-                raw = orjson.loads(body)
-            except orjson.JSONDecodeError as error:
-                problems = [Problem("$", "json", f"not JSON: {error}")]
+            raw, problems = load_json(body)  # bounded: nesting, encoding, numbers (projections/json_input.py)
+            if problems:
                 await rejected_topic.send(value=edge_rejection(body, problems, topics.EVENTS, now))
                 return json_response(self.web, {"errors": problems_as_dicts(problems)}, status=400)
             try:

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from confluent_kafka import KafkaError, Producer
 
 from projections.access import OPERATOR, Principal
+from projections.json_input import load_json
 from projections.validate import EdgeContext, InvalidEvent, Problem
 from projections.canonical import instant_text
 from streams import topics
@@ -98,7 +99,9 @@ class Publisher:
         return report.delivered[0]
 
     def publish_many(self, items: Iterable, on_progress: Callable[[int], None] | None = None) -> Report:
-        """Validate and publish each item (a dict, or a JSON text line); nothing invalid is sent."""
+        """Validate and publish each item (a dict, or a JSON text line as str or bytes); nothing invalid
+        is sent. Text is read by the bounded loader (projections/json_input.py): a line that is not
+        UTF-8, nests too deep or holds a number JSON cannot carry is refused with its field and rule."""
         report = Report()
         in_flight = 0
         for position, item in enumerate(items, start=1):
@@ -153,8 +156,7 @@ class Publisher:
 
 def edge_rejection(item, problems: list[Problem], topic: str, now: datetime) -> bytes:
     """The credit.rejected record of an event refused at the edge (it never reached the log)."""
-    raw = item if isinstance(item, bytes) else item.encode() if isinstance(item, str) else \
-        json.dumps(item, ensure_ascii=False, default=str).encode()
+    raw = _raw_bytes(item)
     if b"id_number" in raw or b"NATURAL_PERSON" in raw:
         raw = b""  # it may carry a natural person's ID number and name: those never reach Kafka
     return encode_rejection({"event_id": None, "topic": topic, "partition": -1, "offset": -1,
@@ -162,10 +164,20 @@ def edge_rejection(item, problems: list[Problem], topic: str, now: datetime) -> 
                              "rejected_at": instant_text(now)})
 
 
-def _parse(item) -> tuple[object, list[Problem]]:
+def _raw_bytes(item) -> bytes:
+    """What a refused item was, as bytes for credit.rejected: lone surrogates kept as escapes; nothing for
+    a value json cannot write (a 5,000-digit integer, nesting 1,000 deep): its reasons say what it was."""
+    if isinstance(item, bytes):
+        return item
     if not isinstance(item, str):
+        try:
+            item = json.dumps(item, ensure_ascii=False, default=str)
+        except (TypeError, ValueError, RecursionError):  # a key json cannot write, too many digits, too deep
+            return b""
+    return item.encode("utf-8", "backslashreplace")
+
+
+def _parse(item) -> tuple[object, list[Problem]]:
+    if not isinstance(item, (str, bytes)):
         return item, []
-    try:
-        return json.loads(item), []
-    except json.JSONDecodeError as error:
-        return None, [Problem("$", "json", f"not JSON: {error.msg} at column {error.colno}")]
+    return load_json(item)

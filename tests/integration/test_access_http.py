@@ -173,3 +173,91 @@ def test_personal_information_is_sealed_shown_to_supervisors_and_shredded(world)
     assert after["records"] == seen["records"] and after["subject"]["id"] == person  # the skeleton still folds
     status, audited = worker.get(f"/subjects/{person}", role="auditor")
     assert audited["chain"]["length"] == 1 and world["person_name"] not in json.dumps(audited, ensure_ascii=False)
+
+
+def post_huge(url: str, token: str, size: int, chunked: bool) -> tuple[int, dict, int]:
+    """POST a body of `size` bytes (with its Content-Length, or chunked), sending until the worker answers:
+    (status, JSON body, bytes sent by then)."""
+    import http.client
+    import select
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    sock = socket.create_connection((where.hostname, where.port), timeout=30)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+    sock.sendall(f"POST /events HTTP/1.1\r\nHost: {where.netloc}\r\nAuthorization: Bearer {token}\r\n"
+                 f"Content-Type: application/json\r\n{framing}\r\n\r\n".encode())
+    piece, sent = b"[" * 256 * 1024, 0
+    try:
+        while sent < size and not select.select([sock], [], [], 0)[0]:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            sent += len(piece)
+    except OSError:  # the worker answered and closed: the answer is still there to read
+        pass
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    try:
+        return response.status, json.loads(response.read()), sent
+    finally:
+        sock.close()
+
+
+def test_bad_input_gets_a_reasoned_4xx_and_the_ledger_goes_on(world):
+    """Issue 26, part 3, over HTTP: JSON 1,000 deep, surrogates, a 5,000-digit integer, NaN and Infinity, bodies
+    beyond MAX_EVENT_BYTES up to 50 MB, and dates beyond the calendar each get a 400/413/422 naming the field
+    and the rule (before: 500s and OverflowErrors); then a good event for the same subject applies."""
+    from projections.catalogue import MAX_EVENT_BYTES
+
+    worker = world["worker"]
+    admin = worker.tokens["admin"]
+    company = {"id": make_uscc("330106", random.randint(10_000, 900_000)), "kind": "LEGAL_PERSON",
+               "name": "杭州西湖坏输入测试有限公司"}
+    good = json.dumps({"type": "SubjectRegistered", "subject": company, "source": A, "occurred_on": "2015-06-01",
+                       "payload": {"region_code": "330106", "registered_on": "2015-06-01"}}, ensure_ascii=False)
+
+    def name(raw: bytes) -> bytes:
+        return good.encode().replace(company["name"].encode(), raw)
+
+    def region(raw: str) -> bytes:
+        return good.replace('"region_code": "330106"', f'"region_code": {raw}').encode()
+    cases = [
+        (good.replace('"payload": {', '"payload": {"x": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + ", ").encode(),
+         400, "$", "nesting"),
+        (b"[" * 1000 + b"]" * 1000, 400, "$", "nesting"),
+        (name(b"\\ud800"), 400, "subject.name", "encoding"),
+        (name(b"\xff\xfe"), 400, "subject.name", "encoding"),
+        (region("9" * 5000), 400, "payload.region_code", "number"),
+        (region("NaN"), 400, "payload.region_code", "number"),
+        (region("Infinity"), 400, "payload.region_code", "number"),
+        (region("-Infinity"), 400, "payload.region_code", "number"),
+        (name(b"x" * (MAX_EVENT_BYTES + 1)), 422, "$", "size_limit"),  # beyond an event, within a body
+        (name(b"x" * (2 * MAX_EVENT_BYTES + 1)), 413, "$", "size_limit"),
+    ]
+    for body, status, field, rule in cases:
+        answered, answer = http_json(worker.url + "/events", body, token=admin)
+        assert (answered, [(e["field"], e["rule"]) for e in answer["errors"]]) == (status, [(field, rule)]), body[:80]
+    for chunked in (False, True):  # 50 MB: refused after a few MB at most, never read whole
+        status, answer, sent = post_huge(worker.url, admin, 50_000_000, chunked)
+        assert status == 413 and answer["errors"][0]["rule"] == "size_limit" and sent < 10_000_000
+        assert str(2 * MAX_EVENT_BYTES) in answer["errors"][0]["message"]
+
+    known = world["company"]["id"]
+    for query, field, rule in [("grade?at=0001-01-01", "at", "range"), ("grade?at=9999-12-31", "at", "range"),
+                               ("grade?at=9999-12-31T23%3A59%3A59%2B14%3A00", "at", "range"),
+                               ("grade?at=10000-01-01", "at", "instant"), ("grade?at=-1", "at", "instant"),
+                               ("history?as_of=0001-01-01T00%3A00%3A00%2B14%3A00", "as_of", "range"),
+                               ("history?as_of=9999-12-31T23%3A59%3A59-12%3A00", "as_of", "range"),
+                               ("history?as_of=" + "9" * 5000, "as_of", "instant"),
+                               ("history?valid_at=9999-12-31", "valid_at", "range"),
+                               ("history?valid_at=2025-06-01T00%3A00%3A00%2B08%3A00", "valid_at", "date")]:
+        status, answer = worker.get(f"/subjects/{known}/{query}")
+        (error,) = answer["errors"]
+        assert (status, error["field"], error["rule"]) == (400, field, rule), query
+        assert "1949-10-01..2099-12-31" in error["message"] and len(error["message"]) < 200
+    assert worker.get(f"/subjects/{known}/grade?at=2099-12-31")[0] == 200
+
+    status, body = http_json(worker.url + "/events", good.encode(), token=admin)
+    assert status == 202 and body["subject_id"] == company["id"]
+    file = wait_for(lambda: worker.file(company["id"]), 30, what="the good event folded")
+    assert file["subject"]["name"] == company["name"] and http_json(worker.url + "/readyz")[0] == 200

@@ -3,11 +3,13 @@ refusals go to credit.rejected with their reasons, natural persons are sealed, n
 The Kafka producer is replaced by a recorder: what would be sent is checked byte for byte."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
 
 from projections.access import ADMIN, AUDITOR, PUBLISHER, Principal
+from projections.validate import InvalidEvent
 from streams import codec, topics
 from streams.pii import KeyStoreError, MemoryKeyStore, unseal
 from streams.sdk import Publisher
@@ -122,3 +124,42 @@ def test_a_failing_key_store_fails_delivery_not_the_publisher():
     assert progress == [1, 2] and recorder.on(topics.REJECTED) == []
     with pytest.raises(Exception, match="disk full"):
         sdk.publish(ev.event(subject=ev.person(ID_NUMBER)))
+
+
+def deep(levels: int):
+    value = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("change, field, rule", [
+    (lambda e: e["payload"].update(x=deep(1000)), "payload.x.a.a", "nesting"),
+    (lambda e: e["subject"].update(name="\ud800"), "subject.name", "encoding"),
+    (lambda e: e["payload"].update(fine_fen=10**5000), "payload.fine_fen", "number"),
+    (lambda e: e["payload"].update(fine_fen=float("nan")), "payload.fine_fen", "number"),
+    (lambda e: e["payload"].update(fine_fen=float("-inf")), "payload.fine_fen", "number"),
+], ids=["1000-deep", "surrogate", "5000-digits", "nan", "-inf"])
+def test_publish_refuses_what_json_cannot_carry_with_reasons_and_goes_on(change, field, rule):
+    sdk, recorder = publisher(BOUND)
+    bad = ev.event()
+    change(bad)
+    with pytest.raises(InvalidEvent) as raised:  # before: RecursionError, UnicodeEncodeError, ValueError
+        sdk.publish(bad)
+    ((problem_field, problem_rule),) = {(p.field, p.rule) for p in raised.value.problems}
+    assert problem_field.startswith(field) and problem_rule == rule
+    (rejected,) = recorder.on(topics.REJECTED)  # on credit.rejected with its reasons
+    assert codec.decode_rejection(rejected.value)["reasons"] == [p.as_dict() for p in raised.value.problems]
+    assert sdk.publish(ev.event()).offset == 2 and len(recorder.on(topics.EVENTS)) == 1
+
+
+def test_publish_many_reads_each_text_line_on_its_own():
+    sdk, recorder = publisher(BOUND)
+    good = json.dumps(ev.event(), ensure_ascii=False).encode()
+    lines = [good.replace("虚假宣传".encode(), b"\xff"), b"[" * 5000, good.replace(b"5000000", b"9" * 5000),
+             good.replace(b"5000000", b"NaN"), good.replace(b"5000000", b"Infinity"), good.decode()]
+    report = sdk.publish_many(lines)
+    assert {n: [(p.field, p.rule) for p in ps] for n, ps in report.invalid.items()} == {
+        1: [("payload.violation_type", "encoding")], 2: [("$", "nesting")], 3: [("payload.fine_fen", "number")],
+        4: [("payload.fine_fen", "number")], 5: [("payload.fine_fen", "number")]}
+    assert len(report.delivered) == 1 and len(recorder.on(topics.REJECTED)) == 5

@@ -406,3 +406,24 @@ def test_an_undecodable_file(data):
     with pytest.raises(TemplateError) as raised:
         read_permit_csv(data)
     assert [(p.field, p.rule) for p in raised.value.problems] == [("$", "encoding")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+@pytest.mark.parametrize("text, read, column, row", [
+    (PENALTIES, read_penalty_csv, "违法事实", 2),  # its quoted 违法事实 spans two lines
+    (PERMITS, read_permit_csv, "许可内容", 1),
+])
+def test_bytes_the_file_cannot_read_reject_their_row_only(text, read, column, row, encoding):
+    """A file neither UTF-8 nor GB18030 reads whole: each row holding unreadable bytes is rejected naming
+    its column (``encoding``); every other row imports as from the clean file."""
+    rows = rows_of(text)
+    clean = read(to_csv(rows).decode().encode(encoding))
+    rows[row][column] = "MARK" + rows[row][column]
+    broken = read(to_csv(rows).decode().encode(encoding).replace(b"MARK", b"\xff"))
+    assert [r.line for r in broken] == [r.line for r in clean]
+    for index, (before, after) in enumerate(zip(clean, broken)):
+        if index == row:
+            assert after.events == [] and rules(after) == {(column, "encoding")}
+            assert "0xff" in after.problems[0].message and "UTF-8 or GB18030" in after.problems[0].message
+        else:
+            assert after == before

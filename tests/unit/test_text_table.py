@@ -35,3 +35,11 @@ def test_cells_are_printed_as_they_are_never_as_markup_cut_or_wrapped():
 
 def test_no_rows_still_shows_the_headers():
     assert printed(("a", "bb"), []) == ["a  bb", "-  --"]
+
+
+def test_control_characters_in_cells_are_shown_never_sent_to_the_terminal():
+    lines = printed(("name", "facts"), [("\x1b[31mred\x1b[0m", "\x1b]0;title\x07\r\u202eevil"), ("[/]", "x")],
+                    title="file \x1b[2J.jsonl")
+    assert lines[0] == "file \\x1b[2J.jsonl"
+    assert lines[3] == "\\x1b[31mred\\x1b[0m  \\x1b]0;title\\x07\\r\\u202eevil" and lines[4].startswith("[/] ")
+    assert not any(c in "".join(lines) for c in "\x1b\x07\r\u202e")
