@@ -271,8 +271,12 @@ def sample(size: int = typer.Option(..., help="how many subjects to draw"),
             raise typer.Exit(1)
         states = store.states.values()
     ratios = dict(policy.inspection_ratios)
-    pool = filter_candidates(candidates(states, lambda state: grade(state, policy)),
+    ungraded: list[str] = []
+    pool = filter_candidates(candidates(states, lambda state: grade(state, policy), ungraded),
                              authority=authority, region=region, industry=industry)
+    if ungraded:
+        err.print(f"warning: {len(ungraded)} subjects could not be graded and are not in the pool: "
+                  + ", ".join(ungraded[:20]), markup=False, highlight=False, soft_wrap=True)
     try:
         drawn = draw_sample(pool, size, seed, ratios)
     except ValueError as error:

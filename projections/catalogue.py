@@ -90,6 +90,9 @@ class Bounds:
 
 FEN_BOUNDS = Bounds(0, MAX_FEN)
 DATE_BOUNDS = Bounds(EARLIEST_DATE, LATEST_DATE)
+# occurred_on and recorded_at (whose day is the edge's today for a publisher's event) go a year further:
+# a deadline on the last payload date fires the next day, and the timers' event occurs then.
+ENVELOPE_DATE_BOUNDS = Bounds(EARLIEST_DATE, "2100-12-31")
 
 
 @dataclass(frozen=True)

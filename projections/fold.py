@@ -140,6 +140,15 @@ def _by_offset(items) -> list[dict]:
     return sorted(items, key=lambda item: item["offset"])
 
 
+def shown_grade(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
+    """The grade, or when grading the stored state raises (a bug) an empty grade that says why."""
+    try:
+        return grade(state, policy)
+    except Exception as error:  # noqa: BLE001 - one stored record never stops a read
+        return {"letter": None, "score": None, "policy_version": policy.version, "reasons": [],
+                "unshown": [{"part": "grade", "why": internal_error(error).message}]}
+
+
 def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
     """The credit file (信用档案) as the API and the CLI show it. A part that cannot be computed from
     the stored state (a bug) is shown empty and named under `unshown`: a read never fails whole."""

@@ -115,7 +115,7 @@ class Replay:
 
 def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *,
            policy: Policy | PolicyBook = DEFAULT_POLICY,
-           clock: datetime | None = None) -> Replay:
+           clock: datetime | None = None, deadlines: bool = True) -> Replay:
     """Fold (offset, event in JSON form) pairs, in order, from nothing.
 
     With `clock` (an aware instant) the timers run too, as the live worker's would: before
@@ -123,11 +123,14 @@ def replay(entries: Iterable[tuple[int, dict]], pseudonym_key: bytes = NO_KEY, *
     one every deadline due by `clock`. The events are then renumbered 0, 1, 2 ... in the
     order folded, system events included, as they would stand in the log.
 
-    `pseudonym_key` is needed only for files that still carry natural persons' ID numbers."""
+    `pseudonym_key` is needed only for files that still carry natural persons' ID numbers.
+    `deadlines`: derive each applied event's pending deadlines, as the live worker does, so that an
+    event whose deadlines raise is set aside here too (False only to measure the fold alone)."""
     result = Replay(policy=policy)
     if clock is None:
         for offset, decoded in entries:
-            result.record(step(result.states.get, decoded, offset, pseudonym_key, policy, handed_over=True), offset)
+            result.record(step(result.states.get, decoded, offset, pseudonym_key, policy, handed_over=True,
+                               deadlines=deadlines), offset)
         return result
     timers = _Timers(policy)
     offset = 0
@@ -178,17 +181,42 @@ class _Timers:
         return offset
 
 
+def fold_entries(entries: list[dict], policy: Policy | PolicyBook = DEFAULT_POLICY) -> tuple[dict | None, list[int]]:
+    """Fold history entries ({offset, event}) from nothing: the state, and the offsets of the entries
+    left out because folding them raised (a bug; the live worker quarantined them, or the fold changed
+    since). In place, as a replay folds; after a raise, once more copy-on-write, so that an entry that
+    raises leaves the state as it was before it."""
+    state = None
+    try:
+        for entry in entries:
+            state, _ = fold(state, entry["event"], entry["offset"],
+                            policy=policy_for(policy, recorded_day(entry["event"])), handed_over=True)
+        return state, []
+    except Exception:  # noqa: BLE001 - one stored record never stops a read
+        pass
+    state, left_out = None, []
+    for entry in entries:
+        try:
+            state, _ = fold(state, entry["event"], entry["offset"],
+                            policy=policy_for(policy, recorded_day(entry["event"])))
+        except Exception:  # noqa: BLE001
+            left_out.append(entry["offset"])
+    return state, left_out
+
+
+def _known_at(history: Iterable[dict], moment: datetime) -> list[dict]:
+    known = []
+    for entry in history:
+        if datetime.fromisoformat(entry["event"]["recorded_at"]) > moment:
+            break  # the history is in log order, and a subject's recorded_at only grows along it
+        known.append(entry)
+    return known
+
+
 def state_as_of(history: Iterable[dict], moment: datetime, policy: Policy | PolicyBook = DEFAULT_POLICY) -> dict | None:
     """One subject's state as the ledger knew it at `moment`: its accepted events (history entries
     {offset, event}) recorded at or before then, folded again. None if it had none yet."""
-    state = None
-    for entry in history:
-        event = entry["event"]
-        if datetime.fromisoformat(event["recorded_at"]) > moment:
-            break  # the history is in log order, and a subject's recorded_at only grows along it
-        state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)),
-                        handed_over=True)
-    return state
+    return fold_entries(_known_at(history, moment), policy)[0]
 
 
 def state_valid_at(history: list[dict], day: str, policy: Policy | PolicyBook = DEFAULT_POLICY) -> dict | None:
@@ -201,12 +229,7 @@ def state_valid_at(history: list[dict], day: str, policy: Policy | PolicyBook = 
     known_now = state_as_of(history, datetime.max.replace(tzinfo=SHANGHAI), policy)
     if known_now is None:
         return None
-    state = None
-    for entry in history:
-        event = entry["event"]
-        if event["occurred_on"] <= day:
-            state, _ = fold(state, event, entry["offset"], policy=policy_for(policy, recorded_day(event)),
-                            handed_over=True)
+    state, _ = fold_entries([entry for entry in history if entry["event"]["occurred_on"] <= day], policy)
     if state is None:
         return None
     records = {}
@@ -235,9 +258,14 @@ def bitemporal_view(history: list[dict], as_of: str | None, valid_at: str | None
     if valid_at is not None:
         state = state_valid_at(known, valid_at, policy)
         known = [h for h in known if h["event"]["occurred_on"] <= valid_at]
+        left_out = []
     else:
-        state = state_as_of(known, moment or datetime.max.replace(tzinfo=SHANGHAI), policy)
+        state, left_out = fold_entries(known, policy)
     day = valid_at or (moment.astimezone(SHANGHAI).date().isoformat() if moment else today)
     graded_under = policy_for(policy, day)
-    return {"as_of": instant_text(moment) if moment else None, "valid_at": valid_at,
+    view = {"as_of": instant_text(moment) if moment else None, "valid_at": valid_at,
             "file": credit_file(state, graded_under) if state is not None else None, "history": known}
+    if left_out:  # said, never a failed read
+        view["unshown"] = [{"offset": offset, "why": "folding this event raised; the file is shown without it"}
+                           for offset in left_out]
+    return view

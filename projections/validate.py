@@ -156,7 +156,7 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
 
     subject = _check_subject(raw.get("subject"), ctx, add)
     source = _check_source(raw.get("source"), add)
-    occurred_on = _check_date(raw.get("occurred_on"), "occurred_on", True, add)
+    occurred_on = _check_date(raw.get("occurred_on"), "occurred_on", True, add, cat.ENVELOPE_DATE_BOUNDS)
     today = ctx.now.astimezone(SHANGHAI).date()  # valid time is a date in China, not in UTC
     if occurred_on is not None and occurred_on > today:
         add("occurred_on", "not_in_future", f"{occurred_on} is after today ({today}, Asia/Shanghai)")
@@ -383,8 +383,9 @@ def _check_instant(value, field: str, required: bool, add) -> datetime | None:
         add(field, "instant", f"{value} does not exist in the calendar")
         return None
     # the text's own day first: within the bounds, the conversion to +08:00 cannot overflow
-    if value[:10] not in cat.DATE_BOUNDS or moment.astimezone(SHANGHAI).date().isoformat() not in cat.DATE_BOUNDS:
-        add(field, "range", f"{value} is outside {cat.DATE_BOUNDS} (Asia/Shanghai)")
+    bounds = cat.ENVELOPE_DATE_BOUNDS
+    if value[:10] not in bounds or moment.astimezone(SHANGHAI).date().isoformat() not in bounds:
+        add(field, "range", f"{value} is outside {bounds} (Asia/Shanghai)")
         return None
     return moment
 

@@ -23,9 +23,8 @@ from confluent_kafka import KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections import access
-from projections.fold import credit_file
+from projections.fold import credit_file, shown_grade
 from projections.catalogue import LIST_KINDS, MAX_EVENT_BYTES
-from projections.grading import grade
 from projections.lists import public_entry
 from projections.replay import bitemporal_view, state_as_of
 from projections.canonical import BadInstant, instant_text, read_instant
@@ -349,7 +348,7 @@ def create_app(settings) -> faust.App:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
         at = request.query.get("at")
         if at is None:
-            return json_response(web, {"subject_id": subject_id, **grade(state, policy_now())})
+            return json_response(web, {"subject_id": subject_id, **shown_grade(state, policy_now())})
         try:
             moment = read_instant(at, "at")
         except BadInstant as error:
@@ -357,7 +356,7 @@ def create_app(settings) -> faust.App:
         then = state_as_of(store.history(subject_id), moment, policies)
         day = instant_text(moment)[:10]
         body = {"subject_id": subject_id, "at": instant_text(moment),
-                **(grade(then, policies.in_force(day)) if then is not None else {"letter": None, "reasons": []})}
+                **(shown_grade(then, policies.in_force(day)) if then is not None else {"letter": None, "reasons": []})}
         return json_response(web, body)
 
     @app.page("/subjects/{subject_id}/report")
