@@ -354,9 +354,10 @@ class _Demo:
                   valid_to=d + timedelta(days=valid_days - 1) if valid_days else None)
 
     def grant(self, s: Subject, d: date, grantee: str, scope: list[str], valid_days: int, revoke_after: int | None) -> None:
+        # The credit office writes it on the subject's written authorisation (书面授权书), which it names.
         source, gid, until = self.authority(s.city, "credit"), self.new_id("SQ", d), d + timedelta(days=valid_days)
-        if self.emit(s, source, d, "QueryAuthorized", grant_id=gid, grantee=grantee, scope=scope, valid_until=until) \
-                and revoke_after:
+        if self.emit(s, source, d, "QueryAuthorized", grant_id=gid, grantee=grantee, scope=scope, valid_until=until,
+                     authorisation_ref=f"{s.city.abbr}信授〔{d.year}〕{gid[-6:]}号") and revoke_after:
             self.emit(s, source, self.after(d, revoke_after, revoke_after + 10), "QueryAuthorizationRevoked",
                       grant_id=gid, grantee=grantee, scope=scope, valid_until=until)
 

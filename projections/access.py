@@ -211,16 +211,16 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
         return AccessDecision(principal.name, principal.role, principal.authority_code, subject_id, "read_file",
                               non_public, reason, tuple(record_ids))
 
-    public_ids = {_record_id(collection, record) for collection, record in _records(file)
-                  if record["classification"] == "PUBLIC" and in_force(collection, record, today, policy)}
+    public = {_identity(collection, record) for collection, record in _records(file)
+              if record["classification"] == "PUBLIC" and in_force(collection, record, today, policy)}
     if principal.role in AUDITOR_UP:
-        hidden = [_record_id(c, r) for c, r in _records(file) if _record_id(c, r) not in public_ids]
+        hidden = [_record_id(c, r) for c, r in _records(file) if _identity(c, r) not in public]
         return file, decision(True, f"role {principal.role}: the whole file, hidden records included (审计)", hidden)
     if principal.role == SUPERVISOR:
         current = {collection: [r for r in file["records"][collection] if in_force(collection, r, today, policy)]
                    for collection in COLLECTIONS}
         view = {**file, "records": current, "rejected": [], "rejected_total": None}
-        non_public = [_record_id(c, r) for c in COLLECTIONS for r in current[c] if _record_id(c, r) not in public_ids]
+        non_public = [_record_id(c, r) for c in COLLECTIONS for r in current[c] if _identity(c, r) not in public]
         return view, decision(True, "role supervisor: every record in force, INTERNAL and AUTHORIZED included, "
                                     "with grade, deadlines and pending objections and repairs (监管)", non_public)
 
@@ -233,7 +233,7 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
         shown[collection] = []
         for record in file["records"][collection]:
             rid = _record_id(collection, record)
-            if rid in public_ids:
+            if _identity(collection, record) in public:
                 shown[collection].append(_without_internal_fields(record))
             elif (record["classification"] == "AUTHORIZED" and collection in granted
                   and in_force(collection, record, today, policy)):
@@ -290,6 +290,11 @@ def _records(file: dict):
 
 def _record_id(collection: str, record: dict) -> str:
     return record[RECORD_ID_FIELD[collection]]
+
+
+def _identity(collection: str, record: dict) -> tuple[str, str, str]:
+    # records are identified per issuing authority: two authorities' records may share an id
+    return collection, record["source"]["authority_code"], _record_id(collection, record)
 
 
 def _without_internal_fields(record: dict) -> dict:

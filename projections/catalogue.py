@@ -244,6 +244,9 @@ _TYPES = (
         f("grantee", doc="who may query (a principal or an organisation's USCC)"),
         f("scope", STR_LIST, doc="which classes of records may be read"),
         f("valid_until", DATE, doc="last day the grant holds"),
+        f("authorisation_ref", required=False,
+          doc="reference of the subject's written authorisation (书面授权书) the credit office acts on; "
+              "the fold requires it of every new grant (optional only so that older records still read)"),
     ), default_classification="INTERNAL", doc="The subject authorises a query of non-public records (授权查询)."),
     EventType("QueryAuthorizationRevoked", (
         f("grant_id", doc="the grant's id"),

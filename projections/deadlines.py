@@ -30,14 +30,14 @@ from datetime import date, datetime, timedelta
 from projections.calendar import Due, add_months, deadline_instant
 from projections.catalogue import EVENT_TYPES
 from projections.policy import Policy
-from projections.records import ACTIVE, OPEN, PENDING, base_status, find_record
+from projections.records import ACTIVE, COLLECTIONS, OPEN, PENDING, base_status, key, key_authority
+from projections.validate import TIMER_SYSTEM  # source.system of every event a timer writes
 
 DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM = "DISCLOSURE", "COMMITMENT", "PUBLICITY", "LIST_TERM"
 OBJECTION, REPAIR, ESCALATION = "OBJECTION", "REPAIR", "ESCALATION"
 KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION)
 KIND_LABELS_ZH = {DISCLOSURE: "双公示报送", COMMITMENT: "承诺履行", PUBLICITY: "公示期届满", LIST_TERM: "名单期限届满",
                   OBJECTION: "异议处理", REPAIR: "信用修复办理", ESCALATION: "经营异常名录满3年"}
-TIMER_SYSTEM = "credit-ledger timers"  # source.system of every event a timer writes
 DEADLINE_NAMESPACE = uuid.UUID("8f4e2b1a-7c3d-5e6f-9a0b-1c2d3e4f5a6b")
 ESCALATED_SUFFIX = "-SD"  # the entry_id of the SERIOUS_DISHONESTY entry an escalation creates
 
@@ -47,7 +47,7 @@ class Deadline:
     fires_at: str  # ISO instant, +08:00 (compares like instants: one offset throughout)
     subject_id: str
     kind: str
-    ref: str  # decision_no, commitment_id, record_id, entry_id, objection_id or repair_id
+    ref: str  # the key (records.key) of the decision, commitment, penalty, list entry, objection or repair
     due_on: str  # the last day of the period
     provisional: bool  # counted on a year the official calendar does not cover yet
 
@@ -122,8 +122,9 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
             continue
         if entry.get("term_until"):
             pending.append(_deadline(state, LIST_TERM, entry_id, Due(date.fromisoformat(entry["term_until"]), False)))
-        if (entry["list_kind"] == "ABNORMAL_OPERATION" and entry_id not in escalated
-                and find_record(state, entry_id + ESCALATED_SUFFIX)[0] is None):
+        # the escalation's entry is the same authority's, so its key is this one's with the suffix
+        if (entry["list_kind"] == "ABNORMAL_OPERATION" and entry["entry_id"] not in escalated
+                and not any(entry_id + ESCALATED_SUFFIX in records[c] for c in COLLECTIONS)):
             pending.append(_deadline(state, ESCALATION, entry_id, _last_day_before(
                 entry["occurred_on"], policy.abnormal_operation_escalation_months)))
     for objection_id, objection in state["objections"].items():
@@ -143,32 +144,45 @@ def due_by(deadlines: list[Deadline], moment: datetime) -> list[Deadline]:
 
 
 def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Policy) -> dict:
-    """The event (JSON form) a deadline produces when it fires at `recorded_at`."""
+    """The event (JSON form) a deadline produces when it fires at `recorded_at`.
+
+    `deadline.ref` is the key of what fell due in its table (records.key: the authority's code and the
+    id); the event names it by its id, under the source of the authority it belongs to, so the fold
+    finds it as that authority's own."""
     ref, due_on = deadline.ref, deadline.due_on
     if deadline.kind == DISCLOSURE:
         decision = state["decisions"][ref]
         event_type, source = "DisclosureOverdue", decision["source"]
-        payload = {"decision_no": ref, "decision_kind": decision["decision_kind"], "due_on": due_on}
+        payload = {"decision_no": decision["decision_no"], "decision_kind": decision["decision_kind"], "due_on": due_on}
     elif deadline.kind == COMMITMENT:
-        event_type, source = "CommitmentOverdue", state["records"]["commitments"][ref]["source"]
-        payload = {"commitment_id": ref, "due_on": due_on}
+        commitment = state["records"]["commitments"][ref]
+        event_type, source = "CommitmentOverdue", commitment["source"]
+        payload = {"commitment_id": commitment["commitment_id"], "due_on": due_on}
     elif deadline.kind == PUBLICITY:
         penalty = state["records"]["penalties"][ref]
         event_type, source = "PublicityEnded", penalty["source"]
-        payload = {"record_id": ref, "reason": publicity_end(penalty, policy)[1]}
+        payload = {"record_id": penalty["record_id"], "reason": publicity_end(penalty, policy)[1]}
     elif deadline.kind == LIST_TERM:
-        event_type, source = "ListTermEnded", state["records"]["lists"][ref]["source"]
-        payload = {"entry_id": ref}
+        entry = state["records"]["lists"][ref]
+        event_type, source = "ListTermEnded", entry["source"]
+        payload = {"entry_id": entry["entry_id"]}
     elif deadline.kind in (OBJECTION, REPAIR):
         table = "objections" if deadline.kind == OBJECTION else "repairs"
-        event_type, source = "ProcessingOverdue", state[table][ref]["source"]
-        payload = {"kind": deadline.kind, "ref_id": ref, "due_on": due_on}
+        item = state[table][ref]
+        # Under the authority of the record it is about, which has it to decide (or the credit office):
+        # its filer may be the credit office, under whose code the fold would not find it.
+        record = (state["records"][item.get("record_kind", "penalties")].get(key(key_authority(ref), item["record_id"]))
+                  if state.get("scoped_ids") else None)
+        event_type, source = "ProcessingOverdue", (record or item)["source"]
+        payload = {"kind": deadline.kind, "ref_id": item["objection_id" if deadline.kind == OBJECTION else "repair_id"],
+                   "due_on": due_on}
     elif deadline.kind == ESCALATION:
         entry = state["records"]["lists"][ref]
+        local = entry["entry_id"]
         event_type, source = "ListEntered", entry["source"]
-        payload = {"entry_id": ref + ESCALATED_SUFFIX, "list_kind": "SERIOUS_DISHONESTY",
-                   "reason": f"列入经营异常名录（{ref}）届满 {policy.abnormal_operation_escalation_months} 个月仍未移出",
-                   "basis_record_id": ref, "measures": list(policy.escalation_measures)}
+        payload = {"entry_id": local + ESCALATED_SUFFIX, "list_kind": "SERIOUS_DISHONESTY",
+                   "reason": f"列入经营异常名录（{local}）届满 {policy.abnormal_operation_escalation_months} 个月仍未移出",
+                   "basis_record_id": local, "measures": list(policy.escalation_measures)}
     else:
         raise ValueError(f"unknown deadline kind {deadline.kind}")
     occurred_on = (date.fromisoformat(due_on) + timedelta(days=1)).isoformat()

@@ -3,7 +3,11 @@
 `fold(state, event, offset)` is a pure function. Delivery from Kafka is
 at-least-once, so it is idempotent twice over: an offset at or below the last
 one the subject has seen is a redelivery, and an event id it has already
-accepted is a duplicate; neither changes anything.
+accepted with the same content is a duplicate; neither changes anything. The same
+id with other content is a conflict, rejected (event_id_conflict). The ids of the
+timers' events (source.system TIMER_SYSTEM) are kept apart from publishers' ones, so
+that no publisher can take the id of a system event still to come (a UUIDv5 anyone
+can compute) and have it dropped as a duplicate.
 
 Every event type's effect and every rule live in projections/records.py (the rule
 ids and their meaning: records.RULES); the numbers the rules use come from a
@@ -15,18 +19,21 @@ are written in place.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
-from projections.canonical import GENESIS_HEAD, chain_link
+from projections.canonical import GENESIS_HEAD, canonical_bytes, chain_link
 from projections.deadlines import pending_deadlines
 from projections.grading import grade
 from projections.lists import describe
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
-                                 deregistration_problems, problem)
-from projections.validate import Problem
+                                 deregistration_problems, problem, scope_ids)
+from projections.validate import TIMER_SYSTEM, Problem
 
 MAX_EVENTS_PER_SUBJECT = 100_000  # the seen-id list is bounded by this
+TIMERS_ID_PREFIX = "timers:"  # a timer's event id in seen_event_ids (an event id is a UUID: no colon)
+DIGEST_HEX_CHARS = 16  # of an event's content digest kept with its id: 64 bits
 MAX_REJECTED_KEPT = 100  # the file keeps the newest rejections; all are on credit.rejected
 
 MAX_ERROR_CHARS = 300  # of an internal error's message, as credit.rejected carries it
@@ -39,7 +46,7 @@ QUARANTINED = "quarantined"
 INTERNAL_ERROR = "internal_error"
 
 __all__ = ["APPLIED", "DUPLICATE", "INTERNAL_ERROR", "QUARANTINED", "REDELIVERED", "REJECTED", "RULES", "Outcome",
-           "check_rules", "credit_file", "fold", "internal_error", "new_state"]
+           "check_rules", "content_digest", "credit_file", "fold", "internal_error", "new_state", "seen_id"]
 
 
 def internal_error(error: BaseException) -> Problem:
@@ -63,7 +70,7 @@ def new_state(subject: dict) -> dict:
         "counts": {},
         "chain": {"length": 0, "head": GENESIS_HEAD},
         "as_of": {"offset": -1, "recorded_at": None},
-        "seen_event_ids": {},  # event id -> offset: a table, so a duplicate is found in O(1)
+        "seen_event_ids": {},  # event id -> [offset, content digest]: a table, so a duplicate is found in O(1)
         "rejected": [],
         "rejected_total": 0,
         "records": {collection: {} for collection in COLLECTIONS},
@@ -71,6 +78,7 @@ def new_state(subject: dict) -> dict:
         "repairs": {},
         "decisions": {},
         "grants": {},
+        "scoped_ids": True,  # tables keyed per authority (records.key); a state without it is rekeyed
     }
 
 
@@ -88,10 +96,20 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
     if isinstance(seen, list):  # a state stored before the ids became a table: the same ids
         state = {**state, "seen_event_ids": dict.fromkeys(seen, -1)}
         seen = state["seen_event_ids"]
-    if event["event_id"] in seen:
-        return state, Outcome(DUPLICATE)
+    if not state.get("scoped_ids"):  # stored before records were identified per authority
+        state = scope_ids(state)
+    seen_key = seen_id(event)
+    known = seen.get(seen_key)
+    digest = content_digest(event)
+    if known is not None:
+        # An id stored with its offset alone (before digests were kept) has unknown content: a duplicate.
+        if isinstance(known, int) or known[1] == digest:
+            return state, Outcome(DUPLICATE)
+        reasons = [problem("event_id", "event_id_conflict",
+                           f"{event['event_id']} is the id of another event, applied at offset {known[0]}")]
+    else:
+        reasons = check_rules(state, event, policy=policy)
     as_of = {"offset": offset, "recorded_at": event["recorded_at"]}
-    reasons = check_rules(state, event, policy=policy)
     if reasons:
         new = dict(state)
         new["as_of"] = as_of
@@ -108,11 +126,29 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
     counts = draft.at("counts")
     counts[event["type"]] = counts.get(event["type"], 0) + 1
     if handed_over:
-        seen[event["event_id"]] = offset
+        seen[seen_key] = [offset, digest]
     else:
-        new["seen_event_ids"] = {**seen, event["event_id"]: offset}
+        new["seen_event_ids"] = {**seen, seen_key: [offset, digest]}
     new["chain"] = {"length": state["chain"]["length"] + 1, "head": chain_link(state["chain"]["head"], event)}
     return new, Outcome(APPLIED)
+
+
+def seen_id(event: dict) -> str:
+    """An event's id as seen_event_ids keys it: the timers' events apart from publishers' ones (the edges
+    refuse their source to publishers, and the fold refuses it on other types: records.TIMER_TYPES)."""
+    if event["source"].get("system") == TIMER_SYSTEM:
+        return TIMERS_ID_PREFIX + event["event_id"]
+    return event["event_id"]
+
+
+def content_digest(event: dict) -> str:
+    """What makes an event the same event again: everything but what the ledger stamps or seals
+    (recorded_at, a natural person's sealed subject.pii) and the names a re-publication may spell anew
+    (subject.name, source.authority_name, source.system)."""
+    content = {"type": event["type"], "subject": [event["subject"]["id"], event["subject"]["kind"]],
+               "authority_code": event["source"]["authority_code"], "occurred_on": event["occurred_on"],
+               "classification": event["classification"], "payload": event["payload"]}
+    return hashlib.sha256(canonical_bytes(content)).hexdigest()[:DIGEST_HEX_CHARS]
 
 
 def check_rules(state: dict, event: dict, *, policy: Policy = DEFAULT_POLICY) -> list[Problem]:

@@ -46,13 +46,16 @@ def _reason(record_id: str, rule: str, points: int, detail: str) -> dict:
 
 def grade(state: dict, policy: Policy) -> dict:
     records, reasons, hard = state["records"], [], []
-    for record_id, penalty in records["penalties"].items():
+    # A reason names a record by its own id (two authorities' records may share one: records.key).
+    for penalty in records["penalties"].values():
         if base_status(penalty) == ACTIVE:
-            reasons.append(_reason(record_id, "penalty_on_display", policy.penalty_points[penalty["severity"]],
+            reasons.append(_reason(penalty["record_id"], "penalty_on_display",
+                                   policy.penalty_points[penalty["severity"]],
                                    f"{penalty['severity']} 行政处罚 {penalty['decision_no']}"))
-    for record_id, commitment in records["commitments"].items():
+    for commitment in records["commitments"].values():
         if commitment["status"] not in (BREACHED, OVERDUE):
             continue
+        record_id = commitment["commitment_id"]
         if commitment.get("false_commitment"):
             reasons.append(_reason(record_id, "false_commitment", policy.false_commitment_points, "虚假承诺"))
         elif commitment["status"] == BREACHED:
@@ -60,24 +63,27 @@ def grade(state: dict, policy: Policy) -> dict:
         else:
             reasons.append(_reason(record_id, "commitment_overdue", policy.commitment_breached_points,
                                    f"承诺逾期未履行（{commitment.get('due_on')}）"))
-    for entry_id, entry in records["lists"].items():
+    for entry in records["lists"].values():
         if base_status(entry) != ACTIVE:
             continue
+        entry_id = entry["entry_id"]
         reasons.append(_reason(entry_id, "list_entry", policy.list_points[entry["list_kind"]], entry["list_kind"]))
         if entry["list_kind"] in policy.hard_d_lists:
             hard.append(_reason(entry_id, "hard_rule", 0, f"{entry['list_kind']} 名单：直接评为 D"))
-    for rating_id, rating in records["ratings"].items():
+    for rating in records["ratings"].values():
         points = policy.rating_points.get(rating["rating_kind"], {}).get(rating["level"], 0)
         if base_status(rating) == ACTIVE and points:
-            reasons.append(_reason(rating_id, "rating", points, f"{rating['rating_kind']} {rating['level']} 级"))
+            reasons.append(_reason(rating["rating_id"], "rating", points,
+                                   f"{rating['rating_kind']} {rating['level']} 级"))
     score = policy.start_score + sum(r["points"] for r in reasons)
     thresholds = policy.grade_thresholds
     letter = "D" if hard else next((g for g in GRADES[:3] if score >= thresholds[g]), "D")
     return {"letter": letter, "score": score, "start_score": policy.start_score,
             "policy_version": policy.version, "policy_effective_from": policy.effective_from,
             # in a fixed order: a state read back from the store iterates its records in key order
-            "reasons": sorted(hard, key=lambda r: r["record_id"])
-            + sorted(reasons, key=lambda r: (r["points"], r["record_id"], r["rule"]))}
+            # (and two authorities' records of one id apart by their details: equal reasons are interchangeable)
+            "reasons": sorted(hard, key=lambda r: (r["record_id"], r["detail"]))
+            + sorted(reasons, key=lambda r: (r["points"], r["record_id"], r["rule"], r["detail"]))}
 
 
 def _key(reason: dict) -> tuple:

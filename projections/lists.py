@@ -51,17 +51,19 @@ def describe(codes: list[str]) -> list[dict]:
 
 
 def active_entries(state: dict) -> dict[str, str]:
-    """{entry_id: list_kind} of the subject's active entries that are public (for the list index)."""
+    """{entry key: list_kind} of the subject's active entries that are public (for the list index); the key
+    is the state's (records.key: the listing authority's code and the entry_id)."""
     return {entry_id: entry["list_kind"] for entry_id, entry in state["records"]["lists"].items()
             if base_status(entry) == ACTIVE and entry["classification"] == "PUBLIC"}
 
 
-def public_entry(state: dict, entry_id: str) -> dict:
-    """One entry as a public list shows it: who, why, since when, until when, with which measures.
-    A natural person appears by pseudonym only (the ledger never holds the name)."""
-    entry, subject = state["records"]["lists"][entry_id], state["subject"]
+def public_entry(state: dict, entry_key: str) -> dict:
+    """One entry (by its key, as active_entries gives it) as a public list shows it: who, why, since when,
+    until when, with which measures. A natural person appears by pseudonym only (the ledger never holds
+    the name)."""
+    entry, subject = state["records"]["lists"][entry_key], state["subject"]
     return {"subject_id": subject["id"], "subject_kind": subject["kind"], "name": subject.get("name"),
-            "entry_id": entry_id, "list_kind": entry["list_kind"], "reason": entry["reason"],
+            "entry_id": entry["entry_id"], "list_kind": entry["list_kind"], "reason": entry["reason"],
             "entered_on": entry["occurred_on"], "term_until": entry.get("term_until"),
             "authority": entry["source"]["authority_name"], "status": entry["status"],
             "measures": describe(entry["measures"])}

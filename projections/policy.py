@@ -23,10 +23,18 @@ import yaml
 
 from projections.calendar import WorkingCalendar, add_months
 from projections.catalogue import LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
+from projections.ids import uscc_problems
 
 GRADES = ("A", "B", "C", "D")
 POLICY_FILE_BYTES_MAX = 256 * 1024
 POINTS_MAX = 1000  # no single rule moves a score further than its whole range
+CREDIT_OFFICES_MAX = 100  # authority codes named as the credit office (one a city or county of a province)
+# The event types that act on an existing record (DESIGN "Who may act on a record"). Each is accepted
+# from the authority that issued the record (its source.authority_code), and from the credit office
+# for the types `authorities.credit_office_acts_on` names (projections/records.py, not_record_authority).
+ACTIONS_ON_A_RECORD = ("PermitRevoked", "PenaltyFulfilled", "PenaltyRevoked", "CommitmentFulfilled",
+                       "CommitmentBreached", "ListExited", "ObjectionFiled", "ObjectionResolved", "RepairRequested",
+                       "RepairDecided")
 
 
 def _frozen(mapping: Mapping) -> Mapping:
@@ -63,6 +71,9 @@ class Policy:
     hard_d_lists: frozenset[str]
     grade_thresholds: Mapping[str, int] = field(hash=False)  # A, B, C: the least score of each
     inspection_ratios: Mapping[str, float] = field(hash=False)
+    # Who may act on a record beside its issuing authority: the credit office (信用办), by authority code.
+    credit_office: frozenset[str]  # also the only writer of query authorisations (授权查询)
+    credit_office_acts_on: frozenset[str]  # of ACTIONS_ON_A_RECORD
     # The working-day calendar deadlines are counted on (official schedule + operator overrides).
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar, hash=False, compare=False)
 
@@ -74,6 +85,8 @@ class Policy:
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
         object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
         object.__setattr__(self, "escalation_measures", tuple(self.escalation_measures))
+        object.__setattr__(self, "credit_office", frozenset(self.credit_office))
+        object.__setattr__(self, "credit_office_acts_on", frozenset(self.credit_office_acts_on))
         problems = policy_problems(self)
         if problems:
             raise ValueError(f"policy {self.version}: " + "; ".join(problems))
@@ -120,6 +133,11 @@ def policy_problems(p: Policy) -> list[str]:
     need(_whole(p.start_score) and 0 < p.start_score <= 10 * POINTS_MAX, "grading.start_score", "a positive whole number")
     need(set(p.inspection_ratios) == set(GRADES) and all(0 <= v <= 1 for v in p.inspection_ratios.values()),
          "inspection_ratios", "a ratio in 0..1 for each of A, B, C, D")
+    need(len(p.credit_office) <= CREDIT_OFFICES_MAX
+         and all(isinstance(code, str) and not uscc_problems(code) for code in p.credit_office),
+         "authorities.credit_office", f"at most {CREDIT_OFFICES_MAX} unified social credit codes (GB 32100-2015)")
+    need(p.credit_office_acts_on <= set(ACTIONS_ON_A_RECORD), "authorities.credit_office_acts_on",
+         f"types among {', '.join(ACTIONS_ON_A_RECORD)}")
     return problems
 
 
@@ -155,8 +173,9 @@ _LAYOUT = {
     "grading.list_points": "list_points", "grading.rating_points": "rating_points",
     "grading.hard_rules.D": "hard_d_lists", "grading.thresholds": "grade_thresholds",
     "inspection_ratios": "inspection_ratios",
+    "authorities.credit_office": "credit_office", "authorities.credit_office_acts_on": "credit_office_acts_on",
 }
-_SECTIONS = {"publicity", "working_days", "lists", "grading", "grading.hard_rules"}
+_SECTIONS = {"publicity", "working_days", "lists", "grading", "grading.hard_rules", "authorities"}
 
 
 def parse_policy(text: str, source: str = "policy") -> Policy:

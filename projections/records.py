@@ -5,15 +5,22 @@ A check reads the state and returns every Problem it finds; an effect writes thr
 copies only the containers on the paths it changes. All state is plain data: dicts,
 lists, str, int, bool, None; dates are ISO strings, which compare like dates.
 
+Records are identified per issuing authority (DESIGN "Who may act on a record"): every table below
+is keyed `key(authority code, id)`, "<authority code>/<id>", so that no authority can occupy another's
+record ids or decision numbers. An event names a record by its id alone: it means its own authority's
+record of that id if there is one, else the one record of another authority with that id (`_resolve`;
+several: ambiguous_record). Who may then act on it: `_authority_problems` (not_record_authority).
+A state stored before the keys were scoped (no "scoped_ids") is rekeyed by `scope_ids`.
+
 State shape (see fold.new_state):
-  records: {permits|penalties|commitments|lists|ratings: {id: record}}
+  records: {permits|penalties|commitments|lists|ratings: {key: record}}
       each record: its event's payload fields, status, occurred_on, classification,
       source, event_id, offset, recorded_at, history (bounded: what happened, when, by which event)
       objectable records (permits, penalties, lists, ratings) also carry pending_objection
       and status_before_objection (the status the record returns to when the objection ends)
-  objections / repairs: {id: {..., status PENDING or the outcome, overdue}}
-  decisions: {decision_no: {decision_kind, registered, decided_on, arrived, record_id, ...}}
-  grants: {grant_id: {grantee, scope, valid_until, revoked, ...}}
+  objections / repairs: {key(the record's issuing authority, id): {..., status PENDING or the outcome, overdue}}
+  decisions: {key(authority, decision_no): {decision_kind, registered, decided_on, arrived, record_id, ...}}
+  grants: {key(the credit office that wrote it, grant_id): {grantee, scope, valid_until, revoked, ...}}
 """
 from __future__ import annotations
 
@@ -21,8 +28,9 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from projections.canonical import SHANGHAI
-from projections.policy import Policy, repairable_from
-from projections.validate import Problem
+from projections.catalogue import SYSTEM_TYPES
+from projections.policy import ACTIONS_ON_A_RECORD, Policy, repairable_from
+from projections.validate import TIMER_SYSTEM, Problem
 
 # --- statuses ---------------------------------------------------------------------------------
 ACTIVE, UNDER_OBJECTION, REVOKED, RETRACTED = "ACTIVE", "UNDER_OBJECTION", "REVOKED", "RETRACTED"
@@ -36,10 +44,15 @@ COLLECTIONS = ("permits", "penalties", "commitments", "lists", "ratings")
 OBJECTABLE = ("permits", "penalties", "lists", "ratings")  # an objection may name these
 NOUN = {"permits": "permit", "penalties": "penalty", "commitments": "commitment", "lists": "list entry",
         "ratings": "rating"}
+ID_FIELD = {"permits": "record_id", "penalties": "record_id", "commitments": "commitment_id", "lists": "entry_id",
+            "ratings": "rating_id"}  # the payload field that holds a record's own id
 MAX_HISTORY_PER_RECORD = 32  # newest kept; the ledger itself keeps everything
 
 # Types a deregistered subject can no longer take part in after its deregistration date: new
 # business of its own. Sanctions, objections, repairs, revocations and system events go on.
+# What the timers write (source.system TIMER_SYSTEM): the system types, and the escalation of an
+# ABNORMAL_OPERATION entry to SERIOUS_DISHONESTY (projections/deadlines.py).
+TIMER_TYPES = SYSTEM_TYPES | {"ListEntered"}
 NEW_BUSINESS_TYPES = frozenset(("SubjectRegistered", "PermitGranted", "CommitmentMade", "RatingAssigned",
                                 "QueryAuthorized"))
 
@@ -52,9 +65,25 @@ RULES: dict[str, str] = {
     "same_kind": "the event's subject kind differs from the subject's",
     "subject_deregistered": "after deregistration: no second deregistration, and no new business "
                             "(registration, permit and PERMIT decision, commitment, rating, query grant) dated later",
+    "event_id_conflict": "the event id was taken by an applied event of other content (the same id with the same "
+                         "content is a duplicate, ignored); the timers' events have ids of their own, apart",
+    "system_source": "a system type not written by the ledger's timers (source.system), or an event claiming the "
+                     "timers' source that is of a type they never write",
+    # who may act (DESIGN "Who may act on a record")
+    "not_record_authority": "an event acting on an existing record (revoke, fulfil, breach, exit a list, file or "
+                            "decide an objection or a repair) from an authority that neither issued the record nor "
+                            "is named for that action by the policy (authorities.credit_office_acts_on)",
+    "not_credit_office": "a query authorisation written or revoked by an authority that is not the credit office "
+                         "(policy authorities.credit_office)",
+    "grant_to_self": "a query authorisation naming as grantee the authority that writes it",
+    "no_written_authorisation": "a query authorisation without the reference of the subject's written "
+                                "authorisation (authorisation_ref)",
     # identity and references
-    "duplicate_id": "an id that already exists: record ids (across permits, penalties, commitments, list entries "
-                    "and ratings), objection_id, repair_id, grant_id, a registered decision_no",
+    "duplicate_id": "an id the same authority already used: record ids (across permits, penalties, commitments, "
+                    "list entries and ratings), a registered decision_no, grant_id; objection_id and repair_id "
+                    "among those on the records of the record's issuing authority",
+    "ambiguous_record": "an id naming no record (objection, repair, grant) of the event's own authority, and "
+                        "records of several others: which one is meant cannot be told",
     "unknown_record": "record_id / related_record_id / basis_record_id names no record of this subject",
     "unknown_commitment": "commitment_id names no commitment of this subject",
     "unknown_list_entry": "entry_id names no list entry of this subject",
@@ -127,11 +156,49 @@ class Draft:
         return node
 
 
+# --- keys: records are identified per issuing authority -------------------------------------------
+def key(authority_code: str, local_id: str) -> str:
+    """The table key of an authority's record (decision, objection, repair, grant) `local_id`."""
+    return f"{authority_code}/{local_id}"
+
+
+def key_authority(table_key: str) -> str:
+    """The authority a key belongs to (a unified social credit code holds no "/", an id may)."""
+    return table_key.partition("/")[0]
+
+
+def own_key(state: dict, authority_code: str, local_id: str) -> str:
+    """The key of `authority_code`'s `local_id` in this state, stored before the keys were scoped or after."""
+    return key(authority_code, local_id) if state.get("scoped_ids") else local_id
+
+
+def scope_ids(state: dict) -> dict:
+    """A state stored before records were identified per authority, with its tables keyed as they are
+    now. Until then an id was unique in a credit file, so each table entry keeps its place: a record
+    under its source's authority, an objection or repair under the authority of the record it is about,
+    a decision under the authority it was known as, a grant under its writer."""
+    records = state["records"]
+
+    def issuer(item: dict, collection: str) -> str:
+        record = records[collection].get(item["record_id"])
+        return (record or item)["source"]["authority_code"]
+    return {
+        **state,
+        "records": {collection: {key(r["source"]["authority_code"], local): r for local, r in table.items()}
+                    for collection, table in records.items()},
+        "objections": {key(issuer(o, o["record_kind"]), local): o for local, o in state["objections"].items()},
+        "repairs": {key(issuer(r, "penalties"), local): r for local, r in state["repairs"].items()},
+        "decisions": {key(d["authority_code"], no): d for no, d in state["decisions"].items()},
+        "grants": {key(g["source"]["authority_code"], local): g for local, g in state["grants"].items()},
+        "scoped_ids": True,
+    }
+
+
 # --- reading helpers --------------------------------------------------------------------------
-def find_record(state: dict, record_id: str) -> tuple[str | None, dict | None]:
-    """The collection and record with this id; record ids are unique across collections."""
+def find_record(state: dict, record_key: str) -> tuple[str | None, dict | None]:
+    """The collection and record under this key; an authority's record ids are unique across collections."""
     for collection in COLLECTIONS:
-        record = state["records"][collection].get(record_id)
+        record = state["records"][collection].get(record_key)
         if record is not None:
             return collection, record
     return None, None
@@ -142,33 +209,123 @@ def base_status(record: dict) -> str:
     return record["status_before_objection"] if record.get("pending_objection") else record["status"]
 
 
-def _target(state: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
-            live: bool = True) -> dict | None:
-    """The record an event acts on, or None with the problem why not."""
-    collection, record = find_record(state, record_id)
+def _named(tables: dict[str, dict], event: dict, local_id: str, fits=None) -> list[tuple[str, str]]:
+    """(table name, key) of what an event names by `local_id` in `tables`: its own authority's if it has
+    one, else every other authority's (several: the event is ambiguous). `fits` narrows the others (an
+    objection about the record the event names), and keeps its own only if it fits."""
+    own = key(event["source"]["authority_code"], local_id)
+    mine = [(name, own) for name, table in tables.items() if own in table]
+    if mine and (fits is None or fits(tables[mine[0][0]][own])):
+        return mine
+    found = [(name, k) for name, table in tables.items() for k in table if k.partition("/")[2] == local_id]
+    if fits is not None:
+        return [(name, k) for name, k in found if fits(tables[name][k])] or found
+    return found
+
+
+def _one(table: dict, event: dict, local_id: str, field: str, unknown: str, noun: str, problems: list[Problem],
+         fits=None) -> str | None:
+    """The key of the one objection, repair or grant an event names, or None with the problem why not."""
+    found = _named({"": table}, event, local_id, fits)
+    if not found:
+        problems.append(problem(field, unknown, f"no {noun} {local_id}"))
+        return None
+    if len(found) > 1:
+        problems.append(_ambiguous(field, local_id, [k for _, k in found]))
+        return None
+    return found[0][1]
+
+
+def _ambiguous(field: str, local_id: str, keys: list[str]) -> Problem:
+    return problem(field, "ambiguous_record", f"{local_id} names no record of this authority, and records of "
+                                              f"{', '.join(sorted(key_authority(k) for k in keys))}")
+
+
+def _target(state: dict, event: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
+            live: bool = True) -> tuple[str, str, dict] | None:
+    """The record an event names by `record_id`, as (collection, key, record), or None with the problem why not."""
+    records = state["records"]
+    found = _named(records, event, record_id)
     wanted = " or ".join(NOUN[k] for k in kinds)
-    if record is None:
+    if not found:
         rule = {("commitments",): "unknown_commitment", ("lists",): "unknown_list_entry"}.get(kinds, "unknown_record")
         problems.append(problem(field, rule, f"no {wanted} {record_id!r} in this credit file"))
         return None
-    if collection not in kinds:
-        problems.append(problem(field, "wrong_record_kind", f"{record_id} is a {NOUN[collection]}, not a {wanted}"))
+    of_kind = [(collection, k) for collection, k in found if collection in kinds]
+    if not of_kind:
+        problems.append(problem(field, "wrong_record_kind", f"{record_id} is a {NOUN[found[0][0]]}, not a {wanted}"))
         return None
+    if len(of_kind) > 1:
+        problems.append(_ambiguous(field, record_id, [k for _, k in of_kind]))
+        return None
+    collection, record_key = of_kind[0]
+    record = records[collection][record_key]
     if live and record["status"] == RETRACTED:
         problems.append(problem(field, "record_retracted", f"{NOUN[collection]} {record_id} was retracted"))
         return None
-    return record
+    return collection, record_key, record
 
 
-def _new_id(state: dict, record_id: str, field: str, problems: list[Problem]) -> None:
-    collection, _ = find_record(state, record_id)
+def _authority_problems(event: dict, owner: str, field: str, policy: Policy) -> list[Problem]:
+    """Why the event's authority may not act on a record (objection, repair) of authority `owner`.
+
+    Only the issuing authority acts on its records, or the credit office where the policy names the
+    action. Who files an objection or a repair request (seeds 004 §67 §71, 000 §56): the subject, who
+    has no publisher of its own, applies to the authority that issued the record (each 行业主管部门
+    handles the objections and the repair of its own information, 按照职责分工) or to the credit office's
+    platform (信用网站, 异议受理; "异议数据谁来办" is the credit office's to organise, 003 §4(1)). Either
+    writes the event; another department has neither the duty nor the file, and is refused. System types
+    act for the record's authority: the timers write them under its source."""
+    actor = event["source"]["authority_code"]
+    if actor == owner or event["type"] not in ACTIONS_ON_A_RECORD:
+        return []
+    if actor in policy.credit_office and event["type"] in policy.credit_office_acts_on:
+        return []
+    return [problem(field, "not_record_authority",
+                    f"the record is {owner}'s; {actor} may not write {event['type']} on it (only the issuing "
+                    f"authority{', or the credit office' if event['type'] in policy.credit_office_acts_on else ''})")]
+
+
+def _new_id(state: dict, event: dict, record_id: str, field: str, problems: list[Problem]) -> None:
+    collection, _ = find_record(state, key(event["source"]["authority_code"], record_id))
     if collection is not None:
-        problems.append(problem(field, "duplicate_id", f"{record_id} is already a {NOUN[collection]} of this subject"))
+        problems.append(problem(field, "duplicate_id", f"{record_id} is already a {NOUN[collection]} "
+                                                       f"of this authority on this subject"))
 
 
-def _unused(table: dict, key: str, field: str, what: str, problems: list[Problem]) -> None:
-    if key in table:
-        problems.append(problem(field, "duplicate_id", f"{what} {key} already exists"))
+def _acted_on(state: dict, event: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
+             policy: Policy, live: bool = True) -> tuple[str, str, dict] | None:
+    """The record an event acts on, as _target finds it, if its authority may act on it; else None with
+    the problem why not."""
+    found = _target(state, event, record_id, field, kinds, problems, live)
+    if found is None:
+        return None
+    refused = _authority_problems(event, key_authority(found[1]), field, policy)
+    problems += refused
+    return None if refused else found
+
+
+def _own(event: dict, local_id: str) -> str:
+    """The key of the event's own authority's `local_id`: where a new record goes."""
+    return key(event["source"]["authority_code"], local_id)
+
+
+def _at(draft: Draft, event: dict, record_id: str, kinds: tuple[str, ...]) -> str:
+    """The key of the record of `kinds` a checked event names (found as its check found it)."""
+    found = _target(draft.state, event, record_id, "", kinds, [], live=False)
+    assert found is not None, record_id
+    return found[1]
+
+
+def _source_problems(event: dict) -> list[Problem]:
+    """System types come from the ledger's timers only, and the timers write nothing else but the
+    escalation of an ABNORMAL_OPERATION entry (a ListEntered)."""
+    by_timers = event["source"].get("system") == TIMER_SYSTEM
+    if event["type"] in SYSTEM_TYPES and not by_timers:
+        return [problem("source.system", "system_source", f"{event['type']} is written only by the ledger's timers")]
+    if by_timers and event["type"] not in TIMER_TYPES:
+        return [problem("source.system", "system_source", f"the timers never write {event['type']}")]
+    return []
 
 
 # --- writing helpers --------------------------------------------------------------------------
@@ -205,8 +362,8 @@ def _set_status(record: dict, status: str) -> None:
         record["status"] = status
 
 
-def _edit(draft: Draft, event: dict, collection: str, record_id: str, offset: int, **details) -> dict:
-    record = draft.at("records", collection, record_id)
+def _edit(draft: Draft, event: dict, collection: str, record_key: str, offset: int, **details) -> dict:
+    record = draft.at("records", collection, record_key)
     _log(record, event, offset, **details)
     return record
 
@@ -245,8 +402,8 @@ def _disclosure_due(decided_on: str, policy: Policy) -> tuple[str, bool]:
 def _judge_timeliness(draft: Draft, no: str, policy: Policy) -> None:
     """Set the decision's due date and, once its record is here, whether it came late (迟报).
 
-    The period runs from the registered decision date, else from the record's own
-    occurred_on (its decision date); arrival is the day the ledger recorded the record."""
+    `no` is the decision's key. The period runs from the registered decision date, else from the
+    record's own occurred_on (its decision date); arrival is the day the ledger recorded the record."""
     decision = draft.at("decisions", no)
     decided_on = decision["decided_on"] or decision["record_decided_on"]
     if decided_on is None:
@@ -255,13 +412,18 @@ def _judge_timeliness(draft: Draft, no: str, policy: Policy) -> None:
     if decision["arrived"]:
         decision["late"] = decision["arrived_on"] > decision["due_on"]
         collection = "permits" if decision["decision_kind"] == "PERMIT" else "penalties"
-        draft.at("records", collection, decision["record_id"]).update(
+        draft.at("records", collection, key(key_authority(no), decision["record_id"])).update(
             disclosure_due_on=decision["due_on"], late=decision["late"])
+
+
+def _decision_key(event: dict) -> str:
+    """Decision numbers are the authority's own: its events name its decisions only."""
+    return key(event["source"]["authority_code"], event["payload"]["decision_no"])
 
 
 def _check_decision_registered(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
-    known = state["decisions"].get(payload["decision_no"])
+    known = state["decisions"].get(_decision_key(event))
     if known is not None and known["registered"]:
         problems.append(problem("payload.decision_no", "duplicate_id", f"decision {payload['decision_no']} is already registered"))
     elif known is not None and known["decision_kind"] != payload["decision_kind"]:
@@ -272,8 +434,8 @@ def _check_decision_registered(state: dict, event: dict, policy: Policy) -> list
 
 def _apply_decision_registered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload, decisions = event["payload"], draft.at("decisions")
-    no = payload["decision_no"]
-    decision = dict(decisions.get(no) or _decision(no, payload["decision_kind"], event, offset))
+    no = _decision_key(event)
+    decision = dict(decisions.get(no) or _decision(payload["decision_no"], payload["decision_kind"], event, offset))
     decision.update(registered=True, decided_on=event["occurred_on"], authority_code=event["source"]["authority_code"],
                     source=dict(event["source"]), registered_event_id=event["event_id"])
     decisions[no] = decision
@@ -298,7 +460,7 @@ def recorded_day(event: dict) -> str:
 
 def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:
     no = event["payload"]["decision_no"]
-    known = state["decisions"].get(no)
+    known = state["decisions"].get(_decision_key(event))
     if known is None:
         return []
     if known["arrived"]:
@@ -309,10 +471,10 @@ def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:
 
 
 def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str, policy: Policy) -> None:
-    no, decisions = event["payload"]["decision_no"], draft.at("decisions")
+    no, decisions = _decision_key(event), draft.at("decisions")
     # A record may arrive with no registered decision: it is known from now on, so a later
     # registration or a second record with the same number can be recognised.
-    decision = dict(decisions.get(no) or _decision(no, kind, event, offset))
+    decision = dict(decisions.get(no) or _decision(event["payload"]["decision_no"], kind, event, offset))
     decision.update(arrived=True, record_id=event["payload"]["record_id"], arrived_on=recorded_day(event),
                     record_decided_on=event["occurred_on"])
     decisions[no] = decision
@@ -324,7 +486,7 @@ def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str, policy: Pol
 
 def _check_disclosure_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
     no = event["payload"]["decision_no"]
-    known = state["decisions"].get(no)
+    known = state["decisions"].get(_decision_key(event))  # the timers write it under the decision's authority
     if known is None or not known["registered"]:
         return [problem("payload.decision_no", "unknown_decision", f"no registered decision {no}")]
     if known["decision_kind"] != event["payload"]["decision_kind"]:
@@ -337,38 +499,40 @@ def _check_disclosure_overdue(state: dict, event: dict, policy: Policy) -> list[
 
 
 def _apply_disclosure_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    decision = draft.at("decisions", event["payload"]["decision_no"])
+    decision = draft.at("decisions", _decision_key(event))
     decision.update(overdue=True, due_on=event["payload"]["due_on"], overdue_event_id=event["event_id"])
 
 
 # --- permits and penalties --------------------------------------------------------------------
 def _check_permit_granted(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    _new_id(state, event["payload"]["record_id"], "payload.record_id", problems)
+    _new_id(state, event, event["payload"]["record_id"], "payload.record_id", problems)
     return problems + _decision_problems(state, event, "PERMIT")
 
 
 def _apply_permit_granted(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    draft.at("records", "permits")[event["payload"]["record_id"]] = _record(event, offset, ACTIVE)
+    draft.at("records", "permits")[_own(event, event["payload"]["record_id"])] = _record(event, offset, ACTIVE)
     _mark_arrived(draft, event, offset, "PERMIT", policy)
 
 
 def _check_penalty_imposed(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    _new_id(state, event["payload"]["record_id"], "payload.record_id", problems)
+    _new_id(state, event, event["payload"]["record_id"], "payload.record_id", problems)
     return problems + _decision_problems(state, event, "PENALTY")
 
 
 def _apply_penalty_imposed(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     record = _record(event, offset, ACTIVE, fulfilled=False, fulfilled_on=None, pending_repair=None)
-    draft.at("records", "penalties")[event["payload"]["record_id"]] = record
+    draft.at("records", "penalties")[_own(event, event["payload"]["record_id"])] = record
     _mark_arrived(draft, event, offset, "PENALTY", policy)
 
 
 def _revoke_checker(collection: str) -> Callable:
     def check(state: dict, event: dict, policy: Policy) -> list[Problem]:
         problems: list[Problem] = []
-        record = _target(state, event["payload"]["record_id"], "payload.record_id", (collection,), problems)
+        found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", (collection,), problems,
+                           policy)
+        record = found[2] if found is not None else None
         if record is not None and base_status(record) == REVOKED:
             problems.append(problem("payload.record_id", "already_revoked", f"revoked on {record['revoked_on']}"))
         return problems
@@ -378,7 +542,8 @@ def _revoke_checker(collection: str) -> Callable:
 def _revoke_applier(collection: str) -> Callable:
     def apply(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
         reason = event["payload"]["reason"]
-        record = _edit(draft, event, collection, event["payload"]["record_id"], offset, reason=reason)
+        record = _edit(draft, event, collection, _at(draft, event, event["payload"]["record_id"], (collection,)),
+                       offset, reason=reason)
         _set_status(record, REVOKED)
         record.update(revoked_on=event["occurred_on"], revocation_reason=reason)
     return apply
@@ -386,7 +551,9 @@ def _revoke_applier(collection: str) -> Callable:
 
 def _check_penalty_fulfilled(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    record = _target(state, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems)
+    found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems,
+                       policy)
+    record = found[2] if found is not None else None
     if record is not None and record["fulfilled"]:
         problems.append(problem("payload.record_id", "already_fulfilled", f"fulfilled on {record['fulfilled_on']}"))
     if record is not None and base_status(record) == REVOKED:
@@ -395,13 +562,15 @@ def _check_penalty_fulfilled(state: dict, event: dict, policy: Policy) -> list[P
 
 
 def _apply_penalty_fulfilled(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    record = _edit(draft, event, "penalties", event["payload"]["record_id"], offset)
+    record = _edit(draft, event, "penalties", _at(draft, event, event["payload"]["record_id"], ("penalties",)), offset)
     record.update(fulfilled=True, fulfilled_on=event["occurred_on"])
 
 
 def _check_publicity_ended(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    record = _target(state, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems)
+    found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems,
+                       policy)
+    record = found[2] if found is not None else None
     if record is not None and base_status(record) != ACTIVE:
         problems.append(problem("payload.record_id", "not_on_display", f"the penalty is {base_status(record)}"))
     return problems
@@ -409,7 +578,8 @@ def _check_publicity_ended(state: dict, event: dict, policy: Policy) -> list[Pro
 
 def _apply_publicity_ended(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     reason = event["payload"]["reason"]
-    record = _edit(draft, event, "penalties", event["payload"]["record_id"], offset, reason=reason)
+    record = _edit(draft, event, "penalties", _at(draft, event, event["payload"]["record_id"], ("penalties",)), offset,
+                   reason=reason)
     _set_status(record, PUBLICITY_ENDED)
     record.update(publicity_ended_on=event["occurred_on"], publicity_end_reason=reason)
 
@@ -437,54 +607,71 @@ def _repairable_problems(penalty: dict, on: str, policy: Policy) -> list[Problem
 
 def _check_repair_requested(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
-    _unused(state["repairs"], payload["repair_id"], "payload.repair_id", "repair", problems)
-    penalty = _target(state, payload["record_id"], "payload.record_id", ("penalties",), problems)
-    if penalty is not None:
+    found = _acted_on(state, event, payload["record_id"], "payload.record_id", ("penalties",), problems, policy)
+    if found is not None:
+        _, record_key, penalty = found
+        if key(key_authority(record_key), payload["repair_id"]) in state["repairs"]:
+            problems.append(problem("payload.repair_id", "duplicate_id",
+                                    f"repair {payload['repair_id']} already exists"))
         if penalty["pending_repair"]:
             problems.append(problem("payload.record_id", "repair_pending", f"repair {penalty['pending_repair']} is pending"))
         problems += _repairable_problems(penalty, event["occurred_on"], policy)
     if "commitment_id" in payload:
-        _target(state, payload["commitment_id"], "payload.commitment_id", ("commitments",), problems, live=False)
+        _target(state, event, payload["commitment_id"], "payload.commitment_id", ("commitments",), problems,
+                live=False)
     return problems
 
 
 def _apply_repair_requested(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    draft.at("repairs")[payload["repair_id"]] = {
+    record_key = _at(draft, event, payload["record_id"], ("penalties",))
+    draft.at("repairs")[key(key_authority(record_key), payload["repair_id"])] = {
         **_plain(payload), **_provenance(event, offset), "requested_on": event["occurred_on"], "status": PENDING,
         "overdue": False, "overdue_due_on": None, "decided_on": None, "outcome": None, "reason": None}
-    record = _edit(draft, event, "penalties", payload["record_id"], offset, repair_id=payload["repair_id"])
+    record = _edit(draft, event, "penalties", record_key, offset, repair_id=payload["repair_id"])
     record["pending_repair"] = payload["repair_id"]
 
 
-def _check_repair_decided(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _repair_key(state: dict, event: dict, problems: list[Problem]) -> str | None:
+    """The repair application a decision names: under the authority of the penalty it is about."""
     payload = event["payload"]
-    repair = state["repairs"].get(payload["repair_id"])
-    if repair is None:
-        return [problem("payload.repair_id", "unknown_repair", f"no repair application {payload['repair_id']}")]
+    return _one(state["repairs"], event, payload["repair_id"], "payload.repair_id", "unknown_repair",
+                "repair application", problems, fits=lambda repair: repair["record_id"] == payload["record_id"])
+
+
+def _check_repair_decided(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    repair_key = _repair_key(state, event, problems)
+    if repair_key is None:
+        return problems
+    owner = key_authority(repair_key)
+    refused = _authority_problems(event, owner, "payload.record_id", policy)
+    if refused:
+        return refused
+    repair = state["repairs"][repair_key]
     if repair["status"] != PENDING:
         return [problem("payload.repair_id", "repair_not_pending", f"decided {repair['status']} on {repair['decided_on']}")]
     if repair["record_id"] != payload["record_id"]:
         return [problem("payload.record_id", "record_mismatch", f"repair {payload['repair_id']} is for {repair['record_id']}")]
     if payload["outcome"] != "APPROVED":
         return []  # a rejection only closes the application, whatever became of the penalty
-    problems: list[Problem] = []
-    penalty = _target(state, payload["record_id"], "payload.record_id", ("penalties",), problems)
-    if penalty is not None:
-        if penalty["pending_objection"]:
-            problems.append(problem("payload.record_id", "objection_pending",
-                                    f"objection {penalty['pending_objection']} must be resolved first"))
-        problems += _repairable_problems(penalty, event["occurred_on"], policy)
-    return problems
+    penalty = state["records"]["penalties"][key(owner, payload["record_id"])]
+    if penalty["status"] == RETRACTED:
+        return [problem("payload.record_id", "record_retracted", f"penalty {payload['record_id']} was retracted")]
+    if penalty["pending_objection"]:
+        problems.append(problem("payload.record_id", "objection_pending",
+                                f"objection {penalty['pending_objection']} must be resolved first"))
+    return problems + _repairable_problems(penalty, event["occurred_on"], policy)
 
 
 def _apply_repair_decided(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    draft.at("repairs", payload["repair_id"]).update(
+    repair_key = _repair_key(draft.state, event, [])
+    draft.at("repairs", repair_key).update(
         status=payload["outcome"], outcome=payload["outcome"], decided_on=event["occurred_on"],
         reason=payload.get("reason"), decided_event_id=event["event_id"])
-    record = _edit(draft, event, "penalties", payload["record_id"], offset, repair_id=payload["repair_id"],
-                   outcome=payload["outcome"])
+    record = _edit(draft, event, "penalties", key(key_authority(repair_key), payload["record_id"]), offset,
+                   repair_id=payload["repair_id"], outcome=payload["outcome"])
     record["pending_repair"] = None
     if payload["outcome"] == "APPROVED":
         # Public display and the grading effect stop; the record stays for auditors.
@@ -494,30 +681,46 @@ def _apply_repair_decided(draft: Draft, event: dict, offset: int, policy: Policy
 # --- objections (异议) --------------------------------------------------------------------------
 def _check_objection_filed(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
-    _unused(state["objections"], payload["objection_id"], "payload.objection_id", "objection", problems)
-    record = _target(state, payload["record_id"], "payload.record_id", OBJECTABLE, problems)
-    if record is not None and record["pending_objection"]:
+    found = _acted_on(state, event, payload["record_id"], "payload.record_id", OBJECTABLE, problems, policy)
+    if found is None:
+        return problems
+    _, record_key, record = found
+    if key(key_authority(record_key), payload["objection_id"]) in state["objections"]:
+        problems.append(problem("payload.objection_id", "duplicate_id", f"objection {payload['objection_id']} "
+                                                                         f"already exists"))
+    if record["pending_objection"]:
         problems.append(problem("payload.record_id", "objection_pending", f"objection {record['pending_objection']} is pending"))
     return problems
 
 
 def _apply_objection_filed(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    collection, _ = find_record(draft.state, payload["record_id"])
-    draft.at("objections")[payload["objection_id"]] = {
+    collection, record_key, _ = _target(draft.state, event, payload["record_id"], "", OBJECTABLE, [], live=False)
+    draft.at("objections")[key(key_authority(record_key), payload["objection_id"])] = {
         **_plain(payload), **_provenance(event, offset), "record_kind": collection, "filed_on": event["occurred_on"],
         "status": PENDING, "overdue": False, "overdue_due_on": None, "resolved_on": None, "outcome": None,
         "correction": None}
-    record = _edit(draft, event, collection, payload["record_id"], offset, objection_id=payload["objection_id"])
+    record = _edit(draft, event, collection, record_key, offset, objection_id=payload["objection_id"])
     record.update(status_before_objection=record["status"], status=UNDER_OBJECTION,
                   pending_objection=payload["objection_id"])
 
 
-def _check_objection_resolved(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _objection_key(state: dict, event: dict, problems: list[Problem]) -> str | None:
+    """The objection a decision names: under the authority of the record it is about."""
     payload = event["payload"]
-    objection = state["objections"].get(payload["objection_id"])
-    if objection is None:
-        return [problem("payload.objection_id", "unknown_objection", f"no objection {payload['objection_id']}")]
+    return _one(state["objections"], event, payload["objection_id"], "payload.objection_id", "unknown_objection",
+                "objection", problems, fits=lambda objection: objection["record_id"] == payload["record_id"])
+
+
+def _check_objection_resolved(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    objection_key = _objection_key(state, event, problems)
+    if objection_key is None:
+        return problems
+    refused = _authority_problems(event, key_authority(objection_key), "payload.record_id", policy)
+    if refused:
+        return refused
+    objection = state["objections"][objection_key]
     if objection["status"] != PENDING:
         return [problem("payload.objection_id", "objection_not_pending",
                         f"resolved {objection['status']} on {objection['resolved_on']}")]
@@ -530,11 +733,12 @@ def _check_objection_resolved(state: dict, event: dict, policy: Policy) -> list[
 def _apply_objection_resolved(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload, on = event["payload"], event["occurred_on"]
     outcome, correction = payload["outcome"], payload.get("correction")
-    objection = draft.at("objections", payload["objection_id"])
+    objection_key = _objection_key(draft.state, event, [])
+    objection = draft.at("objections", objection_key)
     objection.update(status=outcome, outcome=outcome, resolved_on=on, correction=correction,
                      resolved_event_id=event["event_id"])
-    record = _edit(draft, event, objection["record_kind"], payload["record_id"], offset,
-                   objection_id=payload["objection_id"], outcome=outcome, correction=correction)
+    record = _edit(draft, event, objection["record_kind"], key(key_authority(objection_key), payload["record_id"]),
+                   offset, objection_id=payload["objection_id"], outcome=outcome, correction=correction)
     status = record["status_before_objection"]
     record.update(pending_objection=None, status_before_objection=None)
     if outcome == "UPHELD_WITHDRAWN":  # wrong from the start: retracted in valid time
@@ -549,9 +753,9 @@ def _apply_objection_resolved(draft: Draft, event: dict, offset: int, policy: Po
 # --- commitments (信用承诺) ---------------------------------------------------------------------
 def _check_commitment_made(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
-    _new_id(state, payload["commitment_id"], "payload.commitment_id", problems)
-    if "related_record_id" in payload:
-        _target(state, payload["related_record_id"], "payload.related_record_id", ("permits", "penalties"),
+    _new_id(state, event, payload["commitment_id"], "payload.commitment_id", problems)
+    if "related_record_id" in payload:  # a reference, not an act: any authority's permit or penalty
+        _target(state, event, payload["related_record_id"], "payload.related_record_id", ("permits", "penalties"),
                 problems, live=False)
     return problems
 
@@ -563,56 +767,62 @@ def _apply_commitment_made(draft: Draft, event: dict, offset: int, policy: Polic
     record = _record(event, offset, OPEN, objectable=False, due_on=payload.get("due_on"),
                      due_working_days=payload.get("due_working_days"), ended_on=None,
                      false_commitment=False, breach=None)
-    draft.at("records", "commitments")[payload["commitment_id"]] = record
+    draft.at("records", "commitments")[_own(event, payload["commitment_id"])] = record
 
 
 def _check_commitment_open(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    record = _target(state, event["payload"]["commitment_id"], "payload.commitment_id", ("commitments",), problems)
-    if record is not None and record["status"] != OPEN:
+    found = _acted_on(state, event, event["payload"]["commitment_id"], "payload.commitment_id", ("commitments",),
+                      problems, policy)
+    if found is not None and found[2]["status"] != OPEN:
         problems.append(problem("payload.commitment_id", "commitment_not_open",
-                                f"the commitment is {record['status']} since {record['ended_on']}"))
+                                f"the commitment is {found[2]['status']} since {found[2]['ended_on']}"))
     return problems
 
 
+def _commitment(draft: Draft, event: dict, offset: int, **details) -> dict:
+    return _edit(draft, event, "commitments", _at(draft, event, event["payload"]["commitment_id"], ("commitments",)),
+                 offset, **details)
+
+
 def _apply_commitment_fulfilled(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    record = _edit(draft, event, "commitments", event["payload"]["commitment_id"], offset)
+    record = _commitment(draft, event, offset)
     record.update(status=FULFILLED, ended_on=event["occurred_on"])
 
 
 def _apply_commitment_breached(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    record = _edit(draft, event, "commitments", payload["commitment_id"], offset,
-                   false_commitment=payload["false_commitment"])
+    record = _commitment(draft, event, offset, false_commitment=payload["false_commitment"])
     record.update(status=BREACHED, ended_on=event["occurred_on"], breach=payload["breach"],
                   false_commitment=payload["false_commitment"])
 
 
 def _apply_commitment_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    record = _edit(draft, event, "commitments", payload["commitment_id"], offset, due_on=payload["due_on"])
+    record = _commitment(draft, event, offset, due_on=payload["due_on"])
     record.update(status=OVERDUE, ended_on=event["occurred_on"], due_on=record["due_on"] or payload["due_on"])
 
 
 # --- red and black lists (名单) -----------------------------------------------------------------
 def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
-    _new_id(state, payload["entry_id"], "payload.entry_id", problems)
-    if "basis_record_id" in payload:
-        basis = _target(state, payload["basis_record_id"], "payload.basis_record_id", COLLECTIONS, problems)
-        if basis is not None and base_status(basis) == REVOKED:
+    _new_id(state, event, payload["entry_id"], "payload.entry_id", problems)
+    if "basis_record_id" in payload:  # a reference, not an act: 联合惩戒 lists on other authorities' records
+        basis = _target(state, event, payload["basis_record_id"], "payload.basis_record_id", COLLECTIONS, problems)
+        if basis is not None and base_status(basis[2]) == REVOKED:
             problems.append(problem("payload.basis_record_id", "record_revoked", "a revoked record is no basis"))
     return problems
 
 
 def _apply_list_entered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     record = _record(event, offset, ACTIVE, ended_on=None, exit_reason=None)
-    draft.at("records", "lists")[event["payload"]["entry_id"]] = record
+    draft.at("records", "lists")[_own(event, event["payload"]["entry_id"])] = record
 
 
 def _check_list_ends(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    entry = _target(state, event["payload"]["entry_id"], "payload.entry_id", ("lists",), problems)
+    found = _acted_on(state, event, event["payload"]["entry_id"], "payload.entry_id", ("lists",), problems, policy)
+    entry = found[2] if found is not None else None
     if entry is not None and base_status(entry) != ACTIVE:
         problems.append(problem("payload.entry_id", "entry_not_active",
                                 f"the entry is {base_status(entry)} since {entry['ended_on']}"))
@@ -623,13 +833,14 @@ def _check_list_ends(state: dict, event: dict, policy: Policy) -> list[Problem]:
 
 def _apply_list_exited(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    record = _edit(draft, event, "lists", payload["entry_id"], offset, reason=payload["exit_reason"])
+    record = _edit(draft, event, "lists", _at(draft, event, payload["entry_id"], ("lists",)), offset,
+                   reason=payload["exit_reason"])
     _set_status(record, EXITED)
     record.update(ended_on=event["occurred_on"], exit_reason=payload["exit_reason"])
 
 
 def _apply_list_term_ended(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    record = _edit(draft, event, "lists", event["payload"]["entry_id"], offset)
+    record = _edit(draft, event, "lists", _at(draft, event, event["payload"]["entry_id"], ("lists",)), offset)
     _set_status(record, TERM_ENDED)
     record["ended_on"] = event["occurred_on"]
 
@@ -637,46 +848,73 @@ def _apply_list_term_ended(draft: Draft, event: dict, offset: int, policy: Polic
 # --- sector ratings (行业信用评价) ---------------------------------------------------------------
 def _check_rating_assigned(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    _new_id(state, event["payload"]["rating_id"], "payload.rating_id", problems)
+    _new_id(state, event, event["payload"]["rating_id"], "payload.rating_id", problems)
     return problems
 
 
 def _apply_rating_assigned(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload, ratings = event["payload"], draft.state["records"]["ratings"]
-    new_id, record = payload["rating_id"], _record(event, offset, ACTIVE, superseded_by=None)
-    # One current rating per kind: the one valid from the latest day (a late-published older
-    # rating is superseded at once by the newer one already on file).
-    for rating_id, rating in list(ratings.items()):
-        if rating["rating_kind"] != payload["rating_kind"] or base_status(rating) != ACTIVE:
+    authority = event["source"]["authority_code"]
+    new_key, record = _own(event, payload["rating_id"]), _record(event, offset, ACTIVE, superseded_by=None)
+    # One current rating per kind and rating authority: the one valid from the latest day (a late-published
+    # older rating is superseded at once by the newer one already on file). Another authority's rating of
+    # the same kind is its own to replace: no authority supersedes another's record.
+    for rating_key, rating in list(ratings.items()):
+        if (rating["rating_kind"] != payload["rating_kind"] or base_status(rating) != ACTIVE
+                or key_authority(rating_key) != authority):
             continue
         if rating["valid_from"] <= payload["valid_from"]:
-            old = _edit(draft, event, "ratings", rating_id, offset, superseded_by=new_id)
+            old = _edit(draft, event, "ratings", rating_key, offset, superseded_by=payload["rating_id"])
             _set_status(old, SUPERSEDED)
-            old["superseded_by"] = new_id
+            old["superseded_by"] = payload["rating_id"]
         else:
-            record.update(status=SUPERSEDED, superseded_by=rating_id)
-    draft.at("records", "ratings")[new_id] = record
+            record.update(status=SUPERSEDED, superseded_by=rating["rating_id"])
+    draft.at("records", "ratings")[new_key] = record
 
 
 # --- query authorisations (授权查询) -------------------------------------------------------------
+def _grant_writer_problems(event: dict, policy: Policy) -> list[Problem]:
+    """A grant never comes from the querier it names (DESIGN "Who may act on a record"): the credit office
+    writes it, acting on the subject's written authorisation (seeds 003 §4(2): 线下实名认证, 授权查询 under
+    the credit office), and revokes it when the subject withdraws. A subject principal filing its own
+    grants (DESIGN "Access") would be a second writer; there is none yet."""
+    actor = event["source"]["authority_code"]
+    if actor not in policy.credit_office:
+        return [problem("source.authority_code", "not_credit_office",
+                        f"{actor} is not the credit office: only it writes {event['type']} ({policy.version} policy)")]
+    return []
+
+
 def _check_query_authorized(state: dict, event: dict, policy: Policy) -> list[Problem]:
-    problems: list[Problem] = []
-    _unused(state["grants"], event["payload"]["grant_id"], "payload.grant_id", "grant", problems)
+    payload = event["payload"]
+    problems = _grant_writer_problems(event, policy)
+    if problems:
+        return problems
+    if payload["grantee"] == event["source"]["authority_code"]:
+        problems.append(problem("payload.grantee", "grant_to_self", "no authority grants a query to itself"))
+    if not payload.get("authorisation_ref"):
+        problems.append(problem("payload.authorisation_ref", "no_written_authorisation",
+                                "a grant names the subject's written authorisation (书面授权) it rests on"))
+    if _own(event, payload["grant_id"]) in state["grants"]:
+        problems.append(problem("payload.grant_id", "duplicate_id", f"grant {payload['grant_id']} already exists"))
     return problems
 
 
 def _apply_query_authorized(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    draft.at("grants")[payload["grant_id"]] = {
+    draft.at("grants")[_own(event, payload["grant_id"])] = {
         **_plain(payload), **_provenance(event, offset), "granted_on": event["occurred_on"],
         "revoked": False, "revoked_on": None}
 
 
 def _check_query_revoked(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload = event["payload"]
-    grant = state["grants"].get(payload["grant_id"])
-    if grant is None:
-        return [problem("payload.grant_id", "unknown_grant", f"no query authorisation {payload['grant_id']}")]
+    problems = _grant_writer_problems(event, policy)
+    grant_key = None if problems else _one(state["grants"], event, payload["grant_id"], "payload.grant_id",
+                                           "unknown_grant", "query authorisation", problems)
+    if grant_key is None:
+        return problems
+    grant = state["grants"][grant_key]
     if grant["revoked"]:
         return [problem("payload.grant_id", "already_revoked", f"revoked on {grant['revoked_on']}")]
     return [problem(f"payload.{name}", "grant_mismatch", f"the grant has {name} {grant[name]!r}")
@@ -684,17 +922,25 @@ def _check_query_revoked(state: dict, event: dict, policy: Policy) -> list[Probl
 
 
 def _apply_query_revoked(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    draft.at("grants", event["payload"]["grant_id"]).update(
+    grant_key = _one(draft.state["grants"], event, event["payload"]["grant_id"], "", "unknown_grant", "", [])
+    draft.at("grants", grant_key).update(
         revoked=True, revoked_on=event["occurred_on"], revoked_event_id=event["event_id"])
 
 
 # --- deadlines the timers report ---------------------------------------------------------------
-def _check_processing_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _processing_key(state: dict, event: dict, problems: list[Problem]) -> str | None:
     payload = event["payload"]
     table, noun = ("repairs", "repair") if payload["kind"] == "REPAIR" else ("objections", "objection")
-    item = state[table].get(payload["ref_id"])
-    if item is None:
-        return [problem("payload.ref_id", f"unknown_{noun}", f"no {noun} {payload['ref_id']}")]
+    return _one(state[table], event, payload["ref_id"], "payload.ref_id", f"unknown_{noun}", noun, problems)
+
+
+def _check_processing_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    table, noun = ("repairs", "repair") if payload["kind"] == "REPAIR" else ("objections", "objection")
+    item_key = _processing_key(state, event, problems)
+    if item_key is None:
+        return problems
+    item = state[table][item_key]
     if item["status"] != PENDING:
         return [problem("payload.ref_id", f"{noun}_not_pending", f"the {noun} was decided {item['status']}")]
     if item["overdue"]:
@@ -705,7 +951,7 @@ def _check_processing_overdue(state: dict, event: dict, policy: Policy) -> list[
 def _apply_processing_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
     table = "repairs" if payload["kind"] == "REPAIR" else "objections"
-    draft.at(table, payload["ref_id"]).update(overdue=True, overdue_due_on=payload["due_on"])  # still pending
+    draft.at(table, _processing_key(draft.state, event, [])).update(overdue=True, overdue_due_on=payload["due_on"])
 
 
 def _no_problems(state: dict, event: dict, policy: Policy) -> list[Problem]:
@@ -748,7 +994,7 @@ def check_event(state: dict, event: dict, policy: Policy) -> list[Problem]:
     handler = HANDLERS.get(event["type"])
     if handler is None:
         return [problem("type", "unknown_type", f"{event['type']!r} is not an event type of the catalogue")]
-    return handler[0](state, event, policy)
+    return _source_problems(event) or handler[0](state, event, policy)
 
 
 def apply_event(draft: Draft, event: dict, offset: int, policy: Policy) -> None:

@@ -46,6 +46,9 @@ MAX_KEY_ID_CHARS = 64
 # Event ids a publisher left out are derived from the event itself, so that
 # publishing the same file twice is idempotent.
 EVENT_ID_NAMESPACE = uuid.UUID("0b9f6a4e-6c1e-5d0a-9f51-6c6564676572")
+# source.system of every event the ledger's timers write (projections/deadlines.py); an edge that is not
+# the timers' refuses it, and the fold keeps the ids of the timers' events apart from publishers' ones.
+TIMER_SYSTEM = "credit-ledger timers"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ EDGE_RULES: dict[str, str] = {
     "required": "a required field is missing",
     "unknown_type": "the type is not in the catalogue",
     "system_type": "a system type, written only by the ledger's timers",
+    "system_source": "source.system names the ledger's timers (TIMER_SYSTEM): no publisher writes as them",
     "uuid": "event_id is not a UUID",
     "max_length": "text longer than the field's limit (characters)",
     "text": "must be non-empty text",
@@ -156,6 +160,9 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
 
     subject = _check_subject(raw.get("subject"), ctx, add)
     source = _check_source(raw.get("source"), add)
+    if source is not None and source.get("system") == TIMER_SYSTEM and not ctx.allow_system:
+        add("source.system", "system_source",
+            f"{TIMER_SYSTEM!r} is the ledger's timers; a publisher names a system of its own")
     occurred_on = _check_date(raw.get("occurred_on"), "occurred_on", True, add, cat.ENVELOPE_DATE_BOUNDS)
     today = ctx.now.astimezone(SHANGHAI).date()  # valid time is a date in China, not in UTC
     if occurred_on is not None and occurred_on > today:

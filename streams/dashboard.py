@@ -38,7 +38,7 @@ from aiohttp import web as aiohttp_web
 
 from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
-from projections.records import ACTIVE, base_status
+from projections.records import ACTIVE, base_status, own_key
 from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event, decode_grade_changed
 from streams.gate import COOKIE_MAX_AGE_S, TOKEN_COOKIE
@@ -115,14 +115,17 @@ class Dashboard:
         kind = event["type"]
         if kind == "ListEntered" and payload["list_kind"] != "RED_LIST":
             self.blacklist.append({**self._subject(subject), "at": event["recorded_at"], "event_id": event["event_id"],
-                                   "entry_id": payload["entry_id"], "list_kind": payload["list_kind"],
+                                   "entry_id": payload["entry_id"], "authority_code": source["authority_code"],
+                                   "list_kind": payload["list_kind"],
                                    "list_label": LIST_KINDS_ZH.get(payload["list_kind"], payload["list_kind"]),
                                    "reason": payload.get("reason", "")[:REASON_CHARS_MAX],
                                    "occurred_on": event["occurred_on"],
                                    "term_until": payload.get("term_until"), "active": True})
         elif kind in ("ListExited", "ListTermEnded"):
             for item in self.blacklist:
-                if item["subject_id"] == subject["id"] and item["entry_id"] == payload["entry_id"]:
+                # an entry is its listing authority's, which alone ends it (records: not_record_authority)
+                if (item["subject_id"], item["entry_id"], item["authority_code"]) == (
+                        subject["id"], payload["entry_id"], source["authority_code"]):
                     item["active"] = False
         elif kind in ("CommitmentOverdue", "ProcessingOverdue"):
             deadline_kind = COMMITMENT if kind == "CommitmentOverdue" else payload["kind"]
@@ -172,7 +175,8 @@ class Dashboard:
             self._note_event(event)
         for item in self.blacklist:  # the tail may hold an entry the fold rejected, or one ended since
             state = self.store.get(item["subject_id"])
-            entry = (state or {}).get("records", {}).get("lists", {}).get(item["entry_id"])
+            entry = (state or {}).get("records", {}).get("lists", {}).get(
+                own_key(state or {}, item["authority_code"], item["entry_id"]))
             item["active"] = entry is not None and base_status(entry) == ACTIVE
         _merge(self.grade_changes, live_changes, key=lambda c: (c["subject_id"], c["cause_event_id"], c["to_score"]))
         _merge(self.blacklist, live_blacklist, key=lambda item: item["event_id"])

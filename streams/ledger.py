@@ -21,7 +21,7 @@ from projections.fold import APPLIED, DUPLICATE, QUARANTINED, REJECTED
 from projections.grading import grade, grade_change, grade_inputs_unchanged
 from projections.lists import active_entries
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
-from projections.records import recorded_day
+from projections.records import own_key, recorded_day
 from projections.replay import INVALID, Step, quarantined, step
 from projections.validate import Problem
 from streams import ledger_reader, metrics, topics
@@ -296,12 +296,16 @@ def _timeliness(event: dict, before: dict | None, state: dict) -> tuple[tuple[st
     authority = event["source"]["authority_code"]
     if event["type"] in ("PermitGranted", "PenaltyImposed"):
         collection = "permits" if event["type"] == "PermitGranted" else "penalties"
-        outcome = "late" if state["records"][collection][event["payload"]["record_id"]].get("late") else "on_time"
+        # the tables are keyed per authority (records.own_key; `before` may be a state stored before that)
+        record = state["records"][collection][own_key(state, authority, event["payload"]["record_id"])]
+        outcome = "late" if record.get("late") else "on_time"
         no = event["payload"]["decision_no"]
+        decision = state["decisions"][own_key(state, authority, no)]
         counts = [(f"timeliness/{authority}/{outcome}", 1, outcome)]
-        if before is not None and before["decisions"].get(no, {}).get("overdue") and not state["decisions"][no]["overdue"]:
+        if (before is not None and before["decisions"].get(own_key(before, authority, no), {}).get("overdue")
+                and not decision["overdue"]):
             # withdrawn: in time after all
-            counts.append((f"timeliness/{state['decisions'][no]['authority_code']}/overdue", -1, None))
+            counts.append((f"timeliness/{decision['authority_code']}/overdue", -1, None))
         return tuple(counts)
     if event["type"] == "DisclosureOverdue":
         return ((f"timeliness/{authority}/overdue", 1, "overdue"),)

@@ -14,6 +14,7 @@ import pytest
 from ops.embedded_kafka import free_port
 from projections.canonical import SHANGHAI
 from projections.ids import make_resident_id, make_uscc
+from projections.policy import DEFAULT_POLICY
 from projections.pseudonym import pseudonym
 from streams import ledger_reader, topics
 from streams.codec import decode_access_record
@@ -24,6 +25,7 @@ from tests.helpers import Worker, cli, http_json, wait_for
 KEY = b"access-test-pseudonym-key-0123456789"
 A = {"authority_code": make_uscc("330100", 41, "1", "1"), "authority_name": "杭州市市场监督管理局"}
 B = {"authority_code": make_uscc("330100", 42, "1", "1"), "authority_name": "杭州市生态环境局"}
+CREDIT_OFFICE = {"authority_code": sorted(DEFAULT_POLICY.credit_office)[0], "authority_name": "信用办"}
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +43,9 @@ def world(kafka, tmp_path_factory):
     id_number = make_resident_id("330106", date(1980, 1, 1) + timedelta(days=rng.randint(0, 9000)),
                                  rng.randint(0, 999))
 
-    def event(type_, payload, on=today, subject=company, **envelope):
-        return {"type": type_, "subject": subject, "source": A, "occurred_on": on.isoformat(), "payload": payload,
-                **envelope}
+    def event(type_, payload, on=today, subject=company, source=A, **envelope):
+        return {"type": type_, "subject": subject, "source": source, "occurred_on": on.isoformat(),
+                "payload": payload, **envelope}
 
     def penalty(record_id, **envelope):
         return event("PenaltyImposed", {"record_id": record_id, "decision_no": f"杭市监罚〔2026〕{record_id}号",
@@ -58,8 +60,10 @@ def world(kafka, tmp_path_factory):
         event("PermitGranted", {"record_id": "PM-AUTH", "decision_no": "杭市监许〔2026〕7号", "permit_kind": "普通",
                                 "content": "食品经营许可", "valid_from": (today - timedelta(days=2)).isoformat()},
               classification="AUTHORIZED"),
+        # the credit office grants A, on the subject's written authorisation (A may not grant itself)
         event("QueryAuthorized", {"grant_id": "G-1", "grantee": A["authority_code"], "scope": ["permits"],
-                                  "valid_until": (today + timedelta(days=30)).isoformat()}),
+                                  "valid_until": (today + timedelta(days=30)).isoformat(),
+                                  "authorisation_ref": "杭信授〔2026〕1号"}, source=CREDIT_OFFICE),
         event("SubjectRegistered", registered,
               subject={"kind": "NATURAL_PERSON", "name": person_name, "id_number": id_number}),
     ]

@@ -44,6 +44,7 @@ from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, DISCLOSURE, ESCALATION, LIST_TERM, PUBLICITY, TIMER_SYSTEM, Deadline
 from projections.fold import credit_file
 from projections.ids import make_uscc
+from projections.records import key
 from streams import ledger_reader, topics
 from streams.clock import Clock
 from streams.codec import CodecError, decode_event
@@ -200,6 +201,7 @@ def deadline_of(subject_id: str, event: dict) -> Deadline:
     else:
         kind, field = SYSTEM_EVENT_DEADLINES[event["type"]]
         ref = payload[field]
+    ref = key(event["source"]["authority_code"], ref)  # a deadline's ref is its table key, under that authority
     due_on = date.fromisoformat(event["occurred_on"]) - timedelta(days=1)  # it occurs the day after due_on
     return Deadline(deadline_instant(due_on).isoformat(), subject_id, kind, ref, due_on.isoformat(), False)
 

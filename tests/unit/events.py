@@ -11,6 +11,14 @@ from projections.validate import EdgeContext
 
 COMPANY = make_uscc("410105", 1)
 AUTHORITY = make_uscc("410100", 1, "1", "1")
+OTHER_AUTHORITY = make_uscc("410100", 2, "1", "1")  # another department of the same city
+CREDIT_OFFICE = make_uscc("410100", 5, "1", "1")  # 郑州's 信用办, named by the packaged policy
+
+
+def key_of(local_id: str, authority: str = AUTHORITY) -> str:
+    """The key of an authority's record (decision, objection, repair) in a state's tables."""
+    from projections.records import key
+    return key(authority, local_id)
 NOW = datetime(2025, 6, 30, 10, 0, tzinfo=SHANGHAI)
 KEY = b"unit-test-pseudonym-key-0123456789"
 CTX = EdgeContext(now=NOW, pseudonym_key=KEY)
@@ -45,14 +53,19 @@ def person(id_number: str | None = None) -> dict:
 # --- validated events of every type, for the fold's tests ---------------------------------------
 # Each builder returns an event as the edge accepts it (validated, stamped); system types allowed.
 # `on` is the event's occurred_on; payload fields can be overridden by keyword.
-from projections.validate import require_valid  # noqa: E402
+from projections.catalogue import SYSTEM_TYPES  # noqa: E402
+from projections.validate import TIMER_SYSTEM, require_valid  # noqa: E402
 
 CTX_SYSTEM = EdgeContext(now=NOW, pseudonym_key=KEY, allow_system=True)
 DAY = "2025-01-06"
 
 
 def valid(type_: str, payload: dict, on: str = DAY, **envelope) -> dict:
-    """Recorded at 10:00 on the day it occurred, unless `recorded_at` says otherwise (a late arrival)."""
+    """Recorded at 10:00 on the day it occurred, unless `recorded_at` says otherwise (a late arrival).
+    A system type comes from the timers (source.system), as the fold requires."""
+    if type_ in SYSTEM_TYPES and "source" not in envelope:
+        envelope["source"] = {"authority_code": AUTHORITY, "authority_name": "郑州市市场监督管理局",
+                              "system": TIMER_SYSTEM}
     if "recorded_at" in envelope:
         now = datetime.fromisoformat(envelope["recorded_at"])
     else:
@@ -162,12 +175,18 @@ def grant_payload(grant_id: str = "Q-1", **fields) -> dict:
     return {"grant_id": grant_id, "grantee": BANK, "scope": ["penalties"], "valid_until": "2025-12-31", **fields}
 
 
-def query_authorized(grant_id: str = "Q-1", on: str = DAY, **fields) -> dict:
-    return valid("QueryAuthorized", grant_payload(grant_id, **fields), on)
+CREDIT_OFFICE_SOURCE = {"authority_code": CREDIT_OFFICE, "authority_name": "郑州市发展和改革委员会"}
 
 
-def query_authorization_revoked(grant_id: str = "Q-1", on: str = DAY, **fields) -> dict:
-    return valid("QueryAuthorizationRevoked", grant_payload(grant_id, **fields), on)
+def query_authorized(grant_id: str = "Q-1", on: str = DAY, source: dict = CREDIT_OFFICE_SOURCE, **fields) -> dict:
+    """Written by the credit office on the subject's written authorisation, as the fold requires."""
+    return valid("QueryAuthorized", {"authorisation_ref": f"授权书-{grant_id}", **grant_payload(grant_id, **fields)},
+                 on, source=source)
+
+
+def query_authorization_revoked(grant_id: str = "Q-1", on: str = DAY, source: dict = CREDIT_OFFICE_SOURCE,
+                                **fields) -> dict:
+    return valid("QueryAuthorizationRevoked", grant_payload(grant_id, **fields), on, source=source)
 
 
 def disclosure_overdue(number: str, kind: str = "PENALTY", due_on: str = DAY, on: str = DAY) -> dict:

@@ -134,14 +134,14 @@ def test_in_force_follows_the_statuses_and_end_dates():
                   ev.rating_assigned("G-1", valid_to="2025-02-01"), ev.commitment_made("C-1"),
                   ev.commitment_fulfilled("C-1"))
     records = state["records"]
-    assert access.in_force("penalties", records["penalties"]["P-1"], TODAY)
+    assert access.in_force("penalties", records["penalties"][ev.key_of("P-1")], TODAY)
     # 36 months of publicity from 2025-01-06: the last day is 2028-01-05
-    assert access.in_force("penalties", records["penalties"]["P-1"], "2028-01-05")
-    assert not access.in_force("penalties", records["penalties"]["P-1"], "2028-01-06")
-    assert access.in_force("lists", records["lists"]["L-1"], "2025-03-01")
-    assert not access.in_force("lists", records["lists"]["L-1"], "2025-03-02")
-    assert not access.in_force("ratings", records["ratings"]["G-1"], TODAY)
-    assert access.in_force("commitments", records["commitments"]["C-1"], TODAY)  # 践诺 stays shown
+    assert access.in_force("penalties", records["penalties"][ev.key_of("P-1")], "2028-01-05")
+    assert not access.in_force("penalties", records["penalties"][ev.key_of("P-1")], "2028-01-06")
+    assert access.in_force("lists", records["lists"][ev.key_of("L-1")], "2025-03-01")
+    assert not access.in_force("lists", records["lists"][ev.key_of("L-1")], "2025-03-02")
+    assert not access.in_force("ratings", records["ratings"][ev.key_of("G-1")], TODAY)
+    assert access.in_force("commitments", records["commitments"][ev.key_of("C-1")], TODAY)  # 践诺 stays shown
 
 
 @pytest.mark.parametrize("role", ROLES)

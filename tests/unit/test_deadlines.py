@@ -23,19 +23,26 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text if "T" in text else f"{text}T00:00:00+08:00")
 
 
+def local(ref: str) -> str:
+    """A deadline's ref is the key of what fell due (records.key): this test's authority's, by its id."""
+    authority, _, local_id = ref.partition("/")
+    assert authority == ev.AUTHORITY, ref
+    return local_id
+
+
 def pending(state: dict) -> list[tuple[str, str, str, bool]]:
-    return [(d.kind, d.ref, d.due_on, d.provisional) for d in pending_deadlines(state, DEFAULT_POLICY)]
+    return [(d.kind, local(d.ref), d.due_on, d.provisional) for d in pending_deadlines(state, DEFAULT_POLICY)]
 
 
 def fire(state: dict, kind: str, ref: str) -> tuple[dict, dict]:
     """Fire one pending deadline at its instant, as a timer would; returns (new state, the event)."""
-    (deadline,) = [d for d in pending_deadlines(state, DEFAULT_POLICY) if (d.kind, d.ref) == (kind, ref)]
+    (deadline,) = [d for d in pending_deadlines(state, DEFAULT_POLICY) if (d.kind, local(d.ref)) == (kind, ref)]
     event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
     done = step(lambda _: state, event, state["as_of"]["offset"] + 1)
     assert done.outcome == APPLIED, done.problems
     again = step(lambda _: done.state, event, done.state["as_of"]["offset"] + 1)
     assert again.outcome == DUPLICATE  # a second firing (restart, rebalance) changes nothing
-    assert (kind, ref) not in {(d.kind, d.ref) for d in pending_deadlines(done.state, DEFAULT_POLICY)}
+    assert (kind, ref) not in {(d.kind, local(d.ref)) for d in pending_deadlines(done.state, DEFAULT_POLICY)}
     return done.state, done.event
 
 
@@ -61,7 +68,7 @@ def test_a_record_arriving_after_disclosure_overdue_is_still_taken_and_marked_la
     state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
     state, _ = fire(state, DISCLOSURE, ev.decision_no("P-1"))
     late = step(lambda _: state, ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-01-20T10:00:00+08:00"), 99)
-    assert late.outcome == APPLIED and late.state["records"]["penalties"]["P-1"]["late"] is True
+    assert late.outcome == APPLIED and late.state["records"]["penalties"][ev.key_of("P-1")]["late"] is True
 
 
 @pytest.mark.parametrize("fields, due_on", [
@@ -73,7 +80,7 @@ def test_an_open_commitment_with_a_due_date_fires_commitment_overdue(fields, due
     assert ("COMMITMENT", "C-1", due_on, False) in pending(state)
     state, event = fire(state, "COMMITMENT", "C-1")
     assert event["payload"] == {"commitment_id": "C-1", "due_on": due_on}
-    commitment = state["records"]["commitments"]["C-1"]
+    commitment = state["records"]["commitments"][ev.key_of("C-1")]
     assert commitment["status"] == "OVERDUE" and commitment["ended_on"] > due_on
 
 
@@ -93,7 +100,7 @@ def test_publicity_ends_after_the_maximum_or_the_decision_s_own_end(decided, fie
     assert ("PUBLICITY", "P-1", last_day, False) in pending(state)
     state, event = fire(state, "PUBLICITY", "P-1")
     assert reason in event["payload"]["reason"]
-    assert state["records"]["penalties"]["P-1"]["status"] == "PUBLICITY_ENDED"
+    assert state["records"]["penalties"][ev.key_of("P-1")]["status"] == "PUBLICITY_ENDED"
 
 
 def test_a_repaired_or_revoked_penalty_leaves_display_with_no_timer():
@@ -106,7 +113,7 @@ def test_a_penalty_under_objection_keeps_its_publicity_deadline_and_gains_the_ob
     assert pending(state) == [("OBJECTION", "O-1", "2025-02-07", False), ("PUBLICITY", "P-1", "2028-01-05", False)]
     state, event = fire(state, "OBJECTION", "O-1")
     assert event["payload"] == {"kind": "OBJECTION", "ref_id": "O-1", "due_on": "2025-02-07"}
-    objection = state["objections"]["O-1"]
+    objection = state["objections"][ev.key_of("O-1")]
     assert objection["overdue"] and objection["status"] == "PENDING"  # overdue, still to be decided
 
 
@@ -116,14 +123,15 @@ def test_a_pending_repair_is_due_in_five_working_days():
     # Fri 27 Dec 2024: 30, 31 Dec, (1 Jan rests), 2, 3 Jan, 6 Jan
     assert ("REPAIR", "R-1", "2025-01-06", False) in pending(state)
     state, event = fire(state, "REPAIR", "R-1")
-    assert state["repairs"]["R-1"]["overdue"] and event["classification"] == "INTERNAL"
+    assert state["repairs"][ev.key_of("R-1")]["overdue"] and event["classification"] == "INTERNAL"
 
 
 def test_a_list_term_ends_the_day_after_term_until():
     state = given(ev.list_entered("L-1", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2025-07-05"))
     assert pending(state) == [("LIST_TERM", "L-1", "2025-07-05", False)]
     state, event = fire(state, "LIST_TERM", "L-1")
-    assert event["occurred_on"] == "2025-07-06" and state["records"]["lists"]["L-1"]["status"] == "TERM_ENDED"
+    assert event["occurred_on"] == "2025-07-06"
+    assert state["records"]["lists"][ev.key_of("L-1")]["status"] == "TERM_ENDED"
 
 
 def test_an_abnormal_operation_entry_active_for_three_years_escalates_to_serious_dishonesty():
@@ -131,7 +139,7 @@ def test_an_abnormal_operation_entry_active_for_three_years_escalates_to_serious
     assert pending(state) == [(ESCALATION, "L-1", "2025-01-09", False)]
     state, event = fire(state, ESCALATION, "L-1")
     assert event["type"] == "ListEntered" and event["occurred_on"] == "2025-01-10"
-    entry = state["records"]["lists"]["L-1-SD"]
+    entry = state["records"]["lists"][ev.key_of("L-1-SD")]
     assert entry["list_kind"] == "SERIOUS_DISHONESTY" and entry["basis_record_id"] == "L-1"
     assert entry["measures"] == list(DEFAULT_POLICY.escalation_measures)
     assert pending(state) == []  # escalated once; the new entry has no term
@@ -170,9 +178,9 @@ def test_replay_with_a_clock_fires_between_the_events_in_time_order():
                                                       "PenaltyImposed"]
     assert [h["offset"] for h in history] == [0, 1, 2, 3] and result.fired == 1 and result.rejected == []
     (state,) = result.states.values()
-    assert state["records"]["penalties"]["P-1"]["late"] is True
+    assert state["records"]["penalties"][ev.key_of("P-1")]["late"] is True
     without = replay(enumerate(events))
-    assert list(without.states.values())[0]["decisions"][number]["overdue"] is False
+    assert list(without.states.values())[0]["decisions"][ev.key_of(number)]["overdue"] is False
 
 
 def test_replay_with_a_clock_in_the_future_runs_every_chain_of_deadlines():
@@ -190,7 +198,9 @@ def test_after_a_replay_with_a_clock_nothing_due_is_left_pending_and_no_firing_i
     log = mixed_log(data)
     clock = at(data.draw(st.sampled_from(["2025-01-01", "2026-06-01", "2031-01-01"]), label="clock"))
     result = replay(log, clock=clock)
-    fired = [h["event"] for h in result.history.get(ev.COMPANY, []) if h["event"]["source"].get("system") == TIMER_SYSTEM]
+    logged = {event["event_id"] for _, event in log}  # the log's own system events come from timers too
+    fired = [h["event"] for h in result.history.get(ev.COMPANY, [])
+             if h["event"]["source"].get("system") == TIMER_SYSTEM and h["event"]["event_id"] not in logged]
     assert len(fired) == result.fired  # every firing applied
     for state in result.states.values():
         assert due_by(pending_deadlines(state, DEFAULT_POLICY), clock) == []
@@ -208,6 +218,6 @@ def test_a_record_recorded_in_time_but_folded_after_the_overdue_notice_withdraws
     state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
     state, overdue = fire(state, DISCLOSURE, ev.decision_no("P-1"))
     in_time = step(lambda _: state, ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-01-13T23:59:00+08:00"), 99)
-    decision = in_time.state["decisions"][ev.decision_no("P-1")]
+    decision = in_time.state["decisions"][ev.key_of(ev.decision_no("P-1"))]
     assert in_time.outcome == APPLIED and decision["late"] is False and decision["overdue"] is False
     assert decision["overdue_withdrawn_by"] == in_time.event["event_id"]

@@ -235,7 +235,8 @@ def check_references(evs: list[dict]) -> None:
             elif t == "ListExited":
                 entries.remove(p["entry_id"])
             elif t == "QueryAuthorized":
-                grants[p["grant_id"]] = p
+                assert p["authorisation_ref"] and p["grantee"] != e["source"]["authority_code"]
+                grants[p["grant_id"]] = {k: v for k, v in p.items() if k != "authorisation_ref"}
             elif t == "QueryAuthorizationRevoked":
                 assert grants.pop(p["grant_id"]) == p
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from projections.canonical import GENESIS_HEAD, canonical_bytes, chain_link
 from projections.fold import APPLIED, DUPLICATE, REDELIVERED, REJECTED, credit_file, fold
-from projections.records import OBJECTABLE, PENDING, UNDER_OBJECTION
+from projections.records import ID_FIELD, OBJECTABLE, PENDING, UNDER_OBJECTION, key, key_authority
 from projections.validate import require_valid
 from tests.unit import events as ev
 from tests.unit.events import CTX, event
@@ -178,22 +178,27 @@ def content(state: dict) -> bytes:
 
 
 def assert_invariants(state: dict) -> None:
+    # every table is keyed per authority (records.key): an objection or repair under its record's authority
     records, objections, repairs = state["records"], state["objections"], state["repairs"]
     for collection in OBJECTABLE:
-        for record_id, record in records[collection].items():
+        for record_key, record in records[collection].items():
             pending = record["pending_objection"]
             assert (record["status"] == UNDER_OBJECTION) == (pending is not None), record
-            assert pending is None or (objections[pending]["status"] == PENDING
-                                       and objections[pending]["record_id"] == record_id)
-    for objection_id, objection in objections.items():
+            pending_key = key(key_authority(record_key), pending) if pending is not None else None
+            assert pending is None or (objections[pending_key]["status"] == PENDING
+                                       and objections[pending_key]["record_id"] == record[ID_FIELD[collection]])
+    for objection_key, objection in objections.items():
         if objection["status"] == PENDING:
-            assert records[objection["record_kind"]][objection["record_id"]]["pending_objection"] == objection_id
-    for record_id, penalty in records["penalties"].items():
-        assert penalty["pending_repair"] is None or repairs[penalty["pending_repair"]]["status"] == PENDING
+            record_key = key(key_authority(objection_key), objection["record_id"])
+            assert records[objection["record_kind"]][record_key]["pending_objection"] == objection["objection_id"]
+    for record_key, penalty in records["penalties"].items():
+        pending = penalty["pending_repair"]
+        assert pending is None or repairs[key(key_authority(record_key), pending)]["status"] == PENDING
         assert penalty["fulfilled"] or "REPAIRED" not in (penalty["status"], penalty["status_before_objection"])
-    for repair_id, repair in repairs.items():
+    for repair_key, repair in repairs.items():
         if repair["status"] == PENDING:
-            assert records["penalties"][repair["record_id"]]["pending_repair"] == repair_id
+            record_key = key(key_authority(repair_key), repair["record_id"])
+            assert records["penalties"][record_key]["pending_repair"] == repair["repair_id"]
     assert state["chain"]["length"] == len(state["seen_event_ids"]) == sum(state["counts"].values())
 
 

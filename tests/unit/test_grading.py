@@ -238,9 +238,10 @@ def test_valid_at_takes_out_what_was_never_valid_and_keeps_what_was_true_on_the_
               ev.penalty_imposed("P-3", "2025-06-02")]
     history = replay(enumerate(events)).history[ev.COMPANY]
     on_april = state_valid_at(history, "2025-04-01")
-    assert set(on_april["records"]["penalties"]) == {"P-1"}  # P-2 retracted in valid time, P-3 not yet decided
-    assert on_april["records"]["lists"]["L-1"]["status"] == "ACTIVE"  # listed on that day, exited later
-    assert state_valid_at(history, "2025-05-07")["records"]["lists"]["L-1"]["status"] == "EXITED"
+    # P-2 retracted in valid time, P-3 not yet decided
+    assert set(on_april["records"]["penalties"]) == {ev.key_of("P-1")}
+    assert on_april["records"]["lists"][ev.key_of("L-1")]["status"] == "ACTIVE"  # listed on that day, exited later
+    assert state_valid_at(history, "2025-05-07")["records"]["lists"][ev.key_of("L-1")]["status"] == "EXITED"
     assert state_valid_at(history, "2019-01-01") is None
 
 

@@ -44,8 +44,9 @@ def test_only_active_public_entries_are_on_a_public_list():
                   ev.list_exited("L-2"),
                   ev.valid("ListEntered", {"entry_id": "L-3", "list_kind": "OTHER_BLACKLIST", "reason": "内部名单",
                                            "measures": ["ENHANCED_INSPECTION"]}, ev.DAY, classification="INTERNAL"))
-    assert active_entries(state) == {"L-1": "RED_LIST"}
-    view = public_entry(state, "L-1")
+    assert active_entries(state) == {ev.key_of("L-1"): "RED_LIST"}  # by key: the listing authority's, its id
+    view = public_entry(state, ev.key_of("L-1"))
+    assert view["entry_id"] == "L-1"
     assert (view["subject_id"], view["list_kind"], view["entered_on"], view["status"]) == (ev.COMPANY, "RED_LIST",
                                                                                           ev.DAY, "ACTIVE")
     assert view["authority"] == "郑州市市场监督管理局" and view["measures"][0]["code"] == "PUBLIC_NOTICE"

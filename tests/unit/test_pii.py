@@ -249,7 +249,7 @@ def test_erasing_the_key_shreds_the_pii_everywhere_and_the_file_still_folds(stor
     later, problems = accept_event(ev.event("PenaltyRevoked", {"record_id": "P-1", "reason": "复议撤销"},
                                             subject=ev.person(ID_NUMBER)), ev.CTX, key_store=store)
     assert problems == [] and "pii" not in later["subject"]
-    assert fold_log(log + [codec.encode_event(later)]).states[subject_id]["records"]["penalties"]["P-1"][
+    assert fold_log(log + [codec.encode_event(later)]).states[subject_id]["records"]["penalties"][ev.key_of("P-1")][
         "status"] == "REVOKED"
 
 
