@@ -18,7 +18,7 @@ of the next day, and the system event occurs on that next day.
 | LIST_TERM   | a list entry with term_until is ACTIVE          | term_until                               | ListTermEnded  |
 | OBJECTION   | an objection is pending and not yet overdue     | filed + 5 working days                   | ProcessingOverdue |
 | REPAIR      | a repair is pending and not yet overdue         | requested + 5 working days               | ProcessingOverdue |
-| ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE           | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY |
+| ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE           | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY, with its term; the abnormal entry ends |
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 
 from projections.calendar import Due, add_months, deadline_instant
 from projections.catalogue import EVENT_TYPES
-from projections.policy import Policy
+from projections.policy import Policy, list_term_until
 from projections.records import ACTIVE, COLLECTIONS, OPEN, PENDING, base_status, key, key_authority
 from projections.validate import TIMER_SYSTEM  # source.system of every event a timer writes
 
@@ -143,6 +143,10 @@ def due_by(deadlines: list[Deadline], moment: datetime) -> list[Deadline]:
     return [d for d in deadlines if datetime.fromisoformat(d.fires_at) <= moment]
 
 
+def _next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
 def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Policy) -> dict:
     """The event (JSON form) a deadline produces when it fires at `recorded_at`.
 
@@ -183,9 +187,13 @@ def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Poli
         payload = {"entry_id": local + ESCALATED_SUFFIX, "list_kind": "SERIOUS_DISHONESTY",
                    "reason": f"列入经营异常名录（{local}）届满 {policy.abnormal_operation_escalation_months} 个月仍未移出",
                    "basis_record_id": local, "measures": list(policy.escalation_measures)}
+        # R1: the escalated entry carries its term (lists.term_months_by_kind), so it ends in the log
+        term_until = list_term_until("SERIOUS_DISHONESTY", _next_day(due_on), policy)
+        if term_until is not None:
+            payload["term_until"] = term_until
     else:
         raise ValueError(f"unknown deadline kind {deadline.kind}")
-    occurred_on = (date.fromisoformat(due_on) + timedelta(days=1)).isoformat()
+    occurred_on = _next_day(due_on)
     return {"event_id": deadline.event_id(), "type": event_type,
             "subject": {"id": state["subject"]["id"], "kind": state["subject"]["kind"]},
             "source": {"authority_code": source["authority_code"], "authority_name": source["authority_name"],

@@ -24,7 +24,9 @@ GRADING_RULES = {
     "false_commitment": "a false commitment (虚假承诺): a SEVERE mark, instead of the breach's points",
     "list_entry": "an active red or black list entry: points by list kind (RED_LIST adds)",
     "rating": "a current sector credit rating: points by kind and level",
-    "hard_rule": "an active entry on a list that makes the grade D whatever the score",
+    "hard_rule": "an active entry on a list that makes the grade D whatever the score; only while it is active: "
+                 "an escalated 严重违法失信名单 entry ends with its term (lists.term_months_by_kind), and the "
+                 "经营异常名录 entry it replaces ends when it is entered",
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from types import MappingProxyType
 
@@ -60,6 +60,7 @@ class Policy:
     repair_decision_working_days: int
     abnormal_operation_escalation_months: int  # ABNORMAL_OPERATION still active this long → SERIOUS_DISHONESTY
     escalation_measures: tuple[str, ...]
+    term_months_by_kind: Mapping[str, int] = field(hash=False)  # an entry without term_until ends after these
     severity_by_penalty_kind: Mapping[str, str] = field(hash=False)  # for the CSV templates
     # Grading (信用分级分类监管): signed points per record, thresholds, hard rules, sampling.
     start_score: int
@@ -80,7 +81,7 @@ class Policy:
     def __post_init__(self) -> None:
         for name in ("min_publicity_months_by_severity", "min_publicity_months_by_penalty_kind",
                      "severity_by_penalty_kind", "penalty_points", "list_points", "rating_points",
-                     "grade_thresholds", "inspection_ratios"):
+                     "grade_thresholds", "inspection_ratios", "term_months_by_kind"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
         object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
@@ -117,6 +118,9 @@ def policy_problems(p: Policy) -> list[str]:
                        ("working_days.repair_decision", p.repair_decision_working_days),
                        ("lists.abnormal_operation_escalation_months", p.abnormal_operation_escalation_months)):
         need(_whole(value) and 1 <= value <= 120, key, "a whole number in 1..120")
+    need(set(p.term_months_by_kind) <= set(LIST_KINDS)
+         and all(_whole(m) and 1 <= m <= 120 for m in p.term_months_by_kind.values()),
+         "lists.term_months_by_kind", "list kinds, each a whole number of months in 1..120")
     need(set(p.severity_by_penalty_kind) == set(PENALTY_KINDS)
          and set(p.severity_by_penalty_kind.values()) <= set(SEVERITIES), "severity_by_penalty_kind",
          f"maps every penalty kind ({', '.join(PENALTY_KINDS)}) to one of {', '.join(SEVERITIES)}")
@@ -166,6 +170,7 @@ _LAYOUT = {
     "working_days.repair_decision": "repair_decision_working_days",
     "lists.abnormal_operation_escalation_months": "abnormal_operation_escalation_months",
     "lists.escalation_measures": "escalation_measures",
+    "lists.term_months_by_kind": "term_months_by_kind",
     "severity_by_penalty_kind": "severity_by_penalty_kind",
     "grading.start_score": "start_score", "grading.penalty_points": "penalty_points",
     "grading.commitment_breached_points": "commitment_breached_points",
@@ -260,6 +265,15 @@ def packaged_policies() -> PolicyBook:
 
 DEFAULT_POLICIES = packaged_policies()
 DEFAULT_POLICY = DEFAULT_POLICIES.latest
+
+
+def list_term_until(list_kind: str, entered_on: str, policy: Policy) -> str | None:
+    """The last day (ISO) of a list entry that names no term: entry day + the policy's months for its
+    kind, less a day (the period starts on the day of entry); None where the policy sets none."""
+    months = policy.term_months_by_kind.get(list_kind)
+    if months is None:
+        return None
+    return (add_months(date.fromisoformat(entered_on), months) - timedelta(days=1)).isoformat()
 
 
 def min_publicity_months(penalty: dict, policy: Policy) -> int:

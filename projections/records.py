@@ -29,7 +29,7 @@ from datetime import date, datetime
 
 from projections.canonical import SHANGHAI
 from projections.catalogue import SYSTEM_TYPES
-from projections.policy import ACTIONS_ON_A_RECORD, Policy, repairable_from
+from projections.policy import ACTIONS_ON_A_RECORD, Policy, list_term_until, repairable_from
 from projections.validate import TIMER_SYSTEM, Problem
 
 # --- statuses ---------------------------------------------------------------------------------
@@ -107,6 +107,8 @@ RULES: dict[str, str] = {
     "commitment_not_open": "fulfilling, breaching or marking overdue a commitment that is not OPEN",
     "entry_not_active": "exiting or ending the term of a list entry that is not ACTIVE",
     "no_term": "ListTermEnded for an entry that has no term_until",
+    "term_beyond_policy": "a list entry whose term_until lies beyond the term the policy sets for its kind "
+                          "(lists.term_months_by_kind: 严重违法失信名单 36 months)",
     "not_on_display": "PublicityEnded or a repair for a penalty no longer on public display "
                       "(publicity ended, repaired, revoked)",
     "objection_pending": "an objection is pending on the record: no second one, no repair approval meanwhile",
@@ -811,12 +813,39 @@ def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Proble
         basis = _target(state, event, payload["basis_record_id"], "payload.basis_record_id", COLLECTIONS, problems)
         if basis is not None and base_status(basis[2]) == REVOKED:
             problems.append(problem("payload.basis_record_id", "record_revoked", "a revoked record is no basis"))
+    longest = list_term_until(payload["list_kind"], event["occurred_on"], policy)
+    if longest is not None and payload.get("term_until", "") > longest:
+        problems.append(problem("payload.term_until", "term_beyond_policy",
+                                f"a {payload['list_kind']} entry of {event['occurred_on']} ends by {longest} "
+                                f"({policy.version} policy)"))
     return problems
 
 
+def _replaced_entry(state: dict, event: dict) -> str | None:
+    """The key of the active ABNORMAL_OPERATION entry a SERIOUS_DISHONESTY entry escalates (its basis), if any."""
+    payload = event["payload"]
+    if payload["list_kind"] != "SERIOUS_DISHONESTY" or "basis_record_id" not in payload:
+        return None
+    found = _target(state, event, payload["basis_record_id"], "", COLLECTIONS, [], live=False)
+    if found is None or found[0] != "lists":
+        return None
+    entry = found[2]
+    return found[1] if entry["list_kind"] == "ABNORMAL_OPERATION" and base_status(entry) == ACTIVE else None
+
+
 def _apply_list_entered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    record = _record(event, offset, ACTIVE, ended_on=None, exit_reason=None)
-    draft.at("records", "lists")[_own(event, event["payload"]["entry_id"])] = record
+    payload = event["payload"]
+    # R1: an entry that names no term takes the policy's for its kind (严重违法失信名单: removed after 3 years).
+    term_until = payload.get("term_until") or list_term_until(payload["list_kind"], event["occurred_on"], policy)
+    record = _record(event, offset, ACTIVE, ended_on=None, exit_reason=None, term_until=term_until)
+    replaced = _replaced_entry(draft.state, event)
+    draft.at("records", "lists")[_own(event, payload["entry_id"])] = record
+    if replaced is not None:
+        # R1: the 经营异常名录 entry it escalates ends with it (转入严重违法失信名单): one listing, not two.
+        reason = f"转入严重违法失信名单（{payload['entry_id']}）"
+        old = _edit(draft, event, "lists", replaced, offset, reason=reason)
+        _set_status(old, EXITED)
+        old.update(ended_on=event["occurred_on"], exit_reason=reason, escalated_to=payload["entry_id"])
 
 
 def _check_list_ends(state: dict, event: dict, policy: Policy) -> list[Problem]:

@@ -142,9 +142,39 @@ def test_an_abnormal_operation_entry_active_for_three_years_escalates_to_serious
     entry = state["records"]["lists"][ev.key_of("L-1-SD")]
     assert entry["list_kind"] == "SERIOUS_DISHONESTY" and entry["basis_record_id"] == "L-1"
     assert entry["measures"] == list(DEFAULT_POLICY.escalation_measures)
-    assert pending(state) == []  # escalated once; the new entry has no term
+    # R1: the new entry carries the policy's term (3 years on the list), and nothing escalates twice
+    assert event["payload"]["term_until"] == entry["term_until"] == "2028-01-09"
+    assert pending(state) == [("LIST_TERM", "L-1-SD", "2028-01-09", False)]
     exited = given(ev.list_entered("L-1", "2022-01-10"), ev.list_exited("L-1", "2023-01-10"))
     assert pending(exited) == []
+
+
+def test_r1_the_escalation_ends_the_abnormal_entry_and_its_own_term_ends_the_hard_rule():
+    from projections.grading import grade
+    state = given(ev.list_entered("L-1", "2022-01-10"))
+    state, _ = fire(state, ESCALATION, "L-1")
+    abnormal = state["records"]["lists"][ev.key_of("L-1")]
+    assert abnormal["status"] == "EXITED" and abnormal["ended_on"] == "2025-01-10"
+    assert abnormal["escalated_to"] == "L-1-SD" and "严重违法失信名单" in abnormal["exit_reason"]
+    graded = grade(state, DEFAULT_POLICY)  # -300 for the one listing, not -100 beside it; D by the hard rule
+    assert graded["letter"] == "D" and graded["score"] == 700
+    assert [r["rule"] for r in graded["reasons"]] == ["hard_rule", "list_entry"]
+    state, event = fire(state, "LIST_TERM", "L-1-SD")
+    assert event["type"] == "ListTermEnded" and event["occurred_on"] == "2028-01-10"
+    graded = grade(state, DEFAULT_POLICY)  # the hard rule holds only while the entry is active
+    assert (graded["letter"], graded["score"], graded["reasons"]) == ("A", 1000, [])
+    assert pending(state) == []
+
+
+@settings(max_examples=60, deadline=None)
+@hypothesis_given(st.dates(min_value=datetime(2000, 1, 1).date(), max_value=datetime(2060, 12, 31).date()))
+def test_r1_a_serious_dishonesty_entry_without_a_term_ends_three_years_after_entry(day):
+    from projections.policy import add_months
+    on = day.isoformat()
+    state = given(ev.list_entered("L-9", on, list_kind="SERIOUS_DISHONESTY"))
+    (deadline,) = pending(state)
+    last = add_months(day, DEFAULT_POLICY.term_months_by_kind["SERIOUS_DISHONESTY"]).toordinal() - 1
+    assert deadline[:3] == ("LIST_TERM", "L-9", datetime.fromordinal(last).date().isoformat())
 
 
 def test_a_deadline_in_a_year_the_official_calendar_does_not_cover_is_provisional():
@@ -187,7 +217,9 @@ def test_replay_with_a_clock_in_the_future_runs_every_chain_of_deadlines():
     events = [ev.subject_registered(), ev.list_entered("L-1", "2022-01-10"), ev.penalty_imposed("P-1", "2025-01-06")]
     result = replay(enumerate(events), clock=at("2030-01-01"))
     (state,) = result.states.values()
-    assert [h["event"]["type"] for h in result.history[state["subject"]["id"]]][-2:] == ["ListEntered", "PublicityEnded"]
+    # escalated in 2025, publicity over in 2027, the escalated entry's term (R1) over in 2028
+    assert [h["event"]["type"] for h in result.history[state["subject"]["id"]]][-3:] == [
+        "ListEntered", "PublicityEnded", "ListTermEnded"]
     assert pending_deadlines(state, DEFAULT_POLICY) == [] and result.rejected == []
     assert replay(enumerate(events), clock=at("2030-01-01")).states == result.states  # deterministic
 

@@ -587,6 +587,15 @@ def test_rule_no_term_list_term_ended_needs_a_term():
     rejected_by(given(ev.list_entered("L-1")), ev.list_term_ended("L-1"), "payload.entry_id", rule="no_term")
 
 
+def test_rule_term_beyond_policy_a_serious_dishonesty_term_is_at_most_three_years():
+    state = given()
+    applied(state, ev.list_entered("L-9", "2025-01-06", list_kind="SERIOUS_DISHONESTY", term_until="2028-01-05"))
+    rejected_by(state, ev.list_entered("L-9", "2025-01-06", list_kind="SERIOUS_DISHONESTY", term_until="2028-01-06"),
+                "payload.term_until", rule="term_beyond_policy")
+    # kinds the policy sets no term for keep the term their authority gives
+    applied(state, ev.list_entered("L-9", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2035-01-06"))
+
+
 def test_rule_entry_not_active_an_entry_under_objection_is_still_active_and_can_exit():
     state = given(ev.list_entered("L-1"), ev.objection_filed("O-1", "L-1"))
     state, _ = when(state, ev.list_exited("L-1"))
