@@ -18,7 +18,7 @@ of the next day, and the system event occurs on that next day.
 | LIST_TERM   | a list entry with term_until is ACTIVE          | term_until                               | ListTermEnded  |
 | OBJECTION   | an objection is pending and not yet overdue     | filed + 5 working days                   | ProcessingOverdue |
 | REPAIR      | a repair is pending and not yet overdue         | requested + 5 working days               | ProcessingOverdue |
-| ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE           | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY, with its term; the abnormal entry ends |
+| ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE (an enterprise's or a cooperative's) | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY, with its term; the abnormal entry ends |
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from projections.calendar import Due, add_months, deadline_instant
 from projections.catalogue import EVENT_TYPES
 from projections.policy import Policy, list_term_until
+from projections.subject_kinds import category
 from projections.records import ACTIVE, COLLECTIONS, OPEN, PENDING, base_status, key, key_authority
 from projections.validate import TIMER_SYSTEM  # source.system of every event a timer writes
 
@@ -117,13 +118,15 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
             pending.append(_deadline(state, PUBLICITY, record_id, publicity_end(penalty, policy)[0]))
     escalated = {entry.get("basis_record_id") for entry in records["lists"].values()
                  if entry["list_kind"] == "SERIOUS_DISHONESTY"}
+    # R2: only the registers the policy names escalate (a 个体工商户's 经营异常状态 never does)
+    escalates = category(state["subject"]) in policy.escalated_subjects
     for entry_id, entry in records["lists"].items():
         if base_status(entry) != ACTIVE:
             continue
         if entry.get("term_until"):
             pending.append(_deadline(state, LIST_TERM, entry_id, Due(date.fromisoformat(entry["term_until"]), False)))
         # the escalation's entry is the same authority's, so its key is this one's with the suffix
-        if (entry["list_kind"] == "ABNORMAL_OPERATION" and entry["entry_id"] not in escalated
+        if (entry["list_kind"] == "ABNORMAL_OPERATION" and escalates and entry["entry_id"] not in escalated
                 and not any(entry_id + ESCALATED_SUFFIX in records[c] for c in COLLECTIONS)):
             pending.append(_deadline(state, ESCALATION, entry_id, _last_day_before(
                 entry["occurred_on"], policy.abnormal_operation_escalation_months)))

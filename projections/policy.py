@@ -24,6 +24,7 @@ import yaml
 from projections.calendar import WorkingCalendar, add_months
 from projections.catalogue import LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
 from projections.ids import uscc_problems
+from projections.subject_kinds import CATEGORIES, category
 
 GRADES = ("A", "B", "C", "D")
 POLICY_FILE_BYTES_MAX = 256 * 1024
@@ -61,6 +62,8 @@ class Policy:
     abnormal_operation_escalation_months: int  # ABNORMAL_OPERATION still active this long → SERIOUS_DISHONESTY
     escalation_measures: tuple[str, ...]
     term_months_by_kind: Mapping[str, int] = field(hash=False)  # an entry without term_until ends after these
+    admitted_subjects: Mapping[str, tuple[str, ...]] = field(hash=False)  # list kind -> registers it admits
+    escalated_subjects: frozenset[str]  # registers whose ABNORMAL_OPERATION entry escalates
     severity_by_penalty_kind: Mapping[str, str] = field(hash=False)  # for the CSV templates
     # Grading (信用分级分类监管): signed points per record, thresholds, hard rules, sampling.
     start_score: int
@@ -86,6 +89,10 @@ class Policy:
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
         object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
         object.__setattr__(self, "escalation_measures", tuple(self.escalation_measures))
+        object.__setattr__(self, "admitted_subjects", MappingProxyType(
+            {kind: tuple(v) if isinstance(v, (list, tuple)) else v for kind, v in self.admitted_subjects.items()}
+            if isinstance(self.admitted_subjects, Mapping) else self.admitted_subjects))
+        object.__setattr__(self, "escalated_subjects", frozenset(self.escalated_subjects))
         object.__setattr__(self, "credit_office", frozenset(self.credit_office))
         object.__setattr__(self, "credit_office_acts_on", frozenset(self.credit_office_acts_on))
         problems = policy_problems(self)
@@ -121,6 +128,11 @@ def policy_problems(p: Policy) -> list[str]:
     need(set(p.term_months_by_kind) <= set(LIST_KINDS)
          and all(_whole(m) and 1 <= m <= 120 for m in p.term_months_by_kind.values()),
          "lists.term_months_by_kind", "list kinds, each a whole number of months in 1..120")
+    need(isinstance(p.admitted_subjects, Mapping) and set(p.admitted_subjects) <= set(LIST_KINDS)
+         and all(isinstance(v, tuple) and v and set(v) <= set(CATEGORIES) for v in p.admitted_subjects.values()),
+         "lists.admitted_subjects", f"list kinds, each a list of registers among {', '.join(CATEGORIES)}")
+    need(p.escalated_subjects <= set(CATEGORIES), "lists.escalated_subjects",
+         f"registers among {', '.join(CATEGORIES)}")
     need(set(p.severity_by_penalty_kind) == set(PENALTY_KINDS)
          and set(p.severity_by_penalty_kind.values()) <= set(SEVERITIES), "severity_by_penalty_kind",
          f"maps every penalty kind ({', '.join(PENALTY_KINDS)}) to one of {', '.join(SEVERITIES)}")
@@ -171,6 +183,7 @@ _LAYOUT = {
     "lists.abnormal_operation_escalation_months": "abnormal_operation_escalation_months",
     "lists.escalation_measures": "escalation_measures",
     "lists.term_months_by_kind": "term_months_by_kind",
+    "lists.admitted_subjects": "admitted_subjects", "lists.escalated_subjects": "escalated_subjects",
     "severity_by_penalty_kind": "severity_by_penalty_kind",
     "grading.start_score": "start_score", "grading.penalty_points": "penalty_points",
     "grading.commitment_breached_points": "commitment_breached_points",
@@ -274,6 +287,12 @@ def list_term_until(list_kind: str, entered_on: str, policy: Policy) -> str | No
     if months is None:
         return None
     return (add_months(date.fromisoformat(entered_on), months) - timedelta(days=1)).isoformat()
+
+
+def admits(list_kind: str, subject: dict, policy: Policy) -> bool:
+    """Whether a list kind takes this subject (lists.admitted_subjects; a kind not named takes every subject)."""
+    admitted = policy.admitted_subjects.get(list_kind)
+    return admitted is None or category(subject) in admitted
 
 
 def min_publicity_months(penalty: dict, policy: Policy) -> int:

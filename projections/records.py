@@ -29,7 +29,8 @@ from datetime import date, datetime
 
 from projections.canonical import SHANGHAI
 from projections.catalogue import SYSTEM_TYPES
-from projections.policy import ACTIONS_ON_A_RECORD, Policy, list_term_until, repairable_from
+from projections.policy import ACTIONS_ON_A_RECORD, Policy, admits, list_term_until, repairable_from
+from projections.subject_kinds import CATEGORY_LABELS_ZH, category
 from projections.validate import TIMER_SYSTEM, Problem
 
 # --- statuses ---------------------------------------------------------------------------------
@@ -107,6 +108,9 @@ RULES: dict[str, str] = {
     "commitment_not_open": "fulfilling, breaching or marking overdue a commitment that is not OPEN",
     "entry_not_active": "exiting or ending the term of a list entry that is not ACTIVE",
     "no_term": "ListTermEnded for an entry that has no term_until",
+    "subject_not_admitted": "a list entry for a subject the list kind does not admit (lists.admitted_subjects, by "
+                            "register from the USCC: 经营异常名录 takes enterprises, 农民专业合作社 and, as "
+                            "经营异常状态, 个体工商户; never a natural person, 机关, 事业单位 or 社会组织)",
     "term_beyond_policy": "a list entry whose term_until lies beyond the term the policy sets for its kind "
                           "(lists.term_months_by_kind: 严重违法失信名单 36 months)",
     "not_on_display": "PublicityEnded or a repair for a penalty no longer on public display "
@@ -813,6 +817,11 @@ def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Proble
         basis = _target(state, event, payload["basis_record_id"], "payload.basis_record_id", COLLECTIONS, problems)
         if basis is not None and base_status(basis[2]) == REVOKED:
             problems.append(problem("payload.basis_record_id", "record_revoked", "a revoked record is no basis"))
+    if not admits(payload["list_kind"], state["subject"], policy):
+        problems.append(problem("payload.list_kind", "subject_not_admitted",
+                                f"a {CATEGORY_LABELS_ZH[category(state['subject'])]} is not admitted on "
+                                f"{payload['list_kind']} ({policy.version} policy: "
+                                f"{', '.join(policy.admitted_subjects[payload['list_kind']])})"))
     longest = list_term_until(payload["list_kind"], event["occurred_on"], policy)
     if longest is not None and payload.get("term_until", "") > longest:
         problems.append(problem("payload.term_until", "term_beyond_policy",

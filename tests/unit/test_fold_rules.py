@@ -730,3 +730,71 @@ def test_every_event_type_has_an_effect_test():
     snake = lambda t: re.sub(r"(?<!^)(?=[A-Z])", "_", t).lower()  # noqa: E731
     missing = [t for t in cat.EVENT_TYPES if not any(n.startswith(f"test_{snake(t)}") for n in names)]
     assert missing == []
+
+
+# --- subjects of every register (issue 29 R2) ------------------------------------------------------
+def of_subject(subject: dict, *events: dict) -> list[dict]:
+    """The events (built for ev.COMPANY) re-validated about another subject."""
+    from projections.validate import EdgeContext, require_valid
+    out = []
+    for event in events:
+        raw = {**{k: v for k, v in event.items() if k not in ("recorded_at",)}, "subject": subject,
+               "event_id": event["event_id"]}
+        now = ev.datetime.fromisoformat(event["recorded_at"])
+        out.append(require_valid(raw, EdgeContext(now=now, pseudonym_key=ev.KEY, allow_system=True)))
+    return out
+
+
+def given_subject(subject: dict, *events: dict) -> dict:
+    state = None
+    for offset, event in enumerate(of_subject(subject, ev.subject_registered(), *events)):
+        state, outcome = fold(state, event, offset)
+        assert outcome.kind == APPLIED, (event["type"], outcome.reasons)
+    return state
+
+
+SUBJECTS = {  # register -> a subject of it (name, kind as claimed)
+    "ENTERPRISE": {"id": ev.COMPANY, "kind": "LEGAL_PERSON", "name": "郑州宏达机械有限公司"},
+    "BRANCH": {"id": ev.make_uscc("410105", 2), "kind": "OTHER_ORGANIZATION", "name": "郑州宏达机械有限公司金水分公司"},
+    "FARMER_COOPERATIVE": {"id": ev.make_uscc("410105", 3, "9", "3"), "kind": "LEGAL_PERSON", "name": "郑州绿源农民专业合作社"},
+    "INDIVIDUAL_BUSINESS": {"id": ev.make_uscc("410105", 4, "9", "2"), "kind": "INDIVIDUAL_BUSINESS", "name": "金水区张记面馆"},
+    "PUBLIC_INSTITUTION": {"id": ev.make_uscc("410105", 5, "1", "2"), "kind": "LEGAL_PERSON", "name": "郑州市第三人民医院"},
+    "SOCIAL_ORGANIZATION": {"id": ev.make_uscc("410105", 6, "5", "1"), "kind": "LEGAL_PERSON", "name": "郑州市餐饮行业协会"},
+    "NATURAL_PERSON": ev.person(),
+}
+
+
+@pytest.mark.parametrize("register, admitted", [
+    ("ENTERPRISE", True), ("BRANCH", True), ("FARMER_COOPERATIVE", True), ("INDIVIDUAL_BUSINESS", True),
+    ("PUBLIC_INSTITUTION", False), ("SOCIAL_ORGANIZATION", False), ("NATURAL_PERSON", False)])
+def test_rule_subject_not_admitted_the_abnormal_operation_list_takes_enterprises_and_cooperatives(register, admitted):
+    subject = SUBJECTS[register]
+    state = given_subject(subject)
+    (entry,) = of_subject(subject, ev.list_entered("L-1", "2022-01-10"))
+    if admitted:
+        new, outcome = when(state, entry)
+        assert outcome.kind == APPLIED
+    else:
+        rejected_by(state, entry, "payload.list_kind", rule="subject_not_admitted")
+    # other list kinds admit every subject under the default policy
+    (other,) = of_subject(subject, ev.list_entered("L-2", "2022-01-10", list_kind="OTHER_BLACKLIST"))
+    assert when(state, other)[1].kind == APPLIED
+
+
+@pytest.mark.parametrize("register, escalates", [
+    ("ENTERPRISE", True), ("BRANCH", True), ("FARMER_COOPERATIVE", True), ("INDIVIDUAL_BUSINESS", False)])
+def test_r2_only_enterprises_and_cooperatives_escalate_an_individual_business_stays_marked(register, escalates):
+    from projections.deadlines import pending_deadlines
+    state = given_subject(SUBJECTS[register], *of_subject(SUBJECTS[register], ev.list_entered("L-1", "2022-01-10")))
+    kinds = [d.kind for d in pending_deadlines(state, DEFAULT_POLICY)]
+    assert kinds == (["ESCALATION"] if escalates else [])
+
+
+def test_r2_the_admitted_subjects_come_from_the_policy():
+    policy = replace(DEFAULT_POLICY, admitted_subjects={"RED_LIST": ("ENTERPRISE",)})
+    subject = SUBJECTS["INDIVIDUAL_BUSINESS"]
+    state = given_subject(subject)
+    (red,) = of_subject(subject, ev.list_entered("L-1", list_kind="RED_LIST", measures=["GREEN_CHANNEL"]))
+    rejected_by(state, red, "payload.list_kind", rule="subject_not_admitted", policy=policy)
+    with pytest.raises(ValueError, match="lists.admitted_subjects"):
+        replace(DEFAULT_POLICY, admitted_subjects={"RED_LIST": ("COMPANY",)})
