@@ -16,7 +16,7 @@ Roles, and what each sees of a credit file (`view_file`) and may do (`can`, `pub
 
 "In force" (still in publicity) is one rule for every reader: the record's status beneath a
 pending objection is none of the ended ones (REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED,
-EXITED, TERM_ENDED, SUPERSEDED), and no end date of its own has passed: a penalty's last day
+EXITED, TERM_ENDED, SUPERSEDED, EXPIRED), and no end date of its own has passed: a penalty's last day
 of publicity (projections.deadlines.publicity_end: the maximum period, or the authority's
 publicity_until), a list entry's term_until, a permit's or rating's valid_to. The timers turn
 those dates into events; the dates are checked here too so that nothing stays on public display
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 from projections.deadlines import publicity_end
 from projections.policy import DEFAULT_POLICY, Policy
-from projections.records import (COLLECTIONS, EXITED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED, SUPERSEDED,
+from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED, SUPERSEDED,
                                  TERM_ENDED, base_status)
 from projections.validate import Problem
 
@@ -150,7 +150,7 @@ def forbidden(problems: list[Problem]) -> bool:
 # --- what a credit file shows to whom --------------------------------------------------------------
 RECORD_ID_FIELD = {"permits": "record_id", "penalties": "record_id", "commitments": "commitment_id",
                    "lists": "entry_id", "ratings": "rating_id"}
-ENDED = frozenset((REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED, EXITED, TERM_ENDED, SUPERSEDED))
+ENDED = frozenset((REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED, EXITED, TERM_ENDED, SUPERSEDED, EXPIRED))
 _END_DATE = {"permits": "valid_to", "ratings": "valid_to", "lists": "term_until"}
 SCOPE_ALL = "ALL"
 # Fields of a record that tell of INTERNAL events (objection and repair files, the authority's

@@ -275,6 +275,10 @@ _TYPES = (
         f("ref_id", doc="the repair_id or objection_id"),
         f("due_on", DATE, doc="when the decision was due"),
     ), default_classification="INTERNAL", system=True, doc="An objection or repair was not decided in time."),
+    EventType("RatingExpired", (
+        f("rating_id", doc="the rating whose validity ended"),
+        f("valid_to", DATE, doc="its last day of validity"),
+    ), system=True, doc="A sector rating's validity ended (valid_to passed): it no longer counts in the grade."),
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}

@@ -18,6 +18,7 @@ of the next day, and the system event occurs on that next day.
 | LIST_TERM   | a list entry with term_until is ACTIVE          | term_until                               | ListTermEnded  |
 | OBJECTION   | an objection is pending and not yet overdue     | filed + 5 working days                   | ProcessingOverdue |
 | REPAIR      | a repair is pending and not yet overdue         | requested + 5 working days               | ProcessingOverdue |
+| RATING      | a current rating with a valid_to                 | valid_to                                 | RatingExpired  |
 | ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE (an enterprise's or a cooperative's) | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY, with its term; the abnormal entry ends |
 """
 from __future__ import annotations
@@ -35,10 +36,11 @@ from projections.records import ACTIVE, COLLECTIONS, OPEN, PENDING, base_status,
 from projections.validate import TIMER_SYSTEM  # source.system of every event a timer writes
 
 DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM = "DISCLOSURE", "COMMITMENT", "PUBLICITY", "LIST_TERM"
-OBJECTION, REPAIR, ESCALATION = "OBJECTION", "REPAIR", "ESCALATION"
-KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION)
+OBJECTION, REPAIR, ESCALATION, RATING = "OBJECTION", "REPAIR", "ESCALATION", "RATING"
+KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION, RATING)
 KIND_LABELS_ZH = {DISCLOSURE: "双公示报送", COMMITMENT: "承诺履行", PUBLICITY: "公示期届满", LIST_TERM: "名单期限届满",
-                  OBJECTION: "异议处理", REPAIR: "信用修复办理", ESCALATION: "经营异常名录满3年"}
+                  OBJECTION: "异议处理", REPAIR: "信用修复办理", ESCALATION: "经营异常名录满3年",
+                  RATING: "信用评价有效期届满"}
 DEADLINE_NAMESPACE = uuid.UUID("8f4e2b1a-7c3d-5e6f-9a0b-1c2d3e4f5a6b")
 ESCALATED_SUFFIX = "-SD"  # the entry_id of the SERIOUS_DISHONESTY entry an escalation creates
 
@@ -130,6 +132,9 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
                 and not any(entry_id + ESCALATED_SUFFIX in records[c] for c in COLLECTIONS)):
             pending.append(_deadline(state, ESCALATION, entry_id, _last_day_before(
                 entry["occurred_on"], policy.abnormal_operation_escalation_months)))
+    for rating_id, rating in records["ratings"].items():  # R4: a rating counts until its valid_to
+        if base_status(rating) == ACTIVE and rating.get("valid_to"):
+            pending.append(_deadline(state, RATING, rating_id, Due(date.fromisoformat(rating["valid_to"]), False)))
     for objection_id, objection in state["objections"].items():
         if objection["status"] == PENDING and not objection["overdue"]:
             pending.append(_working(state, OBJECTION, objection_id, objection["filed_on"],
@@ -183,6 +188,10 @@ def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Poli
         event_type, source = "ProcessingOverdue", (record or item)["source"]
         payload = {"kind": deadline.kind, "ref_id": item["objection_id" if deadline.kind == OBJECTION else "repair_id"],
                    "due_on": due_on}
+    elif deadline.kind == RATING:
+        rating = state["records"]["ratings"][ref]
+        event_type, source = "RatingExpired", rating["source"]
+        payload = {"rating_id": rating["rating_id"], "valid_to": due_on}
     elif deadline.kind == ESCALATION:
         entry = state["records"]["lists"][ref]
         local = entry["entry_id"]

@@ -9,7 +9,7 @@ makes the grade D whatever the score. Then the thresholds decide.
 
 What no longer counts: a repaired penalty (修复 stops its effect on grading), one whose
 publicity ended, a revoked or retracted one; an exited or ended list entry; a superseded
-rating; a fulfilled commitment.
+rating, or one whose validity ended (RatingExpired, or expired before it arrived); a fulfilled commitment.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ GRADING_RULES = {
     "commitment_overdue": "a commitment not kept by its due date (counts as a breach)",
     "false_commitment": "a false commitment (虚假承诺): a SEVERE mark, instead of the breach's points",
     "list_entry": "an active red or black list entry: points by list kind (RED_LIST adds)",
-    "rating": "a current sector credit rating: points by kind and level",
+    "rating": "a current sector credit rating within its validity (valid_from..valid_to; once valid_to has "
+              "passed the timers write RatingExpired and it no longer counts): points by kind and level",
     "hard_rule": "an active entry on a list that makes the grade D whatever the score; only while it is active: "
                  "an escalated 严重违法失信名单 entry ends with its term (lists.term_months_by_kind), and the "
                  "经营异常名录 entry it replaces ends when it is entered",
@@ -75,8 +76,9 @@ def grade(state: dict, policy: Policy) -> dict:
     for rating in records["ratings"].values():
         points = policy.rating_points.get(rating["rating_kind"], {}).get(rating["level"], 0)
         if base_status(rating) == ACTIVE and points:
+            validity = f"{rating['valid_from']} 至 {rating.get('valid_to') or '长期'}"
             reasons.append(_reason(rating["rating_id"], "rating", points,
-                                   f"{rating['rating_kind']} {rating['level']} 级"))
+                                   f"{rating['rating_kind']} {rating['level']} 级（有效期 {validity}）"))
     score = policy.start_score + sum(r["points"] for r in reasons)
     thresholds = policy.grade_thresholds
     letter = "D" if hard else next((g for g in GRADES[:3] if score >= thresholds[g]), "D")

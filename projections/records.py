@@ -38,7 +38,7 @@ ACTIVE, UNDER_OBJECTION, REVOKED, RETRACTED = "ACTIVE", "UNDER_OBJECTION", "REVO
 REPAIRED, PUBLICITY_ENDED = "REPAIRED", "PUBLICITY_ENDED"  # penalties
 OPEN, FULFILLED, BREACHED, OVERDUE = "OPEN", "FULFILLED", "BREACHED", "OVERDUE"  # commitments
 EXITED, TERM_ENDED = "EXITED", "TERM_ENDED"  # list entries
-SUPERSEDED = "SUPERSEDED"  # ratings
+SUPERSEDED, EXPIRED = "SUPERSEDED", "EXPIRED"  # ratings
 PENDING = "PENDING"  # objections and repairs; once decided they carry the outcome instead
 
 COLLECTIONS = ("permits", "penalties", "commitments", "lists", "ratings")
@@ -108,6 +108,8 @@ RULES: dict[str, str] = {
     "commitment_not_open": "fulfilling, breaching or marking overdue a commitment that is not OPEN",
     "entry_not_active": "exiting or ending the term of a list entry that is not ACTIVE",
     "no_term": "ListTermEnded for an entry that has no term_until",
+    "rating_not_current": "RatingExpired for a rating that is not current (superseded, expired), or before its "
+                          "valid_to has passed",
     "subject_not_admitted": "a list entry for a subject the list kind does not admit (lists.admitted_subjects, by "
                             "register from the USCC: 经营异常名录 takes enterprises, 农民专业合作社 and, as "
                             "经营异常状态, 个体工商户; never a natural person, 机关, 事业单位 or 社会组织)",
@@ -894,6 +896,12 @@ def _apply_rating_assigned(draft: Draft, event: dict, offset: int, policy: Polic
     payload, ratings = event["payload"], draft.state["records"]["ratings"]
     authority = event["source"]["authority_code"]
     new_key, record = _own(event, payload["rating_id"]), _record(event, offset, ACTIVE, superseded_by=None)
+    if payload.get("valid_to") is not None and payload["valid_to"] < recorded_day(event):
+        # R4: a rating whose validity ended before it reached the ledger (an old rating loaded late) never
+        # counts, and replaces nothing current: it is on file as history.
+        record.update(status=EXPIRED, expired_on=recorded_day(event))
+        draft.at("records", "ratings")[new_key] = record
+        return
     # One current rating per kind and rating authority: the one valid from the latest day (a late-published
     # older rating is superseded at once by the newer one already on file). Another authority's rating of
     # the same kind is its own to replace: no authority supersedes another's record.
@@ -908,6 +916,27 @@ def _apply_rating_assigned(draft: Draft, event: dict, offset: int, policy: Polic
         else:
             record.update(status=SUPERSEDED, superseded_by=rating["rating_id"])
     draft.at("records", "ratings")[new_key] = record
+
+
+def _check_rating_expired(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    payload, problems = event["payload"], []
+    found = _acted_on(state, event, payload["rating_id"], "payload.rating_id", ("ratings",), problems, policy)
+    if found is None:
+        return problems
+    rating = found[2]
+    if base_status(rating) != ACTIVE:
+        return [problem("payload.rating_id", "rating_not_current", f"the rating is {base_status(rating)}")]
+    if rating.get("valid_to") is None or not rating["valid_to"] < event["occurred_on"]:
+        return [problem("payload.rating_id", "rating_not_current",
+                        f"the rating is valid until {rating.get('valid_to') or 'further notice'}")]
+    return []
+
+
+def _apply_rating_expired(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    record = _edit(draft, event, "ratings", _at(draft, event, event["payload"]["rating_id"], ("ratings",)), offset,
+                   valid_to=event["payload"]["valid_to"])
+    _set_status(record, EXPIRED)
+    record["expired_on"] = event["occurred_on"]
 
 
 # --- query authorisations (授权查询) -------------------------------------------------------------
@@ -1025,6 +1054,7 @@ HANDLERS: dict[str, tuple[Check, Apply]] = {
     "PublicityEnded": (_check_publicity_ended, _apply_publicity_ended),
     "ListTermEnded": (_check_list_ends, _apply_list_term_ended),
     "ProcessingOverdue": (_check_processing_overdue, _apply_processing_overdue),
+    "RatingExpired": (_check_rating_expired, _apply_rating_expired),
 }
 
 

@@ -18,7 +18,7 @@ from html import escape
 from projections.catalogue import EVENT_TYPES
 from projections.deadlines import KIND_LABELS_ZH
 from projections.grading import GRADING_RULES
-from projections.records import (ACTIVE, BREACHED, EXITED, FULFILLED, OPEN, OVERDUE, PUBLICITY_ENDED, REPAIRED,
+from projections.records import (ACTIVE, BREACHED, EXITED, EXPIRED, FULFILLED, OPEN, OVERDUE, PUBLICITY_ENDED, REPAIRED,
                                  RETRACTED, REVOKED, SUPERSEDED, TERM_ENDED, UNDER_OBJECTION, recorded_day)
 
 __all__ = ["STATUS_LABELS_ZH", "render_report"]
@@ -29,7 +29,7 @@ __all__ = ["STATUS_LABELS_ZH", "render_report"]
 STATUS_LABELS_ZH = {
     ACTIVE: "有效", UNDER_OBJECTION: "异议中", REPAIRED: "已修复", PUBLICITY_ENDED: "公示期满",
     RETRACTED: "已撤回", REVOKED: "已撤销", OPEN: "履行中", FULFILLED: "已履行", BREACHED: "已违诺",
-    OVERDUE: "逾期未履行", EXITED: "已移出", TERM_ENDED: "期满", SUPERSEDED: "已更新",
+    OVERDUE: "逾期未履行", EXITED: "已移出", TERM_ENDED: "期满", SUPERSEDED: "已更新", EXPIRED: "有效期届满",
 }
 ACTIVE_PENALTY_LABEL = "公示中"
 
@@ -72,7 +72,7 @@ EVENT_TYPES_ZH = {
     "ListEntered": "列入名单", "ListExited": "移出名单", "RatingAssigned": "行业信用评价",
     "QueryAuthorized": "授权查询", "QueryAuthorizationRevoked": "撤回查询授权",
     "DisclosureOverdue": "双公示逾期（漏报）", "CommitmentOverdue": "承诺逾期", "PublicityEnded": "公示期满",
-    "ListTermEnded": "名单期满", "ProcessingOverdue": "办理逾期",
+    "ListTermEnded": "名单期满", "ProcessingOverdue": "办理逾期", "RatingExpired": "信用评价有效期届满",
 }
 assert set(EVENT_TYPES_ZH) == set(EVENT_TYPES), "every event type needs its Chinese label"
 assert set(GRADING_RULES_ZH) == set(GRADING_RULES), "every grading rule needs its Chinese label"
@@ -174,7 +174,7 @@ def _classification(item: dict) -> str:
 
 
 _BAD = {UNDER_OBJECTION, BREACHED, OVERDUE}
-_OFF = {REPAIRED, PUBLICITY_ENDED, RETRACTED, REVOKED, EXITED, TERM_ENDED, SUPERSEDED, FULFILLED}
+_OFF = {REPAIRED, PUBLICITY_ENDED, RETRACTED, REVOKED, EXITED, TERM_ENDED, SUPERSEDED, EXPIRED, FULFILLED}
 
 
 def status_label(collection: str, status: str | None) -> str:

@@ -197,6 +197,10 @@ def publicity_ended(record_id: str = "P-1", on: str = DAY) -> dict:
     return valid("PublicityEnded", {"record_id": record_id, "reason": "公示期满"}, on)
 
 
+def rating_expired(rating_id: str = "G-1", valid_to: str = DAY, on: str = DAY) -> dict:
+    return valid("RatingExpired", {"rating_id": rating_id, "valid_to": valid_to}, on)
+
+
 def processing_overdue(kind: str, ref_id: str, due_on: str = DAY, on: str = DAY) -> dict:
     return valid("ProcessingOverdue", {"kind": kind, "ref_id": ref_id, "due_on": due_on}, on)
 

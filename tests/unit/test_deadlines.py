@@ -177,6 +177,24 @@ def test_r1_a_serious_dishonesty_entry_without_a_term_ends_three_years_after_ent
     assert deadline[:3] == ("LIST_TERM", "L-9", datetime.fromordinal(last).date().isoformat())
 
 
+def test_r4_a_rating_expires_by_a_system_event_the_day_after_its_valid_to():
+    from projections.grading import grade
+    state = given(ev.rating_assigned("G-1", "2024-01-02", level="D", valid_to="2024-12-31"))
+    assert pending(state) == [("RATING", "G-1", "2024-12-31", False)]
+    state, event = fire(state, "RATING", "G-1")
+    assert event["type"] == "RatingExpired" and event["occurred_on"] == "2025-01-01"
+    assert event["payload"] == {"rating_id": "G-1", "valid_to": "2024-12-31"}
+    assert grade(state, DEFAULT_POLICY)["score"] == DEFAULT_POLICY.start_score  # the change is in the log
+
+
+def test_r4_replay_with_a_clock_fires_rating_expired():
+    events = [ev.subject_registered(), ev.rating_assigned("G-1", "2024-01-02", level="D", valid_to="2024-12-31")]
+    result = replay(enumerate(events), clock=at("2025-06-01"))
+    (state,) = result.states.values()
+    assert [h["event"]["type"] for h in result.history[state["subject"]["id"]]][-1] == "RatingExpired"
+    assert state["records"]["ratings"][ev.key_of("G-1")]["status"] == "EXPIRED" and result.rejected == []
+
+
 def test_a_deadline_in_a_year_the_official_calendar_does_not_cover_is_provisional():
     state = given(ev.penalty_imposed("P-1", "2024-06-03"), ev.objection_filed("O-1", "P-1", "2099-12-28"))
     assert ("OBJECTION", "O-1", "2100-01-05", True) in pending(state)

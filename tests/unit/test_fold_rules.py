@@ -315,6 +315,26 @@ def test_rating_assigned_late_for_an_earlier_period_is_superseded_at_once():
     assert record(file, "ratings", "G-1")["status"] == "SUPERSEDED" and record(file, "ratings", "G-2")["status"] == "ACTIVE"
 
 
+def test_rating_expired_ends_the_rating_and_keeps_it_on_file():
+    state = given(ev.rating_assigned("G-1", "2024-01-02", level="D", valid_to="2024-12-31"))
+    file = applied(state, ev.rating_expired("G-1", "2024-12-31", on="2025-01-01"))
+    rating = record(file, "ratings", "G-1")
+    assert rating["status"] == "EXPIRED" and rating["expired_on"] == "2025-01-01"
+
+
+def test_rule_rating_not_current_a_rating_expires_once_and_only_after_its_valid_to():
+    state = given(ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31"))
+    rejected_by(state, ev.rating_expired("G-1", "2024-12-31", on="2024-12-31"), "payload.rating_id",
+                rule="rating_not_current")
+    expired = given(ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31"),
+                    ev.rating_expired("G-1", "2024-12-31", on="2025-01-01"))
+    rejected_by(expired, ev.rating_expired("G-1", "2024-12-31", on="2025-01-02"), "payload.rating_id",
+                rule="rating_not_current")
+    open_ended = given(ev.rating_assigned("G-1", "2024-01-02"))
+    rejected_by(open_ended, ev.rating_expired("G-1", "2024-12-31", on="2025-01-01"), "payload.rating_id",
+                rule="rating_not_current")
+
+
 def test_query_authorized_adds_a_live_grant():
     (grant,) = applied(given(), ev.query_authorized("Q-1", "2025-01-06"))["grants"]
     assert grant == {**grant, "grant_id": "Q-1", "grantee": ev.BANK, "scope": ["penalties"], "valid_until": "2025-12-31",

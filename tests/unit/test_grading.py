@@ -104,6 +104,28 @@ def test_only_the_current_rating_of_a_kind_counts():
     expect(state, "A", 1010, [("G-2", "rating", 10)])
 
 
+def test_r4_a_rating_counts_until_its_valid_to_and_the_reason_cites_its_validity():
+    from projections.deadlines import pending_deadlines
+    state = given(ev.rating_assigned("G-1", "2024-01-02", level="D", valid_to="2024-12-31"))
+    result = expect(state, "B", 900, [("G-1", "rating", -100)])
+    assert "2024-01-02 至 2024-12-31" in result["reasons"][0]["detail"]
+    (deadline,) = pending_deadlines(state, DEFAULT_POLICY)
+    assert (deadline.kind, deadline.due_on) == ("RATING", "2024-12-31")
+    expect(given(ev.rating_assigned("G-1", "2024-01-02", level="D", valid_to="2024-12-31"),
+                 ev.rating_expired("G-1", "2024-12-31", on="2025-01-01")), "A", 1000, [])
+
+
+def test_r4_a_rating_whose_validity_ended_before_it_arrived_never_counts_nor_replaces_the_current_one():
+    from projections.deadlines import pending_deadlines
+    current = ev.rating_assigned("G-2", "2025-01-02", level="A")
+    old = ev.valid("RatingAssigned", {"rating_id": "G-1", "rating_kind": "TAX", "level": "D", "valid_from": "2020-01-01",
+                                      "valid_to": "2020-12-31"}, "2020-01-01", recorded_at="2025-03-03T10:00:00+08:00")
+    state = given(current, old)
+    assert state["records"]["ratings"][ev.key_of("G-1")]["status"] == "EXPIRED"
+    expect(state, "A", 1030, [("G-2", "rating", 30)])
+    assert pending_deadlines(state, DEFAULT_POLICY) == []
+
+
 def test_the_thresholds_decide_a_b_c_d():
     # A >= 950, B >= 850, C >= 700, else D
     expect(given(ev.list_entered("L-1", list_kind="PROCUREMENT_BAN")), "B", 850)

@@ -97,7 +97,7 @@ def test_status_labels_cover_every_status():
         rec.ACTIVE: "有效", rec.UNDER_OBJECTION: "异议中", rec.REPAIRED: "已修复", rec.PUBLICITY_ENDED: "公示期满",
         rec.RETRACTED: "已撤回", rec.REVOKED: "已撤销", rec.OPEN: "履行中", rec.FULFILLED: "已履行",
         rec.BREACHED: "已违诺", rec.OVERDUE: "逾期未履行", rec.EXITED: "已移出", rec.TERM_ENDED: "期满",
-        rec.SUPERSEDED: "已更新"}
+        rec.SUPERSEDED: "已更新", rec.EXPIRED: "有效期届满"}
 
 
 def test_a_late_disclosure_is_flagged_and_money_is_in_yuan():
