@@ -19,6 +19,7 @@ of the next day, and the system event occurs on that next day.
 | OBJECTION   | an objection is pending and not yet overdue     | filed + 5 working days                   | ProcessingOverdue |
 | REPAIR      | a repair is pending and not yet overdue         | requested + 5 working days               | ProcessingOverdue |
 | RATING      | a current rating with a valid_to                 | valid_to                                 | RatingExpired  |
+| RED_LIST_END | an active RED_LIST entry beside a record that blocks it (R3) | the day before that record arrived | ListExited of the red entry |
 | ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE (an enterprise's or a cooperative's) | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY, with its term; the abnormal entry ends |
 """
 from __future__ import annotations
@@ -30,17 +31,19 @@ from datetime import date, datetime, timedelta
 
 from projections.calendar import Due, add_months, deadline_instant
 from projections.catalogue import EVENT_TYPES
-from projections.policy import Policy, list_term_until
+from projections.policy import Policy, list_term_until, red_list_blockers
 from projections.subject_kinds import category
-from projections.records import ACTIVE, COLLECTIONS, OPEN, PENDING, base_status, key, key_authority
+from projections.records import (ACTIVE, COLLECTIONS, OPEN, PENDING, base_status, blocker_label, key, key_authority,
+                                 recorded_day)
 from projections.validate import TIMER_SYSTEM  # source.system of every event a timer writes
 
 DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM = "DISCLOSURE", "COMMITMENT", "PUBLICITY", "LIST_TERM"
 OBJECTION, REPAIR, ESCALATION, RATING = "OBJECTION", "REPAIR", "ESCALATION", "RATING"
-KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION, RATING)
+RED_LIST_END = "RED_LIST_END"
+KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION, RATING, RED_LIST_END)
 KIND_LABELS_ZH = {DISCLOSURE: "双公示报送", COMMITMENT: "承诺履行", PUBLICITY: "公示期届满", LIST_TERM: "名单期限届满",
                   OBJECTION: "异议处理", REPAIR: "信用修复办理", ESCALATION: "经营异常名录满3年",
-                  RATING: "信用评价有效期届满"}
+                  RATING: "信用评价有效期届满", RED_LIST_END: "失信记录终止红名单"}
 DEADLINE_NAMESPACE = uuid.UUID("8f4e2b1a-7c3d-5e6f-9a0b-1c2d3e4f5a6b")
 ESCALATED_SUFFIX = "-SD"  # the entry_id of the SERIOUS_DISHONESTY entry an escalation creates
 
@@ -132,6 +135,12 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
                 and not any(entry_id + ESCALATED_SUFFIX in records[c] for c in COLLECTIONS)):
             pending.append(_deadline(state, ESCALATION, entry_id, _last_day_before(
                 entry["occurred_on"], policy.abnormal_operation_escalation_months)))
+        if entry["list_kind"] == "RED_LIST":  # R3: ended as soon as a record that blocks it arrives
+            blockers = red_list_blockers(records, entry["occurred_on"], policy)
+            if blockers:
+                arrived = max(recorded_day_of(blockers[0][2]), recorded_day_of(entry))
+                pending.append(_deadline(state, RED_LIST_END, entry_id,
+                                         Due(date.fromisoformat(arrived) - timedelta(days=1), False)))
     for rating_id, rating in records["ratings"].items():  # R4: a rating counts until its valid_to
         if base_status(rating) == ACTIVE and rating.get("valid_to"):
             pending.append(_deadline(state, RATING, rating_id, Due(date.fromisoformat(rating["valid_to"]), False)))
@@ -149,6 +158,11 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
 def due_by(deadlines: list[Deadline], moment: datetime) -> list[Deadline]:
     """The deadlines that have fallen due at `moment` (an aware datetime)."""
     return [d for d in deadlines if datetime.fromisoformat(d.fires_at) <= moment]
+
+
+def recorded_day_of(record: dict) -> str:
+    """The day (Asia/Shanghai) the ledger recorded the event that made a record."""
+    return recorded_day({"recorded_at": record["recorded_at"]})
 
 
 def _next_day(day: str) -> str:
@@ -192,6 +206,11 @@ def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Poli
         rating = state["records"]["ratings"][ref]
         event_type, source = "RatingExpired", rating["source"]
         payload = {"rating_id": rating["rating_id"], "valid_to": due_on}
+    elif deadline.kind == RED_LIST_END:
+        entry = state["records"]["lists"][ref]
+        event_type, source = "ListExited", entry["source"]
+        blocker = red_list_blockers(state["records"], entry["occurred_on"], policy)[0]
+        payload = {"entry_id": entry["entry_id"], "exit_reason": f"存在失信记录（{blocker_label(blocker)}），终止守信激励"}
     elif deadline.kind == ESCALATION:
         entry = state["records"]["lists"][ref]
         local = entry["entry_id"]

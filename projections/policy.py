@@ -64,6 +64,8 @@ class Policy:
     term_months_by_kind: Mapping[str, int] = field(hash=False)  # an entry without term_until ends after these
     admitted_subjects: Mapping[str, tuple[str, ...]] = field(hash=False)  # list kind -> registers it admits
     escalated_subjects: frozenset[str]  # registers whose ABNORMAL_OPERATION entry escalates
+    red_list_blocked_by: frozenset[str]  # an active entry of these lists refuses (and ends) a RED_LIST entry
+    red_list_severe_penalty_months: int  # ... as does a SEVERE penalty on display decided within these months
     severity_by_penalty_kind: Mapping[str, str] = field(hash=False)  # for the CSV templates
     # Grading (信用分级分类监管): signed points per record, thresholds, hard rules, sampling.
     start_score: int
@@ -93,6 +95,7 @@ class Policy:
             {kind: tuple(v) if isinstance(v, (list, tuple)) else v for kind, v in self.admitted_subjects.items()}
             if isinstance(self.admitted_subjects, Mapping) else self.admitted_subjects))
         object.__setattr__(self, "escalated_subjects", frozenset(self.escalated_subjects))
+        object.__setattr__(self, "red_list_blocked_by", frozenset(self.red_list_blocked_by))
         object.__setattr__(self, "credit_office", frozenset(self.credit_office))
         object.__setattr__(self, "credit_office_acts_on", frozenset(self.credit_office_acts_on))
         problems = policy_problems(self)
@@ -123,7 +126,8 @@ def policy_problems(p: Policy) -> list[str]:
     for key, value in (("working_days.disclosure", p.disclosure_working_days),
                        ("working_days.objection_decision", p.objection_decision_working_days),
                        ("working_days.repair_decision", p.repair_decision_working_days),
-                       ("lists.abnormal_operation_escalation_months", p.abnormal_operation_escalation_months)):
+                       ("lists.abnormal_operation_escalation_months", p.abnormal_operation_escalation_months),
+                       ("lists.red_list_severe_penalty_months", p.red_list_severe_penalty_months)):
         need(_whole(value) and 1 <= value <= 120, key, "a whole number in 1..120")
     need(set(p.term_months_by_kind) <= set(LIST_KINDS)
          and all(_whole(m) and 1 <= m <= 120 for m in p.term_months_by_kind.values()),
@@ -131,6 +135,8 @@ def policy_problems(p: Policy) -> list[str]:
     need(isinstance(p.admitted_subjects, Mapping) and set(p.admitted_subjects) <= set(LIST_KINDS)
          and all(isinstance(v, tuple) and v and set(v) <= set(CATEGORIES) for v in p.admitted_subjects.values()),
          "lists.admitted_subjects", f"list kinds, each a list of registers among {', '.join(CATEGORIES)}")
+    need(p.red_list_blocked_by <= set(LIST_KINDS) - {"RED_LIST"}, "lists.red_list_blocked_by",
+         "list kinds other than RED_LIST")
     need(p.escalated_subjects <= set(CATEGORIES), "lists.escalated_subjects",
          f"registers among {', '.join(CATEGORIES)}")
     need(set(p.severity_by_penalty_kind) == set(PENALTY_KINDS)
@@ -184,6 +190,8 @@ _LAYOUT = {
     "lists.escalation_measures": "escalation_measures",
     "lists.term_months_by_kind": "term_months_by_kind",
     "lists.admitted_subjects": "admitted_subjects", "lists.escalated_subjects": "escalated_subjects",
+    "lists.red_list_blocked_by": "red_list_blocked_by",
+    "lists.red_list_severe_penalty_months": "red_list_severe_penalty_months",
     "severity_by_penalty_kind": "severity_by_penalty_kind",
     "grading.start_score": "start_score", "grading.penalty_points": "penalty_points",
     "grading.commitment_breached_points": "commitment_breached_points",
@@ -293,6 +301,21 @@ def admits(list_kind: str, subject: dict, policy: Policy) -> bool:
     """Whether a list kind takes this subject (lists.admitted_subjects; a kind not named takes every subject)."""
     admitted = policy.admitted_subjects.get(list_kind)
     return admitted is None or category(subject) in admitted
+
+
+def red_list_blockers(records: dict, on: str, policy: Policy) -> list[tuple[str, str, dict]]:
+    """(collection, key, record) of what refuses a red list entry on day `on` (ISO), or ends an active one
+    (R3): an active entry of a list in red_list_blocked_by, or a SEVERE penalty still on display decided
+    within red_list_severe_penalty_months before `on`. `records` is a state's records; earliest first."""
+    def active(record: dict) -> bool:
+        status = record["status_before_objection"] if record.get("pending_objection") else record["status"]
+        return status == "ACTIVE"
+    since = add_months(date.fromisoformat(on), -policy.red_list_severe_penalty_months).isoformat()
+    found = [("lists", k, e) for k, e in records["lists"].items()
+             if e["list_kind"] in policy.red_list_blocked_by and active(e)]
+    found += [("penalties", k, p) for k, p in records["penalties"].items()
+              if p["severity"] == "SEVERE" and active(p) and p["occurred_on"] >= since]
+    return sorted(found, key=lambda item: (item[2]["recorded_at"], item[1]))
 
 
 def min_publicity_months(penalty: dict, policy: Policy) -> int:

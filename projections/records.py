@@ -29,7 +29,8 @@ from datetime import date, datetime
 
 from projections.canonical import SHANGHAI
 from projections.catalogue import SYSTEM_TYPES
-from projections.policy import ACTIONS_ON_A_RECORD, Policy, admits, list_term_until, repairable_from
+from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, list_term_until, red_list_blockers,
+                                repairable_from)
 from projections.subject_kinds import CATEGORY_LABELS_ZH, category
 from projections.validate import TIMER_SYSTEM, Problem
 
@@ -53,7 +54,8 @@ MAX_HISTORY_PER_RECORD = 32  # newest kept; the ledger itself keeps everything
 # business of its own. Sanctions, objections, repairs, revocations and system events go on.
 # What the timers write (source.system TIMER_SYSTEM): the system types, and the escalation of an
 # ABNORMAL_OPERATION entry to SERIOUS_DISHONESTY (projections/deadlines.py).
-TIMER_TYPES = SYSTEM_TYPES | {"ListEntered"}
+# and, beside a record that blocks it, the end of a RED_LIST entry (a ListExited, issue 29 R3).
+TIMER_TYPES = SYSTEM_TYPES | {"ListEntered", "ListExited"}
 NEW_BUSINESS_TYPES = frozenset(("SubjectRegistered", "PermitGranted", "CommitmentMade", "RatingAssigned",
                                 "QueryAuthorized"))
 
@@ -113,6 +115,10 @@ RULES: dict[str, str] = {
     "subject_not_admitted": "a list entry for a subject the list kind does not admit (lists.admitted_subjects, by "
                             "register from the USCC: 经营异常名录 takes enterprises, 农民专业合作社 and, as "
                             "经营异常状态, 个体工商户; never a natural person, 机关, 事业单位 or 社会组织)",
+    "red_list_blocked": "a RED_LIST entry while the subject has an active entry on a list of "
+                        "lists.red_list_blocked_by or a SEVERE penalty on display decided within "
+                        "lists.red_list_severe_penalty_months (36); the timers' ListExited ends a red entry only "
+                        "beside such a record",
     "term_beyond_policy": "a list entry whose term_until lies beyond the term the policy sets for its kind "
                           "(lists.term_months_by_kind: 严重违法失信名单 36 months)",
     "not_on_display": "PublicityEnded or a repair for a penalty no longer on public display "
@@ -824,6 +830,11 @@ def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Proble
                                 f"a {CATEGORY_LABELS_ZH[category(state['subject'])]} is not admitted on "
                                 f"{payload['list_kind']} ({policy.version} policy: "
                                 f"{', '.join(policy.admitted_subjects[payload['list_kind']])})"))
+    if payload["list_kind"] == "RED_LIST":
+        blockers = red_list_blockers(state["records"], event["occurred_on"], policy)
+        if blockers:
+            problems.append(problem("payload.list_kind", "red_list_blocked",
+                                    f"no red list beside {blocker_label(blockers[0])} ({policy.version} policy)"))
     longest = list_term_until(payload["list_kind"], event["occurred_on"], policy)
     if longest is not None and payload.get("term_until", "") > longest:
         problems.append(problem("payload.term_until", "term_beyond_policy",
@@ -868,7 +879,19 @@ def _check_list_ends(state: dict, event: dict, policy: Policy) -> list[Problem]:
                                 f"the entry is {base_status(entry)} since {entry['ended_on']}"))
     if entry is not None and event["type"] == "ListTermEnded" and entry.get("term_until") is None:
         problems.append(problem("payload.entry_id", "no_term", "the entry has no term_until"))
+    if (entry is not None and event["source"].get("system") == TIMER_SYSTEM and event["type"] == "ListExited"
+            and (entry["list_kind"] != "RED_LIST" or not red_list_blockers(state["records"], entry["occurred_on"], policy))):
+        problems.append(problem("payload.entry_id", "red_list_blocked",
+                                "the timers end only a red list entry, and only beside a record that blocks it"))
     return problems
+
+
+def blocker_label(blocker: tuple[str, str, dict]) -> str:
+    """How a record that blocks a red list entry is named in a reason (R3)."""
+    collection, _, record = blocker
+    if collection == "lists":
+        return f"{record['list_kind']} 名单 {record['entry_id']}"
+    return f"SEVERE 行政处罚 {record['record_id']}（{record['decision_no']}）"
 
 
 def _apply_list_exited(draft: Draft, event: dict, offset: int, policy: Policy) -> None:

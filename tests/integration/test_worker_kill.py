@@ -41,8 +41,8 @@ from ops.demo import demo_events
 from ops.embedded_kafka import EmbeddedKafka, free_port
 from projections.calendar import deadline_instant
 from projections.canonical import instant_text
-from projections.deadlines import (COMMITMENT, DISCLOSURE, ESCALATION, LIST_TERM, PUBLICITY, RATING, TIMER_SYSTEM,
-                                   Deadline)
+from projections.deadlines import (COMMITMENT, DISCLOSURE, ESCALATION, LIST_TERM, PUBLICITY, RATING, RED_LIST_END,
+                                   TIMER_SYSTEM, Deadline)
 from projections.fold import credit_file
 from projections.ids import make_uscc
 from projections.records import key
@@ -77,7 +77,8 @@ FILES_COMPARED_COUNT = 25  # credit files compared over HTTP (the digest covers 
 SYSTEM_EVENT_DEADLINES = {  # system event type -> (deadline kind, the payload field naming its ref)
     "DisclosureOverdue": (DISCLOSURE, "decision_no"), "CommitmentOverdue": (COMMITMENT, "commitment_id"),
     "PublicityEnded": (PUBLICITY, "record_id"), "ListTermEnded": (LIST_TERM, "entry_id"),
-    "ListEntered": (ESCALATION, "basis_record_id"), "RatingExpired": (RATING, "rating_id")}
+    "ListEntered": (ESCALATION, "basis_record_id"), "RatingExpired": (RATING, "rating_id"),
+    "ListExited": (RED_LIST_END, "entry_id")}
 
 
 def stream_events(events_count: int, start: date, days: int) -> list[dict]:

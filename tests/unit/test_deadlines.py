@@ -195,6 +195,24 @@ def test_r4_replay_with_a_clock_fires_rating_expired():
     assert state["records"]["ratings"][ev.key_of("G-1")]["status"] == "EXPIRED" and result.rejected == []
 
 
+@pytest.mark.parametrize("blocker", [
+    lambda: ev.penalty_imposed("P-1", "2025-03-03", severity="SEVERE", recorded_at="2025-03-04T09:00:00+08:00"),
+    lambda: ev.valid("ListEntered", {"entry_id": "B-1", "list_kind": "MAJOR_TAX_VIOLATION", "reason": "偷税",
+                                     "measures": ["INVOICE_RESTRICTION"]}, "2025-03-03",
+                     recorded_at="2025-03-04T09:00:00+08:00"),
+])
+def test_r3_an_active_red_entry_is_ended_by_the_timers_when_a_blocking_record_arrives(blocker):
+    from projections.grading import grade
+    red = ev.list_entered("L-9", "2025-01-06", list_kind="RED_LIST", measures=["GREEN_CHANNEL"])
+    state = given(red, blocker())
+    assert ("RED_LIST_END", "L-9", "2025-03-03", False) in pending(state)  # fires at once: the day it arrived
+    state, event = fire(state, "RED_LIST_END", "L-9")
+    assert event["type"] == "ListExited" and event["occurred_on"] == "2025-03-04"
+    assert "终止守信激励" in event["payload"]["exit_reason"]
+    assert state["records"]["lists"][ev.key_of("L-9")]["status"] == "EXITED"
+    assert "L-9" not in {r["record_id"] for r in grade(state, DEFAULT_POLICY)["reasons"]}  # no +50 beside it
+
+
 def test_a_deadline_in_a_year_the_official_calendar_does_not_cover_is_provisional():
     state = given(ev.penalty_imposed("P-1", "2024-06-03"), ev.objection_filed("O-1", "P-1", "2099-12-28"))
     assert ("OBJECTION", "O-1", "2100-01-05", True) in pending(state)

@@ -616,6 +616,41 @@ def test_rule_term_beyond_policy_a_serious_dishonesty_term_is_at_most_three_year
     applied(state, ev.list_entered("L-9", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2035-01-06"))
 
 
+RED = {"list_kind": "RED_LIST", "measures": ["GREEN_CHANNEL"], "reason": "纳税信用A级，连续三年无失信记录"}
+
+
+@pytest.mark.parametrize("blocker", [
+    lambda: ev.list_entered("B-1", "2024-06-03", list_kind="OTHER_BLACKLIST"),
+    lambda: ev.list_entered("B-1", "2024-06-03"),  # 经营异常名录
+    lambda: ev.penalty_imposed("B-1", "2024-06-03", severity="SEVERE"),
+])
+def test_rule_red_list_blocked_no_red_list_beside_a_black_list_or_a_severe_penalty_on_display(blocker):
+    state = given(blocker())
+    rejected_by(state, ev.list_entered("L-9", "2025-01-06", **RED), "payload.list_kind", rule="red_list_blocked")
+    applied(given(), ev.list_entered("L-9", "2025-01-06", **RED))
+    # a GENERAL penalty does not block; an ended black entry does not either
+    applied(given(ev.penalty_imposed("B-1", "2024-06-03")), ev.list_entered("L-9", "2025-01-06", **RED))
+    applied(given(ev.list_entered("B-1", "2024-06-03", list_kind="OTHER_BLACKLIST"), ev.list_exited("B-1", "2024-09-02")),
+            ev.list_entered("L-9", "2025-01-06", **RED))
+
+
+def test_rule_red_list_blocked_the_severe_penalty_look_back_comes_from_the_policy():
+    state = given(ev.penalty_imposed("B-1", "2023-06-05", severity="SEVERE"))
+    red = ev.list_entered("L-9", "2025-01-06", **RED)
+    rejected_by(state, red, "payload.list_kind", rule="red_list_blocked")
+    applied(state, red, policy=replace(DEFAULT_POLICY, red_list_severe_penalty_months=12))
+
+
+def test_rule_red_list_blocked_the_timers_end_only_a_red_entry_beside_a_blocker():
+    from projections.validate import TIMER_SYSTEM
+    timers = {"authority_code": ev.AUTHORITY, "authority_name": "郑州市市场监督管理局", "system": TIMER_SYSTEM}
+    # a red entry with nothing beside it, and a black entry: neither is the timers' to end
+    for state, entry_id in ((given(ev.list_entered("L-9", "2025-01-06", **RED)), "L-9"),
+                            (given(ev.list_entered("L-1", "2025-01-06")), "L-1")):
+        exit_ = ev.valid("ListExited", {"entry_id": entry_id, "exit_reason": "存在失信记录"}, "2025-02-03", source=timers)
+        rejected_by(state, exit_, "payload.entry_id", rule="red_list_blocked")
+
+
 def test_rule_entry_not_active_an_entry_under_objection_is_still_active_and_can_exit():
     state = given(ev.list_entered("L-1"), ev.objection_filed("O-1", "L-1"))
     state, _ = when(state, ev.list_exited("L-1"))

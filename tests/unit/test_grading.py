@@ -85,7 +85,8 @@ def test_a_black_list_entry_deducts_until_it_exits():
 
 
 def test_serious_dishonesty_is_d_whatever_the_score_by_the_hard_rule():
-    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY"), ev.list_entered("L-2", list_kind="RED_LIST"),
+    # the red entry came first (beside a black one it is refused, R3) and the timers have not ended it yet
+    state = given(ev.list_entered("L-2", list_kind="RED_LIST"), ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY"),
                   ev.rating_assigned("G-1", rating_kind="TAX", level="A"))
     result = expect(state, "D", 1000 - 300 + 50 + 30)
     assert result["reasons"][0] == {"record_id": "L-1", "rule": "hard_rule", "points": 0,
@@ -94,7 +95,8 @@ def test_serious_dishonesty_is_d_whatever_the_score_by_the_hard_rule():
 
 
 def test_red_list_plus_tax_rating_a_adds_points():
-    state = given(severe(), ev.list_entered("L-1", list_kind="RED_LIST"), ev.rating_assigned("G-1", level="A"))
+    # the red entry before the SEVERE penalty (after it, it is refused: R3), graded before the timers end it
+    state = given(ev.list_entered("L-1", list_kind="RED_LIST"), severe(), ev.rating_assigned("G-1", level="A"))
     expect(state, "B", 1000 - 150 + 50 + 30, [("P-1", "penalty_on_display", -150), ("L-1", "list_entry", 50),
                                               ("G-1", "rating", 30)])
 
