@@ -199,7 +199,7 @@ _TYPES = (
     ), doc="A commitment is breached (违诺)."),
     EventType("RepairRequested", (
         f("repair_id", doc="id of this repair application"),
-        f("record_id", doc="the penalty to repair"),
+        f("record_id", doc="the penalty to repair, or a breached or overdue commitment (its breach)"),
         text("corrective_actions", doc="what the subject did to correct the breach"),
         f("commitment_id", required=False, doc="the CREDIT_REPAIR commitment that goes with it"),
     ), default_classification="INTERNAL", doc="A subject applies for credit repair (信用修复申请)."),

@@ -14,7 +14,7 @@ of the next day, and the system event occurs on that next day.
 |-------------|-------------------------------------------------|------------------------------------------|----------------|
 | DISCLOSURE  | a registered decision's record has not arrived  | decision + 7 working days                | DisclosureOverdue |
 | COMMITMENT  | a commitment with a due date is OPEN            | due_on, or made + due_working_days       | CommitmentOverdue |
-| PUBLICITY   | a penalty is on public display                  | the day before decision + 36 months (or publicity_until if earlier) | PublicityEnded |
+| PUBLICITY   | a penalty is on public display, or a commitment's breach in its period of effect (R5: breach + 12 or 36 months) | the day before decision + 36 months (or publicity_until if earlier) | PublicityEnded |
 | LIST_TERM   | a list entry with term_until is ACTIVE          | term_until                               | ListTermEnded  |
 | OBJECTION   | an objection is pending and not yet overdue     | filed + 5 working days                   | ProcessingOverdue |
 | REPAIR      | a repair is pending and not yet overdue         | requested + 5 working days               | ProcessingOverdue |
@@ -31,9 +31,9 @@ from datetime import date, datetime, timedelta
 
 from projections.calendar import Due, add_months, deadline_instant
 from projections.catalogue import EVENT_TYPES
-from projections.policy import Policy, list_term_until, red_list_blockers
+from projections.policy import Policy, breach_months, breach_period, list_term_until, red_list_blockers
 from projections.subject_kinds import category
-from projections.records import (ACTIVE, COLLECTIONS, OPEN, PENDING, base_status, blocker_label, key, key_authority,
+from projections.records import (ACTIVE, BREACHED, COLLECTIONS, OPEN, OVERDUE, PENDING, base_status, blocker_label, key, key_authority,
                                  recorded_day)
 from projections.validate import TIMER_SYSTEM  # source.system of every event a timer writes
 
@@ -110,7 +110,10 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
             pending.append(_deadline(state, DISCLOSURE, no, disclosure_due(decision["decided_on"], policy)))
     records = state["records"]
     for commitment_id, commitment in records["commitments"].items():
-        if commitment["status"] != OPEN:
+        if base_status(commitment) in (BREACHED, OVERDUE):  # R5: a breach's period of effect
+            last = breach_period(commitment, policy)[1]
+            pending.append(_deadline(state, PUBLICITY, commitment_id, Due(date.fromisoformat(last), False)))
+        if base_status(commitment) != OPEN:
             continue
         if commitment.get("due_on"):
             pending.append(_deadline(state, COMMITMENT, commitment_id,
@@ -184,6 +187,13 @@ def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Poli
         commitment = state["records"]["commitments"][ref]
         event_type, source = "CommitmentOverdue", commitment["source"]
         payload = {"commitment_id": commitment["commitment_id"], "due_on": due_on}
+    elif deadline.kind == PUBLICITY and ref in state["records"]["commitments"]:
+        commitment = state["records"]["commitments"][ref]
+        event_type, source = "PublicityEnded", commitment["source"]
+        months = breach_months(commitment, policy)[1]
+        payload = {"record_id": commitment["commitment_id"],
+                   "reason": f"失信信息公示期届满：{'虚假承诺' if commitment.get('false_commitment') else '违背承诺'}"
+                             f"最长 {months} 个月"}
     elif deadline.kind == PUBLICITY:
         penalty = state["records"]["penalties"][ref]
         event_type, source = "PublicityEnded", penalty["source"]

@@ -19,8 +19,10 @@ from projections.records import ACTIVE, BREACHED, OVERDUE, base_status
 # Every grading rule: rule id -> what it means. Each reason names one.
 GRADING_RULES = {
     "penalty_on_display": "a penalty still on public display (ACTIVE, or under objection): points by severity",
-    "commitment_breached": "a breached commitment",
-    "commitment_overdue": "a commitment not kept by its due date (counts as a breach)",
+    "commitment_breached": "a breached commitment, within its period of effect (publicity.commitment_breach_*: "
+                           "until PublicityEnded, or repaired, or retracted on objection)",
+    "commitment_overdue": "a commitment not kept by its due date (counts as a breach, for the same period; an "
+                          "in-time fulfilment reported late withdraws it)",
     "false_commitment": "a false commitment (虚假承诺): a SEVERE mark, instead of the breach's points",
     "list_entry": "an active red or black list entry: points by list kind (RED_LIST adds)",
     "rating": "a current sector credit rating within its validity (valid_from..valid_to; once valid_to has "
@@ -56,12 +58,12 @@ def grade(state: dict, policy: Policy) -> dict:
                                    policy.penalty_points[penalty["severity"]],
                                    f"{penalty['severity']} 行政处罚 {penalty['decision_no']}"))
     for commitment in records["commitments"].values():
-        if commitment["status"] not in (BREACHED, OVERDUE):
+        if base_status(commitment) not in (BREACHED, OVERDUE):
             continue
         record_id = commitment["commitment_id"]
         if commitment.get("false_commitment"):
             reasons.append(_reason(record_id, "false_commitment", policy.false_commitment_points, "虚假承诺"))
-        elif commitment["status"] == BREACHED:
+        elif base_status(commitment) == BREACHED:
             reasons.append(_reason(record_id, "commitment_breached", policy.commitment_breached_points, "违背承诺"))
         else:
             reasons.append(_reason(record_id, "commitment_overdue", policy.commitment_breached_points,

@@ -56,6 +56,8 @@ class Policy:
     special_sector_min_publicity_months: int
     min_publicity_months_by_penalty_kind: Mapping[str, int] = field(hash=False)  # several kinds: the longest
     max_publicity_months: int  # after it the timers write PublicityEnded
+    commitment_breach_months: tuple[int, int]  # (min, max) of a breach's period of effect (R5)
+    false_commitment_months: tuple[int, int]  # (min, max) of a false commitment's
     disclosure_working_days: int  # 双公示: a decision's record is due within these working days
     objection_decision_working_days: int
     repair_decision_working_days: int
@@ -91,6 +93,8 @@ class Policy:
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
         object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
         object.__setattr__(self, "escalation_measures", tuple(self.escalation_measures))
+        object.__setattr__(self, "commitment_breach_months", tuple(self.commitment_breach_months))
+        object.__setattr__(self, "false_commitment_months", tuple(self.false_commitment_months))
         object.__setattr__(self, "admitted_subjects", MappingProxyType(
             {kind: tuple(v) if isinstance(v, (list, tuple)) else v for kind, v in self.admitted_subjects.items()}
             if isinstance(self.admitted_subjects, Mapping) else self.admitted_subjects))
@@ -123,6 +127,9 @@ def policy_problems(p: Policy) -> list[str]:
               *p.min_publicity_months_by_penalty_kind.values()]
     need(all(_whole(m) and 0 < m <= p.max_publicity_months for m in months), "publicity",
          "minimums are whole months in 1..max_months")
+    for key, (low, high) in (("publicity.commitment_breach_min_months/max_months", p.commitment_breach_months),
+                             ("publicity.false_commitment_min_months/max_months", p.false_commitment_months)):
+        need(_whole(low) and _whole(high) and 1 <= low <= high <= 120, key, "whole months, 1 <= min <= max <= 120")
     for key, value in (("working_days.disclosure", p.disclosure_working_days),
                        ("working_days.objection_decision", p.objection_decision_working_days),
                        ("working_days.repair_decision", p.repair_decision_working_days),
@@ -183,6 +190,10 @@ _LAYOUT = {
     "publicity.special_sector_min_months": "special_sector_min_publicity_months",
     "publicity.min_months_by_penalty_kind": "min_publicity_months_by_penalty_kind",
     "publicity.max_months": "max_publicity_months",
+    "publicity.commitment_breach_min_months": "commitment_breach_months.0",
+    "publicity.commitment_breach_max_months": "commitment_breach_months.1",
+    "publicity.false_commitment_min_months": "false_commitment_months.0",
+    "publicity.false_commitment_max_months": "false_commitment_months.1",
     "working_days.disclosure": "disclosure_working_days",
     "working_days.objection_decision": "objection_decision_working_days",
     "working_days.repair_decision": "repair_decision_working_days",
@@ -220,7 +231,11 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     problems += [f"{key}: missing" for key in _LAYOUT if key not in flat]
     if problems:
         raise ValueError(f"{source}: " + "; ".join(problems))
-    values = {_LAYOUT[key]: value for key, value in flat.items()}
+    values = {_LAYOUT[key]: value for key, value in flat.items() if "." not in _LAYOUT[key]}
+    for key, value in flat.items():  # pairs of keys that make one field: name.0, name.1
+        name, dot, index = _LAYOUT[key].partition(".")
+        if dot:
+            values.setdefault(name, [None, None])[int(index)] = value
     if isinstance(values["effective_from"], date):
         values["effective_from"] = values["effective_from"].isoformat()
     values["version"] = str(values["version"])
@@ -316,6 +331,18 @@ def red_list_blockers(records: dict, on: str, policy: Policy) -> list[tuple[str,
     found += [("penalties", k, p) for k, p in records["penalties"].items()
               if p["severity"] == "SEVERE" and active(p) and p["occurred_on"] >= since]
     return sorted(found, key=lambda item: (item[2]["recorded_at"], item[1]))
+
+
+def breach_months(commitment: dict, policy: Policy) -> tuple[int, int]:
+    """(min, max) months a breached or overdue commitment is 失信 information, from its breach (R5)."""
+    return policy.false_commitment_months if commitment.get("false_commitment") else policy.commitment_breach_months
+
+
+def breach_period(commitment: dict, policy: Policy) -> tuple[str, str]:
+    """(the first day it may be repaired, its last day on display), ISO, from the day it was breached."""
+    low, high = breach_months(commitment, policy)
+    breached = date.fromisoformat(commitment["ended_on"])
+    return add_months(breached, low).isoformat(), (add_months(breached, high) - timedelta(days=1)).isoformat()
 
 
 def min_publicity_months(penalty: dict, policy: Policy) -> int:

@@ -16,7 +16,7 @@ State shape (see fold.new_state):
   records: {permits|penalties|commitments|lists|ratings: {key: record}}
       each record: its event's payload fields, status, occurred_on, classification,
       source, event_id, offset, recorded_at, history (bounded: what happened, when, by which event)
-      objectable records (permits, penalties, lists, ratings) also carry pending_objection
+      objectable records (permits, penalties, commitments, lists, ratings) also carry pending_objection
       and status_before_objection (the status the record returns to when the objection ends)
   objections / repairs: {key(the record's issuing authority, id): {..., status PENDING or the outcome, overdue}}
   decisions: {key(authority, decision_no): {decision_kind, registered, decided_on, arrived, record_id, ...}}
@@ -29,8 +29,8 @@ from datetime import date, datetime
 
 from projections.canonical import SHANGHAI
 from projections.catalogue import SYSTEM_TYPES
-from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, list_term_until, red_list_blockers,
-                                repairable_from)
+from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, breach_period, list_term_until,
+                                red_list_blockers, repairable_from)
 from projections.subject_kinds import CATEGORY_LABELS_ZH, category
 from projections.validate import TIMER_SYSTEM, Problem
 
@@ -43,7 +43,8 @@ SUPERSEDED, EXPIRED = "SUPERSEDED", "EXPIRED"  # ratings
 PENDING = "PENDING"  # objections and repairs; once decided they carry the outcome instead
 
 COLLECTIONS = ("permits", "penalties", "commitments", "lists", "ratings")
-OBJECTABLE = ("permits", "penalties", "lists", "ratings")  # an objection may name these
+OBJECTABLE = ("permits", "penalties", "commitments", "lists", "ratings")  # an objection may name these
+REPAIRABLE = ("penalties", "commitments")  # a repair may name these (a commitment: its breach, issue 29 R5)
 NOUN = {"permits": "permit", "penalties": "penalty", "commitments": "commitment", "lists": "list entry",
         "ratings": "rating"}
 ID_FIELD = {"permits": "record_id", "penalties": "record_id", "commitments": "commitment_id", "lists": "entry_id",
@@ -107,7 +108,12 @@ RULES: dict[str, str] = {
     "already_fulfilled": "fulfilling a penalty twice",
     "already_repaired": "repairing a penalty that is already repaired",
     "already_overdue": "a second overdue notice for a decision, objection or repair already overdue",
-    "commitment_not_open": "fulfilling, breaching or marking overdue a commitment that is not OPEN",
+    "commitment_not_open": "fulfilling, breaching or marking overdue a commitment that is not OPEN (but for an "
+                           "in-time fulfilment reported after the overdue notice: fulfilled_after_due)",
+    "fulfilled_after_due": "fulfilling an OVERDUE commitment on a day after its due date; one fulfilled by then "
+                           "(occurred_on <= due_on) is accepted however late it is reported, and withdraws the "
+                           "overdue notice",
+    "nothing_to_repair": "a repair of a commitment that is not breached or overdue",
     "entry_not_active": "exiting or ending the term of a list entry that is not ACTIVE",
     "no_term": "ListTermEnded for an entry that has no term_until",
     "rating_not_current": "RatingExpired for a rating that is not current (superseded, expired), or before its "
@@ -582,25 +588,32 @@ def _apply_penalty_fulfilled(draft: Draft, event: dict, offset: int, policy: Pol
 
 def _check_publicity_ended(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
-    found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems,
-                       policy)
+    found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", ("penalties", "commitments"),
+                      problems, policy)
     record = found[2] if found is not None else None
-    if record is not None and base_status(record) != ACTIVE:
+    if record is not None and found[0] == "commitments":  # R5: a breach's period of effect ends
+        if base_status(record) not in (BREACHED, OVERDUE):
+            problems.append(problem("payload.record_id", "not_on_display", f"the commitment is {base_status(record)}"))
+    elif record is not None and base_status(record) != ACTIVE:
         problems.append(problem("payload.record_id", "not_on_display", f"the penalty is {base_status(record)}"))
     return problems
 
 
 def _apply_publicity_ended(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     reason = event["payload"]["reason"]
-    record = _edit(draft, event, "penalties", _at(draft, event, event["payload"]["record_id"], ("penalties",)), offset,
-                   reason=reason)
+    record_key = _at(draft, event, event["payload"]["record_id"], ("penalties", "commitments"))
+    collection = "penalties" if record_key in draft.state["records"]["penalties"] else "commitments"
+    record = _edit(draft, event, collection, record_key, offset, reason=reason)
     _set_status(record, PUBLICITY_ENDED)
     record.update(publicity_ended_on=event["occurred_on"], publicity_end_reason=reason)
 
 
 # --- credit repair (信用修复) -------------------------------------------------------------------
-def _repairable_problems(penalty: dict, on: str, policy: Policy) -> list[Problem]:
-    """Why the penalty cannot be repaired on `on` (the request's or the approval's occurred_on)."""
+def _repairable_problems(penalty: dict, on: str, policy: Policy, collection: str = "penalties") -> list[Problem]:
+    """Why the penalty (or a commitment's breach) cannot be repaired on `on` (the request's or the approval's
+    occurred_on)."""
+    if collection == "commitments":
+        return _breach_repairable_problems(penalty, on, policy)
     field, status = "payload.record_id", base_status(penalty)
     if status == REVOKED:
         return [problem(field, "record_revoked", "a revoked penalty has nothing to repair")]
@@ -619,17 +632,35 @@ def _repairable_problems(penalty: dict, on: str, policy: Policy) -> list[Problem
     return problems
 
 
+def _breach_repairable_problems(commitment: dict, on: str, policy: Policy) -> list[Problem]:
+    """Why a commitment's breach cannot be repaired on `on` (R5): it must be breached or overdue, and still in
+    its period of effect past the minimum (publicity.commitment_breach_*, false_commitment_*)."""
+    field, status = "payload.record_id", base_status(commitment)
+    if status == REPAIRED:
+        return [problem(field, "already_repaired", f"repaired on {commitment['repaired_on']}")]
+    if status == PUBLICITY_ENDED:
+        return [problem(field, "not_on_display", "its period of effect has ended: there is nothing left to repair")]
+    if status not in (BREACHED, OVERDUE):
+        return [problem(field, "nothing_to_repair", f"the commitment is {status}, not breached")]
+    first_day = breach_period(commitment, policy)[0]
+    if on < first_day:
+        return [problem("occurred_on", "min_publicity_not_reached",
+                        f"the breach of {commitment['ended_on']} is repairable from {first_day} "
+                        f"({policy.version} policy); {on} is too early")]
+    return []
+
+
 def _check_repair_requested(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
-    found = _acted_on(state, event, payload["record_id"], "payload.record_id", ("penalties",), problems, policy)
+    found = _acted_on(state, event, payload["record_id"], "payload.record_id", REPAIRABLE, problems, policy)
     if found is not None:
-        _, record_key, penalty = found
+        collection, record_key, penalty = found
         if key(key_authority(record_key), payload["repair_id"]) in state["repairs"]:
             problems.append(problem("payload.repair_id", "duplicate_id",
                                     f"repair {payload['repair_id']} already exists"))
-        if penalty["pending_repair"]:
+        if penalty.get("pending_repair"):
             problems.append(problem("payload.record_id", "repair_pending", f"repair {penalty['pending_repair']} is pending"))
-        problems += _repairable_problems(penalty, event["occurred_on"], policy)
+        problems += _repairable_problems(penalty, event["occurred_on"], policy, collection)
     if "commitment_id" in payload:
         _target(state, event, payload["commitment_id"], "payload.commitment_id", ("commitments",), problems,
                 live=False)
@@ -638,11 +669,12 @@ def _check_repair_requested(state: dict, event: dict, policy: Policy) -> list[Pr
 
 def _apply_repair_requested(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    record_key = _at(draft, event, payload["record_id"], ("penalties",))
+    collection, record_key, _ = _target(draft.state, event, payload["record_id"], "", REPAIRABLE, [], live=False)
     draft.at("repairs")[key(key_authority(record_key), payload["repair_id"])] = {
         **_plain(payload), **_provenance(event, offset), "requested_on": event["occurred_on"], "status": PENDING,
-        "overdue": False, "overdue_due_on": None, "decided_on": None, "outcome": None, "reason": None}
-    record = _edit(draft, event, "penalties", record_key, offset, repair_id=payload["repair_id"])
+        "overdue": False, "overdue_due_on": None, "decided_on": None, "outcome": None, "reason": None,
+        "record_kind": collection}
+    record = _edit(draft, event, collection, record_key, offset, repair_id=payload["repair_id"])
     record["pending_repair"] = payload["repair_id"]
 
 
@@ -669,13 +701,14 @@ def _check_repair_decided(state: dict, event: dict, policy: Policy) -> list[Prob
         return [problem("payload.record_id", "record_mismatch", f"repair {payload['repair_id']} is for {repair['record_id']}")]
     if payload["outcome"] != "APPROVED":
         return []  # a rejection only closes the application, whatever became of the penalty
-    penalty = state["records"]["penalties"][key(owner, payload["record_id"])]
+    collection = repair.get("record_kind", "penalties")
+    penalty = state["records"][collection][key(owner, payload["record_id"])]
     if penalty["status"] == RETRACTED:
-        return [problem("payload.record_id", "record_retracted", f"penalty {payload['record_id']} was retracted")]
-    if penalty["pending_objection"]:
+        return [problem("payload.record_id", "record_retracted", f"{NOUN[collection]} {payload['record_id']} was retracted")]
+    if penalty.get("pending_objection"):
         problems.append(problem("payload.record_id", "objection_pending",
                                 f"objection {penalty['pending_objection']} must be resolved first"))
-    return problems + _repairable_problems(penalty, event["occurred_on"], policy)
+    return problems + _repairable_problems(penalty, event["occurred_on"], policy, collection)
 
 
 def _apply_repair_decided(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
@@ -684,7 +717,8 @@ def _apply_repair_decided(draft: Draft, event: dict, offset: int, policy: Policy
     draft.at("repairs", repair_key).update(
         status=payload["outcome"], outcome=payload["outcome"], decided_on=event["occurred_on"],
         reason=payload.get("reason"), decided_event_id=event["event_id"])
-    record = _edit(draft, event, "penalties", key(key_authority(repair_key), payload["record_id"]), offset,
+    collection = draft.state["repairs"][repair_key].get("record_kind", "penalties")
+    record = _edit(draft, event, collection, key(key_authority(repair_key), payload["record_id"]), offset,
                    repair_id=payload["repair_id"], outcome=payload["outcome"])
     record["pending_repair"] = None
     if payload["outcome"] == "APPROVED":
@@ -702,7 +736,7 @@ def _check_objection_filed(state: dict, event: dict, policy: Policy) -> list[Pro
     if key(key_authority(record_key), payload["objection_id"]) in state["objections"]:
         problems.append(problem("payload.objection_id", "duplicate_id", f"objection {payload['objection_id']} "
                                                                          f"already exists"))
-    if record["pending_objection"]:
+    if record.get("pending_objection"):
         problems.append(problem("payload.record_id", "objection_pending", f"objection {record['pending_objection']} is pending"))
     return problems
 
@@ -778,7 +812,7 @@ def _apply_commitment_made(draft: Draft, event: dict, offset: int, policy: Polic
     payload = event["payload"]
     # due_working_days is kept as given: the working-day calendar (another module) turns it into
     # a date; a CommitmentOverdue brings the due date its timer computed.
-    record = _record(event, offset, OPEN, objectable=False, due_on=payload.get("due_on"),
+    record = _record(event, offset, OPEN, due_on=payload.get("due_on"), pending_repair=None,
                      due_working_days=payload.get("due_working_days"), ended_on=None,
                      false_commitment=False, breach=None)
     draft.at("records", "commitments")[_own(event, payload["commitment_id"])] = record
@@ -788,9 +822,18 @@ def _check_commitment_open(state: dict, event: dict, policy: Policy) -> list[Pro
     problems: list[Problem] = []
     found = _acted_on(state, event, event["payload"]["commitment_id"], "payload.commitment_id", ("commitments",),
                       problems, policy)
-    if found is not None and found[2]["status"] != OPEN:
+    if found is None:
+        return problems
+    commitment, status = found[2], base_status(found[2])
+    if status == OVERDUE and event["type"] == "CommitmentFulfilled":
+        # R5: fulfilled by its due date, reported after the timers marked it overdue: accepted, as a record
+        # arriving in time withdraws its DisclosureOverdue
+        if event["occurred_on"] > commitment["due_on"]:
+            problems.append(problem("occurred_on", "fulfilled_after_due",
+                                    f"due on {commitment['due_on']}, fulfilled on {event['occurred_on']}"))
+    elif status != OPEN:
         problems.append(problem("payload.commitment_id", "commitment_not_open",
-                                f"the commitment is {found[2]['status']} since {found[2]['ended_on']}"))
+                                f"the commitment is {status} since {commitment['ended_on']}"))
     return problems
 
 
@@ -801,20 +844,24 @@ def _commitment(draft: Draft, event: dict, offset: int, **details) -> dict:
 
 def _apply_commitment_fulfilled(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     record = _commitment(draft, event, offset)
-    record.update(status=FULFILLED, ended_on=event["occurred_on"])
+    if base_status(record) == OVERDUE:
+        record["overdue_withdrawn_by"] = event["event_id"]  # kept in time after all (R5)
+    _set_status(record, FULFILLED)
+    record["ended_on"] = event["occurred_on"]
 
 
 def _apply_commitment_breached(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
     record = _commitment(draft, event, offset, false_commitment=payload["false_commitment"])
-    record.update(status=BREACHED, ended_on=event["occurred_on"], breach=payload["breach"],
-                  false_commitment=payload["false_commitment"])
+    _set_status(record, BREACHED)
+    record.update(ended_on=event["occurred_on"], breach=payload["breach"], false_commitment=payload["false_commitment"])
 
 
 def _apply_commitment_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
     record = _commitment(draft, event, offset, due_on=payload["due_on"])
-    record.update(status=OVERDUE, ended_on=event["occurred_on"], due_on=record["due_on"] or payload["due_on"])
+    _set_status(record, OVERDUE)
+    record.update(ended_on=event["occurred_on"], due_on=record["due_on"] or payload["due_on"])
 
 
 # --- red and black lists (名单) -----------------------------------------------------------------

@@ -486,10 +486,10 @@ def test_rule_unknown_decision_disclosure_overdue_needs_a_registered_decision():
 
 
 @pytest.mark.parametrize("event, field", [
-    (ev.repair_requested("R-1", "X-1"), "payload.record_id"),  # a repair is for penalties only
+    (ev.repair_requested("R-1", "X-1"), "payload.record_id"),  # a repair is for penalties and breaches only
     (ev.penalty_fulfilled("X-1"), "payload.record_id"), (ev.penalty_revoked("X-1"), "payload.record_id"),
     (ev.permit_revoked("P-1"), "payload.record_id"), (ev.publicity_ended("X-1"), "payload.record_id"),
-    (ev.objection_filed("O-1", "C-1"), "payload.record_id"),  # commitments are not objected to, they are kept or not
+    (ev.repair_requested("R-1", "L-1"), "payload.record_id"),  # every record can be objected to; a list entry not repaired
     (ev.commitment_made("C-2", related_record_id="L-1"), "payload.related_record_id"),
     (ev.commitment_fulfilled("P-1"), "payload.commitment_id"), (ev.list_exited("P-1"), "payload.entry_id"),
 ])
@@ -592,8 +592,68 @@ def test_rule_already_overdue_one_overdue_notice_per_decision_objection_and_repa
 @pytest.mark.parametrize("end", [ev.commitment_fulfilled, ev.commitment_breached, ev.commitment_overdue])
 @pytest.mark.parametrize("then", [ev.commitment_fulfilled, ev.commitment_breached, ev.commitment_overdue])
 def test_rule_commitment_not_open_a_commitment_ends_once(end, then):
+    if (end, then) == (ev.commitment_overdue, ev.commitment_fulfilled):
+        pytest.skip("a fulfilment by the due date, reported after the overdue notice, is accepted (R5)")
     rejected_by(given(ev.commitment_made("C-1"), end("C-1")), then("C-1"), "payload.commitment_id",
                 rule="commitment_not_open")
+
+
+# --- commitments: the breach's period of effect, late reports, objections and repair (issue 29 R5) ----
+def overdue_commitment(due_on: str = "2025-01-31") -> list[dict]:
+    day_after = "2025-02-01" if due_on == "2025-01-31" else due_on
+    return [ev.commitment_made("C-1", "2025-01-06", due_on=due_on),
+            ev.commitment_overdue("C-1", due_on=due_on, on=day_after)]
+
+
+def test_rule_fulfilled_after_due_an_in_time_fulfilment_reported_late_withdraws_the_overdue():
+    from projections.grading import grade
+    state = given(*overdue_commitment())
+    assert grade(state, DEFAULT_POLICY)["score"] == 1000 + DEFAULT_POLICY.commitment_breached_points
+    late_report = ev.valid("CommitmentFulfilled", {"commitment_id": "C-1"}, "2025-01-30",
+                           recorded_at="2025-02-10T09:00:00+08:00")
+    file = applied(state, late_report)
+    commitment = record(file, "commitments", "C-1")
+    assert commitment["status"] == "FULFILLED" and commitment["overdue_withdrawn_by"] == late_report["event_id"]
+    assert file["grade"]["score"] == 1000
+    rejected_by(state, ev.commitment_fulfilled("C-1", on="2025-02-03"), "occurred_on", rule="fulfilled_after_due")
+
+
+def test_r5_a_breach_counts_for_its_period_of_effect_then_the_timers_end_it():
+    from projections.deadlines import pending_deadlines, system_event
+    from projections.grading import grade
+    for breached, months, points in ((ev.commitment_breached("C-1", "2025-02-03"), 12, -50),
+                                     (ev.commitment_breached("C-1", "2025-02-03", false_commitment=True), 36, -150)):
+        state = given(ev.commitment_made("C-1", "2025-01-06"), breached)
+        assert grade(state, DEFAULT_POLICY)["score"] == 1000 + points
+        (deadline,) = pending_deadlines(state, DEFAULT_POLICY)
+        last = {12: "2026-02-02", 36: "2028-02-02"}[months]
+        assert (deadline.kind, deadline.due_on) == ("PUBLICITY", last)
+        event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
+        assert event["type"] == "PublicityEnded" and event["payload"]["record_id"] == "C-1"
+        file = applied(state, event)
+        assert record(file, "commitments", "C-1")["status"] == "PUBLICITY_ENDED" and file["grade"]["score"] == 1000
+
+
+def test_r5_a_breached_commitment_can_be_objected_to_and_retracted():
+    state = given(ev.commitment_made("C-1", "2025-01-06"), ev.commitment_breached("C-1", "2025-02-03"),
+                  ev.objection_filed("O-1", "C-1", on="2025-02-05"))
+    assert record(state, "commitments", "C-1")["status"] == "UNDER_OBJECTION"
+    file = applied(state, ev.objection_resolved("O-1", "C-1", outcome="UPHELD_WITHDRAWN", on="2025-02-10"))
+    assert record(file, "commitments", "C-1")["status"] == "RETRACTED" and file["grade"]["score"] == 1000
+    dismissed = applied(state, ev.objection_resolved("O-1", "C-1", on="2025-02-10"))
+    assert record(dismissed, "commitments", "C-1")["status"] == "BREACHED" and dismissed["grade"]["score"] == 950
+
+
+def test_rule_nothing_to_repair_a_commitment_is_repaired_only_for_its_breach_after_the_minimum():
+    open_ = given(ev.commitment_made("C-1", "2025-01-06"))
+    rejected_by(open_, ev.repair_requested("R-1", "C-1", on="2025-06-03"), "payload.record_id", rule="nothing_to_repair")
+    state = given(ev.commitment_made("C-1", "2025-01-06"), ev.commitment_breached("C-1", "2025-02-03"))
+    rejected_by(state, ev.repair_requested("R-1", "C-1", on="2025-05-02"), "occurred_on",
+                rule="min_publicity_not_reached")  # 3 months: from 2025-05-03
+    requested = given(ev.commitment_made("C-1", "2025-01-06"), ev.commitment_breached("C-1", "2025-02-03"),
+                      ev.repair_requested("R-1", "C-1", on="2025-05-03"))
+    file = applied(requested, ev.repair_decided("R-1", "C-1", on="2025-05-09"))
+    assert record(file, "commitments", "C-1")["status"] == "REPAIRED" and file["grade"]["score"] == 1000
 
 
 @pytest.mark.parametrize("end", [ev.list_exited, ev.list_term_ended])
