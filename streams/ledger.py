@@ -292,7 +292,9 @@ def _index_lists(batch: Batch, subject_id: str, old: dict[str, str], new: dict[s
 
 def _timeliness(event: dict, before: dict | None, state: dict) -> tuple[tuple[str, int, str | None], ...]:
     """双公示 timeliness per authority: records on time or late (迟报), decisions overdue (漏报), as
-    (store counter, delta, metric outcome or None)."""
+    (store counter, delta, metric outcome or None). Each decision counts once, in its final outcome (issue 29
+    R6): a record arriving for a decision marked overdue takes it out of the overdue count, whether it came in
+    time after all (on time) or late (迟报, not 漏报 as well); the DisclosureOverdue stays in the log."""
     authority = event["source"]["authority_code"]
     if event["type"] in ("PermitGranted", "PenaltyImposed"):
         collection = "permits" if event["type"] == "PermitGranted" else "penalties"
@@ -302,9 +304,7 @@ def _timeliness(event: dict, before: dict | None, state: dict) -> tuple[tuple[st
         no = event["payload"]["decision_no"]
         decision = state["decisions"][own_key(state, authority, no)]
         counts = [(f"timeliness/{authority}/{outcome}", 1, outcome)]
-        if (before is not None and before["decisions"].get(own_key(before, authority, no), {}).get("overdue")
-                and not decision["overdue"]):
-            # withdrawn: in time after all
+        if before is not None and before["decisions"].get(own_key(before, authority, no), {}).get("overdue"):
             counts.append((f"timeliness/{decision['authority_code']}/overdue", -1, None))
         return tuple(counts)
     if event["type"] == "DisclosureOverdue":

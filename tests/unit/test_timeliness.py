@@ -1,0 +1,52 @@
+"""双公示 timeliness as the worker counts it (streams/ledger.py _timeliness): each decision once, in its final
+outcome: on time, late (迟报) or missing (漏报); issue 29 R6."""
+from __future__ import annotations
+
+from collections import Counter
+
+from projections.deadlines import pending_deadlines, system_event
+from projections.fold import APPLIED, fold
+from projections.policy import DEFAULT_POLICY
+from streams.ledger import _timeliness
+from tests.unit import events as ev
+
+
+def counted(*events: dict) -> Counter:
+    """The worker's timeliness counters after folding these events, each applied; the timers' DisclosureOverdue
+    is written when `events` holds the string "TIMER" at its place."""
+    state, totals = None, Counter()
+    for offset, event in enumerate([ev.subject_registered(), *events]):
+        if event == "TIMER":
+            (deadline,) = [d for d in pending_deadlines(state, DEFAULT_POLICY) if d.kind == "DISCLOSURE"]
+            event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
+        before = state
+        state, outcome = fold(state, event, offset)
+        assert outcome.kind == APPLIED, outcome.reasons
+        for name, delta, _ in _timeliness(event, before, state):
+            totals[name.rsplit("/", 1)[1]] += delta
+    return +totals
+
+
+NO = ev.decision_no("P-1")
+
+
+def test_a_decision_found_missing_then_arriving_late_counts_once_as_late():
+    late = ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-02-20T10:00:00+08:00")
+    assert counted(ev.decision_registered(NO, on="2025-01-02"), "TIMER", late) == {"late": 1}
+
+
+def test_a_decision_never_arriving_counts_once_as_missing():
+    assert counted(ev.decision_registered(NO, on="2025-01-02"), "TIMER") == {"overdue": 1}
+
+
+def test_a_record_on_time_counts_once_on_time_and_a_late_one_without_notice_once_late():
+    assert counted(ev.decision_registered(NO, on="2025-01-02"), ev.penalty_imposed("P-1", "2025-01-02")) == {"on_time": 1}
+    late = ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-02-20T10:00:00+08:00")
+    assert counted(ev.decision_registered(NO, on="2025-01-02"), late) == {"late": 1}
+
+
+def test_the_timely_ratio_counts_each_decision_once():
+    late = ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-02-20T10:00:00+08:00")
+    totals = counted(ev.decision_registered(NO, on="2025-01-02"), "TIMER", late)
+    # one decision, one outcome: the dashboard's timely_ratio is on_time / (on_time + late + overdue)
+    assert sum(totals.values()) == 1
