@@ -26,6 +26,7 @@ from projections.canonical import GENESIS_HEAD, canonical_bytes, chain_link
 from projections.deadlines import pending_deadlines
 from projections.grading import grade
 from projections.lists import describe
+from projections.subject_kinds import derived
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
                                  deregistration_problems, problem, scope_ids)
@@ -203,7 +204,7 @@ def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
                 for entry_id, entry in sorted(state["records"]["lists"].items(), key=lambda e: e[1]["offset"])]
 
     file = {
-        "subject": state["subject"],
+        "subject": {**state["subject"], **shown("subject.kinds", lambda: derived(state["subject"]), {})},
         "grade": shown("grade", lambda: grade(state, policy),
                        {"letter": None, "score": None, "policy_version": policy.version, "reasons": []}),
         "records": {**{collection: _by_offset(state["records"][collection].values()) for collection in COLLECTIONS},

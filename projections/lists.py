@@ -13,6 +13,7 @@ from importlib import resources
 import yaml
 
 from projections.records import ACTIVE, base_status
+from projections.subject_kinds import derived
 
 MEASURE_KINDS = ("REWARD", "PUNISHMENT")
 
@@ -60,9 +61,9 @@ def active_entries(state: dict) -> dict[str, str]:
 def public_entry(state: dict, entry_key: str) -> dict:
     """One entry (by its key, as active_entries gives it) as a public list shows it: who, why, since when,
     until when, with which measures. A natural person appears by pseudonym only (the ledger never holds
-    the name)."""
+    the name). The subject's register and Civil Code kind are derived from its code (subject_kinds.derived)."""
     entry, subject = state["records"]["lists"][entry_key], state["subject"]
-    return {"subject_id": subject["id"], "subject_kind": subject["kind"], "name": subject.get("name"),
+    return {"subject_id": subject["id"], "subject_kind": subject["kind"], **derived(subject), "name": subject.get("name"),
             "entry_id": entry["entry_id"], "list_kind": entry["list_kind"], "reason": entry["reason"],
             "entered_on": entry["occurred_on"], "term_until": entry.get("term_until"),
             "authority": entry["source"]["authority_name"], "status": entry["status"],

@@ -114,6 +114,28 @@ def kind_problem(kind: str, subject_id: str) -> str | None:
             f"under the Civil Code: subject.kind {' or '.join(wire)}, not {kind} (GB 32100-2015)")
 
 
+# Names that tell an enterprise (9-1) is not a legal person: a branch, a partnership, a sole proprietorship,
+# a representative office (民法典 第七十四条 分支机构, 第一百零二条 非法人组织).
+_UNINCORPORATED_NAMES = ("分公司", "分店", "分厂", "分行", "支行", "营业部", "办事处", "合伙", "个人独资")
+
+
+def wire_kind_for(subject_id: str, name: str | None = None) -> str:
+    """The subject.kind an organisation of this code is sent as, where the sender only knows it is an
+    organisation (the 双公示 templates' 法人及非法人组织): the code's one kind, else by the name (a branch or a
+    partnership is 非法人组织), else LEGAL_PERSON."""
+    wires = sorted({WIRE_KIND[k] for k in civil_code_kinds(subject_id)})
+    if len(wires) == 1:
+        return wires[0]
+    if name and any(word in name for word in _UNINCORPORATED_NAMES):
+        return OTHER_ORGANIZATION
+    return LEGAL_PERSON
+
+
+def derived(subject: dict) -> dict:
+    """What the credit file, the report and the lists show of a subject's kind: its register and Civil Code kind."""
+    return {"category": category(subject), "civil_code_kind": civil_code_kind(subject)}
+
+
 def labels_zh(subject: dict) -> dict:
     """The subject's kinds as the report, the lists and the dashboard show them."""
     kind = civil_code_kind(subject)

@@ -12,10 +12,11 @@ Decisions where DESIGN is silent:
 - record_id is ``PERMIT:<authority code>:<decision no>`` (``PENALTY:`` ...): the decision
   number is unique per authority and does not change when a certificate is renewed
   or corrected, so re-importing a file gives the same records and the same event ids.
-- 行政相对人类别 法人及非法人组织 is split by the USCC (positions 1-2): 9+2 个体工商户 ->
-  INDIVIDUAL_BUSINESS, 9+3 农民专业合作社 -> OTHER_ORGANIZATION, other 9x (enterprises)
-  -> LEGAL_PERSON, every other registration authority (机关, 事业单位, 社会组织, ...) ->
-  OTHER_ORGANIZATION.
+- 行政相对人类别 法人及非法人组织 takes the kind the USCC's registration category (positions 1-2)
+  admits under the Civil Code (projections/subject_kinds.py): 9-2 个体工商户 -> INDIVIDUAL_BUSINESS;
+  1-1 机关, 1-2 事业单位, 5-1 社会团体, 5-3 基金会, 9-3 农民专业合作社 -> LEGAL_PERSON (特别法人 or
+  非营利法人); 9-1 企业 -> LEGAL_PERSON, or OTHER_ORGANIZATION where the name says 分公司, 合伙, 个人独资 ...
+  A row whose 类别 (法人, 非法人组织, 个体工商户) contradicts its code is ``kind_contradicts_code``.
 - Only 居民身份证 numbers identify a natural person: the edge pseudonymises only those;
   a published column holding that number (从业资格证 许可编号 often do) is ``contains_id_number``.
 - Encoding: UTF-8 (a BOM is allowed) or GB18030, whichever reads the whole file. A file that neither
@@ -52,6 +53,7 @@ from projections import catalogue as cat
 from projections.policy import DEFAULT_POLICY
 from projections.canonical import canonical_bytes
 from projections.ids import resident_id_problems, uscc_problems
+from projections.subject_kinds import kind_problem, wire_kind_for
 from projections.validate import Problem
 
 # Column names as DESIGN spells them; problems name columns this way.
@@ -96,9 +98,9 @@ _KIND_SEPARATORS = re.compile(r"[；;、,，]")
 _SEVERITY_BY_NAME = {"一般": "GENERAL", "一般失信": "GENERAL", "较重": "SERIOUS", "较重失信": "SERIOUS",
                      "严重": "SEVERE", "严重失信": "SEVERE", "特别严重": "SEVERE",
                      **{s: s for s in cat.SEVERITIES}}
-_ORGANISATION = "LEGAL_PERSON"  # refined by the USCC, see _organisation_kind
-_CATEGORIES = {"法人及非法人组织": _ORGANISATION, "法人和非法人组织": _ORGANISATION, "法人": _ORGANISATION,
-               "非法人组织": _ORGANISATION, "法人及其他组织": _ORGANISATION,
+_ORGANISATION = "ORGANISATION"  # the kind its USCC admits: subject_kinds.wire_kind_for
+_CATEGORIES = {"法人及非法人组织": _ORGANISATION, "法人和非法人组织": _ORGANISATION, "法人": "LEGAL_PERSON",
+               "非法人组织": "OTHER_ORGANIZATION", "法人及其他组织": _ORGANISATION,
                "个体工商户": "INDIVIDUAL_BUSINESS", "自然人": "NATURAL_PERSON"}
 _RESIDENT_ID_TYPES = ("", "身份证", "居民身份证", "中华人民共和国居民身份证")
 _VALID_STATES = ("", "有效", "正常", "1")
@@ -212,10 +214,6 @@ class _Row:
         return None if messages else code
 
 
-def _organisation_kind(code: str) -> str:
-    if code[0] == "9":  # 市场监管: 1 企业, 2 个体工商户, 3 农民专业合作社, 9 其他
-        return {"2": "INDIVIDUAL_BUSINESS", "3": "OTHER_ORGANIZATION"}.get(code[1], "LEGAL_PERSON")
-    return "OTHER_ORGANIZATION"  # 机关, 事业单位, 社会组织, 律所, 集体经济组织 ...
 
 
 def _subject(row: _Row) -> dict | None:
@@ -229,7 +227,12 @@ def _subject(row: _Row) -> dict | None:
         code = row.uscc(CODE)
         if code is None:
             return None
-        kind = _organisation_kind(code) if kind == _ORGANISATION else kind
+        if kind == _ORGANISATION:  # the kind its code admits (issue 29 R7)
+            kind = wire_kind_for(code, name)
+        contradiction = kind_problem(kind, code)
+        if contradiction is not None:
+            row.add(CATEGORY, "kind_contradicts_code", contradiction)
+            return None
         return {"id": code, "kind": kind, "name": name}
     # No subject.id: the edge derives a keyed pseudonym from the number and drops the name.
     id_type = row.cells.get(ID_TYPE, "")

@@ -19,6 +19,7 @@ from projections import catalogue as cat
 from projections.canonical import SHANGHAI, canonical_bytes, instant_text
 from projections.ids import resident_id_problems, uscc_problems
 from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_PREFIX, pseudonym
+from projections.subject_kinds import kind_problem
 
 ENVELOPE_KEYS = frozenset(
     ("event_id", "type", "subject", "source", "occurred_on", "recorded_at", "classification", "payload")
@@ -82,6 +83,10 @@ EDGE_RULES: dict[str, str] = {
     "text": "must be non-empty text",
     "enum": "not one of the allowed values",
     "uscc": "not a valid unified social credit code (GB 32100-2015)",
+    "kind_contradicts_code": "subject.kind contradicts the kind of subject the USCC's registration category "
+                             "(positions 1-2) admits under the Civil Code, e.g. a 事业单位 (1-2) or a 农民专业合作社 "
+                             "(9-3) sent as OTHER_ORGANIZATION (projections/subject_kinds.py); judged of a "
+                             "publisher's new event only, so the records already in the log still read",
     "resident_id": "not a valid resident ID number (GB 11643-1999)",
     "pseudonym_key": "no pseudonym key configured to replace the ID number with",
     "natural_person_only": "only a NATURAL_PERSON carries id_number or sealed personal information",
@@ -298,8 +303,12 @@ def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
     if not isinstance(subject_id, str):
         add("subject.id", "required", "missing: the unified social credit code (统一社会信用代码)")
         return None
-    for message in uscc_problems(subject_id):
+    messages = uscc_problems(subject_id)
+    for message in messages:
         add("subject.id", "uscc", message)
+    contradiction = kind_problem(kind, subject_id) if not messages and ctx.stamp_recorded_at else None
+    if contradiction is not None:
+        add("subject.kind", "kind_contradicts_code", contradiction)
     result = {"id": subject_id, "kind": kind}
     if name is not None:
         result["name"] = name

@@ -18,6 +18,7 @@ from html import escape
 from projections.catalogue import EVENT_TYPES
 from projections.deadlines import KIND_LABELS_ZH
 from projections.grading import GRADING_RULES
+from projections.subject_kinds import CATEGORY_LABELS_ZH, CIVIL_CODE_LABELS_ZH
 from projections.records import (ACTIVE, BREACHED, EXITED, EXPIRED, FULFILLED, OPEN, OVERDUE, PUBLICITY_ENDED, REPAIRED,
                                  RETRACTED, REVOKED, SUPERSEDED, TERM_ENDED, UNDER_OBJECTION, recorded_day)
 
@@ -260,6 +261,14 @@ def _is_person(subject: dict) -> bool:
     return str(subject.get("id", "")).startswith("np-") or subject.get("kind") == "NATURAL_PERSON"
 
 
+def _subject_kind(subject: dict) -> str:
+    """The Civil Code kind derived from the code (issue 29 R7) and the register, else the kind as sent."""
+    kind, register = subject.get("civil_code_kind"), subject.get("category")
+    if kind in CIVIL_CODE_LABELS_ZH and register in CATEGORY_LABELS_ZH and register != "NATURAL_PERSON":
+        return _e(f"{CIVIL_CODE_LABELS_ZH[kind]}（{CATEGORY_LABELS_ZH[register]}）")
+    return _zh(SUBJECT_KINDS_ZH, subject.get("kind"))
+
+
 # --- sections -----------------------------------------------------------------------------------
 def _subject_section(subject: dict, history: list[dict]) -> str:
     person = _is_person(subject)
@@ -267,7 +276,7 @@ def _subject_section(subject: dict, history: list[dict]) -> str:
     rows = [("主体名称", name),
             ("主体标识", f'<span class="mono">{_e(subject.get("id"))}</span>'
                         + ('<span class="note">（经密钥化处理的假名，不含身份证件号码）</span>' if person else "")),
-            ("主体类别", _zh(SUBJECT_KINDS_ZH, subject.get("kind"))),
+            ("主体类别", _subject_kind(subject)),
             ("所在地区（行政区划代码）", _e(subject.get("region_code"))),
             ("所属行业（国民经济行业代码）", _e(subject.get("industry_code"))),
             ("成立（登记）日期", _e(subject.get("registered_on")))]

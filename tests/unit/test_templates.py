@@ -137,17 +137,30 @@ def test_a_permit_row_maps_to_permit_granted():
 @pytest.mark.parametrize("code, kind", [
     (make_uscc("410105", 1), "LEGAL_PERSON"),  # 9-1 企业
     (make_uscc("410105", 2, "9", "2"), "INDIVIDUAL_BUSINESS"),  # 9-2 个体工商户
-    (make_uscc("410105", 3, "9", "3"), "OTHER_ORGANIZATION"),  # 9-3 农民专业合作社
-    (make_uscc("410105", 4, "1", "1"), "OTHER_ORGANIZATION"),  # 1-1 机关
-    (make_uscc("410105", 5, "5", "1"), "OTHER_ORGANIZATION"),  # 5-1 社会团体
+    # the Civil Code's kinds (issue 29 R7): these are legal persons, not 非法人组织
+    (make_uscc("410105", 3, "9", "3"), "LEGAL_PERSON"),  # 9-3 农民专业合作社: 特别法人
+    (make_uscc("410105", 4, "1", "1"), "LEGAL_PERSON"),  # 1-1 机关: 特别法人
+    (make_uscc("410105", 6, "1", "2"), "LEGAL_PERSON"),  # 1-2 事业单位: 非营利法人
+    (make_uscc("410105", 5, "5", "1"), "LEGAL_PERSON"),  # 5-1 社会团体: 非营利法人
+    (make_uscc("410105", 7, "5", "3"), "LEGAL_PERSON"),  # 5-3 基金会: 非营利法人
 ])
 def test_an_organisation_kind_follows_its_uscc(code, kind):
     assert the_event(read_permit_csv(permit_with(**{CODE: code})))["subject"]["kind"] == kind
 
 
-def test_the_category_individual_business_is_taken_as_written():
-    event = the_event(read_permit_csv(permit_with(行政相对人类别="个体工商户")))
+def test_an_enterprise_named_as_a_branch_or_a_partnership_is_an_unincorporated_organisation():
+    for name in ("郑州宏达机械有限公司金水分公司", "郑州正道会计师事务所（特殊普通合伙）"):
+        event = the_event(read_permit_csv(permit_with(行政相对人名称=name)))
+        assert event["subject"]["kind"] == "OTHER_ORGANIZATION"
+
+
+def test_the_category_individual_business_is_taken_as_written_and_must_agree_with_the_code():
+    event = the_event(read_permit_csv(permit_with(行政相对人类别="个体工商户", **{CODE: make_uscc("410105", 2, "9", "2")})))
     assert event["subject"]["kind"] == "INDIVIDUAL_BUSINESS"
+    result = one(read_permit_csv(permit_with(行政相对人类别="个体工商户")))  # the sample's code is 9-1, an enterprise
+    assert rules(result) == {("行政相对人类别", "kind_contradicts_code")} and result.events == []
+    result = one(read_permit_csv(permit_with(行政相对人类别="非法人组织", **{CODE: make_uscc("410105", 6, "1", "2")})))
+    assert rules(result) == {("行政相对人类别", "kind_contradicts_code")}  # a 事业单位 is a legal person
 
 
 @pytest.mark.parametrize("valid_to", ["", "长期", "永久"])
