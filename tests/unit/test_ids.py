@@ -16,6 +16,7 @@ from projections.ids import (
     make_uscc,
     org_check_char,
     resident_id_problems,
+    uscc_check_char,
     uscc_problems,
 )
 
@@ -34,14 +35,18 @@ serials = st.integers(min_value=0, max_value=10**6)
 
 def test_huawei_check_characters_by_hand():
     # GB 11714 on 19220382: 1*3+9*7+2*9+2*10+0*5+3*8+8*4+2*2 = 164; 164 mod 11 = 10; 11-10 = 1
-    assert 1*3 + 9*7 + 2*9 + 2*10 + 0*5 + 3*8 + 8*4 + 2*2 == 164
-    assert org_check_char("19220382") == "1"
+    body = HUAWEI[8:16]
+    total = sum(int(ch) * w for ch, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2)))
+    assert (body, total) == ("19220382", 164)
+    assert org_check_char(body) == str(11 - total % 11) == HUAWEI[16] == "1"
     # GB 32100: values 9,1,4,4,0,3,0,0,1,9,2,2,0,3,8,2,1 times 3**i mod 31 sum to 831;
     # 831 mod 31 = 25; 31-25 = 6
-    values = [9, 1, 4, 4, 0, 3, 0, 0, 1, 9, 2, 2, 0, 3, 8, 2, 1]
     weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
-    assert sum(v * w for v, w in zip(values, weights)) == 831
-    assert HUAWEI[-1] == "6" and uscc_problems(HUAWEI) == []
+    assert weights == [3**i % 31 for i in range(17)]
+    total = sum(int(ch) * w for ch, w in zip(HUAWEI[:17], weights))  # all digits: a digit's value is itself
+    assert total == 831
+    assert uscc_check_char(HUAWEI[:17]) == str(31 - total % 31) == HUAWEI[17] == "6"
+    assert uscc_problems(HUAWEI) == []
 
 
 def test_published_example_by_hand():
