@@ -57,6 +57,9 @@ LIST_KINDS = (
 )
 RATING_KINDS = ("TAX", "ENVIRONMENT", "CUSTOMS", "WORK_SAFETY", "CONSTRUCTION", "OTHER")
 PROCESSING_KINDS = ("REPAIR", "OBJECTION")
+# The legal grounds on which a permit or a penalty is not published (双公示 is 应示尽示): 《政府信息公开条例》
+# (2019) 第十四条 国家秘密, 第十五条 商业秘密、个人隐私 (issue 29 R8).
+EXEMPTIONS = ("STATE_SECRET", "TRADE_SECRET", "PERSONAL_PRIVACY")
 
 # Limits (TIGER_STYLE: a limit on everything that can grow).
 MAX_EVENT_BYTES = 64 * 1024  # one event in its JSON form
@@ -131,6 +134,14 @@ class EventType:
         return None
 
 
+def _exemption_fields() -> tuple[Field, ...]:
+    return (f("exemption", ENUM, required=False, values=EXEMPTIONS,
+              doc="不予公开的法定事由 (政府信息公开条例 第十四条 国家秘密, 第十五条 商业秘密、个人隐私); absent: the "
+                  "record is PUBLIC (双公示 应示尽示), and a record not PUBLIC must name one"),
+            text("exemption_basis", required=False,
+                 doc="the legal basis of the exemption as the authority states it (条文及理由); required with it"))
+
+
 _TYPES = (
     EventType("SubjectRegistered", (
         f("region_code", doc="6-digit administrative division code (GB/T 2260), e.g. 410105"),
@@ -155,6 +166,7 @@ _TYPES = (
         text("content", doc="许可内容"),
         f("valid_from", DATE, doc="有效期自"),
         f("valid_to", DATE, required=False, doc="有效期至; absent means no end"),
+        *_exemption_fields(),
     ), doc="An administrative permit (行政许可)."),
     EventType("PermitRevoked", (
         f("record_id", doc="the permit's record_id"),
@@ -172,6 +184,7 @@ _TYPES = (
         f("severity", ENUM, values=SEVERITIES, doc="GENERAL, SERIOUS or SEVERE (失信严重程度)"),
         f("sector", required=False, doc="special sector that lengthens publicity: SPECIAL_EQUIPMENT, WORK_SAFETY, FIRE_SAFETY"),
         f("publicity_until", DATE, required=False, doc="公示截止期 set by the authority, if any"),
+        *_exemption_fields(),
     ), doc="An administrative penalty (行政处罚)."),
     EventType("PenaltyFulfilled", (
         f("record_id", doc="the penalty's record_id"),

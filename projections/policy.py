@@ -59,6 +59,7 @@ class Policy:
     commitment_breach_months: tuple[int, int]  # (min, max) of a breach's period of effect (R5)
     false_commitment_months: tuple[int, int]  # (min, max) of a false commitment's
     disclosure_working_days: int  # 双公示: a decision's record is due within these working days
+    public_unless_exempt: bool  # a permit or penalty not PUBLIC must name its legal exemption (R8)
     objection_decision_working_days: int
     repair_decision_working_days: int
     abnormal_operation_escalation_months: int  # ABNORMAL_OPERATION still active this long → SERIOUS_DISHONESTY
@@ -119,6 +120,7 @@ def policy_problems(p: Policy) -> list[str]:
         if not ok:
             problems.append(f"{key}: {message}")
     need(_is_day(p.effective_from), "effective_from", "must be a date like 2024-01-01")
+    need(isinstance(p.public_unless_exempt, bool), "disclosure.public_unless_exempt", "true or false")
     need(set(p.min_publicity_months_by_severity) == set(SEVERITIES), "publicity.min_months_by_severity",
          f"needs exactly {', '.join(SEVERITIES)}")
     need(set(p.min_publicity_months_by_penalty_kind) <= set(PENALTY_KINDS), "publicity.min_months_by_penalty_kind",
@@ -195,6 +197,7 @@ _LAYOUT = {
     "publicity.false_commitment_min_months": "false_commitment_months.0",
     "publicity.false_commitment_max_months": "false_commitment_months.1",
     "working_days.disclosure": "disclosure_working_days",
+    "disclosure.public_unless_exempt": "public_unless_exempt",
     "working_days.objection_decision": "objection_decision_working_days",
     "working_days.repair_decision": "repair_decision_working_days",
     "lists.abnormal_operation_escalation_months": "abnormal_operation_escalation_months",
@@ -212,7 +215,7 @@ _LAYOUT = {
     "inspection_ratios": "inspection_ratios",
     "authorities.credit_office": "credit_office", "authorities.credit_office_acts_on": "credit_office_acts_on",
 }
-_SECTIONS = {"publicity", "working_days", "lists", "grading", "grading.hard_rules", "authorities"}
+_SECTIONS = {"publicity", "disclosure", "working_days", "lists", "grading", "grading.hard_rules", "authorities"}
 
 
 def parse_policy(text: str, source: str = "policy") -> Policy:

@@ -101,6 +101,10 @@ RULES: dict[str, str] = {
     # decisions (双公示)
     "decision_kind_mismatch": "a permit for a PENALTY decision, a penalty for a PERMIT decision, or the reverse",
     "decision_arrived": "the decision's record has already arrived (a second record, or a stale DisclosureOverdue)",
+    "not_public": "a permit or a penalty not PUBLIC that names no legal exemption (exemption: 国家秘密, 商业秘密, "
+                  "个人隐私; 双公示 应示尽示, policy disclosure.public_unless_exempt)",
+    "exemption_basis": "an exemption without the text of its legal basis (exemption_basis), or named on a PUBLIC "
+                       "record",
     # transitions
     "record_retracted": "the record was retracted (objection upheld, withdrawn): nothing can act on it",
     "record_revoked": "the penalty was revoked: it cannot be fulfilled, repaired or used as a listing basis",
@@ -524,8 +528,25 @@ def _apply_disclosure_overdue(draft: Draft, event: dict, offset: int, policy: Po
 
 
 # --- permits and penalties --------------------------------------------------------------------
+def _disclosure_problems(event: dict, policy: Policy) -> list[Problem]:
+    """R8: a permit or a penalty is PUBLIC unless it names a legal exemption, with its basis."""
+    payload, classification = event["payload"], event["classification"]
+    if not policy.public_unless_exempt:
+        return []
+    if "exemption" not in payload:
+        if classification != "PUBLIC":
+            return [problem("classification", "not_public", f"a {event['type']} is PUBLIC unless it names its legal "
+                                                            f"exemption (exemption, exemption_basis)")]
+        return []
+    if classification == "PUBLIC":
+        return [problem("payload.exemption", "exemption_basis", "an exempt record is not PUBLIC")]
+    if not payload.get("exemption_basis"):
+        return [problem("payload.exemption_basis", "exemption_basis", f"{payload['exemption']} needs its legal basis")]
+    return []
+
+
 def _check_permit_granted(state: dict, event: dict, policy: Policy) -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = _disclosure_problems(event, policy)
     _new_id(state, event, event["payload"]["record_id"], "payload.record_id", problems)
     return problems + _decision_problems(state, event, "PERMIT")
 
@@ -536,7 +557,7 @@ def _apply_permit_granted(draft: Draft, event: dict, offset: int, policy: Policy
 
 
 def _check_penalty_imposed(state: dict, event: dict, policy: Policy) -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = _disclosure_problems(event, policy)
     _new_id(state, event, event["payload"]["record_id"], "payload.record_id", problems)
     return problems + _decision_problems(state, event, "PENALTY")
 

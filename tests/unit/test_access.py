@@ -20,6 +20,8 @@ PUBLISHER_P = Principal("amr-cases", PUBLISHER, ev.AUTHORITY)
 
 
 def penalty(record_id: str, classification: str = "PUBLIC", **fields) -> dict:
+    if classification != "PUBLIC":  # a record not public names its legal exemption (issue 29 R8)
+        fields = {"exemption": "TRADE_SECRET", "exemption_basis": "《政府信息公开条例》第十五条：涉及商业秘密", **fields}
     return ev.valid("PenaltyImposed", ev.penalty_payload(record_id=record_id, decision_no=ev.decision_no(record_id),
                                                          **fields), classification=classification)
 

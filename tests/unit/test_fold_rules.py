@@ -598,6 +598,32 @@ def test_rule_commitment_not_open_a_commitment_ends_once(end, then):
                 rule="commitment_not_open")
 
 
+# --- 双公示 is 应示尽示 (issue 29 R8) -------------------------------------------------------------------
+SECRET = {"exemption": "TRADE_SECRET", "exemption_basis": "《政府信息公开条例》第十五条：涉及商业秘密，权利人不同意公开"}
+
+
+@pytest.mark.parametrize("classification", ["INTERNAL", "AUTHORIZED"])
+def test_rule_not_public_a_permit_or_penalty_not_public_names_its_legal_exemption(classification):
+    state = given()
+    for build in (lambda **f: ev.valid("PenaltyImposed", ev.penalty_payload(**f), classification=classification),
+                  lambda **f: ev.valid("PermitGranted", {"record_id": "X-1", "decision_no": ev.decision_no("X-1", "PERMIT"),
+                                                         "permit_kind": "普通", "content": "危险化学品经营",
+                                                         "valid_from": ev.DAY, **f}, classification=classification)):
+        rejected_by(state, build(), "classification", rule="not_public")
+        file = applied(state, build(**SECRET))
+        assert any(r.get("exemption") == "TRADE_SECRET" for c in ("permits", "penalties") for r in file["records"][c])
+    # a deployment whose log holds older records sent otherwise turns the rule off in the policy of that time
+    applied(state, ev.valid("PenaltyImposed", ev.penalty_payload(), classification=classification),
+            policy=replace(DEFAULT_POLICY, public_unless_exempt=False))
+
+
+def test_rule_exemption_basis_an_exemption_names_its_basis_and_is_never_public():
+    state = given()
+    no_basis = ev.valid("PenaltyImposed", ev.penalty_payload(exemption="STATE_SECRET"), classification="INTERNAL")
+    rejected_by(state, no_basis, "payload.exemption_basis", rule="exemption_basis")
+    rejected_by(state, ev.penalty_imposed("P-1", **SECRET), "payload.exemption", rule="exemption_basis")
+
+
 # --- commitments: the breach's period of effect, late reports, objections and repair (issue 29 R5) ----
 def overdue_commitment(due_on: str = "2025-01-31") -> list[dict]:
     day_after = "2025-02-01" if due_on == "2025-01-31" else due_on

@@ -24,7 +24,8 @@ def _story() -> list[dict]:
         ev.penalty_imposed("P-1", "2025-01-06", recorded_at="2025-02-14T10:00:00+08:00", fine_fen=5_000_000),
         # under objection, with a hostile text, published under query authorisation
         ev.valid("PenaltyImposed", ev.penalty_payload(record_id="P-2", decision_no=ev.decision_no("P-2"),
-                                                      facts=EVIL_FACTS, fine_fen=12_345),
+                                                      facts=EVIL_FACTS, fine_fen=12_345, exemption="PERSONAL_PRIVACY",
+                                                      exemption_basis="《政府信息公开条例》第十五条：涉及个人隐私"),
                  "2025-01-07", classification="AUTHORIZED"),
         ev.objection_filed("O-1", "P-2", "2025-01-08"),
         ev.commitment_made("C-1", "2025-01-06"),

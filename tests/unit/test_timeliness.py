@@ -50,3 +50,22 @@ def test_the_timely_ratio_counts_each_decision_once():
     totals = counted(ev.decision_registered(NO, on="2025-01-02"), "TIMER", late)
     # one decision, one outcome: the dashboard's timely_ratio is on_time / (on_time + late + overdue)
     assert sum(totals.values()) == 1
+
+
+def test_an_exempt_record_is_counted_apart_from_the_judged_outcomes():
+    secret = ev.valid("PenaltyImposed", ev.penalty_payload(record_id="P-1", decision_no=NO, exemption="STATE_SECRET",
+                                                           exemption_basis="《政府信息公开条例》第十四条：依法确定为国家秘密"),
+                      "2025-01-02", classification="INTERNAL", recorded_at="2025-02-20T10:00:00+08:00")
+    assert counted(ev.decision_registered(NO, on="2025-01-02"), secret) == {"exempt": 1}
+    assert counted(ev.decision_registered(NO, on="2025-01-02"), "TIMER", secret) == {"exempt": 1}
+
+
+def test_the_dashboard_leaves_exempt_records_out_of_the_timely_ratio():
+    from streams.dashboard import Dashboard
+    from streams.store import MemoryStore
+    store = MemoryStore()
+    store.write({}, {}, counters={"timeliness/A1/on_time": 3, "timeliness/A1/late": 1, "timeliness/A1/exempt": 4})
+    table = Dashboard._timeliness(type("View", (), {"store": store, "authority_names": {}})())
+    (row,) = table["authorities"]
+    assert (row["exempt"], row["total"], row["timely_ratio"]) == (4, 4, 0.75)
+    assert table["totals"]["exempt"] == 4
