@@ -185,6 +185,9 @@ _TYPES = (
         f("sector", required=False, doc="special sector that lengthens publicity: SPECIAL_EQUIPMENT, WORK_SAFETY, FIRE_SAFETY"),
         f("publicity_until", DATE, required=False, doc="公示截止期 set by the authority, if any"),
         *_exemption_fields(),
+        f("restriction_until", DATE, required=False,
+          doc="the last day of the restriction a 限制开展生产经营活动、限制从业、降低资质等级、吊销许可证件 penalty imposes; "
+              "its publicity lasts as long where that is longer than the maximum"),
     ), doc="An administrative penalty (行政处罚)."),
     EventType("PenaltyFulfilled", (
         f("record_id", doc="the penalty's record_id"),

@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 
 from projections.calendar import Due, add_months, deadline_instant
 from projections.catalogue import EVENT_TYPES
-from projections.policy import Policy, breach_months, breach_period, list_term_until, red_list_blockers
+from projections.policy import Policy, breach_months, is_small_penalty, max_publicity_months, breach_period, list_term_until, red_list_blockers
 from projections.subject_kinds import category
 from projections.records import (ACTIVE, BREACHED, COLLECTIONS, OPEN, OVERDUE, PENDING, base_status, blocker_label, key, key_authority,
                                  recorded_day)
@@ -94,12 +94,20 @@ def _last_day_before(start: str, months: int) -> Due:
 
 
 def publicity_end(penalty: dict, policy: Policy) -> tuple[Due, str]:
-    """The last day a penalty is on display, and why it ends then."""
-    due = _last_day_before(penalty["occurred_on"], policy.max_publicity_months)
+    """The last day a penalty is on display, and why it ends then: its maximum (R11: by kind, 3 months for a
+    small penalty), or the end of a restriction that lasts longer, or the authority's earlier publicity_until."""
+    months = max_publicity_months(penalty, policy)
+    due = _last_day_before(penalty["occurred_on"], months)
+    reason = (f"公示期届满：仅受到通报批评或者较低数额罚款，公示 {months} 个月" if is_small_penalty(penalty, policy)
+              else f"公示期届满：最长公示期 {months} 个月")
+    restriction = penalty.get("restriction_until")
+    if (restriction is not None and restriction > due.due_on.isoformat()
+            and set(penalty["penalty_kinds"]) & policy.restriction_kinds):
+        due, reason = Due(date.fromisoformat(restriction), False), f"公示期届满：按照实际限制期限执行至 {restriction}"
     until = penalty.get("publicity_until")
     if until is not None and until < due.due_on.isoformat():
         return Due(date.fromisoformat(until), False), f"公示期届满：处罚决定确定的公示截止日期 {until}"
-    return due, f"公示期届满：最长公示期 {policy.max_publicity_months} 个月"
+    return due, reason
 
 
 def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:

@@ -56,6 +56,10 @@ class Policy:
     special_sector_min_publicity_months: int
     min_publicity_months_by_penalty_kind: Mapping[str, int] = field(hash=False)  # several kinds: the longest
     max_publicity_months: int  # after it the timers write PublicityEnded
+    max_publicity_months_by_penalty_kind: Mapping[str, int] = field(hash=False)  # several kinds: the longest (R11)
+    small_penalty_months: int  # only 通报批评 and/or a fine of at most small_fine_max_fen: publicity this long
+    small_fine_max_fen: Mapping[str, int] = field(hash=False)  # NATURAL_PERSON, ORGANISATION
+    restriction_kinds: frozenset[str]  # their publicity lasts the restriction where that is longer (restriction_until)
     commitment_breach_months: tuple[int, int]  # (min, max) of a breach's period of effect (R5)
     false_commitment_months: tuple[int, int]  # (min, max) of a false commitment's
     disclosure_working_days: int  # 双公示: a decision's record is due within these working days
@@ -89,7 +93,8 @@ class Policy:
     def __post_init__(self) -> None:
         for name in ("min_publicity_months_by_severity", "min_publicity_months_by_penalty_kind",
                      "severity_by_penalty_kind", "penalty_points", "list_points", "rating_points",
-                     "grade_thresholds", "inspection_ratios", "term_months_by_kind"):
+                     "grade_thresholds", "inspection_ratios", "term_months_by_kind",
+                     "max_publicity_months_by_penalty_kind", "small_fine_max_fen"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
         object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
@@ -101,6 +106,7 @@ class Policy:
             if isinstance(self.admitted_subjects, Mapping) else self.admitted_subjects))
         object.__setattr__(self, "escalated_subjects", frozenset(self.escalated_subjects))
         object.__setattr__(self, "red_list_blocked_by", frozenset(self.red_list_blocked_by))
+        object.__setattr__(self, "restriction_kinds", frozenset(self.restriction_kinds))
         object.__setattr__(self, "credit_office", frozenset(self.credit_office))
         object.__setattr__(self, "credit_office_acts_on", frozenset(self.credit_office_acts_on))
         problems = policy_problems(self)
@@ -125,6 +131,15 @@ def policy_problems(p: Policy) -> list[str]:
          f"needs exactly {', '.join(SEVERITIES)}")
     need(set(p.min_publicity_months_by_penalty_kind) <= set(PENALTY_KINDS), "publicity.min_months_by_penalty_kind",
          "unknown penalty kind")
+    need(set(p.max_publicity_months_by_penalty_kind) <= set(PENALTY_KINDS)
+         and all(_whole(m) and 1 <= m <= 120 for m in p.max_publicity_months_by_penalty_kind.values()),
+         "publicity.max_months_by_penalty_kind", "penalty kinds, each a whole number of months in 1..120")
+    need(_whole(p.small_penalty_months) and 1 <= p.small_penalty_months <= p.max_publicity_months,
+         "publicity.small_penalty_months", "whole months in 1..max_months")
+    need(set(p.small_fine_max_fen) == {"NATURAL_PERSON", "ORGANISATION"}
+         and all(_whole(v) and v >= 0 for v in p.small_fine_max_fen.values()),
+         "publicity.small_fine_max_fen", "NATURAL_PERSON and ORGANISATION, each a whole number of fen")
+    need(p.restriction_kinds <= set(PENALTY_KINDS), "publicity.restriction_kinds", "unknown penalty kind")
     months = [*p.min_publicity_months_by_severity.values(), p.special_sector_min_publicity_months,
               *p.min_publicity_months_by_penalty_kind.values()]
     need(all(_whole(m) and 0 < m <= p.max_publicity_months for m in months), "publicity",
@@ -192,6 +207,10 @@ _LAYOUT = {
     "publicity.special_sector_min_months": "special_sector_min_publicity_months",
     "publicity.min_months_by_penalty_kind": "min_publicity_months_by_penalty_kind",
     "publicity.max_months": "max_publicity_months",
+    "publicity.max_months_by_penalty_kind": "max_publicity_months_by_penalty_kind",
+    "publicity.small_penalty_months": "small_penalty_months",
+    "publicity.small_fine_max_fen": "small_fine_max_fen",
+    "publicity.restriction_kinds": "restriction_kinds",
     "publicity.commitment_breach_min_months": "commitment_breach_months.0",
     "publicity.commitment_breach_max_months": "commitment_breach_months.1",
     "publicity.false_commitment_min_months": "false_commitment_months.0",
@@ -348,13 +367,39 @@ def breach_period(commitment: dict, policy: Policy) -> tuple[str, str]:
     return add_months(breached, low).isoformat(), (add_months(breached, high) - timedelta(days=1)).isoformat()
 
 
+SMALL_PENALTY_KINDS = frozenset(("NOTICE_OF_CRITICISM", "FINE"))
+
+
+def is_small_penalty(penalty: dict, policy: Policy) -> bool:
+    """仅受到通报批评或者较低数额罚款 (R11): a GENERAL penalty of only a criticism and/or a fine within the policy's
+    small-fine limit for the subject's kind (the penalty's subject_kind; one recorded before it was kept: an organisation)."""
+    kinds = set(penalty["penalty_kinds"])
+    # a SERIOUS or SEVERE 失信 is never a small penalty, whatever its fine
+    if not kinds <= SMALL_PENALTY_KINDS or penalty.get("confiscation_fen") or penalty.get("severity") != "GENERAL":
+        return False
+    limit = policy.small_fine_max_fen["NATURAL_PERSON" if penalty.get("subject_kind") == "NATURAL_PERSON"
+                                      else "ORGANISATION"]
+    return "FINE" not in kinds or (penalty.get("fine_fen") or 0) <= limit
+
+
+def max_publicity_months(penalty: dict, policy: Policy) -> int:
+    """How long a penalty stays on display at most, from its decision (R11): a small penalty's months, else the
+    longest of its kinds' maximums (the policy's max_months for a kind without one). A restriction longer than
+    this extends it (deadlines.publicity_end)."""
+    if is_small_penalty(penalty, policy):
+        return policy.small_penalty_months
+    return max(policy.max_publicity_months_by_penalty_kind.get(kind, policy.max_publicity_months)
+               for kind in penalty["penalty_kinds"])
+
+
 def min_publicity_months(penalty: dict, policy: Policy) -> int:
-    """The longest minimum that applies to a penalty: by severity, special sector, penalty kinds."""
+    """The longest minimum that applies to a penalty: by severity, special sector, penalty kinds; never longer
+    than the penalty's own maximum (a small penalty is repairable when its 3 months are over)."""
     months = [policy.min_publicity_months_by_severity[penalty["severity"]]]
     if penalty.get("sector") in policy.special_sectors:
         months.append(policy.special_sector_min_publicity_months)
     months.extend(policy.min_publicity_months_by_penalty_kind.get(kind, 0) for kind in penalty["penalty_kinds"])
-    return max(months)
+    return min(max(months), max_publicity_months(penalty, policy))
 
 
 def repairable_from(penalty: dict, policy: Policy) -> str:

@@ -103,6 +103,8 @@ RULES: dict[str, str] = {
     "decision_arrived": "the decision's record has already arrived (a second record, or a stale DisclosureOverdue)",
     "not_public": "a permit or a penalty not PUBLIC that names no legal exemption (exemption: 国家秘密, 商业秘密, "
                   "个人隐私; 双公示 应示尽示, policy disclosure.public_unless_exempt)",
+    "restriction_without_kind": "a penalty with restriction_until that imposes none of the restrictions whose "
+                                "publicity follows it (policy publicity.restriction_kinds)",
     "exemption_basis": "an exemption without the text of its legal basis (exemption_basis), or named on a PUBLIC "
                        "record",
     # transitions
@@ -558,12 +560,19 @@ def _apply_permit_granted(draft: Draft, event: dict, offset: int, policy: Policy
 
 def _check_penalty_imposed(state: dict, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = _disclosure_problems(event, policy)
+    payload = event["payload"]
+    if "restriction_until" in payload and not set(payload["penalty_kinds"]) & policy.restriction_kinds:
+        problems.append(problem("payload.restriction_until", "restriction_without_kind",
+                                f"none of {', '.join(payload['penalty_kinds'])} restricts anything "
+                                f"({policy.version} policy: {', '.join(sorted(policy.restriction_kinds))})"))
     _new_id(state, event, event["payload"]["record_id"], "payload.record_id", problems)
     return problems + _decision_problems(state, event, "PENALTY")
 
 
 def _apply_penalty_imposed(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-    record = _record(event, offset, ACTIVE, fulfilled=False, fulfilled_on=None, pending_repair=None)
+    # the subject's kind is kept with the penalty: its small-fine limit depends on it (R11)
+    record = _record(event, offset, ACTIVE, fulfilled=False, fulfilled_on=None, pending_repair=None,
+                     subject_kind=event["subject"]["kind"])
     draft.at("records", "penalties")[_own(event, event["payload"]["record_id"])] = record
     _mark_arrived(draft, event, offset, "PENALTY", policy)
 

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 from dataclasses import replace
+from hypothesis import given as hypothesis_given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from projections import catalogue as cat
 from projections.canonical import canonical_bytes
 from projections.fold import APPLIED, MAX_EVENTS_PER_SUBJECT, REJECTED, RULES, credit_file, fold
-from projections.policy import DEFAULT_POLICY, Policy, min_publicity_months, repairable_from
+from projections.policy import DEFAULT_POLICY, Policy, max_publicity_months, min_publicity_months, repairable_from
 from projections.records import MAX_HISTORY_PER_RECORD
 from tests.unit import events as ev
 
@@ -624,6 +627,56 @@ def test_rule_exemption_basis_an_exemption_names_its_basis_and_is_never_public()
     rejected_by(state, ev.penalty_imposed("P-1", **SECRET), "payload.exemption", rule="exemption_basis")
 
 
+# --- publicity periods per penalty kind (issue 29 R11) -------------------------------------------------
+def publicity(*events: dict, policy: Policy = DEFAULT_POLICY) -> tuple[str, str]:
+    from projections.deadlines import pending_deadlines, system_event
+    state = given(*events, policy=policy)
+    (deadline,) = [d for d in pending_deadlines(state, policy) if d.kind == "PUBLICITY"]
+    return deadline.due_on, system_event(state, deadline, deadline.fires_at, policy)["payload"]["reason"]
+
+
+@pytest.mark.parametrize("fields, last_day", [
+    ({"penalty_kinds": ["NOTICE_OF_CRITICISM"]}, "2025-04-05"),  # 通报批评: 3 months
+    ({"penalty_kinds": ["FINE"], "fine_fen": 300_000}, "2025-04-05"),  # 3,000 yuan: a small fine for an organisation
+    ({"penalty_kinds": ["FINE", "NOTICE_OF_CRITICISM"], "fine_fen": 100_000}, "2025-04-05"),
+    ({"penalty_kinds": ["FINE"], "fine_fen": 300_100}, "2028-01-05"),  # above it: 3 years
+    ({"penalty_kinds": ["WARNING"]}, "2028-01-05"),  # 警告 is not among the 3-month kinds
+    ({"penalty_kinds": ["FINE"], "fine_fen": 100_000, "severity": "SERIOUS"}, "2028-01-05"),
+    ({"penalty_kinds": ["FINE", "CONFISCATION"], "fine_fen": 100_000, "confiscation_fen": 5_000}, "2028-01-05"),
+])
+def test_r11_a_criticism_or_a_small_fine_is_shown_three_months_others_three_years(fields, last_day):
+    day, reason = publicity(ev.penalty_imposed("P-1", "2025-01-06", **fields))
+    assert day == last_day and ("较低数额罚款" in reason) == (last_day == "2025-04-05")
+
+
+def test_r11_a_restriction_longer_than_three_years_is_shown_as_long_as_it_lasts():
+    revoked = {"penalty_kinds": ["CERTIFICATE_REVOCATION", "FINE"], "severity": "SEVERE"}
+    assert publicity(ev.penalty_imposed("P-1", "2025-01-06", restriction_until="2030-01-05", **revoked)) == (
+        "2030-01-05", "公示期届满：按照实际限制期限执行至 2030-01-05")
+    assert publicity(ev.penalty_imposed("P-1", "2025-01-06", restriction_until="2026-01-05", **revoked))[0] == "2028-01-05"
+
+
+def test_r11_per_kind_maximums_come_from_the_policy():
+    policy = replace(DEFAULT_POLICY, max_publicity_months_by_penalty_kind={"WARNING": 12})
+    assert publicity(ev.penalty_imposed("P-1", "2025-01-06", penalty_kinds=["WARNING"]), policy=policy)[0] == "2026-01-05"
+    # several kinds: the longest
+    assert publicity(ev.penalty_imposed("P-1", "2025-01-06", penalty_kinds=["WARNING", "SUSPENSION"]),
+                     policy=policy)[0] == "2028-01-05"
+
+
+def test_rule_restriction_without_kind_only_a_restricting_penalty_carries_a_restriction_period():
+    rejected_by(given(), ev.penalty_imposed("P-1", restriction_until="2030-01-05"), "payload.restriction_until",
+                rule="restriction_without_kind")
+
+
+@settings(max_examples=150, deadline=None)
+@hypothesis_given(st.lists(st.sampled_from(cat.PENALTY_KINDS), min_size=1, max_size=4, unique=True),
+                  st.integers(0, 10**7), st.sampled_from(cat.SEVERITIES))
+def test_r11_the_minimum_never_outlasts_the_maximum(kinds, fine_fen, severity):
+    penalty = {"occurred_on": "2025-01-06", "severity": severity, "penalty_kinds": kinds, "fine_fen": fine_fen}
+    assert 1 <= min_publicity_months(penalty, DEFAULT_POLICY) <= max_publicity_months(penalty, DEFAULT_POLICY) <= 36
+
+
 # --- commitments: the breach's period of effect, late reports, objections and repair (issue 29 R5) ----
 def overdue_commitment(due_on: str = "2025-01-31") -> list[dict]:
     day_after = "2025-02-01" if due_on == "2025-01-31" else due_on
@@ -843,7 +896,8 @@ def test_rule_min_publicity_not_reached_the_numbers_come_from_the_policy():
     ("2024-02-29", 12, "2025-02-28"), ("2024-10-15", 3, "2025-01-15"), ("2024-12-31", 36, "2027-12-31")])
 def test_the_minimum_publicity_ends_on_the_same_day_months_later_clamped(day, months, expected):
     policy = replace(DEFAULT_POLICY, min_publicity_months_by_severity={"GENERAL": months, "SERIOUS": 3, "SEVERE": 12})
-    assert repairable_from({"occurred_on": day, "severity": "GENERAL", "penalty_kinds": ["FINE"]}, policy) == expected
+    assert repairable_from({"occurred_on": day, "severity": "GENERAL", "penalty_kinds": ["FINE"], "fine_fen": 10**6},
+                           policy) == expected
 
 
 def test_policy_defaults_are_designs_numbers():
