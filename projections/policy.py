@@ -60,6 +60,7 @@ class Policy:
     small_penalty_months: int  # only 通报批评 and/or a fine of at most small_fine_max_fen: publicity this long
     small_fine_max_fen: Mapping[str, int] = field(hash=False)  # NATURAL_PERSON, ORGANISATION
     restriction_kinds: frozenset[str]  # their publicity lasts the restriction where that is longer (restriction_until)
+    nothing_to_fulfil_kinds: frozenset[str]  # a penalty of only these is repairable without PenaltyFulfilled (R12)
     commitment_breach_months: tuple[int, int]  # (min, max) of a breach's period of effect (R5)
     false_commitment_months: tuple[int, int]  # (min, max) of a false commitment's
     disclosure_working_days: int  # 双公示: a decision's record is due within these working days
@@ -107,6 +108,7 @@ class Policy:
         object.__setattr__(self, "escalated_subjects", frozenset(self.escalated_subjects))
         object.__setattr__(self, "red_list_blocked_by", frozenset(self.red_list_blocked_by))
         object.__setattr__(self, "restriction_kinds", frozenset(self.restriction_kinds))
+        object.__setattr__(self, "nothing_to_fulfil_kinds", frozenset(self.nothing_to_fulfil_kinds))
         object.__setattr__(self, "credit_office", frozenset(self.credit_office))
         object.__setattr__(self, "credit_office_acts_on", frozenset(self.credit_office_acts_on))
         problems = policy_problems(self)
@@ -140,6 +142,7 @@ def policy_problems(p: Policy) -> list[str]:
          and all(_whole(v) and v >= 0 for v in p.small_fine_max_fen.values()),
          "publicity.small_fine_max_fen", "NATURAL_PERSON and ORGANISATION, each a whole number of fen")
     need(p.restriction_kinds <= set(PENALTY_KINDS), "publicity.restriction_kinds", "unknown penalty kind")
+    need(p.nothing_to_fulfil_kinds <= set(PENALTY_KINDS), "publicity.nothing_to_fulfil_kinds", "unknown penalty kind")
     months = [*p.min_publicity_months_by_severity.values(), p.special_sector_min_publicity_months,
               *p.min_publicity_months_by_penalty_kind.values()]
     need(all(_whole(m) and 0 < m <= p.max_publicity_months for m in months), "publicity",
@@ -211,6 +214,7 @@ _LAYOUT = {
     "publicity.small_penalty_months": "small_penalty_months",
     "publicity.small_fine_max_fen": "small_fine_max_fen",
     "publicity.restriction_kinds": "restriction_kinds",
+    "publicity.nothing_to_fulfil_kinds": "nothing_to_fulfil_kinds",
     "publicity.commitment_breach_min_months": "commitment_breach_months.0",
     "publicity.commitment_breach_max_months": "commitment_breach_months.1",
     "publicity.false_commitment_min_months": "false_commitment_months.0",
@@ -380,6 +384,11 @@ def is_small_penalty(penalty: dict, policy: Policy) -> bool:
     limit = policy.small_fine_max_fen["NATURAL_PERSON" if penalty.get("subject_kind") == "NATURAL_PERSON"
                                       else "ORGANISATION"]
     return "FINE" not in kinds or (penalty.get("fine_fen") or 0) <= limit
+
+
+def nothing_to_fulfil(penalty: dict, policy: Policy) -> bool:
+    """Whether a penalty leaves nothing to fulfil (R12: only 警告 and/or 通报批评, by the policy)."""
+    return set(penalty["penalty_kinds"]) <= policy.nothing_to_fulfil_kinds
 
 
 def max_publicity_months(penalty: dict, policy: Policy) -> int:

@@ -30,7 +30,7 @@ from datetime import date, datetime
 from projections.canonical import SHANGHAI
 from projections.catalogue import SYSTEM_TYPES
 from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, breach_period, list_term_until,
-                                red_list_blockers, repairable_from)
+                                nothing_to_fulfil, red_list_blockers, repairable_from)
 from projections.subject_kinds import CATEGORY_LABELS_ZH, category
 from projections.validate import TIMER_SYSTEM, Problem
 
@@ -140,7 +140,8 @@ RULES: dict[str, str] = {
     "repair_pending": "a second repair application for a penalty while one is pending",
     "repair_not_pending": "deciding (or marking overdue) a repair that is already decided",
     # credit repair (信用修复)
-    "not_fulfilled": "a repair requested or approved before the penalty is fulfilled",
+    "not_fulfilled": "a repair requested or approved before the penalty is fulfilled; a penalty that leaves "
+                     "nothing to fulfil (publicity.nothing_to_fulfil_kinds: 警告, 通报批评) needs no PenaltyFulfilled",
     "min_publicity_not_reached": "a repair requested or approved before the minimum publicity period has passed",
 }
 
@@ -652,7 +653,7 @@ def _repairable_problems(penalty: dict, on: str, policy: Policy, collection: str
     if status == PUBLICITY_ENDED:
         return [problem(field, "not_on_display", "its publicity has ended: there is nothing left to repair")]
     problems = []
-    if not penalty["fulfilled"]:
+    if not penalty["fulfilled"] and not nothing_to_fulfil(penalty, policy):  # R12: a warning has nothing to fulfil
         problems.append(problem(field, "not_fulfilled", "a penalty can be repaired only once it is fulfilled"))
     first_day = repairable_from(penalty, policy)
     if on < first_day:

@@ -677,6 +677,22 @@ def test_r11_the_minimum_never_outlasts_the_maximum(kinds, fine_fen, severity):
     assert 1 <= min_publicity_months(penalty, DEFAULT_POLICY) <= max_publicity_months(penalty, DEFAULT_POLICY) <= 36
 
 
+@pytest.mark.parametrize("kinds, repairable", [
+    (["WARNING"], True), (["NOTICE_OF_CRITICISM"], True), (["WARNING", "NOTICE_OF_CRITICISM"], True),
+    (["WARNING", "FINE"], False), (["FINE"], False)])
+def test_rule_not_fulfilled_a_warning_or_a_criticism_is_repairable_once_its_minimum_has_passed(kinds, repairable):
+    state = given(ev.penalty_imposed("P-1", "2025-01-06", penalty_kinds=kinds, fine_fen=1_000_000))
+    too_early = ev.repair_requested("R-1", "P-1", on="2025-04-05")  # GENERAL: 3 months, from 2025-04-06
+    rejected_by(state, too_early, "occurred_on", rule="min_publicity_not_reached")
+    request = ev.repair_requested("R-1", "P-1", on="2025-04-07")
+    if repairable:
+        file = applied(given(ev.penalty_imposed("P-1", "2025-01-06", penalty_kinds=kinds, fine_fen=1_000_000), request),
+                       ev.repair_decided("R-1", "P-1", on="2025-04-10"))
+        assert penalty(file)["status"] == "REPAIRED" and not penalty(file)["fulfilled"]
+    else:
+        rejected_by(state, request, "payload.record_id", rule="not_fulfilled")
+
+
 # --- commitments: the breach's period of effect, late reports, objections and repair (issue 29 R5) ----
 def overdue_commitment(due_on: str = "2025-01-31") -> list[dict]:
     day_after = "2025-02-01" if due_on == "2025-01-31" else due_on
