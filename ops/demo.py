@@ -286,9 +286,12 @@ class _Demo:
             if not self.emit(s, source, filed, "ObjectionFiled", objection_id=oid, record_id=rid,
                              grounds="认为违法事实认定不清，处罚金额明显过重，申请核查更正"):
                 return
+            accepted = add_workdays(filed, 1)  # 受理 first, then the decision (its period runs from here)
+            if not self.emit(s, source, accepted, "ObjectionAccepted", objection_id=oid, record_id=rid):
+                return
             if objection == "PENDING":  # never decided: the timers raise ProcessingOverdue
                 return
-            d = add_workdays(filed, self.rng.randint(1, 5))
+            d = add_workdays(accepted, self.rng.randint(1, 4))
             correction = "经核查，罚款金额更正为原金额的60%" if objection == "UPHELD_CORRECTED" else None
             if not self.emit(s, source, d, "ObjectionResolved", objection_id=oid, record_id=rid, outcome=objection,
                              correction=correction) or objection == "UPHELD_WITHDRAWN":
@@ -311,8 +314,10 @@ class _Demo:
         if made and self.emit(s, credit, asked, "RepairRequested", repair_id=repair_id, record_id=rid,
                               corrective_actions="已缴清罚款，完成整改并提交整改报告，参加信用修复培训", commitment_id=made[0]):
             reason = "符合信用修复条件，予以修复" if repair == "APPROVED" else "经现场核查，整改尚未完成，不予修复"
-            decided = add_workdays(asked, self.rng.randint(1, 5))
-            if self.emit(s, credit, decided, "RepairDecided", repair_id=repair_id, record_id=rid, outcome=repair,
+            accepted = add_workdays(asked, 1)
+            decided = add_workdays(accepted, self.rng.randint(1, 4))
+            if self.emit(s, credit, accepted, "RepairAccepted", repair_id=repair_id, record_id=rid) and self.emit(
+                    s, credit, decided, "RepairDecided", repair_id=repair_id, record_id=rid, outcome=repair,
                          reason=reason) and repair == "APPROVED":
                 p["repaired_on"] = decided
 

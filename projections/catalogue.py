@@ -56,7 +56,8 @@ LIST_KINDS = (
     "OTHER_BLACKLIST",
 )
 RATING_KINDS = ("TAX", "ENVIRONMENT", "CUSTOMS", "WORK_SAFETY", "CONSTRUCTION", "OTHER")
-PROCESSING_KINDS = ("REPAIR", "OBJECTION")
+# what awaits a step: a decision, or (issue 29 R13) the acceptance (受理) before it
+PROCESSING_KINDS = ("REPAIR", "OBJECTION", "REPAIR_ACCEPTANCE", "OBJECTION_ACCEPTANCE")
 # The legal grounds on which a permit or a penalty is not published (双公示 is 应示尽示): 《政府信息公开条例》
 # (2019) 第十四条 国家秘密, 第十五条 商业秘密、个人隐私 (issue 29 R8).
 EXEMPTIONS = ("STATE_SECRET", "TRADE_SECRET", "PERSONAL_PRIVACY")
@@ -287,14 +288,26 @@ _TYPES = (
         f("entry_id", doc="the entry whose term ended"),
     ), system=True, doc="A list entry's term is over."),
     EventType("ProcessingOverdue", (
-        f("kind", ENUM, values=PROCESSING_KINDS, doc="REPAIR or OBJECTION"),
+        f("kind", ENUM, values=PROCESSING_KINDS,
+          doc="REPAIR or OBJECTION: not decided in time; REPAIR_ACCEPTANCE or OBJECTION_ACCEPTANCE: not accepted"),
         f("ref_id", doc="the repair_id or objection_id"),
-        f("due_on", DATE, doc="when the decision was due"),
-    ), default_classification="INTERNAL", system=True, doc="An objection or repair was not decided in time."),
+        f("due_on", DATE, doc="when the decision (or the acceptance) was due"),
+    ), default_classification="INTERNAL", system=True,
+        doc="An objection or repair was not accepted, or not decided, in time."),
     EventType("RatingExpired", (
         f("rating_id", doc="the rating whose validity ended"),
         f("valid_to", DATE, doc="its last day of validity"),
     ), system=True, doc="A sector rating's validity ended (valid_to passed): it no longer counts in the grade."),
+    EventType("ObjectionAccepted", (
+        f("objection_id", doc="the objection's id"),
+        f("record_id", doc="the record objected to"),
+    ), default_classification="INTERNAL",
+        doc="An objection is accepted for processing (异议受理); its decision is due from this day."),
+    EventType("RepairAccepted", (
+        f("repair_id", doc="the application's id"),
+        f("record_id", doc="the penalty (or commitment) concerned"),
+    ), default_classification="INTERNAL",
+        doc="A repair application is accepted for processing (信用修复受理); its decision is due from this day."),
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}

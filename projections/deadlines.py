@@ -16,8 +16,10 @@ of the next day, and the system event occurs on that next day.
 | COMMITMENT  | a commitment with a due date is OPEN            | due_on, or made + due_working_days       | CommitmentOverdue |
 | PUBLICITY   | a penalty is on public display, or a commitment's breach in its period of effect (R5: breach + 12 or 36 months) | the day before decision + 36 months (or publicity_until if earlier) | PublicityEnded |
 | LIST_TERM   | a list entry with term_until is ACTIVE          | term_until                               | ListTermEnded  |
-| OBJECTION   | an objection is pending and not yet overdue     | filed + 5 working days                   | ProcessingOverdue |
-| REPAIR      | a repair is pending and not yet overdue         | requested + 5 working days               | ProcessingOverdue |
+| OBJECTION_ACCEPTANCE | an objection is pending, not yet accepted (R13) | filed + 2 working days          | ProcessingOverdue |
+| OBJECTION   | an accepted objection is pending, not overdue   | accepted + 5 working days                | ProcessingOverdue |
+| REPAIR_ACCEPTANCE | a repair is pending, not yet accepted      | requested + 2 working days               | ProcessingOverdue |
+| REPAIR      | an accepted repair is pending, not overdue      | accepted + 5 working days                | ProcessingOverdue |
 | RATING      | a current rating with a valid_to                 | valid_to                                 | RatingExpired  |
 | RED_LIST_END | an active RED_LIST entry beside a record that blocks it (R3) | the day before that record arrived | ListExited of the red entry |
 | ESCALATION  | an ABNORMAL_OPERATION entry is ACTIVE (an enterprise's or a cooperative's) | the day before entry + 36 months         | ListEntered SERIOUS_DISHONESTY, with its term; the abnormal entry ends |
@@ -40,10 +42,13 @@ from projections.validate import TIMER_SYSTEM  # source.system of every event a 
 DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM = "DISCLOSURE", "COMMITMENT", "PUBLICITY", "LIST_TERM"
 OBJECTION, REPAIR, ESCALATION, RATING = "OBJECTION", "REPAIR", "ESCALATION", "RATING"
 RED_LIST_END = "RED_LIST_END"
-KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION, RATING, RED_LIST_END)
+OBJECTION_ACCEPTANCE, REPAIR_ACCEPTANCE = "OBJECTION_ACCEPTANCE", "REPAIR_ACCEPTANCE"
+KINDS = (DISCLOSURE, COMMITMENT, PUBLICITY, LIST_TERM, OBJECTION, REPAIR, ESCALATION, RATING, RED_LIST_END,
+         OBJECTION_ACCEPTANCE, REPAIR_ACCEPTANCE)
 KIND_LABELS_ZH = {DISCLOSURE: "双公示报送", COMMITMENT: "承诺履行", PUBLICITY: "公示期届满", LIST_TERM: "名单期限届满",
                   OBJECTION: "异议处理", REPAIR: "信用修复办理", ESCALATION: "经营异常名录满3年",
-                  RATING: "信用评价有效期届满", RED_LIST_END: "失信记录终止红名单"}
+                  RATING: "信用评价有效期届满", RED_LIST_END: "失信记录终止红名单",
+                  OBJECTION_ACCEPTANCE: "异议受理", REPAIR_ACCEPTANCE: "信用修复受理"}
 DEADLINE_NAMESPACE = uuid.UUID("8f4e2b1a-7c3d-5e6f-9a0b-1c2d3e4f5a6b")
 ESCALATED_SUFFIX = "-SD"  # the entry_id of the SERIOUS_DISHONESTY entry an escalation creates
 
@@ -155,14 +160,22 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
     for rating_id, rating in records["ratings"].items():  # R4: a rating counts until its valid_to
         if base_status(rating) == ACTIVE and rating.get("valid_to"):
             pending.append(_deadline(state, RATING, rating_id, Due(date.fromisoformat(rating["valid_to"]), False)))
-    for objection_id, objection in state["objections"].items():
-        if objection["status"] == PENDING and not objection["overdue"]:
-            pending.append(_working(state, OBJECTION, objection_id, objection["filed_on"],
-                                    policy.objection_decision_working_days, policy))
-    for repair_id, repair in state["repairs"].items():
-        if repair["status"] == PENDING and not repair["overdue"]:
-            pending.append(_working(state, REPAIR, repair_id, repair["requested_on"],
-                                    policy.repair_decision_working_days, policy))
+    # R13: an objection or a repair is accepted (受理) first, then decided, each step in its own period; the
+    # decision's runs from the day of acceptance. One decided without an acceptance (allowed: older logs have
+    # none) simply ends both.
+    for table, filed, steps in (("objections", "filed_on", ((OBJECTION_ACCEPTANCE, policy.objection_acceptance_working_days),
+                                                            (OBJECTION, policy.objection_decision_working_days))),
+                                ("repairs", "requested_on", ((REPAIR_ACCEPTANCE, policy.repair_acceptance_working_days),
+                                                             (REPAIR, policy.repair_decision_working_days)))):
+        (accept_kind, accept_days), (decide_kind, decide_days) = steps
+        for item_key, item in state[table].items():
+            if item["status"] != PENDING:
+                continue
+            accepted_on = item.get("accepted_on")
+            if accepted_on is None and not item.get("acceptance_overdue") and not item["overdue"]:
+                pending.append(_working(state, accept_kind, item_key, item[filed], accept_days, policy))
+            if accepted_on is not None and not item["overdue"]:
+                pending.append(_working(state, decide_kind, item_key, accepted_on, decide_days, policy))
     return sorted(pending)
 
 
@@ -210,15 +223,15 @@ def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Poli
         entry = state["records"]["lists"][ref]
         event_type, source = "ListTermEnded", entry["source"]
         payload = {"entry_id": entry["entry_id"]}
-    elif deadline.kind in (OBJECTION, REPAIR):
-        table = "objections" if deadline.kind == OBJECTION else "repairs"
+    elif deadline.kind in (OBJECTION, REPAIR, OBJECTION_ACCEPTANCE, REPAIR_ACCEPTANCE):
+        table = "objections" if deadline.kind in (OBJECTION, OBJECTION_ACCEPTANCE) else "repairs"
         item = state[table][ref]
         # Under the authority of the record it is about, which has it to decide (or the credit office):
         # its filer may be the credit office, under whose code the fold would not find it.
         record = (state["records"][item.get("record_kind", "penalties")].get(key(key_authority(ref), item["record_id"]))
                   if state.get("scoped_ids") else None)
         event_type, source = "ProcessingOverdue", (record or item)["source"]
-        payload = {"kind": deadline.kind, "ref_id": item["objection_id" if deadline.kind == OBJECTION else "repair_id"],
+        payload = {"kind": deadline.kind, "ref_id": item["objection_id" if table == "objections" else "repair_id"],
                    "due_on": due_on}
     elif deadline.kind == RATING:
         rating = state["records"]["ratings"][ref]

@@ -34,8 +34,8 @@ CREDIT_OFFICES_MAX = 100  # authority codes named as the credit office (one a ci
 # from the authority that issued the record (its source.authority_code), and from the credit office
 # for the types `authorities.credit_office_acts_on` names (projections/records.py, not_record_authority).
 ACTIONS_ON_A_RECORD = ("PermitRevoked", "PenaltyFulfilled", "PenaltyRevoked", "CommitmentFulfilled",
-                       "CommitmentBreached", "ListExited", "ObjectionFiled", "ObjectionResolved", "RepairRequested",
-                       "RepairDecided")
+                       "CommitmentBreached", "ListExited", "ObjectionFiled", "ObjectionAccepted", "ObjectionResolved",
+                       "RepairRequested", "RepairAccepted", "RepairDecided")
 
 
 def _frozen(mapping: Mapping) -> Mapping:
@@ -65,7 +65,9 @@ class Policy:
     false_commitment_months: tuple[int, int]  # (min, max) of a false commitment's
     disclosure_working_days: int  # 双公示: a decision's record is due within these working days
     public_unless_exempt: bool  # a permit or penalty not PUBLIC must name its legal exemption (R8)
-    objection_decision_working_days: int
+    objection_acceptance_working_days: int  # R13: 受理 within these, from filing
+    objection_decision_working_days: int  # from acceptance
+    repair_acceptance_working_days: int
     repair_decision_working_days: int
     abnormal_operation_escalation_months: int  # ABNORMAL_OPERATION still active this long → SERIOUS_DISHONESTY
     escalation_measures: tuple[str, ...]
@@ -152,6 +154,8 @@ def policy_problems(p: Policy) -> list[str]:
         need(_whole(low) and _whole(high) and 1 <= low <= high <= 120, key, "whole months, 1 <= min <= max <= 120")
     for key, value in (("working_days.disclosure", p.disclosure_working_days),
                        ("working_days.objection_decision", p.objection_decision_working_days),
+                       ("working_days.objection_acceptance", p.objection_acceptance_working_days),
+                       ("working_days.repair_acceptance", p.repair_acceptance_working_days),
                        ("working_days.repair_decision", p.repair_decision_working_days),
                        ("lists.abnormal_operation_escalation_months", p.abnormal_operation_escalation_months),
                        ("lists.red_list_severe_penalty_months", p.red_list_severe_penalty_months)):
@@ -222,6 +226,8 @@ _LAYOUT = {
     "working_days.disclosure": "disclosure_working_days",
     "disclosure.public_unless_exempt": "public_unless_exempt",
     "working_days.objection_decision": "objection_decision_working_days",
+    "working_days.objection_acceptance": "objection_acceptance_working_days",
+    "working_days.repair_acceptance": "repair_acceptance_working_days",
     "working_days.repair_decision": "repair_decision_working_days",
     "lists.abnormal_operation_escalation_months": "abnormal_operation_escalation_months",
     "lists.escalation_measures": "escalation_measures",

@@ -139,6 +139,8 @@ RULES: dict[str, str] = {
     "objection_not_pending": "resolving (or marking overdue) an objection that is already resolved",
     "repair_pending": "a second repair application for a penalty while one is pending",
     "repair_not_pending": "deciding (or marking overdue) a repair that is already decided",
+    "already_accepted": "accepting (受理) an objection or a repair twice, or marking its acceptance overdue once "
+                        "accepted (issue 29 R13: working_days.objection_acceptance, repair_acceptance)",
     # credit repair (信用修复)
     "not_fulfilled": "a repair requested or approved before the penalty is fulfilled; a penalty that leaves "
                      "nothing to fulfil (publicity.nothing_to_fulfil_kinds: 警告, 通报批评) needs no PenaltyFulfilled",
@@ -1096,21 +1098,32 @@ def _apply_query_revoked(draft: Draft, event: dict, offset: int, policy: Policy)
 
 
 # --- deadlines the timers report ---------------------------------------------------------------
+def _processing_table(kind: str) -> tuple[str, str]:
+    return ("repairs", "repair") if kind.startswith("REPAIR") else ("objections", "objection")
+
+
 def _processing_key(state: dict, event: dict, problems: list[Problem]) -> str | None:
     payload = event["payload"]
-    table, noun = ("repairs", "repair") if payload["kind"] == "REPAIR" else ("objections", "objection")
+    table, noun = _processing_table(payload["kind"])
     return _one(state[table], event, payload["ref_id"], "payload.ref_id", f"unknown_{noun}", noun, problems)
 
 
 def _check_processing_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
-    table, noun = ("repairs", "repair") if payload["kind"] == "REPAIR" else ("objections", "objection")
+    table, noun = _processing_table(payload["kind"])
     item_key = _processing_key(state, event, problems)
     if item_key is None:
         return problems
     item = state[table][item_key]
     if item["status"] != PENDING:
         return [problem("payload.ref_id", f"{noun}_not_pending", f"the {noun} was decided {item['status']}")]
+    if payload["kind"].endswith("_ACCEPTANCE"):  # R13: not accepted in time
+        if item.get("accepted_on"):
+            return [problem("payload.ref_id", "already_accepted", f"the {noun} was accepted on {item['accepted_on']}")]
+        if item.get("acceptance_overdue"):
+            return [problem("payload.ref_id", "already_overdue",
+                            f"the {noun}'s acceptance is overdue since {item['acceptance_due_on']}")]
+        return []
     if item["overdue"]:
         return [problem("payload.ref_id", "already_overdue", f"the {noun} is overdue since {item['overdue_due_on']}")]
     return []
@@ -1118,8 +1131,47 @@ def _check_processing_overdue(state: dict, event: dict, policy: Policy) -> list[
 
 def _apply_processing_overdue(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     payload = event["payload"]
-    table = "repairs" if payload["kind"] == "REPAIR" else "objections"
-    draft.at(table, _processing_key(draft.state, event, [])).update(overdue=True, overdue_due_on=payload["due_on"])
+    item = draft.at(_processing_table(payload["kind"])[0], _processing_key(draft.state, event, []))
+    if payload["kind"].endswith("_ACCEPTANCE"):
+        item.update(acceptance_overdue=True, acceptance_due_on=payload["due_on"])
+    else:
+        item.update(overdue=True, overdue_due_on=payload["due_on"])
+
+
+# --- acceptance (受理) of an objection or a repair application (issue 29 R13) ---------------------------
+def _accepted_key(state: dict, event: dict, problems: list[Problem], policy: Policy) -> tuple[str, str] | None:
+    """(table, key) of the objection or repair an acceptance names, if its authority may accept it."""
+    payload = event["payload"]
+    if event["type"] == "ObjectionAccepted":
+        table, item_key = "objections", _objection_key(state, event, problems)
+    else:
+        table, item_key = "repairs", _repair_key(state, event, problems)
+    if item_key is None:
+        return None
+    refused = _authority_problems(event, key_authority(item_key), "payload.record_id", policy)
+    problems += refused
+    return None if refused else (table, item_key)
+
+
+def _check_accepted(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
+    found = _accepted_key(state, event, problems, policy)
+    if found is None:
+        return problems
+    table, item_key = found
+    item, noun = state[table][item_key], "objection" if table == "objections" else "repair"
+    if item["status"] != PENDING:
+        return [problem(f"payload.{noun}_id", f"{noun}_not_pending",
+                        f"the {noun} was decided {item['status']}")]
+    if item.get("accepted_on"):
+        return [problem(f"payload.{noun}_id", "already_accepted", f"accepted on {item['accepted_on']}")]
+    return []
+
+
+def _apply_accepted(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    table = "objections" if event["type"] == "ObjectionAccepted" else "repairs"
+    item_key = (_objection_key if table == "objections" else _repair_key)(draft.state, event, [])
+    draft.at(table, item_key).update(accepted_on=event["occurred_on"], accepted_event_id=event["event_id"])
 
 
 def _no_problems(state: dict, event: dict, policy: Policy) -> list[Problem]:
@@ -1156,6 +1208,8 @@ HANDLERS: dict[str, tuple[Check, Apply]] = {
     "ListTermEnded": (_check_list_ends, _apply_list_term_ended),
     "ProcessingOverdue": (_check_processing_overdue, _apply_processing_overdue),
     "RatingExpired": (_check_rating_expired, _apply_rating_expired),
+    "ObjectionAccepted": (_check_accepted, _apply_accepted),
+    "RepairAccepted": (_check_accepted, _apply_accepted),
 }
 
 

@@ -206,3 +206,11 @@ def processing_overdue(kind: str, ref_id: str, due_on: str = DAY, on: str = DAY)
 
 
 BANK = make_uscc("410100", 900)
+
+
+def objection_accepted(objection_id: str = "O-1", record_id: str = "P-1", on: str = DAY) -> dict:
+    return valid("ObjectionAccepted", {"objection_id": objection_id, "record_id": record_id}, on)
+
+
+def repair_accepted(repair_id: str = "R-1", record_id: str = "P-1", on: str = DAY) -> dict:
+    return valid("RepairAccepted", {"repair_id": repair_id, "record_id": record_id}, on)

@@ -109,7 +109,12 @@ def test_a_repaired_or_revoked_penalty_leaves_display_with_no_timer():
 
 def test_a_penalty_under_objection_keeps_its_publicity_deadline_and_gains_the_objection_s():
     state = given(ev.penalty_imposed("P-1", "2025-01-06"), ev.objection_filed("O-1", "P-1", "2025-01-24"))
-    # filed Fri 24 Jan 2025: Sun 26 Jan (调休) = 1, Mon 27 = 2, 春节 28 Jan - 4 Feb rests, 5, 6, 7 Feb = 3..5
+    # R13: accepted first, within 2 working days: Sun 26 Jan (调休) = 1, Mon 27 = 2
+    assert pending(state) == [("OBJECTION_ACCEPTANCE", "O-1", "2025-01-27", False),
+                              ("PUBLICITY", "P-1", "2028-01-05", False)]
+    state = given(ev.penalty_imposed("P-1", "2025-01-06"), ev.objection_filed("O-1", "P-1", "2025-01-24"),
+                  ev.objection_accepted("O-1", "P-1", "2025-01-24"))
+    # then decided within 5 from acceptance, Fri 24 Jan 2025: 26, 27 Jan, 春节 28 Jan - 4 Feb rests, 5, 6, 7 Feb
     assert pending(state) == [("OBJECTION", "O-1", "2025-02-07", False), ("PUBLICITY", "P-1", "2028-01-05", False)]
     state, event = fire(state, "OBJECTION", "O-1")
     assert event["payload"] == {"kind": "OBJECTION", "ref_id": "O-1", "due_on": "2025-02-07"}
@@ -119,8 +124,8 @@ def test_a_penalty_under_objection_keeps_its_publicity_deadline_and_gains_the_ob
 
 def test_a_pending_repair_is_due_in_five_working_days():
     state = given(*[ev.penalty_imposed("P-1", "2024-06-03"), ev.penalty_fulfilled("P-1", "2024-06-03")],
-                  ev.repair_requested("R-1", "P-1", "2024-12-27"))
-    # Fri 27 Dec 2024: 30, 31 Dec, (1 Jan rests), 2, 3 Jan, 6 Jan
+                  ev.repair_requested("R-1", "P-1", "2024-12-27"), ev.repair_accepted("R-1", "P-1", "2024-12-27"))
+    # accepted Fri 27 Dec 2024: 30, 31 Dec, (1 Jan rests), 2, 3 Jan, 6 Jan
     assert ("REPAIR", "R-1", "2025-01-06", False) in pending(state)
     state, event = fire(state, "REPAIR", "R-1")
     assert state["repairs"][ev.key_of("R-1")]["overdue"] and event["classification"] == "INTERNAL"
@@ -214,9 +219,32 @@ def test_r3_an_active_red_entry_is_ended_by_the_timers_when_a_blocking_record_ar
 
 
 def test_a_deadline_in_a_year_the_official_calendar_does_not_cover_is_provisional():
-    state = given(ev.penalty_imposed("P-1", "2024-06-03"), ev.objection_filed("O-1", "P-1", "2099-12-28"))
+    state = given(ev.penalty_imposed("P-1", "2024-06-03"), ev.objection_filed("O-1", "P-1", "2099-12-28"),
+                  ev.objection_accepted("O-1", "P-1", "2099-12-28"))
     assert ("OBJECTION", "O-1", "2100-01-05", True) in pending(state)
     assert [d["provisional"] for d in credit_file(state)["pending"]["deadlines"] if d["kind"] == "OBJECTION"] == [True]
+
+
+@pytest.mark.parametrize("table, filed, accepted, accept_kind, decide_kind", [
+    ("objections", lambda: ev.objection_filed("O-1", "P-1", "2025-03-03"),
+     lambda on: ev.objection_accepted("O-1", "P-1", on), "OBJECTION_ACCEPTANCE", "OBJECTION"),
+    ("repairs", lambda: ev.repair_requested("R-1", "P-1", "2025-03-03"),
+     lambda on: ev.repair_accepted("R-1", "P-1", on), "REPAIR_ACCEPTANCE", "REPAIR"),
+])
+def test_r13_acceptance_then_decision_each_with_its_own_deadline(table, filed, accepted, accept_kind, decide_kind):
+    base = [ev.penalty_imposed("P-1", "2024-06-03"), ev.penalty_fulfilled("P-1", "2024-06-03"), filed()]
+    ref = "O-1" if table == "objections" else "R-1"
+    state = given(*base)
+    # filed Mon 3 Mar 2025: accepted by Wed 5 Mar (2 working days)
+    assert (accept_kind, ref, "2025-03-05", False) in pending(state)
+    assert decide_kind not in {kind for kind, *_ in pending(state)}  # the decision's period starts at acceptance
+    late, event = fire(state, accept_kind, ref)
+    assert event["payload"] == {"kind": accept_kind, "ref_id": ref, "due_on": "2025-03-05"}
+    assert late[table][ev.key_of(ref)]["acceptance_overdue"] and accept_kind not in {k for k, *_ in pending(late)}
+    # accepted on Thu 6 Mar (late, after the notice): the decision is due 5 working days later, Thu 13 Mar
+    state = given(*base, accepted("2025-03-06"))
+    assert [(k, r, d) for k, r, d, _ in pending(state) if k in (accept_kind, decide_kind)] == [
+        (decide_kind, ref, "2025-03-13")]
 
 
 def test_event_ids_are_deterministic_and_distinct_per_deadline():

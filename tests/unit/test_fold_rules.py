@@ -338,6 +338,32 @@ def test_rule_rating_not_current_a_rating_expires_once_and_only_after_its_valid_
                 rule="rating_not_current")
 
 
+def test_objection_accepted_starts_the_decision_s_period():
+    state = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1", "2025-01-06"))
+    file = applied(state, ev.objection_accepted("O-1", "P-1", "2025-01-07"))
+    assert file["pending"]["objections"][0]["accepted_on"] == "2025-01-07"
+    assert [d["kind"] for d in file["pending"]["deadlines"]] == ["OBJECTION", "PUBLICITY"]
+
+
+def test_repair_accepted_starts_the_decision_s_period():
+    state = given(*fulfilled_penalty(), ev.repair_requested("R-1", "P-1", "2025-01-06"))
+    file = applied(state, ev.repair_accepted("R-1", "P-1", "2025-01-07"))
+    assert file["pending"]["repairs"][0]["accepted_on"] == "2025-01-07"
+    assert "REPAIR" in [d["kind"] for d in file["pending"]["deadlines"]]
+
+
+def test_rule_already_accepted_an_objection_or_a_repair_is_accepted_once():
+    objection = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1"), ev.objection_accepted("O-1", "P-1"))
+    rejected_by(objection, ev.objection_accepted("O-1", "P-1"), "payload.objection_id", rule="already_accepted")
+    rejected_by(objection, ev.processing_overdue("OBJECTION_ACCEPTANCE", "O-1"), "payload.ref_id",
+                rule="already_accepted")
+    repair = given(*fulfilled_penalty(), ev.repair_requested("R-1", "P-1", "2025-01-06"),
+                   ev.repair_accepted("R-1", "P-1", "2025-01-06"))
+    rejected_by(repair, ev.repair_accepted("R-1", "P-1", "2025-01-07"), "payload.repair_id", rule="already_accepted")
+    decided = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1"), ev.objection_resolved("O-1", "P-1"))
+    rejected_by(decided, ev.objection_accepted("O-1", "P-1"), "payload.objection_id", rule="objection_not_pending")
+
+
 def test_query_authorized_adds_a_live_grant():
     (grant,) = applied(given(), ev.query_authorized("Q-1", "2025-01-06"))["grants"]
     assert grant == {**grant, "grant_id": "Q-1", "grantee": ev.BANK, "scope": ["penalties"], "valid_until": "2025-12-31",

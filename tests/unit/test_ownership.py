@@ -42,8 +42,8 @@ def by(authority: str, event: dict) -> dict:
 
 def test_the_packaged_policy_names_the_credit_office_for_objections_and_repairs():
     assert CREDIT_OFFICE in DEFAULT_POLICY.credit_office and ISSUER not in DEFAULT_POLICY.credit_office
-    assert DEFAULT_POLICY.credit_office_acts_on == {"ObjectionFiled", "ObjectionResolved", "RepairRequested",
-                                                     "RepairDecided"}
+    assert DEFAULT_POLICY.credit_office_acts_on == {"ObjectionFiled", "ObjectionAccepted", "ObjectionResolved",
+                                                     "RepairRequested", "RepairAccepted", "RepairDecided"}
 
 
 def test_a_policy_names_valid_codes_and_actions_only():
@@ -109,6 +109,19 @@ def test_objection_resolved_by_the_issuing_authority_or_the_credit_office():
                                    "payload.record_id", credit_office_may=True)
 
 
+def test_objection_accepted_by_the_issuing_authority_or_the_credit_office():
+    state = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1"))
+    acted_on_only_by_its_authority(state, lambda: ev.objection_accepted("O-1", "P-1"), "payload.record_id",
+                                   credit_office_may=True)
+
+
+def test_repair_accepted_by_the_issuing_authority_or_the_credit_office():
+    state = given(ev.penalty_imposed("P-1", "2024-06-03"), ev.penalty_fulfilled("P-1", "2024-06-03"),
+                  by(CREDIT_OFFICE, ev.repair_requested("R-1", "P-1")))
+    acted_on_only_by_its_authority(state, lambda: ev.repair_accepted("R-1", "P-1"), "payload.record_id",
+                                   credit_office_may=True)
+
+
 def test_objection_filed_through_the_credit_office_is_resolved_by_the_issuing_authority():
     state = given(ev.penalty_imposed("P-1"), by(CREDIT_OFFICE, ev.objection_filed("O-1", "P-1")))
     assert set(state["objections"]) == {ev.key_of("O-1")}  # under the record's authority, not its filer's
@@ -144,7 +157,8 @@ def test_every_action_on_a_record_has_its_test_here():
 
 def test_system_events_act_for_the_record_s_authority_whoever_filed():
     # an objection filed through the credit office falls overdue under the record's authority, and applies
-    state = given(ev.penalty_imposed("P-1"), by(CREDIT_OFFICE, ev.objection_filed("O-1", "P-1", "2025-01-24")))
+    state = given(ev.penalty_imposed("P-1"), by(CREDIT_OFFICE, ev.objection_filed("O-1", "P-1", "2025-01-24")),
+                  by(CREDIT_OFFICE, ev.objection_accepted("O-1", "P-1", "2025-01-24")))
     (deadline,) = [d for d in pending_deadlines(state, DEFAULT_POLICY) if d.kind == "OBJECTION"]
     event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
     assert event["source"]["authority_code"] == ISSUER and event["payload"]["ref_id"] == "O-1"
