@@ -396,6 +396,10 @@ def _exemplary(b: _Demo, s: Subject) -> None:
                  "申请人承诺污染防治设施已建成并正常运行，排放符合排污许可要求", related=p["record_id"], due_days=60)
     b.grant(s, b.day(0.3, 0.35), _bank(s.city), ["penalties", "commitments", "ratings"], 180, revoke_after=60)
     b.grant(s, b.day(0.7, 0.75), _bank(s.city), ["ratings"], 90, revoke_after=None)
+    # a 双随机一公开 inspection, found clean (its day drawn without the rng: the other stories stay as they were)
+    b.emit(s, b.authority(s.city, "market"), _next_workday(b.start + (b.end - b.start) * 7 // 10), "InspectionRecorded",
+           inspection_id=b.new_id("CC", b.start), outcome="NO_PROBLEM", inspectors=[f"ZF{s.region}001", f"ZF{s.region}002"],
+           findings="未发现问题")
 
 
 def _severe(b: _Demo, s: Subject) -> None:

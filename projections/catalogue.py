@@ -56,6 +56,14 @@ LIST_KINDS = (
     "OTHER_BLACKLIST",
 )
 RATING_KINDS = ("TAX", "ENVIRONMENT", "CUSTOMS", "WORK_SAFETY", "CONSTRUCTION", "OTHER")
+# 双随机一公开 inspection results (抽查检查结果, issue 29 R9)
+INSPECTION_OUTCOMES = (
+    "NO_PROBLEM",  # 未发现问题
+    "PROBLEM_CORRECTED",  # 发现问题已责令改正
+    "PROBLEM_FOUND",  # 发现问题待后续处理
+    "NO_ACTIVITY",  # 未发现开展本次抽查涉及的经营活动
+    "UNREACHABLE",  # 通过登记的住所（经营场所）无法联系
+)
 # what awaits a step: a decision, or (issue 29 R13) the acceptance (受理) before it
 PROCESSING_KINDS = ("REPAIR", "OBJECTION", "REPAIR_ACCEPTANCE", "OBJECTION_ACCEPTANCE")
 # The legal grounds on which a permit or a penalty is not published (双公示 is 应示尽示): 《政府信息公开条例》
@@ -308,6 +316,13 @@ _TYPES = (
         f("record_id", doc="the penalty (or commitment) concerned"),
     ), default_classification="INTERNAL",
         doc="A repair application is accepted for processing (信用修复受理); its decision is due from this day."),
+    EventType("InspectionRecorded", (
+        f("inspection_id", doc="id of this inspection"),
+        f("outcome", ENUM, values=INSPECTION_OUTCOMES, doc="the 抽查检查结果"),
+        f("inspectors", STR_LIST, doc="ids of the inspectors who inspected (双随机: drawn with the subject)"),
+        f("sample_seed", INT, required=False, bounds=Bounds(0, 2**53), doc="the seed of the published draw"),
+        text("findings", required=False, doc="what was found"),
+    ), doc="A 双随机一公开 inspection's result (抽查检查结果), published (一公开)."),
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}

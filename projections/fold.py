@@ -217,6 +217,7 @@ def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
         },
         "decisions": _by_offset(state["decisions"].values()),
         "grants": _by_offset(state["grants"].values()),
+        "inspections": _by_offset((state.get("inspections") or {}).values()),
         "events_by_type": dict(sorted(state["counts"].items())),
         "events_total": sum(state["counts"].values()),
         "rejected": state["rejected"],

@@ -27,6 +27,8 @@ GRADING_RULES = {
     "list_entry": "an active red or black list entry: points by list kind (RED_LIST adds)",
     "rating": "a current sector credit rating within its validity (valid_from..valid_to; once valid_to has "
               "passed the timers write RatingExpired and it no longer counts): points by kind and level",
+    "inspection": "the subject's latest 双随机一公开 inspection result (InspectionRecorded; a newer one replaces it): "
+                  "points by outcome (grading.inspection_points)",
     "hard_rule": "an active entry on a list that makes the grade D whatever the score; only while it is active: "
                  "an escalated 严重违法失信名单 entry ends with its term (lists.term_months_by_kind), and the "
                  "经营异常名录 entry it replaces ends when it is entered",
@@ -41,7 +43,8 @@ def grade_inputs_unchanged(before: dict, after: dict) -> bool:
     """Whether `after` grades as `before` does under any one policy, checked in O(1): the fold
     copies every dict it writes (records.Draft), so a collection it left alone is the same object."""
     old, new = before["records"], after["records"]
-    return all(old[name] is new[name] for name in GRADED_COLLECTIONS)
+    return (all(old[name] is new[name] for name in GRADED_COLLECTIONS)
+            and before.get("inspections") is after.get("inspections"))
 
 
 def _reason(record_id: str, rule: str, points: int, detail: str) -> dict:
@@ -81,6 +84,13 @@ def grade(state: dict, policy: Policy) -> dict:
             validity = f"{rating['valid_from']} 至 {rating.get('valid_to') or '长期'}"
             reasons.append(_reason(rating["rating_id"], "rating", points,
                                    f"{rating['rating_kind']} {rating['level']} 级（有效期 {validity}）"))
+    inspections = state.get("inspections") or {}
+    if inspections:  # the latest by its day, then by its place in the log
+        latest = max(inspections.values(), key=lambda i: (i["occurred_on"], i["offset"]))
+        points = policy.inspection_points.get(latest["outcome"], 0)
+        if points:
+            reasons.append(_reason(latest["inspection_id"], "inspection", points,
+                                   f"双随机抽查 {latest['occurred_on']}：{latest['outcome']}"))
     score = policy.start_score + sum(r["points"] for r in reasons)
     thresholds = policy.grade_thresholds
     letter = "D" if hard else next((g for g in GRADES[:3] if score >= thresholds[g]), "D")

@@ -22,7 +22,7 @@ from types import MappingProxyType
 import yaml
 
 from projections.calendar import WorkingCalendar, add_months
-from projections.catalogue import LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
+from projections.catalogue import INSPECTION_OUTCOMES, LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
 from projections.ids import uscc_problems
 from projections.subject_kinds import CATEGORIES, category
 
@@ -87,6 +87,9 @@ class Policy:
     hard_d_lists: frozenset[str]
     grade_thresholds: Mapping[str, int] = field(hash=False)  # A, B, C: the least score of each
     inspection_ratios: Mapping[str, float] = field(hash=False)
+    individual_business_drawn: bool  # 个体工商户 among the 双随机 candidates (R9)
+    inspectors_per_subject: int
+    inspection_points: Mapping[str, int] = field(hash=False)  # the latest InspectionRecorded, by outcome
     # Who may act on a record beside its issuing authority: the credit office (信用办), by authority code.
     credit_office: frozenset[str]  # also the only writer of query authorisations (授权查询)
     credit_office_acts_on: frozenset[str]  # of ACTIONS_ON_A_RECORD
@@ -97,7 +100,7 @@ class Policy:
         for name in ("min_publicity_months_by_severity", "min_publicity_months_by_penalty_kind",
                      "severity_by_penalty_kind", "penalty_points", "list_points", "rating_points",
                      "grade_thresholds", "inspection_ratios", "term_months_by_kind",
-                     "max_publicity_months_by_penalty_kind", "small_fine_max_fen"):
+                     "max_publicity_months_by_penalty_kind", "small_fine_max_fen", "inspection_points"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
         object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
@@ -184,6 +187,12 @@ def policy_problems(p: Policy) -> list[str]:
     need(set(t) == {"A", "B", "C"} and all(_whole(v) for v in t.values()) and t["A"] > t["B"] > t["C"] > 0,
          "grading.thresholds", "A > B > C > 0, whole numbers")
     need(_whole(p.start_score) and 0 < p.start_score <= 10 * POINTS_MAX, "grading.start_score", "a positive whole number")
+    need(isinstance(p.individual_business_drawn, bool), "inspection.individual_business_drawn", "true or false")
+    need(_whole(p.inspectors_per_subject) and 1 <= p.inspectors_per_subject <= 10, "inspection.inspectors_per_subject",
+         "a whole number in 1..10")
+    need(set(p.inspection_points) <= set(INSPECTION_OUTCOMES)
+         and all(_whole(v) and abs(v) <= POINTS_MAX for v in p.inspection_points.values()),
+         "grading.inspection_points", f"outcomes among {', '.join(INSPECTION_OUTCOMES)}, whole points")
     need(set(p.inspection_ratios) == set(GRADES) and all(0 <= v <= 1 for v in p.inspection_ratios.values()),
          "inspection_ratios", "a ratio in 0..1 for each of A, B, C, D")
     need(len(p.credit_office) <= CREDIT_OFFICES_MAX
@@ -242,9 +251,12 @@ _LAYOUT = {
     "grading.list_points": "list_points", "grading.rating_points": "rating_points",
     "grading.hard_rules.D": "hard_d_lists", "grading.thresholds": "grade_thresholds",
     "inspection_ratios": "inspection_ratios",
+    "inspection.individual_business_drawn": "individual_business_drawn",
+    "inspection.inspectors_per_subject": "inspectors_per_subject",
+    "grading.inspection_points": "inspection_points",
     "authorities.credit_office": "credit_office", "authorities.credit_office_acts_on": "credit_office_acts_on",
 }
-_SECTIONS = {"publicity", "disclosure", "working_days", "lists", "grading", "grading.hard_rules", "authorities"}
+_SECTIONS = {"publicity", "disclosure", "inspection", "working_days", "lists", "grading", "grading.hard_rules", "authorities"}
 
 
 def parse_policy(text: str, source: str = "policy") -> Policy:

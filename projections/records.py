@@ -21,6 +21,8 @@ State shape (see fold.new_state):
   objections / repairs: {key(the record's issuing authority, id): {..., status PENDING or the outcome, overdue}}
   decisions: {key(authority, decision_no): {decision_kind, registered, decided_on, arrived, record_id, ...}}
   grants: {key(the credit office that wrote it, grant_id): {grantee, scope, valid_until, revoked, ...}}
+  inspections: {key(authority, inspection_id): {outcome, inspectors, findings, occurred_on, ...}} (issue 29 R9;
+      absent from a state stored before the first one)
 """
 from __future__ import annotations
 
@@ -84,7 +86,8 @@ RULES: dict[str, str] = {
                                 "authorisation (authorisation_ref)",
     # identity and references
     "duplicate_id": "an id the same authority already used: record ids (across permits, penalties, commitments, "
-                    "list entries and ratings), a registered decision_no, grant_id; objection_id and repair_id "
+                    "list entries and ratings), a registered decision_no, grant_id, inspection_id; objection_id and "
+                    "repair_id "
                     "among those on the records of the record's issuing authority",
     "ambiguous_record": "an id naming no record (objection, repair, grant) of the event's own authority, and "
                         "records of several others: which one is meant cannot be told",
@@ -1174,6 +1177,21 @@ def _apply_accepted(draft: Draft, event: dict, offset: int, policy: Policy) -> N
     draft.at(table, item_key).update(accepted_on=event["occurred_on"], accepted_event_id=event["event_id"])
 
 
+# --- 双随机一公开 inspections (issue 29 R9) -------------------------------------------------------
+def _check_inspection_recorded(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    inspection_id = event["payload"]["inspection_id"]
+    if _own(event, inspection_id) in state.get("inspections", {}):
+        return [problem("payload.inspection_id", "duplicate_id", f"inspection {inspection_id} already exists")]
+    return []
+
+
+def _apply_inspection_recorded(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    if "inspections" not in draft.state:  # a state stored before the first inspection
+        draft.state["inspections"] = {}
+    draft.at("inspections")[_own(event, event["payload"]["inspection_id"])] = {
+        **_plain(event["payload"]), **_provenance(event, offset)}
+
+
 def _no_problems(state: dict, event: dict, policy: Policy) -> list[Problem]:
     return []
 
@@ -1210,6 +1228,7 @@ HANDLERS: dict[str, tuple[Check, Apply]] = {
     "RatingExpired": (_check_rating_expired, _apply_rating_expired),
     "ObjectionAccepted": (_check_accepted, _apply_accepted),
     "RepairAccepted": (_check_accepted, _apply_accepted),
+    "InspectionRecorded": (_check_inspection_recorded, _apply_inspection_recorded),
 }
 
 

@@ -17,6 +17,14 @@ with Python's per-process hash). So a published sample (一公开) can be re-dra
      in proportion to their candidates: the total is always min(size, number of candidates).
   2. the draw: inside each grade, random.Random(f"{seed}:{grade}").sample over the grade's
      candidates sorted by subject_id.
+
+The ratios as the policy means them (issue 29 R9, `draw_by_ratio`): ⌈ratio × count⌉ subjects of
+each grade, the 双随机一公开 抽查比例 applied to each grade's own count; a cap (`--size`) scales
+these draws down in proportion (largest remainder again) and the result says so. Deregistered
+subjects and natural persons are never drawn; the policy says whether 个体工商户 are
+(`eligible`). Inspectors are drawn too (`assign_inspectors`): per subject, that many distinct
+inspectors, none of an authority with a record on the subject, random.Random(f"{seed}:inspectors:
+{subject_id}") over the eligible ones sorted by id: the same seed, the same inspectors.
 """
 from __future__ import annotations
 
@@ -31,8 +39,11 @@ from projections.policy import GRADES
 
 MAX_SAMPLE_SIZE = 100_000  # subjects in one draw
 ROW_FIELDS = ("subject_id", "name", "grade", "score", "region_code", "industry_code")
+INSPECTORS_PER_SUBJECT_MAX = 10
+INSPECTORS_MAX = 100_000
 
-__all__ = ["GRADES", "MAX_SAMPLE_SIZE", "ROW_FIELDS", "Candidate", "allocate", "candidates", "draw_sample",
+__all__ = ["GRADES", "MAX_SAMPLE_SIZE", "ROW_FIELDS", "Candidate", "Draw", "Inspector", "allocate",
+           "assign_inspectors", "by_ratio", "candidates", "draw_by_ratio", "draw_sample", "eligible",
            "filter_candidates", "sample_rows"]
 
 
@@ -45,6 +56,8 @@ class Candidate:
     region_code: str | None  # GB/T 2260, e.g. "420202"
     industry_code: str | None  # GB/T 4754, e.g. "C1761"
     authorities: frozenset[str]  # codes of the authorities with any record on the subject
+    subject_kind: str = "LEGAL_PERSON"  # the event's subject.kind
+    deregistered: bool = False  # a SubjectDeregistered was folded
 
 
 def candidates(states: Iterable[dict], grade_of: Callable[[dict], dict],
@@ -72,7 +85,8 @@ def candidates(states: Iterable[dict], grade_of: Callable[[dict], dict],
             if isinstance(code := (record.get("source") or {}).get("authority_code"), str) and code)
         result.append(Candidate(subject_id=subject["id"], name=subject.get("name"), grade=letter,
                                 score=graded["score"], region_code=subject.get("region_code"),
-                                industry_code=subject.get("industry_code"), authorities=authorities))
+                                industry_code=subject.get("industry_code"), authorities=authorities,
+                                subject_kind=subject["kind"], deregistered=bool(subject.get("deregistered_on"))))
     return sorted(result, key=lambda c: c.subject_id)
 
 
@@ -140,6 +154,100 @@ def draw_sample(cands: Iterable[Candidate], size: int, seed: int, ratios: Mappin
         pool = sorted(by_grade[g], key=lambda c: c.subject_id)
         sample += sorted(random.Random(f"{seed}:{g}").sample(pool, counts[g]), key=lambda c: c.subject_id)
     return sample
+
+
+def eligible(cands: Iterable[Candidate], individual_business: bool) -> list[Candidate]:
+    """Who may be drawn (R9): never a deregistered subject or a natural person; 个体工商户 as the policy says
+    (inspection.individual_business_drawn)."""
+    return [c for c in cands if not c.deregistered and c.subject_kind != "NATURAL_PERSON"
+            and (individual_business or c.subject_kind != "INDIVIDUAL_BUSINESS")]
+
+
+def by_ratio(population: Mapping[str, int], ratios: Mapping[str, float]) -> dict[str, int]:
+    """⌈ratio × count⌉ per grade (exact: 0.1 × 30 is 3, not 4)."""
+    _check_ratios(ratios)
+    return {g: math.ceil(_exact(ratios[g]) * population.get(g, 0)) for g in GRADES}
+
+
+@dataclass(frozen=True)
+class Draw:
+    sample: list[Candidate]
+    population: dict[str, int]  # eligible candidates per grade
+    by_ratio: dict[str, int]  # ⌈ratio × count⌉ per grade
+    drawn: dict[str, int]  # what was drawn per grade: by_ratio, or scaled down to the cap
+    capped: bool  # the cap scaled the draws down
+
+
+def draw_by_ratio(cands: Iterable[Candidate], seed: int, ratios: Mapping[str, float],
+                  cap: int | None = None) -> Draw:
+    """⌈ratio × count⌉ candidates of each grade, or, when that is more than `cap`, `cap` of them shared in
+    proportion to those draws (largest remainder, ties to the earlier letter); drawn at random with `seed`,
+    each grade with its own stream. Sorted by (grade, subject_id)."""
+    if cap is not None:
+        _check_size(cap)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed: must be a whole number, got {seed!r}")
+    by_grade = _by_grade(cands)
+    population = {g: len(members) for g, members in by_grade.items()}
+    wanted = by_ratio(population, ratios)
+    capped = cap is not None and sum(wanted.values()) > cap
+    counts = _shares(wanted, cap) if capped else dict(wanted)
+    sample = []
+    for g in GRADES:
+        pool = sorted(by_grade[g], key=lambda c: c.subject_id)
+        sample += sorted(random.Random(f"{seed}:{g}").sample(pool, counts[g]), key=lambda c: c.subject_id)
+    return Draw(sample, population, wanted, counts, capped)
+
+
+def _shares(wanted: Mapping[str, int], cap: int) -> dict[str, int]:
+    total = sum(wanted.values())
+    quotas = {g: Fraction(cap * wanted[g], total) for g in GRADES}
+    counts = {g: math.floor(q) for g, q in quotas.items()}
+    for g in sorted(GRADES, key=lambda g: (-(quotas[g] - counts[g]), g))[:cap - sum(counts.values())]:
+        counts[g] += 1
+    return counts
+
+
+def _by_grade(cands: Iterable[Candidate]) -> dict[str, list[Candidate]]:
+    by_grade: dict[str, list[Candidate]] = {g: [] for g in GRADES}
+    seen: set[str] = set()
+    for c in cands:
+        if c.grade not in by_grade:
+            raise ValueError(f"cands: {c.subject_id} has grade {c.grade!r}, not one of {', '.join(GRADES)}")
+        if c.subject_id in seen:
+            raise ValueError(f"cands: subject {c.subject_id} appears twice")
+        seen.add(c.subject_id)
+        by_grade[c.grade].append(c)
+    return by_grade
+
+
+@dataclass(frozen=True)
+class Inspector:
+    inspector_id: str  # 执法人员 certificate number or staff id
+    name: str
+    authority_code: str  # the authority the inspector works for
+
+
+def assign_inspectors(sample: Iterable[Candidate], inspectors: Iterable[Inspector], seed: int,
+                      per_subject: int = 2) -> dict[str, list[Inspector]]:
+    """subject_id -> `per_subject` distinct inspectors (双随机: random inspectors too), none of an authority
+    with a record on the subject (nobody inspects their own authority's records); deterministic for a seed.
+    ValueError naming `inspectors` when a subject has too few eligible inspectors."""
+    if isinstance(per_subject, bool) or not isinstance(per_subject, int) or not 1 <= per_subject <= INSPECTORS_PER_SUBJECT_MAX:
+        raise ValueError(f"per_subject: must be a whole number in 1..{INSPECTORS_PER_SUBJECT_MAX}, got {per_subject!r}")
+    roster = sorted(inspectors, key=lambda i: i.inspector_id)
+    if len(roster) > INSPECTORS_MAX:
+        raise ValueError(f"inspectors: at most {INSPECTORS_MAX}")
+    if len({i.inspector_id for i in roster}) != len(roster):
+        raise ValueError("inspectors: an inspector_id appears twice")
+    assigned = {}
+    for c in sample:
+        pool = [i for i in roster if i.authority_code not in c.authorities]
+        if len(pool) < per_subject:
+            raise ValueError(f"inspectors: {c.subject_id} needs {per_subject} inspectors of authorities without a "
+                             f"record on it; {len(pool)} are")
+        assigned[c.subject_id] = random.Random(f"{seed}:inspectors:{c.subject_id}").sample(pool, per_subject)
+    return assigned
 
 
 def sample_rows(sample: Iterable[Candidate]) -> list[dict]:

@@ -41,7 +41,7 @@ GRADE_LABELS_ZH = {"A": "信用风险低", "B": "信用风险一般", "C": "信�
 GRADING_RULES_ZH = {
     "penalty_on_display": "行政处罚公示中", "commitment_breached": "违背信用承诺",
     "commitment_overdue": "承诺逾期未履行", "false_commitment": "虚假承诺", "list_entry": "列入名单",
-    "rating": "行业信用评价", "hard_rule": "名单直接定级",
+    "rating": "行业信用评价", "hard_rule": "名单直接定级", "inspection": "双随机抽查结果",
 }
 SEVERITIES_ZH = {"GENERAL": "一般失信", "SERIOUS": "较重失信", "SEVERE": "严重失信"}
 PENALTY_KINDS_ZH = {
@@ -74,7 +74,7 @@ EVENT_TYPES_ZH = {
     "QueryAuthorized": "授权查询", "QueryAuthorizationRevoked": "撤回查询授权",
     "DisclosureOverdue": "双公示逾期（漏报）", "CommitmentOverdue": "承诺逾期", "PublicityEnded": "公示期满",
     "ListTermEnded": "名单期满", "ProcessingOverdue": "办理逾期", "RatingExpired": "信用评价有效期届满",
-    "ObjectionAccepted": "异议受理", "RepairAccepted": "信用修复受理",
+    "ObjectionAccepted": "异议受理", "RepairAccepted": "信用修复受理", "InspectionRecorded": "双随机抽查结果",
 }
 assert set(EVENT_TYPES_ZH) == set(EVENT_TYPES), "every event type needs its Chinese label"
 assert set(GRADING_RULES_ZH) == set(GRADING_RULES), "every grading rule needs its Chinese label"

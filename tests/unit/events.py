@@ -214,3 +214,8 @@ def objection_accepted(objection_id: str = "O-1", record_id: str = "P-1", on: st
 
 def repair_accepted(repair_id: str = "R-1", record_id: str = "P-1", on: str = DAY) -> dict:
     return valid("RepairAccepted", {"repair_id": repair_id, "record_id": record_id}, on)
+
+
+def inspection_recorded(inspection_id: str = "CC-1", outcome: str = "NO_PROBLEM", on: str = DAY, **fields) -> dict:
+    return valid("InspectionRecorded", {"inspection_id": inspection_id, "outcome": outcome,
+                                        "inspectors": ["ZF001", "ZF002"], **fields}, on)

@@ -364,6 +364,14 @@ def test_rule_already_accepted_an_objection_or_a_repair_is_accepted_once():
     rejected_by(decided, ev.objection_accepted("O-1", "P-1"), "payload.objection_id", rule="objection_not_pending")
 
 
+def test_inspection_recorded_is_kept_with_its_inspectors_and_an_id_is_used_once():
+    state = given(ev.inspection_recorded("CC-1", "PROBLEM_FOUND", findings="未按规定公示年度报告", sample_seed=2025))
+    (inspection,) = credit_file(state)["inspections"]
+    assert (inspection["outcome"], inspection["inspectors"], inspection["sample_seed"]) == (
+        "PROBLEM_FOUND", ["ZF001", "ZF002"], 2025)
+    rejected_by(state, ev.inspection_recorded("CC-1"), "payload.inspection_id", rule="duplicate_id")
+
+
 def test_query_authorized_adds_a_live_grant():
     (grant,) = applied(given(), ev.query_authorized("Q-1", "2025-01-06"))["grants"]
     assert grant == {**grant, "grant_id": "Q-1", "grantee": ev.BANK, "scope": ["penalties"], "valid_until": "2025-12-31",

@@ -128,6 +128,14 @@ def test_r4_a_rating_whose_validity_ended_before_it_arrived_never_counts_nor_rep
     assert pending_deadlines(state, DEFAULT_POLICY) == []
 
 
+def test_the_latest_inspection_result_counts_by_the_policy_s_points():
+    found = ev.inspection_recorded("CC-1", "PROBLEM_FOUND", on="2025-01-06")
+    expect(given(found), "A", 980, [("CC-1", "inspection", -20)])
+    expect(given(found, ev.inspection_recorded("CC-2", "NO_PROBLEM", on="2025-06-03")), "A", 1000, [])
+    expect(given(ev.inspection_recorded("CC-1", "UNREACHABLE")), "A", 950, [("CC-1", "inspection", -50)])
+    expect(given(found), "A", 1000, [], policy=replace(DEFAULT_POLICY, inspection_points={}))
+
+
 def test_the_thresholds_decide_a_b_c_d():
     # A >= 950, B >= 850, C >= 700, else D
     expect(given(ev.list_entered("L-1", list_kind="PROCUREMENT_BAN")), "B", 850)

@@ -205,3 +205,71 @@ def test_bad_seed_and_candidates():
         draw_sample([cand("1", "A"), cand("1", "A")], 1, seed=1, ratios=RATIOS)
     with pytest.raises(ValueError, match="^cands: .*grade 'E'"):
         draw_sample([cand("1", "E")], 1, seed=1, ratios=RATIOS)
+
+
+# --- the ratios as the policy means them (issue 29 R9) -----------------------------------------------
+from dataclasses import replace  # noqa: E402
+
+from projections.policy import DEFAULT_POLICY  # noqa: E402
+from projections.sampling import (Inspector, assign_inspectors, by_ratio, draw_by_ratio,  # noqa: E402
+                                  eligible)
+
+
+def test_the_issue_s_case_draws_ceil_ratio_times_count_per_grade():
+    cands = population(A=9000, B=800, C=150, D=50)
+    draw = draw_by_ratio(cands, seed=1, ratios=RATIOS)
+    assert draw.by_ratio == draw.drawn == {"A": 180, "B": 40, "C": 15, "D": 15} and not draw.capped
+    assert drawn(draw.sample) == draw.drawn
+    capped = draw_by_ratio(cands, seed=1, ratios=RATIOS, cap=20)  # scaled down in proportion, and says so
+    assert capped.capped and capped.drawn == {"A": 15, "B": 3, "C": 1, "D": 1} and drawn(capped.sample) == capped.drawn
+    assert draw_by_ratio(cands, seed=1, ratios=RATIOS, cap=1000).drawn == draw.drawn  # a cap above is no cap
+
+
+def test_by_ratio_rounds_up_exactly():
+    assert by_ratio({"A": 50, "B": 20, "C": 30, "D": 1}, RATIOS) == {"A": 1, "B": 1, "C": 3, "D": 1}
+    assert by_ratio({"A": 0, "B": 0, "C": 0, "D": 0}, RATIOS) == {"A": 0, "B": 0, "C": 0, "D": 0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts=grade_counts, cap=st.one_of(st.none(), st.integers(1, 60)), ratios=ratio_values,
+       seed=st.integers(-10**6, 10**6))
+def test_draw_by_ratio_properties(counts, cap, ratios, seed):
+    cands = population(**counts)
+    draw = draw_by_ratio(cands, seed, ratios, cap)
+    wanted = {g: math.ceil(Fraction(str(ratios[g])) * counts[g]) for g in GRADES}
+    assert draw.by_ratio == wanted and drawn(draw.sample) == draw.drawn
+    assert all(draw.drawn[g] <= wanted[g] <= counts[g] for g in GRADES)
+    assert sum(draw.drawn.values()) == (min(cap, sum(wanted.values())) if cap else sum(wanted.values()))
+    assert draw.capped == (cap is not None and sum(wanted.values()) > cap)
+    assert draw_by_ratio(list(reversed(cands)), seed, ratios, cap) == draw
+
+
+def test_deregistered_subjects_and_natural_persons_are_never_drawn_individual_businesses_by_policy():
+    cands = [cand("1", "D"), replace(cand("2", "D"), deregistered=True), replace(cand("3", "D"), subject_kind="NATURAL_PERSON"),
+             replace(cand("4", "D"), subject_kind="INDIVIDUAL_BUSINESS")]
+    assert [c.subject_id for c in eligible(cands, DEFAULT_POLICY.individual_business_drawn)] == ["1", "4"]
+    assert [c.subject_id for c in eligible(cands, False)] == ["1"]
+
+
+def test_candidates_know_the_subject_kind_and_deregistration():
+    s = new_state({"id": "S1", "kind": "INDIVIDUAL_BUSINESS"})
+    s["subject"]["deregistered_on"] = "2025-01-06"
+    (c,) = candidates([s], lambda _: {"letter": "A", "score": 1000})
+    assert (c.subject_kind, c.deregistered) == ("INDIVIDUAL_BUSINESS", True)
+
+
+ROSTER = [Inspector(f"ZF{i:03d}", f"执法人员{i}", "AUTH-1" if i < 3 else "AUTH-2" if i < 6 else "AUTH-3")
+          for i in range(9)]
+
+
+def test_two_inspectors_a_subject_none_of_an_authority_with_a_record_on_it_deterministic_for_a_seed():
+    sample = [cand("1", "A", authorities=("AUTH-1",)), cand("2", "D", authorities=("AUTH-2", "AUTH-3")),
+              cand("3", "B", authorities=())]
+    assigned = assign_inspectors(sample, ROSTER, seed=7)
+    assert {k: len(v) for k, v in assigned.items()} == {"1": 2, "2": 2, "3": 2}
+    assert all(i.authority_code != "AUTH-1" for i in assigned["1"])
+    assert all(i.authority_code == "AUTH-1" for i in assigned["2"])  # the only authority without a record on it
+    assert all(len({i.inspector_id for i in v}) == 2 for v in assigned.values())
+    assert assign_inspectors(sample, list(reversed(ROSTER)), seed=7) == assigned
+    with pytest.raises(ValueError, match="^inspectors: 2 needs 4"):
+        assign_inspectors(sample, ROSTER, seed=7, per_subject=4)
