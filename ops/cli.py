@@ -213,7 +213,8 @@ SAMPLE_FORMATS = ("json", "csv")
 
 
 @app.command()
-def sample(size: int = typer.Option(..., help="how many subjects to draw"),
+def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this many subjects; when the draws by "
+                                                        "ratio are more, they are scaled down in proportion (said so)"),
            seed: int = typer.Option(..., help="the random seed: the same seed draws the same sample (publish it)"),
            authority: Optional[str] = typer.Option(None, help="only subjects with a record of this authority "
                                                                  "(its unified social credit code)"),
@@ -221,23 +222,29 @@ def sample(size: int = typer.Option(..., help="how many subjects to draw"),
                                                            "e.g. 4202 or 420202"),
            industry: Optional[str] = typer.Option(None, help="only this industry: a GB/T 4754 code or its prefix, "
                                                              "e.g. C or C1761"),
+           inspectors: Optional[Path] = typer.Option(None, "--inspectors", exists=True, dir_okay=False,
+                                                     help="CSV (inspector_id,name,authority_code) of the inspectors to "
+                                                          "draw from: each subject gets --per-subject of them, none of "
+                                                          "an authority with a record on it"),
+           per_subject: Optional[int] = typer.Option(None, "--per-subject",
+                                                     help="inspectors a subject (default: the policy's, 2)"),
            from_file: Optional[Path] = typer.Option(None, "--from-file", exists=True, dir_okay=False,
                                                     help="fold this JSONL file of events (as replay does) "
                                                          "instead of the live ledger"),
            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
            format_: str = typer.Option("json", "--format", help="json, or csv (UTF-8 with BOM, for Excel)")):
-    """Draw the 双随机一公开 inspection sample: random subjects, more of them from the worse grades
-    (the policy's inspection ratios per grade)."""
+    """Draw the 双随机一公开 inspection sample: ⌈ratio × count⌉ subjects of each grade (the policy's inspection
+    ratios), never a deregistered subject or a natural person, and (--inspectors) the inspectors of each."""
     import csv
     import io
     import json
     import re
 
     from projections.ids import uscc_problems
-    from projections.sampling import (GRADES, MAX_SAMPLE_SIZE, ROW_FIELDS, candidates, draw_sample,
-                                      filter_candidates, sample_rows)
+    from projections.sampling import (GRADES, MAX_SAMPLE_SIZE, ROW_FIELDS, assign_inspectors, candidates,
+                                      draw_by_ratio, eligible, filter_candidates, sample_rows)
 
-    if not 1 <= size <= MAX_SAMPLE_SIZE:
+    if size is not None and not 1 <= size <= MAX_SAMPLE_SIZE:
         _bad_option(f"--size must be 1..{MAX_SAMPLE_SIZE}, got {size}")
     if format_ not in SAMPLE_FORMATS:
         _bad_option(f"--format must be one of {', '.join(SAMPLE_FORMATS)}, got {format_!r}")
@@ -272,25 +279,39 @@ def sample(size: int = typer.Option(..., help="how many subjects to draw"),
         states = store.states.values()
     ratios = dict(policy.inspection_ratios)
     ungraded: list[str] = []
-    pool = filter_candidates(candidates(states, lambda state: grade(state, policy), ungraded),
-                             authority=authority, region=region, industry=industry)
+    everyone = filter_candidates(candidates(states, lambda state: grade(state, policy), ungraded),
+                                 authority=authority, region=region, industry=industry)
+    pool = eligible(everyone, policy.individual_business_drawn)  # never deregistered, never a natural person
     if ungraded:
         err.print(f"warning: {len(ungraded)} subjects could not be graded and are not in the pool: "
                   + ", ".join(ungraded[:20]), markup=False, highlight=False, soft_wrap=True)
     try:
-        drawn = draw_sample(pool, size, seed, ratios)
+        draw = draw_by_ratio(pool, seed, ratios, size)
     except ValueError as error:
         if not str(error).startswith("ratios:"):
             raise
         err.print(f"error: policy {policy.version}: inspection_{error}", markup=False, highlight=False,
                   soft_wrap=True)
         raise typer.Exit(1)
-    rows = sample_rows(drawn)
+    if draw.capped:
+        err.print(f"note: the draws by ratio ({sum(draw.by_ratio.values())}) exceed --size {size}: each grade's "
+                  "is scaled down in proportion", markup=False, highlight=False, soft_wrap=True)
+    rows = sample_rows(draw.sample)
+    per = per_subject if per_subject is not None else policy.inspectors_per_subject
+    if inspectors is not None:
+        try:
+            assigned = assign_inspectors(draw.sample, _read_inspectors(inspectors), seed, per)
+        except ValueError as error:
+            err.print(f"error: {inspectors.name}: {error}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        for row in rows:
+            row["inspectors"] = [i.inspector_id for i in assigned[row["subject_id"]]]
     if format_ == "csv":
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=ROW_FIELDS)
+        writer = csv.DictWriter(text, fieldnames=ROW_FIELDS + (("inspectors",) if inspectors is not None else ()))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, "inspectors": ";".join(row["inspectors"])} if "inspectors" in row else row
+                         for row in rows)
         data = text.getvalue().encode("utf-8-sig")  # with the BOM Excel reads UTF-8, not the ANSI code page
         stream = getattr(sys.stdout, "buffer", None)
         if stream is None:
@@ -300,10 +321,25 @@ def sample(size: int = typer.Option(..., help="how many subjects to draw"),
             stream.write(data)
             stream.flush()
         return
-    print(json.dumps({"size": size, "seed": seed, "ratios": ratios,
-                      "population": {g: sum(c.grade == g for c in pool) for g in GRADES},
-                      "drawn": {g: sum(c.grade == g for c in drawn) for g in GRADES},
+    print(json.dumps({"size": size, "seed": seed, "ratios": ratios, "population": draw.population,
+                      "excluded": len(everyone) - len(pool), "by_ratio": draw.by_ratio, "drawn": draw.drawn,
+                      "capped": draw.capped, "inspectors_per_subject": per if inspectors is not None else None,
                       "sample": rows}, ensure_ascii=False, indent=1))
+
+
+def _read_inspectors(path: Path) -> list:
+    """The inspectors of a CSV file (UTF-8, a BOM allowed): inspector_id, name, authority_code."""
+    import csv
+    import io
+
+    from projections.sampling import Inspector
+
+    text = path.read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if rows and not {"inspector_id", "name", "authority_code"} <= set(rows[0]):
+        raise ValueError("needs the columns inspector_id, name, authority_code")
+    return [Inspector(row["inspector_id"].strip(), row["name"].strip(), row["authority_code"].strip()) for row in rows
+            if row["inspector_id"] and row["inspector_id"].strip()]
 
 
 def _bad_option(message: str):

@@ -34,26 +34,35 @@ def sample(demo, *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+def drawable(files: dict) -> dict:
+    """The files a draw may take (issue 29 R9): never a deregistered subject or a natural person."""
+    return {sid: f for sid, f in files.items()
+            if f["subject"]["kind"] != "NATURAL_PERSON" and not f["subject"].get("deregistered_on")}
+
+
 def test_the_same_seed_draws_the_same_sample_and_json_and_csv_agree(demo, files):
-    first = cli("sample", "--from-file", str(demo), "--size", "10", "--seed", "20250601")
-    again = cli("sample", "--from-file", str(demo), "--size", "10", "--seed", "20250601")
+    first = cli("sample", "--from-file", str(demo), "--seed", "20250601")
+    again = cli("sample", "--from-file", str(demo), "--seed", "20250601")
     assert first.returncode == 0, first.stderr
     assert first.stdout == again.stdout
     drawn = json.loads(first.stdout)
-    assert drawn["size"] == 10 and drawn["seed"] == 20250601
+    assert drawn["size"] is None and drawn["seed"] == 20250601 and not drawn["capped"]
     assert set(drawn["ratios"]) == set(GRADES) and set(drawn["population"]) == set(GRADES)
-    assert sum(drawn["population"].values()) == len(files)
-    assert sum(drawn["drawn"].values()) == len(drawn["sample"]) == 10
-    assert all(drawn["drawn"][g] <= drawn["population"][g] for g in GRADES)
+    assert sum(drawn["population"].values()) == len(drawable(files))
+    assert drawn["excluded"] == len(files) - len(drawable(files)) > 0
+    # ⌈ratio × count⌉ of each grade
+    assert drawn["drawn"] == drawn["by_ratio"] == {
+        g: -(-round(drawn["ratios"][g] * 1000) * drawn["population"][g] // 1000) for g in GRADES}
+    assert sum(drawn["drawn"].values()) == len(drawn["sample"])
     ids = [row["subject_id"] for row in drawn["sample"]]
-    assert len(set(ids)) == 10 and set(ids) <= set(files)
+    assert len(set(ids)) == len(ids) and set(ids) <= set(drawable(files))
     assert [(row["grade"], row["subject_id"]) for row in drawn["sample"]] == sorted(
         (row["grade"], row["subject_id"]) for row in drawn["sample"])
 
-    other = sample(demo, "--size", "10", "--seed", "20250602")
+    other = sample(demo, "--seed", "20250602")
     assert other["sample"] != drawn["sample"] and other["drawn"] == drawn["drawn"]  # same allocation
 
-    as_csv = cli("sample", "--from-file", str(demo), "--size", "10", "--seed", "20250601", "--format", "csv")
+    as_csv = cli("sample", "--from-file", str(demo), "--seed", "20250601", "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
     assert as_csv.stdout.startswith("\ufeffsubject_id,name,grade,score,region_code,industry_code")  # BOM for Excel
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout.removeprefix("\ufeff"))))
@@ -62,30 +71,48 @@ def test_the_same_seed_draws_the_same_sample_and_json_and_csv_agree(demo, files)
 
 
 def test_filters(demo, files):
-    everyone = sample(demo, "--size", "100000", "--seed", "1")
-    assert len(everyone["sample"]) == len(files)  # a size over the population: everyone
-    assert everyone["drawn"] == everyone["population"]
-
-    by_region = sample(demo, "--size", "100000", "--seed", "1", "--region", "4202")
+    files = drawable(files)
+    by_region = sample(demo, "--seed", "1", "--region", "4202")
     expected = {sid for sid, f in files.items() if (f["subject"].get("region_code") or "").startswith("4202")}
     assert expected and len(expected) < len(files)
-    assert {row["subject_id"] for row in by_region["sample"]} == expected
+    assert {row["subject_id"] for row in by_region["sample"]} <= expected
     assert sum(by_region["population"].values()) == len(expected)
 
-    by_industry = sample(demo, "--size", "100000", "--seed", "1", "--industry", "C", "--region", "4202")
-    assert {row["subject_id"] for row in by_industry["sample"]} == {
-        sid for sid in expected if (files[sid]["subject"].get("industry_code") or "").startswith("C")}
+    by_industry = sample(demo, "--seed", "1", "--industry", "C", "--region", "4202")
+    assert sum(by_industry["population"].values()) == len(
+        {sid for sid in expected if (files[sid]["subject"].get("industry_code") or "").startswith("C")})
 
     with_records = {sid: {r["source"].get("authority_code") for records in f["records"].values() for r in records}
                     for sid, f in files.items()}
     authority = max({a for codes in with_records.values() for a in codes if a},
                     key=lambda a: sum(a in codes for codes in with_records.values()))
-    by_authority = sample(demo, "--size", "100000", "--seed", "1", "--authority", authority)
-    assert {row["subject_id"] for row in by_authority["sample"]} == {
+    by_authority = sample(demo, "--seed", "1", "--authority", authority)
+    assert sum(by_authority["population"].values()) == sum(authority in codes for codes in with_records.values())
+    assert {row["subject_id"] for row in by_authority["sample"]} <= {
         sid for sid, codes in with_records.items() if authority in codes}
 
-    few = sample(demo, "--size", "2", "--seed", "1", "--region", "4202")
-    assert len(few["sample"]) == 2 and {row["subject_id"] for row in few["sample"]} <= expected
+
+def test_a_size_caps_the_draws_in_proportion_and_says_so(demo):
+    done = cli("sample", "--from-file", str(demo), "--seed", "1", "--size", "2")
+    assert done.returncode == 0 and "scaled down in proportion" in done.stderr, done.stderr
+    capped = json.loads(done.stdout)
+    assert capped["capped"] and sum(capped["drawn"].values()) == len(capped["sample"]) == 2
+    assert all(capped["drawn"][g] <= capped["by_ratio"][g] for g in GRADES)
+
+
+def test_inspectors_are_drawn_two_a_subject_none_of_an_authority_with_a_record_on_it(demo, files, tmp_path):
+    authorities = sorted({r["source"]["authority_code"] for f in files.values() for records in f["records"].values()
+                          for r in records})
+    roster = tmp_path / "inspectors.csv"
+    roster.write_text("inspector_id,name,authority_code\n" + "".join(
+        f"ZF{i:03d},执法人员{i},{authorities[i % len(authorities)]}\n" for i in range(60)), encoding="utf-8")
+    drawn = sample(demo, "--seed", "7", "--inspectors", str(roster))
+    by_id = {f"ZF{i:03d}": authorities[i % len(authorities)] for i in range(60)}
+    assert drawn["inspectors_per_subject"] == 2
+    for row in drawn["sample"]:
+        own = {r["source"]["authority_code"] for records in files[row["subject_id"]]["records"].values() for r in records}
+        assert len(set(row["inspectors"])) == 2 and not {by_id[i] for i in row["inspectors"]} & own
+    assert sample(demo, "--seed", "7", "--inspectors", str(roster)) == drawn
 
 
 @pytest.mark.parametrize("args, words", [
