@@ -74,7 +74,11 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
             kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
             token: Optional[str] = typer.Option(None, "--token", envvar="CREDIT_LEDGER_TOKEN", show_envvar=False,
                                                 help="act as the principal holding this token (principals file), "
-                                                     "bound like any other; without it the operator acts as admin")):
+                                                     "bound like any other; without it the operator acts as admin"),
+            historical: bool = typer.Option(False, "--historical",
+                                            help="a department's historical 双公示 file, loaded when it joins (admin "
+                                                 "only): its permits and penalties are marked historical, not judged "
+                                                 "for timeliness and counted apart")):
     """Validate every line and publish the valid ones; report every rejected line."""
     from projections.access import OPERATOR
     from projections.templates import TemplateError, read_penalty_csv, read_permit_csv
@@ -106,6 +110,8 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
             raise typer.Exit(1)
         numbered = [(row.line, event) for row in rows for event in row.events]
         refused = {row.line: row.problems for row in rows if row.problems}
+    if historical:  # issue 29 R10: marked in each record; the edge takes the mark from an admin only
+        numbered = [(line, _marked_historical(item)) for line, item in numbered]
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=False) as progress:
         task = progress.add_task("publish", total=len(numbered))
@@ -340,6 +346,24 @@ def _read_inspectors(path: Path) -> list:
         raise ValueError("needs the columns inspector_id, name, authority_code")
     return [Inspector(row["inspector_id"].strip(), row["name"].strip(), row["authority_code"].strip()) for row in rows
             if row["inspector_id"] and row["inspector_id"].strip()]
+
+
+def _marked_historical(item):
+    """A PermitGranted or PenaltyImposed (JSON form, or a JSONL line's bytes) with payload.historical set;
+    anything else as it is (a line that is not JSON is rejected by the SDK as usual)."""
+    import json
+
+    event = item
+    if isinstance(item, bytes):
+        try:
+            event = json.loads(item)
+        except ValueError:
+            return item
+    if (not isinstance(event, dict) or event.get("type") not in ("PermitGranted", "PenaltyImposed")
+            or not isinstance(event.get("payload"), dict)):
+        return item
+    marked = {**event, "payload": {**event["payload"], "historical": True}}
+    return json.dumps(marked, ensure_ascii=False).encode() if isinstance(item, bytes) else marked
 
 
 def _bad_option(message: str):

@@ -118,7 +118,7 @@ def can(principal: Principal, action: str) -> str | None:
 
 # --- publishing ----------------------------------------------------------------------------------
 # The rules publish_problems names; an edge answers a problem with one of them 403, not 422.
-FORBIDDEN_RULES = frozenset(("role_may_not_publish", "publisher_authority"))
+FORBIDDEN_RULES = frozenset(("role_may_not_publish", "publisher_authority", "historical_admin_only"))
 
 
 def publish_problems(principal: Principal, event) -> list[Problem]:
@@ -133,6 +133,11 @@ def publish_problems(principal: Principal, event) -> list[Problem]:
                                                      f"only a publisher or an admin may publish")]
     source = event.get("source") if isinstance(event, dict) else None
     code = source.get("authority_code") if isinstance(source, dict) else None
+    payload = event.get("payload") if isinstance(event, dict) else None
+    if isinstance(payload, dict) and payload.get("historical") is True:  # issue 29 R10
+        return [Problem("payload.historical", "historical_admin_only",
+                        "a historical import (publish --historical) is an admin's: a publisher's records are judged "
+                        "for timeliness")]
     if code != principal.authority_code:
         # only text is quoted: the repr of a 5,000-digit integer or of a list 1,000 deep raises
         shown = _shown(code) if isinstance(code, str) else "none" if code is None else f"a {type(code).__name__}"

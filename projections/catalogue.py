@@ -144,11 +144,16 @@ class EventType:
 
 
 def _exemption_fields() -> tuple[Field, ...]:
+    """The fields every 双公示 record has beside its own: its legal exemption (R8), and whether it came in by
+    a historical import (R10)."""
     return (f("exemption", ENUM, required=False, values=EXEMPTIONS,
               doc="不予公开的法定事由 (政府信息公开条例 第十四条 国家秘密, 第十五条 商业秘密、个人隐私); absent: the "
                   "record is PUBLIC (双公示 应示尽示), and a record not PUBLIC must name one"),
             text("exemption_basis", required=False,
-                 doc="the legal basis of the exemption as the authority states it (条文及理由); required with it"))
+                 doc="the legal basis of the exemption as the authority states it (条文及理由); required with it"),
+            f("historical", BOOL, required=False,
+              doc="true: loaded by an admin's historical import (publish --historical) when the department joined the "
+                  "ledger; not judged for timeliness, counted apart"))
 
 
 _TYPES = (

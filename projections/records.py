@@ -104,6 +104,8 @@ RULES: dict[str, str] = {
     # decisions (双公示)
     "decision_kind_mismatch": "a permit for a PENALTY decision, a penalty for a PERMIT decision, or the reverse",
     "decision_arrived": "the decision's record has already arrived (a second record, or a stale DisclosureOverdue)",
+    "historical_registered": "a historical import (payload.historical) of a decision this ledger registered: it "
+                             "arrived after the ledger knew of it, so its timeliness is judged like any other's",
     "not_public": "a permit or a penalty not PUBLIC that names no legal exemption (exemption: 国家秘密, 商业秘密, "
                   "个人隐私; 双公示 应示尽示, policy disclosure.public_unless_exempt)",
     "restriction_without_kind": "a penalty with restriction_until that imposes none of the restrictions whose "
@@ -442,7 +444,8 @@ def _judge_timeliness(draft: Draft, no: str, policy: Policy) -> None:
         return
     decision["due_on"], decision["due_provisional"] = _disclosure_due(decided_on, policy)
     if decision["arrived"]:
-        decision["late"] = decision["arrived_on"] > decision["due_on"]
+        # R10: a historical import's record is not judged (None): it is counted apart
+        decision["late"] = None if decision.get("historical") else decision["arrived_on"] > decision["due_on"]
         collection = "permits" if decision["decision_kind"] == "PERMIT" else "penalties"
         draft.at("records", collection, key(key_authority(no), decision["record_id"])).update(
             disclosure_due_on=decision["due_on"], late=decision["late"])
@@ -495,6 +498,9 @@ def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:
     known = state["decisions"].get(_decision_key(event))
     if known is None:
         return []
+    if known["registered"] and event["payload"].get("historical") is True:
+        return [problem("payload.historical", "historical_registered",
+                        f"{no} was registered on {known['decided_on']}: not a historical record")]
     if known["arrived"]:
         return [problem("payload.decision_no", "decision_arrived", f"{no} already arrived as record {known['record_id']}")]
     if known["decision_kind"] != kind:
@@ -508,7 +514,7 @@ def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str, policy: Pol
     # registration or a second record with the same number can be recognised.
     decision = dict(decisions.get(no) or _decision(event["payload"]["decision_no"], kind, event, offset))
     decision.update(arrived=True, record_id=event["payload"]["record_id"], arrived_on=recorded_day(event),
-                    record_decided_on=event["occurred_on"])
+                    record_decided_on=event["occurred_on"], historical=event["payload"].get("historical") is True)
     decisions[no] = decision
     _judge_timeliness(draft, no, policy)
     if decision["overdue"] and draft.state["decisions"][no]["late"] is False:

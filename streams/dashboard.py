@@ -59,7 +59,8 @@ SHOWN_MAX = 15  # items of each list in a snapshot
 REASON_CHARS_MAX = 80  # of a list entry's reason (the credit file has it whole)
 AUTHORITIES_SHOWN_MAX = 15  # authorities in the timeliness table (the worst first)
 TIMELINESS_JUDGED = ("on_time", "late", "overdue")  # each decision once, in its final outcome
-TIMELINESS_OUTCOMES = (*TIMELINESS_JUDGED, "exempt")  # exempt (issue 29 R8): counted apart, not in timely_ratio
+# counted apart, not in timely_ratio: exempt records (issue 29 R8), historical imports (R10)
+TIMELINESS_OUTCOMES = (*TIMELINESS_JUDGED, "exempt", "historical")
 AUTHORITY_NAMES_MAX = 10_000  # authority code -> name, learnt from the events
 SUBJECT_NAMES_MAX = 2_000  # subject id -> (kind, name), for the deadlines read from the index
 SEED_TAIL_RECORDS = 2_000  # records per partition read back from credit.grades and credit.events at start
@@ -258,7 +259,7 @@ class Dashboard:
         totals = {outcome: sum(a[outcome] for a in authorities.values()) for outcome in TIMELINESS_OUTCOMES}
 
         def row(code: str, counts: dict) -> dict:
-            due = sum(counts[outcome] for outcome in TIMELINESS_JUDGED)  # exempt records are counted apart
+            due = sum(counts[outcome] for outcome in TIMELINESS_JUDGED)  # exempt and historical ones apart
             return {"code": code, "name": self.authority_names.get(code), **counts, "total": due,
                     "timely_ratio": round(counts["on_time"] / due, 4) if due else None}
         # the worst first: most overdue (漏报), then most late (迟报)

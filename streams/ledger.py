@@ -301,7 +301,8 @@ def _timeliness(event: dict, before: dict | None, state: dict) -> tuple[tuple[st
         # the tables are keyed per authority (records.own_key; `before` may be a state stored before that)
         record = state["records"][collection][own_key(state, authority, event["payload"]["record_id"])]
         # an exempt record (R8) is counted apart: not judged on time or late, so 瞒报 risk shows
-        outcome = "exempt" if record.get("exemption") else "late" if record.get("late") else "on_time"
+        outcome = ("historical" if record.get("historical") else "exempt" if record.get("exemption")  # R10, R8: apart
+                   else "late" if record.get("late") else "on_time")
         no = event["payload"]["decision_no"]
         decision = state["decisions"][own_key(state, authority, no)]
         counts = [(f"timeliness/{authority}/{outcome}", 1, outcome)]

@@ -661,6 +661,23 @@ def test_rule_exemption_basis_an_exemption_names_its_basis_and_is_never_public()
     rejected_by(state, ev.penalty_imposed("P-1", **SECRET), "payload.exemption", rule="exemption_basis")
 
 
+# --- historical imports (issue 29 R10) -----------------------------------------------------------------
+def test_r10_a_historical_record_is_not_judged_for_timeliness():
+    old = ev.penalty_imposed("P-1", "2019-03-04", recorded_at="2025-01-06T10:00:00+08:00", historical=True)
+    state = given(old)
+    assert record(state, "penalties", "P-1")["late"] is None
+    (decision,) = state["decisions"].values()
+    assert decision["historical"] and decision["late"] is None
+    late = given(ev.penalty_imposed("P-1", "2019-03-04", recorded_at="2025-01-06T10:00:00+08:00"))
+    assert record(late, "penalties", "P-1")["late"] is True  # the same record without the mark: 迟报
+
+
+def test_rule_historical_registered_a_decision_the_ledger_registered_is_judged_like_any_other():
+    state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
+    rejected_by(state, ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-02-20T10:00:00+08:00", historical=True),
+                "payload.historical", rule="historical_registered")
+
+
 # --- publicity periods per penalty kind (issue 29 R11) -------------------------------------------------
 def publicity(*events: dict, policy: Policy = DEFAULT_POLICY) -> tuple[str, str]:
     from projections.deadlines import pending_deadlines, system_event

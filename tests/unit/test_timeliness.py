@@ -69,3 +69,30 @@ def test_the_dashboard_leaves_exempt_records_out_of_the_timely_ratio():
     (row,) = table["authorities"]
     assert (row["exempt"], row["total"], row["timely_ratio"]) == (4, 4, 0.75)
     assert table["totals"]["exempt"] == 4
+
+
+def test_a_historical_import_is_counted_apart():
+    old = ev.penalty_imposed("P-1", "2019-03-04", recorded_at="2025-01-06T10:00:00+08:00", historical=True)
+    assert counted(old) == {"historical": 1}
+
+
+def test_only_an_admin_publishes_a_historical_import():
+    from projections.access import ADMIN, PUBLISHER, Principal, forbidden, publish_problems
+    event = ev.event("PenaltyImposed", ev.penalty_payload(historical=True))
+    publisher = Principal("郑州市市场监督管理局", PUBLISHER, ev.AUTHORITY)
+    problems = publish_problems(publisher, event)
+    assert [p.rule for p in problems] == ["historical_admin_only"] and forbidden(problems)
+    assert publish_problems(Principal("ops", ADMIN), event) == []
+    assert publish_problems(publisher, ev.event("PenaltyImposed", ev.penalty_payload())) == []
+
+
+def test_publish_historical_marks_the_permits_and_penalties_of_a_file():
+    import json
+
+    from ops.cli import _marked_historical
+    penalty = ev.event("PenaltyImposed", ev.penalty_payload())
+    assert _marked_historical(penalty)["payload"]["historical"] is True and "historical" not in penalty["payload"]
+    line = json.dumps(penalty, ensure_ascii=False).encode()
+    assert json.loads(_marked_historical(line))["payload"]["historical"] is True
+    registered = ev.event("SubjectRegistered", {"region_code": "410105", "registered_on": "2020-01-02"})
+    assert _marked_historical(registered) == registered and _marked_historical(b"{not json") == b"{not json"
