@@ -256,7 +256,12 @@ _TYPES = (
         text("reason", doc="why the subject was listed"),
         f("basis_record_id", required=False, doc="the record the listing rests on"),
         f("term_until", DATE, required=False, doc="when the listing term ends"),
-        f("measures", STR_LIST, doc="codes of the joint reward or punishment measures"),
+        f("measures", STR_LIST, required=False,
+          doc="codes of the joint reward or punishment measures (projections/measures.yaml); absent: the "
+              "catalogue's default measures for the list kind"),
+        f("sector", required=False,
+          doc="the sector or sub-kind of the list (e.g. WORK_SAFETY, FOOD_SAFETY for an OTHER_BLACKLIST entry): "
+              "GET /lists/<kind>?sector=<sector> lists its entries"),
     ), doc="A subject enters a red or black list (名单认定)."),
     EventType("ListExited", (
         f("entry_id", doc="the entry's id"),

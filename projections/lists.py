@@ -7,42 +7,12 @@ never dropped: the log keeps what the authority published.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from importlib import resources
-
-import yaml
+from dataclasses import asdict
 
 from projections.records import ACTIVE, base_status
 from projections.subject_kinds import derived
 
-MEASURE_KINDS = ("REWARD", "PUNISHMENT")
-
-
-@dataclass(frozen=True)
-class Measure:
-    code: str
-    name: str
-    kind: str
-    authority: str
-    basis: str
-
-
-def parse_measures(text: str) -> dict[str, Measure]:
-    document = yaml.safe_load(text)
-    if not isinstance(document, dict):
-        raise ValueError("measures: must map codes to measures")
-    catalogue = {}
-    for code, fields in document.items():
-        if not isinstance(fields, dict) or set(fields) != {"name", "kind", "authority", "basis"}:
-            raise ValueError(f"measures.{code}: needs exactly name, kind, authority, basis")
-        if fields["kind"] not in MEASURE_KINDS:
-            raise ValueError(f"measures.{code}.kind: must be REWARD or PUNISHMENT")
-        catalogue[code] = Measure(code, **{k: str(v) for k, v in fields.items()})
-    return catalogue
-
-
-MEASURES: dict[str, Measure] = parse_measures(
-    (resources.files("projections") / "measures.yaml").read_text(encoding="utf-8"))
+from projections.measures import DEFAULT_MEASURES, MEASURE_KINDS, MEASURES, Measure, parse_measures  # noqa: F401
 
 
 def describe(codes: list[str]) -> list[dict]:
@@ -66,5 +36,5 @@ def public_entry(state: dict, entry_key: str) -> dict:
     return {"subject_id": subject["id"], "subject_kind": subject["kind"], **derived(subject), "name": subject.get("name"),
             "entry_id": entry["entry_id"], "list_kind": entry["list_kind"], "reason": entry["reason"],
             "entered_on": entry["occurred_on"], "term_until": entry.get("term_until"),
-            "authority": entry["source"]["authority_name"], "status": entry["status"],
+            "authority": entry["source"]["authority_name"], "status": entry["status"], "sector": entry.get("sector"),
             "measures": describe(entry["measures"])}

@@ -33,6 +33,7 @@ from projections.canonical import SHANGHAI
 from projections.catalogue import SYSTEM_TYPES
 from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, breach_period, list_term_until,
                                 nothing_to_fulfil, red_list_blockers, repairable_from)
+from projections.measures import DEFAULT_MEASURES, MEASURES
 from projections.subject_kinds import CATEGORY_LABELS_ZH, category
 from projections.validate import TIMER_SYSTEM, Problem
 
@@ -136,6 +137,8 @@ RULES: dict[str, str] = {
                         "lists.red_list_blocked_by or a SEVERE penalty on display decided within "
                         "lists.red_list_severe_penalty_months (36); the timers' ListExited ends a red entry only "
                         "beside such a record",
+    "unknown_measure": "a list entry naming a measure code the catalogue of joint measures lacks "
+                       "(projections/measures.yaml); an entry naming none takes its list kind's defaults",
     "term_beyond_policy": "a list entry whose term_until lies beyond the term the policy sets for its kind "
                           "(lists.term_months_by_kind: 严重违法失信名单 36 months)",
     "not_on_display": "PublicityEnded or a repair for a penalty no longer on public display "
@@ -914,6 +917,10 @@ def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Proble
         basis = _target(state, event, payload["basis_record_id"], "payload.basis_record_id", COLLECTIONS, problems)
         if basis is not None and base_status(basis[2]) == REVOKED:
             problems.append(problem("payload.basis_record_id", "record_revoked", "a revoked record is no basis"))
+    unknown = [code for code in payload.get("measures", ()) if code not in MEASURES]
+    if unknown:
+        problems.append(problem("payload.measures", "unknown_measure",
+                                f"not in the catalogue of joint measures: {', '.join(unknown)}"))
     if not admits(payload["list_kind"], state["subject"], policy):
         problems.append(problem("payload.list_kind", "subject_not_admitted",
                                 f"a {CATEGORY_LABELS_ZH[category(state['subject'])]} is not admitted on "
@@ -948,7 +955,10 @@ def _apply_list_entered(draft: Draft, event: dict, offset: int, policy: Policy) 
     payload = event["payload"]
     # R1: an entry that names no term takes the policy's for its kind (严重违法失信名单: removed after 3 years).
     term_until = payload.get("term_until") or list_term_until(payload["list_kind"], event["occurred_on"], policy)
-    record = _record(event, offset, ACTIVE, ended_on=None, exit_reason=None, term_until=term_until)
+    # an entry naming no measures takes its kind's defaults (projections/measures.yaml)
+    measures = list(payload.get("measures") or DEFAULT_MEASURES.get(payload["list_kind"], ()))
+    record = _record(event, offset, ACTIVE, ended_on=None, exit_reason=None, term_until=term_until,
+                     measures=measures, sector=payload.get("sector"))
     replaced = _replaced_entry(draft.state, event)
     draft.at("records", "lists")[_own(event, payload["entry_id"])] = record
     if replaced is not None:

@@ -425,7 +425,8 @@ def create_app(settings) -> faust.App:
     @app.page("/lists/{list_kind}")
     async def public_list(web, request, list_kind: str):
         """The public view of a red or black list: active PUBLIC entries with their measures, paged by
-        `?after=<subject id>/<entry id>&limit=N`."""
+        `?after=<subject id>/<entry id>&limit=N`; `?sector=WORK_SAFETY` keeps the entries of that sector or
+        sub-kind (a page may then hold fewer than `limit`: follow next_after)."""
         _, refusal = gate.check(request, "read_list")
         if refusal:
             return json_response(web, *refusal)
@@ -440,6 +441,9 @@ def create_app(settings) -> faust.App:
                                                    "message": f"a whole number in 1..{LIST_PAGE_MAX}"}]}, status=400)
         members = store.list_members(list_kind, request.query.get("after", ""), limit)
         entries = [public_entry(store.get(subject_id), entry_id) for subject_id, entry_id in members]
+        sector = request.query.get("sector")
+        if sector is not None:  # issue 29: a list entry carries its sector
+            entries = [entry for entry in entries if entry.get("sector") == sector]
         next_after = f"{members[-1][0]}/{members[-1][1]}" if len(members) == limit else None
         return json_response(web, {"list_kind": list_kind, "entries": entries, "next_after": next_after})
 
@@ -452,9 +456,11 @@ def create_app(settings) -> faust.App:
         authorities: dict[str, dict] = {}
         for name, count in store.counters("timeliness/").items():
             _, authority, outcome = name.split("/")
-            authorities.setdefault(authority, {"on_time": 0, "late": 0, "overdue": 0})[outcome] = count
+            authorities.setdefault(authority, {"on_time": 0, "late": 0, "overdue": 0, "exempt": 0,
+                                               "historical": 0})[outcome] = count
         for counts in authorities.values():
-            due = sum(counts.values())
+            # each decision once (R6); exempt records (R8) and historical imports (R10) counted apart
+            due = counts["on_time"] + counts["late"] + counts["overdue"]
             counts["timely_ratio"] = round(counts["on_time"] / due, 4) if due else None
         return json_response(web, {"authorities": authorities, "clock": instant_text(clock.now())})
 

@@ -661,6 +661,29 @@ def test_rule_exemption_basis_an_exemption_names_its_basis_and_is_never_public()
     rejected_by(state, ev.penalty_imposed("P-1", **SECRET), "payload.exemption", rule="exemption_basis")
 
 
+# --- list entries: default measures, the catalogue's codes, a sector (issue 29, "Also") -----------------
+@pytest.mark.parametrize("kind", cat.LIST_KINDS)
+def test_a_list_entry_naming_no_measures_takes_its_kind_s_defaults(kind):
+    from projections.measures import DEFAULT_MEASURES
+    entry = ev.valid("ListEntered", {"entry_id": "L-9", "list_kind": kind, "reason": "依法认定"}, "2025-01-06")
+    file = applied(given(), entry)
+    assert record(file, "lists", "L-9")["measures"] == list(DEFAULT_MEASURES[kind])
+    assert all(m["known"] for m in file["records"]["lists"][0]["measure_details"])
+
+
+def test_rule_unknown_measure_a_code_the_catalogue_lacks_is_refused():
+    rejected_by(given(), ev.list_entered("L-9", measures=["PUBLIC_NOTICE", "BANISHMENT"]), "payload.measures",
+                rule="unknown_measure")
+
+
+def test_a_list_entry_carries_its_sector_to_the_public_view():
+    from projections.lists import active_entries, public_entry
+    state = given(ev.list_entered("L-9", list_kind="OTHER_BLACKLIST", sector="WORK_SAFETY",
+                                  reason="安全生产领域失信生产经营单位"))
+    (entry_key,) = active_entries(state)
+    assert public_entry(state, entry_key)["sector"] == "WORK_SAFETY"
+
+
 # --- historical imports (issue 29 R10) -----------------------------------------------------------------
 def test_r10_a_historical_record_is_not_judged_for_timeliness():
     old = ev.penalty_imposed("P-1", "2019-03-04", recorded_at="2025-01-06T10:00:00+08:00", historical=True)
