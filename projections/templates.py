@@ -26,8 +26,10 @@ Decisions where DESIGN is silent:
 - Dates: 2024-05-06, 2024/5/6, 2024.05.06, 20240506, 2024年5月6日; a trailing time is dropped.
 - The same decision number twice in a file with different content is ``duplicate_record``
   (an identical repeated row is harmless: the edge gives it the same event id).
-- 当前状态: only valid permits (empty, 有效, 正常, 1) are imported; a revoked or invalid
-  one is a problem ``state_not_supported``, because the template has no revocation date.
+- 当前状态: a valid permit (empty, 有效, 正常, 1) is a PermitGranted; a revoked or invalid one (无效, 2,
+  撤销, 撤回, 吊销, 注销) is a PermitGranted and a PermitRevoked dated by the column 状态变更日期 (issue 29:
+  the revoked-permit rows import). The national template has no such date, so this reader asks for
+  one (``required``); any other state is ``state_not_supported``.
 - 有效期至 empty or 长期 (永久, 长期有效, 无固定期限) means no end.
 - 万元 amounts: plain decimals, optionally with well-formed thousands separators
   (1,234.5); exact to the fen, so more than 6 significant decimals is a problem.
@@ -58,7 +60,7 @@ from projections.validate import Problem
 
 # Column names as DESIGN spells them; problems name columns this way.
 NAME, CATEGORY, CODE = "行政相对人名称", "行政相对人类别", "行政相对人代码_1(统一社会信用代码)"
-ID_TYPE, ID_NUMBER, STATE = "证件类型", "证件号码", "当前状态"
+ID_TYPE, ID_NUMBER, STATE, STATE_DATE = "证件类型", "证件号码", "当前状态", "状态变更日期"
 PERMIT_NO, PERMIT_KIND, CERT_NAME, CERT_NO = "行政许可决定文书号", "许可类别", "许可证书名称", "许可编号"
 PERMIT_CONTENT, PERMIT_DATE, VALID_FROM, VALID_TO = "许可内容", "许可决定日期", "有效期自", "有效期至"
 PERMIT_AUTHORITY, PERMIT_AUTHORITY_CODE = "许可机关", "许可机关统一社会信用代码"
@@ -70,7 +72,7 @@ PENALTY_AUTHORITY, PENALTY_AUTHORITY_CODE = "处罚机关", "处罚机关统一�
 _SUBJECT_REQUIRED = (NAME, CATEGORY, (CODE, ID_NUMBER))  # a tuple: one of them is enough
 PERMIT_REQUIRED = (*_SUBJECT_REQUIRED, PERMIT_NO, PERMIT_KIND, PERMIT_CONTENT, PERMIT_DATE, VALID_FROM,
                    PERMIT_AUTHORITY, PERMIT_AUTHORITY_CODE)
-PERMIT_OPTIONAL = (ID_TYPE, ID_NUMBER, CODE, CERT_NAME, CERT_NO, VALID_TO, STATE)
+PERMIT_OPTIONAL = (ID_TYPE, ID_NUMBER, CODE, CERT_NAME, CERT_NO, VALID_TO, STATE, STATE_DATE)
 PENALTY_REQUIRED = (*_SUBJECT_REQUIRED, PENALTY_NO, VIOLATION, FACTS, BASIS, KINDS, PENALTY_DATE,
                     PENALTY_AUTHORITY, PENALTY_AUTHORITY_CODE)
 PENALTY_OPTIONAL = (ID_TYPE, ID_NUMBER, CODE, FINE, CONFISCATED, PUBLICITY_UNTIL, SEVERITY)
@@ -104,6 +106,7 @@ _CATEGORIES = {"法人及非法人组织": _ORGANISATION, "法人和非法人组
                "个体工商户": "INDIVIDUAL_BUSINESS", "自然人": "NATURAL_PERSON"}
 _RESIDENT_ID_TYPES = ("", "身份证", "居民身份证", "中华人民共和国居民身份证")
 _VALID_STATES = ("", "有效", "正常", "1")
+_ENDED_STATES = ("无效", "2", "撤销", "撤回", "吊销", "注销")  # the permit ended on 状态变更日期
 _NO_END = ("长期", "永久", "长期有效", "无固定期限")
 _DATE_FORMS = tuple(re.compile(p, re.ASCII) for p in (
     r"(?P<y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})",
@@ -263,15 +266,23 @@ def _event(row: _Row, type_: str, occurred_on: str | None, authority: tuple[str,
             "payload": {"record_id": record_id, **{k: v for k, v in payload.items() if v is not None}}}
 
 
-def _permit(row: _Row) -> dict | None:
-    if row.cells.get(STATE, "") not in _VALID_STATES:
-        row.add(STATE, "state_not_supported", f"{row.cells[STATE]!r}: only valid permits (有效, 1) are imported")
+def _permit(row: _Row) -> list[dict] | None:
+    state = row.cells.get(STATE, "")
+    if state not in _VALID_STATES + _ENDED_STATES:
+        row.add(STATE, "state_not_supported", f"{state!r}: a permit is 有效 (1) or 无效 (2, 撤销, 吊销, 注销)")
     valid_from, no_end = row.date(VALID_FROM), row.cells.get(VALID_TO, "") in _NO_END
     payload = {"decision_no": row.text(PERMIT_NO), "permit_kind": row.text(PERMIT_KIND),
                "certificate_name": row.text(CERT_NAME, False), "certificate_no": row.text(CERT_NO, False),
                "content": row.text(PERMIT_CONTENT, max_chars=cat.MAX_TEXT_CHARS), "valid_from": valid_from,
                "valid_to": None if no_end else row.date(VALID_TO, False, not_before=valid_from)}
-    return _event(row, "PermitGranted", row.date(PERMIT_DATE), (PERMIT_AUTHORITY, PERMIT_AUTHORITY_CODE), payload)
+    decided_on = row.date(PERMIT_DATE)
+    ended_on = row.date(STATE_DATE, not_before=decided_on) if state in _ENDED_STATES else None
+    granted = _event(row, "PermitGranted", decided_on, (PERMIT_AUTHORITY, PERMIT_AUTHORITY_CODE), payload)
+    if granted is None or state not in _ENDED_STATES:
+        return [granted] if granted else None
+    revoked = {**granted, "type": "PermitRevoked", "occurred_on": ended_on,
+               "payload": {"record_id": granted["payload"]["record_id"], "reason": f"当前状态：{state}（{ended_on}）"}}
+    return [granted, revoked]
 
 
 def _penalty_kinds(row: _Row) -> list[str]:
@@ -406,21 +417,24 @@ def _read(data: bytes, required: tuple, optional: tuple, build: Callable[[_Row],
             if result.problems:
                 continue
             row = _Row({column: cells[i].strip() if i < len(cells) else "" for column, i in index.items()})
-            event = build(row)
+            built = build(row)  # a list: a revoked permit is its grant and its revocation
+            events = built if isinstance(built, list) else [built] if built else []
+            event = events[0] if events else None
             record_id = event["payload"]["record_id"] if event else ""
             earlier = first_line_of.setdefault(record_id, (start, canonical_bytes(event))) if event else None
             if earlier and earlier[1] != canonical_bytes(event):  # the same row twice is harmless
                 row.add(PERMIT_NO if event["type"] == "PermitGranted" else PENALTY_NO, "duplicate_record",
                         f"line {earlier[0]} has the same decision number with different content")
             result.problems = row.problems
-            result.events = [event] if event and not row.problems else []
+            result.events = events if event and not row.problems else []
     except csv.Error as error:
         raise TemplateError([Problem("$", "csv", f"line {reader.line_num}: {error}")]) from None
     return results
 
 
 def read_permit_csv(data: bytes) -> list[RowResult]:
-    """The national 行政许可 template: one PermitGranted event per valid row."""
+    """The national 行政许可 template: one PermitGranted event per valid row, and its PermitRevoked for a
+    revoked one."""
     return _read(data, PERMIT_REQUIRED, PERMIT_OPTIONAL, _permit)
 
 

@@ -20,7 +20,7 @@ from projections.templates import (
     read_permit_csv,
     wan_to_fen,
 )
-from projections.validate import EdgeContext, validate_event
+from projections.validate import EdgeContext, require_valid, validate_event
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PERMITS = (DATA / "permits.csv").read_text(encoding="utf-8")
@@ -168,9 +168,22 @@ def test_a_permit_without_end(valid_to):
     assert "valid_to" not in the_event(read_permit_csv(permit_with(有效期至=valid_to)))["payload"]
 
 
-@pytest.mark.parametrize("state", ["无效", "2", "撤销"])
-def test_only_valid_permits_are_imported(state):
-    result = one(read_permit_csv(permit_with(当前状态=state)))
+@pytest.mark.parametrize("state", ["无效", "2", "撤销", "吊销"])
+def test_a_revoked_permit_imports_as_its_grant_and_its_revocation(state):
+    result = one(read_permit_csv(permit_with(当前状态=state, 状态变更日期="2024/9/2")))
+    assert result.problems == [] and [e["type"] for e in result.events] == ["PermitGranted", "PermitRevoked"]
+    granted, revoked = result.events
+    assert revoked["payload"]["record_id"] == granted["payload"]["record_id"] and revoked["occurred_on"] == "2024-09-02"
+    assert state in revoked["payload"]["reason"] and revoked["source"] == granted["source"]
+    for event in result.events:  # both pass the edge
+        require_valid(event, CTX)
+
+
+def test_a_revoked_permit_needs_the_day_it_ended_and_another_state_is_refused():
+    assert rules(one(read_permit_csv(permit_with(当前状态="撤销")))) == {("状态变更日期", "required")}
+    assert rules(one(read_permit_csv(permit_with(当前状态="撤销", 状态变更日期="2020/1/1")))) == {
+        ("状态变更日期", "date_order")}
+    result = one(read_permit_csv(permit_with(当前状态="冻结")))
     assert result.events == [] and rules(result) == {("当前状态", "state_not_supported")}
 
 
