@@ -1,0 +1,52 @@
+"""A pytest plugin for `make mutation` only (docs/mutation.md), for mutmut 3.7 under pytest 9.
+
+- mutmut 3.7 reads `item._nodeid`, which pytest 9 no longer has (mutmut 3.8 reads `item.nodeid`, but
+  requires click >= 8.4.2, which faust-streaming, click < 8.4, forbids in the same environment).
+- mutmut runs the tests that cover a mutant by passing their ids back to pytest. An id whose parameters
+  hold brackets (`test_x[Penalty.kinds[]]`) cannot be given on a command line: such an id is replaced by
+  its test function's, and the function's other cases are deselected.
+"""
+from __future__ import annotations
+
+import pytest
+
+_wanted: dict[str, set[str]] = {}  # "path::function" -> the ids with brackets asked for
+
+
+def _function_of(arg: str) -> str | None:
+    """The function's id for an id that cannot be given on a command line, else None."""
+    head, bracket, params = arg.partition("[")
+    if "::" in head and bracket and ("[" in params[:-1] or "]" in params[:-1]):
+        return head
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    _wanted.clear()  # mutmut runs pytest many times in one process (and in its forks)
+    rewritten: list[str] = []
+    for arg in args:
+        function = _function_of(arg)
+        if function is None:
+            rewritten.append(arg)
+            continue
+        if function not in _wanted:
+            rewritten.append(function)
+        _wanted.setdefault(function, set()).add(arg)
+    args[:] = rewritten
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not hasattr(item, "_nodeid"):
+            item._nodeid = item.nodeid
+    if not _wanted:
+        return
+    kept, dropped = [], []
+    for item in items:
+        function = item.nodeid.partition("[")[0]
+        (dropped if function in _wanted and item.nodeid not in _wanted[function] else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
