@@ -17,6 +17,7 @@ from rich.console import Console
 from ops.text_table import print_rows
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_access_record
+from streams.kafka_access import KafkaAccess
 
 OK, CANNOT_READ = 0, 2
 LIMIT_DEFAULT, LIMIT_MAX = 1_000, 1_000_000
@@ -45,7 +46,7 @@ def access_records(records: Iterable[tuple[int, int, bytes | None, bytes | None,
     return [record for *_, record in sorted(newest, key=lambda item: item[:3])], undecodable[0]
 
 
-def run_access_log(*, bootstrap: str, subject: str | None, as_json: bool, limit: int, out: Console, err: Console,
+def run_access_log(*, bootstrap: KafkaAccess | str, subject: str | None, as_json: bool, limit: int, out: Console, err: Console,
                    read: Reader = ledger_reader.read_topic) -> int:
     from confluent_kafka import KafkaException
 

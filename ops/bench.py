@@ -140,7 +140,9 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
     from projections.replay import replay
     from streams import ledger_reader, topics
     from streams.codec import encode_event
+    from streams.kafka_access import AUDITOR, WORKER, client_config
     from streams.partitioner import partition_of
+    from streams.principals import create_dev_kafka_credentials
     from streams.topics import ensure_topics
 
     if not 1 <= log_events <= LOG_EVENTS_MAX or not 1 <= count <= min(SUBJECT_EVENTS_MAX, log_events // partitions):
@@ -161,12 +163,15 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
     result: dict[str, float | str] = {"log_events": per_partition * partitions, "subject_events": count,
                                       "layout": layout, "partitions": partitions}
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp, \
-            EmbeddedKafka(Path(tmp) / "kafka", port=free_port(), heap_mib=1024,
-                          full_jit=True).start(timeout_s=120) as broker:  # as a ledger's broker, warmed below
-        ensure_topics(broker.bootstrap, partitions=partitions)
-        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "compression.type": "lz4",
-                             "batch.size": BATCH_BYTES, "queue.buffering.max.messages": PRODUCE_QUEUE_MAX,
-                             "enable.idempotence": True})  # as the SDK: no duplicates on retry
+            EmbeddedKafka(Path(tmp) / "kafka", port=free_port(), heap_mib=1024, full_jit=True,
+                          credentials=create_dev_kafka_credentials(tmp)).start(timeout_s=120) as broker:
+        # as a ledger's broker (SASL/SCRAM, ACLs), warmed below; the worker's principal writes, the auditor's reads
+        ensure_topics(broker.admin_access, partitions=partitions)
+        reader = broker.access(AUDITOR)
+        producer = Producer(client_config(broker.access(WORKER), **{
+            "linger.ms": 20, "compression.type": "lz4", "batch.size": BATCH_BYTES,
+            "queue.buffering.max.messages": PRODUCE_QUEUE_MAX,
+            "enable.idempotence": True}))  # as the SDK: no duplicates on retry
         failures: list[str] = []
 
         def delivered(error, message) -> None:
@@ -197,8 +202,8 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         result["produce_s"] = time.perf_counter() - began
 
         began = time.perf_counter()  # the baseline: what history does without an index
-        low, high = ledger_reader.watermarks(broker.bootstrap, topics.EVENTS)[partition]
-        scanned = list(_decoded(ledger_reader.read_range(broker.bootstrap, topics.EVENTS, partition, low, high),
+        low, high = ledger_reader.watermarks(reader, topics.EVENTS)[partition]
+        scanned = list(_decoded(ledger_reader.read_range(reader, topics.EVENTS, partition, low, high),
                                 subject_id))
         scan_history = replay(scanned, BENCH_KEY, policy=DEFAULT_POLICIES).history[subject_id]
         result["scan_ms"] = (time.perf_counter() - began) * 1000
@@ -214,12 +219,12 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         # twentieth on (measured). A ledger's broker has been serving for days, so the runs timed come after
         # `warmup_runs`; the first reconstruction is reported alone, the warm-up's median too.
         began = time.perf_counter()
-        assert from_index(broker.bootstrap, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY) == scan_history
+        assert from_index(reader, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY) == scan_history
         result["first_run_ms"] = (time.perf_counter() - began) * 1000
         warmup_ms = []
         for run in range(warmup_runs):
             began = time.perf_counter()
-            from_index(broker.bootstrap, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY)
+            from_index(reader, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY)
             warmup_ms.append((time.perf_counter() - began) * 1000)
             progress(f"warm-up read {run + 1} of {warmup_runs}: {warmup_ms[-1]:.0f} ms")
         warmup_ms.sort()
@@ -228,7 +233,7 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         timings_ms = []
         for run in range(runs):
             began = time.perf_counter()
-            history = from_index(broker.bootstrap, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY)
+            history = from_index(reader, subject_id, partition, index, DEFAULT_POLICIES, BENCH_KEY)
             timings_ms.append((time.perf_counter() - began) * 1000)
             assert history == scan_history, "the index read disagrees with the scan"
             progress(f"index read {run + 1} of {runs}: {timings_ms[-1]:.0f} ms")
@@ -236,7 +241,7 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         reads_ms = []  # the same reads without the fold: where the time goes
         for run in range(runs):
             began = time.perf_counter()
-            read = list(ledger_reader.read_offsets(broker.bootstrap, topics.EVENTS, partition,
+            read = list(ledger_reader.read_offsets(reader, topics.EVENTS, partition,
                                                    [h["offset"] for h in index]))
             reads_ms.append((time.perf_counter() - began) * 1000)
             assert len(read) == count

@@ -2,8 +2,9 @@
 agent adding one to a RocksDB-backed Table per event. Nothing of the ledger runs here, so the
 worker's throughput can be set against the framework's own floor, on the same events.
 
-Run by the bench as a child process (Faust owns its process's event loop and signals):
-    python -m ops.bench_faust BOOTSTRAP EVENTS [--table]
+Run by the bench as a child process (Faust owns its process's event loop and signals), reaching Kafka as
+the settings say (CREDIT_LEDGER_KAFKA and its security variables: the worker's principal):
+    python -m ops.bench_faust EVENTS [--table]
 It prints one JSON line, {"events": n, "seconds": s}, timed from the first event to the n-th.
 """
 from __future__ import annotations
@@ -17,16 +18,20 @@ import uuid
 
 import faust
 
+from ops.config import load_settings
 from streams import topics
+from streams.kafka_access import WORKER, faust_credentials
 
 
 def main(argv: list[str]) -> None:
-    bootstrap, events_count, with_table = argv[0], int(argv[1]), "--table" in argv[2:]
+    events_count, with_table = int(argv[0]), "--table" in argv[1:]
     if events_count < 1:
         raise SystemExit("EVENTS must be at least 1")
+    kafka = load_settings().kafka_access(WORKER)
     data_dir = tempfile.mkdtemp(prefix="credit-ledger-bench-faust-")
     app = faust.App(f"credit-ledger-bench-{uuid.uuid4().hex[:12]}",  # a fresh group: read from the start
-                    broker=";".join(f"kafka://{host}" for host in bootstrap.split(",")),
+                    broker=";".join(f"kafka://{host}" for host in kafka.bootstrap.split(",")),
+                    broker_credentials=faust_credentials(kafka),
                     store="rocksdb://" if with_table else "memory://", datadir=data_dir,
                     web_enabled=False, topic_partitions=topics.PARTITIONS_DEFAULT,
                     consumer_auto_offset_reset="earliest")

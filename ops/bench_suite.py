@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import re
 import subprocess
@@ -34,6 +35,7 @@ from datetime import date, datetime, time as day_time, timedelta, timezone
 from pathlib import Path
 
 from projections.canonical import SHANGHAI
+from streams.kafka_access import KafkaAccess
 
 BENCH_PSEUDONYM_KEY = b"credit-ledger-bench-pseudonym-key"
 READY_TIMEOUT_S = 300.0  # a child process starting, or a baseline reading its events
@@ -125,16 +127,18 @@ def _recorded_on_its_day(raw: dict) -> datetime:
     return datetime.combine(date.fromisoformat(raw["occurred_on"]), DAY_RECORDED, SHANGHAI)
 
 
-def _producer(bootstrap: str):
+def _producer(bootstrap: KafkaAccess):
     from confluent_kafka import Producer
 
+    from streams.kafka_access import client_config
     from streams.outputs import IDEMPOTENT_PRODUCER
 
-    return Producer({"bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER, "linger.ms": 5,  # as the SDK
-                     "compression.type": "lz4", "queue.buffering.max.messages": PRODUCE_QUEUE_MAX})
+    return Producer(client_config(bootstrap, **IDEMPOTENT_PRODUCER, **{
+        "linger.ms": 5, "compression.type": "lz4",  # as the SDK
+        "queue.buffering.max.messages": PRODUCE_QUEUE_MAX}))
 
 
-def load_ledger(bootstrap: str, events, count: int) -> int:
+def load_ledger(bootstrap: KafkaAccess, events, count: int) -> int:
     """Validate, encode and write the first `count` events; each is recorded at 10:00 of its day."""
     from streams import topics
     from streams.codec import encode_event
@@ -165,7 +169,7 @@ def load_ledger(bootstrap: str, events, count: int) -> int:
 
 
 # --- baselines ---------------------------------------------------------------------------------------
-def baseline_raw(bootstrap: str, count: int) -> float:
+def baseline_raw(bootstrap: KafkaAccess, count: int) -> float:
     """Events/s of a plain consumer that decodes each event with fastavro and does nothing else."""
     from io import BytesIO
 
@@ -173,11 +177,12 @@ def baseline_raw(bootstrap: str, count: int) -> float:
     from confluent_kafka import Consumer
 
     from streams import codec, topics
+    from streams.kafka_access import client_config
 
     schemas = {fp: fastavro.parse_schema(json.loads(path.read_text()))
                for fp, path in codec.published_versions().items()}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(client_config(bootstrap, **{"group.id": f"credit-ledger-bench-raw-{uuid.uuid4().hex}",
+                                                    "auto.offset.reset": "earliest", "enable.auto.commit": False}))
     consumer.subscribe([topics.EVENTS])
     seen, began = 0, None
     try:
@@ -195,11 +200,13 @@ def baseline_raw(bootstrap: str, count: int) -> float:
     return (seen - 1) / (time.perf_counter() - began)
 
 
-def baseline_faust(bootstrap: str, count: int, with_table: bool) -> float:
+def baseline_faust(bootstrap: KafkaAccess, count: int, with_table: bool) -> float:
     """Events/s of a minimal Faust agent (ops/bench_faust.py) over the first `count` events."""
-    command = [sys.executable, "-m", "ops.bench_faust", bootstrap, str(count), *(["--table"] if with_table else [])]
+    from ops.config import kafka_env
+
+    command = [sys.executable, "-m", "ops.bench_faust", str(count), *(["--table"] if with_table else [])]
     done = subprocess.run(command, capture_output=True, text=True, timeout=READY_TIMEOUT_S,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=Path(__file__).resolve().parent.parent, env={**os.environ, **kafka_env(bootstrap)})
     found = re.search(r'\{"events".*\}', done.stdout)  # the worker's terminal codes may come before it
     if done.returncode != 0 or not found:
         raise RuntimeError(f"the Faust baseline failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -211,12 +218,12 @@ def baseline_faust(bootstrap: str, count: int, with_table: bool) -> float:
 class BenchWorker:
     """`credit-ledger worker` as a child process with its own fresh data dir."""
 
-    def __init__(self, bootstrap: str, data_dir: Path):
+    def __init__(self, bootstrap: KafkaAccess, data_dir: Path):
         from ops.config import Settings
         from ops.embedded_kafka import free_port
 
-        self.settings = Settings(kafka=bootstrap, data_dir=str(data_dir), web_port=free_port(),
-                                 pseudonym_key=BENCH_PSEUDONYM_KEY.decode(), pii_key_store="off")
+        self.settings = Settings(data_dir=str(data_dir), web_port=free_port(),
+                                 pseudonym_key=BENCH_PSEUDONYM_KEY.decode(), pii_key_store="off").with_kafka(bootstrap)
         self.log_path = data_dir / "worker.log"
         self.process = None
         # one kept-alive connection a polling thread: a new one each poll cost the worker ~0.9 ms of CPU
@@ -283,7 +290,7 @@ def fold_throughput(workers: list[BenchWorker], ends: dict[int, int]) -> float:
     raise RuntimeError(f"the workers did not fold the ledger within {timeout_s:.0f} s")
 
 
-def settled_s(bootstrap: str, worker: BenchWorker) -> float:
+def settled_s(bootstrap: KafkaAccess, worker: BenchWorker) -> float:
     """Seconds until the worker has applied the whole ledger and the ledger stayed unchanged for
     SETTLE_QUIET_S (its timers publish no more): the quiet second included."""
     from streams import ledger_reader, topics
@@ -300,7 +307,7 @@ def settled_s(bootstrap: str, worker: BenchWorker) -> float:
     raise RuntimeError(f"the worker did not settle within {SETTLE_TIMEOUT_S:.0f} s")
 
 
-def offered_lag_ms(bootstrap: str, worker: BenchWorker, events, rate_per_s: int, seconds: float) -> list[float]:
+def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per_s: int, seconds: float) -> list[float]:
     """Offer `events` at `rate_per_s` for `seconds`, each validated (recorded_at) as it is sent;
     returns each one's milliseconds from recorded_at to the first poll showing it applied."""
     from streams import topics
@@ -356,7 +363,7 @@ def offered_lag_ms(bootstrap: str, worker: BenchWorker, events, rate_per_s: int,
 
 
 # --- memory: a store with many subjects and pending deadlines ------------------------------------------
-def write_big_store(data_dir: Path, bootstrap: str, subjects: int) -> None:
+def write_big_store(data_dir: Path, bootstrap: KafkaAccess, subjects: int) -> None:
     """A worker's store holding `subjects` companies, each with one pending commitment deadline: one
     real fold of a template company, cloned under new ids. Its offsets are the ledger's ends, so the
     worker that opens it folds nothing and only holds what it holds."""
@@ -439,37 +446,42 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
     from ops.embedded_kafka import EmbeddedKafka, free_port
     from projections.policy import DEFAULT_POLICIES
     from streams import ledger_reader, topics
+    from streams.kafka_access import AUDITOR, WORKER
     from streams.ledger import rebuild_from_log
+    from streams.principals import create_dev_kafka_credentials
     from streams.topics import ensure_topics
 
     progress = on_progress or (lambda text: None)
     result = _Measures(progress)
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp_name, \
-            EmbeddedKafka(Path(tmp_name) / "kafka", port=free_port(), heap_mib=1024).start(timeout_s=120) as broker:
+            EmbeddedKafka(Path(tmp_name) / "kafka", port=free_port(), heap_mib=1024,
+                          credentials=create_dev_kafka_credentials(tmp_name)).start(timeout_s=120) as broker:
         tmp = Path(tmp_name)
-        ensure_topics(broker.bootstrap)
+        ensure_topics(broker.admin_access)
+        # as on the ledger's broker: the worker's principal writes and folds, the auditor's re-folds (rebuild)
+        writer, auditor = broker.access(WORKER), broker.access(AUDITOR)
         events = mixed_events(scale.subjects)
         progress(f"writing {scale.events:,} events over {scale.subjects:,} subjects")
         began = time.perf_counter()
-        load_ledger(broker.bootstrap, events, scale.events)
+        load_ledger(writer, events, scale.events)
         result["load_events_per_s"] = scale.events / (time.perf_counter() - began)
-        ends = {p: high for p, (_, high) in ledger_reader.watermarks(broker.bootstrap, topics.EVENTS).items()}
+        ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
 
         progress("baselines: a plain consumer, a bare Faust agent, a Faust agent with a Table")
-        result["baseline_raw_events_per_s"] = baseline_raw(broker.bootstrap, scale.events)
-        result["baseline_faust_events_per_s"] = baseline_faust(broker.bootstrap, scale.faust_events, False)
-        result["baseline_faust_table_events_per_s"] = baseline_faust(broker.bootstrap, scale.faust_events, True)
+        result["baseline_raw_events_per_s"] = baseline_raw(writer, scale.events)
+        result["baseline_faust_events_per_s"] = baseline_faust(writer, scale.faust_events, False)
+        result["baseline_faust_table_events_per_s"] = baseline_faust(writer, scale.faust_events, True)
 
         progress("e2e: one worker folds the ledger")
-        worker = BenchWorker(broker.bootstrap, tmp / "worker").start()
+        worker = BenchWorker(writer, tmp / "worker").start()
         try:
             result["e2e_events_per_s"] = fold_throughput([worker], ends)
             result["e2e_worker_rss_mib"] = worker.rss_mib()
             # A worker that has just caught up fires the deadlines the stories left overdue (thousands,
             # each a system event it then folds) for some seconds: the lag is measured once that is done.
-            result["lag_settle_s"] = settled_s(broker.bootstrap, worker)
+            result["lag_settle_s"] = settled_s(writer, worker)
             progress(f"lag: {scale.lag_rate_per_s:,} events/s offered for {scale.lag_s:.0f} s")
-            lags_ms = offered_lag_ms(broker.bootstrap, worker, events, scale.lag_rate_per_s, scale.lag_s)
+            lags_ms = offered_lag_ms(writer, worker, events, scale.lag_rate_per_s, scale.lag_s)
             result["lag_p50_ms"] = _percentile(lags_ms, 0.5)
             result["lag_p99_ms"] = _percentile(lags_ms, 0.99)
             result["lag_poll_interval_ms"] = POLL_INTERVAL_S * 1000
@@ -477,10 +489,10 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
             worker.stop()
 
         progress("scale-out: two workers fold the same ledger")
-        ends = {p: high for p, (_, high) in ledger_reader.watermarks(broker.bootstrap, topics.EVENTS).items()}
+        ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
         # what the worker's timers added: deadlines of the stories that fell due as they were folded
         result["timer_events_written"] = sum(ends.values()) - scale.events - len(lags_ms)
-        pair = [BenchWorker(broker.bootstrap, tmp / f"pair-{n}").start() for n in (1, 2)]
+        pair = [BenchWorker(writer, tmp / f"pair-{n}").start() for n in (1, 2)]
         try:
             two = fold_throughput(pair, ends)
         finally:
@@ -491,13 +503,13 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
 
         progress("rebuild: the same ledger re-folded with no Faust in the loop")
         began = time.perf_counter()
-        _, records = rebuild_from_log(broker.bootstrap, policy=DEFAULT_POLICIES)
+        _, records = rebuild_from_log(auditor, policy=DEFAULT_POLICIES)
         result["rebuild_events_per_s"] = records / (time.perf_counter() - began)
 
         progress(f"memory: a worker holding {scale.memory_subjects:,} subjects and pending deadlines")
         big = tmp / "big"
-        write_big_store(big, broker.bootstrap, scale.memory_subjects)
-        worker = BenchWorker(broker.bootstrap, big).start()
+        write_big_store(big, writer, scale.memory_subjects)
+        worker = BenchWorker(writer, big).start()
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S
             while worker.applied() is None and time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from ops.config import load_settings
 from ops.terminal_text import literal
 from ops.text_table import print_rows
 from ops.worker_http import open_worker
+from streams.kafka_access import AUDITOR, WORKER  # who a command is to Kafka: the audit commands only read
 
 app = typer.Typer(help="credit-ledger: a streaming, event-sourced ledger of public credit records.",
                   no_args_is_help=True, add_completion=False)
@@ -115,8 +116,8 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=False) as progress:
         task = progress.add_task("publish", total=len(numbered))
-        with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, principal=principal,
-                       key_store=settings.key_store()) as publisher:
+        with Publisher(settings.kafka_access(WORKER), pseudonym_key=settings.pseudonym_key_bytes,
+                       principal=principal, key_store=settings.key_store()) as publisher:
             for line, problems in refused.items():
                 publisher.reject(f"{file.name} line {line}", problems)
             report = publisher.publish_many((item for _, item in numbered),
@@ -277,7 +278,7 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
         from streams.ledger import rebuild_from_log
 
         try:
-            store, _ = rebuild_from_log(settings.kafka, policy=settings.policies())
+            store, _ = rebuild_from_log(settings.kafka_access(AUDITOR), policy=settings.policies())
         except (KafkaException, TimeoutError) as error:
             err.print(f"error: cannot read the ledger at {settings.kafka}: {error}", markup=False, highlight=False,
                       soft_wrap=True)
@@ -490,8 +491,8 @@ def _reconstructed(settings, policies, subject_id: str, web_url: str | None) -> 
     from ops.history import reconstruct
 
     try:
-        entries, source = reconstruct(settings.kafka, web_url or settings.web_url, subject_id, policies,
-                                      settings.pseudonym_key_bytes, token=settings.operator_token)
+        entries, source = reconstruct(settings.kafka_access(AUDITOR), web_url or settings.web_url, subject_id,
+                                      policies, settings.pseudonym_key_bytes, token=settings.operator_token)
     except (KafkaException, OSError) as error:  # OSError: TimeoutError, a refused or reset connection
         err.print(f"error: cannot read credit.events from {settings.kafka}: {error}", markup=False,
                   highlight=False, soft_wrap=True)
@@ -564,7 +565,7 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
         live, until = None, None
         err.print(f"live worker not reachable at {url} ({error}); rebuilding without comparing")
     started = time.perf_counter()
-    store, records = rebuild_from_log(settings.kafka, until, policy=settings.policies())
+    store, records = rebuild_from_log(settings.kafka_access(AUDITOR), until, policy=settings.policies())
     seconds = time.perf_counter() - started
     rebuilt = store.state_digest()
     out.print(f"rebuilt {rebuilt['subjects']} subjects from {records} records in {seconds:.2f} s "
@@ -706,8 +707,8 @@ def access_log(subject: Optional[str] = typer.Option(None, "--subject", metavar=
     """Who read non-public records of a file (credit.access-log): when, which records, why it was allowed."""
     from ops.access_log import run_access_log
 
-    raise typer.Exit(run_access_log(bootstrap=load_settings(kafka=kafka).kafka, subject=subject, as_json=as_json,
-                                    limit=limit, out=out, err=err))
+    raise typer.Exit(run_access_log(bootstrap=load_settings(kafka=kafka).kafka_access(AUDITOR), subject=subject,
+                                    as_json=as_json, limit=limit, out=out, err=err))
 
 
 def main() -> None:

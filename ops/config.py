@@ -45,6 +45,14 @@ class Settings:
     # natural persons' sealing keys (streams/pii.py); "": <data dir>/pii-keys.json; "off": none (PII dropped)
     pii_key_store: str = ""
     token: str = ""  # the bearer token the CLI's reads of the worker carry; "": the embedded admin's, if any
+    # Who this process is to Kafka (streams/kafka_access.py). Unset: the role's SCRAM user in
+    # <data dir>/tokens.json ("kafka", written by `up`) over SASL_PLAINTEXT; without one, PLAINTEXT.
+    kafka_security_protocol: str = ""  # PLAINTEXT, SASL_PLAINTEXT or SASL_SSL
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_sasl_password_file: str = ""  # the password read from this file instead (a container's secret)
+    kafka_ssl_ca_file: str = ""  # SASL_SSL: the CAs (PEM) the brokers' certificates are checked against; "": the system's
 
     @property
     def pseudonym_key_bytes(self) -> bytes:
@@ -90,6 +98,45 @@ class Settings:
         from streams.principals import TOKENS_FILE, read_tokens
 
         return read_tokens(Path(self.data_dir) / TOKENS_FILE).get("admin")
+
+    def kafka_access(self, role: str = "worker"):
+        """How this process reaches Kafka, acting as `role` ("worker" or "auditor") when its credentials
+        come from <data dir>/tokens.json; SASL settings given explicitly are used whatever the role."""
+        from streams.kafka_access import KafkaAccess, KafkaAccessError
+        from streams.principals import TOKENS_FILE, PrincipalsError, read_tokens
+
+        protocol = self.kafka_security_protocol.upper()
+        username, password, mechanism = self.kafka_sasl_username, self.kafka_sasl_password, self.kafka_sasl_mechanism
+        if self.kafka_sasl_password_file:
+            try:
+                password = Path(self.kafka_sasl_password_file).read_text(encoding="utf-8").strip()
+            except OSError as error:
+                sys.exit(f"kafka: cannot read the SASL password file {self.kafka_sasl_password_file}: "
+                         f"{error.strerror or error}")
+        if not username and protocol in ("", "SASL_PLAINTEXT", "SASL_SSL"):
+            path = Path(self.data_dir) / TOKENS_FILE
+            try:
+                found = read_tokens(path).get("kafka")
+            except PrincipalsError as error:
+                sys.exit(f"kafka: {error}")
+            if found is not None:
+                if role not in found:
+                    sys.exit(f"kafka: {path} has no Kafka credentials for the {role} role")
+                username, password, mechanism = found[role]["username"], found[role]["password"], found["mechanism"]
+                protocol = protocol or "SASL_PLAINTEXT"
+        try:
+            return KafkaAccess(self.kafka, protocol or "PLAINTEXT", mechanism, username, password,
+                               self.kafka_ssl_ca_file)
+        except KafkaAccessError as error:
+            sys.exit(f"kafka: {error}")
+
+    def with_kafka(self, access) -> Settings:
+        """These settings reaching Kafka as `access` (a streams.kafka_access.KafkaAccess) does, whatever
+        the role: for a child process (to_env), e.g. a worker against a broker of the bench or the tests."""
+        return replace(self, kafka=access.bootstrap, kafka_security_protocol=access.security_protocol,
+                       kafka_sasl_mechanism=access.mechanism, kafka_sasl_username=access.username,
+                       kafka_sasl_password=access.password, kafka_sasl_password_file="",
+                       kafka_ssl_ca_file=access.ca_file)
 
     @property
     def web_url(self) -> str:
@@ -138,6 +185,16 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         return {f"CREDIT_LEDGER_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+KAFKA_SETTINGS = ("kafka", "kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username",
+                  "kafka_sasl_password", "kafka_sasl_password_file", "kafka_ssl_ca_file")
+
+
+def kafka_env(access) -> dict[str, str]:
+    """The environment variables that make a child process reach Kafka as `access` does."""
+    env = Settings().with_kafka(access).to_env()
+    return {f"CREDIT_LEDGER_{name.upper()}": env[f"CREDIT_LEDGER_{name.upper()}"] for name in KAFKA_SETTINGS}
 
 
 def data_dir_problem(data_dir: Path) -> str | None:

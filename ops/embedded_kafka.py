@@ -3,8 +3,18 @@
 The broker jars are fetched once with Maven into a cache outside the repo
 (`$CREDIT_LEDGER_KAFKA_HOME`, default ~/.cache/credit-ledger) and reused.
 
+It is a trust boundary like a cluster's (DESIGN "The broker"): clients authenticate with
+SASL/SCRAM-SHA-512 on its one client listener (SASL_PLAINTEXT, loopback only) and StandardAuthorizer
+refuses what no ACL allows (ops/kafka_acls.py). The broker's own principal, `broker`, is the only
+super user; it talks to itself as the inter-broker listener requires, over the same listener, and
+to its controller over the controller listener with SASL/PLAIN (KRaft's controller listener takes
+no SCRAM: the SCRAM credentials live in the metadata the controller serves). Its password is
+created with the storage, in <data dir>/broker-credentials.json (0600). The SCRAM users of the
+roles given (`credentials`, tokens.json's "kafka" section) are written into the storage when it is
+formatted, so the broker accepts them from its first start, and set again at each later start.
+
     python -m ops.embedded_kafka fetch                 # what `make setup` runs
-    python -m ops.embedded_kafka run [--port 9092] [--data-dir D]
+    python -m ops.embedded_kafka run [--port 9092] [--data-dir D]   # credentials in D/tokens.json
 """
 from __future__ import annotations
 
@@ -12,6 +22,7 @@ import argparse
 import base64
 import ctypes
 import functools
+import json
 import logging
 import os
 import random
@@ -27,12 +38,18 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from ops.kafka_acls import BROKER_USER, acl_bindings, ensure_acls, ensure_users
 from streams import topics
+from streams.kafka_access import ROLES, KafkaAccess, client_config
+from streams.private_files import read_private_file, write_private_file
+from streams.principals import TOKENS_FILE, create_dev_kafka_credentials
 from streams.topics import ensure_topics  # noqa: F401  (lives in streams: the worker needs it too)
 
 KAFKA_VERSION = "3.9.1"
 HERE = Path(__file__).resolve().parent / "kafka"
 MARKER = ".complete"  # written after a full copy, so an interrupted fetch is redone
+BROKER_CREDENTIALS = "broker-credentials.json"  # the broker principal's password, beside its storage
+SCRAM_USERS_MARKER = "scram-users"  # the storage has SCRAM users: formatted with them, or given them since
 INSTALL_HINT = "install it with: apt-get install -y openjdk-17-jre-headless maven"
 log = logging.getLogger(__name__)
 
@@ -167,20 +184,52 @@ def _cluster_id() -> str:
 # answers many small requests: 1,000 single-batch fetches took ~250 ms of its CPU against ~110 on a
 # warmed broker with both compilers (`full_jit`). Production brokers run with their own settings.
 QUICK_JIT_FLAGS = ("-XX:TieredStopAtLevel=1",)
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule required"
 
 
 class EmbeddedKafka:
+    """`credentials`: the SCRAM users to create and give ACLs to, as tokens.json's "kafka" section
+    ({"mechanism": "SCRAM-SHA-512", "worker": {"username", "password"}, "auditor": {...}}); without
+    them only the broker's own principal can do anything."""
+
     def __init__(self, data_dir: Path, port: int = 9092, controller_port: int | None = None,
-                 heap_mib: int = 512, log_file: Path | None = None, full_jit: bool = False):
+                 heap_mib: int = 512, log_file: Path | None = None, full_jit: bool = False,
+                 credentials: dict | None = None):
         self.data_dir = Path(data_dir).resolve()
         self.port, self.controller_port, self.heap_mib = port, controller_port, heap_mib
         self.jit_flags = () if full_jit else QUICK_JIT_FLAGS
         self.log_file = Path(log_file) if log_file else self.data_dir / "kafka.log"
+        self.credentials = {role: dict(credentials[role]) for role in ROLES if role in (credentials or {})}
         self.process: subprocess.Popen | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin_access(self) -> KafkaAccess:
+        """The broker's own principal, its only super user: for creating topics, users and ACLs."""
+        return KafkaAccess(self.bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", BROKER_USER, self._broker_password())
+
+    def access(self, role: str) -> KafkaAccess:
+        """How a client in `role` (streams.kafka_access.ROLES) reaches this broker."""
+        found = self.credentials[role]
+        return KafkaAccess(self.bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", found["username"], found["password"])
+
+    def _broker_password(self) -> str:
+        path = self.data_dir / BROKER_CREDENTIALS
+        try:
+            return json.loads(read_private_file(path))["password"]
+        except FileNotFoundError:
+            password = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+            write_private_file(path, json.dumps({"username": BROKER_USER, "password": password}).encode())
+            return password
+
+    def _scram_users(self) -> dict[str, str]:
+        """name -> password of every SCRAM user this broker must know: its own, then the roles'."""
+        return {BROKER_USER: self._broker_password(),
+                **{found["username"]: found["password"] for found in self.credentials.values()}}
 
     def __enter__(self) -> EmbeddedKafka:
         return self.start()
@@ -198,14 +247,41 @@ class EmbeddedKafka:
             raise PortInUseError(f"controller port {self.controller_port} is already in use; "
                                  "pass another one or stop what holds it")
 
-    def _write_properties(self) -> Path:
+    def _security_properties(self, plain_for_broker: bool = False) -> dict[str, str]:
+        """The listeners, SASL and the authorizer. With `plain_for_broker` the client listener also
+        takes SASL/PLAIN from the broker's principal (its static password), so that a storage formatted
+        before it had SCRAM users can be given them (_add_scram_users)."""
+        password = self._broker_password()
+        scram_login = f'{SCRAM_LOGIN} username="{BROKER_USER}" password="{password}";'
+        plain_login = f'{PLAIN_LOGIN} username="{BROKER_USER}" password="{password}" user_{BROKER_USER}="{password}";'
+        props = {
+            "listeners": f"CLIENT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            # clients, and the broker to itself: SCRAM-SHA-512 (the broker's SCRAM user is made with the storage)
+            "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.client.scram-sha-512.sasl.jaas.config": scram_login,
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            # the broker to its controller: PLAIN, the broker's principal its only user
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain_login,
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{BROKER_USER}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+        if plain_for_broker:
+            props.update({"listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+                          "listener.name.client.plain.sasl.jaas.config": plain_login,
+                          "sasl.mechanism.inter.broker.protocol": "PLAIN"})
+        return props
+
+    def _write_properties(self, plain_for_broker: bool = False) -> Path:
         props = {
             "process.roles": "broker,controller", "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self._security_properties(plain_for_broker),
             "log.dirs": str(self.data_dir / "kafka-logs"),
             "num.partitions": str(topics.PARTITIONS_DEFAULT), "auto.create.topics.enable": "true",
             "default.replication.factor": "1", "min.insync.replicas": "1",
@@ -218,7 +294,7 @@ class EmbeddedKafka:
             # retention is per topic (streams/topics.py): nothing global here
         }
         path = self.data_dir / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        write_private_file(path, "".join(f"{k}={v}\n" for k, v in props.items()).encode())  # holds the broker's password
         return path
 
     def start(self, timeout_s: float = 60) -> EmbeddedKafka:
@@ -229,15 +305,37 @@ class EmbeddedKafka:
         java = _require("java")
         for d in (self.data_dir, self.log_file.parent):
             d.mkdir(parents=True, exist_ok=True)
-        props = self._write_properties()
         cp = [f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}", "-cp", f"{libs}/*"]
-        with open(self.log_file, "ab") as out:
-            # format once: meta.properties marks formatted storage, and data survives restarts
-            if not (self.data_dir / "kafka-logs" / "meta.properties").exists():
+        deadline = time.monotonic() + timeout_s
+        # format once: meta.properties marks formatted storage, and data survives restarts
+        formatted_now = not (self.data_dir / "kafka-logs" / "meta.properties").exists()
+        if formatted_now:
+            props = self._write_properties()
+            scram = [arg for name, password in self._scram_users().items()
+                     for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
+            with open(self.log_file, "ab") as out:
                 fmt = subprocess.run([java, *cp, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                                      "-t", _cluster_id(), "-c", str(props)], stdout=out, stderr=out)
-                if fmt.returncode:
-                    raise KafkaStartError(f"formatting {self.data_dir} failed:\n{self._log_tail()}")
+                                      "-t", _cluster_id(), "-c", str(props), *scram], stdout=out, stderr=out)
+            if fmt.returncode:
+                raise KafkaStartError(f"formatting {self.data_dir} failed:\n{self._log_tail()}")
+            (self.data_dir / SCRAM_USERS_MARKER).touch()
+        elif not (self.data_dir / SCRAM_USERS_MARKER).exists():
+            self._add_scram_users(java, cp, deadline)  # a storage from before SASL: once
+        self._run(java, cp, self._write_properties(), deadline)
+        try:
+            if not formatted_now:  # the roles' passwords may have changed since (a new tokens.json)
+                ensure_users(self.admin_access, self._scram_users())
+            if self.credentials:
+                usernames = {role: found["username"] for role, found in self.credentials.items()}
+                ensure_acls(self.admin_access, acl_bindings(usernames))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _run(self, java: str, cp: list[str], props: Path, deadline: float,
+             admin_access: KafkaAccess | None = None) -> None:
+        with open(self.log_file, "ab") as out:
             self.process = subprocess.Popen(
                 [java, f"-Xms{self.heap_mib}m", f"-Xmx{self.heap_mib}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
                  *self.jit_flags, "-Djava.awt.headless=true", *cp, "kafka.Kafka", str(props)],
@@ -245,13 +343,25 @@ class EmbeddedKafka:
                 start_new_session=True,
                 preexec_fn=functools.partial(prepare_child, os.getpid()))
         try:
-            self._wait_ready(time.monotonic() + timeout_s)
+            self._wait_ready(deadline, admin_access or self.admin_access)
         except BaseException:
             self.stop()
             raise
-        return self
 
-    def _wait_ready(self, deadline: float) -> None:
+    def _add_scram_users(self, java: str, cp: list[str], deadline: float) -> None:
+        """Storage formatted before the broker had SASL holds no SCRAM user, not even the broker's own,
+        and kafka-storage adds users only when formatting. So the broker runs once with SASL/PLAIN also
+        open to its own principal, which creates the SCRAM users through the AdminClient, and stops."""
+        log.warning("%s was formatted without SCRAM users: adding them (once)", self.data_dir)
+        plain = KafkaAccess(self.bootstrap, "SASL_PLAINTEXT", "PLAIN", BROKER_USER, self._broker_password())
+        self._run(java, cp, self._write_properties(plain_for_broker=True), deadline, plain)
+        try:
+            ensure_users(plain, self._scram_users())
+        finally:
+            self.stop()
+        (self.data_dir / SCRAM_USERS_MARKER).touch()
+
+    def _wait_ready(self, deadline: float, admin_access: KafkaAccess) -> None:
         admin = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -260,7 +370,7 @@ class EmbeddedKafka:
             try:
                 if admin is None:  # only once the port is open, to keep librdkafka quiet
                     socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": log})
+                    admin = AdminClient(client_config(admin_access, logger=log))
                 if admin.list_topics(timeout=2).brokers:
                     return
             except (OSError, KafkaException):
@@ -309,9 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the `with` below stops the JVM
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored (`cmd &`)
-    with EmbeddedKafka(args.data_dir, port=args.port) as kafka:
-        ensure_topics(kafka.bootstrap)
-        print(f"Kafka on {kafka.bootstrap}, data in {kafka.data_dir}; Ctrl-C stops it", flush=True)
+    credentials = create_dev_kafka_credentials(args.data_dir)  # kept across runs, like `up`'s
+    with EmbeddedKafka(args.data_dir, port=args.port, credentials=credentials) as kafka:
+        ensure_topics(kafka.admin_access)
+        print(f"Kafka on {kafka.bootstrap} (SASL_PLAINTEXT, SCRAM-SHA-512), data in {kafka.data_dir}; "
+              f"credentials in {kafka.data_dir / TOKENS_FILE}; Ctrl-C stops it", flush=True)
         try:
             kafka.process.wait()
         except KeyboardInterrupt:

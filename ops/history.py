@@ -15,6 +15,7 @@ from ops.worker_http import open_worker
 from projections.replay import replay
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event
+from streams.kafka_access import KafkaAccess
 from streams.partitioner import partition_of
 
 INDEX_TIMEOUT_S = 10.0
@@ -41,7 +42,7 @@ def _decoded(records, subject_id: str):
             continue  # not an event: nothing of the subject's file (it is on credit.rejected)
 
 
-def from_index(bootstrap: str, subject_id: str, partition: int, index: list[dict], policies,
+def from_index(bootstrap: KafkaAccess | str, subject_id: str, partition: int, index: list[dict], policies,
                pseudonym_key: bytes) -> list | None:
     """The history re-folded from the offsets the index names, or None when the log disagrees
     with the index (an offset missing, another event there, a different chain hash)."""
@@ -54,7 +55,7 @@ def from_index(bootstrap: str, subject_id: str, partition: int, index: list[dict
     return history
 
 
-def reconstruct(bootstrap: str, web_url: str, subject_id: str, policies, pseudonym_key: bytes,
+def reconstruct(bootstrap: KafkaAccess | str, web_url: str, subject_id: str, policies, pseudonym_key: bytes,
                 token: str | None = None) -> tuple[list, str]:
     """(history entries {offset, chain_hash, event}, "index" or "scan: <why>") read from the log."""
     partition = partition_of(subject_id, len(ledger_reader.leaders(bootstrap, topics.EVENTS)))

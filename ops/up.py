@@ -21,7 +21,8 @@ from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, prepare_child
 from streams import ledger_reader, topics
-from streams.principals import TOKENS_FILE, create_dev_principals
+from streams.kafka_access import WORKER
+from streams.principals import TOKENS_FILE, create_dev_kafka_credentials, create_dev_principals
 from streams.sdk import Publisher
 from streams.topics import ensure_topics
 
@@ -85,7 +86,8 @@ def publish_demo(settings: Settings) -> str | None:
     today = datetime.now(SHANGHAI).date()
     events = demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
     first_company = next(e["subject"]["id"] for e in events if e["subject"]["kind"] == "LEGAL_PERSON")
-    if sum(high for _, high in ledger_reader.watermarks(settings.kafka, topics.EVENTS).values()) > 0:
+    kafka = settings.kafka_access(WORKER)  # the worker's principal, until the demo goes through the edge
+    if sum(high for _, high in ledger_reader.watermarks(kafka, topics.EVENTS).values()) > 0:
         console.print("demo: the ledger already holds events; not publishing them again")
         return first_company
     recorded_at = [datetime.now(timezone.utc)]
@@ -94,7 +96,7 @@ def publish_demo(settings: Settings) -> str | None:
         for event in events:
             recorded_at[0] = datetime.combine(date.fromisoformat(event["occurred_on"]), DEMO_RECORDED_TIME, SHANGHAI)
             yield event
-    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=lambda: recorded_at[0],
+    with Publisher(kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=lambda: recorded_at[0],
                    key_store=settings.key_store()) as publisher:
         report = publisher.publish_many(stamped())
     console.print(f"demo: published {len(report.delivered)} events for "
@@ -112,7 +114,7 @@ def run_live_demo(settings: Settings, stop: threading.Event) -> None:
     clock = settings.clock()
     live = LiveDemo(seed=time.time_ns(), speed=settings.clock_speed)
     next_story_s, warned = 0.0, False
-    with Publisher(settings.kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=clock.now,
+    with Publisher(settings.kafka_access(WORKER), pseudonym_key=settings.pseudonym_key_bytes, clock=clock.now,
                    key_store=settings.key_store()) as publisher:
         while not stop.wait(LIVE_TICK_S):
             today = clock.now().astimezone(SHANGHAI).date()
@@ -149,7 +151,10 @@ def install_stop_handlers(stopping: list) -> None:
 
 def run_up(settings: Settings, demo: bool) -> int:
     data_dir = Path(settings.data_dir).resolve()
-    settings = replace(settings, data_dir=str(data_dir))
+    # Kafka is the embedded broker, reached as the roles whose credentials are in <data dir>/tokens.json:
+    # security settings meant for another broker do not apply (the worker inherits these through to_env)
+    settings = replace(settings, data_dir=str(data_dir), kafka_security_protocol="", kafka_sasl_username="",
+                       kafka_sasl_password="", kafka_sasl_password_file="", kafka_ssl_ca_file="")
     stopping: list[str] = []
     install_stop_handlers(stopping)
     kafka = worker = live = None
@@ -160,12 +165,17 @@ def run_up(settings: Settings, demo: bool) -> int:
         if settings.uses_dev_key:
             console.print("[bold red]WARNING: no pseudonym key configured (CREDIT_LEDGER_PSEUDONYM_KEY); "
                           "natural persons are pseudonymised with the DEVELOPMENT key. Never use it in production.[/]")
-        kafka = EmbeddedKafka(data_dir / "kafka", port=settings.kafka_port, log_file=data_dir / "kafka.log")
+        # the Kafka users of the worker and the auditor (SCRAM-SHA-512), kept in <data dir>/tokens.json across
+        # restarts; the broker is formatted with them, or given them again, with their ACLs (ops/kafka_acls.py)
+        credentials = create_dev_kafka_credentials(data_dir)
+        kafka = EmbeddedKafka(data_dir / "kafka", port=settings.kafka_port, log_file=data_dir / "kafka.log",
+                              credentials=credentials)
         started = time.monotonic()
         kafka.start()
-        console.print(f"kafka: {kafka.bootstrap} (started in {time.monotonic() - started:.1f} s, data in {data_dir / 'kafka'})")
+        console.print(f"kafka: {kafka.bootstrap} (SASL/SCRAM, started in {time.monotonic() - started:.1f} s, "
+                      f"data in {data_dir / 'kafka'})")
         settings = replace(settings, kafka=kafka.bootstrap)
-        ensure_topics(settings.kafka, partitions=settings.partitions)
+        ensure_topics(kafka.admin_access, partitions=settings.partitions)
         # development principals, before the worker reads them: a publisher per demo authority and
         # a supervisor, an auditor and an admin; tokens in <data dir>/tokens.json (kept across restarts)
         tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path)
@@ -177,7 +187,8 @@ def run_up(settings: Settings, demo: bool) -> int:
         wait_ready(settings, worker, worker_log)
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
                       f"  dashboard: {settings.web_url}/dashboard?token={tokens['supervisor']}\n"
-                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority)\n"
+                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority;\n"
+                      f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
                       f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")
         if subject:

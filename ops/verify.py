@@ -23,6 +23,7 @@ from projections.verification import (MAX_RECORDS_PER_FILE, DigestFileError, Ver
                                       write_digest)
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_digest, decode_event
+from streams.kafka_access import AUDITOR, KafkaAccess
 
 OK, DISCREPANCY, CANNOT_VERIFY = 0, 1, 2
 
@@ -34,14 +35,14 @@ def _decode(value: bytes | None) -> dict | None:
         return None
 
 
-def _partitions(bootstrap: str, topic: str, marks: dict[int, tuple[int, int]]):
+def _partitions(bootstrap: KafkaAccess | str, topic: str, marks: dict[int, tuple[int, int]]):
     """(partition, records) for every partition, each read lazily from its low watermark."""
     for partition, (low, high) in marks.items():
         yield partition, ((offset, key, value) for offset, key, value, _ in
                           ledger_reader.read_range(bootstrap, topic, partition, low, high))
 
 
-def _published_digests(bootstrap: str, err: Console) -> list[dict]:
+def _published_digests(bootstrap: KafkaAccess | str, err: Console) -> list[dict]:
     digests, undecodable = [], 0
     for *_, value, _ in ledger_reader.read_topic(bootstrap, topics.DIGESTS):
         try:
@@ -83,24 +84,25 @@ def run_verify(*, kafka: str | None = None, topic: str | None = None, subject: s
             return cannot(f"--digest {digest}: not a digest file (format 1): {error}")
     topic = topic or (saved.topic if saved is not None else topics.EVENTS)
     settings = load_settings(kafka=kafka)
+    auditor = settings.kafka_access(AUDITOR)  # reads the ledger and its digests, nothing more
     try:
-        marks = ledger_reader.watermarks(settings.kafka, topic)
+        marks = ledger_reader.watermarks(auditor, topic)
     except (KafkaException, TimeoutError) as error:
         return cannot(f"cannot read {topic} at {settings.kafka}: {error}")
     except KeyError:
         return cannot(f"no topic {topic} at {settings.kafka}")
     try:
         if export_digest is not None:
-            return _export(settings, topic, marks, Path(export_digest), out, err)
-        published = [] if saved is not None else _published_digests(settings.kafka, err)
-        result = verify(_partitions(settings.kafka, topic, marks), topic=topic, decode=_decode, saved=saved,
+            return _export(settings, auditor, topic, marks, Path(export_digest), out, err)
+        published = [] if saved is not None else _published_digests(auditor, err)
+        result = verify(_partitions(auditor, topic, marks), topic=topic, decode=_decode, saved=saved,
                         published=published, subject=subject, policy=settings.policies())
     except (KafkaException, TimeoutError) as error:
         return cannot(f"reading {topic} at {settings.kafka} failed: {error}")
     return _report(result, out, err, saved_subjects=saved is not None and saved.subjects is not None)
 
 
-def _export(settings, topic: str, marks: dict[int, tuple[int, int]], path: Path, out: Console, err: Console) -> int:
+def _export(settings, auditor: KafkaAccess, topic: str, marks: dict[int, tuple[int, int]], path: Path, out: Console, err: Console) -> int:
     total = sum(high - low for low, high in marks.values())
     if total > MAX_RECORDS_PER_FILE:
         err.print(f"error: {topic} holds {total:,} records, more than a digest file takes "
@@ -114,7 +116,7 @@ def _export(settings, topic: str, marks: dict[int, tuple[int, int]], path: Path,
     exported_at = instant_text(datetime.now(timezone.utc))
     try:
         with temporary.open("w", encoding="utf-8") as stream:
-            summary = write_digest(stream, _partitions(settings.kafka, topic, marks), topic=topic,
+            summary = write_digest(stream, _partitions(auditor, topic, marks), topic=topic,
                                    exported_at=exported_at, decode=_decode, policy=settings.policies())
         os.replace(temporary, path)
     except OSError as error:

@@ -34,6 +34,7 @@ from streams.topics import ensure_topics
 from projections.validate import EdgeContext, problems_as_dicts
 from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
 from streams.edge import accept_event
+from streams.kafka_access import WORKER, faust_credentials
 from streams.gate import Gate
 from streams.pii import KeyStoreError, with_personal_info
 from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
@@ -84,11 +85,13 @@ async def read_body(request, limit: int) -> bytes | None:
 
 def create_app(settings) -> faust.App:
     data_dir = Path(settings.data_dir)
+    kafka = settings.kafka_access(WORKER)  # every client of the worker, Faust's too, is its principal
     app = faust.App(
         # Faust runs the web server, the timers and the sends; the ledger's own consumer group
         # (streams/ledger_consumer.py) takes the name "credit-ledger"
         "credit-ledger-web",
-        broker=";".join(f"kafka://{host}" for host in settings.kafka.split(",")),
+        broker=";".join(f"kafka://{host}" for host in kafka.bootstrap.split(",")),
+        broker_credentials=faust_credentials(kafka),
         store="rocksdb://",
         datadir=str(data_dir / "faust"),
         web_bind=settings.web_host,
@@ -106,7 +109,7 @@ def create_app(settings) -> faust.App:
     store = SubjectStore(data_dir / "subjects")
     gap_reader = lambda p, start, end: (  # noqa: E731
         (p, offset, key, value) for offset, key, value, _ in
-        ledger_reader.read_range(settings.kafka, topics.EVENTS, p, start, end))
+        ledger_reader.read_range(kafka, topics.EVENTS, p, start, end))
     policies, clock = settings.policies(), settings.clock()
 
     def policy_now():
@@ -132,9 +135,9 @@ def create_app(settings) -> faust.App:
 
     def today() -> str:
         return instant_text(clock.now())[:10]  # the Asia/Shanghai date on the ledger's clock
-    dashboard = install_dashboard(app, store, clock, gate, bootstrap=settings.kafka, ready=lambda: readiness["ready"])
+    dashboard = install_dashboard(app, store, clock, gate, bootstrap=kafka, ready=lambda: readiness["ready"])
 
-    outputs = BatchProducer(settings.kafka)
+    outputs = BatchProducer(kafka)
 
     async def publish_outputs(batch: Batch) -> None:
         """The batch's rejections and GradeChanged records, on the broker before the store moves past
@@ -172,7 +175,7 @@ def create_app(settings) -> faust.App:
         deadline.daemon = True  # a shutdown that ends in time exits at once, as before
         deadline.start()
 
-    ledger_consumer = LedgerConsumer(settings.kafka, store, session_timeout_ms=int(SESSION_TIMEOUT_S * 1000),
+    ledger_consumer = LedgerConsumer(kafka, store, session_timeout_ms=int(SESSION_TIMEOUT_S * 1000),
                                      heartbeat_interval_ms=int(HEARTBEAT_INTERVAL_S * 1000))
 
     @app.task
@@ -286,7 +289,7 @@ def create_app(settings) -> faust.App:
             return
         loop = asyncio.get_running_loop()
         try:
-            marks = await loop.run_in_executor(None, ledger_reader.watermarks, settings.kafka, topics.EVENTS)
+            marks = await loop.run_in_executor(None, ledger_reader.watermarks, kafka, topics.EVENTS)
         except KafkaException as error:  # the broker is away (a restart): a timer that raised would stop the app
             log.warning("readiness check: cannot read the watermarks (%s); trying again", error)
             return
@@ -516,7 +519,7 @@ def run_worker(settings, loglevel: str = "warn") -> None:
     """Run the worker until SIGINT/SIGTERM (production: `credit-ledger worker`)."""
     from faust import Worker
 
-    ensure_topics(settings.kafka, partitions=settings.partitions)
+    ensure_topics(settings.kafka_access(WORKER), partitions=settings.partitions)
     try:
         app = create_app(settings)
     except StoreError as error:  # e.g. a disk that filled up since the data dir was checked

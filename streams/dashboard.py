@@ -40,6 +40,7 @@ from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
 from projections.records import ACTIVE, base_status, own_key
 from streams import ledger_reader, metrics, topics
+from streams.kafka_access import KafkaAccess
 from streams.codec import CodecError, decode_event, decode_grade_changed
 from streams.gate import COOKIE_MAX_AGE_S, TOKEN_COOKIE
 from streams.partitioner import partition_of
@@ -328,7 +329,7 @@ class Tails:
     authorities: dict[str, str]  # authority code -> name, from every event read
 
 
-def read_tails(bootstrap: str, records: int = SEED_TAIL_RECORDS) -> Tails:
+def read_tails(bootstrap: KafkaAccess | str, records: int = SEED_TAIL_RECORDS) -> Tails:
     """The last `records` records of each partition of credit.grades and credit.events.
     Blocking: run it in an executor."""
     changes, events, authorities = [], [], {}
@@ -350,7 +351,7 @@ def read_tails(bootstrap: str, records: int = SEED_TAIL_RECORDS) -> Tails:
     return Tails(changes, events, len(ledger), dict(list(authorities.items())[-AUTHORITY_NAMES_MAX:]))
 
 
-def _tail(bootstrap: str, topic: str, marks: dict[int, tuple[int, int]], records: int):
+def _tail(bootstrap: KafkaAccess | str, topic: str, marks: dict[int, tuple[int, int]], records: int):
     """(partition, offset, value) of the last `records` records of each partition (marks: low, high)."""
     for partition, (low, high) in marks.items():
         for offset, _, value, _ in ledger_reader.read_range(bootstrap, topic, partition, max(low, high - records), high):
@@ -407,7 +408,7 @@ def refusal_page(message: str) -> str:
             '（嵌入式部署的令牌见数据目录中的 tokens.json）。</p></body></html>\n')
 
 
-def install(app, store, clock, gate, *, bootstrap: str, ready: Callable[[], bool]) -> Dashboard:
+def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Callable[[], bool]) -> Dashboard:
     """Add the dashboard's pages, stream and timers to the Faust app; returns the Dashboard for the fold to feed.
     The data (snapshot, stream) is for supervisors and up (streams/gate.py); the static assets are public."""
     dashboard = Dashboard(store, clock, ready)

@@ -26,6 +26,7 @@ from projections.replay import INVALID, Step, quarantined, step
 from projections.validate import Problem
 from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event
+from streams.kafka_access import KafkaAccess
 from streams.store import MemoryStore, list_key, timer_key, timer_value
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,7 @@ REBUILD_PARALLEL_MIN_RECORDS = 50_000
 REBUILD_PROCESSES_MAX = 16
 
 
-def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None,
+def rebuild_from_log(bootstrap: KafkaAccess | str, until: dict[int, int] | None = None,
                      policy: Policy | PolicyBook = DEFAULT_POLICY,
                      parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> tuple[MemoryStore, int]:
     """Re-fold credit.events from offset 0 into fresh state, with no Faust in the loop.
@@ -350,7 +351,7 @@ def rebuild_from_log(bootstrap: str, until: dict[int, int] | None = None,
     return store, records_read
 
 
-def _rebuild_partition(bootstrap: str, partition: int, low: int, end: int, policy: Policy | PolicyBook,
+def _rebuild_partition(bootstrap: KafkaAccess | str, partition: int, low: int, end: int, policy: Policy | PolicyBook,
                        store: MemoryStore | None = None) -> tuple[MemoryStore, int]:
     """Fold one partition's records low <= offset < end into `store` (a new one by default)."""
     store = MemoryStore() if store is None else store

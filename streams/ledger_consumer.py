@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from streams import topics
+from streams.kafka_access import KafkaAccess, client_config
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,11 @@ QUEUED_KBYTES_MAX = 16 * 1024
 
 
 class LedgerConsumer:
-    def __init__(self, bootstrap: str, store, session_timeout_ms: int, heartbeat_interval_ms: int,
+    def __init__(self, kafka: KafkaAccess | str, store, session_timeout_ms: int, heartbeat_interval_ms: int,
                  topic: str = topics.EVENTS, group_id: str = GROUP_ID):
         self._store = store
         self._topic = topic
-        self._config = {
-            "bootstrap.servers": bootstrap,
+        self._config = client_config(kafka, **{
             "group.id": group_id,
             "client.id": "credit-ledger-worker",
             "enable.auto.commit": False,
@@ -56,7 +56,7 @@ class LedgerConsumer:
             "queued.min.messages": QUEUED_RECORDS_MIN,
             "queued.max.messages.kbytes": QUEUED_KBYTES_MAX,
             "on_commit": self._on_commit,
-        }
+        })
         # one thread calls the client: consume, commit and close never overlap, and the
         # rebalance callbacks run inside consume, between two batches
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-consumer")

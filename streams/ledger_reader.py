@@ -4,14 +4,16 @@ confluent-kafka reads ranges (the worker fills a gap between its store and the c
 position with it, `rebuild` and the audit commands re-fold the log); chosen offsets (`history`)
 are read with Fetch requests of our own, many in flight (see FETCHES_IN_FLIGHT_MAX), and the
 partitions' leaders (`leaders`) and the watermarks with Metadata and ListOffsets requests of our own.
-Every function here blocks.
+Every function here blocks. Each takes where the brokers are and who this process is to them as a
+KafkaAccess (streams/kafka_access.py; a bare bootstrap string is PLAINTEXT): the consumers get their
+configuration from it, and the sockets of our own authenticate on it (SASL/SCRAM, in TLS for SASL_SSL).
 """
 from __future__ import annotations
 
 import bisect
 import collections
 import gzip
-import socket
+import ssl
 import struct
 import time
 import uuid
@@ -20,7 +22,10 @@ from collections.abc import Iterator
 import cramjam  # lz4 and zstd record batches, as the Kafka client libraries decompress them
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from streams import kafka_access
 from streams.avro_decoder import read_long  # a record's fields are zig-zag varints, as Avro's longs
+from streams.kafka_access import KafkaAccess, client_config
+from streams.kafka_sasl import SaslError
 
 BATCH_MAX = 10_000  # messages per consume() call
 POLL_TIMEOUT_S = 1.0
@@ -30,16 +35,15 @@ _COORDINATOR_NOT_READY = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT
                           KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
 
 
-def _consumer(bootstrap: str, **overrides) -> Consumer:
-    return Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"credit-ledger-reader-{uuid.uuid4()}",  # never committed
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-        "fetch.max.bytes": 64 * 1024 * 1024,
-        **overrides,
-    })
+def _consumer(kafka: KafkaAccess | str, **overrides) -> Consumer:
+    return Consumer(client_config(
+        kafka,
+        **{"group.id": f"credit-ledger-reader-{uuid.uuid4()}",  # never joined nor committed (ops/kafka_acls.py)
+           "enable.auto.commit": False,
+           "enable.partition.eof": True,
+           "auto.offset.reset": "earliest",
+           "fetch.max.bytes": 64 * 1024 * 1024,
+           **overrides}))
 
 
 # Reading scattered offsets is one fetch per jump, and each fetch a round trip the broker answers
@@ -69,7 +73,7 @@ RESPONSE_BYTES_MAX = 64 * 1024 * 1024  # what a Fetch response may claim before 
 CLIENT_ID = b"credit-ledger-reader"
 
 
-def watermarks(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+def watermarks(kafka: KafkaAccess | str, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
     """{partition: (low, high)} for every partition of `topic`, the high watermark as consumers see it.
 
     With ListOffsets requests of our own, one socket to each leader: a librdkafka client built for
@@ -77,12 +81,12 @@ def watermarks(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int,
     deadline = time.monotonic() + timeout_s
     while True:
         by_leader: dict[tuple[str, int], list[int]] = {}
-        for partition, address in leaders(bootstrap, topic, max(0.1, deadline - time.monotonic())).items():
+        for partition, address in leaders(kafka, topic, max(0.1, deadline - time.monotonic())).items():
             by_leader.setdefault(address, []).append(partition)
         marks, last_failure = {}, ""
         for address, partitions in by_leader.items():
             try:
-                answers = _ask_list_offsets(address, topic, partitions, deadline)
+                answers = _ask_list_offsets(kafka, address, topic, partitions, deadline)
             except OSError as error:  # the leader went away since the Metadata answer: ask again
                 last_failure = f"{address[0]}:{address[1]}: {error}"
                 continue
@@ -96,16 +100,16 @@ def watermarks(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int,
         if marks.keys() == {p for partitions in by_leader.values() for p in partitions}:
             return dict(sorted(marks.items()))
         if time.monotonic() > deadline:
-            raise KafkaException(f"no watermarks for {topic} from {bootstrap}: {last_failure}")
+            raise KafkaException(f"no watermarks for {topic} from {kafka}: {last_failure}")
         time.sleep(0.2)
 
 
-def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int
+def read_range(kafka: KafkaAccess | str, topic: str, partition: int, start: int, end: int
                ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
     """Yield (offset, key, value, timestamp_ms) for start <= offset < end of one partition."""
     if start >= end:
         return
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(kafka)
     try:
         consumer.assign([TopicPartition(topic, partition, start)])
         idle_polls, next_offset = 0, start
@@ -113,10 +117,14 @@ def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int
             # no more than the range still holds: consume() waits its whole timeout for a fuller batch
             messages = consumer.consume(min(BATCH_MAX, end - next_offset), timeout=POLL_TIMEOUT_S)
             idle_polls = 0 if messages else idle_polls + 1
+            if idle_polls == 1:
+                _raise_if_refused(consumer, topic)  # an assignment of a topic not ours to read only stays idle
             if idle_polls > IDLE_POLLS_MAX:
                 raise TimeoutError(f"{topic}[{partition}] stopped before offset {end}")
             for message in messages:
                 if message.error() is not None:
+                    if message.error().code() in _REFUSED:  # no retry makes it readable
+                        raise KafkaException(message.error())
                     continue  # partition EOF; keep polling until `end`
                 offset = message.offset()
                 if offset >= end:
@@ -129,7 +137,7 @@ def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int
         consumer.close()
 
 
-def read_offsets(bootstrap: str, topic: str, partition: int, offsets,
+def read_offsets(kafka: KafkaAccess | str, topic: str, partition: int, offsets,
                  timeout_s: float = OFFSETS_TIMEOUT_S) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
     """Yield (offset, key, value, timestamp_ms) for each of `offsets` in one partition, in order.
     An offset the log does not hold (beyond its end, or gone) is left out: the caller compares
@@ -137,7 +145,7 @@ def read_offsets(bootstrap: str, topic: str, partition: int, offsets,
     fetches after them are in flight."""
     wanted = sorted(set(offsets))
     if wanted:
-        yield from _fetch_offsets(bootstrap, topic, partition, wanted, time.monotonic() + timeout_s)
+        yield from _fetch_offsets(kafka, topic, partition, wanted, time.monotonic() + timeout_s)
 
 
 def _runs(wanted: list[int]) -> list[list[int]]:
@@ -158,7 +166,7 @@ class _Run:
         self.offsets, self.position, self.done, self.fetch_bytes = offsets, offsets[0], False, FETCH_BYTES
 
 
-def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: list[int], deadline: float
+def _fetch_offsets(kafka: KafkaAccess | str, topic: str, partition: int, wanted: list[int], deadline: float
                    ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
     found: dict[int, tuple[bytes | None, bytes | None, int]] = {}  # read, not yet yielded
     runs = [_Run(run) for run in _runs(wanted)]
@@ -166,7 +174,7 @@ def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: list[int]
     in_flight: collections.deque[_Run] = collections.deque()  # in the order their answers come
     settled, next_in_run = 0, 0  # runs[:settled] are yielded, and runs[settled].offsets[:next_in_run]
     attempts = 0
-    leader = _LeaderConnection(bootstrap, topic, partition, deadline)
+    leader = _LeaderConnection(kafka, topic, partition, deadline)
     try:
         while waiting or in_flight:
             if len(in_flight) <= FETCHES_IN_FLIGHT_MAX // 2:  # refilled by halves: one write, many requests
@@ -184,7 +192,7 @@ def _fetch_offsets(bootstrap: str, topic: str, partition: int, wanted: list[int]
                 in_flight.clear()
                 leader.close()
                 time.sleep(0.2 * attempts)
-                leader = _LeaderConnection(bootstrap, topic, partition, deadline)
+                leader = _LeaderConnection(kafka, topic, partition, deadline)
                 continue
             if error_code and error_code != _OFFSET_OUT_OF_RANGE:  # out of range: past the end, left out
                 raise KafkaException(f"{topic}[{partition}] fetch at {run.position}: "
@@ -217,12 +225,11 @@ _FETCH_KEY, _FETCH_VERSION = 1, 4  # v4: record batches and an isolation level; 
 class _LeaderConnection:
     """One socket to the partition's leader, Fetch v4 requests written and answers read in order."""
 
-    def __init__(self, bootstrap: str, topic: str, partition: int, deadline: float):
+    def __init__(self, kafka: KafkaAccess | str, topic: str, partition: int, deadline: float):
         self.name = f"{topic}[{partition}]"
         self.topic, self.partition, self.deadline = topic.encode(), partition, deadline
-        host, port = _leader_address(bootstrap, topic, partition, deadline)
-        self.socket = socket.create_connection((host, port), timeout=self._remaining_s())
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        host, port = _leader_address(kafka, topic, partition, deadline)
+        self.socket = _connect(kafka, (host, port), self._remaining_s())
         self.reader = self.socket.makefile("rb", buffering=256 * 1024)
         self.sent = self.received = 0  # correlation ids: answers come in the order of the requests
         self.header = struct.pack(">hh", _FETCH_KEY, _FETCH_VERSION)
@@ -292,23 +299,51 @@ def _string(answer, position: int) -> tuple[str | None, int]:
     return bytes(answer[position + 2:position + 2 + length]).decode(), position + 2 + length
 
 
-def _ask(address: tuple[str, int], body: bytes, deadline: float, bytes_max: int) -> bytes:
-    """One request (`body`: from its api key on) on a socket of our own, and its answer after the size."""
-    with socket.create_connection(address, timeout=max(0.1, deadline - time.monotonic())) as connection:
-        connection.sendall(struct.pack(">i", len(body)) + body)
+# what read_range's consumer reports that no retry would mend: it raises instead of polling on
+_REFUSED = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError._AUTHENTICATION}
+
+
+def _raise_if_refused(consumer: Consumer, topic: str) -> None:
+    try:
+        error = consumer.list_topics(topic, timeout=POLL_TIMEOUT_S * 5).topics[topic].error
+    except KafkaException:
+        return  # the broker is away: the idle polls tell
+    if error is not None and error.code() in _REFUSED:
+        raise KafkaException(error)
+
+
+def _connect(kafka: KafkaAccess | str, address: tuple[str, int], timeout_s: float):
+    """A socket to `address`, authenticated as `kafka` says. A refusal (bad credentials, a certificate
+    that does not check) raises KafkaException: asking another broker, or again, would not help."""
+    try:
+        return kafka_access.connect(kafka, address, timeout_s, client_id=CLIENT_ID)
+    except SaslError as error:
+        raise KafkaException(f"{address[0]}:{address[1]}: {error}") from None
+    except ssl.SSLCertVerificationError as error:
+        raise KafkaException(f"{address[0]}:{address[1]}: the broker's certificate: {error.verify_message}") from None
+
+
+def _ask(kafka: KafkaAccess | str, address: tuple[str, int], bodies: list[bytes], deadline: float,
+         bytes_max: int) -> list[bytes]:
+    """Requests (each `body` from its api key on) one after another on a socket of our own, so one
+    authentication serves them all, and their answers, each from after its size."""
+    answers = []
+    with _connect(kafka, address, max(0.1, deadline - time.monotonic())) as connection:
         with connection.makefile("rb") as reader:
-            head = reader.read(4)
-            size = struct.unpack(">i", head)[0] if len(head) == 4 else -1
-            if not 8 <= size <= bytes_max:
-                raise KafkaException(f"{address[0]}:{address[1]}: an answer of {size} bytes "
-                                     "is not a Kafka broker's")
-            answer = reader.read(size)
-    if len(answer) != size:
-        raise KafkaException(f"{address[0]}:{address[1]} closed the connection mid-answer")
-    return answer
+            for body in bodies:
+                connection.sendall(struct.pack(">i", len(body)) + body)
+                head = reader.read(4)
+                size = struct.unpack(">i", head)[0] if len(head) == 4 else -1
+                if not 8 <= size <= bytes_max:
+                    raise KafkaException(f"{address[0]}:{address[1]}: an answer of {size} bytes "
+                                         "is not a Kafka broker's")
+                answers.append(reader.read(size))
+                if len(answers[-1]) != size:
+                    raise KafkaException(f"{address[0]}:{address[1]} closed the connection mid-answer")
+    return answers
 
 
-def _ask_metadata(address: tuple[str, int], topic: str, deadline: float
+def _ask_metadata(kafka: KafkaAccess | str, address: tuple[str, int], topic: str, deadline: float
                   ) -> tuple[int, dict[int, tuple[str, int]], dict[int, int]]:
     """(the topic's error code, {broker id: (host, port)}, {partition: leader id}) from one broker.
 
@@ -317,7 +352,7 @@ def _ask_metadata(address: tuple[str, int], topic: str, deadline: float
     name = topic.encode()
     body = struct.pack(">hhih", _METADATA_KEY, _METADATA_VERSION, 0, len(CLIENT_ID)) + CLIENT_ID \
         + struct.pack(">ih", 1, len(name)) + name + b"\x00"  # one topic; never create it
-    answer = _ask(address, body, deadline, METADATA_BYTES_MAX)
+    answer, = _ask(kafka, address, [body], deadline, METADATA_BYTES_MAX)
     try:
         return _metadata_of(answer)
     except (struct.error, UnicodeDecodeError) as error:
@@ -328,17 +363,18 @@ _LIST_OFFSETS_KEY, _LIST_OFFSETS_VERSION = 2, 1  # v1: served by Kafka 0.10.1 to
 _EARLIEST, _LATEST = -2, -1  # the timestamps that ask for the log start and, for a consumer, the high watermark
 
 
-def _ask_list_offsets(address: tuple[str, int], topic: str, partitions: list[int], deadline: float
-                      ) -> dict[int, tuple[int, int, int]]:
+def _ask_list_offsets(kafka: KafkaAccess | str, address: tuple[str, int], topic: str, partitions: list[int],
+                      deadline: float) -> dict[int, tuple[int, int, int]]:
     """{partition: (error code, low, high)} from their leader: two ListOffsets requests (a partition
-    appears once in a request), the earliest and the latest offsets."""
+    appears once in a request), the earliest and the latest offsets, on one connection."""
     name = topic.encode()
     found: dict[int, list[int]] = {p: [0, -1, -1] for p in partitions}
-    for column, timestamp in ((1, _EARLIEST), (2, _LATEST)):
-        body = struct.pack(">hhih", _LIST_OFFSETS_KEY, _LIST_OFFSETS_VERSION, 0, len(CLIENT_ID)) + CLIENT_ID \
-            + struct.pack(">iih", -1, 1, len(name)) + name + struct.pack(">i", len(partitions)) \
-            + b"".join(struct.pack(">iq", p, timestamp) for p in partitions)  # replica -1: a consumer
-        answer = _ask(address, body, deadline, METADATA_BYTES_MAX)
+    columns = ((1, _EARLIEST), (2, _LATEST))
+    bodies = [struct.pack(">hhih", _LIST_OFFSETS_KEY, _LIST_OFFSETS_VERSION, 0, len(CLIENT_ID)) + CLIENT_ID
+              + struct.pack(">iih", -1, 1, len(name)) + name + struct.pack(">i", len(partitions))
+              + b"".join(struct.pack(">iq", p, timestamp) for p in partitions)  # replica -1: a consumer
+              for _, timestamp in columns]
+    for (column, _), answer in zip(columns, _ask(kafka, address, bodies, deadline, METADATA_BYTES_MAX)):
         try:
             topics_count, = struct.unpack_from(">i", answer, 4)  # past the correlation id
             _, position = _string(answer, 8)
@@ -387,21 +423,21 @@ def _metadata_of(answer: bytes) -> tuple[int, dict[int, tuple[str, int]], dict[i
     return error_code, brokers, leaders
 
 
-def leaders(bootstrap: str, topic: str, timeout_s: float = 10.0, partition: int | None = None
+def leaders(kafka: KafkaAccess | str, topic: str, timeout_s: float = 10.0, partition: int | None = None
             ) -> dict[int, tuple[str, int] | None]:
     """{partition: its leader's (host, port), None while it has none} for every partition of `topic`.
     Waits (until `timeout_s`) for `partition` to be led, or every partition when None: a topic created
     a moment ago, or a partition whose leader moves, is served again within seconds."""
     deadline = time.monotonic() + timeout_s
     addresses = []
-    for server in bootstrap.split(","):
+    for server in kafka_access.bootstrap_of(kafka).split(","):
         host, _, port = server.strip().rpartition("://")[2].rpartition(":")
         addresses.append((host.strip("[]"), int(port)))
     last_failure = ""
     while True:
         for address in addresses:
             try:
-                error_code, brokers, led_by = _ask_metadata(address, topic, deadline)
+                error_code, brokers, led_by = _ask_metadata(kafka, address, topic, deadline)
             except OSError as error:  # this server is down: ask the next
                 last_failure = f"{address[0]}:{address[1]}: {error}"
                 continue
@@ -415,12 +451,12 @@ def leaders(bootstrap: str, topic: str, timeout_s: float = 10.0, partition: int 
                             else f"{topic}[{partition}] has no leader" if partition is not None
                             else f"{topic} has partitions without a leader")
         if time.monotonic() > deadline:
-            raise KafkaException(f"no leaders for {topic} from {bootstrap}: {last_failure}")
+            raise KafkaException(f"no leaders for {topic} from {kafka}: {last_failure}")
         time.sleep(0.2)
 
 
-def _leader_address(bootstrap: str, topic: str, partition: int, deadline: float) -> tuple[str, int]:
-    return leaders(bootstrap, topic, max(0.1, deadline - time.monotonic()), partition)[partition]
+def _leader_address(kafka: KafkaAccess | str, topic: str, partition: int, deadline: float) -> tuple[str, int]:
+    return leaders(kafka, topic, max(0.1, deadline - time.monotonic()), partition)[partition]
 
 
 def _snappy(body) -> bytes:  # rare in a ledger (its publishers send lz4): the library's xerial framing, loaded when met
@@ -545,17 +581,17 @@ def _stepped_over(body, position: int, records: int) -> int:
     return position
 
 
-def read_topic(bootstrap: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes | None, int]]:
+def read_topic(kafka: KafkaAccess | str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes | None, int]]:
     """Yield (partition, offset, key, value, timestamp_ms) of everything in `topic` now."""
-    for partition, (low, high) in watermarks(bootstrap, topic).items():
-        for offset, key, value, ts in read_range(bootstrap, topic, partition, low, high):
+    for partition, (low, high) in watermarks(kafka, topic).items():
+        for offset, key, value, ts in read_range(kafka, topic, partition, low, high):
             yield partition, offset, key, value, ts
 
 
 
-def committed_offsets(bootstrap: str, group_id: str, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+def committed_offsets(kafka: KafkaAccess | str, group_id: str, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
     """{partition: next offset} the consumer group has committed (partitions with none are left out)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
+    consumer = Consumer(client_config(kafka, **{"group.id": group_id, "enable.auto.commit": False}))
     try:
         partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
         for attempt in range(COORDINATOR_ATTEMPTS_MAX):

@@ -19,6 +19,8 @@ import logging
 
 from confluent_kafka import KafkaError, Producer
 
+from streams.kafka_access import KafkaAccess, client_config
+
 log = logging.getLogger(__name__)
 
 DELIVERY_TIMEOUT_MS = 30_000  # librdkafka retries this long (a broker restart) before a record fails
@@ -37,12 +39,11 @@ class DeliveryError(RuntimeError):
 
 
 class BatchProducer:
-    def __init__(self, bootstrap: str, delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
+    def __init__(self, kafka: KafkaAccess | str, delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
                  attempts_max: int = DELIVERY_ATTEMPTS_MAX):
-        self._config = {
-            "bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER, "delivery.timeout.ms": delivery_timeout_ms,
-            "linger.ms": 2, "queue.buffering.max.messages": QUEUE_RECORDS_MAX,
-        }
+        self._config = client_config(kafka, **IDEMPOTENT_PRODUCER, **{
+            "delivery.timeout.ms": delivery_timeout_ms, "linger.ms": 2,
+            "queue.buffering.max.messages": QUEUE_RECORDS_MAX})
         self._flush_timeout_s = delivery_timeout_ms / 1000 + FLUSH_GRACE_S
         self._attempts_max = attempts_max
         self._producer = Producer(self._config)

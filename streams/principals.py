@@ -41,6 +41,7 @@ _SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*", re.ASCII)  # shown in logs and the access log: no markup
 
 TOKENS_FILE = "tokens.json"
+KAFKA_MECHANISM = "SCRAM-SHA-512"
 PRINCIPALS_FILE = "principals.json"
 DEV_PREFIX = "dev-"
 
@@ -183,7 +184,8 @@ def write_principals(path: Path, credentials: list[Credential]) -> None:
 def create_dev_principals(data_dir: Path | str, authority_codes, principals_path: Path | str | None = None) -> dict:
     """Development principals for the embedded stack: a supervisor, an auditor, an admin and a
     publisher for each authority code. Writes their tokens to <data dir>/tokens.json
-    ({"supervisor", "auditor", "admin": token, "publishers": {authority code: token}}, 0600)
+    ({"supervisor", "auditor", "admin": token, "publishers": {authority code: token}}, 0600,
+    keeping the "kafka" section of create_dev_kafka_credentials)
     and their hashes to the principals file (default <data dir>/principals.json), keeping the
     principals there that are not development ones. Idempotent: tokens already in tokens.json
     are reused, so clients keep working across restarts. Returns the tokens."""
@@ -198,6 +200,8 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
     tokens = {role: old.get(role) or new_token() for role in (SUPERVISOR, AUDITOR, ADMIN)}
     tokens["publishers"] = {**old.get("publishers", {}),
                             **{code: old.get("publishers", {}).get(code) or new_token() for code in codes}}
+    if "kafka" in old:
+        tokens["kafka"] = old["kafka"]  # create_dev_kafka_credentials' Kafka users: kept
     if tokens != old:
         write_private_file(tokens_path, (json.dumps(tokens, indent=1, sort_keys=True) + "\n").encode())
     dev = [Credential(Principal(DEV_PREFIX + role, role), token_sha256(tokens[role]))
@@ -208,6 +212,28 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
             if not c.principal.name.startswith(DEV_PREFIX)]
     write_principals(principals_path, kept + dev)
     return tokens
+
+
+def create_dev_kafka_credentials(data_dir: Path | str) -> dict:
+    """The embedded broker's SCRAM users, one per role (streams.kafka_access.ROLES), in <data dir>/tokens.json
+    under "kafka": {"mechanism": "SCRAM-SHA-512", "<role>": {"username", "password"}}, next to the
+    development tokens (0600). Idempotent: credentials already there are kept. Returns that section."""
+    from streams.kafka_access import DEV_USERNAMES, ROLES
+
+    old = read_tokens(Path(data_dir) / TOKENS_FILE).get("kafka", {})
+    kafka = {"mechanism": KAFKA_MECHANISM, **{role: old.get(role) or
+                                                 {"username": DEV_USERNAMES[role], "password": new_token()}
+                                                 for role in ROLES}}
+    if kafka != old:
+        write_kafka_credentials(data_dir, kafka)
+    return kafka
+
+
+def write_kafka_credentials(data_dir: Path | str, kafka: dict) -> None:
+    """Make `kafka` the "kafka" section of <data dir>/tokens.json, keeping the rest of the file."""
+    tokens_path = Path(data_dir) / TOKENS_FILE
+    tokens = {**read_tokens(tokens_path), "kafka": kafka}
+    write_private_file(tokens_path, (json.dumps(tokens, indent=1, sort_keys=True) + "\n").encode())
 
 
 def read_tokens(path: Path) -> dict:
@@ -228,4 +254,10 @@ def read_tokens(path: Path) -> dict:
     if isinstance(publishers, dict):
         out["publishers"] = {code: t for code, t in publishers.items()
                              if isinstance(code, str) and not uscc_problems(code) and valid(t)}
+    kafka = data.get("kafka")
+    if isinstance(kafka, dict) and kafka.get("mechanism") == KAFKA_MECHANISM:
+        out["kafka"] = {"mechanism": KAFKA_MECHANISM, **{
+            role: {"username": found["username"], "password": found["password"]} for role, found in kafka.items()
+            if isinstance(found, dict) and isinstance(found.get("username"), str)
+            and _NAME_RE.fullmatch(found["username"]) and valid(found.get("password"))}}
     return out

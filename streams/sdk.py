@@ -31,6 +31,7 @@ from projections.canonical import instant_text
 from streams import topics
 from streams.codec import encode_event, encode_rejection
 from streams.edge import accept_event
+from streams.kafka_access import KafkaAccess, client_config
 from streams.outputs import IDEMPOTENT_PRODUCER
 from streams.pii import KeyStore, KeyStoreError
 
@@ -73,7 +74,7 @@ def _utc_now() -> datetime:
 
 
 class Publisher:
-    def __init__(self, bootstrap: str, *, pseudonym_key: bytes, clock: Callable[[], datetime] = _utc_now,
+    def __init__(self, bootstrap: KafkaAccess | str, *, pseudonym_key: bytes, clock: Callable[[], datetime] = _utc_now,
                  topic: str = topics.EVENTS, delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
                  principal: Principal = OPERATOR, key_store: KeyStore | None = None):
         self.pseudonym_key = pseudonym_key
@@ -81,8 +82,9 @@ class Publisher:
         self.topic = topic
         self.principal = principal
         self.key_store = key_store
-        self._producer = Producer({"bootstrap.servers": bootstrap, **IDEMPOTENT_PRODUCER,
-                                   "delivery.timeout.ms": delivery_timeout_ms, "linger.ms": 5})
+        # as the worker's principal, until the SDK becomes a client of the HTTP edge (issue 27)
+        self._producer = Producer(client_config(bootstrap, **IDEMPOTENT_PRODUCER, **{
+            "delivery.timeout.ms": delivery_timeout_ms, "linger.ms": 5}))
 
     def validate(self, raw) -> tuple[dict | None, list[Problem]]:
         """The event as it would be written (access checked, validated, personal information

@@ -24,13 +24,20 @@ CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
-def ensure_topics(bootstrap: str, partitions: int = PARTITIONS_DEFAULT, timeout_s: float = 30) -> list[str]:
-    """Create the topics above that are missing; returns the names created. Idempotent."""
+def ensure_topics(kafka, partitions: int = PARTITIONS_DEFAULT, timeout_s: float = 30) -> list[str]:
+    """Create the topics above that are missing; returns the names created. Idempotent.
+
+    `kafka`: a KafkaAccess (streams/kafka_access.py) or a bootstrap string. Its principal needs CREATE
+    and DESCRIBE_CONFIGS on these topics (the worker's has them, ops/kafka_acls.py), and ALTER_CONFIGS
+    only where a topic's settings must be corrected (the broker's own principal)."""
     # imported here so that reading the names above needs no Kafka client
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": logging.getLogger(__name__)})
+    from streams.kafka_access import bootstrap_of, client_config
+
+    bootstrap = bootstrap_of(kafka)
+    admin = AdminClient(client_config(kafka, logger=logging.getLogger(__name__)))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [NewTopic(t, partitions, replication_factor=-1,  # -1: the broker's default
                         config=dict(CONFIGS.get(t, {})))
@@ -44,10 +51,15 @@ def ensure_topics(bootstrap: str, partitions: int = PARTITIONS_DEFAULT, timeout_
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
                 raise
     # A topic that existed already (say, auto-created by an early producer with the
-    # broker's 7-day default) still gets the settings that keep it from expiring.
+    # broker's 7-day default) still gets the settings that keep it from expiring; only where
+    # they differ, so that a principal that may not alter them (the worker's) passes by.
+    described = [ConfigResource("topic", t) for t in CONFIGS if t in existing]
+    current = {resource.name: future.result(timeout_s)
+               for resource, future in (admin.describe_configs(described) if described else {}).items()}
     fixes = [ConfigResource("topic", t, incremental_configs=[
                  ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in conf.items()])
-             for t, conf in CONFIGS.items() if t in existing]
+             for t, conf in CONFIGS.items() if t in current
+             and any(current[t].get(k) is None or current[t][k].value != v for k, v in conf.items())]
     for future in (admin.incremental_alter_configs(fixes) if fixes else {}).values():
         future.result()
     # The controller has committed; wait until the broker's metadata shows the topics with a

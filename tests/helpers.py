@@ -1,17 +1,90 @@
 """Helpers for the integration and e2e tests: real processes, real HTTP, polling."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# -- Kafka as the tests reach it -----------------------------------------------------------------------
+# Every broker of the tests runs as production's does, with SASL/SCRAM and ACLs (ops/embedded_kafka.py),
+# and knows the same SCRAM users: the worker's and the auditor's, made once a test process, in the
+# "kafka" section of a tokens.json as `up` writes it. A broker left running for a fast edit-test loop
+# (CREDIT_LEDGER_TEST_KAFKA=host:port, `python -m ops.embedded_kafka run --data-dir D`) is reached with
+# the users in CREDIT_LEDGER_TEST_KAFKA_TOKENS=D/tokens.json, as its super user with D's broker credentials.
+_credentials_dir: list[Path] = []
+
+
+def kafka_credentials_dir() -> Path:
+    """The directory whose tokens.json holds the test brokers' Kafka users: the data dir of a command
+    run against a test broker (`cli`) when the test names none, so that it acts in its own role."""
+    if not _credentials_dir:
+        from streams.principals import create_dev_kafka_credentials
+
+        external = os.environ.get("CREDIT_LEDGER_TEST_KAFKA_TOKENS")
+        if external:
+            _credentials_dir.append(Path(external).parent)
+        else:
+            made = Path(tempfile.mkdtemp(prefix="credit-ledger-test-kafka-"))
+            atexit.register(shutil.rmtree, made, True)
+            create_dev_kafka_credentials(made)
+            _credentials_dir.append(made)
+    return _credentials_dir[0]
+
+
+def kafka_credentials() -> dict:
+    """The "kafka" section: {"mechanism": "SCRAM-SHA-512", "worker": {"username", "password"}, "auditor": {...}}."""
+    from streams.principals import TOKENS_FILE, read_tokens
+
+    return read_tokens(kafka_credentials_dir() / TOKENS_FILE)["kafka"]
+
+
+def kafka_access(bootstrap: str, role: str = "worker"):
+    """How a client in `role` ("worker", "auditor") reaches the test broker at `bootstrap`; "none": with
+    no credentials at all (PLAINTEXT)."""
+    from streams.kafka_access import KafkaAccess
+
+    if role == "none":
+        return KafkaAccess(bootstrap)
+    found = kafka_credentials()[role]
+    return KafkaAccess(bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", found["username"], found["password"])
+
+
+def kafka_config(bootstrap: str, role: str = "worker", **settings) -> dict:
+    """The confluent-kafka configuration of a client of the test broker acting in `role` (see kafka_access),
+    with `settings` (librdkafka's names, e.g. **{"group.id": ...}) added: every Producer, Consumer and
+    AdminClient of the tests is made from it."""
+    from streams.kafka_access import client_config
+
+    return client_config(kafka_access(bootstrap, role), **settings)
+
+
+def kafka_env(bootstrap: str, role: str = "worker") -> dict[str, str]:
+    """The CREDIT_LEDGER_KAFKA* variables of a child process reaching the test broker in `role`."""
+    from ops.config import kafka_env as env_of
+
+    return env_of(kafka_access(bootstrap, role))
+
+
+def test_broker(data_dir: Path, **options):
+    """An EmbeddedKafka (not started) of the tests' own, with their SCRAM users and ACLs."""
+    from ops.embedded_kafka import EmbeddedKafka
+
+    return EmbeddedKafka(data_dir, credentials=kafka_credentials(), **options)
+
+
+test_broker.__test__ = False  # a helper, not a test for pytest to collect
 
 
 def wait_for(predicate, timeout_s: float = 60.0, interval_s: float = 0.25, what: str = "condition"):
@@ -44,13 +117,17 @@ def http_json(url: str, data: bytes | None = None, timeout_s: float = 5.0, token
 
 
 def cli(*args: str, env: dict | None = None, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
+    """`credit-ledger ARGS`; unless `env` names a data dir, the one holding the test brokers' Kafka users."""
     return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout_s)
+                          env={**os.environ, "CREDIT_LEDGER_DATA_DIR": str(kafka_credentials_dir()), **(env or {})},
+                          timeout=timeout_s)
 
 
 class Worker:
     """`credit-ledger worker` as a child process against the test broker, with the development
-    principals `up` creates (self.tokens: supervisor, auditor, admin, publishers by authority)."""
+    principals `up` creates (self.tokens: supervisor, auditor, admin, publishers by authority) and,
+    as `up` writes them too, the Kafka users in its data dir's tokens.json: it reaches the broker as
+    the worker's principal, and a command given its env (`cli(..., env=worker.env)`) in its own role."""
 
     def __init__(self, bootstrap: str, data_dir: Path, web_port: int, env: dict[str, str] | None = None,
                  authority_codes=()):
@@ -66,8 +143,9 @@ class Worker:
     def start(self) -> Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         from ops.embedded_kafka import set_parent_death_signal
-        from streams.principals import create_dev_principals
+        from streams.principals import create_dev_principals, write_kafka_credentials
 
+        write_kafka_credentials(self.data_dir, kafka_credentials())
         self.tokens = create_dev_principals(self.data_dir, self.authority_codes)
 
         self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], cwd=REPO, env=self.env,
@@ -111,14 +189,15 @@ class Worker:
 
 
 def refold_log(bootstrap: str):
-    """A clean re-fold of everything in credit.events now, in memory."""
+    """A clean re-fold of everything in credit.events now, in memory (read as the auditor)."""
     from streams import ledger_reader, topics
     from streams.ledger import LedgerProcessor
     from streams.store import MemoryStore
 
     store = MemoryStore()
     processor = LedgerProcessor(store)
-    records = [(p, o, k, v) for p, o, k, v, _ in ledger_reader.read_topic(bootstrap, topics.EVENTS)]
+    records = [(p, o, k, v) for p, o, k, v, _ in ledger_reader.read_topic(kafka_access(bootstrap, "auditor"),
+                                                                        topics.EVENTS)]
     processor.commit(processor.process(records))
     return store
 
@@ -157,12 +236,14 @@ def evict_group_members(bootstrap: str, group_id: str, timeout_s: float = 30.0) 
     from aiokafka.protocol.group import LeaveGroupRequest
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    from streams.kafka_access import aiokafka_config
+
+    admin = AdminClient(kafka_config(bootstrap))  # the worker's principal: its groups
     group = admin.describe_consumer_groups([group_id], request_timeout=timeout_s)[group_id].result(timeout_s)
     member_ids = [member.member_id for member in group.members]
 
     async def leave() -> None:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap)
+        client = AIOKafkaClient(**aiokafka_config(kafka_access(bootstrap)))
         await client.bootstrap()
         try:
             coordinator = await client.coordinator_lookup(CoordinationType.GROUP, group_id)

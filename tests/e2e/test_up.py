@@ -7,16 +7,19 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
 
 from ops.embedded_kafka import free_port
 from projections.ids import make_resident_id, make_uscc
 from streams import ledger_reader, topics
+from streams.kafka_access import KafkaAccess
 from tests.helpers import REPO, cli, http_json, wait_for
 
 COMPANY = make_uscc("440703", 42)
@@ -38,11 +41,22 @@ def start_up(data_dir, web_port, kafka_port, *extra, preexec_fn=None):
 
 
 def tokens_of(data_dir) -> dict:
-    """The development principals' tokens `up` wrote (supervisor, auditor, admin, publishers)."""
-    return json.loads((data_dir / "tokens.json").read_text())
+    """The development principals' tokens `up` wrote (supervisor, auditor, admin, publishers), and its
+    Kafka users ("kafka": the worker's and the auditor's)."""
+    path = data_dir / "tokens.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return json.loads(path.read_text())
 
 
-def check_csv_import(tmp_path, bootstrap, url, admin):
+def up_kafka(data_dir, kafka_port: int, role: str) -> KafkaAccess:
+    """`up`'s broker as `role` reaches it, with the credentials `up` wrote next to the tokens."""
+    found = tokens_of(data_dir)["kafka"]
+    assert found["mechanism"] == "SCRAM-SHA-512"
+    return KafkaAccess(f"127.0.0.1:{kafka_port}", "SASL_PLAINTEXT", found["mechanism"], found[role]["username"],
+                       found[role]["password"])
+
+
+def check_csv_import(tmp_path, bootstrap, data_dir, url, admin):
     """A department's GB18030 penalty export (the 双公示 template), one row with an impossible date."""
     rows = list(csv.reader(io.StringIO((REPO / "tests/data/penalties.csv").read_text(encoding="utf-8-sig"))))
     header = [name.strip() for name in rows[0]]
@@ -53,7 +67,8 @@ def check_csv_import(tmp_path, bootstrap, url, admin):
     csv.writer(buffer).writerows(rows)
     path = tmp_path / "penalties-gb18030.csv"
     path.write_bytes(buffer.getvalue().encode("gb18030"))
-    done = cli("publish", str(path), "--format", "penalty-csv", "--kafka", bootstrap)
+    done = cli("publish", str(path), "--format", "penalty-csv", "--kafka", bootstrap,
+               env={"CREDIT_LEDGER_DATA_DIR": str(data_dir)})
     assert done.returncode == 1, done.stdout + done.stderr
     assert "5 published, 1 rejected" in done.stdout and "处罚决定日期" in done.stdout
     wait_for(lambda: (lambda status, file: status == 200 and file["events_by_type"].get("PenaltyImposed"))(
@@ -107,7 +122,9 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         wait_up_ready(up, url)
         bootstrap = f"127.0.0.1:{kafka_port}"
         admin = tokens_of(data_dir)["admin"]
-        published = cli("publish", str(jsonl(tmp_path)), "--kafka", bootstrap)
+        # in `up`'s data dir, as a user runs it: the command reaches Kafka with the worker's credentials there
+        published = cli("publish", str(jsonl(tmp_path)), "--kafka", bootstrap,
+                        env={"CREDIT_LEDGER_DATA_DIR": str(data_dir)})
         assert published.returncode == 1, published.stdout + published.stderr  # two lines were rejected
         report = published.stdout
         assert "3 published, 2 rejected" in report
@@ -118,14 +135,20 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         assert file["subject"]["name"] == "江门蓬江精工五金有限公司" and file["as_of"]["offset"] >= 1
         assert http_json(f"{url}/subjects/{make_uscc('440703', 43)}")[0] == 404
         # no plaintext ID number or name of the natural person anywhere: every byte of every topic
+        worker = up_kafka(data_dir, kafka_port, "worker")
         raw = b"".join((k or b"") + (v or b"") for topic in topics.ALL
-                       for *_, k, v, _ in ledger_reader.read_topic(bootstrap, topic))
+                       for *_, k, v, _ in ledger_reader.read_topic(worker, topic))
         assert ID_NUMBER.encode() not in raw and PERSON_NAME.encode() not in raw
         assert b"np-" in raw
         # invalid lines are on credit.rejected too, with their reasons
-        rejected = list(ledger_reader.read_topic(bootstrap, topics.REJECTED))
+        rejected = list(ledger_reader.read_topic(worker, topics.REJECTED))
         assert len(rejected) >= 2
-        check_csv_import(tmp_path, bootstrap, url, admin)
+        # the broker is SASL/SCRAM with ACLs: the auditor reads the ledger, nobody without credentials does
+        auditor = up_kafka(data_dir, kafka_port, "auditor")
+        assert sum(high for _, high in ledger_reader.watermarks(auditor, topics.EVENTS).values()) >= 3
+        with pytest.raises(KafkaException):
+            ledger_reader.watermarks(KafkaAccess(bootstrap), topics.EVENTS, timeout_s=3)
+        check_csv_import(tmp_path, bootstrap, data_dir, url, admin)
     finally:
         up.send_signal(signal.SIGTERM)
         assert up.wait(60) == 0

@@ -15,8 +15,8 @@ from projections.ids import make_resident_id, make_uscc
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event, decode_rejection, encode_access_record
 from streams.pii import FileKeyStore, unseal
-from streams.principals import create_dev_principals
-from tests.helpers import cli
+from streams.principals import create_dev_principals, write_kafka_credentials
+from tests.helpers import cli, kafka_credentials
 
 OWN = {"authority_code": make_uscc("330100", 31, "1", "1"), "authority_name": "杭州市市场监督管理局"}
 FOREIGN = {"authority_code": make_uscc("330100", 32, "1", "1"), "authority_name": "杭州市生态环境局"}
@@ -40,6 +40,7 @@ def test_publish_as_a_bound_publisher_seals_people_and_access_log_reads_back(kaf
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    write_kafka_credentials(tmp_path, kafka_credentials())  # as `up` does: each command then acts in its role
     tokens = create_dev_principals(tmp_path, [OWN["authority_code"]])
     env = {"CREDIT_LEDGER_KAFKA": kafka.bootstrap, "CREDIT_LEDGER_DATA_DIR": str(tmp_path)}
 
@@ -50,7 +51,7 @@ def test_publish_as_a_bound_publisher_seals_people_and_access_log_reads_back(kaf
     key_store = FileKeyStore(tmp_path / "pii-keys.json")
     sealed = []
     for topic in (topics.EVENTS, topics.REJECTED):
-        for *_, key, value, _ in ledger_reader.read_topic(kafka.bootstrap, topic):
+        for *_, key, value, _ in ledger_reader.read_topic(kafka.access(), topic):
             blob = (key or b"") + (value or b"")
             for secret in (name, id_number):
                 assert secret.encode("utf-8") not in blob and secret.encode("gb18030") not in blob
@@ -63,13 +64,13 @@ def test_publish_as_a_bound_publisher_seals_people_and_access_log_reads_back(kaf
     mine = [e for e in sealed if unseal(key_store, e["subject"]["id"], e["subject"]["pii"]).get("name") == name]
     assert len(mine) == 1 and unseal(key_store, mine[0]["subject"]["id"], mine[0]["subject"]["pii"]) == {
         "name": name, "id_number": id_number}
-    refused = [decode_rejection(v) for *_, v, _ in ledger_reader.read_topic(kafka.bootstrap, topics.REJECTED)]
+    refused = [decode_rejection(v) for *_, v, _ in ledger_reader.read_topic(kafka.access(), topics.REJECTED)]
     assert any(r["reasons"][0]["rule"] == "publisher_authority" and FOREIGN["authority_code"].encode() in r["raw"]
                for r in refused if r["reasons"])
 
     decision = AccessDecision("dev-supervisor", "supervisor", None, company["id"], "read_file", True,
                               "role supervisor", ("P-1",))
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    producer = Producer(kafka.config())
     producer.produce(topics.ACCESS_LOG, key=b"dev-supervisor", value=encode_access_record(
         access_record(decision, "GET /subjects/{id}", instant_text(datetime.now(SHANGHAI)))))
     assert producer.flush(30) == 0

@@ -50,16 +50,19 @@ def world(kafka, tmp_path_factory):
     def penalty(record_id, **envelope):
         return event("PenaltyImposed", {"record_id": record_id, "decision_no": f"杭市监罚〔2026〕{record_id}号",
                                         "violation_type": "虚假宣传", "facts": "夸大功效", "basis": "《广告法》第二十八条",
-                                        "penalty_kinds": ["FINE"], "fine_fen": 1_000_000, "severity": "GENERAL"},
+                                        "penalty_kinds": ["FINE"], "fine_fen": 1_000_000, "severity": "GENERAL",
+                                        **(EXEMPT if envelope.get("classification", "PUBLIC") != "PUBLIC" else {})},
                      on=today - timedelta(days=2), **envelope)
     registered = {"region_code": "330106", "registered_on": "2010-05-01"}
+    # a permit or a penalty not PUBLIC names its legal exemption (issue 29 R8)
+    EXEMPT = {"exemption": "TRADE_SECRET", "exemption_basis": "《政府信息公开条例》第十五条：涉及商业秘密"}
     story = [
         event("SubjectRegistered", registered),
         penalty("P-PUB"),
         penalty("P-INT", classification="INTERNAL"),
         event("PermitGranted", {"record_id": "PM-AUTH", "decision_no": "杭市监许〔2026〕7号", "permit_kind": "普通",
-                                "content": "食品经营许可", "valid_from": (today - timedelta(days=2)).isoformat()},
-              classification="AUTHORIZED"),
+                                "content": "食品经营许可", "valid_from": (today - timedelta(days=2)).isoformat(),
+                                **EXEMPT}, classification="AUTHORIZED"),
         # the credit office grants A, on the subject's written authorisation (A may not grant itself)
         event("QueryAuthorized", {"grant_id": "G-1", "grantee": A["authority_code"], "scope": ["permits"],
                                   "valid_until": (today + timedelta(days=30)).isoformat(),
@@ -68,7 +71,7 @@ def world(kafka, tmp_path_factory):
               subject={"kind": "NATURAL_PERSON", "name": person_name, "id_number": id_number}),
     ]
     key_store = FileKeyStore(data_dir / "pii-keys.json")  # the worker's own (its data dir)
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY, key_store=key_store) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY, key_store=key_store) as publisher:
         report = publisher.publish_many(story)
     assert report.ok, report.invalid or report.failed
     person_id = pseudonym(id_number, KEY)
@@ -146,7 +149,7 @@ def test_non_public_reads_are_on_the_access_log(world):
     http_json(f"{worker.url}/subjects/{company}", token=worker.tokens["publishers"][A["authority_code"]])
 
     def reads():
-        records = [decode_access_record(v) for *_, v, _ in ledger_reader.read_topic(kafka.bootstrap, topics.ACCESS_LOG)]
+        records = [decode_access_record(v) for *_, v, _ in ledger_reader.read_topic(kafka.access(), topics.ACCESS_LOG)]
         return [r for r in records if r["subject_id"] == company]
     logged = wait_for(lambda: (lambda rs: rs if {"dev-supervisor", f"dev-publisher-{A['authority_code']}"}
                                <= {r["principal"] for r in rs} else None)(reads()), 30, what="the access records")
@@ -167,7 +170,7 @@ def test_personal_information_is_sealed_shown_to_supervisors_and_shredded(world)
     _, public = http_json(f"{worker.url}/subjects/{person}")
     assert "personal_info" not in public["subject"] and world["person_name"] not in json.dumps(public, ensure_ascii=False)
     everything = b"".join((k or b"") + (v or b"") for topic in topics.ALL
-                          for *_, k, v, _ in ledger_reader.read_topic(kafka.bootstrap, topic))
+                          for *_, k, v, _ in ledger_reader.read_topic(kafka.access(), topic))
     for secret in (world["person_name"], world["id_number"]):
         assert secret.encode() not in everything and secret.encode("gb18030") not in everything
 

@@ -17,13 +17,13 @@ from datetime import date, timedelta
 import pytest
 
 from ops.demo import demo_events
-from ops.embedded_kafka import EmbeddedKafka, free_port
+from ops.embedded_kafka import free_port
 from projections.deadlines import TIMER_SYSTEM
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event
 from streams.sdk import Publisher
 from streams.topics import ensure_topics
-from tests.helpers import Worker, wait_until_equal_to_refold
+from tests.helpers import Worker, kafka_access, test_broker, wait_until_equal_to_refold
 
 KEY = b"broker-restart-test-pseudonym-key-01"
 DOWN_S = 12.0  # longer than the worker's 10 s watermark timeout: its readiness check meets the outage
@@ -33,15 +33,15 @@ pytestmark = pytest.mark.alone  # see above
 
 def test_a_broker_restart_loses_nothing_and_the_worker_resumes(tmp_path):
     events = demo_events(seed=31, subjects=120, start=date.today() - timedelta(days=300), days=299)
-    broker = EmbeddedKafka(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
+    broker = test_broker(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
     worker = None
     try:
-        ensure_topics(broker.bootstrap)
+        ensure_topics(broker.admin_access)
         worker = Worker(broker.bootstrap, tmp_path / "worker", free_port()).start()
         reports = []
 
         def publish():
-            with Publisher(broker.bootstrap, pseudonym_key=KEY) as publisher:
+            with Publisher(kafka_access(broker.bootstrap), pseudonym_key=KEY) as publisher:
                 for start in range(0, len(events), 50):  # a steady stream, not one burst
                     reports.append(publisher.publish_many(events[start:start + 50]))
                     time.sleep(0.05)
@@ -61,7 +61,7 @@ def test_a_broker_restart_loses_nothing_and_the_worker_resumes(tmp_path):
         assert len(delivered) == len(events)
 
         in_log, system_ids = Counter(), set()
-        for *_, value, _ in ledger_reader.read_topic(broker.bootstrap, topics.EVENTS):
+        for *_, value, _ in ledger_reader.read_topic(kafka_access(broker.bootstrap), topics.EVENTS):
             try:
                 event = decode_event(value)
             except CodecError:

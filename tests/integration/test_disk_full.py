@@ -96,7 +96,7 @@ def test_a_disk_filling_up_stops_the_worker_and_a_restart_loses_nothing(kafka, t
         worker.log_path = tmp_path / "worker.log"  # off the full disk, so that the error can be read
         worker.start()
         try:
-            with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+            with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
                 receipts = publisher.publish_many(events[:half]).delivered
                 wait_for(lambda: folded(worker, receipts), 60, what="the first half folded")
                 filler = fill(filesystem)

@@ -16,13 +16,14 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, ensure_topics, free_port
 from streams import topics
+from tests.helpers import kafka_config, test_broker
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[2]
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = Producer(kafka_config(bootstrap, **{"acks": "all", "enable.idempotence": True}))
     for i, value in enumerate(values):
         producer.produce(topic, key=str(i).encode(), value=value)
     assert producer.flush(30) == 0
@@ -33,8 +34,8 @@ def jvm_arguments(broker: EmbeddedKafka) -> list[str]:
 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": f"credit-ledger-test-{uuid.uuid4()}",
+                                                   "auto.offset.reset": "earliest", "enable.auto.commit": False}))
     consumer.subscribe([topic])
     got, deadline = [], time.monotonic() + timeout_s
     try:
@@ -66,8 +67,9 @@ def live_processes_mentioning(text: str) -> list[int]:
 
 
 def test_topics_exist_and_the_ledger_never_expires(kafka):
-    assert ensure_topics(kafka.bootstrap) == []  # idempotent: all there already
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    assert ensure_topics(kafka.admin) == []  # idempotent: all there already
+    assert ensure_topics(kafka.access("worker")) == []  # as the worker checks them at start: no change to make
+    admin = AdminClient(kafka_config(kafka.bootstrap))
     metadata = admin.list_topics(timeout=10)
     for name in topics.ALL:
         assert len(metadata.topics[name].partitions) == topics.PARTITIONS_DEFAULT
@@ -78,7 +80,7 @@ def test_topics_exist_and_the_ledger_never_expires(kafka):
 
 
 def test_produce_consume_round_trip(kafka):
-    topic = f"test.round-trip.{uuid.uuid4().hex[:8]}"  # auto-created; keeps credit.* clean
+    topic = f"credit-ledger-test.round-trip.{uuid.uuid4().hex[:8]}"  # auto-created (the worker's prefix); not credit.*
     values = [f"record {i} 信用".encode() for i in range(20)]
     produce(kafka.bootstrap, topic, values)
     assert sorted(consume_all(kafka.bootstrap, topic, len(values))) == sorted(values)
@@ -107,20 +109,20 @@ def test_free_ports_lie_below_the_ephemeral_range_where_no_client_connection_tak
 @pytest.mark.slow
 def test_restart_keeps_messages_and_stop_leaves_no_jvm(tmp_path):
     values = [f"kept {i}".encode() for i in range(10)]
-    with EmbeddedKafka(tmp_path, port=free_port()) as first:
+    with test_broker(tmp_path, port=free_port()) as first:
         produce(first.bootstrap, topics.EVENTS, values)  # auto-created (a fresh broker)
         assert "-XX:TieredStopAtLevel=1" in jvm_arguments(first)  # the quick compiler only, by default
     assert first.process is None
     assert live_processes_mentioning(str(tmp_path / "server.properties")) == []
 
     # same data dir, other ports: formatted storage is reused, the messages are still there
-    second = EmbeddedKafka(tmp_path, port=free_port(), controller_port=free_port(), full_jit=True)
+    second = test_broker(tmp_path, port=free_port(), controller_port=free_port(), full_jit=True)
     with second:
         assert not [a for a in jvm_arguments(second) if a.startswith("-XX:TieredStopAtLevel")]
         assert sorted(consume_all(second.bootstrap, topics.EVENTS, len(values))) == sorted(values)
-        # a topic auto-created with the broker's defaults is fixed up to never expire
-        ensure_topics(second.bootstrap)
-        admin = AdminClient({"bootstrap.servers": second.bootstrap})
+        # a topic auto-created with the broker's defaults is fixed up to never expire (by its super user)
+        ensure_topics(second.admin_access)
+        admin = AdminClient(kafka_config(second.bootstrap))
         deadline = time.monotonic() + 10  # the broker applies a committed change a moment later
         while retention_ms(admin, topics.EVENTS) != "-1" and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -21,7 +21,7 @@ AUTHORITY = {"authority_code": make_uscc("410100", 9, "1", "1"), "authority_name
 PACKAGED_POLICY = Path(projections.__file__).parent / "policies" / "2024.1.yaml"
 
 
-def changes_of(bootstrap: str, subject_id: str) -> list[dict]:
+def changes_of(bootstrap, subject_id: str) -> list[dict]:
     return [decode_grade_changed(v) for _, _, k, v, _ in ledger_reader.read_topic(bootstrap, topics.GRADES)
             if k == subject_id.encode()]
 
@@ -49,16 +49,16 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
         "CREDIT_LEDGER_POLICY_DIR": str(policy_dir), "CREDIT_LEDGER_CLOCK_SPEED": str(speed),
         "CREDIT_LEDGER_CLOCK_STARTED_S": str(time.time())}).start()
     try:
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
             assert publisher.publish(registered)
-            wait_for(lambda: len(changes_of(kafka.bootstrap, company["id"])) == 1, 30, what="the first grade")
+            wait_for(lambda: len(changes_of(kafka.access(), company["id"])) == 1, 30, what="the first grade")
             recorded = datetime.now(SHANGHAI)
             time.sleep(1.1)  # the registration's recorded_at is now strictly before the penalty's
             assert publisher.publish(penalty)
         seen: list = []
 
         def three_moves():
-            seen[:] = changes_of(kafka.bootstrap, company["id"])
+            seen[:] = changes_of(kafka.access(), company["id"])
             return len(seen) >= 3
         try:
             wait_for(three_moves, 60, what="the penalty's and the new policy's grade changes")
@@ -99,7 +99,7 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
 
 def test_a_worker_folding_from_an_empty_store_does_not_regrade_what_it_graded_as_it_folded(kafka, tmp_path):
     company = {"id": make_uscc("410105", 9101), "kind": "LEGAL_PERSON", "name": "郑州金水复评测试有限公司"}
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         assert publisher.publish({"type": "SubjectRegistered", "subject": company, "source": AUTHORITY,
                                   "occurred_on": "2024-03-01", "payload": {"region_code": "410105",
                                                                           "registered_on": "2019-05-05"}})
@@ -120,7 +120,7 @@ def check_public_list(kafka, worker, event):
     today = datetime.now(SHANGHAI).date()
     entered = event("ListEntered", today, {"entry_id": "ZZ-RED-1", "list_kind": "RED_LIST", "reason": "纳税信用A级且连续三年无违法记录",
                                            "measures": ["GREEN_CHANNEL", "DEFERRED_DOCUMENTS"]})
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         subject_id = publisher.publish(entered).subject_id
 
     def listed():
@@ -131,7 +131,7 @@ def check_public_list(kafka, worker, event):
     assert [(m["code"], m["kind"], m["known"]) for m in entry["measures"]] == [
         ("GREEN_CHANNEL", "REWARD", True), ("DEFERRED_DOCUMENTS", "REWARD", True)]
     assert entry["measures"][0]["authority"] and entry["measures"][0]["name"]
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         publisher.publish(event("ListExited", today, {"entry_id": "ZZ-RED-1", "exit_reason": "主动申请移出"}))
     wait_for(lambda: not listed(), 30, what="the exited entry off the public list")
     assert http_json(f"{worker.url}/lists/NO_SUCH_LIST")[0] == 404

@@ -43,7 +43,7 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
     auditor = {"CREDIT_LEDGER_TOKEN": worker.tokens["auditor"]}
     captured = []  # (instant just after the live file was read, the file)
     try:
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
             for n, item in enumerate(story, start=1):
                 publisher.publish(item)
                 file = wait_for(lambda: (lambda f: f if f and f["events_total"] == n else None)(worker.file(company["id"])),

@@ -51,7 +51,7 @@ def test_post_events_validates_publishes_and_the_history_chains(worker, kafka):
 def test_rebuild_equals_the_live_state(worker, kafka):
     admin = worker.tokens["admin"]
     events = demo_events(seed=21, subjects=20, start=date.today() - timedelta(days=300), days=299)
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         report = publisher.publish_many(events)
     last = report.delivered[-1]
     wait_for(lambda: (worker.file(last.subject_id) or {}).get("as_of", {}).get("offset", -1) >= last.offset, 60,
@@ -67,13 +67,13 @@ def test_rebuild_equals_the_live_state(worker, kafka):
 
 
 def test_a_rebuild_folds_partitions_side_by_side_into_the_same_store(worker, kafka):
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         assert publisher.publish_many(demo_events(seed=23, subjects=40, start=date.today() - timedelta(days=200),
                                                   days=199)).ok
-    alone, records = rebuild_from_log(kafka.bootstrap)
+    alone, records = rebuild_from_log(kafka.access("auditor"))
     until = alone.applied_offsets()  # the worker's timers may append meanwhile
     assert len(until) > 1 and records > 0
-    side_by_side, records_too = rebuild_from_log(kafka.bootstrap, until, parallel_min_records=0)
+    side_by_side, records_too = rebuild_from_log(kafka.access("auditor"), until, parallel_min_records=0)
     assert records_too == records
     for part in ("states", "offsets", "histories", "roots", "index", "counts", "grades"):
         assert getattr(side_by_side, part) == getattr(alone, part), part
@@ -81,18 +81,18 @@ def test_a_rebuild_folds_partitions_side_by_side_into_the_same_store(worker, kaf
 
 
 def test_published_partition_digests_match_the_log(worker, kafka):
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         report = publisher.publish_many(demo_events(seed=22, subjects=12, start=date.today() - timedelta(days=100),
                                                     days=99))
     partition, offset = report.delivered[-1].partition, report.delivered[-1].offset
 
     def newest_digest():
-        digests = [decode_digest(v) for *_, v, _ in ledger_reader.read_topic(kafka.bootstrap, topics.DIGESTS)]
+        digests = [decode_digest(v) for *_, v, _ in ledger_reader.read_topic(kafka.access(), topics.DIGESTS)]
         mine = [d for d in digests if d["partition"] == partition and d["offset"] >= offset]
         return mine[-1] if mine else None
 
     digest = wait_for(newest_digest, 60, interval_s=1, what="a digest covering the last event")
     root = GENESIS_HEAD
-    for off, key, value, _ in ledger_reader.read_range(kafka.bootstrap, topics.EVENTS, partition, 0, digest["offset"] + 1):
+    for off, key, value, _ in ledger_reader.read_range(kafka.access(), topics.EVENTS, partition, 0, digest["offset"] + 1):
         root = log_link(root, off, key, value)
     assert digest["root"] == root and digest["topic"] == topics.EVENTS

@@ -16,18 +16,18 @@ WINDOW_S = 120.0  # far longer than a join and a fetch take: a take that waited 
 
 
 def test_a_take_hands_over_the_records_queued_without_waiting_for_a_full_batch(kafka):
-    topic = f"test.consumer.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    topic = f"credit-ledger-test.consumer.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(kafka.config())
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    producer = Producer(kafka.config())
     for n in range(3):
         producer.produce(topic, value=b"record %d" % n, key=b"k", partition=n % 2)
     assert producer.flush(30) == 0
-    ledger_reader.watermarks(kafka.bootstrap, topic)
+    ledger_reader.watermarks(kafka.access(), topic)
     store = MemoryStore()
     store.write({}, {1: 0})  # the store holds partition 1's first record: its take starts after it
-    consumer = LedgerConsumer(kafka.bootstrap, store, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
-                              topic=topic, group_id=f"test-consumer-{uuid.uuid4().hex[:8]}")
+    consumer = LedgerConsumer(kafka.access(), store, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
+                              topic=topic, group_id=f"credit-ledger-test-consumer-{uuid.uuid4().hex[:8]}")
 
     async def take_all() -> list:
         records: list = []

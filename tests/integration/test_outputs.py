@@ -11,17 +11,18 @@ import time
 
 import pytest
 
-from ops.embedded_kafka import EmbeddedKafka, free_port
+from ops.embedded_kafka import free_port
 from streams import ledger_reader, topics
 from streams.outputs import BatchProducer, DeliveryError
 from streams.topics import ensure_topics
+from tests.helpers import kafka_access, test_broker
 
 pytestmark = pytest.mark.kafka
 
 
 def test_a_batch_not_acknowledged_in_time_is_sent_again_and_lands_once_the_broker_is_up(tmp_path, caplog):
-    broker = EmbeddedKafka(tmp_path / "kafka", port=free_port())  # not started yet
-    outputs = BatchProducer(broker.bootstrap, delivery_timeout_ms=2_000, attempts_max=60)
+    broker = test_broker(tmp_path / "kafka", port=free_port())  # not started yet
+    outputs = BatchProducer(kafka_access(broker.bootstrap), delivery_timeout_ms=2_000, attempts_max=60)
     values = [f"grade change {i}".encode() for i in range(5)]
 
     for value in values:
@@ -38,8 +39,8 @@ def test_a_batch_not_acknowledged_in_time_is_sent_again_and_lands_once_the_broke
             broker.start(timeout_s=120)
             delivering.join(120)
         assert outcome == [None], "delivered() did not return"
-        ensure_topics(broker.bootstrap)
-        landed = [value for *_, value, _ in ledger_reader.read_topic(broker.bootstrap, topics.GRADES)]
+        ensure_topics(broker.admin_access)
+        landed = [value for *_, value, _ in ledger_reader.read_topic(kafka_access(broker.bootstrap), topics.GRADES)]
     finally:
         broker.stop()
     assert set(landed) == set(values)  # every record, perhaps more than once (at-least-once)

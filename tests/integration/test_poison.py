@@ -42,14 +42,14 @@ def test_poison_records_are_rejected_with_their_offsets_and_the_agent_goes_on(ka
     }
     worker = Worker(kafka.bootstrap, tmp_path / "worker", free_port()).start()
     try:
-        producer = Producer({"bootstrap.servers": kafka.bootstrap, "partitioner": "murmur2_random"})
+        producer = Producer(kafka.config(partitioner="murmur2_random"))
         where: dict[str, tuple[int, int]] = {}
         for name, value in poison.items():
             producer.produce(topics.EVENTS, key=company["id"].encode(), value=value,
                              on_delivery=lambda err, msg, name=name: where.__setitem__(name, (msg.partition(),
                                                                                               msg.offset())))
         assert producer.flush(30) == 0 and len(where) == len(poison)
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:  # after the poison, a good event
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:  # after the poison, a good event
             publisher.publish({k: registered[k] for k in ("type", "subject", "source", "occurred_on", "payload")})
         wait_for(lambda: (worker.file(company["id"]) or {}).get("events_total") == 1, 60,
                  what="the event after the poison folded")
@@ -58,8 +58,7 @@ def test_poison_records_are_rejected_with_their_offsets_and_the_agent_goes_on(ka
         for n, compression in enumerate(("lz4", "zstd", "snappy", "gzip"), start=3):
             other = {**company, "id": make_uscc("320102", random.randint(10_000, 900_000))}
             compressed[compression] = other["id"]
-            packer = Producer({"bootstrap.servers": kafka.bootstrap, "compression.type": compression,
-                               "partitioner": "murmur2_random"})
+            packer = Producer(kafka.config(**{"compression.type": compression, "partitioner": "murmur2_random"}))
             packer.produce(topics.EVENTS, key=other["id"].encode(), value=encode_event(
                 {**registered, "subject": other, "event_id": f"7d3f2a10-0000-4000-8000-00000000000{n}"}))
             assert packer.flush(30) == 0
@@ -68,7 +67,7 @@ def test_poison_records_are_rejected_with_their_offsets_and_the_agent_goes_on(ka
 
         def rejected():
             found = {}
-            for *_, value, _ in ledger_reader.read_topic(kafka.bootstrap, topics.REJECTED):
+            for *_, value, _ in ledger_reader.read_topic(kafka.access(), topics.REJECTED):
                 r = decode_rejection(value)
                 for name, position in where.items():
                     if (r["partition"], r["offset"]) == position:

@@ -23,7 +23,7 @@ def test_a_worker_leaving_and_coming_back_ends_in_the_single_worker_state(kafka,
     first = Worker(kafka.bootstrap, tmp_path / "first", free_port(), env=env).start()
     second = Worker(kafka.bootstrap, tmp_path / "second", free_port(), env=env).start()
     try:
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
             receipts = publisher.publish_many(events[:third]).delivered
             second.stop(signal.SIGKILL)  # its partitions go to the first worker after the session times out
             receipts += publisher.publish_many(events[third:2 * third]).delivered

@@ -163,7 +163,7 @@ def metric_sum(worker: Worker, name: str) -> float:
 class PacedPublisher(threading.Thread):
     """Publishes `events` at `rate_per_s` with the SDK until they run out or stop() is called."""
 
-    def __init__(self, bootstrap: str, events: list[dict], rate_per_s: float):
+    def __init__(self, bootstrap, events: list[dict], rate_per_s: float):
         super().__init__(daemon=True)
         self.bootstrap, self.events, self.rate_per_s = bootstrap, events, rate_per_s
         self.delivered, self.problems, self.offered = [], [], 0
@@ -204,7 +204,7 @@ def test_a_steady_load_keeps_memory_and_lag_bounded_and_the_state_exact(kafka, t
         worker.start()
         events = making.result()
     ready_s = time.monotonic() - begun_s
-    publisher = PacedPublisher(kafka.bootstrap, events, RATE_PER_S)
+    publisher = PacedPublisher(kafka.access(), events, RATE_PER_S)
     rss, buffered, lag = [], [], []  # MiB, MiB, messages
     try:
         fired_before = metric_sum(worker, "credit_timers_fired_total")
@@ -243,7 +243,7 @@ def test_a_steady_load_keeps_memory_and_lag_bounded_and_the_state_exact(kafka, t
         assert fired > 0  # deadlines fell due and their system events were published under load
         subject_ids = sorted({r.subject_id for r in publisher.delivered})
         sample_ids = subject_ids[::max(1, len(subject_ids) // FILES_COMPARED)]
-        wait_for(lambda: state_equals_refold(worker, kafka.bootstrap, sample_ids), CAUGHT_UP_TIMEOUT_S,
+        wait_for(lambda: state_equals_refold(worker, kafka.access("auditor"), sample_ids), CAUGHT_UP_TIMEOUT_S,
                  what="the sampled files at the offsets the state was compared at")
         print(f"soak: {fired:.0f} timers fired; caught up and compared with the re-fold in "
               f"{time.monotonic() - started_s - SOAK_S:.1f} s")
@@ -252,7 +252,7 @@ def test_a_steady_load_keeps_memory_and_lag_bounded_and_the_state_exact(kafka, t
         worker.stop()
 
 
-def state_equals_refold(worker: Worker, bootstrap: str, sample_ids: list[str]) -> bool:
+def state_equals_refold(worker: Worker, bootstrap, sample_ids: list[str]) -> bool:
     """Compare every subject's state (by digest, as `rebuild --verify` does) and the files served for
     `sample_ids` with one clean re-fold of the log up to the offsets the worker has reached. Raises
     on a difference; False when a sampled file moved on meanwhile (a timer fired: compare again)."""

@@ -41,7 +41,7 @@ def company_events(n: int, today) -> list[dict]:
                                         "violation_type": "未按规定明码标价", "facts": "商品未标明价格",
                                         "basis": "《价格违法行为行政处罚规定》第十三条", "penalty_kinds": ["WARNING"],
                                         "severity": "GENERAL"}),
-        # decided within 5 working days or ProcessingOverdue: falls due while the worker is down
+        # accepted within 2 working days or ProcessingOverdue: falls due while the worker is down
         event("ObjectionFiled", today, {"objection_id": f"HS-O-{n}", "record_id": f"HS-P-{n}",
                                         "grounds": "价格标签已张贴，系顾客撕毁"}),
         # ends tomorrow: ListTermEnded fires live, within seconds at this speed
@@ -52,7 +52,7 @@ def company_events(n: int, today) -> list[dict]:
     ]
 
 
-def system_events(bootstrap: str, subject_ids: set[str]) -> list[dict]:
+def system_events(bootstrap, subject_ids: set[str]) -> list[dict]:
     found = []
     for *_, value, _ in ledger_reader.read_topic(bootstrap, topics.EVENTS):
         try:
@@ -72,7 +72,7 @@ def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_
     clock = {"CREDIT_LEDGER_CLOCK_SPEED": str(SPEED), "CREDIT_LEDGER_CLOCK_STARTED_S": str(time.time())}
     worker = Worker(kafka.bootstrap, tmp_path / "w", port, env=clock).start()
     try:
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
             assert publisher.publish_many(events).ok
 
         def files_show(predicate) -> bool:
@@ -84,13 +84,13 @@ def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_
         wait_for(lambda: files_show(lambda f: f["records"]["lists"][0]["status"] == "TERM_ENDED"), 60,
                  what="ListTermEnded folded")
         objection_pending = worker.file(sorted(subject_ids)[0])["pending"]["deadlines"]
-        assert "OBJECTION" in {d["kind"] for d in objection_pending}
+        assert "OBJECTION_ACCEPTANCE" in {d["kind"] for d in objection_pending}  # 受理 first (issue 29 R13)
 
         # killed without warning, and down long enough (sim days) for the objections to fall due
         worker.stop(signal.SIGKILL)
         time.sleep(8 * 86_400 / SPEED)
         worker.start()
-        wait_for(lambda: files_show(lambda f: f["pending"]["objections"][0]["overdue"]
+        wait_for(lambda: files_show(lambda f: f["pending"]["objections"][0]["acceptance_overdue"]
                                     and f["records"]["commitments"][0]["status"] == "OVERDUE"),
                  60, what="deadlines that fell due while the worker was down fired at start-up")
 
@@ -104,10 +104,10 @@ def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_
             pending = {d["kind"] for d in worker.file(subject_id)["pending"]["deadlines"]}
             assert pending == {"PUBLICITY"}  # the only one years away
         # published more than once is possible (a kill between publication and fold); never rejected
-        published = system_events(kafka.bootstrap, subject_ids)
+        published = system_events(kafka.access(), subject_ids)
         assert len({e["event_id"] for e in published}) == 4 * SUBJECTS <= len(published)
         rejected_ids = {decode_rejection(v).get("event_id") for *_, v, _ in
-                        ledger_reader.read_topic(kafka.bootstrap, topics.REJECTED)}
+                        ledger_reader.read_topic(kafka.access(), topics.REJECTED)}
         assert not rejected_ids & {e["event_id"] for e in published}
 
         # the worker's files are what a clean re-fold of the log gives, system events included
@@ -141,7 +141,7 @@ def test_a_worker_stopped_while_its_timers_fire_exits_cleanly(kafka, tmp_path):
               for n in range(STOPPED_WHILE_FIRING)]
     worker = Worker(kafka.bootstrap, tmp_path / "w", free_port()).start()
     try:
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
             assert publisher.publish_many(events).ok
 
         def fired() -> float:

@@ -92,7 +92,7 @@ def test_an_event_whose_consequences_raise_is_quarantined_and_the_ledger_folds_o
     assert http_json(worker.url + "/readyz")[0] == 200
 
     def quarantined():
-        for *_, value, _ in ledger_reader.read_topic(kafka.bootstrap, topics.REJECTED):
+        for *_, value, _ in ledger_reader.read_topic(kafka.access(), topics.REJECTED):
             rejection = decode_rejection(value)
             if rejection.get("event_id") == FAULTY_EVENT_ID:
                 return rejection

@@ -10,14 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
+                                   ResourcePatternType, ResourceType)
 
+from ops.kafka_acls import ensure_acls
 from projections.canonical import GENESIS_HEAD, SHANGHAI, instant_text, log_link
 from projections.ids import make_uscc
 from streams import ledger_reader, topics
 from streams.codec import decode_event, encode_digest, encode_event
 from streams.sdk import Publisher
-from tests.helpers import cli
+from tests.helpers import cli, kafka_config
 
 KEY = b"integration-test-pseudonym-key-0003"
 AUTHORITY = {"authority_code": make_uscc("330100", 5, "1", "1"), "authority_name": "杭州市市场监督管理局"}
@@ -53,16 +55,22 @@ def valid_events() -> list[dict]:
     return events
 
 
-def create_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def create_topics(kafka, names: list[str], prefix: str) -> None:
+    """The topics, and the auditor's ACLs to read them (`verify` reads as the auditor, which may read only
+    the ledger's three audited topics unless an operator grants it more, as here)."""
+    admin = AdminClient(kafka.config("admin"))
     for future in admin.create_topics([NewTopic(n, PARTITIONS, replication_factor=-1) for n in names]).values():
         future.result(30)
+    auditor = f"User:{kafka.access('auditor').username}"
+    ensure_acls(kafka.admin, [AclBinding(ResourceType.TOPIC, prefix, ResourcePatternType.PREFIXED, auditor, "*",
+                                         operation, AclPermissionType.ALLOW)
+                              for operation in (AclOperation.READ, AclOperation.DESCRIBE)])
     for name in names:
-        ledger_reader.watermarks(bootstrap, name, timeout_s=30)  # waits until the partitions are led
+        ledger_reader.watermarks(kafka.access("auditor"), name, timeout_s=30)  # waits until the partitions are led
 
 
 def copy_into(bootstrap: str, topic: str, partitions: dict[int, list[tuple[bytes, bytes]]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = Producer(kafka_config(bootstrap, **{"acks": "all", "enable.idempotence": True}))
     for partition, records in partitions.items():
         for key, value in records:
             producer.produce(topic, value=value, key=key, partition=partition)
@@ -71,7 +79,7 @@ def copy_into(bootstrap: str, topic: str, partitions: dict[int, list[tuple[bytes
 
 def publish_roots(bootstrap: str, topic: str, partitions: dict[int, list[tuple[bytes, bytes]]]) -> None:
     """What the worker publishes to credit.digests: each partition's root at its last offset."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = Producer(kafka_config(bootstrap, **{"acks": "all"}))
     for partition, records in partitions.items():
         root = GENESIS_HEAD
         for offset, (key, value) in enumerate(records):
@@ -90,15 +98,15 @@ def discrepancy_line(done) -> str:
 
 def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, tmp_path):
     bootstrap = kafka.bootstrap
-    name = f"verify-{uuid.uuid4().hex[:8]}"
+    name = f"credit-ledger-test.verify-{uuid.uuid4().hex[:8]}"  # the worker's prefix: it may write them
     copies = {kind: f"{name}-{kind}" for kind in ("copy", "altered", "removed", "swapped", "published")}
-    create_topics(bootstrap, [name, *copies.values()])
-    with Publisher(bootstrap, pseudonym_key=KEY, topic=name) as publisher:
+    create_topics(kafka, [name, *copies.values()], prefix=name)
+    with Publisher(kafka.access(), pseudonym_key=KEY, topic=name) as publisher:
         report = publisher.publish_many(valid_events())
     assert report.ok and len(report.delivered) == 4 * SUBJECTS
 
     log: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(PARTITIONS)}
-    for partition, offset, key, value, _ in ledger_reader.read_topic(bootstrap, name):
+    for partition, offset, key, value, _ in ledger_reader.read_topic(kafka.access("auditor"), name):
         assert offset == len(log[partition])
         log[partition].append((key, value))
     partition = max(log, key=lambda p: len(log[p]))  # the tampering happens in the fuller partition

@@ -34,12 +34,12 @@ def test_worker_folds_survives_poison_and_a_kill_and_equals_a_clean_refold(kafka
 
 
 def check_fold_poison_and_kill(kafka, worker, events, half):
-    with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         first = publisher.publish_many(events[:half])
         assert first.ok, (first.invalid, first.failed)
         # poison: bytes that are no CreditEvent, on the subject's own partition key
         poison_key = first.delivered[0].subject_id.encode()
-        producer = Producer({"bootstrap.servers": kafka.bootstrap, "partitioner": "murmur2_random"})
+        producer = Producer(kafka.config(partitioner="murmur2_random"))
         poison = []
         producer.produce(topics.EVENTS, key=poison_key, value=b"\x00not avro at all",
                          on_delivery=lambda err, msg: poison.append((msg.partition(), msg.offset())))
@@ -55,10 +55,10 @@ def check_fold_poison_and_kill(kafka, worker, events, half):
     def same_digest():
         _, live = worker.get("/state/digest")
         until = {int(p): o for p, o in live["applied_offsets"].items()}
-        return rebuild_from_log(kafka.bootstrap, until)[0].state_digest()["digest"] == live["digest"]
+        return rebuild_from_log(kafka.access("auditor"), until)[0].state_digest()["digest"] == live["digest"]
     wait_for(same_digest, 60, interval_s=1, what="the live state digest equals a clean re-fold's")
     # the poison record went to credit.rejected with its partition and offset, and the worker kept going
-    rejections = [decode_rejection(v) for *_, v, _ in ledger_reader.read_topic(kafka.bootstrap, topics.REJECTED)]
+    rejections = [decode_rejection(v) for *_, v, _ in ledger_reader.read_topic(kafka.access(), topics.REJECTED)]
     assert any((r["partition"], r["offset"]) == poison[0] and r["reasons"][0]["rule"] == "avro" for r in rejections)
 
 
@@ -67,7 +67,7 @@ def published_and_folded(kafka, data_dir, port: int, seed: int) -> str:
     events = demo_events(seed=seed, subjects=12, start=date.today() - timedelta(days=200), days=199)
     worker = Worker(kafka.bootstrap, data_dir, port).start()
     try:
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
             report = publisher.publish_many(events)
         subject_id = report.delivered[-1].subject_id
         wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
@@ -103,8 +103,8 @@ def test_a_restarted_worker_resumes_from_its_store_not_from_the_groups_offsets(k
     port = free_port()
     subject_id = published_and_folded(kafka, tmp_path / "worker", port, seed=13)
     rewound = ConsumerGroupTopicPartitions(GROUP_ID, [TopicPartition(topics.EVENTS, p, 0) for p in
-                                                      ledger_reader.watermarks(kafka.bootstrap, topics.EVENTS)])
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})  # held: a collected client never answers
+                                                      ledger_reader.watermarks(kafka.access(), topics.EVENTS)])
+    admin = AdminClient(kafka.config())  # held: a collected client never answers
     for future in admin.alter_consumer_group_offsets([rewound]).values():
         future.result(30)
     worker = Worker(kafka.bootstrap, tmp_path / "worker", port).start()
@@ -116,14 +116,14 @@ def test_a_restarted_worker_resumes_from_its_store_not_from_the_groups_offsets(k
 
         def group_follows_the_store() -> bool:  # what kafka-consumer-groups shows operators
             applied = {int(p): o for p, o in worker.get("/readyz")[1]["applied_offsets"].items()}
-            return ledger_reader.committed_offsets(kafka.bootstrap, GROUP_ID, topics.EVENTS) == {
+            return ledger_reader.committed_offsets(kafka.access(), GROUP_ID, topics.EVENTS) == {
                 p: o + 1 for p, o in applied.items()}
         wait_for(group_follows_the_store, 30, interval_s=0.5, what="the group's offsets follow the store's")
     finally:
         worker.stop()
 
 
-def wait_until_the_group_follows_the_store(worker, bootstrap: str, within_s: float) -> None:
+def wait_until_the_group_follows_the_store(worker, bootstrap, within_s: float) -> None:
     """Until the group's committed offsets (what `kafka-consumer-groups --describe` reads) are the
     store's applied offsets + 1, on every partition the store holds."""
     from streams.ledger_consumer import GROUP_ID
@@ -147,13 +147,13 @@ def test_the_groups_offsets_follow_the_store_while_events_trickle_in(kafka, tmp_
     events = demo_events(seed=14, subjects=12, start=date.today() - timedelta(days=100), days=99)[:TRICKLE_EVENTS]
     worker = Worker(kafka.bootstrap, tmp_path / "worker", free_port()).start()
     try:
-        wait_until_the_group_follows_the_store(worker, kafka.bootstrap, FOLLOW_WITHIN_S)
-        with Publisher(kafka.bootstrap, pseudonym_key=KEY) as publisher:
+        wait_until_the_group_follows_the_store(worker, kafka.access(), FOLLOW_WITHIN_S)
+        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
             for event in events:
                 receipt = publisher.publish(event)
                 wait_for(lambda: int(worker.get("/readyz")[1]["applied_offsets"].get(str(receipt.partition), -1))
                          >= receipt.offset, 30, interval_s=0.1, what=f"offset {receipt.offset} folded")
                 time.sleep(TRICKLE_PAUSE_S)
-                wait_until_the_group_follows_the_store(worker, kafka.bootstrap, FOLLOW_WITHIN_S)
+                wait_until_the_group_follows_the_store(worker, kafka.access(), FOLLOW_WITHIN_S)
     finally:
         worker.stop()

@@ -38,7 +38,7 @@ import pytest
 
 from ops.config import load_settings
 from ops.demo import demo_events
-from ops.embedded_kafka import EmbeddedKafka, free_port
+from ops.embedded_kafka import free_port
 from projections.calendar import deadline_instant
 from projections.canonical import instant_text
 from projections.deadlines import (COMMITMENT, DISCLOSURE, ESCALATION, LIST_TERM, PUBLICITY, RATING, RED_LIST_END,
@@ -53,7 +53,7 @@ from streams.ledger import REBUILD_CHUNK, LedgerProcessor
 from streams.sdk import Publisher
 from streams.store import MemoryStore, SubjectStore
 from streams.topics import ensure_topics
-from tests.helpers import Worker, evict_group_members, http_json, wait_for
+from tests.helpers import Worker, evict_group_members, http_json, kafka_access, test_broker, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]  # a real broker (its own): not among the fast tests
 
@@ -116,7 +116,7 @@ class Refold:
     Notes the event id at every offset it reads (from the fold's own decoding: only duplicates, which
     it neither applies nor rejects, are decoded again)."""
 
-    def __init__(self, bootstrap: str, policy):
+    def __init__(self, bootstrap, policy):
         self.bootstrap = bootstrap
         self.store = MemoryStore()
         self.processor = LedgerProcessor(self.store, policy=policy)
@@ -224,11 +224,11 @@ def test_sigkill_at_five_random_instants_mid_stream_loses_nothing_and_repeats_no
     generating = threading.Thread(target=lambda: generated.update(
         events=stream_events(EVENTS_COUNT, first_day, DATA_DAYS)))
     generating.start()
-    broker = EmbeddedKafka(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
+    broker = test_broker(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
     worker = None
     stopping, kills_done, streamed = threading.Event(), threading.Event(), threading.Event()
     try:
-        ensure_topics(broker.bootstrap)
+        ensure_topics(broker.admin_access)
         generating.join()
         events = generated["events"]
         assert len(events) == EVENTS_COUNT
@@ -240,7 +240,7 @@ def test_sigkill_at_five_random_instants_mid_stream_loses_nothing_and_repeats_no
                "CREDIT_LEDGER_CLOCK_STARTED_S": repr(clock.started_s)}
         worker = Worker(broker.bootstrap, tmp_path / "worker", free_port(), env=env)
         settings = load_settings()
-        refold = Refold(broker.bootstrap, settings.policies())
+        refold = Refold(kafka_access(broker.bootstrap, "auditor"), settings.policies())
         reports, failures, sent, folded = [], [], [0], [0]  # sent: events handed to the SDK so far
 
         def note_sent(start: int, done: int) -> None:
@@ -249,7 +249,7 @@ def test_sigkill_at_five_random_instants_mid_stream_loses_nothing_and_repeats_no
         def stream():
             """Each event once the ledger clock reaches its day, as an upstream system sends it."""
             try:
-                with Publisher(broker.bootstrap, pseudonym_key=KEY, clock=clock.now) as publisher:
+                with Publisher(kafka_access(broker.bootstrap), pseudonym_key=KEY, clock=clock.now) as publisher:
                     position = 0
                     while position < len(events) and not stopping.is_set():
                         today = instant_text(clock.now())[:10]
@@ -283,7 +283,7 @@ def test_sigkill_at_five_random_instants_mid_stream_loses_nothing_and_repeats_no
                         assert not back, f"the worker's applied offsets went back (from, to): {back}"
                         applied.update(now)
                         folded[0] = sum(o + 1 for o in applied.values())
-                    ends = {p: high - 1 for p, (_, high) in ledger_reader.watermarks(broker.bootstrap,
+                    ends = {p: high - 1 for p, (_, high) in ledger_reader.watermarks(kafka_access(broker.bootstrap),
                                                                                       topics.EVENTS).items()}
                     step = {p: min(end, refold.next_offsets.get(p, 0) + REFOLD_STEP_RECORDS - 1)
                             for p, end in ends.items()}
