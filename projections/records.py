@@ -718,7 +718,7 @@ def _apply_repair_requested(draft: Draft, event: dict, offset: int, policy: Poli
     draft.at("repairs")[key(key_authority(record_key), payload["repair_id"])] = {
         **_plain(payload), **_provenance(event, offset), "requested_on": event["occurred_on"], "status": PENDING,
         "overdue": False, "overdue_due_on": None, "decided_on": None, "outcome": None, "reason": None,
-        "record_kind": collection}
+        "record_kind": collection, "accepted_on": None, "acceptance_overdue": False}
     record = _edit(draft, event, collection, record_key, offset, repair_id=payload["repair_id"])
     record["pending_repair"] = payload["repair_id"]
 
@@ -792,7 +792,7 @@ def _apply_objection_filed(draft: Draft, event: dict, offset: int, policy: Polic
     draft.at("objections")[key(key_authority(record_key), payload["objection_id"])] = {
         **_plain(payload), **_provenance(event, offset), "record_kind": collection, "filed_on": event["occurred_on"],
         "status": PENDING, "overdue": False, "overdue_due_on": None, "resolved_on": None, "outcome": None,
-        "correction": None}
+        "correction": None, "accepted_on": None, "acceptance_overdue": False}
     record = _edit(draft, event, collection, record_key, offset, objection_id=payload["objection_id"])
     record.update(status_before_objection=record["status"], status=UNDER_OBJECTION,
                   pending_objection=payload["objection_id"])

@@ -22,7 +22,12 @@ DISCLOSURE_OVERDUE = Counter("credit_disclosure_overdue", "Registered decisions 
                              "in time (漏报), by authority", ["authority"])
 DISCLOSURE_ON_TIME = Counter("credit_disclosure_on_time", "Permits and penalties that reached the ledger "
                              "within their 7 working days, by authority", ["authority"])
-TIMELINESS = {"on_time": DISCLOSURE_ON_TIME, "late": DISCLOSURE_LATE, "overdue": DISCLOSURE_OVERDUE}
+DISCLOSURE_EXEMPT = Counter("credit_disclosure_exempt", "Permits and penalties published under a legal exemption "
+                            "(国家秘密, 商业秘密, 个人隐私), not judged on time or late, by authority", ["authority"])
+DISCLOSURE_HISTORICAL = Counter("credit_disclosure_historical", "Permits and penalties of an admin's historical "
+                                "import, not judged on time or late, by authority", ["authority"])
+TIMELINESS = {"on_time": DISCLOSURE_ON_TIME, "late": DISCLOSURE_LATE, "overdue": DISCLOSURE_OVERDUE,
+              "exempt": DISCLOSURE_EXEMPT, "historical": DISCLOSURE_HISTORICAL}
 DEADLINES_PENDING = Gauge("credit_deadlines_pending", "Deadlines the timers hold, by kind", ["kind"])
 TIMERS_FIRED = Counter("credit_timers_fired", "System events the timers published, by deadline kind", ["kind"])
 TIMER_DELAY = Histogram("credit_timer_delay_seconds", "Real seconds from a deadline's instant to its event's publication",

@@ -116,26 +116,29 @@ def test_a_worker_folding_from_an_empty_store_does_not_regrade_what_it_graded_as
 
 
 def check_public_list(kafka, worker, event):
-    """A list entry appears on the public list with its measures, and leaves it when it exits."""
+    """A list entry appears on the public list with its measures and its sector, and leaves it when it exits.
+    (A black list: the company has a SEVERE penalty on display, beside which a red entry is refused.)"""
     today = datetime.now(SHANGHAI).date()
-    entered = event("ListEntered", today, {"entry_id": "ZZ-RED-1", "list_kind": "RED_LIST", "reason": "纳税信用A级且连续三年无违法记录",
-                                           "measures": ["GREEN_CHANNEL", "DEFERRED_DOCUMENTS"]})
+    entered = event("ListEntered", today, {"entry_id": "ZZ-BL-1", "list_kind": "OTHER_BLACKLIST",
+                                           "reason": "环境违法失信企业", "sector": "ENVIRONMENT",
+                                           "measures": ["ENHANCED_INSPECTION", "PUBLIC_NOTICE"]})
     with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
         subject_id = publisher.publish(entered).subject_id
 
-    def listed():
-        status, body = http_json(f"{worker.url}/lists/RED_LIST?limit=1000")
+    def listed(query: str = ""):
+        status, body = http_json(f"{worker.url}/lists/OTHER_BLACKLIST?limit=1000{query}")
         return status == 200 and [e for e in body["entries"] if e["subject_id"] == subject_id]
-    (entry,) = wait_for(listed, 30, what="the entry on the public RED_LIST")
-    assert entry["entry_id"] == "ZZ-RED-1" and entry["name"] == "郑州金水测试化工有限公司"
+    (entry,) = wait_for(listed, 30, what="the entry on the public OTHER_BLACKLIST")
+    assert entry["entry_id"] == "ZZ-BL-1" and entry["name"] == "郑州金水测试化工有限公司"
     assert [(m["code"], m["kind"], m["known"]) for m in entry["measures"]] == [
-        ("GREEN_CHANNEL", "REWARD", True), ("DEFERRED_DOCUMENTS", "REWARD", True)]
+        ("ENHANCED_INSPECTION", "PUNISHMENT", True), ("PUBLIC_NOTICE", "PUNISHMENT", True)]
     assert entry["measures"][0]["authority"] and entry["measures"][0]["name"]
+    assert listed("&sector=ENVIRONMENT") and not listed("&sector=WORK_SAFETY")  # issue 29: by sector
     with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
-        publisher.publish(event("ListExited", today, {"entry_id": "ZZ-RED-1", "exit_reason": "主动申请移出"}))
+        publisher.publish(event("ListExited", today, {"entry_id": "ZZ-BL-1", "exit_reason": "信用修复，依法移出"}))
     wait_for(lambda: not listed(), 30, what="the exited entry off the public list")
     assert http_json(f"{worker.url}/lists/NO_SUCH_LIST")[0] == 404
-    assert http_json(f"{worker.url}/lists/RED_LIST?limit=0")[0] == 400
+    assert http_json(f"{worker.url}/lists/OTHER_BLACKLIST?limit=0")[0] == 400
 
 
 def http_text(url: str) -> str:

@@ -7,6 +7,7 @@ from collections import Counter
 from projections.deadlines import pending_deadlines, system_event
 from projections.fold import APPLIED, fold
 from projections.policy import DEFAULT_POLICY
+from streams import metrics
 from streams.ledger import _timeliness
 from tests.unit import events as ev
 
@@ -22,8 +23,9 @@ def counted(*events: dict) -> Counter:
         before = state
         state, outcome = fold(state, event, offset)
         assert outcome.kind == APPLIED, outcome.reasons
-        for name, delta, _ in _timeliness(event, before, state):
+        for name, delta, outcome in _timeliness(event, before, state):
             totals[name.rsplit("/", 1)[1]] += delta
+            assert outcome is None or outcome in metrics.TIMELINESS  # the worker tallies each outcome's metric
     return +totals
 
 
