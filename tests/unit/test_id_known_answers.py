@@ -65,7 +65,7 @@ def test_the_weight_tables_are_the_standards_formulas():
 # enterprise credit information publicity system), and the standards' own examples.
 PUBLISHED_USCC = [
     ("914403001922038216", "华为技术有限公司: business licence, public registration"),
-    ("91440300708461136T", "腾讯科技（深圳）有限公司: public registration; the producer code in its AI-content labels"),
+    ("91440300708461136T", "腾讯科技（深圳）有限公司: public registration"),
     ("9144030010001686XA", "招商银行股份有限公司: public registration; the serialNumber of its EV TLS certificate"),
     ("91110000802100433B", "北京百度网讯科技有限公司: public registration (organisation code 80210043-3)"),
     ("91110108551385082Q", "小米科技有限责任公司: public registration"),
