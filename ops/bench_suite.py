@@ -9,6 +9,10 @@ cloned over many subjects and interleaved at random, each subject's events in or
   applied offset to the last, as its /readyz shows them;
 - lag: the same worker while events are offered at a fixed rate, each one's recorded_at to the
   first /readyz poll that shows it applied (so the numbers include up to one poll interval);
+- edge: the same worker's HTTP edge (the SDK's POST /events:batch, validation, recorded_at, produce,
+  every delivery awaited) accepting new events while it folds them, against the old direct produce
+  (the same validation and encoding and a plain confluent-kafka producer with the worker's config, in
+  this process), and against the worker's own fold rate (the goal: the edge is never the bottleneck);
 - scale-out: two fresh workers in one group over the same ledger, against the one;
 - rebuild: the `rebuild` path (streams.ledger.rebuild_from_log) over the same ledger;
 - history: ops.bench.bench_history in a child process (its own broker and a long ledger);
@@ -32,6 +36,7 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time as day_time, timedelta, timezone
+from itertools import islice
 from pathlib import Path
 
 from projections.canonical import SHANGHAI
@@ -63,17 +68,20 @@ class Scale:
     history_log_events: int
     history_runs: int
     memory_subjects: int  # subjects, each with one pending deadline, in the memory run
+    edge_events: int  # new events each edge run publishes (the edge's, the direct produce's)
 
 
 FULL = Scale(subjects=100_000, events=150_000, faust_events=50_000, lag_rate_per_s=2_000, lag_s=30.0,
-             history_log_events=10_000_000, history_runs=20, memory_subjects=1_000_000)
+             history_log_events=10_000_000, history_runs=20, memory_subjects=1_000_000, edge_events=30_000)
 QUICK = Scale(subjects=2_000, events=6_000, faust_events=3_000, lag_rate_per_s=2_000, lag_s=3.0,
-              history_log_events=60_000, history_runs=3, memory_subjects=5_000)
+              history_log_events=60_000, history_runs=3, memory_subjects=5_000, edge_events=2_000)
+EDGE_BATCH_LINES = 5_000  # the SDK's default batch
 
 # name: (goal, "min" or "max") for the table; the issue's goals on the 2-core reference machine
 GOALS = {
     "e2e_events_per_s": (5_000, "min"),
     "ratio_e2e_vs_faust": (0.7, "min"),
+    "ratio_edge_vs_fold": (1.0, "min"),
     "scaleout_2_workers_ratio": (1.0, "min"),
     "lag_p99_ms": (250, "max"),
     "rebuild_events_per_s": (50_000, "min"),
@@ -226,14 +234,17 @@ class BenchWorker:
                                  pseudonym_key=BENCH_PSEUDONYM_KEY.decode(), pii_key_store="off").with_kafka(bootstrap)
         self.log_path = data_dir / "worker.log"
         self.process = None
+        self.tokens: dict = {}  # the development principals' (streams/principals.py), once started
         # one kept-alive connection a polling thread: a new one each poll cost the worker ~0.9 ms of CPU
         # against ~0.5 (measured), and the lag run polls 100 times a second beside the fold
         self._connections = threading.local()
 
     def start(self) -> BenchWorker:
         from ops.up import start_worker
+        from streams.principals import create_dev_principals
 
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
+        self.tokens = create_dev_principals(self.settings.data_dir, ())  # the admin publishes through the edge
         self.process = start_worker(self.settings, self.log_path)
         return self
 
@@ -362,6 +373,63 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
     return lags_ms
 
 
+# --- the edge: the HTTP way in against the old direct produce ----------------------------------------
+def edge_throughput(worker: BenchWorker, raws: list[dict]) -> float:
+    """Events/s the worker's edge accepts from the SDK (POST /events:batch of EDGE_BATCH_LINES lines, each
+    answered once the broker has every record), from the first request to the last answer."""
+    from streams.sdk import Publisher
+
+    began = time.perf_counter()
+    with Publisher(worker.settings.web_url, token=worker.tokens["admin"], batch_lines=EDGE_BATCH_LINES) as publisher:
+        report = publisher.publish_many(raws)
+    seconds = time.perf_counter() - began
+    if not report.ok:
+        raise RuntimeError(f"the edge refused bench events: {report.invalid or report.failed}")
+    return len(report.delivered) / seconds
+
+
+def direct_throughput(kafka: KafkaAccess, raws: list[dict]) -> float:
+    """Events/s of the old way in, the SDK producing to credit.events itself: the edge's function
+    (access, validation, recorded_at now), the Avro encoding and a plain confluent-kafka producer with the
+    worker's settings (its principal, acks=all, idempotent), in this process, every delivery confirmed."""
+    from confluent_kafka import Producer
+
+    from projections.access import OPERATOR
+    from projections.validate import EdgeContext
+    from streams import topics
+    from streams.codec import encode_event
+    from streams.edge import accept_event
+    from streams.kafka_access import client_config
+    from streams.outputs import IDEMPOTENT_PRODUCER, QUEUE_RECORDS_MAX
+
+    producer = Producer(client_config(kafka, **IDEMPOTENT_PRODUCER, **{
+        "linger.ms": 2, "queue.buffering.max.messages": QUEUE_RECORDS_MAX}))
+    failures: list[str] = []
+
+    def delivered(error, message) -> None:
+        if error is not None:
+            failures.append(str(error))
+    began = time.perf_counter()
+    for raw in raws:
+        event, problems = accept_event(raw, EdgeContext(now=datetime.now(timezone.utc),
+                                                        pseudonym_key=BENCH_PSEUDONYM_KEY), principal=OPERATOR)
+        if problems:
+            raise RuntimeError(f"a bench event is invalid: {problems[0]}")
+        while True:
+            try:
+                producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
+                                 on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush()
+    seconds = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"the direct producer failed: {failures[0]}")
+    return len(raws) / seconds
+
+
 # --- memory: a store with many subjects and pending deadlines ------------------------------------------
 def write_big_store(data_dir: Path, bootstrap: KafkaAccess, subjects: int) -> None:
     """A worker's store holding `subjects` companies, each with one pending commitment deadline: one
@@ -485,13 +553,21 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
             result["lag_p50_ms"] = _percentile(lags_ms, 0.5)
             result["lag_p99_ms"] = _percentile(lags_ms, 0.99)
             result["lag_poll_interval_ms"] = POLL_INTERVAL_S * 1000
+            # the edge and the direct produce, each on new events of the ledger's stories, each while the
+            # worker folds what arrives (the edge runs in the worker's process, beside its fold)
+            progress(f"edge: {scale.edge_events:,} events through POST /events:batch, then produced directly")
+            settled_s(writer, worker)
+            result["edge_events_per_s"] = edge_throughput(worker, list(islice(events, scale.edge_events)))
+            settled_s(writer, worker)
+            result["edge_direct_events_per_s"] = direct_throughput(writer, list(islice(events, scale.edge_events)))
+            edge_written = 2 * scale.edge_events
         finally:
             worker.stop()
 
         progress("scale-out: two workers fold the same ledger")
         ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
         # what the worker's timers added: deadlines of the stories that fell due as they were folded
-        result["timer_events_written"] = sum(ends.values()) - scale.events - len(lags_ms)
+        result["timer_events_written"] = sum(ends.values()) - scale.events - len(lags_ms) - edge_written
         pair = [BenchWorker(writer, tmp / f"pair-{n}").start() for n in (1, 2)]
         try:
             two = fold_throughput(pair, ends)
@@ -534,6 +610,8 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
     result["ratio_e2e_vs_faust"] = result["e2e_events_per_s"] / result["baseline_faust_events_per_s"]
     result["ratio_e2e_vs_faust_table"] = result["e2e_events_per_s"] / result["baseline_faust_table_events_per_s"]
     result["ratio_rebuild_vs_raw"] = result["rebuild_events_per_s"] / result["baseline_raw_events_per_s"]
+    result["ratio_edge_vs_direct"] = result["edge_events_per_s"] / result["edge_direct_events_per_s"]
+    result["ratio_edge_vs_fold"] = result["edge_events_per_s"] / result["e2e_events_per_s"]
     result.update(events=scale.events, subjects=scale.subjects)
     return dict(result)
 

@@ -14,7 +14,7 @@ from ops.config import load_settings
 from ops.terminal_text import literal
 from ops.text_table import print_rows
 from ops.worker_http import open_worker
-from streams.kafka_access import AUDITOR, WORKER  # who a command is to Kafka: the audit commands only read
+from streams.kafka_access import AUDITOR  # who a command is to Kafka: the audit commands only read
 
 app = typer.Typer(help="credit-ledger: a streaming, event-sourced ledger of public credit records.",
                   no_args_is_help=True, add_completion=False)
@@ -72,35 +72,29 @@ FORMATS = ("jsonl", "permit-csv", "penalty-csv")
 @app.command()
 def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a file of events"),
             format_: str = typer.Option("jsonl", "--format", help="jsonl, permit-csv or penalty-csv (双公示 templates)"),
-            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+            web_url: Optional[str] = typer.Option(None, help="the worker whose edge takes the events "
+                                                             "(default: from settings, CREDIT_LEDGER_WEB_PORT)"),
             token: Optional[str] = typer.Option(None, "--token", envvar="CREDIT_LEDGER_TOKEN", show_envvar=False,
-                                                help="act as the principal holding this token (principals file), "
-                                                     "bound like any other; without it the operator acts as admin"),
+                                                help="the publisher's token (it publishes only as its own "
+                                                     "authority); default: the embedded stack's admin"),
             historical: bool = typer.Option(False, "--historical",
                                             help="a department's historical 双公示 file, loaded when it joins (admin "
                                                  "only): its permits and penalties are marked historical, not judged "
                                                  "for timeliness and counted apart")):
-    """Validate every line and publish the valid ones; report every rejected line."""
-    from projections.access import OPERATOR
+    """Send every line to the worker's edge (POST /events:batch): it validates and publishes the valid
+    ones; report every rejected line. A CSV row the template cannot read is reported here and not sent."""
     from projections.templates import TemplateError, read_penalty_csv, read_permit_csv
-    from streams.principals import AuthenticationError, Principals, PrincipalsError
-    from streams.sdk import Publisher
+    from streams.sdk import Publisher, PublishError
 
     if format_ not in FORMATS:
         err.print(f"error: --format must be one of {', '.join(FORMATS)}")
         raise typer.Exit(2)
-    settings = load_settings(kafka=kafka)
-    principal = OPERATOR
-    if token is not None:
-        try:
-            principal = Principals.load(settings.principals_path).by_token(token.strip())
-        except (AuthenticationError, PrincipalsError) as error:
-            err.print(f"error: --token: {getattr(error, 'reason', error)}", markup=False, highlight=False,
-                      soft_wrap=True)
-            raise typer.Exit(2)
-    refused: dict[int, list] = {}  # line -> problems found before the SDK saw the line
+    settings = load_settings()
+    url = (web_url or settings.web_url).rstrip("/")
+    token = token.strip() if token else settings.operator_token  # else the dev admin's (<data dir>/tokens.json)
+    refused: dict[int, list] = {}  # line -> problems (the template's, or the edge's)
     if format_ == "jsonl":
-        numbered = _jsonl_lines(file)  # bytes: a line that is not UTF-8 is rejected alone (the SDK reads each)
+        numbered = _jsonl_lines(file)  # bytes: a line that is not UTF-8 is rejected alone (the edge reads each)
     else:
         reader = read_permit_csv if format_ == "permit-csv" else read_penalty_csv
         try:
@@ -113,15 +107,26 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
         refused = {row.line: row.problems for row in rows if row.problems}
     if historical:  # issue 29 R10: marked in each record; the edge takes the mark from an admin only
         numbered = [(line, _marked_historical(item)) for line, item in numbered]
+    try:  # once, before the first batch: a worker that is not there is said at once, not after the retries
+        with open_worker(url + "/healthz", None, timeout_s=10):
+            pass
+    except OSError as error:
+        err.print(f"error: cannot reach the worker at {url}: {getattr(error, 'reason', None) or error}",
+                  markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=False) as progress:
         task = progress.add_task("publish", total=len(numbered))
-        with Publisher(settings.kafka_access(WORKER), pseudonym_key=settings.pseudonym_key_bytes,
-                       principal=principal, key_store=settings.key_store()) as publisher:
-            for line, problems in refused.items():
-                publisher.reject(f"{file.name} line {line}", problems)
-            report = publisher.publish_many((item for _, item in numbered),
-                                            on_progress=lambda n: progress.update(task, completed=n))
+        try:
+            with Publisher(url, token=token) as publisher:
+                report = publisher.publish_many((item for _, item in numbered),
+                                                on_progress=lambda n: progress.update(task, completed=n))
+        except PublishError as error:  # 401 an unknown token, 403 a role that may not publish
+            progress.stop()
+            reasons = "; ".join(str(e.get("message", e)) for e in error.errors if isinstance(e, dict))
+            err.print(f"error: {'--token: ' if error.status in (401, 403) else ''}{reasons or error} "
+                      f"(HTTP {error.status} from {url})", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2 if error.status in (401, 403) else 1)
     for position, problems in report.invalid.items():
         refused[numbered[position - 1][0]] = problems
     out.print(f"{len(report.delivered)} published, {len(refused)} rejected, "
@@ -351,7 +356,7 @@ def _read_inspectors(path: Path) -> list:
 
 def _marked_historical(item):
     """A PermitGranted or PenaltyImposed (JSON form, or a JSONL line's bytes) with payload.historical set;
-    anything else as it is (a line that is not JSON is rejected by the SDK as usual)."""
+    anything else as it is (a line that is not JSON is rejected by the edge as usual)."""
     import json
 
     event = item

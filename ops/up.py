@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -10,8 +11,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
-from datetime import time as dtime
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -20,8 +20,6 @@ from ops.config import Settings, data_dir_problem
 from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, prepare_child
-from streams import ledger_reader, topics
-from streams.kafka_access import WORKER
 from streams.principals import TOKENS_FILE, create_dev_kafka_credentials, create_dev_principals
 from streams.sdk import Publisher
 from streams.topics import ensure_topics
@@ -29,7 +27,6 @@ from streams.topics import ensure_topics
 READY_TIMEOUT_S = 120.0
 WORKER_STOP_TIMEOUT_S = 20.0
 DEMO_DAYS = 600
-DEMO_RECORDED_TIME = dtime(10, 0)
 LIVE_TICK_S = 0.5  # the live demo releases what has come due this often ...
 LIVE_STORY_EVERY_S = 1.0  # ... and starts a new story this often
 LIVE_EVENTS_PER_TICK_MAX = 50
@@ -75,30 +72,30 @@ def wait_ready(settings: Settings, worker: subprocess.Popen, log_path: Path) -> 
     raise UpError(f"the worker was not ready within {READY_TIMEOUT_S:.0f} s; see {log_path}")
 
 
-def publish_demo(settings: Settings) -> str | None:
-    """Publish the demo dataset unless the ledger already holds events; returns a subject to open.
+def ledger_holds_events(settings: Settings) -> bool:
+    """Whether the ready worker has folded any event (its /readyz: the last applied offset of each partition)."""
+    with urllib.request.urlopen(settings.web_url + "/readyz", timeout=10) as response:
+        return any(offset >= 0 for offset in json.loads(response.read())["applied_offsets"].values())
 
-    The stories span the last DEMO_DAYS days, and each event is stamped as recorded at 10:00
-    Asia/Shanghai of its day, as if the ledger had been running all along: late 双公示
-    arrivals show as late, and the timers' deadlines fall where the stories put them."""
+
+def publish_demo(settings: Settings, token: str) -> str | None:
+    """Publish the demo dataset through the worker's edge (POST /events:batch, with the admin's token)
+    unless the ledger already holds events; returns a subject to open.
+
+    The stories span the DEMO_DAYS days before the ledger clock's today. The edge stamps every event as
+    recorded now (no publisher's clock reaches recorded_at): the demo is a backlog of departments' records
+    loaded into a new ledger, so most of its 双公示 arrive late, and the deadlines its stories left open
+    fire as soon as their events are folded. The live demo (run_live_demo) then tells stories on time."""
     from ops.demo import demo_events
 
-    today = datetime.now(SHANGHAI).date()
+    today = settings.clock().now().astimezone(SHANGHAI).date()
     events = demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
     first_company = next(e["subject"]["id"] for e in events if e["subject"]["kind"] == "LEGAL_PERSON")
-    kafka = settings.kafka_access(WORKER)  # the worker's principal, until the demo goes through the edge
-    if sum(high for _, high in ledger_reader.watermarks(kafka, topics.EVENTS).values()) > 0:
+    if ledger_holds_events(settings):
         console.print("demo: the ledger already holds events; not publishing them again")
         return first_company
-    recorded_at = [datetime.now(timezone.utc)]
-
-    def stamped():  # the publisher's clock reads recorded_at[0] while it validates the item just yielded
-        for event in events:
-            recorded_at[0] = datetime.combine(date.fromisoformat(event["occurred_on"]), DEMO_RECORDED_TIME, SHANGHAI)
-            yield event
-    with Publisher(kafka, pseudonym_key=settings.pseudonym_key_bytes, clock=lambda: recorded_at[0],
-                   key_store=settings.key_store()) as publisher:
-        report = publisher.publish_many(stamped())
+    with Publisher(settings.web_url, token=token) as publisher:
+        report = publisher.publish_many(events)
     console.print(f"demo: published {len(report.delivered)} events for "
                   f"{len({e['subject'].get('id') or e['subject'].get('id_number') for e in events})} subjects")
     if not report.ok:
@@ -106,16 +103,16 @@ def publish_demo(settings: Settings) -> str | None:
     return first_company
 
 
-def run_live_demo(settings: Settings, stop: threading.Event) -> None:
-    """While `up --demo` runs: new demo stories (ops.demo.LiveDemo), each event published once the ledger's
-    clock reaches its day and stamped by that clock, so the dashboard stays alive. A few events a second."""
+def run_live_demo(settings: Settings, stop: threading.Event, token: str) -> None:
+    """While `up --demo` runs: new demo stories (ops.demo.LiveDemo), each event published through the edge
+    once the ledger's clock reaches its day (the edge stamps it with that clock), so the dashboard stays
+    alive. A few events a second."""
     from ops.demo import LiveDemo
 
     clock = settings.clock()
     live = LiveDemo(seed=time.time_ns(), speed=settings.clock_speed)
     next_story_s, warned = 0.0, False
-    with Publisher(settings.kafka_access(WORKER), pseudonym_key=settings.pseudonym_key_bytes, clock=clock.now,
-                   key_store=settings.key_store()) as publisher:
+    with Publisher(settings.web_url, token=token) as publisher:
         while not stop.wait(LIVE_TICK_S):
             today = clock.now().astimezone(SHANGHAI).date()
             if time.monotonic() >= next_story_s:
@@ -126,7 +123,7 @@ def run_live_demo(settings: Settings, stop: threading.Event) -> None:
                 continue
             try:
                 report = publisher.publish_many(events)
-            except Exception as error:  # e.g. the broker going away as `up` stops: the live demo ends
+            except Exception as error:  # e.g. the worker going away as `up` stops: the live demo ends
                 console.print(f"live demo stopped: {error}")
                 return
             if not report.ok and not warned:  # a bug in the demo, not the user's doing: say it once
@@ -179,12 +176,10 @@ def run_up(settings: Settings, demo: bool) -> int:
         # development principals, before the worker reads them: a publisher per demo authority and
         # a supervisor, an auditor and an admin; tokens in <data dir>/tokens.json (kept across restarts)
         tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path)
-        # The demo goes in before the worker starts: the worker is ready once it has folded it all, so
-        # its timers never fire a deadline whose record is still on its way.
-        subject = publish_demo(settings) if demo else None
         worker_log = data_dir / "worker.log"
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
+        subject = publish_demo(settings, tokens["admin"]) if demo else None  # through the worker's edge
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
                       f"  dashboard: {settings.web_url}/dashboard?token={tokens['supervisor']}\n"
                       f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority;\n"
@@ -196,7 +191,8 @@ def run_up(settings: Settings, demo: bool) -> int:
         if settings.clock_speed != 1:
             console.print(f"  clock:    {settings.clock_speed:,.10g}x real time; deadlines fire as it passes them")
         if demo:
-            live = threading.Thread(target=run_live_demo, args=(settings, live_stop), name="live-demo", daemon=True)
+            live = threading.Thread(target=run_live_demo, args=(settings, live_stop, tokens["admin"]),
+                                    name="live-demo", daemon=True)
             live.start()
             console.print("  demo:     new stories keep coming, a few events a second")
         console.print("Ctrl-C stops everything.")
@@ -214,7 +210,7 @@ def run_up(settings: Settings, demo: bool) -> int:
         stopping.append("clean-up")  # a Ctrl-C or SIGTERM from now on must not cut the clean-up short
         live_stop.set()
         if live is not None:
-            live.join(LIVE_STOP_TIMEOUT_S)  # before the broker goes: its last events are delivered
+            live.join(LIVE_STOP_TIMEOUT_S)  # before the worker goes: its last events are delivered
         if worker is not None and worker.poll() is None:
             worker.terminate()
             try:

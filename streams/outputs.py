@@ -15,7 +15,9 @@ for ever would not be.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import threading
 
 from confluent_kafka import KafkaError, Producer
 
@@ -91,3 +93,66 @@ class BatchProducer:
 
     def close(self) -> None:
         self._producer.flush(self._flush_timeout_s)
+
+
+EDGE_DELIVERY_TIMEOUT_MS = 60_000  # a broker restarting on a loaded host was away 25-35 s
+EDGE_POLL_S = 0.05  # how long the delivery thread waits in librdkafka's poll at a time
+EDGE_CLOSE_TIMEOUT_S = 10.0
+
+
+class EdgeProducer:
+    """The HTTP edge's writes (credit.events, and credit.rejected for what it refuses): librdkafka,
+    acks=all and idempotent like every producer of the ledger's records, each record's delivery an
+    asyncio future, so that a request answers once the broker has every record it wrote.
+
+        future = edge.produce(topic, key, value)      # on the event loop; BufferError when full
+        partition, offset = await future              # DeliveryError when not acknowledged in time
+
+    A thread serves librdkafka's delivery reports and hands them to the loop that produced them. A
+    record not acknowledged within delivery_timeout_ms fails with DeliveryError: the edge answers
+    503 for it and the publisher sends it again (same event id: the fold applies it once)."""
+
+    def __init__(self, kafka: KafkaAccess | str, delivery_timeout_ms: int = EDGE_DELIVERY_TIMEOUT_MS):
+        self._producer = Producer(client_config(kafka, **IDEMPOTENT_PRODUCER, **{
+            "delivery.timeout.ms": delivery_timeout_ms, "linger.ms": 2,
+            "queue.buffering.max.messages": QUEUE_RECORDS_MAX}))
+        self._settled: list[tuple[asyncio.Future, object]] = []  # delivery reports not yet handed to the loop
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve_deliveries, name="edge-deliveries", daemon=True)
+        self._thread.start()
+
+    def produce(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self._producer.produce(topic, value=value, key=key, on_delivery=functools.partial(self._delivered, future))
+        return future
+
+    def _delivered(self, future: asyncio.Future, error: KafkaError | None, message) -> None:
+        """In the delivery thread, inside poll(): noted, handed to the loop once the poll is done."""
+        outcome = (DeliveryError(f"{error.name()}: {error.str()}") if error is not None
+                   else (message.partition(), message.offset()))
+        self._settled.append((future, outcome))
+
+    def _serve_deliveries(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(EDGE_POLL_S)
+            if self._settled:  # one wake-up of the loop for all the reports of a poll, not one each
+                settled, self._settled = self._settled, []
+                try:
+                    settled[0][0].get_loop().call_soon_threadsafe(_settle, settled)
+                except RuntimeError:  # the loop is closed: the worker is stopping, nobody waits any more
+                    pass
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(EDGE_CLOSE_TIMEOUT_S)
+        self._producer.flush(EDGE_CLOSE_TIMEOUT_S)
+
+
+def _settle(settled: list[tuple[asyncio.Future, object]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # its request went away (the client disconnected)
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -25,7 +25,6 @@ from tests.helpers import REPO, Worker, http_json, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-KEY = b"browser-test-pseudonym-key-000001"
 SPEED = 21_600.0  # six hours a real second: a deadline due in days fires within the test
 ARTIFACT = REPO / "tests" / "artifacts" / "dashboard.png"
 BROWSER_TIMEOUT_MS = 60_000
@@ -89,7 +88,7 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
     from playwright.sync_api import sync_playwright
 
     today = datetime.now(SHANGHAI).date()
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         assert publisher.publish_many([e for n in range(4) for e in story(n, today, black_list=n == 0)]).ok
     listed = company(0)
     # the worker has folded them and its timers have fired the overdue ones
@@ -119,7 +118,7 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
 
             # the numbers move while events are published: they arrive only over the event stream
             before = page.inner_text("#kpi-records")
-            with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+            with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
                 assert publisher.publish_many([e for n in range(4, 7) for e in story(n, today, black_list=n == 6)]).ok
             try:
                 page.wait_for_function("before => document.getElementById('kpi-records').textContent !== before",
@@ -212,7 +211,7 @@ def test_recent_lists_survive_a_worker_restart(worker, kafka):
     reads them back from the tails of credit.grades and credit.events."""
     today = datetime.now(SHANGHAI).date()
     listed = company(20)
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         assert publisher.publish_many(story(20, today, black_list=True)).ok
 
     def shown() -> dict | None:

@@ -1,34 +1,41 @@
 """Bad input through the command line (issue 26, part 3): `publish` and `replay --from-file` reject a
 line that is not UTF-8, nests 1,000 deep or holds a number JSON cannot carry, name it, and go on with
 the others; dates beyond the calendar are a clean exit 2 naming the option and the range; event text
-with rich markup or ANSI escapes is printed literally. Run in-process (typer's runner), the SDK's
-Kafka producer replaced by a recorder: no broker, no interpreter start per command."""
+with rich markup or ANSI escapes is printed literally. Run in-process (typer's runner): `publish` sends
+its lines to a real worker's edge over HTTP (POST /events:batch) on the test broker; the others need
+no broker at all.
+"""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from typer.testing import CliRunner
 
 from ops.cli import app
+from ops.embedded_kafka import free_port
 from projections.ids import make_uscc
-from streams import topics
+from streams import ledger_reader, topics
+from streams.codec import CodecError, decode_event, decode_rejection
+from tests.helpers import Worker, wait_for
 from tests.unit import events as ev
-from tests.unit.test_sdk_edge import RecordingProducer
 from tests.unit.test_templates import PERMITS, rows_of, to_csv
 
 HOSTILE = "[/] [bold red]x[/bold red] [link=https://example.com]y[/link] \x1b[31mred\x1b[0m \x1b]0;title\x07 \x1b[2J"
 COMPANY = make_uscc("410105", 4242)
 
 
+@pytest.fixture(scope="module")
+def worker(kafka, tmp_path_factory):
+    """The worker whose edge `publish` sends to (started only for the tests that publish)."""
+    running = Worker(kafka.bootstrap, tmp_path_factory.mktemp("bad-input"), free_port()).start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture()
 def run(tmp_path, monkeypatch):
-    producers: list[RecordingProducer] = []
-
-    def producer(config):
-        producers.append(RecordingProducer())
-        return producers[-1]
-    monkeypatch.setattr("streams.sdk.Producer", producer)
     monkeypatch.setenv("CREDIT_LEDGER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CREDIT_LEDGER_KAFKA", "127.0.0.1:1")
 
@@ -37,16 +44,17 @@ def run(tmp_path, monkeypatch):
         assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), \
             result.stdout + result.stderr  # a clean exit, never a traceback
         assert "Traceback" not in result.stdout + result.stderr
-        result.sent = [s for p in producers for s in p.sent]
         return result
     return invoke
 
 
-def events_file(tmp_path):
+def events_file(tmp_path, marker: str = "P-1"):
     """Lines: 1 good, 2 not UTF-8, 3 nested 1,000 deep, 4 a 5,000-digit integer, 5 NaN, 6 hostile text that
-    is valid (published), 7 hostile text that is not (rejected, its message quoting it)."""
-    good = json.dumps(ev.event(), ensure_ascii=False).encode()
-    hostile = ev.event(payload=ev.penalty_payload(record_id="P-X", decision_no="D-" + HOSTILE[:60], facts=HOSTILE),
+    is valid (published), 7 hostile text that is not (rejected, its message quoting it). `marker`: the good
+    and hostile events' record ids."""
+    good = json.dumps(ev.event(payload=ev.penalty_payload(record_id=marker)), ensure_ascii=False).encode()
+    hostile = ev.event(payload=ev.penalty_payload(record_id=f"{marker}-X", decision_no="D-" + HOSTILE[:60],
+                                                  facts=HOSTILE),
                        subject={"id": COMPANY, "kind": "LEGAL_PERSON", "name": HOSTILE[:100]})
     invalid = ev.event(payload=ev.penalty_payload(record_id="P-Y", severity=HOSTILE), subject=hostile["subject"])
     lines = [good, good.replace("虚假宣传".encode(), b"\xff\xfe"), b'{"type": ' + b"[" * 1000 + b"]" * 1000 + b"}",
@@ -57,24 +65,45 @@ def events_file(tmp_path):
     return path
 
 
-def test_publish_rejects_the_bad_lines_by_line_field_and_rule_and_publishes_the_rest(run, tmp_path):
-    done = run("publish", str(events_file(tmp_path)))
+def to_the_edge(worker: Worker) -> tuple[str, ...]:
+    return "--web-url", worker.url, "--token", worker.tokens["admin"]
+
+
+def test_publish_rejects_the_bad_lines_by_line_field_and_rule_and_publishes_the_rest(run, tmp_path, worker, kafka):
+    marker = f"P-{uuid.uuid4().hex[:12]}"
+    path = events_file(tmp_path, marker)
+    done = run("publish", str(path), *to_the_edge(worker))
     assert done.exit_code == 1
     assert "2 published, 5 rejected, 0 not delivered" in done.stdout
     table = {tuple(line.split()[:3]) for line in done.stdout.splitlines()}
     assert {("2", "payload.violation_type", "encoding"), ("3", "$", "nesting"), ("4", "payload.fine_fen", "number"),
             ("5", "payload.fine_fen", "number"), ("7", "payload.severity", "enum")} <= table
     assert "\x1b" not in done.stdout and "'[/] [bold red]x[/bold red]" in done.stdout
-    assert len([s for s in done.sent if s.topic == topics.EVENTS]) == 2
-    assert len([s for s in done.sent if s.topic == topics.REJECTED]) == 5
+    # in the ledger: the two good lines on credit.events, the five bad ones on credit.rejected, each once
+    published = []
+    for *_, value, _ in ledger_reader.read_topic(kafka.access(), topics.EVENTS):
+        try:
+            event = decode_event(value)
+        except CodecError:  # other tests' poison
+            continue
+        if event["payload"].get("record_id", "").startswith(marker):
+            published.append(event["payload"]["record_id"])
+    assert sorted(published) == [marker, f"{marker}-X"]
+    lines = path.read_bytes()[3:].split(b"\n")
+
+    def rejected():
+        raws = [decode_rejection(v)["raw"] for *_, v, _ in ledger_reader.read_topic(kafka.access(), topics.REJECTED)]
+        found = [n for n in (2, 3, 4, 5, 7) if lines[n - 1] in raws]
+        return found if len(found) == 5 else None
+    wait_for(rejected, 30, what="the five rejected lines on credit.rejected")
 
 
-def test_publish_csv_rejects_the_row_with_unreadable_bytes_and_imports_the_others(run, tmp_path):
+def test_publish_csv_rejects_the_row_with_unreadable_bytes_and_imports_the_others(run, tmp_path, worker):
     rows = rows_of(PERMITS)
     rows[1]["许可内容"] = "MARK" + rows[1]["许可内容"]
     path = tmp_path / "permits.csv"
     path.write_bytes(to_csv(rows).decode().encode("gb18030").replace(b"MARK", b"\xff"))  # GB18030, one bad byte
-    done = run("publish", str(path), "--format", "permit-csv")
+    done = run("publish", str(path), "--format", "permit-csv", *to_the_edge(worker))
     assert done.exit_code == 1 and f"{len(rows) - 1} published, 1 rejected" in done.stdout
     (line,) = [line for line in done.stdout.splitlines() if "encoding" in line]
     assert line.split()[:3] == ["3", "许可内容", "encoding"] and "0xff" in line and "GB18030" in line

@@ -56,7 +56,7 @@ def up_kafka(data_dir, kafka_port: int, role: str) -> KafkaAccess:
                        found[role]["password"])
 
 
-def check_csv_import(tmp_path, bootstrap, data_dir, url, admin):
+def check_csv_import(tmp_path, data_dir, url, admin):
     """A department's GB18030 penalty export (the 双公示 template), one row with an impossible date."""
     rows = list(csv.reader(io.StringIO((REPO / "tests/data/penalties.csv").read_text(encoding="utf-8-sig"))))
     header = [name.strip() for name in rows[0]]
@@ -67,8 +67,8 @@ def check_csv_import(tmp_path, bootstrap, data_dir, url, admin):
     csv.writer(buffer).writerows(rows)
     path = tmp_path / "penalties-gb18030.csv"
     path.write_bytes(buffer.getvalue().encode("gb18030"))
-    done = cli("publish", str(path), "--format", "penalty-csv", "--kafka", bootstrap,
-               env={"CREDIT_LEDGER_DATA_DIR": str(data_dir)})
+    done = cli("publish", str(path), "--format", "penalty-csv", "--web-url", url,
+               env={"CREDIT_LEDGER_DATA_DIR": str(data_dir)})  # as the dev admin of tokens.json
     assert done.returncode == 1, done.stdout + done.stderr
     assert "5 published, 1 rejected" in done.stdout and "处罚决定日期" in done.stdout
     wait_for(lambda: (lambda status, file: status == 200 and file["events_by_type"].get("PenaltyImposed"))(
@@ -122,9 +122,8 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         wait_up_ready(up, url)
         bootstrap = f"127.0.0.1:{kafka_port}"
         admin = tokens_of(data_dir)["admin"]
-        # in `up`'s data dir, as a user runs it: the command reaches Kafka with the worker's credentials there
-        published = cli("publish", str(jsonl(tmp_path)), "--kafka", bootstrap,
-                        env={"CREDIT_LEDGER_DATA_DIR": str(data_dir)})
+        # through the worker's edge, as the development admin (<data dir>/tokens.json)
+        published = cli("publish", str(jsonl(tmp_path)), "--web-url", url, env={"CREDIT_LEDGER_DATA_DIR": str(data_dir)})
         assert published.returncode == 1, published.stdout + published.stderr  # two lines were rejected
         report = published.stdout
         assert "3 published, 2 rejected" in report
@@ -148,7 +147,7 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         assert sum(high for _, high in ledger_reader.watermarks(auditor, topics.EVENTS).values()) >= 3
         with pytest.raises(KafkaException):
             ledger_reader.watermarks(KafkaAccess(bootstrap), topics.EVENTS, timeout_s=3)
-        check_csv_import(tmp_path, bootstrap, data_dir, url, admin)
+        check_csv_import(tmp_path, data_dir, url, admin)
     finally:
         up.send_signal(signal.SIGTERM)
         assert up.wait(60) == 0

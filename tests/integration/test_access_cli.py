@@ -1,6 +1,7 @@
-"""Against the real broker: `credit-ledger publish --token` binds the publisher to its authority (the
-refused line goes to credit.rejected with its reason), a natural person's name and ID number reach
-Kafka only sealed, and `credit-ledger access-log` reads credit.access-log back."""
+"""Against the real broker and a worker: `credit-ledger publish --token` sends the file to the worker's edge,
+which binds the publisher to its authority (the refused line goes to credit.rejected with its reason)
+and refuses a token it does not know; a natural person's name and ID number reach Kafka only sealed, and
+`credit-ledger access-log` reads credit.access-log back."""
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ from projections.ids import make_resident_id, make_uscc
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event, decode_rejection, encode_access_record
 from streams.pii import FileKeyStore, unseal
-from streams.principals import create_dev_principals, write_kafka_credentials
-from tests.helpers import cli, kafka_credentials
+from ops.embedded_kafka import free_port
+from tests.helpers import Worker, cli
 
 OWN = {"authority_code": make_uscc("330100", 31, "1", "1"), "authority_name": "杭州市市场监督管理局"}
 FOREIGN = {"authority_code": make_uscc("330100", 32, "1", "1"), "authority_name": "杭州市生态环境局"}
@@ -40,15 +41,21 @@ def test_publish_as_a_bound_publisher_seals_people_and_access_log_reads_back(kaf
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
-    write_kafka_credentials(tmp_path, kafka_credentials())  # as `up` does: each command then acts in its role
-    tokens = create_dev_principals(tmp_path, [OWN["authority_code"]])
-    env = {"CREDIT_LEDGER_KAFKA": kafka.bootstrap, "CREDIT_LEDGER_DATA_DIR": str(tmp_path)}
+    worker = Worker(kafka.bootstrap, tmp_path, free_port(), authority_codes=[OWN["authority_code"]]).start()
+    env = {"CREDIT_LEDGER_KAFKA": kafka.bootstrap, "CREDIT_LEDGER_DATA_DIR": str(tmp_path),
+           "CREDIT_LEDGER_WEB_PORT": worker.url.rsplit(":", 1)[1]}
+    try:
+        done = cli("publish", str(path), "--token", worker.tokens["publishers"][OWN["authority_code"]], env=env)
+        assert done.returncode == 1, done.stdout + done.stderr  # one line refused
+        assert "2 published, 1 rejected" in done.stdout and "publisher_authority" in done.stdout
+        for token, reason in (("A" * 43, "unknown token"), ("not a token", "malformed token")):
+            refused = cli("publish", str(path), env={**env, "CREDIT_LEDGER_TOKEN": token})
+            assert refused.returncode == 2 and f"error: --token: {reason}" in refused.stderr, refused.stderr
+            assert "HTTP 401" in refused.stderr
+    finally:
+        worker.stop()
 
-    done = cli("publish", str(path), "--token", tokens["publishers"][OWN["authority_code"]], env=env)
-    assert done.returncode == 1, done.stdout + done.stderr  # one line refused
-    assert "2 published, 1 rejected" in done.stdout and "publisher_authority" in done.stdout
-
-    key_store = FileKeyStore(tmp_path / "pii-keys.json")
+    key_store = FileKeyStore(tmp_path / "pii-keys.json")  # the worker's (its data dir)
     sealed = []
     for topic in (topics.EVENTS, topics.REJECTED):
         for *_, key, value, _ in ledger_reader.read_topic(kafka.access(), topic):

@@ -71,7 +71,7 @@ def world(kafka, tmp_path_factory):
               subject={"kind": "NATURAL_PERSON", "name": person_name, "id_number": id_number}),
     ]
     key_store = FileKeyStore(data_dir / "pii-keys.json")  # the worker's own (its data dir)
-    with Publisher(kafka.access(), pseudonym_key=KEY, key_store=key_store) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:  # its edge seals the person
         report = publisher.publish_many(story)
     assert report.ok, report.invalid or report.failed
     person_id = pseudonym(id_number, KEY)

@@ -105,13 +105,11 @@ def test_the_compose_settings_run_a_sasl_ssl_broker_that_the_setup_and_a_worker_
     worker_env["CREDIT_LEDGER_PSEUDONYM_KEY"] = KEY.decode()  # compose requires it set; the test's
     worker = Worker(client, tmp / "worker", free_port(), env=worker_env).start()
     try:
-        as_worker = KafkaAccess(client, "SASL_SSL", "SCRAM-SHA-512", "credit-ledger-worker",
-                                (secrets / "kafka-worker-password").read_text().strip(), str(secrets / "ca.pem"))
         as_auditor = KafkaAccess(client, "SASL_SSL", "SCRAM-SHA-512", "credit-ledger-auditor",
                                  (secrets / "kafka-auditor-password").read_text().strip(), str(secrets / "ca.pem"))
         company = {"id": make_uscc("440305", 77), "kind": "LEGAL_PERSON", "name": "深圳测试部署有限公司"}
         source = {"authority_code": make_uscc("440300", 7, "1", "1"), "authority_name": "深圳市市场监督管理局"}
-        with Publisher(as_worker, pseudonym_key=KEY) as publisher:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:  # through the worker's edge
             receipt = publisher.publish({"type": "SubjectRegistered", "subject": company, "source": source,
                                          "occurred_on": "2020-01-02",
                                          "payload": {"region_code": "440305", "registered_on": "2020-01-02"}})

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -34,6 +35,7 @@ from tests.helpers import Worker, cli, refold_log, wait_for
 
 FILESYSTEM_MIB = 64  # room for the worker's store of everything the session's log holds, and more
 STOP_TIMEOUT_S = 30.0
+RESEND_TIMEOUT_S = 150.0  # longer than the SDK's retries (streams/sdk.py RETRY_WITHIN_S)
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 KEY = b"disk-full-test-pseudonym-key-0000001"
 
@@ -95,13 +97,19 @@ def test_a_disk_filling_up_stops_the_worker_and_a_restart_loses_nothing(kafka, t
         worker = Worker(kafka.bootstrap, data_dir, free_port(), env=env)
         worker.log_path = tmp_path / "worker.log"  # off the full disk, so that the error can be read
         worker.start()
+        sending = None
         try:
-            with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+            with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
                 receipts = publisher.publish_many(events[:half]).delivered
-                wait_for(lambda: folded(worker, receipts), 60, what="the first half folded")
-                filler = fill(filesystem)
-                receipts += publisher.publish_many(events[half:]).delivered  # the worker's next write fails
-            assert len(receipts) == len(events)  # the log has them all: the disk that filled is the worker's
+            wait_for(lambda: folded(worker, receipts), 60, what="the first half folded")
+            filler = fill(filesystem)
+            # The second half goes to the worker's edge, which writes it to the log (the broker's disk is not
+            # full), and the worker's next store write fails. What the edge had not answered for when the
+            # worker stopped, the SDK sends again once the worker is back (its retries: up to two minutes).
+            second: list = []
+            sending = threading.Thread(target=lambda: second.append(
+                Publisher(worker.url, token=worker.tokens["admin"]).publish_many(events[half:])))
+            sending.start()
 
             wait_for(lambda: worker.process.poll() is not None, STOP_TIMEOUT_S, what="the worker to stop by itself")
             log = worker.log_path.read_text(errors="replace")
@@ -118,6 +126,11 @@ def test_a_disk_filling_up_stops_the_worker_and_a_restart_loses_nothing(kafka, t
 
             filler.unlink()  # space again
             worker.start()
+            sending.join(RESEND_TIMEOUT_S)
+            (report,) = second
+            assert report.ok, (report.invalid, report.failed)
+            receipts += report.delivered
+            assert len(receipts) == len(events)  # the log has them all: the disk that filled is the worker's
             wait_for(lambda: folded(worker, receipts), 60, what="the restarted worker folding every event")
             # every subject's state (its hash chain included) equals a clean re-fold of the log up to
             # where the worker stands: the auditor's own check
@@ -130,6 +143,8 @@ def test_a_disk_filling_up_stops_the_worker_and_a_restart_loses_nothing(kafka, t
                      what="the worker's histories equal to a clean re-fold's")
         finally:
             worker.stop()
+            if sending is not None:
+                sending.join(RESEND_TIMEOUT_S)
 
 
 def histories_equal_to_refold(worker: Worker, bootstrap: str, subject_ids) -> bool:

@@ -12,11 +12,11 @@ from ops.embedded_kafka import free_port
 from projections.canonical import SHANGHAI
 from projections.ids import make_uscc
 from streams import ledger_reader, topics
+from streams.clock import Clock
 from streams.codec import decode_grade_changed
 from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
-KEY = b"integration-test-pseudonym-key-0001"
 AUTHORITY = {"authority_code": make_uscc("410100", 9, "1", "1"), "authority_name": "郑州市生态环境局"}
 PACKAGED_POLICY = Path(projections.__file__).parent / "policies" / "2024.1.yaml"
 
@@ -41,18 +41,20 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
     policy_dir = tmp_path / "policies"
     policy_dir.mkdir()
     text = PACKAGED_POLICY.read_text(encoding="utf-8").replace('version: "2024.1"', 'version: "2099.9"')
-    text = text.replace("effective_from: 2020-01-01", f"effective_from: {today + timedelta(days=6)}")
+    text = text.replace("effective_from: 2020-01-01", f"effective_from: {today + timedelta(days=8)}")
     text = text.replace("SEVERE: -150}", "SEVERE: -300}")
     (policy_dir / "2099.9.yaml").write_text(text, encoding="utf-8")
-    speed = 21_600.0  # a quarter day a second: the new policy takes effect ~24 s from now
+    # a quarter day a second: the new policy takes effect ~32 s from now, the worker's edge stamps the events
+    # on this clock, so they are recorded under the old one (a worker starts in 5-15 s)
+    clock = Clock(21_600.0)
     worker = Worker(kafka.bootstrap, tmp_path / "w", free_port(), env={
-        "CREDIT_LEDGER_POLICY_DIR": str(policy_dir), "CREDIT_LEDGER_CLOCK_SPEED": str(speed),
-        "CREDIT_LEDGER_CLOCK_STARTED_S": str(time.time())}).start()
+        "CREDIT_LEDGER_POLICY_DIR": str(policy_dir), "CREDIT_LEDGER_CLOCK_SPEED": str(clock.speed),
+        "CREDIT_LEDGER_CLOCK_STARTED_S": str(clock.started_s)}).start()
     try:
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             assert publisher.publish(registered)
             wait_for(lambda: len(changes_of(kafka.access(), company["id"])) == 1, 30, what="the first grade")
-            recorded = datetime.now(SHANGHAI)
+            recorded = clock.now().astimezone(SHANGHAI)  # the ledger's time, after the registration's recorded_at
             time.sleep(1.1)  # the registration's recorded_at is now strictly before the penalty's
             assert publisher.publish(penalty)
         seen: list = []
@@ -61,7 +63,7 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
             seen[:] = changes_of(kafka.access(), company["id"])
             return len(seen) >= 3
         try:
-            wait_for(three_moves, 60, what="the penalty's and the new policy's grade changes")
+            wait_for(three_moves, 90, what="the penalty's and the new policy's grade changes")
         except AssertionError:
             raise AssertionError(f"grade changes seen: {seen}; file: {worker.file(company['id'])}") from None
         moves = list(seen)
@@ -99,13 +101,14 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
 
 def test_a_worker_folding_from_an_empty_store_does_not_regrade_what_it_graded_as_it_folded(kafka, tmp_path):
     company = {"id": make_uscc("410105", 9101), "kind": "LEGAL_PERSON", "name": "郑州金水复评测试有限公司"}
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
-        assert publisher.publish({"type": "SubjectRegistered", "subject": company, "source": AUTHORITY,
-                                  "occurred_on": "2024-03-01", "payload": {"region_code": "410105",
-                                                                          "registered_on": "2019-05-05"}})
-    for _ in range(2):  # a fresh store, then the same store restarted
+    for restart in range(2):  # a fresh store, then the same store restarted
         worker = Worker(kafka.bootstrap, tmp_path / "w", free_port()).start()
         try:
+            if not restart:
+                with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
+                    assert publisher.publish({"type": "SubjectRegistered", "subject": company, "source": AUTHORITY,
+                                              "occurred_on": "2024-03-01", "payload": {"region_code": "410105",
+                                                                                      "registered_on": "2019-05-05"}})
             wait_for(lambda: worker.get(f"/subjects/{company['id']}/grade")[0] == 200, 30, what="the grade")
             time.sleep(3)  # three policy checks: each found the store graded under the policy in force
             metrics = http_text(f"{worker.url}/metrics")
@@ -122,7 +125,7 @@ def check_public_list(kafka, worker, event):
     entered = event("ListEntered", today, {"entry_id": "ZZ-BL-1", "list_kind": "OTHER_BLACKLIST",
                                            "reason": "环境违法失信企业", "sector": "ENVIRONMENT",
                                            "measures": ["ENHANCED_INSPECTION", "PUBLIC_NOTICE"]})
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         subject_id = publisher.publish(entered).subject_id
 
     def listed(query: str = ""):
@@ -134,7 +137,7 @@ def check_public_list(kafka, worker, event):
         ("ENHANCED_INSPECTION", "PUNISHMENT", True), ("PUBLIC_NOTICE", "PUNISHMENT", True)]
     assert entry["measures"][0]["authority"] and entry["measures"][0]["name"]
     assert listed("&sector=ENVIRONMENT") and not listed("&sector=WORK_SAFETY")  # issue 29: by sector
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         publisher.publish(event("ListExited", today, {"entry_id": "ZZ-BL-1", "exit_reason": "信用修复，依法移出"}))
     wait_for(lambda: not listed(), 30, what="the exited entry off the public list")
     assert http_json(f"{worker.url}/lists/NO_SUCH_LIST")[0] == 404

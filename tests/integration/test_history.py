@@ -15,7 +15,6 @@ from projections.ids import make_uscc
 from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
-KEY = b"integration-test-pseudonym-key-0001"
 AUTHORITY = {"authority_code": make_uscc("440700", 12, "1", "1"), "authority_name": "江门市市场监督管理局"}
 
 
@@ -43,7 +42,7 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
     auditor = {"CREDIT_LEDGER_TOKEN": worker.tokens["auditor"]}
     captured = []  # (instant just after the live file was read, the file)
     try:
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             for n, item in enumerate(story, start=1):
                 publisher.publish(item)
                 file = wait_for(lambda: (lambda f: f if f and f["events_total"] == n else None)(worker.file(company["id"])),

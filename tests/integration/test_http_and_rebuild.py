@@ -16,7 +16,6 @@ from streams.ledger import rebuild_from_log
 from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
-KEY = b"integration-test-pseudonym-key-0002"
 
 
 @pytest.fixture()
@@ -51,7 +50,7 @@ def test_post_events_validates_publishes_and_the_history_chains(worker, kafka):
 def test_rebuild_equals_the_live_state(worker, kafka):
     admin = worker.tokens["admin"]
     events = demo_events(seed=21, subjects=20, start=date.today() - timedelta(days=300), days=299)
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         report = publisher.publish_many(events)
     last = report.delivered[-1]
     wait_for(lambda: (worker.file(last.subject_id) or {}).get("as_of", {}).get("offset", -1) >= last.offset, 60,
@@ -67,7 +66,7 @@ def test_rebuild_equals_the_live_state(worker, kafka):
 
 
 def test_a_rebuild_folds_partitions_side_by_side_into_the_same_store(worker, kafka):
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         assert publisher.publish_many(demo_events(seed=23, subjects=40, start=date.today() - timedelta(days=200),
                                                   days=199)).ok
     alone, records = rebuild_from_log(kafka.access("auditor"))
@@ -81,7 +80,7 @@ def test_a_rebuild_folds_partitions_side_by_side_into_the_same_store(worker, kaf
 
 
 def test_published_partition_digests_match_the_log(worker, kafka):
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         report = publisher.publish_many(demo_events(seed=22, subjects=12, start=date.today() - timedelta(days=100),
                                                     days=99))
     partition, offset = report.delivered[-1].partition, report.delivered[-1].offset

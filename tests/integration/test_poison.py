@@ -1,4 +1,4 @@
-"""Poison on the ledger itself (written past the SDK): arbitrary bytes, truncated Avro, an unknown
+"""Poison on the ledger itself (written past the edge): arbitrary bytes, truncated Avro, an unknown
 schema fingerprint and a well-formed record with absurd values. Each lands on credit.rejected with
 its partition, offset and reasons, the rejections are counted in /metrics, and the agent goes on
 folding what comes after them, including batches compressed with each codec Kafka offers."""
@@ -19,7 +19,6 @@ from streams.codec import HEADER_BYTES, MAGIC, decode_rejection, encode_event
 from streams.sdk import Publisher
 from tests.helpers import Worker, wait_for
 
-KEY = b"poison-test-pseudonym-key-000000001"
 AUTHORITY = {"authority_code": make_uscc("320100", 61, "1", "1"), "authority_name": "南京市市场监督管理局"}
 
 
@@ -49,7 +48,7 @@ def test_poison_records_are_rejected_with_their_offsets_and_the_agent_goes_on(ka
                              on_delivery=lambda err, msg, name=name: where.__setitem__(name, (msg.partition(),
                                                                                               msg.offset())))
         assert producer.flush(30) == 0 and len(where) == len(poison)
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:  # after the poison, a good event
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:  # after the poison, a good event
             publisher.publish({k: registered[k] for k in ("type", "subject", "source", "occurred_on", "payload")})
         wait_for(lambda: (worker.file(company["id"]) or {}).get("events_total") == 1, 60,
                  what="the event after the poison folded")

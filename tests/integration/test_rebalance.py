@@ -10,7 +10,7 @@ from ops.demo import demo_events
 from ops.embedded_kafka import free_port
 from projections.fold import credit_file
 from streams.sdk import Publisher
-from tests.helpers import Worker, refold_log, wait_for
+from tests.helpers import Worker, folded_file, refold_log, wait_for
 
 KEY = b"rebalance-test-pseudonym-key-000001"
 PARTITIONS = 4  # the ledger's, as the tests' broker creates it
@@ -23,7 +23,7 @@ def test_a_worker_leaving_and_coming_back_ends_in_the_single_worker_state(kafka,
     first = Worker(kafka.bootstrap, tmp_path / "first", free_port(), env=env).start()
     second = Worker(kafka.bootstrap, tmp_path / "second", free_port(), env=env).start()
     try:
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+        with Publisher(first.url, token=first.tokens["admin"]) as publisher:  # the worker never stopped
             receipts = publisher.publish_many(events[:third]).delivered
             second.stop(signal.SIGKILL)  # its partitions go to the first worker after the session times out
             receipts += publisher.publish_many(events[third:2 * third]).delivered
@@ -36,7 +36,7 @@ def test_a_worker_leaving_and_coming_back_ends_in_the_single_worker_state(kafka,
 
         def served(subject_id: str) -> dict | None:
             # the worker folding the subject's partition now is the one that has gone furthest in it
-            files = [f for f in (first.file(subject_id), second.file(subject_id)) if f]
+            files = [folded_file(f) for f in (first.file(subject_id), second.file(subject_id)) if f]
             return max(files, key=lambda f: f["as_of"]["offset"]) if files else None
 
         differing: list = []
@@ -46,7 +46,7 @@ def test_a_worker_leaving_and_coming_back_ends_in_the_single_worker_state(kafka,
             differing[:] = [s for s in subjects if served(s) != credit_file(expected.get(s))][:3]
             return not differing
         wait_for(all_equal, 180, interval_s=2.0, what="both workers together equal a single clean re-fold")
-        by_worker = [sum(1 for s in subjects if (w.file(s) or {}) == served(s)) for w in (first, second)]
+        by_worker = [sum(1 for s in subjects if folded_file(w.file(s) or {}) == served(s)) for w in (first, second)]
         assert all(by_worker), by_worker  # both fold some of the subjects now
     finally:
         second.stop()

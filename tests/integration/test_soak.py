@@ -50,7 +50,7 @@ from projections.fold import credit_file
 from projections.ids import make_resident_id, make_uscc
 from streams.ledger import rebuild_from_log
 from streams.sdk import Publisher
-from tests.helpers import Worker, wait_for
+from tests.helpers import Worker, folded_file, wait_for
 
 SOAK_S = float(os.environ.get("CREDIT_LEDGER_SOAK_S", "65"))
 RATE_PER_S = 200.0  # offered events per second
@@ -161,11 +161,12 @@ def metric_sum(worker: Worker, name: str) -> float:
 
 
 class PacedPublisher(threading.Thread):
-    """Publishes `events` at `rate_per_s` with the SDK until they run out or stop() is called."""
+    """Publishes `events` at `rate_per_s` with the SDK (through the worker's edge) until they run out or
+    stop() is called."""
 
-    def __init__(self, bootstrap, events: list[dict], rate_per_s: float):
+    def __init__(self, url: str, token: str, events: list[dict], rate_per_s: float):
         super().__init__(daemon=True)
-        self.bootstrap, self.events, self.rate_per_s = bootstrap, events, rate_per_s
+        self.url, self.token, self.events, self.rate_per_s = url, token, events, rate_per_s
         self.delivered, self.problems, self.offered = [], [], 0
         self.elapsed_s = 0.0
         self._stopping = threading.Event()
@@ -174,7 +175,7 @@ class PacedPublisher(threading.Thread):
     def run(self) -> None:
         chunk = max(1, round(self.rate_per_s / CHUNKS_PER_S))
         try:
-            with Publisher(self.bootstrap, pseudonym_key=KEY) as publisher:
+            with Publisher(self.url, token=self.token) as publisher:
                 started_s = time.monotonic()
                 while not self._stopping.is_set() and self.offered < len(self.events):
                     report = publisher.publish_many(self.events[self.offered:self.offered + chunk])
@@ -204,7 +205,7 @@ def test_a_steady_load_keeps_memory_and_lag_bounded_and_the_state_exact(kafka, t
         worker.start()
         events = making.result()
     ready_s = time.monotonic() - begun_s
-    publisher = PacedPublisher(kafka.access(), events, RATE_PER_S)
+    publisher = PacedPublisher(worker.url, worker.tokens["admin"], events, RATE_PER_S)
     rss, buffered, lag = [], [], []  # MiB, MiB, messages
     try:
         fired_before = metric_sum(worker, "credit_timers_fired_total")
@@ -264,7 +265,7 @@ def state_equals_refold(worker: Worker, bootstrap, sample_ids: list[str]) -> boo
     assert (live["subjects"], live["digest"]) == (want["subjects"], want["digest"]), \
         f"the worker's state at {until} differs from a clean re-fold: {live} vs {want}"
     for subject_id in sample_ids:
-        served, refolded = worker.file(subject_id), credit_file(expected.get(subject_id))
+        served, refolded = folded_file(worker.file(subject_id)), credit_file(expected.get(subject_id))
         if served is None or served["as_of"] != refolded["as_of"]:
             return False  # it moved on since the digest
         keys = sorted(k for k in set(served) | set(refolded) if served.get(k) != refolded.get(k))

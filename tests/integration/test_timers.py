@@ -16,7 +16,6 @@ from streams.codec import decode_event, decode_rejection
 from streams.sdk import Publisher
 from tests.helpers import Worker, http_json, wait_for, wait_until_equal_to_refold
 
-KEY = b"integration-test-pseudonym-key-0001"
 AUTHORITY = {"authority_code": make_uscc("420200", 7, "1", "1"), "authority_name": "黄石市市场监督管理局"}
 # a quarter day per real second: the list term (ending tomorrow) fires within ~8 s of the clock's start,
 # the objection (5 working days) not before ~28 s, so that it falls due while the worker is down even
@@ -72,7 +71,7 @@ def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_
     clock = {"CREDIT_LEDGER_CLOCK_SPEED": str(SPEED), "CREDIT_LEDGER_CLOCK_STARTED_S": str(time.time())}
     worker = Worker(kafka.bootstrap, tmp_path / "w", port, env=clock).start()
     try:
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             assert publisher.publish_many(events).ok
 
         def files_show(predicate) -> bool:
@@ -141,7 +140,7 @@ def test_a_worker_stopped_while_its_timers_fire_exits_cleanly(kafka, tmp_path):
               for n in range(STOPPED_WHILE_FIRING)]
     worker = Worker(kafka.bootstrap, tmp_path / "w", free_port()).start()
     try:
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             assert publisher.publish_many(events).ok
 
         def fired() -> float:

@@ -16,9 +16,10 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
 from ops.kafka_acls import ensure_acls
 from projections.canonical import GENESIS_HEAD, SHANGHAI, instant_text, log_link
 from projections.ids import make_uscc
+from projections.validate import EdgeContext
 from streams import ledger_reader, topics
 from streams.codec import decode_event, encode_digest, encode_event
-from streams.sdk import Publisher
+from streams.edge import accept_event
 from tests.helpers import cli, kafka_config
 
 KEY = b"integration-test-pseudonym-key-0003"
@@ -53,6 +54,18 @@ def valid_events() -> list[dict]:
                 "penalty_kinds": ["FINE"], "fine_fen": 50_000 + n, "severity": "GENERAL"}),
         ]
     return events
+
+
+def write_events(bootstrap: str, topic: str, events: list[dict]) -> None:
+    """A ledger of its own to verify: `events` accepted as the edge accepts them, written to `topic` (a
+    scratch topic of this test, as the worker's principal: the worker's edge writes only credit.events)."""
+    now = datetime.now(timezone.utc)
+    encoded = [encode_event(accept_event(raw, EdgeContext(now=now, pseudonym_key=KEY))[0]) for raw in events]
+    producer = Producer(kafka_config(bootstrap, **{"acks": "all", "enable.idempotence": True,
+                                                   "partitioner": "murmur2_random"}))
+    for event, value in zip(events, encoded):
+        producer.produce(topic, value=value, key=event["subject"]["id"].encode())
+    assert producer.flush(30) == 0
 
 
 def create_topics(kafka, names: list[str], prefix: str) -> None:
@@ -101,9 +114,7 @@ def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, tmp_p
     name = f"credit-ledger-test.verify-{uuid.uuid4().hex[:8]}"  # the worker's prefix: it may write them
     copies = {kind: f"{name}-{kind}" for kind in ("copy", "altered", "removed", "swapped", "published")}
     create_topics(kafka, [name, *copies.values()], prefix=name)
-    with Publisher(kafka.access(), pseudonym_key=KEY, topic=name) as publisher:
-        report = publisher.publish_many(valid_events())
-    assert report.ok and len(report.delivered) == 4 * SUBJECTS
+    write_events(bootstrap, name, valid_events())
 
     log: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(PARTITIONS)}
     for partition, offset, key, value, _ in ledger_reader.read_topic(kafka.access("auditor"), name):

@@ -1,4 +1,4 @@
-"""The worker against the real broker: it folds what the SDK publishes, survives
+"""The worker against the real broker: it folds what the SDK publishes through its edge, survives
 poison bytes and a SIGKILL, and its state equals a clean re-fold of the log."""
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from streams.sdk import Publisher
 from streams.ledger import rebuild_from_log
 from tests.helpers import Worker, http_json, wait_for, wait_until_equal_to_refold
 
-KEY = b"integration-test-pseudonym-key-0001"
 TRICKLE_EVENTS = 4
 TRICKLE_PAUSE_S = 0.5  # between two events: the takes in between come back empty
 FOLLOW_WITHIN_S = 5.0  # the group's offsets follow the store's within this, as operators' tools read them
@@ -34,7 +33,7 @@ def test_worker_folds_survives_poison_and_a_kill_and_equals_a_clean_refold(kafka
 
 
 def check_fold_poison_and_kill(kafka, worker, events, half):
-    with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
         first = publisher.publish_many(events[:half])
         assert first.ok, (first.invalid, first.failed)
         # poison: bytes that are no CreditEvent, on the subject's own partition key
@@ -67,7 +66,7 @@ def published_and_folded(kafka, data_dir, port: int, seed: int) -> str:
     events = demo_events(seed=seed, subjects=12, start=date.today() - timedelta(days=200), days=199)
     worker = Worker(kafka.bootstrap, data_dir, port).start()
     try:
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             report = publisher.publish_many(events)
         subject_id = report.delivered[-1].subject_id
         wait_until_equal_to_refold(worker, kafka.bootstrap, [subject_id])
@@ -148,7 +147,7 @@ def test_the_groups_offsets_follow_the_store_while_events_trickle_in(kafka, tmp_
     worker = Worker(kafka.bootstrap, tmp_path / "worker", free_port()).start()
     try:
         wait_until_the_group_follows_the_store(worker, kafka.access(), FOLLOW_WITHIN_S)
-        with Publisher(kafka.access(), pseudonym_key=KEY) as publisher:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             for event in events:
                 receipt = publisher.publish(event)
                 wait_for(lambda: int(worker.get("/readyz")[1]["applied_offsets"].get(str(receipt.partition), -1))
