@@ -361,6 +361,35 @@ def test_replay_timers_fire_under_the_policy_book():
     assert result.fired == 1 and result.rejected == []
 
 
+def test_what_proved_never_true_is_judged_under_the_policy_book():
+    # the credit office resolves objections under the 2024 policy; in this book, from 2025-03-01, it may not
+    narrower = replace(DEFAULT_POLICY, version="2025.1", effective_from="2025-03-01",
+                       credit_office_acts_on=DEFAULT_POLICY.credit_office_acts_on - {"ObjectionResolved"})
+    withdrawn = {**ev.objection_resolved("O-1", "P-1", "UPHELD_WITHDRAWN", "2025-04-21"),
+                 "source": ev.CREDIT_OFFICE_SOURCE}
+    events = [ev.subject_registered(), ev.penalty_imposed("P-1", "2025-03-10"), ev.objection_filed("O-1", "P-1", "2025-03-12"),
+              withdrawn]
+    history = replay(enumerate(events)).history[ev.COMPANY]
+    assert len(history) == 4  # under the 2024 policy alone, the withdrawal applied
+    penalties = lambda state: {r["record_id"] for r in state["records"]["penalties"].values()}  # noqa: E731
+    assert penalties(state_valid_at(history, "2025-03-20")) == set()  # retracted: never true
+    assert penalties(state_valid_at(history, "2025-03-20", PolicyBook((DEFAULT_POLICY, narrower)))) == {"P-1"}
+
+
+def test_a_timer_firing_derives_the_next_deadlines_under_the_policy_book():
+    # from 2025-03-01 an objection must be accepted within 1 working day, not 2. The list term ends first
+    # (fires 03-11 00:00); the deadlines derived after that firing keep the book's 1 day: due 03-11, fired 03-12.
+    faster = replace(DEFAULT_POLICY, version="2025.1", effective_from="2025-03-01",
+                     objection_acceptance_working_days=1, objection_decision_working_days=2)
+    events = [ev.subject_registered(), ev.penalty_imposed("P-1", "2025-01-06"),
+              ev.list_entered("L-1", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2025-03-10"),
+              ev.objection_filed("O-1", "P-1", "2025-03-10")]
+    result = replay(enumerate(events), policy=PolicyBook((DEFAULT_POLICY, faster)),
+                    clock=datetime(2025, 3, 20, tzinfo=SHANGHAI))
+    assert [(e["event"]["type"], e["event"]["recorded_at"]) for e in result.history[ev.COMPANY][4:]] == [
+        ("ListTermEnded", "2025-03-11T00:00:00+08:00"), ("ProcessingOverdue", "2025-03-12T00:00:00+08:00")]
+
+
 def test_a_replay_stops_past_the_bound_on_timer_firings(monkeypatch):
     from projections import replay as module
 
