@@ -139,15 +139,7 @@ def draw_sample(cands: Iterable[Candidate], size: int, seed: int, ratios: Mappin
     _check_ratios(ratios)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed: must be a whole number, got {seed!r}")
-    by_grade: dict[str, list[Candidate]] = {g: [] for g in GRADES}
-    seen: set[str] = set()
-    for c in cands:
-        if c.grade not in by_grade:
-            raise ValueError(f"cands: {c.subject_id} has grade {c.grade!r}, not one of {', '.join(GRADES)}")
-        if c.subject_id in seen:
-            raise ValueError(f"cands: subject {c.subject_id} appears twice")
-        seen.add(c.subject_id)
-        by_grade[c.grade].append(c)
+    by_grade = _by_grade(cands)
     counts = allocate({g: len(members) for g, members in by_grade.items()}, size, ratios)
     sample = []
     for g in GRADES:
