@@ -401,3 +401,83 @@ def test_a_replay_stops_past_the_bound_on_timer_firings(monkeypatch):
     with pytest.raises(RuntimeError) as raised:
         replay(enumerate(events), clock=datetime(2025, 8, 1, tzinfo=SHANGHAI))
     assert str(raised.value) == "more than 1 timer firings in one replay"
+
+
+# --- projections/verification.py: what a malformed digest file is told ------------------------------------
+HEX, GENESIS = "a" * 64, "0" * 64
+
+
+def _one_partition(body) -> dict:
+    return {"format": 1, "topic": "t", "partitions": {"0": body}}
+
+
+def _subjects(subjects) -> dict:
+    return {"format": 1, "topic": "t", "partitions": {}, "subjects": subjects}
+
+
+RECORD_FORM = "partitions.0.records[0]: must be [offset, 64 hex digits, event id or null]"
+OFFSET_FORM = "partitions.0.offset: must be a whole number >= -1"
+CHAIN_FORM = "subjects.s: must be {length: a whole number >= 1, head: 64 hex digits}"
+
+
+@pytest.mark.parametrize("document, message", [
+    ([], "$: not a JSON object"),
+    ({"format": 2, "topic": "t", "partitions": {}}, "format: must be 1, got 2"),
+    ({"format": 1, "partitions": {}}, "topic: must be a topic name"),
+    ({"format": 1, "topic": "", "partitions": {}}, "topic: must be a topic name"),
+    ({"format": 1, "topic": "t", "partitions": []}, "partitions: must be an object {partition: {offset, root, records}}"),
+    ({"format": 1, "topic": "t", "partitions": {"01": {}}}, "partitions.01: a partition is a whole number"),
+    ({"format": 1, "topic": "t", "partitions": {"1234567890": {}}}, "partitions.1234567890: a partition is a whole number"),
+    (_one_partition([]), "partitions.0: must be an object {offset, root, records}"),
+    (_one_partition({"offset": "1", "root": HEX}), OFFSET_FORM),
+    (_one_partition({"offset": True, "root": HEX}), OFFSET_FORM),
+    (_one_partition({"offset": -2, "root": HEX}), OFFSET_FORM),
+    (_one_partition({"offset": 0, "root": HEX.upper()}), "partitions.0.root: must be 64 lower-case hex digits"),
+    (_one_partition({"offset": -1, "root": HEX}), "partitions.0.root: an empty partition (offset -1) has the genesis root"),
+    (_one_partition({"offset": 0, "root": HEX, "records": {}}),
+     "partitions.0.records: must be a list of [offset, fingerprint, event id or null]"),
+    (_one_partition({"offset": 0, "root": HEX, "records": [[0, HEX]]}), RECORD_FORM),
+    (_one_partition({"offset": 0, "root": HEX, "records": [[True, HEX, None]]}), RECORD_FORM),
+    (_one_partition({"offset": 0, "root": HEX, "records": [[0, 5, None]]}), RECORD_FORM),
+    (_one_partition({"offset": 0, "root": HEX, "records": [[0, "z" * 64, None]]}), RECORD_FORM),
+    (_one_partition({"offset": 0, "root": HEX, "records": [[0, HEX, 7]]}), RECORD_FORM),
+    (_one_partition({"offset": 0, "root": HEX, "records": [(0, HEX, None)]}), RECORD_FORM),
+    (_one_partition({"offset": 1, "root": HEX, "records": [[1, HEX, None], [1, HEX, None]]}),
+     "partitions.0.records[1]: offset 1 does not follow 1"),
+    (_one_partition({"offset": 1, "root": HEX, "records": [[0, HEX, None]]}),
+     "partitions.0.records: the last record's offset (0) is not the partition's (1)"),
+    (_subjects([]), "subjects: must be an object {subject id: {length, head}}"),
+    (_subjects({"s": {"length": 0, "head": HEX}}), CHAIN_FORM),
+    (_subjects({"s": {"length": True, "head": HEX}}), CHAIN_FORM),
+    (_subjects({"s": {"length": 1, "head": "x"}}), CHAIN_FORM),
+    (_subjects({"s": [1, HEX]}), CHAIN_FORM),
+])
+def test_a_malformed_digest_file_is_refused_with_the_exact_reason(document, message):
+    from projections.verification import DigestFileError, load_digest
+    with pytest.raises(DigestFileError) as raised:
+        load_digest(document)
+    assert str(raised.value) == message
+
+
+def test_a_well_formed_digest_file_is_read_as_it_stands():
+    from projections.verification import SavedDigest, SavedPartition, load_digest
+    records = [[0, HEX, "e"], [1, HEX, None]]
+    document = {"format": 1, "topic": "t", "exported_at": 5, "subjects": {"s": {"length": 2, "head": HEX}},
+                "partitions": {"123456789": {"offset": -1, "root": GENESIS}, "0": {"offset": 1, "root": HEX, "records": records}}}
+    assert load_digest(document) == SavedDigest(
+        "t", None, {123456789: SavedPartition(-1, GENESIS), 0: SavedPartition(1, HEX, records)}, {"s": (2, HEX)})
+    assert load_digest({**document, "exported_at": "2026-01-05T10:00:00+08:00"}).exported_at == "2026-01-05T10:00:00+08:00"
+    assert load_digest({"format": 1, "topic": "t", "partitions": {}}).subjects is None
+
+
+def test_the_record_limit_counts_every_partitions_records(monkeypatch):
+    from projections import verification as v
+    monkeypatch.setattr(v, "MAX_RECORDS_PER_FILE", 2)
+    two = {"format": 1, "topic": "t", "partitions": {
+        "0": {"offset": 0, "root": HEX, "records": [[0, HEX, None]]},
+        "1": {"offset": 0, "root": HEX, "records": [[0, HEX, None]]}}}
+    assert len(v.load_digest(two).partitions) == 2
+    three = {**two, "partitions": {**two["partitions"], "2": {"offset": 0, "root": HEX, "records": [[0, HEX, None]]}}}
+    with pytest.raises(v.DigestFileError) as raised:
+        v.load_digest(three)
+    assert str(raised.value) == "partitions: more than 2 records"
