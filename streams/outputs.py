@@ -19,7 +19,7 @@ import functools
 import logging
 import threading
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from streams.kafka_access import KafkaAccess, client_config
 
@@ -72,8 +72,12 @@ class BatchProducer:
         """Wait until the broker has acknowledged every record produced since the last call; raises
         DeliveryError when `attempts_max` producers in a row could not deliver them."""
         for attempt in range(1, self._attempts_max + 1):
-            remaining = await asyncio.get_running_loop().run_in_executor(None, self._producer.flush,
-                                                                         self._flush_timeout_s)
+            try:
+                remaining = await asyncio.get_running_loop().run_in_executor(None, self._producer.flush,
+                                                                             self._flush_timeout_s)
+            except KafkaException as error:  # a fatal error (e.g. refused before the broker's ACLs were
+                remaining = len(self._batch)  # in place): this producer is done, the next one sends again
+                self._failures.append(str(error))
             failures, self._failures = self._failures, []
             if not remaining and not failures:
                 self._batch = []
@@ -84,8 +88,11 @@ class BatchProducer:
                 raise DeliveryError(problem)
             log.warning("outputs of a batch: %s; a new producer sends all %d again (attempt %d of %d)",
                         problem, len(self._batch), attempt + 1, self._attempts_max)
-            self._producer.purge()  # what it still holds fails at once instead of arriving late, twice
-            self._producer.flush(0)
+            try:
+                self._producer.purge()  # what it still holds fails at once instead of arriving late, twice
+                self._producer.flush(0)
+            except KafkaException:  # a producer in a fatal state refuses these too: it is dropped anyway
+                pass
             self._failures = []
             self._producer = Producer(self._config)
             for record in self._batch:
