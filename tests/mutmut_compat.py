@@ -4,7 +4,7 @@
   requires click >= 8.4.2, which faust-streaming, click < 8.4, forbids in the same environment).
 - mutmut runs the tests that cover a mutant by passing their ids back to pytest. An id whose parameters
   hold brackets (`test_x[Penalty.kinds[]]`) cannot be given on a command line: such an id is replaced by
-  its test function's, and the function's other cases are deselected.
+  its test function's, and the function's cases not asked for are deselected.
 """
 from __future__ import annotations
 
@@ -24,13 +24,14 @@ def _function_of(arg: str) -> str | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     _wanted.clear()  # mutmut runs pytest many times in one process (and in its forks)
+    functions = {function for function in map(_function_of, args) if function is not None}
     rewritten: list[str] = []
     for arg in args:
-        function = _function_of(arg)
-        if function is None:
+        function = arg.partition("[")[0]
+        if function not in functions:
             rewritten.append(arg)
             continue
-        if function not in _wanted:
+        if function not in _wanted:  # the function once, and each of its cases asked for, with brackets or not
             rewritten.append(function)
         _wanted.setdefault(function, set()).add(arg)
     args[:] = rewritten
