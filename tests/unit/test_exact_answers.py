@@ -462,10 +462,10 @@ def test_a_malformed_digest_file_is_refused_with_the_exact_reason(document, mess
 def test_a_well_formed_digest_file_is_read_as_it_stands():
     from projections.verification import SavedDigest, SavedPartition, load_digest
     records = [[0, HEX, "e"], [1, HEX, None]]
-    document = {"format": 1, "topic": "t", "exported_at": 5, "subjects": {"s": {"length": 2, "head": HEX}},
+    document = {"format": 1, "topic": "t", "exported_at": 5, "subjects": {"s": {"length": 1, "head": HEX}},
                 "partitions": {"123456789": {"offset": -1, "root": GENESIS}, "0": {"offset": 1, "root": HEX, "records": records}}}
     assert load_digest(document) == SavedDigest(
-        "t", None, {123456789: SavedPartition(-1, GENESIS), 0: SavedPartition(1, HEX, records)}, {"s": (2, HEX)})
+        "t", None, {123456789: SavedPartition(-1, GENESIS), 0: SavedPartition(1, HEX, records)}, {"s": (1, HEX)})
     assert load_digest({**document, "exported_at": "2026-01-05T10:00:00+08:00"}).exported_at == "2026-01-05T10:00:00+08:00"
     assert load_digest({"format": 1, "topic": "t", "partitions": {}}).subjects is None
 
