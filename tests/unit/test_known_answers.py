@@ -26,6 +26,7 @@ The specification
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 
@@ -251,3 +252,22 @@ def test_the_digest_file_carries_the_known_roots_fingerprints_and_chain_heads():
     assert document["subjects"] == {SUBJECT: {"length": 2, "head": HEAD_2}}
     saved = v.load_digest(document)
     assert v.verify(_by_partition(events), topic="t", decode=_decode, saved=saved).ok
+
+
+# --- natural persons' pseudonyms ------------------------------------------------------------------------
+# A natural person's subject id is "np-" + the first 32 hex digits of HMAC-SHA256(key, number), the number
+# stripped of surrounding space and upper-cased, in ASCII; the key has at least 16 bytes. The two
+# digests below were computed with `openssl dgst -sha256 -hmac KEY` over the same bytes.
+def test_pseudonyms_are_the_first_128_bits_of_hmac_sha256_of_the_number():
+    from projections.pseudonym import pseudonym
+
+    key = b"unit-test-pseudonym-key-0123456789"
+    digest = "e36aeba499ad7f0deab680b5fd425744c80086c8a0adae5b6990b04006a20732"
+    assert hmac.new(key, b"11010519491231002X", hashlib.sha256).hexdigest() == digest
+    assert pseudonym("11010519491231002X", key) == "np-" + digest[:32]
+    assert pseudonym(" 11010519491231002x\n", key) == "np-" + digest[:32]  # stripped, upper-cased
+    sixteen = b"0123456789abcdef"
+    assert pseudonym("440524188001010014", sixteen) == "np-67aec30f5c38e5c45cc9213e8760548c"
+    with pytest.raises(ValueError) as raised:
+        pseudonym("440524188001010014", sixteen[:15])
+    assert str(raised.value) == "the pseudonym key must have at least 16 bytes"
