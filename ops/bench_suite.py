@@ -92,6 +92,20 @@ GOALS = {
 
 
 # --- the ledger's events ---------------------------------------------------------------------------
+
+def _produce_event(producer, event: dict, on_delivery) -> None:
+    """One event onto credit.events, keyed by its subject; a full queue is drained by delivery polls."""
+    from streams import topics
+    from streams.codec import encode_event
+
+    while True:
+        try:
+            producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
+                             on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
 def mixed_events(subjects: int, seed: int = 11):
     """Realistic raw events (as a publisher sends them) over `subjects` organisations, endless order
     of a busy ledger: the demo's stories, cloned under new USCCs, interleaved at random with each
@@ -158,13 +172,7 @@ def load_ledger(bootstrap: KafkaAccess, events, count: int) -> int:
             failures.append(str(error))
     for raw in events:
         event = _validated(raw, _recorded_on_its_day(raw))
-        while True:
-            try:
-                producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
-                                 on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        _produce_event(producer, event, delivered)
         written += 1
         if written % 10_000 == 0:
             producer.poll(0)
@@ -415,13 +423,7 @@ def direct_throughput(kafka: KafkaAccess, raws: list[dict]) -> float:
                                                         pseudonym_key=BENCH_PSEUDONYM_KEY), principal=OPERATOR)
         if problems:
             raise RuntimeError(f"a bench event is invalid: {problems[0]}")
-        while True:
-            try:
-                producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
-                                 on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        _produce_event(producer, event, delivered)
         producer.poll(0)
     producer.flush()
     seconds = time.perf_counter() - began

@@ -463,18 +463,22 @@ def create_app(settings) -> faust.App:
         return json_response(web, {"errors": [{"field": "$", "rule": "unavailable", "message":
                                                "the worker is stopping; send it again"}]}, status=503)
 
+    def admit_publisher(web, request):
+        """(principal, None) for a request that may publish now, or (None, the refusal to answer)."""
+        principal, refusal = gate.check(request, "publish")
+        if refusal:
+            return None, json_response(web, *refusal)
+        return principal, edge_unavailable(web)
+
     @app.page("/events")
     class Events(faust.web.View):
         """POST /events: the JSON form of one event (202 with its event id, partition and offset; 400, 403,
         413 or 422 with every problem; 503: send it again). The same edge as POST /events:batch."""
 
         async def post(self, request):
-            principal, refusal = gate.check(request, "publish")
-            if refusal:
-                return json_response(self.web, *refusal)
-            unavailable = edge_unavailable(self.web)
-            if unavailable is not None:
-                return unavailable
+            principal, refusal = admit_publisher(self.web, request)
+            if refusal is not None:
+                return refusal
             body = await read_body(request, POST_BODY_BYTES_MAX)
             if body is None:
                 return json_response(self.web, {"errors": [{"field": "$", "rule": "size_limit", "message":
@@ -495,12 +499,9 @@ def create_app(settings) -> faust.App:
         has acknowledged every record of the batch."""
 
         async def post(self, request):
-            principal, refusal = gate.check(request, "publish")
-            if refusal:
-                return json_response(self.web, *refusal)
-            unavailable = edge_unavailable(self.web)
-            if unavailable is not None:
-                return unavailable
+            principal, refusal = admit_publisher(self.web, request)
+            if refusal is not None:
+                return refusal
             if batches_in_flight[0] >= BATCHES_IN_FLIGHT_MAX:
                 return json_response(self.web, {"errors": [{"field": "$", "rule": "busy", "message": (
                     f"{BATCHES_IN_FLIGHT_MAX} batches are being written; send it again in a moment")}]}, status=503)
