@@ -47,7 +47,8 @@ QUARANTINED = "quarantined"
 INTERNAL_ERROR = "internal_error"
 
 __all__ = ["APPLIED", "DUPLICATE", "INTERNAL_ERROR", "QUARANTINED", "REDELIVERED", "REJECTED", "RULES", "Outcome",
-           "check_rules", "content_digest", "credit_file", "fold", "internal_error", "new_state", "seen_id"]
+           "check_rules", "content_digest", "credit_file", "fold", "id_conflict", "internal_error", "new_state",
+           "seen_id"]
 
 
 def internal_error(error: BaseException) -> Problem:
@@ -106,8 +107,7 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
         # An id stored with its offset alone (before digests were kept) has unknown content: a duplicate.
         if isinstance(known, int) or known[1] == digest:
             return state, Outcome(DUPLICATE)
-        reasons = [problem("event_id", "event_id_conflict",
-                           f"{event['event_id']} is the id of another event, applied at offset {known[0]}")]
+        reasons = [id_conflict(state, event)]
     else:
         reasons = check_rules(state, event, policy=policy)
     as_of = {"offset": offset, "recorded_at": event["recorded_at"]}
@@ -132,6 +132,20 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
         new["seen_event_ids"] = {**seen, seen_key: [offset, digest]}
     new["chain"] = {"length": state["chain"]["length"] + 1, "head": chain_link(state["chain"]["head"], event)}
     return new, Outcome(APPLIED)
+
+
+def id_conflict(state: dict | None, event: dict) -> Problem | None:
+    """The edge's early answer to a reused event id (HTTP 409): a problem when `state` (the subject's
+    file as this worker holds it, None when it holds none) already applied an event with this id and
+    other content. The fold decides the same (event_id_conflict) for what the edge could not see:
+    an event still on its way to the log, a subject another worker folds."""
+    if state is None or not isinstance(state.get("seen_event_ids"), dict):
+        return None
+    known = state["seen_event_ids"].get(seen_id(event))
+    if known is None or isinstance(known, int) or known[1] == content_digest(event):
+        return None
+    return problem("event_id", "event_id_conflict",
+                   f"{event['event_id']} is the id of another event, applied at offset {known[0]}")
 
 
 def seen_id(event: dict) -> str:

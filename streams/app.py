@@ -23,7 +23,7 @@ from confluent_kafka import KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections import access
-from projections.fold import credit_file, shown_grade
+from projections.fold import content_digest, credit_file, id_conflict, seen_id, shown_grade
 from projections.catalogue import LIST_KINDS, MAX_EVENT_BYTES
 from projections.lists import public_entry
 from projections.replay import bitemporal_view, state_as_of
@@ -410,19 +410,28 @@ def create_app(settings) -> faust.App:
         """The edge (streams/edge.py) for each (line number, one event's JSON): a result per line, in order,
         once the broker has acknowledged every record written for them. Accepted events go to
         credit.events ({"line", "status": 202, "event_id", "subject_id", "partition", "offset"}), refused
-        ones to credit.rejected ({"line", "status": 400/403/413/422, "errors"}); 503 says "send it again"
+        ones to credit.rejected ({"line", "status": 400/403/409/413/422, "errors"}); 503 says "send it again"
         (the key store failed, or the broker did not acknowledge it in time).
 
         recorded_at is the ledger's clock when a chunk of lines is judged; a chunk is judged and handed to
         the producer without a turn of the event loop in between, so two requests' events for one subject
         reach the log in the order of their recorded_at."""
-        results, deliveries = [], []
+        results, deliveries, digests = [], [], {}
+
+        def reused_id(event: dict) -> Problem | None:
+            """409 for an id this request or the ledger already holds with other content."""
+            digest = content_digest(event)
+            if digests.setdefault(seen_id(event), digest) != digest:
+                return Problem("event_id", "event_id_conflict", f"{event['event_id']} is the id of another "
+                               "event earlier in this request")
+            return id_conflict(store.get(event["subject"]["id"]), event)
+
         for start in range(0, len(lines), EDGE_CHUNK_LINES):
             if start:
                 await asyncio.sleep(0)  # let the fold, the timers and other requests in
             ctx = EdgeContext(now=clock.now(), pseudonym_key=settings.pseudonym_key_bytes)
             for number, text in lines[start:start + EDGE_CHUNK_LINES]:
-                verdict = judge(text, ctx, principal=principal, key_store=key_store)
+                verdict = judge(text, ctx, principal=principal, key_store=key_store, reused_id=reused_id)
                 result = {"line": number, "status": verdict.status}
                 if verdict.event is not None:
                     subject_id = verdict.event["subject"]["id"]
@@ -495,7 +504,7 @@ def create_app(settings) -> faust.App:
         BATCH_LINES_MAX lines and BATCH_BODY_BYTES_MAX bytes (413 naming both). 200 with NDJSON, one
         result a non-blank line in the same order, each with its line number and its own status, as
         POST /events would answer it: {"line", "status": 202, "event_id", "subject_id", "partition",
-        "offset"} or {"line", "status": 400/403/413/422/503, "errors": [...]}. Answered once the broker
+        "offset"} or {"line", "status": 400/403/409/413/422/503, "errors": [...]}. Answered once the broker
         has acknowledged every record of the batch."""
 
         async def post(self, request):

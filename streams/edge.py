@@ -22,6 +22,7 @@ Nothing of a natural person reaches Kafka in plaintext on any of these paths, a 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,7 +39,7 @@ from streams.pii import KeyStore, KeyStoreError, seal_personal_info
 LINE_BYTES_MAX = 2 * MAX_EVENT_BYTES  # an event's JSON with room for whitespace and \u escapes
 REJECTED_RAW_BYTES_MAX = 64 * 1024
 
-ACCEPTED, NOT_JSON, FORBIDDEN, TOO_LARGE, INVALID, RETRY_LATER = 202, 400, 403, 413, 422, 503
+ACCEPTED, NOT_JSON, FORBIDDEN, CONFLICT, TOO_LARGE, INVALID, RETRY_LATER = 202, 400, 403, 409, 413, 422, 503
 
 
 def accept_event(raw, ctx: EdgeContext, *, principal: Principal = OPERATOR,
@@ -61,7 +62,7 @@ def accept_event(raw, ctx: EdgeContext, *, principal: Principal = OPERATOR,
 class Verdict:
     """What the edge makes of one event's JSON text: `status` is the HTTP status of POST /events
     for it (a line's status in POST /events:batch). 202: `event` is what to write to credit.events;
-    400/403/422: `problems` say why, and `rejection` is its credit.rejected record; 413 (a line over
+    400/403/409/422: `problems` say why, and `rejection` is its credit.rejected record; 413 (a line over
     LINE_BYTES_MAX) and 503 (the key store failed: send it again later) leave no rejection record."""
 
     status: int
@@ -70,8 +71,10 @@ class Verdict:
     rejection: bytes | None = None
 
 
-def judge(text: bytes, ctx: EdgeContext, *, principal: Principal,
-          key_store: KeyStore | None = None) -> Verdict:
+def judge(text: bytes, ctx: EdgeContext, *, principal: Principal, key_store: KeyStore | None = None,
+          reused_id: Callable[[dict], Problem | None] = lambda event: None) -> Verdict:
+    """`reused_id(event)`: a problem when the ledger already applied this event id with other content
+    (409; streams/app.py asks the worker's store: projections.fold.id_conflict)."""
     if len(text) > LINE_BYTES_MAX:
         return Verdict(TOO_LARGE, problems=[Problem("$", "size_limit", (
             f"the event's JSON is {len(text)} bytes, the limit is {LINE_BYTES_MAX} (one event is at most "
@@ -87,6 +90,10 @@ def judge(text: bytes, ctx: EdgeContext, *, principal: Principal,
     if problems:
         return Verdict(FORBIDDEN if access.forbidden(problems) else INVALID, problems=problems,
                        rejection=edge_rejection(raw, problems, topics.EVENTS, ctx.now))
+    conflict = reused_id(event)
+    if conflict is not None:
+        return Verdict(CONFLICT, problems=[conflict],
+                       rejection=edge_rejection(raw, [conflict], topics.EVENTS, ctx.now))
     return Verdict(ACCEPTED, event=event)
 
 

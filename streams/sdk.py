@@ -11,8 +11,8 @@ Events go to POST /events:batch as NDJSON, up to `batch_lines` (and BATCH_BYTES_
 answers a line each. A receipt means the worker's edge accepted the event (access, validation,
 recorded_at stamped by the ledger's clock, a natural person pseudonymised and sealed) and the broker
 acknowledged it on every in-sync replica (acks=all, idempotent producer) before the edge answered.
-An event the edge refuses (400 not JSON, 403 not the publisher's authority, 413 too large, 422
-invalid) raises InvalidEvent from `publish`, or is in `report.invalid` with its problems (and its
+An event the edge refuses (400 not JSON, 403 not the publisher's authority, 409 its id already taken,
+413 too large, 422 invalid) raises InvalidEvent from `publish`, or is in `report.invalid` with its problems (and its
 status in `report.statuses`); the edge has put it on credit.rejected with its reasons. Nothing here
 stamps recorded_at: the SDK sends no clock.
 
@@ -28,8 +28,9 @@ Idempotence, by event id: an event without `event_id` gets one from the edge, de
 again (a retry after an answer that never came, a whole file published twice, across a worker restart)
 writes it to the log again, and the edge answers 202 again with that write's partition and offset: the
 same kind of receipt every time. The ledger's fold applies an event id once and skips the later copies
-as duplicates, so the credit file shows it once (the same id with other content is refused by the fold
-as a conflict). The edge does not say "duplicate": only the fold knows every id a subject has seen.
+as duplicates, so the credit file shows it once. The same id with other content is a conflict: the edge
+answers 409 (RefusedEvent) when its worker has already applied the earlier event or it came earlier in the
+same request; one still on its way to the log is refused by the fold (event_id_conflict on credit.rejected).
 """
 from __future__ import annotations
 

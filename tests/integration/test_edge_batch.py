@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
 
@@ -147,6 +148,33 @@ def test_a_publisher_token_publishes_only_its_own_lines_and_no_system_event(work
     assert len(report.delivered) == 1 and report.statuses == {2: 403, 3: 422} and not report.failed
     assert report.rejected == [2, 3] and report.invalid[2][0].rule == "publisher_authority"
     assert raised.value.status == 422 and "system_type" in {p.rule for p in raised.value.problems}
+
+
+def test_a_reused_event_id_with_other_content_is_a_conflict_409(worker):
+    token = worker.tokens["publishers"][A["authority_code"]]
+    subject = company(random.randint(10_000, 900_000))
+    first = {**registered(subject), "event_id": str(uuid.uuid4())}
+    other = {**first, "payload": {"region_code": "350103", "registered_on": "2015-06-01"}}
+    with Publisher(worker.url, token=token) as publisher:
+        receipt = publisher.publish(first)
+        wait_for(lambda: worker.get(f"/subjects/{subject['id']}")[0] == 200, 30, what="the first event folded")
+        again = publisher.publish(first)  # the same event again: accepted (the fold keeps it once)
+        with pytest.raises(InvalidEvent) as raised:
+            publisher.publish(other)
+    assert again.event_id == receipt.event_id == first["event_id"]
+    assert raised.value.status == 409 and [p.rule for p in raised.value.problems] == ["event_id_conflict"]
+    assert f"offset {receipt.offset}" in raised.value.problems[0].message
+
+    # two lines of one request with one id and other content: the second is the conflict
+    fresh = {**registered(company(random.randint(10_000, 900_000))), "event_id": str(uuid.uuid4())}
+    twin = {**fresh, "occurred_on": "2020-01-02"}
+    status, results = post_batch(worker, b"\n".join(json.dumps(e, ensure_ascii=False).encode()
+                                                    for e in (fresh, twin, fresh)), token)
+    assert status == 200 and [r["status"] for r in results] == [202, 409, 202]
+    assert results[1]["errors"][0]["rule"] == "event_id_conflict"
+    # the subject's file holds the first event once, and nothing of the conflicting one
+    _, body = worker.get(f"/subjects/{subject['id']}/history")
+    assert [h["event"]["payload"]["region_code"] for h in body["history"]] == ["350102"]
 
 
 def test_a_batch_beyond_its_limits_or_without_the_right_is_refused_whole(worker):

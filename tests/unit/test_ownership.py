@@ -22,7 +22,7 @@ from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from projections.fold import APPLIED, DUPLICATE, REJECTED, credit_file, fold
+from projections.fold import APPLIED, DUPLICATE, REJECTED, credit_file, fold, id_conflict
 from projections.policy import ACTIONS_ON_A_RECORD, DEFAULT_POLICY, parse_policy
 from projections.records import key_authority
 from projections.deadlines import pending_deadlines, system_event
@@ -355,6 +355,9 @@ def test_any_other_content_under_a_taken_id_is_a_conflict(edit, text):
     new, outcome = when(state, other)
     assert outcome.kind == REJECTED and [p.rule for p in outcome.reasons] == ["event_id_conflict"]
     assert credit_file(new)["records"] == credit_file(state)["records"]
+    # and the edge, asking the worker's copy of the file, answers the same before writing it (HTTP 409)
+    assert id_conflict(state, other).rule == "event_id_conflict"
+    assert id_conflict(state, first) is None and id_conflict(None, other) is None
 
 
 # --- states stored before ---------------------------------------------------------------------------
