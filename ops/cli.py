@@ -46,14 +46,20 @@ def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synt
 
 
 @app.command()
-def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or debug")):
-    """Run the Faust worker against the configured brokers (CREDIT_LEDGER_KAFKA)."""
+def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or debug"),
+           pseudonym_key_file: Optional[str] = typer.Option(None, help="the file holding the pseudonym key "
+                                                                       "(CREDIT_LEDGER_PSEUDONYM_KEY_FILE)"),
+           master_key_file: Optional[str] = typer.Option(None, help="the file holding the master key that wraps "
+                                                                    "natural persons' keys (CREDIT_LEDGER_MASTER_KEY_FILE)")):
+    """Run the Faust worker against the configured brokers (CREDIT_LEDGER_KAFKA). It needs the deployment's
+    pseudonym key and master key (docs/operations.md); without them it exits 1 saying what to set."""
     from confluent_kafka import KafkaException
 
     from ops.config import data_dir_problem
     from streams.app import run_worker
 
-    settings = load_settings()
+    settings = load_settings(pseudonym_key_file=pseudonym_key_file, master_key_file=master_key_file)
+    settings.require_worker_keys()  # before anything is started or written
     problem = data_dir_problem(Path(settings.data_dir))
     if problem:
         err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
@@ -409,10 +415,21 @@ def _replay_file(path: Path, settings, clock=None):
     lines that are no JSON are reported on stderr."""
     from projections.replay import replay
 
+    from projections.replay import NO_KEY
+
     entries, problems = _read_events_file(path)
     for problem in problems:
         err.print(literal(problem))
-    return replay(entries, pseudonym_key=settings.pseudonym_key_bytes, policy=settings.policies(), clock=clock), entries
+    # the key only when the file names a natural person by ID number (a publisher's file; an exported log
+    # holds pseudonyms): then without it the command stops, saying what to configure
+    key = settings.pseudonym_key_bytes if settings.has_pseudonym_key or _names_a_person(entries) else NO_KEY
+    return replay(entries, pseudonym_key=key, policy=settings.policies(), clock=clock), entries
+
+
+def _names_a_person(entries: list[tuple[int, dict]]) -> bool:
+    """Whether an event of a file gives a subject's ID number (a natural person's, to pseudonymise)."""
+    return any(isinstance(event, dict) and isinstance(event.get("subject"), dict)
+               and event["subject"].get("id_number") is not None for _, event in entries)
 
 
 def _instant_option(text: str, flag: str, date_only: bool = False):
@@ -494,10 +511,11 @@ def _reconstructed(settings, policies, subject_id: str, web_url: str | None) -> 
     from confluent_kafka import KafkaException
 
     from ops.history import reconstruct
+    from projections.replay import NO_KEY
 
     try:
         entries, source = reconstruct(settings.kafka_access(AUDITOR), web_url or settings.web_url, subject_id,
-                                      policies, settings.pseudonym_key_bytes, token=settings.operator_token)
+                                      policies, NO_KEY, token=settings.operator_token)  # the log holds pseudonyms
     except (KafkaException, OSError) as error:  # OSError: TimeoutError, a refused or reset connection
         err.print(f"error: cannot read credit.events from {settings.kafka}: {error}", markup=False,
                   highlight=False, soft_wrap=True)

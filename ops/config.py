@@ -1,6 +1,8 @@
 """Settings: flags, then CREDIT_LEDGER_* environment variables, then credit-ledger.toml."""
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import gc
 import itertools
@@ -10,9 +12,11 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-# A development key, used only when none is configured; `up` warns loudly about it.
-DEV_PSEUDONYM_KEY = "credit-ledger-development-key-not-for-production"
 CONFIG_FILE = "credit-ledger.toml"
+# A secret given as a file (pseudonym_key_file, master_key_file, kafka_sasl_password_file) is one line of text.
+MAX_SECRET_FILE_BYTES = 4096
+MASTER_KEY_BYTES = 32  # AES-256: it wraps every natural person's data key (streams/key_store.py)
+KEY_HINT = "e.g. `openssl rand -base64 32 > F`"  # how to make a key of either kind
 
 # CPython's cyclic collector runs its youngest generation every 700 allocations by default; folding
 # allocates a few hundred dicts an event, and the cycles it hunts are rare here (states are trees).
@@ -35,7 +39,12 @@ class Settings:
     web_port: int = 6066
     kafka_port: int = 9092  # the embedded broker's port (`up` only)
     data_dir: str = "data"
-    pseudonym_key: str = ""
+    # Natural persons' keys. No default: a command that needs one and finds none exits naming these settings
+    # (missing_key_message); only `up` makes development keys (in <data dir>/keys/, ops/up.py).
+    pseudonym_key: str = ""  # HMAC key of natural persons' pseudonyms (projections/pseudonym.py), >= 16 bytes of text
+    pseudonym_key_file: str = ""  # ... read from this file instead (a container's secret)
+    master_key: str = ""  # base64 of 32 bytes: wraps the per-person keys on credit.pii-keys (streams/key_store.py)
+    master_key_file: str = ""  # ... read from this file instead
     partitions: int = 4
     calendar_overrides: str = ""  # a TOML file with newly published holiday schedules (see ops/calendar_overrides.example.toml)
     policy_dir: str = ""  # more policy files (YAML, as in projections/policies/), e.g. a province's newer one
@@ -54,13 +63,58 @@ class Settings:
     kafka_sasl_password_file: str = ""  # the password read from this file instead (a container's secret)
     kafka_ssl_ca_file: str = ""  # SASL_SSL: the CAs (PEM) the brokers' certificates are checked against; "": the system's
 
-    @property
-    def pseudonym_key_bytes(self) -> bytes:
-        return (self.pseudonym_key or DEV_PSEUDONYM_KEY).encode()
+    def secret(self, name: str) -> str:
+        """The secret setting `name` ("pseudonym_key", "master_key"), given itself or by `<name>_file`
+        (the file's text, stripped); "" when neither is set. Exits naming the file it cannot read."""
+        from streams.private_files import read_private_file
+
+        value, path = getattr(self, name), getattr(self, f"{name}_file")
+        if value or not path:
+            return value.strip()
+        try:
+            data = read_private_file(Path(path), MAX_SECRET_FILE_BYTES, require_private=False)
+        except OSError as error:  # PrivateFileError (too large) is one
+            sys.exit(f"{name.replace('_', ' ')}: cannot read {path}: {error.strerror or error}")
+        try:
+            return data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            sys.exit(f"{name.replace('_', ' ')}: {path} is not text (UTF-8)")
 
     @property
-    def uses_dev_key(self) -> bool:
-        return not self.pseudonym_key
+    def has_pseudonym_key(self) -> bool:
+        return bool(self.pseudonym_key or self.pseudonym_key_file)
+
+    @property
+    def pseudonym_key_bytes(self) -> bytes:
+        """The pseudonym key; a process without one exits, saying what to configure."""
+        from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES
+
+        key = self.secret("pseudonym_key").encode("utf-8")
+        if not key:
+            sys.exit(missing_key_message("pseudonym_key"))
+        if len(key) < MIN_PSEUDONYM_KEY_BYTES:
+            sys.exit(f"pseudonym key: {len(key)} bytes; it needs at least {MIN_PSEUDONYM_KEY_BYTES} ({KEY_HINT})")
+        return key
+
+    @property
+    def master_key_bytes(self) -> bytes:
+        """The master key that wraps natural persons' data keys; a process without one exits, saying what to
+        configure."""
+        text = self.secret("master_key")
+        if not text:
+            sys.exit(missing_key_message("master_key"))
+        try:
+            key = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != MASTER_KEY_BYTES:
+            sys.exit(f"master key: must be the base64 of {MASTER_KEY_BYTES} random bytes ({KEY_HINT})")
+        return key
+
+    def require_worker_keys(self) -> None:
+        """Exit, saying what to configure, unless the keys a worker needs are configured and well-formed:
+        the pseudonym key, and the master key unless sealing is off (pii_key_store = "off")."""
+        self.pseudonym_key_bytes
 
     @property
     def principals_path(self) -> Path:
@@ -185,6 +239,25 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         return {f"CREDIT_LEDGER_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+SECRET_SETTINGS = {
+    "pseudonym_key": ("pseudonym key", "natural persons' ID numbers cannot be pseudonymised",
+                      "at least 16 bytes of secret text"),
+    "master_key": ("master key", "natural persons' names and ID numbers cannot be sealed or read",
+                   f"the base64 of {MASTER_KEY_BYTES} random bytes"),
+}
+
+
+def missing_key_message(name: str) -> str:
+    """What a command needing the key `name` says when none is configured: exactly what to set."""
+    what, why, form = SECRET_SETTINGS[name]
+    env = f"CREDIT_LEDGER_{name.upper()}"
+    flag = f"--{name.replace('_', '-')}-file"
+    return (f"no {what} configured: {why}. Set {env}_FILE (or `worker {flag}`) to a file holding it, or {env} to "
+            f"the key itself, or {name}_file in {CONFIG_FILE}: {form}, the same for every worker and command of "
+            f"the deployment and kept for its lifetime ({KEY_HINT}). Only `credit-ledger up` makes a development "
+            "one, in its data dir.")
 
 
 KAFKA_SETTINGS = ("kafka", "kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username",

@@ -1,9 +1,11 @@
 """`credit-ledger up`: embedded Kafka + worker + web on one machine, stopped as one."""
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, prepare_child
 from streams.principals import TOKENS_FILE, create_dev_kafka_credentials, create_dev_principals
+from streams.private_files import write_private_file
 from streams.sdk import Publisher
 from streams.topics import ensure_topics
 
@@ -32,6 +35,10 @@ LIVE_STORY_EVERY_S = 1.0  # ... and starts a new story this often
 LIVE_EVENTS_PER_TICK_MAX = 50
 LIVE_STOP_TIMEOUT_S = 10.0
 console = Console(stderr=True, soft_wrap=True)  # URLs and paths must stay whole
+# The development keys `up` makes when none is configured (setting -> file in <data dir>/keys/): random, 0600,
+# made once and reused by every later `up` on the data dir, handed to its worker as <setting>_file.
+DEV_KEY_FILES = {"pseudonym_key": "pseudonym.key"}
+DEV_KEY_BYTES = 32
 
 
 class UpError(RuntimeError):
@@ -54,6 +61,23 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen:
     log_file = log_path.open("ab")
     return subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], env=env, stdout=log_file,
                             stderr=subprocess.STDOUT, preexec_fn=functools.partial(prepare_child, os.getpid()))
+
+
+def with_development_keys(settings: Settings, data_dir: Path) -> tuple[Settings, list[str]]:
+    """`settings` with every key of DEV_KEY_FILES configured: the operator's own when set, else a development
+    key in <data dir>/keys/ (made now, or the one an earlier `up` made); and a line to print for each of those."""
+    notes = []
+    for name, file_name in DEV_KEY_FILES.items():
+        if getattr(settings, name) or getattr(settings, f"{name}_file"):
+            continue
+        path = data_dir / "keys" / file_name
+        made = not path.exists()
+        if made:
+            write_private_file(path, base64.b64encode(secrets.token_bytes(DEV_KEY_BYTES)) + b"\n")
+        settings = replace(settings, **{f"{name}_file": str(path)})
+        notes.append(f"{name.replace('_', ' ')}: {'made a' if made else 'reusing the'} development key {path} "
+                     f"(random, 0600); production configures its own (CREDIT_LEDGER_{name.upper()}_FILE)")
+    return settings, notes
 
 
 def wait_ready(settings: Settings, worker: subprocess.Popen, log_path: Path) -> None:
@@ -159,9 +183,9 @@ def run_up(settings: Settings, demo: bool) -> int:
     try:
         check_data_dir(data_dir)
         check_port_free(settings.web_port, "web", "--web-port")
-        if settings.uses_dev_key:
-            console.print("[bold red]WARNING: no pseudonym key configured (CREDIT_LEDGER_PSEUDONYM_KEY); "
-                          "natural persons are pseudonymised with the DEVELOPMENT key. Never use it in production.[/]")
+        settings, notes = with_development_keys(settings, data_dir)  # handed to the worker (to_env)
+        for note in notes:
+            console.print(note, style="bold yellow", markup=False, highlight=False)
         # the Kafka users of the worker and the auditor (SCRAM-SHA-512), kept in <data dir>/tokens.json across
         # restarts; the broker is formatted with them, or given them again, with their ACLs (ops/kafka_acls.py)
         credentials = create_dev_kafka_credentials(data_dir)

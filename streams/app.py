@@ -142,6 +142,7 @@ def create_app(settings) -> faust.App:
     # who read what is stamped with the wall clock, even when the ledger's clock runs fast (the demo)
     gate = Gate(settings.principals(), send_access_record, lambda: datetime.now(timezone.utc))
     key_store = settings.key_store()
+    pseudonym_key = settings.pseudonym_key_bytes  # read once (it may be a file): the worker has none otherwise
 
     def today() -> str:
         return instant_text(clock.now())[:10]  # the Asia/Shanghai date on the ledger's clock
@@ -429,7 +430,7 @@ def create_app(settings) -> faust.App:
         for start in range(0, len(lines), EDGE_CHUNK_LINES):
             if start:
                 await asyncio.sleep(0)  # let the fold, the timers and other requests in
-            ctx = EdgeContext(now=clock.now(), pseudonym_key=settings.pseudonym_key_bytes)
+            ctx = EdgeContext(now=clock.now(), pseudonym_key=pseudonym_key)
             for number, text in lines[start:start + EDGE_CHUNK_LINES]:
                 verdict = judge(text, ctx, principal=principal, key_store=key_store, reused_id=reused_id)
                 result = {"line": number, "status": verdict.status}

@@ -50,6 +50,27 @@ def kafka_credentials() -> dict:
     return read_tokens(kafka_credentials_dir() / TOKENS_FILE)["kafka"]
 
 
+def test_keys_env() -> dict[str, str]:
+    """The keys of the tests' deployment, as a worker or a command is given them: the variables naming the files
+    of its pseudonym key and master key (made once, next to the test brokers' Kafka users, as `up` makes its
+    development keys). Every worker and command of the tests shares them, as a deployment's processes do."""
+    import base64
+    import secrets
+
+    from streams.private_files import write_private_file
+
+    env = {}
+    for name in ("pseudonym_key", "master_key"):
+        path = kafka_credentials_dir() / "keys" / f"{name.split('_')[0]}.key"
+        if not path.exists():
+            write_private_file(path, base64.b64encode(secrets.token_bytes(32)) + b"\n")
+        env[f"CREDIT_LEDGER_{name.upper()}_FILE"] = str(path)
+    return env
+
+
+test_keys_env.__test__ = False
+
+
 def kafka_access(bootstrap: str, role: str = "worker"):
     """How a client in `role` ("worker", "auditor") reaches the test broker at `bootstrap`; "none": with
     no credentials at all (PLAINTEXT)."""
@@ -117,9 +138,11 @@ def http_json(url: str, data: bytes | None = None, timeout_s: float = 5.0, token
 
 
 def cli(*args: str, env: dict | None = None, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
-    """`credit-ledger ARGS`; unless `env` names a data dir, the one holding the test brokers' Kafka users."""
+    """`credit-ledger ARGS`; unless `env` names a data dir, the one holding the test brokers' Kafka users; with the
+    tests' keys (test_keys_env) unless `env` names others."""
     return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "CREDIT_LEDGER_DATA_DIR": str(kafka_credentials_dir()), **(env or {})},
+                          env={**os.environ, "CREDIT_LEDGER_DATA_DIR": str(kafka_credentials_dir()), **test_keys_env(),
+                               **(env or {})},
                           timeout=timeout_s)
 
 
@@ -132,7 +155,7 @@ class Worker:
     def __init__(self, bootstrap: str, data_dir: Path, web_port: int, env: dict[str, str] | None = None,
                  authority_codes=()):
         self.env = {**os.environ, "CREDIT_LEDGER_KAFKA": bootstrap, "CREDIT_LEDGER_DATA_DIR": str(data_dir),
-                    "CREDIT_LEDGER_WEB_PORT": str(web_port), **(env or {})}
+                    "CREDIT_LEDGER_WEB_PORT": str(web_port), **test_keys_env(), **(env or {})}
         self.url = f"http://127.0.0.1:{web_port}"
         self.data_dir = Path(data_dir)
         self.log_path = self.data_dir / "worker.log"

@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import KafkaException
 
 from ops.embedded_kafka import free_port
+from ops.up import DEV_KEY_FILES
 from projections.ids import make_resident_id, make_uscc
 from streams import ledger_reader, topics
 from streams.kafka_access import KafkaAccess
@@ -29,6 +30,9 @@ PERSON_NAME = "李秀英"
 
 
 STOP_WITHIN_S = 60.0
+# `up` makes its development keys when none is configured (whatever the environment running the tests has)
+NO_KEYS = {f"CREDIT_LEDGER_{name}": "" for name in ("PSEUDONYM_KEY", "PSEUDONYM_KEY_FILE", "MASTER_KEY",
+                                                    "MASTER_KEY_FILE")}
 
 
 def start_up(data_dir, web_port, kafka_port, *extra, preexec_fn=None):
@@ -36,7 +40,7 @@ def start_up(data_dir, web_port, kafka_port, *extra, preexec_fn=None):
     return subprocess.Popen(
         [sys.executable, "-m", "ops.cli", "up", "--data-dir", str(data_dir), "--web-port", str(web_port),
          "--kafka-port", str(kafka_port), *extra],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CREDIT_LEDGER_PSEUDONYM_KEY": ""},
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **NO_KEYS},
         preexec_fn=preexec_fn)
 
 
@@ -120,6 +124,11 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
     up = start_up(data_dir, web_port, kafka_port)
     try:
         wait_up_ready(up, url)
+        log_text = (data_dir.parent / f"up-{web_port}.log").read_text()
+        keys = {path.name: path.read_bytes() for path in (data_dir / "keys").iterdir()}  # up's development keys
+        assert sorted(keys) == sorted(DEV_KEY_FILES.values()) and all(len(key) >= 32 for key in keys.values())
+        assert all(stat.S_IMODE((data_dir / "keys" / name).stat().st_mode) == 0o600 for name in keys)
+        assert all(f"made a development key {data_dir / 'keys' / name}" in log_text for name in keys)
         bootstrap = f"127.0.0.1:{kafka_port}"
         admin = tokens_of(data_dir)["admin"]
         # through the worker's edge, as the development admin (<data dir>/tokens.json)
@@ -159,6 +168,9 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         wait_up_ready(up, url)
         status, file = http_json(f"{url}/subjects/{COMPANY}", token=tokens_of(data_dir)["admin"])
         assert status == 200 and file["events_total"] == 2
+        # ... and so do its keys: the same person keeps the same pseudonym, the same data keys open
+        assert {path.name: path.read_bytes() for path in (data_dir / "keys").iterdir()} == keys
+        assert "reusing the development key" in (data_dir.parent / f"up-{web_port}.log").read_text()
     finally:
         up.send_signal(signal.SIGINT)
         assert up.wait(60) == 0
