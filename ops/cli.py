@@ -505,16 +505,32 @@ def grade(subject_id: str = typer.Argument(..., metavar="ID", help="the subject'
     out.print(table)
 
 
-def _reconstructed(settings, policies, subject_id: str, web_url: str | None) -> tuple[list[dict], str]:
-    """The subject's history read from credit.events (ops.history.reconstruct), or exit: 1 when the
-    log holds no accepted event of it, 2 when the log cannot be read."""
+def _recorded_read(web_url: str, token: str | None, action: str, subject_id: str | None, command: str) -> None:
+    """The worker records the read on credit.access-log before the command makes it; or exit 2."""
+    from ops.worker_http import record_audit_read
+
+    why = record_audit_read(web_url, token, action, subject_id, command)
+    if why is not None:
+        err.print(f"error: {why}; an audit read of the ledger is recorded before it is made: give --web-url "
+                  "of a running worker and an auditor's or admin's token (CREDIT_LEDGER_TOKEN)",
+                  markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def _reconstructed(settings, policies, subject_id: str, web_url: str | None, command: str,
+                   scan: bool = False) -> tuple[list[dict], str]:
+    """The subject's history read from credit.events (ops.history.reconstruct), its read recorded first,
+    or exit: 1 when the log holds no accepted event of it, 2 when the read cannot be recorded or the
+    log cannot be read."""
     from confluent_kafka import KafkaException
 
     from ops.history import reconstruct
     from projections.replay import NO_KEY
 
+    web_url = web_url or settings.web_url
+    _recorded_read(web_url, settings.operator_token, "history", subject_id, command)
     try:
-        entries, source = reconstruct(settings.kafka_access(AUDITOR), web_url or settings.web_url, subject_id,
+        entries, source = reconstruct(settings.kafka_access(AUDITOR), None if scan else web_url, subject_id,
                                       policies, NO_KEY, token=settings.operator_token)  # the log holds pseudonyms
     except (KafkaException, OSError) as error:  # OSError: TimeoutError, a refused or reset connection
         err.print(f"error: cannot read credit.events from {settings.kafka}: {error}", markup=False,
@@ -534,7 +550,10 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
             valid_at: Optional[str] = typer.Option(None, "--valid-at", metavar="D", help=(
                 "what was legally true on date D, given everything known (now, or at --as-of)")),
             kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
-            web_url: Optional[str] = typer.Option(None, help="the worker whose index says where to read"),
+            web_url: Optional[str] = typer.Option(None, help="the worker that records the read, whose index "
+                                                             "says where to read"),
+            scan: bool = typer.Option(False, "--scan", help="scan the subject's whole partition instead of "
+                                                            "reading where the worker's index says"),
             as_json: bool = typer.Option(False, "--json", help="print the view as JSON")):
     """Reconstruct one subject from credit.events itself: its history, and its file at T or on D."""
     import json
@@ -548,7 +567,9 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
             _instant_option(value, flag, date_only)
     settings = load_settings(kafka=kafka)
     policies = settings.policies()
-    entries, source = _reconstructed(settings, policies, subject_id, web_url)
+    command = " ".join(["credit-ledger history", subject_id] + [f"{flag} {value}" for flag, value in (
+        ("--as-of", as_of), ("--valid-at", valid_at)) if value is not None] + (["--scan"] if scan else []))
+    entries, source = _reconstructed(settings, policies, subject_id, web_url, command[:300], scan)
     view = bitemporal_view(entries, as_of, valid_at, policies, today=instant_text(datetime.now(SHANGHAI))[:10])
     if as_json:
         print(json.dumps({"subject_id": subject_id, "source": source, **view}, ensure_ascii=False, indent=1))
@@ -662,7 +683,10 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
            from_file: Optional[Path] = typer.Option(None, "--from-file", exists=True, dir_okay=False,
                                                     help="fold this JSONL file of events instead of the ledger"),
            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
-           web_url: Optional[str] = typer.Option(None, help="the worker whose index says where to read")):
+           web_url: Optional[str] = typer.Option(None, help="the worker that records the read, whose index "
+                                                            "says where to read"),
+           scan: bool = typer.Option(False, "--scan", help="scan the subject's whole partition instead of "
+                                                           "reading where the worker's index says")):
     """The credit report (信用报告): the subject's file as a printable page in Simplified Chinese, built
     from credit.events itself as `history` reads it (or from a file of events)."""
     from datetime import datetime
@@ -687,7 +711,8 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
     else:
         from projections.replay import bitemporal_view
 
-        entries, read_by = _reconstructed(settings, policies, subject_id, web_url)
+        entries, read_by = _reconstructed(settings, policies, subject_id, web_url,
+                                          f"credit-ledger report {subject_id}{' --scan' if scan else ''}"[:300], scan)
         view = bitemporal_view(entries, None, None, policies, today=instant_text(now)[:10])
         file, history = view["file"], view["history"]
         source = ("由 credit.events 日志重建：按工作进程的偏移量索引逐条读取，事件编号与哈希链已与索引核对"
@@ -712,13 +737,14 @@ def verify(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID"
            topic: Optional[str] = typer.Option(None, "--topic", metavar="T",
                                                help="the ledger topic (default credit.events; with --digest, the "
                                                     "file's topic)"),
-           kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)")):
+           kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+           web_url: Optional[str] = typer.Option(None, help="the worker that records the read on credit.access-log")):
     """Verify the log against its digests; exit 0 verified, 1 a discrepancy (the first offending record
-    named), 2 nothing could be verified."""
+    named), 2 nothing could be verified (the read could not be recorded included)."""
     from ops.verify import run_verify
 
-    raise typer.Exit(run_verify(kafka=kafka, topic=topic, subject=subject, digest=digest,
-                                export_digest=export_digest, out=out, err=err))
+    raise typer.Exit(run_verify(kafka=kafka, topic=topic, subject=subject, digest=digest, export_digest=export_digest,
+                                web_url=web_url, out=out, err=err))
 
 
 @app.command("access-log")

@@ -55,16 +55,18 @@ def from_index(bootstrap: KafkaAccess | str, subject_id: str, partition: int, in
     return history
 
 
-def reconstruct(bootstrap: KafkaAccess | str, web_url: str, subject_id: str, policies, pseudonym_key: bytes,
+def reconstruct(bootstrap: KafkaAccess | str, web_url: str | None, subject_id: str, policies, pseudonym_key: bytes,
                 token: str | None = None) -> tuple[list, str]:
-    """(history entries {offset, chain_hash, event}, "index" or "scan: <why>") read from the log."""
+    """(history entries {offset, chain_hash, event}, "index" or "scan: <why>") read from the log;
+    `web_url` None: the partition is scanned without asking the worker's index."""
     partition = partition_of(subject_id, len(ledger_reader.leaders(bootstrap, topics.EVENTS)))
-    index = worker_index(web_url, subject_id, token)
+    index = None if web_url is None else worker_index(web_url, subject_id, token)
     if index is not None:
         history = from_index(bootstrap, subject_id, partition, index, policies, pseudonym_key)
         if history is not None:
             return history, "index"
-    why = ("the worker's index is unreachable, or refused without an auditor's token" if index is None
+    why = ("asked for (--scan)" if web_url is None
+           else "the worker's index is unreachable, or refused without an auditor's token" if index is None
            else "the worker's index does not match the log")
     low, high = ledger_reader.watermarks(bootstrap, topics.EVENTS)[partition]
     entries = list(_decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high), subject_id))

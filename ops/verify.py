@@ -55,11 +55,12 @@ def _published_digests(bootstrap: KafkaAccess | str, err: Console) -> list[dict]
 
 
 def run_verify(*, kafka: str | None = None, topic: str | None = None, subject: str | None = None,
-               digest: Path | None = None, export_digest: Path | None = None,
+               digest: Path | None = None, export_digest: Path | None = None, web_url: str | None = None,
                out: Console | None = None, err: Console | None = None) -> int:
     from confluent_kafka import KafkaException
 
     from ops.config import load_settings
+    from ops.worker_http import record_audit_read
 
     out = out or Console()
     err = err or Console(stderr=True)
@@ -84,6 +85,13 @@ def run_verify(*, kafka: str | None = None, topic: str | None = None, subject: s
             return cannot(f"--digest {digest}: not a digest file (format 1): {error}")
     topic = topic or (saved.topic if saved is not None else topics.EVENTS)
     settings = load_settings(kafka=kafka)
+    command = " ".join(["credit-ledger verify", f"--topic {topic}"] + [f"{flag} {value}" for flag, value in (
+        ("--subject", subject), ("--digest", digest and Path(digest).name),
+        ("--export-digest", export_digest and Path(export_digest).name)) if value])
+    why = record_audit_read(web_url or settings.web_url, settings.operator_token, "verify", subject, command[:300])
+    if why is not None:  # the read is on credit.access-log before it is made
+        return cannot(f"{why}; give --web-url of a running worker and an auditor's or admin's token "
+                      "(CREDIT_LEDGER_TOKEN)")
     auditor = settings.kafka_access(AUDITOR)  # reads the ledger and its digests, nothing more
     try:
         marks = ledger_reader.watermarks(auditor, topic)

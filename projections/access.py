@@ -41,6 +41,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from projections.deadlines import publicity_end
+from projections.ids import uscc_problems
+from projections.json_input import load_json
+from projections.personal_data import is_resident_id, masked
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED, SUPERSEDED,
                                  TERM_ENDED, base_status)
@@ -277,6 +280,40 @@ def endpoint_decision(principal: Principal, action: str, subject_id: str | None 
                           rule.non_public, f"role {principal.role} may {action.replace('_', ' ')}", record_ids)
 
 
+AUDIT_READ_ACTIONS = ("history", "verify")  # what `history`, `report` and `verify` announce before reading
+AUDIT_READ_BYTES_MAX = 2_048
+MAX_COMMAND_CHARS = 300
+MAX_SUBJECT_ID_CHARS = 64
+
+
+def audit_read(body: bytes | None) -> tuple[dict | None, list[Problem]]:
+    """The read a command announces (POST /access-log): ({"action", "subject_id", "command"}, []) or
+    (None, the problems). The command's text is the principal's own account of what it reads; who the
+    principal is comes from its token, never from the body."""
+    def refused(field: str, message: str) -> tuple[None, list[Problem]]:
+        return None, [Problem(field, "audit_read", message)]
+
+    if body is None:
+        return refused("$", f"the body is larger than {AUDIT_READ_BYTES_MAX} bytes")
+    read, problems = load_json(body)
+    if problems:
+        return None, problems
+    if not isinstance(read, dict) or set(read) != {"action", "subject_id", "command"}:
+        return refused("$", "give exactly action, subject_id and command")
+    if read["action"] not in AUDIT_READ_ACTIONS:
+        return refused("action", f"one of {', '.join(AUDIT_READ_ACTIONS)}")
+    subject_id = read["subject_id"]
+    if subject_id is not None and not (isinstance(subject_id, str) and 0 < len(subject_id) <= MAX_SUBJECT_ID_CHARS
+                                       and subject_id.isprintable() and subject_id.strip() == subject_id):
+        return refused("subject_id", f"null, or a subject id of 1 to {MAX_SUBJECT_ID_CHARS} printable characters")
+    command = read["command"]
+    if not (isinstance(command, str) and command.startswith("credit-ledger ") and len(command) <= MAX_COMMAND_CHARS
+            and command.isprintable()):
+        return refused("command", f"the command as run: 'credit-ledger ...', at most {MAX_COMMAND_CHARS} "
+                                  "printable characters")
+    return read, []
+
+
 def access_record(decision: AccessDecision, endpoint: str, at: str) -> dict:
     """The credit.access-log record (streams.codec.encode_access_record) of a non-public read.
     `endpoint` says where, e.g. "GET /subjects/{id}"; `at` is an ISO instant."""
@@ -307,5 +344,7 @@ def _without_internal_fields(record: dict) -> dict:
 
 
 def _shown(value, limit_chars: int = 40) -> str:
-    text = repr(value)
+    # an authority code that is not one may be an ID number: its digit runs are not quoted back
+    plain = isinstance(value, str) and len(value) == 18 and not uscc_problems(value) and not is_resident_id(value)
+    text = repr(value) if plain else masked(repr(value))
     return text if len(text) <= limit_chars else text[:limit_chars] + "…"

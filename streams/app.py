@@ -30,6 +30,7 @@ from projections.replay import bitemporal_view, state_as_of
 from projections.canonical import BadInstant, instant_text, read_instant
 from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
+from projections.access import AUDIT_READ_BYTES_MAX, audit_read
 from projections.validate import EdgeContext, Problem, problems_as_dicts
 from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
 from streams.edge import LINE_BYTES_MAX, RETRY_LATER, judge
@@ -403,6 +404,24 @@ def create_app(settings) -> faust.App:
         except BadInstant as error:
             return json_response(web, {"errors": [error.as_dict()]}, 400)
         return json_response(web, {"subject_id": subject_id, **view})
+
+    @app.page("/access-log")
+    class AuditReads(faust.web.View):
+        """POST /access-log: a command about to read the ledger from Kafka itself (`history`, `report`,
+        `verify`) has its read recorded first, as the principal its token names: {"action": "history" or
+        "verify", "subject_id": the subject or null for the whole log, "command": what it reads}. 201 once
+        the record is on credit.access-log; the command reads nothing without it (the auditor's Kafka
+        user may read the ledger but write nothing, so the record comes from here)."""
+
+        async def post(self, request):
+            body = await read_body(request, AUDIT_READ_BYTES_MAX)
+            read, problems = audit_read(body)
+            if problems:
+                return json_response(self.web, {"errors": problems_as_dicts(problems)}, 400)
+            principal, refusal = await gate.admit(request, read["action"], read["command"], read["subject_id"])
+            if refusal:
+                return json_response(self.web, *refusal)
+            return json_response(self.web, {"recorded": True, "principal": principal.name}, 201)
 
     edge = EdgeProducer(kafka)  # the only writer of credit.events beside the timers (as the worker's principal)
     batches_in_flight = [0]

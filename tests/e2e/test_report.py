@@ -43,11 +43,12 @@ def test_report_from_a_file(demo, tmp_path):
 
 def test_report_from_a_ledger_that_cannot_be_read(tmp_path):
     """Without --from-file the report is built from credit.events (tests/integration/test_history.py
-    reads a real one); a broker nobody runs is named, and no page is written."""
+    reads a real one); its read is recorded by the worker first: a worker nobody runs is named, and no
+    page is written."""
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed = f"127.0.0.1:{probe.getsockname()[1]}"
     out = tmp_path / "y.html"
     gone = cli("report", SUBJECT, "--kafka", closed, "--web-url", f"http://{closed}", "--out", str(out))
-    assert gone.returncode == 2 and f"cannot read credit.events from {closed}" in gone.stderr
+    assert gone.returncode == 2 and f"the worker at http://{closed} cannot record the read" in gone.stderr
     assert "Traceback" not in gone.stderr and not out.exists()

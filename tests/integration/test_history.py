@@ -6,12 +6,15 @@ import json
 import re
 import time
 import urllib.request
+from collections import Counter
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from ops.embedded_kafka import free_port
 from projections.canonical import SHANGHAI
 from projections.ids import make_uscc
+from streams import ledger_reader, topics
+from streams.codec import decode_access_record
 from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
@@ -60,9 +63,17 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
         # without the worker's index the partition is scanned, with the same result
         moment, live = captured[1]
         done = cli("history", company["id"], "--as-of", moment, "--json", "--kafka", kafka.bootstrap,
-                   "--web-url", f"http://127.0.0.1:{free_port()}", env=auditor)
+                   "--web-url", worker.url, "--scan", env=auditor)
         view = json.loads(done.stdout)
         assert view["source"].startswith("scan") and view["file"] == live
+        # every read is on the access log first, as the principal the token names; none without a record
+        unrecorded = cli("history", company["id"], "--kafka", kafka.bootstrap, "--web-url",
+                         f"http://127.0.0.1:{free_port()}", env=auditor)
+        assert unrecorded.returncode == 2 and "cannot record the read" in unrecorded.stderr
+        assert unrecorded.stdout == ""
+        public = cli("report", company["id"], "--out", str(tmp_path / "public.html"), "--kafka", kafka.bootstrap,
+                     "--web-url", worker.url, env={"CREDIT_LEDGER_TOKEN": ""})
+        assert public.returncode == 2 and "(403" in public.stderr and not (tmp_path / "public.html").exists()
         # valid time: the withdrawn penalty was never valid, even on the day it was decided
         done = cli("history", company["id"], "--valid-at", (today - timedelta(days=2)).isoformat(), "--json",
                    "--kafka", kafka.bootstrap, "--web-url", worker.url, env=auditor)
@@ -75,11 +86,10 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
             assert response.headers["Content-Type"].startswith("text/html") and "信用报告" in served_page
             assert company["name"] in served_page and captured[-1][1]["chain"]["head"] in served_page
         # `report` builds the same file from the log: by the worker's index, and by a scan without it
-        for web_url, read_by in ((worker.url, "按工作进程的偏移量索引逐条读取"),
-                                 (f"http://127.0.0.1:{free_port()}", "扫描了该主体所在分区的全部记录")):
+        for scan, read_by in (((), "按工作进程的偏移量索引逐条读取"), (("--scan",), "扫描了该主体所在分区的全部记录")):
             out = tmp_path / "信用报告.html"
-            done = cli("report", company["id"], "--out", str(out), "--kafka", kafka.bootstrap, "--web-url", web_url,
-                       env=auditor)
+            done = cli("report", company["id"], "--out", str(out), "--kafka", kafka.bootstrap, "--web-url", worker.url,
+                       *scan, env=auditor)
             assert done.returncode == 0, done.stderr
             page = out.read_text(encoding="utf-8")
             assert read_by in page and company["name"] in page and captured[-1][1]["chain"]["head"] in page
@@ -90,5 +100,11 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
         assert unknown.returncode == 1 and "no accepted event" in unknown.stderr and not (tmp_path / "x.html").exists()
         bad = cli("history", company["id"], "--as-of", "yesterday", "--kafka", kafka.bootstrap, "--web-url", worker.url, env=auditor)
         assert bad.returncode == 2 and "as-of" in bad.stderr
+        reads = [decode_access_record(v) for *_, v, _ in ledger_reader.read_topic(kafka.access("auditor"),
+                                                                                  topics.ACCESS_LOG)]
+        commands = Counter(r["endpoint"].split(" ")[1] for r in reads if r["subject_id"] == company["id"]
+                           and r["endpoint"].startswith("credit-ledger "))
+        assert commands == {"history": len(captured) + 2, "report": 2}  # the refused and the unrecorded: none
+        assert {r["principal"] for r in reads if r["endpoint"].startswith("credit-ledger ")} >= {"dev-auditor"}
     finally:
         worker.stop()

@@ -9,18 +9,21 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
                                    ResourcePatternType, ResourceType)
 
+from ops.embedded_kafka import free_port
 from ops.kafka_acls import ensure_acls
 from projections.canonical import GENESIS_HEAD, SHANGHAI, instant_text, log_link
 from projections.ids import make_uscc
 from projections.validate import EdgeContext
 from streams import ledger_reader, topics
-from streams.codec import decode_event, encode_digest, encode_event
+from streams.codec import decode_access_record, decode_event, encode_digest, encode_event
 from streams.edge import accept_event
-from tests.helpers import cli, kafka_config
+from streams.principals import DEV_PREFIX
+from tests.helpers import Worker, cli, kafka_config, wait_for
 
 KEY = b"integration-test-pseudonym-key-0003"
 AUTHORITY = {"authority_code": make_uscc("330100", 5, "1", "1"), "authority_name": "杭州市市场监督管理局"}
@@ -109,7 +112,19 @@ def discrepancy_line(done) -> str:
     return lines[0]
 
 
-def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, tmp_path):
+@pytest.fixture(scope="module")
+def worker(kafka, tmp_path_factory):
+    """The worker that records each verify's read on credit.access-log (the auditor's Kafka user writes nothing)."""
+    running = Worker(kafka.bootstrap, tmp_path_factory.mktemp("verify"), free_port()).start()
+    yield running
+    running.stop()
+
+
+def verify(worker: Worker, *args: str, role: str = "auditor"):
+    return cli("verify", *args, "--web-url", worker.url, env={"CREDIT_LEDGER_TOKEN": worker.tokens[role]})
+
+
+def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, worker, tmp_path):
     bootstrap = kafka.bootstrap
     name = f"credit-ledger-test.verify-{uuid.uuid4().hex[:8]}"  # the worker's prefix: it may write them
     copies = {kind: f"{name}-{kind}" for kind in ("copy", "altered", "removed", "swapped", "published")}
@@ -126,7 +141,7 @@ def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, tmp_p
     event_ids = [decode_event(value)["event_id"] for _, value in records]
 
     digest = tmp_path / "digest.json"
-    done = cli("verify", "--export-digest", str(digest), "--topic", name, "--kafka", bootstrap)
+    done = verify(worker, "--export-digest", str(digest), "--topic", name, "--kafka", bootstrap)
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads(digest.read_text("utf-8"))
     assert document["format"] == 1 and document["topic"] == name
@@ -165,7 +180,7 @@ def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, tmp_p
         "no-subject": ("--digest", str(digest), "--topic", copies["copy"], "--subject", make_uscc("330106", 1)),
     }
     with ThreadPoolExecutor(len(runs)) as pool:
-        futures = {k: pool.submit(cli, "verify", *args, "--kafka", bootstrap) for k, args in runs.items()}
+        futures = {k: pool.submit(verify, worker, *args, "--kafka", bootstrap) for k, args in runs.items()}
         results = {k: f.result() for k, f in futures.items()}
 
     clean = results["copy"]
@@ -204,3 +219,25 @@ def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, tmp_p
     assert results["usage"].returncode == 2 and "not both" in results["usage"].stderr
     assert results["no-digest"].returncode == 2 and "nothing verified" in results["no-digest"].stderr
     assert results["no-subject"].returncode == 2 and "no subject" in results["no-subject"].stderr
+
+
+def test_each_verify_is_on_the_access_log_before_it_reads_and_none_reads_unrecorded(kafka, worker):
+    subject = make_uscc("330106", 7100)
+    done = verify(worker, "--subject", subject, "--kafka", kafka.bootstrap)
+    assert done.returncode in (0, 2), done.stdout + done.stderr  # whatever it finds: the read was recorded
+
+    def recorded():
+        found = [decode_access_record(v) for *_, v, _ in ledger_reader.read_topic(kafka.access("auditor"),
+                                                                                  topics.ACCESS_LOG)]
+        return [r for r in found if r["endpoint"].startswith("credit-ledger verify") and r["subject_id"] == subject]
+    (record, *_) = wait_for(recorded, 30, what="the verify's access record")
+    assert (record["principal"], record["role"], record["action"]) == (DEV_PREFIX + "auditor", "auditor", "verify")
+    assert record["endpoint"] == f"credit-ledger verify --topic {topics.EVENTS} --subject {subject}"
+
+    # a role that may not verify, or a worker that does not answer: nothing is read, exit 2, said why
+    refused = verify(worker, "--subject", subject, "--kafka", kafka.bootstrap, role="supervisor")
+    assert refused.returncode == 2 and "refused to record the read (403" in refused.stderr
+    away = cli("verify", "--kafka", kafka.bootstrap, "--web-url", f"http://127.0.0.1:{free_port()}",
+               env={"CREDIT_LEDGER_TOKEN": worker.tokens["auditor"]})
+    assert away.returncode == 2 and "cannot record the read" in away.stderr
+    assert "VERIFIED" not in refused.stdout + away.stdout and len(recorded()) == 1

@@ -1,6 +1,8 @@
 """Who sees what of a credit file and who may do what (projections/access.py), rule by rule."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from projections import access
@@ -225,3 +227,23 @@ def test_every_view_renders_as_a_report_showing_only_what_it_holds(state, princi
         return  # its deadlines and decisions name records out of force (a publicity end due), by design
     for record_id in ALL_IDS - ids(view):
         assert record_id not in page, record_id
+
+
+def test_an_announced_audit_read_is_checked_field_by_field():
+    from projections.access import audit_read
+
+    def rules(read) -> list[tuple[str, str]]:
+        body = None if read is None else (read if isinstance(read, bytes) else json.dumps(read).encode())
+        return [(p.field, p.rule) for p in audit_read(body)[1]]
+
+    good = {"action": "history", "subject_id": "91350100M000100Y43", "command": "credit-ledger history x --scan"}
+    assert audit_read(json.dumps(good).encode()) == (good, [])
+    assert rules({**good, "action": "verify", "subject_id": None}) == []
+    assert rules({**good, "action": "grade"}) == [("action", "audit_read")]  # only what reads the log itself
+    assert rules({**good, "principal": "admin"}) == [("$", "audit_read")]  # who reads comes from the token
+    assert rules({**good, "subject_id": "x" * 65}) == [("subject_id", "audit_read")]
+    assert rules({**good, "subject_id": " x"}) == [("subject_id", "audit_read")]
+    assert rules({**good, "command": "rm -rf /"}) == [("command", "audit_read")]
+    assert rules({**good, "command": "credit-ledger history \x1b[2J"}) == [("command", "audit_read")]
+    assert rules({**good, "command": "credit-ledger " + "x" * 300}) == [("command", "audit_read")]
+    assert rules(None) == [("$", "audit_read")] and rules(b"[") == [("$", "json")]
