@@ -6,7 +6,10 @@
 
 Validators return a list of problems in English, each naming the 1-based
 character position, the offending character and the rule; an empty list means
-valid. Generators make valid codes for tests and demo data.
+valid. A resident ID number's problems quote no digit of it: not its birth date,
+not its check character, nor the one expected (which would turn a typo into
+somebody else's valid number); a character that is not a digit is named, as it
+tells nothing of the person. Generators make valid codes for tests and demo data.
 """
 from __future__ import annotations
 
@@ -56,6 +59,8 @@ ID_STD = "GB 11643-1999"
 
 
 def _problem(pos: int, ch: str, rule: str, std: str) -> str:
+    if ch.isdigit() and not ch.isascii():  # not an ASCII digit (those are never wrong here): one a message would spell a number out
+        return f"character {pos}, a digit of another script than ASCII 0-9: {rule} ({std})"
     shown = f"'{ch}'" if ch.isprintable() else repr(ch)  # always single-quoted
     return f"character {pos} {shown}: {rule} ({std})"
 
@@ -150,14 +155,11 @@ def resident_id_problems(code: str, today: date | None = None) -> list[str]:
         return problems
     birth = _parse_birth(code[6:14])
     if birth is None:
-        problems.append(_problem(7, code[6], f"birth date {code[6:14]} (positions 7-14) "
-                                 "is not a calendar date", ID_STD))
+        problems.append(f"characters 7-14: the birth date is not a calendar date ({ID_STD})")
     elif today is not None and birth > today:
-        problems.append(_problem(7, code[6], f"birth date {birth.isoformat()} (positions 7-14) "
-                                 f"is after {today.isoformat()}", ID_STD))
-    expected = resident_id_check_char(code[:17])
-    if last != expected:
-        problems.append(_problem(18, last, f"check character should be {expected!r}", ID_STD))
+        problems.append(f"characters 7-14: the birth date is after today ({ID_STD})")
+    if last != resident_id_check_char(code[:17]):
+        problems.append(f"character 18: the check character does not match characters 1-17 ({ID_STD})")
     return problems
 
 

@@ -17,6 +17,7 @@ import re
 
 import orjson
 
+from projections.personal_data import masked
 from projections.validate import Problem
 
 MAX_JSON_DEPTH = 32  # objects and arrays inside one another; an event's deepest value is subject.pii.key_id
@@ -137,12 +138,13 @@ def _int(digits: str):
     if len(digits) > MAX_INT_CHARS:
         return _Refused(f"an integer of {len(digits.lstrip('-'))} digits: at most 64 bits ({INT_MAX})")
     value = int(digits)
-    return value if INT_MIN <= value <= INT_MAX else _Refused(f"{digits} is beyond 64 bits ({INT_MAX})")
+    return value if INT_MIN <= value <= INT_MAX else _Refused(f"an integer of {len(digits.lstrip('-'))} digits is "
+                                                              f"beyond 64 bits ({INT_MAX})")
 
 
 def _float(digits: str):
     value = float(digits)
-    return value if math.isfinite(value) else _Refused(f"{_cut(digits)} is beyond a double")
+    return value if math.isfinite(value) else _Refused(f"{masked(_cut(digits))} is beyond a double")
 
 
 def _constant(name: str) -> _Refused:
@@ -163,6 +165,7 @@ def _joined(path: str, key: str) -> str:
     """A field path as problems spell it (payload.fine_fen), cut to a limit; odd keys are quoted."""
     if not key or "." in key or not key.isprintable():
         key = json.dumps(key, ensure_ascii=True)
+    key = masked(key)  # a key may be an ID number: its digits are not quoted back
     joined = f"{path}.{key}" if path else key
     return joined if len(joined) <= MAX_PATH_CHARS else joined[:MAX_PATH_CHARS] + "…"
 

@@ -1,7 +1,9 @@
 """Validation of events in their JSON form, at every edge (SDK, HTTP, files).
 
 Every problem names the field and the rule, so a publisher can fix its data
-without reading our code. Validation collects all problems, never just the
+without reading our code. A problem never quotes what may be personal: a value it shows has its
+runs of digits masked (an ID number, a birth date), an unusual key is not spelled out, the natural
+person's name is never repeated (projections/personal_data.py). Validation collects all problems, never just the
 first, and the accepted event comes back canonical: defaults filled in,
 instants in +08:00, a natural person pseudonymised.
 """
@@ -17,6 +19,7 @@ from datetime import date, datetime
 
 from projections import catalogue as cat
 from projections.canonical import SHANGHAI, canonical_bytes, instant_text
+from projections import personal_data
 from projections.ids import resident_id_problems, uscc_problems
 from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_PREFIX, pseudonym
 from projections.subject_kinds import kind_problem
@@ -128,7 +131,12 @@ class EdgeContext:
 def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
     """Check one event in JSON form. Returns (canonical event, []) or (None, problems)."""
     problems: list[Problem] = []
-    add = lambda field, rule, message: problems.append(Problem(field, rule, message))  # noqa: E731
+    name = _person_name(raw)
+    if name is None:
+        add = lambda field, rule, message: problems.append(Problem(field, rule, message))  # noqa: E731
+    else:  # a problem never repeats the natural person's name, wherever the publisher put it
+        add = lambda field, rule, message: problems.append(  # noqa: E731
+            Problem(field.replace(name, "…"), rule, message.replace(name, "…")))
 
     if not isinstance(raw, dict):
         add("$", "object", "an event must be a JSON object")
@@ -216,16 +224,29 @@ def require_valid(raw, ctx: EdgeContext) -> dict:
 
 
 def _shown(value, limit_chars: int = MAX_SHOWN_CHARS) -> str:
-    """A value as a problem quotes it: repr, cut to a limit."""
-    text = repr(value)
+    """A value as a problem quotes it: repr with its runs of 4 or more digits masked (it may be an ID
+    number, or hold one), cut to a limit."""
+    text = personal_data.masked(repr(value))
     return text if len(text) <= limit_chars else text[:limit_chars] + "…"
+
+
+def _person_name(raw) -> str | None:
+    """subject.name when it may be a natural person's (any kind: a lower-case one is a natural person
+    too), for problems never to repeat it."""
+    subject = raw.get("subject") if isinstance(raw, dict) else None
+    name = subject.get("name") if isinstance(subject, dict) else None
+    kind = subject.get("kind") if isinstance(subject, dict) else None
+    if not isinstance(name, str) or not name.strip() or kind in cat.SUBJECT_KINDS and kind != "NATURAL_PERSON":
+        return None
+    return name
 
 
 def _field_name(key: str) -> str:
     """An unknown key as a field path shows it: quoted when it is empty, has a dot or is not
-    printable (so the path stays readable and unambiguous), cut to a limit."""
+    printable (so the path stays readable and unambiguous), its runs of digits masked, cut to a limit."""
     if not key or "." in key or not key.isprintable():
         key = json.dumps(key, ensure_ascii=True)
+    key = personal_data.masked(key)
     return key if len(key) <= MAX_FIELD_NAME_CHARS else key[:MAX_FIELD_NAME_CHARS] + "…"
 
 
@@ -303,7 +324,7 @@ def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
     if not isinstance(subject_id, str):
         add("subject.id", "required", "missing: the unified social credit code (统一社会信用代码)")
         return None
-    messages = uscc_problems(subject_id)
+    messages = _uscc_messages(subject_id)
     for message in messages:
         add("subject.id", "uscc", message)
     contradiction = kind_problem(kind, subject_id) if not messages and ctx.stamp_recorded_at else None
@@ -313,6 +334,14 @@ def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
     if name is not None:
         result["name"] = name
     return result
+
+
+def _uscc_messages(code: str) -> list[str]:
+    """uscc_problems, but for a resident ID number sent as a code: its characters are not quoted (the
+    `personal_identifier` problem names it too)."""
+    if len(code) == 18 and personal_data.is_resident_id(code):
+        return ["not a unified social credit code (GB 32100-2015): it is a resident ID number"]
+    return uscc_problems(code)
 
 
 def _check_sealed_pii(sealed, add) -> dict | None:
@@ -352,7 +381,7 @@ def _check_source(source, add) -> dict | None:
     elif len(code) > cat.MAX_SHORT_CHARS:
         add("source.authority_code", "max_length", f"{len(code)} characters, the limit is {cat.MAX_SHORT_CHARS}")
     else:
-        for message in uscc_problems(code):
+        for message in _uscc_messages(code):
             add("source.authority_code", "uscc", message)
     result = {"authority_code": code}
     for key, required in (("authority_name", True), ("system", False)):
@@ -377,7 +406,7 @@ def _check_date(value, field: str, required: bool, add, bounds: cat.Bounds = cat
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        add(field, "date", f"{value} does not exist in the calendar")
+        add(field, "date", f"{value} does not exist in the calendar")  # dashes: no birth date's YYYYMMDD
         return None
     if value not in bounds:  # ISO dates compare as text
         add(field, "range", f"{value} is outside {bounds}")

@@ -32,8 +32,8 @@ from streams import ledger_reader, metrics, topics
 from streams.topics import ensure_topics
 from projections.access import AUDIT_READ_BYTES_MAX, audit_read
 from projections.validate import EdgeContext, Problem, problems_as_dicts
-from streams.codec import encode_digest, encode_event, encode_grade_changed, encode_rejection
-from streams.edge import LINE_BYTES_MAX, RETRY_LATER, judge
+from streams.codec import encode_digest, encode_event, encode_grade_changed
+from streams.edge import LINE_BYTES_MAX, RETRY_LATER, judge, rejection_record
 from streams.kafka_access import WORKER, faust_credentials
 from streams.gate import Gate
 from streams.pii import with_personal_info
@@ -154,11 +154,11 @@ def create_app(settings) -> faust.App:
     async def publish_outputs(batch: Batch) -> None:
         """The batch's rejections and GradeChanged records, on the broker before the store moves past
         the batch's offsets and records the new grades."""
-        rejected_at, at = instant_text(datetime.now(timezone.utc)), instant_text(clock.now())
-        for r in batch.rejections:
-            outputs.produce(topics.REJECTED, (r.subject_id or "").encode(), encode_rejection({
-                "event_id": r.event_id, "topic": topics.EVENTS, "partition": r.partition, "offset": r.offset,
-                "reasons": [p.as_dict() for p in r.reasons], "raw": r.raw, "rejected_at": rejected_at}))
+        rejected_at, at = datetime.now(timezone.utc), instant_text(clock.now())
+        for r in batch.rejections:  # the record's value only as its keyed digest (streams/edge.py)
+            outputs.produce(topics.REJECTED, (r.subject_id or "").encode(), rejection_record(
+                r.raw, r.reasons, settings.pseudonym_key_bytes, rejected_at, event_id=r.event_id,
+                partition=r.partition, offset=r.offset))
         for change in batch.grade_changes:
             outputs.produce(topics.GRADES, change["subject_id"].encode(), encode_grade_changed({**change, "at": at}))
         await outputs.delivered()

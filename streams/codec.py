@@ -428,7 +428,8 @@ def _decode_event_resolved(data: bytes, writer: _Writer | None = None) -> dict:
 
 def encode_rejection(rejection: Mapping[str, Any]) -> bytes:
     """A rejection {event_id?, topic, partition, offset, reasons[{field, rule, message}],
-    raw (bytes), rejected_at (ISO instant)} as single-object Avro."""
+    raw_digest (bytes: streams.edge.rejection_record computes it), rejected_at (ISO instant)} as
+    single-object Avro. Records written with the raw bytes still decode, without them."""
     try:
         _check_keys(rejection, _REJECTION_KEYS, "rejection")
         return _write("Rejection", {**rejection, "rejected_at": _micros(rejection["rejected_at"])})
@@ -441,7 +442,7 @@ def encode_rejection(rejection: Mapping[str, Any]) -> bytes:
 
 
 def decode_rejection(data: bytes) -> dict:
-    """Single-object Avro bytes back to the rejection dict (event_id omitted when null)."""
+    """Single-object Avro bytes back to the rejection dict (event_id and raw_digest omitted when null)."""
     record = _read("Rejection", data)
     try:
         record["rejected_at"] = _iso_instant(record["rejected_at"])

@@ -17,11 +17,17 @@
    ID number go into subject.pii, encrypted; without one they are dropped.
 
 Nothing of a natural person reaches Kafka in plaintext on any of these paths, a rejection record
-(`edge_rejection`) included.
+included: `rejection_record` (every credit.rejected record, the worker's too) keeps the event id
+when it is a UUID, where the input was, the reasons (which quote no digits of an identifier and no
+name: projections/validate.py) and a keyed digest of the input, never the input itself. A publisher
+holding its input can have it matched to its rejection (`rejection_digest(key, its bytes)`, by
+whoever holds the deployment's pseudonym key); without the key nobody can test guesses of an ID
+number against the digest, as they could against a plain hash.
 """
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,13 +37,13 @@ from projections.access import OPERATOR, Principal, publish_problems
 from projections.canonical import instant_text
 from projections.catalogue import MAX_EVENT_BYTES
 from projections.json_input import load_json, value_problems
+from projections.personal_data import rejection_digest, without_resident_ids
 from projections.validate import EdgeContext, Problem, validate_event
 from streams import topics
 from streams.codec import encode_rejection
 from streams.pii import KeyStore, KeyStoreError, seal_personal_info
 
 LINE_BYTES_MAX = 2 * MAX_EVENT_BYTES  # an event's JSON with room for whitespace and \u escapes
-REJECTED_RAW_BYTES_MAX = 64 * 1024
 
 ACCEPTED, NOT_JSON, FORBIDDEN, CONFLICT, TOO_LARGE, INVALID, RETRY_LATER = 202, 400, 403, 409, 413, 422, 503
 
@@ -81,37 +87,52 @@ def judge(text: bytes, ctx: EdgeContext, *, principal: Principal, key_store: Key
             f"{MAX_EVENT_BYTES} bytes in its JSON form)"))])
     raw, problems = load_json(text)  # bounded: nesting, encoding, numbers (projections/json_input.py)
     if problems:
-        return Verdict(NOT_JSON, problems=problems,
-                       rejection=edge_rejection(text, problems, topics.EVENTS, ctx.now))
+        return Verdict(NOT_JSON, problems=problems, rejection=edge_rejection(text, None, problems, ctx))
     try:
         event, problems = accept_event(raw, ctx, principal=principal, key_store=key_store)
     except KeyStoreError as error:  # valid, but it cannot be sealed now: the publisher sends it again
         return Verdict(RETRY_LATER, problems=[Problem("subject", "key_store", error.reason)])
     if problems:
         return Verdict(FORBIDDEN if access.forbidden(problems) else INVALID, problems=problems,
-                       rejection=edge_rejection(raw, problems, topics.EVENTS, ctx.now))
+                       rejection=edge_rejection(text, raw, problems, ctx))
     conflict = reused_id(event)
     if conflict is not None:
-        return Verdict(CONFLICT, problems=[conflict],
-                       rejection=edge_rejection(raw, [conflict], topics.EVENTS, ctx.now))
+        return Verdict(CONFLICT, problems=[conflict], rejection=edge_rejection(text, raw, [conflict], ctx))
     return Verdict(ACCEPTED, event=event)
 
 
-def edge_rejection(item, problems: list[Problem], topic: str, now: datetime) -> bytes:
-    """The credit.rejected record of an event refused at the edge (it never reached the log)."""
-    raw = _raw_bytes(item)
-    if b"id_number" in raw or b"NATURAL_PERSON" in raw:
-        raw = b""  # it may carry a natural person's ID number and name: those never reach Kafka
-    return encode_rejection({"event_id": None, "topic": topic, "partition": -1, "offset": -1,
-                             "reasons": [p.as_dict() for p in problems], "raw": raw[:REJECTED_RAW_BYTES_MAX],
-                             "rejected_at": instant_text(now)})
+def edge_rejection(text, raw, problems: list[Problem], ctx: EdgeContext) -> bytes:
+    """The credit.rejected record of an event refused at the edge (it never reached the log): `text` is the
+    event's JSON as received (bytes, or an SDK caller's dict), `raw` what it parsed into (None if nothing)."""
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    return rejection_record(_raw_bytes(text), problems, ctx.pseudonym_key, ctx.now, event_id=event_id)
+
+
+def rejection_record(raw: bytes, problems: list[Problem], pseudonym_key: bytes, now: datetime, *,
+                     event_id=None, topic: str = topics.EVENTS, partition: int = -1, offset: int = -1) -> bytes:
+    """A credit.rejected record: the event id when it is a UUID, where the input was (-1: never in the log),
+    the reasons (an ID number in them masked, the last guard) and the keyed digest of `raw`, not `raw`."""
+    return encode_rejection({
+        "event_id": _uuid_or_none(event_id), "topic": topic, "partition": partition, "offset": offset,
+        "reasons": [{"field": without_resident_ids(p.field), "rule": p.rule, "message": without_resident_ids(p.message)}
+                    for p in problems],
+        "raw_digest": rejection_digest(pseudonym_key, raw), "rejected_at": instant_text(now)})
+
+
+def _uuid_or_none(event_id) -> str | None:
+    if not isinstance(event_id, str) or len(event_id) > 64:
+        return None
+    try:
+        return str(uuid.UUID(event_id))
+    except ValueError:
+        return None
 
 
 def _raw_bytes(item) -> bytes:
-    """What a refused item was, as bytes for credit.rejected: lone surrogates kept as escapes; nothing for
-    a value json cannot write (a 5,000-digit integer, nesting 1,000 deep): its reasons say what it was."""
-    if isinstance(item, bytes):
-        return item
+    """What a refused item was, as bytes to digest: lone surrogates kept as escapes; nothing for a value json
+    cannot write (a 5,000-digit integer, nesting 1,000 deep): its reasons say what it was."""
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
     if not isinstance(item, str):
         try:
             item = json.dumps(item, ensure_ascii=False, default=str)

@@ -286,3 +286,9 @@ def evict_group_members(bootstrap: str, group_id: str, timeout_s: float = 30.0) 
             await client.close()
     asyncio.run(asyncio.wait_for(leave(), timeout_s))
     return member_ids
+
+
+def deployment_pseudonym_key() -> bytes:
+    """The pseudonym key every worker of the tests is given (test_keys_env), as the worker reads it: a
+    rejection's raw_digest is projections.personal_data.rejection_digest(this, the bytes refused)."""
+    return Path(test_keys_env()["CREDIT_LEDGER_PSEUDONYM_KEY_FILE"]).read_text("utf-8").strip().encode("utf-8")

@@ -22,8 +22,9 @@ from projections.ids import make_uscc
 from projections.validate import TIMER_SYSTEM
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event, decode_rejection
+from projections.personal_data import rejection_digest
 from streams.sdk import InvalidEvent, Publisher, PublishError
-from tests.helpers import Worker, wait_for, wait_until_equal_to_refold
+from tests.helpers import Worker, deployment_pseudonym_key, wait_for, wait_until_equal_to_refold
 
 A = {"authority_code": make_uscc("350100", 81, "1", "1"), "authority_name": "福州市市场监督管理局"}
 B = {"authority_code": make_uscc("350100", 82, "1", "1"), "authority_name": "福州市生态环境局"}
@@ -122,8 +123,8 @@ def test_a_publisher_token_publishes_only_its_own_lines_and_no_system_event(work
               "payload": {"decision_no": f"{marker}-D", "decision_kind": "PENALTY", "due_on": "2026-01-05"}}
     lines = [registered(own), registered(foreign, B), {**registered(foreign), "payload": {"region_code": marker}},
              system, {**registered(own), "source": {**A, "system": TIMER_SYSTEM}}]
-    body = b"\n".join(json.dumps(line, ensure_ascii=False).encode() for line in lines)
-    body += b"\n\n{" + marker.encode() + b"\n"  # a blank line (skipped) and one that is no JSON
+    texts = [json.dumps(line, ensure_ascii=False).encode() for line in lines] + [b"{" + marker.encode()]
+    body = b"\n".join(texts[:-1]) + b"\n\n" + texts[-1] + b"\n"  # a blank line (skipped) and one that is no JSON
     status, results = post_batch(worker, body, worker.tokens["publishers"][A["authority_code"]])
     assert status == 200
     assert [(r["line"], r["status"]) for r in results] == [(1, 202), (2, 403), (3, 422), (4, 422), (5, 422),
@@ -133,12 +134,16 @@ def test_a_publisher_token_publishes_only_its_own_lines_and_no_system_event(work
     assert rules[1] == {"publisher_authority"} and "required" in rules[2] and "system_type" in rules[3]
     assert "system_source" in rules[4] and rules[5] == {"json"}
 
-    # every refused line is on credit.rejected with its reasons
+    # every refused line is on credit.rejected with its reasons, known by the keyed digest of its bytes
+    digests = {rejection_digest(deployment_pseudonym_key(), text) for text in texts[1:]}
+
     def refused():
         found = [decode_rejection(v) for *_, v, _ in ledger_reader.read_topic(kafka.access(), topics.REJECTED)]
-        return [r for r in found if marker.encode() in r["raw"]] or None
+        mine = [r for r in found if r.get("raw_digest") in digests]
+        return mine if {r["raw_digest"] for r in mine} == digests else None
     mine = wait_for(refused, 30, what="the refused lines on credit.rejected")
-    assert {e["rule"] for r in mine for e in r["reasons"]} >= {"required", "system_type", "json"}
+    assert {e["rule"] for r in mine for e in r["reasons"]} >= {"publisher_authority", "required", "system_type",
+                                                               "json"}
 
     # the SDK says the same, by position
     with Publisher(worker.url, token=worker.tokens["publishers"][A["authority_code"]]) as publisher:

@@ -133,10 +133,13 @@ GB11643 = "(GB 11643-1999)"
     ("11010519491231002x", None, [f"character 18 'x': the check character X must be uppercase {GB11643}"]),
     ("11010519491231002Y", None, [f"character 18 'Y': the check character must be a digit or X {GB11643}"]),
     ("11010519491231002:", None, [f"character 18 ':': the check character must be a digit or X {GB11643}"]),
-    ("110105199902300021", None, [f"character 7 '1': birth date 19990230 (positions 7-14) is not a calendar date {GB11643}",
-                                  f"character 18 '1': check character should be '3' {GB11643}"]),
-    ("410105203001010125", date(2025, 1, 1),
-     [f"character 7 '2': birth date 2030-01-01 (positions 7-14) is after 2025-01-01 {GB11643}"]),
+    # no digit of the number, the birth date or the check character expected is quoted (issue 28)
+    ("110105199902300021", None, [f"characters 7-14: the birth date is not a calendar date {GB11643}",
+                                  f"character 18: the check character does not match characters 1-17 {GB11643}"]),
+    ("410105203001010125", date(2025, 1, 1), [f"characters 7-14: the birth date is after today {GB11643}"]),
+    ("１１０１０５１９４９１２３１００２X", None,
+     [f"character {i}, a digit of another script than ASCII 0-9: positions 1-17 must be digits {GB11643}"
+      for i in range(1, 18)]),
     ("410105203001010125", date(2030, 1, 1), []),  # born today
 ])
 def test_resident_id_problems_are_exact(code, today, problems):

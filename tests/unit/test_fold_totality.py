@@ -135,7 +135,9 @@ def test_a_value_past_its_bound_is_refused_naming_field_bound_and_value(field, v
     payload = {"commitment_id": "C-1", "commitment_kind": "VOLUNTARY", "content": "按期整改", field: value}
     _, problems = validate_event(ev.event("CommitmentMade", payload), ev.CTX)
     assert [(p.field, p.rule) for p in problems] == [(f"payload.{field}", "range")]
-    assert bound in problems[0].message and str(value) in problems[0].message
+    # the value is quoted, but for its runs of 4 or more digits (an ID number's, a birth date's: issue 28)
+    shown = str(value) if isinstance(value, str) or value < 1000 else "…"
+    assert bound in problems[0].message and shown in problems[0].message
 
 
 @pytest.mark.parametrize("field, value", [("due_working_days", 1), ("due_working_days", 750),

@@ -98,7 +98,7 @@ def test_envelope_records():
     assert sealed == {"key_id": "string", "nonce": "bytes", "ciphertext": "bytes"}
     rejection = {f["name"]: f["type"] for f in SOURCES["Rejection"]["fields"]}
     assert rejection["event_id"] == ["null", "string"] and rejection["offset"] == "long"
-    assert rejection["raw"] == "bytes"
+    assert rejection["raw_digest"] == ["null", "bytes"] and "raw" not in rejection  # never the input (issue 28)
     assert [f["name"] for f in SOURCES["Reason"]["fields"]] == ["field", "rule", "message"]
 
 
