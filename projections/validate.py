@@ -3,9 +3,10 @@
 Every problem names the field and the rule, so a publisher can fix its data
 without reading our code. A problem never quotes what may be personal: a value it shows has its
 runs of digits masked (an ID number, a birth date), an unusual key is not spelled out, the natural
-person's name is never repeated (projections/personal_data.py). Validation collects all problems, never just the
-first, and the accepted event comes back canonical: defaults filled in,
-instants in +08:00, a natural person pseudonymised.
+person's name is never repeated, and an ID number or that name anywhere but in subject.id_number and
+subject.name refuses the event (`personal_identifier`, projections/personal_data.py). Validation
+collects all problems, never just the first, and the accepted event comes back canonical: defaults
+filled in, instants in +08:00, a natural person pseudonymised.
 """
 from __future__ import annotations
 
@@ -104,6 +105,7 @@ EDGE_RULES: dict[str, str] = {
     "max_items": "a list longer than MAX_LIST_ITEMS",
     "item": "a list item that is not allowed",
     "one_of": "two fields of which only one may be given",
+    personal_data.RULE: personal_data.RULE_MEANING,
 }
 
 
@@ -191,6 +193,10 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
         classification = spec.default_classification if spec is not None else None
     elif classification not in cat.CLASSIFICATIONS:
         add("classification", "enum", f"must be one of {', '.join(cat.CLASSIFICATIONS)}")
+
+    if ctx.stamp_recorded_at:  # a publisher's new event; the records already in the log still read
+        for field, message in personal_data.personal_identifier_problems(raw, today):
+            add(field, personal_data.RULE, message)
 
     payload = raw.get("payload")
     if not isinstance(payload, dict):
