@@ -51,7 +51,8 @@ class Settings:
     clock_speed: float = 1.0  # >1 runs the timers' clock fast (the demo); see streams/clock.py
     clock_started_s: float = 0.0  # Unix time the fast clock starts from, shared by `up` and its worker; 0: now
     principals_file: str = ""  # who may do what (streams/principals.py); "": <data dir>/principals.json
-    # natural persons' sealing keys (streams/pii.py); "": <data dir>/pii-keys.json; "off": none (PII dropped)
+    # natural persons' sealing keys (streams/pii.py): "" the deployment's shared store, the compacted topic
+    # credit.pii-keys (streams/key_store.py); "off": none, a natural person's name and ID number are dropped
     pii_key_store: str = ""
     token: str = ""  # the bearer token the CLI's reads of the worker carry; "": the embedded admin's, if any
     # Who this process is to Kafka (streams/kafka_access.py). Unset: the role's SCRAM user in
@@ -115,24 +116,24 @@ class Settings:
         """Exit, saying what to configure, unless the keys a worker needs are configured and well-formed:
         the pseudonym key, and the master key unless sealing is off (pii_key_store = "off")."""
         self.pseudonym_key_bytes
+        if self.pii_key_store != "off":
+            self.master_key_bytes
 
     @property
     def principals_path(self) -> Path:
         return Path(self.principals_file) if self.principals_file else Path(self.data_dir) / "principals.json"
 
-    @property
-    def pii_key_store_path(self) -> Path | None:
-        """None when sealing is off: a natural person's name and ID number are then dropped at the edge."""
+    def key_store(self):
+        """The key store the edge seals natural persons' personal information with, or None when sealing
+        is off: the deployment's one store, credit.pii-keys, as the worker's principal."""
         if self.pii_key_store == "off":
             return None
-        return Path(self.pii_key_store) if self.pii_key_store else Path(self.data_dir) / "pii-keys.json"
+        if self.pii_key_store:
+            sys.exit(f"pii_key_store: {self.pii_key_store!r}; \"\" (the shared topic credit.pii-keys) or \"off\"")
+        from streams.kafka_access import WORKER
+        from streams.key_store import KafkaKeyStore
 
-    def key_store(self):
-        """The key store the edge seals natural persons' personal information with, or None."""
-        from streams.pii import FileKeyStore
-
-        path = self.pii_key_store_path
-        return None if path is None else FileKeyStore(path)
+        return KafkaKeyStore(self.kafka_access(WORKER), self.master_key_bytes)
 
     def principals(self):
         """The configured principals (none when the file is missing: everyone is anonymous)."""

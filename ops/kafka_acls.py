@@ -10,7 +10,10 @@ allows is refused. The principals:
              reads and writes the ledger's topics, creates them if missing, and uses the
              consumer groups and Faust's internal topics, all named credit-ledger...
     auditor  `history`, `report`, `verify`, `rebuild`, `access-log`: reads credit.events,
-             credit.digests and credit.access-log, nothing else, and writes nothing
+             credit.digests and credit.access-log, nothing else, and writes nothing; never
+             credit.pii-keys (natural persons' data keys, wrapped): what an auditor reads of a
+             person is its pseudonym and sealed blobs, and a reader of names asks the worker,
+             which logs the read (`personal_info`, projections/access.py)
 
 Anyone else (no credentials, a wrong password, a principal without ACLs) is refused.
 

@@ -37,7 +37,7 @@ LIVE_STOP_TIMEOUT_S = 10.0
 console = Console(stderr=True, soft_wrap=True)  # URLs and paths must stay whole
 # The development keys `up` makes when none is configured (setting -> file in <data dir>/keys/): random, 0600,
 # made once and reused by every later `up` on the data dir, handed to its worker as <setting>_file.
-DEV_KEY_FILES = {"pseudonym_key": "pseudonym.key"}
+DEV_KEY_FILES = {"pseudonym_key": "pseudonym.key", "master_key": "master.key"}
 DEV_KEY_BYTES = 32
 
 

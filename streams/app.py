@@ -36,7 +36,8 @@ from streams.codec import encode_digest, encode_event, encode_grade_changed
 from streams.edge import LINE_BYTES_MAX, RETRY_LATER, judge, rejection_record
 from streams.kafka_access import WORKER, faust_credentials
 from streams.gate import Gate
-from streams.pii import with_personal_info
+from streams.key_store import STRAYS_EVERY_S
+from streams.pii import KeyStoreError, with_personal_info
 from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
 from streams.dashboard import install as install_dashboard
 from streams.ledger import Batch, LedgerProcessor
@@ -267,6 +268,15 @@ def create_app(settings) -> faust.App:
         for name, count in store.counters("grades/").items():
             metrics.GRADE_SUBJECTS.labels(name.split("/", 1)[1]).set(count)
 
+    @app.timer(STRAYS_EVERY_S)
+    async def tombstone_stray_keys():
+        """The tombstone of a key another process made at the moment its subject was erased (streams/key_store.py)."""
+        if key_store is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, key_store.tombstone_strays)
+            except KeyStoreError as error:  # the broker away: the next round tries again
+                log.warning("key store: %s", error.reason)
+
     @app.timer(REGRADE_CHECK_S)
     async def regrade_on_new_policy():
         """A policy taking effect regrades every subject; progress in credit_regrade_progress_ratio."""
@@ -327,7 +337,9 @@ def create_app(settings) -> faust.App:
         await gate.log(decision, endpoint)
         if key_store is not None and access.can(principal, "personal_info") is None \
                 and view["subject"].get("kind") == "NATURAL_PERSON":
-            view = with_personal_info(view, store.history(view["subject"]["id"]), key_store)
+            # the key store reads credit.pii-keys up to its end first (an erasure anywhere holds here): off the loop
+            view = await asyncio.get_running_loop().run_in_executor(
+                None, with_personal_info, view, store.history(view["subject"]["id"]), key_store)
             await gate.log(access.endpoint_decision(principal, "personal_info", view["subject"]["id"]), endpoint)
         return view
 

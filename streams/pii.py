@@ -8,31 +8,29 @@ right to erasure is met by erasing the key: every copy of that person's name and
 every topic, backup and export becomes unreadable at once, while the record skeleton (the
 pseudonym, the penalties, the chain) stays and still folds to the same file.
 
-    key_store = FileKeyStore(Path("data/pii-keys.json"))
+    key_store = settings.key_store()  # the deployment's: streams/key_store.py (MemoryKeyStore in tests)
     sealed = seal(key_store, "np-…", {"name": "张三", "id_number": "410105198503140078"})
     unseal(key_store, "np-…", sealed)  # {"name": "张三", "id_number": "4101…"}
-    key_store.erase("np-…")
-    unseal(key_store, "np-…", sealed)  # raises PersonalInfoErased
+    key_store.erase("np-…", reason="…")  # `credit-ledger erase`, through the worker (streams/app.py)
+    unseal(key_store, "np-…", sealed)  # raises PersonalInfoErased, in every process of the deployment
 
 The fold never reads subject.pii; a reader entitled to it (projections.access: action
 "personal_info") gets it through `personal_info(history, key_store, subject_id)`.
 
-The key store is pluggable (`KeyStore`); the embedded default is one JSON file in the data
-dir. In production, put the keys in a KMS or HSM: a file on an SSD may keep old blocks after
-the key is erased from it, and a backup of the file keeps the keys it held.
+The key store is pluggable (`KeyStore`). A deployment's is one for all its processes: the compacted topic
+credit.pii-keys, each data key wrapped under the master key (streams/key_store.py); no key is in clear at
+rest. An erased key's wrapped bytes leave the brokers' disks once the topic is compacted; until then, and
+in any copy of the topic, they are useless without the master key. A KMS or HSM holding the master key
+would be the next step.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import json
-import os
 import secrets
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -41,15 +39,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from projections.canonical import canonical_bytes, instant_text
 from projections.validate import (MAX_KEY_ID_CHARS, MAX_SEALED_CIPHERTEXT_BYTES, SEALED_NONCE_BYTES,
                                   SEALED_PII_KEYS)
-from streams.private_files import PrivateFileError, read_private_file, write_private_file
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = SEALED_NONCE_BYTES  # 96 bits: GCM's native nonce size; random, so at most 2**32 sealings per key
 KEY_ID_BYTES = 16
 PII_FIELDS = ("name", "id_number")
 MAX_PLAINTEXT_BYTES = MAX_SEALED_CIPHERTEXT_BYTES - 16  # minus the GCM tag
-MAX_KEYS_PER_FILE = 100_000  # the file is rewritten whole when a key is added: beyond this, use a KMS
-STORE_FORMAT = 1
 
 AVAILABLE, ERASED, NONE, UNREADABLE = "AVAILABLE", "ERASED", "NONE", "UNREADABLE"
 
@@ -75,8 +70,8 @@ class KeyStoreError(PiiError):
 
 
 class KeyStore(Protocol):
-    """Per-subject data keys. Implementations: FileKeyStore (embedded), MemoryKeyStore (tests);
-    a production one would wrap a KMS."""
+    """Per-subject data keys. Implementations: KafkaKeyStore (streams/key_store.py: every process of a
+    deployment shares it), MemoryKeyStore (tests)."""
 
     def sealing_key(self, subject_id: str) -> tuple[str, bytes]:
         """(key_id, key) to seal with, created on first use; PersonalInfoErased after erase."""
@@ -84,8 +79,8 @@ class KeyStore(Protocol):
     def unsealing_key(self, subject_id: str, key_id: str) -> bytes:
         """The key `key_id` of the subject; PersonalInfoErased after erase, UnsealError if unknown."""
 
-    def erase(self, subject_id: str) -> bool:
-        """Destroy the subject's key for good; True if there was one."""
+    def erase(self, subject_id: str, reason: str = "erased") -> bool:
+        """Destroy the subject's keys for good; True if there was one. `reason`: why (bounded text)."""
 
 
 def _now_text() -> str:
@@ -101,152 +96,30 @@ class MemoryKeyStore:
 
     def sealing_key(self, subject_id: str) -> tuple[str, bytes]:
         if subject_id in self._erased:
-            raise _erased(subject_id, self._erased[subject_id])
+            raise erased_error(subject_id, self._erased[subject_id])
         if subject_id not in self._keys:
             self._keys[subject_id] = (secrets.token_hex(KEY_ID_BYTES), secrets.token_bytes(KEY_BYTES))
         return self._keys[subject_id]
 
     def unsealing_key(self, subject_id: str, key_id: str) -> bytes:
         if subject_id in self._erased:
-            raise _erased(subject_id, self._erased[subject_id])
+            raise erased_error(subject_id, self._erased[subject_id])
         known = self._keys.get(subject_id)
         if known is None or known[0] != key_id:
             raise UnsealError(f"no key {key_id[:MAX_KEY_ID_CHARS]} for subject {subject_id}")
         return known[1]
 
-    def erase(self, subject_id: str) -> bool:
+    def erase(self, subject_id: str, reason: str = "erased") -> bool:
         existed = self._keys.pop(subject_id, None) is not None
         self._erased.setdefault(subject_id, _now_text())
         return existed
-
-
-class FileKeyStore:
-    """The embedded key store: one JSON file (0600), rewritten atomically under an exclusive lock,
-    so the worker's HTTP edge and `credit-ledger publish` can share it. Each read checks whether
-    another process replaced the file since (an erase there must take effect here at once)."""
-
-    def __init__(self, path: Path | str, now: Callable[[], str] = _now_text) -> None:
-        self.path = Path(path)
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._now = now
-        self._mutex = threading.Lock()
-        self._stamp: tuple | None = None
-        self._data: dict = _empty()
-
-    # -- the protocol --
-    def sealing_key(self, subject_id: str) -> tuple[str, bytes]:
-        with self._mutex:
-            self._refresh()
-            found = self._current(subject_id)
-            if found is not None:
-                return found
-            with self._exclusive():
-                self._refresh()  # another process may have created it meanwhile
-                found = self._current(subject_id)
-                if found is not None:
-                    return found
-                if len(self._data["subjects"]) >= MAX_KEYS_PER_FILE:
-                    raise KeyStoreError(f"{self.path} holds {MAX_KEYS_PER_FILE} keys, its limit; "
-                                        "configure a KMS-backed key store")
-                key_id, key = secrets.token_hex(KEY_ID_BYTES), secrets.token_bytes(KEY_BYTES)
-                self._data["subjects"][subject_id] = {"key_id": key_id, "key": _b64(key), "created_at": self._now()}
-                self._save()
-                return key_id, key
-
-    def unsealing_key(self, subject_id: str, key_id: str) -> bytes:
-        with self._mutex:
-            self._refresh()
-            found = self._current(subject_id)
-            if found is None or found[0] != key_id:
-                raise UnsealError(f"no key {key_id[:MAX_KEY_ID_CHARS]} for subject {subject_id} in {self.path}")
-            return found[1]
-
-    def erase(self, subject_id: str) -> bool:
-        with self._mutex, self._exclusive():
-            self._refresh()
-            entry = self._data["subjects"].pop(subject_id, None)
-            self._data["erased"].setdefault(subject_id, {"key_id": entry["key_id"] if entry else None,
-                                                         "erased_at": self._now()})
-            self._save()
-            return entry is not None
-
-    def erased_at(self, subject_id: str) -> str | None:
-        with self._mutex:
-            self._refresh()
-            tombstone = self._data["erased"].get(subject_id)
-            return tombstone["erased_at"] if tombstone else None
-
-    # -- the file --
-    def _current(self, subject_id: str) -> tuple[str, bytes] | None:
-        tombstone = self._data["erased"].get(subject_id)
-        if tombstone is not None:
-            raise _erased(subject_id, tombstone["erased_at"])
-        entry = self._data["subjects"].get(subject_id)
-        return None if entry is None else (entry["key_id"], base64.b64decode(entry["key"]))
-
-    def _exclusive(self):
-        return _FileLock(self._lock_path)
-
-    def _refresh(self) -> None:
-        try:
-            info = os.stat(self.path)
-        except FileNotFoundError:
-            self._stamp, self._data = None, _empty()
-            return
-        stamp = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
-        if stamp == self._stamp:
-            return
-        try:
-            data = json.loads(read_private_file(self.path))
-        except PrivateFileError as error:
-            raise KeyStoreError(str(error)) from None
-        except OSError as error:
-            raise KeyStoreError(f"cannot read the key store {self.path}: {error.strerror or error}") from None
-        except ValueError as error:
-            raise KeyStoreError(f"the key store {self.path} is not JSON: {error}") from None
-        if not (isinstance(data, dict) and data.get("format") == STORE_FORMAT
-                and isinstance(data.get("subjects"), dict) and isinstance(data.get("erased"), dict)):
-            raise KeyStoreError(f"the key store {self.path} is not a key store of format {STORE_FORMAT}")
-        self._stamp, self._data = stamp, data
-
-    def _save(self) -> None:
-        try:
-            write_private_file(self.path, json.dumps(self._data, ensure_ascii=False, sort_keys=True).encode())
-        except OSError as error:
-            self._stamp = None  # what is in memory was not saved: read the file again next time
-            raise KeyStoreError(f"cannot write the key store {self.path}: {error.strerror or error}") from None
-        info = os.stat(self.path)
-        self._stamp = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
-
-
-class _FileLock:
-    """An exclusive flock on a sibling file, held for one read-modify-write of the store."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as error:
-            raise KeyStoreError(f"cannot lock {self.path}: {error.strerror or error}") from None
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-
-
-def _empty() -> dict:
-    return {"format": STORE_FORMAT, "subjects": {}, "erased": {}}
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _erased(subject_id: str, erased_at: str | None) -> PersonalInfoErased:
+def erased_error(subject_id: str, erased_at: str | None) -> PersonalInfoErased:
     return PersonalInfoErased(f"the personal information of {subject_id} was erased (its key destroyed"
                               + (f" at {erased_at}" if erased_at else "") + "): it can no longer be read")
 

@@ -10,18 +10,36 @@ ALERTS = "credit.alerts"
 REJECTED = "credit.rejected"
 DIGESTS = "credit.digests"
 ACCESS_LOG = "credit.access-log"
+# Natural persons' data keys, wrapped under the master key, and their erasures (streams/key_store.py): the one
+# key store of every worker and command of a deployment. Only the worker's principal reads or writes it.
+PII_KEYS = "credit.pii-keys"
 
-ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG)
+ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG, PII_KEYS)
 PARTITIONS_DEFAULT = 4
+# One partition: every process reads the key records in one order (an erasure and a key made at the same
+# moment elsewhere are then ordered, streams/key_store.py), and catches up to one high watermark.
+PARTITIONS = {PII_KEYS: 1}
 
 # Topics that must never expire: the ledger, and the two an auditor relies on
 # (what was refused, who looked at what). The others keep the broker's default.
 NEVER_EXPIRE = {"retention.ms": "-1", "cleanup.policy": "delete"}
+# The key topic is compacted, promptly: an erased key's tombstone makes its wrapped key go from the brokers'
+# disks once its segment is rolled (segment.ms) and cleaned (max.compaction.lag.ms: at the latest then; the
+# dirty ratio never holds it back): within about 20 minutes. The tombstones themselves stay an hour
+# (delete.retention.ms) so that a process reading the topic meanwhile sees them; the erasure markers stay.
+COMPACTED_PROMPTLY = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01", "segment.ms": "600000",
+                      "max.compaction.lag.ms": "600000", "min.compaction.lag.ms": "0",
+                      "delete.retention.ms": "3600000"}
 CONFIGS: dict[str, dict[str, str]] = {
     EVENTS: NEVER_EXPIRE,
     REJECTED: NEVER_EXPIRE,
     ACCESS_LOG: NEVER_EXPIRE,
+    PII_KEYS: COMPACTED_PROMPTLY,
 }
+
+
+def partitions_of(topic: str, default: int = PARTITIONS_DEFAULT) -> int:
+    return PARTITIONS.get(topic, default)
 
 
 def ensure_topics(kafka, partitions: int = PARTITIONS_DEFAULT, timeout_s: float = 30) -> list[str]:
@@ -39,7 +57,7 @@ def ensure_topics(kafka, partitions: int = PARTITIONS_DEFAULT, timeout_s: float 
     bootstrap = bootstrap_of(kafka)
     admin = AdminClient(client_config(kafka, logger=logging.getLogger(__name__)))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
-    missing = [NewTopic(t, partitions, replication_factor=-1,  # -1: the broker's default
+    missing = [NewTopic(t, partitions_of(t, partitions), replication_factor=-1,  # -1: the broker's default
                         config=dict(CONFIGS.get(t, {})))
                for t in ALL if t not in existing]
     created = []

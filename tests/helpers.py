@@ -71,6 +71,20 @@ def test_keys_env() -> dict[str, str]:
 test_keys_env.__test__ = False
 
 
+def test_key_store(bootstrap: str):
+    """The tests' deployment's key store (credit.pii-keys under the tests' master key), as another process
+    of it holds it: a KafkaKeyStore of its own, as the worker's principal."""
+    import base64
+
+    from streams.key_store import KafkaKeyStore
+
+    master = (Path(test_keys_env()["CREDIT_LEDGER_MASTER_KEY_FILE"])).read_bytes()
+    return KafkaKeyStore(kafka_access(bootstrap, "worker"), base64.b64decode(master.strip()))
+
+
+test_key_store.__test__ = False
+
+
 def kafka_access(bootstrap: str, role: str = "worker"):
     """How a client in `role` ("worker", "auditor") reaches the test broker at `bootstrap`; "none": with
     no credentials at all (PLAINTEXT)."""

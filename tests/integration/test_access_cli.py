@@ -16,9 +16,9 @@ from projections.ids import make_resident_id, make_uscc
 from projections.personal_data import rejection_digest
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event, decode_rejection, encode_access_record
-from streams.pii import FileKeyStore, unseal
+from streams.pii import unseal
 from ops.embedded_kafka import free_port
-from tests.helpers import Worker, cli, deployment_pseudonym_key
+from tests.helpers import Worker, cli, deployment_pseudonym_key, test_key_store
 
 OWN = {"authority_code": make_uscc("330100", 31, "1", "1"), "authority_name": "杭州市市场监督管理局"}
 FOREIGN = {"authority_code": make_uscc("330100", 32, "1", "1"), "authority_name": "杭州市生态环境局"}
@@ -56,7 +56,7 @@ def test_publish_as_a_bound_publisher_seals_people_and_access_log_reads_back(kaf
     finally:
         worker.stop()
 
-    key_store = FileKeyStore(tmp_path / "pii-keys.json")  # the worker's (its data dir)
+    key_store = test_key_store(kafka.bootstrap)  # the deployment's: the worker's own is gone with it
     sealed = []
     for topic in (topics.EVENTS, topics.REJECTED):
         for *_, key, value, _ in ledger_reader.read_topic(kafka.access(), topic):

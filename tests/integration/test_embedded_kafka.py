@@ -72,11 +72,15 @@ def test_topics_exist_and_the_ledger_never_expires(kafka):
     admin = AdminClient(kafka_config(kafka.bootstrap))
     metadata = admin.list_topics(timeout=10)
     for name in topics.ALL:
-        assert len(metadata.topics[name].partitions) == topics.PARTITIONS_DEFAULT
+        assert len(metadata.topics[name].partitions) == (1 if name == topics.PII_KEYS else topics.PARTITIONS_DEFAULT)
     for name in (topics.EVENTS, topics.REJECTED, topics.ACCESS_LOG):
         [future] = admin.describe_configs([ConfigResource("topic", name)]).values()
         config = future.result()
         assert (config["retention.ms"].value, config["cleanup.policy"].value) == ("-1", "delete"), name
+    # natural persons' keys: compacted, so that an erased key's wrapped bytes leave the brokers' disks
+    [future] = admin.describe_configs([ConfigResource("topic", topics.PII_KEYS)]).values()
+    config = future.result()
+    assert {k: config[k].value for k in topics.COMPACTED_PROMPTLY} == topics.COMPACTED_PROMPTLY
 
 
 def test_produce_consume_round_trip(kafka):

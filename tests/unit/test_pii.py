@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import stat
 from dataclasses import replace
 
 import pytest
@@ -17,9 +16,8 @@ from projections.replay import replay
 from projections.validate import validate_event
 from streams import codec
 from streams.edge import accept_event
-from streams.pii import (AVAILABLE, ERASED, NONE, UNREADABLE, FileKeyStore, KeyStoreError, MemoryKeyStore,
-                         PersonalInfoErased, UnsealError, personal_info, seal, seal_personal_info, unseal,
-                         with_personal_info)
+from streams.pii import (AVAILABLE, ERASED, NONE, UNREADABLE, MemoryKeyStore, PersonalInfoErased, UnsealError,
+                         personal_info, seal, seal_personal_info, unseal, with_personal_info)
 from tests.unit import events as ev
 
 NAME = "张三"
@@ -40,8 +38,10 @@ def assert_no_plaintext(data: bytes) -> None:
 
 
 @pytest.fixture
-def store(tmp_path) -> FileKeyStore:
-    return FileKeyStore(tmp_path / "pii-keys.json")
+def store() -> MemoryKeyStore:
+    """The deployment's store is credit.pii-keys (streams/key_store.py: tests/unit/test_key_store.py, and with
+    a broker tests/integration/test_key_store.py); sealing is the same over any KeyStore."""
+    return MemoryKeyStore()
 
 
 def person_events() -> list[dict]:
@@ -53,9 +53,8 @@ def person_events() -> list[dict]:
 
 
 # --- sealing ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["memory", "file"])
-def test_seal_and_unseal(kind, tmp_path):
-    key_store = MemoryKeyStore() if kind == "memory" else FileKeyStore(tmp_path / "pii-keys.json")
+def test_seal_and_unseal(store):
+    key_store = store
     sealed = seal(key_store, SUBJECT, {"name": NAME, "id_number": ID_NUMBER})
     assert set(sealed) == {"key_id", "nonce", "ciphertext"} and len(base64.b64decode(sealed["nonce"])) == 12
     assert_no_plaintext(json.dumps(sealed).encode())
@@ -87,32 +86,6 @@ def test_seal_refuses_what_is_not_personal_information(store):
     for bad in ({}, {"address": "x"}, {"name": 5}, {"name": "x" * 5000}):
         with pytest.raises(ValueError):
             seal(store, SUBJECT, bad)
-
-
-def test_the_key_file_is_private_and_shared_between_processes(tmp_path):
-    path = tmp_path / "pii-keys.json"
-    worker, cli = FileKeyStore(path), FileKeyStore(path)  # two processes' views of one file
-    sealed = seal(cli, SUBJECT, {"name": NAME, "id_number": ID_NUMBER})
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert unseal(worker, SUBJECT, sealed)["name"] == NAME
-    seal(worker, "np-other", {"id_number": ID_NUMBER})  # written under the lock: the cli's key survives
-    assert set(json.loads(path.read_text())["subjects"]) == {SUBJECT, "np-other"}
-    assert worker.erase(SUBJECT) is True
-    with pytest.raises(PersonalInfoErased):  # the erase in one process holds in the other at once
-        unseal(cli, SUBJECT, sealed)
-    assert cli.erased_at(SUBJECT) is not None and cli.erased_at("np-other") is None
-
-
-def test_an_open_or_broken_key_file_is_refused(tmp_path):
-    path = tmp_path / "pii-keys.json"
-    seal(FileKeyStore(path), SUBJECT, {"id_number": ID_NUMBER})
-    path.chmod(0o644)
-    with pytest.raises(KeyStoreError, match="chmod 600"):
-        seal(FileKeyStore(path), SUBJECT, {"id_number": ID_NUMBER})
-    path.write_text("[]")
-    path.chmod(0o600)
-    with pytest.raises(KeyStoreError, match="format"):
-        FileKeyStore(path).sealing_key(SUBJECT)
 
 
 # --- in the event -------------------------------------------------------------------------------
@@ -230,9 +203,8 @@ def test_erasing_the_key_shreds_the_pii_everywhere_and_the_file_still_folds(stor
         "status": AVAILABLE, "name": NAME, "id_number": ID_NUMBER,
         "event_id": before.history[subject_id][-1]["event"]["event_id"]}
 
-    key_text = json.loads(store.path.read_text())["subjects"][subject_id]["key"]
-    assert store.erase(subject_id) is True
-    assert key_text not in store.path.read_text()  # the key is gone from the store
+    assert store.erase(subject_id, reason="本人申请") is True
+    assert store.erase(subject_id) is False  # nothing left to erase
 
     after = fold_log(log)  # the same immutable bytes
     assert canonical_bytes(credit_file(after.states[subject_id])) == canonical_bytes(file_before)
@@ -240,8 +212,6 @@ def test_erasing_the_key_shreds_the_pii_everywhere_and_the_file_still_folds(stor
     for value in log:
         with pytest.raises(PersonalInfoErased, match="erased"):
             unseal(store, subject_id, codec.decode_event(value)["subject"]["pii"])
-    with pytest.raises(PersonalInfoErased):
-        unseal(FileKeyStore(store.path), subject_id, codec.decode_event(log[0])["subject"]["pii"])
     shown = with_personal_info(file_before, after.history[subject_id], store)["subject"]["personal_info"]
     assert shown["status"] == ERASED and "erased" in shown["reason"]
 
@@ -267,12 +237,14 @@ def test_seal_personal_info_leaves_pseudonymised_subjects_alone(store):
     assert seal_personal_info({"subject": {"id": SUBJECT, "kind": "NATURAL_PERSON"}}, event, store) is event
 
 
-def test_settings_key_store_in_the_data_dir_or_off(tmp_path):
+def test_settings_key_store_is_the_shared_topic_or_off():
     from ops.config import Settings
 
-    assert Settings(data_dir=str(tmp_path)).key_store().path == tmp_path / "pii-keys.json"
-    assert Settings(data_dir=str(tmp_path), pii_key_store="keys.json").pii_key_store_path.name == "keys.json"
     assert Settings(pii_key_store="off").key_store() is None
+    with pytest.raises(SystemExit, match="credit.pii-keys"):  # a path, as a key file was once configured
+        Settings(pii_key_store="data/pii-keys.json").key_store()
+    with pytest.raises(SystemExit, match="no master key configured"):
+        Settings().key_store()
 
 
 def test_records_written_before_subject_pii_existed_still_read():
