@@ -55,6 +55,7 @@ from projections import catalogue as cat
 from projections.policy import DEFAULT_POLICY
 from projections.canonical import canonical_bytes
 from projections.ids import resident_id_problems, uscc_problems
+from projections.personal_data import masked
 from projections.subject_kinds import kind_problem, wire_kind_for
 from projections.validate import Problem
 
@@ -113,6 +114,12 @@ _DATE_FORMS = tuple(re.compile(p, re.ASCII) for p in (
     r"(?P<y>\d{4})年(?P<m>\d{1,2})月(?P<d>\d{1,2})日",
     r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})",
 ))
+def _quoted(cell: str) -> str:
+    """A cell as a problem quotes it: its runs of 4 or more digits masked (a shifted column may put an ID
+    number or a birth date where an amount or a date belongs: issue 28)."""
+    return masked(repr(cell))
+
+
 _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?$", re.ASCII)  # spreadsheets add 0:00
 _AMOUNT = re.compile(r"\d+(\.\d+)?", re.ASCII)
 _GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?", re.ASCII)
@@ -141,17 +148,17 @@ def wan_to_fen(text: str) -> int:
     if _GROUPED.fullmatch(clean.lstrip("-")):
         clean = clean.replace(",", "")
     if not _AMOUNT.fullmatch(clean.lstrip("-")):
-        raise ValueError("amount", f"{text!r} is not an amount in 万元 like 0.5 or 1,234.56")
+        raise ValueError("amount", f"{_quoted(text)} is not an amount in 万元 like 0.5 or 1,234.56")
     if clean.startswith("-"):
-        raise ValueError("amount_negative", f"{text!r} is negative")
+        raise ValueError("amount_negative", f"{_quoted(text)} is negative")
     with localcontext() as ctx:
         ctx.prec = len(clean) + _FEN_PER_WAN_YUAN_EXP  # enough digits: scaleb only moves the point
         fen = Decimal(clean).scaleb(_FEN_PER_WAN_YUAN_EXP)
         if fen != fen.to_integral_value():
-            raise ValueError("amount_precision", f"{text!r} has more than 6 decimals: 万元 to the fen "
+            raise ValueError("amount_precision", f"{_quoted(text)} has more than 6 decimals: 万元 to the fen "
                                                  "is 0.000001")
     if fen > cat.MAX_FEN:
-        raise ValueError("amount_range", f"{text!r} 万元 is more than {cat.MAX_FEN} fen")
+        raise ValueError("amount_range", f"{_quoted(text)} 万元 is more than {cat.MAX_FEN} fen")
     return int(fen)
 
 
@@ -163,8 +170,8 @@ def parse_date(text: str) -> date:
             try:
                 return date(int(match["y"]), int(match["m"]), int(match["d"]))
             except ValueError:
-                raise ValueError("date", f"{text!r} does not exist in the calendar") from None
-    raise ValueError("date_format", f"{text!r} is not a date like 2024-05-06, 2024/5/6 or 2024年5月6日")
+                raise ValueError("date", f"{_quoted(text)} does not exist in the calendar") from None
+    raise ValueError("date_format", f"{_quoted(text)} is not a date like 2024-05-06, 2024/5/6 or 2024年5月6日")
 
 
 class _Row:
@@ -224,7 +231,7 @@ def _subject(row: _Row) -> dict | None:
     kind = _CATEGORIES.get(category) if category else None
     if kind is None:
         if category:
-            row.add(CATEGORY, "subject_category", f"{category!r} is not 法人及非法人组织, 个体工商户 or 自然人")
+            row.add(CATEGORY, "subject_category", f"{_quoted(category)} is not 法人及非法人组织, 个体工商户 or 自然人")
         return None
     if kind != "NATURAL_PERSON":
         code = row.uscc(CODE)
@@ -240,7 +247,7 @@ def _subject(row: _Row) -> dict | None:
     # No subject.id: the edge derives a keyed pseudonym from the number and drops the name.
     id_type = row.cells.get(ID_TYPE, "")
     if id_type not in _RESIDENT_ID_TYPES:
-        row.add(ID_TYPE, "id_type_not_supported", f"{id_type!r}: a natural person is identified only "
+        row.add(ID_TYPE, "id_type_not_supported", f"{_quoted(id_type)}: a natural person is identified only "
                                                   "by a 居民身份证 number")
         return None
     number = row.text(ID_NUMBER)
@@ -269,7 +276,7 @@ def _event(row: _Row, type_: str, occurred_on: str | None, authority: tuple[str,
 def _permit(row: _Row) -> list[dict] | None:
     state = row.cells.get(STATE, "")
     if state not in _VALID_STATES + _ENDED_STATES:
-        row.add(STATE, "state_not_supported", f"{state!r}: a permit is 有效 (1) or 无效 (2, 撤销, 吊销, 注销)")
+        row.add(STATE, "state_not_supported", f"{_quoted(state)}: a permit is 有效 (1) or 无效 (2, 撤销, 吊销, 注销)")
     valid_from, no_end = row.date(VALID_FROM), row.cells.get(VALID_TO, "") in _NO_END
     payload = {"decision_no": row.text(PERMIT_NO), "permit_kind": row.text(PERMIT_KIND),
                "certificate_name": row.text(CERT_NAME, False), "certificate_no": row.text(CERT_NO, False),
@@ -294,12 +301,12 @@ def _penalty_kinds(row: _Row) -> list[str]:
     for name in names:
         kind = PENALTY_KIND_BY_NAME.get(name)
         if kind is None:
-            row.add(KINDS, "unknown_penalty_kind", f"{name!r} is not a kind of penalty of the 行政处罚法 "
+            row.add(KINDS, "unknown_penalty_kind", f"{_quoted(name)} is not a kind of penalty of the 行政处罚法 "
                                                    f"(known: {'、'.join(PENALTY_KIND_BY_NAME)})")
         elif kind not in kinds:
             kinds.append(kind)
     if cell and not names:
-        row.add(KINDS, "required", f"{cell!r} names no kind of penalty")
+        row.add(KINDS, "required", f"{_quoted(cell)} names no kind of penalty")
     return kinds
 
 
@@ -308,7 +315,7 @@ def _severity(row: _Row, kinds: list[str], severity_by_kind: Mapping[str, str]) 
     if override:
         severity = _SEVERITY_BY_NAME.get(override.upper() if override.isascii() else override)
         if severity is None:
-            row.add(SEVERITY, "severity", f"{override!r} is not 一般, 较重, 严重 or 特别严重")
+            row.add(SEVERITY, "severity", f"{_quoted(override)} is not 一般, 较重, 严重 or 特别严重")
         return severity
     # Several kinds: the most severe one decides, like the longest publicity does.
     return max((severity_by_kind[k] for k in kinds), key=cat.SEVERITIES.index, default=None)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from projections import catalogue as cat
 from projections.ids import make_resident_id, make_uscc, uscc_problems
+from projections.personal_data import masked
 from projections.templates import (
     DEFAULT_SEVERITY_BY_PENALTY_KIND,
     TemplateError,
@@ -368,7 +369,8 @@ def test_date_forms(text):
 def test_a_bad_date_names_its_column(column, text, rule):
     result = one(read_penalty_csv(penalty_with(**{column: text})))
     assert rules(result) == {(column, rule)} and result.events == []
-    assert text.strip() in result.problems[0].message
+    # quoted with its runs of 4 or more digits masked: a shifted column may hold a birth date (issue 28)
+    assert masked(text.strip()) in result.problems[0].message and text.strip() not in result.problems[0].message
 
 
 def test_publicity_cannot_end_before_the_decision():
