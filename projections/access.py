@@ -96,7 +96,11 @@ ACTIONS: dict[str, Action] = {
     "report": Action(EVERYONE, False, "GET /subjects/{id}/report, credit-ledger report: the view_file view as HTML"),
     "read_list": Action(EVERYONE, False, "GET /lists/{kind}: a public red or black list"),
     "health": Action(EVERYONE, False, "GET /healthz, /readyz"),
-    "metrics": Action(EVERYONE, False, "GET /metrics: counters per type, grade and authority, no record content"),
+    "metrics": Action(EVERYONE, False, "GET /metrics: counters of the whole ledger (per type, grade, rule), "
+                                       "none per authority or subject"),
+    # Prometheus scrapes it every 15 s: logging each scrape would bury the reads of files that matter
+    "metrics_by_authority": Action(SUPERVISOR_UP, False, "GET /metrics/authorities: 双公示 timeliness counters "
+                                                         "per authority (迟报, 漏报), as /timeliness"),
     "grade": Action(SUPERVISOR_UP, True, "GET /subjects/{id}/grade, credit-ledger grade: derived from "
                                          "INTERNAL and AUTHORIZED records too"),
     "timeliness": Action(SUPERVISOR_UP, True, "GET /timeliness: 双公示 timeliness per authority"),
@@ -242,10 +246,10 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
         for record in file["records"][collection]:
             rid = _record_id(collection, record)
             if _identity(collection, record) in public:
-                shown[collection].append(_without_internal_fields(record))
+                shown[collection].append(_as_public(state, collection, _without_internal_fields(record)))
             elif (record["classification"] == "AUTHORIZED" and collection in granted
                   and in_force(collection, record, today, policy)):
-                shown[collection].append(_without_internal_fields(record))
+                shown[collection].append(_as_public(state, collection, _without_internal_fields(record)))
                 authorized.append(rid)
                 authorized_collections.add(collection)
     view = {
@@ -260,7 +264,7 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
         "rejected": [],
         "rejected_total": None,
         "chain": None,
-        "as_of": file["as_of"],
+        "as_of": public_as_of(state),  # never the time or offset of a non-public event
     }
     if not authorized:
         return view, decision(False, "public view: PUBLIC records in force", [])
@@ -268,6 +272,38 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
     reason = "授权查询 (authorised query): " + "; ".join(
         f"grant {g['grant_id']} to {g['grantee']} for {', '.join(g['scope'])} until {g['valid_until']}" for g in used)
     return view, decision(True, reason, authorized)
+
+
+def public_as_of(state: dict) -> dict | None:
+    """The newest PUBLIC event's {offset, recorded_at}, None when the subject has none. A state stored
+    before the fold kept it: the newest PUBLIC record's, or None."""
+    if "public_as_of" in state:
+        return state["public_as_of"]
+    newest = max((r for c in COLLECTIONS for r in state["records"][c].values() if r["classification"] == "PUBLIC"),
+                 key=lambda r: r["offset"], default=None)
+    return None if newest is None else {"offset": newest["offset"], "recorded_at": newest["recorded_at"]}
+
+
+def known_state(state: dict | None, principal: Principal, today: str) -> dict | None:
+    """`state`, or None when `principal` may not even learn that the subject is in the ledger: below
+    the supervisors, a subject is known by a PUBLIC event of it, or by a live grant naming the reader."""
+    if state is None or principal.role in SUPERVISOR_UP or public_as_of(state) is not None:
+        return state
+    return state if live_grants(state, principal, today) else None
+
+
+def _as_public(state: dict, collection: str, record: dict) -> dict:
+    """A record as a reader below the supervisors sees it. A pending objection marks it 异议中 whatever
+    the objection's class (the mark is the record's, DESIGN "Objections"); a correction decided in a
+    non-public ObjectionResolved (INTERNAL by default) shows neither its text nor its day."""
+    if record.get("correction") is None:
+        return record
+    authority, rid = record["source"]["authority_code"], _record_id(collection, record)
+    if any(k.startswith(authority + "/") and o["record_kind"] == collection and o["record_id"] == rid
+           and o["outcome"] == "UPHELD_CORRECTED" and o["correction"] == record["correction"]
+           and o.get("resolution_classification") == "PUBLIC" for k, o in state.get("objections", {}).items()):
+        return record
+    return {**record, "correction": None, "corrected_on": None}
 
 
 def endpoint_decision(principal: Principal, action: str, subject_id: str | None = None,

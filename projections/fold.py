@@ -72,6 +72,7 @@ def new_state(subject: dict) -> dict:
         "counts": {},
         "chain": {"length": 0, "head": GENESIS_HEAD},
         "as_of": {"offset": -1, "recorded_at": None},
+        "public_as_of": None,  # the newest PUBLIC event's {offset, recorded_at}: all the public may know of when
         "seen_event_ids": {},  # event id -> [offset, content digest]: a table, so a duplicate is found in O(1)
         "rejected": [],
         "rejected_total": 0,
@@ -121,6 +122,8 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
     apply_event(draft, event, offset, policy)
     new = draft.state
     new["as_of"] = as_of
+    if event["classification"] == "PUBLIC":
+        new["public_as_of"] = as_of
     name = event["subject"].get("name")
     if name is not None and new["subject"].get("name") != name:
         draft.at("subject")["name"] = name

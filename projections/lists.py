@@ -28,6 +28,13 @@ def active_entries(state: dict) -> dict[str, str]:
             if base_status(entry) == ACTIVE and entry["classification"] == "PUBLIC"}
 
 
+def listed_on(state: dict, entry_key: str, today: str) -> bool:
+    """Whether a public list shows the entry on `today` (ISO date): active, and its term not ended. The
+    timers end a term with ListTermEnded; until that event is folded the date alone takes it off."""
+    entry = state["records"]["lists"][entry_key]
+    return base_status(entry) == ACTIVE and (entry.get("term_until") is None or entry["term_until"] >= today)
+
+
 def public_entry(state: dict, entry_key: str) -> dict:
     """One entry (by its key, as active_entries gives it) as a public list shows it: who, why, since when,
     until when, with which measures. A natural person appears by pseudonym only (the ledger never holds

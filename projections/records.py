@@ -829,7 +829,7 @@ def _apply_objection_resolved(draft: Draft, event: dict, offset: int, policy: Po
     objection_key = _objection_key(draft.state, event, [])
     objection = draft.at("objections", objection_key)
     objection.update(status=outcome, outcome=outcome, resolved_on=on, correction=correction,
-                     resolved_event_id=event["event_id"])
+                     resolved_event_id=event["event_id"], resolution_classification=event["classification"])
     record = _edit(draft, event, objection["record_kind"], key(key_authority(objection_key), payload["record_id"]),
                    offset, objection_id=payload["objection_id"], outcome=outcome, correction=correction)
     status = record["status_before_objection"]

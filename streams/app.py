@@ -25,10 +25,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from projections import access
 from projections.fold import content_digest, credit_file, id_conflict, seen_id, shown_grade
 from projections.catalogue import LIST_KINDS, MAX_EVENT_BYTES
-from projections.lists import public_entry
+from projections.lists import listed_on, public_entry
 from projections.replay import bitemporal_view, state_as_of
 from projections.canonical import BadInstant, instant_text, read_instant
-from streams import ledger_reader, metrics, topics
+from streams import ledger_reader, metrics, topics, web_guard
 from streams.topics import ensure_topics
 from projections.access import AUDIT_READ_BYTES_MAX, audit_read
 from projections.validate import EdgeContext, Problem, problems_as_dicts
@@ -118,6 +118,7 @@ def create_app(settings) -> faust.App:
         # session times out; Faust's 60 s default would stall a restart that long.
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        **web_guard.FAUST_WEB_APPS_OFF,
     )
     store = SubjectStore(data_dir / "subjects")
     gap_reader = lambda p, start, end: (  # noqa: E731
@@ -355,7 +356,8 @@ def create_app(settings) -> faust.App:
         principal, refusal = gate.check(request, "read_file")
         if refusal:
             return json_response(web, *refusal)
-        state, html = store.get(subject_id), prefers_html(request)
+        # below the supervisors a subject with no PUBLIC event is not found, as one the ledger never heard of
+        state, html = access.known_state(store.get(subject_id), principal, today()), prefers_html(request)
         if state is None:
             if html:
                 return web.bytes(not_found_page(subject_id).encode(), status=404, headers=HTML_PAGE_HEADERS)
@@ -393,7 +395,7 @@ def create_app(settings) -> faust.App:
         principal, refusal = gate.check(request, "report")
         if refusal:
             return json_response(web, *refusal)
-        state = store.get(subject_id)
+        state = access.known_state(store.get(subject_id), principal, today())
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
         return report_page(web, principal, await file_view(principal, state, "GET /subjects/{id}/report"))
@@ -586,7 +588,8 @@ def create_app(settings) -> faust.App:
             return json_response(web, {"errors": [{"field": "limit", "rule": "range",
                                                    "message": f"a whole number in 1..{LIST_PAGE_MAX}"}]}, status=400)
         members = store.list_members(list_kind, request.query.get("after", ""), limit)
-        entries = [public_entry(store.get(subject_id), entry_id) for subject_id, entry_id in members]
+        states = ((store.get(subject_id), entry_id) for subject_id, entry_id in members)
+        entries = [public_entry(state, entry_id) for state, entry_id in states if listed_on(state, entry_id, today())]
         sector = request.query.get("sector")
         if sector is not None:  # issue 29: a list entry carries its sector
             entries = [entry for entry in entries if entry.get("sector") == sector]
@@ -629,8 +632,19 @@ def create_app(settings) -> faust.App:
 
     @app.page("/metrics")
     async def prometheus_metrics(web, request):
+        """Counts of the whole ledger, labelled by nothing an authority or a subject could be told apart by."""
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
+    @app.page("/metrics/authorities")
+    async def prometheus_metrics_by_authority(web, request):
+        """双公示 timeliness per authority, for Prometheus with a supervisor's token (as /timeliness tells it)."""
+        _, refusal = gate.check(request, "metrics_by_authority")
+        if refusal:
+            return json_response(web, *refusal)
+        return web.bytes(generate_latest(metrics.BY_AUTHORITY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    # every page is declared: only these are served (Faust's own web apps are not), all with security headers
+    web_guard.install(app.web.web_app, web_guard.our_routes(app.web.web_app))
     app.subject_store = store  # for tests and the CLI
     app.stop_error = None  # the error that stopped the worker, if one did
     app.ledger_processor = processor

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import random
+import urllib.error
+import urllib.request
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -268,3 +270,63 @@ def test_bad_input_gets_a_reasoned_4xx_and_the_ledger_goes_on(world):
     assert status == 202 and body["subject_id"] == company["id"]
     file = wait_for(lambda: worker.file(company["id"]), 30, what="the good event folded")
     assert file["subject"]["name"] == company["name"] and http_json(worker.url + "/readyz")[0] == 200
+
+
+def test_the_public_view_shows_nothing_of_non_public_events_not_even_their_time_or_existence(world):
+    worker, company = world["worker"], world["company"]["id"]
+    _, public = http_json(f"{worker.url}/subjects/{company}")
+    _, supervised = worker.get(f"/subjects/{company}", role="supervisor")
+    _, audited = worker.get(f"/subjects/{company}/history", role="auditor")
+    newest_public = [h for h in audited["history"] if h["event"]["classification"] == "PUBLIC"][-1]
+    assert public["as_of"] == {"offset": newest_public["offset"], "recorded_at": newest_public["event"]["recorded_at"]}
+    assert supervised["as_of"]["offset"] >= newest_public["offset"]
+
+    secret = {"id": make_uscc("330106", random.randint(10_000, 900_000)), "kind": "LEGAL_PERSON",
+              "name": "杭州西湖仅内部记录测试有限公司"}
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
+        publisher.publish({"type": "SubjectRegistered", "subject": secret, "source": A, "classification": "INTERNAL",
+                           "occurred_on": datetime.now(SHANGHAI).date().isoformat(),
+                           "payload": {"region_code": "330106", "registered_on": "2012-03-04"}})
+    wait_for(lambda: worker.get(f"/subjects/{secret['id']}", role="supervisor")[0] == 200, 30, what="folded")
+    for path in (f"/subjects/{secret['id']}", f"/subjects/{secret['id']}/report"):
+        status, body = http_json(worker.url + path)  # as for a subject the ledger never heard of
+        assert status == 404 and body == {"error": f"no subject {secret['id']} in the ledger"}, path
+        assert http_json(worker.url + path, token=worker.tokens["publishers"][A["authority_code"]])[0] == 404
+
+    # one public event makes the subject known; a later INTERNAL one moves only the supervisors' as_of
+    def penalty(record_id: str, classification: str) -> dict:
+        exempt = {} if classification == "PUBLIC" else {"exemption": "TRADE_SECRET",
+                                                        "exemption_basis": "《政府信息公开条例》第十五条：涉及商业秘密"}
+        return {"type": "PenaltyImposed", "subject": secret, "source": A, "classification": classification,
+                "occurred_on": datetime.now(SHANGHAI).date().isoformat(),
+                "payload": {"record_id": record_id, "decision_no": f"杭市监罚〔2026〕{record_id}号", "violation_type": "虚假宣传",
+                            "facts": "夸大功效", "basis": "《广告法》第二十八条", "penalty_kinds": ["FINE"],
+                            "fine_fen": 500_000, "severity": "GENERAL", **exempt}}
+    with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
+        shown = publisher.publish(penalty("S-PUB", "PUBLIC"))
+        hidden = publisher.publish(penalty("S-INT", "INTERNAL"))
+    wait_for(lambda: worker.get(f"/subjects/{secret['id']}", role="supervisor")[1]["as_of"]["offset"] == hidden.offset,
+             30, what="both folded")
+    status, public = http_json(f"{worker.url}/subjects/{secret['id']}")
+    assert status == 200 and public["as_of"]["offset"] == shown.offset < hidden.offset
+    assert [r["record_id"] for r in public["records"]["penalties"]] == ["S-PUB"]
+
+
+def test_only_the_ledger_s_routes_are_served_each_with_the_security_headers(world):
+    worker, company = world["worker"], world["company"]["id"]
+    for path in ("/", "/router/", "/router/topics", "/table/", "/graph/", "/stats/", "/performance/", "/nothing"):
+        assert http_json(worker.url + path)[0] == 404, path  # Faust's own web apps are off
+    for path, accept in ((f"/subjects/{company}", "text/html"), (f"/subjects/{company}", "application/json"),
+                         ("/dashboard", "text/html"), ("/lists/RED_LIST", "application/json")):
+        request = urllib.request.Request(worker.url + path, headers={"Accept": accept})
+        try:
+            response = urllib.request.urlopen(request, timeout=5)
+        except urllib.error.HTTPError as refused:  # the dashboard without a token: its refusal page
+            response = refused
+        headers = response.headers
+        policy = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, path
+        assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";")[0], path
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer", path
+        if accept == "text/html":
+            assert "<script>" not in response.read().decode(), path  # no inline script to allow

@@ -114,15 +114,28 @@ def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_
         assert status == 200 and counts["overdue"] >= SUBJECTS and counts["on_time"] >= SUBJECTS
         metrics = http_json_text(f"{worker.url}/metrics")
         assert 'credit_deadlines_pending{kind="PUBLICITY"}' in metrics
-        assert f'credit_disclosure_overdue_total{{authority="{AUTHORITY["authority_code"]}"}}' in metrics
+        overdue = f'credit_disclosure_overdue_total{{authority="{AUTHORITY["authority_code"]}"}}'
+        assert "authority=" not in metrics  # per authority only for supervisors, as /timeliness
+        assert overdue in http_json_text(f"{worker.url}/metrics/authorities", worker.tokens["supervisor"])
+        assert http_json_text_status(f"{worker.url}/metrics/authorities") == 403
     finally:
         worker.stop()
 
 
-def http_json_text(url: str) -> str:
+def http_json_text(url: str, token: str | None = None) -> str:
     import urllib.request
-    with urllib.request.urlopen(url, timeout=5) as response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
         return response.read().decode()
+
+
+def http_json_text_status(url: str) -> int:
+    import urllib.error
+    try:
+        http_json_text(url)
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200
 
 
 STOPPED_WHILE_FIRING = 5_000  # long-due deadlines: their firing spans several ticks of the timers

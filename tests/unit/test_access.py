@@ -155,8 +155,9 @@ def test_can_each_action(role):
     everyone = {"read_file", "report", "read_list", "health", "metrics"}
     expected = {
         "anonymous": everyone, "querier": everyone, "publisher": everyone | {"publish"},
-        "supervisor": everyone | {"grade", "timeliness", "dashboard", "personal_info"},
-        "auditor": everyone | {"grade", "timeliness", "dashboard", "personal_info", "history", "verify", "access_log"},
+        "supervisor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info"},
+        "auditor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info", "history",
+                               "verify", "access_log"},
     }.get(role, set(access.ACTIONS))
     assert allowed == expected
     for action in set(access.ACTIONS) - allowed:
@@ -247,3 +248,56 @@ def test_an_announced_audit_read_is_checked_field_by_field():
     assert rules({**good, "command": "credit-ledger history \x1b[2J"}) == [("command", "audit_read")]
     assert rules({**good, "command": "credit-ledger " + "x" * 300}) == [("command", "audit_read")]
     assert rules(None) == [("$", "audit_read")] and rules(b"[") == [("$", "json")]
+
+
+def folded(*events: dict) -> dict:
+    state = None
+    for offset, event in enumerate(events):
+        state, outcome = fold(state, event, offset)
+        assert outcome.kind == APPLIED, (event["type"], outcome.reasons)
+    return state
+
+
+def test_the_public_view_is_as_of_the_newest_public_event_never_a_later_internal_one():
+    state = given(penalty("P-PUBLIC"), penalty("P-INTERNAL", "INTERNAL"))
+    assert state["as_of"]["offset"] == 2 and state["public_as_of"]["offset"] == 1
+    for principal in (ANONYMOUS_PRINCIPAL, BANK, PUBLISHER_P):
+        assert view_file(credit_file(state), state, principal, TODAY)[0]["as_of"] == {
+            "offset": 1, "recorded_at": state["records"]["penalties"][f"{ev.AUTHORITY}/P-PUBLIC"]["recorded_at"]}
+    assert view_file(credit_file(state), state, SUPERVISOR_P, TODAY)[0]["as_of"]["offset"] == 2
+    # a state stored before the fold kept public_as_of: the newest public record's
+    legacy = {k: v for k, v in state.items() if k != "public_as_of"}
+    assert access.public_as_of(legacy)["offset"] == 1
+
+
+@pytest.mark.parametrize("classification", ["INTERNAL", "AUTHORIZED", "PUBLIC"])
+def test_a_correction_shows_its_text_to_the_public_only_when_decided_in_a_public_event(classification):
+    state = given(penalty("P-1"), ev.objection_filed("O-1", "P-1"),
+                  ev.valid("ObjectionResolved", {"objection_id": "O-1", "record_id": "P-1", "outcome": "UPHELD_CORRECTED",
+                                                 "correction": "罚款金额更正为一万元"}, classification=classification))
+    (public,) = view_file(credit_file(state), state, ANONYMOUS_PRINCIPAL, TODAY)[0]["records"]["penalties"]
+    (supervised,) = view_file(credit_file(state), state, SUPERVISOR_P, TODAY)[0]["records"]["penalties"]
+    assert supervised["correction"] == "罚款金额更正为一万元" and supervised["corrected_on"] == ev.DAY
+    shown = classification == "PUBLIC"
+    assert (public["correction"], public["corrected_on"]) == (
+        ("罚款金额更正为一万元", ev.DAY) if shown else (None, None))
+    for principal in (ANONYMOUS_PRINCIPAL, BANK):
+        text = json.dumps(view_file(credit_file(state), state, principal, TODAY)[0], ensure_ascii=False)
+        assert ("罚款金额更正" in text) == shown
+
+
+def test_a_subject_with_no_public_event_is_not_found_below_the_supervisors():
+    secret = folded(ev.valid("SubjectRegistered", {"region_code": "410105", "registered_on": "2020-01-02"},
+                             "2020-01-02", classification="INTERNAL"), penalty("P-INTERNAL", "INTERNAL"))
+    for principal in (ANONYMOUS_PRINCIPAL, BANK, PUBLISHER_P):
+        assert access.known_state(secret, principal, TODAY) is None
+    for principal in (SUPERVISOR_P, AUDITOR_P, ADMIN_P):
+        assert access.known_state(secret, principal, TODAY) is secret
+    # a live grant naming the reader lets it know the subject; one public event lets everyone
+    granted, _ = fold(secret, ev.query_authorized("Q-1", grantee=ev.BANK, scope=["penalties"],
+                                                  valid_until="2025-12-31"), 2)
+    assert access.known_state(granted, BANK, TODAY) is granted
+    assert access.known_state(granted, ANONYMOUS_PRINCIPAL, TODAY) is None
+    public, _ = fold(granted, penalty("P-PUBLIC"), 3)
+    assert access.known_state(public, ANONYMOUS_PRINCIPAL, TODAY) is public
+    assert access.known_state(None, ADMIN_P, TODAY) is None

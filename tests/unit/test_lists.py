@@ -5,7 +5,7 @@ import pytest
 
 from ops.demo import demo_events
 from projections.fold import credit_file
-from projections.lists import MEASURES, active_entries, describe, parse_measures, public_entry
+from projections.lists import MEASURES, active_entries, describe, listed_on, parse_measures, public_entry
 from tests.unit import events as ev
 from tests.unit.test_fold_rules import given
 
@@ -50,3 +50,14 @@ def test_only_active_public_entries_are_on_a_public_list():
     assert (view["subject_id"], view["list_kind"], view["entered_on"], view["status"]) == (ev.COMPANY, "RED_LIST",
                                                                                           ev.DAY, "ACTIVE")
     assert view["authority"] == "郑州市市场监督管理局" and view["measures"][0]["code"] == "PUBLIC_NOTICE"
+
+
+def test_a_public_list_shows_an_entry_until_its_term_ends_timer_or_not():
+    state = given(ev.list_entered("L-T", list_kind="OTHER_BLACKLIST", term_until="2025-03-31"),
+                  ev.list_entered("L-OPEN", list_kind="OTHER_BLACKLIST"),
+                  ev.list_entered("L-OUT", list_kind="OTHER_BLACKLIST"),
+                  ev.list_exited("L-OUT"))
+    term = ev.key_of("L-T")
+    assert listed_on(state, term, "2025-03-31") and not listed_on(state, term, "2025-04-01")  # before ListTermEnded
+    assert listed_on(state, ev.key_of("L-OPEN"), "2099-12-31")  # no term: until it is exited
+    assert not listed_on(state, ev.key_of("L-OUT"), ev.DAY)

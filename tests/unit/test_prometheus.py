@@ -29,8 +29,11 @@ def promtool() -> str:
 @pytest.mark.parametrize("args", [("check", "config", "prometheus.yml"),
                                   ("check", "rules", "alerts.yml"),
                                   ("test", "rules", "alerts_test.yml")], ids=" ".join)
-def test_promtool(args):
-    done = subprocess.run([promtool(), *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=120)
+def test_promtool(args, tmp_path):
+    # as deployed: the supervisor's token Prometheus scrapes /metrics/authorities with lies next to the config
+    shutil.copytree(PROMETHEUS, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "credit-ledger-supervisor.token").write_text("a-supervisor-token\n")
+    done = subprocess.run([promtool(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -51,14 +54,15 @@ def dashboard_panels() -> list[dict]:
 
 
 def exported_names() -> set[str]:
-    """The sample names the worker exposes, as a query sees them."""
-    import streams.metrics  # noqa: F401  registers the worker's metrics
+    """The sample names the worker exposes (/metrics and /metrics/authorities), as a query sees them."""
     from prometheus_client import REGISTRY
+
+    from streams.metrics import BY_AUTHORITY  # registers the worker's metrics
 
     suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count"),
                 "summary": ("", "_sum", "_count")}
-    return {family.name + suffix for family in REGISTRY.collect() if family.name.startswith("credit_")
-            for suffix in suffixes[family.type]}
+    return {family.name + suffix for registry in (REGISTRY, BY_AUTHORITY) for family in registry.collect()
+            if family.name.startswith("credit_") for suffix in suffixes[family.type]}
 
 
 def test_alert_rules_and_dashboard_use_only_metrics_the_worker_exports():
