@@ -760,6 +760,47 @@ def access_log(subject: Optional[str] = typer.Option(None, "--subject", metavar=
                                     as_json=as_json, limit=limit, out=out, err=err))
 
 
+@app.command()
+def erase(subject_id: str = typer.Argument(..., metavar="ID", help="the natural person's pseudonym (np-...)"),
+          reason: str = typer.Option(..., "--reason", help="why: the legal ground and the request (one line, at "
+                                                           "most 500 characters; it goes on the record)"),
+          web_url: Optional[str] = typer.Option(None, help="the worker to ask (default: from settings)")):
+    """Erase a natural person's personal information for good (个人信息删除): the worker destroys its keys in the
+    deployment's key store, so no process can read its name or ID number again, and records the act on
+    credit.access-log and credit.events (PersonalInfoErased). The credit file stays, its grade unchanged.
+    An admin's act (CREDIT_LEDGER_TOKEN; on the embedded stack the development admin)."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    settings = load_settings()
+    url = (web_url or settings.web_url).rstrip("/") + f"/subjects/{urllib.parse.quote(subject_id, safe='')}/personal-info/erase"
+    token = settings.operator_token
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=json.dumps({"reason": reason}, ensure_ascii=False).encode(),
+                                     headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        text = error.read().decode(errors="replace")
+        try:
+            found = json.loads(text)
+            text = found.get("error") or "; ".join(e["message"] for e in found["errors"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        err.print(f"error: {error.code}: {literal(text)}")
+        raise typer.Exit(2 if error.code in (400, 401, 403) else 1)
+    except OSError as error:
+        err.print(f"error: cannot reach the worker at {literal(url)}: {literal(error)}")
+        raise typer.Exit(1)
+    out.print(f"{literal(subject_id)}: personal information erased at {body['erased_at']} ({body['keys_erased']} "
+              f"key(s) destroyed{'' if body['newly_erased'] else '; it was erased before'}); recorded as "
+              f"PersonalInfoErased {body['event_id']} (credit.events partition {body['partition']}, offset "
+              f"{body['offset']})")
+
+
 def main() -> None:
     from ops.config import tune_gc
 

@@ -110,6 +110,9 @@ ACTIONS: dict[str, Action] = {
     "verify": Action(AUDITOR_UP, True, "credit-ledger verify, GET /state/digest: chains and digests"),
     "access_log": Action(AUDITOR_UP, True, "credit-ledger access-log: who read which file"),
     "publish": Action((PUBLISHER, ADMIN), False, "POST /events, the SDK, credit-ledger publish (a write)"),
+    # the credit office's own act (个人信息删除): its admin alone; logged like a read, before it is done
+    "erase_personal_info": Action((ADMIN,), True, "credit-ledger erase, POST /subjects/{id}/personal-info/erase: "
+                                                  "destroy a natural person's keys, for good, in every process"),
 }
 
 

@@ -333,6 +333,16 @@ _TYPES = (
         f("sample_seed", INT, required=False, bounds=Bounds(0, 2**53), doc="the seed of the published draw"),
         text("findings", required=False, doc="what was found"),
     ), doc="A 双随机一公开 inspection's result (抽查检查结果), published (一公开)."),
+    EventType("PersonalInfoErased", (
+        text("reason", doc="why: the legal ground and the request, as the credit office gave it "
+                           "(`credit-ledger erase --reason`, at most 500 characters there)"),
+        f("requested_by", doc="the principal who ordered the erasure"),
+        f("keys_erased", INT, bounds=Bounds(0, 16), doc="how many of the person's data keys were destroyed"),
+    ), default_classification="INTERNAL", system=True,
+        doc="A natural person's personal information was erased (个人信息删除, crypto-shredding): the keys of "
+            "its sealed name and ID number are destroyed in the deployment's key store, so that no process can "
+            "read them any more. Written by the worker for `credit-ledger erase`; it carries none of the data, "
+            "and the file still folds, its grade unchanged."),
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}

@@ -74,6 +74,7 @@ RULES: dict[str, str] = {
                             "(registration, permit and PERMIT decision, commitment, rating, query grant) dated later",
     "event_id_conflict": "the event id was taken by an applied event of other content (the same id with the same "
                          "content is a duplicate, ignored); the timers' events have ids of their own, apart",
+    "erasure_natural_person": "PersonalInfoErased is about a natural person: only they have personal information sealed",
     "system_source": "a system type not written by the ledger's timers (source.system), or an event claiming the "
                      "timers' source that is of a type they never write",
     # who may act (DESIGN "Who may act on a record")
@@ -1212,6 +1213,20 @@ def _no_problems(state: dict, event: dict, policy: Policy) -> list[Problem]:
     return []
 
 
+# --- personal information erased (issue 28) ------------------------------------------------------
+def _check_personal_info_erased(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    if event["subject"]["kind"] != "NATURAL_PERSON":
+        return [problem("subject.kind", "erasure_natural_person",
+                        f"{event['subject']['id']} is a {event['subject']['kind']}, not a natural person")]
+    return []
+
+
+def _apply_personal_info_erased(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    """Marks the file: its sealed name and ID number can no longer be read. Nothing else changes (no record,
+    no deadline, no grade: the erasure is of the person's data, not of the credit records)."""
+    draft.at("subject")["personal_info_erased_on"] = event["occurred_on"]
+
+
 Check = Callable[[dict, dict, Policy], list[Problem]]
 Apply = Callable[[Draft, dict, int, Policy], None]
 
@@ -1245,6 +1260,7 @@ HANDLERS: dict[str, tuple[Check, Apply]] = {
     "ObjectionAccepted": (_check_accepted, _apply_accepted),
     "RepairAccepted": (_check_accepted, _apply_accepted),
     "InspectionRecorded": (_check_inspection_recorded, _apply_inspection_recorded),
+    "PersonalInfoErased": (_check_personal_info_erased, _apply_personal_info_erased),
 }
 
 

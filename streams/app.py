@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,11 +32,12 @@ from projections.canonical import BadInstant, instant_text, read_instant
 from streams import ledger_reader, metrics, topics, web_guard
 from streams.topics import ensure_topics
 from projections.access import AUDIT_READ_BYTES_MAX, audit_read
-from projections.validate import EdgeContext, Problem, problems_as_dicts
+from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
 from streams.codec import encode_digest, encode_event, encode_grade_changed
 from streams.edge import LINE_BYTES_MAX, RETRY_LATER, judge, rejection_record
 from streams.kafka_access import WORKER, faust_credentials
 from streams.gate import Gate
+from streams.erasure import ERASE_BODY_BYTES_MAX, erase_problems, erasure_event
 from streams.key_store import STRAYS_EVERY_S
 from streams.pii import KeyStoreError, with_personal_info
 from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
@@ -251,6 +253,44 @@ def create_app(settings) -> faust.App:
         return await events_topic.send(key=subject_id.encode(), value=value)
 
     timers = Timers(store, policies, clock, send_event, owns=lambda partition: partition in ledger_consumer.assigned())
+
+    @app.page("/subjects/{subject_id}/personal-info/erase")
+    class ErasePersonalInfo(faust.web.View):
+        """POST {"reason": "..."}: erase a natural person's personal information for good (streams/erasure.py).
+        200 {subject_id, erased_at, keys_erased, newly_erased, event_id, partition, offset}; 400 a bad request,
+        401/403 not the admin, 404 no key of it ever, 503 no key store (sealing off) or the broker away."""
+
+        async def post(self, request, subject_id: str):
+            principal, refusal = gate.check(request, "erase_personal_info")
+            if refusal:
+                return json_response(self.web, *refusal)
+            reason, problems = erase_problems(subject_id, await read_body(request, ERASE_BODY_BYTES_MAX))
+            if problems:
+                return json_response(self.web, {"errors": problems_as_dicts(problems)}, 400)
+            if key_store is None:
+                return json_response(self.web, {"errors": [{"field": "$", "rule": "unavailable", "message": (
+                    "this worker seals no personal information (pii_key_store = off): there is none to erase")}]}, 503)
+            loop = asyncio.get_running_loop()
+            try:
+                if not await loop.run_in_executor(None, key_store.known, subject_id):
+                    return json_response(self.web, {"error": f"no personal information of {subject_id} in the key "
+                                                             "store: nothing to erase"}, 404)
+                decision = access.endpoint_decision(principal, "erase_personal_info", subject_id)
+                await gate.log(replace(decision, reason=f"{decision.reason}: {reason}"),
+                               "POST /subjects/{id}/personal-info/erase")
+                erased = await loop.run_in_executor(None, key_store.erase, subject_id, reason, principal.name)
+                marker = await loop.run_in_executor(None, key_store.erasure, subject_id)
+            except KeyStoreError as error:
+                return json_response(self.web, {"errors": [{"field": "$", "rule": "key_store",
+                                                            "message": error.reason}]}, 503)
+            event, problems = validate_event(erasure_event(subject_id, marker, clock.now(), policy_now()), EdgeContext(
+                now=clock.now(), pseudonym_key=b"", stamp_recorded_at=False, allow_system=True))
+            assert not problems, problems  # built from bounded parts: a bug otherwise
+            written = await (await send_event(subject_id, encode_event(event)))  # on the broker before the answer
+            return json_response(self.web, {"subject_id": subject_id, "erased_at": marker["erased_at"],
+                                            "keys_erased": marker["keys_erased"], "newly_erased": erased,
+                                            "event_id": event["event_id"], "partition": written.partition,
+                                            "offset": written.offset})
     # The timeliness totals live in the store; the counters start from them, so they survive a restart.
     for name, count in store.counters("timeliness/").items():
         _, authority, outcome = name.split("/")

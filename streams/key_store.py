@@ -9,7 +9,8 @@ them at once. The topic has one partition; its records (Kafka key -> value):
                             a random 96-bit nonce and "<subject>/<key id>" as associated data, so a wrapped key
                             copied onto another subject or key id does not open
     <subject>/<key id>  ->  null (a tombstone): the key erased; compaction then drops the wrapped key itself
-    <subject>/erased    ->  {"format": 1, "erased_at", "reason", "keys_erased"}: the erasure, kept for good
+    <subject>/erased    ->  {"format": 1, "erased_at", "reason", "requested_by", "keys_erased"}: the erasure,
+                            kept for good
 
 No key is ever in clear at rest: not on the topic, not in RocksDB, not in a file. A process holds the wrapped
 keys in memory (KeyTopicView) and unwraps one when it seals or unseals; the master key comes from its
@@ -59,7 +60,8 @@ MAX_SUBJECTS = 1_000_000  # subjects with keys or an erasure, held by every proc
 MAX_KEYS_PER_SUBJECT = 16  # concurrent first sealings in several workers each make one; more is a bug
 MAX_RECORD_KEY_BYTES = 200  # "<subject>/<key id>": a pseudonym is 35 characters, a key id 32
 MAX_RECORD_VALUE_BYTES = 2048  # a wrapped key is ~150 bytes, a marker with the longest reason ~1,700
-MAX_REASON_CHARS = 500
+MAX_REASON_CHARS = 500  # the reason goes into PersonalInfoErased too (streams/erasure.py)
+MAX_REQUESTED_BY_CHARS = 100  # a principal's name (projections.access.MAX_PRINCIPAL_NAME_CHARS)
 MAX_STRAYS = 10_000  # keys seen for already erased subjects, waiting for their tombstones
 _KEY_ID_RE = re.compile(r"[0-9a-f]{32}", re.ASCII)
 _SUBJECT_RE = re.compile(r"[A-Za-z0-9-]{1,64}", re.ASCII)
@@ -114,9 +116,11 @@ def unwrap(master_key: bytes, subject_id: str, key_id: str, value: bytes) -> byt
                             "from another subject") from None
 
 
-def erasure_value(erased_at: str, reason: str, keys_erased: int) -> bytes:
+def erasure_value(erased_at: str, reason: str, keys_erased: int, requested_by: str = "operator") -> bytes:
     assert 0 < len(reason) <= MAX_REASON_CHARS and 0 <= keys_erased <= MAX_KEYS_PER_SUBJECT
-    value = canonical_bytes({"format": FORMAT, "erased_at": erased_at, "reason": reason, "keys_erased": keys_erased})
+    assert 0 < len(requested_by) <= MAX_REQUESTED_BY_CHARS
+    value = canonical_bytes({"format": FORMAT, "erased_at": erased_at, "reason": reason, "keys_erased": keys_erased,
+                             "requested_by": requested_by})
     assert len(value) <= MAX_RECORD_VALUE_BYTES
     return value
 
@@ -255,9 +259,10 @@ class KafkaKeyStore:
                 raise UnsealError(f"no key {key_id[:64]} for subject {subject_id} on {self.topic}")
             return unwrap(self._master, subject_id, key_id, wrapped)
 
-    def erase(self, subject_id: str, reason: str = "erased") -> bool:
+    def erase(self, subject_id: str, reason: str = "erased", requested_by: str = "operator") -> bool:
         """Erase the subject's keys for good in every process: the marker first, then (having read up to after
-        it) a tombstone for each key the topic holds. True if it had any key."""
+        it) a tombstone for each key the topic holds. True if it had any key. A second erase changes nothing
+        (the first marker, its reason and requester stand) but the tombstones of keys made since."""
         if not 0 < len(reason) <= MAX_REASON_CHARS:
             raise ValueError(f"the reason of an erasure is text of 1..{MAX_REASON_CHARS} characters")
         with self._lock:
@@ -265,14 +270,14 @@ class KafkaKeyStore:
             existed = bool(self.view.keys.get(subject_id))
             if subject_id not in self.view.erased:
                 keys = len(self.view.keys.get(subject_id, {}))
-                self._write([(record_key(subject_id, ERASED), erasure_value(self._now(), reason, keys))])
+                self._write([(record_key(subject_id, ERASED), erasure_value(self._now(), reason, keys, requested_by))])
                 self.catch_up()
             self.tombstone_strays()
             return existed
 
     # -- beside the protocol ------------------------------------------------------------------------
     def erasure(self, subject_id: str) -> dict | None:
-        """The subject's erasure marker {erased_at, reason, keys_erased}, None when not erased."""
+        """The subject's erasure marker {erased_at, reason, requested_by, keys_erased}, None when not erased."""
         with self._lock:
             self.catch_up()
             return self.view.erased.get(subject_id)

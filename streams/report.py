@@ -75,6 +75,7 @@ EVENT_TYPES_ZH = {
     "DisclosureOverdue": "双公示逾期（漏报）", "CommitmentOverdue": "承诺逾期", "PublicityEnded": "公示期满",
     "ListTermEnded": "名单期满", "ProcessingOverdue": "办理逾期", "RatingExpired": "信用评价有效期届满",
     "ObjectionAccepted": "异议受理", "RepairAccepted": "信用修复受理", "InspectionRecorded": "双随机抽查结果",
+    "PersonalInfoErased": "个人信息删除",
 }
 assert set(EVENT_TYPES_ZH) == set(EVENT_TYPES), "every event type needs its Chinese label"
 assert set(GRADING_RULES_ZH) == set(GRADING_RULES), "every grading rule needs its Chinese label"

@@ -372,6 +372,20 @@ def test_inspection_recorded_is_kept_with_its_inspectors_and_an_id_is_used_once(
     rejected_by(state, ev.inspection_recorded("CC-1"), "payload.inspection_id", rule="duplicate_id")
 
 
+def test_personal_info_erased_marks_a_persons_file_and_leaves_its_records_and_grade():
+    from projections.grading import grade
+
+    person = {"id": "np-" + "ab" * 16, "kind": "NATURAL_PERSON"}
+    erased = ev.valid("PersonalInfoErased", {"reason": "本人申请删除", "requested_by": "dev-admin", "keys_erased": 1},
+                      on="2025-02-03")
+    penalty = ev.penalty_imposed("P-1")
+    before, after = given_subject(person, penalty), given_subject(person, penalty, erased)
+    assert credit_file(after)["subject"]["personal_info_erased_on"] == "2025-02-03"
+    assert credit_file(after)["records"] == credit_file(before)["records"]
+    assert grade(after, DEFAULT_POLICY) == grade(before, DEFAULT_POLICY)
+    rejected_by(given(), erased, "subject.kind", rule="erasure_natural_person")  # an organisation has none sealed
+
+
 def test_query_authorized_adds_a_live_grant():
     (grant,) = applied(given(), ev.query_authorized("Q-1", "2025-01-06"))["grants"]
     assert grant == {**grant, "grant_id": "Q-1", "grantee": ev.BANK, "scope": ["penalties"], "valid_until": "2025-12-31",
