@@ -1,6 +1,7 @@
 """The `credit-ledger` command line."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -80,9 +81,11 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
             format_: str = typer.Option("jsonl", "--format", help="jsonl, permit-csv or penalty-csv (双公示 templates)"),
             web_url: Optional[str] = typer.Option(None, help="the worker whose edge takes the events "
                                                              "(default: from settings, CREDIT_LEDGER_WEB_PORT)"),
-            token: Optional[str] = typer.Option(None, "--token", envvar="CREDIT_LEDGER_TOKEN", show_envvar=False,
-                                                help="the publisher's token (it publishes only as its own "
-                                                     "authority); default: the embedded stack's admin"),
+            token_file: Optional[Path] = typer.Option(None, "--token-file", exists=True, dir_okay=False,
+                                                      help="a file holding the publisher's token (it publishes only "
+                                                           "as its own authority); default: CREDIT_LEDGER_TOKEN, "
+                                                           "else the embedded stack's admin. Never the token itself "
+                                                           "on the command line: `ps` shows it to everyone"),
             historical: bool = typer.Option(False, "--historical",
                                             help="a department's historical 双公示 file, loaded when it joins (admin "
                                                  "only): its permits and penalties are marked historical, not judged "
@@ -97,7 +100,8 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
         raise typer.Exit(2)
     settings = load_settings()
     url = (web_url or settings.web_url).rstrip("/")
-    token = token.strip() if token else settings.operator_token  # else the dev admin's (<data dir>/tokens.json)
+    # the file's, else CREDIT_LEDGER_TOKEN, else the dev admin's (<data dir>/tokens.json)
+    token = _read_token_file(token_file) if token_file is not None else settings.operator_token
     refused: dict[int, list] = {}  # line -> problems (the template's, or the edge's)
     if format_ == "jsonl":
         numbered = _jsonl_lines(file)  # bytes: a line that is not UTF-8 is rejected alone (the edge reads each)
@@ -130,7 +134,7 @@ def publish(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="
         except PublishError as error:  # 401 an unknown token, 403 a role that may not publish
             progress.stop()
             reasons = "; ".join(str(e.get("message", e)) for e in error.errors if isinstance(e, dict))
-            err.print(f"error: {'--token: ' if error.status in (401, 403) else ''}{reasons or error} "
+            err.print(f"error: {'the token: ' if error.status in (401, 403) else ''}{reasons or error} "
                       f"(HTTP {error.status} from {url})", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2 if error.status in (401, 403) else 1)
     for position, problems in report.invalid.items():
@@ -260,7 +264,7 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
 
     from projections.ids import uscc_problems
     from projections.sampling import (GRADES, MAX_SAMPLE_SIZE, ROW_FIELDS, assign_inspectors, candidates,
-                                      draw_by_ratio, eligible, filter_candidates, sample_rows)
+                                      draw_by_ratio, eligible, filter_candidates, sample_rows, spreadsheet_cell)
 
     if size is not None and not 1 <= size <= MAX_SAMPLE_SIZE:
         _bad_option(f"--size must be 1..{MAX_SAMPLE_SIZE}, got {size}")
@@ -328,8 +332,9 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=ROW_FIELDS + (("inspectors",) if inspectors is not None else ()))
         writer.writeheader()
-        writer.writerows({**row, "inspectors": ";".join(row["inspectors"])} if "inspectors" in row else row
-                         for row in rows)
+        for row in rows:  # a name sent as "=HYPERLINK(...)" stays text in Excel
+            cells = {**row, "inspectors": ";".join(row["inspectors"])} if "inspectors" in row else row
+            writer.writerow({field: spreadsheet_cell(value) for field, value in cells.items()})
         data = text.getvalue().encode("utf-8-sig")  # with the BOM Excel reads UTF-8, not the ANSI code page
         stream = getattr(sys.stdout, "buffer", None)
         if stream is None:
@@ -376,6 +381,22 @@ def _marked_historical(item):
         return item
     marked = {**event, "payload": {**event["payload"], "historical": True}}
     return json.dumps(marked, ensure_ascii=False).encode() if isinstance(item, bytes) else marked
+
+
+TOKEN_FILE_BYTES_MAX = 4_096
+
+
+def _read_token_file(path: Path) -> str:
+    """The token in `path` (its first line, blanks stripped); exit 2 naming the file when it has none."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(TOKEN_FILE_BYTES_MAX + 1)
+        token = data.decode("ascii").strip() if len(data) <= TOKEN_FILE_BYTES_MAX else ""
+    except (OSError, UnicodeDecodeError) as error:
+        _bad_option(f"--token-file {path}: cannot read a token from it: {error}")
+    if not token or "\n" in token:
+        _bad_option(f"--token-file {path}: it must hold one token, on one line")
+    return token
 
 
 def _bad_option(message: str):
@@ -801,9 +822,15 @@ def erase(subject_id: str = typer.Argument(..., metavar="ID", help="the natural 
               f"{body['offset']})")
 
 
+# What a command creates (the data dir, the store, the embedded broker's logs, reports, digests) is its
+# owner's alone: 0700 directories, 0600 files. A credit file is not for the machine's other users.
+PRIVATE_UMASK = 0o077
+
+
 def main() -> None:
     from ops.config import tune_gc
 
+    os.umask(PRIVATE_UMASK)  # inherited by the embedded broker and the worker that `up` starts
     tune_gc()
     app(prog_name="credit-ledger")
 

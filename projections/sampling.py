@@ -41,8 +41,19 @@ MAX_SAMPLE_SIZE = 100_000  # subjects in one draw
 ROW_FIELDS = ("subject_id", "name", "grade", "score", "region_code", "industry_code")
 INSPECTORS_PER_SUBJECT_MAX = 10
 INSPECTORS_MAX = 100_000
+# A spreadsheet runs a cell that begins with one of these as a formula (CSV injection): such text is
+# written with a leading apostrophe, which Excel and LibreOffice show as text and do not display.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-__all__ = ["GRADES", "MAX_SAMPLE_SIZE", "ROW_FIELDS", "Candidate", "Draw", "Inspector", "allocate",
+
+def spreadsheet_cell(value):
+    """`value` as a CSV cell a spreadsheet cannot run: text beginning like a formula gets a leading "'";
+    numbers and everything else are unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+__all__ = ["GRADES", "MAX_SAMPLE_SIZE", "ROW_FIELDS", "Candidate", "Draw", "Inspector", "allocate", "spreadsheet_cell",
            "assign_inspectors", "by_ratio", "candidates", "draw_by_ratio", "draw_sample", "eligible",
            "filter_candidates", "sample_rows"]
 

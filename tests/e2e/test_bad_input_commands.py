@@ -67,7 +67,9 @@ def events_file(tmp_path, marker: str = "P-1"):
 
 
 def to_the_edge(worker: Worker) -> tuple[str, ...]:
-    return "--web-url", worker.url, "--token", worker.tokens["admin"]
+    token_file = worker.data_dir / "admin.token"  # a token is never on the command line (`ps` shows it)
+    token_file.write_text(worker.tokens["admin"] + "\n")
+    return "--web-url", worker.url, "--token-file", str(token_file)
 
 
 def test_publish_rejects_the_bad_lines_by_line_field_and_rule_and_publishes_the_rest(run, tmp_path, worker, kafka):

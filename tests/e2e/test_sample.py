@@ -127,3 +127,20 @@ def test_inspectors_are_drawn_two_a_subject_none_of_an_authority_with_a_record_o
 def test_bad_options_exit_2_with_a_message(demo, args, words):
     done = cli("sample", "--from-file", str(demo), "--size", "5", "--seed", "1", *args)
     assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+def test_a_name_that_looks_like_a_formula_stays_text_in_the_csv(tmp_path):
+    from projections.ids import make_uscc
+    from tests.unit import events as ev
+
+    names = {make_uscc("410105", 9100 + n): name for n, name in enumerate(
+        ("=HYPERLINK(\"http://x\",\"点击\")", "+1+1有限公司", "-2公司", "@SUM(A1)公司"))}
+    lines = [ev.event("SubjectRegistered", {"region_code": "410105", "registered_on": "2015-01-02"},
+                      subject={"id": sid, "kind": "LEGAL_PERSON", "name": name}) for sid, name in names.items()]
+    path = tmp_path / "formulas.jsonl"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    for seed in ("1", "2", "3"):
+        done = cli("sample", "--from-file", str(path), "--seed", seed, "--format", "csv")
+        assert done.returncode == 0, done.stderr
+        rows = list(csv.DictReader(io.StringIO(done.stdout.removeprefix("\ufeff"))))
+        assert rows and all(row["name"] == "'" + names[row["subject_id"]] for row in rows)

@@ -129,6 +129,9 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         assert sorted(keys) == sorted(DEV_KEY_FILES.values()) and all(len(key) >= 32 for key in keys.values())
         assert all(stat.S_IMODE((data_dir / "keys" / name).stat().st_mode) == 0o600 for name in keys)
         assert all(f"made a development key {data_dir / 'keys' / name}" in log_text for name in keys)
+        # the data dir, the store, the broker's logs: nothing the machine's other users may read
+        readable = [str(p) for p in [data_dir, *data_dir.rglob("*")] if stat.S_IMODE(p.lstat().st_mode) & 0o077]
+        assert not readable and any((data_dir / "subjects").iterdir()), readable[:5]
         bootstrap = f"127.0.0.1:{kafka_port}"
         admin = tokens_of(data_dir)["admin"]
         # through the worker's edge, as the development admin (<data dir>/tokens.json)

@@ -1,4 +1,4 @@
-"""Against the real broker and a worker: `credit-ledger publish --token` sends the file to the worker's edge,
+"""Against the real broker and a worker: `credit-ledger publish --token-file` sends the file to the worker's edge,
 which binds the publisher to its authority (the refused line goes to credit.rejected with its reason)
 and refuses a token it does not know; a natural person's name and ID number reach Kafka only sealed, and
 `credit-ledger access-log` reads credit.access-log back."""
@@ -46,12 +46,14 @@ def test_publish_as_a_bound_publisher_seals_people_and_access_log_reads_back(kaf
     env = {"CREDIT_LEDGER_KAFKA": kafka.bootstrap, "CREDIT_LEDGER_DATA_DIR": str(tmp_path),
            "CREDIT_LEDGER_WEB_PORT": worker.url.rsplit(":", 1)[1]}
     try:
-        done = cli("publish", str(path), "--token", worker.tokens["publishers"][OWN["authority_code"]], env=env)
+        token_file = tmp_path / "publisher.token"
+        token_file.write_text(worker.tokens["publishers"][OWN["authority_code"]] + "\n")
+        done = cli("publish", str(path), "--token-file", str(token_file), env=env)
         assert done.returncode == 1, done.stdout + done.stderr  # one line refused
         assert "2 published, 1 rejected" in done.stdout and "publisher_authority" in done.stdout
         for token, reason in (("A" * 43, "unknown token"), ("not a token", "malformed token")):
             refused = cli("publish", str(path), env={**env, "CREDIT_LEDGER_TOKEN": token})
-            assert refused.returncode == 2 and f"error: --token: {reason}" in refused.stderr, refused.stderr
+            assert refused.returncode == 2 and f"error: the token: {reason}" in refused.stderr, refused.stderr
             assert "HTTP 401" in refused.stderr
     finally:
         worker.stop()

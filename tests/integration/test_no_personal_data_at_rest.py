@@ -3,10 +3,10 @@ cross-authority events, the number in a free-text field, a lower-case kind, the 
 JSON-escaped keys, published through the CLI to a real worker on a real broker of its own, no byte of the
 person's ID number, name or birth date (YYYYMMDD) is anywhere: not in any segment of any topic in the broker's
 log dir, read with Kafka's own DumpLogSegments (which decompresses every batch), not in what the consumers
-read and decode, not in the worker's log or the CLI's output, not in /metrics.
+read and decode, not in the worker's log or the CLI's output, not in /metrics (nor /metrics/authorities).
 
 The scan can fail: markers planted in non-personal fields (a record id, a CJK violation type, a type the
-edge refuses, an authority code in /metrics) must be found by the same scan in the same places."""
+edge refuses, an authority code in /metrics/authorities) must be found by the same scan in the same places."""
 from __future__ import annotations
 
 import json
@@ -138,7 +138,7 @@ def test_no_id_number_name_or_birth_date_anywhere_at_rest(tmp_path):
                                         (publisher_lines, worker.tokens["publishers"][a["authority_code"]], 0)):
             path = tmp_path / f"events-{len(outputs)}.jsonl"
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            done = cli("publish", str(path), "--token", token, env=env)
+            done = cli("publish", str(path), env={**env, "CREDIT_LEDGER_TOKEN": token})
             outputs.append(done.stdout + done.stderr)
             assert done.returncode == 1 and f"{published} published, {len(lines) - published} rejected" in done.stdout, \
                 outputs[-1][-3000:]
@@ -147,8 +147,12 @@ def test_no_id_number_name_or_birth_date_anywhere_at_rest(tmp_path):
             worker.file(subject_id)), 60, what="the fold's two rejections (an unknown record, another authority's record)")
         assert file["events_total"] == 2 and file["rejected_total"] == 2, {k: file.get(k) for k in (
             "events_total", "rejected_total", "rejected")}  # the valid one (its copy a duplicate) and the escaped one
-        with urllib.request.urlopen(worker.url + "/metrics", timeout=10) as response:
-            metrics = response.read().decode()
+        metrics = ""
+        for path, headers in (("/metrics", {}), ("/metrics/authorities",  # the per-authority counts, a supervisor's
+                                                 {"Authorization": f"Bearer {worker.tokens['supervisor']}"})):
+            with urllib.request.urlopen(urllib.request.Request(worker.url + path, headers=headers),
+                                        timeout=10) as response:
+                metrics += response.read().decode()
     finally:
         if worker is not None:
             worker.stop()

@@ -273,3 +273,14 @@ def test_two_inspectors_a_subject_none_of_an_authority_with_a_record_on_it_deter
     assert assign_inspectors(sample, list(reversed(ROSTER)), seed=7) == assigned
     with pytest.raises(ValueError, match="^inspectors: 2 needs 4"):
         assign_inspectors(sample, ROSTER, seed=7, per_subject=4)
+
+
+@given(st.text(max_size=20), st.sampled_from(["=", "+", "-", "@", "\t", "\r", ""]))
+def test_a_csv_cell_never_starts_like_a_formula(text, start):
+    from projections.sampling import FORMULA_STARTS, spreadsheet_cell
+
+    value = start + text
+    cell = spreadsheet_cell(value)
+    assert not cell.startswith(FORMULA_STARTS)
+    assert cell == value if not value.startswith(FORMULA_STARTS) else cell == "'" + value  # nothing else changes
+    assert spreadsheet_cell(-5) == -5 and spreadsheet_cell(None) is None  # numbers are numbers
