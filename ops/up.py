@@ -205,7 +205,8 @@ def run_up(settings: Settings, demo: bool) -> int:
         wait_ready(settings, worker, worker_log)
         subject = publish_demo(settings, tokens["admin"]) if demo else None  # through the worker's edge
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
-                      f"  dashboard: {settings.web_url}/dashboard?token={tokens['supervisor']}\n"
+                      f"  dashboard: {settings.web_url}/dashboard (log in with the \"supervisor\" token in "
+                      f"{data_dir / TOKENS_FILE})\n"
                       f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority;\n"
                       f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"

@@ -37,6 +37,7 @@ from streams.codec import encode_digest, encode_event, encode_grade_changed
 from streams.edge import LINE_BYTES_MAX, RETRY_LATER, judge, rejection_record
 from streams.kafka_access import WORKER, faust_credentials
 from streams.gate import Gate
+from streams.principals import PrincipalsFile
 from streams.erasure import ERASE_BODY_BYTES_MAX, erase_problems, erasure_event
 from streams.key_store import STRAYS_EVERY_S
 from streams.pii import KeyStoreError, with_personal_info
@@ -143,9 +144,10 @@ def create_app(settings) -> faust.App:
 
     async def send_access_record(key: bytes, value: bytes) -> None:
         await (await access_log_topic.send(key=key, value=value))  # on record before the data leaves
-    # principals are read once: rotating tokens takes a restart
+    # the principals file is re-read when it changes (a removed principal is refused within a second);
     # who read what is stamped with the wall clock, even when the ledger's clock runs fast (the demo)
-    gate = Gate(settings.principals(), send_access_record, lambda: datetime.now(timezone.utc))
+    gate = Gate(PrincipalsFile(settings.principals_path, settings.principals()), send_access_record,
+                lambda: datetime.now(timezone.utc))
     key_store = settings.key_store()
     pseudonym_key = settings.pseudonym_key_bytes  # read once (it may be a file): the worker has none otherwise
 

@@ -32,17 +32,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from importlib import resources
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from aiohttp import web as aiohttp_web
+from faust.web import View
 
+from projections.access import ANONYMOUS
 from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
 from projections.records import ACTIVE, base_status, own_key
 from streams import ledger_reader, metrics, topics
 from streams.kafka_access import KafkaAccess
 from streams.codec import CodecError, decode_event, decode_grade_changed
-from streams.gate import COOKIE_MAX_AGE_S, TOKEN_COOKIE
+from streams.principals import AuthenticationError
+from streams.sessions import SESSION_COOKIE, cookie_is_secure
 from streams.partitioner import partition_of
 from streams.report import EVENT_TYPES_ZH, GRADE_LABELS_ZH, LIST_KINDS_ZH
 
@@ -404,8 +408,59 @@ def refusal_page(message: str) -> str:
             '<body style="font-family: sans-serif; margin: 3em">'
             '<h1>信用风险监测需要监管人员授权</h1>'
             f'<p>{escape(message)}</p>'
-            '<p>请使用带令牌的链接打开本页：<code>/dashboard?token=&lt;监管令牌&gt;</code>'
-            '（嵌入式部署的令牌见数据目录中的 tokens.json）。</p></body></html>\n')
+            '<p><a href="/dashboard/login">以监管人员令牌登录</a></p></body></html>\n')
+
+
+LOGIN_BODY_BYTES_MAX = 4096  # a token is 43 characters
+
+
+def login_page(message: str | None = None) -> str:
+    """The dashboard's login form: the token goes in a POST body, never in a URL (history, proxies' logs)."""
+    notice = f'<p role="alert" style="color:#b00020">{escape(message)}</p>' if message else ""
+    return ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>登录 · 信用风险实时监测</title>'
+            '<link rel="icon" href="data:,"></head>'
+            '<body style="font-family:\'Noto Sans CJK SC\',\'Microsoft YaHei\',sans-serif;margin:3em;max-width:40em">'
+            f'<h1>信用风险实时监测</h1>{notice}'
+            '<form method="post" action="/dashboard/login">'
+            '<p><label for="token">监管人员令牌</label><br>'
+            '<input id="token" name="token" type="password" autocomplete="off" required size="50"></p>'
+            '<p><button type="submit">登录</button></p></form>'
+            '<p>嵌入式部署（credit-ledger up）的令牌见数据目录中 tokens.json 的 "supervisor"。'
+            '登录后浏览器只保存一个会话 Cookie，不保存令牌。</p></body></html>\n')
+
+
+def same_site_problem(request) -> str | None:
+    """A login posted from another site's page (login CSRF) is refused: by the browser's Sec-Fetch-Site
+    when it sends one, else by the Origin. A client that sends neither (curl, a script) is not a browser
+    on another site, nor is an Origin "null" (what a page with no referrer policy sends) alone."""
+    fetch_site = (request.headers.get("Sec-Fetch-Site") or "").lower()
+    if fetch_site:
+        return None if fetch_site in ("same-origin", "none") else "the login form was sent from another site"
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return None
+    if urlsplit(origin).netloc.lower() != (request.headers.get("Host") or "").strip().lower():
+        return "the login form was sent from another site"
+    return None
+
+
+async def posted_token(request) -> str | None:
+    """The token of a login: a form's `token` field or a JSON {"token": ...}; None when there is none."""
+    if request.content_length is not None and request.content_length > LOGIN_BODY_BYTES_MAX:
+        return None
+    body = await request.content.read(LOGIN_BODY_BYTES_MAX + 1)
+    if len(body) > LOGIN_BODY_BYTES_MAX:
+        return None
+    media = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if media == "application/json":
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        token = value.get("token") if isinstance(value, dict) else None
+    else:
+        token = (parse_qs(body.decode("utf-8", "replace"), max_num_fields=4).get("token") or [None])[0]
+    return token.strip() if isinstance(token, str) else None
 
 
 def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Callable[[], bool]) -> Dashboard:
@@ -422,18 +477,55 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
 
     @app.page("/dashboard", name="dashboard")
     async def page(web, request):
-        token = request.query.get("token")
-        if token:  # a browser cannot send a bearer header with its navigation: keep the token in a cookie
-            response = web.bytes(b"", status=303, headers={"Location": "/dashboard", "Cache-Control": "no-store"})
-            response.set_cookie(TOKEN_COOKIE, token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Strict",
-                                path="/")
-            return response
-        _, refusal = await gate.admit(request, "dashboard", "GET /dashboard")
+        if "token" in request.query:  # the old link: a token in a URL is refused, never kept; log in instead
+            return web.bytes(b"", status=303, headers={"Location": "/dashboard/login", "Cache-Control": "no-store"})
+        principal, refusal = await gate.admit(request, "dashboard", "GET /dashboard")
         if refusal:
             body, status = refusal
+            if principal is None or principal.role == ANONYMOUS:  # nobody yet, or a session that ended
+                return web.bytes(b"", status=303, headers={"Location": "/dashboard/login", "Cache-Control": "no-store"})
             return web.bytes(refusal_page(body["errors"][0]["message"]).encode(), status=status,
                              headers=HTML_PAGE_HEADERS)
         return await asset_page("dashboard.html")(web, request)
+
+    @app.page("/dashboard/login", name="dashboard_login")
+    class Login(View):
+        """GET: the login form. POST (a form's `token` field, or JSON {"token": ...}): for a valid token a
+        session cookie (streams/sessions.py) and 303 to /dashboard (JSON: 200 with the principal and the
+        session's lifetime); 401 otherwise. The token is checked, never stored, logged or put in the cookie."""
+
+        async def get(self, request):
+            # same-origin: the form's POST then carries this site's Origin (no-referrer would make it "null")
+            return self.web.bytes(login_page().encode(), headers={**HTML_PAGE_HEADERS, "Cache-Control": "no-store",
+                                                                 "Referrer-Policy": "same-origin"})
+
+        async def post(self, request):
+            wants_json = (request.headers.get("Content-Type") or "").lower().startswith("application/json")
+            problem = same_site_problem(request)
+            token = None if problem else await posted_token(request)
+            try:
+                if problem:
+                    raise AuthenticationError(problem)
+                principal, session_id, max_age_s = gate.login(token or "")
+            except AuthenticationError as error:
+                if wants_json:
+                    return self.web.bytes(orjson.dumps({"errors": [{"field": "token", "rule": "authentication",
+                                                                    "message": error.reason}]}), status=401,
+                                          headers={"Content-Type": "application/json; charset=utf-8"})
+                return self.web.bytes(login_page(f"登录失败：{error.reason}").encode(), status=401,
+                                      headers={**HTML_PAGE_HEADERS, "Cache-Control": "no-store"})
+            if wants_json:
+                response = self.web.bytes(orjson.dumps({"principal": principal.name, "role": principal.role,
+                                                        "expires_in_s": max_age_s}),
+                                          headers={"Content-Type": "application/json; charset=utf-8",
+                                                   "Cache-Control": "no-store"})
+            else:
+                response = self.web.bytes(b"", status=303, headers={"Location": "/dashboard",
+                                                                     "Cache-Control": "no-store"})
+            response.set_cookie(SESSION_COOKIE, session_id, max_age=max_age_s, httponly=True, samesite="Strict",
+                                path="/", secure=cookie_is_secure(request.scheme,
+                                                                  request.headers.get("X-Forwarded-Proto")))
+            return response
 
     async def refused(web, request, endpoint: str):
         """The JSON refusal for a reader who may not see the dashboard's data, else None (read logged)."""

@@ -6,9 +6,10 @@
     ...
     await gate.log(decision, "GET /subjects/{id}/history")  # when decision.non_public
 
-Credentials: `Authorization: Bearer <token>`, or for a browser the cookie that
-`/dashboard?token=...` sets once (a page cannot add headers to its own navigation).
-No credentials at all is the anonymous public.
+Credentials: `Authorization: Bearer <token>`, or for a browser the session cookie that logging in
+at `/dashboard/login` sets (streams/sessions.py: a random id, never the token; a page cannot add
+headers to its own navigation). A request with the cookie that changes something must come from
+this site (Origin, JSON content type), else 403. No credentials at all is the anonymous public.
 """
 from __future__ import annotations
 
@@ -18,43 +19,65 @@ from datetime import datetime
 from projections.access import AccessDecision, Principal, access_record, can, endpoint_decision
 from projections.canonical import instant_text
 from streams.codec import encode_access_record
-from streams.principals import AuthenticationError, Principals
-
-TOKEN_COOKIE = "credit_ledger_token"
-COOKIE_MAX_AGE_S = 12 * 3600  # a working day: then the link with the token is needed again
+from streams.principals import AuthenticationError
+from streams.sessions import SESSION_COOKIE, Sessions, cross_site_problem
 
 Refusal = tuple[dict, int]  # (JSON body, HTTP status)
 
 
-def credentials(request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header:
-        return header
-    token = request.cookies.get(TOKEN_COOKIE)
-    return f"Bearer {token}" if token else None
+def _refusal(rule: str, message: str, status: int) -> Refusal:
+    return {"errors": [{"field": "Authorization", "rule": rule, "message": message}]}, status
 
 
 class Gate:
-    def __init__(self, principals: Principals, send_access_record: Callable[[bytes, bytes], Awaitable[None]],
-                 now: Callable[[], datetime]):
-        self.principals = principals
+    def __init__(self, principals, send_access_record: Callable[[bytes, bytes], Awaitable[None]],
+                 now: Callable[[], datetime], sessions: Sessions | None = None):
+        self.principals = principals  # streams.principals.Principals, or a PrincipalsFile re-read as it changes
+        self.sessions = sessions if sessions is not None else Sessions()
         self._send = send_access_record  # (key, value): to credit.access-log, delivered before the answer
         self._now = now
 
     def principal(self, request) -> Principal:
         """Raises AuthenticationError for credentials that name nobody."""
-        return self.principals.authenticate(credentials(request))
+        return self.authenticated(request)[0]
+
+    def authenticated(self, request) -> tuple[Principal, bool]:
+        """(the principal, whether the session cookie named it); AuthenticationError for credentials that
+        name nobody. A bearer header wins over the cookie."""
+        header = request.headers.get("Authorization")
+        if header:
+            return self.principals.authenticate(header), False
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if not session_id:
+            return self.principals.authenticate(None), False
+        name = self.sessions.principal_name(session_id)
+        if name is None:
+            raise AuthenticationError("the session has ended (it expired, or the worker restarted): "
+                                      "log in again at /dashboard/login")
+        return self.principals.by_name(name), True
 
     def check(self, request, action: str) -> tuple[Principal | None, Refusal | None]:
         try:
-            principal = self.principal(request)
+            principal, by_cookie = self.authenticated(request)
         except AuthenticationError as error:
-            return None, ({"errors": [{"field": "Authorization", "rule": "authentication",
-                                       "message": error.reason}]}, 401)
+            return None, _refusal("authentication", error.reason, 401)
+        if by_cookie:
+            problem = cross_site_problem(request.method, request.headers.get("Origin"), request.headers.get("Host"),
+                                         request.headers.get("Content-Type"))
+            if problem is not None:
+                return principal, _refusal("cross_site", problem, 403)
         reason = can(principal, action)
         if reason is not None:
-            return principal, ({"errors": [{"field": "Authorization", "rule": "forbidden", "message": reason}]}, 403)
+            return principal, _refusal("forbidden", reason, 403)
         return principal, None
+
+    def login(self, token: str) -> tuple[Principal, str, int]:
+        """A session for the holder of `token`: (its principal, the session id for the cookie, its lifetime
+        in seconds, never past the token's expiry). AuthenticationError for a token that names nobody."""
+        principal = self.principals.by_token(token)
+        expires_at = self.principals.expires_at(principal.name)
+        session_id, max_age_s = self.sessions.open(principal.name, expires_at.timestamp() if expires_at else None)
+        return principal, session_id, max_age_s
 
     async def admit(self, request, action: str, endpoint: str, subject_id: str | None = None
                     ) -> tuple[Principal | None, Refusal | None]:

@@ -1,29 +1,43 @@
 """Principals from configuration, and bearer-token authentication (DESIGN "Access").
 
 The principals file (JSON, or TOML with `[[principals]]` tables) names each principal with
-its role (projections.access.CONFIGURED_ROLES), the authority code it acts for, and the
-SHA-256 of its token; the tokens themselves are never stored by the ledger:
+its role (projections.access.CONFIGURED_ROLES), the authority code it acts for, the
+SHA-256 of its token and the instant the token expires; the tokens themselves are never
+stored by the ledger:
 
     {"format": 1, "principals": [
       {"name": "szscjg-case-system", "role": "publisher", "authority_code": "11440300MB2C92050G",
-       "token_sha256": "9f2c…(64 hex)"}]}
+       "token_sha256": "9f2c…(64 hex)", "expires_at": "2027-03-31T00:00:00+08:00"}]}
 
 A token is 256 random bits (`new_token`), so a plain SHA-256 is enough to make a stolen
 file useless: a slow password hash protects guessable secrets, and these are not guessable.
 
 `Principals.authenticate(header)` turns an `Authorization` header into a Principal: no header
 is the anonymous public; a header that is not `Bearer <known token>` raises
-AuthenticationError (HTTP 401). In embedded mode `up` calls `create_dev_principals`.
+AuthenticationError (HTTP 401), as does a token past its `expires_at`. In embedded mode `up`
+calls `create_dev_principals` (tokens valid DEV_TOKEN_DAYS, renewed by every `up`).
+
+The worker reads the file through `PrincipalsFile`: it looks at the file's mtime at most once
+a RELOAD_CHECK_S and re-reads it when it changed, so a principal removed from the file (or
+its expires_at moved into the past) is refused within about a second, without a restart. A
+file that cannot be read, or breaks a rule, or that group or others may write, leaves the
+last good one in force and is logged with the reason.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import logging
+import os
 import re
 import secrets
+import stat
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, CONFIGURED_ROLES, PUBLISHER, SUPERVISOR, Principal
@@ -44,6 +58,10 @@ TOKENS_FILE = "tokens.json"
 KAFKA_MECHANISM = "SCRAM-SHA-512"
 PRINCIPALS_FILE = "principals.json"
 DEV_PREFIX = "dev-"
+DEV_TOKEN_DAYS = 30  # the development principals' tokens expire this long after the last `up`
+RELOAD_CHECK_S = 1.0  # the principals file's mtime is looked at most this often
+
+log = logging.getLogger(__name__)
 
 
 class AuthenticationError(Exception):
@@ -70,20 +88,28 @@ def token_sha256(token: str) -> str:
 class Credential:
     principal: Principal
     token_sha256: str
+    expires_at: datetime  # aware: the token is refused from this instant on
 
     def as_dict(self) -> dict:
         return {"name": self.principal.name, "role": self.principal.role,
-                "authority_code": self.principal.authority_code, "token_sha256": self.token_sha256}
+                "authority_code": self.principal.authority_code, "token_sha256": self.token_sha256,
+                "expires_at": self.expires_at.isoformat()}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Principals:
     """The configured principals; authenticates Authorization headers and tokens."""
 
-    def __init__(self, credentials: list[Credential]) -> None:
+    def __init__(self, credentials: list[Credential], now: Callable[[], datetime] = _utc_now) -> None:
         if len(credentials) > MAX_PRINCIPALS:
             raise PrincipalsError(f"{len(credentials)} principals, the limit is {MAX_PRINCIPALS}")
         self.credentials = tuple(credentials)
-        self._digests = [(bytes.fromhex(c.token_sha256), c.principal) for c in credentials]
+        self._now = now  # the wall clock: a token expires in real time, whatever the ledger's clock says
+        self._digests = [(bytes.fromhex(c.token_sha256), c) for c in credentials]
+        self._by_name = {c.principal.name: c for c in credentials}
 
     @classmethod
     def load(cls, path: Path | str, missing_ok: bool = False) -> Principals:
@@ -91,8 +117,7 @@ class Principals:
         missing file means no principals: everyone is the anonymous public."""
         path = Path(path)
         try:
-            # hashes of random tokens are no secret: a config map mounted 0644 is fine
-            data = read_private_file(path, MAX_PRINCIPALS_FILE_BYTES, require_private=False)
+            data = read_principals_file(path)
         except FileNotFoundError:
             if missing_ok:
                 return cls([])
@@ -124,12 +149,30 @@ class Principals:
             raise AuthenticationError("malformed token: expected 16 to 256 characters of A-Z a-z 0-9 _ -")
         digest = hashlib.sha256(token.encode("ascii")).digest()
         found = None
-        for known, principal in self._digests:  # all of them, no early exit: the time tells nothing
+        for known, credential in self._digests:  # all of them, no early exit: the time tells nothing
             if hmac.compare_digest(known, digest):
-                found = principal
+                found = credential
         if found is None:
             raise AuthenticationError("unknown token")
-        return found
+        return self._unexpired(found)
+
+    def by_name(self, name: str) -> Principal:
+        """The principal named `name` while it is in the file and its token has not expired (a browser
+        session is its principal's for no longer); AuthenticationError otherwise."""
+        found = self._by_name.get(name)
+        if found is None:
+            raise AuthenticationError(f"{name} is no longer a principal: log in again")
+        return self._unexpired(found)
+
+    def expires_at(self, name: str) -> datetime | None:
+        found = self._by_name.get(name)
+        return found.expires_at if found else None
+
+    def _unexpired(self, credential: Credential) -> Principal:
+        if self._now() >= credential.expires_at:
+            raise AuthenticationError(f"the token of {credential.principal.name} expired at "
+                                      f"{credential.expires_at.isoformat()}: ask for a new one")
+        return credential.principal
 
     def __len__(self) -> int:
         return len(self.credentials)
@@ -152,8 +195,9 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
     credentials, names, hashes = [], set(), set()
     for n, entry in enumerate(entries):
         at = f"principals[{n}]"
-        if not isinstance(entry, dict) or set(entry) - {"name", "role", "authority_code", "token_sha256"}:
-            fail(f"{at}: must have name, role, token_sha256 and, for a publisher, authority_code; nothing else")
+        if not isinstance(entry, dict) or set(entry) - {"name", "role", "authority_code", "token_sha256", "expires_at"}:
+            fail(f"{at}: must have name, role, token_sha256, expires_at and, for a publisher, authority_code; "
+                 "nothing else")
         name, role, code, digest = (entry.get(k) for k in ("name", "role", "authority_code", "token_sha256"))
         if not isinstance(name, str) or len(name) > MAX_PRINCIPAL_NAME_CHARS or not _NAME_RE.fullmatch(name):
             fail(f"{at}.name: 1 to {MAX_PRINCIPAL_NAME_CHARS} characters of A-Z a-z 0-9 . _ @ -")
@@ -169,13 +213,93 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
             fail(f"{at}.token_sha256: 64 lower-case hex digits, the SHA-256 of the token")
         if digest in hashes:
             fail(f"{at}.token_sha256: two principals share a token")
+        expires_at = _instant(entry.get("expires_at"))
+        if expires_at is None:
+            fail(f"{at}.expires_at: when the token expires, an ISO 8601 instant with its offset "
+                 "(2027-03-31T00:00:00+08:00)")
         names.add(name)
         hashes.add(digest)
-        credentials.append(Credential(Principal(name, role, code), digest))
+        credentials.append(Credential(Principal(name, role, code), digest, expires_at))
     return credentials
 
 
+def _instant(value) -> datetime | None:
+    """An aware datetime from an ISO 8601 text (JSON) or an offset date-time (TOML); None for anything else."""
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        return None
+    return value
+
+
+def read_principals_file(path: Path) -> bytes:
+    """The file's bytes. Hashes of random tokens are no secret (a config map mounted 0644 is fine), but a
+    file that group or others may WRITE lets them make themselves admin: refused (PrivateFileError)."""
+    with path.open("rb") as stream:
+        info = os.fstat(stream.fileno())
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise PrivateFileError(f"{path} is writable by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+                                   f"anyone who may write it may make themselves admin: chmod go-w {path}")
+        if info.st_size > MAX_PRINCIPALS_FILE_BYTES:
+            raise PrivateFileError(f"{path} is {info.st_size} bytes, the limit is {MAX_PRINCIPALS_FILE_BYTES}")
+        return stream.read(MAX_PRINCIPALS_FILE_BYTES + 1)
+
+
+class PrincipalsFile:
+    """The principals of a file as it is now: `current()` re-reads the file when its mtime, size or inode
+    changed, looking at most once a `check_every_s` (a stat, ~microseconds). What cannot be read keeps the
+    last good principals in force and is logged once per change of the file."""
+
+    def __init__(self, path: Path | str, initial: Principals | None = None, *,
+                 monotonic_s: Callable[[], float] = time.monotonic, check_every_s: float = RELOAD_CHECK_S) -> None:
+        self.path = Path(path)
+        self._monotonic_s = monotonic_s
+        self._check_every_s = check_every_s
+        self._checked_s: float | None = None
+        self._signature = self._stat()
+        self._principals = initial if initial is not None else Principals.load(self.path, missing_ok=True)
+
+    def _stat(self) -> tuple | None:
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_mode)
+
+    def current(self) -> Principals:
+        now_s = self._monotonic_s()
+        if self._checked_s is not None and now_s - self._checked_s < self._check_every_s:
+            return self._principals
+        self._checked_s = now_s
+        signature = self._stat()
+        if signature == self._signature:
+            return self._principals
+        self._signature = signature
+        try:
+            self._principals = Principals.load(self.path, missing_ok=False)
+            log.warning("principals: read %s again: %d principals", self.path, len(self._principals))
+        except PrincipalsError as error:
+            log.error("principals: %s; the %d principals read before stay in force", error, len(self._principals))
+        return self._principals
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        return self.current().authenticate(authorization)
+
+    def by_token(self, token: str) -> Principal:
+        return self.current().by_token(token)
+
+    def by_name(self, name: str) -> Principal:
+        return self.current().by_name(name)
+
+    def expires_at(self, name: str) -> datetime | None:
+        return self.current().expires_at(name)
+
+
 def write_principals(path: Path, credentials: list[Credential]) -> None:
+    """Write the principals file (0600, atomically: a worker re-reading it sees the old file or the new one)."""
     document = {"format": PRINCIPALS_FORMAT, "principals": [c.as_dict() for c in credentials]}
     parse_principals(document, str(path))  # never write what could not be read back
     write_private_file(path, (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode())
@@ -204,9 +328,10 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
         tokens["kafka"] = old["kafka"]  # create_dev_kafka_credentials' Kafka users: kept
     if tokens != old:
         write_private_file(tokens_path, (json.dumps(tokens, indent=1, sort_keys=True) + "\n").encode())
-    dev = [Credential(Principal(DEV_PREFIX + role, role), token_sha256(tokens[role]))
+    expires_at = (_utc_now() + timedelta(days=DEV_TOKEN_DAYS)).replace(microsecond=0)
+    dev = [Credential(Principal(DEV_PREFIX + role, role), token_sha256(tokens[role]), expires_at)
            for role in (SUPERVISOR, AUDITOR, ADMIN)]
-    dev += [Credential(Principal(f"{DEV_PREFIX}publisher-{code}", PUBLISHER, code), token_sha256(token))
+    dev += [Credential(Principal(f"{DEV_PREFIX}publisher-{code}", PUBLISHER, code), token_sha256(token), expires_at)
             for code, token in sorted(tokens["publishers"].items())]
     kept = [c for c in Principals.load(principals_path, missing_ok=True).credentials
             if not c.principal.name.startswith(DEV_PREFIX)]

@@ -68,6 +68,20 @@ def story(n: int, today, black_list: bool = False) -> list[dict]:
     return events
 
 
+def wait_in_page(page, expression: str, arg=None, timeout_ms: int = BROWSER_TIMEOUT_MS):
+    """page.wait_for_function without its in-page polling, which evaluates strings (eval) and so stops at the
+    worker's Content-Security-Policy (script-src 'self'): the expression is evaluated from outside, by
+    page.evaluate, until it is true."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        if page.evaluate(expression, arg):
+            return
+        time.sleep(0.1)
+    raise PlaywrightTimeout(f"{expression} not true within {timeout_ms} ms")
+
+
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
@@ -109,10 +123,18 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
             page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
-            # the link `up` prints: the token goes into a cookie, then the page loads without it in the URL
-            page.goto(worker.url + "/dashboard?token=" + worker.tokens["supervisor"])
-            assert page.url == worker.url + "/dashboard"
-            page.wait_for_function("Number(document.body.dataset.updates || 0) >= 2")  # two snapshots arrived
+            # as `up` says: open /dashboard, log in with the supervisor's token; the browser keeps a session
+            # cookie (HttpOnly: no script of the page can read it), never the token, which is in no URL
+            page.goto(worker.url + "/dashboard")
+            assert page.url == worker.url + "/dashboard/login"
+            page.fill("input[name=token]", worker.tokens["supervisor"])
+            page.click("button[type=submit]")
+            page.wait_for_url(worker.url + "/dashboard")
+            (cookie,) = context.cookies()
+            assert cookie["name"] == "credit_ledger_session" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            assert worker.tokens["supervisor"] not in cookie["value"]
+            assert page.evaluate("document.cookie") == ""
+            wait_in_page(page, "Number(document.body.dataset.updates || 0) >= 2")  # two snapshots arrived
             text = page.inner_text("body")
             assert "信用风险实时监测" in text and "信用等级分布" in text and "双公示及时率" in text
 
@@ -121,7 +143,7 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
             with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
                 assert publisher.publish_many([e for n in range(4, 7) for e in story(n, today, black_list=n == 6)]).ok
             try:
-                page.wait_for_function("before => document.getElementById('kpi-records').textContent !== before",
+                wait_in_page(page, "before => document.getElementById('kpi-records').textContent !== before",
                                        arg=before)
             except PlaywrightTimeout:
                 pytest.fail(f"the ledger's record count stayed {before} on the page while events were published: "
@@ -143,7 +165,7 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
             # the whole page in one viewport, taken just after a snapshot arrived: nothing repaints meanwhile
             page.set_viewport_size({"width": 1600, "height": page.evaluate("document.documentElement.scrollHeight")})
             updates = int(page.evaluate("document.body.dataset.updates"))
-            page.wait_for_function("n => Number(document.body.dataset.updates) > n", arg=updates)
+            wait_in_page(page, "n => Number(document.body.dataset.updates) > n", arg=updates)
             page.screenshot(path=str(ARTIFACT))
 
             # a subject opens its credit file (信用报告) in a new tab, as HTML
@@ -155,7 +177,7 @@ def test_the_dashboard_is_alive_in_chinese_and_opens_credit_files(worker, kafka)
             assert "信用报告" in report.inner_text("h1") and newest["name"] in report.inner_text("body")
             assert "严重失信主体名单" in report.inner_text("body")
             updates = int(page.evaluate("document.body.dataset.updates"))
-            page.wait_for_function("n => Number(document.body.dataset.updates) > n", arg=updates)  # still streaming
+            wait_in_page(page, "n => Number(document.body.dataset.updates) > n", arg=updates)  # still streaming
             seen = list(problems)  # closing the page aborts its event stream: not a failure
         finally:
             browser.close()

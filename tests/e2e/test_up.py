@@ -301,7 +301,11 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
         _, timeliness = http_json(base + "/timeliness", token=tokens["supervisor"])
         assert sum(a["late"] for a in timeliness["authorities"].values()) > 0  # the demo's late 双公示
         # the live demo keeps telling new stories while `up` runs: the dashboard's numbers move
-        assert f"{base}/dashboard?token={tokens['supervisor']}" in log_path.read_text()
+        # how to log in is printed, never a token: not in up's console, not in the worker's log
+        assert f"{base}/dashboard (log in with the \"supervisor\" token in" in log_path.read_text()
+        secrets = [tokens["supervisor"], tokens["auditor"], tokens["admin"], *tokens["publishers"].values()]
+        for text in (log_path.read_text(), (data_dir / "worker.log").read_text()):
+            assert not [token for token in secrets if token in text]
         _, first = http_json(base + "/dashboard/snapshot", token=tokens["supervisor"])
         wait_for(lambda: (lambda status, snap: status == 200 and snap["rates"]["per_s"] > 0
                           and snap["ledger"]["records"] > first["ledger"]["records"])(

@@ -2,20 +2,25 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import stat
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, PUBLISHER, QUERIER, SUPERVISOR, Principal
-from streams.principals import (AuthenticationError, Principals, PrincipalsError, create_dev_principals, new_token,
-                                token_sha256)
+from streams.principals import (DEV_TOKEN_DAYS, AuthenticationError, Principals, PrincipalsError, PrincipalsFile,
+                                create_dev_principals, new_token, token_sha256)
 from tests.unit import events as ev
 
 SECOND_AUTHORITY = ev.make_uscc("410100", 2, "1", "1")
+NEXT_YEAR = (datetime.now(timezone.utc) + timedelta(days=365)).isoformat()
 
 
-def entry(name: str, role: str, token: str, code: str | None = None) -> dict:
-    return {"name": name, "role": role, "authority_code": code, "token_sha256": token_sha256(token)}
+def entry(name: str, role: str, token: str, code: str | None = None, expires_at: str = NEXT_YEAR) -> dict:
+    return {"name": name, "role": role, "authority_code": code, "token_sha256": token_sha256(token),
+            "expires_at": expires_at}
 
 
 def write(path, document) -> None:
@@ -76,11 +81,13 @@ name = "amr-cases"
 role = "publisher"
 authority_code = "{ev.AUTHORITY}"
 token_sha256 = "{token_sha256(tokens['pub'])}"
+expires_at = 2099-12-31T00:00:00+08:00
 
 [[principals]]
 name = "audit"
 role = "auditor"
 token_sha256 = "{token_sha256(tokens['sup'])}"
+expires_at = "2099-12-31T00:00:00+08:00"
 ''')
     loaded = Principals.load(path)
     assert loaded.by_token(tokens["pub"]).authority_code == ev.AUTHORITY
@@ -95,6 +102,10 @@ token_sha256 = "{token_sha256(tokens['sup'])}"
     (lambda d: d["principals"][0].update(token_sha256="secret"), "token_sha256"),
     (lambda d: d["principals"][0].update(name="<script>"), "name"),
     (lambda d: d["principals"][0].update(colour="red"), "nothing else"),
+    (lambda d: d["principals"][0].pop("expires_at"), "expires_at"),
+    (lambda d: d["principals"][0].update(expires_at="2027-01-01T00:00:00"), "offset"),  # no offset: which day?
+    (lambda d: d["principals"][0].update(expires_at="next year"), "expires_at"),
+    (lambda d: d["principals"][0].update(expires_at=20270101), "expires_at"),
     (lambda d: d["principals"].append(dict(d["principals"][0])), "twice"),
     (lambda d: d["principals"].append({**d["principals"][0], "name": "other"}), "share a token"),
     (lambda d: d.update(format=2), "format"),
@@ -117,6 +128,74 @@ def test_a_missing_principals_file(tmp_path, tokens):
     write(path, {"format": 1, "principals": [entry("audit", AUDITOR, tokens["sup"])]})
     path.chmod(0o644)  # hashes only: readable by others is fine (a mounted config map)
     assert len(Principals.load(path)) == 1
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
+def test_a_principals_file_others_may_write_is_refused(tmp_path, tokens, mode):
+    path = tmp_path / "principals.json"
+    write(path, {"format": 1, "principals": [entry("audit", AUDITOR, tokens["sup"])]})
+    path.chmod(mode)  # whoever may write it may make themselves admin
+    with pytest.raises(PrincipalsError, match="writable by group or others"):
+        Principals.load(path)
+
+
+def test_a_token_past_its_expiry_is_refused_with_the_reason(tmp_path, tokens):
+    path = tmp_path / "principals.json"
+    write(path, {"format": 1, "principals": [entry("audit", AUDITOR, tokens["sup"],
+                                                   expires_at="2026-03-01T00:00:00+08:00")]})
+    now = [datetime(2026, 2, 28, 15, 59, 59, tzinfo=timezone.utc)]  # 23:59:59 in Shanghai
+    principals = Principals(Principals.load(path).credentials, now=lambda: now[0])
+    assert principals.authenticate("Bearer " + tokens["sup"]).name == "audit"
+    assert principals.by_name("audit").role == AUDITOR
+    now[0] += timedelta(seconds=1)
+    for attempt in (lambda: principals.authenticate("Bearer " + tokens["sup"]), lambda: principals.by_name("audit")):
+        with pytest.raises(AuthenticationError, match="expired at 2026-03-01T00:00:00"):
+            attempt()
+    with pytest.raises(AuthenticationError, match="no longer a principal"):
+        principals.by_name("someone-else")
+
+
+def test_the_principals_file_is_re_read_when_it_changes_and_a_bad_one_keeps_the_last_good(tmp_path, tokens, caplog):
+    path = tmp_path / "principals.json"
+    write(path, {"format": 1, "principals": [entry("audit", AUDITOR, tokens["sup"]),
+                                             entry("amr-cases", PUBLISHER, tokens["pub"], ev.AUTHORITY)]})
+    clock_s = [100.0]
+    live = PrincipalsFile(path, monotonic_s=lambda: clock_s[0], check_every_s=1.0)
+    assert live.by_token(tokens["pub"]).name == "amr-cases"
+    write(path, {"format": 1, "principals": [entry("audit", AUDITOR, tokens["sup"])]})  # the publisher removed
+    os.utime(path, ns=(0, 1))  # a different mtime, even on a file system with coarse timestamps
+    clock_s[0] += 0.5
+    assert live.by_token(tokens["pub"]).name == "amr-cases"  # not looked at yet: at most once a second
+    clock_s[0] += 0.5
+    with pytest.raises(AuthenticationError, match="unknown token"):
+        live.by_token(tokens["pub"])
+    with caplog.at_level(logging.ERROR, logger="streams.principals"):
+        path.write_text("{ not json")
+        os.utime(path, ns=(0, 2))
+        clock_s[0] += 1
+        assert live.by_token(tokens["sup"]).name == "audit"  # the last good file stays in force
+        path.chmod(0o666)
+        clock_s[0] += 1
+        assert live.by_token(tokens["sup"]).name == "audit"
+    assert "not JSON" in caplog.text and "writable by group or others" in caplog.text
+    assert tokens["sup"] not in caplog.text
+    write(path, {"format": 1, "principals": []})
+    clock_s[0] += 1
+    with pytest.raises(AuthenticationError):
+        live.by_token(tokens["sup"])
+
+
+def test_dev_tokens_expire_and_every_up_renews_them(tmp_path):
+    create_dev_principals(tmp_path, [ev.AUTHORITY])
+    path = tmp_path / "principals.json"
+    document = json.loads(path.read_text())
+    for item in document["principals"]:
+        item["expires_at"] = "2020-01-01T00:00:00+00:00"
+    write(path, document)
+    create_dev_principals(tmp_path, [ev.AUTHORITY])
+    expiries = {datetime.fromisoformat(item["expires_at"]) for item in json.loads(path.read_text())["principals"]}
+    soon = datetime.now(timezone.utc) + timedelta(days=DEV_TOKEN_DAYS)
+    assert all(timedelta(0) <= soon - at <= timedelta(minutes=5) for at in expiries)
 
 
 def test_an_open_tokens_file_is_refused_not_silently_replaced(tmp_path):
