@@ -6,6 +6,7 @@ files in ``avro_schemas/`` must agree with it field for field (a test checks).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Field kinds. Dates are ISO-8601 calendar dates, instants carry a zone,
@@ -108,6 +109,23 @@ ENVELOPE_DATE_BOUNDS = Bounds(EARLIEST_DATE, "2100-12-31")
 
 
 @dataclass(frozen=True)
+class CodeFormat:
+    """The form of a national code (rule `code_format` at the edge): `pattern` must match the whole value."""
+    standard: str
+    pattern: str
+    example: str
+
+    def __post_init__(self) -> None:
+        assert re.fullmatch(self.pattern, self.example), self
+
+
+# GB/T 2260: six digits, the first two a province-level division (11 北京 ... 65 新疆, 71 台湾, 81 香港, 82 澳门)
+REGION_CODE = CodeFormat("GB/T 2260", r"(?:1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[12])[0-9]{4}", "410105")
+# GB/T 4754-2017: a section letter A..T, then the division, group or class (2, 3 or 4 digits), or nothing
+INDUSTRY_CODE = CodeFormat("GB/T 4754", r"[A-T](?:[0-9]{2}|[0-9]{3}|[0-9]{4})?", "C1761")
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     kind: str
@@ -116,12 +134,13 @@ class Field:
     max_chars: int = MAX_SHORT_CHARS
     doc: str = ""
     bounds: Bounds | None = None  # for INT and DATE: the range the value must lie in
+    code: CodeFormat | None = None  # for STR: a national code's form the value must have
 
 
-def f(name, kind=STR, required=True, values=(), max_chars=MAX_SHORT_CHARS, doc="", bounds=None):
+def f(name, kind=STR, required=True, values=(), max_chars=MAX_SHORT_CHARS, doc="", bounds=None, code=None):
     if bounds is None:
         bounds = {INT: FEN_BOUNDS, DATE: DATE_BOUNDS}.get(kind)
-    return Field(name, kind, required, tuple(values), max_chars, doc, bounds)
+    return Field(name, kind, required, tuple(values), max_chars, doc, bounds, code)
 
 
 def text(name, required=True, doc=""):
@@ -158,8 +177,9 @@ def _exemption_fields() -> tuple[Field, ...]:
 
 _TYPES = (
     EventType("SubjectRegistered", (
-        f("region_code", doc="6-digit administrative division code (GB/T 2260), e.g. 410105"),
-        f("industry_code", required=False, doc="national economic industry code (GB/T 4754), e.g. C1761"),
+        f("region_code", doc="6-digit administrative division code (GB/T 2260), e.g. 410105", code=REGION_CODE),
+        f("industry_code", required=False, doc="national economic industry code (GB/T 4754), e.g. C1761",
+          code=INDUSTRY_CODE),
         f("legal_representative", required=False, doc="name of the legal representative (organisations only)"),
         f("registered_on", DATE, doc="date of establishment or registration"),
     ), doc="A subject enters the ledger (主体登记)."),

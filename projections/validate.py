@@ -100,6 +100,8 @@ EDGE_RULES: dict[str, str] = {
     "not_in_future": "a date or instant after the edge's clock",
     "integer": "must be an integer",
     "range": "a number or a date outside the field's bounds (the catalogue's: dates 1949-10-01..2099-12-31)",
+    "code_format": "a national code field without its standard's form: region_code six digits of GB/T 2260 "
+                   "(a province-level prefix 11..82), industry_code a GB/T 4754 section letter and its digits",
     "boolean": "must be true or false",
     "list": "must be a non-empty list",
     "max_items": "a list longer than MAX_LIST_ITEMS",
@@ -469,6 +471,8 @@ def _check_value(fld: cat.Field, value, path: str, add):
             add(path, "text", "must be non-empty text")
         elif len(value) > fld.max_chars:
             add(path, "max_length", f"{len(value)} characters, the limit is {fld.max_chars}")
+        elif fld.code is not None and not re.fullmatch(fld.code.pattern, value):
+            add(path, "code_format", f"not a {fld.code.standard} code (e.g. {fld.code.example})")
         else:
             return value
     elif kind == cat.INT:

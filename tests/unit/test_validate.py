@@ -114,3 +114,19 @@ def test_require_valid_raises_with_every_problem():
     with pytest.raises(InvalidEvent) as caught:
         require_valid(event(type="Nope", occurred_on="x"), CTX)
     assert len(caught.value.problems) == 2 and "unknown_type" in str(caught.value)
+
+
+@pytest.mark.parametrize(("field", "value", "ok"), [
+    ("region_code", "410105", True), ("region_code", "110101", True), ("region_code", "820000", True),
+    ("region_code", "650000", True), ("region_code", "000000", False), ("region_code", "990101", False),
+    ("region_code", "41010", False), ("region_code", "4101050", False), ("region_code", "41O105", False),
+    ("region_code", "４１０１０５", False),  # full-width digits are not the code's
+    ("region_code", "=1+1", False),
+    ("industry_code", "C1761", True), ("industry_code", "C", True), ("industry_code", "A01", True),
+    ("industry_code", "T9700", True), ("industry_code", "U01", False), ("industry_code", "c1761", False),
+    ("industry_code", "C17610", False), ("industry_code", "C1", False),
+])
+def test_a_national_code_field_has_its_standard_s_form(field, value, ok):
+    payload = {"region_code": "410105", "registered_on": "2020-01-02", field: value}
+    found = rules_of(event("SubjectRegistered", payload))
+    assert (("payload." + field, "code_format") not in found) == ok, found
