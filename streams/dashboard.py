@@ -495,9 +495,9 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
         session's lifetime); 401 otherwise. The token is checked, never stored, logged or put in the cookie."""
 
         async def get(self, request):
-            # same-origin: the form's POST then carries this site's Origin (no-referrer would make it "null")
-            return self.web.bytes(login_page().encode(), headers={**HTML_PAGE_HEADERS, "Cache-Control": "no-store",
-                                                                 "Referrer-Policy": "same-origin"})
+            # its form's POST carries Origin "null" (the worker's Referrer-Policy is no-referrer): the browser's
+            # Sec-Fetch-Site says where it came from (same_site_problem)
+            return self.web.bytes(login_page().encode(), headers={**HTML_PAGE_HEADERS, "Cache-Control": "no-store"})
 
         async def post(self, request):
             wants_json = (request.headers.get("Content-Type") or "").lower().startswith("application/json")
