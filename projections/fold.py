@@ -33,6 +33,8 @@ from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event
 from projections.validate import TIMER_SYSTEM, Problem
 
 MAX_EVENTS_PER_SUBJECT = 100_000  # the seen-id list is bounded by this
+# The timers' events are refused only this many later: publishers filling a subject never stop its deadlines.
+TIMER_EVENTS_RESERVE = 10_000
 TIMERS_ID_PREFIX = "timers:"  # a timer's event id in seen_event_ids (an event id is a UUID: no colon)
 DIGEST_HEX_CHARS = 16  # of an event's content digest kept with its id: 64 bits
 MAX_REJECTED_KEPT = 100  # the file keeps the newest rejections; all are on credit.rejected
@@ -129,6 +131,11 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
         draft.at("subject")["name"] = name
     counts = draft.at("counts")
     counts[event["type"]] = counts.get(event["type"], 0) + 1
+    if event["source"].get("system") != TIMER_SYSTEM:  # authority_share: the timers' events apart
+        code = event["source"]["authority_code"]
+        by_authority = dict(state.get("events_by_authority") or {})  # an authority or a few a subject: cheap
+        by_authority[code] = by_authority.get(code, 0) + 1
+        new["events_by_authority"] = by_authority
     if handed_over:
         seen[seen_key] = [offset, digest]
     else:
@@ -172,8 +179,14 @@ def content_digest(event: dict) -> str:
 def check_rules(state: dict, event: dict, *, policy: Policy = DEFAULT_POLICY) -> list[Problem]:
     """The ledger's rules over the subject's history; empty when the event may apply."""
     problems = []
-    if len(state["seen_event_ids"]) >= MAX_EVENTS_PER_SUBJECT:
+    timers = event["source"].get("system") == TIMER_SYSTEM
+    if len(state["seen_event_ids"]) >= MAX_EVENTS_PER_SUBJECT + (TIMER_EVENTS_RESERVE if timers else 0):
         problems.append(problem("$", "subject_full", f"a subject holds at most {MAX_EVENTS_PER_SUBJECT} events"))
+    code = event["source"]["authority_code"]
+    if not timers and (state.get("events_by_authority") or {}).get(code, 0) >= policy.events_per_authority_per_subject:
+        problems.append(problem("source.authority_code", "authority_share", (
+            f"{code} holds {policy.events_per_authority_per_subject:,} events on this subject, the most one "
+            f"authority may (policy {policy.version}, quotas.events_per_authority_per_subject)")))
     if event["subject"]["id"] != state["subject"]["id"]:
         problems.append(problem("subject.id", "same_subject", f"this is the file of {state['subject']['id']}"))
     if event["subject"]["kind"] != state["subject"]["kind"]:

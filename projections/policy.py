@@ -24,6 +24,7 @@ import yaml
 from projections.calendar import WorkingCalendar, add_months
 from projections.catalogue import INSPECTION_OUTCOMES, LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
 from projections.ids import uscc_problems
+from projections.quotas import QUOTA_MAX, QUOTA_ROLES, Limits
 from projections.subject_kinds import CATEGORIES, category
 
 GRADES = ("A", "B", "C", "D")
@@ -93,6 +94,11 @@ class Policy:
     # Who may act on a record beside its issuing authority: the credit office (信用办), by authority code.
     credit_office: frozenset[str]  # also the only writer of query authorisations (授权查询)
     credit_office_acts_on: frozenset[str]  # of ACTIONS_ON_A_RECORD
+    # Quotas per principal at the edge, by role (projections/quotas.py), and the fold's bound per authority.
+    quota_events_per_minute: Mapping[str, int] = field(hash=False)
+    quota_events_per_subject_per_day: Mapping[str, int] = field(hash=False)
+    quota_rejections_recorded_per_minute: Mapping[str, int] = field(hash=False)
+    events_per_authority_per_subject: int  # the fold refuses an authority's events on a subject beyond it
     # The working-day calendar deadlines are counted on (official schedule + operator overrides).
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar, hash=False, compare=False)
 
@@ -100,7 +106,9 @@ class Policy:
         for name in ("min_publicity_months_by_severity", "min_publicity_months_by_penalty_kind",
                      "severity_by_penalty_kind", "penalty_points", "list_points", "rating_points",
                      "grade_thresholds", "inspection_ratios", "term_months_by_kind",
-                     "max_publicity_months_by_penalty_kind", "small_fine_max_fen", "inspection_points"):
+                     "max_publicity_months_by_penalty_kind", "small_fine_max_fen", "inspection_points",
+                     "quota_events_per_minute", "quota_events_per_subject_per_day",
+                     "quota_rejections_recorded_per_minute"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "special_sectors", frozenset(self.special_sectors))
         object.__setattr__(self, "hard_d_lists", frozenset(self.hard_d_lists))
@@ -119,6 +127,11 @@ class Policy:
         problems = policy_problems(self)
         if problems:
             raise ValueError(f"policy {self.version}: " + "; ".join(problems))
+
+    def quota_limits(self, role: str) -> Limits:
+        """The edge's quotas for a principal of `role` (one that may publish: QUOTA_ROLES)."""
+        return Limits(self.quota_events_per_minute[role], self.quota_events_per_subject_per_day[role],
+                      self.quota_rejections_recorded_per_minute[role])
 
     def __reduce__(self):
         # read-only mappings do not pickle; `rebuild` sends its policies to the processes it folds in
@@ -200,6 +213,13 @@ def policy_problems(p: Policy) -> list[str]:
          "authorities.credit_office", f"at most {CREDIT_OFFICES_MAX} unified social credit codes (GB 32100-2015)")
     need(p.credit_office_acts_on <= set(ACTIONS_ON_A_RECORD), "authorities.credit_office_acts_on",
          f"types among {', '.join(ACTIONS_ON_A_RECORD)}")
+    for key in ("events_per_minute", "events_per_subject_per_day", "rejections_recorded_per_minute"):
+        quota = getattr(p, f"quota_{key}")
+        need(set(quota) == set(QUOTA_ROLES) and all(_whole(v) and 1 <= v <= QUOTA_MAX for v in quota.values()),
+             f"quotas.{key}", f"a whole number in 1..{QUOTA_MAX:,} for each of {', '.join(QUOTA_ROLES)}")
+    # the fold's bound on all events of a subject is 100,000 (projections/fold.py: MAX_EVENTS_PER_SUBJECT)
+    need(_whole(p.events_per_authority_per_subject) and 1 <= p.events_per_authority_per_subject <= 100_000,
+         "quotas.events_per_authority_per_subject", "a whole number in 1..100,000")
     return problems
 
 
@@ -255,8 +275,13 @@ _LAYOUT = {
     "inspection.inspectors_per_subject": "inspectors_per_subject",
     "grading.inspection_points": "inspection_points",
     "authorities.credit_office": "credit_office", "authorities.credit_office_acts_on": "credit_office_acts_on",
+    "quotas.events_per_minute": "quota_events_per_minute",
+    "quotas.events_per_subject_per_day": "quota_events_per_subject_per_day",
+    "quotas.rejections_recorded_per_minute": "quota_rejections_recorded_per_minute",
+    "quotas.events_per_authority_per_subject": "events_per_authority_per_subject",
 }
-_SECTIONS = {"publicity", "disclosure", "inspection", "working_days", "lists", "grading", "grading.hard_rules", "authorities"}
+_SECTIONS = {"publicity", "disclosure", "inspection", "working_days", "lists", "grading", "grading.hard_rules", "authorities",
+             "quotas"}
 
 
 def parse_policy(text: str, source: str = "policy") -> Policy:

@@ -67,7 +67,11 @@ NEW_BUSINESS_TYPES = frozenset(("SubjectRegistered", "PermitGranted", "Commitmen
 RULES: dict[str, str] = {
     # envelope and subject
     "unknown_type": "the event type is not in the catalogue",
-    "subject_full": "a subject holds at most MAX_EVENTS_PER_SUBJECT accepted events",
+    "subject_full": "a subject holds at most MAX_EVENTS_PER_SUBJECT accepted events (the timers' events "
+                    "TIMER_EVENTS_RESERVE more)",
+    "authority_share": "one authority's events on a subject are at most the policy's "
+                       "quotas.events_per_authority_per_subject (the timers' events apart): no authority can fill "
+                       "a subject to lock the others out",
     "same_subject": "the event is about another subject than this state",
     "same_kind": "the event's subject kind differs from the subject's",
     "subject_deregistered": "after deregistration: no second deregistration, and no new business "

@@ -34,8 +34,10 @@ from streams.topics import ensure_topics
 from projections.access import AUDIT_READ_BYTES_MAX, audit_read
 from projections.validate import EdgeContext, Problem, problems_as_dicts, validate_event
 from streams.codec import encode_digest, encode_event, encode_grade_changed
+from projections.quotas import TOO_MANY
 from streams.edge import LINE_BYTES_MAX, RETRY_LATER, judge, rejection_record
 from streams.kafka_access import WORKER, faust_credentials
+from streams.edge_quotas import EdgeQuotas
 from streams.gate import Gate
 from streams.principals import PrincipalsFile
 from streams.erasure import ERASE_BODY_BYTES_MAX, erase_problems, erasure_event
@@ -480,14 +482,16 @@ def create_app(settings) -> faust.App:
             return json_response(self.web, {"recorded": True, "principal": principal.name}, 201)
 
     edge = EdgeProducer(kafka)  # the only writer of credit.events beside the timers (as the worker's principal)
+    edge_quotas = EdgeQuotas(policy_now)  # per principal, in this worker's memory (projections/quotas.py)
     batches_in_flight = [0]
 
     async def accept_lines(principal, lines: list[tuple[int, bytes]]) -> list[dict]:
         """The edge (streams/edge.py) for each (line number, one event's JSON): a result per line, in order,
         once the broker has acknowledged every record written for them. Accepted events go to
         credit.events ({"line", "status": 202, "event_id", "subject_id", "partition", "offset"}), refused
-        ones to credit.rejected ({"line", "status": 400/403/409/413/422, "errors"}); 503 says "send it again"
-        (the key store failed, or the broker did not acknowledge it in time).
+        ones to credit.rejected ({"line", "status": 400/403/409/413/422, "errors"}; past the principal's
+        rejections_recorded_per_minute answered, not written); 503 says "send it again" (the key store failed,
+        or the broker did not acknowledge it in time); 429 a quota (never on credit.rejected): "retry_after_s".
 
         recorded_at is the ledger's clock when a chunk of lines is judged; a chunk is judged and handed to
         the producer without a turn of the event loop in between, so two requests' events for one subject
@@ -506,9 +510,18 @@ def create_app(settings) -> faust.App:
             if start:
                 await asyncio.sleep(0)  # let the fold, the timers and other requests in
             ctx = EdgeContext(now=clock.now(), pseudonym_key=pseudonym_key)
-            for number, text in lines[start:start + EDGE_CHUNK_LINES]:
+            chunk = lines[start:start + EDGE_CHUNK_LINES]
+            granted, over_quota = edge_quotas.lines(principal, len(chunk))  # every line counts, refused ones too
+            for index, (number, text) in enumerate(chunk):
+                if index >= granted:
+                    results.append({"line": number, **over_quota})
+                    continue
                 verdict = judge(text, ctx, principal=principal, key_store=key_store, reused_id=reused_id)
                 result = {"line": number, "status": verdict.status}
+                over_subject = verdict.event and edge_quotas.subject(principal, verdict.event["subject"]["id"])
+                if over_subject:
+                    results.append({"line": number, **over_subject})
+                    continue
                 if verdict.event is not None:
                     subject_id = verdict.event["subject"]["id"]
                     result.update(event_id=verdict.event["event_id"], subject_id=subject_id)
@@ -516,7 +529,7 @@ def create_app(settings) -> faust.App:
                                                              encode_event(verdict.event))))
                 else:
                     result["errors"] = problems_as_dicts(verdict.problems)
-                    if verdict.rejection is not None:
+                    if verdict.rejection is not None and edge_quotas.may_record_rejection(principal):
                         deliveries.append((None, await produce(topics.REJECTED, None, verdict.rejection)))
                 results.append(result)
         for result, delivery in deliveries:
@@ -540,6 +553,13 @@ def create_app(settings) -> faust.App:
                 return edge.produce(topic, key, value)
             except BufferError:  # the producer's queue is full: the broker is slow or away
                 await asyncio.sleep(0.05)
+
+    def with_retry_after(response, results: list[dict]):
+        """A quota's 429 says when to try again: Retry-After, the longest wait of the lines it refused."""
+        waits = [r["retry_after_s"] for r in results if r.get("status") == TOO_MANY]
+        if waits:
+            response.headers["Retry-After"] = str(max(waits))
+        return response
 
     def edge_unavailable(web):
         """503 while this worker is stopping (a full disk, ...), so that the publisher tries again later."""
@@ -572,7 +592,7 @@ def create_app(settings) -> faust.App:
             (result,) = await accept_lines(principal, [(1, body)])
             status = result.pop("status")
             del result["line"]
-            return json_response(self.web, result, status=status)
+            return with_retry_after(json_response(self.web, result, status=status), [{**result, "status": status}])
 
     @app.page("/events:batch")
     class EventsBatch(faust.web.View):
@@ -609,8 +629,11 @@ def create_app(settings) -> faust.App:
                                                             f"more than {BATCH_LINES_MAX:,} lines; {limits}"}]}, 413)
             lines = [(n, part) for n, part in enumerate(parts[:BATCH_LINES_MAX], start=1) if part.strip()]
             results = await accept_lines(principal, lines)
-            return self.web.bytes(b"".join(orjson.dumps(result) + b"\n" for result in results),
-                                  headers={"Content-Type": f"{NDJSON}; charset=utf-8"})
+            # 429 when a quota refused every line, else 200 with each line's status (Retry-After: any 429's)
+            every_line_over = bool(results) and all(r["status"] == TOO_MANY for r in results)
+            return with_retry_after(self.web.bytes(b"".join(orjson.dumps(result) + b"\n" for result in results),
+                                                   status=TOO_MANY if every_line_over else 200,
+                                                   headers={"Content-Type": f"{NDJSON}; charset=utf-8"}), results)
 
     @app.page("/lists/{list_kind}")
     async def public_list(web, request, list_kind: str):

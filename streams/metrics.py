@@ -70,3 +70,7 @@ def observe_lag(recorded_at: str) -> None:
     lag_s = time.time() - datetime.fromisoformat(recorded_at).timestamp()
     if 0 <= lag_s <= LAG_MAX_S:
         LAG.observe(lag_s)
+QUOTA_REFUSALS = Counter("credit_quota_refusals", "Lines the edge refused with 429 for a quota of the policy, by rule "
+                         "(events_per_minute, events_per_subject_per_day)", ["rule"])
+REJECTIONS_UNRECORDED = Counter("credit_rejections_unrecorded", "Refused lines answered with their reasons but not "
+                                "written to credit.rejected: their principal's rejections_recorded_per_minute was spent")

@@ -22,6 +22,9 @@ RETRY_BACKOFF_S, doubling up to RETRY_BACKOFF_MAX_S, the last time once `retry_w
 the batch was first sent; what is still not delivered then is in `report.failed` (`publish` raises
 DeliveryError).
 401 (the token) and 403 for the whole batch (a role that may not publish) are not retried: PublishError.
+A line refused by a quota (429, docs/publishing.md) is sent again after its `retry_after_s` when that
+falls within the budget (events per minute); one that would wait longer (events per subject per day) is
+in `report.invalid` with status 429.
 
 Idempotence, by event id: an event without `event_id` gets one from the edge, derived from its content
 (recorded_at left out), so the same event gets the same id however often it is sent. Sending an event
@@ -61,6 +64,7 @@ RETRY_BACKOFF_MAX_S = 5.0
 # streams/outputs.py EDGE_DELIVERY_TIMEOUT_MS); a batch of 5,000 lines takes it about a second.
 RESPONSE_TIMEOUT_S = 90.0
 RETRIED_STATUSES = frozenset((500, 502, 503, 504))
+TOO_MANY = 429  # a quota of the edge (projections/quotas.py): again after the line's retry_after_s
 ERROR_BODY_CHARS_MAX = 500
 
 
@@ -186,7 +190,7 @@ class Publisher:
         pending, backoff_s = batch, RETRY_BACKOFF_S
         while True:
             retry: list[tuple[int, bytes]] = []
-            why = ""
+            why, wait_s = "", 0.0
             try:
                 results = self._post(b"\n".join(line for _, line in pending) + b"\n", len(pending))
             except _Transient as error:
@@ -200,6 +204,9 @@ class Publisher:
                     elif status in RETRIED_STATUSES:
                         retry.append((position, line))
                         why = f"{status}: {_reasons(result.get('errors'))}"
+                    elif status == TOO_MANY and _retry_after_s(result) <= deadline - time.monotonic():
+                        retry.append((position, line))  # a quota: again once it allows it
+                        why, wait_s = f"{status}: {_reasons(result.get('errors'))}", max(wait_s, _retry_after_s(result))
                     else:
                         report.invalid[position] = [Problem(e.get("field", "$"), e.get("rule", ""), e.get("message", ""))
                                                     for e in result.get("errors") or []]
@@ -211,7 +218,7 @@ class Publisher:
                 for position, _ in retry:
                     report.failed[position] = f"not delivered within {self.retry_within_s:g} s: {why}"
                 return
-            time.sleep(min(backoff_s, left_s))
+            time.sleep(min(max(backoff_s, wait_s), left_s))
             pending, backoff_s = retry, min(backoff_s * 2, RETRY_BACKOFF_MAX_S)
 
     def _post(self, body: bytes, lines: int) -> list[dict]:
@@ -231,7 +238,7 @@ class Publisher:
                     raise _Transient(f"{self.url}: {error.__class__.__name__}: {error}") from None
         if response.status in RETRIED_STATUSES:
             raise _Transient(f"{self.url}: {response.status}: {_error_text(data)}")
-        if response.status != 200:
+        if response.status not in (200, TOO_MANY):  # 429: every line over a quota, each says until when
             raise PublishError(response.status, _errors(data), self.url)
         try:
             results = [orjson.loads(line) for line in data.splitlines() if line.strip()]
@@ -276,6 +283,11 @@ def ndjson_line(item) -> tuple[bytes, list[Problem]]:
     if problems:
         return b"", problems
     return orjson.dumps(item), []
+
+
+def _retry_after_s(result: dict) -> float:
+    wait_s = result.get("retry_after_s")
+    return float(wait_s) if isinstance(wait_s, (int, float)) and 0 <= wait_s <= 86_400 else 1.0
 
 
 def _reasons(errors) -> str:

@@ -1,29 +1,51 @@
-"""Browser credentials against a real worker on the real broker: the session cookie a login gives, the
-cross-site checks of state-changing requests made with it, tokens that expire, and principals revoked by
-editing the principals file while the worker runs."""
+"""The web surface hardened, against a real worker on the real broker: the session cookie a login gives,
+the cross-site checks of state-changing requests made with it, tokens that expire, principals revoked by
+editing the principals file while the worker runs; quotas per principal (429 with Retry-After) and the
+fold's per-authority bound on a subject. The worker runs a policy with small quotas."""
 from __future__ import annotations
 
 import http.client
 import json
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
 
+import projections
 from ops.embedded_kafka import free_port
 from projections.access import SUPERVISOR, Principal
 from projections.canonical import SHANGHAI
 from projections.ids import make_uscc
+from projections.personal_data import rejection_digest
+from streams import ledger_reader, topics
+from streams.codec import decode_rejection
 from streams.principals import PRINCIPALS_FILE, Credential, Principals, new_token, token_sha256, write_principals
-from tests.helpers import Worker, wait_for
+from tests.helpers import Worker, deployment_pseudonym_key, wait_for
 
 A = {"authority_code": make_uscc("530100", 61, "1", "1"), "authority_name": "昆明市市场监督管理局"}
 B = {"authority_code": make_uscc("530100", 62, "1", "1"), "authority_name": "昆明市生态环境局"}
 
 
+PACKAGED_POLICY = Path(projections.__file__).parent / "policies" / "2024.1.yaml"
+PER_MINUTE, PER_SUBJECT_DAY, AUTHORITY_SHARE = 30, 3, 5  # the small quotas of this module's worker
+
+
 @pytest.fixture(scope="module")
 def worker(kafka, tmp_path_factory):
-    running = Worker(kafka.bootstrap, tmp_path_factory.mktemp("credentials"), free_port(),
+    data_dir = tmp_path_factory.mktemp("credentials")
+    policy_dir = data_dir / "policies"
+    policy_dir.mkdir()
+    text = PACKAGED_POLICY.read_text(encoding="utf-8").replace('version: "2024.1"', 'version: "2021.q"')
+    text = text.replace("effective_from: 2020-01-01", "effective_from: 2021-01-01")
+    for old, new in (("events_per_minute: {publisher: 6000,", f"events_per_minute: {{publisher: {PER_MINUTE},"),
+                     ("events_per_subject_per_day: {publisher: 2000,",
+                      f"events_per_subject_per_day: {{publisher: {PER_SUBJECT_DAY},"),
+                     ("events_per_authority_per_subject: 10000", f"events_per_authority_per_subject: {AUTHORITY_SHARE}")):
+        assert old in text
+        text = text.replace(old, new)
+    (policy_dir / "2021.q.yaml").write_text(text, encoding="utf-8")
+    running = Worker(kafka.bootstrap, data_dir, free_port(), env={"CREDIT_LEDGER_POLICY_DIR": str(policy_dir)},
                      authority_codes=[A["authority_code"], B["authority_code"]]).start()
     yield running
     running.stop()
@@ -166,3 +188,88 @@ def test_tokens_expire_and_a_principal_removed_from_the_file_is_refused_without_
     log = worker.log_path.read_text()
     assert not [t for t in (token, worker.tokens["supervisor"], worker.tokens["admin"]) if t in log]
     assert "read" in log and PRINCIPALS_FILE in log  # it said it re-read the file
+
+
+def post_batch(worker, lines: list[bytes], token: str) -> tuple[int, http.client.HTTPMessage, list[dict]]:
+    status, headers, body = call(worker, "POST", "/events:batch", b"\n".join(lines) + b"\n",
+                                 {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
+    return status, headers, [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def test_a_publisher_over_its_minute_quota_gets_429_another_publisher_gets_through(worker, kafka):
+    lines = [json.dumps(registered(100 + n), ensure_ascii=False).encode() for n in range(PER_MINUTE + 10)]
+    status, headers, results = post_batch(worker, lines, worker.tokens["publishers"][A["authority_code"]])
+    statuses = [r["status"] for r in results]
+    assert status == 200 and statuses.count(202) >= PER_MINUTE and 429 in statuses  # the burst, then the rate
+    assert statuses == sorted(statuses)  # in order: the first lines passed, the rest were refused
+    refused = [r for r in results if r["status"] == 429]
+    assert {r["errors"][0]["rule"] for r in refused} == {"events_per_minute"}
+    assert int(headers["Retry-After"]) == max(r["retry_after_s"] for r in refused) >= 1
+    # every line over the quota: the whole answer is 429
+    status, headers, results = post_batch(worker, lines[:5], worker.tokens["publishers"][A["authority_code"]])
+    assert status == 429 and int(headers["Retry-After"]) >= 1 and {r["status"] for r in results} == {429}
+    # another publisher, and the same one's own bearer on one event: B is not held back by A
+    event = json.dumps(registered(200, B), ensure_ascii=False).encode()
+    status, _, body = call(worker, "POST", "/events", event,
+                           {"Authorization": f"Bearer {worker.tokens['publishers'][B['authority_code']]}"})
+    assert status == 202, body
+    # counted by rule, and never written to credit.rejected
+    status, _, metrics = call(worker, "GET", "/metrics", headers={"Authorization": f"Bearer {worker.tokens['admin']}"})
+    counted = [line for line in metrics.decode().splitlines()
+               if line.startswith('credit_quota_refusals_total{rule="events_per_minute"}')]
+    assert counted and float(counted[0].split()[-1]) >= 10 + 5
+    digests = {rejection_digest(deployment_pseudonym_key(), line) for line in lines}
+    on_topic = {decode_rejection(v)["raw_digest"] for *_, v, _ in
+                ledger_reader.read_topic(kafka.access(), topics.REJECTED)}
+    assert not digests & on_topic
+
+
+def test_a_publisher_over_its_subject_quota_waits_for_the_next_day(worker):
+    token = worker.tokens["publishers"][B["authority_code"]]
+    subject = registered(300, B)
+    answers = []
+    for n in range(PER_SUBJECT_DAY + 1):
+        event = {**subject, "type": "PermitGranted", "payload": permit(f"Q-{n}")} if n else subject
+        answers.append(call(worker, "POST", "/events", json.dumps(event, ensure_ascii=False).encode(),
+                            {"Authorization": f"Bearer {token}"}))
+    assert [status for status, _, _ in answers] == [202] * PER_SUBJECT_DAY + [429]
+    status, headers, body = answers[-1]
+    refusal = json.loads(body)
+    assert refusal["errors"][0]["rule"] == "events_per_subject_per_day"
+    assert int(headers["Retry-After"]) == refusal["retry_after_s"] and 1 <= refusal["retry_after_s"] <= 86_400
+    # another subject, the same day: fine
+    status, _, _ = call(worker, "POST", "/events", json.dumps(registered(301, B), ensure_ascii=False).encode(),
+                        {"Authorization": f"Bearer {token}"})
+    assert status == 202
+
+
+def permit(record_id: str) -> dict:
+    return {"record_id": record_id, "decision_no": f"昆市监许〔2026〕{record_id}号", "permit_kind": "普通",
+            "content": "食品经营许可", "valid_from": datetime.now(SHANGHAI).date().isoformat()}
+
+
+def test_one_authority_cannot_fill_a_subject_the_fold_bounds_its_share(worker):
+    subject = registered(400)
+    events = [subject] + [{**subject, "type": "PermitGranted", "payload": permit(f"S-{n}")}
+                          for n in range(AUTHORITY_SHARE)]  # one more than A's share, through the admin's quota
+    status, _, results = post_batch(worker, [json.dumps(e, ensure_ascii=False).encode() for e in events],
+                                    worker.tokens["admin"])
+    assert status == 200 and {r["status"] for r in results} == {202}  # the edge takes them: the fold decides
+    subject_id = subject["subject"]["id"]
+    file = wait_for(lambda: (lambda s, f: f if s == 200 and f["rejected_total"] == 1 else None)(
+        *call_json(worker, f"/subjects/{subject_id}")), 60, what="the sixth event of A rejected by the fold")
+    assert file["events_total"] == AUTHORITY_SHARE
+    (rejected,) = file["rejected"]
+    assert rejected["reasons"][0]["rule"] == "authority_share"
+    assert A["authority_code"] in rejected["reasons"][0]["message"]
+    # another authority still reaches the subject
+    other = {**subject, "source": B, "type": "PermitGranted", "payload": permit("S-B")}
+    status, _, results = post_batch(worker, [json.dumps(other, ensure_ascii=False).encode()], worker.tokens["admin"])
+    assert results[0]["status"] == 202
+    wait_for(lambda: call_json(worker, f"/subjects/{subject_id}")[1]["events_total"] == AUTHORITY_SHARE + 1, 60,
+             what="B's event applied")
+
+
+def call_json(worker, path: str) -> tuple[int, dict]:
+    status, _, body = call(worker, "GET", path, headers={"Authorization": f"Bearer {worker.tokens['admin']}"})
+    return status, json.loads(body)

@@ -432,10 +432,39 @@ def test_rule_same_subject_an_event_about_another_subject_is_rejected():
     rejected_by(given(), {**other, "subject": {**other["subject"], "id": ev.BANK}}, "subject.id", rule="same_subject")
 
 
-def test_rule_subject_full_a_full_subject_takes_no_more_events():
-    state = given()
+def test_rule_subject_full_a_full_subject_takes_no_more_events_but_the_timers():
+    state = given(ev.penalty_imposed())
     full = {**state, "seen_event_ids": {f"id-{n}": n for n in range(MAX_EVENTS_PER_SUBJECT)}}
-    rejected_by(full, ev.penalty_imposed(), "$", rule="subject_full")
+    rejected_by(full, ev.permit_granted(), "$", rule="subject_full")
+    assert when(full, ev.publicity_ended("P-1", on="2025-03-03"))[1].kind == APPLIED  # its deadlines still fire
+
+
+def test_rule_authority_share_one_authority_cannot_fill_a_subject_to_lock_the_others_out():
+    policy = replace(DEFAULT_POLICY, events_per_authority_per_subject=3)
+    state = given(ev.penalty_imposed(), ev.permit_granted("X-1"), policy=policy)  # with the registration: 3
+    assert state["events_by_authority"] == {ev.AUTHORITY: 3}
+    rejected_by(state, ev.permit_granted("X-2"), "source.authority_code", rule="authority_share", policy=policy)
+    other = {**ev.permit_granted("Y-1"), "source": {"authority_code": ev.OTHER_AUTHORITY, "authority_name": "郑州市卫健委"}}
+    state, outcome = when(state, other, policy)
+    assert outcome.kind == APPLIED
+    # the timers' events are not the authority's: they apply, and count for no one
+    state, outcome = when(state, ev.publicity_ended("P-1", on="2025-03-03"), policy)
+    assert outcome.kind == APPLIED and state["events_by_authority"] == {ev.AUTHORITY: 3, ev.OTHER_AUTHORITY: 1}
+    # the bound is the policy's: under the default one the same event applies
+    assert when(state, ev.permit_granted("X-2"))[1].kind == APPLIED
+
+
+@hypothesis_given(st.lists(st.sampled_from([ev.AUTHORITY, ev.OTHER_AUTHORITY]), max_size=12), st.integers(1, 5))
+@settings(max_examples=30, deadline=None)
+def test_no_authority_holds_more_than_its_share_of_a_subject(authorities, bound):
+    policy = replace(DEFAULT_POLICY, events_per_authority_per_subject=bound)
+    state, _ = fold(None, ev.subject_registered(), 0, policy=policy)
+    for n, code in enumerate(authorities, start=1):
+        event = {**ev.permit_granted(f"H-{n}"), "source": {"authority_code": code, "authority_name": "某局"}}
+        state, outcome = fold(state, event, n, policy=policy)
+        held = state["events_by_authority"].get(code, 0)
+        assert held <= bound and (outcome.kind == APPLIED) == (held == authorities[:n].count(code)
+                                                               + (code == ev.AUTHORITY))
 
 
 def test_rule_unknown_type_an_event_type_outside_the_catalogue_is_rejected():

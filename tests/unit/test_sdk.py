@@ -142,6 +142,34 @@ def test_lines_answered_503_are_sent_again_alone(edge_of):
     assert edge.requests[1]["lines"] == [events[1]]
 
 
+def over_quota(n: int, retry_after_s: int, rule: str = "events_per_minute") -> dict:
+    return {"line": n, "status": 429, "retry_after_s": retry_after_s,
+            "errors": [{"field": "$", "rule": rule, "message": "over the quota"}]}
+
+
+def test_lines_over_a_minute_quota_are_sent_again_once_it_allows_them(edge_of):
+    def answer(lines, n):
+        if n == 1:  # the first line passes, the second is over the quota; then every line over it
+            first = json.loads(results([202]))
+            return 200, (json.dumps(first).encode() + b"\n" + json.dumps(over_quota(2, 0)).encode() + b"\n")
+        if n == 2:
+            return 429, json.dumps(over_quota(1, 0)).encode() + b"\n"
+        return 200, results([202] * len(lines))
+    edge = edge_of(answer)
+    events = [ev.event(), ev.event()]
+    report = Publisher(edge.url, token=TOKEN).publish_many(events)
+    assert report.ok and len(report.delivered) == 2 and len(edge.requests) == 3
+    assert edge.requests[1]["lines"] == edge.requests[2]["lines"] == [events[1]]
+
+
+def test_a_line_over_a_daily_quota_is_refused_not_waited_for(edge_of):
+    edge = edge_of(lambda lines, n: (200, json.dumps(over_quota(1, 36_000, "events_per_subject_per_day")).encode()
+                                     + b"\n"))
+    report = Publisher(edge.url, token=TOKEN, retry_within_s=5).publish_many([ev.event()])
+    assert report.statuses == {1: 429} and report.invalid[1][0].rule == "events_per_subject_per_day"
+    assert len(edge.requests) == 1
+
+
 @pytest.mark.parametrize("failure", [(503, b'{"errors": [{"message": "stopping"}]}'), (500, b"oops"),
                                      (502, b""), None], ids=["503", "500", "502", "dropped"])
 def test_a_failed_request_is_sent_again_whole(edge_of, failure):
