@@ -70,6 +70,8 @@ class Settings:
         from streams.private_files import read_private_file
 
         value, path = getattr(self, name), getattr(self, f"{name}_file")
+        if not value and not path:  # on the embedded stack: the development key `up` made, as its tokens
+            path = self.development_key_path(name) or ""
         if value or not path:
             return value.strip()
         try:
@@ -81,9 +83,17 @@ class Settings:
         except UnicodeDecodeError:
             sys.exit(f"{name.replace('_', ' ')}: {path} is not text (UTF-8)")
 
+    def development_key_path(self, name: str) -> str | None:
+        """<data dir>/keys/<file> when `up` made a development key `name` there (ops/up.py), else None: a
+        command run on the embedded stack (replay, sample ...) uses the key its worker uses."""
+        from ops.up import DEV_KEY_FILES, DEV_KEYS_DIR
+
+        path = Path(self.data_dir) / DEV_KEYS_DIR / DEV_KEY_FILES[name]
+        return str(path) if path.is_file() else None
+
     @property
     def has_pseudonym_key(self) -> bool:
-        return bool(self.pseudonym_key or self.pseudonym_key_file)
+        return bool(self.pseudonym_key or self.pseudonym_key_file or self.development_key_path("pseudonym_key"))
 
     @property
     def pseudonym_key_bytes(self) -> bytes:

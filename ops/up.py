@@ -37,6 +37,7 @@ LIVE_STOP_TIMEOUT_S = 10.0
 console = Console(stderr=True, soft_wrap=True)  # URLs and paths must stay whole
 # The development keys `up` makes when none is configured (setting -> file in <data dir>/keys/): random, 0600,
 # made once and reused by every later `up` on the data dir, handed to its worker as <setting>_file.
+DEV_KEYS_DIR = "keys"  # in the data dir
 DEV_KEY_FILES = {"pseudonym_key": "pseudonym.key", "master_key": "master.key"}
 DEV_KEY_BYTES = 32
 
@@ -70,7 +71,7 @@ def with_development_keys(settings: Settings, data_dir: Path) -> tuple[Settings,
     for name, file_name in DEV_KEY_FILES.items():
         if getattr(settings, name) or getattr(settings, f"{name}_file"):
             continue
-        path = data_dir / "keys" / file_name
+        path = data_dir / DEV_KEYS_DIR / file_name
         made = not path.exists()
         if made:
             write_private_file(path, base64.b64encode(secrets.token_bytes(DEV_KEY_BYTES)) + b"\n")

@@ -43,8 +43,8 @@ def test_replaying_a_file_that_names_a_person_needs_the_pseudonym_key(tmp_path):
     with_person, without = tmp_path / "person.jsonl", tmp_path / "company.jsonl"
     with_person.write_text(json.dumps(registration(person), ensure_ascii=False) + "\n", encoding="utf-8")
     without.write_text(json.dumps(registration(company), ensure_ascii=False) + "\n", encoding="utf-8")
-    refused = cli("replay", "--from-file", str(with_person), env=NO_KEYS)
-    assert refused.returncode == 1 and "no pseudonym key configured" in refused.stderr
+    refused = cli("replay", "--from-file", str(with_person), env={**NO_KEYS, "CREDIT_LEDGER_DATA_DIR": str(tmp_path)})
+    assert refused.returncode == 1 and "no pseudonym key configured" in refused.stderr  # nor one `up` made there
     assert cli("replay", "--from-file", str(without), env=NO_KEYS).returncode == 0  # nothing to pseudonymise
     done = cli("replay", "--from-file", str(with_person), "--json")  # the tests' deployment key
     assert done.returncode == 0 and next(iter(json.loads(done.stdout)["files"])).startswith("np-")
