@@ -110,9 +110,40 @@ ACTIONS: dict[str, Action] = {
     "verify": Action(AUDITOR_UP, True, "credit-ledger verify, GET /state/digest: chains and digests"),
     "access_log": Action(AUDITOR_UP, True, "credit-ledger access-log: who read which file"),
     "publish": Action((PUBLISHER, ADMIN), False, "POST /events, the SDK, credit-ledger publish (a write)"),
+    "login": Action(EVERYONE, False, "GET, POST /dashboard/login: the form, and a browser session for a valid token"),
+    "static": Action(EVERYONE, False, "GET /dashboard/dashboard.js, .css: the dashboard's code, no data"),
     # the credit office's own act (个人信息删除): its admin alone; logged like a read, before it is done
     "erase_personal_info": Action((ADMIN,), True, "credit-ledger erase, POST /subjects/{id}/personal-info/erase: "
                                                   "destroy a natural person's keys, for good, in every process"),
+}
+
+
+# Every route the worker serves ("METHOD /path", as its router names it) and the action of ACTIONS that says
+# who may use it and whether each use is logged. tests/unit/test_routes.py holds the worker to it: a route
+# not in this table is not served (streams/web_guard.py), and a route here the worker lacks is an error.
+ROUTES: dict[str, tuple[str, ...]] = {
+    "GET /subjects/{subject_id}": ("read_file",),
+    "GET /subjects/{subject_id}/report": ("report",),
+    "GET /subjects/{subject_id}/grade": ("grade",),
+    "GET /subjects/{subject_id}/history": ("history",),
+    "POST /subjects/{subject_id}/personal-info/erase": ("erase_personal_info",),
+    "POST /access-log": ("history", "verify"),  # the read a command announces names its action
+    "POST /events": ("publish",),
+    "POST /events:batch": ("publish",),
+    "GET /lists/{list_kind}": ("read_list",),
+    "GET /timeliness": ("timeliness",),
+    "GET /state/digest": ("verify",),
+    "GET /healthz": ("health",),
+    "GET /readyz": ("health",),
+    "GET /metrics": ("metrics",),
+    "GET /metrics/authorities": ("metrics_by_authority",),
+    "GET /dashboard": ("dashboard",),
+    "GET /dashboard/snapshot": ("dashboard",),
+    "GET /dashboard/stream": ("dashboard",),
+    "GET /dashboard/login": ("login",),
+    "POST /dashboard/login": ("login",),
+    "GET /dashboard/dashboard.js": ("static",),
+    "GET /dashboard/dashboard.css": ("static",),
 }
 
 

@@ -152,7 +152,7 @@ def test_in_force_follows_the_statuses_and_end_dates():
 def test_can_each_action(role):
     principal = Principal("p", role, ev.AUTHORITY if role == PUBLISHER else None)
     allowed = {action for action in access.ACTIONS if can(principal, action) is None}
-    everyone = {"read_file", "report", "read_list", "health", "metrics"}
+    everyone = {"read_file", "report", "read_list", "health", "metrics", "login", "static"}
     expected = {
         "anonymous": everyone, "querier": everyone, "publisher": everyone | {"publish"},
         "supervisor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info"},
