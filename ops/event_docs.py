@@ -71,7 +71,8 @@ def event_docs() -> str:
               "set aside, the subject's file stays as before it, and the operators are alerted |"]
     lines += ["", "## Types", ""]
     for spec in cat.EVENT_TYPES.values():
-        written_by = "the ledger's timers only" if spec.system else "publishers"
+        written_by = "the ledger itself only (its timers; the worker, for an erasure), never a publisher" \
+            if spec.system else "publishers"
         lines += [f"### {spec.name}", "", f"{spec.doc} Written by {written_by}; "
                   f"classification {spec.default_classification} by default.", "",
                   "| field | kind | required | values | what |", "|---|---|---|---|---|"]
