@@ -5,8 +5,10 @@ service's command with its environment, and a worker with the workers'. The path
 are the secrets' files here, the hosts localhost (the certificates name it too)."""
 from __future__ import annotations
 
+import base64
 import functools
 import os
+import secrets as secrets_module
 import signal
 import subprocess
 import sys
@@ -103,6 +105,7 @@ def test_the_compose_settings_run_a_sasl_ssl_broker_that_the_setup_and_a_worker_
     worker_env.pop("CREDIT_LEDGER_WEB_PORT")
     worker_env.pop("CREDIT_LEDGER_WEB_HOST")
     worker_env["CREDIT_LEDGER_PSEUDONYM_KEY"] = KEY.decode()  # compose requires it set; the test's
+    worker_env["CREDIT_LEDGER_MASTER_KEY"] = base64.b64encode(secrets_module.token_bytes(32)).decode()  # likewise
     worker = Worker(client, tmp / "worker", free_port(), env=worker_env).start()
     try:
         as_auditor = KafkaAccess(client, "SASL_SSL", "SCRAM-SHA-512", "credit-ledger-auditor",
