@@ -58,6 +58,7 @@ def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or
 
     from ops.config import data_dir_problem
     from streams.app import run_worker
+    from streams.kafka_access import quiet_startup_noise
 
     settings = load_settings(pseudonym_key_file=pseudonym_key_file, master_key_file=master_key_file)
     settings.require_worker_keys()  # before anything is started or written
@@ -65,6 +66,7 @@ def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or
     if problem:
         err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+    quiet_startup_noise()  # a young broker's coordinators and Faust's own topic: retried, not errors
     try:
         run_worker(settings, loglevel=loglevel)
     except KafkaException as error:  # before Faust starts: the topics could not be checked

@@ -14,7 +14,9 @@ A plain bootstrap string is accepted wherever a KafkaAccess is: PLAINTEXT.
 """
 from __future__ import annotations
 
+import logging
 import socket
+import time
 from dataclasses import dataclass, field
 
 from streams import kafka_sasl
@@ -73,9 +75,51 @@ def bootstrap_of(kafka: KafkaAccess | str) -> str:
     return kafka_access(kafka).bootstrap
 
 
+# librdkafka's own log lines. A client without a `logger` writes them raw to stderr, outside the log's format
+# and levels ("%4|1796577830.319|GETPID|rdkafka#producer-2| ..."): every client gets one, this one unless
+# it names its own, and whichever it is filters out the lines below.
+CLIENT_LOG = logging.getLogger("librdkafka")
+# (facility, text in the line): what librdkafka logs as a warning or an error although nothing is wrong.
+LIBRDKAFKA_BENIGN = (
+    # an idempotent producer's first request to a broker that is still loading its transaction state (a
+    # broker just started): librdkafka says "retrying", and does
+    ("GETPID", "Coordinator load in progress: retrying"),
+    # the ledger reader's consumers (streams/ledger_reader.py) have a group id they never use; librdkafka looks
+    # its coordinator up anyway, and closing the consumer while that connection authenticates says so
+    ("FAIL", "GroupCoordinator: SASL"),
+)
+
+
+class _LibrdkafkaBenign(logging.Filter):
+    """Makes LIBRDKAFKA_BENIGN's lines debug (confluent-kafka logs "%s [%s] %s": facility, client, text), matched
+    with the client's whole text, so that the same words in another failure still show.
+    The GroupCoordinator's is only the local teardown ("Local: Broker transport failure"): a broker that
+    refuses the credentials says so in other words, on the bootstrap connection too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) and len(record.args) == 3 else None
+        if args is None or record.levelno < logging.WARNING:
+            return True
+        facility, text = str(args[0]), str(args[2])
+        benign = any(facility == known and words in text for known, words in LIBRDKAFKA_BENIGN) and (
+            facility != "FAIL" or "Local: Broker transport failure" in text)
+        return _demoted(record) if benign else True
+
+
+def _demoted(record: logging.LogRecord) -> bool:
+    """The record made a debug line: a handler of warnings and errors leaves it out, a debug log keeps it.
+    (Its logger may well log debug: Faust sets the root logger so, for its spinner.)"""
+    record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+    return True
+
+
+LIBRDKAFKA_NOISE = _LibrdkafkaBenign()
+
+
 def client_config(kafka: KafkaAccess | str, **settings) -> dict:
     """The configuration of a confluent-kafka client (Producer, Consumer, AdminClient) reaching
-    `kafka` as its principal, with `settings` (librdkafka's names) added."""
+    `kafka` as its principal, with `settings` (librdkafka's names) added; its log lines go to a Python
+    logger (CLIENT_LOG, or settings' `logger`), never raw to stderr."""
     access = kafka_access(kafka)
     config = {"bootstrap.servers": access.bootstrap, "security.protocol": access.security_protocol}
     if access.sasl:
@@ -83,7 +127,45 @@ def client_config(kafka: KafkaAccess | str, **settings) -> dict:
                        "sasl.password": access.password})
     if access.tls and access.ca_file:
         config["ssl.ca.location"] = access.ca_file
-    return {**config, **settings}
+    config = {**config, "logger": CLIENT_LOG, **settings}
+    if isinstance(config["logger"], logging.Logger):
+        config["logger"].addFilter(LIBRDKAFKA_NOISE)  # once per logger: addFilter keeps one of each
+    return config
+
+
+# What the worker's Faust and aiokafka log as errors while a broker just started (`up`, a restart of both) is
+# still electing its group coordinators, and before Faust has created its own leader topic: each is retried
+# and over within seconds. In a worker's first STARTUP_GRACE_S these lines are debug; later, errors again.
+STARTUP_GRACE_S = 60.0
+STARTUP_BENIGN = {  # logger -> the message (its format string) and, when it matters, what its argument holds
+    "aiokafka.consumer.group_coordinator": ("Group Coordinator Request failed: %s", None),  # retriable only
+    "aiokafka.cluster": ("Topic %s not found in cluster metadata", "__assignor-__leader"),  # Faust's own
+    "faust.assignor.partition_assignor": ("Ignoring missing topic: %r", "__assignor-__leader"),
+}
+
+
+class _StartupBenign(logging.Filter):
+    def __init__(self, message: str, argument: str | None, until: float):
+        super().__init__()
+        self.message, self.argument, self.until = message, argument, until
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.message or time.monotonic() > self.until or not record.args:
+            return True
+        first = record.args[0] if isinstance(record.args, tuple) else record.args
+        benign = (getattr(first, "retriable", False) if self.argument is None
+                  else str(first).endswith(self.argument))
+        return _demoted(record) if benign else True
+
+
+def quiet_startup_noise(grace_s: float = STARTUP_GRACE_S) -> None:
+    """Make STARTUP_BENIGN's lines debug for the next `grace_s` (the worker calls it as it starts)."""
+    until = time.monotonic() + grace_s
+    for name, (message, argument) in STARTUP_BENIGN.items():
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, _StartupBenign)]:
+            logger.removeFilter(old)
+        logger.addFilter(_StartupBenign(message, argument, until))
 
 
 def ssl_context(kafka: KafkaAccess | str):

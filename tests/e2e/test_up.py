@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -160,6 +161,9 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         with pytest.raises(KafkaException):
             ledger_reader.watermarks(KafkaAccess(bootstrap), topics.EVENTS, timeout_s=3)
         check_csv_import(tmp_path, data_dir, url, admin)
+        # a fresh start says nothing alarming that is not: no error, no raw librdkafka line (%3|, %4|...)
+        for text in ((data_dir.parent / f"up-{web_port}.log").read_text(), (data_dir / "worker.log").read_text()):
+            assert "[ERROR]" not in text and not re.search(r"%[0-7]\|", text), text[-3000:]
     finally:
         up.send_signal(signal.SIGTERM)
         assert up.wait(60) == 0

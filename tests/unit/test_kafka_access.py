@@ -3,6 +3,7 @@ KafkaAccess, which configures every client; the ACLs give each principal what it
 from __future__ import annotations
 
 import json
+import logging
 import stat
 
 import pytest
@@ -11,7 +12,8 @@ from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceTyp
 from ops.config import Settings, kafka_env, load_settings
 from ops.kafka_acls import AUDITED_TOPICS, acl_bindings
 from streams import topics
-from streams.kafka_access import DEV_USERNAMES, KafkaAccess, KafkaAccessError, aiokafka_config, client_config
+from streams.kafka_access import (CLIENT_LOG, DEV_USERNAMES, KafkaAccess, KafkaAccessError, aiokafka_config,
+                                  client_config, quiet_startup_noise)
 from streams.principals import TOKENS_FILE, create_dev_kafka_credentials, create_dev_principals, read_tokens
 
 AUTHORITY = "11440300MB2C92050G"
@@ -19,10 +21,11 @@ AUTHORITY = "11440300MB2C92050G"
 
 def test_client_configuration_for_each_protocol(tmp_path):
     assert client_config("h:1", **{"acks": "all"}) == {"bootstrap.servers": "h:1", "security.protocol": "PLAINTEXT",
-                                                       "acks": "all"}
+                                                       "logger": CLIENT_LOG, "acks": "all"}
     sasl = KafkaAccess("h:1,h:2", "SASL_PLAINTEXT", "SCRAM-SHA-512", "u", "secret")
     assert client_config(sasl) == {"bootstrap.servers": "h:1,h:2", "security.protocol": "SASL_PLAINTEXT",
-                                   "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "u", "sasl.password": "secret"}
+                                   "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "u", "sasl.password": "secret",
+                                   "logger": CLIENT_LOG}
     ca = tmp_path / "ca.pem"
     tls = KafkaAccess("h:1", "SASL_SSL", "SCRAM-SHA-512", "u", "secret", str(ca))
     assert client_config(tls)["ssl.ca.location"] == str(ca) and client_config(tls)["security.protocol"] == "SASL_SSL"
@@ -107,3 +110,57 @@ def test_only_the_worker_writes_and_the_auditor_reads_three_topics():
     assert not {b for b in bindings if b.operation in (AclOperation.ALTER_CONFIGS, AclOperation.DELETE,
                                                         AclOperation.ALTER, AclOperation.ALL)
                 or b.restype == ResourceType.BROKER}
+
+
+class _Kept(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)  # as the worker's log and a command's stderr: warnings and errors
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_known_benign_client_lines_are_debug_and_the_others_are_kept():
+    """librdkafka's lines reach a logger, not raw stderr; its known benign ones (a young broker's "retrying", a
+    reader consumer's unused coordinator torn down at close) and a young broker's coordinator election and
+    Faust's own topic in aiokafka's and Faust's logs become debug lines. The same words of a real failure stay."""
+    kept = _Kept()
+    loggers = [CLIENT_LOG, *(logging.getLogger(name) for name in (
+        "aiokafka.consumer.group_coordinator", "aiokafka.cluster", "faust.assignor.partition_assignor"))]
+    for logger in loggers:
+        logger.addHandler(kept)
+    try:
+        client_config("h:1")  # every client's logger gets the filter
+        quiet_startup_noise()
+        rdkafka = lambda level, facility, text: CLIENT_LOG.log(level, "%s [%s] %s", facility, "rdkafka#c-1", text)
+        rdkafka(30, "GETPID", "[thrd:main]: Failed to acquire idempotence PID from broker b/1: Broker: Coordinator "
+                              "load in progress: retrying")
+        rdkafka(40, "FAIL", "[thrd:GroupCoordinator]: GroupCoordinator: SASL authentication error: "
+                            "SaslAuthenticateRequest failed: Local: Broker transport failure (after 0ms in state DOWN)")
+        rdkafka(40, "FAIL", "[thrd:GroupCoordinator]: GroupCoordinator: SASL authentication error: Authentication "
+                            "failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512")
+        rdkafka(40, "FAIL", "[thrd:b/1]: b/1: Connect to ipv4#127.0.0.1:1 failed: Connection refused")
+
+        class Retriable(Exception):
+            retriable = True
+
+        class Fatal(Exception):
+            retriable = False
+        coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+        coordinator.error("Group Coordinator Request failed: %s", Retriable("GroupCoordinatorNotAvailableError"))
+        coordinator.error("Group Coordinator Request failed: %s", Fatal("GroupAuthorizationFailedError"))
+        logging.getLogger("aiokafka.cluster").error("Topic %s not found in cluster metadata",
+                                                    "credit-ledger-web-__assignor-__leader")
+        logging.getLogger("aiokafka.cluster").error("Topic %s not found in cluster metadata", topics.EVENTS)
+        logging.getLogger("faust.assignor.partition_assignor").warning("Ignoring missing topic: %r",
+                                                                       "credit-ledger-web-__assignor-__leader")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(kept)
+    assert kept.lines == [
+        "FAIL [rdkafka#c-1] [thrd:GroupCoordinator]: GroupCoordinator: SASL authentication error: Authentication "
+        "failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512",
+        "FAIL [rdkafka#c-1] [thrd:b/1]: b/1: Connect to ipv4#127.0.0.1:1 failed: Connection refused",
+        "Group Coordinator Request failed: GroupAuthorizationFailedError",
+        f"Topic {topics.EVENTS} not found in cluster metadata"]
