@@ -784,6 +784,57 @@ def access_log(subject: Optional[str] = typer.Option(None, "--subject", metavar=
 
 
 @app.command()
+def dump(topic: str = typer.Argument(..., metavar="TOPIC", help="one of the ledger's topics, e.g. credit.events"),
+         from_offset: Optional[int] = typer.Option(None, "--from", metavar="OFFSET",
+                                                   help="start each partition at this offset (default: its first)"),
+         partition: Optional[int] = typer.Option(None, "--partition", metavar="P", help="only this partition"),
+         limit: int = typer.Option(100, "--limit", metavar="N", help="at most N records (1..100,000)"),
+         as_json: bool = typer.Option(False, "--json", help="one JSON object a line: partition, offset, key, value"),
+         kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+         web_url: Optional[str] = typer.Option(None, help="the worker that records the read on credit.access-log")):
+    """Print a topic's records decoded from Avro: credit.events, credit.digests and credit.access-log as the
+    auditor, the others as the worker's principal. The read is recorded on credit.access-log first."""
+    from ops.dump import problem_with, role_of, run_dump
+
+    problem = problem_with(topic, from_offset, partition, limit)
+    if problem:
+        _bad_option(problem)
+    settings = load_settings(kafka=kafka)
+    command = " ".join(["credit-ledger dump", topic] + [f"{flag} {value}" for flag, value in (
+        ("--from", from_offset), ("--partition", partition), ("--limit", limit)) if value is not None])
+    _recorded_read(web_url or settings.web_url, settings.operator_token, "verify", None, command[:300])
+    raise typer.Exit(run_dump(kafka=settings.kafka_access(role_of(topic)), topic=topic, start=from_offset,
+                              partition=partition, limit=limit, as_json=as_json, out=out, err=err))
+
+
+@app.command("kafka-tool", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def kafka_tool(ctx: typer.Context,
+               tool: str = typer.Argument(..., metavar="TOOL", help="consumer-groups, topics, get-offsets, configs "
+                                                                     "or acls (Kafka's kafka-TOOL.sh)"),
+               role: str = typer.Option("worker", "--as", metavar="ROLE",
+                                        help="whose Kafka credentials: worker (the ledger's topics and consumer "
+                                             "groups), auditor, or broker (the embedded broker's super user)"),
+               kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)")):
+    """Run one of Kafka's operator tools (fetched by `make setup`, run offline) against the ledger's Kafka with
+    the role's credentials; the rest of the line goes to the tool, e.g. `kafka-tool consumer-groups --describe
+    --group credit-ledger`."""
+    from ops.kafka_tool import ROLES, TOOLS, KafkaToolError, broker_access, run_tool
+
+    if tool not in TOOLS:
+        _bad_option(f"TOOL {tool!r} is not one of {', '.join(TOOLS)}")
+    if role not in ROLES:
+        _bad_option(f"--as must be one of {', '.join(ROLES)}, got {role!r}")
+    settings = load_settings(kafka=kafka)
+    try:
+        access = (broker_access(settings.kafka, Path(settings.data_dir)) if role == "broker"
+                  else settings.kafka_access(role))
+        raise typer.Exit(run_tool(tool, list(ctx.args), access))
+    except KafkaToolError as error:
+        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command()
 def erase(subject_id: str = typer.Argument(..., metavar="ID", help="the natural person's pseudonym (np-...)"),
           reason: str = typer.Option(..., "--reason", help="why: the legal ground and the request (one line, at "
                                                            "most 500 characters; it goes on the record)"),

@@ -13,7 +13,7 @@ created with the storage, in <data dir>/broker-credentials.json (0600). The SCRA
 roles given (`credentials`, tokens.json's "kafka" section) are written into the storage when it is
 formatted, so the broker accepts them from its first start, and set again at each later start.
 
-    python -m ops.embedded_kafka fetch                 # what `make setup` runs
+    python -m ops.embedded_kafka fetch                 # what `make setup` runs (the operator tools too)
     python -m ops.embedded_kafka run [--port 9092] [--data-dir D]   # credentials in D/tokens.json
 """
 from __future__ import annotations
@@ -102,6 +102,37 @@ def ensure_kafka_jars() -> Path:
     except OSError:  # another process finished first: use theirs
         shutil.rmtree(partial, ignore_errors=True)
     return libs
+
+
+def kafka_tools_dir() -> Path:
+    """Where Kafka's operator tools' jar lies, beside the broker's (ops/kafka_tool.py)."""
+    return kafka_libs_dir().with_name("tools")
+
+
+def ensure_kafka_tools() -> Path:
+    """The directory holding the kafka-tools jar (kafka-consumer-groups, kafka-topics ... as main classes),
+    fetching it with Maven if needed. Only the jar: the rest of what the tools need is the broker's."""
+    tools = kafka_tools_dir()
+    if (tools / MARKER).exists():
+        return tools
+    mvn = _require("mvn")
+    partial = tools.with_name(f"tools.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    cmd = [mvn, "-q", "-B", "-f", str(HERE / "tools-pom.xml"), "dependency:copy-dependencies",
+           "-DexcludeTransitive=true", f"-DoutputDirectory={partial}"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 or not any(partial.glob("kafka-tools-*.jar")):
+        shutil.rmtree(partial, ignore_errors=True)
+        raise MissingToolError(f"fetching the Kafka tools failed: {' '.join(cmd)}\n"
+                               f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    (partial / MARKER).write_text(f"kafka-tools {KAFKA_VERSION}\n")
+    if not (tools / MARKER).exists():
+        shutil.rmtree(tools, ignore_errors=True)  # an interrupted fetch from before the marker
+    try:
+        partial.rename(tools)
+    except OSError:  # another process finished first: use theirs
+        shutil.rmtree(partial, ignore_errors=True)
+    return tools
 
 
 LISTEN_PORTS_LOW = 20_000  # where free_port looks: below the kernel's ephemeral range (see _ephemeral_low)
@@ -411,11 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _require("java")  # needed to run the broker even when the jars are cached
         libs = ensure_kafka_jars()
+        tools = ensure_kafka_tools() if args.action == "fetch" else None  # `credit-ledger kafka-tool`, offline
     except MissingToolError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if args.action == "fetch":
-        print(f"Kafka {KAFKA_VERSION} jars in {libs}")
+        print(f"Kafka {KAFKA_VERSION} jars in {libs}, its operator tools in {tools}")
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the `with` below stops the JVM
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored (`cmd &`)
