@@ -12,7 +12,8 @@ consumer lag (the sum of credit_consumer_lag_messages at /metrics).
 
 Checked: neither the memory beyond the write buffer nor the lag grows without bound
 (`unbounded_growth`, unit-tested here against a synthetic growing series and a flat noisy one);
-the rate was really offered and every event delivered; timers fired; at the end every subject's
+the rate was really offered and every event delivered; timers fired, as many times as the log holds
+timer events written since the soak began (the published subjects' among them); at the end every subject's
 state equals a clean re-fold of the log up to where the worker stands (by digest, as `rebuild
 --verify` compares) and so do the files the worker serves for a sample of subjects.
 
@@ -46,8 +47,11 @@ from ops.bench import rss_mib
 from ops.config import Settings
 from ops.demo import demo_events
 from ops.embedded_kafka import free_port
+from projections.deadlines import TIMER_SYSTEM
 from projections.fold import credit_file
 from projections.ids import make_resident_id, make_uscc
+from streams import ledger_reader, topics
+from streams.codec import CodecError, decode_event
 from streams.ledger import rebuild_from_log
 from streams.sdk import Publisher
 from tests.helpers import Worker, folded_file, wait_for
@@ -209,6 +213,7 @@ def test_a_steady_load_keeps_memory_and_lag_bounded_and_the_state_exact(kafka, t
     rss, buffered, lag = [], [], []  # MiB, MiB, messages
     try:
         fired_before = metric_sum(worker, "credit_timers_fired_total")
+        marks_before = ledger_reader.watermarks(kafka.access("auditor"), topics.EVENTS)  # timer events after these
         publisher.start()
         started_s = time.monotonic()
         for n in range(int(SOAK_S / SAMPLE_INTERVAL_S)):
@@ -240,8 +245,25 @@ def test_a_steady_load_keeps_memory_and_lag_bounded_and_the_state_exact(kafka, t
 
         wait_for(lambda: metric_sum(worker, "credit_consumer_lag_messages") == 0, CAUGHT_UP_TIMEOUT_S,
                  what="the worker caught up")
+        # Deadlines fell due and their system events were published under load: as many as the log holds
+        # since the soak began. The clock runs on (a day a second) and the timers with it, so the log is
+        # read between two readings of the counter, each timer event counted once published (the counter
+        # before the log has it; the log only once it is counted): fired_then <= in the log <= fired_now.
         fired = metric_sum(worker, "credit_timers_fired_total") - fired_before
-        assert fired > 0  # deadlines fell due and their system events were published under load
+        in_log: list[str] = []
+
+        def counted_in_log() -> bool:
+            in_log[:] = timer_events_since(kafka.access("auditor"), marks_before)
+            return len(in_log) >= fired
+        wait_for(counted_in_log, CAUGHT_UP_TIMEOUT_S, interval_s=1.0, what=f"the {fired:.0f} timer events counted in the log")
+        fired_now = metric_sum(worker, "credit_timers_fired_total") - fired_before
+        soak_subjects = {r.subject_id for r in publisher.delivered}
+        of_soak = sum(1 for subject_id in in_log if subject_id in soak_subjects)
+        print(f"soak: timer events {fired:.0f} counted <= {len(in_log)} in the log <= {fired_now:.0f} counted "
+              f"after; {of_soak} of them for the subjects it published (the others: earlier tests' subjects in the "
+              f"session's log, whose deadlines the fast clock brings due too)")
+        assert fired <= len(in_log) <= fired_now, (fired, len(in_log), fired_now)
+        assert of_soak > 0  # the published events' own deadlines fired, not only older subjects'
         subject_ids = sorted({r.subject_id for r in publisher.delivered})
         sample_ids = subject_ids[::max(1, len(subject_ids) // FILES_COMPARED)]
         wait_for(lambda: state_equals_refold(worker, kafka.access("auditor"), sample_ids), CAUGHT_UP_TIMEOUT_S,
@@ -271,6 +293,20 @@ def state_equals_refold(worker: Worker, bootstrap, sample_ids: list[str]) -> boo
         keys = sorted(k for k in set(served) | set(refolded) if served.get(k) != refolded.get(k))
         assert not keys, f"{subject_id} differs from a clean re-fold in {keys}"
     return True
+
+
+def timer_events_since(auditor, marks: dict[int, tuple[int, int]]) -> list[str]:
+    """The subject id of every timer system event written to credit.events after `marks` (high watermarks)."""
+    found = []
+    for partition, (_, high) in ledger_reader.watermarks(auditor, topics.EVENTS).items():
+        for _, _, value, _ in ledger_reader.read_range(auditor, topics.EVENTS, partition, marks[partition][1], high):
+            try:
+                event = decode_event(value)
+            except CodecError:  # other tests' poison records share this topic
+                continue
+            if event["source"].get("system") == TIMER_SYSTEM:
+                found.append(event["subject"]["id"])
+    return found
 
 
 def write_buffer_mib(worker: Worker) -> float:
