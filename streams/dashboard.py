@@ -468,12 +468,24 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
     The data (snapshot, stream) is for supervisors and up (streams/gate.py); the static assets are public."""
     dashboard = Dashboard(store, clock, ready)
     assets = {name: _asset(name) for name in ASSETS}  # read once: a handful of kilobytes
+    install_page(app, gate, assets)
+    install_login(app, gate)
+    for name in ("dashboard.js", "dashboard.css"):
+        app.page(f"/dashboard/{name}", name=f"dashboard_{name.replace('.', '_')}")(asset_page(assets, name))
+    install_data(app, dashboard, gate)
+    install_background(app, dashboard, bootstrap)
+    return dashboard
 
-    def asset_page(name: str):
-        async def serve(web, request):
-            return web.bytes(assets[name], headers={"Content-Type": f"{ASSETS[name]}; charset=utf-8",
-                                                    "Cache-Control": "no-cache"})
-        return serve
+
+def asset_page(assets: dict[str, bytes], name: str):
+    async def serve(web, request):
+        return web.bytes(assets[name], headers={"Content-Type": f"{ASSETS[name]}; charset=utf-8",
+                                                "Cache-Control": "no-cache"})
+    return serve
+
+
+def install_page(app, gate, assets: dict[str, bytes]) -> None:
+    """GET /dashboard: the page for those who may see it, the login form for a browser without a session."""
 
     @app.page("/dashboard", name="dashboard")
     async def page(web, request):
@@ -486,8 +498,10 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
                 return web.bytes(b"", status=303, headers={"Location": "/dashboard/login", "Cache-Control": "no-store"})
             return web.bytes(refusal_page(body["errors"][0]["message"]).encode(), status=status,
                              headers=HTML_PAGE_HEADERS)
-        return await asset_page("dashboard.html")(web, request)
+        return await asset_page(assets, "dashboard.html")(web, request)
 
+
+def install_login(app, gate) -> None:
     @app.page("/dashboard/login", name="dashboard_login")
     class Login(View):
         """GET: the login form. POST (a form's `token` field, or JSON {"token": ...}): for a valid token a
@@ -527,20 +541,23 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
                                                                   request.headers.get("X-Forwarded-Proto")))
             return response
 
-    async def refused(web, request, endpoint: str):
-        """The JSON refusal for a reader who may not see the dashboard's data, else None (read logged)."""
-        _, refusal = await gate.admit(request, "dashboard", endpoint)
-        if refusal:
-            body, status = refusal
-            return web.bytes(orjson.dumps(body), status=status,
-                             headers={"Content-Type": "application/json; charset=utf-8"})
-        return None
-    for name in ("dashboard.js", "dashboard.css"):
-        app.page(f"/dashboard/{name}", name=f"dashboard_{name.replace('.', '_')}")(asset_page(name))
+
+async def refused(gate, web, request, endpoint: str):
+    """The JSON refusal for a reader who may not see the dashboard's data, else None (read logged)."""
+    _, refusal = await gate.admit(request, "dashboard", endpoint)
+    if refusal:
+        body, status = refusal
+        return web.bytes(orjson.dumps(body), status=status,
+                         headers={"Content-Type": "application/json; charset=utf-8"})
+    return None
+
+
+def install_data(app, dashboard: Dashboard, gate) -> None:
+    """The snapshot, once (/dashboard/snapshot) or pushed every second (/dashboard/stream)."""
 
     @app.page("/dashboard/snapshot", name="dashboard_snapshot")
     async def snapshot(web, request):
-        refusal = await refused(web, request, "GET /dashboard/snapshot")
+        refusal = await refused(gate, web, request, "GET /dashboard/snapshot")
         if refusal:
             return refusal
         return web.bytes(dashboard.snapshot_bytes(), headers={"Content-Type": "application/json; charset=utf-8",
@@ -549,7 +566,7 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
     @app.page("/dashboard/stream", name="dashboard_stream")
     async def stream(web, request):
         """A snapshot every SNAPSHOT_INTERVAL_S as a server-sent event, until the page goes or we stop."""
-        refusal = await refused(web, request, "GET /dashboard/stream")  # logged once per stream
+        refusal = await refused(gate, web, request, "GET /dashboard/stream")  # logged once per stream
         if refusal:
             return refusal
         if dashboard.streams >= STREAMS_MAX:
@@ -576,6 +593,10 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
             dashboard.streams -= 1
         return response
 
+
+def install_background(app, dashboard: Dashboard, bootstrap: KafkaAccess | str) -> None:
+    """The streams' end at shutdown, the trend's samples, and the buffers seeded from the topics' tails."""
+
     async def close_streams(*args, **kwargs) -> None:
         dashboard.closing.set()
     # Whichever comes first: the app stopping, or the web server shutting down (which would otherwise
@@ -596,5 +617,3 @@ def install(app, store, clock, gate, *, bootstrap: KafkaAccess | str, ready: Cal
             return
         dashboard.seed(tails)
         dashboard.sample_trend()
-
-    return dashboard

@@ -1,5 +1,5 @@
 """The ledger's edge, one function for every way in: POST /events, POST /events:batch (the SDK's and
-`credit-ledger publish`'s path) and nothing else; the worker serves both (streams/app.py).
+`credit-ledger publish`'s path) and nothing else; the worker serves both (streams/routes_publishing.py).
 
     verdict = judge(line, ctx, principal=principal, key_store=key_store)   # one event's JSON text
     event, problems = accept_event(raw, ctx, principal=principal, key_store=key_store)
@@ -80,7 +80,7 @@ class Verdict:
 def judge(text: bytes, ctx: EdgeContext, *, principal: Principal, key_store: KeyStore | None = None,
           reused_id: Callable[[dict], Problem | None] = lambda event: None) -> Verdict:
     """`reused_id(event)`: a problem when the ledger already applied this event id with other content
-    (409; streams/app.py asks the worker's store: projections.fold.id_conflict)."""
+    (409; streams/routes_publishing.py asks the worker's store: projections.fold.id_conflict)."""
     if len(text) > LINE_BYTES_MAX:
         return Verdict(TOO_LARGE, problems=[Problem("$", "size_limit", (
             f"the event's JSON is {len(text)} bytes, the limit is {LINE_BYTES_MAX} (one event is at most "

@@ -1,5 +1,5 @@
 """`credit-ledger erase SUBJECT --reason ...`: a natural person's personal information erased for good
-(个人信息删除, issue 28), by the worker that receives POST /subjects/{id}/personal-info/erase (streams/app.py):
+(个人信息删除, issue 28), by the worker that receives POST /subjects/{id}/personal-info/erase (streams/routes_audit.py):
 
 1. the gate: only an admin (the credit office) may (projections.access: "erase_personal_info"); the act is
    written to credit.access-log, with its reason, before anything is done;

@@ -21,7 +21,7 @@ acknowledged anywhere is seen. An erasure wins for good over any key of its subj
 (one partition orders them): the eraser writes its marker, reads up to after it and writes a tombstone for
 every key written before it; a key another process made at that very moment, after the marker, opens
 nothing anywhere (the marker wins), and its wrapped bytes get their tombstone from the next process that
-runs `tombstone_strays` (the worker does every STRAYS_EVERY_S, streams/app.py).
+runs `tombstone_strays` (the worker does every STRAYS_EVERY_S, streams/worker_loops.py).
 
 Sealing (at the edge, for each natural person's event) reads the topic at most every SEAL_FRESH_S: an erasure
 made elsewhere in that moment leaves at most a few events sealed under the erased key, unreadable by anyone.

@@ -11,7 +11,7 @@ pseudonym, the penalties, the chain) stays and still folds to the same file.
     key_store = settings.key_store()  # the deployment's: streams/key_store.py (MemoryKeyStore in tests)
     sealed = seal(key_store, "np-…", {"name": "张三", "id_number": "410105198503140078"})
     unseal(key_store, "np-…", sealed)  # {"name": "张三", "id_number": "4101…"}
-    key_store.erase("np-…", reason="…")  # `credit-ledger erase`, through the worker (streams/app.py)
+    key_store.erase("np-…", reason="…")  # `credit-ledger erase`, through the worker (streams/routes_audit.py)
     unseal(key_store, "np-…", sealed)  # raises PersonalInfoErased, in every process of the deployment
 
 The fold never reads subject.pii; a reader entitled to it (projections.access: action

@@ -49,7 +49,7 @@ import orjson
 from projections.json_input import load_json, value_problems
 from projections.validate import InvalidEvent, Problem
 
-# Below the edge's limits (streams/app.py: 5,000 lines, 16 MiB a batch).
+# Below the edge's limits (streams/routes_publishing.py: 5,000 lines, 16 MiB a batch).
 BATCH_LINES_MAX = 5_000
 # Few, large requests: the worker's edge judges a batch's lines in a few turns of its event loop, and each
 # turn it waits lets the fold in (~0.1 s): 5,000 lines a request accepted 2-3x the events of 1,000.

@@ -1,0 +1,93 @@
+"""The routes of lists and of the ledger as a whole: the public red and black lists, health, readiness,
+Prometheus metrics (whole-ledger, and per authority for a supervisor) and 双公示 timeliness."""
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from projections.canonical import instant_text
+from projections.catalogue import LIST_KINDS
+from projections.lists import listed_on, public_entry
+from streams import metrics
+from streams.http_json import json_response
+from streams.worker import Worker
+
+LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000
+
+
+def install(app, worker: Worker) -> None:
+    install_lists(app, worker)
+    install_health(app, worker)
+
+
+def install_lists(app, worker: Worker) -> None:
+    gate, store, clock = worker.gate, worker.store, worker.clock
+
+    @app.page("/lists/{list_kind}")
+    async def public_list(web, request, list_kind: str):
+        """The public view of a red or black list: active PUBLIC entries with their measures, paged by
+        `?after=<subject id>/<entry id>&limit=N`; `?sector=WORK_SAFETY` keeps the entries of that sector or
+        sub-kind (a page may then hold fewer than `limit`: follow next_after)."""
+        _, refusal = gate.check(request, "read_list")
+        if refusal:
+            return json_response(web, *refusal)
+        if list_kind not in LIST_KINDS:
+            return json_response(web, {"error": f"no list {list_kind!r}; lists: {', '.join(LIST_KINDS)}"}, status=404)
+        try:
+            limit = int(request.query.get("limit", LIST_PAGE_DEFAULT))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= LIST_PAGE_MAX:
+            return json_response(web, {"errors": [{"field": "limit", "rule": "range",
+                                                   "message": f"a whole number in 1..{LIST_PAGE_MAX}"}]}, status=400)
+        members = store.list_members(list_kind, request.query.get("after", ""), limit)
+        states = ((store.get(subject_id), entry_id) for subject_id, entry_id in members)
+        entries = [public_entry(state, entry_id) for state, entry_id in states
+                   if listed_on(state, entry_id, worker.today())]
+        sector = request.query.get("sector")
+        if sector is not None:  # issue 29: a list entry carries its sector
+            entries = [entry for entry in entries if entry.get("sector") == sector]
+        next_after = f"{members[-1][0]}/{members[-1][1]}" if len(members) == limit else None
+        return json_response(web, {"list_kind": list_kind, "entries": entries, "next_after": next_after})
+
+    @app.page("/timeliness")
+    async def timeliness(web, request):
+        """双公示 timeliness per authority: on time, late (迟报), overdue (漏报)."""
+        _, refusal = await gate.admit(request, "timeliness", "GET /timeliness")
+        if refusal:
+            return json_response(web, *refusal)
+        authorities: dict[str, dict] = {}
+        for name, count in store.counters("timeliness/").items():
+            _, authority, outcome = name.split("/")
+            authorities.setdefault(authority, {"on_time": 0, "late": 0, "overdue": 0, "exempt": 0,
+                                               "historical": 0})[outcome] = count
+        for counts in authorities.values():
+            # each decision once (R6); exempt records (R8) and historical imports (R10) counted apart
+            due = counts["on_time"] + counts["late"] + counts["overdue"]
+            counts["timely_ratio"] = round(counts["on_time"] / due, 4) if due else None
+        return json_response(web, {"authorities": authorities, "clock": instant_text(clock.now())})
+
+
+def install_health(app, worker: Worker) -> None:
+    gate, store, readiness = worker.gate, worker.store, worker.readiness
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        return json_response(web, {"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web, request):
+        body = {"ready": readiness.ready, "applied_offsets": store.applied_offsets()}
+        return json_response(web, body, status=200 if readiness.ready else 503)
+
+    @app.page("/metrics")
+    async def prometheus_metrics(web, request):
+        """Counts of the whole ledger, labelled by nothing an authority or a subject could be told apart by."""
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/metrics/authorities")
+    async def prometheus_metrics_by_authority(web, request):
+        """双公示 timeliness per authority, for Prometheus with a supervisor's token (as /timeliness tells it)."""
+        _, refusal = gate.check(request, "metrics_by_authority")
+        if refusal:
+            return json_response(web, *refusal)
+        return web.bytes(generate_latest(metrics.BY_AUTHORITY), content_type=CONTENT_TYPE_LATEST.split(";")[0])

@@ -1,0 +1,76 @@
+"""What the parts of the worker share, in one object handed to each part's `install(app, worker)`.
+
+The worker (streams/app.py wires it) is a handful of parts, each a file with one job:
+- streams/worker_fold.py: the fold loop, publish-then-commit of its outputs, and the stop policy;
+- streams/worker_loops.py: the timers (deadlines, digests, stray keys, the regrade sweep, readiness);
+- streams/routes_publishing.py: POST /events and /events:batch, the edge and its quotas;
+- streams/routes_files.py: a subject's file, report, grade and history;
+- streams/routes_audit.py: the access log, the state digest and the erasure of personal information;
+- streams/routes_public.py: the public lists, health, readiness, metrics and timeliness;
+- streams/dashboard.py: the live dashboard.
+They share only what is here: no state hides in closures or in attributes stuck on the Faust app.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from projections.canonical import instant_text
+
+if TYPE_CHECKING:
+    from projections.policy import Policy, PolicyBook
+    from streams.clock import Clock
+    from streams.dashboard import Dashboard
+    from streams.gate import Gate
+    from streams.kafka_access import KafkaAccess
+    from streams.ledger import LedgerProcessor
+    from streams.ledger_consumer import LedgerConsumer
+    from streams.outputs import BatchProducer
+    from streams.pii import KeyStore
+    from streams.store import SubjectStore
+
+
+def policy_in_force(policies: PolicyBook, clock: Clock) -> Policy:
+    """The policy in force on the ledger's clock: grades use it (each event folds under its own day's)."""
+    return policies.in_force(instant_text(clock.now())[:10])
+
+
+@dataclass
+class Readiness:
+    """Whether this worker has folded its partitions up to where the log stood when it first looked
+    (GET /readyz; the deadlines and the regrade sweep wait for it). Set by worker_loops.check_ready."""
+
+    ready: bool = False
+    targets: dict[int, int] | None = None  # partition -> the offset to reach, the log's end when first looked at
+    shown_partitions: list[int] = field(default_factory=list)  # the partitions whose lag gauges this worker shows
+
+
+@dataclass(eq=False)
+class Worker:
+    settings: Any  # ops.config.Settings (streams/ does not import ops/)
+    kafka: KafkaAccess  # every client of the worker, Faust's too, is its principal
+    store: SubjectStore  # or a MemoryStore in tests
+    clock: Clock  # the ledger's (fast in a demo)
+    policies: PolicyBook
+    processor: LedgerProcessor
+    gate: Gate  # who is asking, may they, the access log
+    key_store: KeyStore | None  # None when sealing is off (pii_key_store = "off")
+    pseudonym_key: bytes  # read once (it may be a file): the worker has none otherwise
+    ledger_consumer: LedgerConsumer
+    outputs: BatchProducer  # a batch's rejections and grade changes
+    events_topic: Any  # Faust's credit.events topic: the timers' and the erasure's system events
+    dashboard: Dashboard | None = None  # fed by the fold once installed
+    readiness: Readiness = field(default_factory=Readiness)
+    # The fold and the policy sweep both write grades: one at a time, publish then commit.
+    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stop_error: Exception | None = None  # the error that stopped the worker, if one did
+
+    def policy_now(self) -> Policy:
+        return policy_in_force(self.policies, self.clock)
+
+    def today(self) -> str:
+        return instant_text(self.clock.now())[:10]  # the Asia/Shanghai date on the ledger's clock
+
+    async def send_event(self, subject_id: str, value: bytes):
+        return await self.events_topic.send(key=subject_id.encode(), value=value)

@@ -1,0 +1,161 @@
+"""The worker's timers: the deadlines, the digests of the log, stray keys, the regrade sweep and readiness.
+
+Each is a Faust timer over the shared Worker (streams/worker.py); none of them raises out of its
+tick, since a timer that raised would stop the app.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from confluent_kafka import KafkaException
+from faust.exceptions import NotReady
+
+from projections.canonical import instant_text
+from streams import ledger_reader, metrics, topics
+from streams.codec import encode_digest
+from streams.key_store import STRAYS_EVERY_S
+from streams.pii import KeyStoreError
+from streams.store import StoreError
+from streams.timers import TICK_S, Timers
+from streams.worker import Worker
+from streams.worker_fold import publish_outputs, stop_worker
+
+log = logging.getLogger(__name__)
+
+READY_CHECK_S = 1.0
+DIGEST_INTERVAL_S = 5.0
+REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
+
+
+def install(app, worker: Worker) -> Timers:
+    """Every timer of the worker; returns the deadline timers."""
+    install_digests(app, worker)
+    timers = install_deadlines(app, worker)
+    install_stray_keys(app, worker)
+    install_regrade(app, worker)
+    install_readiness(app, worker)
+    return timers
+
+
+def install_digests(app, worker: Worker) -> None:
+    store = worker.store
+    digests_topic = app.topic(topics.DIGESTS, key_serializer="raw", value_serializer="raw")
+    digests_published: dict[int, int] = {}  # partition -> last offset published
+
+    @app.timer(DIGEST_INTERVAL_S)
+    async def publish_digests():
+        # The newest root of each partition this worker folds, when it moved since the last one.
+        for p, offset in store.applied_offsets().items():
+            if digests_published.get(p) == offset:
+                continue
+            try:
+                await digests_topic.send(key=str(p).encode(), value=encode_digest({
+                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
+                    "at": instant_text(datetime.now(timezone.utc))}))
+            except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
+                return
+            digests_published[p] = offset
+
+
+def install_deadlines(app, worker: Worker) -> Timers:
+    store, readiness = worker.store, worker.readiness
+    timers = Timers(store, worker.policies, worker.clock, worker.send_event,
+                    owns=lambda partition: partition in worker.ledger_consumer.assigned())
+    # The timeliness totals live in the store; the counters start from them, so they survive a restart.
+    for name, count in store.counters("timeliness/").items():
+        _, authority, outcome = name.split("/")
+        metrics.TIMELINESS[outcome].labels(authority).inc(count)
+
+    @app.timer(TICK_S)
+    async def fire_deadlines():
+        # Only once caught up: a deadline met by a record still unfolded would fire needlessly.
+        if readiness.ready:
+            try:
+                await timers.fire_due()
+            except NotReady:  # a stop (SIGTERM) closed the producer mid-tick; raised, it made the stop a crash
+                log.info("stopping: the deadlines not yet published fire after the restart")
+                return
+        timers.update_gauges()
+        for name, count in store.counters("grades/").items():
+            metrics.GRADE_SUBJECTS.labels(name.split("/", 1)[1]).set(count)
+    return timers
+
+
+def install_stray_keys(app, worker: Worker) -> None:
+    key_store = worker.key_store
+
+    @app.timer(STRAYS_EVERY_S)
+    async def tombstone_stray_keys():
+        """The tombstone of a key another process made at the moment its subject was erased (streams/key_store.py)."""
+        if key_store is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, key_store.tombstone_strays)
+            except KeyStoreError as error:  # the broker away: the next round tries again
+                log.warning("key store: %s", error.reason)
+
+
+def install_regrade(app, worker: Worker) -> None:
+    @app.timer(REGRADE_CHECK_S)
+    async def regrade_on_new_policy():
+        await regrade_on_new_policy_once(worker)
+
+
+async def regrade_on_new_policy_once(worker: Worker) -> None:
+    """A policy taking effect regrades every subject; progress in credit_regrade_progress_ratio."""
+    store, processor = worker.store, worker.processor
+    policy = worker.policy_now()
+    if not worker.readiness.ready or store.meta("graded_with") == policy.version:
+        return
+    total, done = max(1, store.subject_count()), 0
+    metrics.REGRADE_PROGRESS.set(0)
+    try:
+        for batch, count in processor.regrade_all(policy):
+            async with worker.writing:
+                if batch.grade_changes:
+                    await publish_outputs(worker, batch)
+                processor.commit(batch)
+            done += count
+            metrics.REGRADED.inc(count)
+            metrics.REGRADE_PROGRESS.set(min(1.0, done / total))
+            await asyncio.sleep(0)  # let the fold and the web server in between chunks
+        store.write({}, {}, meta={"graded_with": policy.version})
+    except StoreError as error:
+        await stop_worker(worker, error)
+        return
+    metrics.REGRADE_PROGRESS.set(1)
+
+
+def install_readiness(app, worker: Worker) -> None:
+    @app.timer(READY_CHECK_S)
+    async def check_ready():
+        await check_ready_once(worker)
+
+
+async def check_ready_once(worker: Worker) -> None:
+    # Ready once every partition is folded up to where the log stood when we looked first.
+    store, readiness = worker.store, worker.readiness
+    assigned = sorted(worker.ledger_consumer.assigned())
+    if not assigned:
+        return
+    loop = asyncio.get_running_loop()
+    try:
+        marks = await loop.run_in_executor(None, ledger_reader.watermarks, worker.kafka, topics.EVENTS)
+    except KafkaException as error:  # the broker is away (a restart): a timer that raised would stop the app
+        log.warning("readiness check: cannot read the watermarks (%s); trying again", error)
+        return
+    lagging = readiness.shown_partitions  # the partitions whose gauges this worker shows
+    changed = assigned != lagging  # partitions taken over: at start, or from a worker that left
+    if readiness.targets is None or (changed and not readiness.ready):
+        readiness.targets = {p: marks[p][1] for p in assigned}
+    applied = store.applied_offsets()
+    for p in assigned:
+        metrics.CONSUMER_LAG.labels(str(p)).set(max(0, marks[p][1] - applied.get(p, -1) - 1))
+        metrics.APPLIED_OFFSET.labels(str(p)).set(applied.get(p, -1))
+    for p in set(lagging) - set(assigned):  # moved to another worker: its gauges are not ours to show
+        metrics.CONSUMER_LAG.remove(str(p))
+        metrics.APPLIED_OFFSET.remove(str(p))
+    lagging[:] = assigned
+    readiness.ready = readiness.ready or all(
+        applied.get(p, -1) + 1 >= target for p, target in readiness.targets.items())
