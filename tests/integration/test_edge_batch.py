@@ -28,7 +28,7 @@ from tests.helpers import Worker, deployment_pseudonym_key, wait_for, wait_until
 
 A = {"authority_code": make_uscc("350100", 81, "1", "1"), "authority_name": "福州市市场监督管理局"}
 B = {"authority_code": make_uscc("350100", 82, "1", "1"), "authority_name": "福州市生态环境局"}
-BATCH_LINES_MAX, BATCH_BYTES_MAX = 5_000, 16 * 1024 * 1024  # streams/app.py
+BATCH_LINES_MAX, BATCH_BYTES_MAX = 5_000, 16 * 1024 * 1024  # streams/routes_publishing.py
 
 
 @pytest.fixture(scope="module")
