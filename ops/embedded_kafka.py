@@ -80,28 +80,7 @@ def _require(tool: str) -> str:
 
 def ensure_kafka_jars() -> Path:
     """The directory holding the broker's jars, fetching them with Maven if needed."""
-    libs = kafka_libs_dir()
-    if (libs / MARKER).exists():
-        return libs
-    mvn = _require("mvn")
-    # Copy into a private directory and rename it into place: a half-done copy is never used.
-    partial = libs.with_name(f"libs.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    cmd = [mvn, "-q", "-B", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies",
-           f"-DoutputDirectory={partial}"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 or not any(partial.glob("kafka_2.13-*.jar")):
-        shutil.rmtree(partial, ignore_errors=True)
-        raise MissingToolError(f"fetching the Kafka jars failed: {' '.join(cmd)}\n"
-                               f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    (partial / MARKER).write_text(f"kafka {KAFKA_VERSION}\n")
-    if not (libs / MARKER).exists():
-        shutil.rmtree(libs, ignore_errors=True)  # an interrupted fetch from before the marker
-    try:
-        partial.rename(libs)
-    except OSError:  # another process finished first: use theirs
-        shutil.rmtree(partial, ignore_errors=True)
-    return libs
+    return _fetched(kafka_libs_dir(), "pom.xml", "kafka_2.13-*.jar", "kafka")
 
 
 def kafka_tools_dir() -> Path:
@@ -112,27 +91,32 @@ def kafka_tools_dir() -> Path:
 def ensure_kafka_tools() -> Path:
     """The directory holding the kafka-tools jar (kafka-consumer-groups, kafka-topics ... as main classes),
     fetching it with Maven if needed. Only the jar: the rest of what the tools need is the broker's."""
-    tools = kafka_tools_dir()
-    if (tools / MARKER).exists():
-        return tools
+    return _fetched(kafka_tools_dir(), "tools-pom.xml", "kafka-tools-*.jar", "kafka-tools", "-DexcludeTransitive=true")
+
+
+def _fetched(target: Path, pom: str, expected_jar: str, what: str, *maven_options: str) -> Path:
+    """`target`, holding the dependencies of ops/kafka/`pom`, copied there by Maven unless done before.
+    They are copied into a private directory and renamed into place: a half-done copy is never used."""
+    if (target / MARKER).exists():
+        return target
     mvn = _require("mvn")
-    partial = tools.with_name(f"tools.partial-{os.getpid()}")
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    cmd = [mvn, "-q", "-B", "-f", str(HERE / "tools-pom.xml"), "dependency:copy-dependencies",
-           "-DexcludeTransitive=true", f"-DoutputDirectory={partial}"]
+    cmd = [mvn, "-q", "-B", "-f", str(HERE / pom), "dependency:copy-dependencies", *maven_options,
+           f"-DoutputDirectory={partial}"]
     done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 or not any(partial.glob("kafka-tools-*.jar")):
+    if done.returncode != 0 or not any(partial.glob(expected_jar)):
         shutil.rmtree(partial, ignore_errors=True)
-        raise MissingToolError(f"fetching the Kafka tools failed: {' '.join(cmd)}\n"
+        raise MissingToolError(f"fetching the {what} jars failed: {' '.join(cmd)}\n"
                                f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    (partial / MARKER).write_text(f"kafka-tools {KAFKA_VERSION}\n")
-    if not (tools / MARKER).exists():
-        shutil.rmtree(tools, ignore_errors=True)  # an interrupted fetch from before the marker
+    (partial / MARKER).write_text(f"{what} {KAFKA_VERSION}\n")
+    if not (target / MARKER).exists():
+        shutil.rmtree(target, ignore_errors=True)  # an interrupted fetch from before the marker
     try:
-        partial.rename(tools)
+        partial.rename(target)
     except OSError:  # another process finished first: use theirs
         shutil.rmtree(partial, ignore_errors=True)
-    return tools
+    return target
 
 
 LISTEN_PORTS_LOW = 20_000  # where free_port looks: below the kernel's ephemeral range (see _ephemeral_low)

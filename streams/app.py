@@ -156,7 +156,9 @@ def run_worker(settings, loglevel: str = "warn") -> None:
     except StoreError as error:  # e.g. a disk that filled up since the data dir was checked
         sys.exit(f"error: {error}")
     try:
-        FaustWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        faust_worker = FaustWorker(app, loglevel=loglevel, quiet=True)
+        faust_worker.spinner = None  # its progress spinner's terminal codes would land in the worker's log
+        faust_worker.execute_from_commandline()
     finally:  # it always ends in SystemExit; a store that failed makes it a failure
         if worker.stop_error is not None:
             sys.exit(f"error: {worker.stop_error}")
