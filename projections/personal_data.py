@@ -176,21 +176,26 @@ def personal_identifier_problems(raw: dict, today: date | None = None) -> list[t
     for path, value, is_key in _strings(raw):
         if not is_key and (path == "subject.id_number" or path == "subject.name" and natural):
             continue  # their place: pseudonymised and sealed by the edge (an organisation's id_number is refused)
-        where = _shown_path(path)
-        if where in found:
-            continue
-        if isinstance(value, int):
-            if 10**17 <= value < 10**18 and is_resident_id(str(value), today, dates):
-                found[where] = "an integer that is a resident ID number (GB 11643-1999)"
-            continue
-        what = "a key" if is_key else "the value"
-        if holds_resident_id(value, today, dates) and not (not is_key and _uscc_field(path, natural) and _valid_uscc(value)):
-            found[where] = (f"{what} holds a resident ID number (GB 11643-1999); a natural person's ID number goes "
-                            "in subject.id_number of a NATURAL_PERSON only, which the ledger pseudonymises")
-        elif name is not None and name in _plain(value):
-            found[where] = (f"{what} holds the natural person's name (subject.name); it goes in subject.name only, "
-                            "which the ledger seals: refer to the person as 当事人")
+        problem = _identifier_problem(path, value, is_key, natural, name, today, dates)
+        if problem is not None:  # the path is shown only then: building it for every string cost 1/3 of the edge
+            found.setdefault(_shown_path(path), problem)
     return list(found.items())
+
+
+def _identifier_problem(path: str, value, is_key: bool, natural: bool, name: str | None, today: date | None,
+                        dates: frozenset[str]) -> str | None:
+    if isinstance(value, int):
+        if 10**17 <= value < 10**18 and is_resident_id(str(value), today, dates):
+            return "an integer that is a resident ID number (GB 11643-1999)"
+        return None
+    what = "a key" if is_key else "the value"
+    if holds_resident_id(value, today, dates) and not (not is_key and _uscc_field(path, natural) and _valid_uscc(value)):
+        return (f"{what} holds a resident ID number (GB 11643-1999); a natural person's ID number goes "
+                "in subject.id_number of a NATURAL_PERSON only, which the ledger pseudonymises")
+    if name is not None and name in _plain(value):
+        return (f"{what} holds the natural person's name (subject.name); it goes in subject.name only, "
+                "which the ledger seals: refer to the person as 当事人")
+    return None
 
 
 def _event_dates(raw: dict) -> frozenset[str]:

@@ -37,10 +37,10 @@ BATCHES_IN_FLIGHT_MAX = 8  # batches handled at once; more are answered 503 at o
 # of 5,000 3,900-7,000, against 4,300-7,600/s for its fold alone: the edge takes the events as fast as the
 # worker folds them, and the fold catches up after a burst.
 EDGE_CHUNK_LINES = 2_000
-# Subjects whose seen ids a request keeps while it judges its lines (the 409 check): reading a file from
-# the store parses all of it, 31 ms for a subject with 2,000 penalties (2.75 MB), so lines about the same
-# subject read it once. Bounded, since one file can be megabytes.
-SEEN_IDS_CACHED_MAX = 16
+# Seen ids a request keeps while it judges its lines (the 409 check): reading a file from the store parses
+# all of it, 31 ms for a subject with 2,000 penalties (2.75 MB), so lines about the same subject read it
+# once. Bounded by ids, not subjects, since one file can hold 100,000 (the least recently used go first).
+SEEN_IDS_CACHED_MAX = 200_000
 NDJSON = "application/x-ndjson"
 
 
@@ -70,6 +70,7 @@ class PublishingEdge:
         results, deliveries, digests = [], [], {}
 
         seen_ids = OrderedDict()  # subject id -> {"seen_event_ids": ...} or None, the newest last
+        cached_ids = [0]  # how many ids seen_ids holds (an unknown subject counts one)
 
         def reused_id(event: dict) -> Problem | None:
             """409 for an id this request or the ledger already holds with other content."""
@@ -81,8 +82,10 @@ class PublishingEdge:
             if subject_id not in seen_ids:
                 state = worker.store.get(subject_id)
                 seen_ids[subject_id] = None if state is None else {"seen_event_ids": state["seen_event_ids"]}
-                if len(seen_ids) > SEEN_IDS_CACHED_MAX:
-                    seen_ids.popitem(last=False)
+                cached_ids[0] += len(state["seen_event_ids"]) if state is not None else 1
+                while cached_ids[0] > SEEN_IDS_CACHED_MAX and len(seen_ids) > 1:
+                    _, dropped = seen_ids.popitem(last=False)
+                    cached_ids[0] -= len(dropped["seen_event_ids"]) if dropped is not None else 1
             seen_ids.move_to_end(subject_id)
             return id_conflict(seen_ids[subject_id], event)
 
