@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 import pytest
 
@@ -19,6 +20,7 @@ SUPERVISOR_P = Principal("credit-office", SUPERVISOR)
 AUDITOR_P = Principal("audit", AUDITOR)
 ADMIN_P = Principal("root", ADMIN)
 PUBLISHER_P = Principal("amr-cases", PUBLISHER, ev.AUTHORITY)
+PUBLISHER_AUDITOR = Principal("audit-bureau", AUDITOR, ev.AUTHORITY)  # an auditor acting for an authority
 
 
 def penalty(record_id: str, classification: str = "PUBLIC", **fields) -> dict:
@@ -311,3 +313,63 @@ def test_a_subject_with_no_public_event_is_not_found_below_the_supervisors():
     public, _ = fold(granted, penalty("P-PUBLIC"), 3)
     assert access.known_state(public, ANONYMOUS_PRINCIPAL, TODAY) is public
     assert access.known_state(None, ADMIN_P, TODAY) is None
+
+
+def test_the_public_view_is_exactly_these_parts(state):
+    view, _ = view_file(credit_file(state), state, ANONYMOUS_PRINCIPAL, TODAY)
+    assert set(view) == {"subject", "grade", "records", "pending", "decisions", "grants", "events_by_type",
+                         "events_total", "rejected", "rejected_total", "chain", "as_of"}
+    assert (view["events_by_type"], view["events_total"], view["rejected"], view["rejected_total"]) == ({}, None, [], None)
+    supervised, _ = view_file(credit_file(state), state, SUPERVISOR_P, TODAY)
+    assert (supervised["rejected"], supervised["rejected_total"]) == ([], None) and supervised["events_total"]
+
+
+def test_two_grants_open_the_union_of_their_scopes_and_the_reason_names_only_those_used():
+    state = given(penalty("P-AUTH", "AUTHORIZED"),
+                  ev.valid("RatingAssigned", {"rating_id": "G-AUTH", "rating_kind": "TAX", "level": "A",
+                                              "valid_from": ev.DAY}, classification="AUTHORIZED"),
+                  ev.query_authorized("Q-P", grantee=ev.BANK, scope=["penalties"], valid_until="2025-12-31"),
+                  ev.query_authorized("Q-R", grantee=ev.BANK, scope=["ratings"], valid_until="2025-12-31"),
+                  ev.query_authorized("Q-X", grantee=ev.BANK, scope=["permits"], valid_until="2025-12-31"))
+    view, decision = view_file(credit_file(state), state, BANK, TODAY)
+    assert {"P-AUTH", "G-AUTH"} <= ids(view) and decision.authority_code == ev.BANK
+    assert "grant Q-P" in decision.reason and "grant Q-R" in decision.reason and "Q-X" not in decision.reason
+
+
+def test_a_grant_opens_on_its_first_day_and_closes_after_its_last():
+    state = given(penalty("P-AUTH", "AUTHORIZED"),
+                  ev.query_authorized("Q-1", grantee=ev.BANK, scope=["penalties"], valid_until="2025-07-31"))
+    granted_on = state["grants"][next(iter(state["grants"]))]["granted_on"]
+    assert [bool(access.live_grants(state, BANK, day)) for day in (
+        (date.fromisoformat(granted_on) - timedelta(days=1)).isoformat(), granted_on, "2025-07-31", "2025-08-01")] \
+        == [False, True, True, False]
+
+
+def test_an_endpoint_decision_and_its_record_name_who_whose_and_what():
+    decision = access.endpoint_decision(PUBLISHER_AUDITOR, "history", "91410100MA00000000", ("P-1", "P-2"))
+    record = access.access_record(decision, "GET /subjects/{id}/history", "2025-06-30T10:00:00+08:00")
+    assert (record["principal"], record["authority_code"], record["subject_id"], record["record_ids"],
+            record["record_count"]) == ("audit-bureau", ev.AUTHORITY, "91410100MA00000000", ["P-1", "P-2"], 2)
+
+
+def test_an_announced_read_at_its_bounds():
+    from projections.access import MAX_COMMAND_CHARS, MAX_SUBJECT_ID_CHARS, audit_read
+
+    def problems(**fields):
+        read = {"action": "verify", "subject_id": None, "command": "credit-ledger verify", **fields}
+        return [p.field for p in audit_read(json.dumps(read).encode())[1]]
+
+    assert problems(subject_id="x" * MAX_SUBJECT_ID_CHARS) == [] and problems(subject_id="x") == []
+    assert problems(subject_id="") == ["subject_id"]
+    command = "credit-ledger " + "v" * (MAX_COMMAND_CHARS - len("credit-ledger "))
+    assert problems(command=command) == [] and problems(command=command + "v") == ["command"]
+    assert all(p.message for p in audit_read(b"{}")[1] + audit_read(None)[1] + audit_read(
+        json.dumps({"action": "x", "subject_id": None, "command": "credit-ledger"}).encode())[1])
+
+
+def test_a_stored_state_without_public_as_of_is_as_of_its_newest_public_record():
+    state = given(penalty("P-1"), penalty("P-2"), penalty("P-3", "INTERNAL"))
+    legacy = {k: v for k, v in state.items() if k != "public_as_of"}
+    newest = state["records"]["penalties"][f"{ev.AUTHORITY}/P-2"]
+    assert access.public_as_of(legacy) == {"offset": newest["offset"], "recorded_at": newest["recorded_at"]} \
+        == state["public_as_of"]

@@ -61,3 +61,14 @@ def test_a_public_list_shows_an_entry_until_its_term_ends_timer_or_not():
     assert listed_on(state, term, "2025-03-31") and not listed_on(state, term, "2025-04-01")  # before ListTermEnded
     assert listed_on(state, ev.key_of("L-OPEN"), "2099-12-31")  # no term: until it is exited
     assert not listed_on(state, ev.key_of("L-OUT"), ev.DAY)
+
+
+def test_a_public_list_entry_is_exactly_what_the_public_may_read():
+    state = given(ev.list_entered("L-1", list_kind="OTHER_BLACKLIST", term_until="2026-03-31"))
+    view = public_entry(state, ev.key_of("L-1"))
+    assert {k: v for k, v in view.items() if k != "measures"} == {
+        "subject_id": ev.COMPANY, "subject_kind": "LEGAL_PERSON", "category": "ENTERPRISE",
+        "civil_code_kind": "FOR_PROFIT_LEGAL_PERSON", "name": "郑州金水宏达机械制造有限公司", "entry_id": "L-1",
+        "list_kind": "OTHER_BLACKLIST", "reason": "未按照规定期限公示年度报告", "entered_on": ev.DAY,
+        "term_until": "2026-03-31", "authority": "郑州市市场监督管理局", "status": "ACTIVE", "sector": None}
+    assert [m["code"] for m in view["measures"]] == ["PUBLIC_NOTICE"] and view["measures"][0]["known"]

@@ -115,3 +115,20 @@ def test_the_policy_carries_the_quotas_and_refuses_bad_ones():
             parse_policy(broken, "broken.yaml")
     with pytest.raises(ValueError, match="quotas.events_per_minute: missing"):
         parse_policy(text.replace("  events_per_minute: {publisher: 6000, admin: 6000000}\n", ""), "short.yaml")
+
+
+def test_the_minute_quota_and_the_rejection_records_are_counted_apart():
+    """Each rule its own bucket: spending a principal's lines leaves its rejection records untouched."""
+    quotas, limits, now_s = Quotas(), Limits(events_per_minute=3, events_per_subject_per_day=10,
+                                             rejections_recorded_per_minute=2), 1_000_000.0
+    assert quotas.lines("p", 5, limits, now_s)[0] == 3  # the minute's three lines, no more
+    assert [quotas.may_record_rejection("p", limits, now_s) for _ in range(3)] == [True, True, False]
+
+
+def test_retry_after_is_one_second_when_a_token_is_there_and_counts_up_when_not():
+    bucket = TokenBucket(capacity=60, per_s=1.0, now_s=0.0)
+    assert bucket.retry_after_s(0.0) == 1  # a token is there: try again at once (at least 1 s)
+    assert bucket.take_up_to(60, 0.0) == 60
+    assert bucket.retry_after_s(0.0) == 1 and bucket.retry_after_s(0.25) == 1  # 0.75 of a token missing
+    slow = TokenBucket(capacity=2, per_s=2 / 60, now_s=0.0)
+    assert slow.take_up_to(2, 0.0) == 2 and slow.retry_after_s(0.0) == 30  # a token every 30 s
