@@ -314,3 +314,26 @@ def test_masked_and_without_resident_ids():
 @pytest.mark.parametrize("text", ["", "x" * 8000, "1" * 8000, "１" * 200])
 def test_long_and_empty_text_is_scanned_within_bounds(text):
     assert personal_identifier_problems({"payload": {"facts": text}}) == [] or re.search("[0-9１]", text)
+
+
+def test_the_rejection_digest_is_pinned_to_an_answer_computed_outside_python():
+    """A publisher holding its input and the deployment's digest key can match a rejection: the digest is
+    HMAC-SHA256(HMAC-SHA256(key, "credit-ledger rejection digest v1\\0"), input). Computed with openssl:
+    printf 'credit-ledger rejection digest v1\\0' | openssl dgst -sha256 -mac HMAC -macopt key:KEY, then
+    printf '{"type":"X"}' | openssl dgst -sha256 -mac HMAC -macopt hexkey:<the first>."""
+    from projections.personal_data import rejection_digest
+
+    assert rejection_digest(b"known-answer-key-0123456789abcdef", b'{"type":"X"}').hex() == (
+        "4fc0f3dfff4d811ba5dac75a52ae462e8843a9f25013892758a918b1bf159787")
+
+
+@pytest.mark.parametrize(("digits", "refused"), [(18, True), (17, False), (19, False)])
+def test_an_integer_field_holding_an_id_number_is_refused_by_its_length(digits, refused):
+    from projections.personal_data import personal_identifier_problems
+
+    # a valid number whose check character is a digit (an X cannot be an integer's)
+    number = next(n for n in (make_resident_id("410105", date(1985, 3, 14), seq) for seq in range(100))
+                  if n[-1].isdigit())
+    value = int(number[:digits] if digits <= 18 else number + "1")
+    found = personal_identifier_problems({"payload": {"count": value}})
+    assert bool(found) == refused and (not found or found[0][0] == "payload.count")
