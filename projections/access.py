@@ -14,6 +14,11 @@ Roles, and what each sees of a credit file (`view_file`) and may do (`can`, `pub
 | auditor    | everything, hidden records too (repaired, ended, ...)     | everything         | no               |
 | admin      | everything                                                | everything         | as any authority |
 
+A supervisor may carry a scope (projections/scopes.py: authority codes, a region prefix, industry
+sections): every view it gets is then bounded by it. A file outside the scope is as absent (known_state
+answers None: 404); the lists, timeliness, the dashboard and the sample keep what is in scope; each
+access record it causes carries the scope. A scope narrows a supervisor, never widens it.
+
 "In force" (still in publicity) is one rule for every reader: the record's status beneath a
 pending objection is none of the ended ones (REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED,
 EXITED, TERM_ENDED, SUPERSEDED, EXPIRED), and no end date of its own has passed: a penalty's last day
@@ -45,6 +50,7 @@ from projections.ids import uscc_problems
 from projections.json_input import load_json
 from projections.personal_data import is_resident_id, masked
 from projections.policy import DEFAULT_POLICY, Policy
+from projections.scopes import Scope, in_scope
 from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED, SUPERSEDED,
                                  TERM_ENDED, base_status)
 from projections.validate import Problem
@@ -62,14 +68,17 @@ MAX_PRINCIPAL_NAME_CHARS = 100
 @dataclass(frozen=True)
 class Principal:
     """Who is asking. `authority_code` is the USCC the principal acts for: a publisher's
-    authority (it may publish only as that authority), a querier's organisation."""
+    authority (it may publish only as that authority), a querier's organisation. `scope` bounds a
+    supervisor to the subjects and authorities it supervises (projections/scopes.py); None: the whole ledger."""
 
     name: str
     role: str
     authority_code: str | None = None
+    scope: Scope | None = None
 
     def __post_init__(self) -> None:
         assert self.role in ROLES, self.role
+        assert self.scope is None or self.role == SUPERVISOR, "only a supervisor carries a scope"
         assert self.role != PUBLISHER or self.authority_code, "a publisher is bound to an authority code"
         assert 0 < len(self.name) <= MAX_PRINCIPAL_NAME_CHARS, self.name
 
@@ -217,6 +226,7 @@ class AccessDecision:
     non_public: bool
     reason: str  # why it was allowed, for the access log
     record_ids: tuple[str, ...] = field(default=())  # the non-public records the view showed
+    scope: Scope | None = None  # the reader's scope (projections/scopes.py), None for the whole ledger
 
 
 def in_force(collection: str, record: dict, today: str, policy: Policy = DEFAULT_POLICY) -> bool:
@@ -255,7 +265,7 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
 
     def decision(non_public: bool, reason: str, record_ids: list[str]) -> AccessDecision:
         return AccessDecision(principal.name, principal.role, principal.authority_code, subject_id, "read_file",
-                              non_public, reason, tuple(record_ids))
+                              non_public, reason, tuple(record_ids), principal.scope)
 
     public = {_identity(collection, record) for collection, record in _records(file)
               if record["classification"] == "PUBLIC" and in_force(collection, record, today, policy)}
@@ -320,7 +330,10 @@ def public_as_of(state: dict) -> dict | None:
 
 def known_state(state: dict | None, principal: Principal, today: str) -> dict | None:
     """`state`, or None when `principal` may not even learn that the subject is in the ledger: below
-    the supervisors, a subject is known by a PUBLIC event of it, or by a live grant naming the reader."""
+    the supervisors, a subject is known by a PUBLIC event of it, or by a live grant naming the reader;
+    to a scoped supervisor a subject outside its scope is unknown, whatever it holds (404 as if absent)."""
+    if not in_scope(principal.scope, state):
+        return None
     if state is None or principal.role in SUPERVISOR_UP or public_as_of(state) is not None:
         return state
     return state if live_grants(state, principal, today) else None
@@ -347,7 +360,8 @@ def endpoint_decision(principal: Principal, action: str, subject_id: str | None 
     assert can(principal, action) is None, (principal, action)
     rule = ACTIONS[action]
     return AccessDecision(principal.name, principal.role, principal.authority_code, subject_id, action,
-                          rule.non_public, f"role {principal.role} may {action.replace('_', ' ')}", record_ids)
+                          rule.non_public, f"role {principal.role} may {action.replace('_', ' ')}", record_ids,
+                          principal.scope)
 
 
 AUDIT_READ_ACTIONS = ("history", "verify")  # what `history`, `report` and `verify` announce before reading
@@ -391,7 +405,8 @@ def access_record(decision: AccessDecision, endpoint: str, at: str) -> dict:
     return {"principal": decision.principal, "role": decision.role, "authority_code": decision.authority_code,
             "subject_id": decision.subject_id, "action": decision.action,
             "record_ids": list(decision.record_ids[:MAX_RECORD_IDS_LOGGED]),
-            "record_count": len(decision.record_ids), "reason": decision.reason, "endpoint": endpoint, "at": at}
+            "record_count": len(decision.record_ids), "reason": decision.reason, "endpoint": endpoint, "at": at,
+            "scope": None if decision.scope is None else decision.scope.as_dict()}
 
 
 def _records(file: dict):

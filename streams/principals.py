@@ -3,11 +3,14 @@
 The principals file (JSON, or TOML with `[[principals]]` tables) names each principal with
 its role (projections.access.CONFIGURED_ROLES), the authority code it acts for, the
 SHA-256 of its token and the instant the token expires; the tokens themselves are never
-stored by the ledger:
+stored by the ledger. A supervisor may carry a `scope` (projections/scopes.py: authority codes,
+a GB/T 2260 region prefix, GB/T 4754 industry sections) that bounds every view it gets:
 
     {"format": 1, "principals": [
       {"name": "szscjg-case-system", "role": "publisher", "authority_code": "11440300MB2C92050G",
-       "token_sha256": "9f2c…(64 hex)", "expires_at": "2027-03-31T00:00:00+08:00"}]}
+       "token_sha256": "9f2c…(64 hex)", "expires_at": "2027-03-31T00:00:00+08:00"},
+      {"name": "futian-supervisor", "role": "supervisor", "scope": {"region_prefix": "440304",
+       "industry_sections": ["C", "F"]}, "token_sha256": "…", "expires_at": "2027-03-31T00:00:00+08:00"}]}
 
 A token is 256 random bits (`new_token`), so a plain SHA-256 is enough to make a stolen
 file useless: a slow password hash protects guessable secrets, and these are not guessable.
@@ -43,6 +46,7 @@ from pathlib import Path
 from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, CONFIGURED_ROLES, PUBLISHER, SUPERVISOR, Principal
 from projections.access import MAX_PRINCIPAL_NAME_CHARS
 from projections.ids import uscc_problems
+from projections.scopes import scope_of, scope_problems
 from streams.private_files import PrivateFileError, read_private_file, write_private_file
 
 PRINCIPALS_FORMAT = 1
@@ -91,9 +95,11 @@ class Credential:
     expires_at: datetime  # aware: the token is refused from this instant on
 
     def as_dict(self) -> dict:
+        scope = self.principal.scope
         return {"name": self.principal.name, "role": self.principal.role,
                 "authority_code": self.principal.authority_code, "token_sha256": self.token_sha256,
-                "expires_at": self.expires_at.isoformat()}
+                "expires_at": self.expires_at.isoformat(),
+                **({} if scope is None else {"scope": scope.named()})}
 
 
 def _utc_now() -> datetime:
@@ -195,9 +201,10 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
     credentials, names, hashes = [], set(), set()
     for n, entry in enumerate(entries):
         at = f"principals[{n}]"
-        if not isinstance(entry, dict) or set(entry) - {"name", "role", "authority_code", "token_sha256", "expires_at"}:
+        if not isinstance(entry, dict) or set(entry) - {"name", "role", "authority_code", "token_sha256", "expires_at",
+                                                        "scope"}:
             fail(f"{at}: must have name, role, token_sha256, expires_at and, for a publisher, authority_code; "
-                 "nothing else")
+                 "a supervisor may have a scope; nothing else")
         name, role, code, digest = (entry.get(k) for k in ("name", "role", "authority_code", "token_sha256"))
         if not isinstance(name, str) or len(name) > MAX_PRINCIPAL_NAME_CHARS or not _NAME_RE.fullmatch(name):
             fail(f"{at}.name: 1 to {MAX_PRINCIPAL_NAME_CHARS} characters of A-Z a-z 0-9 . _ @ -")
@@ -217,10 +224,24 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
         if expires_at is None:
             fail(f"{at}.expires_at: when the token expires, an ISO 8601 instant with its offset "
                  "(2027-03-31T00:00:00+08:00)")
+        scope = _scope(entry, role, at, fail)
         names.add(name)
         hashes.add(digest)
-        credentials.append(Credential(Principal(name, role, code), digest, expires_at))
+        credentials.append(Credential(Principal(name, role, code, scope), digest, expires_at))
     return credentials
+
+
+def _scope(entry: dict, role: str, at: str, fail):
+    """A supervisor's scope (projections/scopes.py) from its entry, None without one; `fail` names the field."""
+    if "scope" not in entry:
+        return None
+    if role != SUPERVISOR:
+        fail(f"{at}.scope: only a supervisor carries a scope, not a {role}")
+    problems = scope_problems(entry["scope"])
+    if problems:
+        field, message = problems[0]
+        fail(f"{at}.scope{'.' + field if field and not field.startswith('[') else field}: {message}")
+    return scope_of(entry["scope"])
 
 
 def _instant(value) -> datetime | None:
