@@ -256,7 +256,10 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
                                                     help="fold this JSONL file of events (as replay does) "
                                                          "instead of the live ledger"),
            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
-           format_: str = typer.Option("json", "--format", help="json, or csv (UTF-8 with BOM, for Excel)")):
+           format_: str = typer.Option("json", "--format", help="json, or csv (UTF-8 with BOM, for Excel)"),
+           scope_of: Optional[str] = typer.Option(None, "--scope-of",
+                                                  help="draw for this scoped supervisor of the principals file: only "
+                                                       "the subjects of its scope are in the pool")):
     """Draw the 双随机一公开 inspection sample: ⌈ratio × count⌉ subjects of each grade (the policy's inspection
     ratios), never a deregistered subject or a natural person, and (--inspectors) the inspectors of each."""
     import csv
@@ -287,6 +290,7 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
 
     settings = load_settings(kafka=kafka)
     policy = settings.policy()
+    scope = _scope_of(settings, scope_of) if scope_of is not None else None
     if from_file is not None:
         states = _replay_file(from_file, settings)[0].states.values()
     else:
@@ -303,6 +307,9 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
         states = store.states.values()
     ratios = dict(policy.inspection_ratios)
     ungraded: list[str] = []
+    from projections.scopes import states_in_scope
+
+    states = states_in_scope(scope, states)  # a scoped supervisor's pool: its scope's subjects (None: all)
     everyone = filter_candidates(candidates(states, lambda state: grade(state, policy), ungraded),
                                  authority=authority, region=region, industry=industry)
     pool = eligible(everyone, policy.individual_business_drawn)  # never deregistered, never a natural person
@@ -350,6 +357,16 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
                       "excluded": len(everyone) - len(pool), "by_ratio": draw.by_ratio, "drawn": draw.drawn,
                       "capped": draw.capped, "inspectors_per_subject": per if inspectors is not None else None,
                       "sample": rows}, ensure_ascii=False, indent=1))
+
+
+def _scope_of(settings, name: str):
+    """The scope of the supervisor `name` of the principals file; exit 2 naming what is wrong otherwise."""
+    found = [c.principal for c in settings.principals().credentials if c.principal.name == name]
+    if not found:
+        _bad_option(f"--scope-of {name!r}: no such principal in {settings.principals_path}")
+    if found[0].scope is None:
+        _bad_option(f"--scope-of {name!r}: that principal has no scope (a supervisor of the whole ledger)")
+    return found[0].scope
 
 
 def _read_inspectors(path: Path) -> list:
