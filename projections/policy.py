@@ -24,7 +24,7 @@ import yaml
 from projections.calendar import WorkingCalendar, add_months
 from projections.catalogue import INSPECTION_OUTCOMES, LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
 from projections.ids import uscc_problems
-from projections.quotas import QUOTA_MAX, QUOTA_ROLES, Limits
+from projections.quotas import QUOTA_MAX, QUOTA_ROLES, SELF_SERVICE_LIMITS, Limits
 from projections.subject_kinds import CATEGORIES, category
 
 GRADES = ("A", "B", "C", "D")
@@ -129,7 +129,10 @@ class Policy:
             raise ValueError(f"policy {self.version}: " + "; ".join(problems))
 
     def quota_limits(self, role: str) -> Limits:
-        """The edge's quotas for a principal of `role` (one that may publish: QUOTA_ROLES)."""
+        """The edge's quotas for a principal of `role` (one that may publish: QUOTA_ROLES, or a subject filing
+        its own: SELF_SERVICE_LIMITS)."""
+        if role == "subject":
+            return SELF_SERVICE_LIMITS
         return Limits(self.quota_events_per_minute[role], self.quota_events_per_subject_per_day[role],
                       self.quota_rejections_recorded_per_minute[role])
 
