@@ -103,6 +103,20 @@ def ledger_holds_events(settings: Settings) -> bool:
         return any(offset >= 0 for offset in json.loads(response.read())["applied_offsets"].values())
 
 
+def demo_dataset(settings: Settings) -> list[dict]:
+    """The demo's events: its stories over the DEMO_DAYS days before the ledger clock's today."""
+    from ops.demo import demo_events
+
+    today = settings.clock().now().astimezone(SHANGHAI).date()
+    return demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
+
+
+def demo_subject_ids(settings: Settings) -> list[str]:
+    """The demo's organisations (a USCC each), whose development subject tokens `up` writes: a natural
+    person has no USCC to file as, and its pseudonym depends on the deployment's key."""
+    return sorted({e["subject"]["id"] for e in demo_dataset(settings) if e["subject"]["kind"] != "NATURAL_PERSON"})
+
+
 def publish_demo(settings: Settings, token: str) -> str | None:
     """Publish the demo dataset through the worker's edge (POST /events:batch, with the admin's token)
     unless the ledger already holds events; returns a subject to open.
@@ -111,10 +125,7 @@ def publish_demo(settings: Settings, token: str) -> str | None:
     recorded now (no publisher's clock reaches recorded_at): the demo is a backlog of departments' records
     loaded into a new ledger, so most of its 双公示 arrive late, and the deadlines its stories left open
     fire as soon as their events are folded. The live demo (run_live_demo) then tells stories on time."""
-    from ops.demo import demo_events
-
-    today = settings.clock().now().astimezone(SHANGHAI).date()
-    events = demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
+    events = demo_dataset(settings)
     first_company = next(e["subject"]["id"] for e in events if e["subject"]["kind"] == "LEGAL_PERSON")
     if ledger_holds_events(settings):
         console.print("demo: the ledger already holds events; not publishing them again")
@@ -199,8 +210,10 @@ def run_up(settings: Settings, demo: bool) -> int:
         settings = replace(settings, kafka=kafka.bootstrap)
         ensure_topics(kafka.admin_access, partitions=settings.partitions)
         # development principals, before the worker reads them: a publisher per demo authority and
-        # a supervisor, an auditor and an admin; tokens in <data dir>/tokens.json (kept across restarts)
-        tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path)
+        # a supervisor, an auditor and an admin, a subject per demo organisation (本人: its own file only);
+        # tokens in <data dir>/tokens.json (kept across restarts)
+        tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path,
+                                       subject_ids=demo_subject_ids(settings))
         worker_log = data_dir / "worker.log"
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
@@ -208,7 +221,8 @@ def run_up(settings: Settings, demo: bool) -> int:
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
                       f"  dashboard: {settings.web_url}/dashboard (log in with the \"supervisor\" token in "
                       f"{data_dir / TOKENS_FILE})\n"
-                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority;\n"
+                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority,\n"
+                      f"            a subject per demo organisation under \"subjects\": its own page at /self;\n"
                       f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
                       f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")

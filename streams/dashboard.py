@@ -38,7 +38,7 @@ import orjson
 from aiohttp import web as aiohttp_web
 from faust.web import View
 
-from projections.access import ANONYMOUS
+from projections.access import ANONYMOUS, SUBJECT
 from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
 from projections.records import ACTIVE, base_status, own_key
@@ -468,10 +468,11 @@ def login_page(message: str | None = None) -> str:
             '<body style="font-family:\'Noto Sans CJK SC\',\'Microsoft YaHei\',sans-serif;margin:3em;max-width:40em">'
             f'<h1>信用风险实时监测</h1>{notice}'
             '<form method="post" action="/dashboard/login">'
-            '<p><label for="token">监管人员令牌</label><br>'
+            '<p><label for="token">令牌（监管人员或信用主体本人）</label><br>'
             '<input id="token" name="token" type="password" autocomplete="off" required size="50"></p>'
             '<p><button type="submit">登录</button></p></form>'
-            '<p>嵌入式部署（credit-ledger up）的令牌见数据目录中 tokens.json 的 "supervisor"。'
+            '<p>嵌入式部署（credit-ledger up）的令牌见数据目录中 tokens.json 的 "supervisor"；'
+            '信用主体以本人令牌（"subjects"）登录后进入本人信用信息页。'
             '登录后浏览器只保存一个会话 Cookie，不保存令牌。</p></body></html>\n')
 
 
@@ -579,9 +580,9 @@ def install_login(app, gate) -> None:
                                                         "expires_in_s": max_age_s}),
                                           headers={"Content-Type": "application/json; charset=utf-8",
                                                    "Cache-Control": "no-store"})
-            else:
-                response = self.web.bytes(b"", status=303, headers={"Location": "/dashboard",
-                                                                     "Cache-Control": "no-store"})
+            else:  # a subject (本人) to its own page, every other principal to the dashboard
+                home = "/self" if principal.role == SUBJECT else "/dashboard"
+                response = self.web.bytes(b"", status=303, headers={"Location": home, "Cache-Control": "no-store"})
             response.set_cookie(SESSION_COOKIE, session_id, max_age=max_age_s, httponly=True, samesite="Strict",
                                 path="/", secure=cookie_is_secure(request.scheme,
                                                                   request.headers.get("X-Forwarded-Proto")))
