@@ -111,13 +111,13 @@ def demo_dataset(settings: Settings) -> list[dict]:
     return demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
 
 
-def demo_subject_ids(settings: Settings) -> list[str]:
+def demo_subject_ids(events: list[dict]) -> list[str]:
     """The demo's organisations (a USCC each), whose development subject tokens `up` writes: a natural
     person has no USCC to file as, and its pseudonym depends on the deployment's key."""
-    return sorted({e["subject"]["id"] for e in demo_dataset(settings) if e["subject"]["kind"] != "NATURAL_PERSON"})
+    return sorted({e["subject"]["id"] for e in events if e["subject"]["kind"] != "NATURAL_PERSON"})
 
 
-def publish_demo(settings: Settings, token: str) -> str | None:
+def publish_demo(settings: Settings, token: str, events: list[dict]) -> str | None:
     """Publish the demo dataset through the worker's edge (POST /events:batch, with the admin's token)
     unless the ledger already holds events; returns a subject to open.
 
@@ -125,7 +125,6 @@ def publish_demo(settings: Settings, token: str) -> str | None:
     recorded now (no publisher's clock reaches recorded_at): the demo is a backlog of departments' records
     loaded into a new ledger, so most of its 双公示 arrive late, and the deadlines its stories left open
     fire as soon as their events are folded. The live demo (run_live_demo) then tells stories on time."""
-    events = demo_dataset(settings)
     first_company = next(e["subject"]["id"] for e in events if e["subject"]["kind"] == "LEGAL_PERSON")
     if ledger_holds_events(settings):
         console.print("demo: the ledger already holds events; not publishing them again")
@@ -212,17 +211,19 @@ def run_up(settings: Settings, demo: bool) -> int:
         # development principals, before the worker reads them: a publisher per demo authority and
         # a supervisor, an auditor and an admin, a subject per demo organisation (本人: its own file only);
         # tokens in <data dir>/tokens.json (kept across restarts)
+        # the demo's dataset is drawn once: its subjects depend on the clock's day, which a fast clock moves
+        dataset = demo_dataset(settings)
         tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path,
-                                       subject_ids=demo_subject_ids(settings))
+                                       subject_ids=demo_subject_ids(dataset))
         worker_log = data_dir / "worker.log"
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
-        subject = publish_demo(settings, tokens["admin"]) if demo else None  # through the worker's edge
+        subject = publish_demo(settings, tokens["admin"], dataset) if demo else None  # through the worker's edge
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
                       f"  dashboard: {settings.web_url}/dashboard (log in with the \"supervisor\" token in "
                       f"{data_dir / TOKENS_FILE})\n"
-                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority,\n"
-                      f"            a subject per demo organisation under \"subjects\": its own page at /self;\n"
+                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority, "
+                      "a subject per organisation;\n"
                       f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
                       f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")

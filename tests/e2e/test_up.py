@@ -309,7 +309,16 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
         # the live demo keeps telling new stories while `up` runs: the dashboard's numbers move
         # how to log in is printed, never a token: not in up's console, not in the worker's log
         assert f"{base}/dashboard (log in with the \"supervisor\" token in" in log_path.read_text()
-        secrets = [tokens["supervisor"], tokens["auditor"], tokens["admin"], *tokens["publishers"].values()]
+        # a development subject per demo organisation (本人): its own file, and no other
+        subject_id = url.split("/subjects/")[1]
+        assert len(tokens["subjects"]) == 40 and subject_id in tokens["subjects"]
+        status, own = http_json(url, token=tokens["subjects"][subject_id])
+        assert status == 200 and own["grade"]["letter"]
+        other = next(s for s in sorted(tokens["subjects"]) if s != subject_id)
+        assert http_json(f"{base}/subjects/{other}", token=tokens["subjects"][subject_id])[0] == 404
+        assert http_json(f"{base}/subjects/{other}", token=tokens["subjects"][other])[0] == 200
+        secrets = [tokens["supervisor"], tokens["auditor"], tokens["admin"], *tokens["publishers"].values(),
+                   *tokens["subjects"].values()]
         for text in (log_path.read_text(), (data_dir / "worker.log").read_text()):
             assert not [token for token in secrets if token in text]
         _, first = http_json(base + "/dashboard/snapshot", token=tokens["supervisor"])
