@@ -360,8 +360,9 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
     tokens = {role: old.get(role) or new_token() for role in (SUPERVISOR, AUDITOR, ADMIN)}
     tokens["publishers"] = {**old.get("publishers", {}),
                             **{code: old.get("publishers", {}).get(code) or new_token() for code in codes}}
-    tokens["subjects"] = {**old.get("subjects", {}),
-                          **{sid: old.get("subjects", {}).get(sid) or new_token() for sid in subjects}}
+    if subjects or old.get("subjects"):  # no section for a stack with no subjects
+        tokens["subjects"] = {**old.get("subjects", {}),
+                              **{sid: old.get("subjects", {}).get(sid) or new_token() for sid in subjects}}
     if "kafka" in old:
         tokens["kafka"] = old["kafka"]  # create_dev_kafka_credentials' Kafka users: kept
     if tokens != old:
@@ -372,7 +373,7 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
     dev += [Credential(Principal(f"{DEV_PREFIX}publisher-{code}", PUBLISHER, code), token_sha256(token), expires_at)
             for code, token in sorted(tokens["publishers"].items())]
     dev += [Credential(Principal(f"{DEV_PREFIX}subject-{sid}", SUBJECT, subject_id=sid), token_sha256(token), expires_at)
-            for sid, token in sorted(tokens["subjects"].items())]
+            for sid, token in sorted(tokens.get("subjects", {}).items())]
     kept = [c for c in Principals.load(principals_path, missing_ok=True).credentials
             if not c.principal.name.startswith(DEV_PREFIX)]
     write_principals(principals_path, kept + dev)
