@@ -164,20 +164,26 @@ def _processing(tally: _Tally, state: dict, the_period: Period, as_of: datetime,
 
 def _rejections(tally: _Tally, rejections: Iterable[dict], authority_at: dict[tuple[int, int], str],
                 the_period: Period, as_of: datetime, events_topic: str) -> None:
-    seen: set[tuple[int, int]] = set()
+    """Each rejected event once, on the day of its first rejection known at `as_of`: a worker that folds the log
+    again (a restart before its commit, a new store) publishes the same event's rejection again."""
+    first: dict[tuple[int, int], tuple[datetime, dict]] = {}
+    counted: list[tuple[str, dict]] = []
     for rejection in rejections:
         at = rejection.get("rejected_at")
         if not _known(at, as_of):
             continue
-        if datetime.fromisoformat(at).astimezone(SHANGHAI).date().isoformat() not in the_period:
-            continue
         place = (rejection.get("partition", -1), rejection.get("offset", -1))
-        in_log = rejection.get("topic") == events_topic and place[1] >= 0
-        if in_log:
-            if place in seen:
-                continue  # published again after a restart: one rejected event
-            seen.add(place)
-        authority = authority_at.get(place, UNATTRIBUTED) if in_log else UNATTRIBUTED
+        if rejection.get("topic") == events_topic and place[1] >= 0:
+            moment = datetime.fromisoformat(at)
+            if place not in first or moment < first[place][0]:
+                first[place] = (moment, rejection)
+        else:
+            counted.append((UNATTRIBUTED, rejection))  # refused at the edge: it never reached the log
+    counted += [(authority_at.get(place, UNATTRIBUTED), rejection) for place, (_, rejection) in first.items()]
+    for authority, rejection in counted:
+        day = datetime.fromisoformat(rejection["rejected_at"]).astimezone(SHANGHAI).date().isoformat()
+        if day not in the_period:
+            continue
         tally.add(authority, "rejected")
         for rule in sorted({reason.get("rule", "?") for reason in rejection.get("reasons", ())}):
             tally.rule(authority, rule)
@@ -241,6 +247,8 @@ def _authority_rows(counts: dict[str, dict], register: tuple[AuthorityEntry, ...
     for code in sorted(counts.keys() - listed):
         rows.append({"authority_code": code, "authority_name": None, "region": UNREGISTERED,
                      "industry": UNREGISTERED, "matters": [], "registered": False, "gap": False, **counts[code]})
+    for row in rows:
+        row["rejected_by_rule"] = dict(sorted(row["rejected_by_rule"].items()))
     return rows
 
 
@@ -261,4 +269,35 @@ def _grouped(rows: list[dict], by: str) -> list[dict]:
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row[by], []).append(row)
-    return [{by: name, **_sum(members)} for name, members in sorted(groups.items())]
+    rows = []
+    for name, members in sorted(groups.items()):
+        total = _sum(members)
+        rows.append({by: name, "authorities": total.pop("authorities"), "gaps": total.pop("gaps"), **total})
+    return rows
+
+
+def stats_request(from_day, to_day, by, as_of, now: datetime) -> tuple[Period, str, datetime]:
+    """The parameters of a request for statistics (GET /stats/disclosure, `credit-ledger stats`), checked:
+    (the period, the grouping, the report instant: `as_of`, a date meaning 00:00 Asia/Shanghai, else `now`).
+    StatsError or canonical.BadInstant (both ValueError with as_dict) naming the parameter otherwise."""
+    from projections.canonical import read_instant
+
+    the_period = period(from_day, to_day)
+    by = "authority" if by is None else by
+    if by not in BY:
+        raise StatsError("by", f"one of {', '.join(BY)}")
+    return the_period, by, now if as_of is None else read_instant(as_of, "as_of")
+
+
+def flat_row(row: dict) -> dict:
+    """A row as CSV cells: lists joined by ";", the rejections by rule as "rule=count;..."."""
+    flat = {}
+    for name, value in row.items():
+        if name == "rejected_by_rule":
+            value = ";".join(f"{rule}={count}" for rule, count in value.items())
+        elif isinstance(value, list):
+            value = ";".join(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        flat[name] = "" if value is None else value
+    return flat

@@ -99,6 +99,11 @@ def test_a_month_of_one_authority_worked_out_by_hand():
     assert (unattributed["registered"], unattributed["rejected"], unattributed["rejected_by_rule"]) == (
         False, 1, {"date": 1})
     assert result["totals"]["rejected"] == 2 and result["totals"]["rejected_by_rule"] == {"date": 1, "duplicate_id": 1}
+    # rejected again on 04-10 by a worker that folded the log anew: still one rejected event, March's
+    again = rejections + [rejection(duplicate, "duplicate_id", at="2025-04-10T09:00:00+08:00")]
+    assert row_of(disclosure_stats(logged(events), again, MARCH, REPORT, DEFAULT_POLICY))["rejected"] == 1
+    april = disclosure_stats(logged(events), again, period("2025-04-01", "2025-04-30"), REPORT, DEFAULT_POLICY)
+    assert row_of(april)["rejected"] == 0
 
 
 def test_the_figures_are_those_known_at_the_report_instant():
