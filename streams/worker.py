@@ -7,6 +7,7 @@ The worker (streams/app.py wires it) is a handful of parts, each a file with one
 - streams/routes_files.py: a subject's file, report, grade and history;
 - streams/routes_audit.py: the access log, the state digest and the erasure of personal information;
 - streams/routes_public.py: the public lists, health, readiness, metrics and timeliness;
+- streams/routes_stats.py: statistics for assessment, from the log itself;
 - streams/dashboard.py: the live dashboard.
 They share only what is here: no state hides in closures or in attributes stuck on the Faust app.
 """
