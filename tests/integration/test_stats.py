@@ -14,6 +14,7 @@ from ops.embedded_kafka import free_port
 from projections.canonical import SHANGHAI, instant_text
 from projections.ids import make_uscc
 from projections.stats import COUNTS, UNATTRIBUTED
+from streams.routes_stats import LogTooLarge, read_stats_log
 from tests.helpers import Worker, cli, http_json, wait_for
 
 COURT = "11630200730374434H"  # 海东市中级人民法院: in the register, never a source of the demo's records
@@ -108,6 +109,10 @@ def test_the_cli_and_the_route_agree_with_the_hand_worked_answer_and_after_a_reb
     (line,) = [line for line in lines if line.startswith(COURT + ",")]
     cells = dict(zip(header.split(","), line.split(",")))
     assert (cells["penalties_late"], cells["reported"]) == (str(court["penalties_late"]), str(court["reported"]))
+
+    # the route folds a bounded log: beyond its bound, nothing is read and the command is named
+    with pytest.raises(LogTooLarge, match="credit-ledger stats"):
+        read_stats_log(kafka.access("worker"), events_max=len(events) - 1)
 
     # a worker that folds the log anew into an empty store gives the same figures
     worker.stop()
