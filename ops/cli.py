@@ -646,16 +646,17 @@ def _print_stats(result: dict, output_format: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
         return
-    first = ("authority", "region", "gap") if by == "authority" else (by, "authorities", "gaps")
+    first = ("authority", "region", "gap", "silent") if by == "authority" else (by, "authorities", "gaps")
     rows = []
     for row in result["rows"]:
         if by == "authority":
-            head = [row["authority_name"] or row["authority_code"], row["region"], "GAP" if row["gap"] else ""]
+            head = [row["authority_name"] or row["authority_code"], row["region"], "GAP" if row["gap"] else "",
+                    "" if row["gap"] else ",".join(matter.lower() for matter in row["silent_matters"])]
         else:
             head = [row[by], str(row["authorities"]), str(row["gaps"])]
         rows.append(head + _stats_cells(row))
     totals = result["totals"]
-    rows.append(["total", "", str(totals["gaps"])] + _stats_cells(totals))
+    rows.append(["total", "", str(totals["gaps"])] + ([""] if by == "authority" else []) + _stats_cells(totals))
     print_rows(out, [*first, *(header for header, _ in STATS_TABLE)], rows,
                title=f"{result['from']} .. {result['to']} as known at {result['as_of']} "
                      f"(policy {result['policy_version']}), by {by}")

@@ -19,7 +19,8 @@ What falls in a period [from_day, to_day] (both included):
 - a rejection whose rejected_at (Asia/Shanghai) is in the period, by rule. It is the authority's whose event
   the log holds at its partition and offset; one the edge refused never reached the log and names no
   authority: its row is UNATTRIBUTED. A rejection published twice (at-least-once) counts once;
-- `reported`: the authority's accepted events (the timers' excluded) whose occurred_on is in the period.
+- `reported`: the authority's accepted events (the timers' excluded) whose occurred_on is in the period;
+  `silent_matters`: the matters of its register entry none of which it reported (MATTER_OF_TYPE).
 
 Every authority of the register (the policy's authorities.register in force on the day of `as_of`) has
 a row; one that reported nothing in the period is a row of zeros flagged `gap`. An authority that is not
@@ -46,6 +47,11 @@ UNATTRIBUTED = "UNATTRIBUTED"  # the row of rejections that name no authority (r
 UNREGISTERED = "UNREGISTERED"  # the region or industry of an authority not in the register
 DISCLOSURE_OUTCOMES = ("on_time", "late", "missing", "pending", "exempt", "historical")
 PROCESSING_OUTCOMES = ("filed", "decided", "decided_late", "overdue_open")
+# The matter of the register (policy.MATTERS) an event reports; a DecisionRegistered's is its decision_kind.
+MATTER_OF_TYPE = {"PermitGranted": "PERMIT", "PermitRevoked": "PERMIT", "PenaltyImposed": "PENALTY",
+                  "PenaltyFulfilled": "PENALTY", "PenaltyRevoked": "PENALTY", "CommitmentMade": "COMMITMENT",
+                  "CommitmentFulfilled": "COMMITMENT", "CommitmentBreached": "COMMITMENT", "ListEntered": "LIST",
+                  "ListExited": "LIST", "RatingAssigned": "RATING", "InspectionRecorded": "INSPECTION"}
 COUNTS = ("reported", *(f"{kind}_{o}" for kind in ("permits", "penalties") for o in DISCLOSURE_OUTCOMES),
           *(f"{kind}_{o}" for kind in ("objections", "repairs") for o in PROCESSING_OUTCOMES), "rejected")
 
@@ -104,6 +110,7 @@ def _zeros() -> dict:
 class _Tally:
     def __init__(self) -> None:
         self.rows: dict[str, dict] = {}
+        self.matters: dict[str, set[str]] = {}  # authority -> the matters it reported in the period
 
     def add(self, authority: str, name: str, by: int = 1) -> None:
         self.rows.setdefault(authority, _zeros())[name] += by
@@ -227,26 +234,36 @@ def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterab
         for entry in entries:
             event = entry["event"]
             if event["source"].get("system") != TIMER_SYSTEM and event["occurred_on"] in the_period:
-                tally.add(event["source"]["authority_code"], "reported")
+                code = event["source"]["authority_code"]
+                tally.add(code, "reported")
+                matter = (event["payload"]["decision_kind"] if event["type"] == "DecisionRegistered"
+                          else MATTER_OF_TYPE.get(event["type"]))
+                if matter is not None:
+                    tally.matters.setdefault(code, set()).add(matter)
     _rejections(tally, rejections, authority_at, the_period, as_of, events_topic)
     in_force = policy_for(policy, as_of.astimezone(SHANGHAI).date().isoformat())
-    rows = _authority_rows(tally.rows, in_force.authority_register)
+    rows = _authority_rows(tally.rows, tally.matters, in_force.authority_register)
     return {"from": the_period.from_day, "to": the_period.to_day, "as_of": as_of.astimezone(SHANGHAI).isoformat(),
             "by": by, "policy_version": in_force.version,
             "rows": rows if by == "authority" else _grouped(rows, by), "totals": _sum(rows)}
 
 
-def _authority_rows(counts: dict[str, dict], register: tuple[AuthorityEntry, ...]) -> list[dict]:
+def _authority_rows(counts: dict[str, dict], reported: dict[str, set[str]],
+                    register: tuple[AuthorityEntry, ...]) -> list[dict]:
+    """A row per authority of the register, then per other authority the log names. `silent_matters`: the
+    matters of its register entry of which it reported nothing in the period (all of them: a gap)."""
     rows = []
     listed = {entry.code for entry in register}
     for entry in register:
         row = counts.get(entry.code) or _zeros()
+        silent = [matter for matter in entry.matters if matter not in reported.get(entry.code, ())]
         rows.append({"authority_code": entry.code, "authority_name": entry.name, "region": entry.region,
                      "industry": entry.industry, "matters": list(entry.matters), "registered": True,
-                     "gap": row["reported"] == 0, **row})
+                     "gap": row["reported"] == 0, "silent_matters": silent, **row})
     for code in sorted(counts.keys() - listed):
         rows.append({"authority_code": code, "authority_name": None, "region": UNREGISTERED,
-                     "industry": UNREGISTERED, "matters": [], "registered": False, "gap": False, **counts[code]})
+                     "industry": UNREGISTERED, "matters": [], "registered": False, "gap": False,
+                     "silent_matters": [], **counts[code]})
     for row in rows:
         row["rejected_by_rule"] = dict(sorted(row["rejected_by_rule"].items()))
     return rows

@@ -95,6 +95,8 @@ def test_a_month_of_one_authority_worked_out_by_hand():
         "repairs_filed": 2, "repairs_decided": 1, "repairs_decided_late": 1, "repairs_overdue_open": 1,
         "rejected": 1}
     assert row["rejected_by_rule"] == {"duplicate_id": 1}
+    # 郑州's tax bureau reports PERMIT, PENALTY, RATING and LIST: none of the last two in March
+    assert (row["matters"], row["silent_matters"]) == (["PERMIT", "PENALTY", "RATING", "LIST"], ["RATING", "LIST"])
     unattributed = row_of(result, UNATTRIBUTED)
     assert (unattributed["registered"], unattributed["rejected"], unattributed["rejected_by_rule"]) == (
         False, 1, {"date": 1})
@@ -127,6 +129,7 @@ def test_an_authority_of_the_register_with_nothing_is_a_row_of_zeros_flagged_as_
     result = disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY)
     gap = row_of(result, ev.OTHER_AUTHORITY)
     assert gap["gap"] and gap["registered"] and counts(gap) == {} and gap["region"] == "410100"
+    assert gap["silent_matters"] == gap["matters"] == ["PERMIT", "PENALTY", "COMMITMENT", "RATING"]
     assert len(result["rows"]) == len(DEFAULT_POLICY.authority_register)
     assert result["totals"]["gaps"] == len(DEFAULT_POLICY.authority_register) - 1
 
