@@ -104,6 +104,8 @@ ACTIONS: dict[str, Action] = {
     "grade": Action(SUPERVISOR_UP, True, "GET /subjects/{id}/grade, credit-ledger grade: derived from "
                                          "INTERNAL and AUTHORIZED records too"),
     "timeliness": Action(SUPERVISOR_UP, True, "GET /timeliness: 双公示 timeliness per authority"),
+    "stats": Action(SUPERVISOR_UP, True, "GET /stats/disclosure, credit-ledger stats: assessment figures per "
+                                         "authority, region or industry (on time, late, missing, exempt, rejected)"),
     "dashboard": Action(SUPERVISOR_UP, True, "GET /dashboard and its stream: live risk and deadlines"),
     "personal_info": Action(SUPERVISOR_UP, True, "a natural person's unsealed name and ID number"),
     "history": Action(AUDITOR_UP, True, "GET /subjects/{id}/history, credit-ledger history: every accepted event"),
@@ -127,11 +129,12 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "GET /subjects/{subject_id}/grade": ("grade",),
     "GET /subjects/{subject_id}/history": ("history",),
     "POST /subjects/{subject_id}/personal-info/erase": ("erase_personal_info",),
-    "POST /access-log": ("history", "verify"),  # the read a command announces names its action
+    "POST /access-log": ("history", "verify", "stats"),  # the read a command announces names its action
     "POST /events": ("publish",),
     "POST /events:batch": ("publish",),
     "GET /lists/{list_kind}": ("read_list",),
     "GET /timeliness": ("timeliness",),
+    "GET /stats/disclosure": ("stats",),
     "GET /state/digest": ("verify",),
     "GET /healthz": ("health",),
     "GET /readyz": ("health",),
@@ -350,7 +353,7 @@ def endpoint_decision(principal: Principal, action: str, subject_id: str | None 
                           rule.non_public, f"role {principal.role} may {action.replace('_', ' ')}", record_ids)
 
 
-AUDIT_READ_ACTIONS = ("history", "verify")  # what `history`, `report` and `verify` announce before reading
+AUDIT_READ_ACTIONS = ("history", "verify", "stats")  # what `history`, `report`, `verify`, `stats` announce first
 AUDIT_READ_BYTES_MAX = 2_048
 MAX_COMMAND_CHARS = 300
 MAX_SUBJECT_ID_CHARS = 64

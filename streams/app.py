@@ -19,7 +19,8 @@ from pathlib import Path
 
 import faust
 
-from streams import ledger_reader, routes_audit, routes_files, routes_public, routes_publishing, topics, web_guard
+from streams import ledger_reader, routes_audit, routes_files, routes_public, routes_publishing, routes_stats, topics
+from streams import web_guard
 from streams import worker_fold, worker_loops
 from streams.dashboard import install as install_dashboard
 from streams.gate import Gate
@@ -58,6 +59,7 @@ def create_worker(settings) -> tuple[faust.App, Worker]:
     routes_files.install(app, worker)
     routes_publishing.install(app, worker)
     routes_public.install(app, worker)
+    routes_stats.install(app, worker)
     # every page is declared: only these are served (Faust's own web apps are not), all with security headers
     web_guard.install(app.web.web_app, web_guard.our_routes(app.web.web_app))
     return app, worker

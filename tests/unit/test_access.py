@@ -157,9 +157,10 @@ def test_can_each_action(role):
     everyone = {"read_file", "report", "read_list", "health", "metrics", "login", "static"}
     expected = {
         "anonymous": everyone, "querier": everyone, "publisher": everyone | {"publish"},
-        "supervisor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info"},
+        "supervisor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info",
+                                  "stats"},
         "auditor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info", "history",
-                               "verify", "access_log"},
+                               "verify", "access_log", "stats"},
     }.get(role, set(access.ACTIONS))
     assert allowed == expected
     for action in set(access.ACTIONS) - allowed:
