@@ -624,6 +624,109 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
                   + (f" as of {view['as_of']}" if view["as_of"] else "") + (f", valid at {view['valid_at']}" if valid_at else ""))
 
 
+STATS_FORMATS = ("table", "csv", "json")
+# the table's columns (the CSV and JSON hold every count): (header, the row's counts summed)
+STATS_TABLE = (("reported", ("reported",)), ("permits on time/late/missing", None),
+               ("penalties on time/late/missing", None), ("pending", ("permits_pending", "penalties_pending")),
+               ("exempt", ("permits_exempt", "penalties_exempt")),
+               ("historical", ("permits_historical", "penalties_historical")),
+               ("objections late/open overdue", None), ("repairs late/open overdue", None), ("rejected", ("rejected",)))
+
+
+def _stats_cells(row: dict) -> list[str]:
+    cells = []
+    for header, names in STATS_TABLE:
+        if names is not None:
+            cells.append(str(sum(row[name] for name in names)))
+        elif header.startswith(("permits", "penalties")):
+            kind = header.split()[0]
+            cells.append("/".join(str(row[f"{kind}_{o}"]) for o in ("on_time", "late", "missing")))
+        else:
+            kind = header.split()[0]
+            cells.append(f"{row[kind + '_decided_late']}/{row[kind + '_overdue_open']}")
+    return cells
+
+
+def _print_stats(result: dict, output_format: str) -> None:
+    import csv
+    import json
+
+    from projections.stats import flat_row
+
+    if output_format == "json":
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return
+    by = result["by"]
+    if output_format == "csv":
+        rows = [flat_row(row) for row in result["rows"]]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [by], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    first = ("authority", "region", "gap", "silent") if by == "authority" else (by, "authorities", "gaps")
+    rows = []
+    for row in result["rows"]:
+        if by == "authority":
+            head = [row["authority_name"] or row["authority_code"], row["region"], "GAP" if row["gap"] else "",
+                    "" if row["gap"] else ",".join(matter.lower() for matter in row["silent_matters"])]
+        else:
+            head = [row[by], str(row["authorities"]), str(row["gaps"])]
+        rows.append(head + _stats_cells(row))
+    totals = result["totals"]
+    rows.append(["total", "", str(totals["gaps"])] + ([""] if by == "authority" else []) + _stats_cells(totals))
+    print_rows(out, [*first, *(header for header, _ in STATS_TABLE)], rows,
+               title=f"{result['from']} .. {result['to']} as known at {result['as_of']} "
+                     f"(policy {result['policy_version']}), by {by}")
+    if totals["rejected_by_rule"]:
+        out.print("rejected by rule: " + ", ".join(f"{rule} {count}" for rule, count
+                                                    in totals["rejected_by_rule"].items()),
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def stats(from_day: str = typer.Option(..., "--from", metavar="D", help="the period's first day, e.g. 2025-01-01"),
+          to_day: str = typer.Option(..., "--to", metavar="D", help="the period's last day (included)"),
+          by: str = typer.Option("authority", "--by", help="authority, region or industry"),
+          as_of: Optional[str] = typer.Option(None, "--as-of", metavar="T", help=(
+              "the report instant: only what the ledger had recorded by T counts (a date means 00:00 "
+              "Asia/Shanghai; default: now)")),
+          output_format: str = typer.Option("table", "--format", help="table, csv or json"),
+          kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+          web_url: Optional[str] = typer.Option(None, help="the worker that records the read")):
+    """Statistics for assessment (考核) and circulars (通报), computed from credit.events and credit.rejected
+    themselves: per authority of the register (or region, industry), permits and penalties published on
+    time, late or missing, exempt records, objections and repairs decided late, rejections by rule."""
+    from datetime import datetime
+
+    from confluent_kafka import KafkaException
+
+    from ops.dump import role_of
+    from projections.canonical import SHANGHAI
+    from projections.stats import disclosure_stats, stats_request
+    from streams import topics
+    from streams.routes_stats import read_stats_log
+
+    if output_format not in STATS_FORMATS:
+        _bad_option(f"--format: one of {', '.join(STATS_FORMATS)}")
+    try:
+        the_period, by, moment = stats_request(from_day, to_day, by, as_of, datetime.now(SHANGHAI))
+    except ValueError as error:  # StatsError, BadInstant: before any read
+        _bad_option(f"--{error.as_dict()['field'].replace('_', '-')}: {error.as_dict()['message']}")
+    settings = load_settings(kafka=kafka)
+    command = " ".join(["credit-ledger stats", "--from", from_day, "--to", to_day, "--by", by]
+                       + (["--as-of", as_of] if as_of else []))
+    _recorded_read(web_url or settings.web_url, settings.operator_token, "stats", None, command[:300])
+    try:
+        # credit.rejected is not the auditor's to read (ops/kafka_acls.py): as `dump` reads it, as the worker
+        events, rejections = read_stats_log(settings.kafka_access(AUDITOR), settings.kafka_access(role_of(topics.REJECTED)))
+    except (KafkaException, OSError) as error:
+        err.print(f"error: cannot read the log from {settings.kafka}: {error}", markup=False, highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(2)
+    _print_stats(disclosure_stats(events, rejections, the_period, moment, settings.policies(), by, topics.EVENTS),
+                 output_format)
+
+
 @app.command()
 def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
             web_url: Optional[str] = typer.Option(None, help="the live worker to compare with (default: from settings)"),

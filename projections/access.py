@@ -130,6 +130,8 @@ ACTIONS: dict[str, Action] = {
     "grade": Action((*SUPERVISOR_UP, SUBJECT), True, "GET /subjects/{id}/grade, credit-ledger grade: derived from "
                                                      "INTERNAL and AUTHORIZED records too (a subject: its own)"),
     "timeliness": Action(SUPERVISOR_UP, True, "GET /timeliness: 双公示 timeliness per authority"),
+    "stats": Action(SUPERVISOR_UP, True, "GET /stats/disclosure, credit-ledger stats: assessment figures per "
+                                         "authority, region or industry (on time, late, missing, exempt, rejected)"),
     "dashboard": Action(SUPERVISOR_UP, True, "GET /dashboard and its stream: live risk and deadlines"),
     "personal_info": Action((*SUPERVISOR_UP, SUBJECT), True, "a natural person's unsealed name and ID number "
                                                              "(a subject: its own)"),
@@ -161,11 +163,12 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "GET /subjects/{subject_id}/access-log": ("subject_access_log",),
     "GET /self": ("self_service",),
     "POST /subjects/{subject_id}/personal-info/erase": ("erase_personal_info",),
-    "POST /access-log": ("history", "verify"),  # the read a command announces names its action
+    "POST /access-log": ("history", "verify", "stats"),  # the read a command announces names its action
     "POST /events": ("publish",),
     "POST /events:batch": ("publish",),
     "GET /lists/{list_kind}": ("read_list",),
     "GET /timeliness": ("timeliness",),
+    "GET /stats/disclosure": ("stats",),
     "GET /state/digest": ("verify",),
     "GET /healthz": ("health",),
     "GET /readyz": ("health",),
@@ -432,7 +435,7 @@ def endpoint_decision(principal: Principal, action: str, subject_id: str | None 
                           principal.scope)
 
 
-AUDIT_READ_ACTIONS = ("history", "verify")  # what `history`, `report` and `verify` announce before reading
+AUDIT_READ_ACTIONS = ("history", "verify", "stats")  # what `history`, `report`, `verify`, `stats` announce first
 AUDIT_READ_BYTES_MAX = 2_048
 MAX_COMMAND_CHARS = 300
 MAX_SUBJECT_ID_CHARS = 64

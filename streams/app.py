@@ -19,8 +19,9 @@ from pathlib import Path
 
 import faust
 
-from streams import ledger_reader, routes_audit, routes_files, routes_public, routes_publishing, topics, web_guard
-from streams import routes_self, worker_fold, worker_loops
+from streams import ledger_reader, routes_audit, routes_files, routes_public, routes_publishing, routes_stats, topics
+from streams import routes_self, web_guard
+from streams import worker_fold, worker_loops
 from streams.dashboard import install as install_dashboard
 from streams.gate import Gate
 from streams.kafka_access import WORKER, faust_credentials
@@ -58,6 +59,7 @@ def create_worker(settings) -> tuple[faust.App, Worker]:
     routes_files.install(app, worker)
     routes_publishing.install(app, worker)
     routes_public.install(app, worker)
+    routes_stats.install(app, worker)
     routes_self.install(app, worker)
     # every page is declared: only these are served (Faust's own web apps are not), all with security headers
     web_guard.install(app.web.web_app, web_guard.our_routes(app.web.web_app))

@@ -7,6 +7,7 @@ The worker (streams/app.py wires it) is a handful of parts, each a file with one
 - streams/routes_files.py: a subject's file, report, grade and history;
 - streams/routes_audit.py: the access log, the state digest and the erasure of personal information;
 - streams/routes_public.py: the public lists, health, readiness, metrics and timeliness;
+- streams/routes_stats.py: statistics for assessment, from the log itself;
 - streams/routes_self.py: a subject's own page (/self) and the access log of its file;
 - streams/dashboard.py: the live dashboard.
 They share only what is here: no state hides in closures or in attributes stuck on the Faust app.
@@ -65,6 +66,8 @@ class Worker:
     readiness: Readiness = field(default_factory=Readiness)
     # The fold and the policy sweep both write grades: one at a time, publish then commit.
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # GET /stats/disclosure reads and folds the whole log: one at a time, so that memory holds one copy
+    stats_reading: asyncio.Lock = field(default_factory=asyncio.Lock)
     stop_error: Exception | None = None  # the error that stopped the worker, if one did
 
     def policy_now(self) -> Policy:

@@ -110,6 +110,8 @@ def test_lists_timeliness_and_the_dashboard_keep_the_scope(world):
     assert status == 200 and set(timeliness["authorities"]) == {CHENGDU["authority_code"]}  # 杭州's is another region
     assert set(worker.get("/timeliness", role="supervisor")[1]["authorities"]) >= {CHENGDU["authority_code"],
                                                                                    HANGZHOU["authority_code"]}
+    status, body = scoped_get("/stats/disclosure?from=2025-01-01&to=2025-06-30")  # not yet filtered: refused
+    assert status == 403 and body["errors"][0]["rule"] == "scoped"
     status, snapshot = scoped_get("/dashboard/snapshot")
     assert status == 200 and snapshot["scope"]["region_prefix"] == "5101"
     assert {b["subject_id"] for b in snapshot["blacklist"]} & set(ids.values()) == {ids["inside"]}
