@@ -890,6 +890,24 @@ def verify(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID"
                                 web_url=web_url, out=out, err=err))
 
 
+@app.command()
+def release(list_kind: str = typer.Option(..., "--list", metavar="KIND", help="which list: RED_LIST, "
+                                                                              "SERIOUS_DISHONESTY, ..."),
+            as_of: str = typer.Option(..., "--as-of", metavar="DATE", help="the day it shows, as known at its end "
+                                                                            "(Asia/Shanghai); a day that is over"),
+            out_dir: Path = typer.Option(..., "--out", metavar="DIR", file_okay=False,
+                                         help="where to write <number>.html and <number>.csv"),
+            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+            web_url: Optional[str] = typer.Option(None, help="the worker that records the release")):
+    """A dated, numbered release of a red or black list (红黑榜发布): who was on it that day, with the basis, as
+    HTML and CSV; prints its number and the CSV's SHA-256. Recorded on credit.releases by the worker (an
+    admin's token: CREDIT_LEDGER_TOKEN). Made again for the same list and day: the same release."""
+    from ops.release import run_release
+
+    raise typer.Exit(run_release(list_kind=list_kind, as_of=as_of, out_dir=out_dir, kafka=kafka, web_url=web_url,
+                                 out=out, err=err))
+
+
 @app.command("access-log")
 def access_log(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID",
                                                      help="only the reads of this subject's file"),

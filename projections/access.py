@@ -147,6 +147,9 @@ ACTIONS: dict[str, Action] = {
     "login": Action(EVERYONE, False, "GET, POST /dashboard/login: the form, and a browser session for a valid token"),
     "static": Action(EVERYONE, False, "GET /dashboard/dashboard.js, .css: the dashboard's code, no data"),
     # the credit office's own act (个人信息删除): its admin alone; logged like a read, before it is done
+    # the credit office's publication of a list (红黑榜发布): recorded on credit.releases, logged like a read
+    "release": Action((ADMIN,), True, "credit-ledger release, POST /releases: record a dated, numbered release "
+                                      "of a red or black list"),
     "erase_personal_info": Action((ADMIN,), True, "credit-ledger erase, POST /subjects/{id}/personal-info/erase: "
                                                   "destroy a natural person's keys, for good, in every process"),
 }
@@ -167,6 +170,9 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "POST /events": ("publish",),
     "POST /events:batch": ("publish",),
     "GET /lists/{list_kind}": ("read_list",),
+    "GET /releases": ("read_list",),
+    "POST /releases": ("release",),
+    "GET /releases/{number}": ("read_list",),
     "GET /timeliness": ("timeliness",),
     "GET /stats/disclosure": ("stats",),
     "GET /state/digest": ("verify",),

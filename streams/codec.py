@@ -126,6 +126,8 @@ GRADE_CHANGED_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "GradeChanged.a
 GRADE_CHANGED_FINGERPRINT: bytes = fingerprint(GRADE_CHANGED_SCHEMA)
 ACCESS_RECORD_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "AccessRecord.avsc")))
 ACCESS_RECORD_FINGERPRINT: bytes = fingerprint(ACCESS_RECORD_SCHEMA)
+RELEASE_RECORD_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "ReleaseRecord.avsc")))
+RELEASE_RECORD_FINGERPRINT: bytes = fingerprint(RELEASE_RECORD_SCHEMA)
 
 _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "CreditEvent": (parse_schema(_without_logical_types(CREDIT_EVENT_SCHEMA)), MAGIC + CREDIT_EVENT_FINGERPRINT),
@@ -133,8 +135,10 @@ _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "Digest": (parse_schema(_without_logical_types(DIGEST_SCHEMA)), MAGIC + DIGEST_FINGERPRINT),
     "GradeChanged": (parse_schema(_without_logical_types(GRADE_CHANGED_SCHEMA)), MAGIC + GRADE_CHANGED_FINGERPRINT),
     "AccessRecord": (parse_schema(_without_logical_types(ACCESS_RECORD_SCHEMA)), MAGIC + ACCESS_RECORD_FINGERPRINT),
+    "ReleaseRecord": (parse_schema(_without_logical_types(RELEASE_RECORD_SCHEMA)), MAGIC + RELEASE_RECORD_FINGERPRINT),
 }
-PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA, ACCESS_RECORD_SCHEMA)
+PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA, ACCESS_RECORD_SCHEMA,
+                     RELEASE_RECORD_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ register_writer_schema(REJECTION_SCHEMA)
 register_writer_schema(DIGEST_SCHEMA)
 register_writer_schema(GRADE_CHANGED_SCHEMA)
 register_writer_schema(ACCESS_RECORD_SCHEMA)
+register_writer_schema(RELEASE_RECORD_SCHEMA)
 
 
 def _logical_type(field: dict) -> str | None:
@@ -495,3 +500,15 @@ def encode_access_record(record: Mapping[str, Any]) -> bytes:
 
 def decode_access_record(data: bytes) -> dict:
     return _decode_at("AccessRecord", data)
+
+
+# -- ReleaseRecord: a dated, numbered release of a red or black list (credit.releases) ----------
+
+def encode_release_record(record: Mapping[str, Any]) -> bytes:
+    """A ReleaseRecord {number, list_kind, as_of, digest, entry_count, principal, at (ISO instant)}
+    (projections/releases.py) as single-object Avro."""
+    return _encode_at("ReleaseRecord", record)
+
+
+def decode_release_record(data: bytes) -> dict:
+    return _decode_at("ReleaseRecord", data)

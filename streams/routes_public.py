@@ -12,9 +12,11 @@ from projections.lists import listed_on, public_entry
 from projections.scopes import authority_in_scope, in_scope
 from streams import metrics
 from streams.http_json import json_response
+from streams.routes_releases import shown
 from streams.worker import Worker
 
 LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000
+LIST_RELEASES_SHOWN = 30  # the newest; GET /releases?list_kind= has them all
 
 
 def install(app, worker: Worker) -> None:
@@ -51,7 +53,11 @@ def install_lists(app, worker: Worker) -> None:
         if sector is not None:  # issue 29: a list entry carries its sector
             entries = [entry for entry in entries if entry.get("sector") == sector]
         next_after = f"{members[-1][0]}/{members[-1][1]}" if len(members) == limit else None
-        return json_response(web, {"list_kind": list_kind, "entries": entries, "next_after": next_after})
+        # its dated, numbered releases (红黑榜发布), newest first, as credit.releases holds them
+        table = await worker.releases.table() if worker.releases is not None else []
+        released = [shown(r) for r in table[::-1] if r["list_kind"] == list_kind]
+        return json_response(web, {"list_kind": list_kind, "entries": entries, "next_after": next_after,
+                                   "releases": released[:LIST_RELEASES_SHOWN], "releases_total": len(released)})
 
     @app.page("/timeliness")
     async def timeliness(web, request):

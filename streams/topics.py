@@ -10,15 +10,17 @@ ALERTS = "credit.alerts"
 REJECTED = "credit.rejected"
 DIGESTS = "credit.digests"
 ACCESS_LOG = "credit.access-log"
+# The red and black lists' dated, numbered releases (projections/releases.py): what was published, for good.
+RELEASES = "credit.releases"
 # Natural persons' data keys, wrapped under the master key, and their erasures (streams/key_store.py): the one
 # key store of every worker and command of a deployment. Only the worker's principal reads or writes it.
 PII_KEYS = "credit.pii-keys"
 
-ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG, PII_KEYS)
+ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG, PII_KEYS, RELEASES)
 PARTITIONS_DEFAULT = 4
 # One partition: every process reads the key records in one order (an erasure and a key made at the same
 # moment elsewhere are then ordered, streams/key_store.py), and catches up to one high watermark.
-PARTITIONS = {PII_KEYS: 1}
+PARTITIONS = {PII_KEYS: 1, RELEASES: 1}  # releases: one order, in which the first recorded wins
 
 # Topics that must never expire: the ledger, and the two an auditor relies on
 # (what was refused, who looked at what). The others keep the broker's default.
@@ -34,6 +36,7 @@ CONFIGS: dict[str, dict[str, str]] = {
     EVENTS: NEVER_EXPIRE,
     REJECTED: NEVER_EXPIRE,
     ACCESS_LOG: NEVER_EXPIRE,
+    RELEASES: NEVER_EXPIRE,
     PII_KEYS: COMPACTED_PROMPTLY,
 }
 

@@ -16,7 +16,7 @@ from streams import avro_generated, codec
 SCHEMA_DIR = codec.SCHEMA_DIR
 SOURCES = {p.stem: json.loads(p.read_text("utf-8")) for p in SCHEMA_DIR.glob("*.avsc")}
 ENVELOPE = ("CreditEvent", "Subject", "SealedPersonalInfo", "Source", "Rejection", "Reason", "Digest", "GradeChanged",
-            "AccessRecord")
+            "AccessRecord", "ReleaseRecord")
 
 
 def resolve(avro_type):
@@ -183,6 +183,9 @@ def test_published_version_reads_into_current_schema(fp, path, branch):
     if path.name.startswith("GradeChanged."):
         decoded = codec.decode_grade_changed(data)
         assert decoded["subject_id"] == "样例" and decoded["added"][0]["points"] == 7
+    elif path.name.startswith("ReleaseRecord."):
+        decoded = codec.decode_release_record(data)
+        assert decoded["number"] == "样例" and decoded["entry_count"] == 7
     elif path.name.startswith("AccessRecord."):
         decoded = codec.decode_access_record(data)
         assert decoded["principal"] == "样例" and decoded["record_ids"] == ["样例"]
