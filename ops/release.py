@@ -108,7 +108,7 @@ def run_release(*, list_kind: str, as_of: str, out_dir: Path, kafka: str | None 
         rows = compute(settings.kafka_access(AUDITOR), list_kind, as_of, settings.policies())
     except (KafkaException, OSError) as error:
         return fail(CANNOT, f"cannot read {topics.EVENTS} from {settings.kafka}: {error}")
-    canonical = release_csv(rows, as_of)
+    canonical = release_csv(rows, list_kind, as_of)
     digest = digest_of(canonical)
     try:
         status, answer = _worker_json(f"{web}/releases", token, {"list_kind": list_kind, "as_of": as_of,

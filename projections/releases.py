@@ -5,9 +5,10 @@ A release of list L as of day D shows who was on L that day, as the ledger knew 
 give, the PUBLIC entries of L in force on D are the rows (`release_rows`). What a row shows of a subject is
 what the public lists page shows (projections.lists.public_entry): a natural person by pseudonym only.
 
-The canonical form of a release is its CSV (`release_csv`: UTF-8 with a BOM, CRLF, one header row, each
-cell made formula-safe); its digest is the SHA-256 of those bytes (`digest_of`), so that anyone holding the
-file can check it with `sha256sum`. The number is not in the digested bytes: it is given when the release is
+The canonical form of a release is its CSV (`release_csv`: UTF-8 with a BOM, CRLF, each cell made
+formula-safe): a first record naming the list, the day and the count, so that no two releases of different
+lists or days have the same bytes (not even two empty ones), then the header and the rows. Its digest is the
+SHA-256 of those bytes (`digest_of`): anyone holding the file can check it with `sha256sum`. The number is not in the digested bytes: it is given when the release is
 first recorded on credit.releases, and a second release of the same list and day with the same digest is the
 same release, with the same number.
 
@@ -46,8 +47,9 @@ REQUEST_BYTES_MAX = 1_024
 DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 NUMBER_RE = re.compile(r"(?P<kind>[A-Z_]{1,40})-(?P<year>[0-9]{4})-(?P<sequence>[0-9]{3})")
 BOM = "\ufeff"  # spreadsheets read the Chinese right with it
-CSV_COLUMNS = ("序号", "名单", "数据日期", "主体标识", "主体名称", "认定机关", "认定机关代码", "认定依据", "认定理由",
-               "列入日期", "有效期至", "状态", "名单条目编号")
+CSV_COLUMNS = ("序号", "主体标识", "主体名称", "认定机关", "认定机关代码", "认定依据", "认定理由", "列入日期", "有效期至",
+               "状态", "名单条目编号")
+NO_TERM = "未设期限"  # an entry with no term_until: on the list until it is exited
 
 
 # --- what was known, and who was listed -----------------------------------------------------------
@@ -118,19 +120,21 @@ def release_rows(states: Mapping[str, dict | None], list_kind: str, day: str) ->
 
 
 # --- the canonical form and its digest -------------------------------------------------------------
-def _cells(position: int, row: dict, day: str) -> list:
-    return [position, LIST_TITLES_ZH[row["list_kind"]], day, row["subject_id"], row["name"] or "", row["authority"],
-            row["authority_code"], row["basis"], row["reason"], row["entered_on"], row["term_until"] or "长期",
-            "异议中" if row["under_objection"] else "在列", row["entry_id"]]
+def _cells(position: int, row: dict) -> list:
+    return [position, row["subject_id"], row["name"] or "", row["authority"], row["authority_code"], row["basis"],
+            row["reason"], row["entered_on"], row["term_until"] or NO_TERM, "异议中" if row["under_objection"] else "在列",
+            row["entry_id"]]
 
 
-def release_csv(rows: list[dict], day: str) -> bytes:
-    """The release's canonical bytes: the rows as CSV (RFC 4180, CRLF), every text cell formula-safe."""
+def release_csv(rows: list[dict], list_kind: str, day: str) -> bytes:
+    """The release's canonical bytes (RFC 4180, CRLF): the title record (名单, its name and code, 数据日期, the
+    day, 在列条目数, the count), the header, the rows; every text cell formula-safe."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(["名单", f"{LIST_TITLES_ZH[list_kind]}（{list_kind}）", "数据日期", day, "在列条目数", len(rows)])
     writer.writerow(CSV_COLUMNS)
     for position, row in enumerate(rows, 1):
-        writer.writerow([spreadsheet_cell(cell) for cell in _cells(position, row, day)])
+        writer.writerow([spreadsheet_cell(cell) for cell in _cells(position, row)])
     return (BOM + text.getvalue()).encode("utf-8")
 
 
@@ -226,10 +230,9 @@ def release_html(release: dict, rows: list[dict]) -> str:
     `release`: its record {number, list_kind, as_of, digest, entry_count, at}."""
     e = html.escape
     day = release["as_of"]
-    shown = [i for i, column in enumerate(CSV_COLUMNS) if column not in ("名单", "数据日期")]  # said once, above
-    cells = "".join("<tr>" + "".join(f"<td>{e(str(cells[i]))}</td>" for i in shown) + "</tr>\n"
-                    for cells in (_cells(position, row, day) for position, row in enumerate(rows, 1)))
-    head = "".join(f"<th>{e(CSV_COLUMNS[i])}</th>" for i in shown)
+    cells = "".join("<tr>" + "".join(f"<td>{e(str(cell))}</td>" for cell in _cells(position, row)) + "</tr>\n"
+                    for position, row in enumerate(rows, 1))
+    head = "".join(f"<th>{e(column)}</th>" for column in CSV_COLUMNS)
     body = (f"<table><thead><tr>{head}</tr></thead><tbody>\n{cells}</tbody></table>" if rows
             else "<p>当日该名单无公开在列主体。</p>")
     title = f"{LIST_TITLES_ZH[release['list_kind']]}公布"
@@ -239,7 +242,7 @@ def release_html(release: dict, rows: list[dict]) -> str:
 <h1>{e(title)}</h1><p class="sub">编号 {e(release['number'])}</p>
 <dl><dt>名单</dt><dd>{e(LIST_TITLES_ZH[release['list_kind']])}（{e(release['list_kind'])}）</dd>
 <dt>数据日期</dt><dd>{e(day)}：截至当日 24 时（北京时间）信用信息共享平台已记录的信息，列示当日在列的公开名单主体</dd>
-<dt>在列主体数</dt><dd>{len(rows)}</dd>
+<dt>在列条目数</dt><dd>{len(rows)}</dd>
 <dt>首次登记发布</dt><dd>{e(release['at'])}</dd>
 <dt>CSV 文件 SHA-256</dt><dd><code>{e(release['digest'])}</code></dd></dl>
 {body}

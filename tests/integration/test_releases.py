@@ -63,13 +63,13 @@ def release(worker: Worker, day: date, out) -> tuple[int, str, str, str]:
 
 
 def rows(csv_bytes: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(csv_bytes.decode("utf-8-sig"), newline="")))[1:]
+    return list(csv.reader(io.StringIO(csv_bytes.decode("utf-8-sig"), newline="")))[2:]  # after title and header
 
 
 def mine(csv_bytes: bytes) -> list[list[str]]:
     """The rows of this test's subjects (the broker is shared), each as its cells."""
     ids = {company(n)["id"] for n in range(1, 6)}
-    return [row for row in rows(csv_bytes) if row[3] in ids]
+    return [row for row in rows(csv_bytes) if row[1] in ids]
 
 
 def test_releases_of_two_days_their_digest_record_and_link(kafka, tmp_path):
@@ -112,12 +112,13 @@ def test_releases_of_two_days_their_digest_record_and_link(kafka, tmp_path):
         assert hashlib.sha256(csv_a).hexdigest() == digest_a and hashlib.sha256(csv_b).hexdigest() == digest_b
         # A as known at its end: 1's exit was recorded on B, so 1 is still on; 4's term ends that day; 5 is not public
         rows_a = mine(csv_a)
-        assert sorted(r[3] for r in rows_a) == sorted(company(n)["id"] for n in (1, 2, 3, 4))
-        (one,) = [r for r in rows_a if r[3] == company(1)["id"]]
-        assert one[4] == company(1)["name"] and one[5] == AUTHORITY["authority_name"]
-        assert one[7] == "杭财罚〔2026〕7号（杭州市财政局）" and one[9] == day_a.isoformat()
+        assert sorted(r[1] for r in rows_a) == sorted(company(n)["id"] for n in (1, 2, 3, 4))
+        (one,) = [r for r in rows_a if r[1] == company(1)["id"]]
+        assert one[2] == company(1)["name"] and one[3] == AUTHORITY["authority_name"]
+        assert one[5] == "杭财罚〔2026〕7号（杭州市财政局）" and one[7] == day_a.isoformat()
         # B: 1 exited the day before, 2 on the day itself, 3 only the day after; 4's term is over
-        assert [r[3] for r in mine(csv_b)] == [company(3)["id"]]
+        assert [r[1] for r in mine(csv_b)] == [company(3)["id"]]
+        assert csv_b.decode("utf-8-sig").startswith(f"名单,政府采购严重违法失信行为记录名单（{KIND}）,数据日期,{day_b},")
         page = (tmp_path / "out" / f"{number_b}.html").read_text("utf-8")
         assert number_b in page and digest_b in page and company(3)["name"] in page and company(2)["name"] not in page
 

@@ -92,7 +92,7 @@ def test_a_natural_person_appears_by_pseudonym_only():
     person = ev.person()
     log = [entered(1, "L-P", subject=person, list_kind="DISHONEST_JUDGMENT_DEBTOR")]
     (row,) = rows_as_of(DAY, "DISHONEST_JUDGMENT_DEBTOR", log)
-    text = release_csv([row], DAY).decode("utf-8")
+    text = release_csv([row], "DISHONEST_JUDGMENT_DEBTOR", DAY).decode("utf-8")
     assert row["subject_id"].startswith("np-") and row["subject_id"] in text
     assert person["id_number"] not in text and "张三" not in text
 
@@ -101,18 +101,22 @@ def test_the_csv_is_the_canonical_form_byte_for_byte():
     row = {"subject_id": S[1], "name": "甲公司", "list_kind": "RED_LIST", "authority": "某局", "authority_code": ev.AUTHORITY,
            "basis": "", "reason": "=HYPERLINK(\"x\")", "entered_on": "2025-03-01", "term_until": None,
            "under_objection": False, "entry_id": "L-1"}
-    expected = ("\ufeff序号,名单,数据日期,主体标识,主体名称,认定机关,认定机关代码,认定依据,认定理由,列入日期,有效期至,状态,名单条目编号\r\n"
-                f"1,守信激励名单（红名单）,2025-03-10,{S[1]},甲公司,某局,{ev.AUTHORITY},,\"'=HYPERLINK(\"\"x\"\")\","
-                "2025-03-01,长期,在列,L-1\r\n")
-    assert release_csv([row], DAY) == expected.encode("utf-8")
+    expected = ("\ufeff名单,守信激励名单（红名单）（RED_LIST）,数据日期,2025-03-10,在列条目数,1\r\n"
+                "序号,主体标识,主体名称,认定机关,认定机关代码,认定依据,认定理由,列入日期,有效期至,状态,名单条目编号\r\n"
+                f"1,{S[1]},甲公司,某局,{ev.AUTHORITY},,\"'=HYPERLINK(\"\"x\"\")\",2025-03-01,未设期限,在列,L-1\r\n")
+    assert release_csv([row], "RED_LIST", DAY) == expected.encode("utf-8")
     # the digest is SHA-256 of those bytes; "abc" pins the function to the standard's test vector
     assert digest_of(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert digest_of(release_csv([row], DAY)) == hashlib.sha256(expected.encode("utf-8")).hexdigest()
+    assert digest_of(release_csv([row], "RED_LIST", DAY)) == hashlib.sha256(expected.encode("utf-8")).hexdigest()
 
 
-def test_the_same_day_twice_gives_the_same_bytes():
-    assert release_csv(rows_as_of(DAY), DAY) == release_csv(rows_as_of(DAY), DAY)
-    assert release_csv(rows_as_of(DAY), DAY) != release_csv(rows_as_of("2025-03-11"), "2025-03-11")
+def test_the_same_day_twice_gives_the_same_bytes_and_no_two_releases_share_them():
+    kind = "SERIOUS_DISHONESTY"
+    assert release_csv(rows_as_of(DAY), kind, DAY) == release_csv(rows_as_of(DAY), kind, DAY)
+    assert release_csv(rows_as_of(DAY), kind, DAY) != release_csv(rows_as_of("2025-03-11"), kind, "2025-03-11")
+    # nobody on two lists, or on one list two days: still two releases, told apart by their bytes
+    empty = {release_csv([], k, d) for k in ("RED_LIST", "PROCUREMENT_BAN") for d in (DAY, "2025-03-11")}
+    assert len(empty) == 4
 
 
 def record(number: str, kind: str, day: str, digest: str = "a" * 64) -> dict:
