@@ -34,20 +34,54 @@ RELEASED, REFUSED, CANNOT = 0, 1, 2
 WORKER_TIMEOUT_S = 60.0
 
 
-def log_events(kafka):
-    """(offset, event) of every event of credit.events, partition after partition (a subject's events are in
-    one partition, in order); a record that is no event is no part of any file (it is on credit.rejected)."""
-    for _, offset, _, value, _ in ledger_reader.read_topic(kafka, topics.EVENTS):
+LIST_ENTERED = b"ListEntered"  # the type's name is in every such record's bytes (CreditEvent.type, a string)
+
+
+def listed_keys(records, list_kind: str) -> set[bytes]:
+    """The keys (subject ids) of every subject with a ListEntered of `list_kind` among (offset, key, value)
+    records: only the records whose bytes hold the type's name are decoded."""
+    keys = set()
+    for _, key, value in records:
+        if key is None or not value or LIST_ENTERED not in value:
+            continue
         try:
-            yield offset, decode_event(value or b"")
+            event = decode_event(value)
         except CodecError:
             continue
+        if event["type"] == "ListEntered" and event["payload"]["list_kind"] == list_kind:
+            keys.add(key)
+    return keys
+
+
+def events_of(records, keys: set[bytes]):
+    """(offset, event) of the records of these subjects; a record that is no event is no part of any file
+    (it is on credit.rejected)."""
+    for offset, key, value in records:
+        if key in keys:
+            try:
+                yield offset, decode_event(value or b"")
+            except CodecError:
+                continue
+
+
+def rows_from(read_records, list_kind: str, day: str, policies) -> list[dict]:
+    """The release's rows from the log (`read_records()`: its (offset, key, value) records, partition after
+    partition, a subject's in order): the subjects that ever entered the list, their events recorded by the
+    end of `day` folded, their entries in force that day. The fold is per subject, so folding only those
+    subjects gives their states exactly as folding everything would, at a fraction of the cost (the fold is
+    ~3,000 events/s, reading and looking at the bytes far faster)."""
+    keys = listed_keys(read_records(), list_kind)
+    entries = known_on(events_of(read_records(), keys), day)
+    folded = replay(entries, NO_KEY, policy=policies, deadlines=False)  # the log holds pseudonyms already
+    return release_rows(folded.states, list_kind, day)
 
 
 def compute(kafka, list_kind: str, day: str, policies) -> list[dict]:
-    """The release's rows: the log as known at the end of `day`, folded, its entries of `list_kind` that day."""
-    folded = replay(known_on(log_events(kafka), day), NO_KEY, policy=policies, deadlines=False)  # pseudonyms already
-    return release_rows(folded.states, list_kind, day)
+    """rows_from credit.events, read twice (the subjects, then their events) as `kafka` (the auditor)."""
+    def read_records():
+        for _, offset, key, value, _ in ledger_reader.read_topic(kafka, topics.EVENTS):
+            yield offset, key, value
+    return rows_from(read_records, list_kind, day, policies)
 
 
 def _worker_json(url: str, token: str | None, body: dict | None = None) -> tuple[int, dict]:
