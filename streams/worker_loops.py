@@ -46,13 +46,17 @@ def install_digests(app, worker: Worker) -> None:
 
     @app.timer(DIGEST_INTERVAL_S)
     async def publish_digests():
-        # The newest root of each partition this worker folds, when it moved since the last one.
-        for p, offset in store.applied_offsets().items():
+        # The newest root of each partition this worker folds, when it moved since the last one. Every
+        # (offset, root) pair is read before the first send: the fold commits on this loop, so during a send's
+        # await a partition's root could move past the offset read before it (a digest naming one offset with
+        # a later offset's root, which `verify` rightly calls a discrepancy).
+        roots = [(p, offset, store.log_root(p)) for p, offset in store.applied_offsets().items()]
+        for p, offset, root in roots:
             if digests_published.get(p) == offset:
                 continue
             try:
                 await digests_topic.send(key=str(p).encode(), value=encode_digest({
-                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
+                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": root,
                     "at": instant_text(datetime.now(timezone.utc))}))
             except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
                 return
