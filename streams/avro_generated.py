@@ -3460,6 +3460,61 @@ def _write_AccessRecord_AccessRecord(o, d):
 
 
 
-FINGERPRINTS = {'CreditEvent': 'a092144b79657710', 'Rejection': '0911668bfb7fc68a', 'Digest': 'ee8e5ef5fc7bfaa4', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d'}
+_write_ReleaseRecord_c0 = frozenset(('as_of', 'at', 'digest', 'entry_count', 'list_kind', 'number', 'principal'))
+
+
+def _write_ReleaseRecord_ReleaseRecord(o, d):
+    if type(d) is not dict or not d.keys() <= _write_ReleaseRecord_c0: raise Unwritable
+    v = d['number']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['list_kind']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['as_of']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['digest']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['entry_count']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d['principal']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['at']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+
+
+
+
+
+FINGERPRINTS = {'CreditEvent': 'a092144b79657710', 'Rejection': '0911668bfb7fc68a', 'Digest': 'ee8e5ef5fc7bfaa4', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d', 'ReleaseRecord': '389a8977740bf2c1'}
 READERS = {'CreditEvent': _read_CreditEvent_CreditEvent}
-WRITERS = {'CreditEvent': _write_CreditEvent_CreditEvent, 'Rejection': _write_Rejection_Rejection, 'Digest': _write_Digest_Digest, 'GradeChanged': _write_GradeChanged_GradeChanged, 'AccessRecord': _write_AccessRecord_AccessRecord}
+WRITERS = {'CreditEvent': _write_CreditEvent_CreditEvent, 'Rejection': _write_Rejection_Rejection, 'Digest': _write_Digest_Digest, 'GradeChanged': _write_GradeChanged_GradeChanged, 'AccessRecord': _write_AccessRecord_AccessRecord, 'ReleaseRecord': _write_ReleaseRecord_ReleaseRecord}
