@@ -45,7 +45,7 @@ SEQUENCE_MAX = 999  # releases of one list in one year: one a day fits
 ENTRY_COUNT_MAX = 10_000_000
 REQUEST_BYTES_MAX = 1_024
 DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-NUMBER_RE = re.compile(r"(?P<kind>[A-Z_]{1,40})-(?P<year>[0-9]{4})-(?P<sequence>[0-9]{3})")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 BOM = "\ufeff"  # spreadsheets read the Chinese right with it
 CSV_COLUMNS = ("序号", "主体标识", "主体名称", "认定机关", "认定机关代码", "认定依据", "认定理由", "列入日期", "有效期至",
                "状态", "名单条目编号")
@@ -152,6 +152,8 @@ def release_table(records: Iterable[dict]) -> list[dict]:
     table: list[dict] = []
     taken: set[tuple[str, str]] = set()
     for record in records:
+        if record.get("list_kind") not in LIST_KINDS or not _DAY.fullmatch(str(record.get("as_of"))):
+            continue  # only the worker writes here, after release_request: never met, never a crash of a page
         year = int(record["as_of"][:4])
         expected = release_number(record["list_kind"], year, next_sequence(table, record["list_kind"], year))
         if (record["list_kind"], record["as_of"]) in taken or record["number"] != expected:

@@ -131,7 +131,8 @@ def test_numbers_run_per_list_and_year_and_the_first_recorded_wins():
                record("SERIOUS_DISHONESTY-2025-001", "SERIOUS_DISHONESTY", "2025-03-10"),
                record("RED_LIST-2025-002", "RED_LIST", "2025-03-09"),  # out of date order: the next number
                record("RED_LIST-2024-001", "RED_LIST", "2024-12-31"),
-               record("RED_LIST-2025-004", "RED_LIST", "2025-03-12")]  # a gap: void
+               record("RED_LIST-2025-004", "RED_LIST", "2025-03-12"),  # a gap: void
+               record("GREY-2025-001", "GREY", "2025-03-12"), record("RED_LIST-2025-003", "RED_LIST", "soon")]
     assert [(r["number"], r["as_of"]) for r in release_table(records)] == [
         ("RED_LIST-2025-001", "2025-03-10"), ("SERIOUS_DISHONESTY-2025-001", "2025-03-10"),
         ("RED_LIST-2025-002", "2025-03-09"), ("RED_LIST-2024-001", "2024-12-31")]
