@@ -46,13 +46,17 @@ def install_digests(app, worker: Worker) -> None:
 
     @app.timer(DIGEST_INTERVAL_S)
     async def publish_digests():
-        # The newest root of each partition this worker folds, when it moved since the last one.
-        for p, offset in store.applied_offsets().items():
+        # The newest root of each partition this worker folds, when it moved since the last one. Each offset and
+        # its root are read together, before any send: the fold commits in this loop while a send awaits, and a
+        # root read after one would belong to a later offset than the one it is published with (`verify` then
+        # reported ROOT_DIFFERS on an intact log: seen on a cluster, whose acks=all sends take longer).
+        heads = {p: (offset, store.log_root(p)) for p, offset in store.applied_offsets().items()}
+        for p, (offset, root) in heads.items():
             if digests_published.get(p) == offset:
                 continue
             try:
                 await digests_topic.send(key=str(p).encode(), value=encode_digest({
-                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
+                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": root,
                     "at": instant_text(datetime.now(timezone.utc))}))
             except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
                 return
