@@ -34,12 +34,18 @@ class EmbeddedKafkaCluster:
                  log_dir: Path | None = None):
         if not 1 <= nodes <= 9:
             raise ValueError(f"nodes must be 1..9, not {nodes}")
-        ports = list(ports) if ports else [free_port() for _ in range(nodes)]
+        taken: set[int] = set()
+        ports = list(ports) if ports else [_free_port_but(taken) for _ in range(nodes)]
         if len(ports) != nodes or len(set(ports)) != nodes:
             raise ValueError(f"{nodes} distinct ports needed, not {ports}")
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        controller_ports = [p + 1 if p + 1 not in ports and port_is_free(p + 1) else free_port() for p in ports]
+        taken.update(ports)
+        controller_ports = []
+        for port in ports:  # the next port when free, as a single broker's; all distinct
+            controller = port + 1 if port + 1 not in taken and port_is_free(port + 1) else _free_port_but(taken)
+            taken.add(controller)
+            controller_ports.append(controller)
         voters = ",".join(f"{i}@127.0.0.1:{c}" for i, c in enumerate(controller_ports, 1))
         log_dir = Path(log_dir) if log_dir else self.data_dir
         self.nodes = {i: EmbeddedKafka(self.data_dir / f"node-{i}", port=port, controller_port=controller, node_id=i,
@@ -80,6 +86,8 @@ class EmbeddedKafkaCluster:
 
     def start(self, timeout_s: float = 180) -> EmbeddedKafkaCluster:
         """Every node launched, then waited for (none serves before a quorum runs), then the users and ACLs."""
+        if self.running() == list(self.nodes):  # started already (`with cluster.start():`)
+            return self
         deadline = time.monotonic() + timeout_s
         try:
             formatted = [node.launch(deadline) for node in self.nodes.values()]
@@ -145,3 +153,13 @@ class EmbeddedKafkaCluster:
         return all(leader >= 0 and set(isr) == set(replicas)
                    for topic in topic_names for leader, replicas, isr in self.partitions(topic).values())
 
+
+
+def _free_port_but(taken: set[int]) -> int:
+    """A free port (ops.embedded_kafka.free_port) not among `taken`, which it joins."""
+    for _ in range(100):
+        port = free_port()
+        if port not in taken:
+            taken.add(port)
+            return port
+    raise OSError(f"no free port outside {sorted(taken)}")

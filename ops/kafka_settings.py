@@ -8,6 +8,7 @@ broker runs the same table scaled down to one node (replicas(1)): one copy, noth
 """
 from __future__ import annotations
 
+from ops.kafka_acls import BROKER_USER
 from streams import topics
 
 REPLICATION_FACTOR = 3  # every topic has three copies...
@@ -23,7 +24,7 @@ SECURITY = {
     "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
     "sasl.mechanism.controller.protocol": "PLAIN",
     "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-    "super.users": "User:broker",
+    "super.users": f"User:{BROKER_USER}",
     "allow.everyone.if.no.acl.found": "false",
 }
 
