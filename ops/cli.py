@@ -28,7 +28,11 @@ err = Console(stderr=True, emoji=False)
 def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synthetic dataset"),
        data_dir: Optional[str] = typer.Option(None, help="where Kafka and the worker keep their data"),
        web_port: Optional[int] = typer.Option(None, help="the worker's HTTP port (default 6066)"),
-       kafka_port: Optional[int] = typer.Option(None, help="the embedded broker's port (default 9092)"),
+       kafka_port: Optional[int] = typer.Option(None, help="the embedded broker's port (default 9092); with "
+                                                          "--brokers 3, the first node's, the others' 2 and 4 above"),
+       brokers: int = typer.Option(1, "--brokers", help="1, or 3: a local cluster of three KRaft nodes, topics "
+                                                      "with 3 replicas and 2 in sync (its own storage, "
+                                                      "<data dir>/kafka-cluster)"),
        speed: Optional[float] = typer.Option(None, help="run the clock X times faster, e.g. 86400: a day a "
                                                          "second, so the demo shows deadlines firing")):
     """Start embedded Kafka, the worker and the web server; Ctrl-C stops them all."""
@@ -36,6 +40,9 @@ def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synt
 
     from ops.up import run_up
 
+    if brokers not in (1, 3):
+        err.print(f"error: --brokers: 1 or 3, not {brokers}")
+        raise typer.Exit(2)
     settings = load_settings(data_dir=data_dir, web_port=web_port, kafka_port=kafka_port, clock_speed=speed,
                              clock_started_s=time.time() if speed else None)
     try:
@@ -43,7 +50,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synt
     except ValueError as error:
         err.print(f"error: --speed: {error}")
         raise typer.Exit(2)
-    raise typer.Exit(run_up(settings, demo=demo))
+    raise typer.Exit(run_up(settings, demo=demo, brokers=brokers))
 
 
 @app.command()
@@ -765,7 +772,7 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     raise typer.Exit(0 if same else 1)
 
 
-BENCHES = ("all", "timers", "history")
+BENCHES = ("all", "timers", "history", "replication")
 
 
 @app.command()
@@ -778,13 +785,14 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
           layout: str = typer.Option("scattered", help="history: where the subject's events lie: scattered "
                                                         "(evenly over the log) or bursts (10 imports)"),
           runs: int = typer.Option(20, help="history: reconstructions timed (p50, p95)"),
+          replication_events: int = typer.Option(20_000, help="replication: events per run (edge, direct)"),
           warmup_runs: int = typer.Option(20, help="history: reconstructions before those, while the fresh "
                                                    "broker's JIT compiles its fetch path")):
     """Measure the speed and memory goals against baselines run in the same bench (default: all of them)."""
     import json
 
     from ops.bench import bench_history, bench_timers
-    from ops.bench_suite import FULL, GOALS, QUICK, goal_met, run_bench
+    from ops.bench_suite import FULL, GOALS, QUICK, bench_replication, goal_met, run_bench
 
     if what not in BENCHES:
         err.print(f"error: no benchmark {what!r}; choose one of {', '.join(BENCHES)}")
@@ -799,6 +807,10 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
         elif what == "timers":
             result = bench_timers(deadlines)
             title = f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) vs. a heap in memory"
+        elif what == "replication":
+            result = bench_replication(replication_events, on_progress=progress)
+            title = (f"{replication_events:,} events written through the edge and directly: 1 broker (1 replica) "
+                     "vs. the embedded cluster of 3 (3 replicas, 2 in sync)")
         else:
             result = bench_history(log_events, subject_events, layout, runs, on_progress=progress,
                                    warmup_runs=warmup_runs)

@@ -86,13 +86,14 @@ def ensure_topics(kafka, partitions: int = PARTITIONS_DEFAULT, timeout_s: float 
     # The controller has committed; wait until the broker's metadata shows the topics with a
     # leader for every partition, so a client right after finds every partition served.
     deadline = time.monotonic() + timeout_s
-    while not _all_led(admin.list_topics(timeout=timeout_s).topics):
+    while not all_led(admin.list_topics(timeout=timeout_s).topics):
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics created on {bootstrap} but without leaders within {timeout_s} s")
         time.sleep(0.1)
     return created
 
 
-def _all_led(found: dict) -> bool:
+def all_led(found: dict) -> bool:
+    """Whether `found` (a metadata answer's topics) holds every topic above, each partition with a leader."""
     return all(t in found and found[t].error is None and found[t].partitions
                and all(p.leader >= 0 and p.error is None for p in found[t].partitions.values()) for t in ALL)
