@@ -34,8 +34,9 @@ ON_TIME, LATE, OVERDUE, EXEMPT, HISTORICAL = "on_time", "late", "overdue", "exem
 TIMELINESS_JUDGED = (ON_TIME, LATE, OVERDUE)  # each decision once, in its final outcome
 # counted apart, never in a timely ratio: exempt records (R8), historical imports (R10)
 TIMELINESS_OUTCOMES = (*TIMELINESS_JUDGED, EXEMPT, HISTORICAL)
-RECORD_TYPES = {"PermitGranted": "permits", "PenaltyImposed": "penalties"}  # the 双公示 records, by table
-DISCLOSURE_OVERDUE = "DisclosureOverdue"  # 漏报: a timer's event, a decision's record not in by its due day
+# what moves a 双公示 decision's outcome: its record arriving (a permit, a penalty), its registration, and
+# the timers' DisclosureOverdue (漏报: its record not in by its due day)
+DECISION_TYPES = frozenset(("PermitGranted", "PenaltyImposed", "DecisionRegistered", "DisclosureOverdue"))
 
 
 # --- the statistics: which running count, and by how much ---------------------------------------
@@ -220,23 +221,32 @@ def _applied(done: Step, before: dict | None, offset: int, policy: Policy, gradi
 def timeliness_deltas(event: dict, before: dict | None, after: dict) -> tuple[TimelinessDelta, ...]:
     """双公示 timeliness per authority: records on time or late (迟报), decisions overdue (漏报).
 
-    Each decision counts once, in its final outcome (issue 29 R6): a record arriving for a decision marked
-    overdue takes it out of the overdue count, whether it came in time after all (on time) or late (迟报,
-    not 漏报 as well); the DisclosureOverdue stays in the log. An exempt record (R8) and a historical
-    import (R10) are counted apart: not judged on time or late, so that 瞒报 risk shows."""
-    authority = event["source"]["authority_code"]
-    collection = RECORD_TYPES.get(event["type"])
-    if collection is not None:
-        # the tables are keyed per authority (records.own_key; `before` may be a state stored before that)
-        record = after["records"][collection][own_key(after, authority, event["payload"]["record_id"])]
+    Each decision counts once, in its final outcome (issue 29 R6): what the event changed of its decision's
+    outcome moves the counts. A record arriving for a decision marked overdue takes it out of the overdue
+    count, whether it came in time after all (on time) or late (迟报, not 漏报 as well); the
+    DisclosureOverdue stays in the log. A decision registered after its record arrived judges the record
+    again, from the registered date. An exempt record (R8) and a historical import (R10) are counted
+    apart: not judged on time or late, so that 瞒报 risk shows."""
+    if event["type"] not in DECISION_TYPES:
+        return ()
+    authority, no = event["source"]["authority_code"], event["payload"]["decision_no"]
+    old, new = _decision_outcome(before, authority, no), _decision_outcome(after, authority, no)
+    if old == new:
+        return ()
+    return (((TimelinessDelta(*new, 1),) if new else ())
+            + ((TimelinessDelta(*old, -1),) if old else ()))
+
+
+def _decision_outcome(state: dict | None, authority: str, no: str) -> tuple[str, str] | None:
+    """(authority code, timeliness outcome) of a decision as `state` has it; None while it has none."""
+    # the tables are keyed per authority (records.own_key; `before` may be a state stored before that)
+    decision = state["decisions"].get(own_key(state, authority, no)) if state is not None else None
+    if decision is None:
+        return None
+    if decision["arrived"]:
+        table = "permits" if decision["decision_kind"] == "PERMIT" else "penalties"
+        record = state["records"][table][own_key(state, authority, decision["record_id"])]
         outcome = (HISTORICAL if record.get("historical") else EXEMPT if record.get("exemption")
                    else LATE if record.get("late") else ON_TIME)
-        no = event["payload"]["decision_no"]
-        decision = after["decisions"][own_key(after, authority, no)]
-        deltas = (TimelinessDelta(authority, outcome, 1),)
-        if before is not None and before["decisions"].get(own_key(before, authority, no), {}).get("overdue"):
-            deltas += (TimelinessDelta(decision["authority_code"], OVERDUE, -1),)
-        return deltas
-    if event["type"] == DISCLOSURE_OVERDUE:
-        return (TimelinessDelta(authority, OVERDUE, 1),)
-    return ()
+        return decision["authority_code"], outcome
+    return (decision["authority_code"], OVERDUE) if decision["overdue"] else None
