@@ -45,6 +45,7 @@ from projections.effects import (LATE, ON_TIME, OVERDUE, TIMELINESS_JUDGED, TIME
                                  GradeCounter, TimelinessCounter)
 from projections.records import ACTIVE, base_status, own_key
 from projections.scopes import Scope, authority_in_scope, in_scope
+from projections.watch import WATCHED_TYPES, Blacklisted, DeadlineMissed, ListingEnded, watched
 from streams import ledger_reader, metrics, topics
 from streams.kafka_access import KafkaAccess
 from streams.codec import CodecError, decode_event, decode_grade_changed
@@ -122,32 +123,29 @@ class Dashboard:
         return self.per_second[-1][1]
 
     def _note_event(self, event: dict) -> None:
-        source, subject, payload = event["source"], event["subject"], event["payload"]
+        source, subject = event["source"], event["subject"]
         if source.get("authority_name"):
             _remember(self.authority_names, source["authority_code"], source["authority_name"], AUTHORITY_NAMES_MAX)
         if subject.get("name"):
             _remember(self.subject_names, subject["id"], (subject["kind"], subject["name"]), SUBJECT_NAMES_MAX)
-        kind = event["type"]
-        if kind == "ListEntered" and payload["list_kind"] != "RED_LIST":
+        noted = watched(event)  # projections/watch.py
+        if isinstance(noted, Blacklisted):
             self.blacklist.append({**self._subject(subject), "at": event["recorded_at"], "event_id": event["event_id"],
-                                   "entry_id": payload["entry_id"], "authority_code": source["authority_code"],
-                                   "list_kind": payload["list_kind"],
-                                   "list_label": LIST_KINDS_ZH.get(payload["list_kind"], payload["list_kind"]),
-                                   "reason": payload.get("reason", "")[:REASON_CHARS_MAX],
-                                   "occurred_on": event["occurred_on"],
-                                   "term_until": payload.get("term_until"), "active": True})
-        elif kind in ("ListExited", "ListTermEnded"):
+                                   "entry_id": noted.entry_id, "authority_code": noted.authority_code,
+                                   "list_kind": noted.list_kind,
+                                   "list_label": LIST_KINDS_ZH.get(noted.list_kind, noted.list_kind),
+                                   "reason": noted.reason[:REASON_CHARS_MAX], "occurred_on": event["occurred_on"],
+                                   "term_until": noted.term_until, "active": True})
+        elif isinstance(noted, ListingEnded):
             for item in self.blacklist:
                 # an entry is its listing authority's, which alone ends it (records: not_record_authority)
                 if (item["subject_id"], item["entry_id"], item["authority_code"]) == (
-                        subject["id"], payload["entry_id"], source["authority_code"]):
+                        subject["id"], noted.entry_id, noted.authority_code):
                     item["active"] = False
-        elif kind in ("CommitmentOverdue", "ProcessingOverdue"):
-            deadline_kind = COMMITMENT if kind == "CommitmentOverdue" else payload["kind"]
+        elif isinstance(noted, DeadlineMissed):
             self.overdue.append({**self._subject(subject), "at": event["recorded_at"], "event_id": event["event_id"],
-                                 "kind": deadline_kind, "label": KIND_LABELS_ZH.get(deadline_kind, deadline_kind),
-                                 "ref": payload.get("commitment_id") or payload.get("ref_id"),
-                                 "due_on": payload.get("due_on")})
+                                 "kind": noted.kind, "label": KIND_LABELS_ZH.get(noted.kind, noted.kind),
+                                 "ref": noted.ref, "due_on": noted.due_on})
 
     def _subject(self, subject: dict) -> dict:
         """A subject as the lists show it: id, kind and (organisations only) its name."""
@@ -364,7 +362,7 @@ def _consumer_lag() -> dict[int, int]:
             for family in metrics.CONSUMER_LAG.collect() for sample in family.samples}
 
 
-SEEDED_TYPES = {"ListEntered", "ListExited", "ListTermEnded", "CommitmentOverdue", "ProcessingOverdue"}
+SEEDED_TYPES = WATCHED_TYPES
 
 
 @dataclass

@@ -8,6 +8,7 @@ is always a consistent prefix of the log; a lost store is rebuilt by re-folding.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import astuple, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -44,25 +45,17 @@ assert set(_COUNTER_PREFIXES) == set(COUNTER_TYPES), "every counter type needs i
 
 
 def counter_name(counter: Counter) -> str:
-    if type(counter) is TimelinessCounter:
-        return f"timeliness/{counter.authority_code}/{counter.outcome}"
-    if type(counter) is DeadlineCounter:
-        return f"deadlines/{counter.kind}"
-    if type(counter) is GradeCounter:
-        return f"grades/{counter.letter}"
-    raise TypeError(f"not a counter: {counter!r}")
+    """The name a counter is kept under (its key is c/ and the name)."""
+    return _COUNTER_PREFIXES[type(counter)] + "/".join(astuple(counter))
 
 
 def parse_counter(name: str) -> Counter:
     """The counter a name (counter_name's) stands for; ValueError for any other name."""
-    kind, _, rest = name.partition("/")
-    parts = rest.split("/")
-    if kind == "timeliness" and len(parts) == 2 and all(parts):
-        return TimelinessCounter(*parts)
-    if kind == "deadlines" and len(parts) == 1 and parts[0]:
-        return DeadlineCounter(parts[0])
-    if kind == "grades" and len(parts) == 1 and parts[0]:
-        return GradeCounter(parts[0])
+    for counter_type, prefix in _COUNTER_PREFIXES.items():
+        if name.startswith(prefix):
+            parts = name[len(prefix):].split("/")
+            if len(parts) == len(fields(counter_type)) and all(parts):
+                return counter_type(*parts)
     raise ValueError(f"not a counter name: {name!r}")
 
 
