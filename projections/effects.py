@@ -40,20 +40,20 @@ DECISION_TYPES = frozenset(("PermitGranted", "PenaltyImposed", "DecisionRegister
 
 
 # --- the statistics: which running count, and by how much ---------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimelinessCounter:
     """Decisions of one authority in one timeliness outcome."""
     authority_code: str
     outcome: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadlineCounter:
     """Pending deadlines of one kind (projections.deadlines.KINDS)."""
     kind: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GradeCounter:
     """Subjects whose stored grade has this letter."""
     letter: str
@@ -63,7 +63,7 @@ Counter = TimelinessCounter | DeadlineCounter | GradeCounter
 COUNTER_TYPES = (TimelinessCounter, DeadlineCounter, GradeCounter)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimelinessDelta:
     authority_code: str
     outcome: str
@@ -74,7 +74,7 @@ class TimelinessDelta:
         return TimelinessCounter(self.authority_code, self.outcome)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadlineDelta:
     kind: str
     delta: int
@@ -84,7 +84,7 @@ class DeadlineDelta:
         return DeadlineCounter(self.kind)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GradeDelta:
     letter: str
     delta: int
@@ -95,7 +95,7 @@ class GradeDelta:
 
 
 # --- the effects ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListEntry:
     """A public active list entry, as the list index holds it."""
     list_kind: str
@@ -103,14 +103,14 @@ class ListEntry:
     entry_id: str  # the entry's key in the state (records.key)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GradeChange:
     """A stored grade that moved: the GradeChanged record to publish (without its "at") and the counts."""
     record: dict
     deltas: tuple[GradeDelta, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Regrade:
     """A new grade to store for a subject; what it changes depends on the grade stored before it."""
     subject_id: str
@@ -138,7 +138,7 @@ def regrade_of(subject_id: str, state: dict, policy: Policy, cause: dict) -> Reg
     return Regrade(subject_id, grade(state, policy), policy, cause, (state["as_of"]["offset"], policy.version), False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Effects:
     outcome: str  # as the fold's: APPLIED, DUPLICATE, REDELIVERED, REJECTED, QUARANTINED, or replay.INVALID
     subject_id: str | None
@@ -198,8 +198,15 @@ def _applied(done: Step, before: dict | None, offset: int, policy: Policy, gradi
         old = frozenset(pending_deadlines(before, policy))
     new = frozenset(done.deadlines)
     added, removed = new - old, old - new
-    lists_before = active_entries(before) if before is not None else {}
-    lists_after = active_entries(after)
+    if before is not None and before["records"]["lists"] is after["records"]["lists"]:
+        lists_added = lists_removed = ()  # the fold copies what it writes (records.Draft): the lists are as they were
+    else:
+        lists_before = active_entries(before) if before is not None else {}
+        lists_after = active_entries(after)
+        lists_added = tuple(ListEntry(kind, subject_id, entry_id) for entry_id, kind in lists_after.items()
+                            if entry_id not in lists_before)
+        lists_removed = tuple(ListEntry(kind, subject_id, entry_id) for entry_id, kind in lists_before.items()
+                              if entry_id not in lists_after)
     unchanged = (before is not None and grade_inputs_unchanged(before, after)
                  and graded_memo == (before["as_of"]["offset"], grading.version))
     regrade = None if unchanged else Regrade(
@@ -207,15 +214,14 @@ def _applied(done: Step, before: dict | None, offset: int, policy: Policy, gradi
         {"cause": event["type"], "cause_event_id": event["event_id"], "offset": offset},
         (after["as_of"]["offset"], grading.version), before is None)
     timeliness = timeliness_deltas(event, before, after)
-    return Effects(
-        APPLIED, subject_id, after, event, done.problems, done.history_entry(offset), added, removed,
-        tuple(ListEntry(kind, subject_id, entry_id) for entry_id, kind in lists_after.items()
-              if entry_id not in lists_before),
-        tuple(ListEntry(kind, subject_id, entry_id) for entry_id, kind in lists_before.items()
-              if entry_id not in lists_after),
-        regrade, timeliness, (after["as_of"]["offset"], policy.version, new),
-        (after["as_of"]["offset"], grading.version),
-        (*timeliness, *(DeadlineDelta(d.kind, -1) for d in removed), *(DeadlineDelta(d.kind, 1) for d in added)))
+    deltas = list(timeliness)
+    for deadline in removed:
+        deltas.append(DeadlineDelta(deadline.kind, -1))
+    for deadline in added:
+        deltas.append(DeadlineDelta(deadline.kind, 1))
+    return Effects(APPLIED, subject_id, after, event, done.problems, done.history_entry(offset), added, removed,
+                   lists_added, lists_removed, regrade, timeliness, (after["as_of"]["offset"], policy.version, new),
+                   (after["as_of"]["offset"], grading.version), tuple(deltas))
 
 
 def timeliness_deltas(event: dict, before: dict | None, after: dict) -> tuple[TimelinessDelta, ...]:

@@ -10,7 +10,7 @@ from projections.deadlines import COMMITMENT
 RED_LIST = "RED_LIST"  # a reward, not a black list: not watched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Blacklisted:
     """A black-list entry entered (any list but the red one)."""
     entry_id: str
@@ -20,14 +20,14 @@ class Blacklisted:
     term_until: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListingEnded:
     """A list entry exited, or its term ended."""
     entry_id: str
     authority_code: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadlineMissed:
     """A commitment not kept by its due date, or an objection or repair not processed in time."""
     kind: str  # projections.deadlines kind
