@@ -302,7 +302,8 @@ class Dashboard:
         for counter, count in self.store.counters(TimelinessCounter).items():
             if not authority_in_scope(scope, counter.authority_code):
                 continue
-            authorities.setdefault(counter.authority_code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))[counter.outcome] = count
+            counts = authorities.setdefault(counter.authority_code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))
+            counts[counter.outcome] = count
         totals = {outcome: sum(a[outcome] for a in authorities.values()) for outcome in TIMELINESS_OUTCOMES}
 
         def row(code: str, counts: dict) -> dict:

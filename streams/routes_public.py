@@ -64,7 +64,8 @@ def install_lists(app, worker: Worker) -> None:
         for counter, count in store.counters(TimelinessCounter).items():
             if not authority_in_scope(principal.scope, counter.authority_code):  # a scoped supervisor's only
                 continue
-            authorities.setdefault(counter.authority_code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))[counter.outcome] = count
+            counts = authorities.setdefault(counter.authority_code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))
+            counts[counter.outcome] = count
         for counts in authorities.values():
             # each decision once (R6); exempt records (R8) and historical imports (R10) counted apart
             due = sum(counts[outcome] for outcome in TIMELINESS_JUDGED)
