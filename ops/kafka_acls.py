@@ -75,15 +75,33 @@ def ensure_acls(admin_kafka: KafkaAccess, bindings: list, timeout_s: float = 30)
                                        ResourcePatternType, ResourceType)
 
     admin = AdminClient(client_config(admin_kafka, logger=log))
-    for future in admin.create_acls(bindings, request_timeout=timeout_s).values():
-        future.result()
+    deadline = time.monotonic() + timeout_s
+    _created(admin, bindings, timeout_s, deadline)
     every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
                              AclPermissionType.ANY)
-    deadline = time.monotonic() + timeout_s
     while not set(bindings) <= set(admin.describe_acls(every, request_timeout=timeout_s).result()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"the broker at {admin_kafka} does not show the ACLs created {timeout_s} s ago")
         time.sleep(0.1)
+
+
+def _created(admin, bindings: list, timeout_s: float, deadline: float) -> None:
+    """create_acls, again while the answer is lost in transit: on a cluster that has just started, the
+    client drops its bootstrap connection for the brokers the metadata names, and a request on it is
+    answered _DESTROY_BROKER. Creating an ACL that exists leaves it as it is, so asking again is safe."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    lost_in_transit = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT}
+    while True:
+        try:
+            for future in admin.create_acls(bindings, request_timeout=timeout_s).values():
+                future.result()
+            return
+        except KafkaException as error:
+            if error.args[0].code() not in lost_in_transit or time.monotonic() > deadline:
+                raise
+            log.info("creating the ACLs again: %s", error.args[0].str())
+            time.sleep(0.5)
 
 
 def ensure_users(admin_kafka: KafkaAccess, passwords: dict[str, str], timeout_s: float = 30) -> None:
