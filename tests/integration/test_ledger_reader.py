@@ -1,4 +1,4 @@
-"""Reading chosen offsets of a partition with pipelined fetches: jumps, read-through, gaps, the end."""
+"""Reading chosen offsets of a partition with the library consumer: seeks, read-through, gaps, the end."""
 from __future__ import annotations
 
 import uuid
