@@ -1,10 +1,23 @@
-"""`credit-ledger history`: one subject reconstructed from credit.events itself, not the worker's tables.
+"""`credit-ledger history`: one subject reconstructed from credit.events, proved, not taken on trust.
 
-The worker's per-subject index (its history: each accepted event's offset and chain hash) says
-which records to read; the subject's partition comes from Kafka's partitioner. What is read is
-checked against the index (event ids and the recomputed hash chain), so the index is never
-trusted blindly; when the worker is unreachable or the check fails, the whole partition is
-scanned instead, and the output says so.
+The worker serves the subject's accepted events with their chain hashes and, for each, an inclusion
+proof in its partition's Merkle tree (RFC 6962, projections/merkle.py) against the tree it last
+published on credit.digests (GET /subjects/{id}/history?proofs=1, streams/proofs.py). Here:
+
+* the tree's size and root are looked up on credit.digests itself (the auditor's read of that topic):
+  a root the worker never published proves nothing;
+* each entry's record is rebuilt from its event (the subject's id as the key, the event's Avro
+  encoding as the value, at its offset) and its proof climbed to that root; an entry whose rebuilt
+  bytes differ (a record an older writer schema wrote) or that came after the published tree is read
+  from the log itself, and then its record must prove (or be) the event served;
+* the chain: every entry's chain hash must be chain_link of the one before and its event, from the
+  genesis head, so no event in the middle was left out or changed.
+
+Any mismatch raises HistoryMismatch naming the record (offset, event id) and what failed: the command
+exits 1. The proofs show that each event served stands in the log at its offset; they cannot show that
+the worker served every one (an omitted newest event leaves the chain whole): `--scan` reads the whole
+partition with the library client and folds it, trusting no worker. When the worker is unreachable, or
+has published no tree yet, the partition is scanned too, and the output says so.
 """
 from __future__ import annotations
 
@@ -12,23 +25,35 @@ import json
 import urllib.parse
 
 from ops.worker_http import open_worker
-from projections.replay import replay
+from projections import merkle
+from projections.canonical import GENESIS_HEAD, chain_link
+from projections.replay import log_context, replay
+from projections.validate import validate_event
 from streams import ledger_reader, topics
-from streams.codec import CodecError, decode_event
+from streams.codec import CodecError, decode_digest, decode_event, encode_event
 from streams.kafka_access import KafkaAccess
 from streams.partitioner import partition_of
+from streams.proofs import PROOFS_MAX
 
-INDEX_TIMEOUT_S = 10.0
+INDEX_TIMEOUT_S = 30.0
+DIGESTS_TAIL = 200  # the newest digests read first to find the worker's root; then DIGESTS_SEARCH_MAX
+DIGESTS_SEARCH_MAX = 20_000
+UNPROVED_MAX = 10_000  # entries read from the log instead (newer than the tree, older writer schemas)
 
 
-def worker_index(web_url: str, subject_id: str, token: str | None = None) -> list[dict] | None:
-    """The worker's index of the subject's events (an auditor's read), or None when unreachable or refused."""
-    url = f"{web_url.rstrip('/')}/subjects/{urllib.parse.quote(subject_id, safe='')}/history"
+class HistoryMismatch(Exception):
+    """What the worker served does not hold: the message names the record and what failed."""
+
+
+def proved_history(web_url: str, subject_id: str, token: str | None = None) -> dict | None:
+    """The worker's proved history of the subject (an auditor's read), None when unreachable or refused."""
+    url = f"{web_url.rstrip('/')}/subjects/{urllib.parse.quote(subject_id, safe='')}/history?proofs=1"
     try:
         with open_worker(url, token, timeout_s=INDEX_TIMEOUT_S) as response:
-            return json.loads(response.read())["history"]
-    except (OSError, ValueError, KeyError):
+            answer = json.loads(response.read())
+    except (OSError, ValueError):
         return None
+    return answer if isinstance(answer, dict) else None
 
 
 def _decoded(records, subject_id: str):
@@ -42,32 +67,151 @@ def _decoded(records, subject_id: str):
             continue  # not an event: nothing of the subject's file (it is on credit.rejected)
 
 
-def from_index(bootstrap: KafkaAccess | str, subject_id: str, partition: int, index: list[dict], policies,
-               pseudonym_key: bytes) -> list | None:
-    """The history re-folded from the offsets the index names, or None when the log disagrees
-    with the index (an offset missing, another event there, a different chain hash)."""
-    # folded as they arrive, none held beyond it (overlapping the fold with the fetches gained little when
-    # measured: the reader is busy with its own CPU, not waiting on the broker)
-    records = ledger_reader.read_offsets(bootstrap, topics.EVENTS, partition, [h["offset"] for h in index])
-    history = replay(_decoded(records, subject_id), pseudonym_key, policy=policies).history.get(subject_id, [])
-    if [(h["offset"], h["chain_hash"]) for h in history] != [(h["offset"], h["chain_hash"]) for h in index]:
-        return None
-    return history
+def published_tree(bootstrap: KafkaAccess | str, partition: int, size: int) -> dict | None:
+    """The digest on credit.digests that publishes `partition`'s tree of `size` records, newest first;
+    None when none does among the last DIGESTS_SEARCH_MAX digests of its partition of credit.digests."""
+    digest_partitions = len(ledger_reader.leaders(bootstrap, topics.DIGESTS))
+    where = partition_of(str(partition), digest_partitions)  # the worker keys a digest by its partition
+    for count in (DIGESTS_TAIL, DIGESTS_SEARCH_MAX):
+        for *_, value, _ in reversed(ledger_reader.read_last(bootstrap, topics.DIGESTS, where, count)):
+            try:
+                digest = decode_digest(value or b"")
+            except CodecError:
+                continue
+            if digest["topic"] == topics.EVENTS and digest["partition"] == partition and digest["tree_size"] == size:
+                return digest
+    return None
+
+
+def _named(entry: dict) -> str:
+    event = entry.get("event") if isinstance(entry.get("event"), dict) else {}
+    return f"the record at offset {entry.get('offset')} (event {event.get('event_id')})"
+
+
+def _checked_shape(answer: dict, subject_id: str, partition: int) -> tuple[list, dict, list]:
+    history, tree, proofs = answer.get("history"), answer.get("tree"), answer.get("proofs")
+    if not isinstance(history, list) or not isinstance(proofs, list) or len(history) != len(proofs):
+        raise HistoryMismatch("the worker's answer has no history with one proof per entry")
+    if len(history) > PROOFS_MAX:
+        raise HistoryMismatch(f"the worker served more than {PROOFS_MAX} entries")
+    if not isinstance(tree, dict) or tree.get("partition") != partition or not isinstance(tree.get("size"), int) \
+            or not isinstance(tree.get("root"), str):
+        raise HistoryMismatch(f"the worker's tree is not one of partition {partition}: {str(tree)[:200]}")
+    previous = -1
+    for entry in history:
+        event = entry.get("event") if isinstance(entry, dict) else None
+        if not isinstance(event, dict) or not isinstance(entry.get("offset"), int) \
+                or not isinstance(entry.get("chain_hash"), str) or not isinstance(event.get("subject"), dict):
+            raise HistoryMismatch(f"an entry that is no {{offset, chain_hash, event}}: {str(entry)[:200]}")
+        if event["subject"].get("id") != subject_id or entry["offset"] <= previous:
+            raise HistoryMismatch(f"{_named(entry)} is not {subject_id}'s next event")
+        previous = entry["offset"]
+    return history, tree, proofs
+
+
+def _check_chain(history: list[dict]) -> None:
+    head = GENESIS_HEAD
+    for entry in history:
+        head = chain_link(head, entry["event"])
+        if head != entry["chain_hash"]:
+            raise HistoryMismatch(f"{_named(entry)}: its chain hash {entry['chain_hash'][:16]}… is not the link "
+                                  f"of the events before it and its own ({head[:16]}…)")
+
+
+def _proof_items(history: list[dict], proofs: list, subject_id: str, size: int) -> tuple[list, list[int]]:
+    """([(leaf hash, leaf index, path, position)], positions to read from the log)."""
+    key, items, unproved = subject_id.encode(), [], []
+    for position, (entry, proof) in enumerate(zip(history, proofs)):
+        if proof is None:
+            unproved.append(position)
+            continue
+        try:
+            path = [bytes.fromhex(h) for h in proof["proof"]]
+            index = proof["leaf_index"]
+            value = encode_event(entry["event"])
+        except (TypeError, KeyError, ValueError, CodecError) as error:
+            raise HistoryMismatch(f"{_named(entry)}: an unreadable proof or event ({error})") from None
+        if not isinstance(index, int) or not 0 <= index < size:
+            raise HistoryMismatch(f"{_named(entry)}: leaf {index!r} is not in a tree of {size} records")
+        items.append((merkle.record_leaf_hash(entry["offset"], key, value), index, path, position))
+    return items, unproved
+
+
+def _failing_positions(items: list, size: int, root: bytes) -> list[int]:
+    """The positions (in the history) of the items whose proofs do not reach `root`, in order."""
+    failing, rest = [], items
+    while rest:
+        first = merkle.first_failing([(leaf, index, path) for leaf, index, path, _ in rest], size, root)
+        if first is None:
+            break
+        failing.append(rest[first][3])
+        rest = rest[first + 1:]
+    return failing
+
+
+def _check_from_log(bootstrap, subject_id: str, partition: int, history: list[dict], items: list,
+                    positions: list[int], size: int, root: bytes) -> None:
+    """The entries at `positions` checked against their records read from the log: the record's event is
+    the one served, and, where a proof was served, the record's own bytes climb it to the root."""
+    if len(positions) > UNPROVED_MAX:
+        raise HistoryMismatch(f"{len(positions)} entries have no proof that holds: more than {UNPROVED_MAX}")
+    by_position = {item[3]: item for item in items}
+    wanted = {history[p]["offset"]: p for p in positions}
+    read = {o: (k, v) for o, k, v, _ in ledger_reader.read_offsets(bootstrap, topics.EVENTS, partition, wanted)}
+    for offset, position in wanted.items():
+        entry = history[position]
+        if offset not in read:
+            raise HistoryMismatch(f"{_named(entry)}: the log has no record there")
+        key, value = read[offset]
+        if key != subject_id.encode():
+            raise HistoryMismatch(f"{_named(entry)}: the log's record there is not {subject_id}'s")
+        try:
+            decoded = decode_event(value or b"")
+        except CodecError:
+            raise HistoryMismatch(f"{_named(entry)}: the log's record there is no event") from None
+        event, problems = validate_event(decoded, log_context(decoded))
+        if problems or event != entry["event"]:
+            raise HistoryMismatch(f"{_named(entry)}: the event served is not the one the log holds there")
+        item = by_position.get(position)
+        if item is not None and not merkle.proof_holds(
+                merkle.record_leaf_hash(offset, key, value), item[1], size, item[2], root):
+            raise HistoryMismatch(f"{_named(entry)}: its proof does not reach the published root "
+                                  f"{root.hex()[:16]}… of {size} records")
+
+
+def verify_proved(bootstrap: KafkaAccess | str, subject_id: str, partition: int, answer: dict) -> list[dict]:
+    """The history entries of the worker's proved answer, once every check above holds; else HistoryMismatch."""
+    history, tree, proofs = _checked_shape(answer, subject_id, partition)
+    digest = published_tree(bootstrap, partition, tree["size"])
+    if digest is None or digest["tree_root"] != tree["root"]:
+        raise HistoryMismatch(f"the worker proves against a root of partition {partition} ({tree['size']} records, "
+                              f"{tree['root'][:16]}…) that credit.digests does not hold")
+    _check_chain(history)
+    size, root = tree["size"], bytes.fromhex(digest["tree_root"])
+    items, unproved = _proof_items(history, proofs, subject_id, size)
+    failing = _failing_positions(items, size, root)
+    if failing or unproved:
+        _check_from_log(bootstrap, subject_id, partition, history, items, sorted(failing + unproved), size, root)
+    return [{"offset": e["offset"], "chain_hash": e["chain_hash"], "event": e["event"]} for e in history]
+
+
+def scanned(bootstrap: KafkaAccess | str, subject_id: str, partition: int, policies, pseudonym_key: bytes) -> list:
+    """The subject's history folded from every record of its partition, read with the library client."""
+    low, high = ledger_reader.watermarks(bootstrap, topics.EVENTS)[partition]
+    entries = list(_decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high), subject_id))
+    return replay(entries, pseudonym_key, policy=policies).history.get(subject_id, [])
 
 
 def reconstruct(bootstrap: KafkaAccess | str, web_url: str | None, subject_id: str, policies, pseudonym_key: bytes,
                 token: str | None = None) -> tuple[list, str]:
-    """(history entries {offset, chain_hash, event}, "index" or "scan: <why>") read from the log;
-    `web_url` None: the partition is scanned without asking the worker's index."""
+    """(history entries {offset, chain_hash, event}, "proofs" or "scan: <why>") read from the log;
+    `web_url` None: the partition is scanned without asking the worker. Raises HistoryMismatch when the
+    worker's answer does not hold."""
     partition = partition_of(subject_id, len(ledger_reader.leaders(bootstrap, topics.EVENTS)))
-    index = None if web_url is None else worker_index(web_url, subject_id, token)
-    if index is not None:
-        history = from_index(bootstrap, subject_id, partition, index, policies, pseudonym_key)
-        if history is not None:
-            return history, "index"
+    answer = None if web_url is None else proved_history(web_url, subject_id, token)
+    if answer is not None and answer.get("tree") is not None:
+        return verify_proved(bootstrap, subject_id, partition, answer), "proofs"
     why = ("asked for (--scan)" if web_url is None
-           else "the worker's index is unreachable, or refused without an auditor's token" if index is None
-           else "the worker's index does not match the log")
-    low, high = ledger_reader.watermarks(bootstrap, topics.EVENTS)[partition]
-    entries = list(_decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high), subject_id))
-    return replay(entries, pseudonym_key, policy=policies).history.get(subject_id, []), f"scan: {why}"
+           else "the worker is unreachable, or refused without an auditor's token" if answer is None
+           else "the worker has published no Merkle root of the partition yet")
+    return scanned(bootstrap, subject_id, partition, policies, pseudonym_key), f"scan: {why}"

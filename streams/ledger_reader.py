@@ -167,30 +167,54 @@ def read_range(kafka: KafkaAccess | str, topic: str, partition: int, start: int,
         return
     client = _Client(kafka)
     try:
-        client.consumer.assign([TopicPartition(topic, partition, start)])
-        idle_polls, next_offset = 0, start
-        while True:
-            # no more than the range still holds: consume() waits its whole timeout for a fuller batch
-            messages = client.consumer.consume(min(BATCH_MAX, end - next_offset), timeout=POLL_TIMEOUT_S)
-            idle_polls = 0 if messages else idle_polls + 1
-            if idle_polls == 1:
-                _raise_if_refused(client, topic)  # an assignment of a topic not ours to read only stays idle
-            if idle_polls > IDLE_POLLS_MAX:
-                raise TimeoutError(f"{topic}[{partition}] stopped before offset {end}")
-            for message in messages:
-                if message.error() is not None:
-                    if message.error().code() in _REFUSED:  # no retry makes it readable
-                        raise KafkaException(message.error())
-                    continue  # partition EOF; keep polling until `end`
-                offset = message.offset()
-                if offset >= end:
-                    return
-                yield offset, message.key(), message.value(), message.timestamp()[1]
-                if offset == end - 1:
-                    return
-                next_offset = offset + 1
+        yield from _consume_range(client, topic, partition, start, end)
     finally:
         client.close()
+
+
+def read_last(kafka: KafkaAccess | str, topic: str, partition: int, count: int, timeout_s: float = 10.0
+              ) -> list[tuple[int, bytes | None, bytes | None, int]]:
+    """The last `count` records of one partition (fewer when it holds fewer), oldest first: one client
+    for the watermarks and the read (`history` reads the newest digests so)."""
+    if not 1 <= count <= BATCH_MAX * 100:
+        raise ValueError(f"count must be 1..{BATCH_MAX * 100}")
+    client = _Client(kafka)
+    try:
+        deadline = time.monotonic() + timeout_s
+        _partitions(client, topic, deadline, partition)
+        low, high = client.consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic()))
+        return list(_consume_range(client, topic, partition, max(low, high - count), high))
+    finally:
+        client.close()
+
+
+def _consume_range(client: _Client, topic: str, partition: int, start: int, end: int
+                   ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
+    if start >= end:
+        return
+    client.consumer.assign([TopicPartition(topic, partition, start)])
+    idle_polls, next_offset = 0, start
+    while True:
+        # no more than the range still holds: consume() waits its whole timeout for a fuller batch
+        messages = client.consumer.consume(min(BATCH_MAX, end - next_offset), timeout=POLL_TIMEOUT_S)
+        idle_polls = 0 if messages else idle_polls + 1
+        if idle_polls == 1:
+            _raise_if_refused(client, topic)  # an assignment of a topic not ours to read only stays idle
+        if idle_polls > IDLE_POLLS_MAX:
+            raise TimeoutError(f"{topic}[{partition}] stopped before offset {end}")
+        for message in messages:
+            if message.error() is not None:
+                if message.error().code() in _REFUSED:  # no retry makes it readable
+                    raise KafkaException(message.error())
+                continue  # partition EOF; keep polling until `end`
+            offset = message.offset()
+            if offset >= end:
+                return
+            yield offset, message.key(), message.value(), message.timestamp()[1]
+            if offset == end - 1:
+                return
+            next_offset = offset + 1
 
 
 def _raise_if_refused(client: _Client, topic: str) -> None:

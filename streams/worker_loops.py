@@ -16,6 +16,7 @@ from projections.canonical import instant_text
 from streams import ledger_reader, metrics, topics
 from streams.codec import encode_digest
 from streams.key_store import STRAYS_EVERY_S
+from streams.proofs import PartitionTree, TreeError, catch_up
 from streams.pii import KeyStoreError
 from streams.store import StoreError
 from streams.timers import TICK_S, Timers
@@ -42,21 +43,38 @@ def install(app, worker: Worker) -> Timers:
 def install_digests(app, worker: Worker) -> None:
     store = worker.store
     digests_topic = app.topic(topics.DIGESTS, key_serializer="raw", value_serializer="raw")
-    digests_published: dict[int, int] = {}  # partition -> last offset published
+    digests_published: dict[int, tuple[int, int]] = {}  # partition -> (offset, tree size) last published
+    trees: dict[int, PartitionTree] = {}
 
     @app.timer(DIGEST_INTERVAL_S)
     async def publish_digests():
-        # The newest root of each partition this worker folds, when it moved since the last one.
+        # The newest root of each partition this worker folds, and its Merkle tree's, when either moved.
         for p, offset in store.applied_offsets().items():
-            if digests_published.get(p) == offset:
+            tree = trees.setdefault(p, PartitionTree(store, p))
+            await extend_tree(worker, tree, offset)
+            if digests_published.get(p) == (offset, tree.size):
                 continue
-            try:
-                await digests_topic.send(key=str(p).encode(), value=encode_digest({
+            size, tree_offset, root = tree.size, tree.last_offset, tree.root().hex()
+            try:  # on the broker before the worker proves against it (GET /subjects/{id}/history?proofs=1)
+                await (await digests_topic.send(key=str(p).encode(), value=encode_digest({
                     "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
-                    "at": instant_text(datetime.now(timezone.utc))}))
+                    "at": instant_text(datetime.now(timezone.utc)), "tree_size": size, "tree_root": root,
+                    "tree_offset": tree_offset})))
             except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
                 return
-            digests_published[p] = offset
+            tree.set_published(size, root, tree_offset)
+            digests_published[p] = (offset, size)
+
+
+async def extend_tree(worker: Worker, tree: PartitionTree, until_offset: int) -> None:
+    """The partition's Merkle tree extended from the log towards the applied offset (streams/proofs.py);
+    a broker away or a tree that cannot grow is logged, and the next tick tries again."""
+    def read_range(start: int, end: int):
+        return ledger_reader.read_range(worker.kafka, topics.EVENTS, tree.partition, start, end)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, catch_up, tree, read_range, until_offset)
+    except (KafkaException, TimeoutError, TreeError, StoreError) as error:
+        log.warning("partition %d: the Merkle tree stays at %d records (%s)", tree.partition, tree.size, error)
 
 
 def install_deadlines(app, worker: Worker) -> Timers:

@@ -121,3 +121,29 @@ def test_bounds_are_checked():
         merkle.root_from_proof(b"\x00" * 32, 0, 2, [b"\x00" * 32] * (merkle.PROOF_HASHES_MAX + 1))
     with pytest.raises(merkle.ProofError):
         merkle.leaf_bytes(-1, b"", b"")
+
+
+def test_many_proofs_of_one_tree_are_checked_together_as_one_by_one():
+    leaves = [bytes([i]) for i in range(100)]
+    tree = Tree(leaves)
+    for size in (1, 2, 7, 64, 65, 100):
+        root = merkle.tree_root(size, tree.node)
+        memo: dict = {}
+        items = [(_h(b"\x00" + leaves[i]), i, merkle.inclusion_proof(i, size, tree.node, memo))
+                 for i in range(0, size, 3)]
+        assert [len(p) for _, i, p in items] == [merkle.proof_length(i, size) for _, i, _ in items]
+        assert merkle.first_failing(items, size, root) is None
+        assert merkle.first_failing(items, size, _h(b"another root")) == 0
+        if len(items) > 2:  # one bad leaf among good ones is found, where the one-by-one check finds it
+            for bad in range(len(items)):
+                leaf, index, proof = items[bad]
+                changed = list(items)
+                changed[bad] = (_h(b"\x00" + leaves[index] + b"!"), index, proof)
+                assert merkle.first_failing(changed, size, root) == bad
+                changed[bad] = (leaf, index, proof + [leaf])
+                assert merkle.first_failing(changed, size, root) == bad
+                if proof:
+                    changed[bad] = (leaf, index, [_h(b"x")] + proof[1:])
+                    assert merkle.first_failing(changed, size, root) == bad
+                    changed[bad] = (leaf, index, proof[:-1] + [_h(b"x")])  # the top of the path, shared
+                    assert merkle.first_failing(changed, size, root) == bad

@@ -1,0 +1,168 @@
+"""The partitions' Merkle trees in the worker's store, and the inclusion proofs it serves (issue 30).
+
+Each partition of credit.events has an append-only Merkle tree (projections/merkle.py, RFC 6962)
+over its records as the broker stores them. The worker extends it from the log itself, behind the
+fold: the digests timer (streams/worker_loops.py) reads the records the tree lacks, up to the
+store's applied offset and at most CATCH_UP_RECORDS_MAX a tick, with the ledger reader, appends
+them, and publishes the tree's size and root on credit.digests beside the partition's log root.
+`GET /subjects/{id}/history?proofs=1` then serves each entry with its leaf index and audit path
+against the tree the worker last published for the subject's partition (`history_proofs`), and
+`credit-ledger history` checks them against the root it reads from credit.digests itself.
+
+Kept under store.TREE, per partition p:
+
+    k/<p>/m                                 {"size", "last_offset", "runs"}: the tree's extent (JSON)
+    k/<p>/p                                 {"size", "root", "offset"}: the tree last published (JSON)
+    k/<p>/n/<level, 2 digits>/<chunk, 12>   the hashes of nodes chunk * 256 .. of that level, 32 bytes each
+
+A leaf is the record at one offset; leaf i is the partition's i-th record from its first. "runs"
+lists [first offset, first leaf] where the offsets start or jump (a log whose first records were
+deleted, a transaction's marker): an offset's leaf is found from it. A tree is written with its
+extent in one atomic write, so it always covers exactly the records its extent says.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Callable, Iterable, Iterator
+
+from projections import merkle
+from projections.merkle import HASH_BYTES, ProofError
+from streams.store import TREE
+
+CHUNK_NODES = 256  # nodes of one level a store value holds: 8 KiB, rewritten while it fills
+RUNS_MAX = 100_000  # offset jumps a tree records; a partition of the ledger has one run
+CATCH_UP_RECORDS_MAX = 50_000  # records appended a digest tick (~0.4 s of hashing), while the fold goes on
+PROOFS_MAX = 100_000  # entries one history request proves (the store's HISTORY_LIMIT_MAX)
+
+Records = Iterable[tuple[int, bytes | None, bytes | None]]  # (offset, key, value), offsets ascending
+
+
+class TreeError(RuntimeError):
+    """A tree that cannot be extended as asked (records out of order, a node missing)."""
+
+
+class PartitionTree:
+    """One partition's tree in the store (SubjectStore or MemoryStore: tree_get, tree_write)."""
+
+    def __init__(self, store, partition: int):
+        self.store, self.partition = store, partition
+        self.prefix = TREE + b"%d/" % partition
+        raw = store.tree_get(self.prefix + b"m")
+        extent = json.loads(raw) if raw is not None else {"size": 0, "last_offset": -1, "runs": []}
+        self.size: int = extent["size"]
+        self.last_offset: int = extent["last_offset"]
+        self.runs: list[list[int]] = extent["runs"]
+
+    def _chunk_key(self, level: int, chunk: int) -> bytes:
+        return self.prefix + b"n/%02d/%012d" % (level, chunk)
+
+    def nodes(self) -> Callable[[int, int], bytes]:
+        """A node(level, index) lookup over the stored tree, its chunks read once per lookup function."""
+        chunks: dict[tuple[int, int], bytes] = {}
+
+        def node(level: int, index: int) -> bytes:
+            where = (level, index // CHUNK_NODES)
+            chunk = chunks.get(where)
+            if chunk is None:
+                chunk = chunks[where] = self.store.tree_get(self._chunk_key(*where)) or b""
+            start = (index % CHUNK_NODES) * HASH_BYTES
+            found = chunk[start:start + HASH_BYTES]
+            if len(found) != HASH_BYTES:
+                raise TreeError(f"partition {self.partition}: no node ({level}, {index}) in the tree")
+            return bytes(found)
+        return node
+
+    def append(self, records: Records) -> int:
+        """Append the records after the tree's last offset (earlier ones are skipped): their leaves and the
+        nodes they complete, with the new extent, in one write. Returns how many were appended."""
+        touched: dict[tuple[int, int], bytearray] = {}
+
+        def chunk_of(level: int, chunk: int) -> bytearray:
+            if (level, chunk) not in touched:
+                touched[level, chunk] = bytearray(self.store.tree_get(self._chunk_key(level, chunk)) or b"")
+            return touched[level, chunk]
+
+        def node(level: int, index: int) -> bytes:
+            start = (index % CHUNK_NODES) * HASH_BYTES
+            return bytes(chunk_of(level, index // CHUNK_NODES)[start:start + HASH_BYTES])
+
+        size, last_offset, runs = self.size, self.last_offset, [list(r) for r in self.runs]
+        for offset, key, value in records:
+            if offset <= last_offset:
+                continue
+            if not runs or offset != last_offset + 1:
+                if len(runs) >= RUNS_MAX:
+                    raise TreeError(f"partition {self.partition}: more than {RUNS_MAX} jumps in its offsets")
+                runs.append([offset, size])
+            for level, index, digest in merkle.appended(size, merkle.record_leaf_hash(offset, key, value), node):
+                chunk = chunk_of(level, index // CHUNK_NODES)
+                if len(chunk) != (index % CHUNK_NODES) * HASH_BYTES:
+                    raise TreeError(f"partition {self.partition}: node ({level}, {index}) out of order")
+                chunk += digest
+            size, last_offset = size + 1, offset
+        appended = size - self.size
+        if appended:
+            values = {self._chunk_key(*where): bytes(chunk) for where, chunk in touched.items()}
+            values[self.prefix + b"m"] = json.dumps({"size": size, "last_offset": last_offset, "runs": runs}).encode()
+            self.store.tree_write(values)
+            self.size, self.last_offset, self.runs = size, last_offset, runs
+        return appended
+
+    def leaf_index(self, offset: int) -> int | None:
+        """The leaf of the record at `offset`, None when the tree has no record there."""
+        if not self.runs or offset > self.last_offset:
+            return None
+        at = bisect.bisect_right(self.runs, offset, key=lambda run: run[0]) - 1
+        if at < 0:
+            return None
+        first_offset, first_leaf = self.runs[at]
+        index = first_leaf + offset - first_offset
+        end = self.runs[at + 1][1] if at + 1 < len(self.runs) else self.size
+        return index if index < end else None
+
+    def root(self, size: int | None = None) -> bytes:
+        return merkle.tree_root(self.size if size is None else size, self.nodes())
+
+    def published(self) -> dict | None:
+        """{"size", "root" (hex), "offset"} of the tree last published on credit.digests, None before any."""
+        raw = self.store.tree_get(self.prefix + b"p")
+        return json.loads(raw) if raw is not None else None
+
+    def set_published(self, size: int, root_hex: str, offset: int) -> None:
+        self.store.tree_write({self.prefix + b"p": json.dumps({"size": size, "root": root_hex,
+                                                                "offset": offset}).encode()})
+
+
+def catch_up(tree: PartitionTree, read_range: Callable[[int, int], Iterator], until_offset: int,
+             records_max: int = CATCH_UP_RECORDS_MAX) -> int:
+    """Extend `tree` with the partition's records up to `until_offset` (at most `records_max` of them),
+    read with read_range(start, end) -> (offset, key, value, timestamp_ms). Blocking: run it in an executor."""
+    start = tree.last_offset + 1
+    end = min(until_offset + 1, start + records_max)
+    if start >= end:
+        return 0
+    return tree.append((offset, key, value) for offset, key, value, _ in read_range(start, end))
+
+
+def history_proofs(tree: PartitionTree, offsets: list[int]) -> dict:
+    """{"tree": {"partition", "size", "root", "offset"} or None, "proofs": [{"leaf_index", "proof": [hex]}
+    or None, one per offset]}: each offset's audit path in the tree last published (None: after it)."""
+    if len(offsets) > PROOFS_MAX:
+        raise ValueError(f"at most {PROOFS_MAX} entries are proved at once")
+    published = tree.published()
+    if published is None:
+        return {"tree": None, "proofs": [None] * len(offsets)}
+    size, node, memo = published["size"], tree.nodes(), {}
+    proofs = []
+    for offset in offsets:
+        index = tree.leaf_index(offset)
+        if index is None or index >= size:
+            proofs.append(None)
+            continue
+        try:
+            path = merkle.inclusion_proof(index, size, node, memo)
+        except ProofError as error:  # a leaf the published size does not hold: never, but named if so
+            raise TreeError(f"partition {tree.partition}: {error}") from error
+        proofs.append({"leaf_index": index, "proof": [p.hex() for p in path]})
+    return {"tree": {"partition": tree.partition, **published}, "proofs": proofs}
