@@ -689,7 +689,7 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
             result = bench_history(log_events, subject_events, layout, runs, on_progress=progress,
                                    warmup_runs=warmup_runs)
             title = (f"history of a subject with {subject_events:,} events ({layout}) in a {log_events:,}-event "
-                     "ledger: read by the worker's index vs. a scan of its partition")
+                     "ledger: verified by the worker's Merkle proofs vs. a scan of its partition")
     except ValueError as error:
         err.print(f"error: {error}", soft_wrap=True, highlight=False, markup=False)
         raise typer.Exit(2)

@@ -67,13 +67,12 @@ def _decoded(records, subject_id: str):
             continue  # not an event: nothing of the subject's file (it is on credit.rejected)
 
 
-def published_tree(bootstrap: KafkaAccess | str, partition: int, size: int) -> dict | None:
+def published_tree(reader: ledger_reader.Session, partition: int, size: int) -> dict | None:
     """The digest on credit.digests that publishes `partition`'s tree of `size` records, newest first;
     None when none does among the last DIGESTS_SEARCH_MAX digests of its partition of credit.digests."""
-    digest_partitions = len(ledger_reader.leaders(bootstrap, topics.DIGESTS))
-    where = partition_of(str(partition), digest_partitions)  # the worker keys a digest by its partition
+    where = partition_of(str(partition), reader.partition_count(topics.DIGESTS))  # the worker keys it so
     for count in (DIGESTS_TAIL, DIGESTS_SEARCH_MAX):
-        for *_, value, _ in reversed(ledger_reader.read_last(bootstrap, topics.DIGESTS, where, count)):
+        for *_, value, _ in reversed(reader.read_last(topics.DIGESTS, where, count)):
             try:
                 digest = decode_digest(value or b"")
             except CodecError:
@@ -179,10 +178,12 @@ def _check_from_log(bootstrap, subject_id: str, partition: int, history: list[di
                                   f"{root.hex()[:16]}… of {size} records")
 
 
-def verify_proved(bootstrap: KafkaAccess | str, subject_id: str, partition: int, answer: dict) -> list[dict]:
-    """The history entries of the worker's proved answer, once every check above holds; else HistoryMismatch."""
+def verify_proved(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, subject_id: str, partition: int,
+                  answer: dict) -> list[dict]:
+    """The history entries of the worker's proved answer, once every check above holds; else HistoryMismatch.
+    `reader`: a session on `bootstrap` (credit.digests is read with it)."""
     history, tree, proofs = _checked_shape(answer, subject_id, partition)
-    digest = published_tree(bootstrap, partition, tree["size"])
+    digest = published_tree(reader, partition, tree["size"])
     if digest is None or digest["tree_root"] != tree["root"]:
         raise HistoryMismatch(f"the worker proves against a root of partition {partition} ({tree['size']} records, "
                               f"{tree['root'][:16]}…) that credit.digests does not hold")
@@ -207,10 +208,11 @@ def reconstruct(bootstrap: KafkaAccess | str, web_url: str | None, subject_id: s
     """(history entries {offset, chain_hash, event}, "proofs" or "scan: <why>") read from the log;
     `web_url` None: the partition is scanned without asking the worker. Raises HistoryMismatch when the
     worker's answer does not hold."""
-    partition = partition_of(subject_id, len(ledger_reader.leaders(bootstrap, topics.EVENTS)))
-    answer = None if web_url is None else proved_history(web_url, subject_id, token)
-    if answer is not None and answer.get("tree") is not None:
-        return verify_proved(bootstrap, subject_id, partition, answer), "proofs"
+    with ledger_reader.Session(bootstrap) as reader:  # one client: the partitions, then the digests
+        partition = partition_of(subject_id, reader.partition_count(topics.EVENTS))
+        answer = None if web_url is None else proved_history(web_url, subject_id, token)
+        if answer is not None and answer.get("tree") is not None:
+            return verify_proved(bootstrap, reader, subject_id, partition, answer), "proofs"
     why = ("asked for (--scan)" if web_url is None
            else "the worker is unreachable, or refused without an auditor's token" if answer is None
            else "the worker has published no Merkle root of the partition yet")

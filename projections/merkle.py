@@ -183,8 +183,7 @@ def first_failing(proofs, tree_size: int, root: bytes) -> int | None:
     known: dict[tuple[int, int], tuple[bytes, list[bytes], int]] = {}  # node -> (hash, the proof, its step)
     for position, (leaf, leaf_index, proof) in enumerate(proofs):
         try:
-            if len(proof) != proof_length(leaf_index, tree_size) or \
-                    any(not isinstance(p, bytes) or len(p) != HASH_BYTES for p in proof):
+            if len(proof) != proof_length(leaf_index, tree_size) or any(len(p) != HASH_BYTES for p in proof):
                 return position
         except ProofError:
             return position

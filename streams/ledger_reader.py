@@ -99,7 +99,8 @@ def _partitions(client: _Client, topic: str, deadline: float, partition: int | N
         client.raise_if_refused()
         try:
             metadata = client.consumer.list_topics(topic, timeout=min(METADATA_POLL_S, max(0.05, deadline - time.monotonic())))
-        except KafkaException as error:  # no broker answered in time
+        except KafkaException as error:  # no broker answered in time: why, as the error callback says it
+            client.consumer.poll(0)
             metadata, last_failure = None, client.last_error() or str(error.args[0])
         if metadata is not None:
             found = metadata.topics.get(topic)
@@ -172,21 +173,33 @@ def read_range(kafka: KafkaAccess | str, topic: str, partition: int, start: int,
         client.close()
 
 
-def read_last(kafka: KafkaAccess | str, topic: str, partition: int, count: int, timeout_s: float = 10.0
-              ) -> list[tuple[int, bytes | None, bytes | None, int]]:
-    """The last `count` records of one partition (fewer when it holds fewer), oldest first: one client
-    for the watermarks and the read (`history` reads the newest digests so)."""
-    if not 1 <= count <= BATCH_MAX * 100:
-        raise ValueError(f"count must be 1..{BATCH_MAX * 100}")
-    client = _Client(kafka)
-    try:
-        deadline = time.monotonic() + timeout_s
-        _partitions(client, topic, deadline, partition)
-        low, high = client.consumer.get_watermark_offsets(
+class Session:
+    """Several questions on one client, which costs a connection and a login once (a fresh client each
+    question costs ~15-100 ms here): `history` asks for the partitions of two topics and the newest
+    digests so. A context manager; blocking, as everything here."""
+
+    def __init__(self, kafka: KafkaAccess | str, timeout_s: float = 10.0):
+        self.client, self.timeout_s = _Client(kafka), timeout_s
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has (waiting, as `leaders`, until each is led)."""
+        return len(_partitions(self.client, topic, time.monotonic() + self.timeout_s))
+
+    def read_last(self, topic: str, partition: int, count: int) -> list[tuple[int, bytes | None, bytes | None, int]]:
+        """The last `count` records of one partition (fewer when it holds fewer), oldest first."""
+        if not 1 <= count <= BATCH_MAX * 100:
+            raise ValueError(f"count must be 1..{BATCH_MAX * 100}")
+        deadline = time.monotonic() + self.timeout_s
+        _partitions(self.client, topic, deadline, partition)
+        low, high = self.client.consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic()))
-        return list(_consume_range(client, topic, partition, max(low, high - count), high))
-    finally:
-        client.close()
+        return list(_consume_range(self.client, topic, partition, max(low, high - count), high))
 
 
 def _consume_range(client: _Client, topic: str, partition: int, start: int, end: int
