@@ -555,8 +555,8 @@ def _reconstructed(settings, policies, subject_id: str, web_url: str | None, com
     try:
         entries, source = reconstruct(settings.kafka_access(AUDITOR), None if scan else web_url, subject_id,
                                       policies, NO_KEY, token=settings.operator_token)  # the log holds pseudonyms
-    except HistoryMismatch as mismatch:  # loudly: the worker served what the log and its digests do not prove
-        err.print(f"error: the worker's history of {subject_id} does not hold: {mismatch}", markup=False,
+    except HistoryMismatch as mismatch:  # loudly: what the worker served, or the log, is not what the digests prove
+        err.print(f"error: the history of {subject_id} does not hold: {mismatch}", markup=False,
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     except (KafkaException, OSError) as error:  # OSError: TimeoutError, a refused or reset connection

@@ -17,7 +17,9 @@ Any mismatch raises HistoryMismatch naming the record (offset, event id) and wha
 exits 1. The proofs show that each event served stands in the log at its offset; they cannot show that
 the worker served every one (an omitted newest event leaves the chain whole): `--scan` reads the whole
 partition with the library client and folds it, trusting no worker. When the worker is unreachable, or
-has published no tree yet, the partition is scanned too, and the output says so.
+has published no tree yet, the partition is scanned too, and the output says so; the scan checks
+the partition's records against the newest Merkle root on credit.digests the same way (the root of its
+first tree_size records), and folds the chain itself.
 """
 from __future__ import annotations
 
@@ -198,24 +200,67 @@ def verify_proved(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, s
     return [{"offset": e["offset"], "chain_hash": e["chain_hash"], "event": e["event"]} for e in history]
 
 
-def scanned(bootstrap: KafkaAccess | str, subject_id: str, partition: int, policies, pseudonym_key: bytes) -> list:
-    """The subject's history folded from every record of its partition, read with the library client."""
+def newest_tree(reader: ledger_reader.Session, partition: int) -> dict | None:
+    """The newest digest on credit.digests with a Merkle root of `partition` (among the last DIGESTS_TAIL)."""
+    where = partition_of(str(partition), reader.partition_count(topics.DIGESTS))
+    for *_, value, _ in reversed(reader.read_last(topics.DIGESTS, where, DIGESTS_TAIL)):
+        try:
+            digest = decode_digest(value or b"")
+        except CodecError:
+            continue
+        if digest["topic"] == topics.EVENTS and digest["partition"] == partition and digest["tree_size"] > 0:
+            return digest
+    return None
+
+
+def scanned(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, subject_id: str, partition: int,
+            policies, pseudonym_key: bytes) -> tuple[list, str]:
+    """(the subject's history folded from every record of its partition, read with the library client,
+    what was checked): the records' Merkle root is checked against the newest one on credit.digests,
+    as the proofs are (HistoryMismatch when it differs), and the fold makes the chain itself."""
+    digest = newest_tree(reader, partition)
+    size = digest["tree_size"] if digest is not None else 0
+    builder = merkle.RootBuilder(at_sizes=(size,) if size else ())
     low, high = ledger_reader.watermarks(bootstrap, topics.EVENTS)[partition]
-    entries = list(_decoded(ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high), subject_id))
-    return replay(entries, pseudonym_key, policy=policies).history.get(subject_id, [])
+
+    def leaves_taken(records):
+        for record in records:
+            builder.add(merkle.record_leaf_hash(record[0], record[1], record[2]))
+            yield record
+    records = ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, high)
+    entries = list(_decoded(leaves_taken(records), subject_id))
+    checked = root_checked(builder, digest, partition, low)
+    return replay(entries, pseudonym_key, policy=policies).history.get(subject_id, []), checked
+
+
+def root_checked(builder: merkle.RootBuilder, digest: dict | None, partition: int, low: int) -> str:
+    """What a scan's records (their roots in `builder`) show against the digest with the newest Merkle root
+    of the partition: a sentence, or HistoryMismatch when they do not give that root."""
+    if digest is None:
+        return "no Merkle root on credit.digests to check the partition with"
+    size = digest["tree_size"]
+    if builder.size < size:
+        raise HistoryMismatch(f"partition {partition} holds {builder.size} records from offset {low}; the Merkle root "
+                              f"on credit.digests covers {size} (to offset {digest['tree_offset']})")
+    if builder.roots.get(size) != bytes.fromhex(digest["tree_root"]):
+        raise HistoryMismatch(f"the first {size} records of partition {partition} (to offset {digest['tree_offset']}) "
+                              f"do not give the Merkle root on credit.digests ({digest['tree_root'][:16]}…): "
+                              "a record there was altered, removed or reordered (`verify` names which)")
+    return f"its first {size} records give the Merkle root on credit.digests"
 
 
 def reconstruct(bootstrap: KafkaAccess | str, web_url: str | None, subject_id: str, policies, pseudonym_key: bytes,
                 token: str | None = None) -> tuple[list, str]:
-    """(history entries {offset, chain_hash, event}, "proofs" or "scan: <why>") read from the log;
-    `web_url` None: the partition is scanned without asking the worker. Raises HistoryMismatch when the
-    worker's answer does not hold."""
+    """(history entries {offset, chain_hash, event}, "proofs" or "scan: <why>; <what was checked>") read
+    from the log; `web_url` None: the partition is scanned without asking the worker. Raises
+    HistoryMismatch when the worker's answer, or the scanned partition, does not hold."""
     with ledger_reader.Session(bootstrap) as reader:  # one client: the partitions, then the digests
         partition = partition_of(subject_id, reader.partition_count(topics.EVENTS))
         answer = None if web_url is None else proved_history(web_url, subject_id, token)
         if answer is not None and answer.get("tree") is not None:
             return verify_proved(bootstrap, reader, subject_id, partition, answer), "proofs"
-    why = ("asked for (--scan)" if web_url is None
-           else "the worker is unreachable, or refused without an auditor's token" if answer is None
-           else "the worker has published no Merkle root of the partition yet")
-    return scanned(bootstrap, subject_id, partition, policies, pseudonym_key), f"scan: {why}"
+        why = ("asked for (--scan)" if web_url is None
+               else "the worker is unreachable, or refused without an auditor's token" if answer is None
+               else "the worker has published no Merkle root of the partition yet")
+        history, checked = scanned(bootstrap, reader, subject_id, partition, policies, pseudonym_key)
+    return history, f"scan: {why}; {checked}"

@@ -208,3 +208,32 @@ def first_failing(proofs, tree_size: int, root: bytes) -> int | None:
             return position
         known.update(reached)
     return None
+
+
+class RootBuilder:
+    """The roots of a growing tree from its leaves alone, in O(log n) memory: what a scan of a whole
+    partition checks the published roots with. `roots` keeps the root at each size in `at_sizes`."""
+
+    def __init__(self, at_sizes=()):
+        self.size = 0
+        self._peaks: list[tuple[int, bytes]] = []  # (level, hash) of the complete subtrees, left to right
+        self._wanted = set(at_sizes)
+        self.roots: dict[int, bytes] = {}
+
+    def add(self, leaf: bytes) -> None:
+        level, current = 0, leaf
+        while self._peaks and self._peaks[-1][0] == level:
+            current = node_hash(self._peaks.pop()[1], current)
+            level += 1
+        self._peaks.append((level, current))
+        self.size += 1
+        if self.size in self._wanted:
+            self.roots[self.size] = self.root()
+
+    def root(self) -> bytes:
+        if not self._peaks:
+            return EMPTY_ROOT
+        current = self._peaks[-1][1]
+        for _, peak in reversed(self._peaks[:-1]):
+            current = node_hash(peak, current)
+        return current

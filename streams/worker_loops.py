@@ -51,7 +51,9 @@ def install_digests(app, worker: Worker) -> None:
     async def publish_digests():
         # The newest root of each partition this worker folds, and its Merkle tree's, when either moved.
         for p, offset in store.applied_offsets().items():
-            tree = trees.setdefault(p, PartitionTree(store, p))
+            if p not in trees:
+                trees[p] = PartitionTree(store, p)
+            tree = trees[p]
             await extend_tree(worker, tree, offset)
             if digests_published.get(p) == (offset, tree.size):
                 continue

@@ -74,6 +74,7 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
                    "--web-url", worker.url, "--scan", env=auditor)
         view = json.loads(done.stdout)
         assert view["source"].startswith("scan") and view["file"] == live
+        assert "records give the Merkle root on credit.digests" in view["source"]  # checked as the proofs are
         # every read is on the access log first, as the principal the token names; none without a record
         unrecorded = cli("history", company["id"], "--kafka", kafka.bootstrap, "--web-url",
                          f"http://127.0.0.1:{free_port()}", env=auditor)
@@ -238,6 +239,7 @@ def test_a_changed_event_proof_or_root_from_a_worker_fails_loudly_naming_the_rec
         assert done.returncode == 0, done.stderr
         view = json.loads(done.stdout)
         assert view["source"].startswith("scan") and [e["offset"] for e in view["history"]] == offsets
+        assert "records give the Merkle root on credit.digests" in view["source"]
         assert [e["chain_hash"] for e in view["history"]] == [e["chain_hash"] for e in honest["history"]]
     finally:
         fake.close()

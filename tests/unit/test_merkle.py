@@ -147,3 +147,18 @@ def test_many_proofs_of_one_tree_are_checked_together_as_one_by_one():
                     assert merkle.first_failing(changed, size, root) == bad
                     changed[bad] = (leaf, index, proof[:-1] + [_h(b"x")])  # the top of the path, shared
                     assert merkle.first_failing(changed, size, root) == bad
+
+
+def test_a_root_builder_gives_every_root_of_a_growing_tree():
+    leaves = [_h(b"\x00" + data) for data in CT_LEAVES]
+    builder = merkle.RootBuilder(at_sizes=(3, 8, 99))
+    assert builder.root() == hashlib.sha256(b"").digest()
+    for n, leaf in enumerate(leaves, start=1):
+        builder.add(leaf)
+        assert builder.size == n and builder.root() == CT_ROOTS[n - 1]
+    assert builder.roots == {3: CT_ROOTS[2], 8: CT_ROOTS[7]}
+    many = [bytes([i]) for i in range(70)]
+    tree, builder = Tree(many), merkle.RootBuilder()
+    for n, data in enumerate(many, start=1):
+        builder.add(_h(b"\x00" + data))
+        assert builder.root() == merkle.tree_root(n, tree.node)
