@@ -13,7 +13,13 @@ Kept under store.TREE, per partition p:
 
     k/<p>/m                                 {"size", "last_offset", "runs"}: the tree's extent (JSON)
     k/<p>/p                                 {"size", "root", "offset"}: the tree last published (JSON)
-    k/<p>/n/<level, 2 digits>/<chunk, 12>   the hashes of nodes chunk * 256 .. of that level, 32 bytes each
+    k/<p>/t/<tile level, 2 digits>/<tile, 12 digits>   a tile: 8 levels of the tree under 256 nodes
+
+The nodes are kept in tiles, as transparency logs keep them: tile k of tile level t holds the nodes
+of levels 8t..8t+7 over the 256 nodes k*256.. of level 8t (510 hashes, 16,320 bytes; a node not yet
+made is zeros). A proof's path through the lower levels then lies in one tile: a 1,000-entry history
+of a 2,500,000-record partition reads ~1,100 tiles, where a value per level and 256 nodes took ~5,200
+reads (measured: ~59 -> ~25 ms of the worker's CPU).
 
 A leaf is the record at one offset; leaf i is the partition's i-th record from its first. "runs"
 lists [first offset, first leaf] where the offsets start or jump (a log whose first records were
@@ -30,7 +36,11 @@ from projections import merkle
 from projections.merkle import HASH_BYTES, ProofError
 from streams.store import TREE
 
-CHUNK_NODES = 256  # nodes of one level a store value holds: 8 KiB, rewritten while it fills
+TILE_LEVELS = 8  # levels of the tree one store value (a tile) holds
+TILE_WIDTH = 1 << TILE_LEVELS  # nodes at a tile's lowest level
+TILE_SLOTS = 2 * TILE_WIDTH - 2  # 256 + 128 + ... + 2: the tile's top level is the next tile's lowest
+TILE_BYTES = TILE_SLOTS * HASH_BYTES
+_NO_NODE = bytes(HASH_BYTES)
 RUNS_MAX = 100_000  # offset jumps a tree records; a partition of the ledger has one run
 CATCH_UP_RECORDS_MAX = 50_000  # records appended a digest tick (~0.4 s of hashing), while the fold goes on
 PROOFS_MAX = 100_000  # entries one history request proves (the store's HISTORY_LIMIT_MAX)
@@ -54,23 +64,22 @@ class PartitionTree:
         self.last_offset: int = extent["last_offset"]
         self.runs: list[list[int]] = extent["runs"]
 
-    def _chunk_key(self, level: int, chunk: int) -> bytes:
-        return self.prefix + b"n/%02d/%012d" % (level, chunk)
+    def _tile_key(self, tile_level: int, tile: int) -> bytes:
+        return self.prefix + b"t/%02d/%012d" % (tile_level, tile)
 
     def nodes(self) -> Callable[[int, int], bytes]:
-        """A node(level, index) lookup over the stored tree, its chunks read once per lookup function."""
-        chunks: dict[tuple[int, int], bytes] = {}
+        """A node(level, index) lookup over the stored tree, its tiles read once per lookup function."""
+        tiles: dict[tuple[int, int], bytes] = {}
 
         def node(level: int, index: int) -> bytes:
-            where = (level, index // CHUNK_NODES)
-            chunk = chunks.get(where)
-            if chunk is None:
-                chunk = chunks[where] = self.store.tree_get(self._chunk_key(*where)) or b""
-            start = (index % CHUNK_NODES) * HASH_BYTES
-            found = chunk[start:start + HASH_BYTES]
-            if len(found) != HASH_BYTES:
+            where, slot = _tile_of(level, index)
+            tile = tiles.get(where)
+            if tile is None:
+                tile = tiles[where] = self.store.tree_get(self._tile_key(*where)) or b""
+            found = tile[slot * HASH_BYTES:(slot + 1) * HASH_BYTES]
+            if len(found) != HASH_BYTES or found == _NO_NODE:
                 raise TreeError(f"partition {self.partition}: no node ({level}, {index}) in the tree")
-            return bytes(found)
+            return found
         return node
 
     def append(self, records: Records) -> int:
@@ -78,14 +87,14 @@ class PartitionTree:
         nodes they complete, with the new extent, in one write. Returns how many were appended."""
         touched: dict[tuple[int, int], bytearray] = {}
 
-        def chunk_of(level: int, chunk: int) -> bytearray:
-            if (level, chunk) not in touched:
-                touched[level, chunk] = bytearray(self.store.tree_get(self._chunk_key(level, chunk)) or b"")
-            return touched[level, chunk]
+        def tile_of(where: tuple[int, int]) -> bytearray:
+            if where not in touched:
+                touched[where] = bytearray(self.store.tree_get(self._tile_key(*where)) or bytes(TILE_BYTES))
+            return touched[where]
 
         def node(level: int, index: int) -> bytes:
-            start = (index % CHUNK_NODES) * HASH_BYTES
-            return bytes(chunk_of(level, index // CHUNK_NODES)[start:start + HASH_BYTES])
+            where, slot = _tile_of(level, index)
+            return bytes(tile_of(where)[slot * HASH_BYTES:(slot + 1) * HASH_BYTES])
 
         size, last_offset, runs = self.size, self.last_offset, [list(r) for r in self.runs]
         for offset, key, value in records:
@@ -96,14 +105,15 @@ class PartitionTree:
                     raise TreeError(f"partition {self.partition}: more than {RUNS_MAX} jumps in its offsets")
                 runs.append([offset, size])
             for level, index, digest in merkle.appended(size, merkle.record_leaf_hash(offset, key, value), node):
-                chunk = chunk_of(level, index // CHUNK_NODES)
-                if len(chunk) != (index % CHUNK_NODES) * HASH_BYTES:
-                    raise TreeError(f"partition {self.partition}: node ({level}, {index}) out of order")
-                chunk += digest
+                where, slot = _tile_of(level, index)
+                tile = tile_of(where)
+                if tile[slot * HASH_BYTES:(slot + 1) * HASH_BYTES] != _NO_NODE:
+                    raise TreeError(f"partition {self.partition}: node ({level}, {index}) made twice")
+                tile[slot * HASH_BYTES:(slot + 1) * HASH_BYTES] = digest
             size, last_offset = size + 1, offset
         appended = size - self.size
         if appended:
-            values = {self._chunk_key(*where): bytes(chunk) for where, chunk in touched.items()}
+            values = {self._tile_key(*where): bytes(tile) for where, tile in touched.items()}
             values[self.prefix + b"m"] = json.dumps({"size": size, "last_offset": last_offset, "runs": runs}).encode()
             self.store.tree_write(values)
             self.size, self.last_offset, self.runs = size, last_offset, runs
@@ -132,6 +142,15 @@ class PartitionTree:
     def set_published(self, size: int, root_hex: str, offset: int) -> None:
         self.store.tree_write({self.prefix + b"p": json.dumps({"size": size, "root": root_hex,
                                                                 "offset": offset}).encode()})
+
+
+def _tile_of(level: int, index: int) -> tuple[tuple[int, int], int]:
+    """((tile level, tile), slot) of node (level, index): the tile's level r holds its nodes
+    tile * 2**(8-r) .. from slot 512 - 2**(9-r) on (level 0 from slot 0, level 1 from 256, ...)."""
+    tile_level, r = divmod(level, TILE_LEVELS)
+    shift = TILE_LEVELS - r
+    tile = index >> shift
+    return (tile_level, tile), 2 * TILE_WIDTH - (2 << shift) + index - (tile << shift)
 
 
 def catch_up(tree: PartitionTree, read_range: Callable[[int, int], Iterator], until_offset: int,

@@ -1,5 +1,5 @@
 """The partitions' Merkle trees as the worker keeps them (streams/proofs.py): appended in pieces, kept in
-the store's chunks, they give the root and proofs of a tree built at once from the same records."""
+the store's tiles, they give the root and proofs of a tree built at once from the same records."""
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from projections import merkle
-from streams.proofs import CHUNK_NODES, PartitionTree, TreeError, catch_up, history_proofs
+from streams.proofs import TILE_WIDTH, PartitionTree, TreeError, catch_up, history_proofs
 from streams.store import MemoryStore, SubjectStore
 
 
@@ -32,8 +32,8 @@ def _records(offsets):
 @pytest.mark.parametrize("make_store", [lambda tmp: MemoryStore(), lambda tmp: SubjectStore(tmp / "s")])
 def test_a_tree_appended_in_pieces_and_reopened_is_the_tree_of_all_its_records(tmp_path, make_store):
     store = make_store(tmp_path)
-    # offsets with jumps (a log whose start was deleted, a transaction's marker), over several chunks
-    offsets = list(range(5, 400)) + list(range(402, 2 * CHUNK_NODES + 450))
+    # offsets with jumps (a log whose start was deleted, a transaction's marker), over several tiles and tile levels
+    offsets = list(range(5, 400)) + list(range(402, 2 * TILE_WIDTH + 450))
     records = _records(offsets)
     tree = PartitionTree(store, 2)
     assert tree.size == 0 and tree.root() == hashlib.sha256(b"").digest()
@@ -93,3 +93,15 @@ def test_a_tree_key_outside_the_trees_is_refused_and_a_missing_node_named(tmp_pa
     tree = PartitionTree(store, 0)
     with pytest.raises(TreeError, match=r"no node \(0, 0\)"):
         tree.nodes()(0, 0)
+
+
+def test_every_node_has_a_slot_of_its_own_in_one_tile():
+    from streams.proofs import TILE_SLOTS, _tile_of
+    seen = {}
+    for level in range(0, 17):
+        for index in range(0, (1 << 17) >> level):
+            where, slot = _tile_of(level, index)
+            assert 0 <= slot < TILE_SLOTS and (where, slot) not in seen, (level, index, seen.get((where, slot)))
+            seen[where, slot] = (level, index)
+    assert _tile_of(0, 0) == ((0, 0), 0) and _tile_of(1, 0) == ((0, 0), 256) and _tile_of(7, 1) == ((0, 0), 509)
+    assert _tile_of(8, 0) == ((1, 0), 0) and _tile_of(0, 256) == ((0, 1), 0) and _tile_of(9, 3) == ((1, 0), 259)
