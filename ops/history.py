@@ -24,6 +24,7 @@ first tree_size records), and folds the chain itself.
 from __future__ import annotations
 
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
@@ -70,19 +71,36 @@ def _decoded(records, subject_id: str):
             continue  # not an event: nothing of the subject's file (it is on credit.rejected)
 
 
-def published_tree(reader: ledger_reader.Session, partition: int, size: int) -> dict | None:
-    """The digest on credit.digests that publishes `partition`'s tree of `size` records, newest first;
-    None when none does among the last DIGESTS_SEARCH_MAX digests of its partition of credit.digests."""
-    where = partition_of(str(partition), reader.partition_count(topics.DIGESTS))  # the worker keys it so
-    for count in (DIGESTS_TAIL, DIGESTS_SEARCH_MAX):
-        for *_, value, _ in reversed(reader.read_last(topics.DIGESTS, where, count)):
-            try:
-                digest = decode_digest(value or b"")
-            except CodecError:
-                continue
-            if digest["topic"] == topics.EVENTS and digest["partition"] == partition and digest["tree_size"] == size:
-                return digest
-    return None
+def newest_digests(reader: ledger_reader.Session, partition: int, count: int = DIGESTS_TAIL) -> list[dict]:
+    """The digests of `partition` among the last `count` of its partition of credit.digests, newest first."""
+    where = partition_of(str(partition), reader.partition_count(topics.DIGESTS))  # the worker keys them so
+    found = []
+    for *_, value, _ in reversed(reader.read_last(topics.DIGESTS, where, count)):
+        try:
+            digest = decode_digest(value or b"")
+        except CodecError:
+            continue
+        if digest["topic"] == topics.EVENTS and digest["partition"] == partition:
+            found.append(digest)
+    return found
+
+
+def published_tree(reader: ledger_reader.Session, partition: int, size: int, newest: list[dict] | None = None
+                   ) -> dict | None:
+    """The digest on credit.digests that publishes `partition`'s tree of `size` records: among `newest`
+    (newest_digests, read beforehand), else among the last DIGESTS_SEARCH_MAX; None when none does."""
+    candidates = newest if newest is not None else newest_digests(reader, partition)
+    found = next((digest for digest in candidates if digest["tree_size"] == size), None)
+    if found is None:  # an older root, or a tail crowded by other partitions' digests: look further back
+        found = next((digest for digest in newest_digests(reader, partition, DIGESTS_SEARCH_MAX)
+                      if digest["tree_size"] == size), None)
+    return found
+
+
+def partition_and_digests(reader: ledger_reader.Session, subject_id: str) -> tuple[int, list[dict]]:
+    """The subject's partition and its newest digests: read while the worker answers (reconstruct)."""
+    partition = partition_of(subject_id, reader.partition_count(topics.EVENTS))
+    return partition, newest_digests(reader, partition)
 
 
 def _named(entry: dict) -> str:
@@ -183,11 +201,12 @@ def _check_from_log(bootstrap, subject_id: str, partition: int, history: list[di
 
 
 def verify_proved(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, subject_id: str, partition: int,
-                  answer: dict) -> list[dict]:
+                  answer: dict, newest: list[dict] | None = None) -> list[dict]:
     """The history entries of the worker's proved answer, once every check above holds; else HistoryMismatch.
-    `reader`: a session on `bootstrap` (credit.digests is read with it)."""
+    `reader`: a session on `bootstrap` (credit.digests is read with it); `newest`: the partition's newest
+    digests if already read (partition_and_digests)."""
     history, tree, proofs = _checked_shape(answer, subject_id, partition)
-    digest = published_tree(reader, partition, tree["size"])
+    digest = published_tree(reader, partition, tree["size"], newest)
     if digest is None or digest["tree_root"] != tree["root"]:
         raise HistoryMismatch(f"the worker proves against a root of partition {partition} ({tree['size']} records, "
                               f"{tree['root'][:16]}…) that credit.digests does not hold")
@@ -202,15 +221,7 @@ def verify_proved(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, s
 
 def newest_tree(reader: ledger_reader.Session, partition: int) -> dict | None:
     """The newest digest on credit.digests with a Merkle root of `partition` (among the last DIGESTS_TAIL)."""
-    where = partition_of(str(partition), reader.partition_count(topics.DIGESTS))
-    for *_, value, _ in reversed(reader.read_last(topics.DIGESTS, where, DIGESTS_TAIL)):
-        try:
-            digest = decode_digest(value or b"")
-        except CodecError:
-            continue
-        if digest["topic"] == topics.EVENTS and digest["partition"] == partition and digest["tree_size"] > 0:
-            return digest
-    return None
+    return next((d for d in newest_digests(reader, partition) if d["tree_size"] > 0), None)
 
 
 def scanned(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, subject_id: str, partition: int,
@@ -255,10 +266,15 @@ def reconstruct(bootstrap: KafkaAccess | str, web_url: str | None, subject_id: s
     from the log; `web_url` None: the partition is scanned without asking the worker. Raises
     HistoryMismatch when the worker's answer, or the scanned partition, does not hold."""
     with ledger_reader.Session(bootstrap) as reader:  # one client: the partitions, then the digests
-        partition = partition_of(subject_id, reader.partition_count(topics.EVENTS))
-        answer = None if web_url is None else proved_history(web_url, subject_id, token)
+        if web_url is None:
+            partition, answer = partition_of(subject_id, reader.partition_count(topics.EVENTS)), None
+        else:
+            with ThreadPoolExecutor(1) as pool:  # the digests are read while the worker answers
+                ahead = pool.submit(partition_and_digests, reader, subject_id)
+                answer = proved_history(web_url, subject_id, token)
+                partition, newest = ahead.result()
         if answer is not None and answer.get("tree") is not None:
-            return verify_proved(bootstrap, reader, subject_id, partition, answer), "proofs"
+            return verify_proved(bootstrap, reader, subject_id, partition, answer, newest), "proofs"
         why = ("asked for (--scan)" if web_url is None
                else "the worker is unreachable, or refused without an auditor's token" if answer is None
                else "the worker has published no Merkle root of the partition yet")
