@@ -46,7 +46,7 @@ run: setup
 # Two test processes, each with its own broker: most of a Kafka test is waiting (sessions,
 # rebalances, timers), so two share the 2 cores well; tests/conftest.py groups the tests.
 # The 15 slowest are listed at the end: the whole suite must stay under 15 minutes.
-# Tests marked `alone` (a broker restart) run afterwards, by themselves.
+# Tests marked `alone` (a broker restart, the three-broker cluster's failures) run afterwards, by themselves.
 test: setup
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup --durations=15 -m "not alone"
 	$(VENV)/bin/python -m pytest -q -m alone

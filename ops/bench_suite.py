@@ -621,6 +621,72 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
     return dict(result)
 
 
+REPLICATION_EVENTS_DEFAULT = 20_000
+REPLICATION_ROUNDS = 2  # each measure taken this many times on each Kafka, the best kept: the machine's speed wanders
+
+
+def bench_replication(events: int = REPLICATION_EVENTS_DEFAULT, on_progress=None) -> dict:
+    """What three replicas cost a write: the same events published through a worker's edge (the SDK, every
+    record on two in-sync replicas before the edge answers) and produced directly (the edge's producer
+    settings, acks=all, idempotent, in this process), on one embedded broker (1 replica) and on the embedded
+    cluster of three (ops/kafka_cluster.py: 3 replicas, 2 in sync), one after the other on this machine."""
+    from ops.embedded_kafka import EmbeddedKafka, free_port
+    from ops.kafka_cluster import EmbeddedKafkaCluster
+    from streams.kafka_access import WORKER
+    from streams.principals import create_dev_kafka_credentials
+    from streams.topics import ensure_topics
+
+    if not 1_000 <= events <= 1_000_000:
+        raise ValueError(f"events must be 1,000..1,000,000, not {events:,}")
+    progress = on_progress or (lambda text: None)
+    result: dict = {}
+    raws = list(islice(mixed_events(events), REPLICATION_ROUNDS * 2 * events))  # ~8 events a subject: enough
+    if len(raws) < REPLICATION_ROUNDS * 2 * events:
+        raise RuntimeError(f"{len(raws):,} bench events made, {REPLICATION_ROUNDS * 2 * events:,} needed")
+    for replicas in (1, 3):
+        with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp_name:
+            tmp = Path(tmp_name)
+            credentials = create_dev_kafka_credentials(tmp_name)
+            if replicas == 1:
+                kafka = EmbeddedKafka(tmp / "kafka", port=free_port(), heap_mib=1024, credentials=credentials)
+            else:
+                kafka = EmbeddedKafkaCluster(tmp / "cluster", credentials=credentials)
+            progress(f"{replicas} replica(s): starting Kafka")
+            with kafka.start(timeout_s=240):
+                if replicas == 1:
+                    ensure_topics(kafka.admin_access)
+                else:
+                    kafka.ensure_topics()
+                writer = kafka.access(WORKER)
+                worker = BenchWorker(writer, tmp / "worker").start()
+                try:
+                    deadline = time.monotonic() + READY_TIMEOUT_S
+                    while worker.applied() is None:  # its edge answers: no start-up in the first run's time
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"the worker did not answer within {READY_TIMEOUT_S:.0f} s")
+                        time.sleep(PROGRESS_POLL_S)
+                    settled_s(writer, worker)
+                    edge, direct = [], []
+                    for round_ in range(REPLICATION_ROUNDS):
+                        part = raws[2 * round_ * events:(2 * round_ + 1) * events]
+                        progress(f"{replicas} replica(s), round {round_ + 1}: {events:,} events through the edge, "
+                                 "then as many produced directly")
+                        edge.append(edge_throughput(worker, part))
+                        settled_s(writer, worker)
+                        direct.append(direct_throughput(writer, raws[(2 * round_ + 1) * events:(2 * round_ + 2) * events]))
+                        settled_s(writer, worker)
+                finally:
+                    worker.stop()
+            result[f"rf{replicas}_edge_events_per_s"] = max(edge)
+            result[f"rf{replicas}_direct_events_per_s"] = max(direct)
+            result[f"rf{replicas}_edge_rounds"] = [round(x) for x in edge]
+            result[f"rf{replicas}_direct_rounds"] = [round(x) for x in direct]
+    result["ratio_edge_rf3_vs_rf1"] = result["rf3_edge_events_per_s"] / result["rf1_edge_events_per_s"]
+    result["ratio_direct_rf3_vs_rf1"] = result["rf3_direct_events_per_s"] / result["rf1_direct_events_per_s"]
+    result["events"] = events
+    return result
+
+
 def goal_met(name: str, value: float) -> str:
     """'met', 'missed' or '' (no goal) for the table."""
     if name not in GOALS:

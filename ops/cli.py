@@ -28,7 +28,11 @@ err = Console(stderr=True, emoji=False)
 def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synthetic dataset"),
        data_dir: Optional[str] = typer.Option(None, help="where Kafka and the worker keep their data"),
        web_port: Optional[int] = typer.Option(None, help="the worker's HTTP port (default 6066)"),
-       kafka_port: Optional[int] = typer.Option(None, help="the embedded broker's port (default 9092)"),
+       kafka_port: Optional[int] = typer.Option(None, help="the embedded broker's port (default 9092); with "
+                                                          "--brokers 3, the first node's, the others' 2 and 4 above"),
+       brokers: int = typer.Option(1, "--brokers", help="1, or 3: a local cluster of three KRaft nodes, topics "
+                                                      "with 3 replicas and 2 in sync (its own storage, "
+                                                      "<data dir>/kafka-cluster)"),
        speed: Optional[float] = typer.Option(None, help="run the clock X times faster, e.g. 86400: a day a "
                                                          "second, so the demo shows deadlines firing")):
     """Start embedded Kafka, the worker and the web server; Ctrl-C stops them all."""
@@ -36,6 +40,9 @@ def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synt
 
     from ops.up import run_up
 
+    if brokers not in (1, 3):
+        err.print(f"error: --brokers: 1 or 3, not {brokers}")
+        raise typer.Exit(2)
     settings = load_settings(data_dir=data_dir, web_port=web_port, kafka_port=kafka_port, clock_speed=speed,
                              clock_started_s=time.time() if speed else None)
     try:
@@ -43,7 +50,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="publish a realistic synt
     except ValueError as error:
         err.print(f"error: --speed: {error}")
         raise typer.Exit(2)
-    raise typer.Exit(run_up(settings, demo=demo))
+    raise typer.Exit(run_up(settings, demo=demo, brokers=brokers))
 
 
 @app.command()
@@ -256,7 +263,10 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
                                                     help="fold this JSONL file of events (as replay does) "
                                                          "instead of the live ledger"),
            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
-           format_: str = typer.Option("json", "--format", help="json, or csv (UTF-8 with BOM, for Excel)")):
+           format_: str = typer.Option("json", "--format", help="json, or csv (UTF-8 with BOM, for Excel)"),
+           scope_of: Optional[str] = typer.Option(None, "--scope-of",
+                                                  help="draw for this scoped supervisor of the principals file: only "
+                                                       "the subjects of its scope are in the pool")):
     """Draw the 双随机一公开 inspection sample: ⌈ratio × count⌉ subjects of each grade (the policy's inspection
     ratios), never a deregistered subject or a natural person, and (--inspectors) the inspectors of each."""
     import csv
@@ -287,6 +297,7 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
 
     settings = load_settings(kafka=kafka)
     policy = settings.policy()
+    scope = _scope_of(settings, scope_of) if scope_of is not None else None
     if from_file is not None:
         states = _replay_file(from_file, settings)[0].states.values()
     else:
@@ -303,6 +314,9 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
         states = store.states.values()
     ratios = dict(policy.inspection_ratios)
     ungraded: list[str] = []
+    from projections.scopes import states_in_scope
+
+    states = states_in_scope(scope, states)  # a scoped supervisor's pool: its scope's subjects (None: all)
     everyone = filter_candidates(candidates(states, lambda state: grade(state, policy), ungraded),
                                  authority=authority, region=region, industry=industry)
     pool = eligible(everyone, policy.individual_business_drawn)  # never deregistered, never a natural person
@@ -350,6 +364,16 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
                       "excluded": len(everyone) - len(pool), "by_ratio": draw.by_ratio, "drawn": draw.drawn,
                       "capped": draw.capped, "inspectors_per_subject": per if inspectors is not None else None,
                       "sample": rows}, ensure_ascii=False, indent=1))
+
+
+def _scope_of(settings, name: str):
+    """The scope of the supervisor `name` of the principals file; exit 2 naming what is wrong otherwise."""
+    found = [c.principal for c in settings.principals().credentials if c.principal.name == name]
+    if not found:
+        _bad_option(f"--scope-of {name!r}: no such principal in {settings.principals_path}")
+    if found[0].scope is None:
+        _bad_option(f"--scope-of {name!r}: that principal has no scope (a supervisor of the whole ledger)")
+    return found[0].scope
 
 
 def _read_inspectors(path: Path) -> list:
@@ -613,6 +637,109 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
                   + (f" as of {view['as_of']}" if view["as_of"] else "") + (f", valid at {view['valid_at']}" if valid_at else ""))
 
 
+STATS_FORMATS = ("table", "csv", "json")
+# the table's columns (the CSV and JSON hold every count): (header, the row's counts summed)
+STATS_TABLE = (("reported", ("reported",)), ("permits on time/late/missing", None),
+               ("penalties on time/late/missing", None), ("pending", ("permits_pending", "penalties_pending")),
+               ("exempt", ("permits_exempt", "penalties_exempt")),
+               ("historical", ("permits_historical", "penalties_historical")),
+               ("objections late/open overdue", None), ("repairs late/open overdue", None), ("rejected", ("rejected",)))
+
+
+def _stats_cells(row: dict) -> list[str]:
+    cells = []
+    for header, names in STATS_TABLE:
+        if names is not None:
+            cells.append(str(sum(row[name] for name in names)))
+        elif header.startswith(("permits", "penalties")):
+            kind = header.split()[0]
+            cells.append("/".join(str(row[f"{kind}_{o}"]) for o in ("on_time", "late", "missing")))
+        else:
+            kind = header.split()[0]
+            cells.append(f"{row[kind + '_decided_late']}/{row[kind + '_overdue_open']}")
+    return cells
+
+
+def _print_stats(result: dict, output_format: str) -> None:
+    import csv
+    import json
+
+    from projections.stats import flat_row
+
+    if output_format == "json":
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return
+    by = result["by"]
+    if output_format == "csv":
+        rows = [flat_row(row) for row in result["rows"]]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [by], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    first = ("authority", "region", "gap", "silent") if by == "authority" else (by, "authorities", "gaps")
+    rows = []
+    for row in result["rows"]:
+        if by == "authority":
+            head = [row["authority_name"] or row["authority_code"], row["region"], "GAP" if row["gap"] else "",
+                    "" if row["gap"] else ",".join(matter.lower() for matter in row["silent_matters"])]
+        else:
+            head = [row[by], str(row["authorities"]), str(row["gaps"])]
+        rows.append(head + _stats_cells(row))
+    totals = result["totals"]
+    rows.append(["total", "", str(totals["gaps"])] + ([""] if by == "authority" else []) + _stats_cells(totals))
+    print_rows(out, [*first, *(header for header, _ in STATS_TABLE)], rows,
+               title=f"{result['from']} .. {result['to']} as known at {result['as_of']} "
+                     f"(policy {result['policy_version']}), by {by}")
+    if totals["rejected_by_rule"]:
+        out.print("rejected by rule: " + ", ".join(f"{rule} {count}" for rule, count
+                                                    in totals["rejected_by_rule"].items()),
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def stats(from_day: str = typer.Option(..., "--from", metavar="D", help="the period's first day, e.g. 2025-01-01"),
+          to_day: str = typer.Option(..., "--to", metavar="D", help="the period's last day (included)"),
+          by: str = typer.Option("authority", "--by", help="authority, region or industry"),
+          as_of: Optional[str] = typer.Option(None, "--as-of", metavar="T", help=(
+              "the report instant: only what the ledger had recorded by T counts (a date means 00:00 "
+              "Asia/Shanghai; default: now)")),
+          output_format: str = typer.Option("table", "--format", help="table, csv or json"),
+          kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+          web_url: Optional[str] = typer.Option(None, help="the worker that records the read")):
+    """Statistics for assessment (考核) and circulars (通报), computed from credit.events and credit.rejected
+    themselves: per authority of the register (or region, industry), permits and penalties published on
+    time, late or missing, exempt records, objections and repairs decided late, rejections by rule."""
+    from datetime import datetime
+
+    from confluent_kafka import KafkaException
+
+    from ops.dump import role_of
+    from projections.canonical import SHANGHAI
+    from projections.stats import disclosure_stats, stats_request
+    from streams import topics
+    from streams.routes_stats import read_stats_log
+
+    if output_format not in STATS_FORMATS:
+        _bad_option(f"--format: one of {', '.join(STATS_FORMATS)}")
+    try:
+        the_period, by, moment = stats_request(from_day, to_day, by, as_of, datetime.now(SHANGHAI))
+    except ValueError as error:  # StatsError, BadInstant: before any read
+        _bad_option(f"--{error.as_dict()['field'].replace('_', '-')}: {error.as_dict()['message']}")
+    settings = load_settings(kafka=kafka)
+    command = " ".join(["credit-ledger stats", "--from", from_day, "--to", to_day, "--by", by]
+                       + (["--as-of", as_of] if as_of else []))
+    _recorded_read(web_url or settings.web_url, settings.operator_token, "stats", None, command[:300])
+    try:
+        # credit.rejected is not the auditor's to read (ops/kafka_acls.py): as `dump` reads it, as the worker
+        events, rejections = read_stats_log(settings.kafka_access(AUDITOR), settings.kafka_access(role_of(topics.REJECTED)))
+    except (KafkaException, OSError) as error:
+        err.print(f"error: cannot read the log from {settings.kafka}: {error}", markup=False, highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(2)
+    _print_stats(disclosure_stats(events, rejections, the_period, moment, settings.policies(), by, topics.EVENTS),
+                 output_format)
+
+
 @app.command()
 def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
             web_url: Optional[str] = typer.Option(None, help="the live worker to compare with (default: from settings)"),
@@ -651,7 +778,7 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     raise typer.Exit(0 if same else 1)
 
 
-BENCHES = ("all", "timers", "history")
+BENCHES = ("all", "timers", "history", "replication")
 
 
 @app.command()
@@ -664,13 +791,14 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
           layout: str = typer.Option("scattered", help="history: where the subject's events lie: scattered "
                                                         "(evenly over the log) or bursts (10 imports)"),
           runs: int = typer.Option(20, help="history: reconstructions timed (p50, p95)"),
+          replication_events: int = typer.Option(20_000, help="replication: events per run (edge, direct)"),
           warmup_runs: int = typer.Option(20, help="history: reconstructions before those, while the fresh "
                                                    "broker's JIT compiles its fetch path")):
     """Measure the speed and memory goals against baselines run in the same bench (default: all of them)."""
     import json
 
     from ops.bench import bench_history, bench_timers
-    from ops.bench_suite import FULL, GOALS, QUICK, goal_met, run_bench
+    from ops.bench_suite import FULL, GOALS, QUICK, bench_replication, goal_met, run_bench
 
     if what not in BENCHES:
         err.print(f"error: no benchmark {what!r}; choose one of {', '.join(BENCHES)}")
@@ -685,6 +813,10 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
         elif what == "timers":
             result = bench_timers(deadlines)
             title = f"{deadlines:,} pending deadlines: the store's timer index (RocksDB) vs. a heap in memory"
+        elif what == "replication":
+            result = bench_replication(replication_events, on_progress=progress)
+            title = (f"{replication_events:,} events written through the edge and directly: 1 broker (1 replica) "
+                     "vs. the embedded cluster of 3 (3 replicas, 2 in sync)")
         else:
             result = bench_history(log_events, subject_events, layout, runs, on_progress=progress,
                                    warmup_runs=warmup_runs)
@@ -774,6 +906,24 @@ def verify(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID"
 
     raise typer.Exit(run_verify(kafka=kafka, topic=topic, subject=subject, digest=digest, export_digest=export_digest,
                                 web_url=web_url, out=out, err=err))
+
+
+@app.command()
+def release(list_kind: str = typer.Option(..., "--list", metavar="KIND", help="which list: RED_LIST, "
+                                                                              "SERIOUS_DISHONESTY, ..."),
+            as_of: str = typer.Option(..., "--as-of", metavar="DATE", help="the day it shows, as known at its end "
+                                                                            "(Asia/Shanghai); a day that is over"),
+            out_dir: Path = typer.Option(..., "--out", metavar="DIR", file_okay=False,
+                                         help="where to write <number>.html and <number>.csv"),
+            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+            web_url: Optional[str] = typer.Option(None, help="the worker that records the release")):
+    """A dated, numbered release of a red or black list (红黑榜发布): who was on it that day, with the basis, as
+    HTML and CSV; prints its number and the CSV's SHA-256. Recorded on credit.releases by the worker (an
+    admin's token: CREDIT_LEDGER_TOKEN). Made again for the same list and day: the same release."""
+    from ops.release import run_release
+
+    raise typer.Exit(run_release(list_kind=list_kind, as_of=as_of, out_dir=out_dir, kafka=kafka, web_url=web_url,
+                                 out=out, err=err))
 
 
 @app.command("access-log")

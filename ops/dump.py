@@ -68,6 +68,7 @@ DECODERS: dict[str, Callable[[bytes], dict]] = {
     topics.DIGESTS: codec.decode_digest,
     topics.ACCESS_LOG: codec.decode_access_record,
     topics.PII_KEYS: _key_store_record,
+    topics.RELEASES: codec.decode_release_record,
 }
 assert set(DECODERS) == set(topics.ALL)
 

@@ -38,8 +38,8 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from ops import kafka_settings
 from ops.kafka_acls import BROKER_USER, acl_bindings, ensure_acls, ensure_users
-from streams import topics
 from streams.kafka_access import ROLES, KafkaAccess, client_config
 from streams.private_files import read_private_file, write_private_file
 from streams.principals import TOKENS_FILE, create_dev_kafka_credentials
@@ -206,13 +206,21 @@ PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule required"
 class EmbeddedKafka:
     """`credentials`: the SCRAM users to create and give ACLs to, as tokens.json's "kafka" section
     ({"mechanism": "SCRAM-SHA-512", "worker": {"username", "password"}, "auditor": {...}}); without
-    them only the broker's own principal can do anything."""
+    them only the broker's own principal can do anything.
+
+    Alone, it is a cluster of one (node 1, its own voter). As a node of a cluster (ops/kafka_cluster.py):
+    `node_id`, the quorum's `voters` ("1@127.0.0.1:port,..."), the cluster's size `brokers` (its replication
+    settings, ops/kafka_settings.py), its `cluster_id`, and the file of the brokers' one password
+    (`broker_credentials`, shared by the nodes; by default beside the storage)."""
 
     def __init__(self, data_dir: Path, port: int = 9092, controller_port: int | None = None,
                  heap_mib: int = 512, log_file: Path | None = None, full_jit: bool = False,
-                 credentials: dict | None = None):
+                 credentials: dict | None = None, node_id: int = 1, voters: str | None = None, brokers: int = 1,
+                 cluster_id: str | None = None, broker_credentials: Path | None = None):
         self.data_dir = Path(data_dir).resolve()
         self.port, self.controller_port, self.heap_mib = port, controller_port, heap_mib
+        self.node_id, self.voters, self.brokers, self.cluster_id = node_id, voters, brokers, cluster_id
+        self.broker_credentials = Path(broker_credentials) if broker_credentials else self.data_dir / BROKER_CREDENTIALS
         self.jit_flags = () if full_jit else QUICK_JIT_FLAGS
         self.log_file = Path(log_file) if log_file else self.data_dir / "kafka.log"
         self.credentials = {role: dict(credentials[role]) for role in ROLES if role in (credentials or {})}
@@ -233,7 +241,7 @@ class EmbeddedKafka:
         return KafkaAccess(self.bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", found["username"], found["password"])
 
     def _broker_password(self) -> str:
-        path = self.data_dir / BROKER_CREDENTIALS
+        path = self.broker_credentials
         try:
             return json.loads(read_private_file(path))["password"]
         except FileNotFoundError:
@@ -269,22 +277,18 @@ class EmbeddedKafka:
         password = self._broker_password()
         scram_login = f'{SCRAM_LOGIN} username="{BROKER_USER}" password="{password}";'
         plain_login = f'{PLAIN_LOGIN} username="{BROKER_USER}" password="{password}" user_{BROKER_USER}="{password}";'
+        # The mechanisms, the authorizer and the super user are the deployment's (kafka_settings.SECURITY);
+        # here: where it listens, and the login modules with the broker's password.
         props = {
             "listeners": f"CLIENT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"CLIENT://127.0.0.1:{self.port}",
-            "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "CLIENT",
+            "inter.broker.listener.name": "CLIENT",
             "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-            # clients, and the broker to itself: SCRAM-SHA-512 (the broker's SCRAM user is made with the storage)
-            "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            # clients, and the brokers to each other: SCRAM-SHA-512 (the broker's SCRAM user is made with the storage)
             "listener.name.client.scram-sha-512.sasl.jaas.config": scram_login,
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-            # the broker to its controller: PLAIN, the broker's principal its only user
-            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            # the brokers to the controllers: PLAIN, the brokers' principal its only user
             "listener.name.controller.plain.sasl.jaas.config": plain_login,
-            "sasl.mechanism.controller.protocol": "PLAIN",
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "super.users": f"User:{BROKER_USER}",
-            "allow.everyone.if.no.acl.found": "false",
         }
         if plain_for_broker:
             props.update({"listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
@@ -292,36 +296,55 @@ class EmbeddedKafka:
                           "sasl.mechanism.inter.broker.protocol": "PLAIN"})
         return props
 
-    def _write_properties(self, plain_for_broker: bool = False) -> Path:
-        props = {
-            "process.roles": "broker,controller", "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+    def properties(self, plain_for_broker: bool = False) -> dict[str, str]:
+        """This node's server.properties: the ledger's settings for a cluster of its size (ops/kafka_settings.py),
+        its listeners and security, its storage; retention is per topic (streams/topics.py), nothing global."""
+        return {
+            **kafka_settings.cluster(self.brokers), **kafka_settings.SMALL_MACHINE,
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}",
             **self._security_properties(plain_for_broker),
             "log.dirs": str(self.data_dir / "kafka-logs"),
-            "num.partitions": str(topics.PARTITIONS_DEFAULT), "auto.create.topics.enable": "true",
-            "default.replication.factor": "1", "min.insync.replicas": "1",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "4",  # default 50: slow first consumer group
-            "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "4",
-            "group.initial.rebalance.delay.ms": "0",
-            "log.cleaner.dedupe.buffer.size": str(32 << 20),  # default 128 MiB; small heap
-            # retention is per topic (streams/topics.py): nothing global here
         }
+
+    def _write_properties(self, plain_for_broker: bool = False) -> Path:
+        props = self.properties(plain_for_broker)
         path = self.data_dir / "server.properties"
         write_private_file(path, "".join(f"{k}={v}\n" for k, v in props.items()).encode())  # holds the broker's password
         return path
 
     def start(self, timeout_s: float = 60) -> EmbeddedKafka:
+        """Start the broker and wait until it serves; its SCRAM users and ACLs made so."""
         if self.process and self.process.poll() is None:
             return self
+        deadline = time.monotonic() + timeout_s
+        formatted_now = self.launch(deadline)
+        self.wait_ready(deadline)
+        try:
+            self.reconcile(formatted_now)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def reconcile(self, formatted_now: bool) -> None:
+        """Its SCRAM users (given again on a storage formatted before: the roles' passwords may have changed
+        since, a new tokens.json) and the roles' ACLs."""
+        if not formatted_now:
+            ensure_users(self.admin_access, self._scram_users())
+        if self.credentials:
+            usernames = {role: found["username"] for role, found in self.credentials.items()}
+            ensure_acls(self.admin_access, acl_bindings(usernames))
+
+    def launch(self, deadline: float) -> bool:
+        """Format the storage if new (True then), and start the JVM without waiting for it to serve: the node
+        of a cluster serves only once a quorum of voters runs."""
         self._check_ports()  # before anything slow, so a clash is reported at once
         libs = ensure_kafka_jars()
         java = _require("java")
         for d in (self.data_dir, self.log_file.parent):
             d.mkdir(parents=True, exist_ok=True)
         cp = [f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}", "-cp", f"{libs}/*"]
-        deadline = time.monotonic() + timeout_s
         # format once: meta.properties marks formatted storage, and data survives restarts
         formatted_now = not (self.data_dir / "kafka-logs" / "meta.properties").exists()
         if formatted_now:
@@ -330,26 +353,22 @@ class EmbeddedKafka:
                      for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
             with open(self.log_file, "ab") as out:
                 fmt = subprocess.run([java, *cp, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                                      "-t", _cluster_id(), "-c", str(props), *scram], stdout=out, stderr=out)
+                                      "-t", self.cluster_id or _cluster_id(), "-c", str(props), *scram],
+                                     stdout=out, stderr=out)
             if fmt.returncode:
                 raise KafkaStartError(f"formatting {self.data_dir} failed:\n{self._log_tail()}")
             (self.data_dir / SCRAM_USERS_MARKER).touch()
         elif not (self.data_dir / SCRAM_USERS_MARKER).exists():
             self._add_scram_users(java, cp, deadline)  # a storage from before SASL: once
-        self._run(java, cp, self._write_properties(), deadline)
-        try:
-            if not formatted_now:  # the roles' passwords may have changed since (a new tokens.json)
-                ensure_users(self.admin_access, self._scram_users())
-            if self.credentials:
-                usernames = {role: found["username"] for role, found in self.credentials.items()}
-                ensure_acls(self.admin_access, acl_bindings(usernames))
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._spawn(java, cp, self._write_properties())
+        return formatted_now
 
     def _run(self, java: str, cp: list[str], props: Path, deadline: float,
              admin_access: KafkaAccess | None = None) -> None:
+        self._spawn(java, cp, props)
+        self.wait_ready(deadline, admin_access)
+
+    def _spawn(self, java: str, cp: list[str], props: Path) -> None:
         with open(self.log_file, "ab") as out:
             self.process = subprocess.Popen(
                 [java, f"-Xms{self.heap_mib}m", f"-Xmx{self.heap_mib}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
@@ -357,6 +376,9 @@ class EmbeddedKafka:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=functools.partial(prepare_child, os.getpid()))
+
+    def wait_ready(self, deadline: float, admin_access: KafkaAccess | None = None) -> None:
+        """Until the broker serves and its metadata lists this node (stopped if not, by `deadline`)."""
         try:
             self._wait_ready(deadline, admin_access or self.admin_access)
         except BaseException:
@@ -386,7 +408,7 @@ class EmbeddedKafka:
                 if admin is None:  # only once the port is open, to keep librdkafka quiet
                     socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                     admin = AdminClient(client_config(admin_access, logger=log))
-                if admin.list_topics(timeout=2).brokers:
+                if self.node_id in admin.list_topics(timeout=2).brokers:
                     return
             except (OSError, KafkaException):
                 pass
@@ -399,6 +421,16 @@ class EmbeddedKafka:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL, as a machine that loses power: nothing flushed, no controlled shutdown."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
 
     def stop(self, timeout_s: float = 20) -> None:
         """SIGTERM (Kafka shuts down cleanly), SIGKILL after timeout_s; waits for the JVM."""

@@ -22,6 +22,7 @@ from ops.config import Settings, data_dir_problem
 from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, prepare_child
+from ops.kafka_cluster import EmbeddedKafkaCluster
 from streams.principals import TOKENS_FILE, create_dev_kafka_credentials, create_dev_principals
 from streams.private_files import write_private_file
 from streams.sdk import Publisher
@@ -103,7 +104,21 @@ def ledger_holds_events(settings: Settings) -> bool:
         return any(offset >= 0 for offset in json.loads(response.read())["applied_offsets"].values())
 
 
-def publish_demo(settings: Settings, token: str) -> str | None:
+def demo_dataset(settings: Settings) -> list[dict]:
+    """The demo's events: its stories over the DEMO_DAYS days before the ledger clock's today."""
+    from ops.demo import demo_events
+
+    today = settings.clock().now().astimezone(SHANGHAI).date()
+    return demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
+
+
+def demo_subject_ids(events: list[dict]) -> list[str]:
+    """The demo's organisations (a USCC each), whose development subject tokens `up` writes: a natural
+    person has no USCC to file as, and its pseudonym depends on the deployment's key."""
+    return sorted({e["subject"]["id"] for e in events if e["subject"]["kind"] != "NATURAL_PERSON"})
+
+
+def publish_demo(settings: Settings, token: str, events: list[dict]) -> str | None:
     """Publish the demo dataset through the worker's edge (POST /events:batch, with the admin's token)
     unless the ledger already holds events; returns a subject to open.
 
@@ -111,10 +126,6 @@ def publish_demo(settings: Settings, token: str) -> str | None:
     recorded now (no publisher's clock reaches recorded_at): the demo is a backlog of departments' records
     loaded into a new ledger, so most of its 双公示 arrive late, and the deadlines its stories left open
     fire as soon as their events are folded. The live demo (run_live_demo) then tells stories on time."""
-    from ops.demo import demo_events
-
-    today = settings.clock().now().astimezone(SHANGHAI).date()
-    events = demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
     first_company = next(e["subject"]["id"] for e in events if e["subject"]["kind"] == "LEGAL_PERSON")
     if ledger_holds_events(settings):
         console.print("demo: the ledger already holds events; not publishing them again")
@@ -171,7 +182,34 @@ def install_stop_handlers(stopping: list) -> None:
         signal.signal(sig, on_stop_signal)
 
 
-def run_up(settings: Settings, demo: bool) -> int:
+def start_kafka(settings: Settings, data_dir: Path, brokers: int, credentials: dict):
+    """The embedded broker, or with `brokers` > 1 a cluster of that many nodes on ports from --kafka-port up
+    (each node's controller on the port after its own); started, with the ledger's topics."""
+    started = time.monotonic()
+    if brokers == 1:
+        kafka = EmbeddedKafka(data_dir / "kafka", port=settings.kafka_port, log_file=data_dir / "kafka.log",
+                              credentials=credentials)
+        where = f"data in {data_dir / 'kafka'}, log {data_dir / 'kafka.log'}"
+    else:
+        kafka = EmbeddedKafkaCluster(data_dir / "kafka-cluster", nodes=brokers,
+                                     ports=[settings.kafka_port + 2 * i for i in range(brokers)],
+                                     credentials=credentials, log_dir=data_dir)
+        where = (f"{brokers} nodes, 3 replicas of each topic and 2 in sync; data in {data_dir / 'kafka-cluster'}, "
+                 f"logs {data_dir}/kafka-node-N.log")
+    try:
+        kafka.start()
+        if brokers == 1:
+            ensure_topics(kafka.admin_access, partitions=settings.partitions)
+        else:
+            kafka.ensure_topics(partitions=settings.partitions)  # and every node shows them
+    except BaseException:
+        kafka.stop()
+        raise
+    console.print(f"kafka: {kafka.bootstrap} (SASL/SCRAM, started in {time.monotonic() - started:.1f} s, {where})")
+    return kafka
+
+
+def run_up(settings: Settings, demo: bool, brokers: int = 1) -> int:
     data_dir = Path(settings.data_dir).resolve()
     # Kafka is the embedded broker, reached as the roles whose credentials are in <data dir>/tokens.json:
     # security settings meant for another broker do not apply (the worker inherits these through to_env)
@@ -190,28 +228,28 @@ def run_up(settings: Settings, demo: bool) -> int:
         # the Kafka users of the worker and the auditor (SCRAM-SHA-512), kept in <data dir>/tokens.json across
         # restarts; the broker is formatted with them, or given them again, with their ACLs (ops/kafka_acls.py)
         credentials = create_dev_kafka_credentials(data_dir)
-        kafka = EmbeddedKafka(data_dir / "kafka", port=settings.kafka_port, log_file=data_dir / "kafka.log",
-                              credentials=credentials)
-        started = time.monotonic()
-        kafka.start()
-        console.print(f"kafka: {kafka.bootstrap} (SASL/SCRAM, started in {time.monotonic() - started:.1f} s, "
-                      f"data in {data_dir / 'kafka'})")
+        kafka = start_kafka(settings, data_dir, brokers, credentials)
         settings = replace(settings, kafka=kafka.bootstrap)
-        ensure_topics(kafka.admin_access, partitions=settings.partitions)
         # development principals, before the worker reads them: a publisher per demo authority and
-        # a supervisor, an auditor and an admin; tokens in <data dir>/tokens.json (kept across restarts)
-        tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path)
+        # a supervisor, an auditor and an admin, a subject per demo organisation (本人: its own file only);
+        # tokens in <data dir>/tokens.json (kept across restarts)
+        # the demo's dataset is drawn once: its subjects depend on the clock's day, which a fast clock moves
+        dataset = demo_dataset(settings)
+        tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path,
+                                       subject_ids=demo_subject_ids(dataset))
         worker_log = data_dir / "worker.log"
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
-        subject = publish_demo(settings, tokens["admin"]) if demo else None  # through the worker's edge
+        subject = publish_demo(settings, tokens["admin"], dataset) if demo else None  # through the worker's edge
         console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
                       f"  dashboard: {settings.web_url}/dashboard (log in with the \"supervisor\" token in "
                       f"{data_dir / TOKENS_FILE})\n"
-                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority;\n"
+                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority, "
+                      "a subject per organisation;\n"
                       f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
-                      f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/kafka.log")
+                      f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/"
+                      + ("kafka.log" if brokers == 1 else "kafka-node-N.log"))
         if subject:
             console.print(f"  a demo subject: {settings.web_url}/subjects/{subject}")
         if settings.clock_speed != 1:

@@ -13,6 +13,24 @@ Roles, and what each sees of a credit file (`view_file`) and may do (`can`, `pub
 | supervisor | every record in force: PUBLIC, AUTHORIZED, INTERNAL       | all but rejections | no               |
 | auditor    | everything, hidden records too (repaired, ended, ...)     | everything         | no               |
 | admin      | everything                                                | everything         | as any authority |
+| subject    | its own file only: every record in force, every class     | all but rejections | its own filings  |
+
+A supervisor may carry a scope (projections/scopes.py: authority codes, a region prefix, industry
+sections): every view it gets is then bounded by it. A file outside the scope is as absent (known_state
+answers None: 404); the lists, timeliness, the dashboard and the sample keep what is in scope; each
+access record it causes carries the scope. A scope narrows a supervisor, never widens it.
+
+A subject (本人, issue 31 part 5) is bound to one file: a USCC, or a natural person's pseudonym after the
+credit office's real-name check (实名核验). Any other file is absent to it (known_state: 404). Its own file
+it sees whole, as a supervisor does (every classification: it is about itself), with its grade and
+reasons, its pending deadlines and the access log of its file (GET /subjects/{id}/access-log). It may
+publish exactly the events a subject files itself, SELF_FILED_TYPES (ObjectionFiled 异议, RepairRequested
+信用修复, QueryAuthorized 授权查询), and only on its own file, with the source naming itself:
+source.authority_code is its own USCC (publish_problems: subject_event_type, subject_own_file,
+subject_source, all 403). The fold holds the same rule for what reaches it (projections/records.py:
+an event whose source is its own subject may file these three types, and no other act on a record:
+not_record_authority, not_credit_office on credit.rejected). A natural person has no USCC to name as
+its source: its self-service reads, and files through the credit office's counter as before.
 
 "In force" (still in publicity) is one rule for every reader: the record's status beneath a
 pending objection is none of the ended ones (REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED,
@@ -45,14 +63,16 @@ from projections.ids import uscc_problems
 from projections.json_input import load_json
 from projections.personal_data import is_resident_id, masked
 from projections.policy import DEFAULT_POLICY, Policy
-from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED, SUPERSEDED,
-                                 TERM_ENDED, base_status)
+from projections.scopes import Scope, in_scope
+from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
+from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED,
+                                 SELF_FILED_TYPES, SUPERSEDED, TERM_ENDED, base_status)
 from projections.validate import Problem
 
 # --- roles and principals ------------------------------------------------------------------------
-ANONYMOUS, QUERIER, PUBLISHER, SUPERVISOR, AUDITOR, ADMIN = (
-    "anonymous", "querier", "publisher", "supervisor", "auditor", "admin")
-ROLES = (ANONYMOUS, QUERIER, PUBLISHER, SUPERVISOR, AUDITOR, ADMIN)
+ANONYMOUS, QUERIER, PUBLISHER, SUPERVISOR, AUDITOR, ADMIN, SUBJECT = (
+    "anonymous", "querier", "publisher", "supervisor", "auditor", "admin", "subject")
+ROLES = (ANONYMOUS, QUERIER, PUBLISHER, SUPERVISOR, AUDITOR, ADMIN, SUBJECT)
 CONFIGURED_ROLES = ROLES[1:]  # a principal in the principals file; anonymous is whoever has no credentials
 SUPERVISOR_UP = (SUPERVISOR, AUDITOR, ADMIN)
 AUDITOR_UP = (AUDITOR, ADMIN)
@@ -62,14 +82,20 @@ MAX_PRINCIPAL_NAME_CHARS = 100
 @dataclass(frozen=True)
 class Principal:
     """Who is asking. `authority_code` is the USCC the principal acts for: a publisher's
-    authority (it may publish only as that authority), a querier's organisation."""
+    authority (it may publish only as that authority), a querier's organisation. `scope` bounds a
+    supervisor to the subjects and authorities it supervises (projections/scopes.py); None: the whole ledger.
+    `subject_id` binds a subject to its own file (a USCC, or a natural person's pseudonym)."""
 
     name: str
     role: str
     authority_code: str | None = None
+    scope: Scope | None = None
+    subject_id: str | None = None
 
     def __post_init__(self) -> None:
         assert self.role in ROLES, self.role
+        assert (self.role == SUBJECT) == (self.subject_id is not None), "a subject, and only it, is bound to a file"
+        assert self.scope is None or self.role == SUPERVISOR, "only a supervisor carries a scope"
         assert self.role != PUBLISHER or self.authority_code, "a publisher is bound to an authority code"
         assert 0 < len(self.name) <= MAX_PRINCIPAL_NAME_CHARS, self.name
 
@@ -101,18 +127,29 @@ ACTIONS: dict[str, Action] = {
     # Prometheus scrapes it every 15 s: logging each scrape would bury the reads of files that matter
     "metrics_by_authority": Action(SUPERVISOR_UP, False, "GET /metrics/authorities: 双公示 timeliness counters "
                                                          "per authority (迟报, 漏报), as /timeliness"),
-    "grade": Action(SUPERVISOR_UP, True, "GET /subjects/{id}/grade, credit-ledger grade: derived from "
-                                         "INTERNAL and AUTHORIZED records too"),
+    "grade": Action((*SUPERVISOR_UP, SUBJECT), True, "GET /subjects/{id}/grade, credit-ledger grade: derived from "
+                                                     "INTERNAL and AUTHORIZED records too (a subject: its own)"),
     "timeliness": Action(SUPERVISOR_UP, True, "GET /timeliness: 双公示 timeliness per authority"),
+    "stats": Action(SUPERVISOR_UP, True, "GET /stats/disclosure, credit-ledger stats: assessment figures per "
+                                         "authority, region or industry (on time, late, missing, exempt, rejected)"),
     "dashboard": Action(SUPERVISOR_UP, True, "GET /dashboard and its stream: live risk and deadlines"),
-    "personal_info": Action(SUPERVISOR_UP, True, "a natural person's unsealed name and ID number"),
+    "personal_info": Action((*SUPERVISOR_UP, SUBJECT), True, "a natural person's unsealed name and ID number "
+                                                             "(a subject: its own)"),
+    "subject_access_log": Action((SUBJECT, *AUDITOR_UP), True, "GET /subjects/{id}/access-log: who read the file, "
+                                                               "when and why (a subject: of its own file)"),
+    "self_service": Action((SUBJECT,), False, "GET /self: a subject's own page (本人信用信息), its file read as "
+                                              "read_file"),
     "history": Action(AUDITOR_UP, True, "GET /subjects/{id}/history, credit-ledger history: every accepted event"),
     "verify": Action(AUDITOR_UP, True, "credit-ledger verify, GET /state/digest: chains and digests"),
     "access_log": Action(AUDITOR_UP, True, "credit-ledger access-log: who read which file"),
-    "publish": Action((PUBLISHER, ADMIN), False, "POST /events, the SDK, credit-ledger publish (a write)"),
+    "publish": Action((PUBLISHER, ADMIN, SUBJECT), False, "POST /events, the SDK, credit-ledger publish (a write; "
+                                                          "a subject: SELF_FILED_TYPES on its own file)"),
     "login": Action(EVERYONE, False, "GET, POST /dashboard/login: the form, and a browser session for a valid token"),
     "static": Action(EVERYONE, False, "GET /dashboard/dashboard.js, .css: the dashboard's code, no data"),
     # the credit office's own act (个人信息删除): its admin alone; logged like a read, before it is done
+    # the credit office's publication of a list (红黑榜发布): recorded on credit.releases, logged like a read
+    "release": Action((ADMIN,), True, "credit-ledger release, POST /releases: record a dated, numbered release "
+                                      "of a red or black list"),
     "erase_personal_info": Action((ADMIN,), True, "credit-ledger erase, POST /subjects/{id}/personal-info/erase: "
                                                   "destroy a natural person's keys, for good, in every process"),
 }
@@ -126,12 +163,18 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "GET /subjects/{subject_id}/report": ("report",),
     "GET /subjects/{subject_id}/grade": ("grade",),
     "GET /subjects/{subject_id}/history": ("history",),
+    "GET /subjects/{subject_id}/access-log": ("subject_access_log",),
+    "GET /self": ("self_service",),
     "POST /subjects/{subject_id}/personal-info/erase": ("erase_personal_info",),
-    "POST /access-log": ("history", "verify"),  # the read a command announces names its action
+    "POST /access-log": ("history", "verify", "stats"),  # the read a command announces names its action
     "POST /events": ("publish",),
     "POST /events:batch": ("publish",),
     "GET /lists/{list_kind}": ("read_list",),
+    "GET /releases": ("read_list",),
+    "POST /releases": ("release",),
+    "GET /releases/{number}": ("read_list",),
     "GET /timeliness": ("timeliness",),
+    "GET /stats/disclosure": ("stats",),
     "GET /state/digest": ("verify",),
     "GET /healthz": ("health",),
     "GET /readyz": ("health",),
@@ -159,7 +202,8 @@ def can(principal: Principal, action: str) -> str | None:
 
 # --- publishing ----------------------------------------------------------------------------------
 # The rules publish_problems names; an edge answers a problem with one of them 403, not 422.
-FORBIDDEN_RULES = frozenset(("role_may_not_publish", "publisher_authority", "historical_admin_only"))
+FORBIDDEN_RULES = frozenset(("role_may_not_publish", "publisher_authority", "historical_admin_only",
+                             "subject_event_type", "subject_own_file", "subject_source"))
 
 
 def publish_problems(principal: Principal, event) -> list[Problem]:
@@ -169,6 +213,8 @@ def publish_problems(principal: Principal, event) -> list[Problem]:
     source.authority_code must be its own, or a department could publish in another's name."""
     if principal.role == ADMIN:
         return []
+    if principal.role == SUBJECT:
+        return _self_filing_problems(principal, event)
     if principal.role != PUBLISHER:
         return [Problem("$", "role_may_not_publish", f"principal {principal.name} has role {principal.role}; "
                                                      f"only a publisher or an admin may publish")]
@@ -186,6 +232,37 @@ def publish_problems(principal: Principal, event) -> list[Problem]:
                         f"publisher {principal.name} may publish only as authority {principal.authority_code}, "
                         f"not as {shown}")]
     return []
+
+
+def _self_filing_problems(principal: Principal, event) -> list[Problem]:
+    """Why a subject may not publish `event`: only SELF_FILED_TYPES, on its own file, as itself (module doc)."""
+    raw = event if isinstance(event, dict) else {}
+    subject, source, payload = (raw.get(k) if isinstance(raw.get(k), dict) else {}
+                                for k in ("subject", "source", "payload"))
+    kind = raw.get("type")
+    if kind not in SELF_FILED_TYPES:
+        shown = _shown(kind) if isinstance(kind, str) else "none" if kind is None else f"a {type(kind).__name__}"
+        return [Problem("type", "subject_event_type", f"a subject files only {', '.join(SELF_FILED_TYPES)} on its own "
+                                                      f"file, not {shown}")]
+    if subject.get("id") != principal.subject_id:
+        return [Problem("subject.id", "subject_own_file", f"subject {principal.name} may file only on its own file, "
+                                                          f"{principal.subject_id}")]
+    if source.get("authority_code") != principal.subject_id:
+        return [Problem("source.authority_code", "subject_source", f"a subject files as itself: source.authority_code "
+                                                                   f"must be {principal.subject_id}")]
+    if payload.get("historical") is True:
+        return [Problem("payload.historical", "historical_admin_only", "a historical import is an admin's")]
+    return []
+
+
+def is_subject_id(value) -> bool:
+    """Whether `value` names a file a subject principal may be bound to: a USCC, or a pseudonym (np-<hex>)."""
+    if not isinstance(value, str) or len(value) > MAX_SUBJECT_ID_CHARS:
+        return False
+    if value.startswith(PSEUDONYM_PREFIX):
+        digits = value[len(PSEUDONYM_PREFIX):]
+        return len(digits) == PSEUDONYM_HEX_CHARS and all(c in "0123456789abcdef" for c in digits)
+    return not uscc_problems(value)
 
 
 def forbidden(problems: list[Problem]) -> bool:
@@ -217,6 +294,7 @@ class AccessDecision:
     non_public: bool
     reason: str  # why it was allowed, for the access log
     record_ids: tuple[str, ...] = field(default=())  # the non-public records the view showed
+    scope: Scope | None = None  # the reader's scope (projections/scopes.py), None for the whole ledger
 
 
 def in_force(collection: str, record: dict, today: str, policy: Policy = DEFAULT_POLICY) -> bool:
@@ -255,10 +333,17 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
 
     def decision(non_public: bool, reason: str, record_ids: list[str]) -> AccessDecision:
         return AccessDecision(principal.name, principal.role, principal.authority_code, subject_id, "read_file",
-                              non_public, reason, tuple(record_ids))
+                              non_public, reason, tuple(record_ids), principal.scope)
 
     public = {_identity(collection, record) for collection, record in _records(file)
               if record["classification"] == "PUBLIC" and in_force(collection, record, today, policy)}
+    if principal.role == SUBJECT and principal.subject_id == subject_id:
+        current = {collection: [r for r in file["records"][collection] if in_force(collection, r, today, policy)]
+                   for collection in COLLECTIONS}
+        view = {**file, "records": current, "rejected": [], "rejected_total": None}
+        non_public = [_record_id(c, r) for c in COLLECTIONS for r in current[c] if _identity(c, r) not in public]
+        return view, decision(True, "role subject: its own file, every record in force of every classification, "
+                                    "with grade, deadlines and pending objections and repairs (本人查询)", non_public)
     if principal.role in AUDITOR_UP:
         hidden = [_record_id(c, r) for c, r in _records(file) if _identity(c, r) not in public]
         return file, decision(True, f"role {principal.role}: the whole file, hidden records included (审计)", hidden)
@@ -320,7 +405,12 @@ def public_as_of(state: dict) -> dict | None:
 
 def known_state(state: dict | None, principal: Principal, today: str) -> dict | None:
     """`state`, or None when `principal` may not even learn that the subject is in the ledger: below
-    the supervisors, a subject is known by a PUBLIC event of it, or by a live grant naming the reader."""
+    the supervisors, a subject is known by a PUBLIC event of it, or by a live grant naming the reader;
+    to a scoped supervisor a subject outside its scope is unknown, whatever it holds (404 as if absent)."""
+    if not in_scope(principal.scope, state):
+        return None
+    if principal.role == SUBJECT:  # its own file, whatever it holds; any other is unknown to it
+        return state if state is not None and state["subject"]["id"] == principal.subject_id else None
     if state is None or principal.role in SUPERVISOR_UP or public_as_of(state) is not None:
         return state
     return state if live_grants(state, principal, today) else None
@@ -347,10 +437,11 @@ def endpoint_decision(principal: Principal, action: str, subject_id: str | None 
     assert can(principal, action) is None, (principal, action)
     rule = ACTIONS[action]
     return AccessDecision(principal.name, principal.role, principal.authority_code, subject_id, action,
-                          rule.non_public, f"role {principal.role} may {action.replace('_', ' ')}", record_ids)
+                          rule.non_public, f"role {principal.role} may {action.replace('_', ' ')}", record_ids,
+                          principal.scope)
 
 
-AUDIT_READ_ACTIONS = ("history", "verify")  # what `history`, `report` and `verify` announce before reading
+AUDIT_READ_ACTIONS = ("history", "verify", "stats")  # what `history`, `report`, `verify`, `stats` announce first
 AUDIT_READ_BYTES_MAX = 2_048
 MAX_COMMAND_CHARS = 300
 MAX_SUBJECT_ID_CHARS = 64
@@ -391,7 +482,8 @@ def access_record(decision: AccessDecision, endpoint: str, at: str) -> dict:
     return {"principal": decision.principal, "role": decision.role, "authority_code": decision.authority_code,
             "subject_id": decision.subject_id, "action": decision.action,
             "record_ids": list(decision.record_ids[:MAX_RECORD_IDS_LOGGED]),
-            "record_count": len(decision.record_ids), "reason": decision.reason, "endpoint": endpoint, "at": at}
+            "record_count": len(decision.record_ids), "reason": decision.reason, "endpoint": endpoint, "at": at,
+            "scope": None if decision.scope is None else decision.scope.as_dict()}
 
 
 def _records(file: dict):

@@ -29,7 +29,8 @@ from projections.lists import describe
 from projections.subject_kinds import derived
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
-                                 deregistration_problems, problem, scope_ids)
+                                 deregistration_problems, problem)
+from projections.state_versions import STATE_VERSION, VERSION_KEY
 from projections.validate import TIMER_SYSTEM, Problem
 
 MAX_EVENTS_PER_SUBJECT = 100_000  # the seen-id list is bounded by this
@@ -83,7 +84,8 @@ def new_state(subject: dict) -> dict:
         "repairs": {},
         "decisions": {},
         "grants": {},
-        "scoped_ids": True,  # tables keyed per authority (records.key); a state without it is rekeyed
+        "scoped_ids": True,  # tables keyed per authority (records.key)
+        VERSION_KEY: STATE_VERSION,  # older stored states are upcast when read (projections/state_versions.py)
     }
 
 
@@ -95,14 +97,10 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
     tables in place: a replay then costs O(1) an event instead of O(size of the file)."""
     if state is None:
         state = new_state(event["subject"])
+    assert state.get(VERSION_KEY) == STATE_VERSION, "a stored state is upcast when read (state_versions.upcast)"
     if offset <= state["as_of"]["offset"]:
         return state, Outcome(REDELIVERED)
     seen = state["seen_event_ids"]
-    if isinstance(seen, list):  # a state stored before the ids became a table: the same ids
-        state = {**state, "seen_event_ids": dict.fromkeys(seen, -1)}
-        seen = state["seen_event_ids"]
-    if not state.get("scoped_ids"):  # stored before records were identified per authority
-        state = scope_ids(state)
     seen_key = seen_id(event)
     known = seen.get(seen_key)
     digest = content_digest(event)
@@ -119,6 +117,7 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
         new["as_of"] = as_of
         new["rejected"] = (state["rejected"] + [_rejection(event, offset, reasons)])[-MAX_REJECTED_KEPT:]
         new["rejected_total"] = state["rejected_total"] + 1
+        assert new["as_of"]["offset"] > state["as_of"]["offset"], "a rejection moves the file's as_of forward"
         return new, Outcome(REJECTED, tuple(reasons))
     draft = Draft(state, handed_over)
     apply_event(draft, event, offset, policy)
@@ -136,10 +135,12 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
         by_authority = dict(state.get("events_by_authority") or {})  # an authority or a few a subject: cheap
         by_authority[code] = by_authority.get(code, 0) + 1
         new["events_by_authority"] = by_authority
+    seen_before = len(seen)
     if handed_over:
         seen[seen_key] = [offset, digest]
     else:
         new["seen_event_ids"] = {**seen, seen_key: [offset, digest]}
+    assert len(new["seen_event_ids"]) == seen_before + 1, "an applied event's id is new to the file"
     new["chain"] = {"length": state["chain"]["length"] + 1, "head": chain_link(state["chain"]["head"], event)}
     return new, Outcome(APPLIED)
 

@@ -24,7 +24,7 @@ import yaml
 from projections.calendar import WorkingCalendar, add_months
 from projections.catalogue import INSPECTION_OUTCOMES, LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
 from projections.ids import uscc_problems
-from projections.quotas import QUOTA_MAX, QUOTA_ROLES, Limits
+from projections.quotas import QUOTA_MAX, QUOTA_ROLES, SELF_SERVICE_LIMITS, Limits
 from projections.subject_kinds import CATEGORIES, category
 
 GRADES = ("A", "B", "C", "D")
@@ -37,6 +37,24 @@ CREDIT_OFFICES_MAX = 100  # authority codes named as the credit office (one a ci
 ACTIONS_ON_A_RECORD = ("PermitRevoked", "PenaltyFulfilled", "PenaltyRevoked", "CommitmentFulfilled",
                        "CommitmentBreached", "ListExited", "ObjectionFiled", "ObjectionAccepted", "ObjectionResolved",
                        "RepairRequested", "RepairAccepted", "RepairDecided")
+# The register (目录) of the authorities that must report (authorities.register): what each one reports.
+# PERMIT and PENALTY are the 双公示 matters judged for timeliness (projections/stats.py).
+MATTERS = ("PERMIT", "PENALTY", "COMMITMENT", "LIST", "RATING", "INSPECTION")
+REGISTER_MAX = 2_000  # authorities in one register (a province's departments and its cities' and counties')
+AUTHORITY_NAME_CHARS_MAX = 100
+INDUSTRY_CHARS_MAX = 40
+REGISTER_KEYS = ("code", "name", "region", "industry", "matters")
+
+
+@dataclass(frozen=True)
+class AuthorityEntry:
+    """One authority of the register: its code (USCC), name, region (a 6-digit division code), industry
+    (the sector it supervises, free text) and the matters it must report (of MATTERS)."""
+    code: str
+    name: str
+    region: str
+    industry: str
+    matters: tuple[str, ...]
 
 
 def _frozen(mapping: Mapping) -> Mapping:
@@ -99,6 +117,8 @@ class Policy:
     quota_events_per_subject_per_day: Mapping[str, int] = field(hash=False)
     quota_rejections_recorded_per_minute: Mapping[str, int] = field(hash=False)
     events_per_authority_per_subject: int  # the fold refuses an authority's events on a subject beyond it
+    # The register of the authorities that must report (目录): statistics show each one, a gap when it reported nothing.
+    authority_register: tuple[AuthorityEntry, ...]
     # The working-day calendar deadlines are counted on (official schedule + operator overrides).
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar, hash=False, compare=False)
 
@@ -124,12 +144,16 @@ class Policy:
         object.__setattr__(self, "nothing_to_fulfil_kinds", frozenset(self.nothing_to_fulfil_kinds))
         object.__setattr__(self, "credit_office", frozenset(self.credit_office))
         object.__setattr__(self, "credit_office_acts_on", frozenset(self.credit_office_acts_on))
+        object.__setattr__(self, "authority_register", _register_entries(self.authority_register))
         problems = policy_problems(self)
         if problems:
             raise ValueError(f"policy {self.version}: " + "; ".join(problems))
 
     def quota_limits(self, role: str) -> Limits:
-        """The edge's quotas for a principal of `role` (one that may publish: QUOTA_ROLES)."""
+        """The edge's quotas for a principal of `role` (one that may publish: QUOTA_ROLES, or a subject filing
+        its own: SELF_SERVICE_LIMITS)."""
+        if role == "subject":
+            return SELF_SERVICE_LIMITS
         return Limits(self.quota_events_per_minute[role], self.quota_events_per_subject_per_day[role],
                       self.quota_rejections_recorded_per_minute[role])
 
@@ -213,6 +237,7 @@ def policy_problems(p: Policy) -> list[str]:
          "authorities.credit_office", f"at most {CREDIT_OFFICES_MAX} unified social credit codes (GB 32100-2015)")
     need(p.credit_office_acts_on <= set(ACTIONS_ON_A_RECORD), "authorities.credit_office_acts_on",
          f"types among {', '.join(ACTIONS_ON_A_RECORD)}")
+    problems += register_problems(p.authority_register)
     for key in ("events_per_minute", "events_per_subject_per_day", "rejections_recorded_per_minute"):
         quota = getattr(p, f"quota_{key}")
         need(set(quota) == set(QUOTA_ROLES) and all(_whole(v) and 1 <= v <= QUOTA_MAX for v in quota.values()),
@@ -220,6 +245,56 @@ def policy_problems(p: Policy) -> list[str]:
     # the fold's bound on all events of a subject is 100,000 (projections/fold.py: MAX_EVENTS_PER_SUBJECT)
     need(_whole(p.events_per_authority_per_subject) and 1 <= p.events_per_authority_per_subject <= 100_000,
          "quotas.events_per_authority_per_subject", "a whole number in 1..100,000")
+    return problems
+
+
+def _register_entries(raw) -> tuple:
+    """The register as AuthorityEntry items; an item that is not a mapping of exactly REGISTER_KEYS is kept
+    as it is, for register_problems to name. Not a list: kept too (the same)."""
+    if not isinstance(raw, (list, tuple)):
+        return raw
+    entries = []
+    for item in raw:
+        if isinstance(item, Mapping) and set(item) == set(REGISTER_KEYS):
+            matters = item["matters"]
+            entries.append(AuthorityEntry(item["code"], item["name"], item["region"], item["industry"],
+                                          tuple(matters) if isinstance(matters, (list, tuple)) else matters))
+        else:
+            entries.append(item)
+    return tuple(entries)
+
+
+def register_problems(register) -> list[str]:
+    """Every problem of authorities.register, each naming the entry (by position) and its key."""
+    key = "authorities.register"
+    if not isinstance(register, tuple):
+        return [f"{key}: a list of authorities ({', '.join(REGISTER_KEYS)})"]
+    if len(register) > REGISTER_MAX:
+        return [f"{key}: at most {REGISTER_MAX:,} authorities, not {len(register):,}"]
+    problems, seen = [], set()
+    for index, entry in enumerate(register):
+        at = f"{key}[{index}]"
+        if not isinstance(entry, AuthorityEntry):
+            problems.append(f"{at}: a mapping of exactly {', '.join(REGISTER_KEYS)}")
+            continue
+        if not isinstance(entry.code, str) or uscc_problems(entry.code):
+            problems.append(f"{at}.code: a unified social credit code (GB 32100-2015), quoted")
+        elif entry.code in seen:
+            problems.append(f"{at}.code: {entry.code} is listed twice")
+        seen.add(entry.code)
+        if not (isinstance(entry.name, str) and 0 < len(entry.name) <= AUTHORITY_NAME_CHARS_MAX
+                and entry.name.isprintable() and entry.name.strip() == entry.name):
+            problems.append(f"{at}.name: 1 to {AUTHORITY_NAME_CHARS_MAX} printable characters")
+        if not (isinstance(entry.region, str) and len(entry.region) == 6 and entry.region.isascii()
+                and entry.region.isdigit()):
+            problems.append(f"{at}.region: a 6-digit administrative division code (GB/T 2260), quoted")
+        if not (isinstance(entry.industry, str) and 0 < len(entry.industry) <= INDUSTRY_CHARS_MAX
+                and entry.industry.isprintable() and entry.industry.strip() == entry.industry):
+            problems.append(f"{at}.industry: 1 to {INDUSTRY_CHARS_MAX} printable characters")
+        matters = entry.matters
+        if not (isinstance(matters, tuple) and matters and all(isinstance(m, str) for m in matters)
+                and set(matters) <= set(MATTERS) and len(set(matters)) == len(matters)):
+            problems.append(f"{at}.matters: a list of distinct matters among {', '.join(MATTERS)}")
     return problems
 
 
@@ -275,6 +350,7 @@ _LAYOUT = {
     "inspection.inspectors_per_subject": "inspectors_per_subject",
     "grading.inspection_points": "inspection_points",
     "authorities.credit_office": "credit_office", "authorities.credit_office_acts_on": "credit_office_acts_on",
+    "authorities.register": "authority_register",
     "quotas.events_per_minute": "quota_events_per_minute",
     "quotas.events_per_subject_per_day": "quota_events_per_subject_per_day",
     "quotas.rejections_recorded_per_minute": "quota_rejections_recorded_per_minute",

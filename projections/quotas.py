@@ -43,6 +43,11 @@ class Limits:
     rejections_recorded_per_minute: int
 
 
+# A subject files its own objections, repair requests and grants (projections/access.py, SELF_FILED_TYPES):
+# a few a day, by hand. Fixed here, not a policy number: a person at a counter, not a department's system.
+SELF_SERVICE_LIMITS = Limits(events_per_minute=10, events_per_subject_per_day=20, rejections_recorded_per_minute=10)
+
+
 @dataclass(frozen=True)
 class QuotaRefusal:
     rule: str

@@ -60,6 +60,10 @@ MAX_HISTORY_PER_RECORD = 32  # newest kept; the ledger itself keeps everything
 # ABNORMAL_OPERATION entry to SERIOUS_DISHONESTY (projections/deadlines.py).
 # and, beside a record that blocks it, the end of a RED_LIST entry (a ListExited, issue 29 R3).
 TIMER_TYPES = SYSTEM_TYPES | {"ListEntered", "ListExited"}
+# What a subject files itself (issue 31 part 5): an event of these types whose source.authority_code is
+# its own subject's id is the subject's own act on its own file (projections/access.py: the edge lets a
+# subject principal publish these only). Every other act on a record stays its authority's.
+SELF_FILED_TYPES = ("ObjectionFiled", "RepairRequested", "QueryAuthorized")
 NEW_BUSINESS_TYPES = frozenset(("SubjectRegistered", "PermitGranted", "CommitmentMade", "RatingAssigned",
                                 "QueryAuthorized"))
 
@@ -84,9 +88,10 @@ RULES: dict[str, str] = {
     # who may act (DESIGN "Who may act on a record")
     "not_record_authority": "an event acting on an existing record (revoke, fulfil, breach, exit a list, file or "
                             "decide an objection or a repair) from an authority that neither issued the record nor "
-                            "is named for that action by the policy (authorities.credit_office_acts_on)",
+                            "is named for that action by the policy (authorities.credit_office_acts_on), nor is the "
+                            "subject itself filing its own objection or repair request (SELF_FILED_TYPES)",
     "not_credit_office": "a query authorisation written or revoked by an authority that is not the credit office "
-                         "(policy authorities.credit_office)",
+                         "(policy authorities.credit_office), nor, for a grant, the subject itself (SELF_FILED_TYPES)",
     "grant_to_self": "a query authorisation naming as grantee the authority that writes it",
     "no_written_authorisation": "a query authorisation without the reference of the subject's written "
                                 "authorisation (authorisation_ref)",
@@ -321,6 +326,8 @@ def _authority_problems(event: dict, owner: str, field: str, policy: Policy) -> 
     actor = event["source"]["authority_code"]
     if actor == owner or event["type"] not in ACTIONS_ON_A_RECORD:
         return []
+    if actor == event["subject"]["id"] and event["type"] in SELF_FILED_TYPES:
+        return []  # the subject files its own objection or repair request (SELF_FILED_TYPES)
     if actor in policy.credit_office and event["type"] in policy.credit_office_acts_on:
         return []
     return [problem(field, "not_record_authority",
@@ -1071,8 +1078,11 @@ def _grant_writer_problems(event: dict, policy: Policy) -> list[Problem]:
     """A grant never comes from the querier it names (DESIGN "Who may act on a record"): the credit office
     writes it, acting on the subject's written authorisation (seeds 003 §4(2): 线下实名认证, 授权查询 under
     the credit office), and revokes it when the subject withdraws. A subject principal filing its own
-    grants (DESIGN "Access") would be a second writer; there is none yet."""
+    grants (DESIGN "Access") is the second writer: a grant whose source is the subject itself is its own
+    authorisation (SELF_FILED_TYPES), on its own file only (the fold keys it under the subject)."""
     actor = event["source"]["authority_code"]
+    if actor == event["subject"]["id"] and event["type"] in SELF_FILED_TYPES:
+        return []
     if actor not in policy.credit_office:
         return [problem("source.authority_code", "not_credit_office",
                         f"{actor} is not the credit office: only it writes {event['type']} ({policy.version} policy)")]

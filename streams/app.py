@@ -19,7 +19,8 @@ from pathlib import Path
 
 import faust
 
-from streams import ledger_reader, routes_audit, routes_files, routes_public, routes_publishing, topics, web_guard
+from streams import ledger_reader, routes_audit, routes_files, routes_public, routes_publishing, routes_releases
+from streams import routes_self, routes_stats, topics, web_guard
 from streams import worker_fold, worker_loops
 from streams.dashboard import install as install_dashboard
 from streams.gate import Gate
@@ -28,6 +29,7 @@ from streams.ledger import LedgerProcessor
 from streams.ledger_consumer import LedgerConsumer
 from streams.outputs import BatchProducer
 from streams.principals import PrincipalsFile
+from streams.release_log import ReleaseLog
 from streams.store import StoreError, SubjectStore
 from streams.topics import ensure_topics
 from streams.worker import Worker, policy_in_force
@@ -58,6 +60,9 @@ def create_worker(settings) -> tuple[faust.App, Worker]:
     routes_files.install(app, worker)
     routes_publishing.install(app, worker)
     routes_public.install(app, worker)
+    routes_stats.install(app, worker)
+    routes_self.install(app, worker)
+    routes_releases.install(app, worker)
     # every page is declared: only these are served (Faust's own web apps are not), all with security headers
     web_guard.install(app.web.web_app, web_guard.our_routes(app.web.web_app))
     return app, worker
@@ -107,6 +112,10 @@ def worker_context(app: faust.App, settings, kafka) -> Worker:
         store.write({}, {}, meta={"graded_with": policy_now().version})
     events_topic = app.topic(topics.EVENTS, key_serializer="raw", value_serializer="raw")
     access_log_topic = app.topic(topics.ACCESS_LOG, key_serializer="raw", value_serializer="raw")
+    releases_topic = app.topic(topics.RELEASES, key_serializer="raw", value_serializer="raw")
+
+    async def send_release(key: bytes, value: bytes):
+        return await (await releases_topic.send(key=key, value=value))  # on the broker before the answer
 
     async def send_access_record(key: bytes, value: bytes) -> None:
         await (await access_log_topic.send(key=key, value=value))  # on record before the data leaves
@@ -116,7 +125,7 @@ def worker_context(app: faust.App, settings, kafka) -> Worker:
                 lambda: datetime.now(timezone.utc))
     return Worker(settings=settings, kafka=kafka, store=store, clock=clock, policies=policies, processor=processor,
                   gate=gate, key_store=settings.key_store(), pseudonym_key=settings.pseudonym_key_bytes,
-                  events_topic=events_topic, outputs=BatchProducer(kafka),
+                  events_topic=events_topic, outputs=BatchProducer(kafka), releases=ReleaseLog(kafka, send_release),
                   ledger_consumer=LedgerConsumer(kafka, store, session_timeout_ms=int(SESSION_TIMEOUT_S * 1000),
                                                  heartbeat_interval_ms=int(HEARTBEAT_INTERVAL_S * 1000)))
 

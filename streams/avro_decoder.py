@@ -16,7 +16,6 @@ CodecError naming the record.
 """
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 
 from streams.avro_codegen import SchemaSource
@@ -89,7 +88,7 @@ class _Source(SchemaSource):
         if kind in ("int", "long"):
             lines = self.long(var, indent)
             if logical in self.converters:
-                lines.append(f"{pad}{var} = {self.constant(self.converters[logical])}({var})")
+                lines.append(f"{pad}{var} = {self.converters[logical].__name__}({var})")  # imported by name
             return lines
         if kind in ("string", "bytes"):
             lines = self.long("n", indent) + [
@@ -126,8 +125,7 @@ class _Source(SchemaSource):
         records = [b for b in resolved if isinstance(b, dict) and b.get("type") == "record"]
         lines = self.long("i", indent)
         if len(records) == len(resolved) > 1:  # the payload: a table of readers, not an if for each branch
-            readers = f"_t{len(self.tables)}"  # bound once every function is defined
-            self.tables.append(f"{readers} = ({', '.join(self.record(branch) for branch in resolved)},)")
+            readers = self.table([self.record(branch) for branch in resolved])
             names = self.constant(tuple(branch["name"] for branch in resolved))
             return lines + [f"{pad}if i < 0: raise IndexError('a union branch index below 0')",
                             f"{pad}{var}_body, p = {readers}[i](b, p)",
@@ -142,13 +140,15 @@ class _Source(SchemaSource):
         return lines + [f"{pad}else:", f"{pad}    raise IndexError('a union branch index out of range')"]
 
 
-def generate(schema: dict, converters: dict[str, Callable]) -> Callable[[bytes, int], tuple[dict, int]]:
-    """A function reading one record of `schema` (fully expanded, logical types kept) from
-    `data` at `position`: (the record in its JSON form, position after it)."""
-    source = _Source(schema, converters)
-    namespace = source.compiled(f"avro reader of {schema['name']}", {"read_long": read_long, "_b64": base64.b64encode})
-    root = namespace[source.root]
+def source(schema: dict, converters: dict[str, Callable]) -> _Source:
+    """The reader of `schema` (fully expanded, logical types kept) as source: its root function reads
+    one record at a position, (the record in its JSON form, position after it). `converters` map a
+    logical type to a function the generated module imports by its name."""
+    return _Source(schema, converters)
 
+
+def reading(root: Callable[[bytes, int], tuple[dict, int]]) -> Callable[[bytes, int], tuple[dict, int]]:
+    """A generated root reader whose read past the end is an EOFError, as fastavro's."""
     def read(data: bytes, position: int) -> tuple[dict, int]:
         try:
             return root(data, position)

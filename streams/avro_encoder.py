@@ -123,8 +123,7 @@ class _Source(SchemaSource):
                     f"{pad}    o.append(2)",  # branch 1, zig-zag
                     *self.value(resolved[1], var, indent + 1)]
         if all(isinstance(b, dict) and b.get("type") == "record" for b in resolved):  # the payload
-            writers = f"_t{len(self.tables)}"  # bound once every function is defined
-            self.tables.append(f"{writers} = ({', '.join(self.record(branch) for branch in resolved)},)")
+            writers = self.table([self.record(branch) for branch in resolved])
             index = self.constant({branch["name"]: number for number, branch in enumerate(resolved)})
             return [f"{pad}if type({var}) is not tuple or len({var}) != 2: raise Unwritable",
                     f"{pad}i = {index}.get({var}[0]) if type({var}[0]) is str else None",
@@ -134,13 +133,14 @@ class _Source(SchemaSource):
         raise NotImplementedError(f"no generated writer for the union {branches!r}: encode with fastavro")
 
 
-def generate(schema: dict) -> Callable[[dict], bytes]:
-    """A function writing one record of `schema` (fully expanded, no logical types) as Avro bytes,
-    raising Unwritable for whatever it does not write exactly as fastavro would."""
-    source = _Source(schema)
-    namespace = source.compiled(f"avro writer of {schema['name']}", {"write_long": write_long, "Unwritable": Unwritable})
-    root = namespace[source.root]
+def source(schema: dict) -> _Source:
+    """The writer of `schema` (fully expanded, no logical types) as source: its root function writes one
+    record to a bytearray, raising Unwritable for whatever it does not write exactly as fastavro would."""
+    return _Source(schema)
 
+
+def writing(root: Callable[[bytearray, dict], None]) -> Callable[[dict], bytes]:
+    """A generated root writer as a function of the record, any failure of it an Unwritable."""
     def write(record: dict) -> bytes:
         out = bytearray()
         try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -36,7 +35,8 @@ from fastavro.schema import load_schema, parse_schema, to_parsing_canonical_form
 
 import avro_schemas
 from projections.validate import CANONICAL_UUID_RE
-from streams import avro_decoder, avro_encoder
+from streams import avro_decoder, avro_encoder, avro_generated
+from streams.avro_time import EPOCH_ORDINAL, iso_date, iso_instant
 
 Schema = Union[dict, list, str]
 
@@ -48,9 +48,7 @@ MAX_RECORD_BYTES = 1024 * 1024  # Kafka's default message.max.bytes; nothing leg
 MAX_MESSAGE_CHARS = 300  # library error texts can quote whole schemas
 
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")  # fixed offset: China has no DST
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_EPOCH_CST = _EPOCH_UTC.astimezone(CST)
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -69,35 +67,15 @@ def fingerprint(schema: Schema) -> bytes:
 
 # -- value conversions JSON form <-> Avro ------------------------------------------------
 
-def _days(iso_date: str) -> int:
-    return date.fromisoformat(iso_date).toordinal() - _EPOCH_ORDINAL
+def _days(text: str) -> int:
+    return date.fromisoformat(text).toordinal() - EPOCH_ORDINAL
 
 
-@functools.lru_cache(maxsize=8_192)  # a decoded event has two or three dates, mostly recent days
-def _iso_date(days: int) -> str:
-    return date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
-
-
-def _micros(iso_instant: str) -> int:
-    instant = datetime.fromisoformat(iso_instant)
+def _micros(text: str) -> int:
+    instant = datetime.fromisoformat(text)
     if instant.tzinfo is None:
-        raise CodecError(f"instant {iso_instant!r} has no zone offset")
+        raise CodecError(f"instant {text!r} has no zone offset")
     return (instant - _EPOCH_UTC) // _ONE_US
-
-
-_CST_OFFSET_US = 8 * 3600 * 1_000_000
-
-
-def _iso_instant(micros: int) -> str:
-    """What (_EPOCH_CST + timedelta(microseconds=micros)).isoformat() gives, without building the
-    datetime: every event has one, and this is half the cost."""
-    seconds, fraction = divmod(micros + _CST_OFFSET_US, 1_000_000)
-    days, seconds = divmod(seconds, 86_400)
-    minutes, second = divmod(seconds, 60)
-    hour, minute = divmod(minutes, 60)
-    if fraction:
-        return "%sT%02d:%02d:%02d.%06d+08:00" % (_iso_date(days), hour, minute, second, fraction)
-    return "%sT%02d:%02d:%02d+08:00" % (_iso_date(days), hour, minute, second)
 
 
 def _short(exc: BaseException) -> str:
@@ -148,6 +126,8 @@ GRADE_CHANGED_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "GradeChanged.a
 GRADE_CHANGED_FINGERPRINT: bytes = fingerprint(GRADE_CHANGED_SCHEMA)
 ACCESS_RECORD_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "AccessRecord.avsc")))
 ACCESS_RECORD_FINGERPRINT: bytes = fingerprint(ACCESS_RECORD_SCHEMA)
+RELEASE_RECORD_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "ReleaseRecord.avsc")))
+RELEASE_RECORD_FINGERPRINT: bytes = fingerprint(RELEASE_RECORD_SCHEMA)
 
 _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "CreditEvent": (parse_schema(_without_logical_types(CREDIT_EVENT_SCHEMA)), MAGIC + CREDIT_EVENT_FINGERPRINT),
@@ -155,8 +135,10 @@ _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "Digest": (parse_schema(_without_logical_types(DIGEST_SCHEMA)), MAGIC + DIGEST_FINGERPRINT),
     "GradeChanged": (parse_schema(_without_logical_types(GRADE_CHANGED_SCHEMA)), MAGIC + GRADE_CHANGED_FINGERPRINT),
     "AccessRecord": (parse_schema(_without_logical_types(ACCESS_RECORD_SCHEMA)), MAGIC + ACCESS_RECORD_FINGERPRINT),
+    "ReleaseRecord": (parse_schema(_without_logical_types(RELEASE_RECORD_SCHEMA)), MAGIC + RELEASE_RECORD_FINGERPRINT),
 }
-PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA, ACCESS_RECORD_SCHEMA)
+PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA, ACCESS_RECORD_SCHEMA,
+                     RELEASE_RECORD_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -200,6 +182,7 @@ register_writer_schema(REJECTION_SCHEMA)
 register_writer_schema(DIGEST_SCHEMA)
 register_writer_schema(GRADE_CHANGED_SCHEMA)
 register_writer_schema(ACCESS_RECORD_SCHEMA)
+register_writer_schema(RELEASE_RECORD_SCHEMA)
 
 
 def _logical_type(field: dict) -> str | None:
@@ -219,8 +202,8 @@ _REJECTION_KEYS = frozenset(f["name"] for f in REJECTION_SCHEMA["fields"])
 
 
 _CONVERTERS = {  # logicalType -> (JSON form to Avro, Avro to JSON form)
-    "date": (_days, _iso_date),
-    "timestamp-micros": (_micros, _iso_instant),
+    "date": (_days, iso_date),
+    "timestamp-micros": (_micros, iso_instant),
 }
 # per payload type, its fields that need converting: the loops below stay small
 _PAYLOAD_CONVERSIONS: dict[str, dict[str, tuple[Callable, Callable]]] = {
@@ -231,25 +214,42 @@ _PAYLOAD_CONVERSIONS: dict[str, dict[str, tuple[Callable, Callable]]] = {
 
 # -- single-object framing -----------------------------------------------------------------
 
-# Each current schema's own writer (streams/avro_encoder.py): fastavro's bytes, a fraction of its time.
-# Generated at a schema's first write (~10-50 ms each here), so a command that writes none pays nothing.
-_WRITE_CURRENT: dict[str, Callable[[dict], bytes]] = {}
+CURRENT_NAMES = tuple(_CURRENT)
 
 
-def generated_writer(name: str) -> Callable[[dict], bytes]:
-    """The writer generated from the current schema `name` (a key of _CURRENT)."""
-    write = _WRITE_CURRENT.get(name)
-    if write is None:
-        write = _WRITE_CURRENT[name] = avro_encoder.generate(_CURRENT[name][0])
-    return write
+def current_schema(name: str) -> dict:
+    """The current schema `name` (a key of _CURRENT), parsed, logical types removed for a writer."""
+    return _CURRENT[name][0] if name != "CreditEvent" else CREDIT_EVENT_SCHEMA
+
+
+def current_fingerprint(name: str) -> bytes:
+    return _CURRENT[name][1][2:]
+
+
+def _fresh(generated: dict[str, Callable]) -> dict[str, Callable]:
+    """The generated functions whose schema is the current one: after a schema change and before
+    `python -m ops.avro_gen`, fastavro reads and writes that record (and a test fails)."""
+    return {name: function for name, function in generated.items()
+            if avro_generated.FINGERPRINTS.get(name) == current_fingerprint(name).hex()}
+
+
+# Each current schema's own writer (streams/avro_generated.py): fastavro's bytes, a fraction of its time.
+_WRITE_CURRENT = {name: avro_encoder.writing(write) for name, write in _fresh(avro_generated.WRITERS).items()}
+
+
+def generated_writer(name: str) -> Callable[[dict], bytes] | None:
+    """The writer generated from the current schema `name`, or None when it is stale or there is none."""
+    return _WRITE_CURRENT.get(name)
 
 
 def _write(name: str, record: dict) -> bytes:
     schema, header = _CURRENT[name]
-    try:
-        return header + generated_writer(name)(record)
-    except avro_encoder.Unwritable:
-        pass  # not plainly writable: fastavro writes it, or says what is wrong with it
+    write = _WRITE_CURRENT.get(name)
+    if write is not None:
+        try:
+            return header + write(record)
+        except avro_encoder.Unwritable:
+            pass  # not plainly writable: fastavro writes it, or says what is wrong with it
     out = BytesIO()
     out.write(header)
     # strict_allow_default: unknown keys and missing required fields are errors, in nested records too
@@ -365,14 +365,15 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
         raise CodecError(f"cannot encode event: {_short(exc)}") from exc
 
 
-# The current CreditEvent schema's own reader (streams/avro_decoder.py): straight to the JSON form.
-_READ_CURRENT_EVENT = avro_decoder.generate(CREDIT_EVENT_SCHEMA, {"date": _iso_date, "timestamp-micros": _iso_instant})
+# The current CreditEvent schema's own reader (streams/avro_generated.py): straight to the JSON form.
+_READ_CURRENT_EVENT = {name: avro_decoder.reading(read) for name, read in _fresh(avro_generated.READERS).items()
+                       }.get("CreditEvent")
 
 
 def decode_event(data: bytes) -> dict:
     """Single-object Avro bytes back to the event's JSON form."""
     writer = _writer_of("CreditEvent", data)
-    if writer.reader is not None:
+    if writer.reader is not None or _READ_CURRENT_EVENT is None:
         return _decode_event_resolved(data, writer)
     try:
         event, end = _READ_CURRENT_EVENT(bytes(data), HEADER_BYTES)
@@ -413,8 +414,8 @@ def _decode_event_resolved(data: bytes, writer: _Writer | None = None) -> dict:
             "type": type_name,
             "subject": _subject_to_json(record["subject"]),
             "source": _without_nulls(record["source"]),
-            "occurred_on": _iso_date(record["occurred_on"]),
-            "recorded_at": _iso_instant(record["recorded_at"]),
+            "occurred_on": iso_date(record["occurred_on"]),
+            "recorded_at": iso_instant(record["recorded_at"]),
             "classification": record["classification"],
             "payload": payload,
         }
@@ -445,7 +446,7 @@ def decode_rejection(data: bytes) -> dict:
     """Single-object Avro bytes back to the rejection dict (event_id and raw_digest omitted when null)."""
     record = _read("Rejection", data)
     try:
-        record["rejected_at"] = _iso_instant(record["rejected_at"])
+        record["rejected_at"] = iso_instant(record["rejected_at"])
     except Exception as exc:
         raise CodecError(f"undecodable Rejection: {_short(exc)}") from exc
     return _without_nulls(record)
@@ -465,7 +466,7 @@ def _encode_at(name: str, record: Mapping[str, Any]) -> bytes:
 def _decode_at(name: str, data: bytes) -> dict:
     record = _read(name, data)
     try:
-        return {**record, "at": _iso_instant(record["at"])}
+        return {**record, "at": iso_instant(record["at"])}
     except Exception as exc:
         raise CodecError(f"undecodable {name}: {_short(exc)}") from exc
 
@@ -499,3 +500,15 @@ def encode_access_record(record: Mapping[str, Any]) -> bytes:
 
 def decode_access_record(data: bytes) -> dict:
     return _decode_at("AccessRecord", data)
+
+
+# -- ReleaseRecord: a dated, numbered release of a red or black list (credit.releases) ----------
+
+def encode_release_record(record: Mapping[str, Any]) -> bytes:
+    """A ReleaseRecord {number, list_kind, as_of, digest, entry_count, principal, at (ISO instant)}
+    (projections/releases.py) as single-object Avro."""
+    return _encode_at("ReleaseRecord", record)
+
+
+def decode_release_record(data: bytes) -> dict:
+    return _decode_at("ReleaseRecord", data)

@@ -38,10 +38,11 @@ import orjson
 from aiohttp import web as aiohttp_web
 from faust.web import View
 
-from projections.access import ANONYMOUS
+from projections.access import ANONYMOUS, SUBJECT
 from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
 from projections.records import ACTIVE, base_status, own_key
+from projections.scopes import Scope, authority_in_scope, in_scope
 from streams import ledger_reader, metrics, topics
 from streams.kafka_access import KafkaAccess
 from streams.codec import CodecError, decode_event, decode_grade_changed
@@ -74,6 +75,12 @@ GRADES = ("A", "B", "C", "D")
 REJECTED_KEY = "_rejected"  # rejections counted in the per-second buckets next to the event types
 ASSETS = {"dashboard.html": "text/html", "dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 HTML_PAGE_HEADERS = {"Content-Type": "text/html; charset=utf-8", "Vary": "Accept"}
+# A scoped supervisor's snapshot (projections/scopes.py): its lists are the whole buffers' items in scope; the
+# counts of the whole ledger (store counters, event rates, the trend) cannot be told apart by scope, and are
+# withheld from it rather than shown whole.
+SCOPE_WITHHELD = ("ledger", "rates", "grades.counts", "trend", "deadlines.pending")
+SCOPED_SNAPSHOTS_MAX = 64  # scopes whose snapshot is kept (one per scope in the principals file at most)
+NEAR_SCAN_MAX = 500  # deadlines read from the head of the index to find a scope's nearest
 
 
 class Dashboard:
@@ -93,6 +100,7 @@ class Dashboard:
         self.streams = 0  # open event streams
         self.closing = asyncio.Event()  # set on shutdown: every stream ends
         self._snapshot: tuple[float, bytes] | None = None  # (monotonic s built, JSON)
+        self._scoped: dict[Scope, tuple[float, bytes]] = {}  # the same, per scope
 
     # --- fed by the ledger fold ---------------------------------------------------------------
     def observe(self, batch) -> None:
@@ -202,24 +210,52 @@ class Dashboard:
                 **{letter: list(column) for letter, column in zip(GRADES, columns[1:])}, "lag": list(columns[-1])}
 
     # --- the snapshot --------------------------------------------------------------------------
-    def snapshot_bytes(self) -> bytes:
-        """The current snapshot as JSON, rebuilt when the last one is older than SNAPSHOT_INTERVAL_S."""
+    def snapshot_bytes(self, scope: Scope | None = None) -> bytes:
+        """The current snapshot as JSON, rebuilt when the last one is older than SNAPSHOT_INTERVAL_S;
+        with a scope, that scope's (scoped_snapshot)."""
         now_s = self.monotonic_s()
+        if scope is not None:
+            built = self._scoped.get(scope)
+            if built is None or now_s - built[0] >= SNAPSHOT_INTERVAL_S * 0.9:
+                if built is None and len(self._scoped) >= SCOPED_SNAPSHOTS_MAX:
+                    self._scoped.clear()
+                built = self._scoped[scope] = (now_s, orjson.dumps(self.scoped_snapshot(scope)))
+            return built[1]
         if self._snapshot is None or now_s - self._snapshot[0] >= SNAPSHOT_INTERVAL_S * 0.9:
             self._snapshot = (now_s, orjson.dumps(self.snapshot()))
         return self._snapshot[1]
 
+    def scoped_snapshot(self, scope: Scope) -> dict:
+        """The snapshot as a supervisor bounded to `scope` may see it: the recent grade changes, black-list
+        entries and deadlines of subjects in scope, the timeliness of authorities in scope; the counts of
+        the whole ledger withheld (SCOPE_WITHHELD: null, or empty series)."""
+        known: dict[str, bool] = {}
+
+        def inside(subject_id: str) -> bool:
+            if subject_id not in known:
+                known[subject_id] = in_scope(scope, self.store.get(subject_id))
+            return known[subject_id]
+
+        def newest(items: deque) -> list[dict]:
+            return [dict(item) for item in reversed(items) if inside(item["subject_id"])][:SHOWN_MAX]
+        near = [n for n in self._near_deadlines(NEAR_SCAN_MAX) if inside(n["subject_id"])][:SHOWN_MAX]
+        return {**self._header(), "scope": scope.as_dict(), "withheld": list(SCOPE_WITHHELD),
+                "ledger": {"records": None, "subjects": None},
+                "rates": {"window_s": RATE_WINDOW_S, "per_s": None, "rejected_per_s": None, "by_type": [],
+                          "series": [], "series_interval_s": 1},
+                "grades": {"counts": None, "labels": GRADE_LABELS_ZH},
+                "trend": {"interval_s": TREND_INTERVAL_S, "from": None, **{g: [] for g in GRADES}, "lag": []},
+                "grade_changes": newest(self.grade_changes), "timeliness": self._timeliness(scope),
+                "deadlines": {"pending": None, "pending_total": None, "near": near, "overdue": newest(self.overdue)},
+                "blacklist": newest(self.blacklist), "lag": self._lag(), "streams": self.streams}
+
     def snapshot(self) -> dict:
         grades = self._grade_counts()
-        applied = self.store.applied_offsets()
-        lag = _consumer_lag()
         pending = {name.split("/", 1)[1]: count for name, count in self.store.counters("deadlines/").items()}
         return {
-            "generated_at": instant_text(datetime.now().astimezone()),
-            "clock": instant_text(self.clock.now()),
-            "clock_speed": self.clock.speed,
-            "ready": bool(self.ready()),
-            "ledger": {"records": sum(offset + 1 for offset in applied.values()), "subjects": sum(grades.values())},
+            **self._header(),
+            "ledger": {"records": sum(offset + 1 for offset in self.store.applied_offsets().values()),
+                       "subjects": sum(grades.values())},
             "rates": self._rates(),
             "grades": {"counts": grades, "labels": GRADE_LABELS_ZH},
             "trend": self._trend_columns(),
@@ -228,11 +264,19 @@ class Dashboard:
             "deadlines": {"pending": pending, "pending_total": sum(pending.values()),
                           "near": self._near_deadlines(), "overdue": _newest(self.overdue)},
             "blacklist": _newest(self.blacklist),
-            "lag": {"total": sum(lag.values()), "partitions": [
-                {"partition": p, "lag": lag.get(p, 0), "applied_offset": applied.get(p, -1)}
-                for p in sorted(set(applied) | set(lag))]},
+            "lag": self._lag(),
             "streams": self.streams,
         }
+
+    def _header(self) -> dict:
+        return {"generated_at": instant_text(datetime.now().astimezone()), "clock": instant_text(self.clock.now()),
+                "clock_speed": self.clock.speed, "ready": bool(self.ready())}
+
+    def _lag(self) -> dict:
+        applied, lag = self.store.applied_offsets(), _consumer_lag()
+        return {"total": sum(lag.values()), "partitions": [
+            {"partition": p, "lag": lag.get(p, 0), "applied_offset": applied.get(p, -1)}
+            for p in sorted(set(applied) | set(lag))]}
 
     def _grade_counts(self) -> dict[str, int]:
         counts = {letter: 0 for letter in GRADES}
@@ -256,10 +300,12 @@ class Dashboard:
                 "rejected_per_s": round(rejected / RATE_WINDOW_S, 2), "by_type": by_type,
                 "series": series, "series_interval_s": 1}
 
-    def _timeliness(self) -> dict:
+    def _timeliness(self, scope: Scope | None = None) -> dict:
         authorities: dict[str, dict] = {}
         for name, count in self.store.counters("timeliness/").items():
             _, code, outcome = name.split("/")
+            if not authority_in_scope(scope, code):
+                continue
             authorities.setdefault(code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))[outcome] = count
         totals = {outcome: sum(a[outcome] for a in authorities.values()) for outcome in TIMELINESS_OUTCOMES}
 
@@ -273,10 +319,10 @@ class Dashboard:
         return {"authorities": [row(code, counts) for code, counts in worst], "authorities_total": len(authorities),
                 "totals": row("", totals) | {"name": "合计"}}
 
-    def _near_deadlines(self) -> list[dict]:
+    def _near_deadlines(self, limit: int = SHOWN_MAX) -> list[dict]:
         now = self.clock.now()
         near = []
-        for entry in self.store.timers_next(NEAR_KINDS, SHOWN_MAX):
+        for entry in self.store.timers_next(NEAR_KINDS, limit):
             kind, name = self._subject_name(entry["subject_id"])
             remaining_s = (datetime.fromisoformat(entry["fires_at"]) - now).total_seconds()
             near.append({"subject_id": entry["subject_id"], "subject_kind": kind, "name": name, "kind": entry["kind"],
@@ -422,10 +468,11 @@ def login_page(message: str | None = None) -> str:
             '<body style="font-family:\'Noto Sans CJK SC\',\'Microsoft YaHei\',sans-serif;margin:3em;max-width:40em">'
             f'<h1>信用风险实时监测</h1>{notice}'
             '<form method="post" action="/dashboard/login">'
-            '<p><label for="token">监管人员令牌</label><br>'
+            '<p><label for="token">令牌（监管人员或信用主体本人）</label><br>'
             '<input id="token" name="token" type="password" autocomplete="off" required size="50"></p>'
             '<p><button type="submit">登录</button></p></form>'
-            '<p>嵌入式部署（credit-ledger up）的令牌见数据目录中 tokens.json 的 "supervisor"。'
+            '<p>嵌入式部署（credit-ledger up）的令牌见数据目录中 tokens.json 的 "supervisor"；'
+            '信用主体以本人令牌（"subjects"）登录后进入本人信用信息页。'
             '登录后浏览器只保存一个会话 Cookie，不保存令牌。</p></body></html>\n')
 
 
@@ -533,23 +580,24 @@ def install_login(app, gate) -> None:
                                                         "expires_in_s": max_age_s}),
                                           headers={"Content-Type": "application/json; charset=utf-8",
                                                    "Cache-Control": "no-store"})
-            else:
-                response = self.web.bytes(b"", status=303, headers={"Location": "/dashboard",
-                                                                     "Cache-Control": "no-store"})
+            else:  # a subject (本人) to its own page, every other principal to the dashboard
+                home = "/self" if principal.role == SUBJECT else "/dashboard"
+                response = self.web.bytes(b"", status=303, headers={"Location": home, "Cache-Control": "no-store"})
             response.set_cookie(SESSION_COOKIE, session_id, max_age=max_age_s, httponly=True, samesite="Strict",
                                 path="/", secure=cookie_is_secure(request.scheme,
                                                                   request.headers.get("X-Forwarded-Proto")))
             return response
 
 
-async def refused(gate, web, request, endpoint: str):
-    """The JSON refusal for a reader who may not see the dashboard's data, else None (read logged)."""
-    _, refusal = await gate.admit(request, "dashboard", endpoint)
+async def admitted(gate, web, request, endpoint: str):
+    """(the reader's scope, None) for a reader who may see the dashboard's data (read logged), else
+    (None, the JSON refusal). A scoped supervisor gets its scope's snapshot (Dashboard.scoped_snapshot)."""
+    principal, refusal = await gate.admit(request, "dashboard", endpoint)
     if refusal:
         body, status = refusal
-        return web.bytes(orjson.dumps(body), status=status,
-                         headers={"Content-Type": "application/json; charset=utf-8"})
-    return None
+        return None, web.bytes(orjson.dumps(body), status=status,
+                               headers={"Content-Type": "application/json; charset=utf-8"})
+    return principal.scope, None
 
 
 def install_data(app, dashboard: Dashboard, gate) -> None:
@@ -557,16 +605,16 @@ def install_data(app, dashboard: Dashboard, gate) -> None:
 
     @app.page("/dashboard/snapshot", name="dashboard_snapshot")
     async def snapshot(web, request):
-        refusal = await refused(gate, web, request, "GET /dashboard/snapshot")
+        scope, refusal = await admitted(gate, web, request, "GET /dashboard/snapshot")
         if refusal:
             return refusal
-        return web.bytes(dashboard.snapshot_bytes(), headers={"Content-Type": "application/json; charset=utf-8",
+        return web.bytes(dashboard.snapshot_bytes(scope), headers={"Content-Type": "application/json; charset=utf-8",
                                                               "Cache-Control": "no-cache"})
 
     @app.page("/dashboard/stream", name="dashboard_stream")
     async def stream(web, request):
         """A snapshot every SNAPSHOT_INTERVAL_S as a server-sent event, until the page goes or we stop."""
-        refusal = await refused(gate, web, request, "GET /dashboard/stream")  # logged once per stream
+        scope, refusal = await admitted(gate, web, request, "GET /dashboard/stream")  # logged once per stream
         if refusal:
             return refusal
         if dashboard.streams >= STREAMS_MAX:
@@ -582,7 +630,7 @@ def install_data(app, dashboard: Dashboard, gate) -> None:
             await response.prepare(request)
             await response.write(b"retry: %d\n\n" % STREAM_RETRY_MS)
             while not dashboard.closing.is_set():
-                await response.write(b"event: snapshot\ndata: " + dashboard.snapshot_bytes() + b"\n\n")
+                await response.write(b"event: snapshot\ndata: " + dashboard.snapshot_bytes(scope) + b"\n\n")
                 try:
                     await asyncio.wait_for(dashboard.closing.wait(), SNAPSHOT_INTERVAL_S)
                 except asyncio.TimeoutError:

@@ -3,11 +3,14 @@
 The principals file (JSON, or TOML with `[[principals]]` tables) names each principal with
 its role (projections.access.CONFIGURED_ROLES), the authority code it acts for, the
 SHA-256 of its token and the instant the token expires; the tokens themselves are never
-stored by the ledger:
+stored by the ledger. A supervisor may carry a `scope` (projections/scopes.py: authority codes,
+a GB/T 2260 region prefix, GB/T 4754 industry sections) that bounds every view it gets:
 
     {"format": 1, "principals": [
       {"name": "szscjg-case-system", "role": "publisher", "authority_code": "11440300MB2C92050G",
-       "token_sha256": "9f2c…(64 hex)", "expires_at": "2027-03-31T00:00:00+08:00"}]}
+       "token_sha256": "9f2c…(64 hex)", "expires_at": "2027-03-31T00:00:00+08:00"},
+      {"name": "futian-supervisor", "role": "supervisor", "scope": {"region_prefix": "440304",
+       "industry_sections": ["C", "F"]}, "token_sha256": "…", "expires_at": "2027-03-31T00:00:00+08:00"}]}
 
 A token is 256 random bits (`new_token`), so a plain SHA-256 is enough to make a stolen
 file useless: a slow password hash protects guessable secrets, and these are not guessable.
@@ -40,9 +43,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, CONFIGURED_ROLES, PUBLISHER, SUPERVISOR, Principal
-from projections.access import MAX_PRINCIPAL_NAME_CHARS
+from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, CONFIGURED_ROLES, PUBLISHER, SUBJECT, SUPERVISOR
+from projections.access import MAX_PRINCIPAL_NAME_CHARS, Principal, is_subject_id
 from projections.ids import uscc_problems
+from projections.scopes import scope_of, scope_problems
 from streams.private_files import PrivateFileError, read_private_file, write_private_file
 
 PRINCIPALS_FORMAT = 1
@@ -91,9 +95,12 @@ class Credential:
     expires_at: datetime  # aware: the token is refused from this instant on
 
     def as_dict(self) -> dict:
+        scope = self.principal.scope
         return {"name": self.principal.name, "role": self.principal.role,
                 "authority_code": self.principal.authority_code, "token_sha256": self.token_sha256,
-                "expires_at": self.expires_at.isoformat()}
+                "expires_at": self.expires_at.isoformat(),
+                **({} if scope is None else {"scope": scope.named()}),
+                **({} if self.principal.subject_id is None else {"subject_id": self.principal.subject_id})}
 
 
 def _utc_now() -> datetime:
@@ -195,9 +202,10 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
     credentials, names, hashes = [], set(), set()
     for n, entry in enumerate(entries):
         at = f"principals[{n}]"
-        if not isinstance(entry, dict) or set(entry) - {"name", "role", "authority_code", "token_sha256", "expires_at"}:
-            fail(f"{at}: must have name, role, token_sha256, expires_at and, for a publisher, authority_code; "
-                 "nothing else")
+        if not isinstance(entry, dict) or set(entry) - {"name", "role", "authority_code", "token_sha256", "expires_at",
+                                                        "scope", "subject_id"}:
+            fail(f"{at}: must have name, role, token_sha256, expires_at and, for a publisher, authority_code, "
+                 "for a subject, subject_id; a supervisor may have a scope; nothing else")
         name, role, code, digest = (entry.get(k) for k in ("name", "role", "authority_code", "token_sha256"))
         if not isinstance(name, str) or len(name) > MAX_PRINCIPAL_NAME_CHARS or not _NAME_RE.fullmatch(name):
             fail(f"{at}.name: 1 to {MAX_PRINCIPAL_NAME_CHARS} characters of A-Z a-z 0-9 . _ @ -")
@@ -217,10 +225,32 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
         if expires_at is None:
             fail(f"{at}.expires_at: when the token expires, an ISO 8601 instant with its offset "
                  "(2027-03-31T00:00:00+08:00)")
+        scope = _scope(entry, role, at, fail)
+        subject_id = entry.get("subject_id")
+        if (role == SUBJECT) != (subject_id is not None):
+            fail(f"{at}.subject_id: a subject, and only a subject, is bound to the file it may read and file on")
+        if subject_id is not None and not is_subject_id(subject_id):
+            fail(f"{at}.subject_id: a unified social credit code, or a natural person's pseudonym (np- and 32 hex "
+                 "digits, after the credit office's real-name check)")
+        if role == SUBJECT and code is not None:
+            fail(f"{at}.authority_code: a subject acts as itself (its subject_id), for no authority")
         names.add(name)
         hashes.add(digest)
-        credentials.append(Credential(Principal(name, role, code), digest, expires_at))
+        credentials.append(Credential(Principal(name, role, code, scope, subject_id), digest, expires_at))
     return credentials
+
+
+def _scope(entry: dict, role: str, at: str, fail):
+    """A supervisor's scope (projections/scopes.py) from its entry, None without one; `fail` names the field."""
+    if "scope" not in entry:
+        return None
+    if role != SUPERVISOR:
+        fail(f"{at}.scope: only a supervisor carries a scope, not a {role}")
+    problems = scope_problems(entry["scope"])
+    if problems:
+        field, message = problems[0]
+        fail(f"{at}.scope{'.' + field if field and not field.startswith('[') else field}: {message}")
+    return scope_of(entry["scope"])
 
 
 def _instant(value) -> datetime | None:
@@ -305,10 +335,12 @@ def write_principals(path: Path, credentials: list[Credential]) -> None:
     write_private_file(path, (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode())
 
 
-def create_dev_principals(data_dir: Path | str, authority_codes, principals_path: Path | str | None = None) -> dict:
-    """Development principals for the embedded stack: a supervisor, an auditor, an admin and a
-    publisher for each authority code. Writes their tokens to <data dir>/tokens.json
-    ({"supervisor", "auditor", "admin": token, "publishers": {authority code: token}}, 0600,
+def create_dev_principals(data_dir: Path | str, authority_codes, principals_path: Path | str | None = None,
+                          subject_ids=()) -> dict:
+    """Development principals for the embedded stack: a supervisor, an auditor, an admin, a
+    publisher for each authority code and a subject for each of `subject_ids` (the demo's organisations).
+    Writes their tokens to <data dir>/tokens.json ({"supervisor", "auditor", "admin": token,
+    "publishers": {authority code: token}, "subjects": {subject id: token}}, 0600,
     keeping the "kafka" section of create_dev_kafka_credentials)
     and their hashes to the principals file (default <data dir>/principals.json), keeping the
     principals there that are not development ones. Idempotent: tokens already in tokens.json
@@ -320,10 +352,17 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
     for code in codes:
         if uscc_problems(code):
             raise PrincipalsError(f"authority code {code!r} is not a unified social credit code")
+    subjects = sorted(set(subject_ids))
+    for subject_id in subjects:
+        if not is_subject_id(subject_id):
+            raise PrincipalsError(f"subject {subject_id!r} is neither a unified social credit code nor a pseudonym")
     old = read_tokens(tokens_path)
     tokens = {role: old.get(role) or new_token() for role in (SUPERVISOR, AUDITOR, ADMIN)}
     tokens["publishers"] = {**old.get("publishers", {}),
                             **{code: old.get("publishers", {}).get(code) or new_token() for code in codes}}
+    if subjects or old.get("subjects"):  # no section for a stack with no subjects
+        tokens["subjects"] = {**old.get("subjects", {}),
+                              **{sid: old.get("subjects", {}).get(sid) or new_token() for sid in subjects}}
     if "kafka" in old:
         tokens["kafka"] = old["kafka"]  # create_dev_kafka_credentials' Kafka users: kept
     if tokens != old:
@@ -333,6 +372,8 @@ def create_dev_principals(data_dir: Path | str, authority_codes, principals_path
            for role in (SUPERVISOR, AUDITOR, ADMIN)]
     dev += [Credential(Principal(f"{DEV_PREFIX}publisher-{code}", PUBLISHER, code), token_sha256(token), expires_at)
             for code, token in sorted(tokens["publishers"].items())]
+    dev += [Credential(Principal(f"{DEV_PREFIX}subject-{sid}", SUBJECT, subject_id=sid), token_sha256(token), expires_at)
+            for sid, token in sorted(tokens.get("subjects", {}).items())]
     kept = [c for c in Principals.load(principals_path, missing_ok=True).credentials
             if not c.principal.name.startswith(DEV_PREFIX)]
     write_principals(principals_path, kept + dev)
@@ -379,6 +420,9 @@ def read_tokens(path: Path) -> dict:
     if isinstance(publishers, dict):
         out["publishers"] = {code: t for code, t in publishers.items()
                              if isinstance(code, str) and not uscc_problems(code) and valid(t)}
+    subjects = data.get("subjects")
+    if isinstance(subjects, dict):
+        out["subjects"] = {sid: t for sid, t in subjects.items() if is_subject_id(sid) and valid(t)}
     kafka = data.get("kafka")
     if isinstance(kafka, dict) and kafka.get("mechanism") == KAFKA_MECHANISM:
         out["kafka"] = {"mechanism": KAFKA_MECHANISM, **{

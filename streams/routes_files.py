@@ -99,10 +99,10 @@ def install_as_known_then(app, worker: Worker) -> None:
     async def subject_grade(web, request, subject_id: str):
         """The grade now, or `?at=T` (an instant, or a date meaning 00:00 Asia/Shanghai): as the ledger
         knew the file at T, under the policy in force at T."""
-        _, refusal = await gate.admit(request, "grade", "GET /subjects/{id}/grade", subject_id)
+        principal, refusal = await gate.admit(request, "grade", "GET /subjects/{id}/grade", subject_id)
         if refusal:
             return json_response(web, *refusal)
-        state = store.get(subject_id)
+        state = access.known_state(store.get(subject_id), principal, worker.today())  # out of scope: absent
         if state is None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
         at = request.query.get("at")

@@ -2,16 +2,21 @@
 Prometheus metrics (whole-ledger, and per authority for a supervisor) and 双公示 timeliness."""
 from __future__ import annotations
 
+import re
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections.canonical import instant_text
 from projections.catalogue import LIST_KINDS
 from projections.lists import listed_on, public_entry
+from projections.scopes import authority_in_scope, in_scope
 from streams import metrics
 from streams.http_json import json_response
+from streams.routes_releases import shown
 from streams.worker import Worker
 
 LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 100, 1000
+LIST_RELEASES_SHOWN = 30  # the newest; GET /releases?list_kind= has them all
 
 
 def install(app, worker: Worker) -> None:
@@ -27,7 +32,7 @@ def install_lists(app, worker: Worker) -> None:
         """The public view of a red or black list: active PUBLIC entries with their measures, paged by
         `?after=<subject id>/<entry id>&limit=N`; `?sector=WORK_SAFETY` keeps the entries of that sector or
         sub-kind (a page may then hold fewer than `limit`: follow next_after)."""
-        _, refusal = gate.check(request, "read_list")
+        principal, refusal = gate.check(request, "read_list")
         if refusal:
             return json_response(web, *refusal)
         if list_kind not in LIST_KINDS:
@@ -41,23 +46,30 @@ def install_lists(app, worker: Worker) -> None:
                                                    "message": f"a whole number in 1..{LIST_PAGE_MAX}"}]}, status=400)
         members = store.list_members(list_kind, request.query.get("after", ""), limit)
         states = ((store.get(subject_id), entry_id) for subject_id, entry_id in members)
+        # a scoped supervisor's list holds the subjects of its scope (projections/scopes.py)
         entries = [public_entry(state, entry_id) for state, entry_id in states
-                   if listed_on(state, entry_id, worker.today())]
+                   if listed_on(state, entry_id, worker.today()) and in_scope(principal.scope, state)]
         sector = request.query.get("sector")
         if sector is not None:  # issue 29: a list entry carries its sector
             entries = [entry for entry in entries if entry.get("sector") == sector]
         next_after = f"{members[-1][0]}/{members[-1][1]}" if len(members) == limit else None
-        return json_response(web, {"list_kind": list_kind, "entries": entries, "next_after": next_after})
+        # its dated, numbered releases (红黑榜发布), newest first, as credit.releases holds them
+        table = await worker.releases.table() if worker.releases is not None else []
+        released = [shown(r) for r in table[::-1] if r["list_kind"] == list_kind]
+        return json_response(web, {"list_kind": list_kind, "entries": entries, "next_after": next_after,
+                                   "releases": released[:LIST_RELEASES_SHOWN], "releases_total": len(released)})
 
     @app.page("/timeliness")
     async def timeliness(web, request):
         """双公示 timeliness per authority: on time, late (迟报), overdue (漏报)."""
-        _, refusal = await gate.admit(request, "timeliness", "GET /timeliness")
+        principal, refusal = await gate.admit(request, "timeliness", "GET /timeliness")
         if refusal:
             return json_response(web, *refusal)
         authorities: dict[str, dict] = {}
         for name, count in store.counters("timeliness/").items():
             _, authority, outcome = name.split("/")
+            if not authority_in_scope(principal.scope, authority):  # a scoped supervisor's authorities only
+                continue
             authorities.setdefault(authority, {"on_time": 0, "late": 0, "overdue": 0, "exempt": 0,
                                                "historical": 0})[outcome] = count
         for counts in authorities.values():
@@ -87,7 +99,20 @@ def install_health(app, worker: Worker) -> None:
     @app.page("/metrics/authorities")
     async def prometheus_metrics_by_authority(web, request):
         """双公示 timeliness per authority, for Prometheus with a supervisor's token (as /timeliness tells it)."""
-        _, refusal = gate.check(request, "metrics_by_authority")
+        principal, refusal = gate.check(request, "metrics_by_authority")
         if refusal:
             return json_response(web, *refusal)
-        return web.bytes(generate_latest(metrics.BY_AUTHORITY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        exposition = scoped_exposition(generate_latest(metrics.BY_AUTHORITY), principal.scope)
+        return web.bytes(exposition, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+_AUTHORITY_LABEL = re.compile(rb'authority="([^"]*)"')
+
+
+def scoped_exposition(exposition: bytes, scope) -> bytes:
+    """Prometheus text without the samples of authorities outside `scope` (projections/scopes.py)."""
+    if scope is None:
+        return exposition
+    kept = [line for line in exposition.split(b"\n") if (found := _AUTHORITY_LABEL.search(line)) is None
+            or authority_in_scope(scope, found.group(1).decode("utf-8", "replace"))]
+    return b"\n".join(kept)

@@ -15,6 +15,7 @@ import orjson
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from projections.canonical import GENESIS_HEAD
+from projections.state_versions import upcast
 
 _STATE = b"s/"
 _OFFSET = b"o/"
@@ -118,8 +119,9 @@ class SubjectStore:
             raise StoreError(f"cannot open the worker's store {path}: {error}") from error
 
     def get(self, subject_id: str) -> dict | None:
+        """The subject's state in the current version (projections/state_versions.py), None if none."""
         raw = self._db.get(_STATE + subject_id.encode())
-        return orjson.loads(raw) if raw is not None else None
+        return upcast(orjson.loads(raw)) if raw is not None else None
 
     def applied_offset(self, partition: int) -> int:
         """The last offset of `partition` folded into the store, -1 if none."""
@@ -337,7 +339,8 @@ class MemoryStore:
         return {k: v for k, v in sorted(self.counts.items()) if k.startswith(prefix) and v}
 
     def get(self, subject_id: str) -> dict | None:
-        return self.states.get(subject_id)
+        state = self.states.get(subject_id)
+        return upcast(state) if state is not None else None
 
     def applied_offset(self, partition: int) -> int:
         return self.offsets.get(partition, -1)

@@ -10,15 +10,17 @@ ALERTS = "credit.alerts"
 REJECTED = "credit.rejected"
 DIGESTS = "credit.digests"
 ACCESS_LOG = "credit.access-log"
+# The red and black lists' dated, numbered releases (projections/releases.py): what was published, for good.
+RELEASES = "credit.releases"
 # Natural persons' data keys, wrapped under the master key, and their erasures (streams/key_store.py): the one
 # key store of every worker and command of a deployment. Only the worker's principal reads or writes it.
 PII_KEYS = "credit.pii-keys"
 
-ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG, PII_KEYS)
+ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG, PII_KEYS, RELEASES)
 PARTITIONS_DEFAULT = 4
 # One partition: every process reads the key records in one order (an erasure and a key made at the same
 # moment elsewhere are then ordered, streams/key_store.py), and catches up to one high watermark.
-PARTITIONS = {PII_KEYS: 1}
+PARTITIONS = {PII_KEYS: 1, RELEASES: 1}  # releases: one order, in which the first recorded wins
 
 # Topics that must never expire: the ledger, and the two an auditor relies on
 # (what was refused, who looked at what). The others keep the broker's default.
@@ -34,6 +36,7 @@ CONFIGS: dict[str, dict[str, str]] = {
     EVENTS: NEVER_EXPIRE,
     REJECTED: NEVER_EXPIRE,
     ACCESS_LOG: NEVER_EXPIRE,
+    RELEASES: NEVER_EXPIRE,
     PII_KEYS: COMPACTED_PROMPTLY,
 }
 
@@ -83,13 +86,14 @@ def ensure_topics(kafka, partitions: int = PARTITIONS_DEFAULT, timeout_s: float 
     # The controller has committed; wait until the broker's metadata shows the topics with a
     # leader for every partition, so a client right after finds every partition served.
     deadline = time.monotonic() + timeout_s
-    while not _all_led(admin.list_topics(timeout=timeout_s).topics):
+    while not all_led(admin.list_topics(timeout=timeout_s).topics):
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics created on {bootstrap} but without leaders within {timeout_s} s")
         time.sleep(0.1)
     return created
 
 
-def _all_led(found: dict) -> bool:
+def all_led(found: dict) -> bool:
+    """Whether `found` (a metadata answer's topics) holds every topic above, each partition with a leader."""
     return all(t in found and found[t].error is None and found[t].partitions
                and all(p.leader >= 0 and p.error is None for p in found[t].partitions.values()) for t in ALL)

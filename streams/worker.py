@@ -7,6 +7,9 @@ The worker (streams/app.py wires it) is a handful of parts, each a file with one
 - streams/routes_files.py: a subject's file, report, grade and history;
 - streams/routes_audit.py: the access log, the state digest and the erasure of personal information;
 - streams/routes_public.py: the public lists, health, readiness, metrics and timeliness;
+- streams/routes_stats.py: statistics for assessment, from the log itself;
+- streams/routes_self.py: a subject's own page (/self) and the access log of its file;
+- streams/routes_releases.py: the lists' dated, numbered releases (credit.releases);
 - streams/dashboard.py: the live dashboard.
 They share only what is here: no state hides in closures or in attributes stuck on the Faust app.
 """
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from streams.ledger_consumer import LedgerConsumer
     from streams.outputs import BatchProducer
     from streams.pii import KeyStore
+    from streams.release_log import ReleaseLog
     from streams.store import SubjectStore
 
 
@@ -61,9 +65,12 @@ class Worker:
     outputs: BatchProducer  # a batch's rejections and grade changes
     events_topic: Any  # Faust's credit.events topic: the timers' and the erasure's system events
     dashboard: Dashboard | None = None  # fed by the fold once installed
+    releases: ReleaseLog | None = None  # credit.releases as read from the log
     readiness: Readiness = field(default_factory=Readiness)
     # The fold and the policy sweep both write grades: one at a time, publish then commit.
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # GET /stats/disclosure reads and folds the whole log: one at a time, so that memory holds one copy
+    stats_reading: asyncio.Lock = field(default_factory=asyncio.Lock)
     stop_error: Exception | None = None  # the error that stopped the worker, if one did
 
     def policy_now(self) -> Policy:

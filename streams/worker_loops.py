@@ -49,8 +49,12 @@ def install_digests(app, worker: Worker) -> None:
 
     @app.timer(DIGEST_INTERVAL_S)
     async def publish_digests():
-        # The newest root of each partition this worker folds, and its Merkle tree's, when either moved.
-        for p, offset in store.applied_offsets().items():
+        # The newest root of each partition this worker folds, and its Merkle tree's, when either moved. Every
+        # (offset, root) pair is read before the first await: the fold commits on this loop, so during an await
+        # a partition's root could move past the offset read before it (a digest naming one offset with a later
+        # offset's root, which `verify` rightly calls a discrepancy). The tree is extended up to that offset.
+        roots = [(p, offset, store.log_root(p)) for p, offset in store.applied_offsets().items()]
+        for p, offset, log_root in roots:
             if p not in trees:
                 trees[p] = PartitionTree(store, p)
             tree = trees[p]
@@ -60,7 +64,7 @@ def install_digests(app, worker: Worker) -> None:
             size, tree_offset, root = tree.size, tree.last_offset, tree.root().hex()
             try:  # on the broker before the worker proves against it (GET /subjects/{id}/history?proofs=1)
                 await (await digests_topic.send(key=str(p).encode(), value=encode_digest({
-                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": store.log_root(p),
+                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": log_root,
                     "at": instant_text(datetime.now(timezone.utc)), "tree_size": size, "tree_root": root,
                     "tree_offset": tree_offset})))
             except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root

@@ -58,7 +58,7 @@ def kafka(tmp_path_factory):
 # these files, which load the cores or watch the clock, share one process and run one after
 # another, so that the two heaviest never meet and the clock-watching ones never meet a heavy one.
 ONE_AT_A_TIME = {"test_offline_commands.py", "test_worker_kill.py", "test_soak.py", "test_disk_full.py",
-                 "test_timers.py", "test_grades.py"}
+                 "test_timers.py", "test_grades.py", "test_releases.py"}
 
 
 def pytest_collection_modifyitems(items):

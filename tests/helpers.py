@@ -167,7 +167,7 @@ class Worker:
     the worker's principal, and a command given its env (`cli(..., env=worker.env)`) in its own role."""
 
     def __init__(self, bootstrap: str, data_dir: Path, web_port: int, env: dict[str, str] | None = None,
-                 authority_codes=()):
+                 authority_codes=(), subject_ids=()):
         self.env = {**os.environ, "CREDIT_LEDGER_KAFKA": bootstrap, "CREDIT_LEDGER_DATA_DIR": str(data_dir),
                     "CREDIT_LEDGER_WEB_PORT": str(web_port), **test_keys_env(), **(env or {})}
         self.url = f"http://127.0.0.1:{web_port}"
@@ -175,6 +175,7 @@ class Worker:
         self.log_path = self.data_dir / "worker.log"
         self.process: subprocess.Popen | None = None
         self.authority_codes = tuple(authority_codes)
+        self.subject_ids = tuple(subject_ids)  # a development subject principal each (self.tokens["subjects"])
         self.tokens: dict = {}
 
     def start(self) -> Worker:
@@ -183,7 +184,7 @@ class Worker:
         from streams.principals import create_dev_principals, write_kafka_credentials
 
         write_kafka_credentials(self.data_dir, kafka_credentials())
-        self.tokens = create_dev_principals(self.data_dir, self.authority_codes)
+        self.tokens = create_dev_principals(self.data_dir, self.authority_codes, subject_ids=self.subject_ids)
 
         self.process = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker"], cwd=REPO, env=self.env,
                                         stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,

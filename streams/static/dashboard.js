@@ -36,7 +36,8 @@
 
   const intFormat = new Intl.NumberFormat("zh-CN");
   const num = (n) => (n === null || n === undefined ? "—" : intFormat.format(n));
-  const rate = (n) => (n >= 10 ? n.toFixed(0) : n.toFixed(1));
+  // null: a count of the whole ledger withheld from a scoped supervisor (its snapshot's "withheld")
+  const rate = (n) => (n === null || n === undefined ? "—" : n >= 10 ? n.toFixed(0) : n.toFixed(1));
   // Instants arrive as ISO text in +08:00 (Asia/Shanghai): cut, not converted.
   const timeOf = (iso) => (iso ? iso.slice(5, 10) + " " + iso.slice(11, 19) : "—");
   const dayOf = (iso) => (iso ? iso.slice(0, 10) : "—");
@@ -104,7 +105,7 @@
     const speed = $("speed");
     speed.hidden = s.clock_speed === 1;
     speed.textContent = "时钟加速 " + num(s.clock_speed) + " 倍";
-    $("updated").textContent = "更新于 " + timeOf(s.generated_at);
+    $("updated").textContent = "更新于 " + timeOf(s.generated_at) + (s.scope ? "（限监管范围）" : "");
     setStatus(s.ready ? "live" : "wait", s.ready ? "实时" : "追赶中");
   }
 
@@ -113,7 +114,7 @@
     $("kpi-subjects").textContent = num(s.ledger.subjects);
     $("kpi-rate").textContent = rate(s.rates.per_s);
     $("kpi-deadlines").textContent = num(s.deadlines.pending_total);
-    $("kpi-grade-d").textContent = num(s.grades.counts.D);
+    $("kpi-grade-d").textContent = num(s.grades.counts ? s.grades.counts.D : null);
     $("kpi-lag").textContent = num(s.lag.total);
   }
 
@@ -129,9 +130,10 @@
   }
 
   function renderGrades(g, trend) {
-    const total = GRADES.reduce((sum, letter) => sum + (g.counts[letter] || 0), 0);
+    const counts = g.counts || {};
+    const total = GRADES.reduce((sum, letter) => sum + (counts[letter] || 0), 0);
     const rows = GRADES.map((letter) => {
-      const count = g.counts[letter] || 0;
+      const count = counts[letter] || 0;
       const share = total ? (100 * count) / total : 0;
       return el("div", { className: "row" },
         el("span", { className: "g-" + letter, text: `${letter} ${g.labels[letter] || ""}` }),
@@ -189,8 +191,8 @@
 
   function renderDeadlines(d) {
     const pending = d.pending;
-    $("deadlines-note").textContent = `待到期：承诺 ${num(pending.COMMITMENT || 0)}，异议 ${num(pending.OBJECTION || 0)}，` +
-      `修复 ${num(pending.REPAIR || 0)}`;
+    $("deadlines-note").textContent = pending === null ? "监管范围内：全账本待到期数不提供" :
+      `待到期：承诺 ${num(pending.COMMITMENT || 0)}，异议 ${num(pending.OBJECTION || 0)}，修复 ${num(pending.REPAIR || 0)}`;
     const near = d.near.map((n) => el("tr", { className: n.remaining_days <= 0 ? "overdue" : "" },
       el("td", { text: n.label }), subjectCell(n), el("td", { text: n.ref }), el("td", { text: n.due_on }),
       el("td", { className: "num", text: remaining(n.remaining_days) })));

@@ -250,6 +250,25 @@ def test_up_names_an_occupied_port(tmp_path):
     assert f"web port {port} is already in use" in done.stderr
 
 
+def test_up_with_three_brokers_names_an_occupied_port_of_its_second_node(tmp_path):
+    """`up --brokers 3`: its nodes listen from --kafka-port up in steps of 2; one of them taken is named, and
+    nothing is left running. Two brokers are refused (both would have to be in sync: they survive nothing)."""
+    first = free_port()
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", first + 2))
+        holder.listen()
+        done = cli("up", "--brokers", "3", "--data-dir", str(tmp_path / "data"), "--web-port", str(free_port()),
+                   "--kafka-port", str(first), timeout_s=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"port {first + 2} is already in use" in done.stderr
+    assert [] == [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+                  .splitlines() if "kafka.Kafka" in line and str(tmp_path) in line]
+    two = cli("up", "--brokers", "2", "--data-dir", str(tmp_path / "data2"), timeout_s=60)
+    assert two.returncode == 2 and "--brokers: 1 or 3" in two.stderr, two.stderr
+    assert not (tmp_path / "data2").exists()
+
+
 def test_an_unwritable_data_dir_is_named_before_anything_starts(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -309,7 +328,16 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
         # the live demo keeps telling new stories while `up` runs: the dashboard's numbers move
         # how to log in is printed, never a token: not in up's console, not in the worker's log
         assert f"{base}/dashboard (log in with the \"supervisor\" token in" in log_path.read_text()
-        secrets = [tokens["supervisor"], tokens["auditor"], tokens["admin"], *tokens["publishers"].values()]
+        # a development subject per demo organisation (本人): its own file, and no other
+        subject_id = url.split("/subjects/")[1]
+        assert len(tokens["subjects"]) == 40 and subject_id in tokens["subjects"]
+        status, own = http_json(url, token=tokens["subjects"][subject_id])
+        assert status == 200 and own["grade"]["letter"]
+        other = next(s for s in sorted(tokens["subjects"]) if s != subject_id)
+        assert http_json(f"{base}/subjects/{other}", token=tokens["subjects"][subject_id])[0] == 404
+        assert http_json(f"{base}/subjects/{other}", token=tokens["subjects"][other])[0] == 200
+        secrets = [tokens["supervisor"], tokens["auditor"], tokens["admin"], *tokens["publishers"].values(),
+                   *tokens["subjects"].values()]
         for text in (log_path.read_text(), (data_dir / "worker.log").read_text()):
             assert not [token for token in secrets if token in text]
         _, first = http_json(base + "/dashboard/snapshot", token=tokens["supervisor"])

@@ -97,7 +97,7 @@ def test_a_varint_longer_than_a_long_is_refused():
 def test_a_schema_with_a_type_it_has_no_reader_for_is_refused_when_generated(field_type):
     schema = {"type": "record", "name": "R", "fields": [{"name": "f", "type": field_type}]}
     with pytest.raises(NotImplementedError, match="fastavro"):
-        avro_decoder.generate(schema, {})
+        avro_decoder.source(schema, {})
 
 
 def test_a_negative_length_is_refused():

@@ -28,7 +28,8 @@ MARKER = {"erased_at": "2025-06-30T09:00:00+08:00", "reason": "本人申请删�
 
 def test_only_the_admin_may_erase_personal_information():
     for role in access.ROLES:
-        principal = access.Principal(f"p-{role}", role, ev.AUTHORITY if role == access.PUBLISHER else None)
+        principal = access.Principal(f"p-{role}", role, ev.AUTHORITY if role == access.PUBLISHER else None,
+                                     subject_id=ev.COMPANY if role == access.SUBJECT else None)
         reason = access.can(principal, "erase_personal_info")
         assert (reason is None) == (role == access.ADMIN), role
     assert access.ACTIONS["erase_personal_info"].non_public  # the act goes to credit.access-log

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from projections.fold import APPLIED, DUPLICATE, REJECTED, credit_file, fold, id_conflict
 from projections.policy import ACTIONS_ON_A_RECORD, DEFAULT_POLICY, parse_policy
 from projections.records import key_authority
+from projections.state_versions import VERSION_KEY, upcast
 from projections.deadlines import pending_deadlines, system_event
 from projections.validate import TIMER_SYSTEM, EdgeContext, validate_event
 from tests.unit import events as ev
@@ -364,7 +365,7 @@ def test_any_other_content_under_a_taken_id_is_a_conflict(edit, text):
 def unscoped(state: dict) -> dict:
     """A state as it was stored before records were identified per authority (ids, no digests)."""
     old = deepcopy(state)
-    del old["scoped_ids"]
+    del old["scoped_ids"], old[VERSION_KEY]
     for collection, table in old["records"].items():
         old["records"][collection] = {k.partition("/")[2]: v for k, v in table.items()}
     for name in ("objections", "repairs", "decisions", "grants"):
@@ -382,17 +383,17 @@ def test_a_state_stored_before_folds_on_as_the_scoped_one():
     for event in (ev.objection_resolved("O-1", "P-1"), by(CREDIT_OFFICE, ev.repair_decided("R-1", "P-1", "REJECTED")),
                   ev.commitment_fulfilled("C-1"), ev.query_authorization_revoked("Q-1"), ev.penalty_imposed("P-2")):
         new, outcome = when(state, event)
-        from_old, old_outcome = when(old, event)
+        from_old, old_outcome = when(upcast(old), event)
         assert outcome.kind == old_outcome.kind == APPLIED, (event["type"], old_outcome.reasons)
         assert {k: v for k, v in from_old.items() if k != "seen_event_ids"} == {
             k: v for k, v in new.items() if k != "seen_event_ids"}
         state, old = new, unscoped(new)
-    assert when(old, log[0])[1].kind == DUPLICATE  # an id stored with its offset alone stays a duplicate
+    assert when(upcast(old), log[0])[1].kind == DUPLICATE  # an id stored with its offset alone stays a duplicate
     assert credit_file(old)["records"] == credit_file(state)["records"]  # the views read either shape
 
 
 def test_the_fold_never_mutates_its_input_nor_an_old_state():
     old = unscoped(given(ev.penalty_imposed("P-1")))
     frozen = deepcopy(old)
-    fold(old, ev.penalty_fulfilled("P-1"), 99)
+    fold(upcast(old), ev.penalty_fulfilled("P-1"), 99)
     assert old == frozen

@@ -206,10 +206,11 @@ def test_an_open_tokens_file_is_refused_not_silently_replaced(tmp_path):
 
 
 def test_dev_principals_have_the_documented_shape_and_work(tmp_path):
-    tokens = create_dev_principals(tmp_path, [ev.AUTHORITY, SECOND_AUTHORITY])
+    tokens = create_dev_principals(tmp_path, [ev.AUTHORITY, SECOND_AUTHORITY], subject_ids=[ev.COMPANY])
     on_disk = json.loads((tmp_path / "tokens.json").read_text())
     assert on_disk == tokens
-    assert set(tokens) == {"supervisor", "auditor", "admin", "publishers"}
+    assert set(tokens) == {"supervisor", "auditor", "admin", "publishers", "subjects"}
+    assert set(tokens["subjects"]) == {ev.COMPANY}
     assert set(tokens["publishers"]) == {ev.AUTHORITY, SECOND_AUTHORITY}
     for name in ("tokens.json", "principals.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
@@ -219,6 +220,9 @@ def test_dev_principals_have_the_documented_shape_and_work(tmp_path):
     assert principals.authenticate("Bearer " + tokens["supervisor"]).role == SUPERVISOR
     publisher = principals.authenticate("Bearer " + tokens["publishers"][SECOND_AUTHORITY])
     assert (publisher.role, publisher.authority_code) == (PUBLISHER, SECOND_AUTHORITY)
+    subject = principals.authenticate("Bearer " + tokens["subjects"][ev.COMPANY])
+    assert (subject.role, subject.subject_id, subject.name) == ("subject", ev.COMPANY, f"dev-subject-{ev.COMPANY}")
+    assert create_dev_principals(tmp_path, [ev.AUTHORITY]) == tokens  # kept by the next `up`
 
 
 def test_dev_principals_are_idempotent_and_keep_the_operators_own(tmp_path):

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projections.deadlines import Deadline
+from projections.state_versions import STATE_VERSION, VERSION_KEY
 from streams.store import BLOCK_CACHE_BYTES, MemoryStore, SubjectStore, timer_key, timer_value
 
 DEADLINE = Deadline("2026-12-09T00:00:00+08:00", "91420200MA4KXXXX0X", "OBJECTION", "HS-O-1", "2026-12-08", True)
@@ -76,15 +77,15 @@ def test_a_reopened_store_keeps_its_bloom_filter_and_its_block_cache(tmp_path):
     """rocksdict opens an existing store's column families with its own defaults unless told otherwise:
     every worker restart would fold with an 8 MiB cache and files written without a bloom filter."""
     store = SubjectStore(tmp_path / "store")
-    store.write({"S1": {"n": 1}}, {0: 0})
+    store.write({"S1": {"n": 1, VERSION_KEY: STATE_VERSION}}, {0: 0})
     store.close()
     store = SubjectStore(tmp_path / "store")  # as a restarted worker opens it
     try:
         assert int(store._db.property_value("rocksdb.block-cache-capacity")) == BLOCK_CACHE_BYTES
-        store.write({"S2": {"n": 2}}, {0: 1})
+        store.write({"S2": {"n": 2, VERSION_KEY: STATE_VERSION}}, {0: 1})
         store._db.flush()  # a table file written after the restart: its keys go into a filter
         keys, filtered = _keys_and_filtered_keys(store)
         assert keys >= 2 and filtered == keys
-        assert store.get("S1") == {"n": 1} and store.get("S2") == {"n": 2}
+        assert store.get("S1")["n"] == 1 and store.get("S2")["n"] == 2
     finally:
         store.close()

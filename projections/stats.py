@@ -1,0 +1,320 @@
+"""Statistics for assessment (考核) and circulars (通报): per authority, region or industry, what was
+published on time, late or not at all, what was exempt, which objections and repairs were decided late,
+and which events were rejected by which rule. Pure: plain data in, rows out.
+
+The figures are computed from the log alone, as the ledger folds it (projections/replay.py), so a rebuild
+gives the same numbers, and they are bitemporal: a period is a range of valid-time days, and the figures
+are those known at the report instant `as_of` (only events and rejections recorded by then count).
+
+What falls in a period [from_day, to_day] (both included):
+- a permit or penalty decision whose decision date (its DecisionRegistered's occurred_on, else its record's)
+  is in the period, under the authority that made it. Each decision counts once, in one outcome:
+  historical (an import, R10) > exempt (not public, R8) > late (迟报) > on time, once its record arrived;
+  missing (漏报) when it has not arrived and its 7 working days ended by `as_of` (whether the timers wrote
+  its DisclosureOverdue yet or not); pending while they run;
+- an objection or a repair filed (requested) in the period, under the authority of the record it is about.
+  Decided late: decided after its deadline (acceptance within its working days of the filing, then the
+  decision within its working days of the acceptance; with no acceptance, both in a row), or marked overdue
+  by the timers. Overdue open: undecided at `as_of`, its deadline past;
+- a rejection whose rejected_at (Asia/Shanghai) is in the period, by rule. It is the authority's whose event
+  the log holds at its partition and offset; one the edge refused never reached the log and names no
+  authority: its row is UNATTRIBUTED. A rejection published twice (at-least-once) counts once;
+- `reported`: the authority's accepted events (the timers' excluded) whose occurred_on is in the period;
+  `silent_matters`: the matters of its register entry none of which it reported (MATTER_OF_TYPE).
+
+Every authority of the register (the policy's authorities.register in force on the day of `as_of`) has
+a row; one that reported nothing in the period is a row of zeros flagged `gap`. An authority that is not
+in the register but appears in the log has a row flagged registered=false.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from projections.calendar import deadline_instant
+from projections.canonical import SHANGHAI
+from projections.catalogue import EARLIEST_DATE, LATEST_DATE
+from projections.policy import AuthorityEntry, Policy, PolicyBook, policy_for
+from projections.records import PENDING, key, key_authority, recorded_day
+from projections.replay import replay
+from projections.validate import TIMER_SYSTEM
+
+BY = ("authority", "region", "industry")
+PERIOD_DAYS_MAX = 3_700  # ten years and some: a period longer than this is no assessment period
+RULES_SHOWN_MAX = 200  # distinct rules kept per row (the catalogue names fewer): a bound on the output
+UNATTRIBUTED = "UNATTRIBUTED"  # the row of rejections that name no authority (refused at the edge)
+UNREGISTERED = "UNREGISTERED"  # the region or industry of an authority not in the register
+DISCLOSURE_OUTCOMES = ("on_time", "late", "missing", "pending", "exempt", "historical")
+PROCESSING_OUTCOMES = ("filed", "decided", "decided_late", "overdue_open")
+# The matter of the register (policy.MATTERS) an event reports; a DecisionRegistered's is its decision_kind.
+MATTER_OF_TYPE = {"PermitGranted": "PERMIT", "PermitRevoked": "PERMIT", "PenaltyImposed": "PENALTY",
+                  "PenaltyFulfilled": "PENALTY", "PenaltyRevoked": "PENALTY", "CommitmentMade": "COMMITMENT",
+                  "CommitmentFulfilled": "COMMITMENT", "CommitmentBreached": "COMMITMENT", "ListEntered": "LIST",
+                  "ListExited": "LIST", "RatingAssigned": "RATING", "InspectionRecorded": "INSPECTION"}
+COUNTS = ("reported", *(f"{kind}_{o}" for kind in ("permits", "penalties") for o in DISCLOSURE_OUTCOMES),
+          *(f"{kind}_{o}" for kind in ("objections", "repairs") for o in PROCESSING_OUTCOMES), "rejected")
+
+
+class StatsError(ValueError):
+    """A parameter of the statistics that is out of its bounds: its name and why."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "rule": "stats", "message": self.message}
+
+
+@dataclass(frozen=True)
+class Period:
+    from_day: str  # ISO date, included
+    to_day: str  # ISO date, included
+
+    def __contains__(self, day) -> bool:
+        return isinstance(day, str) and self.from_day <= day[:10] <= self.to_day
+
+
+def period(from_day, to_day) -> Period:
+    """The period [from_day, to_day], checked: ISO dates in the catalogue's range, in order, at most
+    PERIOD_DAYS_MAX days; StatsError naming the parameter otherwise."""
+    days = []
+    for name, text in (("from", from_day), ("to", to_day)):
+        try:
+            if not (isinstance(text, str) and len(text) == 10):
+                raise ValueError
+            days.append(date.fromisoformat(text))
+        except ValueError:
+            raise StatsError(name, f"a date like 2024-01-01, not {str(text)[:40]!r}") from None
+        if not EARLIEST_DATE <= text <= LATEST_DATE:
+            raise StatsError(name, f"a date from {EARLIEST_DATE} to {LATEST_DATE}")
+    if days[0] > days[1]:
+        raise StatsError("to", f"{to_day} is before from {from_day}")
+    if (days[1] - days[0]).days + 1 > PERIOD_DAYS_MAX:
+        raise StatsError("to", f"a period of at most {PERIOD_DAYS_MAX:,} days")
+    return Period(from_day, to_day)
+
+
+def _known(moment_text, as_of: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(moment_text) <= as_of
+    except (TypeError, ValueError):
+        return False
+
+
+def _zeros() -> dict:
+    return {**{name: 0 for name in COUNTS}, "rejected_by_rule": {}}
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+        self.matters: dict[str, set[str]] = {}  # authority -> the matters it reported in the period
+
+    def add(self, authority: str, name: str, by: int = 1) -> None:
+        self.rows.setdefault(authority, _zeros())[name] += by
+
+    def rule(self, authority: str, rule: str) -> None:
+        rules = self.rows.setdefault(authority, _zeros())["rejected_by_rule"]
+        if rule in rules or len(rules) < RULES_SHOWN_MAX:
+            rules[rule] = rules.get(rule, 0) + 1
+
+
+def _disclosure_outcome(state: dict, decision_key: str, decision: dict, as_of: datetime) -> str:
+    if decision["arrived"]:
+        if decision.get("historical"):
+            return "historical"
+        collection = "permits" if decision["decision_kind"] == "PERMIT" else "penalties"
+        record = state["records"][collection].get(key(key_authority(decision_key), decision["record_id"]), {})
+        if record.get("exemption"):
+            return "exempt"
+        return "late" if decision.get("late") else "on_time"
+    due_on = decision.get("due_on")
+    if decision.get("overdue") or (due_on and deadline_instant(date.fromisoformat(due_on)) <= as_of):
+        return "missing"
+    return "pending"
+
+
+def _decision_due(item: dict, filed_on: str, accept_days: int, decide_days: int, policy: Policy) -> date:
+    """The last day an objection or repair may be decided in time (R13): from its acceptance, if it has one,
+    else the acceptance's last day and then the decision's working days."""
+    calendar = policy.calendar
+    accepted_on = item.get("accepted_on")
+    if accepted_on:
+        return calendar.add_working_days(date.fromisoformat(accepted_on), decide_days).due_on
+    accept_by = calendar.add_working_days(date.fromisoformat(filed_on), accept_days).due_on
+    return calendar.add_working_days(accept_by, decide_days).due_on
+
+
+def _processing(tally: _Tally, state: dict, the_period: Period, as_of: datetime,
+                policy: Policy | PolicyBook) -> None:
+    for table, noun, filed, decided in (("objections", "objections", "filed_on", "resolved_on"),
+                                        ("repairs", "repairs", "requested_on", "decided_on")):
+        for item_key, item in state.get(table, {}).items():
+            if item.get(filed) not in the_period:
+                continue
+            authority = key_authority(item_key)
+            in_force = policy_for(policy, recorded_day(item) if item.get("recorded_at") else item[filed])
+            days = ((in_force.objection_acceptance_working_days, in_force.objection_decision_working_days)
+                    if table == "objections" else
+                    (in_force.repair_acceptance_working_days, in_force.repair_decision_working_days))
+            due = _decision_due(item, item[filed], *days, in_force)
+            tally.add(authority, f"{noun}_filed")
+            if item["status"] != PENDING:
+                tally.add(authority, f"{noun}_decided")
+                if item.get("overdue") or (item.get(decided) or "") > due.isoformat():
+                    tally.add(authority, f"{noun}_decided_late")
+            elif item.get("overdue") or deadline_instant(due) <= as_of:
+                tally.add(authority, f"{noun}_overdue_open")
+
+
+def _rejections(tally: _Tally, rejections: Iterable[dict], authority_at: dict[tuple[int, int], str],
+                the_period: Period, as_of: datetime, events_topic: str) -> None:
+    """Each rejected event once, on the day of its first rejection known at `as_of`: a worker that folds the log
+    again (a restart before its commit, a new store) publishes the same event's rejection again."""
+    first: dict[tuple[int, int], tuple[datetime, dict]] = {}
+    counted: list[tuple[str, dict]] = []
+    for rejection in rejections:
+        at = rejection.get("rejected_at")
+        if not _known(at, as_of):
+            continue
+        place = (rejection.get("partition", -1), rejection.get("offset", -1))
+        if rejection.get("topic") == events_topic and place[1] >= 0:
+            moment = datetime.fromisoformat(at)
+            if place not in first or moment < first[place][0]:
+                first[place] = (moment, rejection)
+        else:
+            counted.append((UNATTRIBUTED, rejection))  # refused at the edge: it never reached the log
+    counted += [(authority_at.get(place, UNATTRIBUTED), rejection) for place, (_, rejection) in first.items()]
+    for authority, rejection in counted:
+        day = datetime.fromisoformat(rejection["rejected_at"]).astimezone(SHANGHAI).date().isoformat()
+        if day not in the_period:
+            continue
+        tally.add(authority, "rejected")
+        for rule in sorted({reason.get("rule", "?") for reason in rejection.get("reasons", ())}):
+            tally.rule(authority, rule)
+
+
+def _authority_of(event) -> str | None:
+    source = event.get("source") if isinstance(event, dict) else None
+    code = source.get("authority_code") if isinstance(source, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterable[dict], the_period: Period,
+                     as_of: datetime, policy: Policy | PolicyBook, by: str = "authority",
+                     events_topic: str = "credit.events") -> dict:
+    """The statistics of `the_period` as known at `as_of` (an aware instant), grouped `by` one of BY.
+
+    `events`: (partition, offset, event in JSON form, as decoded from the log, with its recorded_at), in
+    log order within each partition; `rejections`: the records of credit.rejected, decoded."""
+    if by not in BY:
+        raise StatsError("by", f"one of {', '.join(BY)}")
+    if as_of.tzinfo is None:
+        raise StatsError("as_of", "an instant with its offset")
+    authority_at: dict[tuple[int, int], str] = {}
+    known: list[tuple[int, int, dict]] = []
+    for partition, offset, event in events:
+        code = _authority_of(event)
+        if code is not None:
+            authority_at[partition, offset] = code
+        if isinstance(event, dict) and _known(event.get("recorded_at"), as_of):
+            known.append((partition, offset, event))
+    known.sort(key=lambda item: (item[0], item[1]))
+    folded = replay(((offset, event) for _, offset, event in known), policy=policy, deadlines=False)
+    tally = _Tally()
+    for subject_id, state in folded.states.items():
+        for decision_key, decision in state["decisions"].items():
+            if (decision.get("decided_on") or decision.get("record_decided_on")) in the_period:
+                kind = "permits" if decision["decision_kind"] == "PERMIT" else "penalties"
+                tally.add(key_authority(decision_key), f"{kind}_{_disclosure_outcome(state, decision_key, decision, as_of)}")
+        _processing(tally, state, the_period, as_of, policy)
+    for entries in folded.history.values():
+        for entry in entries:
+            event = entry["event"]
+            if event["source"].get("system") != TIMER_SYSTEM and event["occurred_on"] in the_period:
+                code = event["source"]["authority_code"]
+                tally.add(code, "reported")
+                matter = (event["payload"]["decision_kind"] if event["type"] == "DecisionRegistered"
+                          else MATTER_OF_TYPE.get(event["type"]))
+                if matter is not None:
+                    tally.matters.setdefault(code, set()).add(matter)
+    _rejections(tally, rejections, authority_at, the_period, as_of, events_topic)
+    in_force = policy_for(policy, as_of.astimezone(SHANGHAI).date().isoformat())
+    rows = _authority_rows(tally.rows, tally.matters, in_force.authority_register)
+    return {"from": the_period.from_day, "to": the_period.to_day, "as_of": as_of.astimezone(SHANGHAI).isoformat(),
+            "by": by, "policy_version": in_force.version,
+            "rows": rows if by == "authority" else _grouped(rows, by), "totals": _sum(rows)}
+
+
+def _authority_rows(counts: dict[str, dict], reported: dict[str, set[str]],
+                    register: tuple[AuthorityEntry, ...]) -> list[dict]:
+    """A row per authority of the register, then per other authority the log names. `silent_matters`: the
+    matters of its register entry of which it reported nothing in the period (all of them: a gap)."""
+    rows = []
+    listed = {entry.code for entry in register}
+    for entry in register:
+        row = counts.get(entry.code) or _zeros()
+        silent = [matter for matter in entry.matters if matter not in reported.get(entry.code, ())]
+        rows.append({"authority_code": entry.code, "authority_name": entry.name, "region": entry.region,
+                     "industry": entry.industry, "matters": list(entry.matters), "registered": True,
+                     "gap": row["reported"] == 0, "silent_matters": silent, **row})
+    for code in sorted(counts.keys() - listed):
+        rows.append({"authority_code": code, "authority_name": None, "region": UNREGISTERED,
+                     "industry": UNREGISTERED, "matters": [], "registered": False, "gap": False,
+                     "silent_matters": [], **counts[code]})
+    for row in rows:
+        row["rejected_by_rule"] = dict(sorted(row["rejected_by_rule"].items()))
+    return rows
+
+
+def _sum(rows: list[dict]) -> dict:
+    total = _zeros()
+    for row in rows:
+        for name in COUNTS:
+            total[name] += row[name]
+        for rule, count in row["rejected_by_rule"].items():
+            total["rejected_by_rule"][rule] = total["rejected_by_rule"].get(rule, 0) + count
+    total["authorities"] = len(rows)
+    total["gaps"] = sum(1 for row in rows if row["gap"])
+    total["rejected_by_rule"] = dict(sorted(total["rejected_by_rule"].items()))
+    return total
+
+
+def _grouped(rows: list[dict], by: str) -> list[dict]:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row[by], []).append(row)
+    rows = []
+    for name, members in sorted(groups.items()):
+        total = _sum(members)
+        rows.append({by: name, "authorities": total.pop("authorities"), "gaps": total.pop("gaps"), **total})
+    return rows
+
+
+def stats_request(from_day, to_day, by, as_of, now: datetime) -> tuple[Period, str, datetime]:
+    """The parameters of a request for statistics (GET /stats/disclosure, `credit-ledger stats`), checked:
+    (the period, the grouping, the report instant: `as_of`, a date meaning 00:00 Asia/Shanghai, else `now`).
+    StatsError or canonical.BadInstant (both ValueError with as_dict) naming the parameter otherwise."""
+    from projections.canonical import read_instant
+
+    the_period = period(from_day, to_day)
+    by = "authority" if by is None else by
+    if by not in BY:
+        raise StatsError("by", f"one of {', '.join(BY)}")
+    return the_period, by, now if as_of is None else read_instant(as_of, "as_of")
+
+
+def flat_row(row: dict) -> dict:
+    """A row as CSV cells: lists joined by ";", the rejections by rule as "rule=count;..."."""
+    flat = {}
+    for name, value in row.items():
+        if name == "rejected_by_rule":
+            value = ";".join(f"{rule}={count}" for rule, count in value.items())
+        elif isinstance(value, list):
+            value = ";".join(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        flat[name] = "" if value is None else value
+    return flat

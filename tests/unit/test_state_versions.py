@@ -1,0 +1,66 @@
+"""Stored states of older versions are upcast when read, outside the fold (projections/state_versions.py)."""
+from __future__ import annotations
+
+from copy import deepcopy
+
+import pytest
+
+from projections.fold import APPLIED, credit_file, fold
+from projections.state_versions import STATE_VERSION, VERSION_KEY, UnknownStateVersion, upcast, version_of
+from streams.store import MemoryStore, SubjectStore
+from tests.unit import events as ev
+from tests.unit.test_fold_rules import given
+from tests.unit.test_ownership import unscoped
+
+
+def version_0(state: dict) -> dict:
+    """As the first stored states were: the ids seen a list, tables keyed by the publisher's own id."""
+    old = unscoped(state)
+    old["seen_event_ids"] = sorted(old["seen_event_ids"])
+    return old
+
+
+STATE = given(ev.penalty_imposed("P-1", "2024-06-03"), ev.commitment_made("C-1"), ev.query_authorized("Q-1"))
+
+
+def test_a_new_state_is_of_the_current_version_and_passes_through_unchanged():
+    assert STATE[VERSION_KEY] == STATE_VERSION == 2 and version_of(STATE) == 2
+    assert upcast(STATE) is STATE
+
+
+@pytest.mark.parametrize("old, version", [(version_0(STATE), 0), (unscoped(STATE), 1)])
+def test_an_older_state_is_told_by_its_shape_and_upcast_to_the_same_file(old, version):
+    frozen = deepcopy(old)
+    assert version_of(old) == version
+    new = upcast(old)
+    assert old == frozen  # the stored state is not touched
+    assert new[VERSION_KEY] == STATE_VERSION
+    assert {k: v for k, v in new.items() if k != "seen_event_ids"} == {
+        k: v for k, v in STATE.items() if k != "seen_event_ids"}
+    assert set(new["seen_event_ids"]) == set(STATE["seen_event_ids"])
+    assert credit_file(new) == credit_file(STATE)
+
+
+@pytest.mark.parametrize("version", [3, 99, -1, "2"])
+def test_a_state_of_a_version_this_code_does_not_know_is_refused_with_what_to_do(version):
+    with pytest.raises(UnknownStateVersion, match="rebuild"):
+        upcast({**STATE, VERSION_KEY: version})
+
+
+def test_the_fold_takes_only_a_current_state():
+    with pytest.raises(AssertionError, match="upcast"):
+        fold(unscoped(STATE), ev.penalty_fulfilled("P-1", "2024-06-03"), 99)
+    assert fold(upcast(unscoped(STATE)), ev.penalty_fulfilled("P-1", "2024-06-03"), 99)[1].kind == APPLIED
+
+
+def test_the_stores_upcast_what_they_read(tmp_path):
+    rocks = SubjectStore(tmp_path / "store")
+    memory = MemoryStore()
+    try:
+        for store in (rocks, memory):
+            store.write({"S-old": version_0(STATE), "S-new": STATE}, {0: 5})
+            assert store.get("S-old")[VERSION_KEY] == STATE_VERSION
+            assert credit_file(store.get("S-old")) == credit_file(STATE) == credit_file(store.get("S-new"))
+            assert store.get("S-none") is None
+    finally:
+        rocks.close()

@@ -1,0 +1,215 @@
+"""Statistics for assessment (projections/stats.py): a month of one authority's 双公示, objections, repairs and
+rejections, each number worked out by hand below; the bitemporal cut; gaps; invariance under duplicate
+delivery and under reordering across subjects."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ops.demo import authority_codes
+from projections.canonical import SHANGHAI
+from projections.ids import make_uscc
+from projections.policy import DEFAULT_POLICY, parse_policy
+from projections.stats import COUNTS, UNATTRIBUTED, StatsError, disclosure_stats, period
+from tests.unit import events as ev
+
+MARCH = period("2025-03-01", "2025-03-31")
+REPORT = datetime(2025, 4, 30, 0, 0, tzinfo=SHANGHAI)
+SECRET = {"exemption": "STATE_SECRET", "exemption_basis": "《政府信息公开条例》第十四条：依法确定为国家秘密"}
+
+
+def no(record_id: str) -> str:
+    return ev.decision_no(record_id)
+
+
+def march() -> list[dict]:
+    """March 2025 has no holiday: 7 working days from Monday 03-03 end on Wednesday 03-12."""
+    return [
+        ev.subject_registered(),
+        # two old penalties, decided in November (outside the period), to be repaired in March
+        ev.penalty_imposed("P-9", "2024-11-01"), ev.penalty_imposed("P-10", "2024-11-01"),
+        ev.penalty_fulfilled("P-9", "2024-11-08"), ev.penalty_fulfilled("P-10", "2024-11-08"),
+        ev.decision_registered(no("P-1"), on="2025-03-03"),
+        ev.penalty_imposed("P-1", "2025-03-03", recorded_at="2025-03-05T10:00:00+08:00"),   # on time
+        ev.decision_registered(no("P-2"), on="2025-03-03"),
+        ev.penalty_imposed("P-2", "2025-03-03", recorded_at="2025-03-20T10:00:00+08:00"),   # late (迟报)
+        ev.decision_registered(no("P-3"), on="2025-03-03"),                                 # missing (漏报)
+        ev.decision_registered(no("P-7"), on="2025-03-03"),
+        ev.disclosure_overdue(no("P-7"), due_on="2025-03-12", on="2025-03-13"),
+        ev.penalty_imposed("P-7", "2025-03-03", recorded_at="2025-03-25T10:00:00+08:00"),   # late, not missing too
+        ev.permit_granted("X-1", "2025-03-04"),                                             # on time, unregistered
+        ev.valid("PenaltyImposed", ev.penalty_payload(record_id="P-4", decision_no=no("P-4"), **SECRET),
+                 "2025-03-05", classification="INTERNAL"),                                  # exempt
+        ev.decision_registered(no("P-5"), on="2025-04-01"),                                 # April: not counted
+        # O-1 accepted 03-11, decided by 03-18: in time; O-2 accepted 03-24, decided by 03-31: late
+        ev.objection_filed("O-1", "P-1", on="2025-03-10"), ev.objection_accepted("O-1", "P-1", on="2025-03-11"),
+        ev.objection_resolved("O-1", "P-1", on="2025-03-17"),
+        ev.objection_filed("O-2", "P-2", on="2025-03-21"), ev.objection_accepted("O-2", "P-2", on="2025-03-24"),
+        ev.objection_resolved("O-2", "P-2", on="2025-04-07"),
+        # R-1 accepted 03-04, decided by 03-11: decided on 03-20, late; R-2 never accepted nor decided
+        ev.repair_requested("R-1", "P-9", on="2025-03-03"), ev.repair_accepted("R-1", "P-9", on="2025-03-04"),
+        ev.repair_decided("R-1", "P-9", on="2025-03-20"),
+        ev.repair_requested("R-2", "P-10", on="2025-03-03"),
+    ]
+
+
+def logged(events: list[dict], partition: int = 0) -> list[tuple[int, int, dict]]:
+    return [(partition, offset, event) for offset, event in enumerate(events)]
+
+
+def rejection(offset: int, rule: str, at: str = "2025-03-14T09:00:00+08:00", partition: int = 0,
+              topic: str = "credit.events") -> dict:
+    return {"topic": topic, "partition": partition, "offset": offset, "rejected_at": at,
+            "reasons": [{"field": "payload.record_id", "rule": rule, "message": "..."}]}
+
+
+def row_of(result: dict, code: str = ev.AUTHORITY) -> dict:
+    (row,) = [row for row in result["rows"] if row.get("authority_code") == code]
+    return row
+
+
+def counts(row: dict) -> dict:
+    return {name: row[name] for name in COUNTS if row[name]}
+
+
+def test_a_month_of_one_authority_worked_out_by_hand():
+    events = march()
+    duplicate = len(events)
+    events.append(ev.penalty_imposed("P-1", "2025-03-03", recorded_at="2025-03-14T08:00:00+08:00"))  # rejected
+    rejections = [rejection(duplicate, "duplicate_id"), rejection(duplicate, "duplicate_id"),  # published twice
+                  rejection(-1, "date", partition=-1), rejection(duplicate, "late", at="2025-05-02T09:00:00+08:00")]
+    result = disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY)
+    row = row_of(result)
+    assert (row["registered"], row["gap"], row["authority_name"]) == (True, False, "国家税务总局郑州市税务局")
+    # reported: 4 registrations, 3 penalties of 03-03, the permit, the exempt penalty, O-1 ×3, O-2 ×2 (its
+    # decision is April's), R-1 ×3, R-2 ×1 = 18 (the timers' DisclosureOverdue is not the authority's)
+    assert counts(row) == {
+        "reported": 18,
+        "penalties_on_time": 1, "penalties_late": 2, "penalties_missing": 1, "penalties_exempt": 1,
+        "permits_on_time": 1,
+        "objections_filed": 2, "objections_decided": 2, "objections_decided_late": 1,
+        "repairs_filed": 2, "repairs_decided": 1, "repairs_decided_late": 1, "repairs_overdue_open": 1,
+        "rejected": 1}
+    assert row["rejected_by_rule"] == {"duplicate_id": 1}
+    # 郑州's tax bureau reports PERMIT, PENALTY, RATING and LIST: none of the last two in March
+    assert (row["matters"], row["silent_matters"]) == (["PERMIT", "PENALTY", "RATING", "LIST"], ["RATING", "LIST"])
+    unattributed = row_of(result, UNATTRIBUTED)
+    assert (unattributed["registered"], unattributed["rejected"], unattributed["rejected_by_rule"]) == (
+        False, 1, {"date": 1})
+    assert result["totals"]["rejected"] == 2 and result["totals"]["rejected_by_rule"] == {"date": 1, "duplicate_id": 1}
+    # rejected again on 04-10 by a worker that folded the log anew: still one rejected event, March's
+    again = rejections + [rejection(duplicate, "duplicate_id", at="2025-04-10T09:00:00+08:00")]
+    assert row_of(disclosure_stats(logged(events), again, MARCH, REPORT, DEFAULT_POLICY))["rejected"] == 1
+    april = disclosure_stats(logged(events), again, period("2025-04-01", "2025-04-30"), REPORT, DEFAULT_POLICY)
+    assert row_of(april)["rejected"] == 0
+
+
+def test_the_figures_are_those_known_at_the_report_instant():
+    # On 03-13 at 00:00: P-1 is here on time; P-2, P-3 and P-7 are not here and their 7 working days ended on
+    # 03-12 (P-7's timer notice is recorded on 03-13 at 10:00: later); O-1 is open, its decision due 03-18.
+    early = disclosure_stats(logged(march()), [], MARCH, datetime(2025, 3, 13, tzinfo=SHANGHAI), DEFAULT_POLICY)
+    row = row_of(early)
+    assert (row["penalties_on_time"], row["penalties_missing"], row["penalties_late"], row["penalties_pending"]) == (
+        1, 3, 0, 0)
+    assert (row["objections_filed"], row["objections_decided"], row["objections_overdue_open"]) == (1, 0, 0)
+    # R-1 decision was due 03-11 and is not decided on 03-13: overdue and open; R-2's (no acceptance:
+    # 03-05 + 5 working days = 03-12) too
+    assert (row["repairs_filed"], row["repairs_decided"], row["repairs_overdue_open"]) == (2, 0, 2)
+    # on 03-10, the three decisions' periods still run
+    earlier = row_of(disclosure_stats(logged(march()), [], MARCH, datetime(2025, 3, 10, tzinfo=SHANGHAI),
+                                      DEFAULT_POLICY))
+    assert (earlier["penalties_on_time"], earlier["penalties_pending"], earlier["penalties_missing"]) == (1, 3, 0)
+
+
+def test_an_authority_of_the_register_with_nothing_is_a_row_of_zeros_flagged_as_a_gap():
+    result = disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY)
+    gap = row_of(result, ev.OTHER_AUTHORITY)
+    assert gap["gap"] and gap["registered"] and counts(gap) == {} and gap["region"] == "410100"
+    assert gap["silent_matters"] == gap["matters"] == ["PERMIT", "PENALTY", "COMMITMENT", "RATING"]
+    assert len(result["rows"]) == len(DEFAULT_POLICY.authority_register)
+    assert result["totals"]["gaps"] == len(DEFAULT_POLICY.authority_register) - 1
+
+
+def test_rows_by_region_and_by_industry_sum_the_authorities():
+    by_authority = disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY)
+    for by in ("region", "industry"):
+        grouped = disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY, by=by)
+        assert grouped["totals"] == by_authority["totals"]
+        assert sum(row["authorities"] for row in grouped["rows"]) == len(by_authority["rows"])
+    regions = {row["region"]: row for row in disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY,
+                                                               by="region")["rows"]}
+    assert set(regions) == {"410100", "440700", "630200", "420200"}
+    assert (regions["410100"]["authorities"], regions["410100"]["gaps"], regions["410100"]["penalties_late"]) == (7, 6, 2)
+    assert regions["440700"]["gaps"] == 7 and regions["440700"]["reported"] == 0
+
+
+def test_each_decision_counts_once():
+    result = disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY)
+    row = row_of(result)
+    # P-1, P-2, P-3, P-4, P-7 decided in March: five penalty decisions, one outcome each
+    assert sum(row[f"penalties_{o}"] for o in ("on_time", "late", "missing", "pending", "exempt", "historical")) == 5
+
+
+def test_the_register_is_checked_with_clear_errors():
+    assert set(authority_codes()) <= {entry.code for entry in DEFAULT_POLICY.authority_register}
+    text = (__import__("pathlib").Path(__file__).parents[2] / "projections/policies/2024.1.yaml").read_text("utf-8")
+    first = '{code: "1141010000104729X6", name: 郑州市市场监督管理局, region: "410100"'
+    assert first in text
+    for broken, message in (
+            (first.replace('region: "410100"', "region: 410100"), r"authorities.register\[0\].region: a 6-digit"),
+            (first.replace("1141010000104729X6", "1141010000104729X7"), r"register\[0\].code: a unified social"),
+            (first.replace("1141010000104729X6", "1141010087525218XA"), r"register\[1\].code: 1141010087525218XA is listed twice"),
+            (first.replace("name: 郑州市市场监督管理局", "name: ''"), r"register\[0\].name: 1 to 100")):
+        with pytest.raises(ValueError, match=message):
+            parse_policy(text.replace(first, broken), "broken.yaml")
+    with pytest.raises(ValueError, match=r"register\[0\].matters: a list of distinct matters"):
+        parse_policy(text.replace("matters: [PERMIT, PENALTY, COMMITMENT, LIST, INSPECTION]",
+                                  "matters: [PERMIT, PERMIT]", 1), "broken.yaml")
+    with pytest.raises(ValueError, match=r"register\[0\]: a mapping of exactly"):
+        parse_policy(text.replace(first + ", industry:", first + ", sector:", 1), "broken.yaml")
+
+
+@pytest.mark.parametrize(("from_day", "to_day", "field"), [
+    ("2025-03-31", "2025-03-01", "to"), ("2025-3-1", "2025-03-31", "from"), ("1900-01-01", "2025-03-31", "from"),
+    ("2000-01-01", "2025-03-31", "to"), (None, "2025-03-31", "from")])
+def test_a_bad_period_names_its_parameter(from_day, to_day, field):
+    with pytest.raises(StatsError) as raised:
+        period(from_day, to_day)
+    assert raised.value.field == field
+
+
+def test_a_bad_grouping_or_a_naive_instant_is_refused():
+    with pytest.raises(StatsError, match="by: one of authority, region, industry"):
+        disclosure_stats([], [], MARCH, REPORT, DEFAULT_POLICY, by="city")
+    with pytest.raises(StatsError, match="as_of"):
+        disclosure_stats([], [], MARCH, datetime(2025, 4, 30), DEFAULT_POLICY)
+
+
+OTHER_COMPANY = make_uscc("410105", 2)
+
+
+def _for_other_company(event: dict) -> dict:
+    return {**event, "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, event["event_id"])),
+            "subject": {**event["subject"], "id": OTHER_COMPANY}}
+
+
+BASE = march()
+OTHER = [_for_other_company(event) for event in BASE[:9]]  # the other company: its first decisions only
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_counts_are_invariant_under_duplicate_delivery_and_reordering_across_subjects(data):
+    expected = disclosure_stats(logged(BASE + OTHER), [], MARCH, REPORT, DEFAULT_POLICY)
+    # an interleaving of the two subjects' events, each subject's own order kept, with some events delivered twice
+    picks = data.draw(st.permutations([0] * len(BASE) + [1] * len(OTHER)))
+    queues, merged = [list(BASE), list(OTHER)], []
+    for pick in picks:
+        merged.append(queues[pick].pop(0))
+        if data.draw(st.integers(0, 4)) == 0:
+            merged.append(merged[-1])  # delivered again (at-least-once): the same event at a later offset
+    assert disclosure_stats(logged(merged), [], MARCH, REPORT, DEFAULT_POLICY) == expected
