@@ -15,6 +15,7 @@ from pathlib import Path
 
 from projections.canonical import SHANGHAI
 from projections.deadlines import KINDS, Deadline
+from projections.effects import DeadlineCounter
 from streams.store import SubjectStore, timer_key, timer_value
 
 WRITE_CHUNK = 10_000  # deadlines per store write, like a busy batch of the ledger fold
@@ -53,9 +54,9 @@ def bench_timers(count: int, due_fraction: float = 0.01) -> dict:
         for deadline in synthetic_deadlines(count, start):
             chunk[timer_key(deadline)] = timer_value(deadline, 0)
             if len(chunk) >= WRITE_CHUNK:
-                store.write({}, {}, index=chunk, counters={"deadlines/bench": len(chunk)})
+                store.write({}, {}, index=chunk, counters={DeadlineCounter("bench"): len(chunk)})
                 chunk = {}
-        store.write({}, {}, index=chunk, counters={"deadlines/bench": len(chunk)})
+        store.write({}, {}, index=chunk, counters={DeadlineCounter("bench"): len(chunk)})
         result["index_write_s"] = time.perf_counter() - began
         result["index_rss_mib"] = rss_mib() - rss_before
         began = time.perf_counter()

@@ -367,3 +367,19 @@ _TYPES = (
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}
 SYSTEM_TYPES = frozenset(t.name for t in _TYPES if t.system)
+PERSONAL_INFO_ERASED = "PersonalInfoErased"  # written by the worker for `credit-ledger erase`
+# Each type's name on the credit report and the dashboard.
+EVENT_TYPES_ZH = {
+    "SubjectRegistered": "主体登记", "SubjectDeregistered": "主体注销", "DecisionRegistered": "决定登记",
+    "PermitGranted": "行政许可", "PermitRevoked": "许可撤销", "PenaltyImposed": "行政处罚",
+    "PenaltyFulfilled": "处罚履行完毕", "PenaltyRevoked": "处罚撤销", "CommitmentMade": "作出信用承诺",
+    "CommitmentFulfilled": "承诺已履行", "CommitmentBreached": "违背承诺", "RepairRequested": "信用修复申请",
+    "RepairDecided": "信用修复决定", "ObjectionFiled": "异议申请", "ObjectionResolved": "异议处理结果",
+    "ListEntered": "列入名单", "ListExited": "移出名单", "RatingAssigned": "行业信用评价",
+    "QueryAuthorized": "授权查询", "QueryAuthorizationRevoked": "撤回查询授权",
+    "DisclosureOverdue": "双公示逾期（漏报）", "CommitmentOverdue": "承诺逾期", "PublicityEnded": "公示期满",
+    "ListTermEnded": "名单期满", "ProcessingOverdue": "办理逾期", "RatingExpired": "信用评价有效期届满",
+    "ObjectionAccepted": "异议受理", "RepairAccepted": "信用修复受理", "InspectionRecorded": "双随机抽查结果",
+    "PersonalInfoErased": "个人信息删除",
+}
+assert set(EVENT_TYPES_ZH) == set(EVENT_TYPES), "every event type needs its Chinese label"

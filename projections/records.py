@@ -424,6 +424,17 @@ def _apply_subject_registered(draft: Draft, event: dict, offset: int, policy: Po
                                 if k in payload})
 
 
+def legal_representative(history: list[dict]) -> str | None:
+    """The legal representative named by the latest SubjectRegistered of a subject's history entries
+    ({offset, event}): the file does not keep it."""
+    found = None
+    for entry in history:
+        event = entry.get("event") or {}
+        if event.get("type") == "SubjectRegistered":
+            found = (event.get("payload") or {}).get("legal_representative") or found
+    return found
+
+
 def _apply_subject_deregistered(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
     draft.at("subject")["deregistered_on"] = event["occurred_on"]
 

@@ -41,8 +41,11 @@ from faust.web import View
 from projections.access import ANONYMOUS, SUBJECT
 from projections.canonical import instant_text
 from projections.deadlines import COMMITMENT, KIND_LABELS_ZH, OBJECTION, REPAIR
+from projections.effects import (LATE, ON_TIME, OVERDUE, TIMELINESS_JUDGED, TIMELINESS_OUTCOMES, DeadlineCounter,
+                                 GradeCounter, TimelinessCounter)
 from projections.records import ACTIVE, base_status, own_key
 from projections.scopes import Scope, authority_in_scope, in_scope
+from projections.watch import WATCHED_TYPES, Blacklisted, DeadlineMissed, ListingEnded, watched
 from streams import ledger_reader, metrics, topics
 from streams.kafka_access import KafkaAccess
 from streams.codec import CodecError, decode_event, decode_grade_changed
@@ -64,9 +67,6 @@ RECENT_MAX = 100  # grade changes, black-list entries, overdue deadlines kept in
 SHOWN_MAX = 15  # items of each list in a snapshot
 REASON_CHARS_MAX = 80  # of a list entry's reason (the credit file has it whole)
 AUTHORITIES_SHOWN_MAX = 15  # authorities in the timeliness table (the worst first)
-TIMELINESS_JUDGED = ("on_time", "late", "overdue")  # each decision once, in its final outcome
-# counted apart, not in timely_ratio: exempt records (issue 29 R8), historical imports (R10)
-TIMELINESS_OUTCOMES = (*TIMELINESS_JUDGED, "exempt", "historical")
 AUTHORITY_NAMES_MAX = 10_000  # authority code -> name, learnt from the events
 SUBJECT_NAMES_MAX = 2_000  # subject id -> (kind, name), for the deadlines read from the index
 SEED_TAIL_RECORDS = 2_000  # records per partition read back from credit.grades and credit.events at start
@@ -123,32 +123,29 @@ class Dashboard:
         return self.per_second[-1][1]
 
     def _note_event(self, event: dict) -> None:
-        source, subject, payload = event["source"], event["subject"], event["payload"]
+        source, subject = event["source"], event["subject"]
         if source.get("authority_name"):
             _remember(self.authority_names, source["authority_code"], source["authority_name"], AUTHORITY_NAMES_MAX)
         if subject.get("name"):
             _remember(self.subject_names, subject["id"], (subject["kind"], subject["name"]), SUBJECT_NAMES_MAX)
-        kind = event["type"]
-        if kind == "ListEntered" and payload["list_kind"] != "RED_LIST":
+        noted = watched(event)  # projections/watch.py
+        if isinstance(noted, Blacklisted):
             self.blacklist.append({**self._subject(subject), "at": event["recorded_at"], "event_id": event["event_id"],
-                                   "entry_id": payload["entry_id"], "authority_code": source["authority_code"],
-                                   "list_kind": payload["list_kind"],
-                                   "list_label": LIST_KINDS_ZH.get(payload["list_kind"], payload["list_kind"]),
-                                   "reason": payload.get("reason", "")[:REASON_CHARS_MAX],
-                                   "occurred_on": event["occurred_on"],
-                                   "term_until": payload.get("term_until"), "active": True})
-        elif kind in ("ListExited", "ListTermEnded"):
+                                   "entry_id": noted.entry_id, "authority_code": noted.authority_code,
+                                   "list_kind": noted.list_kind,
+                                   "list_label": LIST_KINDS_ZH.get(noted.list_kind, noted.list_kind),
+                                   "reason": noted.reason[:REASON_CHARS_MAX], "occurred_on": event["occurred_on"],
+                                   "term_until": noted.term_until, "active": True})
+        elif isinstance(noted, ListingEnded):
             for item in self.blacklist:
                 # an entry is its listing authority's, which alone ends it (records: not_record_authority)
                 if (item["subject_id"], item["entry_id"], item["authority_code"]) == (
-                        subject["id"], payload["entry_id"], source["authority_code"]):
+                        subject["id"], noted.entry_id, noted.authority_code):
                     item["active"] = False
-        elif kind in ("CommitmentOverdue", "ProcessingOverdue"):
-            deadline_kind = COMMITMENT if kind == "CommitmentOverdue" else payload["kind"]
+        elif isinstance(noted, DeadlineMissed):
             self.overdue.append({**self._subject(subject), "at": event["recorded_at"], "event_id": event["event_id"],
-                                 "kind": deadline_kind, "label": KIND_LABELS_ZH.get(deadline_kind, deadline_kind),
-                                 "ref": payload.get("commitment_id") or payload.get("ref_id"),
-                                 "due_on": payload.get("due_on")})
+                                 "kind": noted.kind, "label": KIND_LABELS_ZH.get(noted.kind, noted.kind),
+                                 "ref": noted.ref, "due_on": noted.due_on})
 
     def _subject(self, subject: dict) -> dict:
         """A subject as the lists show it: id, kind and (organisations only) its name."""
@@ -251,7 +248,7 @@ class Dashboard:
 
     def snapshot(self) -> dict:
         grades = self._grade_counts()
-        pending = {name.split("/", 1)[1]: count for name, count in self.store.counters("deadlines/").items()}
+        pending = {counter.kind: count for counter, count in self.store.counters(DeadlineCounter).items()}
         return {
             **self._header(),
             "ledger": {"records": sum(offset + 1 for offset in self.store.applied_offsets().values()),
@@ -280,8 +277,8 @@ class Dashboard:
 
     def _grade_counts(self) -> dict[str, int]:
         counts = {letter: 0 for letter in GRADES}
-        for name, count in self.store.counters("grades/").items():
-            counts[name.split("/", 1)[1]] = count
+        for counter, count in self.store.counters(GradeCounter).items():
+            counts[counter.letter] = count
         return counts
 
     def _rates(self) -> dict:
@@ -302,20 +299,20 @@ class Dashboard:
 
     def _timeliness(self, scope: Scope | None = None) -> dict:
         authorities: dict[str, dict] = {}
-        for name, count in self.store.counters("timeliness/").items():
-            _, code, outcome = name.split("/")
-            if not authority_in_scope(scope, code):
+        for counter, count in self.store.counters(TimelinessCounter).items():
+            if not authority_in_scope(scope, counter.authority_code):
                 continue
-            authorities.setdefault(code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))[outcome] = count
+            counts = authorities.setdefault(counter.authority_code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))
+            counts[counter.outcome] = count
         totals = {outcome: sum(a[outcome] for a in authorities.values()) for outcome in TIMELINESS_OUTCOMES}
 
         def row(code: str, counts: dict) -> dict:
             due = sum(counts[outcome] for outcome in TIMELINESS_JUDGED)  # exempt and historical ones apart
             return {"code": code, "name": self.authority_names.get(code), **counts, "total": due,
-                    "timely_ratio": round(counts["on_time"] / due, 4) if due else None}
+                    "timely_ratio": round(counts[ON_TIME] / due, 4) if due else None}
         # the worst first: most overdue (漏报), then most late (迟报)
         worst = heapq.nsmallest(AUTHORITIES_SHOWN_MAX, authorities.items(),
-                                key=lambda item: (-item[1]["overdue"], -item[1]["late"], item[0]))
+                                key=lambda item: (-item[1][OVERDUE], -item[1][LATE], item[0]))
         return {"authorities": [row(code, counts) for code, counts in worst], "authorities_total": len(authorities),
                 "totals": row("", totals) | {"name": "合计"}}
 
@@ -366,7 +363,7 @@ def _consumer_lag() -> dict[int, int]:
             for family in metrics.CONSUMER_LAG.collect() for sample in family.samples}
 
 
-SEEDED_TYPES = {"ListEntered", "ListExited", "ListTermEnded", "CommitmentOverdue", "ProcessingOverdue"}
+SEEDED_TYPES = WATCHED_TYPES
 
 
 @dataclass

@@ -21,14 +21,14 @@ import unicodedata
 from datetime import datetime
 
 from projections.canonical import canonical_bytes, instant_text
-from projections.catalogue import EVENT_TYPES
+from projections.catalogue import EVENT_TYPES, PERSONAL_INFO_ERASED
 from projections.policy import Policy
 from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from projections.validate import TIMER_SYSTEM, Problem
 from streams.key_store import MAX_REASON_CHARS as MAX_ERASURE_REASON_CHARS
 
 ERASE_BODY_BYTES_MAX = 8 * 1024  # {"reason": 500 characters}, escaped
-ERASED_EVENT = "PersonalInfoErased"
+ERASED_EVENT = PERSONAL_INFO_ERASED
 # The event of a subject's erasure has one id: erasing twice writes one event.
 ERASURE_NAMESPACE = uuid.UUID("5d0c3a52-2f0e-4b8c-9a61-70657273616c")
 CREDIT_OFFICE_NAME = "社会信用体系建设牵头部门（信用办）"

@@ -16,13 +16,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from projections.canonical import log_link
-from projections.deadlines import Deadline, pending_deadlines
+from projections.deadlines import Deadline
+from projections.effects import Counter, Effects, Regrade, effects_of, regrade_of
 from projections.fold import APPLIED, DUPLICATE, QUARANTINED, REJECTED
-from projections.grading import grade, grade_change, grade_inputs_unchanged
-from projections.lists import active_entries
-from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
-from projections.records import own_key, recorded_day
-from projections.replay import INVALID, Step, quarantined, step
+from projections.policy import DEFAULT_POLICY, Policy, PolicyBook
+from projections.replay import INVALID
 from projections.validate import Problem
 from streams import ledger_reader, metrics, topics
 from streams.codec import CodecError, decode_event
@@ -52,19 +50,6 @@ class Rejection:
     subject_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Derived:
-    """What an applied event changes beyond the subject's state (streams/ledger.py `_derive`)."""
-    policy: Policy  # the fold's, for the event's day
-    deadlines_before: set[Deadline]
-    deadlines_after: set[Deadline]
-    lists_before: dict[str, str]  # public active list entries: entry id -> list kind
-    lists_after: dict[str, str]
-    grading: Policy  # the published grade's
-    grade: dict | None  # None when what grading reads did not change
-    timeliness: tuple[tuple[str, int, str | None], ...]  # (store counter, delta, metric outcome or None)
-
-
 @dataclass
 class Batch:
     states: dict[str, dict] = field(default_factory=dict)
@@ -73,15 +58,15 @@ class Batch:
     history: list[tuple[str, int, dict]] = field(default_factory=list)  # (subject id, chain length, entry)
     roots: dict[int, str] = field(default_factory=dict)  # partition -> log root at batch.offsets[partition]
     index: dict[bytes, bytes | None] = field(default_factory=dict)  # timer and list index changes (None: delete)
-    counters: dict[str, int] = field(default_factory=dict)  # deltas of pending deadlines and timeliness counts
+    counters: dict[Counter, int] = field(default_factory=dict)  # deltas of the statistics (the store keys them)
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
     grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
     applied: int = 0
     # (counter, label or None) -> increment: one inc() a series a batch, not one an event (a lock each)
     tallies: dict[tuple[object, str | None], int] = field(default_factory=dict)
 
-    def count(self, name: str, delta: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + delta
+    def count(self, counter: Counter, delta: int = 1) -> None:
+        self.counters[counter] = self.counters.get(counter, 0) + delta
 
     def tally(self, counter, label: str | None = None) -> None:
         self.tallies[counter, label] = self.tallies.get((counter, label), 0) + 1
@@ -99,9 +84,10 @@ class LedgerProcessor:
         self.gap_reader = gap_reader
         self.policy = policy  # the fold's: each event under the policy of the day it was recorded
         self.grading_policy = grading_policy  # the published grade's: the policy in force now (live worker)
+        # Caches of pure results, handed to projections.effects.effects_of, which checks them against the state:
         # subject -> (as_of offset, policy version, pending deadlines) of the last state this processor
         # indexed: the next event's "before" is usually that state, whose deadlines need no recount
-        self._pending_known: dict[str, tuple[int, str, set[Deadline]]] = {}
+        self._pending_known: dict[str, tuple[int, str, frozenset[Deadline]]] = {}
         # subject -> (as_of offset, policy version) of the last state this processor graded: an event
         # that leaves what grading reads alone (a permit, a decision registered) needs no regrade
         self._graded: dict[str, tuple[int, str]] = {}
@@ -154,104 +140,70 @@ class LedgerProcessor:
             return
         subject_id = _subject_id(decoded)
         before = (batch.states.get(subject_id) or self.store.get(subject_id)) if subject_id else None
-
-        def get_state(wanted: str) -> dict | None:  # the state just read, not a second read and decode
-            return before if wanted == subject_id else batch.states.get(wanted) or self.store.get(wanted)
-        done = step(get_state, decoded, offset, policy=self.policy, deadlines=True)
-        derived = None
-        if done.outcome == APPLIED:
-            try:
-                derived = self._derive(done, before, grading or policy_for(self.policy, recorded_day(done.event)))
-            except Exception as error:  # noqa: BLE001 - one event's bug never stops the ledger
-                done = quarantined(done, before, error)
-        if done.state is not None and done.outcome != QUARANTINED:
-            batch.states[done.subject_id] = done.state
-        if derived is not None and done.outcome == APPLIED:
-            self._record_applied(batch, partition, offset, done, before, derived)
-        elif done.outcome in (INVALID, REJECTED, QUARANTINED):
-            if done.outcome == QUARANTINED:
-                log.error("partition %d offset %d quarantined: %s", partition, offset, done.problems[0].message)
+        effects = effects_of(before, decoded, offset, self.policy, grading,
+                             pending_memo=self._pending_known.get(subject_id),
+                             graded_memo=self._graded.get(subject_id))
+        if effects.outcome == APPLIED and effects.event["event_id"] in FAULT_EVENT_IDS:
+            effects = effects.quarantined(before, RuntimeError("a fault injected by CREDIT_LEDGER_TEST_FAULT_EVENT_IDS"
+                                                               ))
+        if effects.writes_state:
+            batch.states[effects.subject_id] = effects.state
+        if effects.outcome == APPLIED:
+            self._record_applied(batch, partition, effects)
+        elif effects.outcome in (INVALID, REJECTED, QUARANTINED):
+            if effects.outcome == QUARANTINED:
+                log.error("partition %d offset %d quarantined: %s", partition, offset, effects.problems[0].message)
                 batch.tally(metrics.QUARANTINED)
-            self._reject(batch, partition, offset, value, list(done.problems), decoded.get("event_id"),
-                         done.subject_id)
-        elif done.outcome == DUPLICATE:
+            self._reject(batch, partition, offset, value, list(effects.problems), decoded.get("event_id"),
+                         effects.subject_id)
+        elif effects.outcome == DUPLICATE:
             batch.tally(metrics.DUPLICATES)
 
-    def _derive(self, done: Step, before: dict | None, grading: Policy) -> Derived:
-        """Everything an applied event changes beyond its state, computed before the batch is written, so
-        that an event whose consequences raise is quarantined with nothing of it written."""
-        if done.event["event_id"] in FAULT_EVENT_IDS:
-            raise RuntimeError("a fault injected by CREDIT_LEDGER_TEST_FAULT_EVENT_IDS")
-        policy = policy_for(self.policy, recorded_day(done.event))
-        subject_id, after = done.subject_id, done.state
-        known = self._pending_known.get(subject_id)
-        if before is None:
-            old: set[Deadline] = set()
-        elif known is not None and known[:2] == (before["as_of"]["offset"], policy.version):
-            old = known[2]  # a state is what the log up to its offset makes it: same offset, same deadlines
-        else:
-            old = set(pending_deadlines(before, policy))
-        unchanged = (before is not None and grade_inputs_unchanged(before, after)
-                     and self._graded.get(subject_id) == (before["as_of"]["offset"], grading.version))
-        return Derived(policy, old, set(done.deadlines),
-                       active_entries(before) if before is not None else {}, active_entries(after),
-                       grading, None if unchanged else grade(after, grading),
-                       _timeliness(done.event, before, after))
-
-    def _record_applied(self, batch: Batch, partition: int, offset: int, done: Step, before: dict | None,
-                        derived: Derived) -> None:
-        subject_id = done.subject_id
+    def _record_applied(self, batch: Batch, partition: int, effects: Effects) -> None:
+        """Move an applied event's effects (projections/effects.py) into the batch."""
+        subject_id, event = effects.subject_id, effects.event
         batch.applied += 1
-        batch.history.append((subject_id, done.state["chain"]["length"], done.history_entry(offset)))
-        batch.tally(metrics.EVENTS, done.event["type"])
-        metrics.observe_lag(done.event["recorded_at"])
-        self._index_deadlines(batch, partition, subject_id, done.state["as_of"]["offset"], derived)
-        _index_lists(batch, subject_id, derived.lists_before, derived.lists_after)
-        if derived.grade is None:
-            self._graded[subject_id] = (offset, derived.grading.version)  # the same grade, still stored
-        else:
-            self._store_grade(batch, subject_id, offset, derived.grade, derived.grading,
-                              {"cause": done.event["type"], "cause_event_id": done.event["event_id"],
-                               "offset": offset}, first=before is None)
-        for counter, delta, outcome in derived.timeliness:
-            batch.count(counter, delta)
-            if outcome is not None:
-                batch.tally(metrics.TIMELINESS[outcome], done.event["source"]["authority_code"])
-
-    def _index_deadlines(self, batch: Batch, partition: int, subject_id: str, as_of_offset: int,
-                         derived: Derived) -> None:
-        """Keep the timer index equal to the pending deadlines of every folded state."""
-        old, new = derived.deadlines_before, derived.deadlines_after
+        batch.history.append((subject_id, effects.state["chain"]["length"], effects.history_entry))
+        batch.tally(metrics.EVENTS, event["type"])
+        metrics.observe_lag(event["recorded_at"])
         if len(self._pending_known) >= PENDING_KNOWN_MAX:
             self._pending_known.clear()
-        self._pending_known[subject_id] = (as_of_offset, derived.policy.version, new)
-        for deadline in old - new:
+        self._pending_known[subject_id] = effects.pending_memo
+        for deadline in effects.deadlines_removed:
             batch.index[timer_key(deadline)] = None
-            batch.count(f"deadlines/{deadline.kind}", -1)
-        for deadline in new - old:
+        for deadline in effects.deadlines_added:
             batch.index[timer_key(deadline)] = timer_value(deadline, partition)
-            batch.count(f"deadlines/{deadline.kind}")
+        for entry in effects.lists_removed:
+            batch.index[list_key(entry.list_kind, entry.subject_id, entry.entry_id)] = None
+        for entry in effects.lists_added:
+            batch.index[list_key(entry.list_kind, entry.subject_id, entry.entry_id)] = b""
+        if effects.regrade is None:
+            self._remember_graded(subject_id, effects.graded_memo)  # the same grade, still stored
+        else:
+            self._store_grade(batch, effects.regrade)
+        for delta in effects.deltas:
+            batch.count(delta.counter, delta.delta)
+        for delta in effects.timeliness:
+            if delta.delta > 0:  # a Prometheus counter only grows: the store's count is the net one
+                batch.tally(metrics.TIMELINESS[delta.outcome], delta.authority_code)
 
-    def _regrade(self, batch: Batch, subject_id: str, state: dict, policy: Policy, cause: dict) -> None:
-        """Keep the subject's stored grade current under `policy` (a policy sweep)."""
-        self._store_grade(batch, subject_id, state["as_of"]["offset"], grade(state, policy), policy, cause)
-
-    def _store_grade(self, batch: Batch, subject_id: str, as_of_offset: int, new: dict, policy: Policy,
-                     cause: dict, first: bool = False) -> None:
-        """Store the subject's new grade; a change becomes a GradeChanged to publish.
-        `first`: the subject had no state, so it has no grade to read (a store read saved)."""
+    def _remember_graded(self, subject_id: str, basis: tuple[int, str]) -> None:
         if len(self._graded) >= PENDING_KNOWN_MAX:
             self._graded.clear()
-        self._graded[subject_id] = (as_of_offset, policy.version)
-        old = None if first else batch.grades.get(subject_id) or self.store.grade(subject_id)
-        change = grade_change(old, new)
+        self._graded[subject_id] = basis
+
+    def _store_grade(self, batch: Batch, regrade: Regrade) -> None:
+        """Store the subject's new grade; a change becomes a GradeChanged to publish."""
+        subject_id = regrade.subject_id
+        self._remember_graded(subject_id, regrade.basis)
+        stored = None if regrade.ungraded_before else batch.grades.get(subject_id) or self.store.grade(subject_id)
+        change = regrade.change(stored)
         if change is not None:
-            batch.grade_changes.append({"subject_id": subject_id, **change, **cause})
-            batch.grades[subject_id] = new
-            if old is not None:
-                batch.count(f"grades/{old['letter']}", -1)
-            batch.count(f"grades/{new['letter']}")
-            batch.tally(metrics.GRADE_CHANGES, new["letter"])
+            batch.grade_changes.append(change.record)
+            batch.grades[subject_id] = regrade.grade
+            for delta in change.deltas:
+                batch.count(delta.counter, delta.delta)
+            batch.tally(metrics.GRADE_CHANGES, regrade.grade["letter"])
 
     def regrade_all(self, policy: Policy, chunk: int = REGRADE_CHUNK):
         """Regrade every subject under `policy` (a new one took effect): yields one batch per chunk
@@ -261,8 +213,8 @@ class LedgerProcessor:
             batch = Batch()
             for subject_id in ids:
                 try:
-                    self._regrade(batch, subject_id, self.store.get(subject_id), policy,
-                                  {"cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1})
+                    self._store_grade(batch, regrade_of(subject_id, self.store.get(subject_id), policy, {
+                        "cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1}))
                 except Exception:  # noqa: BLE001 - one subject's grade that cannot be computed stops no sweep
                     log.exception("subject %s keeps its grade: regrading under %s raised", subject_id,
                                   policy.version)
@@ -281,38 +233,6 @@ def _subject_id(decoded) -> str | None:
     subject = decoded.get("subject") if isinstance(decoded, dict) else None
     subject_id = subject.get("id") if isinstance(subject, dict) else None
     return subject_id if isinstance(subject_id, str) else None
-
-
-def _index_lists(batch: Batch, subject_id: str, old: dict[str, str], new: dict[str, str]) -> None:
-    """Keep the list index (public active entries by list kind) equal to the folded states."""
-    for entry_id in old.keys() - new.keys():
-        batch.index[list_key(old[entry_id], subject_id, entry_id)] = None
-    for entry_id in new.keys() - old.keys():
-        batch.index[list_key(new[entry_id], subject_id, entry_id)] = b""
-
-
-def _timeliness(event: dict, before: dict | None, state: dict) -> tuple[tuple[str, int, str | None], ...]:
-    """双公示 timeliness per authority: records on time or late (迟报), decisions overdue (漏报), as
-    (store counter, delta, metric outcome or None). Each decision counts once, in its final outcome (issue 29
-    R6): a record arriving for a decision marked overdue takes it out of the overdue count, whether it came in
-    time after all (on time) or late (迟报, not 漏报 as well); the DisclosureOverdue stays in the log."""
-    authority = event["source"]["authority_code"]
-    if event["type"] in ("PermitGranted", "PenaltyImposed"):
-        collection = "permits" if event["type"] == "PermitGranted" else "penalties"
-        # the tables are keyed per authority (records.own_key; `before` may be a state stored before that)
-        record = state["records"][collection][own_key(state, authority, event["payload"]["record_id"])]
-        # an exempt record (R8) is counted apart: not judged on time or late, so 瞒报 risk shows
-        outcome = ("historical" if record.get("historical") else "exempt" if record.get("exemption")  # R10, R8: apart
-                   else "late" if record.get("late") else "on_time")
-        no = event["payload"]["decision_no"]
-        decision = state["decisions"][own_key(state, authority, no)]
-        counts = [(f"timeliness/{authority}/{outcome}", 1, outcome)]
-        if before is not None and before["decisions"].get(own_key(before, authority, no), {}).get("overdue"):
-            counts.append((f"timeliness/{decision['authority_code']}/overdue", -1, None))
-        return tuple(counts)
-    if event["type"] == "DisclosureOverdue":
-        return ((f"timeliness/{authority}/overdue", 1, "overdue"),)
-    return ()
 
 
 # A partition is folded on its own (a subject's events all lie in its partition), so `rebuild` folds

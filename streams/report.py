@@ -15,12 +15,13 @@ import re
 from decimal import Decimal
 from html import escape
 
-from projections.catalogue import EVENT_TYPES
+from projections.catalogue import EVENT_TYPES_ZH
 from projections.deadlines import KIND_LABELS_ZH
 from projections.grading import GRADING_RULES
 from projections.subject_kinds import CATEGORY_LABELS_ZH, CIVIL_CODE_LABELS_ZH
 from projections.records import (ACTIVE, BREACHED, EXITED, EXPIRED, FULFILLED, OPEN, OVERDUE, PUBLICITY_ENDED, REPAIRED,
-                                 RETRACTED, REVOKED, SUPERSEDED, TERM_ENDED, UNDER_OBJECTION, recorded_day)
+                                 RETRACTED, REVOKED, SUPERSEDED, TERM_ENDED, UNDER_OBJECTION, legal_representative,
+                                 recorded_day)
 
 __all__ = ["STATUS_LABELS_ZH", "render_report"]
 
@@ -64,20 +65,6 @@ RATING_KINDS_ZH = {"TAX": "纳税信用", "ENVIRONMENT": "环保信用", "CUSTOM
 MEASURE_KINDS_ZH = {"REWARD": "激励", "PUNISHMENT": "惩戒"}
 OUTCOMES_ZH = {"APPROVED": "准予修复", "REJECTED": "不予修复", "UPHELD_CORRECTED": "异议成立，予以更正",
                "UPHELD_WITHDRAWN": "异议成立，予以撤回", "DISMISSED": "异议不成立"}
-EVENT_TYPES_ZH = {
-    "SubjectRegistered": "主体登记", "SubjectDeregistered": "主体注销", "DecisionRegistered": "决定登记",
-    "PermitGranted": "行政许可", "PermitRevoked": "许可撤销", "PenaltyImposed": "行政处罚",
-    "PenaltyFulfilled": "处罚履行完毕", "PenaltyRevoked": "处罚撤销", "CommitmentMade": "作出信用承诺",
-    "CommitmentFulfilled": "承诺已履行", "CommitmentBreached": "违背承诺", "RepairRequested": "信用修复申请",
-    "RepairDecided": "信用修复决定", "ObjectionFiled": "异议申请", "ObjectionResolved": "异议处理结果",
-    "ListEntered": "列入名单", "ListExited": "移出名单", "RatingAssigned": "行业信用评价",
-    "QueryAuthorized": "授权查询", "QueryAuthorizationRevoked": "撤回查询授权",
-    "DisclosureOverdue": "双公示逾期（漏报）", "CommitmentOverdue": "承诺逾期", "PublicityEnded": "公示期满",
-    "ListTermEnded": "名单期满", "ProcessingOverdue": "办理逾期", "RatingExpired": "信用评价有效期届满",
-    "ObjectionAccepted": "异议受理", "RepairAccepted": "信用修复受理", "InspectionRecorded": "双随机抽查结果",
-    "PersonalInfoErased": "个人信息删除",
-}
-assert set(EVENT_TYPES_ZH) == set(EVENT_TYPES), "every event type needs its Chinese label"
 assert set(GRADING_RULES_ZH) == set(GRADING_RULES), "every grading rule needs its Chinese label"
 
 # The codes a grading reason's detail may contain, read out in Chinese.
@@ -283,22 +270,12 @@ def _subject_section(subject: dict, history: list[dict]) -> str:
             ("所属行业（国民经济行业代码）", _e(subject.get("industry_code"))),
             ("成立（登记）日期", _e(subject.get("registered_on")))]
     if not person:
-        representative = _legal_representative(history)
+        representative = legal_representative(history)
         if representative:
             rows.insert(3, ("法定代表人（负责人）", _e(representative)))
     if subject.get("deregistered_on"):
         rows.append(("注销日期", _e(subject["deregistered_on"]) + _badge("已注销", "status off")))
     return "<section><h2>一、主体信息</h2>" + _kv_table("", rows) + "</section>"
-
-
-def _legal_representative(history: list[dict]) -> str | None:
-    """The legal representative named by the latest SubjectRegistered (the file does not keep it)."""
-    found = None
-    for entry in history:
-        event = entry.get("event") or {}
-        if event.get("type") == "SubjectRegistered":
-            found = (event.get("payload") or {}).get("legal_representative") or found
-    return found
 
 
 def _points(points) -> str:

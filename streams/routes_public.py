@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from projections.canonical import instant_text
 from projections.catalogue import LIST_KINDS
+from projections.effects import ON_TIME, TIMELINESS_JUDGED, TIMELINESS_OUTCOMES, TimelinessCounter
 from projections.lists import listed_on, public_entry
 from projections.scopes import authority_in_scope, in_scope
 from streams import metrics
@@ -66,16 +67,15 @@ def install_lists(app, worker: Worker) -> None:
         if refusal:
             return json_response(web, *refusal)
         authorities: dict[str, dict] = {}
-        for name, count in store.counters("timeliness/").items():
-            _, authority, outcome = name.split("/")
-            if not authority_in_scope(principal.scope, authority):  # a scoped supervisor's authorities only
+        for counter, count in store.counters(TimelinessCounter).items():
+            if not authority_in_scope(principal.scope, counter.authority_code):  # a scoped supervisor's only
                 continue
-            authorities.setdefault(authority, {"on_time": 0, "late": 0, "overdue": 0, "exempt": 0,
-                                               "historical": 0})[outcome] = count
+            counts = authorities.setdefault(counter.authority_code, dict.fromkeys(TIMELINESS_OUTCOMES, 0))
+            counts[counter.outcome] = count
         for counts in authorities.values():
             # each decision once (R6); exempt records (R8) and historical imports (R10) counted apart
-            due = counts["on_time"] + counts["late"] + counts["overdue"]
-            counts["timely_ratio"] = round(counts["on_time"] / due, 4) if due else None
+            due = sum(counts[outcome] for outcome in TIMELINESS_JUDGED)
+            counts["timely_ratio"] = round(counts[ON_TIME] / due, 4) if due else None
         return json_response(web, {"authorities": authorities, "clock": instant_text(clock.now())})
 
 

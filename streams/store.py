@@ -8,6 +8,7 @@ is always a consistent prefix of the log; a lost store is rebuilt by re-folding.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import astuple, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import orjson
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from projections.canonical import GENESIS_HEAD
+from projections.effects import COUNTER_TYPES, Counter, DeadlineCounter, GradeCounter, TimelinessCounter
 from projections.state_versions import upcast
 
 _STATE = b"s/"
@@ -26,13 +28,36 @@ _TIMER = b"t/"  # t/<fires_at, µs since epoch, 20 digits>/<subject id>/<kind>/<
 _TIMERS_END = b"t0"  # the first key after every t/ key ("0" follows "/")
 _GRADE = b"g/"  # g/<subject id>: the grade last published on credit.grades
 _META = b"m/"  # m/<name>: the worker's own bookkeeping (e.g. which policy every grade was computed with)
-_COUNTER = b"c/"  # c/<name>: a running count kept with the states (pending deadlines, timeliness)
+_COUNTER = b"c/"  # c/<counter name> (counter_name): a running count kept with the states
 TREE = b"k/"  # k/<partition>/...: the partition's Merkle tree and its published roots (streams/proofs.py)
 HISTORY_LIMIT_MAX = 100_000
 BLOOM_BITS_PER_KEY = 10  # ~1% false positives
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 TIMERS_DUE_MAX = 1_000  # deadlines handed to the timers per scan
 TIMER_SCAN_KEYS_MAX = 10_000  # index keys `timers_next` reads at most, however many deadlines are pending
+
+
+# The statistics the fold keeps (projections.effects counters) by name: the only place that writes or reads one.
+#   timeliness/<authority code>/<outcome>  decisions of an authority in a 双公示 timeliness outcome
+#   deadlines/<kind>                       pending deadlines of a kind
+#   grades/<letter>                        subjects whose stored grade has the letter
+_COUNTER_PREFIXES = {TimelinessCounter: "timeliness/", DeadlineCounter: "deadlines/", GradeCounter: "grades/"}
+assert set(_COUNTER_PREFIXES) == set(COUNTER_TYPES), "every counter type needs its name"
+
+
+def counter_name(counter: Counter) -> str:
+    """The name a counter is kept under (its key is c/ and the name)."""
+    return _COUNTER_PREFIXES[type(counter)] + "/".join(astuple(counter))
+
+
+def parse_counter(name: str) -> Counter:
+    """The counter a name (counter_name's) stands for; ValueError for any other name."""
+    for counter_type, prefix in _COUNTER_PREFIXES.items():
+        if name.startswith(prefix):
+            parts = name[len(prefix):].split("/")
+            if len(parts) == len(fields(counter_type)) and all(parts):
+                return counter_type(*parts)
+    raise ValueError(f"not a counter name: {name!r}")
 
 
 def timer_key(deadline) -> bytes:
@@ -197,18 +222,19 @@ class SubjectStore:
             ids.append(key[len(_STATE):].decode())
         return ids
 
-    def counters(self, prefix: str = "") -> dict[str, int]:
-        start = _COUNTER + prefix.encode()
+    def counters(self, counter_type: type) -> dict[Counter, int]:
+        """The running counts of one type of counter (projections.effects: TimelinessCounter, ...)."""
+        start = _COUNTER + _COUNTER_PREFIXES[counter_type].encode()
         found = {}
         for key, value in self._db.items(from_key=start):
             if not key.startswith(start):
                 break
-            found[key[len(_COUNTER):].decode()] = int(value)
+            found[parse_counter(key[len(_COUNTER):].decode())] = int(value)
         return found
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
-              index: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
+              index: dict[bytes, bytes | None] | None = None, counters: dict[Counter, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
         """Write states, history entries, timer and list index changes (None deletes), counter deltas,
         grades, bookkeeping and the partition offsets and roots they reach, atomically."""
@@ -224,9 +250,9 @@ class SubjectStore:
                 batch.put(key, value)
                 if key.startswith(_TIMER) and key < self._timers_from:
                     self._timers_from = key  # a deadline earlier than every one scanned so far
-        for name, delta in (counters or {}).items():
+        for counter, delta in (counters or {}).items():
             if delta:
-                key = _COUNTER + name.encode()
+                key = _COUNTER + counter_name(counter).encode()
                 batch.put(key, str(int(self._db.get(key) or 0) + delta).encode())
         for partition, root in (roots or {}).items():
             batch.put(_ROOT + str(partition).encode(), root.encode())
@@ -335,8 +361,9 @@ class MemoryStore:
         keys = sorted(k for k in self.index if k.startswith(_TIMER))
         return _timers_next(keys, self.index.get, frozenset(kinds), limit, scan_keys_max)
 
-    def counters(self, prefix: str = "") -> dict[str, int]:
-        return {k: v for k, v in sorted(self.counts.items()) if k.startswith(prefix) and v}
+    def counters(self, counter_type: type) -> dict[Counter, int]:
+        prefix = _COUNTER_PREFIXES[counter_type]
+        return {parse_counter(k): v for k, v in sorted(self.counts.items()) if k.startswith(prefix) and v}
 
     def get(self, subject_id: str) -> dict | None:
         state = self.states.get(subject_id)
@@ -356,7 +383,7 @@ class MemoryStore:
 
     def write(self, states: dict[str, dict], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
-              index: dict[bytes, bytes | None] | None = None, counters: dict[str, int] | None = None,
+              index: dict[bytes, bytes | None] | None = None, counters: dict[Counter, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
         self.metas.update(meta or {})
         self.grades.update(grades or {})
@@ -365,7 +392,8 @@ class MemoryStore:
                 self.index.pop(key, None)
             else:
                 self.index[key] = value
-        for name, delta in (counters or {}).items():
+        for counter, delta in (counters or {}).items():
+            name = counter_name(counter)
             self.counts[name] = self.counts.get(name, 0) + delta
         self.roots.update(roots or {})
         self.states.update(states)
@@ -375,8 +403,9 @@ class MemoryStore:
 
     def merge(self, other: MemoryStore) -> None:
         """Take in another partition's rebuild: subjects, offsets, roots and index keys never overlap."""
-        self.write(other.states, other.offsets, (), other.roots, dict(other.index), other.counts, other.grades,
-                   other.metas)
+        self.write(other.states, other.offsets, (), other.roots, dict(other.index), None, other.grades, other.metas)
+        for name, count in other.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + count
         self.histories.update(other.histories)
 
     def state_digest(self) -> dict:

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from projections.canonical import instant_text
 from projections.deadlines import Deadline, system_event
+from projections.effects import DeadlineCounter
 from projections.policy import Policy, PolicyBook, policy_for
 from projections.validate import EdgeContext, validate_event
 from streams import metrics
@@ -78,8 +79,8 @@ class Timers:
         return len(deliveries)
 
     def update_gauges(self) -> None:
-        for name, count in self.store.counters("deadlines/").items():
-            metrics.DEADLINES_PENDING.labels(name.split("/", 1)[1]).set(count)
+        for counter, count in self.store.counters(DeadlineCounter).items():
+            metrics.DEADLINES_PENDING.labels(counter.kind).set(count)
         oldest = self.store.next_timer()  # the first key of the index: one read
         waited_s = self.clock.seconds_since(oldest["fires_at"]) if oldest else 0.0
         metrics.DEADLINE_UNFIRED.set(max(0.0, waited_s))

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
 from projections.canonical import instant_text
@@ -60,8 +61,9 @@ async def stop_worker(worker: Worker, error: Exception) -> None:
     deadline.start()
 
 
-async def fold_ledger(worker: Worker) -> None:
-    """Fold the ledger's records as they come, until the worker stops; any error stops the worker."""
+async def fold_ledger(worker: Worker, stop: Callable[[Worker, Exception], Awaitable[None]] = stop_worker) -> None:
+    """Fold the ledger's records as they come, until the worker stops; any error stops the worker (`stop`:
+    stop_worker; a test's driver, tests/driver.py, records the error instead of ending its process)."""
     ledger_consumer, processor = worker.ledger_consumer, worker.processor
     taking: asyncio.Future | None = None  # the next batch's take, under way while this one folds
     try:
@@ -84,10 +86,10 @@ async def fold_ledger(worker: Worker) -> None:
             for partition, offset in batch.offsets.items():
                 metrics.APPLIED_OFFSET.labels(str(partition)).set(offset)
     except StoreError as error:  # says what and where; a traceback adds nothing
-        await stop_worker(worker, error)
+        await stop(worker, error)
     except Exception as error:  # a task that died quietly would leave the files stale behind a live web server
         log.exception("the ledger fold stopped")
-        await stop_worker(worker, error)
+        await stop(worker, error)
     finally:
         if taking is not None:
             taking.cancel()  # its records are not folded: the store, not the take, is the position

@@ -13,6 +13,7 @@ from confluent_kafka import KafkaException
 from faust.exceptions import NotReady
 
 from projections.canonical import instant_text
+from projections.effects import GradeCounter, TimelinessCounter
 from streams import ledger_reader, metrics, topics
 from streams.codec import encode_digest
 from streams.key_store import STRAYS_EVERY_S
@@ -90,9 +91,8 @@ def install_deadlines(app, worker: Worker) -> Timers:
     timers = Timers(store, worker.policies, worker.clock, worker.send_event,
                     owns=lambda partition: partition in worker.ledger_consumer.assigned())
     # The timeliness totals live in the store; the counters start from them, so they survive a restart.
-    for name, count in store.counters("timeliness/").items():
-        _, authority, outcome = name.split("/")
-        metrics.TIMELINESS[outcome].labels(authority).inc(count)
+    for counter, count in store.counters(TimelinessCounter).items():
+        metrics.TIMELINESS[counter.outcome].labels(counter.authority_code).inc(count)
 
     @app.timer(TICK_S)
     async def fire_deadlines():
@@ -104,8 +104,8 @@ def install_deadlines(app, worker: Worker) -> Timers:
                 log.info("stopping: the deadlines not yet published fire after the restart")
                 return
         timers.update_gauges()
-        for name, count in store.counters("grades/").items():
-            metrics.GRADE_SUBJECTS.labels(name.split("/", 1)[1]).set(count)
+        for counter, count in store.counters(GradeCounter).items():
+            metrics.GRADE_SUBJECTS.labels(counter.letter).set(count)
     return timers
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from ops.demo import demo_events
 from projections.canonical import SHANGHAI
+from projections.effects import DeadlineCounter, GradeCounter, TimelinessCounter
 from projections.validate import EdgeContext, validate_event
 from streams import dashboard as dash
 from streams.clock import Clock
@@ -172,9 +173,9 @@ def fill(store: SubjectStore, subjects: int, now: datetime) -> None:
                                                        "due_on": fires_at.date().isoformat(), "provisional": False})
         if i % 10 == 0:
             index[list_key("SERIOUS_DISHONESTY", subject_id, f"L{i}")] = b""
-    counters = {f"grades/{letter}": subjects // 4 for letter in "ABCD"}
-    counters |= {"deadlines/PUBLICITY": subjects, "deadlines/COMMITMENT": subjects}
-    counters |= {f"timeliness/1144{a:014d}/{outcome}": 100 + a for a in range(500)
+    counters = {GradeCounter(letter): subjects // 4 for letter in "ABCD"}
+    counters |= {DeadlineCounter("PUBLICITY"): subjects, DeadlineCounter("COMMITMENT"): subjects}
+    counters |= {TimelinessCounter(f"1144{a:014d}", outcome): 100 + a for a in range(500)
                  for outcome in ("on_time", "late", "overdue")}
     store.write({}, {p: subjects // 4 - 1 for p in range(4)}, index=index, counters=counters)
 

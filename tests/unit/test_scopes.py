@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from projections import access
 from projections.access import SUPERVISOR, Principal
+from projections.effects import TimelinessCounter
 from projections.fold import credit_file, fold
 from projections.ids import make_uscc
 from projections.scopes import (INDUSTRY_SECTIONS, Scope, authority_in_scope, in_scope, scope_of, scope_problems,
@@ -212,7 +213,7 @@ def test_a_scoped_dashboard_shows_its_subjects_and_withholds_the_ledgers_counts(
     everything = [item["subject_id"] for part in ("grade_changes", "blacklist") for item in whole[part]]
     assert any(not in_scope(scope, store.get(s)) for s in everything)  # the filter had something to drop
     assert all(in_scope(scope, store.get(d["subject_id"])) for d in snap["deadlines"]["near"])
-    authorities = {name.split("/")[1] for name in store.counters("timeliness/")}
+    authorities = {counter.authority_code for counter in store.counters(TimelinessCounter)}
     by_region = Scope(region_prefix=sorted(authorities)[0][2:6])  # the city of one of the authorities
     timeliness = orjson.loads(board.snapshot_bytes(by_region))["timeliness"]
     expected = {code for code in authorities if code[2:6] == by_region.region_prefix}

@@ -1,4 +1,4 @@
-"""双公示 timeliness as the worker counts it (streams/ledger.py _timeliness): each decision once, in its final
+"""双公示 timeliness as the worker counts it (projections/effects.py timeliness_deltas): each decision once, in its final
 outcome: on time, late (迟报) or missing (漏报); issue 29 R6."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from projections.deadlines import pending_deadlines, system_event
 from projections.fold import APPLIED, fold
 from projections.policy import DEFAULT_POLICY
 from streams import metrics
-from streams.ledger import _timeliness
+from projections.effects import TimelinessCounter, timeliness_deltas
 from tests.unit import events as ev
 
 
@@ -23,9 +23,9 @@ def counted(*events: dict) -> Counter:
         before = state
         state, outcome = fold(state, event, offset)
         assert outcome.kind == APPLIED, outcome.reasons
-        for name, delta, outcome in _timeliness(event, before, state):
-            totals[name.rsplit("/", 1)[1]] += delta
-            assert outcome is None or outcome in metrics.TIMELINESS  # the worker tallies each outcome's metric
+        for delta in timeliness_deltas(event, before, state):
+            totals[delta.outcome] += delta.delta
+            assert delta.outcome in metrics.TIMELINESS  # the worker tallies each outcome's metric
     return +totals
 
 
@@ -66,7 +66,8 @@ def test_the_dashboard_leaves_exempt_records_out_of_the_timely_ratio():
     from streams.dashboard import Dashboard
     from streams.store import MemoryStore
     store = MemoryStore()
-    store.write({}, {}, counters={"timeliness/A1/on_time": 3, "timeliness/A1/late": 1, "timeliness/A1/exempt": 4})
+    store.write({}, {}, counters={TimelinessCounter("A1", "on_time"): 3, TimelinessCounter("A1", "late"): 1,
+                                  TimelinessCounter("A1", "exempt"): 4})
     table = Dashboard._timeliness(type("View", (), {"store": store, "authority_names": {}})())
     (row,) = table["authorities"]
     assert (row["exempt"], row["total"], row["timely_ratio"]) == (4, 4, 0.75)
