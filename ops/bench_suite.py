@@ -87,6 +87,7 @@ GOALS = {
     "rebuild_events_per_s": (50_000, "min"),
     "ratio_rebuild_vs_raw": (0.5, "min"),
     "history_p95_ms": (100, "max"),
+    "verified_p95_ms": (100, "max"),  # `bench history` alone: the same measure
     "timers_pending_1m_rss_mib": (1024, "max"),
 }
 
@@ -600,10 +601,12 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
 
     progress(f"history: a 1,000-event subject in a {scale.history_log_events:,}-event ledger")
     history = history_in_child(scale.history_log_events, scale.history_runs)
-    result["history_p95_ms"] = history["index_p95_ms"]
-    result["history_p50_ms"] = history["index_p50_ms"]
+    result["history_p95_ms"] = history["verified_p95_ms"]  # the verified history: proofs, root, chain
+    result["history_p50_ms"] = history["verified_p50_ms"]
     result["history_first_run_ms"] = history["first_run_ms"]
     result["history_warmup_p50_ms"] = history["warmup_p50_ms"]
+    result["history_serving_p50_ms"] = history["verified_serving_p50_ms"]
+    result["history_checking_p50_ms"] = history["verified_checking_p50_ms"]
     result["history_read_only_p50_ms"] = history["read_only_p50_ms"]
     result["history_fold_only_ms"] = history["fold_only_ms"]
     result["history_scan_ms"] = history["scan_ms"]

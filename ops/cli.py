@@ -567,11 +567,11 @@ def _recorded_read(web_url: str, token: str | None, action: str, subject_id: str
 def _reconstructed(settings, policies, subject_id: str, web_url: str | None, command: str,
                    scan: bool = False) -> tuple[list[dict], str]:
     """The subject's history read from credit.events (ops.history.reconstruct), its read recorded first,
-    or exit: 1 when the log holds no accepted event of it, 2 when the read cannot be recorded or the
-    log cannot be read."""
+    or exit: 1 when the log holds no accepted event of it or the worker's proofs do not hold, 2 when
+    the read cannot be recorded or the log cannot be read."""
     from confluent_kafka import KafkaException
 
-    from ops.history import reconstruct
+    from ops.history import HistoryMismatch, reconstruct
     from projections.replay import NO_KEY
 
     web_url = web_url or settings.web_url
@@ -579,6 +579,10 @@ def _reconstructed(settings, policies, subject_id: str, web_url: str | None, com
     try:
         entries, source = reconstruct(settings.kafka_access(AUDITOR), None if scan else web_url, subject_id,
                                       policies, NO_KEY, token=settings.operator_token)  # the log holds pseudonyms
+    except HistoryMismatch as mismatch:  # loudly: what the worker served, or the log, is not what the digests prove
+        err.print(f"error: the history of {subject_id} does not hold: {mismatch}", markup=False,
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     except (KafkaException, OSError) as error:  # OSError: TimeoutError, a refused or reset connection
         err.print(f"error: cannot read credit.events from {settings.kafka}: {error}", markup=False,
                   highlight=False, soft_wrap=True)
@@ -597,12 +601,14 @@ def history(subject_id: str = typer.Argument(..., metavar="ID", help="the subjec
             valid_at: Optional[str] = typer.Option(None, "--valid-at", metavar="D", help=(
                 "what was legally true on date D, given everything known (now, or at --as-of)")),
             kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
-            web_url: Optional[str] = typer.Option(None, help="the worker that records the read, whose index "
-                                                             "says where to read"),
-            scan: bool = typer.Option(False, "--scan", help="scan the subject's whole partition instead of "
-                                                            "reading where the worker's index says"),
+            web_url: Optional[str] = typer.Option(None, help="the worker that records the read and serves the "
+                                                             "history with Merkle proofs"),
+            scan: bool = typer.Option(False, "--scan", help="scan the subject's whole partition (trusting no "
+                                                            "worker) instead of checking the worker's proofs"),
             as_json: bool = typer.Option(False, "--json", help="print the view as JSON")):
-    """Reconstruct one subject from credit.events itself: its history, and its file at T or on D."""
+    """Reconstruct one subject from credit.events itself: its history, every event proved against the
+    Merkle roots on credit.digests and the chain checked (exit 1 naming the record when one does not
+    hold), and its file at T or on D."""
     import json
     from datetime import datetime
 
@@ -815,7 +821,7 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
             result = bench_history(log_events, subject_events, layout, runs, on_progress=progress,
                                    warmup_runs=warmup_runs)
             title = (f"history of a subject with {subject_events:,} events ({layout}) in a {log_events:,}-event "
-                     "ledger: read by the worker's index vs. a scan of its partition")
+                     "ledger: verified by the worker's Merkle proofs vs. a scan of its partition")
     except ValueError as error:
         err.print(f"error: {error}", soft_wrap=True, highlight=False, markup=False)
         raise typer.Exit(2)
@@ -838,10 +844,10 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
            from_file: Optional[Path] = typer.Option(None, "--from-file", exists=True, dir_okay=False,
                                                     help="fold this JSONL file of events instead of the ledger"),
            kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
-           web_url: Optional[str] = typer.Option(None, help="the worker that records the read, whose index "
-                                                            "says where to read"),
-           scan: bool = typer.Option(False, "--scan", help="scan the subject's whole partition instead of "
-                                                           "reading where the worker's index says")):
+           web_url: Optional[str] = typer.Option(None, help="the worker that records the read and serves the "
+                                                            "history with Merkle proofs"),
+           scan: bool = typer.Option(False, "--scan", help="scan the subject's whole partition (trusting no "
+                                                           "worker) instead of checking the worker's proofs")):
     """The credit report (信用报告): the subject's file as a printable page in Simplified Chinese, built
     from credit.events itself as `history` reads it (or from a file of events)."""
     from datetime import datetime
@@ -870,8 +876,8 @@ def report(subject_id: str = typer.Argument(..., metavar="ID", help="the subject
                                           f"credit-ledger report {subject_id}{' --scan' if scan else ''}"[:300], scan)
         view = bitemporal_view(entries, None, None, policies, today=instant_text(now)[:10])
         file, history = view["file"], view["history"]
-        source = ("由 credit.events 日志重建：按工作进程的偏移量索引逐条读取，事件编号与哈希链已与索引核对"
-                  if read_by == "index" else "由 credit.events 日志重建：扫描了该主体所在分区的全部记录")
+        source = ("由 credit.events 日志重建：工作进程逐条提供默克尔包含证明，已与 credit.digests 公布的根及哈希链核对"
+                  if read_by == "proofs" else "由 credit.events 日志重建：扫描了该主体所在分区的全部记录")
     try:
         out_path.write_text(render_report(file, history, instant_text(now), source=source), encoding="utf-8")
     except OSError as error:

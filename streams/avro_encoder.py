@@ -38,6 +38,9 @@ def write_long(out: bytearray, value: int) -> None:
     out.append(zigzag)
 
 
+_PLAIN_DEFAULTS = {"int": int, "long": int, "string": str, "boolean": bool}  # a field's type -> its default's
+
+
 class _Source(SchemaSource):
     """The generated functions' source, one writer function per named record."""
 
@@ -53,6 +56,9 @@ class _Source(SchemaSource):
         for field in schema["fields"]:
             if "default" in field and field["default"] is None:
                 lines.append(f"    v = d.get({field['name']!r})")  # fastavro fills a null default in
+            elif "default" in field and _PLAIN_DEFAULTS.get(field["type"]) is type(field["default"]):
+                # a number's or a string's default is the datum itself: filled in as fastavro does
+                lines.append(f"    v = d.get({field['name']!r}, {self.constant(field['default'])})")
             else:
                 lines.append(f"    v = d[{field['name']!r}]")  # missing: a KeyError, Unwritable
             lines += self.value(field["type"], "v", 1)

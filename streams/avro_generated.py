@@ -3164,7 +3164,10 @@ def _write_Rejection_Rejection(o, d):
 
 
 
-_write_Digest_c0 = frozenset(('at', 'offset', 'partition', 'root', 'topic'))
+_write_Digest_c0 = frozenset(('at', 'offset', 'partition', 'root', 'topic', 'tree_offset', 'tree_root', 'tree_size'))
+_write_Digest_c1 = 0
+_write_Digest_c2 = ''
+_write_Digest_c3 = -1
 
 
 def _write_Digest_Digest(o, d):
@@ -3194,6 +3197,23 @@ def _write_Digest_Digest(o, d):
     else: write_long(o, n)
     o += e
     v = d['at']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d.get('tree_size', _write_Digest_c1)
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d.get('tree_root', _write_Digest_c2)
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d.get('tree_offset', _write_Digest_c3)
     if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
     z = (v << 1) ^ (v >> 63)
     if z < 0x80: o.append(z)
@@ -3515,6 +3535,6 @@ def _write_ReleaseRecord_ReleaseRecord(o, d):
 
 
 
-FINGERPRINTS = {'CreditEvent': 'a092144b79657710', 'Rejection': '0911668bfb7fc68a', 'Digest': 'ee8e5ef5fc7bfaa4', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d', 'ReleaseRecord': '389a8977740bf2c1'}
+FINGERPRINTS = {'CreditEvent': 'a092144b79657710', 'Rejection': '0911668bfb7fc68a', 'Digest': '78437940d2c4981c', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d', 'ReleaseRecord': '389a8977740bf2c1'}
 READERS = {'CreditEvent': _read_CreditEvent_CreditEvent}
 WRITERS = {'CreditEvent': _write_CreditEvent_CreditEvent, 'Rejection': _write_Rejection_Rejection, 'Digest': _write_Digest_Digest, 'GradeChanged': _write_GradeChanged_GradeChanged, 'AccessRecord': _write_AccessRecord_AccessRecord, 'ReleaseRecord': _write_ReleaseRecord_ReleaseRecord}

@@ -2,8 +2,8 @@
 
 Every Kafka client of the ledger is built from a KafkaAccess (made from the settings by
 ops.config.Settings.kafka_access): librdkafka's producers, consumers and admin clients through
-`client_config`, Faust (aiokafka) through `faust_credentials`, and the ledger reader's own sockets
-through `connect`, which authenticates them with streams/kafka_sasl.py.
+`client_config` (the ledger reader, streams/ledger_reader.py, included), Faust (aiokafka) through
+`faust_credentials`.
 
     PLAINTEXT       no authentication (a broker of one's own without a SASL listener)
     SASL_PLAINTEXT  SCRAM-SHA-512 on loopback: the embedded broker (ops/embedded_kafka.py)
@@ -15,15 +15,15 @@ A plain bootstrap string is accepted wherever a KafkaAccess is: PLAINTEXT.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
-
-from streams import kafka_sasl
 
 PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 DEFAULT_MECHANISM = "SCRAM-SHA-512"
+# what librdkafka and aiokafka both speak; PLAIN (the password itself, for TLS listeners only) is for the
+# broker's own principal in a cluster, which has no SCRAM credential before the first start (ops/deploy/README.md)
+MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
 
 # The roles a process acts in towards Kafka; the ACLs of each are in ops/kafka_acls.py.
 WORKER = "worker"  # the worker and its edge: writes the ledger's topics
@@ -50,8 +50,8 @@ class KafkaAccess:
         if self.security_protocol not in PROTOCOLS:
             raise KafkaAccessError(f"Kafka security protocol {self.security_protocol!r}; one of {', '.join(PROTOCOLS)}")
         if self.sasl:
-            if self.mechanism not in kafka_sasl.MECHANISMS:
-                raise KafkaAccessError(f"SASL mechanism {self.mechanism!r}; one of {', '.join(kafka_sasl.MECHANISMS)}")
+            if self.mechanism not in MECHANISMS:
+                raise KafkaAccessError(f"SASL mechanism {self.mechanism!r}; one of {', '.join(MECHANISMS)}")
             if not self.username or not self.password:
                 raise KafkaAccessError(f"{self.security_protocol} needs a SASL username and password")
 
@@ -198,21 +198,3 @@ def aiokafka_config(kafka: KafkaAccess | str) -> dict:
         config["ssl_context"] = ssl_context(access)
     return config
 
-
-def connect(kafka: KafkaAccess | str, address: tuple[str, int], timeout_s: float,
-            client_id: bytes = b"credit-ledger") -> socket.socket:
-    """A connection to the broker at `address`, ready for requests: TLS first for SASL_SSL, then
-    authenticated (SaslHandshake + SaslAuthenticate) for SASL. Raises OSError when it cannot connect,
-    kafka_sasl.SaslError when the broker refuses the credentials."""
-    access = kafka_access(kafka)
-    sock = socket.create_connection(address, timeout=timeout_s)
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # requests go out at once, not after an ack
-        if access.tls:
-            sock = ssl_context(access).wrap_socket(sock, server_hostname=address[0])
-        if access.sasl:
-            kafka_sasl.authenticate(sock, access.username, access.password, access.mechanism, client_id)
-    except BaseException:
-        sock.close()
-        raise
-    return sock

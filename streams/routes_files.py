@@ -10,7 +10,9 @@ from projections.fold import credit_file, shown_grade
 from projections.replay import bitemporal_view, state_as_of
 from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
 from streams.http_json import json_response
+from streams.partitioner import partition_of
 from streams.pii import with_personal_info
+from streams.proofs import PartitionTree, history_proofs
 from streams.report import render_report
 from streams.worker import Worker
 
@@ -31,6 +33,17 @@ async def file_view(worker: Worker, principal, state: dict, endpoint: str) -> di
             None, with_personal_info, view, worker.store.history(view["subject"]["id"]), key_store)
         await gate.log(access.endpoint_decision(principal, "personal_info", view["subject"]["id"]), endpoint)
     return view
+
+
+async def proved_history(worker: Worker, subject_id: str, history: list[dict]) -> dict:
+    """The history with each entry's inclusion proof in its partition's Merkle tree as last published on
+    credit.digests (streams/proofs.py): {"subject_id", "history", "tree", "proofs"}, a proof None for an
+    entry folded after that tree. Off the loop: a 1,000-entry history reads ~5,000 nodes."""
+    partition = partition_of(subject_id, worker.settings.partitions)
+    tree = PartitionTree(worker.store, partition)
+    proved = await asyncio.get_running_loop().run_in_executor(
+        None, history_proofs, tree, [entry["offset"] for entry in history])
+    return {"subject_id": subject_id, "history": history, **proved}
 
 
 def report_page(worker: Worker, web, principal, view: dict):
@@ -117,6 +130,8 @@ def install_as_known_then(app, worker: Worker) -> None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
         history = store.history(subject_id)
         as_of, valid_at = request.query.get("as_of"), request.query.get("valid_at")
+        if request.query.get("proofs") == "1" and as_of is None and valid_at is None:
+            return json_response(web, await proved_history(worker, subject_id, history))
         if as_of is None and valid_at is None:
             return json_response(web, {"subject_id": subject_id, "history": history})
         try:

@@ -29,6 +29,7 @@ _TIMERS_END = b"t0"  # the first key after every t/ key ("0" follows "/")
 _GRADE = b"g/"  # g/<subject id>: the grade last published on credit.grades
 _META = b"m/"  # m/<name>: the worker's own bookkeeping (e.g. which policy every grade was computed with)
 _COUNTER = b"c/"  # c/<counter name> (counter_name): a running count kept with the states
+TREE = b"k/"  # k/<partition>/...: the partition's Merkle tree and its published roots (streams/proofs.py)
 HISTORY_LIMIT_MAX = 100_000
 BLOOM_BITS_PER_KEY = 10  # ~1% false positives
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024
@@ -266,6 +267,20 @@ class SubjectStore:
         except Exception as error:  # as above; the batch is not applied, none of it
             raise StoreError(f"cannot write the worker's store {self.path}: {error}") from error
 
+    def tree_get(self, key: bytes) -> bytes | None:
+        """A value of the Merkle trees' keys (under TREE; streams/proofs.py keeps them)."""
+        return self._db.get(_tree_key(key))
+
+    def tree_write(self, values: dict[bytes, bytes]) -> None:
+        """Put values under TREE, atomically (a tree's nodes with its size)."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in values.items():
+            batch.put(_tree_key(key), value)
+        try:
+            self._db.write(batch)
+        except Exception as error:  # as in write()
+            raise StoreError(f"cannot write the worker's store {self.path}: {error}") from error
+
     def state_digest(self) -> dict:
         """SHA-256 over every subject's state in key order, with the offsets they reach."""
         return _digest(((k, v) for k, v in self._db.items(from_key=_STATE) if k.startswith(_STATE)),
@@ -293,6 +308,12 @@ def _digest(items, applied_offsets: dict[int, int]) -> dict:
     return {"subjects": subjects, "digest": digest.hexdigest(), "applied_offsets": applied_offsets}
 
 
+def _tree_key(key: bytes) -> bytes:
+    if not key.startswith(TREE):
+        raise ValueError(f"a tree key starts with {TREE!r}")
+    return key
+
+
 def _history_key(subject_id: str, position: int) -> bytes:
     return _HISTORY + subject_id.encode() + b"/" + b"%010d" % position
 
@@ -309,6 +330,13 @@ class MemoryStore:
         self.counts: dict[str, int] = {}
         self.grades: dict[str, dict] = {}
         self.metas: dict[str, str] = {}
+        self.trees: dict[bytes, bytes] = {}
+
+    def tree_get(self, key: bytes) -> bytes | None:
+        return self.trees.get(_tree_key(key))
+
+    def tree_write(self, values: dict[bytes, bytes]) -> None:
+        self.trees.update({_tree_key(k): v for k, v in values.items()})
 
     def meta(self, name: str) -> str | None:
         return self.metas.get(name)

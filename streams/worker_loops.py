@@ -17,6 +17,7 @@ from projections.effects import GradeCounter, TimelinessCounter
 from streams import ledger_reader, metrics, topics
 from streams.codec import encode_digest
 from streams.key_store import STRAYS_EVERY_S
+from streams.proofs import PartitionTree, TreeError, catch_up
 from streams.pii import KeyStoreError
 from streams.store import StoreError
 from streams.timers import TICK_S, Timers
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 READY_CHECK_S = 1.0
 DIGEST_INTERVAL_S = 5.0
+TREE_IDLE_POLLS_MAX = 3  # empty polls of a second before the Merkle tree's read gives up until the next tick
 REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
 
 
@@ -43,25 +45,45 @@ def install(app, worker: Worker) -> Timers:
 def install_digests(app, worker: Worker) -> None:
     store = worker.store
     digests_topic = app.topic(topics.DIGESTS, key_serializer="raw", value_serializer="raw")
-    digests_published: dict[int, int] = {}  # partition -> last offset published
+    digests_published: dict[int, tuple[int, int]] = {}  # partition -> (offset, tree size) last published
+    trees: dict[int, PartitionTree] = {}
 
     @app.timer(DIGEST_INTERVAL_S)
     async def publish_digests():
-        # The newest root of each partition this worker folds, when it moved since the last one. Every
-        # (offset, root) pair is read before the first send: the fold commits on this loop, so during a send's
-        # await a partition's root could move past the offset read before it (a digest naming one offset with
-        # a later offset's root, which `verify` rightly calls a discrepancy).
+        # The newest root of each partition this worker folds, and its Merkle tree's, when either moved. Every
+        # (offset, root) pair is read before the first await: the fold commits on this loop, so during an await
+        # a partition's root could move past the offset read before it (a digest naming one offset with a later
+        # offset's root, which `verify` rightly calls a discrepancy). The tree is extended up to that offset.
         roots = [(p, offset, store.log_root(p)) for p, offset in store.applied_offsets().items()]
-        for p, offset, root in roots:
-            if digests_published.get(p) == offset:
+        for p, offset, log_root in roots:
+            if p not in trees:
+                trees[p] = PartitionTree(store, p)
+            tree = trees[p]
+            await extend_tree(worker, tree, offset)
+            if digests_published.get(p) == (offset, tree.size):
                 continue
-            try:
-                await digests_topic.send(key=str(p).encode(), value=encode_digest({
-                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": root,
-                    "at": instant_text(datetime.now(timezone.utc))}))
+            size, tree_offset, root = tree.size, tree.last_offset, tree.root().hex()
+            try:  # on the broker before the worker proves against it (GET /subjects/{id}/history?proofs=1)
+                await (await digests_topic.send(key=str(p).encode(), value=encode_digest({
+                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": log_root,
+                    "at": instant_text(datetime.now(timezone.utc)), "tree_size": size, "tree_root": root,
+                    "tree_offset": tree_offset})))
             except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
                 return
-            digests_published[p] = offset
+            tree.set_published(size, root, tree_offset)
+            digests_published[p] = (offset, size)
+
+
+async def extend_tree(worker: Worker, tree: PartitionTree, until_offset: int) -> None:
+    """The partition's Merkle tree extended from the log towards the applied offset (streams/proofs.py);
+    a broker away or a tree that cannot grow is logged, and the next tick tries again."""
+    def read_range(start: int, end: int):  # a broker away ends the read within seconds: a stop waits for it
+        return ledger_reader.read_range(worker.kafka, topics.EVENTS, tree.partition, start, end,
+                                        idle_polls_max=TREE_IDLE_POLLS_MAX)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, catch_up, tree, read_range, until_offset)
+    except (KafkaException, TimeoutError, TreeError, StoreError) as error:
+        log.warning("partition %d: the Merkle tree stays at %d records (%s)", tree.partition, tree.size, error)
 
 
 def install_deadlines(app, worker: Worker) -> Timers:

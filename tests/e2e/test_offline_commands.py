@@ -52,7 +52,7 @@ BENCH_KEYS = ("e2e_events_per_s", "lag_p50_ms", "lag_p99_ms", "rebuild_events_pe
 def test_bench_quick_measures_every_goal_and_baseline():
     # its own brokers, workers and Faust agents; the numbers are not asserted (timings are the
     # machine's), only that every measure ran and came out positive. The history part checks
-    # inside that the index read agreed with the scan.
+    # inside that the proved (Merkle-checked) history agreed with the scan.
     done = cli("bench", "--quick", "--json", timeout_s=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)

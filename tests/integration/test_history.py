@@ -1,5 +1,6 @@
 """Auditors' reconstruction from the log: `history --as-of T` gives exactly the credit file the live
-worker served at T (captured during the run), read via the worker's index or by a scan."""
+worker served at T (captured during the run), proved by the worker's Merkle proofs against the roots on
+credit.digests or read by a scan; a worker that serves a changed event, proof or root is named, exit 1."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,12 @@ from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
 AUTHORITY = {"authority_code": make_uscc("440700", 12, "1", "1"), "authority_name": "江门市市场监督管理局"}
+
+
+def _proved(worker: Worker, subject_id: str) -> dict:
+    status, body = worker.get(f"/subjects/{subject_id}/history?proofs=1", role="auditor")
+    assert status == 200, body
+    return body
 
 
 def _as_read(page: str) -> str:
@@ -52,12 +59,13 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
                                 30, what=f"event {n} folded")
                 captured.append((datetime.now(SHANGHAI).isoformat(), file))
                 time.sleep(1.1)  # the next event is recorded strictly later
+        wait_for(lambda: _proved(worker, company["id"])["tree"], 30, what="a Merkle root published")
         for moment, live in captured:
             done = cli("history", company["id"], "--as-of", moment, "--json", "--kafka", kafka.bootstrap,
                        "--web-url", worker.url, env=auditor)
             assert done.returncode == 0, done.stderr
             view = json.loads(done.stdout)
-            assert view["source"] == "index" and view["file"] == live
+            assert view["source"] == "proofs" and view["file"] == live
             status, served = worker.get(f"/subjects/{company['id']}/history?as_of={quote(moment)}", role="auditor")
             assert status == 200 and served["file"] == live
         # without the worker's index the partition is scanned, with the same result
@@ -66,6 +74,7 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
                    "--web-url", worker.url, "--scan", env=auditor)
         view = json.loads(done.stdout)
         assert view["source"].startswith("scan") and view["file"] == live
+        assert "records give the Merkle root on credit.digests" in view["source"]  # checked as the proofs are
         # every read is on the access log first, as the principal the token names; none without a record
         unrecorded = cli("history", company["id"], "--kafka", kafka.bootstrap, "--web-url",
                          f"http://127.0.0.1:{free_port()}", env=auditor)
@@ -86,7 +95,7 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
             assert response.headers["Content-Type"].startswith("text/html") and "信用报告" in served_page
             assert company["name"] in served_page and captured[-1][1]["chain"]["head"] in served_page
         # `report` builds the same file from the log: by the worker's index, and by a scan without it
-        for scan, read_by in (((), "按工作进程的偏移量索引逐条读取"), (("--scan",), "扫描了该主体所在分区的全部记录")):
+        for scan, read_by in (((), "工作进程逐条提供默克尔包含证明"), (("--scan",), "扫描了该主体所在分区的全部记录")):
             out = tmp_path / "信用报告.html"
             done = cli("report", company["id"], "--out", str(out), "--kafka", kafka.bootstrap, "--web-url", worker.url,
                        *scan, env=auditor)
@@ -108,3 +117,135 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
         assert {r["principal"] for r in reads if r["endpoint"].startswith("credit-ledger ")} >= {"dev-auditor"}
     finally:
         worker.stop()
+
+
+class FakeWorker:
+    """A worker that records reads and serves a history it was given (the real worker's, changed)."""
+
+    def __init__(self, subject_id: str):
+        import http.server
+        import threading
+
+        self.answer: dict = {}
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # /access-log: the read is recorded
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self._send({"recorded": True})
+
+            def do_GET(self):
+                assert self.path == f"/subjects/{quote(subject_id)}/history?proofs=1"
+                self._send(fake.answer)
+
+            def _send(self, body: dict):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _relinked(history: list[dict]) -> None:
+    """The chain hashes recomputed over the (changed) events: a forger's cover, so only the proofs tell."""
+    from projections.canonical import GENESIS_HEAD, chain_link
+    head = GENESIS_HEAD
+    for entry in history:
+        head = entry["chain_hash"] = chain_link(head, entry["event"])
+
+
+def test_a_changed_event_proof_or_root_from_a_worker_fails_loudly_naming_the_record(kafka, tmp_path):
+    import copy
+
+    from projections import merkle
+
+    company = {"id": make_uscc("440703", 9310), "kind": "LEGAL_PERSON", "name": "江门证明测试有限公司"}
+    story = [{"type": "SubjectRegistered", "subject": company, "source": AUTHORITY, "occurred_on": "2020-03-02",
+              "payload": {"region_code": "440703", "registered_on": "2020-03-02"}}] + [
+        {"type": "PermitGranted", "subject": company, "source": AUTHORITY, "occurred_on": f"2024-0{n}-03",
+         "payload": {"record_id": f"JM-X-{n}", "decision_no": f"江市监许〔2024〕{n}号", "permit_kind": "普通",
+                     "content": "预包装食品销售", "valid_from": f"2024-0{n}-03", "valid_to": "2029-12-31"}}
+        for n in range(1, 6)]
+    worker = Worker(kafka.bootstrap, tmp_path / "w", free_port()).start()
+    fake = FakeWorker(company["id"])
+    auditor = {"CREDIT_LEDGER_TOKEN": worker.tokens["auditor"]}
+    try:
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
+            for item in story:
+                publisher.publish(item)
+        honest = wait_for(lambda: (lambda a: a if a["tree"] and None not in a["proofs"]
+                                   and len(a["history"]) == len(story) else None)(_proved(worker, company["id"])),
+                          60, what="every event proved against a published root")
+        offsets = [e["offset"] for e in honest["history"]]
+
+        def history_via_fake(answer: dict):
+            fake.answer = answer
+            return cli("history", company["id"], "--json", "--kafka", kafka.bootstrap, "--web-url", fake.url, env=auditor)
+
+        done = history_via_fake(honest)  # the real worker's answer, relayed: it holds
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["source"] == "proofs"
+        assert [e["offset"] for e in json.loads(done.stdout)["history"]] == offsets
+
+        changed = copy.deepcopy(honest)  # one permit's content changed, the chain recomputed over it
+        changed["history"][3]["event"]["payload"]["content"] = "预包装食品及散装食品销售"
+        _relinked(changed["history"])
+        done = history_via_fake(changed)
+        assert done.returncode == 1 and done.stdout == ""
+        assert f"the record at offset {offsets[3]}" in done.stderr and "not the one the log holds" in done.stderr
+
+        bent = copy.deepcopy(honest)  # a true event with a proof hash changed: the last, nearest the root
+        path, top = bent["proofs"][2]["proof"], len(bent["proofs"][2]["proof"]) - 64
+        bent["proofs"][2]["proof"] = path[:top] + ("0" if path[top] != "0" else "1") + path[top + 1:]
+        done = history_via_fake(bent)
+        assert done.returncode == 1 and f"the record at offset {offsets[2]}" in done.stderr
+        assert "does not reach the published root" in done.stderr
+
+        unchained = copy.deepcopy(honest)  # an event changed, its chain hash left as it was
+        unchained["history"][1]["event"]["occurred_on"] = "2024-01-04"
+        done = history_via_fake(unchained)
+        assert done.returncode == 1 and f"the record at offset {offsets[1]}" in done.stderr and "chain" in done.stderr
+
+        # a forger's whole tree: its root proves its events, but credit.digests never published it
+        forged = copy.deepcopy(changed)
+        nodes: dict = {}
+        leaves = [merkle.record_leaf_hash(e["offset"], company["id"].encode(), _encoded(e["event"]))
+                  for e in forged["history"]]
+        for index, leaf in enumerate(leaves):
+            for level, position, value in merkle.appended(index, leaf, lambda lv, ix: nodes[lv, ix]):
+                nodes[level, position] = value
+        forged["tree"]["root"] = merkle.tree_root(len(leaves), lambda lv, ix: nodes[lv, ix]).hex()
+        forged["tree"]["size"] = len(leaves)
+        forged["proofs"] = [{"leaf_index": i, "proof": b"".join(merkle.inclusion_proof(
+            i, len(leaves), lambda lv, ix: nodes[lv, ix])).hex()} for i in range(len(leaves))]
+        done = history_via_fake(forged)
+        assert done.returncode == 1 and "credit.digests does not hold" in done.stderr
+
+        done = cli("history", company["id"], "--json", "--kafka", kafka.bootstrap, "--web-url", fake.url, "--scan",
+                   env=auditor)  # trusting no worker: the partition read and folded
+        assert done.returncode == 0, done.stderr
+        view = json.loads(done.stdout)
+        assert view["source"].startswith("scan") and [e["offset"] for e in view["history"]] == offsets
+        assert "records give the Merkle root on credit.digests" in view["source"]
+        assert [e["chain_hash"] for e in view["history"]] == [e["chain_hash"] for e in honest["history"]]
+    finally:
+        fake.close()
+        worker.stop()
+
+
+def _encoded(event: dict) -> bytes:
+    from streams.codec import encode_event
+    return encode_event(event)

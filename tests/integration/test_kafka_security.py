@@ -2,7 +2,7 @@
 SASL/SCRAM-SHA-512 on its listener, StandardAuthorizer with ACLs (ops/kafka_acls.py). Whoever holds no
 credentials, or the wrong ones, or the auditor's, cannot write the ledger; the auditor reads
 credit.events, credit.digests and credit.access-log and nothing else; the worker's principal writes.
-The ledger reader's own sockets (streams/ledger_reader.py) authenticate too (streams/kafka_sasl.py)."""
+The ledger reader's consumers (streams/ledger_reader.py) authenticate too, and name a refusal at once."""
 from __future__ import annotations
 
 import subprocess
@@ -126,13 +126,13 @@ def test_the_auditor_reads_the_ledger_its_digests_and_the_access_log_and_nothing
     assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
-def test_the_ledger_readers_own_sockets_authenticate(kafka):
+def test_the_ledger_reader_authenticates_and_names_a_refusal(kafka):
     auditor = kafka.access("auditor")
     error, _ = try_to_produce(kafka_config(kafka.bootstrap, "worker"))  # at least one record to read back
     assert error is None
-    marks = ledger_reader.watermarks(auditor, topics.EVENTS)  # Metadata and ListOffsets, after SCRAM
+    marks = ledger_reader.watermarks(auditor, topics.EVENTS)  # metadata and the watermark query, after SCRAM
     partition, (low, high) = next((p, m) for p, m in marks.items() if m[1] > m[0])
-    read = list(ledger_reader.read_offsets(auditor, topics.EVENTS, partition, [high - 1]))  # Fetch
+    read = list(ledger_reader.read_offsets(auditor, topics.EVENTS, partition, [high - 1]))  # assigned, fetched
     assert [offset for offset, *_ in read] == [high - 1]
 
     wrong = KafkaAccess(kafka.bootstrap, "SASL_PLAINTEXT", "SCRAM-SHA-512", auditor.username, "guessed")

@@ -1,4 +1,4 @@
-"""Reading chosen offsets of a partition with pipelined fetches: jumps, read-through, gaps, the end."""
+"""Reading chosen offsets of a partition with the library consumer: seeks, read-through, gaps, the end."""
 from __future__ import annotations
 
 import uuid
@@ -107,3 +107,10 @@ def test_watermarks_are_the_log_start_and_the_high_watermark_of_every_partition(
         consumer.close()
     with pytest.raises(KafkaException, match=r"credit-ledger-test\.reader\.none.*UNKNOWN_TOPIC"):
         ledger_reader.watermarks(kafka.access(), "credit-ledger-test.reader.none", timeout_s=1.0)
+    with ledger_reader.Session(kafka.access()) as session:  # several questions, one client
+        assert session.partition_count(topic) == 3
+        assert [o for o, *_ in session.read_last(topic, 2, 5)] == [15, 16, 17, 18, 19]
+        assert [v for _, _, v, _ in session.read_last(topic, 0, 100)] == [b"%d" % n for n in range(30)]
+        assert session.read_last(topic, 1, 10) == []
+        with pytest.raises(ValueError):
+            session.read_last(topic, 0, 0)

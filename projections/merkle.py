@@ -1,0 +1,239 @@
+"""An append-only Merkle tree over a partition's records, as RFC 6962 (Certificate Transparency) builds one.
+
+Pure: hashes in, hashes out; where the nodes are kept is the caller's (the worker keeps them in its
+store, streams/store.py), passed in as a `node(level, index)` lookup.
+
+    leaf hash   SHA-256(0x00 || leaf bytes)
+    node hash   SHA-256(0x01 || left || right)
+    the root of n leaves: MTH(D[0:n]), RFC 6962 section 2.1 (the empty tree: SHA-256 of nothing)
+
+A leaf's bytes are the record as stored, framed as `log_link` frames it (projections/canonical.py)
+without the previous root: its offset as 8 bytes big-endian, then its key and its value, each
+preceded by its length as 4 bytes big-endian (an absent key or value counts as empty). A leaf
+thus names its offset: a proof for one offset cannot be passed off for another.
+
+The leaves of a partition are its records in offset order, leaf i the i-th record folded. The
+tree keeps the hash of every complete subtree: node(level, index) covers the leaves
+index * 2**level .. (index + 1) * 2**level - 1; `appended` gives the nodes a new leaf completes.
+Every subtree the RFC's recursion needs for a root or a proof of any size up to the leaves kept is
+made of those (`subtree_hash`), so a proof of a leaf in a tree of n leaves reads O(log n) nodes.
+
+An inclusion proof (RFC 6962 section 2.1.1, "audit path") of leaf m in the tree of n leaves is the
+list of sibling hashes from the leaf up; `root_from_proof` climbs it as RFC 9162 section 2.1.3.2
+does, and a proof holds when the root it reaches is the published one.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+HASH_BYTES = 32
+TREE_SIZE_MAX = 2 ** 48  # leaves; a partition of Kafka holds far fewer records
+PROOF_HASHES_MAX = 48  # a proof in a tree of at most TREE_SIZE_MAX leaves has at most this many hashes
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+Node = Callable[[int, int], bytes]  # (level, index) -> the hash of that complete subtree
+
+
+class ProofError(ValueError):
+    """A proof, a leaf or a tree size that cannot be checked (malformed, out of range)."""
+
+
+def leaf_bytes(offset: int, key: bytes | None, value: bytes | None) -> bytes:
+    """A record's leaf: offset (8 bytes), then key and value, each after its length (4 bytes), big-endian."""
+    if not 0 <= offset < 2 ** 63:
+        raise ProofError(f"offset {offset} is not a Kafka offset")
+    key, value = key or b"", value or b""
+    return b"".join((offset.to_bytes(8, "big"), len(key).to_bytes(4, "big"), key,
+                     len(value).to_bytes(4, "big"), value))
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def record_leaf_hash(offset: int, key: bytes | None, value: bytes | None) -> bytes:
+    return leaf_hash(leaf_bytes(offset, key, value))
+
+
+def _split(size: int) -> int:
+    """The largest power of two smaller than `size` (size >= 2): where RFC 6962 splits a tree."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+def _check_size(tree_size: int) -> None:
+    if not isinstance(tree_size, int) or isinstance(tree_size, bool) or not 0 <= tree_size <= TREE_SIZE_MAX:
+        raise ProofError(f"tree size {tree_size!r} is not 0..{TREE_SIZE_MAX}")
+
+
+def appended(leaf_index: int, leaf: bytes, node: Node) -> list[tuple[int, int, bytes]]:
+    """The (level, index, hash) nodes that leaf `leaf_index` (hash `leaf`) completes, its own first:
+    a left sibling it pairs with is looked up with `node` (nodes the same batch added included)."""
+    _check_size(leaf_index + 1)
+    found = [(0, leaf_index, leaf)]
+    level, index, current = 0, leaf_index, leaf
+    while index & 1:
+        current = node_hash(node(level, index - 1), current)
+        level, index = level + 1, index >> 1
+        found.append((level, index, current))
+    return found
+
+
+def subtree_hash(start: int, end: int, node: Node, memo: dict | None = None) -> bytes:
+    """MTH(D[start:end]) for a range the RFC's recursion names (start a multiple of the largest power of
+    two below end - start, or of end - start itself when that is one): complete subtrees are looked up,
+    the others (a tree's right edge) computed, and kept in `memo` when given: the proofs of many leaves
+    of one tree share them."""
+    size = end - start
+    if size <= 0:
+        raise ProofError(f"an empty range {start}..{end}")
+    if size & (size - 1) == 0 and start % size == 0:
+        return node(size.bit_length() - 1, start // size)
+    if memo is not None and (start, end) in memo:
+        return memo[start, end]
+    k = _split(size)
+    found = node_hash(subtree_hash(start, start + k, node, memo), subtree_hash(start + k, end, node, memo))
+    if memo is not None:
+        memo[start, end] = found
+    return found
+
+
+def tree_root(tree_size: int, node: Node, memo: dict | None = None) -> bytes:
+    """The root of the first `tree_size` leaves (RFC 6962 MTH)."""
+    _check_size(tree_size)
+    return EMPTY_ROOT if tree_size == 0 else subtree_hash(0, tree_size, node, memo)
+
+
+def inclusion_proof(leaf_index: int, tree_size: int, node: Node, memo: dict | None = None) -> list[bytes]:
+    """The audit path of leaf `leaf_index` in the tree of the first `tree_size` leaves, leaf side first
+    (`memo`: as subtree_hash's, for many proofs in one tree)."""
+    _check_size(tree_size)
+    if not 0 <= leaf_index < tree_size:
+        raise ProofError(f"leaf {leaf_index} is not in a tree of {tree_size} leaves")
+    path: list[bytes] = []
+    start, end, m = 0, tree_size, leaf_index
+    while end - start > 1:  # RFC 6962 PATH(m, D[start:end]), top down; collected, then reversed
+        k = _split(end - start)
+        if m < start + k:
+            path.append(subtree_hash(start + k, end, node, memo))
+            end = start + k
+        else:
+            path.append(subtree_hash(start, start + k, node, memo))
+            start += k
+    path.reverse()
+    return path
+
+
+def root_from_proof(leaf: bytes, leaf_index: int, tree_size: int, proof: list[bytes]) -> bytes:
+    """The root an inclusion proof of leaf hash `leaf` at `leaf_index` reaches (RFC 9162 2.1.3.2);
+    ProofError when the proof cannot belong to that leaf in a tree of that size (wrong length, bad hash)."""
+    _check_size(tree_size)
+    if not 0 <= leaf_index < tree_size:
+        raise ProofError(f"leaf {leaf_index} is not in a tree of {tree_size} leaves")
+    if len(proof) > PROOF_HASHES_MAX or any(not isinstance(p, bytes) or len(p) != HASH_BYTES for p in proof):
+        raise ProofError(f"a proof is at most {PROOF_HASHES_MAX} hashes of {HASH_BYTES} bytes")
+    fn, sn, current = leaf_index, tree_size - 1, leaf
+    for sibling in proof:
+        if sn == 0:
+            raise ProofError(f"a proof of {len(proof)} hashes is too long for leaf {leaf_index} of {tree_size}")
+        if fn & 1 or fn == sn:
+            current = node_hash(sibling, current)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            current = node_hash(current, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError(f"a proof of {len(proof)} hashes is too short for leaf {leaf_index} of {tree_size}")
+    return current
+
+
+def proof_holds(leaf: bytes, leaf_index: int, tree_size: int, proof: list[bytes], root: bytes) -> bool:
+    try:
+        return root_from_proof(leaf, leaf_index, tree_size, proof) == root
+    except ProofError:
+        return False
+
+
+def proof_length(leaf_index: int, tree_size: int) -> int:
+    """How many hashes the audit path of `leaf_index` in a tree of `tree_size` leaves has."""
+    _check_size(tree_size)
+    if not 0 <= leaf_index < tree_size:
+        raise ProofError(f"leaf {leaf_index} is not in a tree of {tree_size} leaves")
+    fn, sn, length = leaf_index, tree_size - 1, 0
+    while sn:
+        if fn & 1 or fn != sn:
+            length += 1
+        fn, sn = fn >> 1, sn >> 1
+    return length
+
+
+def first_failing(proofs, tree_size: int, root: bytes) -> int | None:
+    """The position of the first (leaf hash, leaf index, audit path) of `proofs` that does not reach
+    `root` in a tree of `tree_size` leaves, None when every one does.
+
+    The same as root_from_proof(...) == root for each, with less hashing for many leaves of one tree:
+    a climb that reaches a node an earlier proof reached and proved (a node is named by its level and
+    position) stops there, holding when its hash there is the same and the rest of its path is the
+    earlier proof's rest. So a path is accepted only whole and exactly as the one-by-one check would."""
+    known: dict[tuple[int, int], tuple[bytes, list[bytes], int]] = {}  # node -> (hash, the proof, its step)
+    for position, (leaf, leaf_index, proof) in enumerate(proofs):
+        try:
+            if len(proof) != proof_length(leaf_index, tree_size) or any(len(p) != HASH_BYTES for p in proof):
+                return position
+        except ProofError:
+            return position
+        fn, sn, level, current, reached, held = leaf_index, tree_size - 1, 0, leaf, [], None
+        for step, sibling in enumerate(proof):
+            if fn & 1 or fn == sn:
+                current = node_hash(sibling, current)
+                while not fn & 1 and fn != 0:
+                    fn, sn, level = fn >> 1, sn >> 1, level + 1
+            else:
+                current = node_hash(current, sibling)
+            fn, sn, level = fn >> 1, sn >> 1, level + 1
+            seen = known.get((level, fn))
+            if seen is not None:
+                seen_hash, seen_proof, seen_step = seen
+                held = seen_hash == current and proof[step + 1:] == seen_proof[seen_step + 1:]
+                break
+            reached.append(((level, fn), (current, proof, step)))
+        if held is None:
+            held = current == root
+        if not held:
+            return position
+        known.update(reached)
+    return None
+
+
+class RootBuilder:
+    """The roots of a growing tree from its leaves alone, in O(log n) memory: what a scan of a whole
+    partition checks the published roots with. `roots` keeps the root at each size in `at_sizes`."""
+
+    def __init__(self, at_sizes=()):
+        self.size = 0
+        self._peaks: list[tuple[int, bytes]] = []  # (level, hash) of the complete subtrees, left to right
+        self._wanted = set(at_sizes)
+        self.roots: dict[int, bytes] = {}
+
+    def add(self, leaf: bytes) -> None:
+        level, current = 0, leaf
+        while self._peaks and self._peaks[-1][0] == level:
+            current = node_hash(self._peaks.pop()[1], current)
+            level += 1
+        self._peaks.append((level, current))
+        self.size += 1
+        if self.size in self._wanted:
+            self.roots[self.size] = self.root()
+
+    def root(self) -> bytes:
+        if not self._peaks:
+            return EMPTY_ROOT
+        current = self._peaks[-1][1]
+        for _, peak in reversed(self._peaks[:-1]):
+            current = node_hash(peak, current)
+        return current
