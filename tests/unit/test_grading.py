@@ -416,3 +416,13 @@ def test_an_overdue_commitment_s_reason_names_its_due_date():
     assert (result["letter"], result["score"]) == ("A", 950)  # 1000 - 50: counted as a breach, A from 950
     assert result["reasons"] == [
         {"record_id": "C-1", "rule": "commitment_overdue", "points": -50, "detail": "承诺逾期未履行（2025-03-31）"}]
+
+
+def test_a_rating_the_policy_gives_no_points_counts_nothing():
+    # a level the policy does not list (TAX has A, B, M, C, D), and a kind a policy leaves out
+    expect(given(ev.rating_assigned("G-1", rating_kind="TAX", level="E")), "A", 1000, [])
+    without_other = replace(DEFAULT_POLICY, rating_points={k: v for k, v in DEFAULT_POLICY.rating_points.items()
+                                                           if k != "OTHER"})
+    state = given(ev.rating_assigned("G-1", rating_kind="OTHER", level="D"), policy=without_other)
+    expect(state, "A", 1000, [], policy=without_other)
+    expect(state, "A", 950, [("G-1", "rating", -50)])  # the packaged policy: OTHER D is -50
