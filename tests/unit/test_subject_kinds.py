@@ -99,3 +99,10 @@ def test_the_labels_in_chinese_name_the_register_and_the_civil_code_kind():
     unknown = {"id": make_uscc("410105", 5, "7", "1"), "kind": "LEGAL_PERSON"}  # 7-1: a register not told apart
     assert labels_zh(unknown) == {"category": "OTHER_ORGANIZATION", "category_zh": "其他组织",
                                   "civil_code_kind": None, "civil_code_kind_zh": None}
+
+
+def test_a_contradiction_names_the_category_the_kinds_it_admits_and_the_claim():
+    code = make_uscc("410105", 7, "5", "2")  # 民办非企业单位: 非营利法人 or 非法人组织
+    assert kind_problem("INDIVIDUAL_BUSINESS", code) == (
+        "the code's registration category 52 (社会组织) is 非营利法人、非法人组织 under the Civil Code: "
+        "subject.kind LEGAL_PERSON or OTHER_ORGANIZATION, not INDIVIDUAL_BUSINESS (GB 32100-2015)")
