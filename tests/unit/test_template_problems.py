@@ -112,3 +112,23 @@ def test_a_column_named_twice_is_named_with_both_places():
         read_penalty_csv(text.encode())
     assert ("行政相对人名称", "duplicate_column", "in columns 1 and 26") in {
         (p.field, p.rule, p.message) for p in error.value.problems}
+
+
+def only(row: dict[str, str], columns: tuple) -> bytes:
+    """The row with only these columns (a column tuple: its first name the fixture has)."""
+    names = [c if isinstance(c, str) else next(n for n in c if n in row) for c in columns]
+    return to_csv([{name: row[name] for name in names}])
+
+
+def test_a_file_of_the_required_columns_only_reads_with_the_optional_ones_empty():
+    from projections.templates import PENALTY_REQUIRED, PERMIT_REQUIRED
+    from tests.unit.test_templates import PERMITS
+    permit = rows_of(PERMITS)[0]
+    (event,) = one(read_permit_csv(only(permit, PERMIT_REQUIRED))).events  # no 当前状态: a valid permit
+    assert event["type"] == "PermitGranted" and "valid_to" not in event["payload"]
+    assert "certificate_name" not in event["payload"] and "certificate_no" not in event["payload"]
+    person = {**rows_of(PENALTIES)[4]}
+    columns = tuple(c if c != ("行政相对人代码_1(统一社会信用代码)", "证件号码") else "证件号码" for c in PENALTY_REQUIRED)
+    (event,) = one(read_penalty_csv(only(person, columns))).events  # no 证件类型: a resident ID number
+    # 罚款，吊销许可证件: FINE is GENERAL, CERTIFICATE_REVOCATION SEVERE (policies/2024.1.yaml): the graver
+    assert event["subject"]["kind"] == "NATURAL_PERSON" and event["payload"]["severity"] == "SEVERE"
