@@ -370,3 +370,18 @@ def test_a_repair_the_credit_office_filed_on_a_commitment_falls_due_under_the_co
     event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
     assert event["type"] == "ProcessingOverdue" and event["payload"]["ref_id"] == "R-1"
     assert event["source"]["authority_code"] == ev.AUTHORITY  # the commitment's, not the filer's
+
+
+def test_a_kept_commitment_or_a_decided_objection_before_an_open_one_leaves_the_open_one_s_deadline():
+    state = given(ev.commitment_made("C-0"), ev.commitment_fulfilled("C-0"),
+                  ev.commitment_made("C-1", due_on="2025-03-31"))
+    assert ("COMMITMENT", "C-1", "2025-03-31", False) in pending(state)
+    state = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-0", "P-1"), ev.objection_resolved("O-0", "P-1"),
+                  ev.objection_filed("O-1", "P-1", "2025-01-24"))
+    assert ("OBJECTION_ACCEPTANCE", "O-1", "2025-01-27", False) in pending(state)  # Sun 26 (调休), Mon 27
+
+
+def test_a_publicity_until_on_the_maximum_s_last_day_is_the_maximum():
+    state = given(ev.penalty_imposed("P-1", "2024-05-06", publicity_until="2027-05-05"))
+    _, event = fire(state, "PUBLICITY", "P-1")
+    assert event["payload"]["reason"] == "公示期届满：最长公示期 36 个月"
