@@ -132,3 +132,24 @@ def test_a_file_of_the_required_columns_only_reads_with_the_optional_ones_empty(
     (event,) = one(read_penalty_csv(only(person, columns))).events  # no 证件类型: a resident ID number
     # 罚款，吊销许可证件: FINE is GENERAL, CERTIFICATE_REVOCATION SEVERE (policies/2024.1.yaml): the graver
     assert event["subject"]["kind"] == "NATURAL_PERSON" and event["payload"]["severity"] == "SEVERE"
+
+
+def test_missing_columns_are_each_named_and_an_identifier_s_alternative_too():
+    header = [c for c in PENALTIES.splitlines()[0].split(",")
+              if c not in ("行政相对人代码_1（统一社会信用代码）", "证件号码", "违法事实")]
+    with pytest.raises(TemplateError) as error:
+        read_penalty_csv((",".join(header) + "\n").encode())
+    assert [(p.field, p.rule, p.message) for p in error.value.problems] == [
+        ("行政相对人代码_1(统一社会信用代码)", "missing_column",
+         "the header has no 行政相对人代码_1(统一社会信用代码) (or 证件号码)"),
+        ("违法事实", "missing_column", "the header has no 违法事实")]
+    assert str(error.value) == ("行政相对人代码_1(统一社会信用代码): the header has no 行政相对人代码_1(统一社会信用代码) "
+                                "(or 证件号码) [missing_column]; 违法事实: the header has no 违法事实 [missing_column]")
+
+
+def test_an_id_number_in_a_published_column_is_refused_in_words():
+    from tests.unit.test_templates import PERMITS
+    row = {**rows_of(PERMITS)[4]}
+    row["许可编号"] = row["证件号码"]
+    assert said(one(read_permit_csv(to_csv([row])))) == [
+        ("许可编号", "contains_id_number", "contains the person's ID number, which is never published")]
