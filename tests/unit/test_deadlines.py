@@ -317,3 +317,71 @@ def test_a_record_recorded_in_time_but_folded_after_the_overdue_notice_withdraws
     decision = in_time.state["decisions"][ev.key_of(ev.decision_no("P-1"))]
     assert in_time.outcome == APPLIED and decision["late"] is False and decision["overdue"] is False
     assert decision["overdue_withdrawn_by"] == in_time.event["event_id"]
+
+
+# --- the words and the days of what fires, worked out by hand from policies/2024.1.yaml -------------
+@pytest.mark.parametrize("false_commitment, last_day, reason", [
+    (False, "2026-01-05", "失信信息公示期届满：违背承诺最长 12 个月"),  # breached 2025-01-06, + 12 months - 1 day
+    (True, "2028-01-05", "失信信息公示期届满：虚假承诺最长 36 个月"),
+])
+def test_a_breach_leaves_display_at_the_end_of_its_period_and_says_which(false_commitment, last_day, reason):
+    state = given(ev.commitment_made("C-1"), ev.commitment_breached("C-1", false_commitment=false_commitment))
+    assert ("PUBLICITY", "C-1", last_day, False) in pending(state)
+    _, event = fire(state, "PUBLICITY", "C-1")
+    assert event["payload"] == {"record_id": "C-1", "reason": reason}
+
+
+@pytest.mark.parametrize("kinds, restriction_until, last_day, reason", [
+    (["PRODUCTION_RESTRICTION"], "2028-01-31", "2028-01-31", "公示期届满：按照实际限制期限执行至 2028-01-31"),
+    (["PRODUCTION_RESTRICTION"], "2027-05-05", "2027-05-05", "公示期届满：最长公示期 36 个月"),  # no longer than it
+])
+def test_a_restriction_longer_than_the_maximum_keeps_the_penalty_on_display(kinds, restriction_until, last_day,
+                                                                          reason):
+    state = given(ev.penalty_imposed("P-1", "2024-05-06", penalty_kinds=kinds, severity="SERIOUS",
+                                     restriction_until=restriction_until))
+    assert ("PUBLICITY", "P-1", last_day, False) in pending(state)  # decided 2024-05-06: 36 months end 2027-05-05
+    _, event = fire(state, "PUBLICITY", "P-1")
+    assert event["payload"]["reason"] == reason
+
+
+def test_a_deadline_of_no_known_kind_is_refused_by_name():
+    from projections.deadlines import Deadline
+    state = given()
+    with pytest.raises(ValueError) as error:
+        system_event(state, Deadline("2025-01-07T00:00:00+08:00", ev.COMPANY, "NAP", "x", "2025-01-06", False),
+                     "2025-01-07T00:00:00+08:00", DEFAULT_POLICY)
+    assert str(error.value) == "unknown deadline kind NAP"
+
+
+def test_a_restriction_counts_only_for_the_kinds_the_policy_in_force_names():
+    from dataclasses import replace
+    state = given(ev.penalty_imposed("P-1", "2024-05-06", penalty_kinds=["PRODUCTION_RESTRICTION"], severity="SERIOUS",
+                                     restriction_until="2028-01-31"))
+    later = replace(DEFAULT_POLICY, restriction_kinds=frozenset({"CERTIFICATE_REVOCATION"}))
+    (deadline,) = [d for d in pending_deadlines(state, later) if d.kind == "PUBLICITY"]
+    assert deadline.due_on == "2027-05-05"  # the maximum: this policy no longer lengthens it
+
+
+def test_a_repair_the_credit_office_filed_on_a_commitment_falls_due_under_the_commitment_s_authority():
+    state = given(ev.commitment_made("C-1"), ev.commitment_breached("C-1"),
+                  ev.valid("RepairRequested", {"repair_id": "R-1", "record_id": "C-1", "corrective_actions": "已整改"},
+                           "2025-05-06", source=ev.CREDIT_OFFICE_SOURCE))
+    (deadline,) = [d for d in pending_deadlines(state, DEFAULT_POLICY) if d.kind == "REPAIR_ACCEPTANCE"]
+    event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
+    assert event["type"] == "ProcessingOverdue" and event["payload"]["ref_id"] == "R-1"
+    assert event["source"]["authority_code"] == ev.AUTHORITY  # the commitment's, not the filer's
+
+
+def test_a_kept_commitment_or_a_decided_objection_before_an_open_one_leaves_the_open_one_s_deadline():
+    state = given(ev.commitment_made("C-0"), ev.commitment_fulfilled("C-0"),
+                  ev.commitment_made("C-1", due_on="2025-03-31"))
+    assert ("COMMITMENT", "C-1", "2025-03-31", False) in pending(state)
+    state = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-0", "P-1"), ev.objection_resolved("O-0", "P-1"),
+                  ev.objection_filed("O-1", "P-1", "2025-01-24"))
+    assert ("OBJECTION_ACCEPTANCE", "O-1", "2025-01-27", False) in pending(state)  # Sun 26 (调休), Mon 27
+
+
+def test_a_publicity_until_on_the_maximum_s_last_day_is_the_maximum():
+    state = given(ev.penalty_imposed("P-1", "2024-05-06", publicity_until="2027-05-05"))
+    _, event = fire(state, "PUBLICITY", "P-1")
+    assert event["payload"]["reason"] == "公示期届满：最长公示期 36 个月"

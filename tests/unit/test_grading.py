@@ -360,3 +360,70 @@ def test_a_policy_book_pickles_to_an_equal_read_only_one():
         assert policy.calendar == original.calendar
         assert isinstance(policy.rating_points, MappingProxyType)
         assert all(isinstance(points, MappingProxyType) for points in policy.rating_points.values())
+
+
+def test_a_grade_change_carries_the_policy_it_was_graded_under():
+    from projections.grading import grade_change
+    change = grade_change(None, grade(given(severe()), DEFAULT_POLICY))
+    assert change == {"from_letter": None, "to_letter": "B", "from_score": None, "to_score": 850,
+                      "policy_version": "2024.1", "added": change["added"], "removed": []}
+    assert [(r["record_id"], r["rule"], r["points"]) for r in change["added"]] == [("P-1", "penalty_on_display", -150)]
+
+
+def test_grade_inputs_unchanged_compares_the_inspections_too():
+    from projections.fold import fold
+    from projections.grading import grade_inputs_unchanged
+
+    inspected = given(ev.inspection_recorded("CC-1", "PROBLEM_FOUND"))
+    after_permit, _ = fold(inspected, ev.permit_granted(), inspected["as_of"]["offset"] + 1)
+    assert grade_inputs_unchanged(inspected, after_permit)
+    after_second, _ = fold(inspected, ev.inspection_recorded("CC-2", "NO_PROBLEM"), inspected["as_of"]["offset"] + 1)
+    assert not grade_inputs_unchanged(inspected, after_second)
+
+
+def test_a_grade_s_reasons_are_pinned_whole_points_details_and_order():
+    state = given(ev.commitment_made("C-0"), ev.commitment_made("C-1"), ev.commitment_breached("C-1", false_commitment=True),
+                  ev.penalty_imposed("P-1"), ev.list_entered("L-1"), ev.rating_assigned("G-1"),
+                  ev.inspection_recorded("CC-1", "PROBLEM_FOUND"))
+    # by hand from policies/2024.1.yaml: 1000 - 150 (false commitment) - 100 (ABNORMAL_OPERATION) - 20 (inspection
+    # PROBLEM_FOUND) - 20 (GENERAL penalty) + 30 (TAX A) = 740: C (at least 700); the open C-0 counts nothing
+    result = grade(state, DEFAULT_POLICY)
+    assert (result["letter"], result["score"], result["start_score"]) == ("C", 740, 1000)
+    assert (result["policy_version"], result["policy_effective_from"]) == ("2024.1", "2020-01-01")
+    assert result["reasons"] == [
+        {"record_id": "C-1", "rule": "false_commitment", "points": -150, "detail": "虚假承诺"},
+        {"record_id": "L-1", "rule": "list_entry", "points": -100, "detail": "ABNORMAL_OPERATION"},
+        {"record_id": "CC-1", "rule": "inspection", "points": -20, "detail": "双随机抽查 2025-01-06：PROBLEM_FOUND"},
+        {"record_id": "P-1", "rule": "penalty_on_display", "points": -20, "detail": "GENERAL 行政处罚 郑市监罚〔2025〕P-1号"},
+        {"record_id": "G-1", "rule": "rating", "points": 30, "detail": "TAX A 级（有效期 2025-01-06 至 长期）"},
+    ]
+
+
+def test_a_hard_rule_reason_comes_first_and_says_why():
+    result = grade(given(ev.list_entered("L-9", list_kind="SERIOUS_DISHONESTY"), ev.commitment_made("C-1"),
+                         ev.commitment_breached("C-1")), DEFAULT_POLICY)
+    assert (result["letter"], result["score"]) == ("D", 650)  # 1000 - 300 - 50, and D whatever the score
+    assert result["reasons"] == [
+        {"record_id": "L-9", "rule": "hard_rule", "points": 0, "detail": "SERIOUS_DISHONESTY 名单：直接评为 D"},
+        {"record_id": "L-9", "rule": "list_entry", "points": -300, "detail": "SERIOUS_DISHONESTY"},
+        {"record_id": "C-1", "rule": "commitment_breached", "points": -50, "detail": "违背承诺"},
+    ]
+
+
+def test_an_overdue_commitment_s_reason_names_its_due_date():
+    state = given(ev.commitment_made("C-1", due_on="2025-03-31"),
+                  ev.commitment_overdue("C-1", due_on="2025-03-31", on="2025-04-01"))
+    result = grade(state, DEFAULT_POLICY)
+    assert (result["letter"], result["score"]) == ("A", 950)  # 1000 - 50: counted as a breach, A from 950
+    assert result["reasons"] == [
+        {"record_id": "C-1", "rule": "commitment_overdue", "points": -50, "detail": "承诺逾期未履行（2025-03-31）"}]
+
+
+def test_a_rating_the_policy_gives_no_points_counts_nothing():
+    # a level the policy does not list (TAX has A, B, M, C, D), and a kind a policy leaves out
+    expect(given(ev.rating_assigned("G-1", rating_kind="TAX", level="E")), "A", 1000, [])
+    without_other = replace(DEFAULT_POLICY, rating_points={k: v for k, v in DEFAULT_POLICY.rating_points.items()
+                                                           if k != "OTHER"})
+    state = given(ev.rating_assigned("G-1", rating_kind="OTHER", level="D"), policy=without_other)
+    expect(state, "A", 1000, [], policy=without_other)
+    expect(state, "A", 950, [("G-1", "rating", -50)])  # the packaged policy: OTHER D is -50

@@ -284,3 +284,84 @@ def test_a_csv_cell_never_starts_like_a_formula(text, start):
     assert not cell.startswith(FORMULA_STARTS)
     assert cell == value if not value.startswith(FORMULA_STARTS) else cell == "'" + value  # nothing else changes
     assert spreadsheet_cell(-5) == -5 and spreadsheet_cell(None) is None  # numbers are numbers
+
+
+# --- what the draw says, word for word, at its bounds ------------------------------------------------
+@pytest.mark.parametrize("ratios, message", [
+    ([0.02, 0.05, 0.1, 0.3], "ratios: must map each grade A, B, C, D to a ratio, got [0.02, 0.05, 0.1, 0.3]"),
+    ({"A": 0.02, "B": 0.05}, "ratios: no ratio for grade C, D"),
+    ({**RATIOS, "F": 0.5, "E": 0.5}, "ratios: unknown grade E, F (grades are A, B, C, D)"),
+])
+def test_bad_ratios_are_named_in_full(ratios, message):
+    with pytest.raises(ValueError) as error:
+        by_ratio({"A": 1}, ratios)
+    assert str(error.value) == message
+
+
+def test_a_grade_out_of_the_letters_is_named_in_full():
+    with pytest.raises(ValueError) as error:
+        draw_sample([cand("1", "E")], 1, seed=1, ratios=RATIOS)
+    assert str(error.value) == "cands: 1 has grade 'E', not one of A, B, C, D"
+    with pytest.raises(ValueError) as error:
+        candidates([state("S1")], lambda s: {"letter": "E", "score": 0})
+    assert str(error.value) == "grade: S1 was graded 'E', not one of A, B, C, D"
+
+
+def test_a_cap_goes_to_the_largest_remainders_not_the_largest_shares():
+    # wanted A 7, B 2 (ratio 1): cap 3 gives quotas 7/3 = 2.33 and 2/3 = 0.67; floors 2 + 0, the one left to B
+    draw = draw_by_ratio(population(A=7, B=2), seed=1, ratios={g: 1 for g in GRADES}, cap=3)
+    assert (draw.population, draw.by_ratio, draw.drawn, draw.capped) == (
+        {"A": 7, "B": 2, "C": 0, "D": 0}, {"A": 7, "B": 2, "C": 0, "D": 0}, {"A": 2, "B": 1, "C": 0, "D": 0}, True)
+
+
+def test_by_ratio_counts_a_grade_missing_from_the_population_as_none():
+    assert by_ratio({"A": 10}, RATIOS) == {"A": 1, "B": 0, "C": 0, "D": 0}
+
+
+@pytest.mark.parametrize("seed", ["x", True, 1.0])
+def test_draw_by_ratio_takes_a_whole_number_seed_only(seed):
+    with pytest.raises(ValueError) as error:
+        draw_by_ratio(population(A=2), seed, RATIOS)
+    assert str(error.value) == f"seed: must be a whole number, got {seed!r}"
+
+
+def test_a_subject_whose_grading_raises_is_left_out_and_named_or_stops_the_draw():
+    def grade_of(s):
+        if s["subject"]["id"] == "S1":
+            raise ZeroDivisionError("a bug")
+        return {"letter": "B", "score": 900}
+    left_out: list[str] = []
+    got = candidates([state("S1"), state("S2")], grade_of, left_out)
+    assert [c.subject_id for c in got] == ["S2"] and left_out == ["S1"]
+    with pytest.raises(ZeroDivisionError):
+        candidates([state("S1"), state("S2")], grade_of)
+
+
+def test_a_record_without_an_authority_code_names_no_authority():
+    s = state("S1", records=[("penalties", "P-1", "AUTH-1"), ("permits", "L-1", "")])
+    s["records"]["ratings"]["R-1"] = {"source": None}
+    (got,) = candidates([s], lambda _: {"letter": "A", "score": 1000})
+    assert got.authorities == frozenset({"AUTH-1"})
+
+
+def test_inspectors_per_subject_from_one_to_ten_and_a_pool_of_exactly_that_many():
+    one = assign_inspectors([cand("1", "A", authorities=())], ROSTER[:1], seed=7, per_subject=1)
+    assert one == {"1": [ROSTER[0]]}
+    roster = [Inspector(f"ZF{i:03d}", f"执法人员{i}", "AUTH-9") for i in range(10)]
+    ten = assign_inspectors([cand("1", "A", authorities=())], roster, seed=7, per_subject=10)
+    assert sorted(i.inspector_id for i in ten["1"]) == [f"ZF{i:03d}" for i in range(10)]
+    for bad in (0, 11, True, "2"):
+        with pytest.raises(ValueError) as error:
+            assign_inspectors([], roster, seed=7, per_subject=bad)
+        assert str(error.value) == f"per_subject: must be a whole number in 1..10, got {bad!r}"
+
+
+def test_the_roster_is_bounded_and_its_ids_unique():
+    roster = [Inspector(f"ZF{i:06d}", "执法人员", "AUTH-9") for i in range(100_000)]
+    assert assign_inspectors([], roster, seed=7) == {}
+    with pytest.raises(ValueError) as error:
+        assign_inspectors([], roster + [Inspector("ZZ", "执法人员", "AUTH-9")], seed=7)
+    assert str(error.value) == "inspectors: at most 100000"
+    with pytest.raises(ValueError) as error:
+        assign_inspectors([], ROSTER + ROSTER[:1], seed=7)
+    assert str(error.value) == "inspectors: an inspector_id appears twice"

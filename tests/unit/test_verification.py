@@ -315,3 +315,31 @@ def test_a_digest_of_an_empty_partition_holds_on_an_empty_partition():
     result = v.verify([(0, ORIGINAL), (1, [])], topic="t", decode=decode,
                       published=[digest, *published_digests(ORIGINAL, {7})])
     assert result.ok and result.partitions[1].checked == [(-1, True)]
+
+
+def test_a_chain_held_on_one_side_only_is_named_with_both_lengths_and_heads():
+    import re
+
+    from projections.verification import Discrepancy, SubjectChains, compare_chains
+    from tests.unit import events as ev
+    saved_only = compare_chains({"S1": (2, "ab" * 32)}, SubjectChains())
+    assert saved_only == [Discrepancy("CHAIN_DIFFERS", None, None, None,
+                                      "subject S1: saved chain length 2 head abababababababab…, "
+                                      "recomputed length 0 head 0000000000000000…", subject_id="S1")]
+    chains = SubjectChains()
+    chains.add(3, 7, ev.subject_registered())
+    (found,) = compare_chains({}, chains)
+    assert (found.kind, found.partition, found.offset, found.subject_id) == ("CHAIN_DIFFERS", 3, None, ev.COMPANY)
+    assert re.fullmatch(f"subject {ev.COMPANY}: saved chain length 0 head 0{{16}}…, recomputed length 1 head "
+                        "[0-9a-f]{16}…", found.detail), found.detail
+
+
+def test_a_partition_the_digest_file_does_not_name_is_not_folded():
+    from projections.verification import SubjectChains
+    from tests.unit import events as ev
+    chains = SubjectChains(until={0: 5})
+    chains.add(1, 0, ev.subject_registered())
+    chains.add(0, 6, ev.subject_registered())  # beyond the saved offset of its partition
+    assert chains.chains == {} and chains.as_dict() == {}
+    chains.add(0, 5, ev.subject_registered())
+    assert chains.as_dict()[ev.COMPANY]["length"] == 1
