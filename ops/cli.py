@@ -275,11 +275,11 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
     import re
 
     from projections.ids import uscc_problems
-    from projections.sampling import (GRADES, MAX_SAMPLE_SIZE, ROW_FIELDS, assign_inspectors, candidates,
+    from projections.sampling import (GRADES, SAMPLE_SIZE_MAX, ROW_FIELDS, assign_inspectors, candidates,
                                       draw_by_ratio, eligible, filter_candidates, sample_rows, spreadsheet_cell)
 
-    if size is not None and not 1 <= size <= MAX_SAMPLE_SIZE:
-        _bad_option(f"--size must be 1..{MAX_SAMPLE_SIZE}, got {size}")
+    if size is not None and not 1 <= size <= SAMPLE_SIZE_MAX:
+        _bad_option(f"--size must be 1..{SAMPLE_SIZE_MAX}, got {size}")
     if format_ not in SAMPLE_FORMATS:
         _bad_option(f"--format must be one of {', '.join(SAMPLE_FORMATS)}, got {format_!r}")
     if from_file is not None and kafka is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 CONFIG_FILE = "credit-ledger.toml"
 # A secret given as a file (pseudonym_key_file, master_key_file, kafka_sasl_password_file) is one line of text.
-MAX_SECRET_FILE_BYTES = 4096
+SECRET_FILE_BYTES_MAX = 4096
 MASTER_KEY_BYTES = 32  # AES-256: it wraps every natural person's data key (streams/key_store.py)
 KEY_HINT = "e.g. `openssl rand -base64 32 > F`"  # how to make a key of either kind
 
@@ -75,7 +75,7 @@ class Settings:
         if value or not path:
             return value.strip()
         try:
-            data = read_private_file(Path(path), MAX_SECRET_FILE_BYTES, require_private=False)
+            data = read_private_file(Path(path), SECRET_FILE_BYTES_MAX, require_private=False)
         except OSError as error:  # PrivateFileError (too large) is one
             sys.exit(f"{name.replace('_', ' ')}: cannot read {path}: {error.strerror or error}")
         try:

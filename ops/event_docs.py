@@ -17,7 +17,7 @@ HEADER = f"""# Events: the publishers' reference
 <!-- Written by `python -m ops.event_docs > docs/events.md` from projections/catalogue.py; a test
      checks it is current. Edit the catalogue, not this file. -->
 
-An event is one JSON object (at most {cat.MAX_EVENT_BYTES:,} bytes):
+An event is one JSON object (at most {cat.EVENT_BYTES_MAX:,} bytes):
 
 | field | what |
 |---|---|
@@ -37,10 +37,10 @@ Every value is checked at the edge, and a refusal names the field, the rule and 
 - dates (and the day of an instant) lie in {cat.DATE_BOUNDS}: nothing in this ledger predates the
   People's Republic, and nothing is scheduled past 2099, so every deadline computed from a date
   stays within the working-day calendar;
-- money is integer fen from 0 to {cat.MAX_FEN:,} (1 yuan = 100 fen);
-- `due_working_days` of a commitment lies in 1..{cat.MAX_DUE_WORKING_DAYS} (three years of working days);
-- short text (names, numbers, codes) has at most {cat.MAX_SHORT_CHARS} characters, long text (facts,
-  content, grounds, reasons) at most {cat.MAX_TEXT_CHARS:,}, a list at most {cat.MAX_LIST_ITEMS} items.
+- money is integer fen from 0 to {cat.FEN_MAX:,} (1 yuan = 100 fen);
+- `due_working_days` of a commitment lies in 1..{cat.DUE_WORKING_DAYS_MAX} (three years of working days);
+- short text (names, numbers, codes) has at most {cat.SHORT_CHARS_MAX} characters, long text (facts,
+  content, grounds, reasons) at most {cat.TEXT_CHARS_MAX:,}, a list at most {cat.LIST_ITEMS_MAX} items.
 
 ## The rules a refusal names
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ops.terminal_text import literal, visible
 from projections.canonical import instant_text
-from projections.verification import (MAX_RECORDS_PER_FILE, DigestFileError, Verification, load_digest, verify,
+from projections.verification import (RECORDS_PER_FILE_MAX, DigestFileError, Verification, load_digest, verify,
                                       write_digest)
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_digest, decode_event
@@ -112,9 +112,9 @@ def run_verify(*, kafka: str | None = None, topic: str | None = None, subject: s
 
 def _export(settings, auditor: KafkaAccess, topic: str, marks: dict[int, tuple[int, int]], path: Path, out: Console, err: Console) -> int:
     total = sum(high - low for low, high in marks.values())
-    if total > MAX_RECORDS_PER_FILE:
+    if total > RECORDS_PER_FILE_MAX:
         err.print(f"error: {topic} holds {total:,} records, more than a digest file takes "
-                  f"({MAX_RECORDS_PER_FILE:,}); verify against the published digests instead", highlight=False)
+                  f"({RECORDS_PER_FILE_MAX:,}); verify against the published digests instead", highlight=False)
         return CANNOT_VERIFY
     for partition, (low, _) in marks.items():
         if low > 0:

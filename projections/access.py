@@ -76,7 +76,7 @@ ROLES = (ANONYMOUS, QUERIER, PUBLISHER, SUPERVISOR, AUDITOR, ADMIN, SUBJECT)
 CONFIGURED_ROLES = ROLES[1:]  # a principal in the principals file; anonymous is whoever has no credentials
 SUPERVISOR_UP = (SUPERVISOR, AUDITOR, ADMIN)
 AUDITOR_UP = (AUDITOR, ADMIN)
-MAX_PRINCIPAL_NAME_CHARS = 100
+PRINCIPAL_NAME_CHARS_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Principal:
         assert (self.role == SUBJECT) == (self.subject_id is not None), "a subject, and only it, is bound to a file"
         assert self.scope is None or self.role == SUPERVISOR, "only a supervisor carries a scope"
         assert self.role != PUBLISHER or self.authority_code, "a publisher is bound to an authority code"
-        assert 0 < len(self.name) <= MAX_PRINCIPAL_NAME_CHARS, self.name
+        assert 0 < len(self.name) <= PRINCIPAL_NAME_CHARS_MAX, self.name
 
 
 ANONYMOUS_PRINCIPAL = Principal("anonymous", ANONYMOUS)
@@ -257,7 +257,7 @@ def _self_filing_problems(principal: Principal, event) -> list[Problem]:
 
 def is_subject_id(value) -> bool:
     """Whether `value` names a file a subject principal may be bound to: a USCC, or a pseudonym (np-<hex>)."""
-    if not isinstance(value, str) or len(value) > MAX_SUBJECT_ID_CHARS:
+    if not isinstance(value, str) or len(value) > SUBJECT_ID_CHARS_MAX:
         return False
     if value.startswith(PSEUDONYM_PREFIX):
         digits = value[len(PSEUDONYM_PREFIX):]
@@ -279,7 +279,7 @@ SCOPE_ALL = "ALL"
 # Fields of a record that tell of INTERNAL events (objection and repair files, the authority's
 # own timeliness): shown to supervisors and auditors only.
 _INTERNAL_FIELDS = ("history", "pending_repair", "late", "disclosure_due_on")
-MAX_RECORD_IDS_LOGGED = 1_000  # per access record; record_count keeps the true number
+RECORD_IDS_LOGGED_MAX = 1_000  # per access record; record_count keeps the true number
 
 
 @dataclass(frozen=True)
@@ -443,8 +443,8 @@ def endpoint_decision(principal: Principal, action: str, subject_id: str | None 
 
 AUDIT_READ_ACTIONS = ("history", "verify", "stats")  # what `history`, `report`, `verify`, `stats` announce first
 AUDIT_READ_BYTES_MAX = 2_048
-MAX_COMMAND_CHARS = 300
-MAX_SUBJECT_ID_CHARS = 64
+COMMAND_CHARS_MAX = 300
+SUBJECT_ID_CHARS_MAX = 64
 
 
 def audit_read(body: bytes | None) -> tuple[dict | None, list[Problem]]:
@@ -464,13 +464,13 @@ def audit_read(body: bytes | None) -> tuple[dict | None, list[Problem]]:
     if read["action"] not in AUDIT_READ_ACTIONS:
         return refused("action", f"one of {', '.join(AUDIT_READ_ACTIONS)}")
     subject_id = read["subject_id"]
-    if subject_id is not None and not (isinstance(subject_id, str) and 0 < len(subject_id) <= MAX_SUBJECT_ID_CHARS
+    if subject_id is not None and not (isinstance(subject_id, str) and 0 < len(subject_id) <= SUBJECT_ID_CHARS_MAX
                                        and subject_id.isprintable() and subject_id.strip() == subject_id):
-        return refused("subject_id", f"null, or a subject id of 1 to {MAX_SUBJECT_ID_CHARS} printable characters")
+        return refused("subject_id", f"null, or a subject id of 1 to {SUBJECT_ID_CHARS_MAX} printable characters")
     command = read["command"]
-    if not (isinstance(command, str) and command.startswith("credit-ledger ") and len(command) <= MAX_COMMAND_CHARS
+    if not (isinstance(command, str) and command.startswith("credit-ledger ") and len(command) <= COMMAND_CHARS_MAX
             and command.isprintable()):
-        return refused("command", f"the command as run: 'credit-ledger ...', at most {MAX_COMMAND_CHARS} "
+        return refused("command", f"the command as run: 'credit-ledger ...', at most {COMMAND_CHARS_MAX} "
                                   "printable characters")
     return read, []
 
@@ -481,7 +481,7 @@ def access_record(decision: AccessDecision, endpoint: str, at: str) -> dict:
     assert decision.non_public, "only non-public reads are logged"
     return {"principal": decision.principal, "role": decision.role, "authority_code": decision.authority_code,
             "subject_id": decision.subject_id, "action": decision.action,
-            "record_ids": list(decision.record_ids[:MAX_RECORD_IDS_LOGGED]),
+            "record_ids": list(decision.record_ids[:RECORD_IDS_LOGGED_MAX]),
             "record_count": len(decision.record_ids), "reason": decision.reason, "endpoint": endpoint, "at": at,
             "scope": None if decision.scope is None else decision.scope.as_dict()}
 

@@ -29,7 +29,7 @@ import chinese_calendar
 
 from projections.canonical import SHANGHAI  # a fixed offset: China has no DST
 
-MAX_WORKING_DAYS = 3660  # ~14 years: far above any legal period; bounds the walk
+WORKING_DAYS_MAX = 3660  # ~14 years: far above any legal period; bounds the walk
 OFFICIAL_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 FALLBACK_HOLIDAYS_MMDD = frozenset({(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)})
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
@@ -126,15 +126,15 @@ class WorkingCalendar:
     def add_working_days(self, start: date, n: int) -> Due:
         """The n-th working day AFTER `start` (the day of the event is never counted).
 
-        n must be 1..MAX_WORKING_DAYS: "within 0 working days" is not a period, so a
+        n must be 1..WORKING_DAYS_MAX: "within 0 working days" is not a period, so a
         policy saying so is a mistake, not a same-day deadline. Provisional when any
         day examined (start excluded) lies in a provisional year.
         """
         known = self._memo.get((start, n))
         if known is not None:
             return known
-        if not 1 <= n <= MAX_WORKING_DAYS:
-            raise ValueError(f"working days must be 1..{MAX_WORKING_DAYS}, got {n}")
+        if not 1 <= n <= WORKING_DAYS_MAX:
+            raise ValueError(f"working days must be 1..{WORKING_DAYS_MAX}, got {n}")
         day, counted, provisional = start, 0, False
         while counted < n:
             day += timedelta(days=1)

@@ -49,7 +49,7 @@ def instant_text(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).isoformat()
 
 
-MAX_INSTANT_CHARS = 40  # 2025-06-01T12:00:00.000000+08:00 is 32: longer text is no instant, never parsed
+INSTANT_CHARS_MAX = 40  # 2025-06-01T12:00:00.000000+08:00 is 32: longer text is no instant, never parsed
 INSTANT_FORM = "a date (2025-06-01) or an instant with its offset (2025-06-01T12:00:00+08:00)"
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)  # a date is this form only (not 2025-W01-1)
 
@@ -74,9 +74,9 @@ def read_instant(text, field: str = "instant", *, date_only: bool = False) -> da
     form = f"{'a date (2025-06-01)' if date_only else INSTANT_FORM} in {DATE_BOUNDS} (Asia/Shanghai)"
     if not isinstance(text, str):
         raise BadInstant(field, "date" if date_only else "instant", f"must be text: {form}")
-    shown = repr(text) if len(text) <= MAX_INSTANT_CHARS else repr(text[:MAX_INSTANT_CHARS]) + "…"
+    shown = repr(text) if len(text) <= INSTANT_CHARS_MAX else repr(text[:INSTANT_CHARS_MAX]) + "…"
     day, moment = _DAY.fullmatch(text) is not None, None
-    if day or (not date_only and len(text) <= MAX_INSTANT_CHARS):
+    if day or (not date_only and len(text) <= INSTANT_CHARS_MAX):
         try:
             moment = datetime.fromisoformat(f"{text}T00:00:00+08:00" if day else text)
         except ValueError:

@@ -72,11 +72,11 @@ PROCESSING_KINDS = ("REPAIR", "OBJECTION", "REPAIR_ACCEPTANCE", "OBJECTION_ACCEP
 EXEMPTIONS = ("STATE_SECRET", "TRADE_SECRET", "PERSONAL_PRIVACY")
 
 # Limits (TIGER_STYLE: a limit on everything that can grow).
-MAX_EVENT_BYTES = 64 * 1024  # one event in its JSON form
-MAX_TEXT_CHARS = 8_000  # facts, content, grounds ...
-MAX_SHORT_CHARS = 200  # names, numbers, codes
-MAX_LIST_ITEMS = 32  # penalty_kinds, measures, scope
-MAX_FEN = 10**15  # ten trillion yuan: anything larger is a typo
+EVENT_BYTES_MAX = 64 * 1024  # one event in its JSON form
+TEXT_CHARS_MAX = 8_000  # facts, content, grounds ...
+SHORT_CHARS_MAX = 200  # names, numbers, codes
+LIST_ITEMS_MAX = 32  # penalty_kinds, measures, scope
+FEN_MAX = 10**15  # ten trillion yuan: anything larger is a typo
 # Dates: nothing in this ledger predates the People's Republic (its registries, permits and
 # penalties all start after 1949-10-01), and nothing is scheduled past 2099: the official
 # working-day calendar and every deadline computed from a date stay far inside the date type.
@@ -85,7 +85,7 @@ LATEST_DATE = "2099-12-31"
 # A commitment's period in working days: 告知承诺 and 容缺受理 periods are counted in days to
 # months (seeds 002 §7, 004 §20); three years of working days is far above any of them and
 # keeps the working-day walk short.
-MAX_DUE_WORKING_DAYS = 750
+DUE_WORKING_DAYS_MAX = 750
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Bounds:
         return f"{self.low}..{self.high}"
 
 
-FEN_BOUNDS = Bounds(0, MAX_FEN)
+FEN_BOUNDS = Bounds(0, FEN_MAX)
 DATE_BOUNDS = Bounds(EARLIEST_DATE, LATEST_DATE)
 # occurred_on and recorded_at (whose day is the edge's today for a publisher's event) go a year further:
 # a deadline on the last payload date fires the next day, and the timers' event occurs then.
@@ -131,20 +131,20 @@ class Field:
     kind: str
     required: bool = True
     values: tuple[str, ...] = ()  # for ENUM and ENUM_LIST
-    max_chars: int = MAX_SHORT_CHARS
+    max_chars: int = SHORT_CHARS_MAX
     doc: str = ""
     bounds: Bounds | None = None  # for INT and DATE: the range the value must lie in
     code: CodeFormat | None = None  # for STR: a national code's form the value must have
 
 
-def f(name, kind=STR, required=True, values=(), max_chars=MAX_SHORT_CHARS, doc="", bounds=None, code=None):
+def f(name, kind=STR, required=True, values=(), max_chars=SHORT_CHARS_MAX, doc="", bounds=None, code=None):
     if bounds is None:
         bounds = {INT: FEN_BOUNDS, DATE: DATE_BOUNDS}.get(kind)
     return Field(name, kind, required, tuple(values), max_chars, doc, bounds, code)
 
 
 def text(name, required=True, doc=""):
-    return Field(name, STR, required, (), MAX_TEXT_CHARS, doc)
+    return Field(name, STR, required, (), TEXT_CHARS_MAX, doc)
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ _TYPES = (
         f("related_record_id", required=False, doc="the permit or penalty the commitment is about"),
         text("content", doc="what was promised"),
         f("due_on", DATE, required=False, doc="the date by which it must be fulfilled"),
-        f("due_working_days", INT, required=False, bounds=Bounds(1, MAX_DUE_WORKING_DAYS),
+        f("due_working_days", INT, required=False, bounds=Bounds(1, DUE_WORKING_DAYS_MAX),
           doc="or: working days after occurred_on"),
     ), doc="A credit commitment is made (承诺)."),
     EventType("CommitmentFulfilled", (

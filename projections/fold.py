@@ -33,14 +33,14 @@ from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event
 from projections.state_versions import STATE_VERSION, VERSION_KEY
 from projections.validate import TIMER_SYSTEM, Problem
 
-MAX_EVENTS_PER_SUBJECT = 100_000  # the seen-id list is bounded by this
+EVENTS_PER_SUBJECT_MAX = 100_000  # the seen-id list is bounded by this
 # The timers' events are refused only this many later: publishers filling a subject never stop its deadlines.
 TIMER_EVENTS_RESERVE = 10_000
 TIMERS_ID_PREFIX = "timers:"  # a timer's event id in seen_event_ids (an event id is a UUID: no colon)
 DIGEST_HEX_CHARS = 16  # of an event's content digest kept with its id: 64 bits
-MAX_REJECTED_KEPT = 100  # the file keeps the newest rejections; all are on credit.rejected
+REJECTED_KEPT_MAX = 100  # the file keeps the newest rejections; all are on credit.rejected
 
-MAX_ERROR_CHARS = 300  # of an internal error's message, as credit.rejected carries it
+ERROR_CHARS_MAX = 300  # of an internal error's message, as credit.rejected carries it
 
 APPLIED, DUPLICATE, REDELIVERED, REJECTED = "applied", "duplicate", "redelivered", "rejected"
 # The fold (or what the worker derives from its result: deadlines, grade) raised on a valid event: a bug.
@@ -58,8 +58,8 @@ def internal_error(error: BaseException) -> Problem:
     """The reason a quarantined event carries: the exception's class and message, cut to a limit.
     Events reach the fold pseudonymised, so no natural person's name or number can be in it."""
     message = f"{type(error).__name__}: {error}"
-    if len(message) > MAX_ERROR_CHARS:
-        message = message[:MAX_ERROR_CHARS] + "…"
+    if len(message) > ERROR_CHARS_MAX:
+        message = message[:ERROR_CHARS_MAX] + "…"
     return Problem("$", INTERNAL_ERROR, message)
 
 
@@ -115,7 +115,7 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
     if reasons:
         new = dict(state)
         new["as_of"] = as_of
-        new["rejected"] = (state["rejected"] + [_rejection(event, offset, reasons)])[-MAX_REJECTED_KEPT:]
+        new["rejected"] = (state["rejected"] + [_rejection(event, offset, reasons)])[-REJECTED_KEPT_MAX:]
         new["rejected_total"] = state["rejected_total"] + 1
         assert new["as_of"]["offset"] > state["as_of"]["offset"], "a rejection moves the file's as_of forward"
         return new, Outcome(REJECTED, tuple(reasons))
@@ -181,8 +181,8 @@ def check_rules(state: dict, event: dict, *, policy: Policy = DEFAULT_POLICY) ->
     """The ledger's rules over the subject's history; empty when the event may apply."""
     problems = []
     timers = event["source"].get("system") == TIMER_SYSTEM
-    if len(state["seen_event_ids"]) >= MAX_EVENTS_PER_SUBJECT + (TIMER_EVENTS_RESERVE if timers else 0):
-        problems.append(problem("$", "subject_full", f"a subject holds at most {MAX_EVENTS_PER_SUBJECT} events"))
+    if len(state["seen_event_ids"]) >= EVENTS_PER_SUBJECT_MAX + (TIMER_EVENTS_RESERVE if timers else 0):
+        problems.append(problem("$", "subject_full", f"a subject holds at most {EVENTS_PER_SUBJECT_MAX} events"))
     code = event["source"]["authority_code"]
     if not timers and (state.get("events_by_authority") or {}).get(code, 0) >= policy.events_per_authority_per_subject:
         problems.append(problem("source.authority_code", "authority_share", (

@@ -2,7 +2,7 @@
 lines, `publish` and `replay --from-file`), one check for values built in Python (an SDK caller's dict).
 
 What JSON can say but an event never carries is refused with the field and the rule, never raised:
-- `nesting`: deeper than MAX_JSON_DEPTH (an event nests 3 deep; a parser walking 1,000 levels
+- `nesting`: deeper than JSON_DEPTH_MAX (an event nests 3 deep; a parser walking 1,000 levels
   runs out of stack);
 - `encoding`: bytes that are not UTF-8, or a lone surrogate (the escape "\\ud800"): no character,
   nothing Kafka, Avro or a terminal can carry;
@@ -20,12 +20,12 @@ import orjson
 from projections.personal_data import masked
 from projections.validate import Problem
 
-MAX_JSON_DEPTH = 32  # objects and arrays inside one another; an event's deepest value is subject.pii.key_id
+JSON_DEPTH_MAX = 32  # objects and arrays inside one another; an event's deepest value is subject.pii.key_id
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # Avro's long
-MAX_INT_CHARS = len(str(INT_MIN))  # longer digit strings are refused before int() sees them
-MAX_PROBLEMS = 20  # per value; then one problem says there are more
-MAX_PATH_CHARS = 80
-MAX_NUMBER_SHOWN = 24
+INT_CHARS_MAX = len(str(INT_MIN))  # longer digit strings are refused before int() sees them
+PROBLEMS_MAX = 20  # per value; then one problem says there are more
+PATH_CHARS_MAX = 80
+NUMBER_SHOWN_MAX = 24
 
 # datetimes and dataclasses raise instead of being written as JSON (no field takes them: refused either way)
 _ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -46,9 +46,9 @@ def load_json(data: bytes | str) -> tuple[object, list[Problem]]:
     """(the value of one JSON text, []) or (None, every problem). Bytes that are not UTF-8 are kept
     (as lone surrogates) while parsing, so that the problem names the field they are in."""
     text = data.decode("utf-8", "surrogateescape") if isinstance(data, (bytes, bytearray)) else data
-    deep_at = _nesting_beyond(text, MAX_JSON_DEPTH)
+    deep_at = _nesting_beyond(text, JSON_DEPTH_MAX)
     if deep_at is not None:
-        return None, [Problem("$", "nesting", f"nested deeper than {MAX_JSON_DEPTH} levels "
+        return None, [Problem("$", "nesting", f"nested deeper than {JSON_DEPTH_MAX} levels "
                                               f"(at character {deep_at + 1})")]
     try:
         value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
@@ -71,7 +71,7 @@ def value_problems(value) -> list[Problem]:
         text = orjson.dumps(value, option=_ORJSON_STRICT)
     except TypeError as error:  # orjson.JSONEncodeError
         return _walk(value) or [Problem("$", "json", f"not JSON: {error}")]
-    if b"null" not in text and text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH:
+    if b"null" not in text and text.count(b"[") + text.count(b"{") <= JSON_DEPTH_MAX:
         return []
     return _walk(value)
 
@@ -79,7 +79,7 @@ def value_problems(value) -> list[Problem]:
 def _walk(value) -> list[Problem]:
     problems: list[Problem] = []
     pending = [(value, "", 0)]
-    while pending and len(problems) <= MAX_PROBLEMS:
+    while pending and len(problems) <= PROBLEMS_MAX:
         item, path, depth = pending.pop()
         where = path or "$"
         if isinstance(item, str):
@@ -96,8 +96,8 @@ def _walk(value) -> list[Problem]:
         elif isinstance(item, _Refused):
             problems.append(Problem(where, "number", item.message))
         elif isinstance(item, (dict, list, tuple)):
-            if depth == MAX_JSON_DEPTH:
-                problems.append(Problem(where, "nesting", f"nested deeper than {MAX_JSON_DEPTH} levels"))
+            if depth == JSON_DEPTH_MAX:
+                problems.append(Problem(where, "nesting", f"nested deeper than {JSON_DEPTH_MAX} levels"))
                 continue
             if isinstance(item, dict):
                 for key, child in item.items():
@@ -112,8 +112,8 @@ def _walk(value) -> list[Problem]:
                 pending.extend((child, f"{path or '$'}[{i}]", depth + 1) for i, child in enumerate(item))
         else:
             problems.append(Problem(where, "json", f"a {type(item).__name__} is not a JSON value"))
-    if len(problems) > MAX_PROBLEMS:
-        problems[MAX_PROBLEMS:] = [Problem("$", "json", "and more problems of the same kind")]
+    if len(problems) > PROBLEMS_MAX:
+        problems[PROBLEMS_MAX:] = [Problem("$", "json", "and more problems of the same kind")]
     return problems
 
 
@@ -135,7 +135,7 @@ def _nesting_beyond(text: str, limit: int) -> int | None:
 
 
 def _int(digits: str):
-    if len(digits) > MAX_INT_CHARS:
+    if len(digits) > INT_CHARS_MAX:
         return _Refused(f"an integer of {len(digits.lstrip('-'))} digits: at most 64 bits ({INT_MAX})")
     value = int(digits)
     return value if INT_MIN <= value <= INT_MAX else _Refused(f"an integer of {len(digits.lstrip('-'))} digits is "
@@ -167,8 +167,8 @@ def _joined(path: str, key: str) -> str:
         key = json.dumps(key, ensure_ascii=True)
     key = masked(key)  # a key may be an ID number: its digits are not quoted back
     joined = f"{path}.{key}" if path else key
-    return joined if len(joined) <= MAX_PATH_CHARS else joined[:MAX_PATH_CHARS] + "…"
+    return joined if len(joined) <= PATH_CHARS_MAX else joined[:PATH_CHARS_MAX] + "…"
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= MAX_NUMBER_SHOWN else text[:MAX_NUMBER_SHOWN] + "…"
+    return text if len(text) <= NUMBER_SHOWN_MAX else text[:NUMBER_SHOWN_MAX] + "…"

@@ -54,9 +54,9 @@ BIRTH_YEAR_MIN = 1880  # no one alive was born earlier
 USCC_FIELDS = frozenset(("source.authority_code", "payload.grantee"))  # subject.id too, of an organisation
 MIN_NAME_CHARS = 2  # a Chinese name; a name in Latin letters needs more to mean anything
 MIN_LATIN_NAME_CHARS = 5
-MAX_STRINGS_SCANNED = 5_000  # an event is at most 64 KiB: far more than any has
-MAX_DEPTH = 40
-MAX_DATES_READ = 64  # of a payload (a type has at most a few dozen fields)
+STRINGS_SCANNED_MAX = 5_000  # an event is at most 64 KiB: far more than any has
+DEPTH_MAX = 40
+DATES_READ_MAX = 64  # of a payload (a type has at most a few dozen fields)
 # runs of digits, ASCII or full-width, with an optional X after them
 _DIGIT_RUN = re.compile("[0-9\uff10-\uff19]{15,}[Xx\uff38\uff58]?")
 _ANY_DIGIT_RUN = re.compile("[0-9\uff10-\uff19]{4,}")
@@ -147,19 +147,19 @@ def _person_name(raw: dict) -> str | None:
 def _strings(raw: dict):
     """(field path, text or int, is a key) of every string, key and integer in `raw`, bounded."""
     pending, seen = [(raw, "", 0)], 0
-    while pending and seen < MAX_STRINGS_SCANNED:
+    while pending and seen < STRINGS_SCANNED_MAX:
         item, path, depth = pending.pop()
         seen += 1
         if isinstance(item, str):
             yield path, item, False
         elif isinstance(item, int) and not isinstance(item, bool):
             yield path, item, False
-        elif isinstance(item, dict) and depth < MAX_DEPTH:
+        elif isinstance(item, dict) and depth < DEPTH_MAX:
             for key, child in item.items():
                 if isinstance(key, str):
                     yield path or "$", key, True
                     pending.append((child, f"{path}.{key}" if path else key, depth + 1))
-        elif isinstance(item, list) and depth < MAX_DEPTH:
+        elif isinstance(item, list) and depth < DEPTH_MAX:
             pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
 
 
@@ -201,7 +201,7 @@ def _identifier_problem(path: str, value, is_key: bool, natural: bool, name: str
 def _event_dates(raw: dict) -> frozenset[str]:
     """The event's own dates as YYYYMMDD: occurred_on and the payload's dates (a document number's date)."""
     payload = raw.get("payload") if isinstance(raw.get("payload"), dict) else {}
-    values = [raw.get("occurred_on"), *list(payload.values())[:MAX_DATES_READ]]
+    values = [raw.get("occurred_on"), *list(payload.values())[:DATES_READ_MAX]]
     return frozenset(v[:4] + v[5:7] + v[8:10] for v in values if isinstance(v, str) and _ISO_DATE.fullmatch(v))
 
 

@@ -242,7 +242,7 @@ def policy_problems(p: Policy) -> list[str]:
         quota = getattr(p, f"quota_{key}")
         need(set(quota) == set(QUOTA_ROLES) and all(_whole(v) and 1 <= v <= QUOTA_MAX for v in quota.values()),
              f"quotas.{key}", f"a whole number in 1..{QUOTA_MAX:,} for each of {', '.join(QUOTA_ROLES)}")
-    # the fold's bound on all events of a subject is 100,000 (projections/fold.py: MAX_EVENTS_PER_SUBJECT)
+    # the fold's bound on all events of a subject is 100,000 (projections/fold.py: EVENTS_PER_SUBJECT_MAX)
     need(_whole(p.events_per_authority_per_subject) and 1 <= p.events_per_authority_per_subject <= 100_000,
          "quotas.events_per_authority_per_subject", "a whole number in 1..100,000")
     return problems

@@ -10,7 +10,7 @@ instant comes in as an argument (`now_s`, seconds since the epoch), so tests dri
   a line is still answered with its reasons, but not written (counted instead). A quota refusal (429)
   itself is never written there.
 
-The tables live in memory, per worker, and are bounded (MAX_PRINCIPAL_BUCKETS, MAX_SUBJECT_DAYS; the
+The tables live in memory, per worker, and are bounded (PRINCIPAL_BUCKETS_MAX, SUBJECT_DAYS_MAX; the
 least recently used entry goes first): a worker that restarts, or a second worker, starts its own
 counts. The fold's per-authority bound on a subject (records: authority_share) is the hard limit
 behind them.
@@ -29,8 +29,8 @@ EVENTS_PER_MINUTE, EVENTS_PER_SUBJECT_PER_DAY, REJECTIONS_RECORDED_PER_MINUTE = 
 QUOTA_RULES = (EVENTS_PER_MINUTE, EVENTS_PER_SUBJECT_PER_DAY, REJECTIONS_RECORDED_PER_MINUTE)
 QUOTA_ROLES = ("publisher", "admin")  # the roles that may publish
 TOO_MANY = 429
-MAX_PRINCIPAL_BUCKETS = 10_000  # (principal, rule) buckets; principals are at most 1,000 (streams/principals.py)
-MAX_SUBJECT_DAYS = 200_000  # (principal, subject, day) counters: ~40 MB at most
+PRINCIPAL_BUCKETS_MAX = 10_000  # (principal, rule) buckets; principals are at most 1,000 (streams/principals.py)
+SUBJECT_DAYS_MAX = 200_000  # (principal, subject, day) counters: ~40 MB at most
 QUOTA_MAX = 100_000_000  # any one number of the quotas: beyond it is no quota
 
 
@@ -91,7 +91,7 @@ def shanghai_day(now_s: float) -> tuple[str, int]:
 class Quotas:
     """The edge's quota state: token buckets per (principal, rule), counts per (principal, subject, day)."""
 
-    def __init__(self, max_buckets: int = MAX_PRINCIPAL_BUCKETS, max_subject_days: int = MAX_SUBJECT_DAYS) -> None:
+    def __init__(self, max_buckets: int = PRINCIPAL_BUCKETS_MAX, max_subject_days: int = SUBJECT_DAYS_MAX) -> None:
         self._buckets: OrderedDict[tuple[str, str], TokenBucket] = OrderedDict()
         self._subject_days: OrderedDict[tuple[str, str, str], int] = OrderedDict()
         self._max_buckets, self._max_subject_days = max_buckets, max_subject_days

@@ -52,7 +52,7 @@ NOUN = {"permits": "permit", "penalties": "penalty", "commitments": "commitment"
         "ratings": "rating"}
 ID_FIELD = {"permits": "record_id", "penalties": "record_id", "commitments": "commitment_id", "lists": "entry_id",
             "ratings": "rating_id"}  # the payload field that holds a record's own id
-MAX_HISTORY_PER_RECORD = 32  # newest kept; the ledger itself keeps everything
+HISTORY_PER_RECORD_MAX = 32  # newest kept; the ledger itself keeps everything
 
 # Types a deregistered subject can no longer take part in after its deregistration date: new
 # business of its own. Sanctions, objections, repairs, revocations and system events go on.
@@ -71,7 +71,7 @@ NEW_BUSINESS_TYPES = frozenset(("SubjectRegistered", "PermitGranted", "Commitmen
 RULES: dict[str, str] = {
     # envelope and subject
     "unknown_type": "the event type is not in the catalogue",
-    "subject_full": "a subject holds at most MAX_EVENTS_PER_SUBJECT accepted events (the timers' events "
+    "subject_full": "a subject holds at most EVENTS_PER_SUBJECT_MAX accepted events (the timers' events "
                     "TIMER_EVENTS_RESERVE more)",
     "authority_share": "one authority's events on a subject are at most the policy's "
                        "quotas.events_per_authority_per_subject (the timers' events apart): no authority can fill "
@@ -399,7 +399,7 @@ def _record(event: dict, offset: int, status: str, objectable: bool = True, **fi
 def _log(record: dict, event: dict, offset: int, **details) -> None:
     entry = {"event": event["type"], "occurred_on": event["occurred_on"], "event_id": event["event_id"],
              "offset": offset, **details}
-    record["history"] = [*record["history"][-(MAX_HISTORY_PER_RECORD - 1):], entry]
+    record["history"] = [*record["history"][-(HISTORY_PER_RECORD_MAX - 1):], entry]
 
 
 def _set_status(record: dict, status: str) -> None:

@@ -75,7 +75,7 @@ def quarantined(done: Step, before: dict | None, error: BaseException) -> Step:
     return Step(QUARANTINED, done.subject_id, before, done.event, (internal_error(error),))
 
 
-MAX_TIMER_FIRINGS = 1_000_000  # per replay: a bound on what `--clock` can add
+TIMER_FIRINGS_MAX = 1_000_000  # per replay: a bound on what `--clock` can add
 
 
 @dataclass
@@ -167,8 +167,8 @@ class _Timers:
             deadline = heapq.heappop(self.heap)
             if deadline not in self.pending.get(deadline.subject_id, ()):
                 continue  # met or changed since it was pushed
-            if result.fired >= MAX_TIMER_FIRINGS:
-                raise RuntimeError(f"more than {MAX_TIMER_FIRINGS} timer firings in one replay")
+            if result.fired >= TIMER_FIRINGS_MAX:
+                raise RuntimeError(f"more than {TIMER_FIRINGS_MAX} timer firings in one replay")
             state = result.states[deadline.subject_id]
             event = system_event(state, deadline, deadline.fires_at, policy_for(self.policy, deadline.fires_at))
             done = step(result.states.get, event, offset, pseudonym_key, self.policy, handed_over=True,

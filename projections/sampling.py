@@ -37,7 +37,7 @@ from numbers import Real
 
 from projections.policy import GRADES
 
-MAX_SAMPLE_SIZE = 100_000  # subjects in one draw
+SAMPLE_SIZE_MAX = 100_000  # subjects in one draw
 ROW_FIELDS = ("subject_id", "name", "grade", "score", "region_code", "industry_code")
 INSPECTORS_PER_SUBJECT_MAX = 10
 INSPECTORS_MAX = 100_000
@@ -53,7 +53,7 @@ def spreadsheet_cell(value):
         return "'" + value
     return value
 
-__all__ = ["GRADES", "MAX_SAMPLE_SIZE", "ROW_FIELDS", "Candidate", "Draw", "Inspector", "allocate", "spreadsheet_cell",
+__all__ = ["GRADES", "SAMPLE_SIZE_MAX", "ROW_FIELDS", "Candidate", "Draw", "Inspector", "allocate", "spreadsheet_cell",
            "assign_inspectors", "by_ratio", "candidates", "draw_by_ratio", "draw_sample", "eligible",
            "filter_candidates", "sample_rows"]
 
@@ -264,8 +264,8 @@ def _exact(ratio) -> Fraction:
 
 
 def _check_size(size) -> None:
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SAMPLE_SIZE:
-        raise ValueError(f"size: must be a whole number in 1..{MAX_SAMPLE_SIZE}, got {size!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= SAMPLE_SIZE_MAX:
+        raise ValueError(f"size: must be a whole number in 1..{SAMPLE_SIZE_MAX}, got {size!r}")
 
 
 def _check_ratios(ratios) -> None:

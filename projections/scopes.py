@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from projections.catalogue import REGION_CODE
 from projections.ids import uscc_problems
 
-MAX_SCOPE_AUTHORITIES = 200
+SCOPE_AUTHORITIES_MAX = 200
 INDUSTRY_SECTIONS = "ABCDEFGHIJKLMNOPQRST"  # GB/T 4754-2017 sections
 REGION_PREFIX_CHARS = (2, 6)  # a province (2), a city (4) or a district (6)
 SCOPE_FIELDS = ("authority_codes", "region_prefix", "industry_sections")
@@ -66,9 +66,9 @@ def scope_problems(value) -> list[tuple[str, str]]:
         return [("", f"an object of one or more of {', '.join(SCOPE_FIELDS)}; nothing else")]
     problems = []
     codes = value.get("authority_codes")
-    if codes is not None and not (isinstance(codes, list) and 0 < len(codes) <= MAX_SCOPE_AUTHORITIES
+    if codes is not None and not (isinstance(codes, list) and 0 < len(codes) <= SCOPE_AUTHORITIES_MAX
                                   and len(set(map(repr, codes))) == len(codes)):
-        problems.append(("authority_codes", f"a list of 1 to {MAX_SCOPE_AUTHORITIES} distinct unified social "
+        problems.append(("authority_codes", f"a list of 1 to {SCOPE_AUTHORITIES_MAX} distinct unified social "
                                             "credit codes"))
     elif codes is not None:
         problems += [(f"authority_codes[{n}]", "not a unified social credit code") for n, code in enumerate(codes)

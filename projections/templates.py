@@ -157,8 +157,8 @@ def wan_to_fen(text: str) -> int:
         if fen != fen.to_integral_value():
             raise ValueError("amount_precision", f"{_quoted(text)} has more than 6 decimals: 万元 to the fen "
                                                  "is 0.000001")
-    if fen > cat.MAX_FEN:
-        raise ValueError("amount_range", f"{_quoted(text)} 万元 is more than {cat.MAX_FEN} fen")
+    if fen > cat.FEN_MAX:
+        raise ValueError("amount_range", f"{_quoted(text)} 万元 is more than {cat.FEN_MAX} fen")
     return int(fen)
 
 
@@ -184,7 +184,7 @@ class _Row:
     def add(self, column: str, rule: str, message: str) -> None:
         self.problems.append(Problem(column, rule, message))
 
-    def text(self, column: str, required: bool = True, max_chars: int = cat.MAX_SHORT_CHARS) -> str | None:
+    def text(self, column: str, required: bool = True, max_chars: int = cat.SHORT_CHARS_MAX) -> str | None:
         value = self.cells.get(column, "")
         if not value:
             if required:
@@ -280,7 +280,7 @@ def _permit(row: _Row) -> list[dict] | None:
     valid_from, no_end = row.date(VALID_FROM), row.cells.get(VALID_TO, "") in _NO_END
     payload = {"decision_no": row.text(PERMIT_NO), "permit_kind": row.text(PERMIT_KIND),
                "certificate_name": row.text(CERT_NAME, False), "certificate_no": row.text(CERT_NO, False),
-               "content": row.text(PERMIT_CONTENT, max_chars=cat.MAX_TEXT_CHARS), "valid_from": valid_from,
+               "content": row.text(PERMIT_CONTENT, max_chars=cat.TEXT_CHARS_MAX), "valid_from": valid_from,
                "valid_to": None if no_end else row.date(VALID_TO, False, not_before=valid_from)}
     decided_on = row.date(PERMIT_DATE)
     ended_on = row.date(STATE_DATE, not_before=decided_on) if state in _ENDED_STATES else None
@@ -324,8 +324,8 @@ def _severity(row: _Row, kinds: list[str], severity_by_kind: Mapping[str, str]) 
 def _penalty(row: _Row, severity_by_kind: Mapping[str, str]) -> dict | None:
     decided_on, kinds = row.date(PENALTY_DATE), _penalty_kinds(row)
     payload = {"decision_no": row.text(PENALTY_NO), "violation_type": row.text(VIOLATION),
-               "facts": row.text(FACTS, max_chars=cat.MAX_TEXT_CHARS),
-               "basis": row.text(BASIS, max_chars=cat.MAX_TEXT_CHARS), "penalty_kinds": kinds,
+               "facts": row.text(FACTS, max_chars=cat.TEXT_CHARS_MAX),
+               "basis": row.text(BASIS, max_chars=cat.TEXT_CHARS_MAX), "penalty_kinds": kinds,
                "fine_fen": row.amount_fen(FINE), "confiscation_fen": row.amount_fen(CONFISCATED),
                "severity": _severity(row, kinds, severity_by_kind),
                "publicity_until": row.date(PUBLICITY_UNTIL, False, not_before=decided_on)}

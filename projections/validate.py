@@ -40,14 +40,14 @@ _INSTANT_RE = re.compile(
 
 # Limits of what a problem quotes back, so that a 64 KiB value or key is not echoed in full
 # into every rejection (and into credit.rejected).
-MAX_SHOWN_CHARS = 40  # of an offending value
-MAX_FIELD_NAME_CHARS = 64  # of an unknown key in a problem's field path
-MAX_UNKNOWN_FIELDS_REPORTED = 20  # per object; then one problem says how many more
-MAX_TYPE_CHARS = 64  # the longest catalogue type name is 25 characters
+SHOWN_CHARS_MAX = 40  # of an offending value
+FIELD_NAME_CHARS_MAX = 64  # of an unknown key in a problem's field path
+UNKNOWN_FIELDS_REPORTED_MAX = 20  # per object; then one problem says how many more
+TYPE_CHARS_MAX = 64  # the longest catalogue type name is 25 characters
 # Sealed personal information (streams/pii.py): AES-256-GCM with a 96-bit nonce.
 SEALED_NONCE_BYTES = 12
-MAX_SEALED_CIPHERTEXT_BYTES = 4 * 1024  # a name of 200 characters and an ID number, plus the tag, fit easily
-MAX_KEY_ID_CHARS = 64
+SEALED_CIPHERTEXT_BYTES_MAX = 4 * 1024  # a name of 200 characters and an ID number, plus the tag, fit easily
+KEY_ID_CHARS_MAX = 64
 # Event ids a publisher left out are derived from the event itself, so that
 # publishing the same file twice is idempotent.
 EVENT_ID_NAMESPACE = uuid.UUID("0b9f6a4e-6c1e-5d0a-9f51-6c6564676572")
@@ -73,8 +73,8 @@ class Problem:
 EDGE_RULES: dict[str, str] = {
     "object": "must be a JSON object",
     "json": "the value is not JSON (a key that is not text, nesting too deep, an integer beyond 64 bits)",
-    "size_limit": "the event is larger than MAX_EVENT_BYTES in its JSON form",
-    "nesting": "objects and arrays nested deeper than MAX_JSON_DEPTH (projections/json_input.py)",
+    "size_limit": "the event is larger than EVENT_BYTES_MAX in its JSON form",
+    "nesting": "objects and arrays nested deeper than JSON_DEPTH_MAX (projections/json_input.py)",
     "encoding": "bytes that are not UTF-8, or a lone surrogate (an escape like \\ud800): no character",
     "number": "NaN, Infinity, or a number beyond 64 bits (an integer) or a double (a float)",
     "unknown_field": "a key the envelope, subject, source or payload does not have",
@@ -104,7 +104,7 @@ EDGE_RULES: dict[str, str] = {
                    "(a province-level prefix 11..82), industry_code a GB/T 4754 section letter and its digits",
     "boolean": "must be true or false",
     "list": "must be a non-empty list",
-    "max_items": "a list longer than MAX_LIST_ITEMS",
+    "max_items": "a list longer than LIST_ITEMS_MAX",
     "item": "a list item that is not allowed",
     "one_of": "two fields of which only one may be given",
     personal_data.RULE: personal_data.RULE_MEANING,
@@ -150,8 +150,8 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
     except TypeError as error:  # orjson's JSONEncodeError: a non-text key, nesting too deep, a huge int
         add("$", "json", f"not JSON-serialisable: {_shown(str(error), 120)}")
         return None, problems
-    if size_bytes > cat.MAX_EVENT_BYTES:
-        add("$", "size_limit", f"event is {size_bytes} bytes, the limit is {cat.MAX_EVENT_BYTES}")
+    if size_bytes > cat.EVENT_BYTES_MAX:
+        add("$", "size_limit", f"event is {size_bytes} bytes, the limit is {cat.EVENT_BYTES_MAX}")
         return None, problems
     _unknown_keys(raw, ENVELOPE_KEYS, "", "the CreditEvent envelope", add)
 
@@ -159,8 +159,8 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
     spec = cat.EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
     if event_type is None:
         add("type", "required", "missing")
-    elif isinstance(event_type, str) and len(event_type) > MAX_TYPE_CHARS:
-        add("type", "max_length", f"{len(event_type)} characters, the limit is {MAX_TYPE_CHARS}")
+    elif isinstance(event_type, str) and len(event_type) > TYPE_CHARS_MAX:
+        add("type", "max_length", f"{len(event_type)} characters, the limit is {TYPE_CHARS_MAX}")
     elif spec is None:
         add("type", "unknown_type", f"{_shown(event_type)} is not an event type of the catalogue")
     elif spec.system and not ctx.allow_system:
@@ -231,7 +231,7 @@ def require_valid(raw, ctx: EdgeContext) -> dict:
     return event
 
 
-def _shown(value, limit_chars: int = MAX_SHOWN_CHARS) -> str:
+def _shown(value, limit_chars: int = SHOWN_CHARS_MAX) -> str:
     """A value as a problem quotes it: repr with its runs of 4 or more digits masked (it may be an ID
     number, or hold one), cut to a limit."""
     text = personal_data.masked(repr(value))
@@ -255,21 +255,21 @@ def _field_name(key: str) -> str:
     if not key or "." in key or not key.isprintable():
         key = json.dumps(key, ensure_ascii=True)
     key = personal_data.masked(key)
-    return key if len(key) <= MAX_FIELD_NAME_CHARS else key[:MAX_FIELD_NAME_CHARS] + "…"
+    return key if len(key) <= FIELD_NAME_CHARS_MAX else key[:FIELD_NAME_CHARS_MAX] + "…"
 
 
 def _unknown_keys(obj: dict, known: frozenset[str], prefix: str, what: str, add) -> None:
     if obj.keys() <= known:  # the usual case, four times an event: no set to build
         return
     unknown = sorted(set(obj) - known)
-    for key in unknown[:MAX_UNKNOWN_FIELDS_REPORTED]:
+    for key in unknown[:UNKNOWN_FIELDS_REPORTED_MAX]:
         add(prefix + _field_name(key), "unknown_field", f"not a field of {what}")
-    if len(unknown) > MAX_UNKNOWN_FIELDS_REPORTED:
+    if len(unknown) > UNKNOWN_FIELDS_REPORTED_MAX:
         add(prefix.rstrip(".") or "$", "unknown_field",
-            f"and {len(unknown) - MAX_UNKNOWN_FIELDS_REPORTED} more keys that are not fields of {what}")
+            f"and {len(unknown) - UNKNOWN_FIELDS_REPORTED_MAX} more keys that are not fields of {what}")
 
 
-def _short_text(value, field: str, add, limit_chars: int = cat.MAX_SHORT_CHARS) -> bool:
+def _short_text(value, field: str, add, limit_chars: int = cat.SHORT_CHARS_MAX) -> bool:
     """Whether `value` is non-empty text within the limit; adds the problem when not."""
     if not isinstance(value, str) or not value:
         add(field, "text", f"must be text of 1 to {limit_chars} characters")
@@ -360,9 +360,9 @@ def _check_sealed_pii(sealed, add) -> dict | None:
         return None
     _unknown_keys(sealed, SEALED_PII_KEYS, "subject.pii.", "sealed personal information", add)
     ok = set(sealed) <= SEALED_PII_KEYS
-    ok = _short_text(sealed.get("key_id"), "subject.pii.key_id", add, MAX_KEY_ID_CHARS) and ok
+    ok = _short_text(sealed.get("key_id"), "subject.pii.key_id", add, KEY_ID_CHARS_MAX) and ok
     for name, low, high in (("nonce", SEALED_NONCE_BYTES, SEALED_NONCE_BYTES),
-                            ("ciphertext", 17, MAX_SEALED_CIPHERTEXT_BYTES)):  # GCM: the 16-byte tag and a byte
+                            ("ciphertext", 17, SEALED_CIPHERTEXT_BYTES_MAX)):  # GCM: the 16-byte tag and a byte
         value, field = sealed.get(name), f"subject.pii.{name}"
         if not isinstance(value, str) or len(value) > 2 * high:
             add(field, "sealed_pii", f"must be base64 text of {low} to {high} bytes")
@@ -386,8 +386,8 @@ def _check_source(source, add) -> dict | None:
     code = source.get("authority_code")
     if not isinstance(code, str):
         add("source.authority_code", "required", "missing: the authority's unified social credit code")
-    elif len(code) > cat.MAX_SHORT_CHARS:
-        add("source.authority_code", "max_length", f"{len(code)} characters, the limit is {cat.MAX_SHORT_CHARS}")
+    elif len(code) > cat.SHORT_CHARS_MAX:
+        add("source.authority_code", "max_length", f"{len(code)} characters, the limit is {cat.SHORT_CHARS_MAX}")
     else:
         for message in _uscc_messages(code):
             add("source.authority_code", "uscc", message)
@@ -498,16 +498,16 @@ def _check_value(fld: cat.Field, value, path: str, add):
     elif kind in (cat.STR_LIST, cat.ENUM_LIST):
         if not isinstance(value, list) or not value:
             add(path, "list", "must be a non-empty list")
-        elif len(value) > cat.MAX_LIST_ITEMS:
-            add(path, "max_items", f"{len(value)} items, the limit is {cat.MAX_LIST_ITEMS}")
+        elif len(value) > cat.LIST_ITEMS_MAX:
+            add(path, "max_items", f"{len(value)} items, the limit is {cat.LIST_ITEMS_MAX}")
         else:
-            too_long = [i for i, v in enumerate(value) if isinstance(v, str) and len(v) > cat.MAX_SHORT_CHARS]
+            too_long = [i for i, v in enumerate(value) if isinstance(v, str) and len(v) > cat.SHORT_CHARS_MAX]
             bad = [v for v in value if not isinstance(v, str) or not v]
             if kind == cat.ENUM_LIST:
                 bad, too_long = [v for v in value if v not in fld.values], []
             if too_long:
                 add(f"{path}[{too_long[0]}]", "max_length",
-                    f"{len(value[too_long[0]])} characters, the limit is {cat.MAX_SHORT_CHARS}")
+                    f"{len(value[too_long[0]])} characters, the limit is {cat.SHORT_CHARS_MAX}")
             if bad:
                 allowed = f"one of {', '.join(fld.values)}" if kind == cat.ENUM_LIST else "non-empty text"
                 add(path, "item", f"{_shown(bad[0])} is not {allowed}")

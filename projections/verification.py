@@ -38,7 +38,7 @@ length as 4 bytes big-endian (an absent key or value counts as empty): the frami
 The event id is the decoded record's, null when the record is no decodable event.
 "subjects" lists every subject with at least one applied event up to the partitions'
 offsets; it is optional (without it only records and roots are verified). A file holds
-at most MAX_RECORDS_PER_FILE records, all partitions together: at the limit it is about
+at most RECORDS_PER_FILE_MAX records, all partitions together: at the limit it is about
 1.2 GB and takes some 3 GB of memory to verify.
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ from projections.policy import DEFAULT_POLICY, Policy, PolicyBook
 from projections.replay import step
 
 FORMAT = 1
-MAX_RECORDS_PER_FILE = 10_000_000  # records per digest file, all partitions together
+RECORDS_PER_FILE_MAX = 10_000_000  # records per digest file, all partitions together
 
 # What happened to the first offending record
 ALTERED = "ALTERED"  # same offset, different bytes
@@ -156,8 +156,8 @@ def load_digest(document: Any) -> SavedDigest:
             if not isinstance(records, list):
                 fail(f"{where}.records", "must be a list of [offset, fingerprint, event id or null]")
             total += len(records)
-            if total > MAX_RECORDS_PER_FILE:
-                fail("partitions", f"more than {MAX_RECORDS_PER_FILE:,} records")
+            if total > RECORDS_PER_FILE_MAX:
+                fail("partitions", f"more than {RECORDS_PER_FILE_MAX:,} records")
             previous = -1
             for i, record in enumerate(records):
                 if not (isinstance(record, list) and len(record) == 3 and isinstance(record[0], int)
@@ -504,7 +504,7 @@ def verify(partitions: Iterable[tuple[int, PartitionRecords]], *, topic: str, de
 def write_digest(out: IO[str], partitions: Iterable[tuple[int, PartitionRecords]], *, topic: str,
                  exported_at: str, decode: Decode, policy: Policy | PolicyBook = DEFAULT_POLICY) -> dict:
     """Write the digest file (format 1) of the records given, one record per line; returns a summary
-    {records, partitions: {p: {offset, root}}, subjects}. Raises ValueError past MAX_RECORDS_PER_FILE."""
+    {records, partitions: {p: {offset, root}}, subjects}. Raises ValueError past RECORDS_PER_FILE_MAX."""
     chains = SubjectChains(policy)
     total = 0
     summary: dict[int, dict] = {}
@@ -515,8 +515,8 @@ def write_digest(out: IO[str], partitions: Iterable[tuple[int, PartitionRecords]
         out.write(('' if n == 0 else ',') + '\n"%d": {"records": [' % partition)
         for offset, key, value in records:
             total += 1
-            if total > MAX_RECORDS_PER_FILE:
-                raise ValueError(f"more than {MAX_RECORDS_PER_FILE:,} records: too many for one digest file")
+            if total > RECORDS_PER_FILE_MAX:
+                raise ValueError(f"more than {RECORDS_PER_FILE_MAX:,} records: too many for one digest file")
             decoded = decode(value)
             event_id = event_id_of(decoded)
             fingerprint = scan.add(offset, key, value, event_id)

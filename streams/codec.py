@@ -44,8 +44,8 @@ SCHEMA_DIR = Path(avro_schemas.__file__).parent
 PUBLISHED_DIR = SCHEMA_DIR / "published"
 MAGIC = b"\xc3\x01"
 HEADER_BYTES = 10  # magic + fingerprint
-MAX_RECORD_BYTES = 1024 * 1024  # Kafka's default message.max.bytes; nothing legitimate is larger
-MAX_MESSAGE_CHARS = 300  # library error texts can quote whole schemas
+RECORD_BYTES_MAX = 1024 * 1024  # Kafka's default message.max.bytes; nothing legitimate is larger
+MESSAGE_CHARS_MAX = 300  # library error texts can quote whole schemas
 
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")  # fixed offset: China has no DST
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -80,7 +80,7 @@ def _micros(text: str) -> int:
 
 def _short(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "…"
+    return text if len(text) <= MESSAGE_CHARS_MAX else text[:MESSAGE_CHARS_MAX] + "…"
 
 
 def _check_keys(record: Mapping, allowed: frozenset[str], what: str) -> None:
@@ -269,8 +269,8 @@ def _writer_of(name: str, data: bytes) -> _Writer:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError(f"expected bytes, got {type(data).__name__}")
     size = len(data)
-    if size > MAX_RECORD_BYTES:
-        raise CodecError(f"record of {size} bytes exceeds the limit of {MAX_RECORD_BYTES}")
+    if size > RECORD_BYTES_MAX:
+        raise CodecError(f"record of {size} bytes exceeds the limit of {RECORD_BYTES_MAX}")
     if size < HEADER_BYTES:
         raise CodecError(f"truncated: {size} bytes, a single-object header alone is {HEADER_BYTES}")
     if data[:2] != MAGIC:

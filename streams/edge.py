@@ -35,7 +35,7 @@ from datetime import datetime
 from projections import access
 from projections.access import OPERATOR, Principal, publish_problems
 from projections.canonical import instant_text
-from projections.catalogue import MAX_EVENT_BYTES
+from projections.catalogue import EVENT_BYTES_MAX
 from projections.json_input import load_json, value_problems
 from projections.personal_data import rejection_digest, without_resident_ids
 from projections.validate import EdgeContext, Problem, validate_event
@@ -43,7 +43,7 @@ from streams import topics
 from streams.codec import encode_rejection
 from streams.pii import KeyStore, KeyStoreError, seal_personal_info
 
-LINE_BYTES_MAX = 2 * MAX_EVENT_BYTES  # an event's JSON with room for whitespace and \u escapes
+LINE_BYTES_MAX = 2 * EVENT_BYTES_MAX  # an event's JSON with room for whitespace and \u escapes
 
 ACCEPTED, NOT_JSON, FORBIDDEN, CONFLICT, TOO_LARGE, INVALID, RETRY_LATER = 202, 400, 403, 409, 413, 422, 503
 
@@ -84,7 +84,7 @@ def judge(text: bytes, ctx: EdgeContext, *, principal: Principal, key_store: Key
     if len(text) > LINE_BYTES_MAX:
         return Verdict(TOO_LARGE, problems=[Problem("$", "size_limit", (
             f"the event's JSON is {len(text)} bytes, the limit is {LINE_BYTES_MAX} (one event is at most "
-            f"{MAX_EVENT_BYTES} bytes in its JSON form)"))])
+            f"{EVENT_BYTES_MAX} bytes in its JSON form)"))])
     raw, problems = load_json(text)  # bounded: nesting, encoding, numbers (projections/json_input.py)
     if problems:
         return Verdict(NOT_JSON, problems=problems, rejection=edge_rejection(text, None, problems, ctx))

@@ -25,7 +25,7 @@ from projections.catalogue import EVENT_TYPES, PERSONAL_INFO_ERASED
 from projections.policy import Policy
 from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from projections.validate import TIMER_SYSTEM, Problem
-from streams.key_store import MAX_REASON_CHARS as MAX_ERASURE_REASON_CHARS
+from streams.key_store import REASON_CHARS_MAX as ERASURE_REASON_CHARS_MAX
 
 ERASE_BODY_BYTES_MAX = 8 * 1024  # {"reason": 500 characters}, escaped
 ERASED_EVENT = PERSONAL_INFO_ERASED
@@ -51,9 +51,9 @@ def erase_problems(subject_id: str, body: bytes | None) -> tuple[str | None, lis
     if not isinstance(reason, str) or not reason.strip():
         return None, [Problem("reason", "required", 'a JSON object {"reason": "..."}: why (the legal ground, the request)')]
     reason = reason.strip()
-    if len(reason) > MAX_ERASURE_REASON_CHARS:
+    if len(reason) > ERASURE_REASON_CHARS_MAX:
         return None, [Problem("reason", "max_length",
-                              f"{len(reason)} characters, the limit is {MAX_ERASURE_REASON_CHARS}")]
+                              f"{len(reason)} characters, the limit is {ERASURE_REASON_CHARS_MAX}")]
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in reason):
         return None, [Problem("reason", "text", "one line of text, without control characters")]
     return reason, []

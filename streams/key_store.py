@@ -56,13 +56,13 @@ MASTER_KEY_BYTES = 32  # AES-256
 WRAP_NONCE_BYTES = 12
 MASTER_ID_BYTES = 8  # names the master key a key was wrapped under (HMAC of it: says nothing of the key)
 ERASED = "erased"  # the key id part of an erasure marker's record key
-MAX_SUBJECTS = 1_000_000  # subjects with keys or an erasure, held by every process (~300 bytes each)
-MAX_KEYS_PER_SUBJECT = 16  # concurrent first sealings in several workers each make one; more is a bug
-MAX_RECORD_KEY_BYTES = 200  # "<subject>/<key id>": a pseudonym is 35 characters, a key id 32
-MAX_RECORD_VALUE_BYTES = 2048  # a wrapped key is ~150 bytes, a marker with the longest reason ~1,700
-MAX_REASON_CHARS = 500  # the reason goes into PersonalInfoErased too (streams/erasure.py)
-MAX_REQUESTED_BY_CHARS = 100  # a principal's name (projections.access.MAX_PRINCIPAL_NAME_CHARS)
-MAX_STRAYS = 10_000  # keys seen for already erased subjects, waiting for their tombstones
+SUBJECTS_MAX = 1_000_000  # subjects with keys or an erasure, held by every process (~300 bytes each)
+KEYS_PER_SUBJECT_MAX = 16  # concurrent first sealings in several workers each make one; more is a bug
+RECORD_KEY_BYTES_MAX = 200  # "<subject>/<key id>": a pseudonym is 35 characters, a key id 32
+RECORD_VALUE_BYTES_MAX = 2048  # a wrapped key is ~150 bytes, a marker with the longest reason ~1,700
+REASON_CHARS_MAX = 500  # the reason goes into PersonalInfoErased too (streams/erasure.py)
+REQUESTED_BY_CHARS_MAX = 100  # a principal's name (projections.access.PRINCIPAL_NAME_CHARS_MAX)
+STRAYS_MAX = 10_000  # keys seen for already erased subjects, waiting for their tombstones
 _KEY_ID_RE = re.compile(r"[0-9a-f]{32}", re.ASCII)
 _SUBJECT_RE = re.compile(r"[A-Za-z0-9-]{1,64}", re.ASCII)
 SEAL_FRESH_S = 1.0
@@ -90,7 +90,7 @@ def wrap(master_key: bytes, subject_id: str, key_id: str, data_key: bytes) -> by
     wrapped = AESGCM(master_key).encrypt(nonce, data_key, record_key(subject_id, key_id))
     value = canonical_bytes({"format": FORMAT, "master": master_key_id(master_key),
                              "nonce": base64.b64encode(nonce).decode(), "wrapped": base64.b64encode(wrapped).decode()})
-    assert len(value) <= MAX_RECORD_VALUE_BYTES
+    assert len(value) <= RECORD_VALUE_BYTES_MAX
     return value
 
 
@@ -117,11 +117,11 @@ def unwrap(master_key: bytes, subject_id: str, key_id: str, value: bytes) -> byt
 
 
 def erasure_value(erased_at: str, reason: str, keys_erased: int, requested_by: str = "operator") -> bytes:
-    assert 0 < len(reason) <= MAX_REASON_CHARS and 0 <= keys_erased <= MAX_KEYS_PER_SUBJECT
-    assert 0 < len(requested_by) <= MAX_REQUESTED_BY_CHARS
+    assert 0 < len(reason) <= REASON_CHARS_MAX and 0 <= keys_erased <= KEYS_PER_SUBJECT_MAX
+    assert 0 < len(requested_by) <= REQUESTED_BY_CHARS_MAX
     value = canonical_bytes({"format": FORMAT, "erased_at": erased_at, "reason": reason, "keys_erased": keys_erased,
                              "requested_by": requested_by})
-    assert len(value) <= MAX_RECORD_VALUE_BYTES
+    assert len(value) <= RECORD_VALUE_BYTES_MAX
     return value
 
 
@@ -137,7 +137,7 @@ class KeyTopicView:
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         parsed = _parse_key(key)
-        if parsed is None or (value is not None and len(value) > MAX_RECORD_VALUE_BYTES):
+        if parsed is None or (value is not None and len(value) > RECORD_VALUE_BYTES_MAX):
             self.ignored += 1
             log.warning("%s: a record that is not a key store's was ignored", topics.PII_KEYS)
             return
@@ -152,16 +152,16 @@ class KeyTopicView:
                 if not found:
                     del self.keys[subject_id]
         elif subject_id in self.erased:  # made concurrently with the erasure: erased too, its tombstone due
-            if len(self.strays) >= MAX_STRAYS:
-                raise KeyStoreError(f"{MAX_STRAYS} keys of erased subjects await their tombstones")
+            if len(self.strays) >= STRAYS_MAX:
+                raise KeyStoreError(f"{STRAYS_MAX} keys of erased subjects await their tombstones")
             self.strays[(subject_id, key_id)] = None
         else:
             found = self.keys.get(subject_id)
             if found is None:
                 self._room_for_a_subject()
                 found = self.keys[subject_id] = {}
-            if key_id not in found and len(found) >= MAX_KEYS_PER_SUBJECT:
-                raise KeyStoreError(f"{subject_id} has {MAX_KEYS_PER_SUBJECT} keys on {topics.PII_KEYS}, the limit")
+            if key_id not in found and len(found) >= KEYS_PER_SUBJECT_MAX:
+                raise KeyStoreError(f"{subject_id} has {KEYS_PER_SUBJECT_MAX} keys on {topics.PII_KEYS}, the limit")
             found[key_id] = value
 
     def _apply_erasure(self, subject_id: str, value: bytes | None) -> None:
@@ -176,13 +176,13 @@ class KeyTopicView:
             self._room_for_a_subject()
         self.erased.setdefault(subject_id, marker)
         for key_id in self.keys.pop(subject_id, {}):
-            if len(self.strays) >= MAX_STRAYS:
-                raise KeyStoreError(f"{MAX_STRAYS} keys of erased subjects await their tombstones")
+            if len(self.strays) >= STRAYS_MAX:
+                raise KeyStoreError(f"{STRAYS_MAX} keys of erased subjects await their tombstones")
             self.strays[(subject_id, key_id)] = None
 
     def _room_for_a_subject(self) -> None:
-        if len(self.keys) + len(self.erased) >= MAX_SUBJECTS:
-            raise KeyStoreError(f"{topics.PII_KEYS} holds the keys of {MAX_SUBJECTS:,} subjects, the limit of a "
+        if len(self.keys) + len(self.erased) >= SUBJECTS_MAX:
+            raise KeyStoreError(f"{topics.PII_KEYS} holds the keys of {SUBJECTS_MAX:,} subjects, the limit of a "
                                 "process's view")
 
     def current(self, subject_id: str) -> tuple[str, bytes] | None:
@@ -208,7 +208,7 @@ class KeyTopicView:
 
 
 def _parse_key(key: bytes | None) -> tuple[str, str] | None:
-    if key is None or len(key) > MAX_RECORD_KEY_BYTES:
+    if key is None or len(key) > RECORD_KEY_BYTES_MAX:
         return None
     try:
         subject_id, key_id = key.decode("ascii").split("/")
@@ -263,8 +263,8 @@ class KafkaKeyStore:
         """Erase the subject's keys for good in every process: the marker first, then (having read up to after
         it) a tombstone for each key the topic holds. True if it had any key. A second erase changes nothing
         (the first marker, its reason and requester stand) but the tombstones of keys made since."""
-        if not 0 < len(reason) <= MAX_REASON_CHARS:
-            raise ValueError(f"the reason of an erasure is text of 1..{MAX_REASON_CHARS} characters")
+        if not 0 < len(reason) <= REASON_CHARS_MAX:
+            raise ValueError(f"the reason of an erasure is text of 1..{REASON_CHARS_MAX} characters")
         with self._lock:
             self.catch_up()
             existed = bool(self.view.keys.get(subject_id))

@@ -37,14 +37,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from projections.canonical import canonical_bytes, instant_text
-from projections.validate import (MAX_KEY_ID_CHARS, MAX_SEALED_CIPHERTEXT_BYTES, SEALED_NONCE_BYTES,
+from projections.validate import (KEY_ID_CHARS_MAX, SEALED_CIPHERTEXT_BYTES_MAX, SEALED_NONCE_BYTES,
                                   SEALED_PII_KEYS)
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = SEALED_NONCE_BYTES  # 96 bits: GCM's native nonce size; random, so at most 2**32 sealings per key
 KEY_ID_BYTES = 16
 PII_FIELDS = ("name", "id_number")
-MAX_PLAINTEXT_BYTES = MAX_SEALED_CIPHERTEXT_BYTES - 16  # minus the GCM tag
+PLAINTEXT_BYTES_MAX = SEALED_CIPHERTEXT_BYTES_MAX - 16  # minus the GCM tag
 
 AVAILABLE, ERASED, NONE, UNREADABLE = "AVAILABLE", "ERASED", "NONE", "UNREADABLE"
 
@@ -106,7 +106,7 @@ class MemoryKeyStore:
             raise erased_error(subject_id, self._erased[subject_id])
         known = self._keys.get(subject_id)
         if known is None or known[0] != key_id:
-            raise UnsealError(f"no key {key_id[:MAX_KEY_ID_CHARS]} for subject {subject_id}")
+            raise UnsealError(f"no key {key_id[:KEY_ID_CHARS_MAX]} for subject {subject_id}")
         return known[1]
 
     def erase(self, subject_id: str, reason: str = "erased") -> bool:
@@ -132,8 +132,8 @@ def seal(key_store: KeyStore, subject_id: str, personal_info: dict) -> dict:
             isinstance(v, str) for v in personal_info.values()):
         raise ValueError(f"personal information is a dict of {' and/or '.join(PII_FIELDS)} as text")
     plaintext = canonical_bytes(personal_info)
-    if len(plaintext) > MAX_PLAINTEXT_BYTES:
-        raise ValueError(f"personal information of {len(plaintext)} bytes; the limit is {MAX_PLAINTEXT_BYTES}")
+    if len(plaintext) > PLAINTEXT_BYTES_MAX:
+        raise ValueError(f"personal information of {len(plaintext)} bytes; the limit is {PLAINTEXT_BYTES_MAX}")
     key_id, key = key_store.sealing_key(subject_id)
     nonce = secrets.token_bytes(NONCE_BYTES)
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, subject_id.encode("utf-8"))
@@ -146,15 +146,15 @@ def unseal(key_store: KeyStore, subject_id: str, sealed: dict) -> dict:
     if not isinstance(sealed, dict) or set(sealed) != SEALED_PII_KEYS:
         raise UnsealError(f"sealed personal information has exactly {', '.join(sorted(SEALED_PII_KEYS))}")
     key_id = sealed["key_id"]
-    if not isinstance(key_id, str) or not 0 < len(key_id) <= MAX_KEY_ID_CHARS:
+    if not isinstance(key_id, str) or not 0 < len(key_id) <= KEY_ID_CHARS_MAX:
         raise UnsealError("key_id must be short text")
     try:
         nonce = base64.b64decode(sealed["nonce"], validate=True)
         ciphertext = base64.b64decode(sealed["ciphertext"], validate=True)
     except (binascii.Error, TypeError, ValueError):
         raise UnsealError("nonce and ciphertext must be base64") from None
-    if len(nonce) != NONCE_BYTES or len(ciphertext) > MAX_SEALED_CIPHERTEXT_BYTES:
-        raise UnsealError(f"a {NONCE_BYTES}-byte nonce and at most {MAX_SEALED_CIPHERTEXT_BYTES} bytes of ciphertext")
+    if len(nonce) != NONCE_BYTES or len(ciphertext) > SEALED_CIPHERTEXT_BYTES_MAX:
+        raise UnsealError(f"a {NONCE_BYTES}-byte nonce and at most {SEALED_CIPHERTEXT_BYTES_MAX} bytes of ciphertext")
     key = key_store.unsealing_key(subject_id, key_id)
     try:
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, subject_id.encode("utf-8"))

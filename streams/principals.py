@@ -44,15 +44,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from projections.access import ADMIN, ANONYMOUS_PRINCIPAL, AUDITOR, CONFIGURED_ROLES, PUBLISHER, SUBJECT, SUPERVISOR
-from projections.access import MAX_PRINCIPAL_NAME_CHARS, Principal, is_subject_id
+from projections.access import PRINCIPAL_NAME_CHARS_MAX, Principal, is_subject_id
 from projections.ids import uscc_problems
 from projections.scopes import scope_of, scope_problems
 from streams.private_files import PrivateFileError, read_private_file, write_private_file
 
 PRINCIPALS_FORMAT = 1
-MAX_PRINCIPALS = 1_000  # every request compares its token with each, in constant time
-MAX_PRINCIPALS_FILE_BYTES = 1024 * 1024
-MAX_AUTHORIZATION_CHARS = 512  # of the header; a token is 43
+PRINCIPALS_MAX = 1_000  # every request compares its token with each, in constant time
+PRINCIPALS_FILE_BYTES_MAX = 1024 * 1024
+AUTHORIZATION_CHARS_MAX = 512  # of the header; a token is 43
 TOKEN_BYTES = 32
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,256}", re.ASCII)  # secrets.token_urlsafe's alphabet
 _SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
@@ -111,8 +111,8 @@ class Principals:
     """The configured principals; authenticates Authorization headers and tokens."""
 
     def __init__(self, credentials: list[Credential], now: Callable[[], datetime] = _utc_now) -> None:
-        if len(credentials) > MAX_PRINCIPALS:
-            raise PrincipalsError(f"{len(credentials)} principals, the limit is {MAX_PRINCIPALS}")
+        if len(credentials) > PRINCIPALS_MAX:
+            raise PrincipalsError(f"{len(credentials)} principals, the limit is {PRINCIPALS_MAX}")
         self.credentials = tuple(credentials)
         self._now = now  # the wall clock: a token expires in real time, whatever the ledger's clock says
         self._digests = [(bytes.fromhex(c.token_sha256), c) for c in credentials]
@@ -143,8 +143,8 @@ class Principals:
         """The principal an `Authorization` header names; the anonymous public without one."""
         if authorization is None or not authorization.strip():
             return ANONYMOUS_PRINCIPAL
-        if len(authorization) > MAX_AUTHORIZATION_CHARS:
-            raise AuthenticationError(f"the Authorization header is longer than {MAX_AUTHORIZATION_CHARS} characters")
+        if len(authorization) > AUTHORIZATION_CHARS_MAX:
+            raise AuthenticationError(f"the Authorization header is longer than {AUTHORIZATION_CHARS_MAX} characters")
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
             raise AuthenticationError("use 'Authorization: Bearer <token>'")
@@ -197,8 +197,8 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
     entries = document.get("principals", [])
     if not isinstance(entries, list):
         fail("principals must be a list")
-    if len(entries) > MAX_PRINCIPALS:
-        fail(f"{len(entries)} principals, the limit is {MAX_PRINCIPALS}")
+    if len(entries) > PRINCIPALS_MAX:
+        fail(f"{len(entries)} principals, the limit is {PRINCIPALS_MAX}")
     credentials, names, hashes = [], set(), set()
     for n, entry in enumerate(entries):
         at = f"principals[{n}]"
@@ -207,8 +207,8 @@ def parse_principals(document, where: str = "principals") -> list[Credential]:
             fail(f"{at}: must have name, role, token_sha256, expires_at and, for a publisher, authority_code, "
                  "for a subject, subject_id; a supervisor may have a scope; nothing else")
         name, role, code, digest = (entry.get(k) for k in ("name", "role", "authority_code", "token_sha256"))
-        if not isinstance(name, str) or len(name) > MAX_PRINCIPAL_NAME_CHARS or not _NAME_RE.fullmatch(name):
-            fail(f"{at}.name: 1 to {MAX_PRINCIPAL_NAME_CHARS} characters of A-Z a-z 0-9 . _ @ -")
+        if not isinstance(name, str) or len(name) > PRINCIPAL_NAME_CHARS_MAX or not _NAME_RE.fullmatch(name):
+            fail(f"{at}.name: 1 to {PRINCIPAL_NAME_CHARS_MAX} characters of A-Z a-z 0-9 . _ @ -")
         if name in names:
             fail(f"{at}.name: {name} is named twice")
         if role not in CONFIGURED_ROLES:
@@ -273,9 +273,9 @@ def read_principals_file(path: Path) -> bytes:
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise PrivateFileError(f"{path} is writable by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
                                    f"anyone who may write it may make themselves admin: chmod go-w {path}")
-        if info.st_size > MAX_PRINCIPALS_FILE_BYTES:
-            raise PrivateFileError(f"{path} is {info.st_size} bytes, the limit is {MAX_PRINCIPALS_FILE_BYTES}")
-        return stream.read(MAX_PRINCIPALS_FILE_BYTES + 1)
+        if info.st_size > PRINCIPALS_FILE_BYTES_MAX:
+            raise PrivateFileError(f"{path} is {info.st_size} bytes, the limit is {PRINCIPALS_FILE_BYTES_MAX}")
+        return stream.read(PRINCIPALS_FILE_BYTES_MAX + 1)
 
 
 class PrincipalsFile:
@@ -405,7 +405,7 @@ def write_kafka_credentials(data_dir: Path | str, kafka: dict) -> None:
 def read_tokens(path: Path) -> dict:
     """tokens.json as written before, or {} when absent or not in the expected shape (then new ones)."""
     try:
-        data = json.loads(read_private_file(path, MAX_PRINCIPALS_FILE_BYTES))
+        data = json.loads(read_private_file(path, PRINCIPALS_FILE_BYTES_MAX))
     except FileNotFoundError:
         return {}
     except PrivateFileError as error:  # new tokens would silently lock every client out: say so instead

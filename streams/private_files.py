@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 PRIVATE_MODE = 0o600
-MAX_PRIVATE_FILE_BYTES = 256 * 1024 * 1024  # the key store of 100,000 subjects is ~20 MB
+PRIVATE_FILE_BYTES_MAX = 256 * 1024 * 1024  # the key store of 100,000 subjects is ~20 MB
 
 
 class PrivateFileError(OSError):
@@ -39,7 +39,7 @@ def write_private_file(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def read_private_file(path: Path, max_bytes: int = MAX_PRIVATE_FILE_BYTES, require_private: bool = True) -> bytes:
+def read_private_file(path: Path, max_bytes: int = PRIVATE_FILE_BYTES_MAX, require_private: bool = True) -> bytes:
     """The content of a secret file; refused when group or others may read it (as ssh does with
     keys) unless `require_private` is False, or when it is larger than `max_bytes`."""
     with path.open("rb") as stream:

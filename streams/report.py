@@ -70,7 +70,7 @@ assert set(GRADING_RULES_ZH) == set(GRADING_RULES), "every grading rule needs it
 # The codes a grading reason's detail may contain, read out in Chinese.
 _CODES_ZH = {**SEVERITIES_ZH, **LIST_KINDS_ZH, **RATING_KINDS_ZH}
 _CODE = re.compile(r"\b[A-Z][A-Z_]+\b")
-MAX_HISTORY_ROWS = 1000  # the event chain appendix lists at most the newest this many
+HISTORY_ROWS_MAX = 1000  # the event chain appendix lists at most the newest this many
 EMPTY = "—"
 
 CSS = """
@@ -490,7 +490,7 @@ def _verification_section(file: dict, history: list[dict], source: str | None) -
 def _history_appendix(history: list[dict]) -> str:
     if not history:
         return ""
-    shown = history[-MAX_HISTORY_ROWS:]
+    shown = history[-HISTORY_ROWS_MAX:]
     rows = []
     for entry in shown:
         event = entry.get("event") or {}

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import faust
 import orjson
 
-from projections.catalogue import MAX_EVENT_BYTES
+from projections.catalogue import EVENT_BYTES_MAX
 from projections.fold import content_digest, id_conflict, seen_id
 from projections.quotas import TOO_MANY
 from projections.validate import EdgeContext, Problem, problems_as_dicts
@@ -181,7 +181,7 @@ def install(app, worker: Worker) -> PublishingEdge:
             if body is None:
                 return json_response(self.web, {"errors": [{"field": "$", "rule": "size_limit", "message":
                                      f"the body is larger than {POST_BODY_BYTES_MAX} bytes, the limit (one event "
-                                     f"is at most {MAX_EVENT_BYTES} bytes in its JSON form)"}]}, 413)
+                                     f"is at most {EVENT_BYTES_MAX} bytes in its JSON form)"}]}, 413)
             (result,) = await edge.accept_lines(principal, [(1, body)])
             status = result.pop("status")
             del result["line"]

@@ -11,7 +11,7 @@ SHA-256 of each id with the principal's name and the session's expiry: SESSION_M
 token's own `expires_at` when that comes first. Every request made with the cookie is its
 principal's only while the principals file still names it with an unexpired token
 (streams/principals.py), so removing a principal from the file ends its sessions too. The table
-is per worker and bounded (MAX_SESSIONS; the oldest session goes first): behind a load balancer
+is per worker and bounded (SESSIONS_MAX; the oldest session goes first): behind a load balancer
 a browser logs in to each worker, or the balancer keeps it on one.
 
 A request authenticated by the cookie that changes something (any method but GET, HEAD, OPTIONS)
@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 SESSION_COOKIE = "credit_ledger_session"
 SESSION_MAX_AGE_S = 12 * 3600  # a working day; then the token is needed again
 SESSION_ID_BYTES = 32
-MAX_SESSIONS = 10_000  # open sessions per worker; the oldest is dropped first
-MAX_SESSION_ID_CHARS = 64  # secrets.token_urlsafe(32) is 43
+SESSIONS_MAX = 10_000  # open sessions per worker; the oldest is dropped first
+SESSION_ID_CHARS_MAX = 64  # secrets.token_urlsafe(32) is 43
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATE_CHANGING_TYPES = frozenset({"application/json", "application/x-ndjson"})
 
@@ -49,7 +49,7 @@ class Sessions:
     """Session ids -> (principal name, expiry), in memory, at most `max_sessions`. `now_s` is the wall clock
     (injected for tests)."""
 
-    def __init__(self, now_s: Callable[[], float] = time.time, max_sessions: int = MAX_SESSIONS,
+    def __init__(self, now_s: Callable[[], float] = time.time, max_sessions: int = SESSIONS_MAX,
                  max_age_s: float = SESSION_MAX_AGE_S) -> None:
         self._now_s = now_s
         self._max_sessions = max_sessions
@@ -70,7 +70,7 @@ class Sessions:
 
     def principal_name(self, session_id: str) -> str | None:
         """The principal a live session belongs to; None for an unknown or expired id (then forgotten)."""
-        if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SESSION_ID_CHARS:
+        if not isinstance(session_id, str) or not 0 < len(session_id) <= SESSION_ID_CHARS_MAX:
             return None
         key = _key(session_id)
         session = self._table.get(key)
@@ -82,7 +82,7 @@ class Sessions:
         return session.principal_name
 
     def close(self, session_id: str) -> None:
-        if isinstance(session_id, str) and 0 < len(session_id) <= MAX_SESSION_ID_CHARS:
+        if isinstance(session_id, str) and 0 < len(session_id) <= SESSION_ID_CHARS_MAX:
             self._table.pop(_key(session_id), None)
 
     def __len__(self) -> int:

@@ -214,9 +214,9 @@ def post_huge(url: str, token: str, size: int, chunked: bool) -> tuple[int, dict
 
 def test_bad_input_gets_a_reasoned_4xx_and_the_ledger_goes_on(world):
     """Issue 26, part 3, over HTTP: JSON 1,000 deep, surrogates, a 5,000-digit integer, NaN and Infinity, bodies
-    beyond MAX_EVENT_BYTES up to 50 MB, and dates beyond the calendar each get a 400/413/422 naming the field
+    beyond EVENT_BYTES_MAX up to 50 MB, and dates beyond the calendar each get a 400/413/422 naming the field
     and the rule (before: 500s and OverflowErrors); then a good event for the same subject applies."""
-    from projections.catalogue import MAX_EVENT_BYTES
+    from projections.catalogue import EVENT_BYTES_MAX
 
     worker = world["worker"]
     admin = worker.tokens["admin"]
@@ -240,8 +240,8 @@ def test_bad_input_gets_a_reasoned_4xx_and_the_ledger_goes_on(world):
         (region("NaN"), 400, "payload.region_code", "number"),
         (region("Infinity"), 400, "payload.region_code", "number"),
         (region("-Infinity"), 400, "payload.region_code", "number"),
-        (name(b"x" * (MAX_EVENT_BYTES + 1)), 422, "$", "size_limit"),  # beyond an event, within a body
-        (name(b"x" * (2 * MAX_EVENT_BYTES + 1)), 413, "$", "size_limit"),
+        (name(b"x" * (EVENT_BYTES_MAX + 1)), 422, "$", "size_limit"),  # beyond an event, within a body
+        (name(b"x" * (2 * EVENT_BYTES_MAX + 1)), 413, "$", "size_limit"),
     ]
     for body, status, field, rule in cases:
         answered, answer = http_json(worker.url + "/events", body, token=admin)
@@ -249,7 +249,7 @@ def test_bad_input_gets_a_reasoned_4xx_and_the_ledger_goes_on(world):
     for chunked in (False, True):  # 50 MB: refused after a few MB at most, never read whole
         status, answer, sent = post_huge(worker.url, admin, 50_000_000, chunked)
         assert status == 413 and answer["errors"][0]["rule"] == "size_limit" and sent < 10_000_000
-        assert str(2 * MAX_EVENT_BYTES) in answer["errors"][0]["message"]
+        assert str(2 * EVENT_BYTES_MAX) in answer["errors"][0]["message"]
 
     known = world["company"]["id"]
     for query, field, rule in [("grade?at=0001-01-01", "at", "range"), ("grade?at=9999-12-31", "at", "range"),

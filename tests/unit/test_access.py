@@ -211,10 +211,10 @@ def test_a_non_public_read_becomes_an_access_record_that_round_trips(state):
 
 def test_many_record_ids_are_capped_in_the_log_but_counted():
     decision = access.AccessDecision("a", AUDITOR, None, "s", "read_file", True, "why",
-                                     tuple(f"R-{n}" for n in range(access.MAX_RECORD_IDS_LOGGED + 5)))
+                                     tuple(f"R-{n}" for n in range(access.RECORD_IDS_LOGGED_MAX + 5)))
     record = access.access_record(decision, "GET /subjects/{id}", "2025-06-30T10:00:00+08:00")
-    assert len(record["record_ids"]) == access.MAX_RECORD_IDS_LOGGED
-    assert record["record_count"] == access.MAX_RECORD_IDS_LOGGED + 5
+    assert len(record["record_ids"]) == access.RECORD_IDS_LOGGED_MAX
+    assert record["record_count"] == access.RECORD_IDS_LOGGED_MAX + 5
 
 
 def test_a_publisher_principal_needs_an_authority():
@@ -358,15 +358,15 @@ def test_an_endpoint_decision_and_its_record_name_who_whose_and_what():
 
 
 def test_an_announced_read_at_its_bounds():
-    from projections.access import MAX_COMMAND_CHARS, MAX_SUBJECT_ID_CHARS, audit_read
+    from projections.access import COMMAND_CHARS_MAX, SUBJECT_ID_CHARS_MAX, audit_read
 
     def problems(**fields):
         read = {"action": "verify", "subject_id": None, "command": "credit-ledger verify", **fields}
         return [p.field for p in audit_read(json.dumps(read).encode())[1]]
 
-    assert problems(subject_id="x" * MAX_SUBJECT_ID_CHARS) == [] and problems(subject_id="x") == []
+    assert problems(subject_id="x" * SUBJECT_ID_CHARS_MAX) == [] and problems(subject_id="x") == []
     assert problems(subject_id="") == ["subject_id"]
-    command = "credit-ledger " + "v" * (MAX_COMMAND_CHARS - len("credit-ledger "))
+    command = "credit-ledger " + "v" * (COMMAND_CHARS_MAX - len("credit-ledger "))
     assert problems(command=command) == [] and problems(command=command + "v") == ["command"]
     assert all(p.message for p in audit_read(b"{}")[1] + audit_read(None)[1] + audit_read(
         json.dumps({"action": "x", "subject_id": None, "command": "credit-ledger"}).encode())[1])

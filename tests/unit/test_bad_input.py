@@ -21,7 +21,7 @@ from rich.console import Console
 
 from ops.terminal_text import literal, visible
 from projections.canonical import SHANGHAI, BadInstant, parse_instant, read_instant
-from projections.json_input import MAX_JSON_DEPTH, load_json, value_problems
+from projections.json_input import JSON_DEPTH_MAX, load_json, value_problems
 from projections.validate import EDGE_RULES
 from streams.edge import accept_event
 from tests.unit import events as ev
@@ -80,8 +80,8 @@ def test_text_an_event_never_carries_is_refused_with_field_and_rule(data, expect
 
 
 def test_nesting_is_bounded_at_the_depth_and_brackets_in_text_do_not_count():
-    assert load_json(nested(MAX_JSON_DEPTH))[1] == []
-    assert named(load_json(nested(MAX_JSON_DEPTH + 1))[1]) == [("$", "nesting")]
+    assert load_json(nested(JSON_DEPTH_MAX))[1] == []
+    assert named(load_json(nested(JSON_DEPTH_MAX + 1))[1]) == [("$", "nesting")]
     assert load_json(json.dumps({"name": "[{" * 1000}))[1] == []
     # a dict built in Python: the walk names where (no RecursionError, however deep)
     deep = 1

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.calendar import (
-    MAX_WORKING_DAYS, OFFICIAL_YEARS, Due, Overrides, WorkingCalendar, add_months, deadline_instant,
+    WORKING_DAYS_MAX, OFFICIAL_YEARS, Due, Overrides, WorkingCalendar, add_months, deadline_instant,
     _official_workday, format_due, parse_overrides,
 )
 from tests.helpers import REPO
@@ -78,7 +78,7 @@ def test_a_deadline_ends_at_24_00_shanghai():
     assert CAL.add_working_days(d("2024-09-27"), 7).ends_at == instant
 
 
-@pytest.mark.parametrize("n", [0, -1, MAX_WORKING_DAYS + 1])
+@pytest.mark.parametrize("n", [0, -1, WORKING_DAYS_MAX + 1])
 def test_working_days_out_of_range_are_refused(n):
     with pytest.raises(ValueError, match="working days"):
         CAL.add_working_days(d("2024-01-02"), n)

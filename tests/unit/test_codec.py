@@ -340,7 +340,7 @@ def test_truncations_and_bit_flips(event, data):
 
 @pytest.mark.parametrize("data", [None, "c301", 42, b"", b"\xc3\x01", b"\xc3\x01" + b"\x00" * 8,
                                   b"\xc3\x01" + codec.CREDIT_EVENT_FINGERPRINT + b"\xff" * 20,
-                                  b"\xc3\x01" + codec.CREDIT_EVENT_FINGERPRINT + b"\x01" * (codec.MAX_RECORD_BYTES)])
+                                  b"\xc3\x01" + codec.CREDIT_EVENT_FINGERPRINT + b"\x01" * (codec.RECORD_BYTES_MAX)])
 def test_garbage(data):
     with pytest.raises(CodecError):
         codec.decode_event(data)

@@ -89,7 +89,7 @@ def _kind_ok(fld: cat.Field, value) -> bool:
     if fld.kind == cat.STR:
         return isinstance(value, str) and 0 < len(value) <= fld.max_chars
     if fld.kind == cat.INT:
-        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= cat.MAX_FEN
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= cat.FEN_MAX
     if fld.kind == cat.BOOL:
         return isinstance(value, bool)
     if fld.kind == cat.DATE:

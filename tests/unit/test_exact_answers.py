@@ -39,7 +39,7 @@ from tests.unit import events as ev
 # --- projections/canonical.py: what a refused instant says -------------------------------------------
 IN_BOUNDS = "in 1949-10-01..2099-12-31 (Asia/Shanghai)"
 INSTANT = "a date (2025-06-01) or an instant with its offset (2025-06-01T12:00:00+08:00)"
-FORTY = "2025-06-01T12:00:00.000000+08:00:00.0000"  # a valid instant of MAX_INSTANT_CHARS (40) characters
+FORTY = "2025-06-01T12:00:00.000000+08:00:00.0000"  # a valid instant of INSTANT_CHARS_MAX (40) characters
 
 
 @pytest.mark.parametrize("text, field, date_only, rule, message", [
@@ -398,9 +398,9 @@ def test_a_replay_stops_past_the_bound_on_timer_firings(monkeypatch):
 
     events = [ev.subject_registered()] + [
         ev.list_entered(f"L-{n}", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2025-07-05") for n in (1, 2)]
-    monkeypatch.setattr(module, "MAX_TIMER_FIRINGS", 2)
+    monkeypatch.setattr(module, "TIMER_FIRINGS_MAX", 2)
     assert replay(enumerate(events), clock=datetime(2025, 8, 1, tzinfo=SHANGHAI)).fired == 2
-    monkeypatch.setattr(module, "MAX_TIMER_FIRINGS", 1)
+    monkeypatch.setattr(module, "TIMER_FIRINGS_MAX", 1)
     with pytest.raises(RuntimeError) as raised:
         replay(enumerate(events), clock=datetime(2025, 8, 1, tzinfo=SHANGHAI))
     assert str(raised.value) == "more than 1 timer firings in one replay"
@@ -475,7 +475,7 @@ def test_a_well_formed_digest_file_is_read_as_it_stands():
 
 def test_the_record_limit_counts_every_partitions_records(monkeypatch):
     from projections import verification as v
-    monkeypatch.setattr(v, "MAX_RECORDS_PER_FILE", 2)
+    monkeypatch.setattr(v, "RECORDS_PER_FILE_MAX", 2)
     two = {"format": 1, "topic": "t", "partitions": {
         "0": {"offset": 0, "root": HEX, "records": [[0, HEX, None]]},
         "1": {"offset": 0, "root": HEX, "records": [[0, HEX, None]]}}}

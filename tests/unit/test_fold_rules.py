@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from projections import catalogue as cat
 from projections.canonical import canonical_bytes
-from projections.fold import APPLIED, MAX_EVENTS_PER_SUBJECT, REJECTED, RULES, credit_file, fold
+from projections.fold import APPLIED, EVENTS_PER_SUBJECT_MAX, REJECTED, RULES, credit_file, fold
 from projections.policy import DEFAULT_POLICY, Policy, max_publicity_months, min_publicity_months, repairable_from
-from projections.records import MAX_HISTORY_PER_RECORD
+from projections.records import HISTORY_PER_RECORD_MAX
 from tests.unit import events as ev
 
 ID_FIELD = {"permits": "record_id", "penalties": "record_id", "commitments": "commitment_id", "lists": "entry_id",
@@ -109,12 +109,12 @@ def test_record_history_tells_what_happened_when_and_by_which_event():
 
 
 def test_record_history_is_bounded_and_keeps_the_newest():
-    rounds = MAX_HISTORY_PER_RECORD  # each round: an objection filed and dismissed, two entries
+    rounds = HISTORY_PER_RECORD_MAX  # each round: an objection filed and dismissed, two entries
     events = [ev.penalty_imposed()]
     for i in range(rounds):
         events += [ev.objection_filed(f"O-{i}"), ev.objection_resolved(f"O-{i}")]
     history = penalty(credit_file(given(*events)))["history"]
-    assert len(history) == MAX_HISTORY_PER_RECORD and history[-1]["objection_id"] == f"O-{rounds - 1}"
+    assert len(history) == HISTORY_PER_RECORD_MAX and history[-1]["objection_id"] == f"O-{rounds - 1}"
 
 
 # --- effects, one event type at a time -----------------------------------------------------------
@@ -434,7 +434,7 @@ def test_rule_same_subject_an_event_about_another_subject_is_rejected():
 
 def test_rule_subject_full_a_full_subject_takes_no_more_events_but_the_timers():
     state = given(ev.penalty_imposed())
-    full = {**state, "seen_event_ids": {f"id-{n}": n for n in range(MAX_EVENTS_PER_SUBJECT)}}
+    full = {**state, "seen_event_ids": {f"id-{n}": n for n in range(EVENTS_PER_SUBJECT_MAX)}}
     rejected_by(full, ev.permit_granted(), "$", rule="subject_full")
     assert when(full, ev.publicity_ended("P-1", on="2025-03-03"))[1].kind == APPLIED  # its deadlines still fire
 

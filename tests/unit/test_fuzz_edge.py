@@ -20,14 +20,14 @@ from hypothesis import strategies as st
 
 from projections import catalogue as cat
 from projections.replay import step
-from projections.validate import EDGE_RULES, MAX_KEY_ID_CHARS, MAX_TYPE_CHARS, validate_event
+from projections.validate import EDGE_RULES, KEY_ID_CHARS_MAX, TYPE_CHARS_MAX, validate_event
 from streams import codec
 from streams.codec import CodecError
 from streams.edge import accept_event
 from streams.pii import MemoryKeyStore
 from tests.unit import events as ev
 
-MAX_MESSAGE_CHARS = 400  # no problem quotes a whole oversized value back
+MESSAGE_CHARS_MAX = 400  # no problem quotes a whole oversized value back
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 TRICKY = ["", " ", "\n", "2025-05-06", "2025-05-06\n", "٢٠٢٥-٠٥-٠٦", "NATURAL_PERSON", "PenaltyImposed", "{{7*7}}",
@@ -44,7 +44,7 @@ def check_outcome(raw, ctx=ev.CTX) -> dict | None:
     for p in problems:
         assert p.field and isinstance(p.field, str), p
         assert p.rule in EDGE_RULES, p
-        assert p.message and len(p.message) <= MAX_MESSAGE_CHARS, p
+        assert p.message and len(p.message) <= MESSAGE_CHARS_MAX, p
     if event is not None:  # what the edge accepts, the codec carries unchanged
         assert codec.decode_event(codec.encode_event(event)) == event
     return event
@@ -107,7 +107,7 @@ def test_mutated_valid_events(data):
 
 def oversized_cases():
     """(event, field path, expected rule) for every text and list of the envelope and each type."""
-    long_short, long_text = "长" * (cat.MAX_SHORT_CHARS + 1), "长" * (cat.MAX_TEXT_CHARS + 1)
+    long_short, long_text = "长" * (cat.SHORT_CHARS_MAX + 1), "长" * (cat.TEXT_CHARS_MAX + 1)
     base = ev.event()
     yield pytest.param(set_path(copy.deepcopy(base), ("subject", "name"), long_short), "subject.name", "max_length",
                        id="subject.name")
@@ -116,15 +116,15 @@ def oversized_cases():
     for key in ("authority_name", "system", "authority_code"):
         yield pytest.param(set_path(copy.deepcopy(base), ("source", key), long_short), f"source.{key}",
                            "max_length", id=f"source.{key}")
-    yield pytest.param({**base, "type": "T" * (MAX_TYPE_CHARS + 1)}, "type", "max_length", id="type")
+    yield pytest.param({**base, "type": "T" * (TYPE_CHARS_MAX + 1)}, "type", "max_length", id="type")
     for spec in cat.EVENT_TYPES.values():
         for fld in spec.fields:
             if fld.kind == cat.STR:
-                value = long_text if fld.max_chars == cat.MAX_TEXT_CHARS else long_short
+                value = long_text if fld.max_chars == cat.TEXT_CHARS_MAX else long_short
                 yield pytest.param({**base, "type": spec.name, "payload": {fld.name: value}}, f"payload.{fld.name}",
                                    "max_length", id=f"{spec.name}.{fld.name}")
             elif fld.kind in (cat.STR_LIST, cat.ENUM_LIST):
-                yield pytest.param({**base, "type": spec.name, "payload": {fld.name: ["A"] * (cat.MAX_LIST_ITEMS + 1)}},
+                yield pytest.param({**base, "type": spec.name, "payload": {fld.name: ["A"] * (cat.LIST_ITEMS_MAX + 1)}},
                                    f"payload.{fld.name}", "max_items", id=f"{spec.name}.{fld.name}[]")
                 if fld.kind == cat.STR_LIST:
                     yield pytest.param({**base, "type": spec.name, "payload": {fld.name: ["A", long_short]}},
@@ -136,13 +136,13 @@ def test_every_text_and_list_has_a_limit_named(raw, field, rule):
     ctx = replace(ev.CTX, allow_system=True)
     _, problems = validate_event(raw, ctx)
     assert (field, rule) in {(p.field, p.rule) for p in problems}
-    assert all(len(p.message) <= MAX_MESSAGE_CHARS for p in problems)
+    assert all(len(p.message) <= MESSAGE_CHARS_MAX for p in problems)
 
 
 def test_sealed_pii_key_id_has_a_limit():
     store = MemoryKeyStore()
     event, _ = accept_event(ev.event(subject=ev.person()), ev.CTX, key_store=store)
-    event["subject"]["pii"]["key_id"] = "k" * (MAX_KEY_ID_CHARS + 1)
+    event["subject"]["pii"]["key_id"] = "k" * (KEY_ID_CHARS_MAX + 1)
     _, problems = validate_event(event, replace(ev.CTX, stamp_recorded_at=False, accept_sealed_pii=True))
     assert ("subject.pii.key_id", "max_length") in {(p.field, p.rule) for p in problems}
 
@@ -186,7 +186,7 @@ def decode_or_reason(data) -> None:
         try:
             decoded = decode(data)
         except CodecError as error:
-            assert error.reason and len(error.reason) <= codec.MAX_MESSAGE_CHARS + 200
+            assert error.reason and len(error.reason) <= codec.MESSAGE_CHARS_MAX + 200
             continue
         assert isinstance(decoded, dict)
         if decode is codec.decode_event:  # the worker's next step takes whatever decoded

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from projections.json_input import INT_MAX, INT_MIN, MAX_JSON_DEPTH, MAX_PROBLEMS, load_json, value_problems
+from projections.json_input import INT_MAX, INT_MIN, JSON_DEPTH_MAX, PROBLEMS_MAX, load_json, value_problems
 
 
 def said(problems) -> list[tuple[str, str, str]]:
@@ -56,17 +56,17 @@ def test_the_64_bit_integers_are_carried_and_one_beyond_is_refused():
 
 def test_too_deep_a_branch_is_named_and_the_others_still_walked():
     deep: object = 1
-    for _ in range(MAX_JSON_DEPTH + 1):
+    for _ in range(JSON_DEPTH_MAX + 1):
         deep = [deep]
     problems = value_problems({"b": float("nan"), "deep": deep})
-    assert said(problems) == [("deep" + "[0]" * (MAX_JSON_DEPTH - 1), "nesting", "nested deeper than 32 levels"),
+    assert said(problems) == [("deep" + "[0]" * (JSON_DEPTH_MAX - 1), "nesting", "nested deeper than 32 levels"),
                               ("b", "number", "nan is not a number JSON carries")]
 
 
 def test_at_most_max_problems_are_listed_then_one_says_there_are_more():
     def with_bad(count: int) -> dict:
         return {f"k{i:02d}": float("nan") for i in range(count)}
-    assert MAX_PROBLEMS == 20
+    assert PROBLEMS_MAX == 20
     assert len(value_problems(with_bad(20))) == 20
     for count in (21, 30):
         problems = value_problems(with_bad(count))
@@ -118,11 +118,11 @@ def test_a_value_of_no_json_type_is_named_with_its_type():
 
 def test_a_dict_deeper_than_the_limit_is_refused_though_it_has_no_bracket_of_a_list():
     deep: object = 1
-    for _ in range(MAX_JSON_DEPTH + 1):
+    for _ in range(JSON_DEPTH_MAX + 1):
         deep = {"a": deep}
-    assert said(value_problems(deep)) == [(".".join(["a"] * MAX_JSON_DEPTH), "nesting", "nested deeper than 32 levels")]
+    assert said(value_problems(deep)) == [(".".join(["a"] * JSON_DEPTH_MAX), "nesting", "nested deeper than 32 levels")]
     shallow: object = 1
-    for _ in range(MAX_JSON_DEPTH):
+    for _ in range(JSON_DEPTH_MAX):
         shallow = {"a": shallow}
     assert value_problems(shallow) == []
 

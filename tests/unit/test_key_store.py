@@ -25,7 +25,7 @@ def test_a_wrapped_key_opens_only_under_its_master_key_for_its_subject_and_key_i
     data_key = secrets.token_bytes(32)
     value = ks.wrap(MASTER, SUBJECT, KEY_ID, data_key)
     assert all(form not in value for form in key_forms(data_key))  # never in clear on the topic
-    assert len(value) <= ks.MAX_RECORD_VALUE_BYTES and set(json.loads(value)) == {"format", "master", "nonce", "wrapped"}
+    assert len(value) <= ks.RECORD_VALUE_BYTES_MAX and set(json.loads(value)) == {"format", "master", "nonce", "wrapped"}
     assert ks.unwrap(MASTER, SUBJECT, KEY_ID, value) == data_key
     assert ks.wrap(MASTER, SUBJECT, KEY_ID, data_key) != value  # a fresh nonce each time
     with pytest.raises(KeyStoreError, match="not the configured one"):
@@ -105,15 +105,15 @@ def test_records_that_are_not_the_stores_are_ignored():
 
 def test_the_view_is_bounded(monkeypatch):
     view = ks.KeyTopicView()
-    for n in range(ks.MAX_KEYS_PER_SUBJECT):
+    for n in range(ks.KEYS_PER_SUBJECT_MAX):
         view.apply(*key_record(SUBJECT, f"{n:032x}"))
     with pytest.raises(KeyStoreError, match="the limit"):
         view.apply(*key_record(SUBJECT, "f" * 32))
-    monkeypatch.setattr(ks, "MAX_SUBJECTS", 2)
+    monkeypatch.setattr(ks, "SUBJECTS_MAX", 2)
     view.apply(*key_record(OTHER, KEY_ID))
     with pytest.raises(KeyStoreError, match="2 subjects"):
         view.apply(*key_record("np-" + "c" * 32, KEY_ID))
     with pytest.raises(AssertionError):
-        ks.erasure_value("2026-01-05T10:00:00+08:00", "x" * (ks.MAX_REASON_CHARS + 1), 1)
+        ks.erasure_value("2026-01-05T10:00:00+08:00", "x" * (ks.REASON_CHARS_MAX + 1), 1)
     with pytest.raises(ValueError, match="32 bytes"):
         ks.KafkaKeyStore("127.0.0.1:1", b"short")

@@ -28,7 +28,7 @@ REGIONS = st.sampled_from(["110105", "310104", "440305", "410105", "510107", "65
 BIRTHS = st.dates(min_value=date(1930, 1, 1), max_value=date(2007, 12, 31))
 # digits that reasons quote whatever the input: the standards' years and the catalogue's bounds and examples
 CONSTANTS = ("GB 11643-1999", "GB 32100-2015", "GB 11714-1997", "1949-10-01", "2099-12-31", "2024-05-06",
-             "2024-05-07T09:30:00+08:00", f"0..{cat.MAX_FEN}")
+             "2024-05-07T09:30:00+08:00", f"0..{cat.FEN_MAX}")
 
 
 @st.composite

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.fold import new_state
-from projections.sampling import (GRADES, MAX_SAMPLE_SIZE, ROW_FIELDS, Candidate, allocate, candidates, draw_sample,
+from projections.sampling import (GRADES, SAMPLE_SIZE_MAX, ROW_FIELDS, Candidate, allocate, candidates, draw_sample,
                                   filter_candidates, sample_rows)
 
 RATIOS = {"A": 0.02, "B": 0.05, "C": 0.10, "D": 0.30}
@@ -173,14 +173,14 @@ def test_sample_rows():
 
 
 # --- errors name the field ---------------------------------------------------------------------
-@pytest.mark.parametrize("size", [0, -1, MAX_SAMPLE_SIZE + 1, 2.5, "10", True])
+@pytest.mark.parametrize("size", [0, -1, SAMPLE_SIZE_MAX + 1, 2.5, "10", True])
 def test_bad_size(size):
     with pytest.raises(ValueError, match=r"^size: .*1\.\.100000"):
         draw_sample(population(A=2), size, seed=1, ratios=RATIOS)
 
 
 def test_the_largest_size_is_allowed():
-    assert len(draw_sample(population(A=2), MAX_SAMPLE_SIZE, seed=1, ratios=RATIOS)) == 2
+    assert len(draw_sample(population(A=2), SAMPLE_SIZE_MAX, seed=1, ratios=RATIOS)) == 2
 
 
 @pytest.mark.parametrize("ratios, words", [

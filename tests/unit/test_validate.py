@@ -56,7 +56,7 @@ def test_from_file_reads_keep_recorded_at_but_require_it():
     (lambda e: e["payload"].update(penalty_kinds=[]), ("payload.penalty_kinds", "list")),
     (lambda e: e["payload"].update(penalty_kinds=["FINE", "FLOGGING"]), ("payload.penalty_kinds", "item")),
     (lambda e: e["payload"].update(publicity_until="2026-13-01"), ("payload.publicity_until", "date")),
-    (lambda e: e["payload"].update(facts="事" * (cat.MAX_TEXT_CHARS + 1)), ("payload.facts", "max_length")),
+    (lambda e: e["payload"].update(facts="事" * (cat.TEXT_CHARS_MAX + 1)), ("payload.facts", "max_length")),
     (lambda e: e["payload"].update(extra=1), ("payload.extra", "unknown_field")),
 ])
 def test_each_rule_names_its_field(mutate, expected):
@@ -72,7 +72,7 @@ def test_every_problem_is_reported_not_just_the_first():
 
 
 def test_oversized_event_is_refused_before_anything_else():
-    raw = event(payload=penalty_payload(facts="x" * (cat.MAX_EVENT_BYTES + 10)))
+    raw = event(payload=penalty_payload(facts="x" * (cat.EVENT_BYTES_MAX + 10)))
     assert rules_of(raw) == {("$", "size_limit")}
 
 

@@ -136,7 +136,7 @@ def test_a_malformed_digest_file_is_refused_with_the_place(document, where):
 
 
 def test_a_file_over_the_record_limit_is_neither_written_nor_read(monkeypatch):
-    monkeypatch.setattr(v, "MAX_RECORDS_PER_FILE", 3)
+    monkeypatch.setattr(v, "RECORDS_PER_FILE_MAX", 3)
     with pytest.raises(ValueError, match="more than 3 records"):
         v.write_digest(io.StringIO(), [(0, ORIGINAL)], topic="t", exported_at="x", decode=decode)
     document = {"format": 1, "topic": "t", "partitions": {"0": {"offset": 3, "root": "0" * 64, "records": [
