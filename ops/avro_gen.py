@@ -3,7 +3,7 @@
 - ``avro_schemas/published/<Name>.<fingerprint hex>.avsc``: the fully expanded schema, by which
   readers find old records' writer schemas. Published files are never edited or deleted (a test
   checks the current ones exist).
-- ``streams/avro_generated.py``: the readers and writers generated from the current schemas
+- ``avro_schemas/codecs.py``: the readers and writers generated from the current schemas
   (streams/avro_decoder.py, streams/avro_encoder.py), plain Python a reader can follow. A test
   checks that it is what this command writes now; the codec uses a schema's generated functions
   only while their fingerprint is the current schema's, fastavro otherwise.
@@ -16,7 +16,7 @@ from pathlib import Path
 from streams import avro_decoder, avro_encoder, avro_time, codec
 from streams.avro_codegen import module_source
 
-GENERATED_MODULE = Path(avro_encoder.__file__).parent / "avro_generated.py"
+GENERATED_MODULE = codec.SCHEMA_DIR / "codecs.py"
 READ_CONVERTERS = {"date": avro_time.iso_date, "timestamp-micros": avro_time.iso_instant}
 READ_SCHEMAS = ("CreditEvent",)  # the reader the bench's fold needs (docs/performance.md); others use fastavro
 
@@ -39,7 +39,7 @@ _b64 = base64.b64encode
 
 
 def generated_module() -> str:
-    """The source of streams/avro_generated.py for the current schemas."""
+    """The source of avro_schemas/codecs.py for the current schemas."""
     readers = {name: avro_decoder.source(codec.current_schema(name), READ_CONVERTERS) for name in READ_SCHEMAS}
     writers = {name: avro_encoder.source(codec.current_schema(name)) for name in codec.CURRENT_NAMES}
     fingerprints = {name: codec.current_fingerprint(name).hex() for name in codec.CURRENT_NAMES}

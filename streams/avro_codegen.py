@@ -1,7 +1,7 @@
 """What the reader and the writers generated from an Avro schema share (streams/avro_decoder.py,
 streams/avro_encoder.py): the named types met so far, the constants the code refers to, and the
 source of a module that defines the functions (written by `python -m ops.avro_gen` into
-streams/avro_generated.py, which is checked in and never `exec`'d)."""
+avro_schemas/codecs.py, which is checked in and never `exec`'d)."""
 from __future__ import annotations
 
 CONSTANT_CHARS_MAX = 10_000  # a constant's source (a table of symbols or field names): nothing near it

@@ -1,6 +1,6 @@
 """Avro's date and timestamp-micros values in the JSON form of the ledger's records: an ISO date, and
 an ISO instant in +08:00 (China has no daylight saving time). The generated reader
-(streams/avro_generated.py) and streams/codec.py both convert with these."""
+(avro_schemas/codecs.py) and streams/codec.py both convert with these."""
 from __future__ import annotations
 
 import functools

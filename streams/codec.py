@@ -34,8 +34,9 @@ from fastavro.schema import fingerprint as _fingerprint_hex
 from fastavro.schema import load_schema, parse_schema, to_parsing_canonical_form
 
 import avro_schemas
+import avro_schemas.codecs as generated_codecs
 from projections.validate import CANONICAL_UUID_RE
-from streams import avro_decoder, avro_encoder, avro_generated
+from streams import avro_decoder, avro_encoder
 from streams.avro_time import EPOCH_ORDINAL, iso_date, iso_instant
 
 Schema = Union[dict, list, str]
@@ -230,11 +231,11 @@ def _fresh(generated: dict[str, Callable]) -> dict[str, Callable]:
     """The generated functions whose schema is the current one: after a schema change and before
     `python -m ops.avro_gen`, fastavro reads and writes that record (and a test fails)."""
     return {name: function for name, function in generated.items()
-            if avro_generated.FINGERPRINTS.get(name) == current_fingerprint(name).hex()}
+            if generated_codecs.FINGERPRINTS.get(name) == current_fingerprint(name).hex()}
 
 
-# Each current schema's own writer (streams/avro_generated.py): fastavro's bytes, a fraction of its time.
-_WRITE_CURRENT = {name: avro_encoder.writing(write) for name, write in _fresh(avro_generated.WRITERS).items()}
+# Each current schema's own writer (avro_schemas/codecs.py): fastavro's bytes, a fraction of its time.
+_WRITE_CURRENT = {name: avro_encoder.writing(write) for name, write in _fresh(generated_codecs.WRITERS).items()}
 
 
 def generated_writer(name: str) -> Callable[[dict], bytes] | None:
@@ -365,8 +366,8 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
         raise CodecError(f"cannot encode event: {_short(exc)}") from exc
 
 
-# The current CreditEvent schema's own reader (streams/avro_generated.py): straight to the JSON form.
-_READ_CURRENT_EVENT = {name: avro_decoder.reading(read) for name, read in _fresh(avro_generated.READERS).items()
+# The current CreditEvent schema's own reader (avro_schemas/codecs.py): straight to the JSON form.
+_READ_CURRENT_EVENT = {name: avro_decoder.reading(read) for name, read in _fresh(generated_codecs.READERS).items()
                        }.get("CreditEvent")
 
 

@@ -11,7 +11,8 @@ from fastavro.schema import parse_schema
 
 from projections import catalogue as cat
 from ops import avro_gen
-from streams import avro_generated, codec
+import avro_schemas.codecs as generated_codecs
+from streams import codec
 
 SCHEMA_DIR = codec.SCHEMA_DIR
 SOURCES = {p.stem: json.loads(p.read_text("utf-8")) for p in SCHEMA_DIR.glob("*.avsc")}
@@ -198,9 +199,9 @@ def test_published_version_reads_into_current_schema(fp, path, branch):
 
 
 def test_the_generated_codecs_are_what_the_schemas_give_now():
-    """streams/avro_generated.py is checked in: after a schema change, `python -m ops.avro_gen` rewrites it."""
+    """avro_schemas/codecs.py is checked in: after a schema change, `python -m ops.avro_gen` rewrites it."""
     written = avro_gen.GENERATED_MODULE.read_text(encoding="utf-8")
-    assert written == avro_gen.generated_module(), "run `python -m ops.avro_gen` and check in streams/avro_generated.py"
+    assert written == avro_gen.generated_module(), "run `python -m ops.avro_gen` and check in avro_schemas/codecs.py"
 
 
 def test_every_current_schema_is_read_and_written_by_its_generated_code():
@@ -212,6 +213,6 @@ def test_every_current_schema_is_read_and_written_by_its_generated_code():
 def test_generated_code_of_another_schema_version_is_not_used(monkeypatch):
     """Between a schema change and `python -m ops.avro_gen`, the stale functions would write the old
     schema's bytes under the new fingerprint: they are left out, and fastavro does the work."""
-    monkeypatch.setattr(avro_generated, "FINGERPRINTS", {**avro_generated.FINGERPRINTS, "Digest": "00" * 8})
-    fresh = codec._fresh(avro_generated.WRITERS)
+    monkeypatch.setattr(generated_codecs, "FINGERPRINTS", {**generated_codecs.FINGERPRINTS, "Digest": "00" * 8})
+    fresh = codec._fresh(generated_codecs.WRITERS)
     assert "Digest" not in fresh and set(fresh) == set(codec.CURRENT_NAMES) - {"Digest"}
