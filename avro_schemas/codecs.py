@@ -3535,6 +3535,88 @@ def _write_ReleaseRecord_ReleaseRecord(o, d):
 
 
 
-FINGERPRINTS = {'CreditEvent': 'a092144b79657710', 'Rejection': '0911668bfb7fc68a', 'Digest': '78437940d2c4981c', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d', 'ReleaseRecord': '389a8977740bf2c1'}
+_write_ExportReceipt_c0 = frozenset(('at', 'batch', 'destination', 'event_count', 'from_cursor', 'manifest_sha256', 'penalty_rows', 'permit_rows', 'principal', 'sequence', 'to_cursor', 'withdrawal_rows'))
+
+
+def _write_ExportReceipt_ExportReceipt(o, d):
+    if type(d) is not dict or not d.keys() <= _write_ExportReceipt_c0: raise Unwritable
+    v = d['destination']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['sequence']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d['batch']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['from_cursor']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['to_cursor']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['manifest_sha256']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['event_count']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d['permit_rows']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d['penalty_rows']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d['withdrawal_rows']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+    v = d['principal']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['at']
+    if type(v) is not int or not -9223372036854775808 <= v <= 9223372036854775807: raise Unwritable
+    z = (v << 1) ^ (v >> 63)
+    if z < 0x80: o.append(z)
+    else: write_long(o, v)
+
+
+
+
+
+FINGERPRINTS = {'CreditEvent': 'a092144b79657710', 'Rejection': '0911668bfb7fc68a', 'Digest': '78437940d2c4981c', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d', 'ReleaseRecord': '389a8977740bf2c1', 'ExportReceipt': '426330b2fc3b3086'}
 READERS = {'CreditEvent': _read_CreditEvent_CreditEvent}
-WRITERS = {'CreditEvent': _write_CreditEvent_CreditEvent, 'Rejection': _write_Rejection_Rejection, 'Digest': _write_Digest_Digest, 'GradeChanged': _write_GradeChanged_GradeChanged, 'AccessRecord': _write_AccessRecord_AccessRecord, 'ReleaseRecord': _write_ReleaseRecord_ReleaseRecord}
+WRITERS = {'CreditEvent': _write_CreditEvent_CreditEvent, 'Rejection': _write_Rejection_Rejection, 'Digest': _write_Digest_Digest, 'GradeChanged': _write_GradeChanged_GradeChanged, 'AccessRecord': _write_AccessRecord_AccessRecord, 'ReleaseRecord': _write_ReleaseRecord_ReleaseRecord, 'ExportReceipt': _write_ExportReceipt_ExportReceipt}

@@ -926,6 +926,29 @@ def release(list_kind: str = typer.Option(..., "--list", metavar="KIND", help="w
                                  out=out, err=err))
 
 
+@app.command()
+def export(out_dir: Path = typer.Option(..., "--to", metavar="DIR", file_okay=False,
+                                        help="where to write the batch directory <destination>-<sequence>/"),
+           destination: str = typer.Option("province", "--destination", metavar="NAME",
+                                           help="the upper platform it goes to; each has its own cursor"),
+           since: Optional[str] = typer.Option(None, "--since", metavar="CURSOR",
+                                               help="start here instead of the destination's cursor: "
+                                                    "partition:offset,... (e.g. 0:120,1:98) or start"),
+           max_events: int = typer.Option(200_000, "--max-events", metavar="N",
+                                          help="records of credit.events one batch takes at most; run again for "
+                                               "the rest"),
+           kafka: Optional[str] = typer.Option(None, help="bootstrap servers (default: CREDIT_LEDGER_KAFKA)"),
+           web_url: Optional[str] = typer.Option(None, help="the worker that records the receipt")):
+    """Upward export (向上级平台报送): what the ledger gained since the destination's cursor, as the national 双公示
+    templates (permits.csv, penalties.csv), withdrawals.csv and manifest.json; its receipt, which carries the
+    new cursor, recorded on credit.exports by the worker (an admin's token: CREDIT_LEDGER_TOKEN). Nothing new:
+    nothing written. Run again after a failure: the same batch, the same bytes."""
+    from ops.export import run_export
+
+    raise typer.Exit(run_export(out_dir=out_dir, destination=destination, since=since, max_events=max_events,
+                                kafka=kafka, web_url=web_url, out=out, err=err))
+
+
 @app.command("access-log")
 def access_log(subject: Optional[str] = typer.Option(None, "--subject", metavar="ID",
                                                      help="only the reads of this subject's file"),

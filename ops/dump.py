@@ -69,6 +69,7 @@ DECODERS: dict[str, Callable[[bytes], dict]] = {
     topics.ACCESS_LOG: codec.decode_access_record,
     topics.PII_KEYS: _key_store_record,
     topics.RELEASES: codec.decode_release_record,
+    topics.EXPORTS: codec.decode_export_receipt,
 }
 assert set(DECODERS) == set(topics.ALL)
 

@@ -150,6 +150,9 @@ ACTIONS: dict[str, Action] = {
     # the credit office's publication of a list (红黑榜发布): recorded on credit.releases, logged like a read
     "release": Action((ADMIN,), True, "credit-ledger release, POST /releases: record a dated, numbered release "
                                       "of a red or black list"),
+    # the credit office's upward export (向上级平台报送): its receipts on credit.exports, logged like a read
+    "export": Action((ADMIN,), True, "credit-ledger export, GET and POST /exports: a destination's receipts and "
+                                     "cursor, and recording a batch's receipt"),
     "erase_personal_info": Action((ADMIN,), True, "credit-ledger erase, POST /subjects/{id}/personal-info/erase: "
                                                   "destroy a natural person's keys, for good, in every process"),
 }
@@ -173,6 +176,8 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "GET /releases": ("read_list",),
     "POST /releases": ("release",),
     "GET /releases/{number}": ("read_list",),
+    "GET /exports": ("export",),
+    "POST /exports": ("export",),
     "GET /timeliness": ("timeliness",),
     "GET /stats/disclosure": ("stats",),
     "GET /state/digest": ("verify",),

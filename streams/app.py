@@ -19,9 +19,11 @@ from pathlib import Path
 
 import faust
 
+from projections.exports import receipt_table
 from streams import ledger_reader, routes_audit, routes_files, routes_public, routes_publishing, routes_releases
-from streams import routes_self, routes_stats, topics, web_guard
+from streams import routes_exports, routes_self, routes_stats, topics, web_guard
 from streams import worker_fold, worker_loops
+from streams.codec import decode_export_receipt
 from streams.dashboard import install as install_dashboard
 from streams.gate import Gate
 from streams.kafka_access import WORKER, faust_credentials
@@ -63,6 +65,7 @@ def create_worker(settings) -> tuple[faust.App, Worker]:
     routes_stats.install(app, worker)
     routes_self.install(app, worker)
     routes_releases.install(app, worker)
+    routes_exports.install(app, worker)
     # every page is declared: only these are served (Faust's own web apps are not), all with security headers
     web_guard.install(app.web.web_app, web_guard.our_routes(app.web.web_app))
     return app, worker
@@ -114,8 +117,13 @@ def worker_context(app: faust.App, settings, kafka) -> Worker:
     access_log_topic = app.topic(topics.ACCESS_LOG, key_serializer="raw", value_serializer="raw")
     releases_topic = app.topic(topics.RELEASES, key_serializer="raw", value_serializer="raw")
 
+    exports_topic = app.topic(topics.EXPORTS, key_serializer="raw", value_serializer="raw")
+
     async def send_release(key: bytes, value: bytes):
         return await (await releases_topic.send(key=key, value=value))  # on the broker before the answer
+
+    async def send_receipt(key: bytes, value: bytes):
+        return await (await exports_topic.send(key=key, value=value))
 
     async def send_access_record(key: bytes, value: bytes) -> None:
         await (await access_log_topic.send(key=key, value=value))  # on record before the data leaves
@@ -126,6 +134,7 @@ def worker_context(app: faust.App, settings, kafka) -> Worker:
     return Worker(settings=settings, kafka=kafka, store=store, clock=clock, policies=policies, processor=processor,
                   gate=gate, key_store=settings.key_store(), pseudonym_key=settings.pseudonym_key_bytes,
                   events_topic=events_topic, outputs=BatchProducer(kafka), releases=ReleaseLog(kafka, send_release),
+                  exports=ReleaseLog(kafka, send_receipt, topics.EXPORTS, decode_export_receipt, receipt_table),
                   ledger_consumer=LedgerConsumer(kafka, store, session_timeout_ms=int(SESSION_TIMEOUT_S * 1000),
                                                  heartbeat_interval_ms=int(HEARTBEAT_INTERVAL_S * 1000)))
 

@@ -129,6 +129,8 @@ ACCESS_RECORD_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "AccessRecord.a
 ACCESS_RECORD_FINGERPRINT: bytes = fingerprint(ACCESS_RECORD_SCHEMA)
 RELEASE_RECORD_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "ReleaseRecord.avsc")))
 RELEASE_RECORD_FINGERPRINT: bytes = fingerprint(RELEASE_RECORD_SCHEMA)
+EXPORT_RECEIPT_SCHEMA: dict = _clean(load_schema(str(SCHEMA_DIR / "ExportReceipt.avsc")))
+EXPORT_RECEIPT_FINGERPRINT: bytes = fingerprint(EXPORT_RECEIPT_SCHEMA)
 
 _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "CreditEvent": (parse_schema(_without_logical_types(CREDIT_EVENT_SCHEMA)), MAGIC + CREDIT_EVENT_FINGERPRINT),
@@ -137,9 +139,10 @@ _CURRENT = {  # record name -> (parsed raw schema, single-object header)
     "GradeChanged": (parse_schema(_without_logical_types(GRADE_CHANGED_SCHEMA)), MAGIC + GRADE_CHANGED_FINGERPRINT),
     "AccessRecord": (parse_schema(_without_logical_types(ACCESS_RECORD_SCHEMA)), MAGIC + ACCESS_RECORD_FINGERPRINT),
     "ReleaseRecord": (parse_schema(_without_logical_types(RELEASE_RECORD_SCHEMA)), MAGIC + RELEASE_RECORD_FINGERPRINT),
+    "ExportReceipt": (parse_schema(_without_logical_types(EXPORT_RECEIPT_SCHEMA)), MAGIC + EXPORT_RECEIPT_FINGERPRINT),
 }
 PUBLISHED_RECORDS = (CREDIT_EVENT_SCHEMA, REJECTION_SCHEMA, DIGEST_SCHEMA, GRADE_CHANGED_SCHEMA, ACCESS_RECORD_SCHEMA,
-                     RELEASE_RECORD_SCHEMA)
+                     RELEASE_RECORD_SCHEMA, EXPORT_RECEIPT_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ register_writer_schema(DIGEST_SCHEMA)
 register_writer_schema(GRADE_CHANGED_SCHEMA)
 register_writer_schema(ACCESS_RECORD_SCHEMA)
 register_writer_schema(RELEASE_RECORD_SCHEMA)
+register_writer_schema(EXPORT_RECEIPT_SCHEMA)
 
 
 def _logical_type(field: dict) -> str | None:
@@ -513,3 +517,15 @@ def encode_release_record(record: Mapping[str, Any]) -> bytes:
 
 def decode_release_record(data: bytes) -> dict:
     return _decode_at("ReleaseRecord", data)
+
+
+# -- ExportReceipt: a batch of the upward export, recorded (credit.exports) ------------------------
+
+def encode_export_receipt(record: Mapping[str, Any]) -> bytes:
+    """An ExportReceipt (projections/exports.py RECEIPT_FIELDS, principal, at (ISO instant)) as single-object
+    Avro."""
+    return _encode_at("ExportReceipt", record)
+
+
+def decode_export_receipt(data: bytes) -> dict:
+    return _decode_at("ExportReceipt", data)

@@ -1,5 +1,7 @@
 """credit.releases as the worker holds it: the records read from the topic (one partition), the valid
 releases derived from them (projections.releases.release_table), and the one way a release is recorded.
+The same for credit.exports, the upward export's receipts (projections.exports.receipt_table): a ReleaseLog
+of that topic, its decoder and its table.
 
 Every read is the log's: the table is re-read when the topic's end moved (a watermark request) and at most
 every REFRESH_MIN_S for the public pages, always before a release is recorded. A record this worker wrote
@@ -24,9 +26,10 @@ REFRESH_MIN_S = 5.0  # the public pages see a release recorded by another worker
 
 
 class ReleaseLog:
-    def __init__(self, kafka, send):
+    def __init__(self, kafka, send, topic: str = topics.RELEASES, decode=decode_release_record, derive=release_table):
         self._kafka = kafka
         self._send = send  # async (key, value) -> RecordMetadata once the broker has it
+        self._topic, self._decode, self._derive = topic, decode, derive  # bytes -> record; records -> table
         self._records: list[dict] = []
         self._next_offset = 0
         self._read_at_s = float("-inf")
@@ -35,11 +38,11 @@ class ReleaseLog:
         self._reading = asyncio.Lock()  # one read of the topic at a time
 
     def _read_new(self) -> None:
-        (low, high), = ledger_reader.watermarks(self._kafka, topics.RELEASES).values()
+        (low, high), = ledger_reader.watermarks(self._kafka, self._topic).values()
         start = max(low, self._next_offset)
-        for offset, _, value, _ in ledger_reader.read_range(self._kafka, topics.RELEASES, 0, start, high):
+        for offset, _, value, _ in ledger_reader.read_range(self._kafka, self._topic, 0, start, high):
             try:
-                self._records.append({**decode_release_record(value or b""), "offset": offset})
+                self._records.append({**self._decode(value or b""), "offset": offset})
             except CodecError:
                 self.undecodable += 1
         self._next_offset = max(self._next_offset, high)
@@ -54,8 +57,8 @@ class ReleaseLog:
                 except (KafkaException, OSError) as error:  # OSError: a timeout, a refused connection
                     if fresh:
                         raise
-                    log.warning("credit.releases unreadable, its last table shown: %s", error)
-        return release_table(self._records)
+                    log.warning("%s unreadable, its last table shown: %s", self._topic, error)
+        return self._derive(self._records)
 
     async def record(self, key: bytes, value: bytes) -> int:
         """Write one record and wait for the broker; its offset."""

@@ -12,15 +12,17 @@ DIGESTS = "credit.digests"
 ACCESS_LOG = "credit.access-log"
 # The red and black lists' dated, numbered releases (projections/releases.py): what was published, for good.
 RELEASES = "credit.releases"
+# The receipts of the upward export's batches (projections/exports.py): each destination's cursor, for good.
+EXPORTS = "credit.exports"
 # Natural persons' data keys, wrapped under the master key, and their erasures (streams/key_store.py): the one
 # key store of every worker and command of a deployment. Only the worker's principal reads or writes it.
 PII_KEYS = "credit.pii-keys"
 
-ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG, PII_KEYS, RELEASES)
+ALL = (EVENTS, GRADES, ALERTS, REJECTED, DIGESTS, ACCESS_LOG, PII_KEYS, RELEASES, EXPORTS)
 PARTITIONS_DEFAULT = 4
 # One partition: every process reads the key records in one order (an erasure and a key made at the same
 # moment elsewhere are then ordered, streams/key_store.py), and catches up to one high watermark.
-PARTITIONS = {PII_KEYS: 1, RELEASES: 1}  # releases: one order, in which the first recorded wins
+PARTITIONS = {PII_KEYS: 1, RELEASES: 1, EXPORTS: 1}  # releases, exports: one order, the first recorded wins
 
 # Topics that must never expire: the ledger, and the two an auditor relies on
 # (what was refused, who looked at what). The others keep the broker's default.
@@ -37,6 +39,7 @@ CONFIGS: dict[str, dict[str, str]] = {
     REJECTED: NEVER_EXPIRE,
     ACCESS_LOG: NEVER_EXPIRE,
     RELEASES: NEVER_EXPIRE,
+    EXPORTS: NEVER_EXPIRE,
     PII_KEYS: COMPACTED_PROMPTLY,
 }
 

@@ -10,6 +10,7 @@ The worker (streams/app.py wires it) is a handful of parts, each a file with one
 - streams/routes_stats.py: statistics for assessment, from the log itself;
 - streams/routes_self.py: a subject's own page (/self) and the access log of its file;
 - streams/routes_releases.py: the lists' dated, numbered releases (credit.releases);
+- streams/routes_exports.py: the upward export's receipts (credit.exports);
 - streams/dashboard.py: the live dashboard.
 They share only what is here: no state hides in closures or in attributes stuck on the Faust app.
 """
@@ -66,6 +67,7 @@ class Worker:
     events_topic: Any  # Faust's credit.events topic: the timers' and the erasure's system events
     dashboard: Dashboard | None = None  # fed by the fold once installed
     releases: ReleaseLog | None = None  # credit.releases as read from the log
+    exports: ReleaseLog | None = None  # credit.exports (the upward export's receipts) as read from the log
     readiness: Readiness = field(default_factory=Readiness)
     # The fold and the policy sweep both write grades: one at a time, publish then commit.
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)

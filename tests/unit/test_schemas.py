@@ -17,7 +17,7 @@ from streams import codec
 SCHEMA_DIR = codec.SCHEMA_DIR
 SOURCES = {p.stem: json.loads(p.read_text("utf-8")) for p in SCHEMA_DIR.glob("*.avsc")}
 ENVELOPE = ("CreditEvent", "Subject", "SealedPersonalInfo", "Source", "Rejection", "Reason", "Digest", "GradeChanged",
-            "AccessRecord", "ReleaseRecord")
+            "AccessRecord", "ReleaseRecord", "ExportReceipt")
 
 
 def resolve(avro_type):
@@ -187,6 +187,9 @@ def test_published_version_reads_into_current_schema(fp, path, branch):
     elif path.name.startswith("ReleaseRecord."):
         decoded = codec.decode_release_record(data)
         assert decoded["number"] == "样例" and decoded["entry_count"] == 7
+    elif path.name.startswith("ExportReceipt."):
+        decoded = codec.decode_export_receipt(data)
+        assert decoded["destination"] == "样例" and decoded["sequence"] == 7
     elif path.name.startswith("AccessRecord."):
         decoded = codec.decode_access_record(data)
         assert decoded["principal"] == "样例" and decoded["record_ids"] == ["样例"]
