@@ -176,7 +176,8 @@ def permit_row(event: Mapping) -> list[str]:
     """A PermitGranted (an organisation's, with its name) as a row of PERMIT_COLUMNS."""
     p, source = event["payload"], event["source"]
     return [*_subject_cells(event["subject"]), "", p["decision_no"], p["permit_kind"], p.get("certificate_name", ""),
-            p.get("certificate_no", ""), p["content"], event["occurred_on"], p["valid_from"], p.get("valid_to") or NO_END,
+            p.get("certificate_no", ""), p["content"], event["occurred_on"], p["valid_from"],
+            p.get("valid_to") or NO_END,
             source["authority_name"], source["authority_code"], VALID, source["authority_name"],
             source["authority_code"], ""]
 
@@ -210,7 +211,8 @@ def touched_record(state: Mapping, event: Mapping, collections: Iterable[str]) -
     for collection in collections:
         for record in state["records"][collection].values():
             history = record.get("history") or ()
-            if record.get("event_id") == event["event_id"] or (history and history[-1].get("event_id") == event["event_id"]):
+            made = record.get("event_id") == event["event_id"]
+            if made or (history and history[-1].get("event_id") == event["event_id"]):
                 return collection, record
     return None
 

@@ -72,10 +72,10 @@ def test_topics_exist_and_the_ledger_never_expires(kafka):
     admin = AdminClient(kafka_config(kafka.bootstrap))
     metadata = admin.list_topics(timeout=10)
     for name in topics.ALL:
-        # one partition for the key store and the releases (each read in one order), the default for the others
-        assert len(metadata.topics[name].partitions) == (1 if name in (topics.PII_KEYS, topics.RELEASES)
+        # one partition for the key store, the releases and the exports' receipts (each read in one order)
+        assert len(metadata.topics[name].partitions) == (1 if name in (topics.PII_KEYS, topics.RELEASES, topics.EXPORTS)
                                                           else topics.PARTITIONS_DEFAULT)
-    for name in (topics.EVENTS, topics.REJECTED, topics.ACCESS_LOG, topics.RELEASES):
+    for name in (topics.EVENTS, topics.REJECTED, topics.ACCESS_LOG, topics.RELEASES, topics.EXPORTS):
         [future] = admin.describe_configs([ConfigResource("topic", name)]).values()
         config = future.result()
         assert (config["retention.ms"].value, config["cleanup.policy"].value) == ("-1", "delete"), name

@@ -80,7 +80,7 @@ def test_no_credentials_wrong_ones_or_the_auditors_cannot_write_the_ledger(kafka
 
     # the auditor, authenticated: the authorizer refuses the write, on every topic of the ledger's ...
     for topic in (topics.EVENTS, topics.DIGESTS, topics.ACCESS_LOG, topics.GRADES, topics.REJECTED, topics.PII_KEYS,
-                  topics.RELEASES):  # a release is recorded by the worker, never by `credit-ledger release` itself
+                  topics.RELEASES, topics.EXPORTS):  # recorded by the worker, never by `release` or `export` itself
         error, _ = try_to_produce(kafka_config(kafka.bootstrap, "auditor"), topic, idempotent=False)
         assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, topic
     # ... and an idempotent producer (as every producer of the ledger is) gets no producer id at all:
@@ -104,7 +104,8 @@ def test_the_auditor_reads_the_ledger_its_digests_and_the_access_log_and_nothing
     for topic in (topics.EVENTS, topics.DIGESTS, topics.ACCESS_LOG):
         assert read_one(auditor, topic) == [], topic
     # ... and never natural persons' keys (credit.pii-keys): even wrapped, they are the worker's alone
-    for topic in (topics.REJECTED, topics.GRADES, topics.ALERTS, topics.PII_KEYS, topics.RELEASES):  # releases: GET /releases
+    for topic in (topics.REJECTED, topics.GRADES, topics.ALERTS, topics.PII_KEYS, topics.RELEASES,  # GET /releases
+                  topics.EXPORTS):  # the export's cursor: GET /exports
         assert [e.code() for e in read_one(auditor, topic)][:1] == [KafkaError.TOPIC_AUTHORIZATION_FAILED], topic
 
     # neither may it join the worker's consumer group, nor create topics

@@ -64,8 +64,9 @@ def test_a_batch_written_but_not_recorded_fixes_where_the_rerun_ends(tmp_path):
 
 def test_only_subjects_with_an_exported_event_in_the_range_are_folded():
     other = {"id": make_uscc("410105", 3), "kind": "LEGAL_PERSON", "name": "郑州其他有限公司"}
-    log = [ev.penalty_imposed("P-1"), ev.valid("CommitmentMade", {"commitment_id": "C-1", "commitment_kind": "VOLUNTARY",
-                                                               "content": "承诺守法经营"}, subject=other),
+    log = [ev.penalty_imposed("P-1"),
+           ev.valid("CommitmentMade", {"commitment_id": "C-1", "commitment_kind": "VOLUNTARY", "content": "承诺守法经营"},
+                    subject=other),
            ev.permit_granted("X-1")]
     spread = {0: [(n, e["subject"]["id"].encode(), encode_event(e)) for n, e in enumerate(log)]}
     assert subjects_in(reader(spread), {}, {0: 3}) == {0: {ev.COMPANY.encode()}}

@@ -21,7 +21,8 @@ from projections.validate import EdgeContext, validate_event
 from tests.unit import events as ev
 
 # the payload fields the templates carry (record_id is the reader's own: PERMIT:<authority>:<decision no>)
-PERMIT_FIELDS = ("decision_no", "permit_kind", "certificate_name", "certificate_no", "content", "valid_from", "valid_to")
+PERMIT_FIELDS = ("decision_no", "permit_kind", "certificate_name", "certificate_no", "content", "valid_from",
+                 "valid_to")
 PENALTY_FIELDS = ("decision_no", "violation_type", "facts", "basis", "penalty_kinds", "fine_fen", "confiscation_fen",
                   "severity", "publicity_until")
 
@@ -58,7 +59,8 @@ def same_record(read: dict, original: dict, fields: tuple[str, ...]) -> None:
     assert read["classification"] == original["classification"] == "PUBLIC"
     expected = {k: original["payload"][k] for k in fields if k in original["payload"]}
     assert {k: v for k, v in read["payload"].items() if k != "record_id"} == expected
-    assert read["payload"]["record_id"].endswith(f":{original['source']['authority_code']}:{original['payload']['decision_no']}")
+    source, number = original["source"]["authority_code"], original["payload"]["decision_no"]
+    assert read["payload"]["record_id"].endswith(f":{source}:{number}")
 
 
 def test_the_demo_round_trips_through_the_templates_reader():
@@ -108,17 +110,20 @@ def test_fen_to_wan_is_exact_both_ways(fen):
 
 
 def test_fen_to_wan_spelled():
-    assert [x.fen_to_wan(f) for f in (0, 1, 6_000, 5_000_000, 12_345_678)] == ["0", "0.000001", "0.006", "5", "12.345678"]
+    assert [x.fen_to_wan(f) for f in (0, 1, 6_000, 5_000_000, 12_345_678)] == [
+        "0", "0.000001", "0.006", "5", "12.345678"]
 
 
 def the_changes() -> list[dict]:
     """One subject's permits, penalties and list entries, and everything that changes them upward."""
     return [
         ev.permit_granted("X-1"), ev.permit_granted("X-2"), ev.penalty_imposed("P-1"), ev.penalty_imposed("P-2"),
-        ev.penalty_imposed("P-3"), ev.list_entered("L-1", term_until="2026-01-05"), ev.list_entered("L-2", term_until="2026-01-05"),
+        ev.penalty_imposed("P-3"), ev.list_entered("L-1", term_until="2026-01-05"),
+        ev.list_entered("L-2", term_until="2026-01-05"),
         ev.permit_revoked("X-1", "2025-01-07"),
         ev.penalty_revoked("P-1", "2025-01-08"),
-        ev.objection_filed("O-1", "P-2", "2025-01-08"), ev.objection_resolved("O-1", "P-2", "UPHELD_WITHDRAWN", "2025-01-09"),
+        ev.objection_filed("O-1", "P-2", "2025-01-08"),
+        ev.objection_resolved("O-1", "P-2", "UPHELD_WITHDRAWN", "2025-01-09"),
         ev.objection_filed("O-2", "X-2", "2025-01-08"), ev.objection_resolved("O-2", "X-2", "DISMISSED", "2025-01-09"),
         ev.list_exited("L-1", "2025-01-10"),
         ev.list_term_ended("L-2", "2026-01-06"),
@@ -145,7 +150,8 @@ def test_withdrawals_name_the_record_they_change():
 
 def test_an_approved_repair_is_a_withdrawal_a_rejected_one_is_not():
     log = [ev.penalty_imposed("P-1", "2024-01-08"), ev.penalty_fulfilled("P-1", "2024-02-01"),
-           ev.repair_requested("R-1", "P-1", "2025-03-03"), ev.repair_decided("R-1", "P-1", "REJECTED", "2025-03-04"),
+           ev.repair_requested("R-1", "P-1", "2025-03-03"),
+           ev.repair_decided("R-1", "P-1", "REJECTED", "2025-03-04"),
            ev.repair_requested("R-2", "P-1", "2025-03-05"), ev.repair_decided("R-2", "P-1", "APPROVED", "2025-03-06")]
     batch = x.collect(entries(log), {})
     assert [(row[1], row[5]) for row in batch.withdrawals] == [("REPAIR_APPROVED", "P-1")]
@@ -154,8 +160,8 @@ def test_an_approved_repair_is_a_withdrawal_a_rejected_one_is_not():
 
 def test_what_is_not_sent_up_is_counted():
     person = ev.person()
-    internal = {**ev.penalty_payload(record_id="P-9", decision_no="郑市监罚〔2025〕9号"), "exemption": "PERSONAL_PRIVACY",
-                "exemption_basis": "涉及个人隐私"}
+    internal = {**ev.penalty_payload(record_id="P-9", decision_no="郑市监罚〔2025〕9号"),
+                "exemption": "PERSONAL_PRIVACY", "exemption_basis": "涉及个人隐私"}
     log = [ev.valid("PenaltyImposed", ev.penalty_payload(record_id="P-7"), subject=person),
            ev.valid("PenaltyImposed", internal, classification="INTERNAL"),
            ev.valid("PenaltyRevoked", {"record_id": "P-9", "reason": "经行政复议撤销"}),  # a record not public
@@ -179,7 +185,8 @@ def test_a_batch_takes_only_what_follows_its_start_and_batches_add_up():
     log = list(demo_log())
     whole = x.batch_files(x.collect(entries(log), {}))
     cut = len(log) // 2
-    first, second = (x.batch_files(x.collect(entries(log[:end]), {0: start})) for start, end in ((0, cut), (cut, len(log))))
+    first, second = (x.batch_files(x.collect(entries(log[:end]), {0: start}))
+                     for start, end in ((0, cut), (cut, len(log))))
     for name in x.DATA_FILES:
         rows = [r for part in (first, second) for r in csv_rows(part[name])]
         assert [{k: v for k, v in r.items() if k != "序号"} for r in rows] == [
