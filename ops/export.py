@@ -139,8 +139,9 @@ def run_export(*, out_dir: Path, destination: str = x.DESTINATION_DEFAULT, since
                             "(CREDIT_LEDGER_TOKEN) and a running worker are needed")
     access = settings.kafka_access(AUDITOR)
     try:
-        end = pending_end(batch_dir, start) or x.batch_end(
-            start, ledger_reader.watermarks(access, topics.EVENTS), max_events)
+        marks = ledger_reader.watermarks(access, topics.EVENTS)
+        end = pending_end(batch_dir, start) or x.batch_end(start, marks, max_events)
+        left = x.range_size(end, {partition: high for partition, (_, high) in marks.items()})
         if x.range_size(start, end) == 0:
             out.print(f"nothing new for {destination} since {x.cursor_text(start)}: no batch written",
                       soft_wrap=True, highlight=False)
@@ -151,11 +152,11 @@ def run_export(*, out_dir: Path, destination: str = x.DESTINATION_DEFAULT, since
         return fail(REFUSED, str(refused))
     except (KafkaException, OSError, TimeoutError) as error:
         return fail(CANNOT, f"cannot read {topics.EVENTS} from {settings.kafka}: {error}")
-    return _finish(batch_dir, destination, sequence, start, end, batch, web, token, out, fail)
+    return _finish(batch_dir, destination, sequence, start, end, batch, web, token, out, fail, left)
 
 
-def _finish(batch_dir, destination, sequence, start, end, batch, web, token, out, fail) -> int:
-    """Write the batch, then have its receipt recorded."""
+def _finish(batch_dir, destination, sequence, start, end, batch, web, token, out, fail, left: int) -> int:
+    """Write the batch, then have its receipt recorded; `left`: records of the ledger past its end."""
     files = x.batch_files(batch)
     manifest = x.manifest(destination, sequence, start, end, batch, files)
     try:
@@ -180,6 +181,6 @@ def _finish(batch_dir, destination, sequence, start, end, batch, web, token, out
     out.print(f"{batch_dir.name}: {len(batch.permits)} permits, {len(batch.penalties)} penalties, "
               f"{len(batch.withdrawals)} withdrawals from {receipt['event_count']} events "
               f"({receipt['from_cursor']} to {receipt['to_cursor']}; withheld: {withheld}); manifest "
-              f"{receipt['manifest_sha256']}; {'recorded' if status == 201 else 'recorded before, identically'}",
-              soft_wrap=True, highlight=False)
+              f"{receipt['manifest_sha256']}; {'recorded' if status == 201 else 'recorded before, identically'}"
+              + (f"; {left} more records to export: run again" if left else ""), soft_wrap=True, highlight=False)
     return EXPORTED

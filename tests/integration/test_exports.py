@@ -1,7 +1,8 @@
 """`credit-ledger export` against the real broker and worker: events published through the edge, exported in
 batches to a directory; the templates and the manifest (its counts and SHA-256 recomputed here), the receipt
-on credit.exports, a second run with nothing new, a third with only what came since, the same cursors
-giving the same bytes, and the CSVs read back by `publish`'s template reader into the records published."""
+on credit.exports, a second run with nothing new, a third with only what came since, a run killed before
+its receipt repeated byte for byte, a batch cut by --max-events, and the CSVs read back by `publish`'s
+template reader into the records published."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,9 @@ import uuid
 from datetime import date
 
 from ops.embedded_kafka import free_port
+from ops.export import compute, write_batch
+from projections import exports as x
+from projections.policy import DEFAULT_POLICIES
 from projections.ids import make_resident_id, make_uscc
 from projections.templates import read_penalty_csv, read_permit_csv
 from streams import ledger_reader, topics
@@ -93,6 +97,17 @@ def check_batch(batch_dir, receipt: dict) -> dict:
     return manifest
 
 
+def killed_before_receipt(kafka, batch_dir, destination: str, receipt: dict) -> dict[str, bytes]:
+    """What a run killed before it had its receipt recorded leaves: the next batch's files, written."""
+    access, start = kafka.access("auditor"), x.parse_cursor(receipt["to_cursor"])
+    end = x.batch_end(start, ledger_reader.watermarks(access, topics.EVENTS), x.BATCH_EVENTS_MAX)
+    batch = compute(lambda p, s, e: ledger_reader.read_range(access, topics.EVENTS, p, s, e), start, end,
+                    DEFAULT_POLICIES)
+    files = x.batch_files(batch)
+    write_batch(batch_dir, files, x.manifest(destination, receipt["sequence"] + 1, start, end, batch, files))
+    return {p.name: p.read_bytes() for p in batch_dir.iterdir()}
+
+
 def test_export_in_batches_with_receipts_cursor_and_round_trip(kafka, tmp_path):
     destination = f"it-{uuid.uuid4().hex[:8]}"  # the broker is shared: a destination of this test's own
     worker = Worker(kafka.bootstrap, tmp_path / "w", free_port()).start()
@@ -146,11 +161,22 @@ def test_export_in_batches_with_receipts_cursor_and_round_trip(kafka, tmp_path):
         assert [(r["变更代码"], r["决定文书号"]) for r in rows((second / "withdrawals.csv").read_bytes())] == [
             ("PENALTY_REVOKED", "杭市监罚〔2026〕1号"), ("LIST_EXITED", "")]
 
-        # the same cursors give the same bytes (a batch exported again after a failure)
-        code, said = export("--since", receipt["from_cursor"], to=tmp_path / "again")
-        assert code == 0, said
-        third = tmp_path / "again" / f"{destination}-000003"
-        for name in ("permits.csv", "penalties.csv", "withdrawals.csv"):
-            assert (third / name).read_bytes() == (second / name).read_bytes(), name
+        # a run killed after writing batch 3, before its receipt: the next run records that batch, byte for
+        # byte, although the ledger has grown since; what came after is the next batch's
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
+            assert publisher.publish(permit(6)).event_id
+        written = killed_before_receipt(kafka, tmp_path / "out" / f"{destination}-000003", destination, receipt)
+        with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
+            assert publisher.publish_many([permit(7), permit(8)]).ok
+        code, said = export()
+        assert code == 0 and f"{destination}-000003: 1 permits, 0 penalties, 0 withdrawals" in said, said
+        assert {p.name: p.read_bytes() for p in (tmp_path / "out" / f"{destination}-000003").iterdir()} == written
+        recorded = receipts(kafka, destination)[-1]["manifest_sha256"]
+        assert recorded == hashlib.sha256(written["manifest.json"]).hexdigest()
+        code, said = export("--max-events", "1")  # a batch of one record: the rest waits
+        assert code == 0 and f"{destination}-000004: 1 permits" in said and "1 more records to export" in said, said
+        code, said = export()
+        assert code == 0 and f"{destination}-000005: 1 permits" in said and "more records" not in said, said
+        assert [r["sequence"] for r in receipts(kafka, destination)] == [1, 2, 3, 4, 5]
     finally:
         worker.stop()
