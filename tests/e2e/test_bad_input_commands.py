@@ -142,3 +142,23 @@ def test_dates_beyond_the_calendar_are_an_exit_2_naming_the_option_and_the_range
     done = run(*(a.replace("{file}", str(path)) for a in args))
     assert done.exit_code == 2 and done.stderr.startswith(f"error: {option}: ")
     assert "1949-10-01..2099-12-31" in done.stderr.replace("\n", "") and len(done.stderr) < 400
+
+
+@pytest.mark.parametrize("args, option, words", [
+    (("--destination", "省平台"), "--destination", "1 to 40 of a-z, 0-9, - and _"),
+    (("--destination", "p" * 41), "--destination", "1 to 40 of a-z, 0-9, - and _"),
+    (("--since", "0=12"), "--since", "is not partition:offset"),
+    (("--since", "0:1,0:2"), "--since", "partition 0 is named twice"),
+    (("--since", "1000:0"), "--since", "partitions 0..999"),
+    (("--max-events", "0"), "--max-events", "1..1,000,000"),
+])
+def test_bad_export_options_are_an_exit_2_naming_the_option_and_the_rule(run, tmp_path, args, option, words):
+    done = run("export", "--to", str(tmp_path / "out"), *args)  # refused before the worker or Kafka is asked
+    assert done.exit_code == 2 and done.stderr.startswith(f"error: {option}")
+    assert words in done.stderr.replace("\n", "") and not (tmp_path / "out").exists()
+
+
+def test_export_without_a_worker_is_an_exit_2_that_writes_nothing(run, tmp_path):
+    done = run("export", "--to", str(tmp_path / "out"), "--web-url", f"http://127.0.0.1:{free_port()}")
+    assert done.exit_code == 2 and done.stderr.startswith("error: cannot reach the worker at http://127.0.0.1:")
+    assert not (tmp_path / "out").exists()
