@@ -139,6 +139,9 @@ ACTIONS: dict[str, Action] = {
                                                                "when and why (a subject: of its own file)"),
     "self_service": Action((SUBJECT,), False, "GET /self: a subject's own page (本人信用信息), its file read as "
                                               "read_file"),
+    "measure_check": Action((PUBLISHER, *SUPERVISOR_UP), True, "GET /subjects/{id}/measures: the joint measures "
+                                                               "binding an implementing authority now (信用审查; a "
+                                                               "publisher: its own authority's), with purpose and matter"),
     "history": Action(AUDITOR_UP, True, "GET /subjects/{id}/history, credit-ledger history: every accepted event"),
     "verify": Action(AUDITOR_UP, True, "credit-ledger verify, GET /state/digest: chains and digests"),
     "access_log": Action(AUDITOR_UP, True, "credit-ledger access-log: who read which file"),
@@ -164,6 +167,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "GET /subjects/{subject_id}/grade": ("grade",),
     "GET /subjects/{subject_id}/history": ("history",),
     "GET /subjects/{subject_id}/access-log": ("subject_access_log",),
+    "GET /subjects/{subject_id}/measures": ("measure_check",),
     "GET /self": ("self_service",),
     "POST /subjects/{subject_id}/personal-info/erase": ("erase_personal_info",),
     "POST /access-log": ("history", "verify", "stats"),  # the read a command announces names its action
@@ -278,7 +282,7 @@ _END_DATE = {"permits": "valid_to", "ratings": "valid_to", "lists": "term_until"
 SCOPE_ALL = "ALL"
 # Fields of a record that tell of INTERNAL events (objection and repair files, the authority's
 # own timeliness): shown to supervisors and auditors only.
-_INTERNAL_FIELDS = ("history", "pending_repair", "late", "disclosure_due_on")
+_INTERNAL_FIELDS = ("history", "pending_repair", "late", "disclosure_due_on", "feedback", "feedback_counts")
 RECORD_IDS_LOGGED_MAX = 1_000  # per access record; record_count keeps the true number
 
 
