@@ -20,7 +20,10 @@ What falls in a period [from_day, to_day] (both included):
   the log holds at its partition and offset; one the edge refused never reached the log and names no
   authority: its row is UNATTRIBUTED. A rejection published twice (at-least-once) counts once;
 - `reported`: the authority's accepted events (the timers' excluded) whose occurred_on is in the period;
-  `silent_matters`: the matters of its register entry none of which it reported (MATTER_OF_TYPE).
+  `silent_matters`: the matters of its register entry none of which it reported (MATTER_OF_TYPE);
+- a case of joint measures' feedback (MeasureApplied, MeasureDeclined) whose occurred_on is in the period,
+  under the implementing authority: measures_applied, measures_declined, and measures_by_code
+  ({code: {applied, declined}}), the periodic case report of seeds 003 §45.
 
 Every authority of the register (the policy's authorities.register in force on the day of `as_of`) has
 a row; one that reported nothing in the period is a row of zeros flagged `gap`. An authority that is not
@@ -52,8 +55,12 @@ MATTER_OF_TYPE = {"PermitGranted": "PERMIT", "PermitRevoked": "PERMIT", "Penalty
                   "PenaltyFulfilled": "PENALTY", "PenaltyRevoked": "PENALTY", "CommitmentMade": "COMMITMENT",
                   "CommitmentFulfilled": "COMMITMENT", "CommitmentBreached": "COMMITMENT", "ListEntered": "LIST",
                   "ListExited": "LIST", "RatingAssigned": "RATING", "InspectionRecorded": "INSPECTION"}
+# 联合奖惩 案例 (seeds 003 §45: the departments report their joint punishment cases periodically): the
+# implementing authority's accepted feedback whose occurred_on is in the period, by outcome and by measure.
+MEASURE_OUTCOMES = {"MeasureApplied": "applied", "MeasureDeclined": "declined"}
 COUNTS = ("reported", *(f"{kind}_{o}" for kind in ("permits", "penalties") for o in DISCLOSURE_OUTCOMES),
-          *(f"{kind}_{o}" for kind in ("objections", "repairs") for o in PROCESSING_OUTCOMES), "rejected")
+          *(f"{kind}_{o}" for kind in ("objections", "repairs") for o in PROCESSING_OUTCOMES),
+          *(f"measures_{o}" for o in MEASURE_OUTCOMES.values()), "rejected")
 
 
 class StatsError(ValueError):
@@ -104,7 +111,7 @@ def _known(moment_text, as_of: datetime) -> bool:
 
 
 def _zeros() -> dict:
-    return {**{name: 0 for name in COUNTS}, "rejected_by_rule": {}}
+    return {**{name: 0 for name in COUNTS}, "rejected_by_rule": {}, "measures_by_code": {}}
 
 
 class _Tally:
@@ -114,6 +121,12 @@ class _Tally:
 
     def add(self, authority: str, name: str, by: int = 1) -> None:
         self.rows.setdefault(authority, _zeros())[name] += by
+
+    def measure(self, authority: str, code: str, outcome: str) -> None:
+        """One case of feedback; the codes are the catalogue's (the edge refuses others), a bounded set."""
+        self.add(authority, f"measures_{outcome}")
+        by_code = self.rows[authority]["measures_by_code"]
+        by_code.setdefault(code, {name: 0 for name in MEASURE_OUTCOMES.values()})[outcome] += 1
 
     def rule(self, authority: str, rule: str) -> None:
         rules = self.rows.setdefault(authority, _zeros())["rejected_by_rule"]
@@ -240,6 +253,8 @@ def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterab
                           else MATTER_OF_TYPE.get(event["type"]))
                 if matter is not None:
                     tally.matters.setdefault(code, set()).add(matter)
+                if event["type"] in MEASURE_OUTCOMES:
+                    tally.measure(code, event["payload"]["measure"], MEASURE_OUTCOMES[event["type"]])
     _rejections(tally, rejections, authority_at, the_period, as_of, events_topic)
     in_force = policy_for(policy, as_of.astimezone(SHANGHAI).date().isoformat())
     rows = _authority_rows(tally.rows, tally.matters, in_force.authority_register)
@@ -266,6 +281,7 @@ def _authority_rows(counts: dict[str, dict], reported: dict[str, set[str]],
                      "silent_matters": [], **counts[code]})
     for row in rows:
         row["rejected_by_rule"] = dict(sorted(row["rejected_by_rule"].items()))
+        row["measures_by_code"] = dict(sorted(row["measures_by_code"].items()))
     return rows
 
 
@@ -276,9 +292,14 @@ def _sum(rows: list[dict]) -> dict:
             total[name] += row[name]
         for rule, count in row["rejected_by_rule"].items():
             total["rejected_by_rule"][rule] = total["rejected_by_rule"].get(rule, 0) + count
+        for code, outcomes in row["measures_by_code"].items():
+            into = total["measures_by_code"].setdefault(code, {name: 0 for name in MEASURE_OUTCOMES.values()})
+            for name, count in outcomes.items():
+                into[name] += count
     total["authorities"] = len(rows)
     total["gaps"] = sum(1 for row in rows if row["gap"])
     total["rejected_by_rule"] = dict(sorted(total["rejected_by_rule"].items()))
+    total["measures_by_code"] = dict(sorted(total["measures_by_code"].items()))
     return total
 
 
@@ -312,6 +333,8 @@ def flat_row(row: dict) -> dict:
     for name, value in row.items():
         if name == "rejected_by_rule":
             value = ";".join(f"{rule}={count}" for rule, count in value.items())
+        elif name == "measures_by_code":  # code=applied/declined
+            value = ";".join(f"{code}={o['applied']}/{o['declined']}" for code, o in value.items())
         elif isinstance(value, list):
             value = ";".join(value)
         elif isinstance(value, bool):
