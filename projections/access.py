@@ -62,7 +62,8 @@ from projections.deadlines import publicity_end
 from projections.ids import uscc_problems
 from projections.json_input import load_json
 from projections.personal_data import is_resident_id, masked
-from projections.policy import DEFAULT_POLICY, Policy
+from projections.catalogue import MEASURE_FEEDBACK_TYPES
+from projections.policy import DEFAULT_POLICY, Policy, implemented_measures
 from projections.scopes import Scope, in_scope
 from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED,
@@ -207,14 +208,17 @@ def can(principal: Principal, action: str) -> str | None:
 # --- publishing ----------------------------------------------------------------------------------
 # The rules publish_problems names; an edge answers a problem with one of them 403, not 422.
 FORBIDDEN_RULES = frozenset(("role_may_not_publish", "publisher_authority", "historical_admin_only",
-                             "subject_event_type", "subject_own_file", "subject_source"))
+                             "subject_event_type", "subject_own_file", "subject_source", "measure_implementer"))
 
 
-def publish_problems(principal: Principal, event) -> list[Problem]:
+def publish_problems(principal: Principal, event, policy: Policy | None = None) -> list[Problem]:
     """Why `principal` may not publish `event` (raw or validated JSON form); empty when it may.
 
     A publisher is bound to one authority on every path (SDK, HTTP, CLI): the event's
-    source.authority_code must be its own, or a department could publish in another's name."""
+    source.authority_code must be its own, or a department could publish in another's name. With the
+    `policy` in force, a publisher files feedback on a joint measure (MeasureApplied, MeasureDeclined) only
+    for a measure its authority implements (its register entry's measures: measure_implementer); that the
+    entry is an active one of the subject is the fold's to judge (projections/records.py)."""
     if principal.role == ADMIN:
         return []
     if principal.role == SUBJECT:
@@ -235,6 +239,13 @@ def publish_problems(principal: Principal, event) -> list[Problem]:
         return [Problem("source.authority_code", "publisher_authority",
                         f"publisher {principal.name} may publish only as authority {principal.authority_code}, "
                         f"not as {shown}")]
+    if policy is not None and event.get("type") in MEASURE_FEEDBACK_TYPES and isinstance(payload, dict):
+        measure = payload.get("measure")
+        if measure not in implemented_measures(policy, code):
+            shown = _shown(measure) if isinstance(measure, str) else "none"
+            return [Problem("payload.measure", "measure_implementer",
+                            f"authority {code} does not implement the joint measure {shown} ({policy.version} policy "
+                            f"register): only the implementing department reports on it")]
     return []
 
 

@@ -2,7 +2,8 @@
 company with the bidding ban; the housing bureau checks it at a tender (GET /subjects/{id}/measures, logged on
 credit.access-log with its purpose and matter, which the company reads on its own access log), then reports
 what it did (MeasureApplied through POST /events, folded onto the entry); the tax bureau, which does not
-implement the ban, is refused by the fold with its reason on credit.rejected, and may not check as housing."""
+implement the ban, is refused at the edge (403) and, in an admin's import, by the fold with its reason on
+credit.rejected; it may not check as housing either."""
 from __future__ import annotations
 
 import json
@@ -97,9 +98,13 @@ def test_the_implementing_department_reports_back_and_another_is_refused_by_the_
     worker, company = world["worker"], world["company"]
     status, body = post(worker, HOUSING, feedback(world, HOUSING, "K-1"))
     assert status == 202, body
-    status, refused = post(worker, TAX, feedback(world, TAX, "K-2"))  # valid at the edge, not the tax bureau's
-    assert status == 202, refused
+    status, body = post(worker, TAX, feedback(world, TAX, "K-2"))  # not a measure the tax bureau implements
+    assert status == 403 and [e["rule"] for e in body["errors"]] == ["measure_implementer"], body
     assert post(worker, HOUSING, feedback(world, TAX, "K-3"))[0] == 403  # as another authority: never
+    # an admin's import is not asked at the edge; the fold holds the same rule
+    status, refused = http_json(worker.url + "/events", json.dumps(feedback(world, TAX, "K-4"), ensure_ascii=False)
+                                .encode(), token=worker.tokens["admin"])
+    assert status == 202, refused
 
     def folded():
         entries = (worker.file(company) or {}).get("records", {}).get("lists", [])

@@ -187,3 +187,20 @@ def test_a_policy_file_without_measures_still_reads():
         .replace("RATING],\n", "RATING]}\n").replace("COMMITMENT],\n", "COMMITMENT]}\n")
     policy = parse_policy(stripped)
     assert all(entry.measures == () for entry in policy.authority_register)
+
+
+# --- who may write it: the edge (403) ---------------------------------------------------------------
+def test_a_department_files_feedback_only_on_a_measure_it_implements():
+    from projections.access import forbidden, publish_problems
+    housing = ev.measure_feedback()  # the housing bureau's bidding ban
+    assert publish_problems(HOUSING_PUBLISHER, housing, DEFAULT_POLICY) == []
+    tax_publisher = Principal("tax", access.PUBLISHER, ev.AUTHORITY)
+    as_tax = ev.measure_feedback(source={"authority_code": ev.AUTHORITY, "authority_name": "国家税务总局郑州市税务局"})
+    problems = publish_problems(tax_publisher, as_tax, DEFAULT_POLICY)
+    assert [(p.field, p.rule) for p in problems] == [("payload.measure", "measure_implementer")] and forbidden(problems)
+    assert publish_problems(tax_publisher, {**as_tax, "payload": {**as_tax["payload"], "measure": "INVOICE_RESTRICTION"}},
+                            DEFAULT_POLICY) == []
+    # in another's name it is the publisher_authority rule, whatever the measure
+    assert [p.rule for p in publish_problems(tax_publisher, housing, DEFAULT_POLICY)] == ["publisher_authority"]
+    # an admin (the operator's import) is not asked; the fold still is (test_fold_rules.py)
+    assert publish_problems(access.OPERATOR, as_tax, DEFAULT_POLICY) == []
