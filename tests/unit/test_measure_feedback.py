@@ -204,3 +204,16 @@ def test_a_department_files_feedback_only_on_a_measure_it_implements():
     assert [p.rule for p in publish_problems(tax_publisher, housing, DEFAULT_POLICY)] == ["publisher_authority"]
     # an admin (the operator's import) is not asked; the fold still is (test_fold_rules.py)
     assert publish_problems(access.OPERATOR, as_tax, DEFAULT_POLICY) == []
+
+
+def test_the_report_shows_the_feedback_to_whom_the_view_keeps_it():
+    from streams.report import render_report
+    state = state_of(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN"]),
+                     ev.measure_feedback(on="2025-01-07"),
+                     ev.measure_feedback("MeasureDeclined", "K-2", on="2025-01-08", result="不属于工程建设项目"))
+    file = credit_file(state)
+    supervised, _ = access.view_file(file, state, SUPERVISOR, TODAY)
+    page = render_report(supervised, [], "2025-02-10T09:00:00+08:00")
+    assert "实施反馈" in page and "<td>BIDDING_BAN</td><td>1</td><td>1</td>" in page.replace("\n", "")
+    public, _ = access.view_file(file, state, access.ANONYMOUS_PRINCIPAL, TODAY)
+    assert "实施反馈" not in render_report(public, [], "2025-02-10T09:00:00+08:00")
