@@ -24,9 +24,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ops.release import _why, _worker_json
 from ops.terminal_text import literal
-from ops.worker_http import record_audit_read
+from ops.worker_http import record_audit_read, worker_json, worker_why
 from projections import exports as x
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event
@@ -124,11 +123,11 @@ def run_export(*, out_dir: Path, destination: str = x.DESTINATION_DEFAULT, since
     settings = load_settings(kafka=kafka)
     web, token = (web_url or settings.web_url).rstrip("/"), settings.operator_token
     try:
-        status, known = _worker_json(f"{web}/exports?destination={urllib.parse.quote(destination)}", token)
+        status, known = worker_json(f"{web}/exports?destination={urllib.parse.quote(destination)}", token)
     except (OSError, ValueError) as error:
         return fail(CANNOT, f"cannot reach the worker at {web}: {error}")
     if status != 200:
-        return fail(CANNOT, f"the worker at {web} answered {status}: {_why(known)}")
+        return fail(CANNOT, f"the worker at {web} answered {status}: {worker_why(known)}")
     start = override if override is not None else x.parse_cursor(known["cursor"])
     sequence = known["next_sequence"]
     batch_dir = out_dir / x.batch_name(destination, sequence)
@@ -169,14 +168,14 @@ def _finish(batch_dir, destination, sequence, start, end, batch, web, token, out
                "permit_rows": len(batch.permits), "penalty_rows": len(batch.penalties),
                "withdrawal_rows": len(batch.withdrawals)}
     try:
-        status, answer = _worker_json(f"{web}/exports", token, receipt)
+        status, answer = worker_json(f"{web}/exports", token, receipt)
     except (OSError, ValueError) as error:
         return fail(CANNOT, f"cannot reach the worker at {web} to record the receipt: {error} (the batch is in "
                             f"{batch_dir}: run the command again to record it)")
     if status == 409:
-        return fail(REFUSED, _why(answer))
+        return fail(REFUSED, worker_why(answer))
     if status not in (200, 201):
-        return fail(CANNOT, f"the worker did not record the receipt ({status}): {_why(answer)}")
+        return fail(CANNOT, f"the worker did not record the receipt ({status}): {worker_why(answer)}")
     withheld = ", ".join(f"{n} {why}" for why, n in sorted(batch.withheld.items())) or "none"
     out.print(f"{batch_dir.name}: {len(batch.permits)} permits, {len(batch.penalties)} penalties, "
               f"{len(batch.withdrawals)} withdrawals from {receipt['event_count']} events "

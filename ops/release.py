@@ -12,16 +12,13 @@ the broker unreachable, the read or the release not recorded).
 """
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from rich.console import Console
 
 from ops.terminal_text import literal
-from ops.worker_http import open_worker, record_audit_read
+from ops.worker_http import record_audit_read, worker_json, worker_why
 from projections.canonical import BadInstant, read_instant
 from projections.catalogue import LIST_KINDS
 from projections.releases import digest_of, known_on, release_csv, release_html, release_rows
@@ -84,27 +81,6 @@ def compute(kafka, list_kind: str, day: str, policies) -> list[dict]:
     return rows_from(read_records, list_kind, day, policies)
 
 
-def _worker_json(url: str, token: str | None, body: dict | None = None) -> tuple[int, dict]:
-    """(status, JSON answer) of the worker, 4xx included; OSError when it cannot be reached."""
-    if body is None:
-        try:
-            with open_worker(url, token, timeout_s=WORKER_TIMEOUT_S) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=WORKER_TIMEOUT_S) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def _why(answer: dict) -> str:
-    return answer.get("error") or "; ".join(e.get("message", "") for e in answer.get("errors", ())) or str(answer)
-
-
 def run_release(*, list_kind: str, as_of: str, out_dir: Path, kafka: str | None = None, web_url: str | None = None,
                 out: Console | None = None, err: Console | None = None) -> int:
     from confluent_kafka import KafkaException
@@ -125,11 +101,12 @@ def run_release(*, list_kind: str, as_of: str, out_dir: Path, kafka: str | None 
     settings = load_settings(kafka=kafka)
     web, token = (web_url or settings.web_url).rstrip("/"), settings.operator_token
     try:
-        status, known = _worker_json(f"{web}/releases?list_kind={urllib.parse.quote(list_kind)}", token)
+        status, known = worker_json(f"{web}/releases?list_kind={urllib.parse.quote(list_kind)}", token,
+                                    timeout_s=WORKER_TIMEOUT_S)
     except (OSError, ValueError) as error:
         return fail(CANNOT, f"cannot reach the worker at {web}: {error}")
     if status != 200:
-        return fail(CANNOT, f"the worker at {web} answered {status}: {_why(known)}")
+        return fail(CANNOT, f"the worker at {web} answered {status}: {worker_why(known)}")
     if as_of >= known["today"]:
         return fail(REFUSED, f"{as_of} is not over on the ledger's clock (today is {known['today']}): a release "
                              "shows a day as known at its end, so it can be made from the next day on")
@@ -145,14 +122,15 @@ def run_release(*, list_kind: str, as_of: str, out_dir: Path, kafka: str | None 
     canonical = release_csv(rows, list_kind, as_of)
     digest = digest_of(canonical)
     try:
-        status, answer = _worker_json(f"{web}/releases", token, {"list_kind": list_kind, "as_of": as_of,
-                                                                 "digest": digest, "entry_count": len(rows)})
+        status, answer = worker_json(f"{web}/releases", token, {"list_kind": list_kind, "as_of": as_of,
+                                                                 "digest": digest, "entry_count": len(rows)},
+                                     timeout_s=WORKER_TIMEOUT_S)
     except (OSError, ValueError) as error:
         return fail(CANNOT, f"cannot reach the worker at {web} to record the release: {error}")
     if status == 409:
-        return fail(REFUSED, _why(answer))
+        return fail(REFUSED, worker_why(answer))
     if status not in (200, 201):
-        return fail(CANNOT, f"the worker did not record the release ({status}): {_why(answer)}")
+        return fail(CANNOT, f"the worker did not record the release ({status}): {worker_why(answer)}")
     release = answer["release"]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

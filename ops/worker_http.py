@@ -34,3 +34,26 @@ def record_audit_read(web_url: str, token: str | None, action: str, subject_id: 
         return f"the worker at {web_url} refused to record the read ({error.code}: {reasons})"
     except OSError as error:
         return f"the worker at {web_url} cannot record the read ({error})"
+
+
+def worker_json(url: str, token: str | None, body: dict | None = None,
+                timeout_s: float = 30.0) -> tuple[int, dict]:
+    """(status, JSON answer) of the worker, 4xx included; OSError when it cannot be reached."""
+    if body is None:
+        try:
+            with open_worker(url, token, timeout_s=timeout_s) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def worker_why(answer: dict) -> str:
+    """The reasons of a worker's refusal, as one line."""
+    return answer.get("error") or "; ".join(e.get("message", "") for e in answer.get("errors", ())) or str(answer)
