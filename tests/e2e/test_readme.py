@@ -96,6 +96,8 @@ def test_every_shell_line_of_the_readme_runs_as_it_says(stack):
     assert not wrong, f"{wrong}\n{done.stderr[-4000:]}"
     for made in ("demo.jsonl", "抽查名单.csv", "digest-2026-11.json", "信用报告.html"):
         assert (home / made).stat().st_size > 0, made
+    assert list((home / "发布").glob("*.html")) and list((home / "发布").glob("*.csv")), "the release"
+    assert list((home / "报送").glob("province-*/manifest.json")), "the export's batch"
 
 
 def test_the_python_block_publishes_with_the_sdk(stack):
