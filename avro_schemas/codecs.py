@@ -30,7 +30,7 @@ _read_CreditEvent_c11 = ('TAX', 'ENVIRONMENT', 'CUSTOMS', 'WORK_SAFETY', 'CONSTR
 _read_CreditEvent_c12 = ('PERMIT', 'PENALTY')
 _read_CreditEvent_c13 = ('REPAIR', 'OBJECTION', 'REPAIR_ACCEPTANCE', 'OBJECTION_ACCEPTANCE')
 _read_CreditEvent_c14 = ('NO_PROBLEM', 'PROBLEM_CORRECTED', 'PROBLEM_FOUND', 'NO_ACTIVITY', 'UNREACHABLE')
-_read_CreditEvent_c15 = ('SubjectRegistered', 'SubjectDeregistered', 'DecisionRegistered', 'PermitGranted', 'PermitRevoked', 'PenaltyImposed', 'PenaltyFulfilled', 'PenaltyRevoked', 'CommitmentMade', 'CommitmentFulfilled', 'CommitmentBreached', 'RepairRequested', 'RepairDecided', 'ObjectionFiled', 'ObjectionResolved', 'ListEntered', 'ListExited', 'RatingAssigned', 'QueryAuthorized', 'QueryAuthorizationRevoked', 'DisclosureOverdue', 'CommitmentOverdue', 'PublicityEnded', 'ListTermEnded', 'ProcessingOverdue', 'RatingExpired', 'ObjectionAccepted', 'RepairAccepted', 'InspectionRecorded', 'PersonalInfoErased')
+_read_CreditEvent_c15 = ('SubjectRegistered', 'SubjectDeregistered', 'DecisionRegistered', 'PermitGranted', 'PermitRevoked', 'PenaltyImposed', 'PenaltyFulfilled', 'PenaltyRevoked', 'CommitmentMade', 'CommitmentFulfilled', 'CommitmentBreached', 'RepairRequested', 'RepairDecided', 'ObjectionFiled', 'ObjectionResolved', 'ListEntered', 'ListExited', 'RatingAssigned', 'QueryAuthorized', 'QueryAuthorizationRevoked', 'DisclosureOverdue', 'CommitmentOverdue', 'PublicityEnded', 'ListTermEnded', 'ProcessingOverdue', 'RatingExpired', 'ObjectionAccepted', 'RepairAccepted', 'InspectionRecorded', 'PersonalInfoErased', 'MeasureApplied', 'MeasureDeclined')
 
 
 def _read_CreditEvent_SealedPersonalInfo(b, p):
@@ -1905,6 +1905,128 @@ def _read_CreditEvent_PersonalInfoErased(b, p):
     return d, p
 
 
+def _read_CreditEvent_MeasureApplied(b, p):
+    size = len(b)  # for the length checks
+    d = {}
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['case_id'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['entry_id'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['measure'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['matter'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['result'] = v
+    return d, p
+
+
+def _read_CreditEvent_MeasureDeclined(b, p):
+    size = len(b)  # for the length checks
+    d = {}
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['case_id'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['entry_id'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['measure'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['matter'] = v
+    x = b[p]
+    if x < 0x80:
+        n = (x >> 1) ^ -(x & 1)
+        p += 1
+    else:
+        n, p = read_long(b, p)
+    e = p + n
+    if n < 0 or e > size: raise EOFError('a length below 0 or past the end')
+    v = str(b[p:e], 'utf-8')
+    p = e
+    d['result'] = v
+    return d, p
+
+
 def _read_CreditEvent_CreditEvent(b, p):
     size = len(b)  # for the length checks
     d = {}
@@ -1972,7 +2094,7 @@ def _read_CreditEvent_CreditEvent(b, p):
     return d, p
 
 
-_read_CreditEvent_t0 = (_read_CreditEvent_SubjectRegistered, _read_CreditEvent_SubjectDeregistered, _read_CreditEvent_DecisionRegistered, _read_CreditEvent_PermitGranted, _read_CreditEvent_PermitRevoked, _read_CreditEvent_PenaltyImposed, _read_CreditEvent_PenaltyFulfilled, _read_CreditEvent_PenaltyRevoked, _read_CreditEvent_CommitmentMade, _read_CreditEvent_CommitmentFulfilled, _read_CreditEvent_CommitmentBreached, _read_CreditEvent_RepairRequested, _read_CreditEvent_RepairDecided, _read_CreditEvent_ObjectionFiled, _read_CreditEvent_ObjectionResolved, _read_CreditEvent_ListEntered, _read_CreditEvent_ListExited, _read_CreditEvent_RatingAssigned, _read_CreditEvent_QueryAuthorized, _read_CreditEvent_QueryAuthorizationRevoked, _read_CreditEvent_DisclosureOverdue, _read_CreditEvent_CommitmentOverdue, _read_CreditEvent_PublicityEnded, _read_CreditEvent_ListTermEnded, _read_CreditEvent_ProcessingOverdue, _read_CreditEvent_RatingExpired, _read_CreditEvent_ObjectionAccepted, _read_CreditEvent_RepairAccepted, _read_CreditEvent_InspectionRecorded, _read_CreditEvent_PersonalInfoErased,)
+_read_CreditEvent_t0 = (_read_CreditEvent_SubjectRegistered, _read_CreditEvent_SubjectDeregistered, _read_CreditEvent_DecisionRegistered, _read_CreditEvent_PermitGranted, _read_CreditEvent_PermitRevoked, _read_CreditEvent_PenaltyImposed, _read_CreditEvent_PenaltyFulfilled, _read_CreditEvent_PenaltyRevoked, _read_CreditEvent_CommitmentMade, _read_CreditEvent_CommitmentFulfilled, _read_CreditEvent_CommitmentBreached, _read_CreditEvent_RepairRequested, _read_CreditEvent_RepairDecided, _read_CreditEvent_ObjectionFiled, _read_CreditEvent_ObjectionResolved, _read_CreditEvent_ListEntered, _read_CreditEvent_ListExited, _read_CreditEvent_RatingAssigned, _read_CreditEvent_QueryAuthorized, _read_CreditEvent_QueryAuthorizationRevoked, _read_CreditEvent_DisclosureOverdue, _read_CreditEvent_CommitmentOverdue, _read_CreditEvent_PublicityEnded, _read_CreditEvent_ListTermEnded, _read_CreditEvent_ProcessingOverdue, _read_CreditEvent_RatingExpired, _read_CreditEvent_ObjectionAccepted, _read_CreditEvent_RepairAccepted, _read_CreditEvent_InspectionRecorded, _read_CreditEvent_PersonalInfoErased, _read_CreditEvent_MeasureApplied, _read_CreditEvent_MeasureDeclined,)
 
 
 _write_CreditEvent_c0 = frozenset(('classification', 'event_id', 'occurred_on', 'payload', 'recorded_at', 'source', 'subject', 'type'))
@@ -2024,7 +2146,9 @@ _write_CreditEvent_c45 = frozenset(('record_id', 'repair_id'))
 _write_CreditEvent_c46 = frozenset(('findings', 'inspection_id', 'inspectors', 'outcome', 'sample_seed'))
 _write_CreditEvent_c47 = {'NO_PROBLEM': 0, 'PROBLEM_CORRECTED': 1, 'PROBLEM_FOUND': 2, 'NO_ACTIVITY': 3, 'UNREACHABLE': 4}
 _write_CreditEvent_c48 = frozenset(('keys_erased', 'reason', 'requested_by'))
-_write_CreditEvent_c49 = {'SubjectRegistered': 0, 'SubjectDeregistered': 1, 'DecisionRegistered': 2, 'PermitGranted': 3, 'PermitRevoked': 4, 'PenaltyImposed': 5, 'PenaltyFulfilled': 6, 'PenaltyRevoked': 7, 'CommitmentMade': 8, 'CommitmentFulfilled': 9, 'CommitmentBreached': 10, 'RepairRequested': 11, 'RepairDecided': 12, 'ObjectionFiled': 13, 'ObjectionResolved': 14, 'ListEntered': 15, 'ListExited': 16, 'RatingAssigned': 17, 'QueryAuthorized': 18, 'QueryAuthorizationRevoked': 19, 'DisclosureOverdue': 20, 'CommitmentOverdue': 21, 'PublicityEnded': 22, 'ListTermEnded': 23, 'ProcessingOverdue': 24, 'RatingExpired': 25, 'ObjectionAccepted': 26, 'RepairAccepted': 27, 'InspectionRecorded': 28, 'PersonalInfoErased': 29}
+_write_CreditEvent_c49 = frozenset(('case_id', 'entry_id', 'matter', 'measure', 'result'))
+_write_CreditEvent_c50 = frozenset(('case_id', 'entry_id', 'matter', 'measure', 'result'))
+_write_CreditEvent_c51 = {'SubjectRegistered': 0, 'SubjectDeregistered': 1, 'DecisionRegistered': 2, 'PermitGranted': 3, 'PermitRevoked': 4, 'PenaltyImposed': 5, 'PenaltyFulfilled': 6, 'PenaltyRevoked': 7, 'CommitmentMade': 8, 'CommitmentFulfilled': 9, 'CommitmentBreached': 10, 'RepairRequested': 11, 'RepairDecided': 12, 'ObjectionFiled': 13, 'ObjectionResolved': 14, 'ListEntered': 15, 'ListExited': 16, 'RatingAssigned': 17, 'QueryAuthorized': 18, 'QueryAuthorizationRevoked': 19, 'DisclosureOverdue': 20, 'CommitmentOverdue': 21, 'PublicityEnded': 22, 'ListTermEnded': 23, 'ProcessingOverdue': 24, 'RatingExpired': 25, 'ObjectionAccepted': 26, 'RepairAccepted': 27, 'InspectionRecorded': 28, 'PersonalInfoErased': 29, 'MeasureApplied': 30, 'MeasureDeclined': 31}
 
 
 def _write_CreditEvent_SealedPersonalInfo(o, d):
@@ -3034,6 +3158,84 @@ def _write_CreditEvent_PersonalInfoErased(o, d):
     else: write_long(o, v)
 
 
+def _write_CreditEvent_MeasureApplied(o, d):
+    if type(d) is not dict or not d.keys() <= _write_CreditEvent_c49: raise Unwritable
+    v = d['case_id']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['entry_id']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['measure']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['matter']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['result']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+
+
+def _write_CreditEvent_MeasureDeclined(o, d):
+    if type(d) is not dict or not d.keys() <= _write_CreditEvent_c50: raise Unwritable
+    v = d['case_id']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['entry_id']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['measure']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['matter']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+    v = d['result']
+    if type(v) is not str: raise Unwritable
+    e = v.encode()
+    n = len(e)
+    if n < 0x40: o.append(n << 1)
+    else: write_long(o, n)
+    o += e
+
+
 def _write_CreditEvent_CreditEvent(o, d):
     if type(d) is not dict or not d.keys() <= _write_CreditEvent_c0: raise Unwritable
     v = d['event_id']
@@ -3070,13 +3272,13 @@ def _write_CreditEvent_CreditEvent(o, d):
     write_long(o, i)
     v = d['payload']
     if type(v) is not tuple or len(v) != 2: raise Unwritable
-    i = _write_CreditEvent_c49.get(v[0]) if type(v[0]) is str else None
+    i = _write_CreditEvent_c51.get(v[0]) if type(v[0]) is str else None
     if i is None: raise Unwritable
     write_long(o, i)
     _write_CreditEvent_t0[i](o, v[1])
 
 
-_write_CreditEvent_t0 = (_write_CreditEvent_SubjectRegistered, _write_CreditEvent_SubjectDeregistered, _write_CreditEvent_DecisionRegistered, _write_CreditEvent_PermitGranted, _write_CreditEvent_PermitRevoked, _write_CreditEvent_PenaltyImposed, _write_CreditEvent_PenaltyFulfilled, _write_CreditEvent_PenaltyRevoked, _write_CreditEvent_CommitmentMade, _write_CreditEvent_CommitmentFulfilled, _write_CreditEvent_CommitmentBreached, _write_CreditEvent_RepairRequested, _write_CreditEvent_RepairDecided, _write_CreditEvent_ObjectionFiled, _write_CreditEvent_ObjectionResolved, _write_CreditEvent_ListEntered, _write_CreditEvent_ListExited, _write_CreditEvent_RatingAssigned, _write_CreditEvent_QueryAuthorized, _write_CreditEvent_QueryAuthorizationRevoked, _write_CreditEvent_DisclosureOverdue, _write_CreditEvent_CommitmentOverdue, _write_CreditEvent_PublicityEnded, _write_CreditEvent_ListTermEnded, _write_CreditEvent_ProcessingOverdue, _write_CreditEvent_RatingExpired, _write_CreditEvent_ObjectionAccepted, _write_CreditEvent_RepairAccepted, _write_CreditEvent_InspectionRecorded, _write_CreditEvent_PersonalInfoErased,)
+_write_CreditEvent_t0 = (_write_CreditEvent_SubjectRegistered, _write_CreditEvent_SubjectDeregistered, _write_CreditEvent_DecisionRegistered, _write_CreditEvent_PermitGranted, _write_CreditEvent_PermitRevoked, _write_CreditEvent_PenaltyImposed, _write_CreditEvent_PenaltyFulfilled, _write_CreditEvent_PenaltyRevoked, _write_CreditEvent_CommitmentMade, _write_CreditEvent_CommitmentFulfilled, _write_CreditEvent_CommitmentBreached, _write_CreditEvent_RepairRequested, _write_CreditEvent_RepairDecided, _write_CreditEvent_ObjectionFiled, _write_CreditEvent_ObjectionResolved, _write_CreditEvent_ListEntered, _write_CreditEvent_ListExited, _write_CreditEvent_RatingAssigned, _write_CreditEvent_QueryAuthorized, _write_CreditEvent_QueryAuthorizationRevoked, _write_CreditEvent_DisclosureOverdue, _write_CreditEvent_CommitmentOverdue, _write_CreditEvent_PublicityEnded, _write_CreditEvent_ListTermEnded, _write_CreditEvent_ProcessingOverdue, _write_CreditEvent_RatingExpired, _write_CreditEvent_ObjectionAccepted, _write_CreditEvent_RepairAccepted, _write_CreditEvent_InspectionRecorded, _write_CreditEvent_PersonalInfoErased, _write_CreditEvent_MeasureApplied, _write_CreditEvent_MeasureDeclined,)
 
 
 _write_Rejection_c0 = frozenset(('event_id', 'offset', 'partition', 'raw_digest', 'reasons', 'rejected_at', 'topic'))
@@ -3535,6 +3737,6 @@ def _write_ReleaseRecord_ReleaseRecord(o, d):
 
 
 
-FINGERPRINTS = {'CreditEvent': 'a092144b79657710', 'Rejection': '0911668bfb7fc68a', 'Digest': '78437940d2c4981c', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d', 'ReleaseRecord': '389a8977740bf2c1'}
+FINGERPRINTS = {'CreditEvent': '1e1e0c027bf3a506', 'Rejection': '0911668bfb7fc68a', 'Digest': '78437940d2c4981c', 'GradeChanged': 'ca10a43a5a042649', 'AccessRecord': '277630b90017394d', 'ReleaseRecord': '389a8977740bf2c1'}
 READERS = {'CreditEvent': _read_CreditEvent_CreditEvent}
 WRITERS = {'CreditEvent': _write_CreditEvent_CreditEvent, 'Rejection': _write_Rejection_Rejection, 'Digest': _write_Digest_Digest, 'GradeChanged': _write_GradeChanged_GradeChanged, 'AccessRecord': _write_AccessRecord_AccessRecord, 'ReleaseRecord': _write_ReleaseRecord_ReleaseRecord}

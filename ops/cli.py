@@ -643,7 +643,8 @@ STATS_TABLE = (("reported", ("reported",)), ("permits on time/late/missing", Non
                ("penalties on time/late/missing", None), ("pending", ("permits_pending", "penalties_pending")),
                ("exempt", ("permits_exempt", "penalties_exempt")),
                ("historical", ("permits_historical", "penalties_historical")),
-               ("objections late/open overdue", None), ("repairs late/open overdue", None), ("rejected", ("rejected",)))
+               ("objections late/open overdue", None), ("repairs late/open overdue", None),
+               ("measures applied/declined", None), ("rejected", ("rejected",)))
 
 
 def _stats_cells(row: dict) -> list[str]:
@@ -651,6 +652,8 @@ def _stats_cells(row: dict) -> list[str]:
     for header, names in STATS_TABLE:
         if names is not None:
             cells.append(str(sum(row[name] for name in names)))
+        elif header.startswith("measures"):  # 联合奖惩 cases (seeds 003 §45)
+            cells.append(f"{row['measures_applied']}/{row['measures_declined']}")
         elif header.startswith(("permits", "penalties")):
             kind = header.split()[0]
             cells.append("/".join(str(row[f"{kind}_{o}"]) for o in ("on_time", "late", "missing")))
@@ -690,6 +693,10 @@ def _print_stats(result: dict, output_format: str) -> None:
     print_rows(out, [*first, *(header for header, _ in STATS_TABLE)], rows,
                title=f"{result['from']} .. {result['to']} as known at {result['as_of']} "
                      f"(policy {result['policy_version']}), by {by}")
+    if totals["measures_by_code"]:
+        out.print("joint measures applied/declined: " + ", ".join(
+            f"{code} {o['applied']}/{o['declined']}" for code, o in totals["measures_by_code"].items()),
+            markup=False, highlight=False, soft_wrap=True)
     if totals["rejected_by_rule"]:
         out.print("rejected by rule: " + ", ".join(f"{rule} {count}" for rule, count
                                                     in totals["rejected_by_rule"].items()),

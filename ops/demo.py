@@ -347,11 +347,24 @@ class _Demo:
 
     def listing(self, s: Subject, dept: str, d: date, kind: str, reason: str, measures: list[str],
                 basis: str | None = None, term_days: int | None = None,
-                exit_on: date | None = None, exit_reason: str = "") -> None:
+                exit_on: date | None = None, exit_reason: str = "") -> str | None:
+        """The entry's id, None when it falls after the window."""
         source, eid = self.authority(s.city, dept), self.new_id("MD", d)
-        if self.emit(s, source, d, "ListEntered", entry_id=eid, list_kind=kind, reason=reason, basis_record_id=basis,
-                     term_until=d + timedelta(days=term_days) if term_days else None, measures=measures) and exit_on:
+        if not self.emit(s, source, d, "ListEntered", entry_id=eid, list_kind=kind, reason=reason,
+                         basis_record_id=basis, term_until=d + timedelta(days=term_days) if term_days else None,
+                         measures=measures):
+            return None
+        if exit_on:
             self.emit(s, source, exit_on, "ListExited", entry_id=eid, exit_reason=exit_reason)
+        return eid
+
+    def feedback(self, s: Subject, dept: str, d: date, entry_id: str, measure: str, matter: str,
+                 result: str, applied: bool = True) -> None:
+        """An implementing department's 联合奖惩 feedback on `measure` of the entry (no draw of the rng: the
+        other stories stay as they were); its case id is the entry's, numbered per measure."""
+        self.emit(s, self.authority(s.city, dept), d, "MeasureApplied" if applied else "MeasureDeclined",
+                  case_id=f"{entry_id}-{measure}-{matter[-4:]}", entry_id=entry_id, measure=measure,
+                  matter=matter, result=result)
 
     def rating(self, s: Subject, dept: str, d: date, kind: str, level: str, valid_days: int | None = None) -> None:
         self.emit(s, self.authority(s.city, dept), d, "RatingAssigned", rating_id=self.new_id("PJ", d),
@@ -412,9 +425,14 @@ def _severe(b: _Demo, s: Subject) -> None:
                record_id=permit["record_id"], reason="因生产经营添加非食品原料的食品，依法吊销食品经营许可证")
     b.aftermath(p, fulfil=True, repair="APPROVED")  # a year later, after the SEVERE minimum
     exit_on = add_workdays(p["repaired_on"], 2) if "repaired_on" in p else None
-    b.listing(s, "credit", b.after(p["day"], 10, 20), "SERIOUS_DISHONESTY",
-              "因生产经营添加非食品原料的食品受到较重行政处罚，认定为严重失信主体", BLACK_MEASURES,
-              basis=p["record_id"], exit_on=exit_on, exit_reason="信用修复申请已获批准，移出严重失信主体名单")
+    listed_on = b.after(p["day"], 10, 20)
+    entry = b.listing(s, "credit", listed_on, "SERIOUS_DISHONESTY",
+                      "因生产经营添加非食品原料的食品受到较重行政处罚，认定为严重失信主体", BLACK_MEASURES,
+                      basis=p["record_id"], exit_on=exit_on, exit_reason="信用修复申请已获批准，移出严重失信主体名单")
+    bid_on = add_workdays(listed_on, 5)
+    if entry and (exit_on is None or bid_on < exit_on):  # the housing bureau at a tender (信用审查, 反馈)
+        b.feedback(s, "housing", bid_on, entry, "BIDDING_BAN",
+                   f"{s.city.abbr}建招〔{bid_on.year}〕0{CITIES.index(s.city) + 1}63号", "投标资格审查不予通过")
 
 
 def _tax_fraud(b: _Demo, s: Subject) -> None:
@@ -422,8 +440,19 @@ def _tax_fraud(b: _Demo, s: Subject) -> None:
     p = b.penalty(s, "tax", b.day(0.25, 0.3), severe=True, lateness="on_time")
     if p:
         b.aftermath(p, objection="DISMISSED", fulfil=False)
-        b.listing(s, "tax", b.after(p["day"], 15, 30), "MAJOR_TAX_VIOLATION", "虚开增值税专用发票，列为重大税收违法失信主体",
-                  ["GOV_PROCUREMENT_BAN", "EXIT_RESTRICTION", "INVOICE_RESTRICTION"], basis=p["record_id"])
+        listed_on = b.after(p["day"], 15, 30)
+        entry = b.listing(s, "tax", listed_on, "MAJOR_TAX_VIOLATION", "虚开增值税专用发票，列为重大税收违法失信主体",
+                          ["GOV_PROCUREMENT_BAN", "EXIT_RESTRICTION", "INVOICE_RESTRICTION"], basis=p["record_id"])
+        if entry:  # the implementing departments report back (联合奖惩 反馈): the tax bureau, the 发改委
+            year = listed_on.year
+            b.feedback(s, "tax", add_workdays(listed_on, 3), entry, "INVOICE_RESTRICTION",
+                       f"{s.city.abbr}税票申〔{year}〕0{CITIES.index(s.city) + 1}12号",
+                       "发票领用按辅导期一般纳税人管理，专用发票限量限额供应")
+            b.feedback(s, "credit", add_workdays(listed_on, 8), entry, "GOV_PROCUREMENT_BAN",
+                       f"{s.city.abbr}采〔{year}〕0{CITIES.index(s.city) + 1}27号", "资格审查不予通过，未进入评审")
+            b.feedback(s, "credit", add_workdays(listed_on, 15), entry, "GOV_PROCUREMENT_BAN",
+                       f"{s.city.abbr}采〔{year}〕0{CITIES.index(s.city) + 1}41号",
+                       "该项目为单一来源采购的后续服务，供应商不可替代，经集体研究未予限制", applied=False)
 
 
 def _abnormal(b: _Demo, s: Subject) -> None:

@@ -62,7 +62,8 @@ from projections.deadlines import publicity_end
 from projections.ids import uscc_problems
 from projections.json_input import load_json
 from projections.personal_data import is_resident_id, masked
-from projections.policy import DEFAULT_POLICY, Policy
+from projections.catalogue import MEASURE_FEEDBACK_TYPES
+from projections.policy import DEFAULT_POLICY, Policy, implemented_measures
 from projections.scopes import Scope, in_scope
 from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED,
@@ -139,6 +140,9 @@ ACTIONS: dict[str, Action] = {
                                                                "when and why (a subject: of its own file)"),
     "self_service": Action((SUBJECT,), False, "GET /self: a subject's own page (本人信用信息), its file read as "
                                               "read_file"),
+    "measure_check": Action((PUBLISHER, *SUPERVISOR_UP), True, "GET /subjects/{id}/measures: the joint measures "
+                                                               "binding an implementing authority now (信用审查; a "
+                                                               "publisher: its own authority's), with purpose and matter"),
     "history": Action(AUDITOR_UP, True, "GET /subjects/{id}/history, credit-ledger history: every accepted event"),
     "verify": Action(AUDITOR_UP, True, "credit-ledger verify, GET /state/digest: chains and digests"),
     "access_log": Action(AUDITOR_UP, True, "credit-ledger access-log: who read which file"),
@@ -164,6 +168,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "GET /subjects/{subject_id}/grade": ("grade",),
     "GET /subjects/{subject_id}/history": ("history",),
     "GET /subjects/{subject_id}/access-log": ("subject_access_log",),
+    "GET /subjects/{subject_id}/measures": ("measure_check",),
     "GET /self": ("self_service",),
     "POST /subjects/{subject_id}/personal-info/erase": ("erase_personal_info",),
     "POST /access-log": ("history", "verify", "stats"),  # the read a command announces names its action
@@ -203,14 +208,17 @@ def can(principal: Principal, action: str) -> str | None:
 # --- publishing ----------------------------------------------------------------------------------
 # The rules publish_problems names; an edge answers a problem with one of them 403, not 422.
 FORBIDDEN_RULES = frozenset(("role_may_not_publish", "publisher_authority", "historical_admin_only",
-                             "subject_event_type", "subject_own_file", "subject_source"))
+                             "subject_event_type", "subject_own_file", "subject_source", "measure_implementer"))
 
 
-def publish_problems(principal: Principal, event) -> list[Problem]:
+def publish_problems(principal: Principal, event, policy: Policy | None = None) -> list[Problem]:
     """Why `principal` may not publish `event` (raw or validated JSON form); empty when it may.
 
     A publisher is bound to one authority on every path (SDK, HTTP, CLI): the event's
-    source.authority_code must be its own, or a department could publish in another's name."""
+    source.authority_code must be its own, or a department could publish in another's name. With the
+    `policy` in force, a publisher files feedback on a joint measure (MeasureApplied, MeasureDeclined) only
+    for a measure its authority implements (its register entry's measures: measure_implementer); that the
+    entry is an active one of the subject is the fold's to judge (projections/records.py)."""
     if principal.role == ADMIN:
         return []
     if principal.role == SUBJECT:
@@ -231,6 +239,13 @@ def publish_problems(principal: Principal, event) -> list[Problem]:
         return [Problem("source.authority_code", "publisher_authority",
                         f"publisher {principal.name} may publish only as authority {principal.authority_code}, "
                         f"not as {shown}")]
+    if policy is not None and event.get("type") in MEASURE_FEEDBACK_TYPES and isinstance(payload, dict):
+        measure = payload.get("measure")
+        if measure not in implemented_measures(policy, code):
+            shown = _shown(measure) if isinstance(measure, str) else "none"
+            return [Problem("payload.measure", "measure_implementer",
+                            f"authority {code} does not implement the joint measure {shown} ({policy.version} policy "
+                            f"register): only the implementing department reports on it")]
     return []
 
 
@@ -278,7 +293,7 @@ _END_DATE = {"permits": "valid_to", "ratings": "valid_to", "lists": "term_until"
 SCOPE_ALL = "ALL"
 # Fields of a record that tell of INTERNAL events (objection and repair files, the authority's
 # own timeliness): shown to supervisors and auditors only.
-_INTERNAL_FIELDS = ("history", "pending_repair", "late", "disclosure_due_on")
+_INTERNAL_FIELDS = ("history", "pending_repair", "late", "disclosure_due_on", "feedback", "feedback_counts")
 RECORD_IDS_LOGGED_MAX = 1_000  # per access record; record_count keeps the true number
 
 

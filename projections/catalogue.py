@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+MEASURE_FEEDBACK_TYPES = ("MeasureApplied", "MeasureDeclined")  # 联合奖惩 反馈 (issue 31 part 3)
 # Field kinds. Dates are ISO-8601 calendar dates, instants carry a zone,
 # money is integer fen.
 STR = "str"
@@ -363,6 +364,21 @@ _TYPES = (
             "its sealed name and ID number are destroyed in the deployment's key store, so that no process can "
             "read them any more. Written by the worker for `credit-ledger erase`; it carries none of the data, "
             "and the file still folds, its grade unchanged."),
+    *(EventType(name, (
+        f("case_id", doc="the implementing department's own id of this case (案例编号), unique for it"),
+        f("entry_id", doc="the list entry whose measure this is (an active entry of this subject)"),
+        f("measure", doc="the measure's code (projections/measures.yaml), one the entry carries and the source "
+                         "implements (its register entry's measures in the policy)"),
+        f("matter", doc="the matter it was decided in: a bid, grant, permit application or procurement number "
+                        "(事项编号)"),
+        text("result", doc=result),
+    ), default_classification="INTERNAL", doc=doc) for name, result, doc in (
+        ("MeasureApplied", "what was done (e.g. 不予通过资格审查, 取消中标候选人资格, 列为重点监管对象)",
+         "An implementing department applied a joint measure of a list entry (联合奖惩 反馈: 已实施). The "
+         "implementing authority is the source (source.authority_code); the date, occurred_on."),
+        ("MeasureDeclined", "why it was not applied (e.g. the matter lies outside the measure's scope)",
+         "An implementing department did not apply a joint measure of a list entry in a matter (联合奖惩 反馈: "
+         "未实施, with the reason). The implementing authority is the source; the date, occurred_on."))),
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}
@@ -380,6 +396,6 @@ EVENT_TYPES_ZH = {
     "DisclosureOverdue": "双公示逾期（漏报）", "CommitmentOverdue": "承诺逾期", "PublicityEnded": "公示期满",
     "ListTermEnded": "名单期满", "ProcessingOverdue": "办理逾期", "RatingExpired": "信用评价有效期届满",
     "ObjectionAccepted": "异议受理", "RepairAccepted": "信用修复受理", "InspectionRecorded": "双随机抽查结果",
-    "PersonalInfoErased": "个人信息删除",
+    "PersonalInfoErased": "个人信息删除", "MeasureApplied": "联合奖惩措施已实施", "MeasureDeclined": "联合奖惩措施未实施",
 }
 assert set(EVENT_TYPES_ZH) == set(EVENT_TYPES), "every event type needs its Chinese label"

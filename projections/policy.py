@@ -24,6 +24,7 @@ import yaml
 from projections.calendar import WorkingCalendar, add_months
 from projections.catalogue import INSPECTION_OUTCOMES, LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
 from projections.ids import uscc_problems
+from projections.measures import MEASURES
 from projections.quotas import QUOTA_MAX, QUOTA_ROLES, SELF_SERVICE_LIMITS, Limits
 from projections.subject_kinds import CATEGORIES, category
 
@@ -44,6 +45,10 @@ REGISTER_MAX = 2_000  # authorities in one register (a province's departments an
 AUTHORITY_NAME_CHARS_MAX = 100
 INDUSTRY_CHARS_MAX = 40
 REGISTER_KEYS = ("code", "name", "region", "industry", "matters")
+# A register entry may also name the joint measures (联合奖惩措施, projections/measures.yaml) the authority
+# implements: it alone files their feedback (MeasureApplied, MeasureDeclined) and reads them at the point of
+# action (信用审查, GET /subjects/{id}/measures). Optional: an authority naming none implements none.
+REGISTER_OPTIONAL_KEYS = ("measures",)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class AuthorityEntry:
     region: str
     industry: str
     matters: tuple[str, ...]
+    measures: tuple[str, ...] = ()  # the joint measures it implements (codes of projections/measures.yaml)
 
 
 def _frozen(mapping: Mapping) -> Mapping:
@@ -255,10 +261,11 @@ def _register_entries(raw) -> tuple:
         return raw
     entries = []
     for item in raw:
-        if isinstance(item, Mapping) and set(item) == set(REGISTER_KEYS):
-            matters = item["matters"]
+        if isinstance(item, Mapping) and set(REGISTER_KEYS) <= set(item) <= {*REGISTER_KEYS, *REGISTER_OPTIONAL_KEYS}:
+            matters, measures = item["matters"], item.get("measures", ())
             entries.append(AuthorityEntry(item["code"], item["name"], item["region"], item["industry"],
-                                          tuple(matters) if isinstance(matters, (list, tuple)) else matters))
+                                          tuple(matters) if isinstance(matters, (list, tuple)) else matters,
+                                          tuple(measures) if isinstance(measures, (list, tuple)) else measures))
         else:
             entries.append(item)
     return tuple(entries)
@@ -275,7 +282,7 @@ def register_problems(register) -> list[str]:
     for index, entry in enumerate(register):
         at = f"{key}[{index}]"
         if not isinstance(entry, AuthorityEntry):
-            problems.append(f"{at}: a mapping of exactly {', '.join(REGISTER_KEYS)}")
+            problems.append(f"{at}: a mapping of exactly {', '.join(REGISTER_KEYS)} (and optionally measures)")
             continue
         if not isinstance(entry.code, str) or uscc_problems(entry.code):
             problems.append(f"{at}.code: a unified social credit code (GB 32100-2015), quoted")
@@ -295,7 +302,26 @@ def register_problems(register) -> list[str]:
         if not (isinstance(matters, tuple) and matters and all(isinstance(m, str) for m in matters)
                 and set(matters) <= set(MATTERS) and len(set(matters)) == len(matters)):
             problems.append(f"{at}.matters: a list of distinct matters among {', '.join(MATTERS)}")
+        measures = entry.measures
+        if not (isinstance(measures, tuple) and all(isinstance(m, str) and m in MEASURES for m in measures)
+                and len(set(measures)) == len(measures)):
+            problems.append(f"{at}.measures: a list of distinct codes of the catalogue of joint measures "
+                            f"(projections/measures.yaml)")
     return problems
+
+
+def implementer(policy: Policy, authority_code: str) -> AuthorityEntry | None:
+    """The register entry of `authority_code`, None when the register lacks it."""
+    for entry in policy.authority_register:
+        if entry.code == authority_code:
+            return entry
+    return None
+
+
+def implemented_measures(policy: Policy, authority_code: str) -> tuple[str, ...]:
+    """The joint measures `authority_code` implements (its register entry's measures; none if unregistered)."""
+    entry = implementer(policy, authority_code)
+    return () if entry is None else entry.measures
 
 
 def _whole(value) -> bool:

@@ -31,8 +31,8 @@ from datetime import date, datetime
 
 from projections.canonical import SHANGHAI
 from projections.catalogue import SYSTEM_TYPES
-from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, breach_period, list_term_until,
-                                nothing_to_fulfil, red_list_blockers, repairable_from)
+from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, breach_period, implemented_measures,
+                                list_term_until, nothing_to_fulfil, red_list_blockers, repairable_from)
 from projections.measures import DEFAULT_MEASURES, MEASURES
 from projections.subject_kinds import CATEGORY_LABELS_ZH, category
 from projections.validate import TIMER_SYSTEM, Problem
@@ -149,6 +149,12 @@ RULES: dict[str, str] = {
                         "beside such a record",
     "unknown_measure": "a list entry naming a measure code the catalogue of joint measures lacks "
                        "(projections/measures.yaml); an entry naming none takes its list kind's defaults",
+    "entry_not_in_force": "feedback on a joint measure (MeasureApplied, MeasureDeclined) of a list entry that is not "
+                          "ACTIVE, or whose term ended before the day the measure was decided (occurred_on)",
+    "measure_not_on_entry": "feedback on a measure the list entry does not carry (its measures, or its kind's defaults)",
+    "not_measure_implementer": "feedback on a joint measure from an authority whose register entry (policy "
+                               "authorities.register, measures) does not name that measure: only the implementing "
+                               "department reports what it did with it (联合奖惩 反馈)",
     "term_beyond_policy": "a list entry whose term_until lies beyond the term the policy sets for its kind "
                           "(lists.term_months_by_kind: 严重违法失信名单 36 months)",
     "not_on_display": "PublicityEnded or a repair for a penalty no longer on public display "
@@ -1219,6 +1225,52 @@ def _apply_accepted(draft: Draft, event: dict, offset: int, policy: Policy) -> N
     draft.at(table, item_key).update(accepted_on=event["occurred_on"], accepted_event_id=event["event_id"])
 
 
+# --- joint measures' feedback (联合奖惩 反馈, issue 31 part 3) ---------------------------------------
+FEEDBACK_PER_ENTRY_MAX = 64  # newest kept on the entry; feedback_counts and the ledger keep every one
+FEEDBACK_OUTCOME = {"MeasureApplied": "APPLIED", "MeasureDeclined": "DECLINED"}
+
+
+def _check_measure_feedback(state: dict, event: dict, policy: Policy) -> list[Problem]:
+    """An implementing department's feedback: on an active entry of this subject, for a measure the entry
+    carries and the department implements (its register entry), under a case id it has not used."""
+    payload, problems = event["payload"], []
+    authority, measure = event["source"]["authority_code"], payload["measure"]
+    if _own(event, payload["case_id"]) in state.get("measure_cases", {}):
+        problems.append(problem("payload.case_id", "duplicate_id", f"case {payload['case_id']} already reported"))
+    if measure not in implemented_measures(policy, authority):
+        problems.append(problem("payload.measure", "not_measure_implementer",
+                                f"{authority} does not implement {measure} ({policy.version} policy register)"))
+    found = _target(state, event, payload["entry_id"], "payload.entry_id", ("lists",), problems)
+    if found is None:
+        return problems
+    entry = found[2]
+    if base_status(entry) != ACTIVE or (entry.get("term_until") or "9999") < event["occurred_on"]:
+        problems.append(problem("payload.entry_id", "entry_not_in_force",
+                                f"the entry is {base_status(entry)}, its term until {entry.get('term_until')}"))
+    if measure not in entry["measures"]:
+        problems.append(problem("payload.measure", "measure_not_on_entry",
+                                f"entry {payload['entry_id']} carries {', '.join(entry['measures']) or 'no measure'}"))
+    return problems
+
+
+def _apply_measure_feedback(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    payload, outcome = event["payload"], FEEDBACK_OUTCOME[event["type"]]
+    entry_key = _at(draft, event, payload["entry_id"], ("lists",))
+    case = {"case_id": payload["case_id"], "measure": payload["measure"], "outcome": outcome,
+            "matter": payload["matter"], "result": payload["result"],
+            "authority_code": event["source"]["authority_code"], "occurred_on": event["occurred_on"],
+            "event_id": event["event_id"], "offset": offset}
+    entry = _edit(draft, event, "lists", entry_key, offset, measure=payload["measure"], outcome=outcome)
+    entry["feedback"] = [*entry.get("feedback", [])[-(FEEDBACK_PER_ENTRY_MAX - 1):], case]
+    counts = dict(entry.get("feedback_counts") or {})
+    counts[payload["measure"]] = {**counts.get(payload["measure"], {"APPLIED": 0, "DECLINED": 0})}
+    counts[payload["measure"]][outcome] += 1
+    entry["feedback_counts"] = counts
+    if "measure_cases" not in draft.state:  # a state stored before the first feedback
+        draft.state["measure_cases"] = {}
+    draft.at("measure_cases")[_own(event, payload["case_id"])] = {"entry_key": entry_key, **case}
+
+
 # --- 双随机一公开 inspections (issue 29 R9) -------------------------------------------------------
 def _check_inspection_recorded(state: dict, event: dict, policy: Policy) -> list[Problem]:
     inspection_id = event["payload"]["inspection_id"]
@@ -1286,6 +1338,8 @@ HANDLERS: dict[str, tuple[Check, Apply]] = {
     "RepairAccepted": (_check_accepted, _apply_accepted),
     "InspectionRecorded": (_check_inspection_recorded, _apply_inspection_recorded),
     "PersonalInfoErased": (_check_personal_info_erased, _apply_personal_info_erased),
+    "MeasureApplied": (_check_measure_feedback, _apply_measure_feedback),
+    "MeasureDeclined": (_check_measure_feedback, _apply_measure_feedback),
 }
 
 

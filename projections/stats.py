@@ -20,11 +20,19 @@ What falls in a period [from_day, to_day] (both included):
   the log holds at its partition and offset; one the edge refused never reached the log and names no
   authority: its row is UNATTRIBUTED. A rejection published twice (at-least-once) counts once;
 - `reported`: the authority's accepted events (the timers' excluded) whose occurred_on is in the period;
-  `silent_matters`: the matters of its register entry none of which it reported (MATTER_OF_TYPE).
+  `silent_matters`: the matters of its register entry none of which it reported (MATTER_OF_TYPE);
+- a case of joint measures' feedback (MeasureApplied, MeasureDeclined) whose occurred_on is in the period,
+  under the implementing authority: measures_applied, measures_declined, and measures_by_code
+  ({code: {applied, declined}}), the periodic case report of seeds 003 §45.
 
 Every authority of the register (the policy's authorities.register in force on the day of `as_of`) has
 a row; one that reported nothing in the period is a row of zeros flagged `gap`. An authority that is not
 in the register but appears in the log has a row flagged registered=false.
+
+A scoped supervisor's figures (projections/scopes.py) count only what its scope holds: the decisions,
+objections, repairs and reported events of subjects in its scope, the rejections of events on those subjects
+(one the edge refused, or whose subject the ledger does not hold, is in no scope), and only the rows of
+authorities in its scope (the register's rows too: a gap it does not supervise is not its gap).
 """
 from __future__ import annotations
 
@@ -38,6 +46,7 @@ from projections.catalogue import EARLIEST_DATE, LATEST_DATE
 from projections.policy import AuthorityEntry, Policy, PolicyBook, policy_for
 from projections.records import PENDING, key, key_authority, recorded_day
 from projections.replay import replay
+from projections.scopes import Scope, authority_in_scope, in_scope
 from projections.validate import TIMER_SYSTEM
 
 BY = ("authority", "region", "industry")
@@ -52,8 +61,12 @@ MATTER_OF_TYPE = {"PermitGranted": "PERMIT", "PermitRevoked": "PERMIT", "Penalty
                   "PenaltyFulfilled": "PENALTY", "PenaltyRevoked": "PENALTY", "CommitmentMade": "COMMITMENT",
                   "CommitmentFulfilled": "COMMITMENT", "CommitmentBreached": "COMMITMENT", "ListEntered": "LIST",
                   "ListExited": "LIST", "RatingAssigned": "RATING", "InspectionRecorded": "INSPECTION"}
+# 联合奖惩 案例 (seeds 003 §45: the departments report their joint punishment cases periodically): the
+# implementing authority's accepted feedback whose occurred_on is in the period, by outcome and by measure.
+MEASURE_OUTCOMES = {"MeasureApplied": "applied", "MeasureDeclined": "declined"}
 COUNTS = ("reported", *(f"{kind}_{o}" for kind in ("permits", "penalties") for o in DISCLOSURE_OUTCOMES),
-          *(f"{kind}_{o}" for kind in ("objections", "repairs") for o in PROCESSING_OUTCOMES), "rejected")
+          *(f"{kind}_{o}" for kind in ("objections", "repairs") for o in PROCESSING_OUTCOMES),
+          *(f"measures_{o}" for o in MEASURE_OUTCOMES.values()), "rejected")
 
 
 class StatsError(ValueError):
@@ -104,7 +117,7 @@ def _known(moment_text, as_of: datetime) -> bool:
 
 
 def _zeros() -> dict:
-    return {**{name: 0 for name in COUNTS}, "rejected_by_rule": {}}
+    return {**{name: 0 for name in COUNTS}, "rejected_by_rule": {}, "measures_by_code": {}}
 
 
 class _Tally:
@@ -114,6 +127,12 @@ class _Tally:
 
     def add(self, authority: str, name: str, by: int = 1) -> None:
         self.rows.setdefault(authority, _zeros())[name] += by
+
+    def measure(self, authority: str, code: str, outcome: str) -> None:
+        """One case of feedback; the codes are the catalogue's (the edge refuses others), a bounded set."""
+        self.add(authority, f"measures_{outcome}")
+        by_code = self.rows[authority]["measures_by_code"]
+        by_code.setdefault(code, {name: 0 for name in MEASURE_OUTCOMES.values()})[outcome] += 1
 
     def rule(self, authority: str, rule: str) -> None:
         rules = self.rows.setdefault(authority, _zeros())["rejected_by_rule"]
@@ -170,7 +189,7 @@ def _processing(tally: _Tally, state: dict, the_period: Period, as_of: datetime,
 
 
 def _rejections(tally: _Tally, rejections: Iterable[dict], authority_at: dict[tuple[int, int], str],
-                the_period: Period, as_of: datetime, events_topic: str) -> None:
+                the_period: Period, as_of: datetime, events_topic: str, counts_place=lambda place: True) -> None:
     """Each rejected event once, on the day of its first rejection known at `as_of`: a worker that folds the log
     again (a restart before its commit, a new store) publishes the same event's rejection again."""
     first: dict[tuple[int, int], tuple[datetime, dict]] = {}
@@ -184,9 +203,10 @@ def _rejections(tally: _Tally, rejections: Iterable[dict], authority_at: dict[tu
             moment = datetime.fromisoformat(at)
             if place not in first or moment < first[place][0]:
                 first[place] = (moment, rejection)
-        else:
+        elif counts_place(None):
             counted.append((UNATTRIBUTED, rejection))  # refused at the edge: it never reached the log
-    counted += [(authority_at.get(place, UNATTRIBUTED), rejection) for place, (_, rejection) in first.items()]
+    counted += [(authority_at.get(place, UNATTRIBUTED), rejection) for place, (_, rejection) in first.items()
+                if counts_place(place)]
     for authority, rejection in counted:
         day = datetime.fromisoformat(rejection["rejected_at"]).astimezone(SHANGHAI).date().isoformat()
         if day not in the_period:
@@ -204,8 +224,9 @@ def _authority_of(event) -> str | None:
 
 def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterable[dict], the_period: Period,
                      as_of: datetime, policy: Policy | PolicyBook, by: str = "authority",
-                     events_topic: str = "credit.events") -> dict:
-    """The statistics of `the_period` as known at `as_of` (an aware instant), grouped `by` one of BY.
+                     events_topic: str = "credit.events", scope: Scope | None = None) -> dict:
+    """The statistics of `the_period` as known at `as_of` (an aware instant), grouped `by` one of BY, of what
+    `scope` holds (None: everything; see the module doc).
 
     `events`: (partition, offset, event in JSON form, as decoded from the log, with its recorded_at), in
     log order within each partition; `rejections`: the records of credit.rejected, decoded."""
@@ -214,23 +235,47 @@ def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterab
     if as_of.tzinfo is None:
         raise StatsError("as_of", "an instant with its offset")
     authority_at: dict[tuple[int, int], str] = {}
+    subject_at: dict[tuple[int, int], str] = {}
     known: list[tuple[int, int, dict]] = []
     for partition, offset, event in events:
         code = _authority_of(event)
         if code is not None:
             authority_at[partition, offset] = code
+        subject = event.get("subject") if isinstance(event, dict) else None
+        if isinstance(subject, dict) and isinstance(subject.get("id"), str):
+            subject_at[partition, offset] = subject["id"]
         if isinstance(event, dict) and _known(event.get("recorded_at"), as_of):
             known.append((partition, offset, event))
     known.sort(key=lambda item: (item[0], item[1]))
     folded = replay(((offset, event) for _, offset, event in known), policy=policy, deadlines=False)
+    held = {subject_id for subject_id, state in folded.states.items() if in_scope(scope, state)}
     tally = _Tally()
+    _tally_subjects(tally, folded, held, the_period, as_of, policy)
+    counts_place = (lambda place: True) if scope is None else (lambda place: subject_at.get(place) in held)
+    _rejections(tally, rejections, authority_at, the_period, as_of, events_topic, counts_place)
+    in_force = policy_for(policy, as_of.astimezone(SHANGHAI).date().isoformat())
+    rows = [row for row in _authority_rows(tally.rows, tally.matters, in_force.authority_register)
+            if scope is None or authority_in_scope(scope, row["authority_code"])]
+    result = {"from": the_period.from_day, "to": the_period.to_day, "as_of": as_of.astimezone(SHANGHAI).isoformat(),
+              "by": by, "policy_version": in_force.version,
+              "rows": rows if by == "authority" else _grouped(rows, by), "totals": _sum(rows)}
+    return result if scope is None else {**result, "scope": scope.as_dict()}
+
+
+def _tally_subjects(tally: _Tally, folded, held: set[str], the_period: Period, as_of: datetime,
+                    policy: Policy | PolicyBook) -> None:
+    """The decisions, objections, repairs and reported events of the subjects `held` (the scope's)."""
     for subject_id, state in folded.states.items():
+        if subject_id not in held:
+            continue
         for decision_key, decision in state["decisions"].items():
             if (decision.get("decided_on") or decision.get("record_decided_on")) in the_period:
                 kind = "permits" if decision["decision_kind"] == "PERMIT" else "penalties"
                 tally.add(key_authority(decision_key), f"{kind}_{_disclosure_outcome(state, decision_key, decision, as_of)}")
         _processing(tally, state, the_period, as_of, policy)
-    for entries in folded.history.values():
+    for subject_id, entries in folded.history.items():
+        if subject_id not in held:
+            continue
         for entry in entries:
             event = entry["event"]
             if event["source"].get("system") != TIMER_SYSTEM and event["occurred_on"] in the_period:
@@ -240,12 +285,8 @@ def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterab
                           else MATTER_OF_TYPE.get(event["type"]))
                 if matter is not None:
                     tally.matters.setdefault(code, set()).add(matter)
-    _rejections(tally, rejections, authority_at, the_period, as_of, events_topic)
-    in_force = policy_for(policy, as_of.astimezone(SHANGHAI).date().isoformat())
-    rows = _authority_rows(tally.rows, tally.matters, in_force.authority_register)
-    return {"from": the_period.from_day, "to": the_period.to_day, "as_of": as_of.astimezone(SHANGHAI).isoformat(),
-            "by": by, "policy_version": in_force.version,
-            "rows": rows if by == "authority" else _grouped(rows, by), "totals": _sum(rows)}
+                if event["type"] in MEASURE_OUTCOMES:
+                    tally.measure(code, event["payload"]["measure"], MEASURE_OUTCOMES[event["type"]])
 
 
 def _authority_rows(counts: dict[str, dict], reported: dict[str, set[str]],
@@ -266,6 +307,7 @@ def _authority_rows(counts: dict[str, dict], reported: dict[str, set[str]],
                      "silent_matters": [], **counts[code]})
     for row in rows:
         row["rejected_by_rule"] = dict(sorted(row["rejected_by_rule"].items()))
+        row["measures_by_code"] = dict(sorted(row["measures_by_code"].items()))
     return rows
 
 
@@ -276,9 +318,14 @@ def _sum(rows: list[dict]) -> dict:
             total[name] += row[name]
         for rule, count in row["rejected_by_rule"].items():
             total["rejected_by_rule"][rule] = total["rejected_by_rule"].get(rule, 0) + count
+        for code, outcomes in row["measures_by_code"].items():
+            into = total["measures_by_code"].setdefault(code, {name: 0 for name in MEASURE_OUTCOMES.values()})
+            for name, count in outcomes.items():
+                into[name] += count
     total["authorities"] = len(rows)
     total["gaps"] = sum(1 for row in rows if row["gap"])
     total["rejected_by_rule"] = dict(sorted(total["rejected_by_rule"].items()))
+    total["measures_by_code"] = dict(sorted(total["measures_by_code"].items()))
     return total
 
 
@@ -312,6 +359,8 @@ def flat_row(row: dict) -> dict:
     for name, value in row.items():
         if name == "rejected_by_rule":
             value = ";".join(f"{rule}={count}" for rule, count in value.items())
+        elif name == "measures_by_code":  # code=applied/declined
+            value = ";".join(f"{code}={o['applied']}/{o['declined']}" for code, o in value.items())
         elif isinstance(value, list):
             value = ";".join(value)
         elif isinstance(value, bool):

@@ -22,6 +22,7 @@ from projections import catalogue as cat
 from projections.canonical import SHANGHAI, canonical_bytes, instant_text
 from projections import personal_data
 from projections.ids import resident_id_problems, uscc_problems
+from projections.measures import MEASURES
 from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_PREFIX, pseudonym
 from projections.subject_kinds import kind_problem
 
@@ -107,6 +108,8 @@ EDGE_RULES: dict[str, str] = {
     "max_items": "a list longer than LIST_ITEMS_MAX",
     "item": "a list item that is not allowed",
     "one_of": "two fields of which only one may be given",
+    "measure_code": "a measure code (MeasureApplied, MeasureDeclined) the catalogue of joint measures lacks "
+                    "(projections/measures.yaml)",
     personal_data.RULE: personal_data.RULE_MEANING,
 }
 
@@ -461,6 +464,9 @@ def _check_payload(spec: cat.EventType, payload: dict, ctx: EdgeContext, add) ->
             result[fld.name] = checked
     if spec.name == "CommitmentMade" and "due_on" in result and "due_working_days" in result:
         add("payload.due_working_days", "one_of", "give due_on or due_working_days, not both")
+    if spec.name in cat.MEASURE_FEEDBACK_TYPES and "measure" in result and result["measure"] not in MEASURES:
+        add("payload.measure", "measure_code", f"{_shown(result['measure'])} is not a code of the catalogue of "
+                                               f"joint measures")
     return result
 
 

@@ -38,6 +38,7 @@ from projections.canonical import instant_text
 from projections.catalogue import EVENT_BYTES_MAX
 from projections.json_input import load_json, value_problems
 from projections.personal_data import rejection_digest, without_resident_ids
+from projections.policy import Policy
 from projections.validate import EdgeContext, Problem, validate_event
 from streams import topics
 from streams.codec import encode_rejection
@@ -48,11 +49,11 @@ LINE_BYTES_MAX = 2 * EVENT_BYTES_MAX  # an event's JSON with room for whitespace
 ACCEPTED, NOT_JSON, FORBIDDEN, CONFLICT, TOO_LARGE, INVALID, RETRY_LATER = 202, 400, 403, 409, 413, 422, 503
 
 
-def accept_event(raw, ctx: EdgeContext, *, principal: Principal = OPERATOR,
-                 key_store: KeyStore | None = None) -> tuple[dict | None, list[Problem]]:
+def accept_event(raw, ctx: EdgeContext, *, principal: Principal = OPERATOR, key_store: KeyStore | None = None,
+                 policy: Policy | None = None) -> tuple[dict | None, list[Problem]]:
     """(the event to write, []) or (None, every problem). Raises streams.pii.KeyStoreError when
     the key store fails: the event is valid, the ledger cannot take it now (HTTP 503)."""
-    refused = publish_problems(principal, raw)
+    refused = publish_problems(principal, raw, policy)
     if refused:
         return None, refused
     problems = value_problems(raw)
@@ -78,9 +79,10 @@ class Verdict:
 
 
 def judge(text: bytes, ctx: EdgeContext, *, principal: Principal, key_store: KeyStore | None = None,
-          reused_id: Callable[[dict], Problem | None] = lambda event: None) -> Verdict:
+          reused_id: Callable[[dict], Problem | None] = lambda event: None, policy: Policy | None = None) -> Verdict:
     """`reused_id(event)`: a problem when the ledger already applied this event id with other content
-    (409; streams/routes_publishing.py asks the worker's store: projections.fold.id_conflict)."""
+    (409; streams/routes_publishing.py asks the worker's store: projections.fold.id_conflict). `policy`: the
+    one in force, for the rules of who may write what that it holds (access.publish_problems)."""
     if len(text) > LINE_BYTES_MAX:
         return Verdict(TOO_LARGE, problems=[Problem("$", "size_limit", (
             f"the event's JSON is {len(text)} bytes, the limit is {LINE_BYTES_MAX} (one event is at most "
@@ -89,7 +91,7 @@ def judge(text: bytes, ctx: EdgeContext, *, principal: Principal, key_store: Key
     if problems:
         return Verdict(NOT_JSON, problems=problems, rejection=edge_rejection(text, None, problems, ctx))
     try:
-        event, problems = accept_event(raw, ctx, principal=principal, key_store=key_store)
+        event, problems = accept_event(raw, ctx, principal=principal, key_store=key_store, policy=policy)
     except KeyStoreError as error:  # valid, but it cannot be sealed now: the publisher sends it again
         return Verdict(RETRY_LATER, problems=[Problem("subject", "key_store", error.reason)])
     if problems:

@@ -401,6 +401,10 @@ def _list_entry(record: dict) -> str:
                  _zh(MEASURE_KINDS_ZH, m.get("kind")), _e(m.get("authority")), _e(m.get("basis"))]
                 for m in record.get("measure_details") or []]
     rows.append(("联合奖惩措施", _table(["措施", "类型", "实施部门", "依据"], measures, empty="无")))
+    if record.get("feedback_counts"):  # the departments' feedback (联合奖惩 反馈): shown to whom the view keeps it
+        counts = [[_e(code), str(c.get("APPLIED", 0)), str(c.get("DECLINED", 0))]
+                  for code, c in sorted(record["feedback_counts"].items())]
+        rows.append(("实施反馈", _table(["措施代码", "已实施", "未实施"], counts, empty="无")))
     return _kv_table(caption, rows)
 
 

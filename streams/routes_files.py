@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from projections import access
+from projections import access, measure_checks
 from projections.canonical import BadInstant, instant_text, read_instant
 from projections.fold import credit_file, shown_grade
 from projections.replay import bitemporal_view, state_as_of
@@ -56,6 +56,35 @@ def report_page(worker: Worker, web, principal, view: dict):
 def install(app, worker: Worker) -> None:
     install_file(app, worker)
     install_as_known_then(app, worker)
+    install_measure_check(app, worker)
+
+
+def install_measure_check(app, worker: Worker) -> None:
+    """GET /subjects/{id}/measures?authority=&purpose=&matter=: 信用审查 at the point of action."""
+    gate, store = worker.gate, worker.store
+
+    @app.page("/subjects/{subject_id}/measures")
+    async def subject_measures(web, request, subject_id: str):
+        """The joint measures binding the implementing authority on the subject now
+        (projections/measure_checks.py), the check logged with its purpose and matter."""
+        principal, refusal = gate.check(request, measure_checks.ACTION)
+        if refusal:
+            return json_response(web, *refusal)
+        query, problems = measure_checks.check_request(dict(request.query), principal)
+        if not access.is_subject_id(subject_id):  # never an ID number into the access log
+            problems = [*problems, access.Problem("subject_id", "subject_id", "a USCC or a pseudonym (np-…)")]
+        if problems:
+            status = 403 if any(p.rule == measure_checks.FORBIDDEN_RULE for p in problems) else 400
+            return json_response(web, {"errors": [p.as_dict() for p in problems]}, status=status)
+        state = store.get(subject_id)
+        if principal.scope is not None and access.known_state(state, principal, worker.today()) is None:
+            return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
+        policy, today = worker.policy_now(), worker.today()
+        found = measure_checks.binding_measures(state, query["authority"], today, policy)
+        await gate.log(measure_checks.decision(principal, subject_id, query, found), "GET /subjects/{id}/measures")
+        return json_response(web, {"subject_id": subject_id, "authority_code": query["authority"], "as_of": today,
+                                   "policy_version": policy.version, "purpose": query["purpose"],
+                                   "matter": query["matter"], "measures": found})
 
 
 def install_file(app, worker: Worker) -> None:

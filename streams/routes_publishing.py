@@ -92,14 +92,15 @@ class PublishingEdge:
         for start in range(0, len(lines), EDGE_CHUNK_LINES):
             if start:
                 await asyncio.sleep(0)  # let the fold, the timers and other requests in
-            ctx = EdgeContext(now=worker.clock.now(), pseudonym_key=worker.pseudonym_key)
+            ctx, policy = EdgeContext(now=worker.clock.now(), pseudonym_key=worker.pseudonym_key), worker.policy_now()
             chunk = lines[start:start + EDGE_CHUNK_LINES]
             granted, over_quota = edge_quotas.lines(principal, len(chunk))  # every line counts, refused ones too
             for index, (number, text) in enumerate(chunk):
                 if index >= granted:
                     results.append({"line": number, **over_quota})
                     continue
-                verdict = judge(text, ctx, principal=principal, key_store=worker.key_store, reused_id=reused_id)
+                verdict = judge(text, ctx, principal=principal, key_store=worker.key_store, reused_id=reused_id,
+                                policy=policy)
                 result = {"line": number, "status": verdict.status}
                 over_subject = verdict.event and edge_quotas.subject(principal, verdict.event["subject"]["id"])
                 if over_subject:

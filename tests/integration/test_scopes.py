@@ -110,8 +110,15 @@ def test_lists_timeliness_and_the_dashboard_keep_the_scope(world):
     assert status == 200 and set(timeliness["authorities"]) == {CHENGDU["authority_code"]}  # 杭州's is another region
     assert set(worker.get("/timeliness", role="supervisor")[1]["authorities"]) >= {CHENGDU["authority_code"],
                                                                                    HANGZHOU["authority_code"]}
-    status, body = scoped_get("/stats/disclosure?from=2025-01-01&to=2025-06-30")  # not yet filtered: refused
-    assert status == 403 and body["errors"][0]["rule"] == "scoped"
+    today = datetime.now(SHANGHAI).date()
+    stats_path = f"/stats/disclosure?from={today - timedelta(days=10)}&to={today}"
+    status, scoped_stats = scoped_get(stats_path)  # counts 成都's manufacturer only, 成都's authorities only
+    assert status == 200 and scoped_stats["scope"]["region_prefix"] == "5101", scoped_stats
+    (chengdu,) = [row for row in scoped_stats["rows"] if row["authority_code"] == CHENGDU["authority_code"]]
+    assert (chengdu["reported"], chengdu["penalties_on_time"]) == (3, 1)
+    assert {row["authority_code"][2:6] for row in scoped_stats["rows"]} == {"5101"}
+    whole_rows = {row["authority_code"]: row for row in worker.get(stats_path, role="supervisor")[1]["rows"]}
+    assert (whole_rows[CHENGDU["authority_code"]]["reported"], whole_rows[HANGZHOU["authority_code"]]["reported"]) == (6, 3)
     status, snapshot = scoped_get("/dashboard/snapshot")
     assert status == 200 and snapshot["scope"]["region_prefix"] == "5101"
     assert {b["subject_id"] for b in snapshot["blacklist"]} & set(ids.values()) == {ids["inside"]}

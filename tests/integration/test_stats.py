@@ -70,6 +70,13 @@ def test_the_cli_and_the_route_agree_with_the_hand_worked_answer_and_after_a_reb
         _event("PermitGranted", now, record_id="SX-1", decision_no="海东法许〔1〕号", permit_kind="普通",
                content="统计测试", valid_from=now, valid_to="2029-12-31"),  # on time, never registered
         _penalty("S-2", "海东法罚〔4〕号", now),                      # S-2 again: the fold rejects it
+        # the court lists the company and, as the implementer of the consumption ban, reports two cases (联合奖惩)
+        _event("ListEntered", old, entry_id="SL-1", list_kind="DISHONEST_JUDGMENT_DEBTOR", reason="拒不履行",
+               measures=["HIGH_CONSUMPTION_BAN"]),
+        _event("MeasureApplied", now, case_id="SK-1", entry_id="SL-1", measure="HIGH_CONSUMPTION_BAN",
+               matter="统计测试-1", result="限制乘坐飞机"),
+        _event("MeasureDeclined", now, case_id="SK-2", entry_id="SL-1", measure="HIGH_CONSUMPTION_BAN",
+               matter="统计测试-2", result="就医所需，不予限制"),
     ]
     admin = worker.tokens["admin"]
     for event in events:
@@ -95,9 +102,10 @@ def test_the_cli_and_the_route_agree_with_the_hand_worked_answer_and_after_a_reb
 
     gained = {name: _row(by_route, COURT)[name] - _row(before, COURT)[name] for name in COUNTS}
     assert {name: n for name, n in gained.items() if n} == {
-        "reported": 6, "penalties_late": 1, "penalties_on_time": 1, "penalties_missing": 1, "permits_on_time": 1,
-        "rejected": 1}
+        "reported": 9, "penalties_late": 1, "penalties_on_time": 1, "penalties_missing": 1, "permits_on_time": 1,
+        "measures_applied": 1, "measures_declined": 1, "rejected": 1}
     court = _row(by_route, COURT)
+    assert court["measures_by_code"]["HIGH_CONSUMPTION_BAN"]["declined"] >= 1
     assert court["gap"] is False and court["registered"] and court["rejected_by_rule"].get("duplicate_id", 0) >= 1
     assert (_row(by_route, UNATTRIBUTED)["rejected"]
             - next((r["rejected"] for r in before["rows"] if r["authority_code"] == UNATTRIBUTED), 0)) == 1
@@ -109,6 +117,8 @@ def test_the_cli_and_the_route_agree_with_the_hand_worked_answer_and_after_a_reb
     (line,) = [line for line in lines if line.startswith(COURT + ",")]
     cells = dict(zip(header.split(","), line.split(",")))
     assert (cells["penalties_late"], cells["reported"]) == (str(court["penalties_late"]), str(court["reported"]))
+    consumption = court["measures_by_code"]["HIGH_CONSUMPTION_BAN"]
+    assert f"HIGH_CONSUMPTION_BAN={consumption['applied']}/{consumption['declined']}" in cells["measures_by_code"]
 
     # the route folds a bounded log: beyond its bound, nothing is read and the command is named
     with pytest.raises(LogTooLarge, match="credit-ledger stats"):

@@ -158,6 +158,20 @@ def list_entered(entry_id: str = "L-1", on: str = DAY, **fields) -> dict:
                                  "reason": "未按照规定期限公示年度报告", "measures": ["PUBLIC_NOTICE"], **fields}, on)
 
 
+# 郑州's 住房和城乡建设局 (serial 4 of ops/demo.py): the packaged policy's register has it implement BIDDING_BAN
+HOUSING = make_uscc("410100", 4, "1", "1")
+HOUSING_SOURCE = {"authority_code": HOUSING, "authority_name": "郑州市住房和城乡建设局"}
+
+
+def measure_feedback(type_: str = "MeasureApplied", case_id: str = "K-1", entry_id: str = "L-1",
+                     measure: str = "BIDDING_BAN", on: str = "2025-02-03", source: dict | None = None,
+                     **fields) -> dict:
+    """An implementing department's feedback on a joint measure (by default the housing bureau's BIDDING_BAN)."""
+    payload = {"case_id": case_id, "entry_id": entry_id, "measure": measure, "matter": "郑建招〔2025〕7号标段",
+               "result": "不予通过投标资格审查", **fields}
+    return valid(type_, payload, on, source=source or HOUSING_SOURCE)
+
+
 def list_exited(entry_id: str = "L-1", on: str = DAY) -> dict:
     return valid("ListExited", {"entry_id": entry_id, "exit_reason": "已补报并公示年度报告"}, on)
 

@@ -157,11 +157,11 @@ def test_can_each_action(role):
     allowed = {action for action in access.ACTIONS if can(principal, action) is None}
     everyone = {"read_file", "report", "read_list", "health", "metrics", "login", "static"}
     expected = {
-        "anonymous": everyone, "querier": everyone, "publisher": everyone | {"publish"},
+        "anonymous": everyone, "querier": everyone, "publisher": everyone | {"publish", "measure_check"},
         "supervisor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info",
-                                  "stats"},
+                                  "stats", "measure_check"},
         "auditor": everyone | {"grade", "timeliness", "metrics_by_authority", "dashboard", "personal_info", "history",
-                               "verify", "access_log", "stats", "subject_access_log"},
+                               "verify", "access_log", "stats", "subject_access_log", "measure_check"},
         # its own file's: known_state and the routes answer any other as absent (tests/unit/test_self_service.py)
         "subject": everyone | {"grade", "personal_info", "subject_access_log", "self_service", "publish"},
         "admin": set(access.ACTIONS) - {"self_service"},  # a page of a subject's own: an admin is no subject

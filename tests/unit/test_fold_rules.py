@@ -1126,3 +1126,84 @@ def test_r2_the_admitted_subjects_come_from_the_policy():
     rejected_by(state, red, "payload.list_kind", rule="subject_not_admitted", policy=policy)
     with pytest.raises(ValueError, match="lists.admitted_subjects"):
         replace(DEFAULT_POLICY, admitted_subjects={"RED_LIST": ("COMPANY",)})
+
+
+# --- joint measures' feedback (联合奖惩 反馈, issue 31 part 3) ---------------------------------------
+def _blacklisted(*events: dict) -> dict:
+    """A subject on the 严重失信 list with the bidding ban (housing implements it) and a public notice."""
+    return given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN", "PUBLIC_NOTICE"]),
+                 *events)
+
+
+def test_measure_applied_is_kept_on_the_entry_with_its_count():
+    entry = record(applied(_blacklisted(), ev.measure_feedback()), "lists", "L-1")
+    assert entry["status"] == "ACTIVE"  # feedback changes no status
+    (case,) = entry["feedback"]
+    assert (case["case_id"], case["measure"], case["outcome"], case["authority_code"], case["occurred_on"]) == (
+        "K-1", "BIDDING_BAN", "APPLIED", ev.HOUSING, "2025-02-03")
+    assert case["matter"] == "郑建招〔2025〕7号标段" and case["result"] == "不予通过投标资格审查"
+    assert entry["feedback_counts"] == {"BIDDING_BAN": {"APPLIED": 1, "DECLINED": 0}}
+    assert entry["history"][-1]["event"] == "MeasureApplied"
+
+
+def test_measure_declined_counts_apart_from_applied():
+    state = _blacklisted(ev.measure_feedback())
+    entry = record(applied(state, ev.measure_feedback("MeasureDeclined", "K-2", result="该项目不属于工程建设招标投标")),
+                   "lists", "L-1")
+    assert [c["outcome"] for c in entry["feedback"]] == ["APPLIED", "DECLINED"]
+    assert entry["feedback_counts"] == {"BIDDING_BAN": {"APPLIED": 1, "DECLINED": 1}}
+
+
+def test_measure_feedback_keeps_the_newest_cases_and_counts_every_one():
+    from projections.records import FEEDBACK_PER_ENTRY_MAX
+    cases = [ev.measure_feedback(case_id=f"K-{i}") for i in range(FEEDBACK_PER_ENTRY_MAX + 3)]
+    entry = record(_blacklisted(*cases), "lists", "L-1")
+    assert len(entry["feedback"]) == FEEDBACK_PER_ENTRY_MAX and entry["feedback"][-1]["case_id"] == cases[-1]["payload"]["case_id"]
+    assert entry["feedback_counts"]["BIDDING_BAN"]["APPLIED"] == FEEDBACK_PER_ENTRY_MAX + 3
+
+
+def test_rule_not_measure_implementer_only_the_implementing_department_reports():
+    # the tax bureau (ev.AUTHORITY) implements INVOICE_RESTRICTION only; the bidding ban is housing's
+    tax = {"authority_code": ev.AUTHORITY, "authority_name": "国家税务总局郑州市税务局"}
+    rejected_by(_blacklisted(), ev.measure_feedback(source=tax), "payload.measure", rule="not_measure_implementer")
+
+
+def test_rule_measure_not_on_entry_a_measure_the_entry_does_not_carry():
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["PUBLIC_NOTICE"]))
+    rejected_by(state, ev.measure_feedback(), "payload.measure", rule="measure_not_on_entry")
+
+
+def test_rule_entry_not_in_force_an_exited_entry_binds_nobody():
+    state = _blacklisted(ev.list_exited("L-1", on="2025-01-20"))
+    rejected_by(state, ev.measure_feedback(), "payload.entry_id", rule="entry_not_in_force")
+
+
+def test_rule_entry_not_in_force_after_the_term_even_before_the_timers_end_it():
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN"],
+                                  term_until="2025-01-31"))
+    rejected_by(state, ev.measure_feedback(on="2025-02-01"), "payload.entry_id", rule="entry_not_in_force")
+    applied(state, ev.measure_feedback(on="2025-01-31"))  # its last day still binds
+
+
+def test_rule_unknown_list_entry_feedback_names_an_entry_of_this_subject():
+    rejected_by(_blacklisted(), ev.measure_feedback(entry_id="L-404"), "payload.entry_id", rule="unknown_list_entry")
+
+
+def test_rule_wrong_record_kind_feedback_names_a_list_entry():
+    state = _blacklisted(ev.penalty_imposed())
+    rejected_by(state, ev.measure_feedback(entry_id="P-1"), "payload.entry_id", rule="wrong_record_kind")
+
+
+def test_rule_duplicate_id_a_case_id_is_reported_once_per_department():
+    state = _blacklisted(ev.measure_feedback())
+    rejected_by(state, ev.measure_feedback("MeasureDeclined"), "payload.case_id", rule="duplicate_id")
+
+
+def test_measure_feedback_every_problem_at_once_and_never_a_raise():
+    tax = {"authority_code": ev.AUTHORITY, "authority_name": "国家税务总局郑州市税务局"}
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["PUBLIC_NOTICE"]))
+    new, outcome = when(state, ev.measure_feedback(source=tax))
+    assert outcome.kind == REJECTED
+    assert {p.rule for p in outcome.reasons} == {"not_measure_implementer", "measure_not_on_entry"}
+    stored_before = {k: v for k, v in state.items() if k != "measure_cases"}  # a state from before the first case
+    assert when(stored_before, ev.measure_feedback(source=tax))[1].kind == REJECTED

@@ -213,3 +213,43 @@ def test_counts_are_invariant_under_duplicate_delivery_and_reordering_across_sub
         if data.draw(st.integers(0, 4)) == 0:
             merged.append(merged[-1])  # delivered again (at-least-once): the same event at a later offset
     assert disclosure_stats(logged(merged), [], MARCH, REPORT, DEFAULT_POLICY) == expected
+
+
+ELSEWHERE = make_uscc("440305", 3)  # a company of 深圳 on which the same authority publishes
+
+
+def _elsewhere(event: dict) -> dict:
+    return {**_for_other_company(event), "subject": {**event["subject"], "id": ELSEWHERE}}
+
+
+def test_a_scoped_supervisor_counts_only_the_subjects_and_authorities_of_its_scope():
+    from projections.scopes import Scope
+
+    # 深圳's company is not registered here: its region is its code's (440305)
+    events = march() + [_elsewhere(event) for event in march()[1:9]]
+    ours, theirs = 5, len(march()) + 4  # P-1's DecisionRegistered, ours and 深圳's
+    rejections = [rejection(ours, "duplicate_id"), rejection(theirs, "late"), rejection(-1, "date", partition=-1)]
+    everything = disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY)
+    alone = disclosure_stats(logged(march()), rejections[:1], MARCH, REPORT, DEFAULT_POLICY)
+    # 深圳's company adds three penalty decisions of March (P-1, P-2, P-3 arrived or not) and their reports
+    assert row_of(everything)["penalties_on_time"] == 2 * row_of(alone)["penalties_on_time"]
+    zhengzhou = disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY,
+                                 scope=Scope(region_prefix="4101"))
+    assert counts(row_of(zhengzhou)) == counts(row_of(alone))  # the hand-worked month, 深圳's left out
+    assert row_of(zhengzhou)["rejected_by_rule"] == {"duplicate_id": 1}
+    assert UNATTRIBUTED not in {row["authority_code"] for row in zhengzhou["rows"]}  # the edge's: no subject
+    assert zhengzhou["scope"] == {"authority_codes": [], "region_prefix": "4101", "industry_sections": []}
+    assert {row["authority_code"][2:6] for row in zhengzhou["rows"]} == {"4101"}  # authorities of its region only
+    shenzhen = disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY,
+                                scope=Scope(region_prefix="4403"))
+    assert shenzhen["rows"] == [] and shenzhen["totals"]["reported"] == 0  # 郑州's authority is not 深圳's
+    by_code = disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY,
+                               scope=Scope(authority_codes=(ev.AUTHORITY,)))
+    assert [row["authority_code"] for row in by_code["rows"]] == [ev.AUTHORITY]
+    assert counts(row_of(by_code)) == {**counts(row_of(everything)), "rejected": 2}
+    assert row_of(by_code)["rejected_by_rule"] == {"duplicate_id": 1, "late": 1}
+    manufacturers = disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY,
+                                     scope=Scope(industry_sections=("C",)))  # no subject names an industry
+    assert manufacturers["totals"]["reported"] == manufacturers["totals"]["rejected"] == 0
+    assert by_code == disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY, by="authority",
+                                       scope=Scope(authority_codes=(ev.AUTHORITY,)))
