@@ -64,7 +64,7 @@ def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or
     from confluent_kafka import KafkaException
 
     from ops.config import data_dir_problem
-    from streams.app import run_worker
+    from ops.worker_main import run_worker
     from streams.kafka_access import quiet_startup_noise
 
     settings = load_settings(pseudonym_key_file=pseudonym_key_file, master_key_file=master_key_file)

@@ -1,5 +1,5 @@
 """What the live dashboard watches for in the log, read off one event: a black-list entry entered, a list
-entry ended, a deadline missed. Pure; streams/dashboard.py keeps the recent ones in bounded buffers.
+entry ended, a deadline missed. Pure; streams/dashboard_feed.py keeps the recent ones in bounded buffers.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from projections import access, measure_checks
 from projections.canonical import BadInstant, instant_text, read_instant
 from projections.fold import credit_file, shown_grade
 from projections.replay import bitemporal_view, state_as_of
-from streams.dashboard import HTML_PAGE_HEADERS, not_found_page, prefers_html
+from streams.html_pages import HTML_PAGE_HEADERS, not_found_page, prefers_html
 from streams.http_json import json_response
 from streams.partitioner import partition_of
 from streams.pii import with_personal_info

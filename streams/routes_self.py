@@ -22,7 +22,7 @@ from projections.access import SUBJECT
 from projections.canonical import instant_text
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_access_record
-from streams.dashboard import HTML_PAGE_HEADERS, prefers_html
+from streams.html_pages import HTML_PAGE_HEADERS, prefers_html
 from streams.http_json import json_response
 from streams.report import render_report
 from streams.routes_files import LIVE_REPORT_SOURCE, file_view

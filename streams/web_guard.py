@@ -6,7 +6,7 @@ sniffed to another type, and send no Referer. Styles may be inline: the report a
 refusal pages carry their own CSS so that they print and work offline.
 
 Faust's own web apps (`/`, `/router`, `/table`, `/graph`, `/stats`, `/performance`) are switched
-off by its settings where it has one (streams/app.py) and refused here where it has none (its
+off by its settings where it has one (streams/faust_app.py) and refused here where it has none (its
 index at `/`): the worker serves only the routes it declares itself.
 """
 from __future__ import annotations

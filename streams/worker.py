@@ -1,6 +1,7 @@
 """What the parts of the worker share, in one object handed to each part's `install(app, worker)`.
 
-The worker (streams/app.py wires it) is a handful of parts, each a file with one job:
+The worker (streams/app.py wires it; streams/worker_build.py builds this object, streams/faust_app.py
+the Faust app) is a handful of parts, each a file with one job:
 - streams/worker_fold.py: the fold loop, publish-then-commit of its outputs, and the stop policy;
 - streams/worker_loops.py: the timers (deadlines, digests, stray keys, the regrade sweep, readiness);
 - streams/routes_publishing.py: POST /events and /events:batch, the edge and its quotas;
@@ -11,7 +12,8 @@ The worker (streams/app.py wires it) is a handful of parts, each a file with one
 - streams/routes_self.py: a subject's own page (/self) and the access log of its file;
 - streams/routes_releases.py: the lists' dated, numbered releases (credit.releases);
 - streams/routes_exports.py: the upward export's receipts (credit.exports);
-- streams/dashboard.py: the live dashboard.
+- streams/dashboard_routes.py: the live dashboard (streams/dashboard.py and its dashboard_*.py parts);
+- streams/stack_dump.py: the stacks of every task and thread to the log on SIGUSR1.
 They share only what is here: no state hides in closures or in attributes stuck on the Faust app.
 """
 from __future__ import annotations

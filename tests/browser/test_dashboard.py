@@ -19,7 +19,7 @@ import pytest
 from ops.embedded_kafka import free_port
 from projections.canonical import SHANGHAI
 from projections.ids import make_uscc
-from streams.dashboard import STREAMS_MAX
+from streams.dashboard_routes import STREAMS_MAX
 from streams.sdk import Publisher
 from tests.helpers import REPO, Worker, http_json, wait_for
 

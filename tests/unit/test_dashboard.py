@@ -16,6 +16,10 @@ from projections.canonical import SHANGHAI
 from projections.effects import DeadlineCounter, GradeCounter, TimelinessCounter
 from projections.validate import EdgeContext, validate_event
 from streams import dashboard as dash
+from streams import dashboard_feed as feed
+from streams import dashboard_snapshot as sections
+from streams.dashboard_routes import ASSETS
+from streams.dashboard_tails import Tails
 from streams.clock import Clock
 from streams.codec import encode_event
 from streams.ledger import LedgerProcessor
@@ -40,7 +44,7 @@ EXTERNAL = [
 
 def test_the_static_files_name_no_url_outside_the_worker():
     files = sorted(STATIC.iterdir())
-    assert {f.name for f in files} >= set(dash.ASSETS)
+    assert {f.name for f in files} >= set(ASSETS)
     for path in files:
         text = path.read_text(encoding="utf-8")
         for pattern in EXTERNAL:
@@ -51,26 +55,9 @@ def test_the_static_files_name_no_url_outside_the_worker():
 def test_the_page_loads_only_the_dashboards_own_assets():
     html = (STATIC / "dashboard.html").read_text(encoding="utf-8")
     linked = re.findall(r"""(?:src|href)="([^"]+)\"""", html)
-    assert linked and all(link == "data:," or link.removeprefix("/dashboard/") in dash.ASSETS for link in linked)
+    assert linked and all(link == "data:," or link.removeprefix("/dashboard/") in ASSETS for link in linked)
     assert 'lang="zh-CN"' in html and "信用" in html
     assert "Noto Sans CJK SC" in (STATIC / "dashboard.css").read_text(encoding="utf-8")
-
-
-# --- content negotiation of /subjects/{id} --------------------------------------------------------
-@pytest.mark.parametrize("accept, html", [
-    ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8", True),  # Chromium
-    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),  # Firefox
-    (None, False),  # urllib, most HTTP libraries
-    ("*/*", False),  # curl
-    ("application/json", False),
-    ("application/json, text/html;q=0.5", False),
-    ("text/*", True),
-    ("text/html;q=0.1, application/json;q=0.2", False),
-    ("text/html;q=oops", False),
-])
-def test_a_browser_gets_html_and_everyone_else_json(accept, html):
-    request = SimpleNamespace(headers={} if accept is None else {"Accept": accept})
-    assert dash.prefers_html(request) is html
 
 
 # --- the snapshot from real batches ---------------------------------------------------------------
@@ -107,12 +94,12 @@ def test_the_snapshot_shows_what_the_batches_changed():
     assert all(t["label"] for t in snap["rates"]["by_type"])
 
     changes = snap["grade_changes"]
-    assert 0 < len(changes) <= dash.SHOWN_MAX
+    assert 0 < len(changes) <= sections.SHOWN_MAX
     assert all(c["name"] and c["cause_label"] for c in changes)
-    downgrades = [c for c in board.grade_changes if c["downgrade"]]
+    downgrades = [c for c in board.feed.grade_changes if c["downgrade"]]
     assert downgrades and all(c["to_letter"] > c["from_letter"] for c in downgrades)
 
-    black = {(item["subject_id"], item["entry_id"]): item for item in board.blacklist}
+    black = {(item["subject_id"], item["entry_id"]): item for item in board.feed.blacklist}
     listed = [e for e in events if e["type"] == "ListEntered" and e["payload"]["list_kind"] != "RED_LIST"]
     assert set(black) == {(e["subject"]["id"], e["payload"]["entry_id"]) for e in listed}
     exited = {(e["subject"]["id"], e["payload"]["entry_id"]) for e in events if e["type"] == "ListExited"}
@@ -130,7 +117,7 @@ def test_the_snapshot_shows_what_the_batches_changed():
     pending = snap["deadlines"]["pending"]
     assert snap["deadlines"]["pending_total"] == sum(pending.values()) > 0
     near = snap["deadlines"]["near"]
-    assert {d["kind"] for d in near} <= set(dash.NEAR_KINDS)
+    assert {d["kind"] for d in near} <= set(sections.NEAR_KINDS)
     assert [d["fires_at"] for d in near] == sorted(d["fires_at"] for d in near)
 
 
@@ -138,13 +125,13 @@ def test_seeding_after_a_restart_keeps_the_order_and_adds_no_duplicate():
     events, store, board = folded_demo()
     restarted = dash.Dashboard(store, Clock())
     # what the agent folded since the start comes first, then the topics' tails arrive
-    restarted.grade_changes.append(dict(board.grade_changes[-1]))
-    tail_changes = [{**c, "offset": offset} for offset, c in enumerate(board.grade_changes)]  # offsets: all folded
+    restarted.feed.grade_changes.append(dict(board.feed.grade_changes[-1]))
+    tail_changes = [{**c, "offset": offset} for offset, c in enumerate(board.feed.grade_changes)]  # offsets: all folded
     authorities = {e["source"]["authority_code"]: e["source"]["authority_name"] for e in events}
-    restarted.seed(dash.Tails(tail_changes, [(0, offset, event) for offset, event in enumerate(events)],
+    restarted.seed(Tails(tail_changes, [(0, offset, event) for offset, event in enumerate(events)],
                               partitions=1, authorities=authorities))
-    assert [c["cause_event_id"] for c in restarted.grade_changes] == [c["cause_event_id"] for c in board.grade_changes]
-    assert [(b["entry_id"], b["active"]) for b in restarted.blacklist] == [(b["entry_id"], b["active"]) for b in board.blacklist]
+    assert [c["cause_event_id"] for c in restarted.feed.grade_changes] == [c["cause_event_id"] for c in board.feed.grade_changes]
+    assert [(b["entry_id"], b["active"]) for b in restarted.feed.blacklist] == [(b["entry_id"], b["active"]) for b in board.feed.blacklist]
     assert all(a["name"] for a in restarted.snapshot()["timeliness"]["authorities"])
 
 
@@ -152,10 +139,10 @@ def test_seeding_leaves_what_the_store_has_not_folded_yet_to_the_agent():
     events, store, board = folded_demo()
     restarted = dash.Dashboard(store, Clock())
     beyond = len(events)  # past the store's applied offset: the agent will fold it and show it then
-    tail_changes = [{**c, "offset": beyond} for c in board.grade_changes]
-    restarted.seed(dash.Tails(tail_changes, [(0, beyond + offset, event) for offset, event in enumerate(events)],
+    tail_changes = [{**c, "offset": beyond} for c in board.feed.grade_changes]
+    restarted.seed(Tails(tail_changes, [(0, beyond + offset, event) for offset, event in enumerate(events)],
                               partitions=1, authorities={}))
-    assert not restarted.grade_changes and not restarted.blacklist and not restarted.overdue
+    assert not restarted.feed.grade_changes and not restarted.feed.blacklist and not restarted.feed.overdue
 
 
 # --- bounded at 100,000 subjects ------------------------------------------------------------------
@@ -208,19 +195,19 @@ def test_the_snapshot_stays_small_with_100000_subjects(tmp_path):
         snap = board.snapshot()
         sizes[subjects] = len(orjson.dumps(snap))
         # every buffer and every list is bounded, whatever went through
-        assert len(board.grade_changes) == len(board.blacklist) == len(board.overdue) == dash.RECENT_MAX
+        assert len(board.feed.grade_changes) == len(board.feed.blacklist) == len(board.feed.overdue) == feed.RECENT_MAX
         assert len(board.trend) == len(snap["trend"]["D"]) == dash.TREND_POINTS_MAX
-        assert len(board.per_second) <= dash.RATE_HISTORY_S
-        assert len(board.authority_names) <= dash.AUTHORITY_NAMES_MAX
-        assert len(board.subject_names) <= dash.SUBJECT_NAMES_MAX
+        assert len(board.feed.per_second) <= feed.RATE_HISTORY_S
+        assert len(board.feed.authority_names) <= feed.AUTHORITY_NAMES_MAX
+        assert len(board.feed.subject_names) <= feed.SUBJECT_NAMES_MAX
         for items in (snap["grade_changes"], snap["blacklist"], snap["deadlines"]["overdue"], snap["deadlines"]["near"]):
-            assert len(items) == dash.SHOWN_MAX
-        assert len(snap["timeliness"]["authorities"]) == dash.AUTHORITIES_SHOWN_MAX
+            assert len(items) == sections.SHOWN_MAX
+        assert len(snap["timeliness"]["authorities"]) == sections.AUTHORITIES_SHOWN_MAX
         assert snap["timeliness"]["authorities_total"] == 500
         # ... while the counts are those of every subject
         assert snap["ledger"] == {"records": subjects, "subjects": subjects}
         assert snap["deadlines"]["pending_total"] == 2 * subjects
-        assert [d["kind"] for d in snap["deadlines"]["near"]] == ["COMMITMENT"] * dash.SHOWN_MAX
+        assert [d["kind"] for d in snap["deadlines"]["near"]] == ["COMMITMENT"] * sections.SHOWN_MAX
         store.close()
     assert sizes[SUBJECTS] <= SNAPSHOT_BYTES_MAX
     assert sizes[SUBJECTS] - sizes[1_000] < 0.1 * sizes[1_000]  # only the digits of the counts grow

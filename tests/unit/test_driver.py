@@ -102,7 +102,7 @@ def test_the_driven_fold_ends_where_a_replay_of_the_same_log_does():
         last[change["subject_id"]] = change["to_letter"]
     assert last == {s: g["letter"] for s, g in store.grades.items()}
     changes = driven.producer.on(topics.GRADES)
-    assert len(driven.dashboard.grade_changes) == min(len(changes), driven.dashboard.grade_changes.maxlen)
+    assert len(driven.dashboard.feed.grade_changes) == min(len(changes), driven.dashboard.feed.grade_changes.maxlen)
     assert driven.consumer.closed and max(driven.consumer.takes) <= 50
 
 

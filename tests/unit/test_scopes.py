@@ -14,7 +14,7 @@ from projections.fold import credit_file, fold
 from projections.ids import make_uscc
 from projections.scopes import (INDUSTRY_SECTIONS, Scope, authority_in_scope, in_scope, scope_of, scope_problems,
                                 states_in_scope, subject_region)
-from streams import dashboard as dash
+from streams import dashboard_snapshot as dash
 from streams.codec import decode_access_record, encode_access_record
 from streams.principals import PrincipalsError, parse_principals
 from streams.routes_public import scoped_exposition
@@ -207,7 +207,7 @@ def test_a_scoped_dashboard_shows_its_subjects_and_withholds_the_ledgers_counts(
     assert snap["ledger"] == {"records": None, "subjects": None} and snap["grades"]["counts"] is None
     assert snap["deadlines"]["pending"] is None and snap["rates"]["per_s"] is None and snap["trend"]["A"] == []
     for part in ("grade_changes", "blacklist"):
-        expected = [item["subject_id"] for item in reversed(getattr(board, part))
+        expected = [item["subject_id"] for item in reversed(getattr(board.feed, part))
                     if in_scope(scope, store.get(item["subject_id"]))][:dash.SHOWN_MAX]
         assert [item["subject_id"] for item in snap[part]] == expected, part
     everything = [item["subject_id"] for part in ("grade_changes", "blacklist") for item in whole[part]]
