@@ -162,3 +162,32 @@ def test_a_root_builder_gives_every_root_of_a_growing_tree():
     for n, data in enumerate(many, start=1):
         builder.add(_h(b"\x00" + data))
         assert builder.root() == merkle.tree_root(n, tree.node)
+
+
+def test_the_common_root_of_many_proofs_is_the_root_only_when_every_proof_reaches_it():
+    """common_root climbs before the root is known (an auditor still reading credit.digests): it must give
+    the published root only when first_failing would find no proof failing, and nothing otherwise."""
+    leaves = [bytes([i, 3]) for i in range(90)]
+    tree = Tree(leaves)
+    assert merkle.common_root([], 5) is None
+    for size in (1, 2, 5, 64, 90):
+        root = merkle.tree_root(size, tree.node)  # CT's test vectors pin tree_root; this is its own check
+        items = [(_h(b"\x00" + leaves[i]), i, merkle.inclusion_proof(i, size, tree.node)) for i in range(0, size, 2)]
+        assert merkle.common_root(items, size) == root
+        assert merkle.common_root(items[-1:], size) == root
+        assert len(items) < 2 or merkle.common_root(items[1:], size) == root
+        for bad in range(len(items)):  # one changed leaf, path hash, or length anywhere: not the root
+            leaf, index, proof = items[bad]
+            changes = [(_h(b"\x00" + leaves[index] + b"?"), index, proof), (leaf, index, proof + [leaf])]
+            if proof:
+                changes += [(leaf, index, [_h(b"y")] + proof[1:]), (leaf, index, proof[:-1] + [_h(b"y")]),
+                            (leaf, index, proof[:-1])]
+            for change in changes:
+                changed = items[:bad] + [change] + items[bad + 1:]
+                assert merkle.common_root(changed, size) != root
+                assert merkle.first_failing(changed, size, root) is not None
+    # a forger's tree whose every proof agrees gives its own root: that root is not the published one
+    forged = Tree([b"forged"] + leaves[1:10])
+    items = [(_h(b"\x00" + b"forged"), 0, merkle.inclusion_proof(0, 10, forged.node)),
+             (_h(b"\x00" + leaves[1]), 1, merkle.inclusion_proof(1, 10, forged.node))]
+    assert merkle.common_root(items, 10) == merkle.tree_root(10, forged.node) != merkle.tree_root(10, tree.node)
