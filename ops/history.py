@@ -140,15 +140,14 @@ def _check_chain(history: list[dict]) -> None:
 
 
 def _proof_items(history: list[dict], proofs: list, subject_id: str, size: int) -> tuple[list, list[int]]:
-    """([(leaf hash, leaf index, path, position)], positions to read from the log)."""
+    """([(leaf hash, leaf index, path (its hashes concatenated), position)], positions to read from the log)."""
     key, items, unproved = subject_id.encode(), [], []
     for position, (entry, proof) in enumerate(zip(history, proofs)):
         if proof is None:
             unproved.append(position)
             continue
         try:
-            hashes = bytes.fromhex(proof["proof"])
-            path = [hashes[at:at + merkle.HASH_BYTES] for at in range(0, len(hashes), merkle.HASH_BYTES)]
+            path = bytes.fromhex(proof["proof"])  # the hashes concatenated: climbed in place
             index = proof["leaf_index"]
             value = encode_event(entry["event"])
         except (TypeError, KeyError, ValueError, CodecError) as error:
@@ -195,8 +194,8 @@ def _check_from_log(bootstrap, subject_id: str, partition: int, history: list[di
         if problems or event != entry["event"]:
             raise HistoryMismatch(f"{_named(entry)}: the event served is not the one the log holds there")
         item = by_position.get(position)
-        if item is not None and not merkle.proof_holds(
-                merkle.record_leaf_hash(offset, key, value), item[1], size, item[2], root):
+        if item is not None and merkle.first_failing(
+                [(merkle.record_leaf_hash(offset, key, value), item[1], item[2])], size, root) is not None:
             raise HistoryMismatch(f"{_named(entry)}: its proof does not reach the published root "
                                   f"{root.hex()[:16]}… of {size} records")
 

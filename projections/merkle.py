@@ -217,7 +217,8 @@ def proof_length(leaf_index: int, tree_size: int) -> int:
 
 def first_failing(proofs, tree_size: int, root: bytes) -> int | None:
     """The position of the first (leaf hash, leaf index, audit path) of `proofs` that does not reach
-    `root` in a tree of `tree_size` leaves, None when every one does.
+    `root` in a tree of `tree_size` leaves, None when every one does (a path: its hashes, leaf side first,
+    as a list or concatenated in one bytes).
 
     The same as root_from_proof(...) == root for each, with less hashing for many leaves of one tree:
     a climb that reaches a node an earlier proof reached and proved (a node is named by its level and
@@ -238,30 +239,34 @@ def common_root(proofs, tree_size: int) -> bytes | None:
 
 
 def _climbed(proofs, tree_size: int, root: bytes | None) -> tuple[int | None, bytes | None]:
-    """(first_failing's answer, the root): `root` None takes the first proof's top as the root."""
+    """(first_failing's answer, the root): `root` None takes the first proof's top as the root. A path is
+    a list of hashes or their concatenation (bytes), read in place."""
     sha256 = hashlib.sha256
-    known: dict[tuple[int, int], tuple[bytes, list[bytes], int]] = {}  # node -> (hash, the proof, its step)
+    known: dict[int, tuple[bytes, bytes, int]] = {}  # node (index << 6 | level) -> (hash, its path, where the rest is)
     for position, (leaf, leaf_index, proof) in enumerate(proofs):
+        path = _joined(proof)
         try:
-            if len(proof) != proof_length(leaf_index, tree_size) or any(map(HASH_BYTES.__ne__, map(len, proof))):
+            if path is None or len(path) != HASH_BYTES * proof_length(leaf_index, tree_size):
                 return position, root
         except ProofError:
             return position, root
         fn, sn, level, current, reached, held = leaf_index, tree_size - 1, 0, leaf, [], None
-        for step, sibling in enumerate(proof):
+        for at in range(0, len(path), HASH_BYTES):
+            rest = at + HASH_BYTES
             if fn & 1 or fn == sn:
-                current = sha256(b"\x01" + sibling + current).digest()
+                current = sha256(b"\x01" + path[at:rest] + current).digest()
                 while not fn & 1 and fn != 0:
                     fn, sn, level = fn >> 1, sn >> 1, level + 1
             else:
-                current = sha256(b"\x01" + current + sibling).digest()
+                current = sha256(b"\x01" + current + path[at:rest]).digest()
             fn, sn, level = fn >> 1, sn >> 1, level + 1
-            seen = known.get((level, fn))
+            node = fn << 6 | level  # a level is < 64
+            seen = known.get(node)
             if seen is not None:
-                seen_hash, seen_proof, seen_step = seen
-                held = seen_hash == current and proof[step + 1:] == seen_proof[seen_step + 1:]
+                seen_hash, seen_path, seen_rest = seen
+                held = seen_hash == current and path[rest:] == seen_path[seen_rest:]
                 break
-            reached.append(((level, fn), (current, proof, step)))
+            reached.append((node, (current, path, rest)))
         if held is None:
             if root is None:
                 root = current
@@ -270,6 +275,16 @@ def _climbed(proofs, tree_size: int, root: bytes | None) -> tuple[int | None, by
             return position, root
         known.update(reached)
     return None, root
+
+
+def _joined(proof) -> bytes | None:
+    """A path as the concatenation of its hashes; None when a hash of a list is not HASH_BYTES of bytes."""
+    if isinstance(proof, bytes):
+        return proof
+    try:
+        return None if any(map(HASH_BYTES.__ne__, map(len, proof))) else b"".join(proof)
+    except TypeError:
+        return None
 
 
 class RootBuilder:

@@ -182,10 +182,18 @@ def test_the_common_root_of_many_proofs_is_the_root_only_when_every_proof_reache
             if proof:
                 changes += [(leaf, index, [_h(b"y")] + proof[1:]), (leaf, index, proof[:-1] + [_h(b"y")]),
                             (leaf, index, proof[:-1])]
+            if len(proof) >= 2:  # hashes of the wrong size, whose bytes add up to a whole path
+                changes.append((leaf, index, [proof[0] + proof[1][:1], proof[1][1:], *proof[2:]]))
             for change in changes:
                 changed = items[:bad] + [change] + items[bad + 1:]
                 assert merkle.common_root(changed, size) != root
                 assert merkle.first_failing(changed, size, root) is not None
+                if isinstance(change[2], list) and len(set(map(len, change[2]))) < 2:  # a path as one bytes too
+                    joined = [(lf, ix, b"".join(path)) for lf, ix, path in changed]
+                    assert merkle.common_root(joined, size) != root
+                    assert merkle.first_failing(joined, size, root) == bad
+        joined = [(lf, ix, b"".join(path)) for lf, ix, path in items]
+        assert merkle.common_root(joined, size) == root and merkle.first_failing(joined, size, root) is None
     # a forger's tree whose every proof agrees gives its own root: that root is not the published one
     forged = Tree([b"forged"] + leaves[1:10])
     items = [(_h(b"\x00" + b"forged"), 0, merkle.inclusion_proof(0, 10, forged.node)),
