@@ -190,6 +190,7 @@ class Session:
 
     def __init__(self, kafka: KafkaAccess | str, timeout_s: float = 10.0):
         self.client, self.timeout_s = _Client(kafka, **{"fetch.wait.max.ms": SESSION_FETCH_WAIT_MS}), timeout_s
+        self._led: dict[str, dict] = {}  # topic -> its partitions, once each was led: one metadata request a topic
 
     def __enter__(self) -> Session:
         return self
@@ -199,14 +200,20 @@ class Session:
 
     def partition_count(self, topic: str) -> int:
         """How many partitions `topic` has (waiting, as `leaders`, until each is led)."""
-        return len(_partitions(self.client, topic, time.monotonic() + self.timeout_s))
+        return len(self._partitions(topic, time.monotonic() + self.timeout_s))
+
+    def _partitions(self, topic: str, deadline: float) -> dict:
+        if topic not in self._led:  # a leader that moves later is librdkafka's to follow
+            self._led[topic] = _partitions(self.client, topic, deadline)
+        return self._led[topic]
 
     def read_last(self, topic: str, partition: int, count: int) -> list[tuple[int, bytes | None, bytes | None, int]]:
         """The last `count` records of one partition (fewer when it holds fewer), oldest first."""
         if not 1 <= count <= BATCH_MAX * 100:
             raise ValueError(f"count must be 1..{BATCH_MAX * 100}")
         deadline = time.monotonic() + self.timeout_s
-        _partitions(self.client, topic, deadline, partition)
+        if partition not in self._partitions(topic, deadline):
+            raise ValueError(f"{topic} has no partition {partition}")
         low, high = self.client.consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic()))
         return list(_consume_range(self.client, topic, partition, max(low, high - count), high))
