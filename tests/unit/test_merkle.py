@@ -199,3 +199,21 @@ def test_the_common_root_of_many_proofs_is_the_root_only_when_every_proof_reache
     items = [(_h(b"\x00" + b"forged"), 0, merkle.inclusion_proof(0, 10, forged.node)),
              (_h(b"\x00" + leaves[1]), 1, merkle.inclusion_proof(1, 10, forged.node))]
     assert merkle.common_root(items, 10) == merkle.tree_root(10, forged.node) != merkle.tree_root(10, tree.node)
+
+
+def test_audit_paths_of_many_leaves_are_their_inclusion_proofs():
+    """The worker's walk (audit_paths) gives, for every leaf of trees of every shape, the RFC's audit path:
+    the CT reference paths, and inclusion_proof's (whose roots the CT vectors pin) for the rest."""
+    tree = Tree(CT_LEAVES)
+    for (index, size), path in CT_PATHS.items():
+        assert [p.hex() for p in merkle.audit_paths([index], size, tree.node)[0]] == path
+    leaves = [bytes([i % 251, i // 251]) for i in range(600)]
+    tree = Tree(leaves)
+    for size in [*range(1, 70), 127, 128, 129, 255, 256, 257, 511, 512, 513, 600]:
+        wanted = list(range(size)) if size < 70 else list(range(0, size, 7)) + [size - 1]
+        paths = merkle.audit_paths(wanted, size, tree.node)
+        assert paths == [merkle.inclusion_proof(m, size, tree.node) for m in wanted], size
+        root = merkle.tree_root(size, tree.node)
+        assert all(merkle.root_from_proof(_h(b"\x00" + leaves[m]), m, size, p) == root for m, p in zip(wanted, paths))
+    with pytest.raises(merkle.ProofError):
+        merkle.audit_paths([3, 5], 5, tree.node)
