@@ -216,7 +216,10 @@ class Session:
             raise ValueError(f"{topic} has no partition {partition}")
         low, high = self.client.consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic()))
-        return list(_consume_range(self.client, topic, partition, max(low, high - count), high))
+        try:
+            return list(_consume_range(self.client, topic, partition, max(low, high - count), high))
+        finally:  # no fetches at the partition's end while the session waits for its next question
+            self.client.consumer.unassign()
 
 
 def _consume_range(client: _Client, topic: str, partition: int, start: int, end: int,
