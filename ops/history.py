@@ -24,6 +24,7 @@ first tree_size records), and folds the chain itself.
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -108,15 +109,15 @@ def _named(entry: dict) -> str:
     return f"the record at offset {entry.get('offset')} (event {event.get('event_id')})"
 
 
-def _checked_shape(answer: dict, subject_id: str, partition: int) -> tuple[list, dict, list]:
+def _checked_shape(answer: dict, subject_id: str) -> tuple[list, dict, list]:
     history, tree, proofs = answer.get("history"), answer.get("tree"), answer.get("proofs")
     if not isinstance(history, list) or not isinstance(proofs, list) or len(history) != len(proofs):
         raise HistoryMismatch("the worker's answer has no history with one proof per entry")
     if len(history) > PROOFS_MAX:
         raise HistoryMismatch(f"the worker served more than {PROOFS_MAX} entries")
-    if not isinstance(tree, dict) or tree.get("partition") != partition or not isinstance(tree.get("size"), int) \
-            or not isinstance(tree.get("root"), str):
-        raise HistoryMismatch(f"the worker's tree is not one of partition {partition}: {str(tree)[:200]}")
+    if not isinstance(tree, dict) or not isinstance(tree.get("partition"), int) \
+            or not isinstance(tree.get("size"), int) or not isinstance(tree.get("root"), str):
+        raise HistoryMismatch(f"the worker's tree is not one of a partition: {str(tree)[:200]}")
     previous = -1
     for entry in history:
         event = entry.get("event") if isinstance(entry, dict) else None
@@ -139,15 +140,14 @@ def _check_chain(history: list[dict]) -> None:
 
 
 def _proof_items(history: list[dict], proofs: list, subject_id: str, size: int) -> tuple[list, list[int]]:
-    """([(leaf hash, leaf index, path, position)], positions to read from the log)."""
+    """([(leaf hash, leaf index, path (its hashes concatenated), position)], positions to read from the log)."""
     key, items, unproved = subject_id.encode(), [], []
     for position, (entry, proof) in enumerate(zip(history, proofs)):
         if proof is None:
             unproved.append(position)
             continue
         try:
-            hashes = bytes.fromhex(proof["proof"])
-            path = [hashes[at:at + merkle.HASH_BYTES] for at in range(0, len(hashes), merkle.HASH_BYTES)]
+            path = bytes.fromhex(proof["proof"])  # the hashes concatenated: climbed in place
             index = proof["leaf_index"]
             value = encode_event(entry["event"])
         except (TypeError, KeyError, ValueError, CodecError) as error:
@@ -194,26 +194,36 @@ def _check_from_log(bootstrap, subject_id: str, partition: int, history: list[di
         if problems or event != entry["event"]:
             raise HistoryMismatch(f"{_named(entry)}: the event served is not the one the log holds there")
         item = by_position.get(position)
-        if item is not None and not merkle.proof_holds(
-                merkle.record_leaf_hash(offset, key, value), item[1], size, item[2], root):
+        if item is not None and merkle.first_failing(
+                [(merkle.record_leaf_hash(offset, key, value), item[1], item[2])], size, root) is not None:
             raise HistoryMismatch(f"{_named(entry)}: its proof does not reach the published root "
                                   f"{root.hex()[:16]}… of {size} records")
 
 
-def verify_proved(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, subject_id: str, partition: int,
-                  answer: dict, newest: list[dict] | None = None) -> list[dict]:
+Located = Callable[[], tuple[int, list[dict] | None]]  # () -> (the subject's partition, its newest digests)
+
+
+def verify_proved(bootstrap: KafkaAccess | str, reader: ledger_reader.Session, subject_id: str, answer: dict,
+                  located: Located) -> list[dict]:
     """The history entries of the worker's proved answer, once every check above holds; else HistoryMismatch.
-    `reader`: a session on `bootstrap` (credit.digests is read with it); `newest`: the partition's newest
-    digests if already read (partition_and_digests)."""
-    history, tree, proofs = _checked_shape(answer, subject_id, partition)
-    digest = published_tree(reader, partition, tree["size"], newest)
-    if digest is None or digest["tree_root"] != tree["root"]:
-        raise HistoryMismatch(f"the worker proves against a root of partition {partition} ({tree['size']} records, "
-                              f"{tree['root'][:16]}…) that credit.digests does not hold")
+    `reader`: a session on `bootstrap` (credit.digests is read with it); `located()`: the subject's partition
+    and its newest digests (partition_and_digests, or None to read them here), asked for only once the
+    answer's shape, chain and proofs are checked: what needs no root is done while they are read."""
+    history, tree, proofs = _checked_shape(answer, subject_id)
     _check_chain(history)
-    size, root = tree["size"], bytes.fromhex(digest["tree_root"])
+    size = tree["size"]
     items, unproved = _proof_items(history, proofs, subject_id, size)
-    failing = _failing_positions(items, size, root)
+    climbed = merkle.common_root([(leaf, index, path) for leaf, index, path, _ in items], size)
+    partition, newest = located()
+    if tree["partition"] != partition:
+        raise HistoryMismatch(f"the worker's tree is not one of partition {partition}: {str(tree)[:200]}")
+    digest = published_tree(reader, partition, size, newest)
+    if digest is None or digest["tree_root"] != tree["root"]:
+        raise HistoryMismatch(f"the worker proves against a root of partition {partition} ({size} records, "
+                              f"{tree['root'][:16]}…) that credit.digests does not hold")
+    root = bytes.fromhex(digest["tree_root"])
+    # every path reaches one root, the published one: each holds, as first_failing would find; else that names them
+    failing = [] if not items or climbed == root else _failing_positions(items, size, root)
     if failing or unproved:
         _check_from_log(bootstrap, subject_id, partition, history, items, sorted(failing + unproved), size, root)
     return [{"offset": e["offset"], "chain_hash": e["chain_hash"], "event": e["event"]} for e in history]
@@ -269,12 +279,12 @@ def reconstruct(bootstrap: KafkaAccess | str, web_url: str | None, subject_id: s
         if web_url is None:
             partition, answer = partition_of(subject_id, reader.partition_count(topics.EVENTS)), None
         else:
-            with ThreadPoolExecutor(1) as pool:  # the digests are read while the worker answers
+            with ThreadPoolExecutor(1) as pool:  # the digests are read while the worker answers and is checked
                 ahead = pool.submit(partition_and_digests, reader, subject_id)
                 answer = proved_history(web_url, subject_id, token)
-                partition, newest = ahead.result()
-        if answer is not None and answer.get("tree") is not None:
-            return verify_proved(bootstrap, reader, subject_id, partition, answer, newest), "proofs"
+                if answer is not None and answer.get("tree") is not None:
+                    return verify_proved(bootstrap, reader, subject_id, answer, ahead.result), "proofs"
+                partition = ahead.result()[0]
         why = ("asked for (--scan)" if web_url is None
                else "the worker is unreachable, or refused without an auditor's token" if answer is None
                else "the worker has published no Merkle root of the partition yet")

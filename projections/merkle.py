@@ -128,6 +128,50 @@ def inclusion_proof(leaf_index: int, tree_size: int, node: Node, memo: dict | No
     return path
 
 
+def audit_paths(leaf_indices, tree_size: int, node: Node) -> list[list[bytes]]:
+    """inclusion_proof(m, tree_size, node) for each m of `leaf_indices`, with less work for many leaves of one
+    tree: the path is walked as root_from_proof climbs it (a left sibling is a complete subtree; a right one
+    is one too, or the tree's last node of its level, made once), and a sibling that several paths share
+    (the upper levels) is looked up once."""
+    _check_size(tree_size)
+    last = _last_nodes(tree_size, node)
+    shared: dict[int, bytes] = {}
+    paths = []
+    for m in leaf_indices:
+        if not isinstance(m, int) or not 0 <= m < tree_size:
+            raise ProofError(f"leaf {m} is not in a tree of {tree_size} leaves")
+        fn, sn, level, path = m, tree_size - 1, 0, []
+        while sn:
+            sibling = fn - 1 if fn & 1 else fn + 1 if fn < sn else -1
+            if sibling >= 0:  # else the level's last node, alone: it is its parent (RFC 6962's uneven split)
+                key = sibling << 6 | level  # a level is < 64
+                found = shared.get(key)
+                if found is None:
+                    found = shared[key] = last[level] if sibling == sn else node(level, sibling)
+                path.append(found)
+            fn, sn, level = fn >> 1, sn >> 1, level + 1
+        paths.append(path)
+    return paths
+
+
+def _last_nodes(tree_size: int, node: Node) -> list[bytes]:
+    """The hash of the last node of each level of the tree of `tree_size` leaves (level 0 up to its root):
+    stored when complete, else made of its children (the left complete, the right the level below's last,
+    or that last alone when it has no sibling)."""
+    last: list[bytes] = []
+    level = 0
+    while tree_size and (level == 0 or (tree_size - 1) >> (level - 1)):
+        sn = (tree_size - 1) >> level
+        if (sn + 1) << level <= tree_size:
+            last.append(node(level, sn))
+        elif 2 * sn == (tree_size - 1) >> (level - 1):
+            last.append(last[level - 1])
+        else:
+            last.append(node_hash(node(level - 1, 2 * sn), last[level - 1]))
+        level += 1
+    return last
+
+
 def root_from_proof(leaf: bytes, leaf_index: int, tree_size: int, proof: list[bytes]) -> bytes:
     """The root an inclusion proof of leaf hash `leaf` at `leaf_index` reaches (RFC 9162 2.1.3.2);
     ProofError when the proof cannot belong to that leaf in a tree of that size (wrong length, bad hash)."""
@@ -164,50 +208,83 @@ def proof_length(leaf_index: int, tree_size: int) -> int:
     _check_size(tree_size)
     if not 0 <= leaf_index < tree_size:
         raise ProofError(f"leaf {leaf_index} is not in a tree of {tree_size} leaves")
-    fn, sn, length = leaf_index, tree_size - 1, 0
-    while sn:
-        if fn & 1 or fn != sn:
-            length += 1
-        fn, sn = fn >> 1, sn >> 1
-    return length
+    # Climbing, a level adds a hash unless the leaf's node is its level's last and a left one. Below the
+    # level where the leaf's and the last leaf's nodes meet, every level adds one; from there on the two
+    # are one node, which adds one where it is a right child: where the leaf index has a 1 bit.
+    apart = (leaf_index ^ (tree_size - 1)).bit_length()
+    return apart + (leaf_index >> apart).bit_count()
 
 
 def first_failing(proofs, tree_size: int, root: bytes) -> int | None:
     """The position of the first (leaf hash, leaf index, audit path) of `proofs` that does not reach
-    `root` in a tree of `tree_size` leaves, None when every one does.
+    `root` in a tree of `tree_size` leaves, None when every one does (a path: its hashes, leaf side first,
+    as a list or concatenated in one bytes).
 
     The same as root_from_proof(...) == root for each, with less hashing for many leaves of one tree:
     a climb that reaches a node an earlier proof reached and proved (a node is named by its level and
     position) stops there, holding when its hash there is the same and the rest of its path is the
     earlier proof's rest. So a path is accepted only whole and exactly as the one-by-one check would."""
-    known: dict[tuple[int, int], tuple[bytes, list[bytes], int]] = {}  # node -> (hash, the proof, its step)
+    return _climbed(proofs, tree_size, root)[0]
+
+
+def common_root(proofs, tree_size: int) -> bytes | None:
+    """The root that every (leaf hash, leaf index, audit path) of `proofs` reaches in a tree of `tree_size`
+    leaves, None when one is malformed or they do not all reach the same one (or there are none).
+
+    What the first proof reaches, and every later one reaches it as first_failing checks: so when it is
+    the published root, first_failing(proofs, tree_size, root) is None, and the climb needed no root
+    to start (an auditor climbs while it still reads the root)."""
+    failing, root = _climbed(proofs, tree_size, None)
+    return root if failing is None else None
+
+
+def _climbed(proofs, tree_size: int, root: bytes | None) -> tuple[int | None, bytes | None]:
+    """(first_failing's answer, the root): `root` None takes the first proof's top as the root. A path is
+    a list of hashes or their concatenation (bytes), read in place."""
+    sha256 = hashlib.sha256
+    known: dict[int, tuple[bytes, bytes, int]] = {}  # node (index << 6 | level) -> (hash, its path, where the rest is)
     for position, (leaf, leaf_index, proof) in enumerate(proofs):
+        path = _joined(proof)
         try:
-            if len(proof) != proof_length(leaf_index, tree_size) or any(len(p) != HASH_BYTES for p in proof):
-                return position
+            if path is None or len(path) != HASH_BYTES * proof_length(leaf_index, tree_size):
+                return position, root
         except ProofError:
-            return position
+            return position, root
         fn, sn, level, current, reached, held = leaf_index, tree_size - 1, 0, leaf, [], None
-        for step, sibling in enumerate(proof):
+        for at in range(0, len(path), HASH_BYTES):
+            rest = at + HASH_BYTES
             if fn & 1 or fn == sn:
-                current = node_hash(sibling, current)
+                current = sha256(b"\x01" + path[at:rest] + current).digest()
                 while not fn & 1 and fn != 0:
                     fn, sn, level = fn >> 1, sn >> 1, level + 1
             else:
-                current = node_hash(current, sibling)
+                current = sha256(b"\x01" + current + path[at:rest]).digest()
             fn, sn, level = fn >> 1, sn >> 1, level + 1
-            seen = known.get((level, fn))
+            node = fn << 6 | level  # a level is < 64
+            seen = known.get(node)
             if seen is not None:
-                seen_hash, seen_proof, seen_step = seen
-                held = seen_hash == current and proof[step + 1:] == seen_proof[seen_step + 1:]
+                seen_hash, seen_path, seen_rest = seen
+                held = seen_hash == current and path[rest:] == seen_path[seen_rest:]
                 break
-            reached.append(((level, fn), (current, proof, step)))
+            reached.append((node, (current, path, rest)))
         if held is None:
+            if root is None:
+                root = current
             held = current == root
         if not held:
-            return position
+            return position, root
         known.update(reached)
-    return None
+    return None, root
+
+
+def _joined(proof) -> bytes | None:
+    """A path as the concatenation of its hashes; None when a hash of a list is not HASH_BYTES of bytes."""
+    if isinstance(proof, bytes):
+        return proof
+    try:
+        return None if any(map(HASH_BYTES.__ne__, map(len, proof))) else b"".join(proof)
+    except TypeError:
+        return None
 
 
 class RootBuilder:

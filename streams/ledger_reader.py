@@ -36,6 +36,14 @@ READ_THROUGH_MAX = 256
 # What one fetch asks for: the broker answers at least the batch holding the offset (KIP-74), so a
 # seek's fetch is that batch and little more; a run read through fetches again as it goes.
 FETCH_BYTES = 64 * 1024
+# librdkafka's first backoff before a connection to a broker (100 ms by default) also holds back, for
+# half of it, the connection to the broker the bootstrap's metadata names: a fresh client's first answer
+# took ~64 ms (p50, loopback, SASL/SCRAM) with the default, ~22-29 ms with 10 ms. Later backoffs still
+# double up to librdkafka's reconnect.backoff.max.ms (10 s), so a broker away is not hammered.
+RECONNECT_BACKOFF_MS = 10
+# How long the broker holds a fetch that finds nothing new (500 ms by default): a client that read to a
+# partition's end and is moved to read again (`Session`) waits that long for the held fetch first.
+SESSION_FETCH_WAIT_MS = 10
 _COORDINATOR_NOT_READY = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
                           KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
 # what a client reports that no retry would mend: raised at once instead of polling on
@@ -87,6 +95,7 @@ def _consumer(kafka: KafkaAccess | str, **overrides) -> Consumer:
            "auto.offset.reset": "earliest",
            "fetch.max.bytes": 64 * 1024 * 1024,
            "check.crcs": True,  # a batch altered on the broker's disk or the wire raises, never decodes
+           "reconnect.backoff.ms": RECONNECT_BACKOFF_MS,
            **overrides}))
 
 
@@ -175,12 +184,13 @@ def read_range(kafka: KafkaAccess | str, topic: str, partition: int, start: int,
 
 
 class Session:
-    """Several questions on one client, which costs a connection and a login once (a fresh client each
-    question costs ~15-100 ms here): `history` asks for the partitions of two topics and the newest
-    digests so. A context manager; blocking, as everything here."""
+    """Several questions on one client, which costs its connections and logins once (a fresh client logs
+    in twice, to the bootstrap and to the broker it names, ~25-35 ms to its first answer here): `history`
+    asks for the partitions of two topics and the newest digests so. A context manager; blocking."""
 
     def __init__(self, kafka: KafkaAccess | str, timeout_s: float = 10.0):
-        self.client, self.timeout_s = _Client(kafka), timeout_s
+        self.client, self.timeout_s = _Client(kafka, **{"fetch.wait.max.ms": SESSION_FETCH_WAIT_MS}), timeout_s
+        self._led: dict[str, dict] = {}  # topic -> its partitions, once each was led: one metadata request a topic
 
     def __enter__(self) -> Session:
         return self
@@ -190,17 +200,26 @@ class Session:
 
     def partition_count(self, topic: str) -> int:
         """How many partitions `topic` has (waiting, as `leaders`, until each is led)."""
-        return len(_partitions(self.client, topic, time.monotonic() + self.timeout_s))
+        return len(self._partitions(topic, time.monotonic() + self.timeout_s))
+
+    def _partitions(self, topic: str, deadline: float) -> dict:
+        if topic not in self._led:  # a leader that moves later is librdkafka's to follow
+            self._led[topic] = _partitions(self.client, topic, deadline)
+        return self._led[topic]
 
     def read_last(self, topic: str, partition: int, count: int) -> list[tuple[int, bytes | None, bytes | None, int]]:
         """The last `count` records of one partition (fewer when it holds fewer), oldest first."""
         if not 1 <= count <= BATCH_MAX * 100:
             raise ValueError(f"count must be 1..{BATCH_MAX * 100}")
         deadline = time.monotonic() + self.timeout_s
-        _partitions(self.client, topic, deadline, partition)
+        if partition not in self._partitions(topic, deadline):
+            raise ValueError(f"{topic} has no partition {partition}")
         low, high = self.client.consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic()))
-        return list(_consume_range(self.client, topic, partition, max(low, high - count), high))
+        try:
+            return list(_consume_range(self.client, topic, partition, max(low, high - count), high))
+        finally:  # no fetches at the partition's end while the session waits for its next question
+            self.client.consumer.unassign()
 
 
 def _consume_range(client: _Client, topic: str, partition: int, start: int, end: int,

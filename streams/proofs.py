@@ -70,13 +70,19 @@ class PartitionTree:
     def nodes(self) -> Callable[[int, int], bytes]:
         """A node(level, index) lookup over the stored tree, its tiles read once per lookup function."""
         tiles: dict[tuple[int, int], bytes] = {}
+        # level -> (its tile level, how far its index shifts to its tile's, its first slot): _tile_of, unrolled
+        shapes = [(level // TILE_LEVELS, TILE_LEVELS - level % TILE_LEVELS,
+                   2 * TILE_WIDTH - (2 << (TILE_LEVELS - level % TILE_LEVELS)))
+                  for level in range(merkle.PROOF_HASHES_MAX + 1)]
 
         def node(level: int, index: int) -> bytes:
-            where, slot = _tile_of(level, index)
+            tile_level, shift, first_slot = shapes[level]
+            where = (tile_level, index >> shift)
             tile = tiles.get(where)
             if tile is None:
                 tile = tiles[where] = self.store.tree_get(self._tile_key(*where)) or b""
-            found = tile[slot * HASH_BYTES:(slot + 1) * HASH_BYTES]
+            at = (first_slot + index - (where[1] << shift)) * HASH_BYTES
+            found = tile[at:at + HASH_BYTES]
             if len(found) != HASH_BYTES or found == _NO_NODE:
                 raise TreeError(f"partition {self.partition}: no node ({level}, {index}) in the tree")
             return found
@@ -173,16 +179,13 @@ def history_proofs(tree: PartitionTree, offsets: list[int]) -> dict:
     published = tree.published()
     if published is None:
         return {"tree": None, "proofs": [None] * len(offsets)}
-    size, node, memo = published["size"], tree.nodes(), {}
-    proofs = []
-    for offset in offsets:
-        index = tree.leaf_index(offset)
-        if index is None or index >= size:
-            proofs.append(None)
-            continue
-        try:
-            path = merkle.inclusion_proof(index, size, node, memo)
-        except ProofError as error:  # a leaf the published size does not hold: never, but named if so
-            raise TreeError(f"partition {tree.partition}: {error}") from error
-        proofs.append({"leaf_index": index, "proof": b"".join(path).hex()})
+    size = published["size"]
+    indices = [tree.leaf_index(offset) for offset in offsets]
+    proved = [index for index in indices if index is not None and index < size]
+    try:
+        paths = iter(merkle.audit_paths(proved, size, tree.nodes()))
+    except ProofError as error:  # a published size the tree does not hold: never, but named if so
+        raise TreeError(f"partition {tree.partition}: {error}") from error
+    proofs = [None if index is None or index >= size else {"leaf_index": index, "proof": b"".join(next(paths)).hex()}
+              for index in indices]
     return {"tree": {"partition": tree.partition, **published}, "proofs": proofs}

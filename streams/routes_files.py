@@ -38,7 +38,8 @@ async def file_view(worker: Worker, principal, state: dict, endpoint: str) -> di
 async def proved_history(worker: Worker, subject_id: str, history: list[dict]) -> dict:
     """The history with each entry's inclusion proof in its partition's Merkle tree as last published on
     credit.digests (streams/proofs.py): {"subject_id", "history", "tree", "proofs"}, a proof None for an
-    entry folded after that tree. Off the loop: a 1,000-entry history reads ~5,000 nodes."""
+    entry folded after that tree. Off the loop: a 1,000-entry history of a 2,500,000-record partition
+    reads ~1,040 tiles of 16 KB and ~13,000 nodes from them (~20 ms of CPU)."""
     partition = partition_of(subject_id, worker.settings.partitions)
     tree = PartitionTree(worker.store, partition)
     proved = await asyncio.get_running_loop().run_in_executor(

@@ -162,3 +162,58 @@ def test_a_root_builder_gives_every_root_of_a_growing_tree():
     for n, data in enumerate(many, start=1):
         builder.add(_h(b"\x00" + data))
         assert builder.root() == merkle.tree_root(n, tree.node)
+
+
+def test_the_common_root_of_many_proofs_is_the_root_only_when_every_proof_reaches_it():
+    """common_root climbs before the root is known (an auditor still reading credit.digests): it must give
+    the published root only when first_failing would find no proof failing, and nothing otherwise."""
+    leaves = [bytes([i, 3]) for i in range(90)]
+    tree = Tree(leaves)
+    assert merkle.common_root([], 5) is None
+    for size in (1, 2, 5, 64, 90):
+        root = merkle.tree_root(size, tree.node)  # CT's test vectors pin tree_root; this is its own check
+        items = [(_h(b"\x00" + leaves[i]), i, merkle.inclusion_proof(i, size, tree.node)) for i in range(0, size, 2)]
+        assert merkle.common_root(items, size) == root
+        assert merkle.common_root(items[-1:], size) == root
+        assert len(items) < 2 or merkle.common_root(items[1:], size) == root
+        for bad in range(len(items)):  # one changed leaf, path hash, or length anywhere: not the root
+            leaf, index, proof = items[bad]
+            changes = [(_h(b"\x00" + leaves[index] + b"?"), index, proof), (leaf, index, proof + [leaf])]
+            if proof:
+                changes += [(leaf, index, [_h(b"y")] + proof[1:]), (leaf, index, proof[:-1] + [_h(b"y")]),
+                            (leaf, index, proof[:-1])]
+            if len(proof) >= 2:  # hashes of the wrong size, whose bytes add up to a whole path
+                changes.append((leaf, index, [proof[0] + proof[1][:1], proof[1][1:], *proof[2:]]))
+            for change in changes:
+                changed = items[:bad] + [change] + items[bad + 1:]
+                assert merkle.common_root(changed, size) != root
+                assert merkle.first_failing(changed, size, root) is not None
+                if isinstance(change[2], list) and len(set(map(len, change[2]))) < 2:  # a path as one bytes too
+                    joined = [(lf, ix, b"".join(path)) for lf, ix, path in changed]
+                    assert merkle.common_root(joined, size) != root
+                    assert merkle.first_failing(joined, size, root) == bad
+        joined = [(lf, ix, b"".join(path)) for lf, ix, path in items]
+        assert merkle.common_root(joined, size) == root and merkle.first_failing(joined, size, root) is None
+    # a forger's tree whose every proof agrees gives its own root: that root is not the published one
+    forged = Tree([b"forged"] + leaves[1:10])
+    items = [(_h(b"\x00" + b"forged"), 0, merkle.inclusion_proof(0, 10, forged.node)),
+             (_h(b"\x00" + leaves[1]), 1, merkle.inclusion_proof(1, 10, forged.node))]
+    assert merkle.common_root(items, 10) == merkle.tree_root(10, forged.node) != merkle.tree_root(10, tree.node)
+
+
+def test_audit_paths_of_many_leaves_are_their_inclusion_proofs():
+    """The worker's walk (audit_paths) gives, for every leaf of trees of every shape, the RFC's audit path:
+    the CT reference paths, and inclusion_proof's (whose roots the CT vectors pin) for the rest."""
+    tree = Tree(CT_LEAVES)
+    for (index, size), path in CT_PATHS.items():
+        assert [p.hex() for p in merkle.audit_paths([index], size, tree.node)[0]] == path
+    leaves = [bytes([i % 251, i // 251]) for i in range(600)]
+    tree = Tree(leaves)
+    for size in [*range(1, 70), 127, 128, 129, 255, 256, 257, 511, 512, 513, 600]:
+        wanted = list(range(size)) if size < 70 else list(range(0, size, 7)) + [size - 1]
+        paths = merkle.audit_paths(wanted, size, tree.node)
+        assert paths == [merkle.inclusion_proof(m, size, tree.node) for m in wanted], size
+        root = merkle.tree_root(size, tree.node)
+        assert all(merkle.root_from_proof(_h(b"\x00" + leaves[m]), m, size, p) == root for m, p in zip(wanted, paths))
+    with pytest.raises(merkle.ProofError):
+        merkle.audit_paths([3, 5], 5, tree.node)
