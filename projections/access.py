@@ -25,12 +25,16 @@ credit office's real-name check (实名核验). Any other file is absent to it (
 it sees whole, as a supervisor does (every classification: it is about itself), with its grade and
 reasons, its pending deadlines and the access log of its file (GET /subjects/{id}/access-log). It may
 publish exactly the events a subject files itself, SELF_FILED_TYPES (ObjectionFiled 异议, RepairRequested
-信用修复, QueryAuthorized 授权查询), and only on its own file, with the source naming itself:
-source.authority_code is its own USCC (publish_problems: subject_event_type, subject_own_file,
-subject_source, all 403). The fold holds the same rule for what reaches it (projections/records.py:
-an event whose source is its own subject may file these three types, and no other act on a record:
-not_record_authority, not_credit_office on credit.rejected). A natural person has no USCC to name as
-its source: its self-service reads, and files through the credit office's counter as before.
+信用修复, QueryAuthorized 授权查询), and only on its own file (subject.id its own; never an ID number in
+its place), with the source naming itself: source.authority_code is its own subject id
+(publish_problems: subject_event_type, subject_own_file, subject_source, all 403). For an organisation
+that is its USCC; for a natural person its pseudonym, with source.authority_name 本人 (SELF_SOURCE_NAME,
+so that no name stands in a source) and no source.system, so the record says the person filed it
+itself, not a department. The fold holds the same rules for what reaches it: an event whose source is
+its own subject may file these three types, and no other act on a record (projections/records.py:
+not_record_authority, not_credit_office on credit.rejected); a source that is a pseudonym is valid
+only on that person's own filing (rule self_source, in projections/validate.py and in the fold), so
+no department can write as a person, and a person writes nothing else and on no other file.
 
 "In force" (still in publicity) is one rule for every reader: the record's status beneath a
 pending objection is none of the ended ones (REPAIRED, PUBLICITY_ENDED, REVOKED, RETRACTED,
@@ -65,7 +69,7 @@ from projections.personal_data import is_resident_id, masked
 from projections.catalogue import MEASURE_FEEDBACK_TYPES
 from projections.policy import DEFAULT_POLICY, Policy, implemented_measures
 from projections.scopes import Scope, in_scope
-from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
+from projections.pseudonym import PSEUDONYM_PREFIX, is_pseudonym
 from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED,
                                  SELF_FILED_TYPES, SUPERSEDED, TERM_ENDED, base_status)
 from projections.validate import Problem
@@ -264,6 +268,9 @@ def _self_filing_problems(principal: Principal, event) -> list[Problem]:
         shown = _shown(kind) if isinstance(kind, str) else "none" if kind is None else f"a {type(kind).__name__}"
         return [Problem("type", "subject_event_type", f"a subject files only {', '.join(SELF_FILED_TYPES)} on its own "
                                                       f"file, not {shown}")]
+    if "id_number" in subject or "pii" in subject:  # validation would put the number's pseudonym in its place
+        return [Problem("subject.id_number" if "id_number" in subject else "subject.pii", "subject_own_file",
+                        "a subject names its own file by subject.id only, never by an ID number")]
     if subject.get("id") != principal.subject_id:
         return [Problem("subject.id", "subject_own_file", f"subject {principal.name} may file only on its own file, "
                                                           f"{principal.subject_id}")]
@@ -279,10 +286,7 @@ def is_subject_id(value) -> bool:
     """Whether `value` names a file a subject principal may be bound to: a USCC, or a pseudonym (np-<hex>)."""
     if not isinstance(value, str) or len(value) > SUBJECT_ID_CHARS_MAX:
         return False
-    if value.startswith(PSEUDONYM_PREFIX):
-        digits = value[len(PSEUDONYM_PREFIX):]
-        return len(digits) == PSEUDONYM_HEX_CHARS and all(c in "0123456789abcdef" for c in digits)
-    return not uscc_problems(value)
+    return is_pseudonym(value) if value.startswith(PSEUDONYM_PREFIX) else not uscc_problems(value)
 
 
 def forbidden(problems: list[Problem]) -> bool:

@@ -384,6 +384,13 @@ _TYPES = (
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}
 SYSTEM_TYPES = frozenset(t.name for t in _TYPES if t.system)
 PERSONAL_INFO_ERASED = "PersonalInfoErased"  # written by the worker for `credit-ledger erase`
+# What a subject files itself (issue 31 part 5): an event of these types whose source.authority_code is
+# its own subject's id is the subject's own act on its own file (projections/access.py: the edge lets a
+# subject principal publish these only). Every other act on a record stays its authority's.
+SELF_FILED_TYPES = ("ObjectionFiled", "RepairRequested", "QueryAuthorized")
+# source.authority_name of a natural person's own filing (its source.authority_code is its pseudonym):
+# fixed, so that no person's name ever stands in a source (projections/validate.py, rule self_source).
+SELF_SOURCE_NAME = "本人"
 # Each type's name on the credit report and the dashboard.
 EVENT_TYPES_ZH = {
     "SubjectRegistered": "主体登记", "SubjectDeregistered": "主体注销", "DecisionRegistered": "决定登记",

@@ -12,6 +12,13 @@ import hmac
 PSEUDONYM_PREFIX = "np-"
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: collisions are out of reach for any population
 MIN_PSEUDONYM_KEY_BYTES = 16
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def is_pseudonym(value) -> bool:
+    """Whether `value` has the form of a natural person's subject id: np- and 32 lower-case hex digits."""
+    return (isinstance(value, str) and len(value) == len(PSEUDONYM_PREFIX) + PSEUDONYM_HEX_CHARS
+            and value.startswith(PSEUDONYM_PREFIX) and _HEX_DIGITS.issuperset(value[len(PSEUDONYM_PREFIX):]))
 
 
 def pseudonym(id_number: str, key: bytes) -> str:

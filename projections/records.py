@@ -30,7 +30,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from projections.canonical import SHANGHAI
-from projections.catalogue import SYSTEM_TYPES
+from projections.catalogue import SELF_FILED_TYPES, SYSTEM_TYPES
+from projections.pseudonym import PSEUDONYM_PREFIX
 from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, breach_period, implemented_measures,
                                 list_term_until, nothing_to_fulfil, red_list_blockers, repairable_from)
 from projections.measures import DEFAULT_MEASURES, MEASURES
@@ -60,10 +61,6 @@ HISTORY_PER_RECORD_MAX = 32  # newest kept; the ledger itself keeps everything
 # ABNORMAL_OPERATION entry to SERIOUS_DISHONESTY (projections/deadlines.py).
 # and, beside a record that blocks it, the end of a RED_LIST entry (a ListExited, issue 29 R3).
 TIMER_TYPES = SYSTEM_TYPES | {"ListEntered", "ListExited"}
-# What a subject files itself (issue 31 part 5): an event of these types whose source.authority_code is
-# its own subject's id is the subject's own act on its own file (projections/access.py: the edge lets a
-# subject principal publish these only). Every other act on a record stays its authority's.
-SELF_FILED_TYPES = ("ObjectionFiled", "RepairRequested", "QueryAuthorized")
 NEW_BUSINESS_TYPES = frozenset(("SubjectRegistered", "PermitGranted", "CommitmentMade", "RatingAssigned",
                                 "QueryAuthorized"))
 
@@ -83,6 +80,8 @@ RULES: dict[str, str] = {
     "event_id_conflict": "the event id was taken by an applied event of other content (the same id with the same "
                          "content is a duplicate, ignored); the timers' events have ids of their own, apart",
     "erasure_natural_person": "PersonalInfoErased is about a natural person: only they have personal information sealed",
+    "self_source": "an event whose source is a natural person (source.authority_code a pseudonym, np-...) that is "
+                   "not one of SELF_FILED_TYPES on that person's own file: a person acts only as itself, on itself",
     "system_source": "a system type not written by the ledger's timers (source.system), or an event claiming the "
                      "timers' source that is of a type they never write",
     # who may act (DESIGN "Who may act on a record")
@@ -374,12 +373,17 @@ def _at(draft: Draft, event: dict, record_id: str, kinds: tuple[str, ...]) -> st
 
 def _source_problems(event: dict) -> list[Problem]:
     """System types come from the ledger's timers only, and the timers write nothing else but the
-    escalation of an ABNORMAL_OPERATION entry (a ListEntered)."""
+    escalation of an ABNORMAL_OPERATION entry (a ListEntered). A natural person (its pseudonym as the
+    source) files only SELF_FILED_TYPES on its own file (self_source)."""
     by_timers = event["source"].get("system") == TIMER_SYSTEM
     if event["type"] in SYSTEM_TYPES and not by_timers:
         return [problem("source.system", "system_source", f"{event['type']} is written only by the ledger's timers")]
     if by_timers and event["type"] not in TIMER_TYPES:
         return [problem("source.system", "system_source", f"the timers never write {event['type']}")]
+    actor = event["source"]["authority_code"]
+    if actor.startswith(PSEUDONYM_PREFIX) and (actor != event["subject"]["id"] or event["type"] not in SELF_FILED_TYPES):
+        return [problem("source.authority_code", "self_source", f"a natural person files only "
+                                                                f"{', '.join(SELF_FILED_TYPES)}, on its own file")]
     return []
 
 

@@ -23,7 +23,8 @@ from projections.canonical import SHANGHAI, canonical_bytes, instant_text
 from projections import personal_data
 from projections.ids import resident_id_problems, uscc_problems
 from projections.measures import MEASURES
-from projections.pseudonym import MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_PREFIX, pseudonym
+from projections.pseudonym import (MIN_PSEUDONYM_KEY_BYTES, PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX, is_pseudonym,
+                                   pseudonym)
 from projections.subject_kinds import kind_problem
 
 ENVELOPE_KEYS = frozenset(
@@ -88,6 +89,9 @@ EDGE_RULES: dict[str, str] = {
     "text": "must be non-empty text",
     "enum": "not one of the allowed values",
     "uscc": "not a valid unified social credit code (GB 32100-2015)",
+    "self_source": "a source naming a natural person (source.authority_code a pseudonym, np- and 32 lower-case hex "
+                   "digits) is that person's own filing: one of SELF_FILED_TYPES, on its own file (subject.id the "
+                   "same pseudonym), source.authority_name 本人 (SELF_SOURCE_NAME, never a name) and no source.system",
     "kind_contradicts_code": "subject.kind contradicts the kind of subject the USCC's registration category "
                              "(positions 1-2) admits under the Civil Code, e.g. a 事业单位 (1-2) or a 农民专业合作社 "
                              "(9-3) sent as OTHER_ORGANIZATION (projections/subject_kinds.py); judged of a "
@@ -180,6 +184,8 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
 
     subject = _check_subject(raw.get("subject"), ctx, add)
     source = _check_source(raw.get("source"), add)
+    if source is not None:
+        _check_self_source(event_type, subject, source, add)
     if source is not None and source.get("system") == TIMER_SYSTEM and not ctx.allow_system:
         add("source.system", "system_source",
             f"{TIMER_SYSTEM!r} is the ledger's timers; a publisher names a system of its own")
@@ -391,7 +397,7 @@ def _check_source(source, add) -> dict | None:
         add("source.authority_code", "required", "missing: the authority's unified social credit code")
     elif len(code) > cat.SHORT_CHARS_MAX:
         add("source.authority_code", "max_length", f"{len(code)} characters, the limit is {cat.SHORT_CHARS_MAX}")
-    else:
+    elif not code.startswith(PSEUDONYM_PREFIX):  # a pseudonym: a person's own filing (_check_self_source)
         for message in _uscc_messages(code):
             add("source.authority_code", "uscc", message)
     result = {"authority_code": code}
@@ -404,6 +410,27 @@ def _check_source(source, add) -> dict | None:
         _short_text(value, f"source.{key}", add)
         result[key] = value
     return result
+
+
+def _check_self_source(event_type, subject: dict | None, source: dict, add) -> None:
+    """A natural person files as itself (issue 31 part 5): its pseudonym as source.authority_code, only
+    SELF_FILED_TYPES, only on its own file, under the fixed name 本人 and no system (rule self_source)."""
+    code = source["authority_code"]
+    if not isinstance(code, str) or not code.startswith(PSEUDONYM_PREFIX):
+        return  # an authority's USCC (checked in _check_source)
+    if not is_pseudonym(code):
+        add("source.authority_code", "self_source",
+            f"a natural person is named by {PSEUDONYM_PREFIX} and {PSEUDONYM_HEX_CHARS} lower-case hex digits")
+    elif subject is not None and subject["id"] != code:
+        add("source.authority_code", "self_source",
+            "a natural person files only on its own file: source.authority_code must be subject.id")
+    if event_type not in cat.SELF_FILED_TYPES:
+        add("type", "self_source", f"a natural person files only {', '.join(cat.SELF_FILED_TYPES)} itself")
+    if source.get("authority_name") != cat.SELF_SOURCE_NAME:
+        add("source.authority_name", "self_source",
+            f"a natural person's own filing is named {cat.SELF_SOURCE_NAME}, never by the person's name")
+    if source.get("system") is not None:
+        add("source.system", "self_source", "a natural person's own filing names no system")
 
 
 def _check_date(value, field: str, required: bool, add, bounds: cat.Bounds = cat.DATE_BOUNDS) -> date | None:

@@ -266,6 +266,15 @@ def test_rule_not_credit_office_a_publisher_never_grants_itself_a_query():
                 "source.authority_code", rule="not_credit_office")
 
 
+def test_rule_self_source_a_person_acts_only_as_itself_on_its_own_file():
+    """A natural person's pseudonym as the source (its own filing, issue 31 part 5) on an organisation's file."""
+    person = {"authority_code": "np-" + "0123456789abcdef" * 2, "authority_name": "本人"}
+    state = given(ev.penalty_imposed("P-1"))
+    rejected_by(state, {**ev.objection_filed("O-1"), "source": person}, "source.authority_code", rule="self_source")
+    rejected_by(state, {**ev.penalty_imposed("P-2"), "source": person}, "source.authority_code", rule="self_source")
+    applied(state, ev.objection_filed("O-1"))  # from the issuing authority
+
+
 def test_rule_grant_to_self_not_even_the_credit_office():
     rejected_by(given(), ev.query_authorized("Q-1", grantee=CREDIT_OFFICE), "payload.grantee", rule="grant_to_self")
 

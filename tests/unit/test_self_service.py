@@ -3,19 +3,25 @@ file whole and files its own objections, repair requests and grants, and nothing
 at the edge (publish_problems, 403) and in the fold (not_record_authority, not_credit_office)."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections import access
 from projections.access import SUBJECT, Principal, forbidden, known_state, publish_problems, view_file
+from projections.catalogue import SELF_SOURCE_NAME
 from projections.fold import APPLIED, REJECTED, credit_file, fold
 from projections.ids import make_uscc
 from projections.policy import DEFAULT_POLICY
+from projections.pseudonym import pseudonym
 from projections.quotas import SELF_SERVICE_LIMITS
 from projections.records import SELF_FILED_TYPES
+from projections.validate import EdgeContext, validate_event
 from streams.principals import PrincipalsError, parse_principals
 from tests.unit import events as ev
+from tests.unit.events import CREDIT_OFFICE_SOURCE
 from tests.unit.test_access import TODAY, penalty
 
 OTHER_COMPANY = make_uscc("410105", 2)
@@ -178,3 +184,129 @@ def test_a_subject_acts_on_no_record_by_any_other_type():
     mine = given_file(penalty("P-INT", "INTERNAL"))
     _, outcome = fold_one(mine, my_event("PenaltyRevoked", {"record_id": "P-INT", "reason": "本人认为不应处罚"}))
     assert outcome.kind == REJECTED and "not_record_authority" in {p.rule for p in outcome.reasons}
+
+
+# --- a natural person files as itself (its pseudonym, 本人) -------------------------------------------------
+PERSON_ID_NUMBER = ev.person()["id_number"]
+OTHER_ID_NUMBER = ev.person(ev.make_resident_id("410105", date(1990, 7, 1), 11))["id_number"]
+PERSON, OTHER_PERSON = (pseudonym(number, ev.KEY) for number in (PERSON_ID_NUMBER, OTHER_ID_NUMBER))
+PERSON_ME = Principal("dev-subject-person", SUBJECT, subject_id=PERSON)
+PERSON_SOURCE = {"authority_code": PERSON, "authority_name": SELF_SOURCE_NAME}
+
+
+def person_raw(type_: str, payload: dict, subject_id: str = PERSON, source: dict = PERSON_SOURCE, **envelope) -> dict:
+    """A natural person's filing as it sends it: its file named by its pseudonym, no name, no ID number."""
+    return {"type": type_, "subject": {"id": subject_id, "kind": "NATURAL_PERSON"}, "source": source,
+            "occurred_on": ev.DAY, "payload": payload, **envelope}
+
+
+def person_file(*events: dict) -> dict:
+    """A natural person's file: events a department published with its name and ID number, as the log holds them."""
+    return given_file(*events, subject={"id": PERSON, "kind": "NATURAL_PERSON"})
+
+
+def validated(raw: dict) -> tuple[dict | None, list]:
+    return validate_event(raw, EdgeContext(now=ev.NOW, pseudonym_key=ev.KEY))
+
+
+@pytest.mark.parametrize("type_, payload", [("ObjectionFiled", OBJECTION), ("RepairRequested", REPAIR),
+                                            ("QueryAuthorized", GRANT)])
+def test_a_person_files_its_three_types_on_its_own_file_as_itself(type_, payload):
+    raw = person_raw(type_, payload)
+    assert publish_problems(PERSON_ME, raw) == []
+    event, problems = validated(raw)
+    assert problems == [] and event["subject"] == {"id": PERSON, "kind": "NATURAL_PERSON"}
+    assert event["source"] == {"authority_code": PERSON, "authority_name": "本人"}  # who filed: the person
+
+
+@pytest.mark.parametrize("change, field, rule", [
+    ({"subject": {"id": OTHER_PERSON, "kind": "NATURAL_PERSON"}}, "subject.id", "subject_own_file"),
+    ({"source": {"authority_code": OTHER_PERSON, "authority_name": "本人"}}, "source.authority_code", "subject_source"),
+    ({"source": {"authority_code": ev.AUTHORITY, "authority_name": "市监局"}}, "source.authority_code",
+     "subject_source"),
+    ({"type": "PenaltyImposed"}, "type", "subject_event_type"),
+    # its own id beside another's ID number: validation would file it on the other's file
+    ({"subject": {"id": PERSON, "kind": "NATURAL_PERSON", "id_number": OTHER_ID_NUMBER}}, "subject.id_number",
+     "subject_own_file"),
+    ({"subject": {"kind": "NATURAL_PERSON", "name": "张三", "id_number": PERSON_ID_NUMBER}}, "subject.id_number",
+     "subject_own_file"),
+])
+def test_a_person_files_nothing_else_and_on_no_other_file(change, field, rule):
+    problems = publish_problems(PERSON_ME, {**person_raw("ObjectionFiled", OBJECTION), **change})
+    assert [(p.field, p.rule) for p in problems] == [(field, rule)] and forbidden(problems)
+    assert not any(OTHER_ID_NUMBER[-4:] in p.message or PERSON_ID_NUMBER[-4:] in p.message for p in problems)
+
+
+def test_neither_a_department_nor_an_organisation_may_file_as_a_person():
+    as_person = person_raw("ObjectionFiled", OBJECTION)
+    department = publish_problems(Principal("amr-cases", "publisher", ev.AUTHORITY), as_person)
+    assert [p.rule for p in department] == ["publisher_authority"]
+    assert [p.rule for p in publish_problems(ME, as_person)] == ["subject_own_file"]
+    assert [p.rule for p in publish_problems(PERSON_ME, {**as_person, "subject": {
+        "id": ev.COMPANY, "kind": "LEGAL_PERSON"}})] == ["subject_own_file"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"type": "PenaltyImposed", "payload": ev.penalty_payload()}, "type"),  # a person imposes nothing
+    ({"subject": {"id": OTHER_PERSON, "kind": "NATURAL_PERSON"}}, "source.authority_code"),  # on another's file
+    ({"subject": {"id": ev.COMPANY, "kind": "LEGAL_PERSON"}}, "source.authority_code"),  # on an organisation's
+    ({"source": {**PERSON_SOURCE, "authority_name": "张三"}}, "source.authority_name"),  # a name in the source
+    ({"source": {**PERSON_SOURCE, "system": "我的系统"}}, "source.system"),
+    ({"source": {**PERSON_SOURCE, "authority_code": "np-XYZ"}}, "source.authority_code"),  # no pseudonym's form
+    ({"source": {**PERSON_SOURCE, "authority_code": PERSON.upper().replace("NP-", "np-")}}, "source.authority_code"),
+])
+def test_validation_takes_a_persons_source_only_on_its_own_filing(change, field):
+    """What an admin (who may publish as anyone) or a forged record in the log sends: the same rule, self_source."""
+    _, problems = validated({**person_raw("ObjectionFiled", OBJECTION), **change})
+    assert (field, "self_source") in {(p.field, p.rule) for p in problems}, problems
+    assert all("张三" not in p.message and "张三" not in p.field for p in problems)
+
+
+def test_a_source_that_is_neither_a_uscc_nor_a_pseudonym_is_still_refused():
+    _, problems = validated(person_raw("ObjectionFiled", OBJECTION, source={"authority_code": "PERSON-1",
+                                                                              "authority_name": "本人"}))
+    assert [(p.field, p.rule) for p in problems] == [("source.authority_code", "uscc")]
+
+
+def person_event(type_: str, payload: dict, **change) -> dict:
+    raw = {**person_raw(type_, payload), **change}
+    return ev.valid(raw["type"], raw["payload"], subject=raw["subject"], source=raw["source"])
+
+
+def test_the_fold_takes_a_persons_own_objection_repair_and_grant_and_says_who_filed():
+    mine = person_file(penalty("P-INT", "INTERNAL"))
+    objected, outcome = fold_one(mine, person_event("ObjectionFiled", OBJECTION))
+    assert outcome.kind == APPLIED, outcome.reasons
+    [(key, objection)] = objected["objections"].items()
+    assert key == ev.key_of("O-1") and objection["source"] == PERSON_SOURCE  # the person, not a department
+    repaired, outcome = fold_one(mine, person_event("RepairRequested", REPAIR))
+    by_authority = fold_one(mine, ev.valid("RepairRequested", REPAIR, subject={"id": PERSON, "kind": "NATURAL_PERSON"}))
+    assert {p.rule for p in outcome.reasons} == {p.rule for p in by_authority[1].reasons}  # judged as the authority's
+    assert "not_record_authority" not in {p.rule for p in outcome.reasons}
+    granted, outcome = fold_one(mine, person_event("QueryAuthorized", GRANT))
+    assert outcome.kind == APPLIED, outcome.reasons
+    assert list(granted["grants"]) == [f"{PERSON}/Q-1"]
+    assert credit_file(granted)["grants"][0]["source"] == PERSON_SOURCE
+
+
+@pytest.mark.parametrize("type_, payload", [
+    ("PenaltyRevoked", {"record_id": "P-INT", "reason": "本人认为不应处罚"}),
+    ("PenaltyImposed", ev.penalty_payload(record_id="P-SELF", decision_no="自拟〔2025〕1号")),
+])
+def test_the_fold_rejects_a_forged_person_source_of_any_other_type(type_, payload):
+    """A record in the log that validation would refuse (written before the rule, or forged): the fold says why."""
+    mine = person_file(penalty("P-INT", "INTERNAL"))
+    forged = {**ev.valid(type_, payload, subject={"id": PERSON, "kind": "NATURAL_PERSON"}), "source": PERSON_SOURCE}
+    new, outcome = fold_one(mine, forged)
+    assert outcome.kind == REJECTED and ("source.authority_code", "self_source") in {
+        (p.field, p.rule) for p in outcome.reasons}, outcome.reasons
+    assert credit_file(new)["records"] == credit_file(mine)["records"]
+
+
+def test_the_fold_rejects_a_persons_filing_on_another_file():
+    theirs = given_file(penalty("P-INT", "INTERNAL"), subject={"id": OTHER_PERSON, "kind": "NATURAL_PERSON"})
+    for type_, payload in (("ObjectionFiled", OBJECTION), ("QueryAuthorized", GRANT)):
+        forged = {**ev.valid(type_, payload, subject={"id": OTHER_PERSON, "kind": "NATURAL_PERSON"},
+                             source=CREDIT_OFFICE_SOURCE), "source": PERSON_SOURCE}
+        _, outcome = fold_one(theirs, forged)
+        assert outcome.kind == REJECTED and "self_source" in {p.rule for p in outcome.reasons}, outcome.reasons
