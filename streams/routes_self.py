@@ -3,9 +3,9 @@
 GET /self is the page of the subject principal asking (projections/access.py, role subject): its own
 credit file as the report shows it (every record in force of every classification, its grade with its
 reasons, its pending deadlines), who read the file and why, and how it files an objection, a repair
-request or a query authorisation (POST /events, as itself). GET /subjects/{id}/access-log answers the
-same access log as JSON, to the subject of that file and to auditors; any other file is absent to a
-subject (404). What a subject may publish is the edge's to decide (publish_problems).
+request or a query authorisation (POST /events, as itself: a natural person as its pseudonym, named 本人).
+GET /subjects/{id}/access-log answers the same access log as JSON, to the subject of that file and to
+auditors; any other file is absent to a subject (404). What a subject may publish is the edge's to decide (publish_problems).
 
 The access log is credit.access-log itself, keyed by reader, not by file: a request reads the last
 ACCESS_LOG_SCAN_MAX records of each partition (in an executor, off the event loop) and keeps the newest
@@ -19,7 +19,9 @@ from html import escape
 
 from projections import access
 from projections.access import SUBJECT
+from projections.catalogue import SELF_SOURCE_NAME
 from projections.canonical import instant_text
+from projections.pseudonym import PSEUDONYM_PREFIX
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_access_record
 from streams.html_pages import HTML_PAGE_HEADERS, prefers_html
@@ -117,6 +119,8 @@ def self_section(subject_id: str, log: dict) -> str:
     table = (f"<table><thead><tr><th>时间</th><th>查询者</th><th>身份</th><th>途径</th><th>非公开记录数</th>"
              f"<th>依据</th></tr></thead><tbody>{rows}</tbody></table>" if rows else "<p>暂无非公开查询记录。</p>")
     code = escape(subject_id)
+    name = (f"，<code>source.authority_name</code> 为「{SELF_SOURCE_NAME}」（不填姓名），不填 <code>source.system</code>"
+            if subject_id.startswith(PSEUDONYM_PREFIX) else "")  # a natural person: its pseudonym, never its name
     return (f'<section><h2>本人档案查询记录</h2><p>下列为查阅本档案非公开信息的记录（最近 {ACCESS_ROWS_ON_PAGE} 条）{note}。'
             f"完整记录：<code>GET /subjects/{code}/access-log</code>。</p>{table}</section>"
             "<section><h2>本人可办理的事项</h2><ul>"
@@ -124,5 +128,5 @@ def self_section(subject_id: str, log: dict) -> str:
             "<li>信用修复申请（RepairRequested）：对已满最短公示期的行政处罚等记录申请修复；</li>"
             "<li>授权查询（QueryAuthorized）：授权金融机构等查询本人的授权类信息。</li></ul>"
             f"<p>以本人令牌向 <code>POST /events</code> 提交，事件的 <code>subject.id</code> 与 "
-            f"<code>source.authority_code</code> 均须为本人代码 <code>{code}</code>；"
+            f"<code>source.authority_code</code> 均须为本人代码 <code>{code}</code>{name}；"
             "不得对他人档案提交，亦不得提交其他类型的事件。</p></section>")

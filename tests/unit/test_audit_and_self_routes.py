@@ -123,3 +123,10 @@ def test_the_pages_access_section_shows_the_newest_reads_escaped_and_says_when_i
     assert "授权查询机构" in whole and "仅检索" not in whole
     partial = self_section(ev.COMPANY, {"reads": [], "complete": False})
     assert "暂无非公开查询记录" in partial and "仅检索" in partial
+
+
+def test_the_page_tells_a_person_to_file_as_itself_under_the_name_benren_and_an_organisation_as_its_code():
+    person = "np-" + "0123456789abcdef" * 2
+    for_person = self_section(person, {"reads": [], "complete": True})
+    assert f"本人代码 <code>{person}</code>，<code>source.authority_name</code> 为「本人」" in for_person
+    assert "authority_name" not in self_section(ev.COMPANY, {"reads": [], "complete": True})
