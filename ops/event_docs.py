@@ -24,7 +24,7 @@ An event is one JSON object (at most {cat.EVENT_BYTES_MAX:,} bytes):
 | `event_id` | a UUID, the idempotency key; left out, one is derived from the event's content |
 | `type` | one of the types below |
 | `subject` | `id` (the unified social credit code), `kind` ({", ".join(cat.SUBJECT_KINDS)}), `name`; a natural person sends `id_number` (居民身份证号) and `name` instead of `id`, and the edge replaces them by a keyed pseudonym |
-| `source` | `authority_code` (the authority's unified social credit code), `authority_name`, `system` (optional) |
+| `source` | `authority_code` (the authority's unified social credit code), `authority_name`, `system` (optional); a subject's own filing ({", ".join(cat.SELF_FILED_TYPES)}) names the subject itself: its USCC, or a natural person's pseudonym with `authority_name` {cat.SELF_SOURCE_NAME} and no `system` |
 | `occurred_on` | the legal date of the fact (valid time), not after today |
 | `recorded_at` | never sent: the ledger's edge stamps it when it accepts the event |
 | `classification` | {", ".join(cat.CLASSIFICATIONS)}; by default the type's own |
