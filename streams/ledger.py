@@ -34,6 +34,8 @@ Record = tuple[int, int, bytes | None, bytes | None]
 REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
 PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines (and grade's basis) the processor remembers (a few MiB)
+HOT_STATES_MAX = 10_000  # decoded states (and grades) kept from the batches written last: ~10-40 MiB
+UNSETTLED_BATCHES_MAX = 2  # batches folded and not yet written to the store (their outputs in flight)
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
 # A test hook, empty unless set: events with these ids raise while their consequences are derived, as
 # an unknown bug would, so that the tests can show a real worker quarantining them and folding on.
@@ -91,23 +93,77 @@ class LedgerProcessor:
         # subject -> (as_of offset, policy version) of the last state this processor graded: an event
         # that leaves what grading reads alone (a permit, a decision registered) needs no regrade
         self._graded: dict[str, tuple[int, str]] = {}
+        # Batches folded but not yet written (`commit`), oldest first: the next batch folds on top of them
+        # while their outputs are acknowledged (streams/worker_fold.py). Their states, grades, offsets and
+        # roots are read from here before the store.
+        self._unsettled: list[Batch] = []
+        # The decoded states and grades of the batches written last (bounded): a subject's next event
+        # needs no store read nor decode. Only `commit` fills it, with what it wrote: it is the store.
+        self._hot_states: dict[str, dict] = {}
+        self._hot_grades: dict[str, dict] = {}
 
     def process(self, records: list[Record]) -> Batch:
+        """Fold `records` on top of the store and of the batches folded and not yet committed."""
+        if len(self._unsettled) >= UNSETTLED_BATCHES_MAX:
+            raise RuntimeError(f"{len(self._unsettled)} batches folded and not committed: commit before the next")
         batch = Batch()
         # the policy in force now, once a batch: a batch is folded within a second
         grading = self.grading_policy() if self.grading_policy else None
         for record in self._with_gaps_filled(records):
             self._one(batch, grading, *record)
         batch.publish_tallies()
+        self._unsettled.append(batch)
         return batch
 
     def commit(self, batch: Batch) -> None:
+        """Write a batch `process` returned, in the order they were folded."""
+        if not self._unsettled or self._unsettled[0] is not batch:
+            raise RuntimeError("batches are committed once each, in the order they were folded")
         self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.index, batch.counters,
                          batch.grades)
+        self._unsettled.pop(0)
+        if len(self._hot_states) + len(batch.states) > HOT_STATES_MAX:
+            self._hot_states.clear()
+            self._hot_grades.clear()
+        self._hot_states.update(batch.states)
+        self._hot_grades.update(batch.grades)
+
+    def forget(self) -> None:
+        """Drop every batch folded and not committed, and the states kept: after an error, the store
+        alone says where the fold stands."""
+        self._unsettled.clear()
+        self._hot_states.clear()
+        self._hot_grades.clear()
+
+    def _state(self, batch: Batch, subject_id: str) -> dict | None:
+        state = batch.states.get(subject_id)
+        if state is None:
+            for earlier in reversed(self._unsettled):
+                if subject_id in earlier.states:
+                    return earlier.states[subject_id]
+            state = self._hot_states.get(subject_id)
+        return state if state is not None else self.store.get(subject_id)
+
+    def _grade(self, batch: Batch, subject_id: str) -> dict | None:
+        grade = batch.grades.get(subject_id)
+        if grade is None:
+            for earlier in reversed(self._unsettled):
+                if subject_id in earlier.grades:
+                    return earlier.grades[subject_id]
+            grade = self._hot_grades.get(subject_id)
+        return grade if grade is not None else self.store.grade(subject_id)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
-        offset = batch.offsets.get(partition)
-        return self.store.applied_offset(partition) if offset is None else offset  # the store read only if needed
+        for folded in (batch, *reversed(self._unsettled)):
+            if partition in folded.offsets:
+                return folded.offsets[partition]
+        return self.store.applied_offset(partition)  # the store read only if needed
+
+    def _log_root(self, batch: Batch, partition: int) -> str:
+        for folded in (batch, *reversed(self._unsettled)):
+            if partition in folded.roots:
+                return folded.roots[partition]
+        return self.store.log_root(partition)
 
     def _with_gaps_filled(self, records: list[Record]) -> Iterator[Record]:
         # A record past the store's next offset (a consumer positioned by anything but the store):
@@ -116,7 +172,7 @@ class LedgerProcessor:
         for record in records:
             partition, offset = record[0], record[1]
             if partition not in expected:
-                expected[partition] = self.store.applied_offset(partition) + 1
+                expected[partition] = self.applied_offset(Batch(), partition) + 1
             if offset > expected[partition] and self.gap_reader is not None:
                 log.warning("partition %d: store at %d, log at %d: re-folding the gap",
                             partition, expected[partition] - 1, offset)
@@ -129,9 +185,9 @@ class LedgerProcessor:
         if offset <= self.applied_offset(batch, partition):
             batch.tally(metrics.REDELIVERED)
             return
+        root = self._log_root(batch, partition)
         batch.offsets[partition] = offset
-        batch.roots[partition] = log_link(batch.roots.get(partition) or self.store.log_root(partition),
-                                          offset, key, value)
+        batch.roots[partition] = log_link(root, offset, key, value)
         try:
             decoded = decode_event(value or b"")
         except CodecError as error:
@@ -139,7 +195,7 @@ class LedgerProcessor:
                          key.decode("utf-8", "replace") if key else None)
             return
         subject_id = _subject_id(decoded)
-        before = (batch.states.get(subject_id) or self.store.get(subject_id)) if subject_id else None
+        before = self._state(batch, subject_id) if subject_id else None
         effects = effects_of(before, decoded, offset, self.policy, grading,
                              pending_memo=self._pending_known.get(subject_id),
                              graded_memo=self._graded.get(subject_id))
@@ -196,7 +252,7 @@ class LedgerProcessor:
         """Store the subject's new grade; a change becomes a GradeChanged to publish."""
         subject_id = regrade.subject_id
         self._remember_graded(subject_id, regrade.basis)
-        stored = None if regrade.ungraded_before else batch.grades.get(subject_id) or self.store.grade(subject_id)
+        stored = None if regrade.ungraded_before else self._grade(batch, subject_id)
         change = regrade.change(stored)
         if change is not None:
             batch.grade_changes.append(change.record)
@@ -213,12 +269,13 @@ class LedgerProcessor:
             batch = Batch()
             for subject_id in ids:
                 try:
-                    self._store_grade(batch, regrade_of(subject_id, self.store.get(subject_id), policy, {
+                    self._store_grade(batch, regrade_of(subject_id, self._state(batch, subject_id), policy, {
                         "cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1}))
                 except Exception:  # noqa: BLE001 - one subject's grade that cannot be computed stops no sweep
                     log.exception("subject %s keeps its grade: regrading under %s raised", subject_id,
                                   policy.version)
             batch.publish_tallies()
+            self._unsettled.append(batch)  # committed by the caller like a folded batch
             yield batch, len(ids)
             after = ids[-1]
 
