@@ -299,6 +299,12 @@ REBUILD_PARALLEL_MIN_RECORDS = 50_000
 REBUILD_PROCESSES_MAX = 16
 
 
+def rebuild_processes(partitions: int, records: int, parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> int:
+    """How many processes `rebuild_from_log` folds `records` of `partitions` partitions with: one a core."""
+    processes = min(os.cpu_count() or 1, partitions, REBUILD_PROCESSES_MAX)
+    return processes if processes >= 2 and records >= parallel_min_records else 1
+
+
 def rebuild_from_log(bootstrap: KafkaAccess | str, until: dict[int, int] | None = None,
                      policy: Policy | PolicyBook = DEFAULT_POLICY,
                      parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> tuple[MemoryStore, int]:
@@ -308,8 +314,9 @@ def rebuild_from_log(bootstrap: KafkaAccess | str, until: dict[int, int] | None 
     Returns the store and the number of records read."""
     ranges = {partition: (low, high if until is None else min(high, until.get(partition, -1) + 1))
               for partition, (low, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items()}
-    processes = min(os.cpu_count() or 1, len(ranges), REBUILD_PROCESSES_MAX)
-    if processes < 2 or sum(max(0, end - low) for low, end in ranges.values()) < parallel_min_records:
+    processes = rebuild_processes(len(ranges), sum(max(0, end - low) for low, end in ranges.values()),
+                                  parallel_min_records)
+    if processes < 2:
         store, records_read = MemoryStore(), 0
         for partition, (low, end) in ranges.items():
             records_read += _rebuild_partition(bootstrap, partition, low, end, policy, store)[1]
