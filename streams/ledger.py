@@ -34,7 +34,7 @@ Record = tuple[int, int, bytes | None, bytes | None]
 REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
 PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines (and grade's basis) the processor remembers (a few MiB)
-HOT_STATES_MAX = 10_000  # decoded states (and grades) kept from the batches written last: ~10-40 MiB
+HOT_STATES_MAX = 4_000  # decoded states (and grades) kept from the batches written last (~10 KiB each in the bench)
 UNSETTLED_BATCHES_MAX = 2  # batches folded and not yet written to the store (their outputs in flight)
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
 # A test hook, empty unless set: events with these ids raise while their consequences are derived, as
@@ -122,11 +122,8 @@ class LedgerProcessor:
         self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.index, batch.counters,
                          batch.grades)
         self._unsettled.pop(0)
-        if len(self._hot_states) + len(batch.states) > HOT_STATES_MAX:
-            self._hot_states.clear()
-            self._hot_grades.clear()
-        self._hot_states.update(batch.states)
-        self._hot_grades.update(batch.grades)
+        _keep_newest(self._hot_states, batch.states)
+        _keep_newest(self._hot_grades, batch.grades)
 
     def forget(self) -> None:
         """Drop every batch folded and not committed, and the states kept: after an error, the store
@@ -284,6 +281,15 @@ class LedgerProcessor:
             batch.tally(metrics.REJECTED, reason.rule)
         batch.rejections.append(Rejection(partition, offset, value or b"", reasons, event_id, subject_id))
 
+
+
+def _keep_newest(kept: dict[str, dict], written: dict[str, dict]) -> None:
+    """`written` into `kept`, each as the newest; the oldest written go once there are HOT_STATES_MAX."""
+    for subject_id, value in written.items():
+        kept.pop(subject_id, None)  # to the end: a dict keeps its keys in the order they came
+        kept[subject_id] = value
+    while len(kept) > HOT_STATES_MAX:
+        del kept[next(iter(kept))]
 
 
 def _subject_id(decoded) -> str | None:
