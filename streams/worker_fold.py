@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 TAKE_MAX = 500  # events folded per store write
 TAKE_WITHIN_S = 0.05  # how long a take with nothing queued waits for a first record
+SETTLE_ON_STOP_S = 5.0  # a stopping worker waits this long at most for the outputs of the batch in flight
 STOP_EXIT_GRACE_S = 10.0  # a worker stopping on an error (stop_worker) exits after this at the latest
 
 
@@ -119,7 +120,22 @@ async def fold_ledger(worker: Worker, stop: Callable[[Worker, Exception], Awaita
     finally:
         if taking is not None:
             taking.cancel()  # its records are not folded: the store, not the take, is the position
+        await _settle_on_stop(worker)
         await ledger_consumer.close()  # leave the group: the others take over at once
+
+
+async def _settle_on_stop(worker: Worker) -> None:
+    """A worker stopping on request writes the batch in flight if its outputs arrive within
+    SETTLE_ON_STOP_S: a restart then publishes them no second time. Otherwise it is folded again."""
+    if worker.unsettled is None:
+        return
+    try:
+        async with worker.writing:
+            await asyncio.wait_for(settle(worker), SETTLE_ON_STOP_S)
+    except BaseException as error:  # noqa: BLE001 - stopping anyway; the store stays a prefix of the log
+        _forget(worker)
+        log.warning("stopping with a folded batch unwritten (%s): it is folded again at the next start",
+                    type(error).__name__)
 
 
 async def _fold_batch(worker: Worker, records: list) -> None:
