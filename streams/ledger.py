@@ -11,6 +11,7 @@ import gc
 import logging
 import multiprocessing
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -99,8 +100,8 @@ class LedgerProcessor:
         self._unsettled: list[Batch] = []
         # The decoded states and grades of the batches written last (bounded): a subject's next event
         # needs no store read nor decode. Only `commit` fills it, with what it wrote: it is the store.
-        self._hot_states: dict[str, dict] = {}
-        self._hot_grades: dict[str, dict] = {}
+        self._hot_states: OrderedDict[str, dict] = OrderedDict()
+        self._hot_grades: OrderedDict[str, dict] = OrderedDict()
 
     def process(self, records: list[Record]) -> Batch:
         """Fold `records` on top of the store and of the batches folded and not yet committed."""
@@ -283,13 +284,14 @@ class LedgerProcessor:
 
 
 
-def _keep_newest(kept: dict[str, dict], written: dict[str, dict]) -> None:
-    """`written` into `kept`, each as the newest; the oldest written go once there are HOT_STATES_MAX."""
+def _keep_newest(kept: OrderedDict[str, dict], written: dict[str, dict]) -> None:
+    """`written` into `kept`, each as the newest; the oldest go once there are HOT_STATES_MAX. An OrderedDict:
+    a plain dict's first key is found by stepping over the keys deleted before it (measured: 2% of a worker)."""
     for subject_id, value in written.items():
-        kept.pop(subject_id, None)  # to the end: a dict keeps its keys in the order they came
         kept[subject_id] = value
+        kept.move_to_end(subject_id)
     while len(kept) > HOT_STATES_MAX:
-        del kept[next(iter(kept))]
+        kept.popitem(last=False)
 
 
 def _subject_id(decoded) -> str | None:
