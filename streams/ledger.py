@@ -2,7 +2,9 @@
 
 `LedgerProcessor.process` takes a batch of raw Kafka records and returns the
 rejections to publish; the caller publishes them and then calls `commit`, so a
-crash in between only repeats work (at-least-once) and never loses a rejection.
+crash in between only repeats work (at-least-once) and never loses a rejection. The next batch may be
+processed before that commit (the worker folds it while the broker acknowledges the outputs): it folds on
+top of the batches not yet committed, which are then committed in the order processed.
 The worker (streams/app.py), `rebuild` and the tests all drive this one class.
 """
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Batch:
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
     grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
     applied: int = 0
+    committed: bool = False  # written to the store (LedgerProcessor.commit): once only
     # (counter, label or None) -> increment: one inc() a series a batch, not one an event (a lock each)
     tallies: dict[tuple[object, str | None], int] = field(default_factory=dict)
 
@@ -117,12 +120,16 @@ class LedgerProcessor:
         return batch
 
     def commit(self, batch: Batch) -> None:
-        """Write a batch `process` returned, in the order they were folded."""
-        if not self._unsettled or self._unsettled[0] is not batch:
+        """Write a batch `process` returned, in the order they were folded; or a sweep's (`regrade_all`),
+        when no folded batch waits (it was graded from the states written)."""
+        folded = bool(self._unsettled) and self._unsettled[0] is batch
+        if batch.committed or (not folded and self._unsettled):
             raise RuntimeError("batches are committed once each, in the order they were folded")
         self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.index, batch.counters,
                          batch.grades)
-        self._unsettled.pop(0)
+        batch.committed = True
+        if folded:
+            self._unsettled.pop(0)
         _keep_newest(self._hot_states, batch.states)
         _keep_newest(self._hot_grades, batch.grades)
 
@@ -273,7 +280,6 @@ class LedgerProcessor:
                     log.exception("subject %s keeps its grade: regrading under %s raised", subject_id,
                                   policy.version)
             batch.publish_tallies()
-            self._unsettled.append(batch)  # committed by the caller like a folded batch
             yield batch, len(ids)
             after = ids[-1]
 

@@ -69,3 +69,17 @@ def test_after_an_error_the_store_alone_says_where_the_fold_stands():
     alone = LedgerProcessor(MemoryStore(), policy=DEFAULT_POLICY)
     alone.commit(alone.process(records))
     assert processor.store.states == alone.store.states
+
+
+def test_a_sweep_is_written_only_once_no_folded_batch_waits():
+    records = demo_log()[:60]
+    processor = LedgerProcessor(MemoryStore(), policy=DEFAULT_POLICY)
+    processor.commit(processor.process(records[:30]))
+    folded_batch = processor.process(records[30:])
+    sweep, _ = next(processor.regrade_all(DEFAULT_POLICY))
+    with pytest.raises(RuntimeError, match="in the order"):
+        processor.commit(sweep)  # the folded batch waiting is written first
+    processor.commit(folded_batch)
+    processor.commit(sweep)
+    with pytest.raises(RuntimeError, match="once each"):
+        processor.commit(sweep)
