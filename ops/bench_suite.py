@@ -63,23 +63,26 @@ class Scale:
     subjects: int  # over which the ledger's events are spread
     events: int  # in the ledger the throughput runs fold
     faust_events: int  # the Faust baselines read this many of them (their rate is steady long before)
-    lag_rate_per_s: int
-    lag_s: float
+    lag_s: float  # the lag run offers half the worker's own backlog fold rate (LAG_SHARE_OF_FOLD) this long
     history_log_events: int
     history_runs: int
     memory_subjects: int  # subjects, each with one pending deadline, in the memory run
     edge_events: int  # new events each edge run publishes (the edge's, the direct produce's)
 
 
-FULL = Scale(subjects=100_000, events=150_000, faust_events=50_000, lag_rate_per_s=2_000, lag_s=30.0,
+FULL = Scale(subjects=100_000, events=150_000, faust_events=50_000, lag_s=30.0,
              history_log_events=10_000_000, history_runs=20, memory_subjects=1_000_000, edge_events=30_000)
-QUICK = Scale(subjects=2_000, events=6_000, faust_events=3_000, lag_rate_per_s=2_000, lag_s=3.0,
+QUICK = Scale(subjects=2_000, events=6_000, faust_events=3_000, lag_s=3.0,
               history_log_events=60_000, history_runs=3, memory_subjects=5_000, edge_events=2_000)
 EDGE_BATCH_LINES = 5_000  # the SDK's default batch
+LAG_SHARE_OF_FOLD = 0.5  # the lag run's offer: this share of what the worker folded alone in the same run
+PARTS = ("all", "throughput")  # `bench throughput`: load, the raw and replay baselines, e2e, lag, rebuild
 
 # name: (goal, "min" or "max") for the table; the issue's goals on the 2-core reference machine
 GOALS = {
     "e2e_events_per_s": (5_000, "min"),
+    "ratio_e2e_vs_replay": (0.5, "min"),
+    "ratio_rebuild_vs_replay_per_process": (0.8, "min"),
     "ratio_e2e_vs_faust": (0.7, "min"),
     "ratio_edge_vs_fold": (1.0, "min"),
     "scaleout_2_workers_ratio": (1.0, "min"),
@@ -215,6 +218,35 @@ def baseline_raw(bootstrap: KafkaAccess, count: int) -> float:
     finally:
         consumer.close()
     return (seen - 1) / (time.perf_counter() - began)
+
+
+def baseline_replay(bootstrap: KafkaAccess, ends: dict[int, int]) -> float:
+    """Events/s of the pure replay (projections.replay.replay, as `replay --from-file`: validate and fold,
+    no I/O) of the ledger's first `ends` ({partition: next offset}) records, read and decoded beforehand
+    (untimed), in one process on one core."""
+    import gc
+
+    from projections.policy import DEFAULT_POLICIES
+    from projections.replay import replay
+    from streams import ledger_reader, topics
+    from streams.codec import CodecError, decode_event
+
+    entries = []
+    for partition, end in sorted(ends.items()):
+        for offset, _, value, _ in ledger_reader.read_range(bootstrap, topics.EVENTS, partition, 0, end):
+            try:
+                entries.append((offset, decode_event(value or b"")))
+            except CodecError:
+                continue  # none in the bench's ledger; the fold's totality is tested elsewhere
+    gc.collect()
+    gc.freeze()  # as ops.config.tune_gc: what came before is not walked again by the collector
+    try:
+        began = time.perf_counter()
+        replay(entries, policy=DEFAULT_POLICIES)
+        seconds = time.perf_counter() - began
+    finally:
+        gc.unfreeze()
+    return len(entries) / seconds
 
 
 def baseline_faust(bootstrap: KafkaAccess, count: int, with_table: bool) -> float:
@@ -513,64 +545,66 @@ class _Measures(dict):
 
 
 # --- the whole bench ---------------------------------------------------------------------------------
-def run_bench(scale: Scale, on_progress=None) -> dict:
+def run_bench(scale: Scale, on_progress=None, what: str = "all") -> dict:
+    """The bench: `what` "all" (every part) or "throughput" (load, the raw and replay baselines, e2e, lag,
+    rebuild: the fold's goals alone, at the same size)."""
     from ops.embedded_kafka import EmbeddedKafka, free_port
-    from projections.policy import DEFAULT_POLICIES
-    from streams import ledger_reader, topics
-    from streams.kafka_access import AUDITOR, WORKER
-    from streams.ledger import rebuild_from_log
     from streams.principals import create_dev_kafka_credentials
     from streams.topics import ensure_topics
 
+    if what not in PARTS:
+        raise ValueError(f"what must be one of {', '.join(PARTS)}, not {what!r}")
     progress = on_progress or (lambda text: None)
     result = _Measures(progress)
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp_name, \
             EmbeddedKafka(Path(tmp_name) / "kafka", port=free_port(), heap_mib=1024,
                           credentials=create_dev_kafka_credentials(tmp_name)).start(timeout_s=120) as broker:
-        tmp = Path(tmp_name)
         ensure_topics(broker.admin_access)
-        # as on the ledger's broker: the worker's principal writes and folds, the auditor's re-folds (rebuild)
-        writer, auditor = broker.access(WORKER), broker.access(AUDITOR)
-        events = mixed_events(scale.subjects)
-        progress(f"writing {scale.events:,} events over {scale.subjects:,} subjects")
-        began = time.perf_counter()
-        load_ledger(writer, events, scale.events)
-        result["load_events_per_s"] = scale.events / (time.perf_counter() - began)
-        ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
+        _on_one_broker(scale, broker, Path(tmp_name), result, progress, what)
+    if what == "all":
+        _history_part(scale, result, progress)
+        result["ratio_e2e_vs_faust"] = result["e2e_events_per_s"] / result["baseline_faust_events_per_s"]
+        result["ratio_e2e_vs_faust_table"] = result["e2e_events_per_s"] / result["baseline_faust_table_events_per_s"]
+        result["ratio_edge_vs_direct"] = result["edge_events_per_s"] / result["edge_direct_events_per_s"]
+        result["ratio_edge_vs_fold"] = result["edge_events_per_s"] / result["e2e_events_per_s"]
+    result["ratio_e2e_vs_raw"] = result["e2e_events_per_s"] / result["baseline_raw_events_per_s"]
+    result["ratio_e2e_vs_replay"] = result["e2e_events_per_s"] / result["baseline_replay_events_per_s"]
+    result["ratio_rebuild_vs_raw"] = result["rebuild_events_per_s"] / result["baseline_raw_events_per_s"]
+    result["ratio_rebuild_vs_replay"] = result["rebuild_events_per_s"] / result["baseline_replay_events_per_s"]
+    result["ratio_rebuild_vs_replay_per_process"] = result["ratio_rebuild_vs_replay"] / result["rebuild_processes"]
+    result.update(events=scale.events, subjects=scale.subjects)
+    return dict(result)
 
-        progress("baselines: a plain consumer, a bare Faust agent, a Faust agent with a Table")
-        result["baseline_raw_events_per_s"] = baseline_raw(writer, scale.events)
+
+def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress, what: str) -> None:
+    from projections.policy import DEFAULT_POLICIES
+    from streams import ledger_reader, topics
+    from streams.kafka_access import AUDITOR, WORKER
+    from streams.ledger import rebuild_from_log, rebuild_processes
+
+    # as on the ledger's broker: the worker's principal writes and folds, the auditor's re-folds (rebuild)
+    writer, auditor = broker.access(WORKER), broker.access(AUDITOR)
+    events = mixed_events(scale.subjects)
+    progress(f"writing {scale.events:,} events over {scale.subjects:,} subjects")
+    began = time.perf_counter()
+    load_ledger(writer, events, scale.events)
+    result["load_events_per_s"] = scale.events / (time.perf_counter() - began)
+    ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
+
+    progress("baselines: a plain consumer, the pure replay" + (", a bare Faust agent, one with a Table"
+                                                                 if what == "all" else ""))
+    result["baseline_raw_events_per_s"] = baseline_raw(writer, scale.events)
+    result["baseline_replay_events_per_s"] = baseline_replay(writer, ends)
+    if what == "all":
         result["baseline_faust_events_per_s"] = baseline_faust(writer, scale.faust_events, False)
         result["baseline_faust_table_events_per_s"] = baseline_faust(writer, scale.faust_events, True)
+    edge_written, lags = _worker_part(scale, writer, tmp, result, progress, events, ends, what)
 
-        progress("e2e: one worker folds the ledger")
-        worker = BenchWorker(writer, tmp / "worker").start()
-        try:
-            result["e2e_events_per_s"] = fold_throughput([worker], ends)
-            result["e2e_worker_rss_mib"] = worker.rss_mib()
-            # A worker that has just caught up fires the deadlines the stories left overdue (thousands,
-            # each a system event it then folds) for some seconds: the lag is measured once that is done.
-            result["lag_settle_s"] = settled_s(writer, worker)
-            progress(f"lag: {scale.lag_rate_per_s:,} events/s offered for {scale.lag_s:.0f} s")
-            lags_ms = offered_lag_ms(writer, worker, events, scale.lag_rate_per_s, scale.lag_s)
-            result["lag_p50_ms"] = _percentile(lags_ms, 0.5)
-            result["lag_p99_ms"] = _percentile(lags_ms, 0.99)
-            result["lag_poll_interval_ms"] = POLL_INTERVAL_S * 1000
-            # the edge and the direct produce, each on new events of the ledger's stories, each while the
-            # worker folds what arrives (the edge runs in the worker's process, beside its fold)
-            progress(f"edge: {scale.edge_events:,} events through POST /events:batch, then produced directly")
-            settled_s(writer, worker)
-            result["edge_events_per_s"] = edge_throughput(worker, list(islice(events, scale.edge_events)))
-            settled_s(writer, worker)
-            result["edge_direct_events_per_s"] = direct_throughput(writer, list(islice(events, scale.edge_events)))
-            edge_written = 2 * scale.edge_events
-        finally:
-            worker.stop()
-
+    ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
+    # what the worker's timers added: deadlines of the stories that fell due as they were folded
+    result["timer_events_written"] = sum(ends.values()) - scale.events - lags - edge_written
+    if what == "all":
         progress("scale-out: two workers fold the same ledger")
-        ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
-        # what the worker's timers added: deadlines of the stories that fell due as they were folded
-        result["timer_events_written"] = sum(ends.values()) - scale.events - len(lags_ms) - edge_written
         pair = [BenchWorker(writer, tmp / f"pair-{n}").start() for n in (1, 2)]
         try:
             two = fold_throughput(pair, ends)
@@ -580,25 +614,62 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
         result["scaleout_2_workers_events_per_s"] = two
         result["scaleout_2_workers_ratio"] = two / result["e2e_events_per_s"]
 
-        progress("rebuild: the same ledger re-folded with no Faust in the loop")
-        began = time.perf_counter()
-        _, records = rebuild_from_log(auditor, policy=DEFAULT_POLICIES)
-        result["rebuild_events_per_s"] = records / (time.perf_counter() - began)
+    progress("rebuild: the same ledger re-folded with no Faust in the loop")
+    began = time.perf_counter()
+    _, records = rebuild_from_log(auditor, policy=DEFAULT_POLICIES)
+    result["rebuild_events_per_s"] = records / (time.perf_counter() - began)
+    result["rebuild_processes"] = rebuild_processes(len(ends), records)
+    if what == "all":
+        _memory_part(scale, writer, tmp, result, progress)
 
-        progress(f"memory: a worker holding {scale.memory_subjects:,} subjects and pending deadlines")
-        big = tmp / "big"
-        write_big_store(big, writer, scale.memory_subjects)
-        worker = BenchWorker(writer, big).start()
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while worker.applied() is None and time.monotonic() < deadline:
-                time.sleep(0.5)
-            time.sleep(MEMORY_SETTLE_S)  # its timers and dashboard have looked at the store
-            result["timers_pending_1m_rss_mib"] = worker.rss_mib()
-            result["memory_subjects"] = scale.memory_subjects
-        finally:
-            worker.stop()
 
+def _worker_part(scale: Scale, writer, tmp: Path, result: _Measures, progress, events, ends: dict[int, int],
+                 what: str) -> tuple[int, int]:
+    """e2e, lag (and with "all" the edge) on one worker; returns the events the edge wrote and the lag run's."""
+    worker = BenchWorker(writer, tmp / "worker").start()
+    try:
+        result["e2e_events_per_s"] = fold_throughput([worker], ends)
+        result["e2e_worker_rss_mib"] = worker.rss_mib()
+        # A worker that has just caught up fires the deadlines the stories left overdue (thousands,
+        # each a system event it then folds) for some seconds: the lag is measured once that is done.
+        result["lag_settle_s"] = settled_s(writer, worker)
+        rate_per_s = result["lag_rate_per_s"] = max(1, int(result["e2e_events_per_s"] * LAG_SHARE_OF_FOLD))
+        progress(f"lag: {rate_per_s:,} events/s offered for {scale.lag_s:.0f} s")
+        lags_ms = offered_lag_ms(writer, worker, events, rate_per_s, scale.lag_s)
+        result["lag_p50_ms"] = _percentile(lags_ms, 0.5)
+        result["lag_p99_ms"] = _percentile(lags_ms, 0.99)
+        result["lag_poll_interval_ms"] = POLL_INTERVAL_S * 1000
+        if what != "all":
+            return 0, len(lags_ms)
+        # the edge and the direct produce, each on new events of the ledger's stories, each while the
+        # worker folds what arrives (the edge runs in the worker's process, beside its fold)
+        progress(f"edge: {scale.edge_events:,} events through POST /events:batch, then produced directly")
+        settled_s(writer, worker)
+        result["edge_events_per_s"] = edge_throughput(worker, list(islice(events, scale.edge_events)))
+        settled_s(writer, worker)
+        result["edge_direct_events_per_s"] = direct_throughput(writer, list(islice(events, scale.edge_events)))
+        return 2 * scale.edge_events, len(lags_ms)
+    finally:
+        worker.stop()
+
+
+def _memory_part(scale: Scale, writer, tmp: Path, result: _Measures, progress) -> None:
+    progress(f"memory: a worker holding {scale.memory_subjects:,} subjects and pending deadlines")
+    big = tmp / "big"
+    write_big_store(big, writer, scale.memory_subjects)
+    worker = BenchWorker(writer, big).start()
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while worker.applied() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(MEMORY_SETTLE_S)  # its timers and dashboard have looked at the store
+        result["timers_pending_1m_rss_mib"] = worker.rss_mib()
+        result["memory_subjects"] = scale.memory_subjects
+    finally:
+        worker.stop()
+
+
+def _history_part(scale: Scale, result: _Measures, progress) -> None:
     progress(f"history: a 1,000-event subject in a {scale.history_log_events:,}-event ledger")
     history = history_in_child(scale.history_log_events, scale.history_runs)
     result["history_p95_ms"] = history["verified_p95_ms"]  # the verified history: proofs, root, chain
@@ -610,15 +681,6 @@ def run_bench(scale: Scale, on_progress=None) -> dict:
     result["history_read_only_p50_ms"] = history["read_only_p50_ms"]
     result["history_fold_only_ms"] = history["fold_only_ms"]
     result["history_scan_ms"] = history["scan_ms"]
-
-    result["ratio_e2e_vs_raw"] = result["e2e_events_per_s"] / result["baseline_raw_events_per_s"]
-    result["ratio_e2e_vs_faust"] = result["e2e_events_per_s"] / result["baseline_faust_events_per_s"]
-    result["ratio_e2e_vs_faust_table"] = result["e2e_events_per_s"] / result["baseline_faust_table_events_per_s"]
-    result["ratio_rebuild_vs_raw"] = result["rebuild_events_per_s"] / result["baseline_raw_events_per_s"]
-    result["ratio_edge_vs_direct"] = result["edge_events_per_s"] / result["edge_direct_events_per_s"]
-    result["ratio_edge_vs_fold"] = result["edge_events_per_s"] / result["e2e_events_per_s"]
-    result.update(events=scale.events, subjects=scale.subjects)
-    return dict(result)
 
 
 REPLICATION_EVENTS_DEFAULT = 20_000

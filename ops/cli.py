@@ -785,12 +785,12 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     raise typer.Exit(0 if same else 1)
 
 
-BENCHES = ("all", "timers", "history", "replication")
+BENCHES = ("all", "throughput", "timers", "history", "replication")
 
 
 @app.command()
 def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(BENCHES)}"),
-          quick: bool = typer.Option(False, "--quick", help="all: a smaller run (under two minutes)"),
+          quick: bool = typer.Option(False, "--quick", help="all, throughput: a smaller run (under two minutes)"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
           deadlines: int = typer.Option(1_000_000, help="timers: how many pending deadlines to hold"),
           log_events: int = typer.Option(10_000_000, help="history: events in the ledger"),
@@ -812,10 +812,10 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
         raise typer.Exit(2)
     progress = (lambda text: err.print(text, highlight=False))
     try:
-        if what == "all":
+        if what in ("all", "throughput"):
             scale = QUICK if quick else FULL
-            result = run_bench(scale, on_progress=progress)
-            title = (f"credit-ledger bench{' --quick' if quick else ''}: {scale.events:,} events over "
+            result = run_bench(scale, on_progress=progress, what=what)
+            title = (f"credit-ledger bench {what}{' --quick' if quick else ''}: {scale.events:,} events over "
                      f"{scale.subjects:,} subjects, baselines in the same run")
         elif what == "timers":
             result = bench_timers(deadlines)

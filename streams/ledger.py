@@ -2,7 +2,9 @@
 
 `LedgerProcessor.process` takes a batch of raw Kafka records and returns the
 rejections to publish; the caller publishes them and then calls `commit`, so a
-crash in between only repeats work (at-least-once) and never loses a rejection.
+crash in between only repeats work (at-least-once) and never loses a rejection. The next batch may be
+processed before that commit (the worker folds it while the broker acknowledges the outputs): it folds on
+top of the batches not yet committed, which are then committed in the order processed.
 The worker (streams/app.py), `rebuild` and the tests all drive this one class.
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ import gc
 import logging
 import multiprocessing
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +37,8 @@ Record = tuple[int, int, bytes | None, bytes | None]
 REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
 PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines (and grade's basis) the processor remembers (a few MiB)
+HOT_STATES_MAX = 4_000  # decoded states (and grades) kept from the batches written last (~10 KiB each in the bench)
+UNSETTLED_BATCHES_MAX = 2  # batches folded and not yet written to the store (their outputs in flight)
 GapReader = Callable[[int, int, int], Iterable[Record]]  # (partition, start, end) -> records
 # A test hook, empty unless set: events with these ids raise while their consequences are derived, as
 # an unknown bug would, so that the tests can show a real worker quarantining them and folding on.
@@ -62,6 +67,7 @@ class Batch:
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
     grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
     applied: int = 0
+    committed: bool = False  # written to the store (LedgerProcessor.commit): once only
     # (counter, label or None) -> increment: one inc() a series a batch, not one an event (a lock each)
     tallies: dict[tuple[object, str | None], int] = field(default_factory=dict)
 
@@ -91,23 +97,78 @@ class LedgerProcessor:
         # subject -> (as_of offset, policy version) of the last state this processor graded: an event
         # that leaves what grading reads alone (a permit, a decision registered) needs no regrade
         self._graded: dict[str, tuple[int, str]] = {}
+        # Batches folded but not yet written (`commit`), oldest first: the next batch folds on top of them
+        # while their outputs are acknowledged (streams/worker_fold.py). Their states, grades, offsets and
+        # roots are read from here before the store.
+        self._unsettled: list[Batch] = []
+        # The decoded states and grades of the batches written last (bounded): a subject's next event
+        # needs no store read nor decode. Only `commit` fills it, with what it wrote: it is the store.
+        self._hot_states: OrderedDict[str, dict] = OrderedDict()
+        self._hot_grades: OrderedDict[str, dict] = OrderedDict()
 
     def process(self, records: list[Record]) -> Batch:
+        """Fold `records` on top of the store and of the batches folded and not yet committed."""
+        if len(self._unsettled) >= UNSETTLED_BATCHES_MAX:
+            raise RuntimeError(f"{len(self._unsettled)} batches folded and not committed: commit before the next")
         batch = Batch()
         # the policy in force now, once a batch: a batch is folded within a second
         grading = self.grading_policy() if self.grading_policy else None
         for record in self._with_gaps_filled(records):
             self._one(batch, grading, *record)
         batch.publish_tallies()
+        self._unsettled.append(batch)
         return batch
 
     def commit(self, batch: Batch) -> None:
+        """Write a batch `process` returned, in the order they were folded; or a sweep's (`regrade_all`),
+        when no folded batch waits (it was graded from the states written)."""
+        folded = bool(self._unsettled) and self._unsettled[0] is batch
+        if batch.committed or (not folded and self._unsettled):
+            raise RuntimeError("batches are committed once each, in the order they were folded")
         self.store.write(batch.states, batch.offsets, batch.history, batch.roots, batch.index, batch.counters,
                          batch.grades)
+        batch.committed = True
+        if folded:
+            self._unsettled.pop(0)
+        _keep_newest(self._hot_states, batch.states)
+        _keep_newest(self._hot_grades, batch.grades)
+
+    def forget(self) -> None:
+        """Drop every batch folded and not committed, and the states kept: after an error, the store
+        alone says where the fold stands."""
+        self._unsettled.clear()
+        self._hot_states.clear()
+        self._hot_grades.clear()
+
+    def _state(self, batch: Batch, subject_id: str) -> dict | None:
+        state = batch.states.get(subject_id)
+        if state is None:
+            for earlier in reversed(self._unsettled):
+                if subject_id in earlier.states:
+                    return earlier.states[subject_id]
+            state = self._hot_states.get(subject_id)
+        return state if state is not None else self.store.get(subject_id)
+
+    def _grade(self, batch: Batch, subject_id: str) -> dict | None:
+        grade = batch.grades.get(subject_id)
+        if grade is None:
+            for earlier in reversed(self._unsettled):
+                if subject_id in earlier.grades:
+                    return earlier.grades[subject_id]
+            grade = self._hot_grades.get(subject_id)
+        return grade if grade is not None else self.store.grade(subject_id)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
-        offset = batch.offsets.get(partition)
-        return self.store.applied_offset(partition) if offset is None else offset  # the store read only if needed
+        for folded in (batch, *reversed(self._unsettled)):
+            if partition in folded.offsets:
+                return folded.offsets[partition]
+        return self.store.applied_offset(partition)  # the store read only if needed
+
+    def _log_root(self, batch: Batch, partition: int) -> str:
+        for folded in (batch, *reversed(self._unsettled)):
+            if partition in folded.roots:
+                return folded.roots[partition]
+        return self.store.log_root(partition)
 
     def _with_gaps_filled(self, records: list[Record]) -> Iterator[Record]:
         # A record past the store's next offset (a consumer positioned by anything but the store):
@@ -116,7 +177,7 @@ class LedgerProcessor:
         for record in records:
             partition, offset = record[0], record[1]
             if partition not in expected:
-                expected[partition] = self.store.applied_offset(partition) + 1
+                expected[partition] = self.applied_offset(Batch(), partition) + 1
             if offset > expected[partition] and self.gap_reader is not None:
                 log.warning("partition %d: store at %d, log at %d: re-folding the gap",
                             partition, expected[partition] - 1, offset)
@@ -129,9 +190,9 @@ class LedgerProcessor:
         if offset <= self.applied_offset(batch, partition):
             batch.tally(metrics.REDELIVERED)
             return
+        root = self._log_root(batch, partition)
         batch.offsets[partition] = offset
-        batch.roots[partition] = log_link(batch.roots.get(partition) or self.store.log_root(partition),
-                                          offset, key, value)
+        batch.roots[partition] = log_link(root, offset, key, value)
         try:
             decoded = decode_event(value or b"")
         except CodecError as error:
@@ -139,7 +200,7 @@ class LedgerProcessor:
                          key.decode("utf-8", "replace") if key else None)
             return
         subject_id = _subject_id(decoded)
-        before = (batch.states.get(subject_id) or self.store.get(subject_id)) if subject_id else None
+        before = self._state(batch, subject_id) if subject_id else None
         effects = effects_of(before, decoded, offset, self.policy, grading,
                              pending_memo=self._pending_known.get(subject_id),
                              graded_memo=self._graded.get(subject_id))
@@ -196,7 +257,7 @@ class LedgerProcessor:
         """Store the subject's new grade; a change becomes a GradeChanged to publish."""
         subject_id = regrade.subject_id
         self._remember_graded(subject_id, regrade.basis)
-        stored = None if regrade.ungraded_before else batch.grades.get(subject_id) or self.store.grade(subject_id)
+        stored = None if regrade.ungraded_before else self._grade(batch, subject_id)
         change = regrade.change(stored)
         if change is not None:
             batch.grade_changes.append(change.record)
@@ -213,7 +274,7 @@ class LedgerProcessor:
             batch = Batch()
             for subject_id in ids:
                 try:
-                    self._store_grade(batch, regrade_of(subject_id, self.store.get(subject_id), policy, {
+                    self._store_grade(batch, regrade_of(subject_id, self._state(batch, subject_id), policy, {
                         "cause": f"policy {policy.version}", "cause_event_id": None, "offset": -1}))
                 except Exception:  # noqa: BLE001 - one subject's grade that cannot be computed stops no sweep
                     log.exception("subject %s keeps its grade: regrading under %s raised", subject_id,
@@ -229,6 +290,16 @@ class LedgerProcessor:
 
 
 
+def _keep_newest(kept: OrderedDict[str, dict], written: dict[str, dict]) -> None:
+    """`written` into `kept`, each as the newest; the oldest go once there are HOT_STATES_MAX. An OrderedDict:
+    a plain dict's first key is found by stepping over the keys deleted before it (measured: 2% of a worker)."""
+    for subject_id, value in written.items():
+        kept[subject_id] = value
+        kept.move_to_end(subject_id)
+    while len(kept) > HOT_STATES_MAX:
+        kept.popitem(last=False)
+
+
 def _subject_id(decoded) -> str | None:
     subject = decoded.get("subject") if isinstance(decoded, dict) else None
     subject_id = subject.get("id") if isinstance(subject, dict) else None
@@ -242,6 +313,12 @@ REBUILD_PARALLEL_MIN_RECORDS = 50_000
 REBUILD_PROCESSES_MAX = 16
 
 
+def rebuild_processes(partitions: int, records: int, parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> int:
+    """How many processes `rebuild_from_log` folds `records` of `partitions` partitions with: one a core."""
+    processes = min(os.cpu_count() or 1, partitions, REBUILD_PROCESSES_MAX)
+    return processes if processes >= 2 and records >= parallel_min_records else 1
+
+
 def rebuild_from_log(bootstrap: KafkaAccess | str, until: dict[int, int] | None = None,
                      policy: Policy | PolicyBook = DEFAULT_POLICY,
                      parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> tuple[MemoryStore, int]:
@@ -251,8 +328,9 @@ def rebuild_from_log(bootstrap: KafkaAccess | str, until: dict[int, int] | None 
     Returns the store and the number of records read."""
     ranges = {partition: (low, high if until is None else min(high, until.get(partition, -1) + 1))
               for partition, (low, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items()}
-    processes = min(os.cpu_count() or 1, len(ranges), REBUILD_PROCESSES_MAX)
-    if processes < 2 or sum(max(0, end - low) for low, end in ranges.values()) < parallel_min_records:
+    processes = rebuild_processes(len(ranges), sum(max(0, end - low) for low, end in ranges.values()),
+                                  parallel_min_records)
+    if processes < 2:
         store, records_read = MemoryStore(), 0
         for partition, (low, end) in ranges.items():
             records_read += _rebuild_partition(bootstrap, partition, low, end, policy, store)[1]

@@ -17,7 +17,7 @@ from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from projections.canonical import GENESIS_HEAD
 from projections.effects import COUNTER_TYPES, Counter, DeadlineCounter, GradeCounter, TimelinessCounter
-from projections.state_versions import upcast
+from projections.state_versions import STATE_VERSION, VERSION_KEY, upcast
 
 _STATE = b"s/"
 _OFFSET = b"o/"
@@ -110,6 +110,32 @@ def _timers_due(items, now: datetime, limit: int) -> list[dict]:
     return due
 
 
+def check_write(states: dict[str, dict], offsets: dict[int, int], applied_offset) -> None:
+    """The store's paired assertions, on write (`checked_state` on read): every state is under its own
+    subject's key, in the current version, and folded no further than the offsets written with it; each
+    partition's offset only moves forward (`applied_offset(partition)`: where the store stands). A failure
+    is a bug of the fold or of its caller, named without the subject's id."""
+    newest = max(offsets.values(), default=None)
+    for subject_id, state in states.items():
+        if state["subject"]["id"] != subject_id:
+            raise AssertionError("store write: a state's subject.id is not the subject it is written for")
+        if state.get(VERSION_KEY) != STATE_VERSION:
+            raise AssertionError(f"store write: a state's {VERSION_KEY} is not {STATE_VERSION}")
+        if newest is not None and state["as_of"]["offset"] > newest:
+            raise AssertionError("store write: a state's as_of.offset is past every offset written with it")
+    for partition, offset in offsets.items():
+        if offset <= applied_offset(partition):
+            raise AssertionError(f"store write: partition {partition}'s offset {offset} does not move forward "
+                                 f"from {applied_offset(partition)}")
+
+
+def checked_state(subject_id: str, state: dict) -> dict:
+    """A state read (upcast) for `subject_id`: the paired assertion of check_write's first."""
+    if state["subject"]["id"] != subject_id:
+        raise AssertionError("store read: a state's subject.id is not the subject it was read for")
+    return state
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or written (a full disk, a failing device). The worker must stop:
     RocksDB refuses every later write after a failed one, and the files it serves would go stale.
@@ -146,7 +172,7 @@ class SubjectStore:
     def get(self, subject_id: str) -> dict | None:
         """The subject's state in the current version (projections/state_versions.py), None if none."""
         raw = self._db.get(_STATE + subject_id.encode())
-        return upcast(orjson.loads(raw)) if raw is not None else None
+        return checked_state(subject_id, upcast(orjson.loads(raw))) if raw is not None else None
 
     def applied_offset(self, partition: int) -> int:
         """The last offset of `partition` folded into the store, -1 if none."""
@@ -238,6 +264,7 @@ class SubjectStore:
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
         """Write states, history entries, timer and list index changes (None deletes), counter deltas,
         grades, bookkeeping and the partition offsets and roots they reach, atomically."""
+        check_write(states, offsets, self.applied_offset)
         batch = WriteBatch(raw_mode=True)
         for name, value in (meta or {}).items():
             batch.put(_META + name.encode(), value.encode())
@@ -367,7 +394,7 @@ class MemoryStore:
 
     def get(self, subject_id: str) -> dict | None:
         state = self.states.get(subject_id)
-        return upcast(state) if state is not None else None
+        return checked_state(subject_id, upcast(state)) if state is not None else None
 
     def applied_offset(self, partition: int) -> int:
         return self.offsets.get(partition, -1)
@@ -385,6 +412,7 @@ class MemoryStore:
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
               index: dict[bytes, bytes | None] | None = None, counters: dict[Counter, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
+        check_write(states, offsets, self.applied_offset)
         self.metas.update(meta or {})
         self.grades.update(grades or {})
         for key, value in (index or {}).items():

@@ -73,6 +73,9 @@ class Worker:
     readiness: Readiness = field(default_factory=Readiness)
     # The fold and the policy sweep both write grades: one at a time, publish then commit.
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the batch the fold folded and sent the outputs of, not yet written (streams/worker_fold.settle):
+    # whoever takes `writing` settles it first
+    unsettled: Any = None
     # GET /stats/disclosure reads and folds the whole log: one at a time, so that memory holds one copy
     stats_reading: asyncio.Lock = field(default_factory=asyncio.Lock)
     stop_error: Exception | None = None  # the error that stopped the worker, if one did

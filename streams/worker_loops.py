@@ -22,7 +22,7 @@ from streams.pii import KeyStoreError
 from streams.store import StoreError
 from streams.timers import TICK_S, Timers
 from streams.worker import Worker
-from streams.worker_fold import publish_outputs, stop_worker
+from streams.worker_fold import publish_outputs, settle, stop_worker
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,14 @@ async def regrade_on_new_policy_once(worker: Worker) -> None:
     total, done = max(1, store.subject_count()), 0
     metrics.REGRADE_PROGRESS.set(0)
     try:
-        for batch, count in processor.regrade_all(policy):
+        chunks = processor.regrade_all(policy)
+        while True:
             async with worker.writing:
+                await settle(worker)  # the fold's batch in flight first: the sweep grades what it wrote
+                chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                batch, count = chunk
                 if batch.grade_changes:
                     await publish_outputs(worker, batch)
                 processor.commit(batch)

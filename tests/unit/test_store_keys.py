@@ -6,6 +6,7 @@ from dataclasses import asdict, fields
 from datetime import datetime
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,16 +74,41 @@ def _keys_and_filtered_keys(store: SubjectStore) -> tuple[int, int]:
     return count("entries"), count("entries for filter")
 
 
+def _state(subject_id: str, n: int) -> dict:
+    """What the store's checks read of a state (streams.store.check_write), and a mark."""
+    return {"subject": {"id": subject_id}, "as_of": {"offset": 0}, "n": n, VERSION_KEY: STATE_VERSION}
+
+
+def test_the_store_checks_what_it_writes_and_reads(tmp_path):
+    for store in (SubjectStore(tmp_path / "store"), MemoryStore()):
+        store.write({"S1": _state("S1", 1)}, {0: 3})
+        with pytest.raises(AssertionError, match="subject.id"):
+            store.write({"S2": _state("S1", 1)}, {0: 4})
+        with pytest.raises(AssertionError, match="as_of.offset"):
+            store.write({"S1": {**_state("S1", 1), "as_of": {"offset": 9}}}, {0: 4})
+        with pytest.raises(AssertionError, match="does not move forward"):
+            store.write({}, {0: 3})
+        store.write({"S1": _state("S1", 2)}, {0: 4, 1: 0})  # nothing of the refused writes was applied
+        assert store.get("S1")["n"] == 2 and store.applied_offsets() == {0: 4, 1: 0}
+        if isinstance(store, SubjectStore):  # a state under another subject's key, as a bug could leave it
+            store._db.put(b"s/S3", orjson.dumps(_state("S1", 3)))
+        else:
+            store.states["S3"] = _state("S1", 3)
+        with pytest.raises(AssertionError, match="read for"):
+            store.get("S3")
+        store.close()
+
+
 def test_a_reopened_store_keeps_its_bloom_filter_and_its_block_cache(tmp_path):
     """rocksdict opens an existing store's column families with its own defaults unless told otherwise:
     every worker restart would fold with an 8 MiB cache and files written without a bloom filter."""
     store = SubjectStore(tmp_path / "store")
-    store.write({"S1": {"n": 1, VERSION_KEY: STATE_VERSION}}, {0: 0})
+    store.write({"S1": _state("S1", 1)}, {0: 0})
     store.close()
     store = SubjectStore(tmp_path / "store")  # as a restarted worker opens it
     try:
         assert int(store._db.property_value("rocksdb.block-cache-capacity")) == BLOCK_CACHE_BYTES
-        store.write({"S2": {"n": 2, VERSION_KEY: STATE_VERSION}}, {0: 1})
+        store.write({"S2": _state("S2", 2)}, {0: 1})
         store._db.flush()  # a table file written after the restart: its keys go into a filter
         keys, filtered = _keys_and_filtered_keys(store)
         assert keys >= 2 and filtered == keys
