@@ -141,22 +141,21 @@ class LedgerProcessor:
         self._hot_grades.clear()
 
     def _state(self, batch: Batch, subject_id: str) -> dict | None:
-        state = batch.states.get(subject_id)
-        if state is None:
-            for earlier in reversed(self._unsettled):
-                if subject_id in earlier.states:
-                    return earlier.states[subject_id]
-            state = self._hot_states.get(subject_id)
-        return state if state is not None else self.store.get(subject_id)
+        return self._newest(batch, "states", subject_id, self._hot_states, self.store.get)
 
     def _grade(self, batch: Batch, subject_id: str) -> dict | None:
-        grade = batch.grades.get(subject_id)
-        if grade is None:
+        return self._newest(batch, "grades", subject_id, self._hot_grades, self.store.grade)
+
+    def _newest(self, batch: Batch, table: str, subject_id: str, hot, stored) -> dict | None:
+        """A subject's newest state or grade (`table`): this batch's, else the newest unwritten batch's, else
+        the cache of recently written ones, else the store's."""
+        value = getattr(batch, table).get(subject_id)
+        if value is None:
             for earlier in reversed(self._unsettled):
-                if subject_id in earlier.grades:
-                    return earlier.grades[subject_id]
-            grade = self._hot_grades.get(subject_id)
-        return grade if grade is not None else self.store.grade(subject_id)
+                if subject_id in getattr(earlier, table):
+                    return getattr(earlier, table)[subject_id]
+            value = hot.get(subject_id)
+        return value if value is not None else stored(subject_id)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:
         for folded in (batch, *reversed(self._unsettled)):
