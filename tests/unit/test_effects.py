@@ -165,6 +165,13 @@ def test_a_policy_sweep_regrades_whatever_graded_before():
     stricter = stricter_from("2025-01-01")
     swept = regrade_of(ev.COMPANY, state, stricter, {"cause": "policy 2025.1", "cause_event_id": None, "offset": -1})
     assert swept.grade == grade(state, stricter) and swept.basis == (state["as_of"]["offset"], "2025.1")
+    # the sweep's regrade: the subject named, graded under the new policy, its cause, a stored grade to read first
+    assert (swept.subject_id, swept.policy, swept.ungraded_before) == (ev.COMPANY, stricter, False)
+    change = swept.change({**swept.grade, "letter": "A", "score": 100, "reasons": []})
+    assert change.record["subject_id"] == ev.COMPANY and change.record["from_letter"] == "A"
+    assert {k: change.record[k] for k in ("cause", "cause_event_id", "offset")} == {
+        "cause": "policy 2025.1", "cause_event_id": None, "offset": -1}
+    assert change.deltas == (GradeDelta("A", -1), GradeDelta(swept.grade["letter"], 1))
 
 
 # --- properties over random logs --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from projections.ids import make_uscc
 from projections.policy import DEFAULT_POLICY, parse_policy
-from projections.stats import COUNTS, UNATTRIBUTED, StatsError, disclosure_stats, period
+from projections.stats import COUNTS, UNATTRIBUTED, StatsError, disclosure_stats, flat_row, period, stats_request
 from tests.unit import events as ev
 
 MARCH = period("2025-03-01", "2025-03-31")
@@ -213,3 +213,44 @@ def test_counts_are_invariant_under_duplicate_delivery_and_reordering_across_sub
         if data.draw(st.integers(0, 4)) == 0:
             merged.append(merged[-1])  # delivered again (at-least-once): the same event at a later offset
     assert disclosure_stats(logged(merged), [], MARCH, REPORT, DEFAULT_POLICY) == expected
+
+
+# --- the request's parameters and the CSV cells (GET /stats/disclosure, `credit-ledger stats`) -----------
+NOW = datetime(2025, 4, 30, 15, 30, tzinfo=SHANGHAI)
+
+
+def test_a_request_without_by_or_as_of_groups_by_authority_at_now():
+    assert stats_request("2025-03-01", "2025-03-31", None, None, NOW) == (MARCH, "authority", NOW)
+    for by in ("authority", "region", "industry"):
+        assert stats_request("2025-03-01", "2025-03-31", by, None, NOW)[1] == by
+
+
+def test_a_request_as_of_a_day_means_that_day_at_midnight_in_shanghai():
+    _, _, moment = stats_request("2025-03-01", "2025-03-31", "region", "2025-04-02", NOW)
+    assert moment == datetime(2025, 4, 2, 0, 0, tzinfo=SHANGHAI)
+    _, _, moment = stats_request("2025-03-01", "2025-03-31", None, "2025-04-02T01:00:00+00:00", NOW)
+    assert moment.isoformat() == "2025-04-02T01:00:00+00:00"
+
+
+def test_a_request_with_a_bad_grouping_names_by_and_the_choices():
+    with pytest.raises(StatsError) as raised:
+        stats_request("2025-03-01", "2025-03-31", "city", None, NOW)
+    assert raised.value.as_dict() == {"field": "by", "rule": "stats", "message": "one of authority, region, industry"}
+    assert str(raised.value) == "by: one of authority, region, industry"
+
+
+def test_a_request_with_a_bad_period_or_instant_names_the_parameter():
+    with pytest.raises(StatsError) as raised:
+        stats_request("2025-03-31", "2025-03-01", None, None, NOW)
+    assert raised.value.as_dict() == {"field": "to", "rule": "stats", "message": "2025-03-01 is before from 2025-03-31"}
+    with pytest.raises(ValueError, match="as_of"):
+        stats_request("2025-03-01", "2025-03-31", None, "yesterday", NOW)
+
+
+def test_a_row_as_csv_cells():
+    row = {"authority_code": "X", "authority_name": None, "matters": ["PERMIT", "PENALTY"], "registered": True,
+           "gap": False, "reported": 0, "silent_matters": [], "rejected_by_rule": {"format": 2, "range": 1}}
+    assert flat_row(row) == {"authority_code": "X", "authority_name": "", "matters": "PERMIT;PENALTY",
+                             "registered": "true", "gap": "false", "reported": 0, "silent_matters": "",
+                             "rejected_by_rule": "format=2;range=1"}
+    assert flat_row({"rejected_by_rule": {}, "matters": ["LIST"]}) == {"rejected_by_rule": "", "matters": "LIST"}
