@@ -238,3 +238,23 @@ def test_a_subject_s_region_is_a_valid_code_s_division_and_never_a_natural_perso
     assert subject_region({"id": FUTIAN, "kind": "NATURAL_PERSON"}) is None  # whatever its id looks like
     assert subject_region({"id": "91440304ABCDEFGHIJ", "kind": "LEGAL_PERSON"}) is None  # no valid code
     assert subject_region({"id": None, "kind": "LEGAL_PERSON"}) is None
+
+
+def test_each_broken_rule_of_a_scope_is_named_in_words():
+    assert scope_problems({"city": "x"}) == [
+        ("", "an object of one or more of authority_codes, region_prefix, industry_sections; nothing else")]
+    assert scope_problems({"authority_codes": [], "region_prefix": "4", "industry_sections": ["Z"]}) == [
+        ("authority_codes", "a list of 1 to 200 distinct unified social credit codes"),
+        ("region_prefix", "2 to 6 digits of a GB/T 2260 division code, from its province (e.g. 44, 4403, 440305)"),
+        ("industry_sections", "a list of distinct GB/T 4754 section letters A to T")]
+    assert scope_problems({"authority_codes": [AUTHORITY, "bad", 7]}) == [
+        ("authority_codes[1]", "not a unified social credit code"), ("authority_codes[2]", "not a unified social credit code")]
+    assert scope_problems({"authority_codes": None}) == [
+        ("", "name at least one of authority_codes, region_prefix, industry_sections")]
+
+
+def test_a_scope_at_its_bounds_is_a_scope():
+    codes = [make_uscc("410100", n, "1", "1") for n in range(1, 201)]
+    assert len(set(codes)) == 200 and scope_problems({"authority_codes": codes}) == []
+    assert scope_problems({"authority_codes": [*codes, make_uscc("410100", 201, "1", "1")]})[0][0] == "authority_codes"
+    assert scope_problems({"industry_sections": list(INDUSTRY_SECTIONS)}) == []
