@@ -356,3 +356,29 @@ def test_a_report_instant_without_its_offset_is_refused_by_name():
     with pytest.raises(StatsError) as raised:
         disclosure_stats([], [], MARCH, datetime(2025, 4, 30), DEFAULT_POLICY)
     assert raised.value.as_dict() == {"field": "as_of", "rule": "stats", "message": "an instant with its offset"}
+
+
+def test_a_rejection_s_day_is_shanghai_s_and_one_of_an_event_not_given_is_unattributed():
+    log = [ev.subject_registered()]
+    rejections = [{**rejection(0, "date"), "rejected_at": "2025-02-28T17:00:00+00:00"},  # 03-01 01:00 in Shanghai
+                  {**rejection(0, "date"), "rejected_at": "2025-03-31T16:00:00+00:00"},  # 04-01 00:00: April's
+                  rejection(99, "range"),  # the events given end at offset 0
+                  {"topic": "edge", "rejected_at": "2025-03-14T09:00:00+08:00"}]  # no reasons at all
+    result = disclosure_stats(logged(log), rejections, MARCH, REPORT, DEFAULT_POLICY)
+    assert (row_of(result)["rejected"], row_of(result)["rejected_by_rule"]) == (1, {"date": 1})
+    unattributed = row_of(result, UNATTRIBUTED)
+    assert (unattributed["rejected"], unattributed["rejected_by_rule"]) == (2, {"range": 1})
+    assert [row["authority_code"] for row in result["rows"]].count(None) == 0
+
+
+def test_a_registered_decision_reports_its_matter():
+    log = [ev.subject_registered(on="2025-03-03"), ev.decision_registered(ev.decision_no("X-9", "PERMIT"), "PERMIT",
+                                                                          on="2025-03-04")]
+    row = row_of(disclosure_stats(logged(log), [], MARCH, REPORT, DEFAULT_POLICY))
+    assert row["reported"] == 2 and "PERMIT" not in row["silent_matters"] and "PENALTY" in row["silent_matters"]
+
+
+def test_a_request_s_bad_instant_is_named_as_of():
+    with pytest.raises(ValueError) as raised:
+        stats_request("2025-03-01", "2025-03-31", None, "yesterday", NOW)
+    assert raised.value.as_dict()["field"] == "as_of"
