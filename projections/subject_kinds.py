@@ -134,11 +134,3 @@ def wire_kind_for(subject_id: str, name: str | None = None) -> str:
 def derived(subject: dict) -> dict:
     """What the credit file, the report and the lists show of a subject's kind: its register and Civil Code kind."""
     return {"category": category(subject), "civil_code_kind": civil_code_kind(subject)}
-
-
-def labels_zh(subject: dict) -> dict:
-    """The subject's kinds as the report, the lists and the dashboard show them."""
-    kind = civil_code_kind(subject)
-    register = category(subject)
-    return {"category": register, "category_zh": CATEGORY_LABELS_ZH[register],
-            "civil_code_kind": kind, "civil_code_kind_zh": CIVIL_CODE_LABELS_ZH.get(kind)}

@@ -211,3 +211,24 @@ def test_the_snapshot_stays_small_with_100000_subjects(tmp_path):
         store.close()
     assert sizes[SUBJECTS] <= SNAPSHOT_BYTES_MAX
     assert sizes[SUBJECTS] - sizes[1_000] < 0.1 * sizes[1_000]  # only the digits of the counts grow
+
+
+def test_what_the_dashboard_watches_for_read_off_each_kind_of_event():
+    from projections.watch import Blacklisted, DeadlineMissed, ListingEnded, watched
+
+    def event(event_type: str, **payload) -> dict:
+        return {"type": event_type, "payload": payload, "source": {"authority_code": "A-1"}}
+    assert watched(event("ListEntered", entry_id="L-1", list_kind="ABNORMAL_OPERATION", reason="未年报",
+                         term_until="2026-01-01")) == Blacklisted("L-1", "A-1", "ABNORMAL_OPERATION", "未年报",
+                                                                  "2026-01-01")
+    assert watched(event("ListEntered", entry_id="L-2", list_kind="SERIOUS_DISHONESTY")) == Blacklisted(
+        "L-2", "A-1", "SERIOUS_DISHONESTY", "", None)
+    assert watched(event("ListEntered", entry_id="L-3", list_kind="RED_LIST", reason="守信")) is None
+    assert watched(event("ListExited", entry_id="L-1")) == ListingEnded("L-1", "A-1")
+    assert watched(event("ListTermEnded", entry_id="L-2")) == ListingEnded("L-2", "A-1")
+    assert watched(event("CommitmentOverdue", commitment_id="C-1", due_on="2025-03-01")) == DeadlineMissed(
+        "COMMITMENT", "C-1", "2025-03-01")
+    assert watched(event("ProcessingOverdue", kind="OBJECTION", ref_id="O-1", due_on="2025-03-02")) == DeadlineMissed(
+        "OBJECTION", "O-1", "2025-03-02")
+    assert watched(event("ProcessingOverdue", kind="REPAIR", ref_id="R-1")) == DeadlineMissed("REPAIR", "R-1", None)
+    assert watched(event("PenaltyImposed", record_id="P-1")) is None

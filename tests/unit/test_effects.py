@@ -145,16 +145,20 @@ def test_a_consequence_that_raises_sets_the_event_aside_with_nothing_of_it(monke
     def broken(*_):
         raise KeyError("a bug")
     monkeypatch.setattr(effects_module, "grade", broken)
-    effects = effects_of(registered.state, ev.penalty_imposed(), 1, DEFAULT_POLICY)
+    penalty = ev.penalty_imposed()
+    effects = effects_of(registered.state, penalty, 1, DEFAULT_POLICY)
     assert effects.outcome == QUARANTINED and effects.state is registered.state and not effects.writes_state
+    assert (effects.subject_id, effects.event["event_id"]) == (ev.COMPANY, penalty["event_id"])
     assert effects.problems[0].rule == "internal_error" and "KeyError" in effects.problems[0].message
     assert (effects.history_entry, effects.regrade, effects.deltas, effects.deadlines_added) == (None, None, (), set())
 
 
 def test_a_rejected_or_invalid_event_causes_nothing_but_its_state():
     (registered,) = applied(ev.subject_registered())
-    rejected = effects_of(registered.state, ev.penalty_fulfilled("P-404"), 1, DEFAULT_POLICY)
+    unknown = ev.penalty_fulfilled("P-404")
+    rejected = effects_of(registered.state, unknown, 1, DEFAULT_POLICY)
     assert rejected.outcome == "rejected" and rejected.writes_state and rejected.state["rejected_total"] == 1
+    assert (rejected.subject_id, rejected.event["event_id"]) == (ev.COMPANY, unknown["event_id"])
     assert (rejected.history_entry, rejected.regrade, rejected.deltas) == (None, None, ())
     invalid = effects_of(registered.state, {"type": "PenaltyImposed"}, 2, DEFAULT_POLICY)
     assert invalid.outcome == "invalid" and invalid.state is None and invalid.problems
@@ -165,6 +169,13 @@ def test_a_policy_sweep_regrades_whatever_graded_before():
     stricter = stricter_from("2025-01-01")
     swept = regrade_of(ev.COMPANY, state, stricter, {"cause": "policy 2025.1", "cause_event_id": None, "offset": -1})
     assert swept.grade == grade(state, stricter) and swept.basis == (state["as_of"]["offset"], "2025.1")
+    # the sweep's regrade: the subject named, graded under the new policy, its cause, a stored grade to read first
+    assert (swept.subject_id, swept.policy, swept.ungraded_before) == (ev.COMPANY, stricter, False)
+    change = swept.change({**swept.grade, "letter": "A", "score": 100, "reasons": []})
+    assert change.record["subject_id"] == ev.COMPANY and change.record["from_letter"] == "A"
+    assert {k: change.record[k] for k in ("cause", "cause_event_id", "offset")} == {
+        "cause": "policy 2025.1", "cause_event_id": None, "offset": -1}
+    assert change.deltas == (GradeDelta("A", -1), GradeDelta(swept.grade["letter"], 1))
 
 
 # --- properties over random logs --------------------------------------------------------------------
@@ -283,3 +294,17 @@ def test_a_decision_registered_after_its_record_judges_it_again_and_moves_its_co
     assert arrived.timeliness == (TimelinessDelta(ev.AUTHORITY, ON_TIME, 1),)
     assert judged.state["decisions"][key(ev.AUTHORITY, NO)]["due_on"] == "2024-12-31"
     assert judged.timeliness == (TimelinessDelta(ev.AUTHORITY, LATE, 1), TimelinessDelta(ev.AUTHORITY, ON_TIME, -1))
+
+
+def test_an_applied_event_s_effects_name_its_offset_and_the_grading_policy_given():
+    (registered,) = applied(ev.subject_registered())
+    stricter = stricter_from("2025-01-01")
+    penalty = ev.penalty_imposed()
+    effects = effects_of(registered.state, penalty, 7, DEFAULT_POLICY, stricter)
+    assert effects.regrade.cause == {"cause": "PenaltyImposed", "cause_event_id": penalty["event_id"], "offset": 7}
+    assert effects.regrade.policy is stricter and effects.regrade.grade == grade(effects.state, stricter)
+    assert effects.state["as_of"]["offset"] == 7 and effects.graded_memo == (7, "2025.1")
+    assert (effects.subject_id, effects.regrade.subject_id, effects.regrade.basis) == (ev.COMPANY, ev.COMPANY, (7, "2025.1"))
+    assert effects.pending_memo == (7, "2024.1", frozenset(pending_deadlines(effects.state, DEFAULT_POLICY)))
+    assert effects.pending_memo[2] and effects.pending_memo[2] == effects.deadlines_added
+    assert effects.history_entry["offset"] == 7 and effects.history_entry["event"]["event_id"] == penalty["event_id"]

@@ -217,3 +217,49 @@ def test_audit_paths_of_many_leaves_are_their_inclusion_proofs():
         assert all(merkle.root_from_proof(_h(b"\x00" + leaves[m]), m, size, p) == root for m, p in zip(wanted, paths))
     with pytest.raises(merkle.ProofError):
         merkle.audit_paths([3, 5], 5, tree.node)
+
+
+def test_each_refusal_says_what_is_wrong():
+    tree = Tree([b"x", b"y"])
+    cases = [
+        (lambda: merkle.inclusion_proof(2, 2, tree.node), "leaf 2 is not in a tree of 2 leaves"),
+        (lambda: merkle.root_from_proof(b"\x00" * 32, 2, 2, []), "leaf 2 is not in a tree of 2 leaves"),
+        (lambda: merkle.proof_length(2, 2), "leaf 2 is not in a tree of 2 leaves"),
+        (lambda: merkle.root_from_proof(b"\x00" * 32, 0, 2, [b"short"]), "a proof is at most 48 hashes of 32 bytes"),
+        (lambda: merkle.root_from_proof(b"\x00" * 32, 0, 2, [b"\x00" * 32] * 2),
+         "a proof of 2 hashes is too long for leaf 0 of 2"),
+        (lambda: merkle.root_from_proof(b"\x00" * 32, 0, 2, []), "a proof of 0 hashes is too short for leaf 0 of 2"),
+        (lambda: merkle.tree_root(-1, tree.node), "tree size -1 is not 0..281474976710656"),
+        (lambda: merkle.leaf_bytes(-1, b"", b""), "offset -1 is not a Kafka offset"),
+    ]
+    for call, message in cases:
+        with pytest.raises(merkle.ProofError) as raised:
+            call()
+        assert str(raised.value) == message
+
+
+def test_a_proof_of_the_longest_path_is_taken_and_climbed():
+    # leaf 0 of a tree of 2**48 leaves: 48 siblings, each on its right (computed here with hashlib)
+    leaf, siblings = _h(b"\x00" + b"leaf"), [_h(bytes([i])) for i in range(48)]
+    expected = leaf
+    for sibling in siblings:
+        expected = _h(b"\x01" + expected + sibling)
+    assert merkle.proof_length(0, 2 ** 48) == 48
+    assert merkle.root_from_proof(leaf, 0, 2 ** 48, siblings) == expected
+
+
+def test_every_proof_of_every_size_checked_together_holds_and_each_changed_one_is_found():
+    leaves = [bytes([i]) for i in range(40)]
+    tree = Tree(leaves)
+    for size in range(1, len(leaves) + 1):
+        root = merkle.tree_root(size, tree.node)
+        items = [(_h(b"\x00" + leaves[i]), i, merkle.inclusion_proof(i, size, tree.node)) for i in range(size)]
+        assert merkle.first_failing(items, size, root) is None
+        assert merkle.first_failing(items[::-1], size, root) is None
+        for bad in range(size):
+            leaf, index, proof = items[bad]
+            for changed_proof in ([*proof, proof[-1]] if proof else [leaf], proof[:-1],
+                                  [p[:31] for p in proof]):
+                if changed_proof != proof:
+                    changed = [*items[:bad], (leaf, index, changed_proof), *items[bad + 1:]]
+                    assert merkle.first_failing(changed, size, root) == bad, (size, bad)

@@ -179,3 +179,146 @@ def test_the_page_is_self_contained_and_escapes_what_it_shows():
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "http" not in page and "<link" not in page and "src=" not in page  # nothing fetched: it reads offline
     assert page.count("<tr>") == 1 + len(rows) and "郑市监罚〔2025〕88号" in page
+
+
+# --- each refusal word for word, the bounds, the page's table (what a caller and a reader see) ------------
+def body_with(**fields) -> bytes:
+    import json
+    request = {"list_kind": "RED_LIST", "as_of": "2025-03-10", "digest": "a" * 64, "entry_count": 1, **fields}
+    return json.dumps({k: v for k, v in request.items() if v is not ...}).encode()
+
+
+@pytest.mark.parametrize("body, field, message", [
+    (None, "$", "the body is larger than 1024 bytes"),
+    (body_with(entry_count=...), "$", "give exactly list_kind, as_of, digest and entry_count"),
+    (body_with(extra=1), "$", "give exactly list_kind, as_of, digest and entry_count"),
+    (body_with(list_kind="GREY"), "list_kind", "one of RED_LIST, SERIOUS_DISHONESTY, ABNORMAL_OPERATION, "
+     "DISHONEST_JUDGMENT_DEBTOR, MAJOR_TAX_VIOLATION, PROCUREMENT_BAN, OTHER_BLACKLIST"),
+    (body_with(as_of="2025-03-10T00:00:00+08:00"), "as_of",  # a release is of a day, not of an instant
+     "as_of: '2025-03-10T00:00:00+08:00' is not a date (2025-06-01) in 1949-10-01..2099-12-31 (Asia/Shanghai)"),
+    (body_with(as_of=20250310), "as_of", "as_of: must be text: a date (2025-06-01) in 1949-10-01..2099-12-31 "
+                                         "(Asia/Shanghai)"),
+    (body_with(digest="A" * 64), "digest", "the SHA-256 of the release's CSV: 64 lowercase hex digits"),
+    (body_with(entry_count=-1), "entry_count", "a whole number in 0..10,000,000"),
+    (body_with(entry_count=10_000_001), "entry_count", "a whole number in 0..10,000,000"),
+    (body_with(entry_count="1"), "entry_count", "a whole number in 0..10,000,000"),
+])
+def test_each_refusal_names_its_field_the_rule_and_why(body, field, message):
+    request, problems = release_request(body)
+    assert request is None
+    assert [p.as_dict() for p in problems] == [{"field": field, "rule": "release", "message": message}]
+
+
+def test_an_entry_count_at_its_bounds_is_taken():
+    for count in (0, 10_000_000):
+        request, problems = release_request(body_with(entry_count=count))
+        assert problems == [] and request["entry_count"] == count
+
+
+def test_a_refused_admission_says_why_in_its_error():
+    table = release_table([record("RED_LIST-2025-001", "RED_LIST", "2025-03-10")])
+    ask = {"list_kind": "RED_LIST", "as_of": "2025-03-12", "digest": "b" * 64, "entry_count": 1}
+    assert admission(table, ask, "2025-03-12") == (409, {
+        "error": "2025-03-12 is not over on the ledger's clock (2025-03-12): a release shows a day as known at its "
+                 "end, so it can be made from the next day on"})
+    assert admission(table, {**ask, "as_of": "2025-03-10"}, "2025-03-12") == (409, {
+        "error": f"RED_LIST-2025-001 released RED_LIST as of 2025-03-10 with digest {'a' * 64}; the ledger now gives "
+                 f"{'b' * 64}", "release": table[0]})
+
+
+def test_the_999th_release_of_a_year_is_numbered_and_the_1000th_refused():
+    # admission counts the table's releases of the list in the year: 998 recorded (their days do not matter here)
+    table = [record(f"RED_LIST-2025-{n:03d}", "RED_LIST", "2025-01-01") for n in range(1, 999)]
+    ask = {"list_kind": "RED_LIST", "as_of": "2025-12-31", "digest": "c" * 64, "entry_count": 0}
+    assert admission(table, ask, "2026-01-01")[1]["number"] == "RED_LIST-2025-999"
+    table.append(record("RED_LIST-2025-999", "RED_LIST", "2025-12-30"))
+    assert admission(table, ask, "2026-01-01") == (409, {"error": "RED_LIST has 999 releases in 2025 already"})
+    assert admission(table, {**ask, "as_of": "2026-01-01"}, "2026-01-02")[1]["number"] == "RED_LIST-2026-001"
+
+
+def test_a_void_record_does_not_end_the_table():
+    records = [record("GREY-2025-001", "GREY", "2025-03-09"), record("RED_LIST-2025-001", "RED_LIST", "soon"),
+               record("RED_LIST-2025-001", "RED_LIST", "2025-03-10")]
+    assert [r["number"] for r in release_table(records)] == ["RED_LIST-2025-001"]
+
+
+def test_the_page_lists_the_rows_in_a_table_numbered_from_one():
+    row = {"subject_id": S[1], "name": None, "list_kind": "RED_LIST", "authority": "某局", "authority_code": "C",
+           "basis": "", "reason": "守信", "entered_on": "2025-03-01", "term_until": None, "under_objection": True,
+           "entry_id": "L-1"}
+    page = release_html({**record("RED_LIST-2025-001", "RED_LIST", DAY)}, [row, {**row, "entry_id": "L-2"}])
+    head = "".join(f"<th>{c}</th>" for c in ("序号", "主体标识", "主体名称", "认定机关", "认定机关代码", "认定依据",
+                                                   "认定理由", "列入日期", "有效期至", "状态", "名单条目编号"))
+    assert (f"<table><thead><tr>{head}</tr></thead><tbody>\n"
+            f"<tr><td>1</td><td>{S[1]}</td><td></td><td>某局</td><td>C</td><td></td><td>守信</td><td>2025-03-01</td>"
+            "<td>未设期限</td><td>异议中</td><td>L-1</td></tr>\n"
+            f"<tr><td>2</td><td>{S[1]}</td><td></td><td>某局</td><td>C</td><td></td><td>守信</td><td>2025-03-01</td>"
+            "<td>未设期限</td><td>异议中</td><td>L-2</td></tr>\n</tbody></table>") in page
+    assert "<dt>在列条目数</dt><dd>2</dd>" in page
+
+
+def test_the_page_of_an_empty_release_says_so():
+    page = release_html(record("RED_LIST-2025-001", "RED_LIST", DAY), [])
+    assert "\n<p>当日该名单无公开在列主体。</p>\n<footer>" in page and "<table>" not in page
+
+
+def listed(status: str = "ACTIVE", occurred_on: str = "2025-03-01", **fields) -> dict:
+    return {"status": status, "occurred_on": occurred_on, **fields}
+
+
+@pytest.mark.parametrize("entry, on_the_day", [
+    (listed(occurred_on=DAY), True),  # entered on the day itself
+    (listed(occurred_on="2025-03-11"), False),  # entered the day after
+    (listed("RETRACTED"), False), (listed("REVOKED"), False),  # withdrawn: never on the list
+    (listed("EXITED", ended_on="2025-03-11"), True), (listed("EXITED", ended_on=DAY), False),
+    (listed("TERM_ENDED", ended_on="2025-03-11"), True), (listed("TERM_ENDED"), False),  # no end day: ended
+    (listed(term_until=DAY), True), (listed(term_until="2025-03-09"), False),
+    # under objection: judged by the status beneath it
+    (listed("UNDER_OBJECTION", pending_objection="O-1", status_before_objection="ACTIVE"), True),
+    (listed("UNDER_OBJECTION", pending_objection="O-1", status_before_objection="RETRACTED"), False),
+])
+def test_an_entry_is_on_the_list_by_its_days_and_status(entry, on_the_day):
+    from projections.releases import on_list
+    assert on_list(entry, DAY) is on_the_day
+
+
+def test_what_is_known_ends_at_the_next_midnight_and_an_unreadable_stamp_is_passed_on():
+    log = [(0, {"recorded_at": "not a time"}), (1, {"recorded_at": "2025-03-10T23:59:59.999999+08:00"}),
+           (2, {"recorded_at": "2025-03-11T00:00:00+08:00"}), (3, {}), (4, {"recorded_at": "2025-03-10T12:00:00"}),
+           (5, {"recorded_at": "2025-03-10T15:59:59+00:00"}), (6, {"recorded_at": "2025-03-10T16:00:00+00:00"})]
+    assert [offset for offset, _ in known_on(log, DAY)] == [0, 1, 3, 5]  # 4 has no offset: no instant
+
+
+@pytest.mark.parametrize("lister", ["mine", "other"])
+def test_the_basis_is_the_entry_s_own_authority_s_record_when_two_share_its_id(lister):
+    other = {"authority_code": ev.OTHER_AUTHORITY, "authority_name": "郑州市税务局"}
+    mine = {"authority_code": ev.AUTHORITY, "authority_name": "郑州市市场监督管理局"}
+    log = [ev.valid("PenaltyImposed", ev.penalty_payload(record_id="P-8", decision_no="郑市监罚〔2025〕88号"),
+                    "2025-02-01", subject=company(8)),
+           ev.valid("PenaltyImposed", ev.penalty_payload(record_id="P-8", decision_no="郑税罚〔2025〕8号"),
+                    "2025-02-01", subject=company(8), source=other),
+           ev.valid("ListEntered", {"entry_id": "L-8", "list_kind": "SERIOUS_DISHONESTY", "reason": "理由",
+                                    "basis_record_id": "P-8"}, "2025-02-03", subject=company(8),
+                    source=mine if lister == "mine" else other)]
+    (row,) = rows_as_of(DAY, log=log)
+    assert row["basis"] == {"mine": "郑市监罚〔2025〕88号（郑州市市场监督管理局）",
+                            "other": "郑税罚〔2025〕8号（郑州市税务局）"}[lister]
+
+
+def test_a_row_whole_and_every_subject_and_entry_looked_at():
+    log = [entered(2, "L-R", list_kind="RED_LIST", reason="纳税信用A级"), entered(2, "L-2"), entered(3, "L-3")]
+    states = replay(known_on(list(enumerate(log)), DAY), deadlines=False).states
+    rows = release_rows({"nobody": None, **states}, "SERIOUS_DISHONESTY", DAY)
+    assert [r["entry_id"] for r in rows] == [e for _, e in sorted([(S[2], "L-2"), (S[3], "L-3")])]
+    assert rows[[r["entry_id"] for r in rows].index("L-2")] == {
+        "subject_id": S[2], "name": "郑州测试2号商贸有限公司", "list_kind": "SERIOUS_DISHONESTY",
+        "authority": "郑州市市场监督管理局", "authority_code": ev.AUTHORITY, "basis": "", "reason": "测试理由2",
+        "entered_on": "2025-03-01", "term_until": "2028-02-29", "under_objection": False, "entry_id": "L-2"}
+
+
+def test_an_entry_under_objection_is_shown_so():
+    log = [entered(2, "L-2"), ev.valid("ObjectionFiled", {"objection_id": "O-1", "record_id": "L-2",
+                                                          "grounds": "认定依据不足"}, "2025-03-05", subject=company(2))]
+    (row,) = rows_as_of(DAY, log=log)
+    assert row["under_objection"] is True
+    assert "异议中" in release_csv([row], "SERIOUS_DISHONESTY", DAY).decode("utf-8")

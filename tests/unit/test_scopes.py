@@ -219,3 +219,42 @@ def test_a_scoped_dashboard_shows_its_subjects_and_withholds_the_ledgers_counts(
     expected = {code for code in authorities if code[2:6] == by_region.region_prefix}
     assert timeliness["authorities_total"] == len(expected) > 0
     assert {a["code"] for a in timeliness["authorities"]} <= expected
+
+
+def test_the_authorities_of_a_state_stored_before_they_were_counted_are_its_records_sources():
+    from projections.scopes import state_authorities
+    old = {"records": {"penalties": {"P-1": {"source": {"authority_code": AUTHORITY}}},
+                       "lists": {"L-1": {"source": None}, "L-2": {}, "L-3": {"source": {"authority_code": 7}}}}}
+    assert state_authorities(old) == {AUTHORITY}
+    assert state_authorities({**old, "events_by_authority": {OTHER_AUTHORITY: 2}}) == {AUTHORITY, OTHER_AUTHORITY}
+    assert state_authorities({"events_by_authority": {OTHER_AUTHORITY: 1}}) == {OTHER_AUTHORITY}  # no records kept
+    assert state_authorities({}) == set()
+
+
+def test_a_subject_s_region_is_a_valid_code_s_division_and_never_a_natural_person_s():
+    from projections.scopes import subject_region
+    assert subject_region({"id": FUTIAN, "kind": "LEGAL_PERSON"}) == "440304"
+    assert subject_region({"id": FUTIAN, "kind": "LEGAL_PERSON", "region_code": "440305"}) == "440305"
+    assert subject_region({"id": FUTIAN, "kind": "NATURAL_PERSON"}) is None  # whatever its id looks like
+    assert subject_region({"id": "91440304ABCDEFGHIJ", "kind": "LEGAL_PERSON"}) is None  # no valid code
+    assert subject_region({"id": None, "kind": "LEGAL_PERSON"}) is None
+
+
+def test_each_broken_rule_of_a_scope_is_named_in_words():
+    assert scope_problems({"city": "x"}) == [
+        ("", "an object of one or more of authority_codes, region_prefix, industry_sections; nothing else")]
+    assert scope_problems({"authority_codes": [], "region_prefix": "4", "industry_sections": ["Z"]}) == [
+        ("authority_codes", "a list of 1 to 200 distinct unified social credit codes"),
+        ("region_prefix", "2 to 6 digits of a GB/T 2260 division code, from its province (e.g. 44, 4403, 440305)"),
+        ("industry_sections", "a list of distinct GB/T 4754 section letters A to T")]
+    assert scope_problems({"authority_codes": [AUTHORITY, "bad", 7]}) == [
+        ("authority_codes[1]", "not a unified social credit code"), ("authority_codes[2]", "not a unified social credit code")]
+    assert scope_problems({"authority_codes": None}) == [
+        ("", "name at least one of authority_codes, region_prefix, industry_sections")]
+
+
+def test_a_scope_at_its_bounds_is_a_scope():
+    codes = [make_uscc("410100", n, "1", "1") for n in range(1, 201)]
+    assert len(set(codes)) == 200 and scope_problems({"authority_codes": codes}) == []
+    assert scope_problems({"authority_codes": [*codes, make_uscc("410100", 201, "1", "1")]})[0][0] == "authority_codes"
+    assert scope_problems({"industry_sections": list(INDUSTRY_SECTIONS)}) == []

@@ -72,3 +72,17 @@ def test_the_stores_upcast_what_they_read(tmp_path):
             assert store.get("S-none") is None
     finally:
         rocks.close()
+
+
+def test_a_current_state_stored_without_its_version_is_told_by_its_shape_and_stamped():
+    unstamped = {k: v for k, v in STATE.items() if k != VERSION_KEY}
+    assert version_of(unstamped) == 2
+    stamped = upcast(unstamped)
+    assert stamped is not unstamped and stamped == STATE and VERSION_KEY not in unstamped
+
+
+def test_a_state_of_an_unknown_version_says_what_to_do():
+    with pytest.raises(UnknownStateVersion) as raised:
+        upcast({**STATE, VERSION_KEY: 3})
+    assert str(raised.value) == ("a stored state of version 3; this code reads up to 2: rebuild the store from the log "
+                                 "(credit-ledger rebuild)")

@@ -4,6 +4,7 @@ delivery and under reordering across subjects."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
 from projections.ids import make_uscc
-from projections.policy import DEFAULT_POLICY, parse_policy
-from projections.stats import COUNTS, UNATTRIBUTED, StatsError, disclosure_stats, period
+from projections.policy import DEFAULT_POLICY, PolicyBook, parse_policy
+from projections.stats import (COUNTS, UNATTRIBUTED, Period, StatsError, disclosure_stats, flat_row, period,
+                               stats_request)
 from tests.unit import events as ev
 
 MARCH = period("2025-03-01", "2025-03-31")
@@ -253,3 +255,170 @@ def test_a_scoped_supervisor_counts_only_the_subjects_and_authorities_of_its_sco
     assert manufacturers["totals"]["reported"] == manufacturers["totals"]["rejected"] == 0
     assert by_code == disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY, by="authority",
                                        scope=Scope(authority_codes=(ev.AUTHORITY,)))
+
+
+# --- the request's parameters and the CSV cells (GET /stats/disclosure, `credit-ledger stats`) -----------
+NOW = datetime(2025, 4, 30, 15, 30, tzinfo=SHANGHAI)
+
+
+def test_a_request_without_by_or_as_of_groups_by_authority_at_now():
+    assert stats_request("2025-03-01", "2025-03-31", None, None, NOW) == (MARCH, "authority", NOW)
+    for by in ("authority", "region", "industry"):
+        assert stats_request("2025-03-01", "2025-03-31", by, None, NOW)[1] == by
+
+
+def test_a_request_as_of_a_day_means_that_day_at_midnight_in_shanghai():
+    _, _, moment = stats_request("2025-03-01", "2025-03-31", "region", "2025-04-02", NOW)
+    assert moment == datetime(2025, 4, 2, 0, 0, tzinfo=SHANGHAI)
+    _, _, moment = stats_request("2025-03-01", "2025-03-31", None, "2025-04-02T01:00:00+00:00", NOW)
+    assert moment.isoformat() == "2025-04-02T01:00:00+00:00"
+
+
+def test_a_request_with_a_bad_grouping_names_by_and_the_choices():
+    with pytest.raises(StatsError) as raised:
+        stats_request("2025-03-01", "2025-03-31", "city", None, NOW)
+    assert raised.value.as_dict() == {"field": "by", "rule": "stats", "message": "one of authority, region, industry"}
+    assert str(raised.value) == "by: one of authority, region, industry"
+
+
+def test_a_request_with_a_bad_period_or_instant_names_the_parameter():
+    with pytest.raises(StatsError) as raised:
+        stats_request("2025-03-31", "2025-03-01", None, None, NOW)
+    assert raised.value.as_dict() == {"field": "to", "rule": "stats", "message": "2025-03-01 is before from 2025-03-31"}
+    with pytest.raises(ValueError, match="as_of"):
+        stats_request("2025-03-01", "2025-03-31", None, "yesterday", NOW)
+
+
+def test_a_row_as_csv_cells():
+    row = {"authority_code": "X", "authority_name": None, "matters": ["PERMIT", "PENALTY"], "registered": True,
+           "gap": False, "reported": 0, "silent_matters": [], "rejected_by_rule": {"format": 2, "range": 1}}
+    assert flat_row(row) == {"authority_code": "X", "authority_name": "", "matters": "PERMIT;PENALTY",
+                             "registered": "true", "gap": "false", "reported": 0, "silent_matters": "",
+                             "rejected_by_rule": "format=2;range=1"}
+    assert flat_row({"rejected_by_rule": {}, "matters": ["LIST"]}) == {"rejected_by_rule": "", "matters": "LIST"}
+
+
+# --- an authority outside the register, the rejections' places and bounds, the report's own fields -------
+UNKNOWN = make_uscc("410100", 9, "1", "1")  # in no register
+
+
+def test_an_authority_outside_the_register_has_a_row_of_its_own_whole():
+    log = [ev.subject_registered(),
+           ev.valid("PenaltyImposed", ev.penalty_payload(record_id="P-U", decision_no="某罚〔2025〕1号"), "2025-03-03",
+                    source={"authority_code": UNKNOWN, "authority_name": "某局"})]
+    result = disclosure_stats(logged(log), [], MARCH, REPORT, DEFAULT_POLICY)
+    zeros = dict.fromkeys(COUNTS, 0)
+    assert row_of(result, UNKNOWN) == {
+        "authority_code": UNKNOWN, "authority_name": None, "region": "UNREGISTERED", "industry": "UNREGISTERED",
+        "matters": [], "registered": False, "gap": False, "silent_matters": [],
+        **zeros, "reported": 1, "penalties_on_time": 1, "rejected_by_rule": {}, "measures_by_code": {}}
+    assert result["rows"][-1]["authority_code"] == UNKNOWN  # after the register's rows
+
+
+def test_the_report_names_its_period_grouping_instant_in_shanghai_and_the_policy_then():
+    from datetime import timezone
+    book = PolicyBook((DEFAULT_POLICY, replace(DEFAULT_POLICY, version="2025.1", effective_from="2025-04-01")))
+    # 2025-03-31 16:30 UTC is 2025-04-01 00:30 in Shanghai: the policy of 04-01
+    as_of = datetime(2025, 3, 31, 16, 30, tzinfo=timezone.utc)
+    result = disclosure_stats(logged(march()), [], MARCH, as_of, book, by="region")
+    assert {k: v for k, v in result.items() if k not in ("rows", "totals")} == {
+        "from": "2025-03-01", "to": "2025-03-31", "as_of": "2025-04-01T00:30:00+08:00", "by": "region",
+        "policy_version": "2025.1"}
+    before = disclosure_stats(logged(march()), [], MARCH, datetime(2025, 3, 31, 15, 59, tzinfo=timezone.utc), book)
+    assert before["policy_version"] == "2024.1"
+
+
+def test_each_rejection_is_placed_by_its_topic_partition_and_offset_and_counted_by_rule():
+    log = [ev.subject_registered()] + [ev.penalty_imposed(f"P-{n}", "2025-03-03") for n in range(1, 5)]
+    at = "2025-03-14T09:00:00+08:00"
+    rejections = [
+        {"topic": "credit.events", "rejected_at": "not an instant", "partition": 0, "offset": 1, "reasons": []},
+        {**rejection(0, "format"), "reasons": [{"rule": "format"}, {"field": "x"}]},  # offset 0: the authority's
+        rejection(1, "late", at="2025-04-02T09:00:00+08:00"),  # April: not in March
+        rejection(2, "range", at=REPORT.isoformat()),  # at the report instant itself: known
+        rejection(3, "range", at="2025-04-30T00:00:01+08:00"),  # after it: not known
+        rejection(4, "format", topic="credit.other"),  # another topic: it never reached the log
+        {"topic": "credit.events", "partition": 0, "rejected_at": at, "reasons": [{"rule": "json"}]},  # no offset
+    ]
+    result = disclosure_stats(logged(log), rejections, MARCH, REPORT, DEFAULT_POLICY)
+    row, unattributed = row_of(result), row_of(result, UNATTRIBUTED)
+    assert (row["rejected"], row["rejected_by_rule"]) == (1, {"?": 1, "format": 1})
+    assert (unattributed["rejected"], unattributed["rejected_by_rule"]) == (2, {"format": 1, "json": 1})
+    april = disclosure_stats(logged(log), rejections, period("2025-04-01", "2025-04-30"), REPORT, DEFAULT_POLICY)
+    assert (row_of(april)["rejected"], row_of(april)["rejected_by_rule"]) == (2, {"late": 1, "range": 1})
+
+
+def test_a_row_keeps_at_most_200_rules_and_still_counts_those_it_keeps():
+    at = "2025-03-14T09:00:00+08:00"
+    rejections = [{"topic": "edge", "rejected_at": at, "reasons": [{"rule": f"r{n:03d}"}]} for n in range(201)]
+    rejections.append({"topic": "edge", "rejected_at": at, "reasons": [{"rule": "r000"}]})
+    unattributed = row_of(disclosure_stats([], rejections, MARCH, REPORT, DEFAULT_POLICY), UNATTRIBUTED)
+    assert unattributed["rejected"] == 202
+    assert unattributed["rejected_by_rule"] == {"r000": 2, **{f"r{n:03d}": 1 for n in range(1, 200)}}
+
+
+def test_the_rules_of_all_rows_are_summed_and_sorted_in_the_totals():
+    at = "2025-03-14T09:00:00+08:00"
+    rejections = [rejection(0, "zone", at=at), rejection(0, "zone", at=at, partition=1),
+                  {"topic": "edge", "rejected_at": at, "reasons": [{"rule": "zone"}, {"rule": "alpha"}]}]
+    events = [(0, 0, ev.subject_registered()), (1, 0, _for_other_company(ev.subject_registered()))]
+    totals = disclosure_stats(events, rejections, MARCH, REPORT, DEFAULT_POLICY)["totals"]
+    assert (totals["rejected"], list(totals["rejected_by_rule"].items())) == (3, [("alpha", 1), ("zone", 3)])
+
+
+@pytest.mark.parametrize("from_day, to_day", [
+    ("2025-03-01", "2025-03-01"),  # one day
+    ("2025-03-01", "2035-04-17"),  # 3,700 days, both included (2025-03-01 + 3,699)
+])
+def test_a_period_within_its_bounds_is_taken(from_day, to_day):
+    assert period(from_day, to_day) == Period(from_day, to_day)
+
+
+def test_the_catalogue_s_first_and_last_days_are_in_range():
+    from projections.catalogue import EARLIEST_DATE, LATEST_DATE
+    assert period(EARLIEST_DATE, EARLIEST_DATE).from_day == EARLIEST_DATE
+    assert period(LATEST_DATE, LATEST_DATE).to_day == LATEST_DATE
+
+
+@pytest.mark.parametrize("from_day, to_day, problem", [
+    ("2025-3-1", "2025-03-31", {"field": "from", "message": "a date like 2024-01-01, not '2025-3-1'"}),
+    ("2025-03-01", "x" * 50, {"field": "to", "message": f"a date like 2024-01-01, not {'x' * 40!r}"}),
+    ("2025-03-01", "2035-04-18", {"field": "to", "message": "a period of at most 3,700 days"}),
+    ("2025-03-01", "2100-01-01", {"field": "to", "message": "a date from 1949-10-01 to 2099-12-31"}),
+])
+def test_a_bad_period_says_which_parameter_and_why(from_day, to_day, problem):
+    with pytest.raises(StatsError) as raised:
+        period(from_day, to_day)
+    assert raised.value.as_dict() == {**problem, "rule": "stats"}
+
+
+def test_a_report_instant_without_its_offset_is_refused_by_name():
+    with pytest.raises(StatsError) as raised:
+        disclosure_stats([], [], MARCH, datetime(2025, 4, 30), DEFAULT_POLICY)
+    assert raised.value.as_dict() == {"field": "as_of", "rule": "stats", "message": "an instant with its offset"}
+
+
+def test_a_rejection_s_day_is_shanghai_s_and_one_of_an_event_not_given_is_unattributed():
+    log = [ev.subject_registered()]
+    rejections = [{**rejection(0, "date"), "rejected_at": "2025-02-28T17:00:00+00:00"},  # 03-01 01:00 in Shanghai
+                  {**rejection(0, "date"), "rejected_at": "2025-03-31T16:00:00+00:00"},  # 04-01 00:00: April's
+                  rejection(99, "range"),  # the events given end at offset 0
+                  {"topic": "edge", "rejected_at": "2025-03-14T09:00:00+08:00"}]  # no reasons at all
+    result = disclosure_stats(logged(log), rejections, MARCH, REPORT, DEFAULT_POLICY)
+    assert (row_of(result)["rejected"], row_of(result)["rejected_by_rule"]) == (1, {"date": 1})
+    unattributed = row_of(result, UNATTRIBUTED)
+    assert (unattributed["rejected"], unattributed["rejected_by_rule"]) == (2, {"range": 1})
+    assert [row["authority_code"] for row in result["rows"]].count(None) == 0
+
+
+def test_a_registered_decision_reports_its_matter():
+    log = [ev.subject_registered(on="2025-03-03"), ev.decision_registered(ev.decision_no("X-9", "PERMIT"), "PERMIT",
+                                                                          on="2025-03-04")]
+    row = row_of(disclosure_stats(logged(log), [], MARCH, REPORT, DEFAULT_POLICY))
+    assert row["reported"] == 2 and "PERMIT" not in row["silent_matters"] and "PENALTY" in row["silent_matters"]
+
+
+def test_a_request_s_bad_instant_is_named_as_of():
+    with pytest.raises(ValueError) as raised:
+        stats_request("2025-03-01", "2025-03-31", None, "yesterday", NOW)
+    assert raised.value.as_dict()["field"] == "as_of"

@@ -88,19 +88,6 @@ def test_a_natural_person_is_a_natural_person_whatever_its_pseudonym_begins_with
         assert kind_problem("NATURAL_PERSON", pseudonym_id) is None
 
 
-def test_the_labels_in_chinese_name_the_register_and_the_civil_code_kind():
-    from projections.subject_kinds import labels_zh
-    cooperative = {"id": make_uscc("410105", 3, "9", "3"), "kind": "LEGAL_PERSON"}
-    assert labels_zh(cooperative) == {"category": "FARMER_COOPERATIVE", "category_zh": "农民专业合作社",
-                                      "civil_code_kind": SPECIAL, "civil_code_kind_zh": "特别法人"}
-    branch = {"id": make_uscc("410105", 4, "9", "1"), "kind": "OTHER_ORGANIZATION"}
-    assert labels_zh(branch) == {"category": "ENTERPRISE", "category_zh": "企业",
-                                 "civil_code_kind": UNINCORPORATED, "civil_code_kind_zh": "非法人组织"}
-    unknown = {"id": make_uscc("410105", 5, "7", "1"), "kind": "LEGAL_PERSON"}  # 7-1: a register not told apart
-    assert labels_zh(unknown) == {"category": "OTHER_ORGANIZATION", "category_zh": "其他组织",
-                                  "civil_code_kind": None, "civil_code_kind_zh": None}
-
-
 def test_a_contradiction_names_the_category_the_kinds_it_admits_and_the_claim():
     code = make_uscc("410105", 7, "5", "2")  # 民办非企业单位: 非营利法人 or 非法人组织
     assert kind_problem("INDIVIDUAL_BUSINESS", code) == (
