@@ -21,6 +21,7 @@ from rich.console import Console
 from ops.config import Settings, data_dir_problem
 from ops.demo import authority_codes
 from projections.canonical import SHANGHAI
+from projections.pseudonym import pseudonym
 from ops.embedded_kafka import EmbeddedKafka, PortInUseError, port_is_free, prepare_child
 from ops.kafka_cluster import EmbeddedKafkaCluster
 from streams.principals import TOKENS_FILE, create_dev_kafka_credentials, create_dev_principals
@@ -112,10 +113,15 @@ def demo_dataset(settings: Settings) -> list[dict]:
     return demo_events(start=today - timedelta(days=DEMO_DAYS + 1), days=DEMO_DAYS)
 
 
-def demo_subject_ids(events: list[dict]) -> list[str]:
-    """The demo's organisations (a USCC each), whose development subject tokens `up` writes: a natural
-    person has no USCC to file as, and its pseudonym depends on the deployment's key."""
-    return sorted({e["subject"]["id"] for e in events if e["subject"]["kind"] != "NATURAL_PERSON"})
+def demo_subject_ids(events: list[dict], pseudonym_key: bytes) -> list[str]:
+    """The demo's subjects, whose development subject tokens `up` writes: each organisation by its USCC,
+    each natural person by its pseudonym under the deployment's key (the id its file has in the ledger)."""
+    ids = set()
+    for event in events:
+        subject = event["subject"]
+        ids.add(pseudonym(subject["id_number"], pseudonym_key) if subject["kind"] == "NATURAL_PERSON"
+                else subject["id"])
+    return sorted(ids)
 
 
 def publish_demo(settings: Settings, token: str, events: list[dict]) -> str | None:
@@ -231,12 +237,12 @@ def run_up(settings: Settings, demo: bool, brokers: int = 1) -> int:
         kafka = start_kafka(settings, data_dir, brokers, credentials)
         settings = replace(settings, kafka=kafka.bootstrap)
         # development principals, before the worker reads them: a publisher per demo authority and
-        # a supervisor, an auditor and an admin, a subject per demo organisation (本人: its own file only);
+        # a supervisor, an auditor and an admin, a subject per demo organisation and person (本人: its own file);
         # tokens in <data dir>/tokens.json (kept across restarts)
         # the demo's dataset is drawn once: its subjects depend on the clock's day, which a fast clock moves
         dataset = demo_dataset(settings)
         tokens = create_dev_principals(data_dir, authority_codes(), settings.principals_path,
-                                       subject_ids=demo_subject_ids(dataset))
+                                       subject_ids=demo_subject_ids(dataset, settings.pseudonym_key_bytes))
         worker_log = data_dir / "worker.log"
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
@@ -245,7 +251,7 @@ def run_up(settings: Settings, demo: bool, brokers: int = 1) -> int:
                       f"  dashboard: {settings.web_url}/dashboard (log in with the \"supervisor\" token in "
                       f"{data_dir / TOKENS_FILE})\n"
                       f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority, "
-                      "a subject per organisation;\n"
+                      "a subject per organisation and person;\n"
                       f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
                       f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
                       f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/"

@@ -330,7 +330,11 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
         assert f"{base}/dashboard (log in with the \"supervisor\" token in" in log_path.read_text()
         # a development subject per demo organisation (本人): its own file, and no other
         subject_id = url.split("/subjects/")[1]
-        assert len(tokens["subjects"]) == 40 and subject_id in tokens["subjects"]
+        assert len(tokens["subjects"]) == 43 and subject_id in tokens["subjects"]  # 40 organisations, 3 people
+        people = [s for s in tokens["subjects"] if s.startswith("np-")]
+        assert len(people) == 3  # each by the pseudonym its file has in the ledger: it reads its own file
+        wait_for(lambda: all(http_json(f"{base}/subjects/{p}", token=tokens["subjects"][p])[0] == 200 for p in people),
+                 60, what="each person's own file, read with its own token")
         status, own = http_json(url, token=tokens["subjects"][subject_id])
         assert status == 200 and own["grade"]["letter"]
         other = next(s for s in sorted(tokens["subjects"]) if s != subject_id)
