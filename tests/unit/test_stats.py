@@ -227,9 +227,11 @@ def _elsewhere(event: dict) -> dict:
 def test_a_scoped_supervisor_counts_only_the_subjects_and_authorities_of_its_scope():
     from projections.scopes import Scope
 
-    # 深圳's company is not registered here: its region is its code's (440305)
-    events = march() + [_elsewhere(event) for event in march()[1:9]]
-    ours, theirs = 5, len(march()) + 4  # P-1's DecisionRegistered, ours and 深圳's
+    # 深圳's company is not registered here: its region is its code's (440305); it comes first in the log, so
+    # a scope that stopped at the first subject outside it would miss ours
+    elsewhere = [_elsewhere(event) for event in march()[1:9]]
+    events = elsewhere + march()
+    ours, theirs = len(elsewhere) + 5, 4  # P-1's DecisionRegistered, ours and 深圳's
     rejections = [rejection(ours, "duplicate_id"), rejection(theirs, "late"), rejection(-1, "date", partition=-1)]
     everything = disclosure_stats(logged(events), rejections, MARCH, REPORT, DEFAULT_POLICY)
     alone = disclosure_stats(logged(march()), rejections[:1], MARCH, REPORT, DEFAULT_POLICY)
@@ -422,3 +424,31 @@ def test_a_request_s_bad_instant_is_named_as_of():
     with pytest.raises(ValueError) as raised:
         stats_request("2025-03-01", "2025-03-31", None, "yesterday", NOW)
     assert raised.value.as_dict()["field"] == "as_of"
+
+
+def test_a_historical_import_and_an_exempt_permit_have_outcomes_of_their_own():
+    exempt_permit = ev.valid("PermitGranted", {"record_id": "X-E", "decision_no": no("X-E"), "permit_kind": "普通",
+                                               "content": "预包装食品销售", "valid_from": "2025-03-04",
+                                               "valid_to": "2029-12-31", **SECRET}, "2025-03-04",
+                             classification="INTERNAL")
+    log = [ev.subject_registered(), exempt_permit,
+           # imported in April, years of records at once: not late, counted apart (R10)
+           ev.penalty_imposed("P-H", "2025-03-04", recorded_at="2025-04-20T10:00:00+08:00", historical=True)]
+    row = row_of(disclosure_stats(logged(log), [], MARCH, REPORT, DEFAULT_POLICY))
+    assert {name: count for name, count in counts(row).items() if name != "reported"} == {
+        "permits_exempt": 1, "penalties_historical": 1}
+
+
+def test_an_objection_is_due_from_its_acceptance_decided_on_its_due_day_in_time_and_filed_in_the_period():
+    # March 2025 has no holiday. O-1: filed Mon 03-03, accepted Fri 03-07, due 5 working days later, Fri 03-14,
+    # decided that day: in time (from the filing it would have been due Wed 03-12). O-2: never accepted, due
+    # 03-03 + 2 + 5 working days = Wed 03-12, decided Thu 03-13: late. O-0 was filed in February: not counted.
+    log = [ev.subject_registered(), ev.penalty_imposed("P-1", "2025-02-03"), ev.penalty_imposed("P-2", "2025-02-03"),
+           ev.objection_filed("O-0", "P-1", on="2025-02-27"), ev.objection_accepted("O-0", "P-1", on="2025-02-28"),
+           ev.objection_resolved("O-0", "P-1", on="2025-02-28"),
+           ev.objection_filed("O-1", "P-1", on="2025-03-03"), ev.objection_accepted("O-1", "P-1", on="2025-03-07"),
+           ev.objection_resolved("O-1", "P-1", on="2025-03-14"),
+           ev.objection_filed("O-2", "P-2", on="2025-03-03"), ev.objection_resolved("O-2", "P-2", on="2025-03-13")]
+    row = row_of(disclosure_stats(logged(log), [], MARCH, REPORT, DEFAULT_POLICY))
+    assert (row["objections_filed"], row["objections_decided"], row["objections_decided_late"],
+            row["objections_overdue_open"]) == (2, 2, 1, 0)
