@@ -14,7 +14,7 @@ cloned over many subjects and interleaved at random, each subject's events in or
   (the same validation and encoding and a plain confluent-kafka producer with the worker's config, in
   this process), and against the worker's own fold rate (the goal: the edge is never the bottleneck);
 - scale-out: two fresh workers in one group over the same ledger, against the one;
-- rebuild: the `rebuild` path (streams.ledger.rebuild_from_log) over the same ledger;
+- rebuild: the `rebuild` path (streams.rebuild.rebuild_from_log) over the same ledger;
 - history: ops.bench.bench_history in a child process (its own broker and a long ledger);
 - memory: a worker opening a store with N subjects and N pending deadlines (cloned from a real
   fold), its resident memory once ready.
@@ -580,7 +580,7 @@ def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress,
     from projections.policy import DEFAULT_POLICIES
     from streams import ledger_reader, topics
     from streams.kafka_access import AUDITOR, WORKER
-    from streams.ledger import rebuild_from_log, rebuild_processes
+    from streams.rebuild import rebuild_from_log, rebuild_processes
 
     # as on the ledger's broker: the worker's principal writes and folds, the auditor's re-folds (rebuild)
     writer, auditor = broker.access(WORKER), broker.access(AUDITOR)
@@ -616,8 +616,9 @@ def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress,
 
     progress("rebuild: the same ledger re-folded with no Faust in the loop")
     began = time.perf_counter()
-    _, records = rebuild_from_log(auditor, policy=DEFAULT_POLICIES)
+    rebuilt, records = rebuild_from_log(auditor, policy=DEFAULT_POLICIES)
     result["rebuild_events_per_s"] = records / (time.perf_counter() - began)
+    rebuilt.close()
     result["rebuild_processes"] = rebuild_processes(len(ends), records)
     if what == "all":
         _memory_part(scale, writer, tmp, result, progress)

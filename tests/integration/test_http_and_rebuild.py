@@ -12,7 +12,7 @@ from projections.canonical import GENESIS_HEAD, chain_link, log_link
 from projections.ids import make_uscc
 from streams import ledger_reader, topics
 from streams.codec import decode_digest
-from streams.ledger import rebuild_from_log
+from streams.rebuild import rebuild_from_log
 from streams.sdk import Publisher
 from tests.helpers import Worker, cli, http_json, wait_for
 
