@@ -408,7 +408,9 @@ class MemoryStore:
         return self.metas.get(name)
 
     def list_members(self, list_kind: str, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
-        return _list_members(sorted(k for k in self.index if k.startswith(_LIST)), list_kind, after, limit)
+        start = _LIST + f"{list_kind}/{after}".encode()  # as SubjectStore: from the kind's keys on
+        return _list_members(sorted(k for k in self.index if k.startswith(_LIST) and k >= start), list_kind, after,
+                             limit)
 
     def grade(self, subject_id: str) -> dict | None:
         return self.grades.get(subject_id)
