@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from projections.canonical import log_link
 from projections.deadlines import Deadline
-from projections.effects import Counter, Effects, Regrade, effects_of, regrade_of
+from projections.effects import Counter, Effects, Regrade, effects_of, grade_deltas, regrade_of
 from projections.fold import APPLIED, DUPLICATE, QUARANTINED, REJECTED
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook
 from projections.replay import INVALID
@@ -80,8 +80,10 @@ class Batch:
 
 class LedgerProcessor:
     def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY,
-                 grading_policy: Callable[[], Policy] | None = None):
+                 grading_policy: Callable[[], Policy] | None = None, publishing: bool = True):
         self.store = store
+        # False for `rebuild`, which publishes nothing: no GradeChanged records are built, no lag observed
+        self.publishing = publishing
         self.gap_reader = gap_reader
         self.policy = policy  # the fold's: each event under the policy of the day it was recorded
         self.grading_policy = grading_policy  # the published grade's: the policy in force now (live worker)
@@ -220,7 +222,8 @@ class LedgerProcessor:
         batch.applied += 1
         batch.history.append((subject_id, effects.state["chain"]["length"], effects.history_entry))
         batch.tally(metrics.EVENTS, event["type"])
-        metrics.observe_lag(event["recorded_at"])
+        if self.publishing:
+            metrics.observe_lag(event["recorded_at"])
         if len(self._pending_known) >= PENDING_KNOWN_MAX:
             self._pending_known.clear()
         self._pending_known[subject_id] = effects.pending_memo
@@ -252,13 +255,20 @@ class LedgerProcessor:
         subject_id = regrade.subject_id
         self._remember_graded(subject_id, regrade.basis)
         stored = None if regrade.ungraded_before else self._grade(batch, subject_id)
-        change = regrade.change(stored)
-        if change is not None:
+        if self.publishing:
+            change = regrade.change(stored)
+            if change is None:
+                return
             batch.grade_changes.append(change.record)
-            batch.grades[subject_id] = regrade.grade
-            for delta in change.deltas:
-                batch.count(delta.counter, delta.delta)
-            batch.tally(metrics.GRADE_CHANGES, regrade.grade["letter"])
+            deltas = change.deltas
+        else:
+            deltas = grade_deltas(stored, regrade.grade)
+            if not deltas:
+                return
+        batch.grades[subject_id] = regrade.grade
+        for delta in deltas:
+            batch.count(delta.counter, delta.delta)
+        batch.tally(metrics.GRADE_CHANGES, regrade.grade["letter"])
 
     def regrade_all(self, policy: Policy, chunk: int = REGRADE_CHUNK):
         """Regrade every subject under `policy` (a new one took effect): yields one batch per chunk

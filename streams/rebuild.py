@@ -130,7 +130,7 @@ def fold_to_table(records: Iterable[Record], policy: Policy | PolicyBook, table:
 
 def fold_records(store: MemoryStore, records: Iterable[Record], policy: Policy | PolicyBook) -> int:
     """Fold `records` into `store` through the worker's LedgerProcessor, REBUILD_CHUNK at a time; the count."""
-    processor = LedgerProcessor(store, policy=policy)
+    processor = LedgerProcessor(store, policy=policy, publishing=False)
     records_read, chunk = 0, []
     for record in records:
         chunk.append(record)
