@@ -137,6 +137,10 @@ def fold_records(store: MemoryStore, records: Iterable[Record], policy: Policy |
         if len(chunk) >= REBUILD_CHUNK:
             processor.commit(processor.process(chunk))
             records_read, chunk = records_read + len(chunk), []
+            # What the store holds now is kept to the end: the collector need not walk it again at each
+            # full collection (~10% of a rebuild's CPU at 40,000 events). States hold no reference
+            # cycles, so what the fold later replaces is still freed, by its reference count.
+            gc.freeze()
     processor.commit(processor.process(chunk))
     return records_read + len(chunk)
 
