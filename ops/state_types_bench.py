@@ -10,11 +10,12 @@ change, objections, repairs, decisions, grants, inspections), a field for every 
 the values seen (a field absent or null somewhere is optional, None by default). Everything else (the
 seen-id table, counts, rejections, lists inside a record) stays JSON data in all three.
 
-Per state, best of `repeat` runs (CPU time), each over all the states: decode the stored bytes (orjson with
-sorted keys, as streams/store.py writes them) into the form; encode it back; a copy-on-write update as
-the fold makes one (a permit added, its event id seen, counts, as_of and chain replaced); the reads that
-grading makes (projections/grading.py); the memory the decoded form holds (tracemalloc). Ratios are
-against the dict of the same run. Each form is checked to give back the same data (nulls aside) first.
+Per state, in CPU time, the best of `repeat` rounds in which the forms take turns, each run over all
+the states: decode the stored bytes (orjson with sorted keys, as streams/store.py writes them) into the
+form; encode it back; a copy-on-write update as the fold makes one (a permit added, its event id seen,
+counts, as_of and chain replaced); the reads that grading makes (projections/grading.py); and the memory
+the decoded form holds (tracemalloc). Ratios are against the dict of the same run. Each form must give
+back the same data (nulls aside) before it is timed.
 """
 from __future__ import annotations
 
@@ -120,6 +121,7 @@ def shapes(states: list[dict]) -> dict[str, dict[str, set[type]]]:
 
 
 def _annotation(role: str, name: str, kinds: set[type], classes: dict[str, type]):
+    """A field's type: its part's class (one, a table of them, a list of them), or the JSON types seen."""
     container, sub = NESTED.get(role, {}).get(name, (None, None))
     if container == "one":
         typed = classes[sub]
@@ -184,6 +186,7 @@ class Form:
 
 
 def forms(states: list[dict]) -> dict[str, Form]:
+    """The three forms, the typed ones with classes made from what `states` hold."""
     shape = shapes(states)
     sorted_keys = functools.partial(orjson.dumps, option=orjson.OPT_SORT_KEYS)
     data = make_classes(shape, "dataclass")
