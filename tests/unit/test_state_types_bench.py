@@ -9,6 +9,9 @@ import pytest
 from ops.state_types_bench import (GROUPS, MEASURES, VARIANTS, collect_states, forms, run, table,
                                    without_nulls)
 
+# A measurement of ops/, not of the core: kept out of the mutation runs of projections/ (docs/mutation.md)
+pytestmark = pytest.mark.slow
+
 
 def test_a_tiny_run_gives_every_number():
     result = run(subjects=12, long_events=5, repeat=1)
