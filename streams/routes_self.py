@@ -22,7 +22,7 @@ from projections.access import SUBJECT
 from projections.catalogue import SELF_SOURCE_NAME
 from projections.canonical import instant_text
 from projections.pseudonym import PSEUDONYM_PREFIX
-from streams import ledger_reader, topics
+from streams import topics
 from streams.codec import CodecError, decode_access_record
 from streams.html_pages import HTML_PAGE_HEADERS, prefers_html
 from streams.http_json import json_response
@@ -37,18 +37,19 @@ ROLE_LABELS_ZH = {"querier": "授权查询机构", "publisher": "信息提供部
                   "admin": "信用办管理员", "subject": "本人"}
 
 
-def own_access_records(kafka, subject_id: str, limit: int = ACCESS_LOG_SHOWN_MAX,
+def own_access_records(reader, subject_id: str, limit: int = ACCESS_LOG_SHOWN_MAX,
                        scan_max: int = ACCESS_LOG_SCAN_MAX) -> tuple[list[dict], bool]:
     """The newest `limit` access records of `subject_id`'s file, newest first, and whether the scan of the
-    last `scan_max` records of each partition reached the topic's start. Blocking: run it in an executor."""
+    last `scan_max` records of each partition reached the topic's start. `reader`: a ledger_reader.TopicReader
+    (or an in-memory log of its interface). Blocking: run it in an executor."""
     complete = True
 
     def records():
         nonlocal complete
-        for partition, (low, high) in ledger_reader.watermarks(kafka, topics.ACCESS_LOG).items():
+        for partition, (low, high) in reader.watermarks(topics.ACCESS_LOG).items():
             start = max(low, high - scan_max)
             complete = complete and start == low
-            for _, _, value, _ in ledger_reader.read_range(kafka, topics.ACCESS_LOG, partition, start, high):
+            for _, _, value, _ in reader.read_range(topics.ACCESS_LOG, partition, start, high):
                 try:
                     record = decode_access_record(value or b"")
                 except CodecError:
@@ -60,7 +61,7 @@ def own_access_records(kafka, subject_id: str, limit: int = ACCESS_LOG_SHOWN_MAX
 
 
 async def access_log_of(worker: Worker, subject_id: str) -> dict:
-    found, complete = await asyncio.get_running_loop().run_in_executor(None, own_access_records, worker.kafka,
+    found, complete = await asyncio.get_running_loop().run_in_executor(None, own_access_records, worker.reader,
                                                                        subject_id)
     return {"subject_id": subject_id, "reads": found, "complete": complete,
             "scanned_per_partition_max": ACCESS_LOG_SCAN_MAX}
