@@ -85,13 +85,15 @@ class MemoryTopics:
     producer writes (`append`, or `sender(topic)` for the parts that send through a Faust topic). Every
     topic of streams/topics.py exists with its partitions; a key goes to the partition Kafka's default
     partitioner gives it. `away = True` is a broker gone: every read raises what the real reader raises
-    then (KafkaException from the watermarks, TimeoutError from a range). `deleted_before` moves a
-    partition's start (low watermark) as retention would."""
+    then (KafkaException from the watermarks, TimeoutError from a range, and a send is never acknowledged).
+    `refused` holds the topics the reader's principal may not read (its ACLs): KafkaException at once.
+    `delete_before` moves a partition's start (low watermark) as retention would."""
 
     def __init__(self, partitions: int = PARTITIONS_DEFAULT):
         self.logs = {topic: [[] for _ in range(partitions_of(topic, partitions))] for topic in topics.ALL}
         self.starts: dict[tuple[str, int], int] = {}  # (topic, partition) -> its first offset still held
         self.away = False
+        self.refused: set[str] = set()
         self.ranges_read: list[tuple[str, int, int, int]] = []  # (topic, partition, start, end) of each read
 
     def append(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
@@ -120,6 +122,8 @@ class MemoryTopics:
             raise KafkaException(f"no leaders for {topic}: all brokers are down")
         if topic not in self.logs:
             raise KafkaException(f"{topic}: UNKNOWN_TOPIC_OR_PART")
+        if topic in self.refused:
+            raise KafkaException(f"{topic}: TOPIC_AUTHORIZATION_FAILED")
         return {p: (self.starts.get((topic, p), 0), len(records)) for p, records in enumerate(self.logs[topic])}
 
     def read_range(self, topic: str, partition: int, start: int, end: int, idle_polls_max: int = IDLE_POLLS_MAX
@@ -128,6 +132,8 @@ class MemoryTopics:
         before `end` or the broker is away, as the real read's idle polls end."""
         if start >= end:
             return
+        if topic in self.refused:
+            raise KafkaException(f"{topic}: TOPIC_AUTHORIZATION_FAILED")
         self.ranges_read.append((topic, partition, start, end))
         records = self.logs[topic][partition]
         for offset in range(max(start, self.starts.get((topic, partition), 0)), end):
