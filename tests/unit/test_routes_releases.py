@@ -71,6 +71,8 @@ def test_a_release_is_numbered_per_list_and_year_recorded_once_and_shown_newest_
     assert [r["number"] for r in orjson.loads(body)["releases"]] == [f"{KIND}-2025-002", f"{KIND}-2025-001"]
     status, _, body = served.send("GET", f"/releases/{KIND}-2025-002")
     assert status == 200 and orjson.loads(body)["as_of"] == "2025-06-29"
+    reads = [(start, end) for topic, _, start, end in served.log.ranges_read if topic == topics.RELEASES]
+    assert all(later[0] >= earlier[1] for earlier, later in zip(reads, reads[1:]))  # each record read once
 
 
 def test_each_refusal_says_why_and_records_nothing(served):
