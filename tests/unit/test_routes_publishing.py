@@ -31,7 +31,7 @@ class PublishingPart:
     edge: PublishingEdge | None = None
 
     def install(self, app, worker) -> None:
-        self.edge = routes_publishing.install(app, worker, self.producer)
+        self.edge = routes_publishing.install(app, worker, producer=self.producer)
 
 
 @pytest.fixture
