@@ -96,6 +96,10 @@ class MemoryTopics:
         self.refused: set[str] = set()
         self.ranges_read: list[tuple[str, int, int, int]] = []  # (topic, partition, start, end) of each read
 
+    def create(self, topic: str, partitions: int) -> None:
+        """A topic beside the worker's (tests/integration/test_ledger_reader.py compares one with the real)."""
+        self.logs[topic] = [[] for _ in range(partitions)]
+
     def append(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
                ) -> tuple[int, int]:
         """(partition, offset) of the record appended."""
@@ -128,8 +132,9 @@ class MemoryTopics:
 
     def read_range(self, topic: str, partition: int, start: int, end: int, idle_polls_max: int = IDLE_POLLS_MAX
                    ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
-        """(offset, key, value, timestamp_ms) for start <= offset < end; TimeoutError when the log ends
-        before `end` or the broker is away, as the real read's idle polls end."""
+        """(offset, key, value, timestamp_ms) for start <= offset < end (from the partition's start when
+        `start` is below it); TimeoutError when the log ends before `end` or the broker is away, as the real
+        read's idle polls end. Every timestamp is 0: no part reads it."""
         if start >= end:
             return
         if topic in self.refused:
