@@ -10,8 +10,7 @@ import logging
 import orjson
 import pytest
 
-from projections.access import access_record, endpoint_decision
-from projections.access import AUDITOR, Principal
+from projections.access import AUDITOR, Principal, access_record, endpoint_decision
 from streams import routes_files, routes_self, topics
 from streams.codec import encode_access_record
 from streams.routes_self import own_access_records
