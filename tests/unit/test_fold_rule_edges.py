@@ -6,8 +6,10 @@ Each pins the field, the rule and the words a department reads, as test_fold_rul
 """
 from __future__ import annotations
 
+from projections.fold import id_conflict
+from projections.records import legal_representative
 from tests.unit import events as ev
-from tests.unit.test_fold_rules import applied, fulfilled_penalty, given, rejected_by
+from tests.unit.test_fold_rules import applied, fulfilled_penalty, given, rejected_by, when
 from tests.unit.test_ownership import CREDIT_OFFICE, OTHER, by
 
 BREACHED = (ev.commitment_made("C-1", "2025-01-06"), ev.commitment_breached("C-1", "2025-02-03"))
@@ -69,3 +71,74 @@ def test_a_repair_is_not_approved_once_its_penalty_was_retracted():
     # a rejection only closes the application, whatever became of the penalty
     file = applied(retracted, ev.repair_decided("R-1", "P-1", outcome="REJECTED", on="2025-01-09"))
     assert [(r["repair_id"], r["status"]) for r in file["pending"]["repairs"]] == []
+
+
+# --- what the fold keeps, whole -----------------------------------------------------------------------
+def test_a_measure_case_is_kept_whole_on_the_entry_and_under_its_own_id():
+    feedback = ev.measure_feedback()
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN", "PUBLIC_NOTICE"]),
+                  feedback)
+    case = {"case_id": "K-1", "measure": "BIDDING_BAN", "outcome": "APPLIED", "matter": "郑建招〔2025〕7号标段",
+            "result": "不予通过投标资格审查", "authority_code": ev.HOUSING, "occurred_on": "2025-02-03",
+            "event_id": feedback["event_id"], "offset": 2}
+    assert state["measure_cases"] == {ev.key_of("K-1", ev.HOUSING): {"entry_key": ev.key_of("L-1"), **case}}
+    entry = state["records"]["lists"][ev.key_of("L-1")]
+    assert entry["feedback"] == [case]
+    assert entry["history"][-1] == {"event": "MeasureApplied", "occurred_on": "2025-02-03",
+                                    "event_id": feedback["event_id"], "offset": 2, "measure": "BIDDING_BAN",
+                                    "outcome": "APPLIED"}
+
+
+def test_a_state_stored_before_the_first_measure_case_takes_one():
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN"]))
+    older = {key: value for key, value in state.items() if key != "measure_cases"}
+    after = when(older, ev.measure_feedback())[0]
+    assert list(after["measure_cases"]) == [ev.key_of("K-1", ev.HOUSING)]
+
+
+def test_an_expired_rating_keeps_the_valid_to_it_expired_at():
+    expiry = ev.rating_expired("G-1", "2024-12-31", on="2025-01-01")
+    state = given(ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31"), expiry)
+    rating = state["records"]["ratings"][ev.key_of("G-1")]
+    assert (rating["status"], rating["expired_on"], rating["valid_to"]) == ("EXPIRED", "2025-01-01", "2024-12-31")
+    assert rating["history"] == [{"event": "RatingExpired", "occurred_on": "2025-01-01",
+                                  "event_id": expiry["event_id"], "offset": 2, "valid_to": "2024-12-31"}]
+
+
+def test_a_revoked_record_keeps_its_reason_day_and_history():
+    revoke = ev.penalty_revoked("P-1", "2025-01-08")
+    state = given(ev.penalty_imposed("P-1"), revoke)
+    penalty = state["records"]["penalties"][ev.key_of("P-1")]
+    reason = revoke["payload"]["reason"]
+    assert (penalty["status"], penalty["revoked_on"], penalty["revocation_reason"]) == ("REVOKED", "2025-01-08", reason)
+    assert penalty["history"] == [{"event": "PenaltyRevoked", "occurred_on": "2025-01-08",
+                                   "event_id": revoke["event_id"], "offset": 2, "reason": reason}]
+    permit = given(ev.permit_granted("X-1"), ev.permit_revoked("X-1", "2025-01-08"))["records"]["permits"]
+    assert permit[ev.key_of("X-1")]["status"] == "REVOKED"
+    rejected_by(state, ev.penalty_revoked("P-1", "2025-01-09"), "payload.record_id", rule="already_revoked",
+                message="revoked on 2025-01-08")
+
+
+def test_the_legal_representative_is_the_latest_registration_that_names_one():
+    def registered(name):
+        payload = {"legal_representative": name} if name else {}
+        return {"offset": 0, "event": {"type": "SubjectRegistered", "payload": payload}}
+    other = {"offset": 1, "event": {"type": "PenaltyImposed", "payload": {"legal_representative": "王五"}}}
+    assert legal_representative([registered("张三"), registered("李四")]) == "李四"
+    assert legal_representative([registered("张三"), registered(None), other, {"offset": 2}]) == "张三"
+    assert legal_representative([other, {"offset": 3, "event": None}]) is None
+
+
+def test_an_event_id_conflict_needs_a_known_id_with_other_content():
+    first = ev.penalty_imposed("P-1")
+    state = given(first)
+    assert id_conflict(state, ev.penalty_imposed("P-2")) is None  # an id not seen
+    assert id_conflict(state, first) is None  # the same event again
+    changed = {**first, "payload": {**first["payload"], "fine_fen": 1}}
+    assert id_conflict(state, changed).as_dict() == {
+        "field": "event_id", "rule": "event_id_conflict",
+        "message": f"{first['event_id']} is the id of another event, applied at offset 1"}
+    # a state stored when only the offset was kept (-1: no content digest to compare) conflicts with nothing
+    older = {**state, "seen_event_ids": {key: -1 for key in state["seen_event_ids"]}}
+    assert id_conflict(older, changed) is None
+    assert id_conflict(None, changed) is None
