@@ -219,7 +219,6 @@ class PartitionScan:
     def __init__(self, partition: int, saved: SavedPartition | None = None,
                  published: Iterable[tuple[int, str]] = ()):
         self.partition = partition
-        self.saved = saved
         self.root = GENESIS_HEAD
         self.count = 0
         self.first_offset: int | None = None

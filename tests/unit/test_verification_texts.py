@@ -115,6 +115,16 @@ def test_each_kind_of_first_offending_record_is_told_in_full(case):
     assert result.discrepancies == [v.Discrepancy(kind, 3, offset, event_id, detail, found_at=found_at)]
 
 
+def test_a_compacted_log_is_followed_by_its_saved_offsets_not_by_position():
+    compacted = LOG[:2] + [record(o, f"e{o}") for o in (4, 5, 6)]  # offsets 2 and 3 gone before the export
+    saved = saved_file(compacted)
+    swapped = compacted[:2] + [(4, b"k", compacted[3][2]), (5, b"k", compacted[2][2]), compacted[4]]
+    first = v.verify([(0, swapped)], topic="t", decode=decode, saved=saved).first
+    assert first == v.Discrepancy(v.REORDERED, 0, 4, "e4", "the saved record of offset 4 (event e4) is now at "
+                                                           "offset 5; offset 4 holds event e5, saved at offset 5",
+                                  found_at=5)
+
+
 def test_a_saved_record_that_was_no_event_is_told_as_such():
     saved = saved_file(LOG[:2] + [record(2, None)])
     for now, what in ((b"other raw bytes", "it is no decodable event any more"),
@@ -165,6 +175,12 @@ ROOT_CASES = {
                                                f"the root at offset 2 differs (digest {AB}, log no record at offset "
                                                "2): the first difference lies somewhere in offsets 0..2",
                                                between=(0, 2))),
+    "a digest that holds after two that do not": (LOG, [digest(1, AB), digest(2, CD), digest(3, AT[3])],
+                                                  [(1, False), (2, False), (3, True)],
+                                                  v.Discrepancy(v.ROOT_DIFFERS, 3, None, None,
+                                                                f"the root at offset 1 differs (digest {AB}, log "
+                                                                f"{AT[1]}): the first difference lies somewhere in "
+                                                                "offsets 0..1", between=(0, 1))),
     "a log that starts late": (LOG[2:], [digest(4, AT[4])], [(4, False)],
                                v.Discrepancy(v.REMOVED, 3, 0, None, "the log starts at offset 2: records 0..1 are "
                                                                     "gone (deleted or expired)")),
@@ -316,7 +332,7 @@ def test_partitions_the_digest_file_does_not_name_are_listed_unless_empty():
 
 
 def test_a_published_digest_of_a_partition_the_topic_has_not():
-    published = [digest(4, AT[4], partition=0), digest(4, AT[4], partition=5), digest(1, AT[1], topic="u")]
+    published = [digest(1, AT[1], topic="u"), digest(4, AT[4], partition=0), digest(4, AT[4], partition=5)]
     result = v.verify([(0, LOG)], topic="t", decode=decode, published=published)
     assert result.reference == "2 published digest(s) of t"
     assert result.notes == ["partition 5 is not in t"]
@@ -372,11 +388,29 @@ def test_a_subjects_broken_chain_names_the_first_offending_record_and_its_next_e
     assert result.reference == f"the digest file of t exported 2026-01-05T10:00:00+08:00 (its chain of {ev.COMPANY})"
     before, now = _heads(ORIGINAL)[ev.COMPANY], _heads(forged)[ev.COMPANY]
     assert result.chain == now and result.subject_partitions == [2] and result.notes == []
+    assert (result.topic, result.subject) == ("t", ev.COMPANY)
     detail = (_chain_detail(before, now) + f"; the first offending record of its partition: {kind} at offset "
               f"{first_offset} (event {EVENT_IDS[first_offset]}); its first event from there: offset {event_from} "
               f"(event {EVENT_IDS[event_from]})")
     assert result.discrepancies == [v.Discrepancy(v.CHAIN_DIFFERS, 2, first_offset, EVENT_IDS[first_offset], detail,
                                                   subject_id=ev.COMPANY)]
+
+
+def test_a_subjects_chain_that_differs_on_an_intact_log_is_told_alone():
+    # exported under a quota of 3 events an authority, verified under the default policy: the company's
+    # chain differs (3 events then, 6 now) while every record is as saved
+    stream = io.StringIO()
+    v.write_digest(stream, [(0, ORIGINAL)], topic="t", exported_at=EXPORTED_AT, decode=decode,
+                   policy=THREE_AN_AUTHORITY)
+    saved = v.load_digest(json.loads(stream.getvalue()))
+    result = v.verify([(0, ORIGINAL)], topic="t", decode=decode, saved=saved, subject=ev.COMPANY)
+    assert result.notes == [] and result.chain[0] == 6
+    assert [(d.kind, d.partition, d.offset, d.subject_id) for d in result.discrepancies] == [
+        (v.CHAIN_DIFFERS, 0, None, ev.COMPANY)]
+    assert result.first.detail.startswith(f"subject {ev.COMPANY}: saved chain length 3 head ")
+    assert result.first.detail.endswith("…") and "first offending record" not in result.first.detail
+    clean = v.verify([(0, ORIGINAL)], topic="t", decode=decode, saved=export(ORIGINAL), subject=ev.COMPANY)
+    assert clean.ok and clean.notes == [] and clean.chain[0] == 6
 
 
 def test_a_subjects_chain_cut_short_names_the_removal_and_no_event_after_it():
