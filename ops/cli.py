@@ -725,6 +725,7 @@ def stats(from_day: str = typer.Option(..., "--from", metavar="D", help="the per
     from projections.canonical import SHANGHAI
     from projections.stats import disclosure_stats, stats_request
     from streams import topics
+    from streams.ledger_reader import TopicReader
     from streams.routes_stats import read_stats_log
 
     if output_format not in STATS_FORMATS:
@@ -739,7 +740,8 @@ def stats(from_day: str = typer.Option(..., "--from", metavar="D", help="the per
     _recorded_read(web_url or settings.web_url, settings.operator_token, "stats", None, command[:300])
     try:
         # credit.rejected is not the auditor's to read (ops/kafka_acls.py): as `dump` reads it, as the worker
-        events, rejections = read_stats_log(settings.kafka_access(AUDITOR), settings.kafka_access(role_of(topics.REJECTED)))
+        events, rejections = read_stats_log(TopicReader(settings.kafka_access(AUDITOR)),
+                                            TopicReader(settings.kafka_access(role_of(topics.REJECTED))))
     except (KafkaException, OSError) as error:
         err.print(f"error: cannot read the log from {settings.kafka}: {error}", markup=False, highlight=False,
                   soft_wrap=True)
