@@ -50,7 +50,8 @@ class RecordsConsumer:
     def assigned(self) -> frozenset[int]:
         return frozenset(record[0] for record in self.records)
 
-    async def take(self, count_max: int, within_s: float) -> list[Record]:
+    async def take(self, count_max: int, within_s: float, linger_s: float = 0.0,
+                   linger_until_records: int = 0) -> list[Record]:  # takes what is there: no linger
         count = min(count_max, self.take_max)
         if self.position >= len(self.records):
             await asyncio.Event().wait()  # nothing more: the fold loop waits here until cancelled
