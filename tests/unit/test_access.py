@@ -541,3 +541,82 @@ def test_an_announced_reads_refusals_word_for_word():
         assert messages(json.dumps({**good, "command": command}).encode()) == [
             ("command", "the command as run: 'credit-ledger ...', at most 300 printable characters")], command
     assert messages(json.dumps({**good, "command": "credit-ledger " + "x" * 286}).encode()) == []
+
+
+def test_a_subject_id_is_a_credit_code_or_a_pseudonym_and_nothing_else():
+    from projections.pseudonym import pseudonym
+
+    assert access.is_subject_id(ev.COMPANY) and access.is_subject_id(pseudonym(PERSON_NUMBER, ev.KEY))
+    for value in (None, 5, ["x"], "x" * 65, "np-" + "0" * 61, "91410105MADGK41F4X", PERSON_NUMBER + " "):
+        assert not access.is_subject_id(value), value
+
+
+def test_each_view_is_judged_in_force_under_the_policy_it_is_given(state):
+    """A policy of three months of publicity at most: on TODAY every penalty of 2025-01-06 has ended (on
+    2025-04-05), a permit, a list entry and a rating have not."""
+    from dataclasses import replace
+
+    from projections.policy import DEFAULT_POLICY
+
+    short = replace(DEFAULT_POLICY, max_publicity_months=3, special_sector_min_publicity_months=3,
+                    min_publicity_months_by_severity={"GENERAL": 3, "SERIOUS": 3, "SEVERE": 3})
+    file = credit_file(state)
+    not_penalties = {"X-LIVE", "L-PUBLIC", "G-AUTH"}
+    for principal, seen in ((ANONYMOUS_PRINCIPAL, PUBLIC_IDS - {"P-PUBLIC"}), (BANK, PUBLIC_IDS - {"P-PUBLIC"}),
+                            (SUBJECT_P, not_penalties), (SUPERVISOR_P, not_penalties)):
+        view, decision = view_file(file, state, principal, TODAY, policy=short)
+        assert ids(view) == seen, principal.role
+    _, decision = view_file(file, state, BANK, TODAY, policy=short)
+    assert decision.non_public is False and decision.record_ids == ()  # P-AUTH is out of force, not shown
+
+
+def test_a_granted_record_out_of_force_is_not_shown():
+    state = given(penalty("P-AUTH", "AUTHORIZED", publicity_until="2025-03-01"), penalty("P-AUTH-2", "AUTHORIZED"),
+                  ev.query_authorized("Q-1", grantee=ev.BANK, scope=["penalties"], valid_until="2025-12-31"))
+    view, decision = view_file(credit_file(state), state, BANK, TODAY)
+    assert ids(view) == {"P-AUTH-2"} and decision.record_ids == ("P-AUTH-2",)
+
+
+def test_a_granted_records_public_correction_is_shown_to_the_grantee():
+    state = given(penalty("P-1", "AUTHORIZED"), ev.objection_filed("O-1", "P-1"),
+                  ev.valid("ObjectionResolved", {"objection_id": "O-1", "record_id": "P-1", "outcome": "UPHELD_CORRECTED",
+                                                 "correction": "罚款金额更正为一万元"}, classification="PUBLIC"),
+                  ev.query_authorized("Q-1", grantee=ev.BANK, scope=["penalties"], valid_until="2025-12-31"))
+    (record,) = view_file(credit_file(state), state, BANK, TODAY)[0]["records"]["penalties"]
+    assert (record["correction"], record["corrected_on"]) == ("罚款金额更正为一万元", ev.DAY)
+
+
+@pytest.mark.parametrize("principal", [SUPERVISOR_P, SUBJECT_P], ids=lambda p: p.role)
+def test_rejections_are_kept_from_a_supervisor_and_a_subject(state, principal):
+    file = {**credit_file(state), "rejected": [{"offset": 9, "reasons": []}], "rejected_total": 1}
+    view, _ = view_file(file, state, principal, TODAY)
+    assert (view["rejected"], view["rejected_total"]) == ([], None)
+    assert view_file(file, state, AUDITOR_P, TODAY)[0]["rejected_total"] == 1
+
+
+def test_the_reason_of_a_read_names_each_grant_used_with_its_whole_scope():
+    state = given(penalty("P-AUTH", "AUTHORIZED"),
+                  ev.valid("RatingAssigned", {"rating_id": "G-AUTH", "rating_kind": "TAX", "level": "A",
+                                              "valid_from": ev.DAY}, classification="AUTHORIZED"),
+                  ev.query_authorized("Q-P", grantee=ev.BANK, scope=["penalties", "permits"], valid_until="2025-12-31"),
+                  ev.query_authorized("Q-R", grantee=ev.BANK, scope=["ratings"], valid_until="2025-11-30"))
+    _, decision = view_file(credit_file(state), state, BANK, TODAY)
+    assert decision.reason == (f"授权查询 (authorised query): grant Q-P to {ev.BANK} for penalties, permits until "
+                               f"2025-12-31; grant Q-R to {ev.BANK} for ratings until 2025-11-30")
+
+
+def test_the_public_read_is_public_and_a_refused_role_is_refused_on_the_whole_event():
+    public = given(penalty("P-1"))
+    _, decision = view_file(credit_file(public), public, ANONYMOUS_PRINCIPAL, TODAY)
+    assert decision.non_public is False
+    (problem,) = publish_problems(BANK, ev.event())
+    assert (problem.field, problem.rule) == ("$", "role_may_not_publish")
+
+
+def test_the_public_as_of_is_the_newest_public_event_even_when_it_is_no_record():
+    """SubjectRegistered is public and no record; a state stored before public_as_of was kept has only its
+    records to go by, and none of them public: no as-of at all."""
+    state = given(penalty("P-INTERNAL", "INTERNAL"))
+    assert access.public_as_of(state) == {"offset": 0, "recorded_at": state["public_as_of"]["recorded_at"]}
+    legacy = {k: v for k, v in state.items() if k != "public_as_of"}
+    assert access.public_as_of(legacy) is None
