@@ -472,3 +472,19 @@ def test_the_payloads_dates_are_read_up_to_their_bound(fillers, exempt):
     found = personal_identifier_problems({"occurred_on": "2025-05-07", "payload": payload})
     assert found == ([] if exempt else [("payload.certificate_no", ID_NUMBER_FOUND)])
     assert personal_identifier_problems({"occurred_on": "2025-05-06", "payload": {"certificate_no": number}}) == []
+
+
+def test_a_birth_date_is_from_1880_up_to_today():
+    """No one alive was born before 1880; no one is born after `today` (when it is given)."""
+    def digit_checked(born: date) -> str:
+        return next(n for n in (make_resident_id("110105", born, s) for s in range(100)) if n[-1].isdigit())
+
+    assert not holds_resident_id(digit_checked(date(1879, 12, 31)))
+    assert holds_resident_id(digit_checked(date(1880, 1, 1)))
+    today = date(2025, 6, 30)
+    assert personal_data.is_resident_id(digit_checked(today), today)
+    assert not personal_data.is_resident_id(digit_checked(date(2025, 7, 1)), today)
+    # a first-generation number (19YYMMDD) born after `today`, and the day itself
+    old = next(f"110105{d:%y%m%d}{s:03d}" for d in [date(1995, 5, 6)] for s in range(100)
+               if registration_number(f"110105{d:%y%m%d}{s:03d}"[:14]) != f"110105{d:%y%m%d}{s:03d}")
+    assert holds_resident_id(old, date(1995, 5, 6)) and not holds_resident_id(old, date(1995, 5, 5))
