@@ -488,3 +488,9 @@ def test_a_birth_date_is_from_1880_up_to_today():
     old = next(f"110105{d:%y%m%d}{s:03d}" for d in [date(1995, 5, 6)] for s in range(100)
                if registration_number(f"110105{d:%y%m%d}{s:03d}"[:14]) != f"110105{d:%y%m%d}{s:03d}")
     assert holds_resident_id(old, date(1995, 5, 6)) and not holds_resident_id(old, date(1995, 5, 5))
+
+
+def test_an_integer_is_judged_by_its_size_before_its_digits_are_read():
+    """Only an 18-digit integer can be an ID number: no other is turned into text, not even one too long
+    for Python to spell out (more than 4,300 digits), nor a negative one."""
+    assert personal_identifier_problems({"payload": {"n": 10**5000, "m": -410105198503140073, "k": 0}}) == []
