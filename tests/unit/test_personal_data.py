@@ -494,3 +494,12 @@ def test_an_integer_is_judged_by_its_size_before_its_digits_are_read():
     """Only an 18-digit integer can be an ID number: no other is turned into text, not even one too long
     for Python to spell out (more than 4,300 digits), nor a negative one."""
     assert personal_identifier_problems({"payload": {"n": 10**5000, "m": -410105198503140073, "k": 0}}) == []
+
+
+def test_a_number_in_the_persons_own_field_is_left_to_that_fields_rules_whatever_its_type():
+    """subject.id_number is the ID number's place: as text or as an integer (which validation refuses as
+    the wrong type), it is no personal_identifier finding."""
+    number = next(n for n in (make_resident_id("410105", date(1985, 3, 14), s) for s in range(100)) if n[-1].isdigit())
+    person = {"kind": "NATURAL_PERSON", "name": "张三"}
+    assert personal_identifier_problems({"subject": {**person, "id_number": int(number)}}) == []
+    assert personal_identifier_problems({"subject": {**person, "id_number": number}}) == []
