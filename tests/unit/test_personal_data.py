@@ -503,3 +503,20 @@ def test_a_number_in_the_persons_own_field_is_left_to_that_fields_rules_whatever
     person = {"kind": "NATURAL_PERSON", "name": "张三"}
     assert personal_identifier_problems({"subject": {**person, "id_number": int(number)}}) == []
     assert personal_identifier_problems({"subject": {**person, "id_number": number}}) == []
+
+
+@pytest.mark.parametrize("as_int", [True, False], ids=["integer", "text"])
+def test_the_day_of_the_check_and_the_events_own_dates_hold_for_integers_and_text(as_int):
+    """A number born after the day of the check is no one's yet; one whose date is the event's own is a
+    document number of that day: the same for an integer as for text."""
+    def value(born: date):
+        number = next(n for n in (make_resident_id("410105", born, s) for s in range(100)) if n[-1].isdigit())
+        return int(number) if as_int else number
+
+    tomorrow = value(date(2025, 7, 1))
+    assert personal_identifier_problems({"payload": {"n": tomorrow}}, date(2025, 6, 30)) == []
+    assert [f for f, _ in personal_identifier_problems({"payload": {"n": tomorrow}}, date(2025, 7, 1))] == ["payload.n"]
+    issued = value(date(2025, 5, 6))
+    assert personal_identifier_problems({"occurred_on": "2025-05-06", "payload": {"n": issued}}) == []
+    assert [f for f, _ in personal_identifier_problems({"occurred_on": "2025-05-07", "payload": {"n": issued}})] == [
+        "payload.n"]
