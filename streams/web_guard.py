@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from aiohttp import web as aiohttp_web
 
+from streams.gate import refuse_unlogged_reads
+
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                            "img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
                            "base-uri 'none'; form-action 'self'")
@@ -34,8 +36,8 @@ def our_routes(web_app: aiohttp_web.Application) -> frozenset[str]:
 
 
 def install(web_app: aiohttp_web.Application, served_routes: frozenset[str]) -> None:
-    """Refuse (404) every route but `served_routes`, and add SECURITY_HEADERS to every answer, streamed
-    ones included."""
+    """Refuse (404) every route but `served_routes`, answer 503 for a read whose access record could not be
+    written (streams/gate.py), and add SECURITY_HEADERS to every answer, streamed ones included."""
     assert served_routes and "/" not in served_routes, served_routes
 
     @aiohttp_web.middleware
@@ -50,4 +52,5 @@ def install(web_app: aiohttp_web.Application, served_routes: frozenset[str]) -> 
             response.headers.setdefault(name, value)
 
     web_app.middlewares.append(only_served_routes)
+    web_app.middlewares.append(refuse_unlogged_reads)
     web_app.on_response_prepare.append(add_security_headers)

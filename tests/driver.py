@@ -88,6 +88,8 @@ class MemoryTopics:
     partitioner gives it. `away = True` is a broker gone: every read raises what the real reader raises
     then (KafkaException from the watermarks, TimeoutError from a range, and a send is never acknowledged).
     `refused` holds the topics the reader's principal may not read (its ACLs): KafkaException at once.
+    `unwritable` holds the topics whose sends no broker acknowledges (their partitions' leader away) while
+    the rest of the log is up: a send to one raises TimeoutError, as with `away`.
     `delete_before` moves a partition's start (low watermark) as retention would."""
 
     def __init__(self, partitions: int = PARTITIONS_DEFAULT):
@@ -95,6 +97,7 @@ class MemoryTopics:
         self.starts: dict[tuple[str, int], int] = {}  # (topic, partition) -> its first offset still held
         self.away = False
         self.refused: set[str] = set()
+        self.unwritable: set[str] = set()
         self.ranges_read: list[tuple[str, int, int, int]] = []  # (topic, partition, start, end) of each read
 
     def create(self, topic: str, partitions: int) -> None:
@@ -113,7 +116,7 @@ class MemoryTopics:
     def sender(self, topic: str):
         """An async send(key, value) -> its record's metadata (partition, offset), as the broker acknowledges it."""
         async def send(key: bytes | None, value: bytes) -> SimpleNamespace:
-            if self.away:
+            if self.away or topic in self.unwritable:
                 raise TimeoutError(f"{topic}: no broker acknowledged the record")
             partition, offset = self.append(topic, key, value)
             return SimpleNamespace(topic=topic, partition=partition, offset=offset)

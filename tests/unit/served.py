@@ -67,16 +67,17 @@ class Served:
         self.loop.close()
 
 
-def serve(parts, store: MemoryStore | None = None, log: MemoryTopics | None = None, now: datetime = ev.NOW
-          ) -> Served:
-    """`parts` (modules with install(app, worker)) served over `store` and `log`, the ledger's clock at `now`."""
+def serve(parts, store: MemoryStore | None = None, log: MemoryTopics | None = None, now: datetime = ev.NOW,
+          key_store=None) -> Served:
+    """`parts` (modules with install(app, worker)) served over `store` and `log`, the ledger's clock at `now`
+    (`key_store`: a streams.pii.KeyStore, else sealing is off)."""
     log = log or MemoryTopics()
     expires_at = datetime.now(timezone.utc) + timedelta(days=1)
     principals = Principals([Credential(p, token_sha256(TOKENS[p.name]), expires_at) for p in PRINCIPALS])
     send_access_record = log.sender(topics.ACCESS_LOG)
     worker = Worker(settings=None, kafka=None, store=store or MemoryStore(),
                     clock=SimpleNamespace(now=lambda: now, speed=1.0), policies=DEFAULT_POLICIES, processor=None,
-                    key_store=None, pseudonym_key=ev.KEY, ledger_consumer=None, outputs=None, events_topic=None,
+                    key_store=key_store, pseudonym_key=ev.KEY, ledger_consumer=None, outputs=None, events_topic=None,
                     gate=Gate(principals, send_access_record, lambda: datetime.now(timezone.utc)), reader=log,
                     releases=ReleaseLog(log, log.sender(topics.RELEASES)),
                     exports=ReleaseLog(log, log.sender(topics.EXPORTS), topics.EXPORTS, decode_export_receipt,
