@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -83,7 +84,8 @@ REFUSED = [
     ({"objection_acceptance_working_days": 0}, "working_days.objection_acceptance: a whole number in 1..120"),
     ({"repair_acceptance_working_days": 0}, "working_days.repair_acceptance: a whole number in 1..120"),
     ({"repair_decision_working_days": 0}, "working_days.repair_decision: a whole number in 1..120"),
-    ({"abnormal_operation_escalation_months": 121}, "lists.abnormal_operation_escalation_months: a whole number in 1..120"),
+    ({"abnormal_operation_escalation_months": 121},
+     "lists.abnormal_operation_escalation_months: a whole number in 1..120"),
     ({"red_list_severe_penalty_months": 0}, "lists.red_list_severe_penalty_months: a whole number in 1..120"),
     ({"term_months_by_kind": {"SERIOUS_DISHONESTY": 121}},
      "lists.term_months_by_kind: list kinds, each a whole number of months in 1..120"),
@@ -95,13 +97,15 @@ REFUSED = [
      f"lists.admitted_subjects: list kinds, each a list of registers among {CATEGORIES}"),
     ({"admitted_subjects": {"GOLD_LIST": ["ENTERPRISE"]}},
      f"lists.admitted_subjects: list kinds, each a list of registers among {CATEGORIES}"),
-    ({"red_list_blocked_by": {"RED_LIST", "SERIOUS_DISHONESTY"}}, "lists.red_list_blocked_by: list kinds other than RED_LIST"),
+    ({"red_list_blocked_by": {"RED_LIST", "SERIOUS_DISHONESTY"}},
+     "lists.red_list_blocked_by: list kinds other than RED_LIST"),
     ({"escalated_subjects": {"NOBODY", "ENTERPRISE"}}, f"lists.escalated_subjects: registers among {CATEGORIES}"),
     ({"severity_by_penalty_kind": {**SEVERITY_OF, "FINE": "HARSH"}},
      f"severity_by_penalty_kind: maps every penalty kind ({PENALTY_KINDS}) to one of GENERAL, SERIOUS, SEVERE"),
     ({"severity_by_penalty_kind": {k: v for k, v in SEVERITY_OF.items() if k != "FINE"}},
      f"severity_by_penalty_kind: maps every penalty kind ({PENALTY_KINDS}) to one of GENERAL, SERIOUS, SEVERE"),
-    ({"penalty_points": {"GENERAL": -20, "SERIOUS": -60}}, "grading.penalty_points: needs exactly GENERAL, SERIOUS, SEVERE"),
+    ({"penalty_points": {"GENERAL": -20, "SERIOUS": -60}},
+     "grading.penalty_points: needs exactly GENERAL, SERIOUS, SEVERE"),
     ({"list_points": {k: v for k, v in LIST_POINTS.items() if k != "RED_LIST"}},
      f"grading.list_points: needs exactly {LIST_KINDS}"),
     ({"rating_points": {"GOLD": {"A": 1}}}, "grading.rating_points: unknown rating kind"),
@@ -130,7 +134,8 @@ REFUSED = [
      "inspection_ratios: a ratio in 0..1 for each of A, B, C, D"),
     ({"inspection_ratios": {"A": -0.01, "B": 0.05, "C": 0.10, "D": 0.30}},
      "inspection_ratios: a ratio in 0..1 for each of A, B, C, D"),
-    ({"inspection_ratios": {"A": 0.02, "B": 0.05, "C": 0.10}}, "inspection_ratios: a ratio in 0..1 for each of A, B, C, D"),
+    ({"inspection_ratios": {"A": 0.02, "B": 0.05, "C": 0.10}},
+     "inspection_ratios: a ratio in 0..1 for each of A, B, C, D"),
     ({"credit_office": {"1141010037207174X1"}},
      "authorities.credit_office: at most 100 unified social credit codes (GB 32100-2015)"),
     ({"credit_office": {1141010037207}},
@@ -193,7 +198,8 @@ def test_a_hundred_credit_offices_and_not_one_more():
     assert len(replace(D, credit_office=codes[:100]).credit_office) == 100
     with pytest.raises(ValueError) as caught:
         replace(D, credit_office=codes)
-    assert str(caught.value) == "policy 2024.1: authorities.credit_office: at most 100 unified social credit codes (GB 32100-2015)"
+    assert str(caught.value) == ("policy 2024.1: authorities.credit_office: at most 100 unified social credit codes "
+                                 "(GB 32100-2015)")
 
 
 def test_every_problem_of_a_policy_is_named_at_once():
@@ -339,3 +345,19 @@ def test_the_policy_in_force_from_its_first_day():
     assert book.in_force("2025-01-01").version == "2025.1"
     assert book.in_force("2025-01-01T00:00:00+08:00").version == "2025.1"
     assert book.in_force("2019-01-01").version == "2024.1"  # the earliest, also before its own day
+
+
+def test_the_packaged_policies_are_every_yaml_file_of_the_folder_and_a_broken_one_is_named(tmp_path, monkeypatch):
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "2024.1.yaml").write_text(TEXT, encoding="utf-8")
+    (folder / "2025.1.yaml").write_text(changed('version: "2024.1"', 'version: "2025.1"').replace(
+        "effective_from: 2020-01-01", "effective_from: 2025-01-01"), encoding="utf-8")
+    (folder / "README.md").write_text("not a policy", encoding="utf-8")
+    monkeypatch.setattr(module, "resources", SimpleNamespace(files=lambda package: tmp_path))
+    book = module.packaged_policies()
+    assert [p.version for p in book.policies] == ["2024.1", "2025.1"]
+    (folder / "2026.1.yaml").write_text("- 1\n", encoding="utf-8")
+    with pytest.raises(ValueError) as caught:
+        module.packaged_policies()
+    assert str(caught.value) == "2026.1.yaml: must be a mapping of keys"

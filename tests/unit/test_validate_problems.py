@@ -103,6 +103,8 @@ def test_twenty_unknown_keys_are_named_and_the_rest_counted():
 @pytest.mark.parametrize(("type_", "expected"), [
     ("PenaltyImposd", ("type", "unknown_type", "'PenaltyImposd' is not an event type of the catalogue")),
     (5, ("type", "unknown_type", "5 is not an event type of the catalogue")),
+    ("T" * 38, ("type", "unknown_type", "'" + "T" * 38 + "' is not an event type of the catalogue")),  # 40: whole
+    ("T" * 39, ("type", "unknown_type", "'" + "T" * 39 + "…" + " is not an event type of the catalogue")),  # 41: cut
     ("T" * 64, ("type", "unknown_type", "'" + "T" * 39 + "…" + " is not an event type of the catalogue")),
     ("T" * 65, ("type", "max_length", "65 characters, the limit is 64")),
     ("DisclosureOverdue", ("type", "system_type", "DisclosureOverdue is written only by the ledger's timers")),
@@ -118,7 +120,8 @@ def test_a_missing_type():
 
 
 def test_a_system_type_from_the_timers_themselves_is_accepted():
-    raw = event("DisclosureOverdue", {"decision_no": "郑市监罚〔2025〕12号", "decision_kind": "PENALTY", "due_on": "2025-05-15"},
+    payload = {"decision_no": "郑市监罚〔2025〕12号", "decision_kind": "PENALTY", "due_on": "2025-05-15"}
+    raw = event("DisclosureOverdue", payload,
                 source={"authority_code": AUTHORITY, "authority_name": "郑州市市场监督管理局", "system": TIMER_SYSTEM})
     ctx = replace(CTX, allow_system=True)
     accepted, problems = validate_event(raw, ctx)
@@ -203,7 +206,8 @@ def test_a_missing_occurred_on():
 
 
 @pytest.mark.parametrize(("recorded_at", "expected"), [
-    ("2025-02-30T10:00:00+08:00", ("recorded_at", "instant", "2025-02-30T10:00:00+08:00 does not exist in the calendar")),
+    ("2025-02-30T10:00:00+08:00",
+     ("recorded_at", "instant", "2025-02-30T10:00:00+08:00 does not exist in the calendar")),
     ("2025-06-30 10:00", ("recorded_at", "instant",
                           "'…-06-30 10:00' is not an ISO-8601 instant with a zone like 2024-05-07T09:30:00+08:00")),
     ("1949-09-30T23:00:00+08:00", ("recorded_at", "range",
@@ -255,7 +259,8 @@ def test_an_organisation_s_name_and_id_are_short_text():
 def test_an_organisation_needs_its_code_and_carries_no_personal_information():
     raw = event()
     raw["subject"].pop("id")
-    assert problems_of(raw) == [("subject.id", "required", "missing: the unified social credit code (统一社会信用代码)")]
+    assert problems_of(raw) == [
+        ("subject.id", "required", "missing: the unified social credit code (统一社会信用代码)")]
     raw = event()
     raw["subject"]["id_number"] = person()["id_number"]
     assert ("subject.id_number", "natural_person_only", "only a NATURAL_PERSON carries id_number") in problems_of(raw)
@@ -459,7 +464,8 @@ def test_a_problem_never_repeats_a_natural_person_s_name():
     ({"penalty_kinds": ["FINE"] * 33}, ("payload.penalty_kinds", "max_items", "33 items, the limit is 32")),
     ({"penalty_kinds": ["FINE", "FLOGGING", "X"]},
      ("payload.penalty_kinds", "item", f"'FLOGGING' is not one of {PENALTY_KINDS}")),
-    ({"publicity_until": "2100-01-01"}, ("payload.publicity_until", "range", "2100-01-01 is outside 1949-10-01..2099-12-31")),
+    ({"publicity_until": "2100-01-01"},
+     ("payload.publicity_until", "range", "2100-01-01 is outside 1949-10-01..2099-12-31")),
 ])
 def test_each_problem_of_a_payload_value(change, expected):
     raw = event()
@@ -508,6 +514,7 @@ def test_a_commitment_gives_a_due_day_or_working_days_not_both():
 
 
 def test_a_measure_outside_the_catalogue_of_joint_measures():
-    payload = {"case_id": "M-1", "entry_id": "L-1", "measure": "NO_SUCH_MEASURE", "matter": "招标", "result": "限制"}
+    payload = {"case_id": "M-1", "entry_id": "L-1", "measure": "NO_SUCH_MEASURE", "matter": "招标",
+               "result": "限制"}
     assert problems_of(event("MeasureApplied", payload)) == [
         ("payload.measure", "measure_code", "'NO_SUCH_MEASURE' is not a code of the catalogue of joint measures")]
