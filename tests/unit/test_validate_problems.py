@@ -8,11 +8,12 @@ import base64
 import json
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
 from projections import catalogue as cat
+from projections.ids import make_resident_id, make_uscc
 from projections.validate import (EVENT_ID_NAMESPACE, InvalidEvent, Problem, TIMER_SYSTEM, require_valid,
                                   validate_event)
 from tests.unit.events import AUTHORITY, CTX, event, person
@@ -518,3 +519,34 @@ def test_a_measure_outside_the_catalogue_of_joint_measures():
                "result": "限制"}
     assert problems_of(event("MeasureApplied", payload)) == [
         ("payload.measure", "measure_code", "'NO_SUCH_MEASURE' is not a code of the catalogue of joint measures")]
+
+
+def test_a_birth_date_after_the_edge_s_day_is_judged_by_the_edge_s_clock():
+    born = make_resident_id("410105", date(2025, 8, 1), 7)  # after the edge's 2025-06-30, before the machine's day
+    assert problems_of(event(subject=person(born))) == [
+        ("subject.id_number", "resident_id", "characters 7-14: the birth date is after today (GB 11643-1999)")]
+    later = replace(CTX, now=datetime(2025, 8, 1, 10, 0, tzinfo=timezone.utc))
+    assert problems_of(event(subject=person(born), occurred_on="2025-08-01"), later) == []
+
+
+def test_an_authority_s_code_is_checked_as_a_uscc_in_words():
+    raw = event()
+    raw["source"]["authority_code"] = "123"
+    assert problems_of(raw) == [
+        ("source.authority_code", "uscc", "length 3: a unified social credit code has 18 characters (GB 32100-2015)")]
+
+
+def test_a_kind_the_code_s_registration_category_contradicts():
+    institution = make_uscc("410105", 3, "1", "2")  # 12: a 事业单位, a 非营利法人
+    raw = event()
+    raw["subject"].update(id=institution, kind="OTHER_ORGANIZATION")
+    assert problems_of(raw) == [
+        ("subject.kind", "kind_contradicts_code",
+         "the code's registration category 12 (事业单位) is 非营利法人 under the Civil Code: subject.kind LEGAL_PERSON, "
+         "not OTHER_ORGANIZATION (GB 32100-2015)")]
+    raw["subject"]["kind"] = "LEGAL_PERSON"
+    assert problems_of(raw) == []
+    # the records already in the log still read: judged of a publisher's new event only
+    logged_raw = event(recorded_at="2025-06-01T08:00:00+08:00")
+    logged_raw["subject"].update(id=institution, kind="OTHER_ORGANIZATION")
+    assert problems_of(logged_raw, replace(CTX, stamp_recorded_at=False)) == []
