@@ -550,3 +550,27 @@ def test_a_kind_the_code_s_registration_category_contradicts():
     logged_raw = event(recorded_at="2025-06-01T08:00:00+08:00")
     logged_raw["subject"].update(id=institution, kind="OTHER_ORGANIZATION")
     assert problems_of(logged_raw, replace(CTX, stamp_recorded_at=False)) == []
+
+
+def test_an_organisation_s_id_over_the_limit_is_only_too_long():
+    raw = event()
+    raw["subject"]["id"] = "9" * 201
+    assert problems_of(raw) == [("subject.id", "max_length", "201 characters, the limit is 200")]
+
+
+def test_what_orjson_cannot_write_is_quoted_up_to_120_characters():
+    unwritable = type("C" * 120, (), {})()  # an SDK caller's object: orjson names its type
+    quoted = "'Type is not JSON serializable: " + "C" * 88  # 120 characters
+    assert problems_of(event(payload={"x": unwritable})) == [("$", "json", f"not JSON-serialisable: {quoted}…")]
+
+
+def test_an_id_number_in_a_free_text_is_refused_as_of_the_edge_s_day():
+    raw = event()
+    raw["payload"]["facts"] = "当事人 " + make_resident_id("410105", date(1985, 8, 1), 7)
+    assert problems_of(raw) == [
+        ("payload.facts", "personal_identifier",
+         "the value holds a resident ID number (GB 11643-1999); a natural person's ID number goes in "
+         "subject.id_number of a NATURAL_PERSON only, which the ledger pseudonymises")]
+    # born after the edge's day (2025-06-30): no resident ID number yet, whatever the machine's clock says
+    raw["payload"]["facts"] = "编号 " + make_resident_id("410105", date(2025, 8, 1), 7)
+    assert problems_of(raw) == []
