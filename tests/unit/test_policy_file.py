@@ -361,3 +361,26 @@ def test_the_packaged_policies_are_every_yaml_file_of_the_folder_and_a_broken_on
     with pytest.raises(ValueError) as caught:
         module.packaged_policies()
     assert str(caught.value) == "2026.1.yaml: must be a mapping of keys"
+
+
+# --- R11: a small penalty (仅受到通报批评或者较低数额罚款), at the packaged limits ------------------------
+def penalty(**fields) -> dict:
+    return {"penalty_kinds": ["FINE"], "fine_fen": 300_000, "severity": "GENERAL", **fields}
+
+
+@pytest.mark.parametrize(("fields", "small"), [
+    ({}, True),  # an organisation's fine at its limit of 3,000 yuan
+    ({"fine_fen": 300_001}, False),
+    ({"subject_kind": "NATURAL_PERSON", "fine_fen": 20_000}, True),  # a person's limit: 200 yuan
+    ({"subject_kind": "NATURAL_PERSON", "fine_fen": 20_001}, False),
+    ({"confiscation_fen": 1}, False),  # a confiscation beside the fine is more than a fine
+    ({"confiscation_fen": 0}, True),
+    ({"severity": "SERIOUS"}, False),
+    ({"penalty_kinds": ["NOTICE_OF_CRITICISM"], "fine_fen": None}, True),
+    ({"penalty_kinds": ["NOTICE_OF_CRITICISM", "FINE"]}, True),
+    ({"penalty_kinds": ["WARNING"], "fine_fen": None}, False),
+])
+def test_a_small_penalty_is_on_display_three_months(fields, small):
+    record = penalty(**fields)
+    assert module.is_small_penalty(record, D) is small
+    assert module.max_publicity_months(record, D) == (3 if small else 36)
