@@ -574,3 +574,21 @@ def test_an_id_number_in_a_free_text_is_refused_as_of_the_edge_s_day():
     # born after the edge's day (2025-06-30): no resident ID number yet, whatever the machine's clock says
     raw["payload"]["facts"] = "编号 " + make_resident_id("410105", date(2025, 8, 1), 7)
     assert problems_of(raw) == []
+
+
+def test_a_subject_with_a_key_of_its_own():
+    raw = event()
+    raw["subject"]["colour"] = "red"
+    assert problems_of(raw) == [("subject.colour", "unknown_field", "not a field of subject")]
+
+
+def test_a_source_without_its_name_still_has_its_system_checked():
+    raw = event(source={"authority_code": AUTHORITY, "system": ""})
+    assert problems_of(raw) == [("source.authority_name", "required", "missing"),
+                                ("source.system", "text", "must be text of 1 to 200 characters")]
+
+
+def test_a_commitment_gives_either_a_due_day_or_working_days():
+    payload = {"commitment_id": "C-1", "commitment_kind": "VOLUNTARY", "content": "补齐材料"}
+    for due in ({"due_on": "2025-07-31"}, {"due_working_days": 10}):
+        assert require_valid(event("CommitmentMade", {**payload, **due}), CTX)["payload"] == {**payload, **due}
