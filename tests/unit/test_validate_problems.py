@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from projections import catalogue as cat
+from projections.canonical import SHANGHAI
 from projections.ids import make_resident_id, make_uscc
 from projections.validate import (EVENT_ID_NAMESPACE, InvalidEvent, Problem, TIMER_SYSTEM, require_valid,
                                   validate_event)
@@ -592,3 +593,10 @@ def test_a_commitment_gives_either_a_due_day_or_working_days():
     payload = {"commitment_id": "C-1", "commitment_kind": "VOLUNTARY", "content": "补齐材料"}
     for due in ({"due_on": "2025-07-31"}, {"due_working_days": 10}):
         assert require_valid(event("CommitmentMade", {**payload, **due}), CTX)["payload"] == {**payload, **due}
+
+
+def test_an_instant_on_the_last_day_of_the_bounds_is_taken_and_the_next_day_is_not():
+    ctx = replace(CTX, stamp_recorded_at=False, now=datetime(2101, 1, 1, 12, 0, tzinfo=SHANGHAI))
+    assert problems_of(event(recorded_at="2100-12-31T23:59:59+08:00"), ctx) == []
+    assert problems_of(event(recorded_at="2101-01-01T00:00:00+08:00"), ctx) == [
+        ("recorded_at", "range", "2101-01-01T00:00:00+08:00 is outside 1949-10-01..2100-12-31 (Asia/Shanghai)")]
