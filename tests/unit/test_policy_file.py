@@ -384,3 +384,14 @@ def test_a_small_penalty_is_on_display_three_months(fields, small):
     record = penalty(**fields)
     assert module.is_small_penalty(record, D) is small
     assert module.max_publicity_months(record, D) == (3 if small else 36)
+
+
+def test_a_severe_penalty_blocks_a_red_list_entry_for_36_months_from_its_decision():
+    def records(occurred_on: str) -> dict:
+        severe = {"severity": "SEVERE", "status": "ACTIVE", "occurred_on": occurred_on,
+                  "recorded_at": "2022-07-01T10:00:00+08:00"}
+        return {"lists": {}, "penalties": {"k": severe}}
+    # 2025-06-30 less 36 months is 2022-06-30: a decision on that day is within them, the day before is not
+    [(collection, key, _)] = module.red_list_blockers(records("2022-06-30"), "2025-06-30", D)
+    assert (collection, key) == ("penalties", "k")
+    assert module.red_list_blockers(records("2022-06-29"), "2025-06-30", D) == []

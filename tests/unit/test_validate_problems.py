@@ -17,7 +17,7 @@ from projections.canonical import SHANGHAI
 from projections.ids import make_resident_id, make_uscc
 from projections.validate import (EVENT_ID_NAMESPACE, InvalidEvent, Problem, TIMER_SYSTEM, require_valid,
                                   validate_event)
-from tests.unit.events import AUTHORITY, CTX, event, person
+from tests.unit.events import AUTHORITY, COMPANY, CTX, event, person
 
 SUBJECT_NP = "np-" + "0123456789abcdef" * 2
 OTHER_NP = "np-" + "fedcba9876543210" * 2
@@ -600,3 +600,10 @@ def test_an_instant_on_the_last_day_of_the_bounds_is_taken_and_the_next_day_is_n
     assert problems_of(event(recorded_at="2100-12-31T23:59:59+08:00"), ctx) == []
     assert problems_of(event(recorded_at="2101-01-01T00:00:00+08:00"), ctx) == [
         ("recorded_at", "range", "2101-01-01T00:00:00+08:00 is outside 1949-10-01..2100-12-31 (Asia/Shanghai)")]
+
+
+def test_an_organisation_keeps_its_name_and_gets_none_when_it_sent_none():
+    raw = event()
+    assert require_valid(raw, CTX)["subject"] == {"id": COMPANY, "kind": "LEGAL_PERSON", "name": "郑州金水宏达机械制造有限公司"}
+    raw["subject"].pop("name")
+    assert require_valid(raw, CTX)["subject"] == {"id": COMPANY, "kind": "LEGAL_PERSON"}
