@@ -427,3 +427,17 @@ def test_a_repair_stored_before_it_named_its_record_s_kind_is_about_a_penalty():
     event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
     assert (event["type"], event["payload"]["ref_id"]) == ("ProcessingOverdue", "R-1")
     assert event["source"]["authority_code"] == ev.AUTHORITY != ev.CREDIT_OFFICE
+
+
+def test_a_timer_firing_the_fold_rejects_is_not_fired_again():
+    """A deadline is pushed again after each event applied to its subject; a firing the fold rejects (here
+    an escalation, under a policy that admits only 个体工商户 on the 严重违法失信名单) is rejected once, and
+    its other pushes are stale: one firing, one rejection, at the offset after the log's."""
+    from dataclasses import replace
+    refusing = replace(DEFAULT_POLICY, admitted_subjects={**DEFAULT_POLICY.admitted_subjects,
+                                                          "SERIOUS_DISHONESTY": ("INDIVIDUAL_BUSINESS",)})
+    events = [ev.subject_registered(), ev.list_entered("L-1", "2022-01-10"), ev.permit_granted("X-1", "2022-02-01")]
+    result = replay(enumerate(events), policy=refusing, clock=at("2025-06-01"))
+    assert result.fired == 1 and len(result.history[ev.COMPANY]) == 3
+    assert [(r["offset"], [reason["rule"] for reason in r["reasons"]]) for r in result.rejected] == [
+        (3, ["subject_not_admitted"])]
