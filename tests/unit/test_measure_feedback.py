@@ -180,6 +180,32 @@ def test_case_counts_per_department_and_measure():
     assert zhengzhou["measures_by_code"] == result["totals"]["measures_by_code"]
 
 
+def test_one_measure_of_two_departments_is_summed_by_code_and_each_code_is_a_cell_of_its_own():
+    """The housing bureau and the 发展和改革委员会 both implement BIDDING_BAN (the packaged register), both in
+    郑州 (410100): the region's row and the totals add their cases code by code, and a row with cases of
+    two measures is written as two cells joined by ";", in the order of the codes."""
+    court_source = {"authority_code": COURT, "authority_name": "郑州市中级人民法院"}
+    events = [ev.subject_registered(),
+              ev.list_entered("L-2", "2025-02-03", list_kind="DISHONEST_JUDGMENT_DEBTOR",
+                              measures=["HIGH_CONSUMPTION_BAN", "BIDDING_BAN"]),
+              ev.measure_feedback(case_id="K-1", entry_id="L-2", on="2025-03-03"),
+              ev.measure_feedback("MeasureDeclined", case_id="K-2", entry_id="L-2", on="2025-03-04"),
+              ev.measure_feedback(case_id="K-3", entry_id="L-2", on="2025-03-05", source=ev.CREDIT_OFFICE_SOURCE),
+              ev.measure_feedback("MeasureDeclined", case_id="K-4", entry_id="L-2", on="2025-03-06",
+                                  source=ev.CREDIT_OFFICE_SOURCE),
+              ev.measure_feedback(case_id="K-5", entry_id="L-2", measure="HIGH_CONSUMPTION_BAN", on="2025-03-10",
+                                  source=court_source)]
+    logged = [(0, offset, event) for offset, event in enumerate(events)]
+    march, report = period("2025-03-01", "2025-03-31"), datetime(2025, 4, 30, tzinfo=SHANGHAI)
+    by_authority = disclosure_stats(logged, [], march, report, DEFAULT_POLICY)
+    assert by_authority["totals"]["measures_by_code"] == {"BIDDING_BAN": {"applied": 2, "declined": 2},
+                                                          "HIGH_CONSUMPTION_BAN": {"applied": 1, "declined": 0}}
+    region = disclosure_stats(logged, [], march, report, DEFAULT_POLICY, by="region")
+    (zhengzhou,) = [row for row in region["rows"] if row["region"] == "410100"]
+    assert zhengzhou["measures_by_code"] == by_authority["totals"]["measures_by_code"]
+    assert flat_row(zhengzhou)["measures_by_code"] == "BIDDING_BAN=2/2;HIGH_CONSUMPTION_BAN=1/0"
+
+
 def test_a_policy_file_without_measures_still_reads():
     text = (__import__("importlib").resources.files("projections") / "policies" / "2024.1.yaml").read_text("utf-8")
     stripped = "\n".join(line for line in text.splitlines() if not line.strip().startswith("measures: ["))
