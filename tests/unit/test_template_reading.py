@@ -108,3 +108,35 @@ def test_a_penalty_given_twice_with_other_content_keeps_no_event_of_the_later_ro
     assert [len(r.events) for r in results] == [1, 0, 1]  # the same row again is harmless
     assert said(results[1]) == [("行政处罚决定书文号", "duplicate_record",
                                  "line 2 has the same decision number with different content")]
+
+
+def _lines_read(data: bytes, encoding: str) -> int:
+    count = 0
+    for line in data.split(b"\n"):
+        try:
+            line.decode(encoding)
+            count += 1
+        except UnicodeDecodeError:
+            pass
+    return count
+
+
+def test_a_file_neither_encoding_reads_whole_is_read_as_the_one_that_reads_more_of_its_lines():
+    """A UTF-8 file with one cell pasted in GB18030, of many words: GB18030 reads more of the file's
+    space-separated words, UTF-8 more of its lines, and lines decide; only the pasted row is refused."""
+    rows = rows_of(PERMITS)
+    rows[1]["许可内容"] = "MARK"
+    data = to_csv(rows).replace(b"MARK", " ".join(["热食类食品制售"] * 12).encode("gb18030"))
+    assert (_lines_read(data, "utf-8"), _lines_read(data, "gb18030")) == (6, 1)  # of 7, the last one empty
+    results = read_permit_csv(data)
+    assert [r.line for r in results] == [2, 3, 4, 5, 6]
+    assert [p.message for p in results[1].problems] == [
+        "byte 0xc8 cannot be read as UTF-8, the file's encoding: save the file as UTF-8 or GB18030"]  # 热 is C8C8
+    assert [len(r.events) for r in results] == [1, 0, 1, 1, 1]
+
+
+def test_a_row_with_more_fields_than_the_header_leaves_the_rows_after_it_read():
+    header, first, second = PENALTIES.splitlines()[:3]
+    results = read_penalty_csv((header + "\n" + first + ",多余\n" + second + "\n").encode())
+    assert [(r.line, [p.rule for p in r.problems], len(r.events)) for r in results] == [
+        (2, ["column_count"], 0), (3, [], 1)]
