@@ -54,11 +54,14 @@ test: setup
 # mutmut over projections/ against the unit tests (no broker, no browser), then the score and the
 # surviving mutants. Each mutant runs only the unit tests that reach its function, two at a time, at
 # the lowest priority. All of projections/ is ~10,000 mutants, hours on two cores: MODULES runs those
-# modules' mutants only, e.g. make mutation MODULES="projections/ids.py projections/replay.py".
+# modules' mutants only, e.g. make mutation MODULES="projections/ids.py projections/replay.py"; SAMPLE=N runs a
+# seeded N percent of them (ops/mutation_sample.py), e.g. make mutation SAMPLE=10 MODULES=projections/records.py.
 # Results are kept in mutants/ (a mutant already judged is not run again; rm -rf mutants to start over).
 MODULES ?=
+SAMPLE ?=
 mutation: $(VENV)/.installed
-	nice -n 19 $(VENV)/bin/mutmut run --max-children 2 $(foreach m,$(MODULES),"$(subst /,.,$(m:.py=)).*")
+	nice -n 19 $(VENV)/bin/mutmut run --max-children 2 $(if $(SAMPLE),$$($(VENV)/bin/python -m ops.mutation_sample \
+	    --percent $(SAMPLE) $(or $(MODULES),$(wildcard projections/*.py))),$(foreach m,$(MODULES),"$(subst /,.,$(m:.py=)).*"))
 	$(VENV)/bin/python -m ops.mutation_report $(MODULES)
 
 lint: $(VENV)/.installed

@@ -303,7 +303,7 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
     else:
         from confluent_kafka import KafkaException
 
-        from streams.ledger import rebuild_from_log
+        from streams.rebuild import all_states, rebuild_from_log
 
         try:
             store, _ = rebuild_from_log(settings.kafka_access(AUDITOR), policy=settings.policies())
@@ -311,7 +311,8 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
             err.print(f"error: cannot read the ledger at {settings.kafka}: {error}", markup=False, highlight=False,
                       soft_wrap=True)
             raise typer.Exit(1)
-        states = store.states.values()
+        states = list(all_states(store))
+        store.close()
     ratios = dict(policy.inspection_ratios)
     ungraded: list[str] = []
     from projections.scopes import states_in_scope
@@ -724,6 +725,7 @@ def stats(from_day: str = typer.Option(..., "--from", metavar="D", help="the per
     from projections.canonical import SHANGHAI
     from projections.stats import disclosure_stats, stats_request
     from streams import topics
+    from streams.ledger_reader import TopicReader
     from streams.routes_stats import read_stats_log
 
     if output_format not in STATS_FORMATS:
@@ -738,7 +740,8 @@ def stats(from_day: str = typer.Option(..., "--from", metavar="D", help="the per
     _recorded_read(web_url or settings.web_url, settings.operator_token, "stats", None, command[:300])
     try:
         # credit.rejected is not the auditor's to read (ops/kafka_acls.py): as `dump` reads it, as the worker
-        events, rejections = read_stats_log(settings.kafka_access(AUDITOR), settings.kafka_access(role_of(topics.REJECTED)))
+        events, rejections = read_stats_log(TopicReader(settings.kafka_access(AUDITOR)),
+                                            TopicReader(settings.kafka_access(role_of(topics.REJECTED))))
     except (KafkaException, OSError) as error:
         err.print(f"error: cannot read the log from {settings.kafka}: {error}", markup=False, highlight=False,
                   soft_wrap=True)
@@ -756,7 +759,7 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     import json
     import time
 
-    from streams.ledger import rebuild_from_log
+    from streams.rebuild import rebuild_from_log
 
     settings = load_settings(kafka=kafka)
     url = (web_url or settings.web_url).rstrip("/") + "/state/digest"
@@ -775,6 +778,7 @@ def rebuild(kafka: Optional[str] = typer.Option(None, help="bootstrap servers (d
     store, records = rebuild_from_log(settings.kafka_access(AUDITOR), until, policy=settings.policies())
     seconds = time.perf_counter() - started
     rebuilt = store.state_digest()
+    store.close()
     out.print(f"rebuilt {rebuilt['subjects']} subjects from {records} records in {seconds:.2f} s "
               f"({records / seconds if seconds else 0:,.0f} records/s)")
     if live is None:

@@ -129,8 +129,16 @@ def grade_change_of(subject_id: str, stored: dict | None, new: dict, cause: dict
     change = grade_change(stored, new)
     if change is None:
         return None
-    deltas = ((GradeDelta(stored["letter"], -1),) if stored is not None else ()) + (GradeDelta(new["letter"], 1),)
-    return GradeChange({"subject_id": subject_id, **change, **cause}, deltas)
+    return GradeChange({"subject_id": subject_id, **change, **cause}, grade_deltas(stored, new))
+
+
+def grade_deltas(stored: dict | None, new: dict) -> tuple[GradeDelta, ...]:
+    """The counts' moves when `new` replaces the grade `stored` (None: none); () if neither letter nor
+    score moved, as grade_change has it. Without the GradeChanged record: what a rebuild, which publishes
+    nothing, needs."""
+    if stored is not None and (stored["letter"], stored["score"]) == (new["letter"], new["score"]):
+        return ()
+    return ((GradeDelta(stored["letter"], -1),) if stored is not None else ()) + (GradeDelta(new["letter"], 1),)
 
 
 def regrade_of(subject_id: str, state: dict, policy: Policy, cause: dict) -> Regrade:

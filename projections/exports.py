@@ -113,10 +113,10 @@ def parse_cursor(text: str) -> dict[int, int]:
     if text.strip() in ("start", ""):
         return {}
     cursor: dict[int, int] = {}
-    for part in text.split(","):
+    for number, part in enumerate(text.split(","), 1):
         match = re.fullmatch(r"\s*([0-9]{1,4}):([0-9]{1,19})\s*", part)
-        if match is None:
-            raise CursorError(f"{part.strip()[:40]!r} is not partition:offset (e.g. 0:120,1:98, or start)")
+        if match is None:  # by its place, not its text: a value typed in the wrong field is not repeated
+            raise CursorError(f"part {number} is not partition:offset (e.g. 0:120,1:98, or start)")
         partition, offset = int(match[1]), int(match[2])
         if partition >= PARTITIONS_MAX or offset > OFFSET_MAX:
             raise CursorError(f"partition {partition}: partitions 0..{PARTITIONS_MAX - 1}, offsets 0..{OFFSET_MAX}")

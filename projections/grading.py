@@ -43,7 +43,9 @@ def grade_inputs_unchanged(before: dict, after: dict) -> bool:
     """Whether `after` grades as `before` does under any one policy, checked in O(1): the fold
     copies every dict it writes (records.Draft), so a collection it left alone is the same object."""
     old, new = before["records"], after["records"]
-    return (all(old[name] is new[name] for name in GRADED_COLLECTIONS)
+    # spelled out, not all() over GRADED_COLLECTIONS: once an event, a generator cost 2.6% of a rebuild
+    return (old["penalties"] is new["penalties"] and old["commitments"] is new["commitments"]
+            and old["lists"] is new["lists"] and old["ratings"] is new["ratings"]
             and before.get("inspections") is after.get("inspections"))
 
 

@@ -218,7 +218,10 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 def _shown_path(path: str) -> str:
     """A field path with every part that is not a plain name (letters, digits, _) or a list index replaced
-    by '…', and digit runs masked: a key may be what leaks."""
+    by '…', and digit runs masked: a key may be what leaks. The event itself, where a key at the top is
+    found, is '$' (as every other rule names it)."""
+    if path == "$":
+        return path
     parts = []
     for part in path.split("."):
         head, bracket, rest = part.partition("[")

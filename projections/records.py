@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 
 from projections.canonical import SHANGHAI
 from projections.catalogue import SELF_FILED_TYPES, SYSTEM_TYPES
@@ -625,26 +626,23 @@ def _apply_penalty_imposed(draft: Draft, event: dict, offset: int, policy: Polic
     _mark_arrived(draft, event, offset, "PENALTY", policy)
 
 
-def _revoke_checker(collection: str) -> Callable:
-    def check(state: dict, event: dict, policy: Policy) -> list[Problem]:
-        problems: list[Problem] = []
-        found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", (collection,), problems,
-                           policy)
-        record = found[2] if found is not None else None
-        if record is not None and base_status(record) == REVOKED:
-            problems.append(problem("payload.record_id", "already_revoked", f"revoked on {record['revoked_on']}"))
-        return problems
-    return check
+def _check_revoked(collection: str, state: dict, event: dict, policy: Policy) -> list[Problem]:
+    """PermitRevoked and PenaltyRevoked (bound to their collection in HANDLERS)."""
+    problems: list[Problem] = []
+    found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", (collection,), problems,
+                       policy)
+    record = found[2] if found is not None else None
+    if record is not None and base_status(record) == REVOKED:
+        problems.append(problem("payload.record_id", "already_revoked", f"revoked on {record['revoked_on']}"))
+    return problems
 
 
-def _revoke_applier(collection: str) -> Callable:
-    def apply(draft: Draft, event: dict, offset: int, policy: Policy) -> None:
-        reason = event["payload"]["reason"]
-        record = _edit(draft, event, collection, _at(draft, event, event["payload"]["record_id"], (collection,)),
-                       offset, reason=reason)
-        _set_status(record, REVOKED)
-        record.update(revoked_on=event["occurred_on"], revocation_reason=reason)
-    return apply
+def _apply_revoked(collection: str, draft: Draft, event: dict, offset: int, policy: Policy) -> None:
+    reason = event["payload"]["reason"]
+    record = _edit(draft, event, collection, _at(draft, event, event["payload"]["record_id"], (collection,)),
+                   offset, reason=reason)
+    _set_status(record, REVOKED)
+    record.update(revoked_on=event["occurred_on"], revocation_reason=reason)
 
 
 def _check_penalty_fulfilled(state: dict, event: dict, policy: Policy) -> list[Problem]:
@@ -1316,10 +1314,10 @@ HANDLERS: dict[str, tuple[Check, Apply]] = {
     "SubjectDeregistered": (_no_problems, _apply_subject_deregistered),
     "DecisionRegistered": (_check_decision_registered, _apply_decision_registered),
     "PermitGranted": (_check_permit_granted, _apply_permit_granted),
-    "PermitRevoked": (_revoke_checker("permits"), _revoke_applier("permits")),
+    "PermitRevoked": (partial(_check_revoked, "permits"), partial(_apply_revoked, "permits")),
     "PenaltyImposed": (_check_penalty_imposed, _apply_penalty_imposed),
     "PenaltyFulfilled": (_check_penalty_fulfilled, _apply_penalty_fulfilled),
-    "PenaltyRevoked": (_revoke_checker("penalties"), _revoke_applier("penalties")),
+    "PenaltyRevoked": (partial(_check_revoked, "penalties"), partial(_apply_revoked, "penalties")),
     "CommitmentMade": (_check_commitment_made, _apply_commitment_made),
     "CommitmentFulfilled": (_check_commitment_open, _apply_commitment_fulfilled),
     "CommitmentBreached": (_check_commitment_open, _apply_commitment_breached),

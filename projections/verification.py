@@ -219,7 +219,6 @@ class PartitionScan:
     def __init__(self, partition: int, saved: SavedPartition | None = None,
                  published: Iterable[tuple[int, str]] = ()):
         self.partition = partition
-        self.saved = saved
         self.root = GENESIS_HEAD
         self.count = 0
         self.first_offset: int | None = None
@@ -427,10 +426,8 @@ def verify(partitions: Iterable[tuple[int, PartitionRecords]], *, topic: str, de
     notes: list[str] = []
     by_partition: dict[int, list[tuple[int, str]]] = {}
     if saved is None:
-        others = 0
         for digest in published:
             if digest.get("topic") != topic:
-                others += 1
                 continue
             by_partition.setdefault(int(digest["partition"]), []).append((int(digest["offset"]), digest["root"]))
         reference = f"{sum(map(len, by_partition.values()))} published digest(s) of {topic}"
@@ -483,8 +480,9 @@ def verify(partitions: Iterable[tuple[int, PartitionRecords]], *, topic: str, de
             first = in_partitions[0]
             after = next(((o, e) for p, o, e in chains.applied if p == first.partition
                           and first.offset is not None and o >= first.offset), None)
-            detail = differs[0].detail + f"; the first offending record of its partition: {first.kind} at offset " \
-                f"{first.offset} (event {first.event_id})"
+            where = (f"at offset {first.offset} (event {first.event_id})" if first.offset is not None
+                     else f"somewhere in offsets {first.between[0]}..{first.between[1]}")  # a root only
+            detail = differs[0].detail + f"; the first offending record of its partition: {first.kind} {where}"
             if after is not None:
                 detail += f"; its first event from there: offset {after[0]} (event {after[1]})"
             differs = [Discrepancy(CHAIN_DIFFERS, first.partition, first.offset, first.event_id, detail,

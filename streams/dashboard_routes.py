@@ -17,7 +17,7 @@ from streams import dashboard_login
 from streams.dashboard import SNAPSHOT_INTERVAL_S, TREND_INTERVAL_S, Dashboard
 from streams.dashboard_tails import read_tails
 from streams.html_pages import HTML_PAGE_HEADERS, refusal_page
-from streams.kafka_access import KafkaAccess
+from streams.ledger_reader import TopicReader
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def install(app, worker) -> None:
     for name in ("dashboard.js", "dashboard.css"):
         app.page(f"/dashboard/{name}", name=f"dashboard_{name.replace('.', '_')}")(asset_page(assets, name))
     install_data(app, dashboard, worker.gate)
-    install_background(app, dashboard, worker.kafka)
+    install_background(app, dashboard, worker.reader)
 
 
 def read_asset(name: str) -> bytes:
@@ -124,7 +124,7 @@ async def send_snapshots(dashboard: Dashboard, scope, request) -> aiohttp_web.St
     return response
 
 
-def install_background(app, dashboard: Dashboard, bootstrap: KafkaAccess | str) -> None:
+def install_background(app, dashboard: Dashboard, reader: TopicReader) -> None:
     """The streams' end at shutdown, the trend's samples, and the buffers seeded from the topics' tails."""
 
     async def close_streams(*args, **kwargs) -> None:
@@ -141,7 +141,7 @@ def install_background(app, dashboard: Dashboard, bootstrap: KafkaAccess | str) 
     @app.task
     async def seed_dashboard():
         try:
-            tails = await asyncio.get_running_loop().run_in_executor(None, read_tails, bootstrap)
+            tails = await asyncio.get_running_loop().run_in_executor(None, read_tails, reader)
         except Exception as error:  # the dashboard starts empty rather than stopping the worker
             log.warning("dashboard: could not read the topics' tails (%s); recent lists start empty", error)
             return

@@ -5,36 +5,31 @@ rejections to publish; the caller publishes them and then calls `commit`, so a
 crash in between only repeats work (at-least-once) and never loses a rejection. The next batch may be
 processed before that commit (the worker folds it while the broker acknowledges the outputs): it folds on
 top of the batches not yet committed, which are then committed in the order processed.
-The worker (streams/app.py), `rebuild` and the tests all drive this one class.
+The worker (streams/app.py), `rebuild` (streams/rebuild.py) and the tests all drive this one class.
 """
 from __future__ import annotations
 
-import gc
 import logging
-import multiprocessing
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from projections.canonical import log_link
 from projections.deadlines import Deadline
-from projections.effects import Counter, Effects, Regrade, effects_of, regrade_of
+from projections.effects import Counter, Effects, Regrade, effects_of, grade_deltas, regrade_of
 from projections.fold import APPLIED, DUPLICATE, QUARANTINED, REJECTED
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook
 from projections.replay import INVALID
 from projections.validate import Problem
-from streams import ledger_reader, metrics, topics
+from streams import metrics
 from streams.codec import CodecError, decode_event
-from streams.kafka_access import KafkaAccess
-from streams.store import MemoryStore, list_key, timer_key, timer_value
+from streams.store import list_key, timer_key, timer_value
 
 log = logging.getLogger(__name__)
 
 # (partition, offset, key, value) of one Kafka record
 Record = tuple[int, int, bytes | None, bytes | None]
-REBUILD_CHUNK = 5_000  # records folded per in-memory commit
 REGRADE_CHUNK = 500  # subjects regraded per store write in a policy sweep
 PENDING_KNOWN_MAX = 20_000  # subjects whose pending deadlines (and grade's basis) the processor remembers (a few MiB)
 HOT_STATES_MAX = 4_000  # decoded states (and grades) kept from the batches written last (~10 KiB each in the bench)
@@ -85,8 +80,10 @@ class Batch:
 
 class LedgerProcessor:
     def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY,
-                 grading_policy: Callable[[], Policy] | None = None):
+                 grading_policy: Callable[[], Policy] | None = None, publishing: bool = True):
         self.store = store
+        # False for `rebuild`, which publishes nothing: no GradeChanged records are built, no lag observed
+        self.publishing = publishing
         self.gap_reader = gap_reader
         self.policy = policy  # the fold's: each event under the policy of the day it was recorded
         self.grading_policy = grading_policy  # the published grade's: the policy in force now (live worker)
@@ -225,7 +222,8 @@ class LedgerProcessor:
         batch.applied += 1
         batch.history.append((subject_id, effects.state["chain"]["length"], effects.history_entry))
         batch.tally(metrics.EVENTS, event["type"])
-        metrics.observe_lag(event["recorded_at"])
+        if self.publishing:
+            metrics.observe_lag(event["recorded_at"])
         if len(self._pending_known) >= PENDING_KNOWN_MAX:
             self._pending_known.clear()
         self._pending_known[subject_id] = effects.pending_memo
@@ -257,13 +255,20 @@ class LedgerProcessor:
         subject_id = regrade.subject_id
         self._remember_graded(subject_id, regrade.basis)
         stored = None if regrade.ungraded_before else self._grade(batch, subject_id)
-        change = regrade.change(stored)
-        if change is not None:
+        if self.publishing:
+            change = regrade.change(stored)
+            if change is None:
+                return
             batch.grade_changes.append(change.record)
-            batch.grades[subject_id] = regrade.grade
-            for delta in change.deltas:
-                batch.count(delta.counter, delta.delta)
-            batch.tally(metrics.GRADE_CHANGES, regrade.grade["letter"])
+            deltas = change.deltas
+        else:
+            deltas = grade_deltas(stored, regrade.grade)
+            if not deltas:
+                return
+        batch.grades[subject_id] = regrade.grade
+        for delta in deltas:
+            batch.count(delta.counter, delta.delta)
+        batch.tally(metrics.GRADE_CHANGES, regrade.grade["letter"])
 
     def regrade_all(self, policy: Policy, chunk: int = REGRADE_CHUNK):
         """Regrade every subject under `policy` (a new one took effect): yields one batch per chunk
@@ -303,61 +308,3 @@ def _subject_id(decoded) -> str | None:
     subject = decoded.get("subject") if isinstance(decoded, dict) else None
     subject_id = subject.get("id") if isinstance(subject, dict) else None
     return subject_id if isinstance(subject_id, str) else None
-
-
-# A partition is folded on its own (a subject's events all lie in its partition), so `rebuild` folds
-# partitions side by side in child processes, one a core. A child costs ~1 s to start and its states
-# are sent back whole, so a ledger smaller than this is folded in this process.
-REBUILD_PARALLEL_MIN_RECORDS = 50_000
-REBUILD_PROCESSES_MAX = 16
-
-
-def rebuild_processes(partitions: int, records: int, parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> int:
-    """How many processes `rebuild_from_log` folds `records` of `partitions` partitions with: one a core."""
-    processes = min(os.cpu_count() or 1, partitions, REBUILD_PROCESSES_MAX)
-    return processes if processes >= 2 and records >= parallel_min_records else 1
-
-
-def rebuild_from_log(bootstrap: KafkaAccess | str, until: dict[int, int] | None = None,
-                     policy: Policy | PolicyBook = DEFAULT_POLICY,
-                     parallel_min_records: int = REBUILD_PARALLEL_MIN_RECORDS) -> tuple[MemoryStore, int]:
-    """Re-fold credit.events from offset 0 into fresh state, with no Faust in the loop.
-
-    `until` ({partition: last offset}) stops where a live store stood, to compare like with like.
-    Returns the store and the number of records read."""
-    ranges = {partition: (low, high if until is None else min(high, until.get(partition, -1) + 1))
-              for partition, (low, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items()}
-    processes = rebuild_processes(len(ranges), sum(max(0, end - low) for low, end in ranges.values()),
-                                  parallel_min_records)
-    if processes < 2:
-        store, records_read = MemoryStore(), 0
-        for partition, (low, end) in ranges.items():
-            records_read += _rebuild_partition(bootstrap, partition, low, end, policy, store)[1]
-        return store, records_read
-    # spawned, not forked: this process may hold librdkafka's threads, which a fork does not survive
-    # and they collect garbage as this process was told to (ops.config.tune_gc)
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=gc.set_threshold, initargs=gc.get_threshold()) as pool:
-        parts = [pool.submit(_rebuild_partition, bootstrap, partition, low, end, policy)
-                 for partition, (low, end) in ranges.items()]
-        store, records_read = MemoryStore(), 0
-        for part in parts:
-            partition_store, records = part.result()
-            store.merge(partition_store)
-            records_read += records
-    return store, records_read
-
-
-def _rebuild_partition(bootstrap: KafkaAccess | str, partition: int, low: int, end: int, policy: Policy | PolicyBook,
-                       store: MemoryStore | None = None) -> tuple[MemoryStore, int]:
-    """Fold one partition's records low <= offset < end into `store` (a new one by default)."""
-    store = MemoryStore() if store is None else store
-    processor = LedgerProcessor(store, policy=policy)
-    records_read, chunk = 0, []
-    for offset, key, value, _ in ledger_reader.read_range(bootstrap, topics.EVENTS, partition, low, end):
-        chunk.append((partition, offset, key, value))
-        if len(chunk) >= REBUILD_CHUNK:
-            processor.commit(processor.process(chunk))
-            records_read, chunk = records_read + len(chunk), []
-    processor.commit(processor.process(chunk))
-    return store, records_read + len(chunk)

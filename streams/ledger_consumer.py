@@ -133,7 +133,7 @@ class LedgerConsumer:
             if self._committed.get(partition) == offset:  # not since replaced by a newer commit
                 del self._committed[partition]
 
-    def _take(self, count_max: int, within_s: float) -> list:
+    def _take(self, count_max: int, within_s: float, linger_s: float, linger_until_records: int) -> list:
         consumer = self._joined()
         if time.monotonic() - self._committed_s >= COMMIT_INTERVAL_S:
             self._commit(self._assigned)
@@ -146,6 +146,10 @@ class LedgerConsumer:
             messages = consumer.consume(1, within_s)
             if messages and count_max > 1:
                 messages += consumer.consume(count_max - 1, 0)
+        # A small batch lingers up to `linger_s` for more, until it holds `linger_until_records`: the fold's
+        # costs per batch (a store write, a flush of the outputs, the thread hops) serve more events.
+        if messages and len(messages) < linger_until_records and linger_s > 0:
+            messages += consumer.consume(linger_until_records - len(messages), linger_s)
         records = []
         for message in messages:
             error = message.error()
@@ -155,11 +159,14 @@ class LedgerConsumer:
             records.append((message.partition(), message.offset(), message.key(), message.value()))
         return records
 
-    async def take(self, count_max: int, within_s: float) -> list:
+    async def take(self, count_max: int, within_s: float, linger_s: float = 0.0,
+                   linger_until_records: int = 0) -> list:
         """The records queued, (partition, offset, key, value), at most `count_max`; when none is, waits
-        up to `within_s` for the first (an empty list if none comes). First, every COMMIT_INTERVAL_S,
-        commits the store's applied offsets to the group (for the lag tools)."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._take, count_max, within_s)
+        up to `within_s` for the first (an empty list if none comes). Holding fewer than
+        `linger_until_records`, it waits up to `linger_s` more until it holds that many. First, every
+        COMMIT_INTERVAL_S, commits the store's applied offsets to the group (for the lag tools)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._take, count_max, within_s,
+                                                                  linger_s, min(linger_until_records, count_max))
 
     async def close(self) -> None:
         """Leave the group at once, so that the others take over without waiting for a session to expire."""

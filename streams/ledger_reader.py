@@ -183,6 +183,23 @@ def read_range(kafka: KafkaAccess | str, topic: str, partition: int, start: int,
         client.close()
 
 
+class TopicReader:
+    """The two reads the worker's parts make of a topic (its partitions' watermarks, a range of one
+    partition), bound to who this process is to the brokers. A part is handed one (Worker.reader) rather
+    than reaching for the brokers itself, so that its logic runs on an in-memory log in the unit tests
+    (tests/driver.py, MemoryTopics) as on the real one. Blocking, as the functions it calls."""
+
+    def __init__(self, kafka: KafkaAccess | str):
+        self.kafka = kafka
+
+    def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
+        return watermarks(self.kafka, topic)
+
+    def read_range(self, topic: str, partition: int, start: int, end: int, idle_polls_max: int = IDLE_POLLS_MAX
+                   ) -> Iterator[tuple[int, bytes | None, bytes | None, int]]:
+        return read_range(self.kafka, topic, partition, start, end, idle_polls_max)
+
+
 class Session:
     """Several questions on one client, which costs its connections and logins once (a fresh client logs
     in twice, to the bootstrap and to the broker it names, ~25-35 ms to its first answer here): `history`

@@ -23,6 +23,8 @@ REDELIVERED = Counter("credit_events_redelivered", "Records at or below the appl
 LAG = Histogram("credit_event_lag_seconds", "recorded_at to applied",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 CONSUMER_LAG = Gauge("credit_consumer_lag_messages", "High watermark minus next offset to fold", ["partition"])
+FOLD_BATCHES = Counter("credit_fold_batches", "Batches the fold wrote to the store (credit_events_total over it: "
+                       "the mean batch)")
 APPLIED_OFFSET = Gauge("credit_applied_offset", "Last offset folded into the store", ["partition"])
 DISCLOSURE_LATE = Counter("credit_disclosure_late", "Permits and penalties that reached the ledger after "
                           "their 7 working days (迟报), by authority", ["authority"], registry=BY_AUTHORITY)

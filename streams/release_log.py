@@ -17,7 +17,7 @@ import time
 from confluent_kafka import KafkaException
 
 from projections.releases import release_table
-from streams import ledger_reader, topics
+from streams import topics
 from streams.codec import CodecError, decode_release_record
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,8 @@ REFRESH_MIN_S = 5.0  # the public pages see a release recorded by another worker
 
 
 class ReleaseLog:
-    def __init__(self, kafka, send, topic: str = topics.RELEASES, decode=decode_release_record, derive=release_table):
-        self._kafka = kafka
+    def __init__(self, reader, send, topic: str = topics.RELEASES, decode=decode_release_record, derive=release_table):
+        self._reader = reader  # streams.ledger_reader.TopicReader, or an in-memory log of its interface
         self._send = send  # async (key, value) -> RecordMetadata once the broker has it
         self._topic, self._decode, self._derive = topic, decode, derive  # bytes -> record; records -> table
         self._records: list[dict] = []
@@ -38,9 +38,9 @@ class ReleaseLog:
         self._reading = asyncio.Lock()  # one read of the topic at a time
 
     def _read_new(self) -> None:
-        (low, high), = ledger_reader.watermarks(self._kafka, self._topic).values()
+        (low, high), = self._reader.watermarks(self._topic).values()
         start = max(low, self._next_offset)
-        for offset, _, value, _ in ledger_reader.read_range(self._kafka, self._topic, 0, start, high):
+        for offset, _, value, _ in self._reader.read_range(self._topic, 0, start, high):
             try:
                 self._records.append({**self._decode(value or b""), "offset": offset})
             except CodecError:

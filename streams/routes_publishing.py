@@ -166,8 +166,10 @@ def with_retry_after(response, results: list[dict]):
     return response
 
 
-def install(app, worker: Worker) -> PublishingEdge:
-    edge = PublishingEdge(worker, EdgeProducer(worker.kafka))
+def install(app, worker: Worker, *, producer: EdgeProducer | None = None) -> PublishingEdge:
+    """The two routes over one PublishingEdge; `producer`: the worker's own EdgeProducer unless one of its
+    interface is given (produce -> a future of (partition, offset); tests/unit/test_routes_publishing.py)."""
+    edge = PublishingEdge(worker, producer or EdgeProducer(worker.kafka))
 
     @app.page("/events")
     class Events(faust.web.View):

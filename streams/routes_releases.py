@@ -41,7 +41,7 @@ def install(app, worker: Worker) -> None:
                 return json_response(self.web, *refusal)
             kind = request.query.get("list_kind")
             if kind is not None and kind not in LIST_KINDS:
-                return json_response(self.web, {"error": f"no list {kind!r}; lists: {', '.join(LIST_KINDS)}"}, 404)
+                return json_response(self.web, {"error": f"no such list_kind; lists: {', '.join(LIST_KINDS)}"}, 404)
             table = [r for r in await releases.table() if kind is None or r["list_kind"] == kind]
             return json_response(self.web, {"today": worker.today(),
                                             "releases": [shown(r) for r in table[::-1][:RELEASES_SHOWN_MAX]]})
@@ -77,5 +77,5 @@ def install(app, worker: Worker) -> None:
             return json_response(web, *refusal)
         found = next((r for r in await releases.table() if r["number"] == number), None)
         if found is None:
-            return json_response(web, {"error": f"no release {number[:40]!r}"}, 404)
+            return json_response(web, {"error": "no release of that number (numbers are LIST_KIND-YEAR-NNN)"}, 404)
         return json_response(web, shown(found))

@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 from html import escape
+
+from confluent_kafka import KafkaException
 
 from projections import access
 from projections.access import SUBJECT
 from projections.catalogue import SELF_SOURCE_NAME
 from projections.canonical import instant_text
 from projections.pseudonym import PSEUDONYM_PREFIX
-from streams import ledger_reader, topics
+from streams import topics
 from streams.codec import CodecError, decode_access_record
 from streams.html_pages import HTML_PAGE_HEADERS, prefers_html
 from streams.http_json import json_response
 from streams.report import render_report
 from streams.routes_files import LIVE_REPORT_SOURCE, file_view
 from streams.worker import Worker
+
+log = logging.getLogger(__name__)
 
 ACCESS_LOG_SCAN_MAX = 200_000  # records per partition of credit.access-log a request reads, from the end
 ACCESS_LOG_SHOWN_MAX = 200  # the newest reads of the file shown
@@ -37,18 +42,19 @@ ROLE_LABELS_ZH = {"querier": "授权查询机构", "publisher": "信息提供部
                   "admin": "信用办管理员", "subject": "本人"}
 
 
-def own_access_records(kafka, subject_id: str, limit: int = ACCESS_LOG_SHOWN_MAX,
+def own_access_records(reader, subject_id: str, limit: int = ACCESS_LOG_SHOWN_MAX,
                        scan_max: int = ACCESS_LOG_SCAN_MAX) -> tuple[list[dict], bool]:
     """The newest `limit` access records of `subject_id`'s file, newest first, and whether the scan of the
-    last `scan_max` records of each partition reached the topic's start. Blocking: run it in an executor."""
+    last `scan_max` records of each partition reached the topic's start. `reader`: a ledger_reader.TopicReader
+    (or an in-memory log of its interface). Blocking: run it in an executor."""
     complete = True
 
     def records():
         nonlocal complete
-        for partition, (low, high) in ledger_reader.watermarks(kafka, topics.ACCESS_LOG).items():
+        for partition, (low, high) in reader.watermarks(topics.ACCESS_LOG).items():
             start = max(low, high - scan_max)
             complete = complete and start == low
-            for _, _, value, _ in ledger_reader.read_range(kafka, topics.ACCESS_LOG, partition, start, high):
+            for _, _, value, _ in reader.read_range(topics.ACCESS_LOG, partition, start, high):
                 try:
                     record = decode_access_record(value or b"")
                 except CodecError:
@@ -60,7 +66,7 @@ def own_access_records(kafka, subject_id: str, limit: int = ACCESS_LOG_SHOWN_MAX
 
 
 async def access_log_of(worker: Worker, subject_id: str) -> dict:
-    found, complete = await asyncio.get_running_loop().run_in_executor(None, own_access_records, worker.kafka,
+    found, complete = await asyncio.get_running_loop().run_in_executor(None, own_access_records, worker.reader,
                                                                        subject_id)
     return {"subject_id": subject_id, "reads": found, "complete": complete,
             "scanned_per_partition_max": ACCESS_LOG_SCAN_MAX}
@@ -79,7 +85,11 @@ def install(app, worker: Worker) -> None:
             return json_response(web, {"error": f"no subject {subject_id} in the ledger"}, status=404)
         await gate.log(access.endpoint_decision(principal, "subject_access_log", subject_id),
                        "GET /subjects/{id}/access-log")
-        return json_response(web, await access_log_of(worker, subject_id))
+        try:
+            return json_response(web, await access_log_of(worker, subject_id))
+        except (KafkaException, OSError) as error:  # OSError: a timeout, a refused connection
+            return json_response(web, {"errors": [{"field": "$", "rule": "unavailable", "message":
+                                                   f"{topics.ACCESS_LOG} cannot be read: {error}"}]}, 503)
 
     @app.page("/self")
     async def self_service(web, request):
@@ -94,10 +104,14 @@ def install(app, worker: Worker) -> None:
             return web.bytes(empty_page(principal.subject_id).encode(), status=404, headers=HTML_PAGE_HEADERS)
         view = await file_view(worker, principal, state, "GET /self")
         await gate.log(access.endpoint_decision(principal, "subject_access_log", principal.subject_id), "GET /self")
-        log = await access_log_of(worker, principal.subject_id)
+        try:
+            reads = await access_log_of(worker, principal.subject_id)
+        except (KafkaException, OSError) as error:  # the file is still shown, the section says so
+            log.warning("GET /self: %s cannot be read (%s)", topics.ACCESS_LOG, error)
+            reads = {"reads": [], "complete": False, "unavailable": True}
         page = render_report(view, [], instant_text(worker.clock.now()), source=LIVE_REPORT_SOURCE)
         page = page.replace("<h1>信用报告</h1>", "<h1>本人信用信息</h1>", 1)
-        page = page.replace("</main></body>", self_section(principal.subject_id, log) + "</main></body>", 1)
+        page = page.replace("</main></body>", self_section(principal.subject_id, reads) + "</main></body>", 1)
         return web.bytes(page.encode(), headers={**HTML_PAGE_HEADERS, "Cache-Control": "no-store"})
 
 
@@ -115,7 +129,8 @@ def self_section(subject_id: str, log: dict) -> str:
         f"<td>{escape(ROLE_LABELS_ZH.get(r['role'], r['role']))}</td><td>{escape(r['endpoint'])}</td>"
         f"<td>{r['record_count']}</td><td>{escape(r['reason'])}</td></tr>"
         for r in log["reads"][:ACCESS_ROWS_ON_PAGE])
-    note = "" if log["complete"] else "（仅检索了访问日志最近的部分记录）"
+    note = ("（访问日志暂时无法读取，请稍后刷新）" if log.get("unavailable")
+            else "" if log["complete"] else "（仅检索了访问日志最近的部分记录）")
     table = (f"<table><thead><tr><th>时间</th><th>查询者</th><th>身份</th><th>途径</th><th>非公开记录数</th>"
              f"<th>依据</th></tr></thead><tbody>{rows}</tbody></table>" if rows else "<p>暂无非公开查询记录。</p>")
     code = escape(subject_id)

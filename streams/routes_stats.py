@@ -13,10 +13,10 @@ from confluent_kafka import KafkaException
 
 from projections import access
 from projections.stats import disclosure_stats, stats_request
-from streams import ledger_reader, topics
+from streams import topics
 from streams.codec import CodecError, decode_event, decode_rejection
 from streams.http_json import json_response
-from streams.kafka_access import KafkaAccess
+from streams.ledger_reader import TopicReader
 from streams.worker import Worker
 
 ENDPOINT = "GET /stats/disclosure"
@@ -31,27 +31,28 @@ class LogTooLarge(Exception):
                          "run `credit-ledger stats`, which folds them in a process of its own")
 
 
-def read_stats_log(kafka: KafkaAccess | str, rejections_kafka: KafkaAccess | str | None = None,
+def read_stats_log(reader: TopicReader, rejections_reader: TopicReader | None = None,
                    events_max: int | None = None) -> tuple[list[tuple[int, int, dict]], list[dict]]:
     """Every event of credit.events as (partition, offset, event) and every record of credit.rejected, decoded;
     a record that does not decode is left out (the worker rejected an undecodable event: its rejection counts).
-    `rejections_kafka`: who reads credit.rejected, when not `kafka` (an auditor may not: the worker's principal).
+    `reader`: a streams.ledger_reader.TopicReader (or an in-memory log of its interface). `rejections_reader`:
+    who reads credit.rejected, when not `reader` (an auditor may not: the worker's principal).
     `events_max`: LogTooLarge, before anything is read, when credit.events holds more records."""
-    rejections_kafka = kafka if rejections_kafka is None else rejections_kafka
-    marks = ledger_reader.watermarks(kafka, topics.EVENTS)
+    rejections_reader = reader if rejections_reader is None else rejections_reader
+    marks = reader.watermarks(topics.EVENTS)
     records = sum(high - low for low, high in marks.values())
     if events_max is not None and records > events_max:
         raise LogTooLarge(records, events_max)
     events: list[tuple[int, int, dict]] = []
     for partition, (low, high) in marks.items():
-        for offset, _, value, _ in ledger_reader.read_range(kafka, topics.EVENTS, partition, low, high):
+        for offset, _, value, _ in reader.read_range(topics.EVENTS, partition, low, high):
             try:
                 events.append((partition, offset, decode_event(value or b"")))
             except CodecError:
                 continue
     rejections: list[dict] = []
-    for partition, (low, high) in ledger_reader.watermarks(rejections_kafka, topics.REJECTED).items():
-        for _, _, value, _ in ledger_reader.read_range(rejections_kafka, topics.REJECTED, partition, low, high):
+    for partition, (low, high) in rejections_reader.watermarks(topics.REJECTED).items():
+        for _, _, value, _ in rejections_reader.read_range(topics.REJECTED, partition, low, high):
             try:
                 rejections.append(decode_rejection(value or b""))
             except CodecError:
@@ -80,7 +81,7 @@ def install(app, worker: Worker) -> None:
         loop = asyncio.get_running_loop()
         async with worker.stats_reading:
             try:
-                events, rejections = await loop.run_in_executor(None, read_stats_log, worker.kafka, None,
+                events, rejections = await loop.run_in_executor(None, read_stats_log, worker.reader, None,
                                                                 ROUTE_EVENTS_MAX)
             except LogTooLarge as error:
                 return json_response(web, {"errors": [{"field": "$", "rule": "log_too_large",

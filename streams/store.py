@@ -8,12 +8,13 @@ is always a consistent prefix of the log; a lost store is rebuilt by re-folding.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import astuple, fields
 from datetime import datetime
 from pathlib import Path
 
 import orjson
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, IngestExternalFileOptions, Options, Rdict, SstFileWriter, WriteBatch
 
 from projections.canonical import GENESIS_HEAD
 from projections.effects import COUNTER_TYPES, Counter, DeadlineCounter, GradeCounter, TimelinessCounter
@@ -143,18 +144,24 @@ class StoreError(RuntimeError):
     restart (once the cause is gone) folds the rest from the log."""
 
 
+def _options() -> Options:
+    """The store's options, also for the table files written to be ingested (write_table_file)."""
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    # Most gets of a fold are for subjects the store does not hold yet: a bloom filter answers those
+    # without reading a block of each table file (measured, 150,000 events over 100,000 subjects:
+    # a miss ~38 -> ~19 us). The block cache is bounded: it counts in the worker's resident memory.
+    tables = BlockBasedOptions()
+    tables.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
+    tables.set_block_cache(Cache(BLOCK_CACHE_BYTES))
+    options.set_block_based_table_factory(tables)
+    return options
+
+
 class SubjectStore:
     def __init__(self, path: Path):
         self.path = path
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        # Most gets of a fold are for subjects the store does not hold yet: a bloom filter answers those
-        # without reading a block of each table file (measured, 150,000 events over 100,000 subjects:
-        # a miss ~38 -> ~19 us). The block cache is bounded: it counts in the worker's resident memory.
-        tables = BlockBasedOptions()
-        tables.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
-        tables.set_block_cache(Cache(BLOCK_CACHE_BYTES))
-        options.set_block_based_table_factory(tables)
+        options = _options()
         # A key at or before every live key of the timer index, where its scans start. The deadlines
         # fired or met leave deletion markers at the index's start, and a scan from t/ steps over
         # each until a compaction drops them: a worker idle after folding the bench's ledger and firing
@@ -269,7 +276,7 @@ class SubjectStore:
         for name, value in (meta or {}).items():
             batch.put(_META + name.encode(), value.encode())
         for subject_id, grade in (grades or {}).items():
-            batch.put(_GRADE + subject_id.encode(), orjson.dumps(grade, option=orjson.OPT_SORT_KEYS))
+            batch.put(_GRADE + subject_id.encode(), _sorted_json(grade))
         for key, value in (index or {}).items():
             if value is None:
                 batch.delete(key)
@@ -284,7 +291,7 @@ class SubjectStore:
         for partition, root in (roots or {}).items():
             batch.put(_ROOT + str(partition).encode(), root.encode())
         for subject_id, position, entry in history:
-            batch.put(_history_key(subject_id, position), orjson.dumps(entry, option=orjson.OPT_SORT_KEYS))
+            batch.put(_history_key(subject_id, position), _sorted_json(entry))
         for subject_id, state in states.items():
             batch.put(_STATE + subject_id.encode(), _state_bytes(state))
         for partition, offset in offsets.items():
@@ -293,6 +300,21 @@ class SubjectStore:
             self._db.write(batch)
         except Exception as error:  # as above; the batch is not applied, none of it
             raise StoreError(f"cannot write the worker's store {self.path}: {error}") from error
+
+    def ingest(self, paths: list[Path]) -> None:
+        """Take in table files (write_table_file) of keys this store does not hold, moved rather than
+        copied: `rebuild`'s partitions, each folded in a process of its own."""
+        options = IngestExternalFileOptions()
+        options.set_move_files(True)
+        for path in paths:  # one at a time: the files' key ranges overlap (their keys never do)
+            try:
+                self._db.ingest_external_file([str(path)], options)
+            except Exception as error:  # as in write()
+                raise StoreError(f"cannot ingest into the store {self.path}: {error}") from error
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every key and value, in key order: to compare two stores byte for byte."""
+        return self._db.items()
 
     def tree_get(self, key: bytes) -> bytes | None:
         """A value of the Merkle trees' keys (under TREE; streams/proofs.py keeps them)."""
@@ -325,6 +347,23 @@ class SubjectStore:
 
 def _state_bytes(state: dict) -> bytes:
     return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+
+
+def _sorted_json(value: dict) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def write_table_file(path: Path, items: list[tuple[bytes, bytes]]) -> bool:
+    """Write `items` (keys strictly increasing) as one table file for SubjectStore.ingest; False, and no
+    file, when there are none."""
+    if not items:
+        return False
+    writer = SstFileWriter(_options())
+    writer.open(str(path))
+    for key, value in items:
+        writer[key] = value
+    writer.finish()
+    return True
 
 
 def _digest(items, applied_offsets: dict[int, int]) -> dict:
@@ -369,7 +408,9 @@ class MemoryStore:
         return self.metas.get(name)
 
     def list_members(self, list_kind: str, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
-        return _list_members(sorted(k for k in self.index if k.startswith(_LIST)), list_kind, after, limit)
+        start = _LIST + f"{list_kind}/{after}".encode()  # as SubjectStore: from the kind's keys on
+        return _list_members(sorted(k for k in self.index if k.startswith(_LIST) and k >= start), list_kind, after,
+                             limit)
 
     def grade(self, subject_id: str) -> dict | None:
         return self.grades.get(subject_id)
@@ -448,3 +489,39 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+
+class RunStore(MemoryStore):
+    """A MemoryStore whose content becomes one table file for a SubjectStore to ingest (`table_items`): what
+    a `rebuild` child folds one partition into. Its history entries are encoded once, as written (the
+    fold never reads them back); its states, grades and index at the end, once a subject."""
+
+    def __init__(self):
+        super().__init__()
+        self.history_items: list[tuple[bytes, bytes]] = []
+
+    def write(self, states: dict[str, dict], offsets: dict[int, int],
+              history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
+              index: dict[bytes, bytes | None] | None = None, counters: dict[Counter, int] | None = None,
+              grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
+        super().write(states, offsets, (), roots, index, counters, grades, meta)
+        self.history_items.extend((_history_key(s, position), _sorted_json(e)) for s, position, e in history)
+
+    def history(self, subject_id: str, limit: int = HISTORY_LIMIT_MAX) -> list[dict]:
+        prefix = _HISTORY + subject_id.encode() + b"/"
+        return [orjson.loads(v) for k, v in sorted(self.history_items) if k.startswith(prefix)][:limit]
+
+    def table_items(self) -> list[tuple[bytes, bytes]]:
+        """Every key and value SubjectStore.write would have stored, in key order, but the counters: their
+        deltas are summed over the partitions (`counts`) and written apart."""
+        items = list(self.history_items)
+        items.extend((_STATE + subject_id.encode(), _state_bytes(state)) for subject_id, state in self.states.items())
+        items.extend((_GRADE + subject_id.encode(), _sorted_json(grade)) for subject_id, grade in self.grades.items())
+        items.extend(self.index.items())
+        items.extend((_OFFSET + str(partition).encode(), str(offset).encode())
+                     for partition, offset in self.offsets.items())
+        items.extend((_ROOT + str(partition).encode(), root.encode()) for partition, root in self.roots.items())
+        items.extend((_META + name.encode(), value.encode()) for name, value in self.metas.items())
+        items.extend(self.trees.items())
+        items.sort()
+        return items

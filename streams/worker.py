@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from streams.kafka_access import KafkaAccess
     from streams.ledger import LedgerProcessor
     from streams.ledger_consumer import LedgerConsumer
+    from streams.ledger_reader import TopicReader
     from streams.outputs import BatchProducer
     from streams.pii import KeyStore
     from streams.release_log import ReleaseLog
@@ -68,6 +69,9 @@ class Worker:
     outputs: BatchProducer  # a batch's rejections and grade changes
     events_topic: Any  # Faust's credit.events topic: the timers' and the erasure's system events
     dashboard: Dashboard | None = None  # fed by the fold once installed
+    # what the parts read topics with (the statistics, the releases, the access log, the digests, readiness):
+    # a TopicReader as `kafka`; an in-memory log of the same interface in the unit tests
+    reader: TopicReader | None = None
     releases: ReleaseLog | None = None  # credit.releases as read from the log
     exports: ReleaseLog | None = None  # credit.exports (the upward export's receipts) as read from the log
     readiness: Readiness = field(default_factory=Readiness)

@@ -25,6 +25,7 @@ from streams.worker import Worker, policy_in_force
 def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
     """What the parts share, over a SubjectStore in the data dir."""
     store = SubjectStore(Path(settings.data_dir) / "subjects")
+    reader = ledger_reader.TopicReader(kafka)
     policies, clock = settings.policies(), settings.clock()
 
     def policy_now():
@@ -54,8 +55,9 @@ def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
                 lambda: datetime.now(timezone.utc))
     return Worker(settings=settings, kafka=kafka, store=store, clock=clock, policies=policies, processor=processor,
                   gate=gate, key_store=settings.key_store(), pseudonym_key=settings.pseudonym_key_bytes,
-                  events_topic=events_topic, outputs=BatchProducer(kafka), releases=ReleaseLog(kafka, send_release),
-                  exports=ReleaseLog(kafka, send_receipt, topics.EXPORTS, decode_export_receipt, receipt_table),
+                  events_topic=events_topic, outputs=BatchProducer(kafka), reader=reader,
+                  releases=ReleaseLog(reader, send_release),
+                  exports=ReleaseLog(reader, send_receipt, topics.EXPORTS, decode_export_receipt, receipt_table),
                   ledger_consumer=LedgerConsumer(kafka, store, session_timeout_ms=int(SESSION_TIMEOUT_S * 1000),
                                                  heartbeat_interval_ms=int(HEARTBEAT_INTERVAL_S * 1000)))
 

@@ -1,12 +1,16 @@
 """The worker's timers: the deadlines, the digests of the log, stray keys, the regrade sweep and readiness.
 
 Each is a Faust timer over the shared Worker (streams/worker.py); none of them raises out of its
-tick, since a timer that raised would stop the app.
+tick, since a timer that raised would stop the app. Each tick is a function of its own (`..._once`,
+`deadlines_tick`) that reads topics only through `worker.reader` and writes only through what it is
+handed, so that the unit tests run it without a broker (tests/unit/test_worker_loops.py).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from confluent_kafka import KafkaException
@@ -14,7 +18,7 @@ from faust.exceptions import NotReady
 
 from projections.canonical import instant_text
 from projections.effects import GradeCounter, TimelinessCounter
-from streams import ledger_reader, metrics, topics
+from streams import metrics, topics
 from streams.codec import encode_digest
 from streams.key_store import STRAYS_EVERY_S
 from streams.proofs import PartitionTree, TreeError, catch_up
@@ -42,43 +46,60 @@ def install(app, worker: Worker) -> Timers:
     return timers
 
 
+Send = Callable[[bytes, bytes], Awaitable[None]]  # (key, value), returned once the broker has it
+
+
+@dataclass
+class Digests:
+    """What the digests timer keeps between ticks: per partition, the (offset, tree size) it published last
+    and the partition's Merkle tree."""
+    published: dict[int, tuple[int, int]] = field(default_factory=dict)
+    trees: dict[int, PartitionTree] = field(default_factory=dict)
+
+
 def install_digests(app, worker: Worker) -> None:
-    store = worker.store
     digests_topic = app.topic(topics.DIGESTS, key_serializer="raw", value_serializer="raw")
-    digests_published: dict[int, tuple[int, int]] = {}  # partition -> (offset, tree size) last published
-    trees: dict[int, PartitionTree] = {}
+    digests = Digests()
+
+    async def send_digest(key: bytes, value: bytes) -> None:
+        await (await digests_topic.send(key=key, value=value))
 
     @app.timer(DIGEST_INTERVAL_S)
     async def publish_digests():
-        # The newest root of each partition this worker folds, and its Merkle tree's, when either moved. Every
-        # (offset, root) pair is read before the first await: the fold commits on this loop, so during an await
-        # a partition's root could move past the offset read before it (a digest naming one offset with a later
-        # offset's root, which `verify` rightly calls a discrepancy). The tree is extended up to that offset.
-        roots = [(p, offset, store.log_root(p)) for p, offset in store.applied_offsets().items()]
-        for p, offset, log_root in roots:
-            if p not in trees:
-                trees[p] = PartitionTree(store, p)
-            tree = trees[p]
-            await extend_tree(worker, tree, offset)
-            if digests_published.get(p) == (offset, tree.size):
-                continue
-            size, tree_offset, root = tree.size, tree.last_offset, tree.root().hex()
-            try:  # on the broker before the worker proves against it (GET /subjects/{id}/history?proofs=1)
-                await (await digests_topic.send(key=str(p).encode(), value=encode_digest({
-                    "topic": topics.EVENTS, "partition": p, "offset": offset, "root": log_root,
-                    "at": instant_text(datetime.now(timezone.utc)), "tree_size": size, "tree_root": root,
-                    "tree_offset": tree_offset})))
-            except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
-                return
-            tree.set_published(size, root, tree_offset)
-            digests_published[p] = (offset, size)
+        await publish_digests_once(worker, digests, send_digest)
+
+
+async def publish_digests_once(worker: Worker, digests: Digests, send: Send) -> None:
+    """The newest root of each partition this worker folds, and its Merkle tree's, when either moved. Every
+    (offset, root) pair is read before the first await: the fold commits on this loop, so during an await
+    a partition's root could move past the offset read before it (a digest naming one offset with a later
+    offset's root, which `verify` rightly calls a discrepancy). The tree is extended up to that offset."""
+    store = worker.store
+    roots = [(p, offset, store.log_root(p)) for p, offset in store.applied_offsets().items()]
+    for p, offset, log_root in roots:
+        if p not in digests.trees:
+            digests.trees[p] = PartitionTree(store, p)
+        tree = digests.trees[p]
+        await extend_tree(worker, tree, offset)
+        if digests.published.get(p) == (offset, tree.size):
+            continue
+        size, tree_offset, root = tree.size, tree.last_offset, tree.root().hex()
+        try:  # on the broker before the worker proves against it (GET /subjects/{id}/history?proofs=1)
+            await send(str(p).encode(), encode_digest({
+                "topic": topics.EVENTS, "partition": p, "offset": offset, "root": log_root,
+                "at": instant_text(datetime.now(timezone.utc)), "tree_size": size, "tree_root": root,
+                "tree_offset": tree_offset}))
+        except NotReady:  # stopping, as in fire_deadlines: the next start publishes the root
+            return
+        tree.set_published(size, root, tree_offset)
+        digests.published[p] = (offset, size)
 
 
 async def extend_tree(worker: Worker, tree: PartitionTree, until_offset: int) -> None:
     """The partition's Merkle tree extended from the log towards the applied offset (streams/proofs.py);
     a broker away or a tree that cannot grow is logged, and the next tick tries again."""
     def read_range(start: int, end: int):  # a broker away ends the read within seconds: a stop waits for it
-        return ledger_reader.read_range(worker.kafka, topics.EVENTS, tree.partition, start, end,
+        return worker.reader.read_range(topics.EVENTS, tree.partition, start, end,
                                         idle_polls_max=TREE_IDLE_POLLS_MAX)
     try:
         await asyncio.get_running_loop().run_in_executor(None, catch_up, tree, read_range, until_offset)
@@ -87,7 +108,7 @@ async def extend_tree(worker: Worker, tree: PartitionTree, until_offset: int) ->
 
 
 def install_deadlines(app, worker: Worker) -> Timers:
-    store, readiness = worker.store, worker.readiness
+    store = worker.store
     timers = Timers(store, worker.policies, worker.clock, worker.send_event,
                     owns=lambda partition: partition in worker.ledger_consumer.assigned())
     # The timeliness totals live in the store; the counters start from them, so they survive a restart.
@@ -96,17 +117,22 @@ def install_deadlines(app, worker: Worker) -> Timers:
 
     @app.timer(TICK_S)
     async def fire_deadlines():
-        # Only once caught up: a deadline met by a record still unfolded would fire needlessly.
-        if readiness.ready:
-            try:
-                await timers.fire_due()
-            except NotReady:  # a stop (SIGTERM) closed the producer mid-tick; raised, it made the stop a crash
-                log.info("stopping: the deadlines not yet published fire after the restart")
-                return
-        timers.update_gauges()
-        for counter, count in store.counters(GradeCounter).items():
-            metrics.GRADE_SUBJECTS.labels(counter.letter).set(count)
+        await deadlines_tick(worker, timers)
     return timers
+
+
+async def deadlines_tick(worker: Worker, timers: Timers) -> None:
+    """The deadlines due published (once caught up: a deadline met by a record still unfolded would fire
+    needlessly), then the gauges of the pending deadlines and of the subjects by grade."""
+    if worker.readiness.ready:
+        try:
+            await timers.fire_due()
+        except NotReady:  # a stop (SIGTERM) closed the producer mid-tick; raised, it made the stop a crash
+            log.info("stopping: the deadlines not yet published fire after the restart")
+            return
+    timers.update_gauges()
+    for counter, count in worker.store.counters(GradeCounter).items():
+        metrics.GRADE_SUBJECTS.labels(counter.letter).set(count)
 
 
 def install_stray_keys(app, worker: Worker) -> None:
@@ -114,12 +140,16 @@ def install_stray_keys(app, worker: Worker) -> None:
 
     @app.timer(STRAYS_EVERY_S)
     async def tombstone_stray_keys():
-        """The tombstone of a key another process made at the moment its subject was erased (streams/key_store.py)."""
-        if key_store is not None:
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, key_store.tombstone_strays)
-            except KeyStoreError as error:  # the broker away: the next round tries again
-                log.warning("key store: %s", error.reason)
+        await tombstone_stray_keys_once(key_store)
+
+
+async def tombstone_stray_keys_once(key_store) -> None:
+    """The tombstone of a key another process made at the moment its subject was erased (streams/key_store.py)."""
+    if key_store is not None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, key_store.tombstone_strays)
+        except KeyStoreError as error:  # the broker away: the next round tries again
+            log.warning("key store: %s", error.reason)
 
 
 def install_regrade(app, worker: Worker) -> None:
@@ -173,7 +203,7 @@ async def check_ready_once(worker: Worker) -> None:
         return
     loop = asyncio.get_running_loop()
     try:
-        marks = await loop.run_in_executor(None, ledger_reader.watermarks, worker.kafka, topics.EVENTS)
+        marks = await loop.run_in_executor(None, worker.reader.watermarks, topics.EVENTS)
     except KafkaException as error:  # the broker is away (a restart): a timer that raised would stop the app
         log.warning("readiness check: cannot read the watermarks (%s); trying again", error)
         return

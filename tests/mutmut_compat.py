@@ -5,10 +5,18 @@
 - mutmut runs the tests that cover a mutant by passing their ids back to pytest. An id whose parameters
   hold brackets (`test_x[Penalty.kinds[]]`) cannot be given on a command line: such an id is replaced by
   its test function's, and the function's cases not asked for are deselected.
+
+And one change of what runs: a property test (hypothesis) runs at most `MUTATION_EXAMPLES_MAX` examples,
+with the seed mutmut is given. A surviving mutant runs every test that reaches its function, and the
+property tests' hundreds of examples were most of that time; a mutant that only an example beyond the
+first few would show is counted a survivor (the score is, if anything, low).
 """
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+MUTATION_EXAMPLES_MAX = 25
 
 _wanted: dict[str, set[str]] = {}  # "path::function" -> the ids with brackets asked for
 
@@ -42,6 +50,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if not hasattr(item, "_nodeid"):
             item._nodeid = item.nodeid
+        _fewer_examples(getattr(item, "obj", None))
     if not _wanted:
         return
     kept, dropped = [], []
@@ -51,3 +60,10 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _fewer_examples(test) -> None:
+    """At most MUTATION_EXAMPLES_MAX examples for a property test (hypothesis reads its settings at call time)."""
+    current = getattr(test, "_hypothesis_internal_use_settings", None)
+    if current is not None and current.max_examples > MUTATION_EXAMPLES_MAX:
+        test._hypothesis_internal_use_settings = settings(current, max_examples=MUTATION_EXAMPLES_MAX)

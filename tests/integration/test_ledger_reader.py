@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from ops.embedded_kafka import free_port
 from streams import ledger_reader
+from tests.driver import MemoryTopics
 
 
 def _topic_with(kafka, count: int, compression: str = "lz4") -> str:
@@ -114,3 +115,41 @@ def test_watermarks_are_the_log_start_and_the_high_watermark_of_every_partition(
         assert session.read_last(topic, 1, 10) == []
         with pytest.raises(ValueError):
             session.read_last(topic, 0, 0)
+
+
+def test_the_unit_tests_in_memory_log_reads_as_the_topic_reader_reads_the_broker(kafka):
+    """tests/driver.MemoryTopics stands in for ledger_reader.TopicReader in the unit tests of the parts: over the
+    same records, both answer the same watermarks and ranges, and fail the same way."""
+    from confluent_kafka import TopicPartition
+
+    topic = f"credit-ledger-test.reader.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient(kafka.config("admin"))  # the broker's principal: only it may delete records
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=30)
+    memory, real = MemoryTopics(), ledger_reader.TopicReader(kafka.access())
+    memory.create(topic, 3)
+    producer = Producer(kafka.config(**{"enable.idempotence": True}))
+    for n in range(40):
+        key, partition = (b"k%d" % (n % 3) if n % 4 else None), n % 3
+        producer.produce(topic, value=b"record %d" % n, key=key, partition=partition)
+        memory.append(topic, key, b"record %d" % n, partition=partition)
+    assert producer.flush(30) == 0
+    admin.delete_records([TopicPartition(topic, 2, 4)])[TopicPartition(topic, 2, 4)].result(timeout=30)
+    memory.delete_before(topic, 2, 4)
+    marks = real.watermarks(topic)
+    assert memory.watermarks(topic) == marks == {0: (0, 14), 1: (0, 13), 2: (4, 13)}
+
+    def records(reader, partition: int, start: int, end: int) -> list[tuple]:
+        return [(offset, key, value) for offset, key, value, _ in reader.read_range(topic, partition, start, end)]
+    for partition, (low, high) in marks.items():
+        for start, end in ((low, high), (low + 1, high - 1), (0, high), (high, high)):
+            assert records(memory, partition, start, end) == records(real, partition, start, end), (partition, start)
+    for reader in (memory, real):  # a range past the end: the records there, then TimeoutError
+        got = []
+        with pytest.raises(TimeoutError):
+            for offset, *_ in reader.read_range(topic, 0, 12, 16, idle_polls_max=1):
+                got.append(offset)
+        assert got == [12, 13]
+    with pytest.raises(KafkaException, match="UNKNOWN_TOPIC"):  # a topic that is not there
+        memory.watermarks("credit-ledger-test.reader.none")
+    with pytest.raises(KafkaException, match="UNKNOWN_TOPIC"):
+        ledger_reader.watermarks(kafka.access(), "credit-ledger-test.reader.none", timeout_s=1.0)

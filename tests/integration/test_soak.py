@@ -52,7 +52,7 @@ from projections.fold import credit_file
 from projections.ids import make_resident_id, make_uscc
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_event
-from streams.ledger import rebuild_from_log
+from streams.rebuild import rebuild_from_log
 from streams.sdk import Publisher
 from tests.helpers import Worker, folded_file, wait_for
 

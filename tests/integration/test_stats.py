@@ -14,6 +14,7 @@ from ops.embedded_kafka import free_port
 from projections.canonical import SHANGHAI, instant_text
 from projections.ids import make_uscc
 from projections.stats import COUNTS, UNATTRIBUTED
+from streams.ledger_reader import TopicReader
 from streams.routes_stats import LogTooLarge, read_stats_log
 from tests.helpers import Worker, cli, http_json, wait_for
 
@@ -122,7 +123,7 @@ def test_the_cli_and_the_route_agree_with_the_hand_worked_answer_and_after_a_reb
 
     # the route folds a bounded log: beyond its bound, nothing is read and the command is named
     with pytest.raises(LogTooLarge, match="credit-ledger stats"):
-        read_stats_log(kafka.access("worker"), events_max=len(events) - 1)
+        read_stats_log(TopicReader(kafka.access("worker")), events_max=len(events) - 1)
 
     # a worker that folds the log anew into an empty store gives the same figures
     worker.stop()

@@ -14,7 +14,7 @@ from ops.embedded_kafka import free_port
 from streams import ledger_reader, topics
 from streams.codec import decode_rejection
 from streams.sdk import Publisher
-from streams.ledger import rebuild_from_log
+from streams.rebuild import rebuild_from_log
 from tests.helpers import Worker, http_json, wait_for, wait_until_equal_to_refold
 
 TRICKLE_EVENTS = 4

@@ -51,7 +51,8 @@ from projections.records import key
 from streams import ledger_reader, topics
 from streams.clock import Clock
 from streams.codec import CodecError, decode_event
-from streams.ledger import REBUILD_CHUNK, LedgerProcessor
+from streams.ledger import LedgerProcessor
+from streams.rebuild import REBUILD_CHUNK
 from streams.sdk import Publisher
 from streams.store import MemoryStore, SubjectStore
 from streams.topics import ensure_topics

@@ -378,3 +378,245 @@ def test_a_stored_state_without_public_as_of_is_as_of_its_newest_public_record()
     newest = state["records"]["penalties"][f"{ev.AUTHORITY}/P-2"]
     assert access.public_as_of(legacy) == {"offset": newest["offset"], "recorded_at": newest["recorded_at"]} \
         == state["public_as_of"]
+
+
+# --- the texts a reader, a publisher and an operator read, word for word (issue 34: mutation) --------------
+PERSON_NUMBER = "110105198503142094"  # a valid resident ID number (and a valid USCC: test_personal_data.py)
+
+
+def test_a_refused_action_says_who_what_and_who_may():
+    assert can(ADMIN_P, "drop_tables") == "unknown action 'drop_tables': no role may perform it"
+    assert can(ANONYMOUS_PRINCIPAL, "grade") == (
+        "role anonymous may not grade (GET /subjects/{id}/grade, credit-ledger grade: derived from INTERNAL and "
+        "AUTHORIZED records too (a subject: its own)); allowed: supervisor, auditor, admin, subject")
+    assert can(BANK, "metrics_by_authority") == (
+        "role querier may not metrics by authority (GET /metrics/authorities: 双公示 timeliness counters per "
+        "authority (迟报, 漏报), as /timeliness); allowed: supervisor, auditor, admin")
+
+
+def test_a_principal_that_breaks_a_rule_of_its_role_is_refused_with_the_rule():
+    for fields, message in (
+            (dict(name="p", role="superuser"), "superuser"),
+            (dict(name="p", role=access.SUBJECT), "a subject, and only it, is bound to a file"),
+            (dict(name="p", role=QUERIER, subject_id=ev.COMPANY), "a subject, and only it, is bound to a file"),
+            (dict(name="p", role=AUDITOR, scope=object()), "only a supervisor carries a scope"),
+            (dict(name="p", role=PUBLISHER), "a publisher is bound to an authority code"),
+            (dict(name="", role=QUERIER), ""),
+            (dict(name="n" * (access.PRINCIPAL_NAME_CHARS_MAX + 1), role=QUERIER),
+             "n" * (access.PRINCIPAL_NAME_CHARS_MAX + 1))):
+        with pytest.raises(AssertionError) as refused:
+            Principal(**fields)
+        assert str(refused.value) == message, fields
+    assert Principal("n" * access.PRINCIPAL_NAME_CHARS_MAX, QUERIER).name == "n" * 100
+
+
+def test_a_publishers_refusals_word_for_word():
+    (role,) = publish_problems(BANK, ev.event())
+    assert role.message == "principal zz-bank has role querier; only a publisher or an admin may publish"
+    (historical,) = publish_problems(PUBLISHER_P, ev.event(payload={**ev.penalty_payload(), "historical": True}))
+    assert (historical.field, historical.rule, historical.message) == (
+        "payload.historical", "historical_admin_only",
+        "a historical import (publish --historical) is an admin's: a publisher's records are judged for timeliness")
+    bound = f"publisher amr-cases may publish only as authority {ev.AUTHORITY}, not as "
+    for code, shown in ((ev.BANK, f"'{ev.BANK}'"), (None, "none"), (12, "a int"), ([1], "a list"),
+                        (PERSON_NUMBER, "'…'"),  # a valid USCC that is also an ID number: no digit quoted
+                        ("x" * 50, "'" + "x" * 39 + "…"),  # 40 characters of the repr, then an ellipsis
+                        ("x" * 38, "'" + "x" * 38 + "'"),  # 40 exactly: whole
+                        ("Q" * 18, "'" + "Q" * 18 + "'")):  # 18 characters, no USCC: quoted, no digit in it
+        (problem,) = publish_problems(PUBLISHER_P, ev.event(source={"authority_code": code, "authority_name": "某局"}))
+        assert problem.message == bound + shown, code
+    digits = "4101001234567890123"  # 19 digits: not a code, its digits are not quoted
+    (problem,) = publish_problems(PUBLISHER_P, ev.event(source={"authority_code": digits}))
+    assert problem.message == bound + "'…'"
+
+
+def test_a_measure_not_implemented_is_refused_naming_the_authority_the_measure_and_the_policy():
+    from projections.policy import DEFAULT_POLICY
+
+    tax = Principal("tax", PUBLISHER, ev.AUTHORITY)
+    as_tax = {**ev.measure_feedback(), "source": {"authority_code": ev.AUTHORITY, "authority_name": "税务局"}}
+    for measure, shown in (("BIDDING_BAN", "'BIDDING_BAN'"), (None, "none"), (7, "none")):
+        event = {**as_tax, "payload": {**as_tax["payload"], "measure": measure}}
+        (problem,) = publish_problems(tax, event, DEFAULT_POLICY)
+        assert (problem.field, problem.rule, problem.message) == (
+            "payload.measure", "measure_implementer",
+            f"authority {ev.AUTHORITY} does not implement the joint measure {shown} (2024.1 policy register): only "
+            "the implementing department reports on it")
+    # without the policy nothing is asked; a type that is no feedback is not either
+    assert publish_problems(tax, as_tax) == []
+    assert publish_problems(tax, {**as_tax, "type": "PenaltyImposed"}, DEFAULT_POLICY) == []
+    assert publish_problems(tax, {**as_tax, "payload": "x"}, DEFAULT_POLICY) == []
+
+
+SUBJECT_P = Principal("me", access.SUBJECT, subject_id=ev.COMPANY)
+
+
+def own_filing(**changes) -> dict:
+    return {"type": "ObjectionFiled", "subject": {"id": ev.COMPANY, "kind": "LEGAL_PERSON"},
+            "source": {"authority_code": ev.COMPANY, "authority_name": "某公司"},
+            "payload": {"objection_id": "O-1", "record_id": "P-1", "grounds": "事实不清"}, **changes}
+
+
+def test_a_subjects_refusals_word_for_word():
+    assert publish_problems(SUBJECT_P, own_filing()) == []
+    expected = [
+        (own_filing(type="PenaltyImposed"), "type", "subject_event_type", "a subject files only ObjectionFiled, "
+         "RepairRequested, QueryAuthorized on its own file, not 'PenaltyImposed'"),
+        (own_filing(type=None), "type", "subject_event_type", "a subject files only ObjectionFiled, RepairRequested, "
+         "QueryAuthorized on its own file, not none"),
+        (own_filing(type=3), "type", "subject_event_type", "a subject files only ObjectionFiled, RepairRequested, "
+         "QueryAuthorized on its own file, not a int"),
+        (own_filing(subject={"id": ev.COMPANY, "id_number": PERSON_NUMBER}), "subject.id_number", "subject_own_file",
+         "a subject names its own file by subject.id only, never by an ID number"),
+        (own_filing(subject={"id": ev.COMPANY, "pii": "x"}), "subject.pii", "subject_own_file",
+         "a subject names its own file by subject.id only, never by an ID number"),
+        (own_filing(subject={"id": ev.BANK}), "subject.id", "subject_own_file",
+         f"subject me may file only on its own file, {ev.COMPANY}"),
+        (own_filing(source={"authority_code": ev.BANK}), "source.authority_code", "subject_source",
+         f"a subject files as itself: source.authority_code must be {ev.COMPANY}"),
+        (own_filing(payload={"historical": True}), "payload.historical", "historical_admin_only",
+         "a historical import is an admin's"),
+    ]
+    for event, field, rule, message in expected:
+        assert [(p.field, p.rule, p.message) for p in publish_problems(SUBJECT_P, event)] == [(field, rule, message)]
+    # not a dict at all: the same first rule, its parts read as empty
+    assert [p.rule for p in publish_problems(SUBJECT_P, [])] == ["subject_event_type"]
+    assert [p.field for p in publish_problems(SUBJECT_P, own_filing(subject="x"))] == ["subject.id"]
+
+
+def test_each_reader_is_told_why_it_saw_what_it_saw(state):
+    file = credit_file(state)
+    subject = Principal("me", access.SUBJECT, subject_id=ev.COMPANY)
+    reasons = {principal.role: view_file(file, state, principal, TODAY)[1].reason
+               for principal in (subject, AUDITOR_P, ADMIN_P, SUPERVISOR_P, BANK, ANONYMOUS_PRINCIPAL)}
+    assert reasons == {
+        "subject": "role subject: its own file, every record in force of every classification, with grade, "
+                   "deadlines and pending objections and repairs (本人查询)",
+        "auditor": "role auditor: the whole file, hidden records included (审计)",
+        "admin": "role admin: the whole file, hidden records included (审计)",
+        "supervisor": "role supervisor: every record in force, INTERNAL and AUTHORIZED included, with grade, "
+                      "deadlines and pending objections and repairs (监管)",
+        "querier": f"授权查询 (authorised query): grant Q-PENALTIES to {ev.BANK} for penalties until 2025-12-31",
+        "anonymous": "public view: PUBLIC records in force",
+    }
+
+
+def test_a_subject_sees_its_own_file_in_force_and_another_subject_its_public_view(state):
+    file = credit_file(state)
+    own, decision = view_file(file, state, SUBJECT_P, TODAY)
+    assert ids(own) == PUBLIC_IDS | {"P-AUTH", "P-INTERNAL", "G-AUTH"}
+    assert (own["rejected"], own["rejected_total"], own["grade"]) == ([], None, file["grade"])
+    assert decision.non_public and set(decision.record_ids) == {"P-AUTH", "P-INTERNAL", "G-AUTH"}
+    other = Principal("other", access.SUBJECT, subject_id=ev.BANK)
+    view, decision = view_file(file, state, other, TODAY)
+    assert ids(view) == PUBLIC_IDS and not decision.non_public and view["grade"] is None
+
+
+def test_an_endpoint_decision_says_the_role_and_the_action_in_words():
+    decision = access.endpoint_decision(AUDITOR_P, "subject_access_log", ev.COMPANY)
+    assert (decision.reason, decision.action, decision.non_public, decision.role) == (
+        "role auditor may subject access log", "subject_access_log", True, AUDITOR)
+    with pytest.raises(AssertionError) as refused:
+        access.endpoint_decision(BANK, "history")
+    assert str(refused.value) == str((BANK, "history"))
+    public = access.AccessDecision("a", QUERIER, None, "s", "read_file", False, "public view")
+    with pytest.raises(AssertionError, match="^only non-public reads are logged$"):
+        access.access_record(public, "GET /subjects/{id}", "2025-06-30T10:00:00+08:00")
+
+
+def test_an_announced_reads_refusals_word_for_word():
+    from projections.access import audit_read
+
+    def messages(body) -> list[tuple[str, str]]:
+        return [(p.field, p.message) for p in audit_read(body)[1]]
+
+    good = {"action": "history", "subject_id": None, "command": "credit-ledger history"}
+    assert messages(None) == [("$", "the body is larger than 2048 bytes")]
+    assert messages(b"[]") == [("$", "give exactly action, subject_id and command")]
+    assert messages(json.dumps({**good, "action": "grade"}).encode()) == [("action", "one of history, verify, stats")]
+    for subject_id in ("", "x" * 65, " x", "x\n", 5):
+        assert messages(json.dumps({**good, "subject_id": subject_id}).encode()) == [
+            ("subject_id", "null, or a subject id of 1 to 64 printable characters")], subject_id
+    for command in ("history", "credit-ledger x\x07", 5, "credit-ledger " + "x" * 287):
+        assert messages(json.dumps({**good, "command": command}).encode()) == [
+            ("command", "the command as run: 'credit-ledger ...', at most 300 printable characters")], command
+    assert messages(json.dumps({**good, "command": "credit-ledger " + "x" * 286}).encode()) == []
+
+
+def test_a_subject_id_is_a_credit_code_or_a_pseudonym_and_nothing_else():
+    from projections.pseudonym import pseudonym
+
+    assert access.is_subject_id(ev.COMPANY) and access.is_subject_id(pseudonym(PERSON_NUMBER, ev.KEY))
+    for value in (None, 5, ["x"], "x" * 65, "np-" + "0" * 61, "91410105MADGK41F4X", PERSON_NUMBER + " "):
+        assert not access.is_subject_id(value), value
+
+
+def test_each_view_is_judged_in_force_under_the_policy_it_is_given(state):
+    """A policy of three months of publicity at most: on TODAY every penalty of 2025-01-06 has ended (on
+    2025-04-05), a permit, a list entry and a rating have not."""
+    from dataclasses import replace
+
+    from projections.policy import DEFAULT_POLICY
+
+    short = replace(DEFAULT_POLICY, max_publicity_months=3, special_sector_min_publicity_months=3,
+                    min_publicity_months_by_severity={"GENERAL": 3, "SERIOUS": 3, "SEVERE": 3})
+    file = credit_file(state)
+    not_penalties = {"X-LIVE", "L-PUBLIC", "G-AUTH"}
+    for principal, seen in ((ANONYMOUS_PRINCIPAL, PUBLIC_IDS - {"P-PUBLIC"}), (BANK, PUBLIC_IDS - {"P-PUBLIC"}),
+                            (SUBJECT_P, not_penalties), (SUPERVISOR_P, not_penalties)):
+        view, decision = view_file(file, state, principal, TODAY, policy=short)
+        assert ids(view) == seen, principal.role
+    _, decision = view_file(file, state, BANK, TODAY, policy=short)
+    assert decision.non_public is False and decision.record_ids == ()  # P-AUTH is out of force, not shown
+
+
+def test_a_granted_record_out_of_force_is_not_shown():
+    state = given(penalty("P-AUTH", "AUTHORIZED", publicity_until="2025-03-01"), penalty("P-AUTH-2", "AUTHORIZED"),
+                  ev.query_authorized("Q-1", grantee=ev.BANK, scope=["penalties"], valid_until="2025-12-31"))
+    view, decision = view_file(credit_file(state), state, BANK, TODAY)
+    assert ids(view) == {"P-AUTH-2"} and decision.record_ids == ("P-AUTH-2",)
+
+
+def test_a_granted_records_public_correction_is_shown_to_the_grantee():
+    state = given(penalty("P-1", "AUTHORIZED"), ev.objection_filed("O-1", "P-1"),
+                  ev.valid("ObjectionResolved", {"objection_id": "O-1", "record_id": "P-1", "outcome": "UPHELD_CORRECTED",
+                                                 "correction": "罚款金额更正为一万元"}, classification="PUBLIC"),
+                  ev.query_authorized("Q-1", grantee=ev.BANK, scope=["penalties"], valid_until="2025-12-31"))
+    (record,) = view_file(credit_file(state), state, BANK, TODAY)[0]["records"]["penalties"]
+    assert (record["correction"], record["corrected_on"]) == ("罚款金额更正为一万元", ev.DAY)
+
+
+@pytest.mark.parametrize("principal", [SUPERVISOR_P, SUBJECT_P], ids=lambda p: p.role)
+def test_rejections_are_kept_from_a_supervisor_and_a_subject(state, principal):
+    file = {**credit_file(state), "rejected": [{"offset": 9, "reasons": []}], "rejected_total": 1}
+    view, _ = view_file(file, state, principal, TODAY)
+    assert (view["rejected"], view["rejected_total"]) == ([], None)
+    assert view_file(file, state, AUDITOR_P, TODAY)[0]["rejected_total"] == 1
+
+
+def test_the_reason_of_a_read_names_each_grant_used_with_its_whole_scope():
+    state = given(penalty("P-AUTH", "AUTHORIZED"),
+                  ev.valid("RatingAssigned", {"rating_id": "G-AUTH", "rating_kind": "TAX", "level": "A",
+                                              "valid_from": ev.DAY}, classification="AUTHORIZED"),
+                  ev.query_authorized("Q-P", grantee=ev.BANK, scope=["penalties", "permits"], valid_until="2025-12-31"),
+                  ev.query_authorized("Q-R", grantee=ev.BANK, scope=["ratings"], valid_until="2025-11-30"))
+    _, decision = view_file(credit_file(state), state, BANK, TODAY)
+    assert decision.reason == (f"授权查询 (authorised query): grant Q-P to {ev.BANK} for penalties, permits until "
+                               f"2025-12-31; grant Q-R to {ev.BANK} for ratings until 2025-11-30")
+
+
+def test_the_public_read_is_public_and_a_refused_role_is_refused_on_the_whole_event():
+    public = given(penalty("P-1"))
+    _, decision = view_file(credit_file(public), public, ANONYMOUS_PRINCIPAL, TODAY)
+    assert decision.non_public is False
+    (problem,) = publish_problems(BANK, ev.event())
+    assert (problem.field, problem.rule) == ("$", "role_may_not_publish")
+
+
+def test_the_public_as_of_is_the_newest_public_event_even_when_it_is_no_record():
+    """SubjectRegistered is public and no record; a state stored before public_as_of was kept has only its
+    records to go by, and none of them public: no as-of at all."""
+    state = given(penalty("P-INTERNAL", "INTERNAL"))
+    assert access.public_as_of(state) == {"offset": 0, "recorded_at": state["public_as_of"]["recorded_at"]}
+    legacy = {k: v for k, v in state.items() if k != "public_as_of"}
+    assert access.public_as_of(legacy) is None

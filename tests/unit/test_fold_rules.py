@@ -49,12 +49,16 @@ def applied(state: dict, event: dict, policy: Policy = DEFAULT_POLICY) -> dict:
     return credit_file(new)
 
 
-def rejected_by(state: dict, event: dict, field: str, *, rule: str, policy: Policy = DEFAULT_POLICY) -> None:
-    """Then: the event is rejected for `rule` on `field`, and only the bookkeeping changed."""
+def rejected_by(state: dict, event: dict, field: str, *, rule: str, policy: Policy = DEFAULT_POLICY,
+                message: str | None = None) -> None:
+    """Then: the event is rejected for `rule` on `field` (with exactly `message`, the words a department
+    reads, when given), and only the bookkeeping changed."""
     assert rule in RULES
     new, outcome = when(state, event, policy)
     assert outcome.kind == REJECTED, f"{event['type']} applied"
     assert (field, rule) in {(p.field, p.rule) for p in outcome.reasons}, outcome.reasons
+    if message is not None:
+        assert [p.message for p in outcome.reasons if (p.field, p.rule) == (field, rule)] == [message]
     assert _content(new) == _content(state)
     assert new["rejected_total"] == state["rejected_total"] + 1 and new["rejected"][-1]["event_id"] == event["event_id"]
 
@@ -328,14 +332,14 @@ def test_rating_expired_ends_the_rating_and_keeps_it_on_file():
 def test_rule_rating_not_current_a_rating_expires_once_and_only_after_its_valid_to():
     state = given(ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31"))
     rejected_by(state, ev.rating_expired("G-1", "2024-12-31", on="2024-12-31"), "payload.rating_id",
-                rule="rating_not_current")
+                rule="rating_not_current", message="the rating is valid until 2024-12-31")
     expired = given(ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31"),
                     ev.rating_expired("G-1", "2024-12-31", on="2025-01-01"))
     rejected_by(expired, ev.rating_expired("G-1", "2024-12-31", on="2025-01-02"), "payload.rating_id",
-                rule="rating_not_current")
+                rule="rating_not_current", message="the rating is EXPIRED")
     open_ended = given(ev.rating_assigned("G-1", "2024-01-02"))
     rejected_by(open_ended, ev.rating_expired("G-1", "2024-12-31", on="2025-01-01"), "payload.rating_id",
-                rule="rating_not_current")
+                rule="rating_not_current", message="the rating is valid until further notice")
 
 
 def test_objection_accepted_starts_the_decision_s_period():
@@ -354,14 +358,17 @@ def test_repair_accepted_starts_the_decision_s_period():
 
 def test_rule_already_accepted_an_objection_or_a_repair_is_accepted_once():
     objection = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1"), ev.objection_accepted("O-1", "P-1"))
-    rejected_by(objection, ev.objection_accepted("O-1", "P-1"), "payload.objection_id", rule="already_accepted")
+    rejected_by(objection, ev.objection_accepted("O-1", "P-1"), "payload.objection_id", rule="already_accepted",
+                message="accepted on 2025-01-06")
     rejected_by(objection, ev.processing_overdue("OBJECTION_ACCEPTANCE", "O-1"), "payload.ref_id",
-                rule="already_accepted")
+                rule="already_accepted", message="the objection was accepted on 2025-01-06")
     repair = given(*fulfilled_penalty(), ev.repair_requested("R-1", "P-1", "2025-01-06"),
                    ev.repair_accepted("R-1", "P-1", "2025-01-06"))
-    rejected_by(repair, ev.repair_accepted("R-1", "P-1", "2025-01-07"), "payload.repair_id", rule="already_accepted")
+    rejected_by(repair, ev.repair_accepted("R-1", "P-1", "2025-01-07"), "payload.repair_id", rule="already_accepted",
+                message="accepted on 2025-01-06")
     decided = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1"), ev.objection_resolved("O-1", "P-1"))
-    rejected_by(decided, ev.objection_accepted("O-1", "P-1"), "payload.objection_id", rule="objection_not_pending")
+    rejected_by(decided, ev.objection_accepted("O-1", "P-1"), "payload.objection_id", rule="objection_not_pending",
+                message="the objection was decided DISMISSED")
 
 
 def test_inspection_recorded_is_kept_with_its_inspectors_and_an_id_is_used_once():
@@ -369,7 +376,8 @@ def test_inspection_recorded_is_kept_with_its_inspectors_and_an_id_is_used_once(
     (inspection,) = credit_file(state)["inspections"]
     assert (inspection["outcome"], inspection["inspectors"], inspection["sample_seed"]) == (
         "PROBLEM_FOUND", ["ZF001", "ZF002"], 2025)
-    rejected_by(state, ev.inspection_recorded("CC-1"), "payload.inspection_id", rule="duplicate_id")
+    rejected_by(state, ev.inspection_recorded("CC-1"), "payload.inspection_id", rule="duplicate_id",
+                message="inspection CC-1 already exists")
 
 
 def test_personal_info_erased_marks_a_persons_file_and_leaves_its_records_and_grade():
@@ -383,7 +391,8 @@ def test_personal_info_erased_marks_a_persons_file_and_leaves_its_records_and_gr
     assert credit_file(after)["subject"]["personal_info_erased_on"] == "2025-02-03"
     assert credit_file(after)["records"] == credit_file(before)["records"]
     assert grade(after, DEFAULT_POLICY) == grade(before, DEFAULT_POLICY)
-    rejected_by(given(), erased, "subject.kind", rule="erasure_natural_person")  # an organisation has none sealed
+    rejected_by(given(), erased, "subject.kind", rule="erasure_natural_person",
+                message="91410105MADGK41F4E is a LEGAL_PERSON, not a natural person")  # an organisation has none sealed
 
 
 def test_query_authorized_adds_a_live_grant():
@@ -424,18 +433,19 @@ def test_processing_overdue_marks_an_objection_and_a_repair_overdue_but_still_pe
 def test_rule_same_kind_an_event_for_another_kind_of_subject_is_rejected():
     other = ev.penalty_imposed()
     rejected_by(given(), {**other, "subject": {**other["subject"], "kind": "OTHER_ORGANIZATION"}}, "subject.kind",
-                rule="same_kind")
+                rule="same_kind", message="the subject is LEGAL_PERSON, not OTHER_ORGANIZATION")
 
 
 def test_rule_same_subject_an_event_about_another_subject_is_rejected():
     other = ev.penalty_imposed()
-    rejected_by(given(), {**other, "subject": {**other["subject"], "id": ev.BANK}}, "subject.id", rule="same_subject")
+    rejected_by(given(), {**other, "subject": {**other["subject"], "id": ev.BANK}}, "subject.id", rule="same_subject",
+                message="this is the file of 91410105MADGK41F4E")
 
 
 def test_rule_subject_full_a_full_subject_takes_no_more_events_but_the_timers():
     state = given(ev.penalty_imposed())
     full = {**state, "seen_event_ids": {f"id-{n}": n for n in range(EVENTS_PER_SUBJECT_MAX)}}
-    rejected_by(full, ev.permit_granted(), "$", rule="subject_full")
+    rejected_by(full, ev.permit_granted(), "$", rule="subject_full", message="a subject holds at most 100000 events")
     assert when(full, ev.publicity_ended("P-1", on="2025-03-03"))[1].kind == APPLIED  # its deadlines still fire
 
 
@@ -443,7 +453,8 @@ def test_rule_authority_share_one_authority_cannot_fill_a_subject_to_lock_the_ot
     policy = replace(DEFAULT_POLICY, events_per_authority_per_subject=3)
     state = given(ev.penalty_imposed(), ev.permit_granted("X-1"), policy=policy)  # with the registration: 3
     assert state["events_by_authority"] == {ev.AUTHORITY: 3}
-    rejected_by(state, ev.permit_granted("X-2"), "source.authority_code", rule="authority_share", policy=policy)
+    rejected_by(state, ev.permit_granted("X-2"), "source.authority_code", rule="authority_share", policy=policy,
+                message="1141010087525218XA holds 3 events on this subject, the most one authority may (policy 2024.1, quotas.events_per_authority_per_subject)")
     other = {**ev.permit_granted("Y-1"), "source": {"authority_code": ev.OTHER_AUTHORITY, "authority_name": "郑州市卫健委"}}
     state, outcome = when(state, other, policy)
     assert outcome.kind == APPLIED
@@ -468,7 +479,8 @@ def test_no_authority_holds_more_than_its_share_of_a_subject(authorities, bound)
 
 
 def test_rule_unknown_type_an_event_type_outside_the_catalogue_is_rejected():
-    rejected_by(given(), {**ev.penalty_imposed(), "type": "PenaltyForgiven"}, "type", rule="unknown_type")
+    rejected_by(given(), {**ev.penalty_imposed(), "type": "PenaltyForgiven"}, "type", rule="unknown_type",
+                message="'PenaltyForgiven' is not an event type of the catalogue")
 
 
 @pytest.mark.parametrize("later", [
@@ -482,7 +494,7 @@ def test_rule_subject_deregistered_no_new_business_after_deregistration(later):
 
 def test_rule_subject_deregistered_a_second_deregistration_is_rejected():
     rejected_by(given(ev.subject_deregistered("2025-02-03")), ev.subject_deregistered("2025-03-03"), "type",
-                rule="subject_deregistered")
+                rule="subject_deregistered", message="the subject was already deregistered on 2025-02-03")
 
 
 @pytest.mark.parametrize("later", [
@@ -514,8 +526,10 @@ def test_rule_duplicate_id_a_second_record_with_an_existing_id_is_rejected(first
 def test_rule_duplicate_id_objection_and_repair_ids_are_used_once():
     state = given(*fulfilled_penalty(), ev.objection_filed("O-1"), ev.objection_resolved("O-1"),
                   ev.repair_requested("R-1"), ev.repair_decided("R-1", outcome="REJECTED"))
-    rejected_by(state, ev.objection_filed("O-1"), "payload.objection_id", rule="duplicate_id")
-    rejected_by(state, ev.repair_requested("R-1"), "payload.repair_id", rule="duplicate_id")
+    rejected_by(state, ev.objection_filed("O-1"), "payload.objection_id", rule="duplicate_id",
+                message="objection O-1 already exists")
+    rejected_by(state, ev.repair_requested("R-1"), "payload.repair_id", rule="duplicate_id",
+                message="repair R-1 already exists")
 
 
 @pytest.mark.parametrize("event, field", [
@@ -535,34 +549,42 @@ def test_rule_unknown_record_references_to_unknown_records_are_rejected(event, f
     (ev.repair_requested("R-1", "P-1", commitment_id="C-404"), "payload.commitment_id"),
 ])
 def test_rule_unknown_commitment_references_to_unknown_commitments_are_rejected(event, field):
-    rejected_by(given(*fulfilled_penalty(), ev.commitment_made("C-1")), event, field, rule="unknown_commitment")
+    rejected_by(given(*fulfilled_penalty(), ev.commitment_made("C-1")), event, field, rule="unknown_commitment",
+                message="no commitment 'C-404' in this credit file")
 
 
 @pytest.mark.parametrize("event", [ev.list_exited("L-404"), ev.list_term_ended("L-404")])
 def test_rule_unknown_list_entry_references_to_unknown_entries_are_rejected(event):
-    rejected_by(given(ev.list_entered("L-1")), event, "payload.entry_id", rule="unknown_list_entry")
+    rejected_by(given(ev.list_entered("L-1")), event, "payload.entry_id", rule="unknown_list_entry",
+                message="no list entry 'L-404' in this credit file")
 
 
 def test_rule_unknown_objection_resolving_or_overdue_of_an_unknown_objection_is_rejected():
     state = given(ev.penalty_imposed(), ev.objection_filed("O-1"))
-    rejected_by(state, ev.objection_resolved("O-404"), "payload.objection_id", rule="unknown_objection")
-    rejected_by(state, ev.processing_overdue("OBJECTION", "O-404"), "payload.ref_id", rule="unknown_objection")
+    rejected_by(state, ev.objection_resolved("O-404"), "payload.objection_id", rule="unknown_objection",
+                message="no objection O-404")
+    rejected_by(state, ev.processing_overdue("OBJECTION", "O-404"), "payload.ref_id", rule="unknown_objection",
+                message="no objection O-404")
 
 
 def test_rule_unknown_repair_deciding_or_overdue_of_an_unknown_repair_is_rejected():
     state = given(*fulfilled_penalty(), ev.repair_requested("R-1"))
-    rejected_by(state, ev.repair_decided("R-404"), "payload.repair_id", rule="unknown_repair")
-    rejected_by(state, ev.processing_overdue("REPAIR", "R-404"), "payload.ref_id", rule="unknown_repair")
-    rejected_by(state, ev.processing_overdue("REPAIR", "O-1"), "payload.ref_id", rule="unknown_repair")
+    rejected_by(state, ev.repair_decided("R-404"), "payload.repair_id", rule="unknown_repair",
+                message="no repair application R-404")
+    rejected_by(state, ev.processing_overdue("REPAIR", "R-404"), "payload.ref_id", rule="unknown_repair",
+                message="no repair R-404")
+    rejected_by(state, ev.processing_overdue("REPAIR", "O-1"), "payload.ref_id", rule="unknown_repair",
+                message="no repair O-1")
 
 
 def test_rule_unknown_grant_revoking_an_unknown_grant_is_rejected():
     rejected_by(given(ev.query_authorized("Q-1")), ev.query_authorization_revoked("Q-404"), "payload.grant_id",
-                rule="unknown_grant")
+                rule="unknown_grant", message="no query authorisation Q-404")
 
 
 def test_rule_unknown_decision_disclosure_overdue_needs_a_registered_decision():
-    rejected_by(given(), ev.disclosure_overdue("郑市监罚〔2025〕1号"), "payload.decision_no", rule="unknown_decision")
+    rejected_by(given(), ev.disclosure_overdue("郑市监罚〔2025〕1号"), "payload.decision_no", rule="unknown_decision",
+                message="no registered decision 郑市监罚〔2025〕1号")
 
 
 @pytest.mark.parametrize("event, field", [
@@ -580,8 +602,10 @@ def test_rule_wrong_record_kind_an_event_for_another_kind_of_record_is_rejected(
 
 def test_rule_record_mismatch_an_objection_or_repair_is_decided_for_its_own_record():
     state = given(*fulfilled_penalty(), ev.permit_granted("X-1"), ev.objection_filed("O-1", "X-1"), ev.repair_requested("R-1"))
-    rejected_by(state, ev.objection_resolved("O-1", "P-1"), "payload.record_id", rule="record_mismatch")
-    rejected_by(state, ev.repair_decided("R-1", "X-1"), "payload.record_id", rule="record_mismatch")
+    rejected_by(state, ev.objection_resolved("O-1", "P-1"), "payload.record_id", rule="record_mismatch",
+                message="objection O-1 is about X-1")
+    rejected_by(state, ev.repair_decided("R-1", "X-1"), "payload.record_id", rule="record_mismatch",
+                message="repair R-1 is for P-1")
 
 
 @pytest.mark.parametrize("field, value", [("grantee", ev.AUTHORITY), ("scope", ["lists"]), ("valid_until", "2026-01-01")])
@@ -594,17 +618,21 @@ def test_rule_grant_mismatch_a_revocation_names_the_grant_it_revokes(field, valu
 def test_rule_decision_kind_mismatch_a_record_must_match_its_decision_kind():
     number = ev.decision_no("X-1", "PERMIT")
     state = given(ev.decision_registered(number, "PENALTY"))
-    rejected_by(state, ev.permit_granted("X-1"), "payload.decision_no", rule="decision_kind_mismatch")
-    rejected_by(state, ev.disclosure_overdue(number, "PERMIT"), "payload.decision_kind", rule="decision_kind_mismatch")
+    rejected_by(state, ev.permit_granted("X-1"), "payload.decision_no", rule="decision_kind_mismatch",
+                message="郑市监许〔2025〕X-1号 is a PENALTY decision")
+    rejected_by(state, ev.disclosure_overdue(number, "PERMIT"), "payload.decision_kind", rule="decision_kind_mismatch",
+                message="郑市监许〔2025〕X-1号 is a PENALTY decision")
     rejected_by(given(ev.permit_granted("X-1")), ev.decision_registered(number, "PENALTY"), "payload.decision_kind",
-                rule="decision_kind_mismatch")
+                rule="decision_kind_mismatch", message="郑市监许〔2025〕X-1号 arrived as a PERMIT record")
 
 
 def test_rule_decision_arrived_one_record_per_decision_and_no_overdue_after_arrival():
     number = ev.decision_no("P-1")
     state = given(ev.decision_registered(number), ev.penalty_imposed("P-1"))
-    rejected_by(state, ev.penalty_imposed("P-2", decision_no=number), "payload.decision_no", rule="decision_arrived")
-    rejected_by(state, ev.disclosure_overdue(number), "payload.decision_no", rule="decision_arrived")
+    rejected_by(state, ev.penalty_imposed("P-2", decision_no=number), "payload.decision_no", rule="decision_arrived",
+                message="郑市监罚〔2025〕P-1号 already arrived as record P-1")
+    rejected_by(state, ev.disclosure_overdue(number), "payload.decision_no", rule="decision_arrived",
+                message="郑市监罚〔2025〕P-1号 arrived on 2025-01-06")
 
 
 # --- rules: transitions --------------------------------------------------------------------------
@@ -631,7 +659,8 @@ def test_rule_record_revoked_a_revoked_penalty_is_not_fulfilled_repaired_or_a_li
 
 def test_rule_record_revoked_repair_approval_after_revocation_is_rejected_but_a_rejection_closes_it():
     state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.penalty_revoked("P-1"))
-    rejected_by(state, ev.repair_decided("R-1", outcome="APPROVED"), "payload.record_id", rule="record_revoked")
+    rejected_by(state, ev.repair_decided("R-1", outcome="APPROVED"), "payload.record_id", rule="record_revoked",
+                message="a revoked penalty has nothing to repair")
     assert applied(state, ev.repair_decided("R-1", outcome="REJECTED"))["pending"]["repairs"] == []
 
 
@@ -640,21 +669,25 @@ def test_rule_record_revoked_repair_approval_after_revocation_is_rejected_but_a_
     ([ev.permit_granted("X-1"), ev.permit_revoked("X-1")], ev.permit_revoked("X-1")),
 ])
 def test_rule_already_revoked_revoking_a_revoked_record_is_rejected(given_events, event):
-    rejected_by(given(*given_events), event, "payload.record_id", rule="already_revoked")
+    rejected_by(given(*given_events), event, "payload.record_id", rule="already_revoked",
+                message="revoked on 2025-01-06")
 
 
 def test_rule_already_revoked_revoking_a_revoked_grant_is_rejected():
     rejected_by(given(ev.query_authorized("Q-1"), ev.query_authorization_revoked("Q-1")),
-                ev.query_authorization_revoked("Q-1"), "payload.grant_id", rule="already_revoked")
+                ev.query_authorization_revoked("Q-1"), "payload.grant_id", rule="already_revoked",
+                message="revoked on 2025-01-06")
 
 
 def test_rule_already_fulfilled_a_penalty_is_fulfilled_once():
-    rejected_by(given(*fulfilled_penalty()), ev.penalty_fulfilled("P-1"), "payload.record_id", rule="already_fulfilled")
+    rejected_by(given(*fulfilled_penalty()), ev.penalty_fulfilled("P-1"), "payload.record_id", rule="already_fulfilled",
+                message="fulfilled on 2024-06-03")
 
 
 def test_rule_already_repaired_a_repaired_penalty_is_not_repaired_again():
     state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.repair_decided("R-1"))
-    rejected_by(state, ev.repair_requested("R-2"), "payload.record_id", rule="already_repaired")
+    rejected_by(state, ev.repair_requested("R-2"), "payload.record_id", rule="already_repaired",
+                message="repaired on 2025-01-06")
 
 
 def test_rule_already_overdue_one_overdue_notice_per_decision_objection_and_repair():
@@ -663,10 +696,12 @@ def test_rule_already_overdue_one_overdue_notice_per_decision_objection_and_repa
                   ev.repair_requested("R-1"), ev.processing_overdue("REPAIR", "R-1"),
                   ev.objection_filed("O-1"), ev.processing_overdue("OBJECTION", "O-1"))
     # A timer firing twice writes the same event id (a DUPLICATE); these are different notices.
-    rejected_by(state, ev.disclosure_overdue(number, on="2025-01-07"), "payload.decision_no", rule="already_overdue")
-    rejected_by(state, ev.processing_overdue("REPAIR", "R-1", on="2025-01-07"), "payload.ref_id", rule="already_overdue")
+    rejected_by(state, ev.disclosure_overdue(number, on="2025-01-07"), "payload.decision_no", rule="already_overdue",
+                message="郑市监罚〔2025〕P-9号 is already overdue")
+    rejected_by(state, ev.processing_overdue("REPAIR", "R-1", on="2025-01-07"), "payload.ref_id", rule="already_overdue",
+                message="the repair is overdue since 2025-01-06")
     rejected_by(state, ev.processing_overdue("OBJECTION", "O-1", on="2025-01-07"), "payload.ref_id",
-                rule="already_overdue")
+                rule="already_overdue", message="the objection is overdue since 2025-01-06")
 
 
 @pytest.mark.parametrize("end", [ev.commitment_fulfilled, ev.commitment_breached, ev.commitment_overdue])
@@ -700,8 +735,10 @@ def test_rule_not_public_a_permit_or_penalty_not_public_names_its_legal_exemptio
 def test_rule_exemption_basis_an_exemption_names_its_basis_and_is_never_public():
     state = given()
     no_basis = ev.valid("PenaltyImposed", ev.penalty_payload(exemption="STATE_SECRET"), classification="INTERNAL")
-    rejected_by(state, no_basis, "payload.exemption_basis", rule="exemption_basis")
-    rejected_by(state, ev.penalty_imposed("P-1", **SECRET), "payload.exemption", rule="exemption_basis")
+    rejected_by(state, no_basis, "payload.exemption_basis", rule="exemption_basis",
+                message="STATE_SECRET needs its legal basis")
+    rejected_by(state, ev.penalty_imposed("P-1", **SECRET), "payload.exemption", rule="exemption_basis",
+                message="an exempt record is not PUBLIC")
 
 
 # --- list entries: default measures, the catalogue's codes, a sector (issue 29, "Also") -----------------
@@ -716,7 +753,7 @@ def test_a_list_entry_naming_no_measures_takes_its_kind_s_defaults(kind):
 
 def test_rule_unknown_measure_a_code_the_catalogue_lacks_is_refused():
     rejected_by(given(), ev.list_entered("L-9", measures=["PUBLIC_NOTICE", "BANISHMENT"]), "payload.measures",
-                rule="unknown_measure")
+                rule="unknown_measure", message="not in the catalogue of joint measures: BANISHMENT")
 
 
 def test_a_list_entry_carries_its_sector_to_the_public_view():
@@ -741,7 +778,8 @@ def test_r10_a_historical_record_is_not_judged_for_timeliness():
 def test_rule_historical_registered_a_decision_the_ledger_registered_is_judged_like_any_other():
     state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
     rejected_by(state, ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-02-20T10:00:00+08:00", historical=True),
-                "payload.historical", rule="historical_registered")
+                "payload.historical", rule="historical_registered",
+                message="郑市监罚〔2025〕P-1号 was registered on 2025-01-02: not a historical record")
 
 
 # --- publicity periods per penalty kind (issue 29 R11) -------------------------------------------------
@@ -783,7 +821,8 @@ def test_r11_per_kind_maximums_come_from_the_policy():
 
 def test_rule_restriction_without_kind_only_a_restricting_penalty_carries_a_restriction_period():
     rejected_by(given(), ev.penalty_imposed("P-1", restriction_until="2030-01-05"), "payload.restriction_until",
-                rule="restriction_without_kind")
+                rule="restriction_without_kind",
+                message="none of FINE restricts anything (2024.1 policy: CERTIFICATE_DOWNGRADE, CERTIFICATE_REVOCATION, EMPLOYMENT_RESTRICTION, PRODUCTION_RESTRICTION)")
 
 
 @settings(max_examples=150, deadline=None)
@@ -800,14 +839,16 @@ def test_r11_the_minimum_never_outlasts_the_maximum(kinds, fine_fen, severity):
 def test_rule_not_fulfilled_a_warning_or_a_criticism_is_repairable_once_its_minimum_has_passed(kinds, repairable):
     state = given(ev.penalty_imposed("P-1", "2025-01-06", penalty_kinds=kinds, fine_fen=1_000_000))
     too_early = ev.repair_requested("R-1", "P-1", on="2025-04-05")  # GENERAL: 3 months, from 2025-04-06
-    rejected_by(state, too_early, "occurred_on", rule="min_publicity_not_reached")
+    rejected_by(state, too_early, "occurred_on", rule="min_publicity_not_reached",
+                message="the minimum publicity of the penalty of 2025-01-06 runs until 2025-04-06 (2024.1 policy); 2025-04-05 is too early")
     request = ev.repair_requested("R-1", "P-1", on="2025-04-07")
     if repairable:
         file = applied(given(ev.penalty_imposed("P-1", "2025-01-06", penalty_kinds=kinds, fine_fen=1_000_000), request),
                        ev.repair_decided("R-1", "P-1", on="2025-04-10"))
         assert penalty(file)["status"] == "REPAIRED" and not penalty(file)["fulfilled"]
     else:
-        rejected_by(state, request, "payload.record_id", rule="not_fulfilled")
+        rejected_by(state, request, "payload.record_id", rule="not_fulfilled",
+                    message="a penalty can be repaired only once it is fulfilled")
 
 
 # --- commitments: the breach's period of effect, late reports, objections and repair (issue 29 R5) ----
@@ -827,7 +868,8 @@ def test_rule_fulfilled_after_due_an_in_time_fulfilment_reported_late_withdraws_
     commitment = record(file, "commitments", "C-1")
     assert commitment["status"] == "FULFILLED" and commitment["overdue_withdrawn_by"] == late_report["event_id"]
     assert file["grade"]["score"] == 1000
-    rejected_by(state, ev.commitment_fulfilled("C-1", on="2025-02-03"), "occurred_on", rule="fulfilled_after_due")
+    rejected_by(state, ev.commitment_fulfilled("C-1", on="2025-02-03"), "occurred_on", rule="fulfilled_after_due",
+                message="due on 2025-01-31, fulfilled on 2025-02-03")
 
 
 def test_r5_a_breach_counts_for_its_period_of_effect_then_the_timers_end_it():
@@ -858,10 +900,12 @@ def test_r5_a_breached_commitment_can_be_objected_to_and_retracted():
 
 def test_rule_nothing_to_repair_a_commitment_is_repaired_only_for_its_breach_after_the_minimum():
     open_ = given(ev.commitment_made("C-1", "2025-01-06"))
-    rejected_by(open_, ev.repair_requested("R-1", "C-1", on="2025-06-03"), "payload.record_id", rule="nothing_to_repair")
+    rejected_by(open_, ev.repair_requested("R-1", "C-1", on="2025-06-03"), "payload.record_id", rule="nothing_to_repair",
+                message="the commitment is OPEN, not breached")
     state = given(ev.commitment_made("C-1", "2025-01-06"), ev.commitment_breached("C-1", "2025-02-03"))
     rejected_by(state, ev.repair_requested("R-1", "C-1", on="2025-05-02"), "occurred_on",
-                rule="min_publicity_not_reached")  # 3 months: from 2025-05-03
+                rule="min_publicity_not_reached",
+                message="the breach of 2025-02-03 is repairable from 2025-05-03 (2024.1 policy); 2025-05-02 is too early")  # 3 months: from 2025-05-03
     requested = given(ev.commitment_made("C-1", "2025-01-06"), ev.commitment_breached("C-1", "2025-02-03"),
                       ev.repair_requested("R-1", "C-1", on="2025-05-03"))
     file = applied(requested, ev.repair_decided("R-1", "C-1", on="2025-05-09"))
@@ -876,14 +920,16 @@ def test_rule_entry_not_active_a_list_entry_ends_once(end, then):
 
 
 def test_rule_no_term_list_term_ended_needs_a_term():
-    rejected_by(given(ev.list_entered("L-1")), ev.list_term_ended("L-1"), "payload.entry_id", rule="no_term")
+    rejected_by(given(ev.list_entered("L-1")), ev.list_term_ended("L-1"), "payload.entry_id", rule="no_term",
+                message="the entry has no term_until")
 
 
 def test_rule_term_beyond_policy_a_serious_dishonesty_term_is_at_most_three_years():
     state = given()
     applied(state, ev.list_entered("L-9", "2025-01-06", list_kind="SERIOUS_DISHONESTY", term_until="2028-01-05"))
     rejected_by(state, ev.list_entered("L-9", "2025-01-06", list_kind="SERIOUS_DISHONESTY", term_until="2028-01-06"),
-                "payload.term_until", rule="term_beyond_policy")
+                "payload.term_until", rule="term_beyond_policy",
+                message="a SERIOUS_DISHONESTY entry of 2025-01-06 ends by 2028-01-05 (2024.1 policy)")
     # kinds the policy sets no term for keep the term their authority gives
     applied(state, ev.list_entered("L-9", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2035-01-06"))
 
@@ -909,7 +955,8 @@ def test_rule_red_list_blocked_no_red_list_beside_a_black_list_or_a_severe_penal
 def test_rule_red_list_blocked_the_severe_penalty_look_back_comes_from_the_policy():
     state = given(ev.penalty_imposed("B-1", "2023-06-05", severity="SEVERE"))
     red = ev.list_entered("L-9", "2025-01-06", **RED)
-    rejected_by(state, red, "payload.list_kind", rule="red_list_blocked")
+    rejected_by(state, red, "payload.list_kind", rule="red_list_blocked",
+                message="no red list beside SEVERE 行政处罚 B-1（郑市监罚〔2025〕B-1号） (2024.1 policy)")
     applied(state, red, policy=replace(DEFAULT_POLICY, red_list_severe_penalty_months=12))
 
 
@@ -920,14 +967,16 @@ def test_rule_red_list_blocked_the_timers_end_only_a_red_entry_beside_a_blocker(
     for state, entry_id in ((given(ev.list_entered("L-9", "2025-01-06", **RED)), "L-9"),
                             (given(ev.list_entered("L-1", "2025-01-06")), "L-1")):
         exit_ = ev.valid("ListExited", {"entry_id": entry_id, "exit_reason": "存在失信记录"}, "2025-02-03", source=timers)
-        rejected_by(state, exit_, "payload.entry_id", rule="red_list_blocked")
+        rejected_by(state, exit_, "payload.entry_id", rule="red_list_blocked",
+                    message="the timers end only a red list entry, and only beside a record that blocks it")
 
 
 def test_rule_entry_not_active_an_entry_under_objection_is_still_active_and_can_exit():
     state = given(ev.list_entered("L-1"), ev.objection_filed("O-1", "L-1"))
     state, _ = when(state, ev.list_exited("L-1"))
     assert record(state, "lists", "L-1")["status_before_objection"] == "EXITED"
-    rejected_by(state, ev.list_exited("L-1"), "payload.entry_id", rule="entry_not_active")
+    rejected_by(state, ev.list_exited("L-1"), "payload.entry_id", rule="entry_not_active",
+                message="the entry is EXITED since 2025-01-06")
 
 
 @pytest.mark.parametrize("given_events", [
@@ -941,50 +990,59 @@ def test_rule_not_on_display_publicity_ends_only_for_a_penalty_on_display(given_
 
 def test_rule_not_on_display_a_penalty_whose_publicity_ended_is_not_repaired():
     state = given(*fulfilled_penalty(), ev.publicity_ended("P-1"))
-    rejected_by(state, ev.repair_requested("R-1"), "payload.record_id", rule="not_on_display")
+    rejected_by(state, ev.repair_requested("R-1"), "payload.record_id", rule="not_on_display",
+                message="its publicity has ended: there is nothing left to repair")
 
 
 def test_rule_not_on_display_publicity_ends_also_under_objection():
     state, _ = when(given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1")), ev.publicity_ended("P-1"))
     assert penalty(state)["status"] == "UNDER_OBJECTION" and penalty(state)["status_before_objection"] == "PUBLICITY_ENDED"
-    rejected_by(state, ev.publicity_ended("P-1"), "payload.record_id", rule="not_on_display")
+    rejected_by(state, ev.publicity_ended("P-1"), "payload.record_id", rule="not_on_display",
+                message="the penalty is PUBLICITY_ENDED")
 
 
 def test_rule_objection_pending_one_pending_objection_per_record():
     state = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1"))
-    rejected_by(state, ev.objection_filed("O-2"), "payload.record_id", rule="objection_pending")
+    rejected_by(state, ev.objection_filed("O-2"), "payload.record_id", rule="objection_pending",
+                message="objection O-1 is pending")
     applied(given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1"), ev.objection_resolved("O-1")),
             ev.objection_filed("O-2"))  # once resolved, a new objection may be filed
 
 
 def test_rule_objection_pending_no_repair_approval_while_an_objection_is_pending():
     state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.objection_filed("O-1"))
-    rejected_by(state, ev.repair_decided("R-1", outcome="APPROVED"), "payload.record_id", rule="objection_pending")
+    rejected_by(state, ev.repair_decided("R-1", outcome="APPROVED"), "payload.record_id", rule="objection_pending",
+                message="objection O-1 must be resolved first")
 
 
 def test_rule_objection_not_pending_an_objection_is_resolved_once():
     state = given(ev.penalty_imposed(), ev.objection_filed("O-1"), ev.objection_resolved("O-1"))
-    rejected_by(state, ev.objection_resolved("O-1"), "payload.objection_id", rule="objection_not_pending")
-    rejected_by(state, ev.processing_overdue("OBJECTION", "O-1"), "payload.ref_id", rule="objection_not_pending")
+    rejected_by(state, ev.objection_resolved("O-1"), "payload.objection_id", rule="objection_not_pending",
+                message="resolved DISMISSED on 2025-01-06")
+    rejected_by(state, ev.processing_overdue("OBJECTION", "O-1"), "payload.ref_id", rule="objection_not_pending",
+                message="the objection was decided DISMISSED")
 
 
 def test_rule_repair_pending_one_pending_repair_per_penalty():
     state = given(*fulfilled_penalty(), ev.repair_requested("R-1"))
-    rejected_by(state, ev.repair_requested("R-2"), "payload.record_id", rule="repair_pending")
+    rejected_by(state, ev.repair_requested("R-2"), "payload.record_id", rule="repair_pending",
+                message="repair R-1 is pending")
     applied(given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.repair_decided("R-1", outcome="REJECTED")),
             ev.repair_requested("R-2"))  # after a rejection the subject may apply again
 
 
 def test_rule_repair_not_pending_a_repair_is_decided_once():
     state = given(*fulfilled_penalty(), ev.repair_requested("R-1"), ev.repair_decided("R-1", outcome="REJECTED"))
-    rejected_by(state, ev.repair_decided("R-1"), "payload.repair_id", rule="repair_not_pending")
-    rejected_by(state, ev.processing_overdue("REPAIR", "R-1"), "payload.ref_id", rule="repair_not_pending")
+    rejected_by(state, ev.repair_decided("R-1"), "payload.repair_id", rule="repair_not_pending",
+                message="decided REJECTED on 2025-01-06")
+    rejected_by(state, ev.processing_overdue("REPAIR", "R-1"), "payload.ref_id", rule="repair_not_pending",
+                message="the repair was decided REJECTED")
 
 
 # --- rules: credit repair ------------------------------------------------------------------------
 def test_rule_not_fulfilled_a_penalty_is_repaired_only_once_fulfilled():
     rejected_by(given(ev.penalty_imposed("P-1", "2024-06-03")), ev.repair_requested("R-1"), "payload.record_id",
-                rule="not_fulfilled")
+                rule="not_fulfilled", message="a penalty can be repaired only once it is fulfilled")
 
 
 @pytest.mark.parametrize("imposed_on, fields, day_before, first_day", [
@@ -1009,7 +1067,8 @@ def test_rule_min_publicity_not_reached_also_checked_when_the_repair_is_approved
                   ev.repair_requested("R-1", "P-1", "2025-01-15"))
     stricter = replace(DEFAULT_POLICY, version="stricter", min_publicity_months_by_severity={"GENERAL": 6, "SERIOUS": 6, "SEVERE": 12})
     rejected_by(state, ev.repair_decided("R-1", on="2025-01-20"), "occurred_on", rule="min_publicity_not_reached",
-                policy=stricter)
+                policy=stricter,
+                message="the minimum publicity of the penalty of 2024-10-15 runs until 2025-04-15 (stricter policy); 2025-01-20 is too early")
     applied(state, ev.repair_decided("R-1", on="2025-04-15"), policy=stricter)
 
 
@@ -1018,7 +1077,8 @@ def test_rule_min_publicity_not_reached_the_numbers_come_from_the_policy():
                   ev.penalty_fulfilled("P-1", "2024-10-15"))
     by_kind = replace(DEFAULT_POLICY, min_publicity_months_by_penalty_kind={"SUSPENSION": 6})  # with several kinds the longest applies
     rejected_by(state, ev.repair_requested("R-1", "P-1", "2025-04-14"), "occurred_on", rule="min_publicity_not_reached",
-                policy=by_kind)
+                policy=by_kind,
+                message="the minimum publicity of the penalty of 2024-10-15 runs until 2025-04-15 (2024.1 policy); 2025-04-14 is too early")
     applied(state, ev.repair_requested("R-1", "P-1", "2025-04-15"), policy=by_kind)
     applied(state, ev.repair_requested("R-1", "P-1", "2025-01-15"))  # the default: 3 months
 
@@ -1123,7 +1183,8 @@ def test_r2_the_admitted_subjects_come_from_the_policy():
     subject = SUBJECTS["INDIVIDUAL_BUSINESS"]
     state = given_subject(subject)
     (red,) = of_subject(subject, ev.list_entered("L-1", list_kind="RED_LIST", measures=["GREEN_CHANNEL"]))
-    rejected_by(state, red, "payload.list_kind", rule="subject_not_admitted", policy=policy)
+    rejected_by(state, red, "payload.list_kind", rule="subject_not_admitted", policy=policy,
+                message="a 个体工商户 is not admitted on RED_LIST (2024.1 policy: ENTERPRISE)")
     with pytest.raises(ValueError, match="lists.admitted_subjects"):
         replace(DEFAULT_POLICY, admitted_subjects={"RED_LIST": ("COMPANY",)})
 
@@ -1165,38 +1226,45 @@ def test_measure_feedback_keeps_the_newest_cases_and_counts_every_one():
 def test_rule_not_measure_implementer_only_the_implementing_department_reports():
     # the tax bureau (ev.AUTHORITY) implements INVOICE_RESTRICTION only; the bidding ban is housing's
     tax = {"authority_code": ev.AUTHORITY, "authority_name": "国家税务总局郑州市税务局"}
-    rejected_by(_blacklisted(), ev.measure_feedback(source=tax), "payload.measure", rule="not_measure_implementer")
+    rejected_by(_blacklisted(), ev.measure_feedback(source=tax), "payload.measure", rule="not_measure_implementer",
+                message="1141010087525218XA does not implement BIDDING_BAN (2024.1 policy register)")
 
 
 def test_rule_measure_not_on_entry_a_measure_the_entry_does_not_carry():
     state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["PUBLIC_NOTICE"]))
-    rejected_by(state, ev.measure_feedback(), "payload.measure", rule="measure_not_on_entry")
+    rejected_by(state, ev.measure_feedback(), "payload.measure", rule="measure_not_on_entry",
+                message="entry L-1 carries PUBLIC_NOTICE")
 
 
 def test_rule_entry_not_in_force_an_exited_entry_binds_nobody():
     state = _blacklisted(ev.list_exited("L-1", on="2025-01-20"))
-    rejected_by(state, ev.measure_feedback(), "payload.entry_id", rule="entry_not_in_force")
+    rejected_by(state, ev.measure_feedback(), "payload.entry_id", rule="entry_not_in_force",
+                message="the entry is EXITED, its term until 2028-01-05")
 
 
 def test_rule_entry_not_in_force_after_the_term_even_before_the_timers_end_it():
     state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN"],
                                   term_until="2025-01-31"))
-    rejected_by(state, ev.measure_feedback(on="2025-02-01"), "payload.entry_id", rule="entry_not_in_force")
+    rejected_by(state, ev.measure_feedback(on="2025-02-01"), "payload.entry_id", rule="entry_not_in_force",
+                message="the entry is ACTIVE, its term until 2025-01-31")
     applied(state, ev.measure_feedback(on="2025-01-31"))  # its last day still binds
 
 
 def test_rule_unknown_list_entry_feedback_names_an_entry_of_this_subject():
-    rejected_by(_blacklisted(), ev.measure_feedback(entry_id="L-404"), "payload.entry_id", rule="unknown_list_entry")
+    rejected_by(_blacklisted(), ev.measure_feedback(entry_id="L-404"), "payload.entry_id", rule="unknown_list_entry",
+                message="no list entry 'L-404' in this credit file")
 
 
 def test_rule_wrong_record_kind_feedback_names_a_list_entry():
     state = _blacklisted(ev.penalty_imposed())
-    rejected_by(state, ev.measure_feedback(entry_id="P-1"), "payload.entry_id", rule="wrong_record_kind")
+    rejected_by(state, ev.measure_feedback(entry_id="P-1"), "payload.entry_id", rule="wrong_record_kind",
+                message="P-1 is a penalty, not a list entry")
 
 
 def test_rule_duplicate_id_a_case_id_is_reported_once_per_department():
     state = _blacklisted(ev.measure_feedback())
-    rejected_by(state, ev.measure_feedback("MeasureDeclined"), "payload.case_id", rule="duplicate_id")
+    rejected_by(state, ev.measure_feedback("MeasureDeclined"), "payload.case_id", rule="duplicate_id",
+                message="case K-1 already reported")
 
 
 def test_measure_feedback_every_problem_at_once_and_never_a_raise():

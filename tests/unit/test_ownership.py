@@ -146,7 +146,8 @@ def test_repair_decided_by_the_issuing_authority_or_the_credit_office():
 def test_query_authorization_revoked_only_by_the_credit_office():
     state = given(ev.query_authorized("Q-1"))
     revoke = ev.query_authorization_revoked("Q-1")
-    rejected_by(state, by(OTHER, revoke), "source.authority_code", rule="not_credit_office")
+    rejected_by(state, by(OTHER, revoke), "source.authority_code", rule="not_credit_office",
+                message="1141010074945707X4 is not the credit office: only it writes QueryAuthorizationRevoked (2024.1 policy)")
     assert applied(state, revoke)["grants"][0]["revoked"]
 
 
@@ -181,13 +182,15 @@ def test_one_authority_s_ids_and_decision_numbers_never_block_another_s():
     fulfilled = applied(state, ev.penalty_fulfilled("P-1"))  # B's own P-1, not A's
     assert {p["source"]["authority_code"]: p["fulfilled"] for p in fulfilled["records"]["penalties"]} == {
         ISSUER: True, OTHER: False}
-    rejected_by(state, ev.penalty_imposed("P-1", decision_no="B-2"), "payload.record_id", rule="duplicate_id")
+    rejected_by(state, ev.penalty_imposed("P-1", decision_no="B-2"), "payload.record_id", rule="duplicate_id",
+                message="P-1 is already a penalty of this authority on this subject")
 
 
 def test_a_record_of_several_other_authorities_is_ambiguous_for_the_credit_office():
     state = given(ev.penalty_imposed("P-1"), by(OTHER, ev.penalty_imposed("P-1", decision_no="A-1")))
     rejected_by(state, by(CREDIT_OFFICE, ev.objection_filed("O-1", "P-1")), "payload.record_id",
-                rule="ambiguous_record")
+                rule="ambiguous_record",
+                message="P-1 names no record of this authority, and records of 1141010074945707X4, 1141010087525218XA")
     applied(state, ev.objection_filed("O-1", "P-1"))  # each authority still reaches its own
 
 
@@ -261,28 +264,34 @@ def test_no_authority_s_events_change_another_s_records(steps):
 def test_rule_not_credit_office_a_publisher_never_grants_itself_a_query():
     # the issue's case: a department naming itself as grantee, to read AUTHORIZED records
     rejected_by(given(), ev.query_authorized("Q-1", source={"authority_code": ISSUER, "authority_name": "x"},
-                                             grantee=ISSUER), "source.authority_code", rule="not_credit_office")
+                                             grantee=ISSUER), "source.authority_code", rule="not_credit_office",
+                                             message="1141010087525218XA is not the credit office: only it writes QueryAuthorized (2024.1 policy)")
     rejected_by(given(), ev.query_authorized("Q-1", source={"authority_code": OTHER, "authority_name": "x"}),
-                "source.authority_code", rule="not_credit_office")
+                "source.authority_code", rule="not_credit_office",
+                message="1141010074945707X4 is not the credit office: only it writes QueryAuthorized (2024.1 policy)")
 
 
 def test_rule_self_source_a_person_acts_only_as_itself_on_its_own_file():
     """A natural person's pseudonym as the source (its own filing, issue 31 part 5) on an organisation's file."""
     person = {"authority_code": "np-" + "0123456789abcdef" * 2, "authority_name": "本人"}
     state = given(ev.penalty_imposed("P-1"))
-    rejected_by(state, {**ev.objection_filed("O-1"), "source": person}, "source.authority_code", rule="self_source")
-    rejected_by(state, {**ev.penalty_imposed("P-2"), "source": person}, "source.authority_code", rule="self_source")
+    rejected_by(state, {**ev.objection_filed("O-1"), "source": person}, "source.authority_code", rule="self_source",
+                message="a natural person files only ObjectionFiled, RepairRequested, QueryAuthorized, on its own file")
+    rejected_by(state, {**ev.penalty_imposed("P-2"), "source": person}, "source.authority_code", rule="self_source",
+                message="a natural person files only ObjectionFiled, RepairRequested, QueryAuthorized, on its own file")
     applied(state, ev.objection_filed("O-1"))  # from the issuing authority
 
 
 def test_rule_grant_to_self_not_even_the_credit_office():
-    rejected_by(given(), ev.query_authorized("Q-1", grantee=CREDIT_OFFICE), "payload.grantee", rule="grant_to_self")
+    rejected_by(given(), ev.query_authorized("Q-1", grantee=CREDIT_OFFICE), "payload.grantee", rule="grant_to_self",
+                message="no authority grants a query to itself")
 
 
 def test_rule_no_written_authorisation_a_grant_rests_on_the_subject_s_written_authorisation():
     grant = ev.query_authorized("Q-1")
     del grant["payload"]["authorisation_ref"]
-    rejected_by(given(), grant, "payload.authorisation_ref", rule="no_written_authorisation")
+    rejected_by(given(), grant, "payload.authorisation_ref", rule="no_written_authorisation",
+                message="a grant names the subject's written authorisation (书面授权) it rests on")
     file = applied(given(), ev.query_authorized("Q-1", grantee=ISSUER))  # the office grants the department
     assert file["grants"][0]["authorisation_ref"] == "授权书-Q-1"
 
@@ -319,11 +328,13 @@ def test_rule_system_source_no_publisher_writes_as_the_timers():
     state = given(ev.decision_registered(ev.decision_no("P-1"), on="2025-01-02"))
     notice = _timer_event(state, "DISCLOSURE")
     forged = {**notice, "source": {k: v for k, v in notice["source"].items() if k != "system"}}
-    rejected_by(state, forged, "source.system", rule="system_source")  # a system type from a publisher
+    rejected_by(state, forged, "source.system", rule="system_source",
+                message="DisclosureOverdue is written only by the ledger's timers")  # a system type from a publisher
     escalation = _timer_event(given(ev.list_entered("L-1", "2022-01-10")), "ESCALATION")
     assert escalation["source"]["system"] == TIMER_SYSTEM and escalation["type"] == "ListEntered"
     claimed = {**ev.penalty_imposed("P-9"), "source": {**notice["source"]}}
-    rejected_by(state, claimed, "source.system", rule="system_source")  # a type the timers never write
+    rejected_by(state, claimed, "source.system", rule="system_source",
+                message="the timers never write PenaltyImposed")  # a type the timers never write
     # and the edges refuse the timers' source to a publisher
     raw = ev.event("PenaltyImposed", source={"authority_code": ISSUER, "authority_name": "x", "system": TIMER_SYSTEM})
     _, problems = validate_event(raw, ev.CTX)
@@ -334,7 +345,8 @@ def test_rule_event_id_conflict_the_same_id_with_other_content():
     first = ev.penalty_imposed("P-1")
     state = given(first)
     other = {**deepcopy(first), "payload": {**first["payload"], "fine_fen": 1}}
-    rejected_by(state, other, "event_id", rule="event_id_conflict")
+    rejected_by(state, other, "event_id", rule="event_id_conflict",
+                message=f"{first['event_id']} is the id of another event, applied at offset 1")
     # the same content again, stamped later and with the subject's name spelt anew: a duplicate
     again = {**deepcopy(first), "recorded_at": "2025-01-07T09:00:00+08:00",
              "subject": {**first["subject"], "name": "更名后的公司"}}

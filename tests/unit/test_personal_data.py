@@ -337,3 +337,186 @@ def test_an_integer_field_holding_an_id_number_is_refused_by_its_length(digits, 
     value = int(number[:digits] if digits <= 18 else number + "1")
     found = personal_identifier_problems({"payload": {"count": value}})
     assert bool(found) == refused and (not found or found[0][0] == "payload.count")
+
+
+# -- a string that is two identifiers at once, and the texts a publisher reads (issue 34: mutation) ---------
+# The check characters of the three standards, from their weight tables (not the module's functions):
+GB11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # 2**(17-i) mod 11
+GB11643_CHECK = "10X98765432"  # by the weighted sum mod 11
+GB32100_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+GB32100_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3**i mod 31
+GB11714_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def gb11643_check(first17: str) -> str:
+    return GB11643_CHECK[sum(int(c) * w for c, w in zip(first17, GB11643_WEIGHTS)) % 11]
+
+
+def gb32100_check(first17: str) -> str:
+    weighted = sum(GB32100_ALPHABET.index(c) * w for c, w in zip(first17, GB32100_WEIGHTS))
+    return GB32100_ALPHABET[(31 - weighted % 31) % 31]
+
+
+def gb11714_check(body8: str) -> str:
+    return "0123456789X0"[11 - sum(int(c) * w for c, w in zip(body8, GB11714_WEIGHTS)) % 11]
+
+
+def both_a_uscc_and_an_id_number() -> str:
+    """Registration authority 1 and category 1 (机构编制, 机关) read as the province 11 (Beijing); the region
+    0105 and 19 continue as the ID number's region and birth year; the organisation code's body starts with
+    the rest of the birth date 850314. Two digits of the sequence are free: the first pair whose organisation
+    check character is a digit and whose two check characters (GB 32100, GB 11643) agree."""
+    for sequence in range(100):
+        body = f"850314{sequence:02d}"
+        first17 = "11" + "0105" + "19" + body + gb11714_check(body)
+        if first17.isdigit() and gb32100_check(first17) == gb11643_check(first17):
+            return first17 + gb11643_check(first17)
+    raise AssertionError("no sequence fits")
+
+
+BOTH = both_a_uscc_and_an_id_number()
+ID_NUMBER_FOUND = ("the value holds a resident ID number (GB 11643-1999); a natural person's ID number goes in "
+                   "subject.id_number of a NATURAL_PERSON only, which the ledger pseudonymises")
+
+
+def test_the_string_that_is_both_identifiers_is_what_each_standard_says():
+    from projections.ids import uscc_problems
+
+    assert BOTH == "110105198503142094"
+    assert uscc_problems(BOTH) == [] and personal_data.is_resident_id(BOTH)
+
+
+def test_a_valid_credit_code_is_exempt_in_the_fields_that_hold_one_and_only_there():
+    organisation = {"kind": "LEGAL_PERSON", "id": BOTH, "name": "某机关"}
+    exempt = {"subject": organisation, "source": {"authority_code": BOTH}, "payload": {"grantee": BOTH}}
+    assert personal_identifier_problems(exempt) == []
+    person = {"kind": "NATURAL_PERSON", "id": BOTH, "name": "张三"}
+    for raw, field in (({"subject": person}, "subject.id"),  # a person's subject.id is no credit code
+                       ({"source": {"system": BOTH}}, "source.system"),
+                       ({"payload": {"facts": BOTH}}, "payload.facts"),
+                       ({"payload": {"grantees": BOTH}}, "payload.grantees")):
+        assert personal_identifier_problems(raw) == [(field, ID_NUMBER_FOUND)], field
+    # an ID number that is no valid credit code (its check character moved) is found in those fields too
+    other = make_resident_id("110105", date(1985, 3, 14), 201)
+    assert personal_data.is_resident_id(other) and gb32100_check(other[:17]) != other[17]
+    for raw, field in (({"source": {"authority_code": other}}, "source.authority_code"),
+                       ({"payload": {"grantee": other}}, "payload.grantee"),
+                       ({"subject": {**organisation, "id": other}}, "subject.id")):
+        assert personal_identifier_problems(raw) == [(field, ID_NUMBER_FOUND)], field
+    # in the field, inside longer text: no credit code, found
+    assert personal_identifier_problems({"payload": {"grantee": BOTH + " "}}) == [("payload.grantee", ID_NUMBER_FOUND)]
+    # a key is never a credit code: the same string as a key of the object in that field is found
+    key = {"source": {"authority_code": {BOTH: "x"}}}
+    assert personal_identifier_problems(key) == [("source.authority_code", ID_NUMBER_FOUND.replace(
+        "the value", "a key"))]
+
+
+def test_each_finding_word_for_word_and_where():
+    number = make_resident_id("410105", date(1985, 3, 14), 7)
+    assert number[-1].isdigit()
+    person = {"kind": "NATURAL_PERSON", "name": "张三", "id_number": number}
+    assert personal_identifier_problems({"subject": person, "payload": {"count": int(number)}}) == [
+        ("payload.count", "an integer that is a resident ID number (GB 11643-1999)")]
+    name_found = ("holds the natural person's name (subject.name); it goes in subject.name only, which the ledger "
+                  "seals: refer to the person as 当事人")
+    assert personal_identifier_problems({"subject": person, "payload": {"facts": "当事人张 三罚款"}}) == [
+        ("payload.facts", "the value " + name_found)]
+    assert personal_identifier_problems({"subject": person, "payload": {"张三": 1}}) == [("payload", "a key " + name_found)]
+    # a key at the top is shown as $; a key's digits and a part that is not a plain name are not spelled out
+    assert personal_identifier_problems({number: 1}) == [("$", ID_NUMBER_FOUND.replace("the value", "a key"))]
+    assert personal_identifier_problems({"payload": {"a b": {"x1234": number}}}) == [
+        ("payload.….x…", ID_NUMBER_FOUND)]
+    assert personal_identifier_problems({"payload": {"list": ["x", number]}}) == [("payload.list[1]", ID_NUMBER_FOUND)]
+    # at most one finding a field: the first found
+    assert personal_identifier_problems({"subject": person, "payload": {"facts": [f"张三{number}"]}}) == [
+        ("payload.facts[0]", ID_NUMBER_FOUND)]
+    # the person's own fields are theirs; an organisation's name is not a person's
+    assert personal_identifier_problems({"subject": person}) == []
+    organisation = {"kind": "LEGAL_PERSON", "name": "张三", "id_number": number}
+    assert personal_identifier_problems({"subject": organisation, "payload": {"facts": "张三"}}) == []
+    assert personal_identifier_problems({"subject": organisation}) == []
+    assert personal_identifier_problems(["not", "an", "object"]) == []
+
+
+@pytest.mark.parametrize("depth, found", [(personal_data.DEPTH_MAX, True), (personal_data.DEPTH_MAX + 1, False)])
+def test_the_scan_reads_objects_and_lists_down_to_its_depth(depth, found):
+    """The event is at depth 0; an object or a list is opened when it is above DEPTH_MAX, so a string at
+    depth DEPTH_MAX is read and one below it is not."""
+    number = make_resident_id("410105", date(1985, 3, 14), 7)
+    in_objects, in_lists = number, number
+    for _ in range(depth):
+        in_objects = {"a": in_objects}
+    for _ in range(depth - 1):
+        in_lists = [in_lists]
+    assert bool(personal_identifier_problems(in_objects)) == found
+    assert bool(personal_identifier_problems({"a": in_lists})) == found
+
+
+@pytest.mark.parametrize("fillers, found", [(personal_data.STRINGS_SCANNED_MAX - 3, True),
+                                            (personal_data.STRINGS_SCANNED_MAX - 2, False)])
+def test_the_scan_reads_at_most_its_number_of_strings(fillers, found):
+    """The object, the list, then the list's items from its end: the number, first in the list, is read last,
+    as the (fillers + 3)th: the last one read when that is STRINGS_SCANNED_MAX."""
+    number = make_resident_id("410105", date(1985, 3, 14), 7)
+    raw = {"l": [number] + ["x"] * fillers}
+    assert bool(personal_identifier_problems(raw)) == found
+
+
+@pytest.mark.parametrize("fillers, exempt", [(personal_data.DATES_READ_MAX - 1, True),
+                                             (personal_data.DATES_READ_MAX, False)])
+def test_the_payloads_dates_are_read_up_to_their_bound(fillers, exempt):
+    """A permit number of region, date of issue and serial is no ID number when its date is one of the event's
+    own: a date among the payload's first DATES_READ_MAX values."""
+    number = next(n for n in (make_resident_id("410105", date(2025, 5, 6), s) for s in range(100)) if n[-1].isdigit())
+    payload = {**{f"f{i}": "x" for i in range(fillers)}, "valid_from": "2025-05-06", "certificate_no": number}
+    found = personal_identifier_problems({"occurred_on": "2025-05-07", "payload": payload})
+    assert found == ([] if exempt else [("payload.certificate_no", ID_NUMBER_FOUND)])
+    assert personal_identifier_problems({"occurred_on": "2025-05-06", "payload": {"certificate_no": number}}) == []
+
+
+def test_a_birth_date_is_from_1880_up_to_today():
+    """No one alive was born before 1880; no one is born after `today` (when it is given)."""
+    def digit_checked(born: date) -> str:
+        return next(n for n in (make_resident_id("110105", born, s) for s in range(100)) if n[-1].isdigit())
+
+    assert not holds_resident_id(digit_checked(date(1879, 12, 31)))
+    assert holds_resident_id(digit_checked(date(1880, 1, 1)))
+    today = date(2025, 6, 30)
+    assert personal_data.is_resident_id(digit_checked(today), today)
+    assert not personal_data.is_resident_id(digit_checked(date(2025, 7, 1)), today)
+    # a first-generation number (19YYMMDD) born after `today`, and the day itself
+    old = next(f"110105{d:%y%m%d}{s:03d}" for d in [date(1995, 5, 6)] for s in range(100)
+               if registration_number(f"110105{d:%y%m%d}{s:03d}"[:14]) != f"110105{d:%y%m%d}{s:03d}")
+    assert holds_resident_id(old, date(1995, 5, 6)) and not holds_resident_id(old, date(1995, 5, 5))
+
+
+def test_an_integer_is_judged_by_its_size_before_its_digits_are_read():
+    """Only an 18-digit integer can be an ID number: no other is turned into text, not even one too long
+    for Python to spell out (more than 4,300 digits), nor a negative one."""
+    assert personal_identifier_problems({"payload": {"n": 10**5000, "m": -410105198503140073, "k": 0}}) == []
+
+
+def test_a_number_in_the_persons_own_field_is_left_to_that_fields_rules_whatever_its_type():
+    """subject.id_number is the ID number's place: as text or as an integer (which validation refuses as
+    the wrong type), it is no personal_identifier finding."""
+    number = next(n for n in (make_resident_id("410105", date(1985, 3, 14), s) for s in range(100)) if n[-1].isdigit())
+    person = {"kind": "NATURAL_PERSON", "name": "张三"}
+    assert personal_identifier_problems({"subject": {**person, "id_number": int(number)}}) == []
+    assert personal_identifier_problems({"subject": {**person, "id_number": number}}) == []
+
+
+@pytest.mark.parametrize("as_int", [True, False], ids=["integer", "text"])
+def test_the_day_of_the_check_and_the_events_own_dates_hold_for_integers_and_text(as_int):
+    """A number born after the day of the check is no one's yet; one whose date is the event's own is a
+    document number of that day: the same for an integer as for text."""
+    def value(born: date):
+        number = next(n for n in (make_resident_id("410105", born, s) for s in range(100)) if n[-1].isdigit())
+        return int(number) if as_int else number
+
+    tomorrow = value(date(2025, 7, 1))
+    assert personal_identifier_problems({"payload": {"n": tomorrow}}, date(2025, 6, 30)) == []
+    assert [f for f, _ in personal_identifier_problems({"payload": {"n": tomorrow}}, date(2025, 7, 1))] == ["payload.n"]
+    issued = value(date(2025, 5, 6))
+    assert personal_identifier_problems({"occurred_on": "2025-05-06", "payload": {"n": issued}}) == []
+    assert [f for f, _ in personal_identifier_problems({"occurred_on": "2025-05-07", "payload": {"n": issued}})] == [
+        "payload.n"]

@@ -383,8 +383,8 @@ def test_the_catalogue_s_first_and_last_days_are_in_range():
 
 
 @pytest.mark.parametrize("from_day, to_day, problem", [
-    ("2025-3-1", "2025-03-31", {"field": "from", "message": "a date like 2024-01-01, not '2025-3-1'"}),
-    ("2025-03-01", "x" * 50, {"field": "to", "message": f"a date like 2024-01-01, not {'x' * 40!r}"}),
+    ("2025-3-1", "2025-03-31", {"field": "from", "message": "a date like 2024-01-01"}),  # the text not repeated
+    ("2025-03-01", "x" * 50, {"field": "to", "message": "a date like 2024-01-01"}),
     ("2025-03-01", "2035-04-18", {"field": "to", "message": "a period of at most 3,700 days"}),
     ("2025-03-01", "2100-01-01", {"field": "to", "message": "a date from 1949-10-01 to 2099-12-31"}),
 ])

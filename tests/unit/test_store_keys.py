@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from projections.deadlines import Deadline
 from projections.state_versions import STATE_VERSION, VERSION_KEY
-from streams.store import BLOCK_CACHE_BYTES, MemoryStore, SubjectStore, timer_key, timer_value
+from streams.store import BLOCK_CACHE_BYTES, MemoryStore, SubjectStore, list_key, timer_key, timer_value
 
 DEADLINE = Deadline("2026-12-09T00:00:00+08:00", "91420200MA4KXXXX0X", "OBJECTION", "HS-O-1", "2026-12-08", True)
 
@@ -115,3 +115,21 @@ def test_a_reopened_store_keeps_its_bloom_filter_and_its_block_cache(tmp_path):
         assert store.get("S1")["n"] == 1 and store.get("S2")["n"] == 2
     finally:
         store.close()
+
+
+def test_each_list_kind_is_listed_in_memory_as_on_disk(tmp_path):
+    """MemoryStore answered only the first kind in key order (it stopped at the first key of another)."""
+    index = {list_key(kind, subject, entry): b"" for kind, subject, entry in (
+        ("ABNORMAL_OPERATION", "S2", "E1"), ("RED_LIST", "S1", "E2"), ("RED_LIST", "S3", "E3"),
+        ("SERIOUS_DISHONESTY", "S1", "E4"))}
+    memory, disk = MemoryStore(), SubjectStore(tmp_path / "store")
+    try:
+        for store in (memory, disk):
+            store.write({}, {0: 0}, index=index)
+        for kind, after, limit in (("RED_LIST", "", 10), ("RED_LIST", "S1/E2", 10), ("SERIOUS_DISHONESTY", "", 1),
+                                   ("ABNORMAL_OPERATION", "", 10), ("OTHER_BLACKLIST", "", 10)):
+            assert memory.list_members(kind, after, limit) == disk.list_members(kind, after, limit)
+        assert memory.list_members("RED_LIST") == [("S1", "E2"), ("S3", "E3")]
+        assert memory.list_members("RED_LIST", "S1/E2") == [("S3", "E3")]
+    finally:
+        disk.close()

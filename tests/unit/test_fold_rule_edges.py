@@ -1,0 +1,144 @@
+"""The fold's rules on the paths the rule-by-rule tests (test_fold_rules.py) did not reach: a
+commitment's breach repaired or ended, an objection two authorities hold under one id, a rating that
+is not on file, an acceptance already overdue, a repair approved once its penalty was retracted.
+
+Each pins the field, the rule and the words a department reads, as test_fold_rules.py's do.
+"""
+from __future__ import annotations
+
+from projections.fold import id_conflict
+from projections.records import legal_representative
+from tests.unit import events as ev
+from tests.unit.test_fold_rules import applied, fulfilled_penalty, given, rejected_by, when
+from tests.unit.test_ownership import CREDIT_OFFICE, OTHER, by
+
+BREACHED = (ev.commitment_made("C-1", "2025-01-06"), ev.commitment_breached("C-1", "2025-02-03"))
+
+
+def test_a_repaired_breach_is_not_repaired_again():
+    state = given(*BREACHED, ev.repair_requested("R-1", "C-1", on="2025-05-03"),
+                  ev.repair_decided("R-1", "C-1", on="2025-05-09"))
+    rejected_by(state, ev.repair_requested("R-2", "C-1", on="2025-05-10"), "payload.record_id",
+                rule="already_repaired", message="repaired on 2025-05-09")
+
+
+def test_a_breach_whose_period_of_effect_ended_has_nothing_left_to_repair():
+    ended = given(*BREACHED, ev.publicity_ended("C-1", on="2026-02-03"))
+    rejected_by(ended, ev.repair_requested("R-1", "C-1", on="2026-02-04"), "payload.record_id",
+                rule="not_on_display", message="its period of effect has ended: there is nothing left to repair")
+
+
+def test_publicity_ends_only_for_a_breached_commitment():
+    rejected_by(given(ev.commitment_made("C-1", "2025-01-06")), ev.publicity_ended("C-1"), "payload.record_id",
+                rule="not_on_display", message="the commitment is OPEN")
+    fulfilled = given(ev.commitment_made("C-1", "2025-01-06"), ev.commitment_fulfilled("C-1", "2025-01-31"))
+    rejected_by(fulfilled, ev.publicity_ended("C-1"), "payload.record_id",
+                rule="not_on_display", message="the commitment is FULFILLED")
+    applied(given(*BREACHED), ev.publicity_ended("C-1", on="2026-02-03"))
+
+
+def test_an_objection_two_other_authorities_hold_under_one_id_is_ambiguous():
+    state = given(ev.penalty_imposed("P-1"), by(OTHER, ev.penalty_imposed("P-1", decision_no="A-1")),
+                  ev.objection_filed("O-1", "P-1"), by(OTHER, ev.objection_filed("O-1", "P-1")))
+    words = "O-1 names no record of this authority, and records of 1141010074945707X4, 1141010087525218XA"
+    for act in (ev.objection_resolved, ev.objection_accepted):
+        rejected_by(state, by(CREDIT_OFFICE, act("O-1", "P-1")), "payload.objection_id", rule="ambiguous_record",
+                    message=words)
+    applied(state, ev.objection_resolved("O-1", "P-1"))  # each authority still reaches its own
+
+
+def test_a_rating_not_on_file_does_not_expire():
+    rejected_by(given(), ev.rating_expired("G-404"), "payload.rating_id", rule="unknown_record",
+                message="no rating 'G-404' in this credit file")
+
+
+def test_an_acceptance_is_overdue_once():
+    filed = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1"))
+    overdue = given(ev.penalty_imposed("P-1"), ev.objection_filed("O-1", "P-1"),
+                    ev.processing_overdue("OBJECTION_ACCEPTANCE", "O-1", on="2025-01-07"))
+    assert overdue["objections"] != filed["objections"]
+    rejected_by(overdue, ev.processing_overdue("OBJECTION_ACCEPTANCE", "O-1", on="2025-01-08"), "payload.ref_id",
+                rule="already_overdue", message="the objection's acceptance is overdue since 2025-01-06")
+
+
+def test_a_repair_is_not_approved_once_its_penalty_was_retracted():
+    requested = (*fulfilled_penalty(), ev.repair_requested("R-1", "P-1", "2025-01-06"),
+                 ev.repair_accepted("R-1", "P-1", "2025-01-06"))
+    retracted = given(*requested, ev.objection_filed("O-1", "P-1", "2025-01-07"),
+                      ev.objection_resolved("O-1", "P-1", outcome="UPHELD_WITHDRAWN"))
+    rejected_by(retracted, ev.repair_decided("R-1", "P-1", on="2025-01-09"), "payload.record_id",
+                rule="record_retracted", message="penalty P-1 was retracted")
+    # a rejection only closes the application, whatever became of the penalty
+    file = applied(retracted, ev.repair_decided("R-1", "P-1", outcome="REJECTED", on="2025-01-09"))
+    assert [(r["repair_id"], r["status"]) for r in file["pending"]["repairs"]] == []
+
+
+# --- what the fold keeps, whole -----------------------------------------------------------------------
+def test_a_measure_case_is_kept_whole_on_the_entry_and_under_its_own_id():
+    feedback = ev.measure_feedback()
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN", "PUBLIC_NOTICE"]),
+                  feedback)
+    case = {"case_id": "K-1", "measure": "BIDDING_BAN", "outcome": "APPLIED", "matter": "郑建招〔2025〕7号标段",
+            "result": "不予通过投标资格审查", "authority_code": ev.HOUSING, "occurred_on": "2025-02-03",
+            "event_id": feedback["event_id"], "offset": 2}
+    assert state["measure_cases"] == {ev.key_of("K-1", ev.HOUSING): {"entry_key": ev.key_of("L-1"), **case}}
+    entry = state["records"]["lists"][ev.key_of("L-1")]
+    assert entry["feedback"] == [case]
+    assert entry["history"][-1] == {"event": "MeasureApplied", "occurred_on": "2025-02-03",
+                                    "event_id": feedback["event_id"], "offset": 2, "measure": "BIDDING_BAN",
+                                    "outcome": "APPLIED"}
+
+
+def test_a_state_stored_before_the_first_measure_case_takes_one():
+    state = given(ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["BIDDING_BAN"]))
+    older = {key: value for key, value in state.items() if key != "measure_cases"}
+    after = when(older, ev.measure_feedback())[0]
+    assert list(after["measure_cases"]) == [ev.key_of("K-1", ev.HOUSING)]
+
+
+def test_an_expired_rating_keeps_the_valid_to_it_expired_at():
+    expiry = ev.rating_expired("G-1", "2024-12-31", on="2025-01-01")
+    state = given(ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31"), expiry)
+    rating = state["records"]["ratings"][ev.key_of("G-1")]
+    assert (rating["status"], rating["expired_on"], rating["valid_to"]) == ("EXPIRED", "2025-01-01", "2024-12-31")
+    assert rating["history"] == [{"event": "RatingExpired", "occurred_on": "2025-01-01",
+                                  "event_id": expiry["event_id"], "offset": 2, "valid_to": "2024-12-31"}]
+
+
+def test_a_revoked_record_keeps_its_reason_day_and_history():
+    revoke = ev.penalty_revoked("P-1", "2025-01-08")
+    state = given(ev.penalty_imposed("P-1"), revoke)
+    penalty = state["records"]["penalties"][ev.key_of("P-1")]
+    reason = revoke["payload"]["reason"]
+    assert (penalty["status"], penalty["revoked_on"], penalty["revocation_reason"]) == ("REVOKED", "2025-01-08", reason)
+    assert penalty["history"] == [{"event": "PenaltyRevoked", "occurred_on": "2025-01-08",
+                                   "event_id": revoke["event_id"], "offset": 2, "reason": reason}]
+    permit = given(ev.permit_granted("X-1"), ev.permit_revoked("X-1", "2025-01-08"))["records"]["permits"]
+    assert permit[ev.key_of("X-1")]["status"] == "REVOKED"
+    rejected_by(state, ev.penalty_revoked("P-1", "2025-01-09"), "payload.record_id", rule="already_revoked",
+                message="revoked on 2025-01-08")
+
+
+def test_the_legal_representative_is_the_latest_registration_that_names_one():
+    def registered(name):
+        payload = {"legal_representative": name} if name else {}
+        return {"offset": 0, "event": {"type": "SubjectRegistered", "payload": payload}}
+    other = {"offset": 1, "event": {"type": "PenaltyImposed", "payload": {"legal_representative": "王五"}}}
+    assert legal_representative([registered("张三"), registered("李四")]) == "李四"
+    assert legal_representative([registered("张三"), registered(None), other, {"offset": 2}]) == "张三"
+    assert legal_representative([other, {"offset": 3, "event": None}]) is None
+
+
+def test_an_event_id_conflict_needs_a_known_id_with_other_content():
+    first = ev.penalty_imposed("P-1")
+    state = given(first)
+    assert id_conflict(state, ev.penalty_imposed("P-2")) is None  # an id not seen
+    assert id_conflict(state, first) is None  # the same event again
+    changed = {**first, "payload": {**first["payload"], "fine_fen": 1}}
+    assert id_conflict(state, changed).as_dict() == {
+        "field": "event_id", "rule": "event_id_conflict",
+        "message": f"{first['event_id']} is the id of another event, applied at offset 1"}
+    # a state stored when only the offset was kept (-1: no content digest to compare) conflicts with nothing
+    older = {**state, "seen_event_ids": {key: -1 for key in state["seen_event_ids"]}}
+    assert id_conflict(older, changed) is None
+    assert id_conflict(None, changed) is None
