@@ -137,8 +137,6 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
     for record_id, penalty in records["penalties"].items():
         if base_status(penalty) == ACTIVE:
             pending.append(_deadline(state, PUBLICITY, record_id, publicity_end(penalty, policy)[0]))
-    escalated = {entry.get("basis_record_id") for entry in records["lists"].values()
-                 if entry["list_kind"] == "SERIOUS_DISHONESTY"}
     # R2: only the registers the policy names escalate (a 个体工商户's 经营异常状态 never does)
     escalates = category(state["subject"]) in policy.escalated_subjects
     for entry_id, entry in records["lists"].items():
@@ -146,8 +144,9 @@ def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
             continue
         if entry.get("term_until"):
             pending.append(_deadline(state, LIST_TERM, entry_id, Due(date.fromisoformat(entry["term_until"]), False)))
-        # the escalation's entry is the same authority's, so its key is this one's with the suffix
-        if (entry["list_kind"] == "ABNORMAL_OPERATION" and escalates and entry["entry_id"] not in escalated
+        # the escalation's entry is the same authority's, so its key is this one's with the suffix. An entry a
+        # publisher's own SERIOUS_DISHONESTY entry rests on has ended (R1: the fold replaces it), so it is not ACTIVE.
+        if (entry["list_kind"] == "ABNORMAL_OPERATION" and escalates
                 and not any(entry_id + ESCALATED_SUFFIX in records[c] for c in COLLECTIONS)):
             pending.append(_deadline(state, ESCALATION, entry_id, _last_day_before(
                 entry["occurred_on"], policy.abnormal_operation_escalation_months)))

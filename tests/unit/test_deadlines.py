@@ -385,3 +385,59 @@ def test_a_publicity_until_on_the_maximum_s_last_day_is_the_maximum():
     state = given(ev.penalty_imposed("P-1", "2024-05-06", publicity_until="2027-05-05"))
     _, event = fire(state, "PUBLICITY", "P-1")
     assert event["payload"]["reason"] == "公示期届满：最长公示期 36 个月"
+
+
+OTHER_SOURCE = {"authority_code": ev.OTHER_AUTHORITY, "authority_name": "郑州市另一部门"}
+
+
+def test_another_department_s_abnormal_entry_escalates_whatever_this_authority_s_entries_rest_on():
+    """Ids are each authority's own: this authority's SERIOUS_DISHONESTY entry resting on its own penalty X-1
+    says nothing of the other department's 经营异常名录 entry X-1, which escalates after its 36 months (a
+    guard that matched a basis by its id alone held it back, and the entry stayed on the list for ever)."""
+    abnormal = ev.valid("ListEntered", {"entry_id": "X-1", "list_kind": "ABNORMAL_OPERATION",
+                                        "reason": "未按照规定期限公示年度报告", "measures": ["PUBLIC_NOTICE"]},
+                        "2022-01-10", source=OTHER_SOURCE)
+    state = given(ev.penalty_imposed("X-1", "2022-01-05"), abnormal,
+                  ev.list_entered("S-1", "2022-02-10", list_kind="SERIOUS_DISHONESTY", basis_record_id="X-1"))
+    escalations = [(d.ref, d.due_on) for d in pending_deadlines(state, DEFAULT_POLICY) if d.kind == ESCALATION]
+    assert escalations == [(ev.key_of("X-1", ev.OTHER_AUTHORITY), "2025-01-09")]
+
+
+def test_an_entry_of_another_list_resting_on_the_abnormal_entry_leaves_its_escalation():
+    state = given(ev.list_entered("L-1", "2022-01-10"),
+                  ev.list_entered("L-2", "2022-02-10", list_kind="OTHER_BLACKLIST", basis_record_id="L-1"))
+    assert pending(state) == [(ESCALATION, "L-1", "2025-01-09", False)]
+
+
+def test_a_publisher_s_own_serious_dishonesty_entry_on_the_abnormal_entry_ends_it_and_its_escalation():
+    state = given(ev.list_entered("L-1", "2022-01-10"),
+                  ev.list_entered("S-1", "2022-02-10", list_kind="SERIOUS_DISHONESTY", basis_record_id="L-1"))
+    assert state["records"]["lists"][ev.key_of("L-1")]["status"] == "EXITED"
+    assert [kind for kind, *_ in pending(state)] == ["LIST_TERM"]  # S-1's own term, no ESCALATION of L-1
+
+
+def test_a_repair_stored_before_it_named_its_record_s_kind_is_about_a_penalty():
+    """A repair stored before repairs named the kind of their record (`record_kind`) was about a penalty, as
+    the fold reads it: its ProcessingOverdue goes under the penalty's authority, not the filer's."""
+    state = given(ev.penalty_imposed("P-1"), ev.penalty_fulfilled("P-1"),
+                  ev.valid("RepairRequested", {"repair_id": "R-1", "record_id": "P-1", "corrective_actions": "已整改"},
+                           "2025-05-06", source=ev.CREDIT_OFFICE_SOURCE))
+    del state["repairs"][ev.key_of("R-1")]["record_kind"]
+    (deadline,) = [d for d in pending_deadlines(state, DEFAULT_POLICY) if d.kind == "REPAIR_ACCEPTANCE"]
+    event = system_event(state, deadline, deadline.fires_at, DEFAULT_POLICY)
+    assert (event["type"], event["payload"]["ref_id"]) == ("ProcessingOverdue", "R-1")
+    assert event["source"]["authority_code"] == ev.AUTHORITY != ev.CREDIT_OFFICE
+
+
+def test_a_timer_firing_the_fold_rejects_is_not_fired_again():
+    """A deadline is pushed again after each event applied to its subject; a firing the fold rejects (here
+    an escalation, under a policy that admits only 个体工商户 on the 严重违法失信名单) is rejected once, and
+    its other pushes are stale: one firing, one rejection, at the offset after the log's."""
+    from dataclasses import replace
+    refusing = replace(DEFAULT_POLICY, admitted_subjects={**DEFAULT_POLICY.admitted_subjects,
+                                                          "SERIOUS_DISHONESTY": ("INDIVIDUAL_BUSINESS",)})
+    events = [ev.subject_registered(), ev.list_entered("L-1", "2022-01-10"), ev.permit_granted("X-1", "2022-02-01")]
+    result = replay(enumerate(events), policy=refusing, clock=at("2025-06-01"))
+    assert result.fired == 1 and len(result.history[ev.COMPANY]) == 3
+    assert [(r["offset"], [reason["rule"] for reason in r["reasons"]]) for r in result.rejected] == [
+        (3, ["subject_not_admitted"])]

@@ -308,3 +308,6 @@ def test_an_applied_event_s_effects_name_its_offset_and_the_grading_policy_given
     assert effects.pending_memo == (7, "2024.1", frozenset(pending_deadlines(effects.state, DEFAULT_POLICY)))
     assert effects.pending_memo[2] and effects.pending_memo[2] == effects.deadlines_added
     assert effects.history_entry["offset"] == 7 and effects.history_entry["event"]["event_id"] == penalty["event_id"]
+    # the problems of an applied event: the fold's reasons, none; a tuple like every outcome's (consumers
+    # iterate it whatever the outcome)
+    assert effects.problems == () and effects.outcome == APPLIED

@@ -180,6 +180,38 @@ def test_case_counts_per_department_and_measure():
     assert zhengzhou["measures_by_code"] == result["totals"]["measures_by_code"]
 
 
+def test_one_measure_of_two_departments_is_summed_by_code_and_each_code_is_a_cell_of_its_own():
+    """The housing bureau and the 发展和改革委员会 both implement BIDDING_BAN (the packaged register), both in
+    郑州 (410100): the region's row and the totals add their cases code by code, in the order of the codes, and
+    a row with cases of several measures is written as cells joined by ";"."""
+    court_source = {"authority_code": COURT, "authority_name": "郑州市中级人民法院"}
+    events = [ev.subject_registered(),
+              ev.list_entered("L-2", "2025-02-03", list_kind="DISHONEST_JUDGMENT_DEBTOR",
+                              measures=["HIGH_CONSUMPTION_BAN", "BIDDING_BAN", "INVOICE_RESTRICTION"]),
+              ev.measure_feedback(case_id="K-1", entry_id="L-2", on="2025-03-03"),
+              ev.measure_feedback("MeasureDeclined", case_id="K-2", entry_id="L-2", on="2025-03-04"),
+              ev.measure_feedback(case_id="K-3", entry_id="L-2", on="2025-03-05", source=ev.CREDIT_OFFICE_SOURCE),
+              # the tax bureau, before the housing bureau in the register: its code comes first, and sorts last
+              ev.measure_feedback(case_id="K-6", entry_id="L-2", measure="INVOICE_RESTRICTION", on="2025-03-07",
+                                  source={"authority_code": ev.AUTHORITY, "authority_name": "国家税务总局郑州市税务局"}),
+              ev.measure_feedback("MeasureDeclined", case_id="K-4", entry_id="L-2", on="2025-03-06",
+                                  source=ev.CREDIT_OFFICE_SOURCE),
+              ev.measure_feedback(case_id="K-5", entry_id="L-2", measure="HIGH_CONSUMPTION_BAN", on="2025-03-10",
+                                  source=court_source)]
+    logged = [(0, offset, event) for offset, event in enumerate(events)]
+    march, report = period("2025-03-01", "2025-03-31"), datetime(2025, 4, 30, tzinfo=SHANGHAI)
+    by_authority = disclosure_stats(logged, [], march, report, DEFAULT_POLICY)
+    assert by_authority["totals"]["measures_by_code"] == {"BIDDING_BAN": {"applied": 2, "declined": 2},
+                                                          "HIGH_CONSUMPTION_BAN": {"applied": 1, "declined": 0},
+                                                          "INVOICE_RESTRICTION": {"applied": 1, "declined": 0}}
+    assert list(by_authority["totals"]["measures_by_code"]) == ["BIDDING_BAN", "HIGH_CONSUMPTION_BAN",
+                                                                "INVOICE_RESTRICTION"]
+    region = disclosure_stats(logged, [], march, report, DEFAULT_POLICY, by="region")
+    (zhengzhou,) = [row for row in region["rows"] if row["region"] == "410100"]
+    assert zhengzhou["measures_by_code"] == by_authority["totals"]["measures_by_code"]
+    assert flat_row(zhengzhou)["measures_by_code"] == "BIDDING_BAN=2/2;HIGH_CONSUMPTION_BAN=1/0;INVOICE_RESTRICTION=1/0"
+
+
 def test_a_policy_file_without_measures_still_reads():
     text = (__import__("importlib").resources.files("projections") / "policies" / "2024.1.yaml").read_text("utf-8")
     stripped = "\n".join(line for line in text.splitlines() if not line.strip().startswith("measures: ["))

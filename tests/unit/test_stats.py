@@ -452,3 +452,84 @@ def test_an_objection_is_due_from_its_acceptance_decided_on_its_due_day_in_time_
     row = row_of(disclosure_stats(logged(log), [], MARCH, REPORT, DEFAULT_POLICY))
     assert (row["objections_filed"], row["objections_decided"], row["objections_decided_late"],
             row["objections_overdue_open"]) == (2, 2, 1, 0)
+
+
+# --- what the mutation run of stats.py showed untested (docs/mutation.md) ---------------------------------
+def test_the_log_s_word_that_an_objection_is_overdue_counts_before_the_day_the_report_computes():
+    """A ProcessingOverdue in the log (here written early, by timers counting fewer days) makes the objection
+    late or overdue, whatever day the statistics compute: the report instant, Fri 03-07 noon, is before the due
+    day computed (accepted 03-04 + 5 working days: 03-11)."""
+    log = [ev.subject_registered(), ev.penalty_imposed("P-2", "2025-02-03"), ev.penalty_imposed("P-3", "2025-02-03"),
+           ev.objection_filed("O-1", "P-2", on="2025-03-03"), ev.objection_accepted("O-1", "P-2", on="2025-03-04"),
+           ev.processing_overdue("OBJECTION", "O-1", due_on="2025-03-05", on="2025-03-06"),
+           ev.objection_resolved("O-1", "P-2", on="2025-03-06"),  # before its computed due day, 03-11
+           ev.objection_filed("O-2", "P-3", on="2025-03-03"), ev.objection_accepted("O-2", "P-3", on="2025-03-04"),
+           ev.processing_overdue("OBJECTION", "O-2", due_on="2025-03-05", on="2025-03-06")]
+    report = datetime(2025, 3, 7, 12, 0, tzinfo=SHANGHAI)
+    row = row_of(disclosure_stats(logged(log), [], MARCH, report, DEFAULT_POLICY))
+    # reported: the five objection events of March (the timers' not counted)
+    assert counts(row) == {"reported": 5, "objections_filed": 2, "objections_decided": 1,
+                           "objections_decided_late": 1, "objections_overdue_open": 1}
+
+
+def test_an_objection_and_a_repair_are_each_due_by_their_own_working_days():
+    # objections decided within 2 working days, repairs within 10: both accepted Tue 03-04 and decided Mon 03-10,
+    # the 4th working day after (no holiday in March 2025): the objection late (due 03-06), the repair in time
+    policy = replace(DEFAULT_POLICY, objection_decision_working_days=2, repair_decision_working_days=10)
+    log = [ev.subject_registered(), ev.penalty_imposed("P-1", "2025-02-03"),
+           ev.penalty_imposed("P-9", "2024-11-01"), ev.penalty_fulfilled("P-9", "2024-11-08"),
+           ev.objection_filed("O-1", "P-1", on="2025-03-03"), ev.objection_accepted("O-1", "P-1", on="2025-03-04"),
+           ev.objection_resolved("O-1", "P-1", on="2025-03-10"),
+           ev.repair_requested("R-1", "P-9", on="2025-03-03"), ev.repair_accepted("R-1", "P-9", on="2025-03-04"),
+           ev.repair_decided("R-1", "P-9", on="2025-03-10")]
+    row = row_of(disclosure_stats(logged(log), [], MARCH, REPORT, policy))
+    assert (row["objections_decided"], row["objections_decided_late"]) == (1, 1)
+    assert (row["repairs_decided"], row["repairs_decided_late"]) == (1, 0)
+
+
+def test_an_objection_is_due_under_the_policy_of_the_day_it_was_recorded_and_folded_under_the_book():
+    """From 03-01 this book's policy wants an objection decided 1 working day after its acceptance, and lets the
+    credit office resolve none. O-1, filed Fri 02-28 but recorded Mon 03-03, falls under it: accepted 03-03,
+    decided 03-05, late (due 03-04). O-2's resolution by the credit office on 03-05 is refused by the fold under
+    the book: O-2 stays open, overdue at the report instant (accepted 03-03: due 03-04)."""
+    later = replace(DEFAULT_POLICY, version="2025.1", effective_from="2025-03-01", objection_decision_working_days=1,
+                    credit_office_acts_on=DEFAULT_POLICY.credit_office_acts_on - {"ObjectionResolved"})
+    filed = ev.valid("ObjectionFiled", {"objection_id": "O-1", "record_id": "P-1", "grounds": "违法事实认定不清"},
+                     "2025-02-28", recorded_at="2025-03-03T09:00:00+08:00")
+    by_the_office = {**ev.objection_resolved("O-2", "P-2", on="2025-03-05"), "source": ev.CREDIT_OFFICE_SOURCE}
+    log = [ev.subject_registered(), ev.penalty_imposed("P-1", "2025-02-03"), ev.penalty_imposed("P-2", "2025-02-03"),
+           filed, ev.objection_accepted("O-1", "P-1", on="2025-03-03"), ev.objection_resolved("O-1", "P-1", on="2025-03-05"),
+           ev.objection_filed("O-2", "P-2", on="2025-03-03"), ev.objection_accepted("O-2", "P-2", on="2025-03-03"),
+           by_the_office]
+    february_and_march = period("2025-02-01", "2025-03-31")
+    row = row_of(disclosure_stats(logged(log), [], february_and_march, REPORT, PolicyBook((DEFAULT_POLICY, later))))
+    assert (row["objections_filed"], row["objections_decided"], row["objections_decided_late"],
+            row["objections_overdue_open"]) == (2, 1, 1, 1)
+
+
+def test_a_rejection_without_a_partition_is_not_placed_on_partition_1():
+    log = [ev.subject_registered(), ev.penalty_imposed("P-1", "2025-03-03")]
+    without_partition = rejection(1, "range")
+    del without_partition["partition"]
+    result = disclosure_stats(logged(log, partition=1), [without_partition], MARCH, REPORT, DEFAULT_POLICY)
+    assert (row_of(result)["rejected"], row_of(result, UNATTRIBUTED)["rejected"]) == (0, 1)
+
+
+def test_a_record_of_the_log_without_a_subject_changes_no_figure():
+    log = [ev.subject_registered(), ev.penalty_imposed("P-1", "2025-03-03")]
+    broken = {key: value for key, value in ev.penalty_imposed("P-2", "2025-03-03").items() if key != "subject"}
+    alone = disclosure_stats(logged(log), [], MARCH, REPORT, DEFAULT_POLICY)
+    assert disclosure_stats(logged([*log, broken]), [], MARCH, REPORT, DEFAULT_POLICY) == alone
+    assert disclosure_stats(logged([*log, {**broken, "subject": None}]), [], MARCH, REPORT, DEFAULT_POLICY) == alone
+
+
+def test_the_figures_need_no_deadline_derived(monkeypatch):
+    """The statistics fold the log as it is: nothing of the timers' work (a subject's pending deadlines) is
+    derived, so a fault there sets no event aside from the figures."""
+    from projections import replay as module
+    expected = disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY)
+
+    def raising(state, policy):
+        raise ZeroDivisionError("a bug planted by the test")
+    monkeypatch.setattr(module, "pending_deadlines", raising)
+    assert disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY) == expected
