@@ -142,3 +142,65 @@ def test_an_event_id_conflict_needs_a_known_id_with_other_content():
     older = {**state, "seen_event_ids": {key: -1 for key in state["seen_event_ids"]}}
     assert id_conflict(older, changed) is None
     assert id_conflict(None, changed) is None
+
+
+def test_a_new_state_is_empty_and_as_of_no_offset():
+    from projections.fold import GENESIS_HEAD, new_state
+    subject = ev.subject_registered()["subject"]
+    assert new_state(subject) == {
+        "subject": {"id": subject["id"], "kind": subject["kind"]}, "counts": {},
+        "chain": {"length": 0, "head": GENESIS_HEAD}, "as_of": {"offset": -1, "recorded_at": None},
+        "public_as_of": None, "seen_event_ids": {}, "rejected": [], "rejected_total": 0,
+        "records": {"permits": {}, "penalties": {}, "commitments": {}, "lists": {}, "ratings": {}},
+        "objections": {}, "repairs": {}, "decisions": {}, "grants": {}, "scoped_ids": True, "state_version": 2}
+
+
+def test_an_events_content_digest_covers_what_makes_it_the_same_event():
+    import hashlib
+
+    from projections.canonical import canonical_bytes
+    from projections.fold import content_digest
+    event = ev.penalty_imposed("P-1")
+    content = {"type": "PenaltyImposed", "subject": [event["subject"]["id"], event["subject"]["kind"]],
+               "authority_code": ev.AUTHORITY, "occurred_on": event["occurred_on"],
+               "classification": event["classification"], "payload": event["payload"]}
+    assert content_digest(event) == hashlib.sha256(canonical_bytes(content)).hexdigest()[:16]
+
+
+def _provenance(event: dict, offset: int) -> dict:
+    return {"occurred_on": event["occurred_on"], "classification": event["classification"], "source": event["source"],
+            "event_id": event["event_id"], "offset": offset, "recorded_at": event["recorded_at"]}
+
+
+def test_an_objection_and_a_repair_are_kept_whole():
+    filed = ev.objection_filed("O-1", "P-1")
+    objection = given(ev.penalty_imposed("P-1"), filed)["objections"][ev.key_of("O-1")]
+    assert objection == {**filed["payload"], **_provenance(filed, 2), "record_kind": "penalties",
+                         "filed_on": filed["occurred_on"], "status": "PENDING", "overdue": False,
+                         "overdue_due_on": None, "resolved_on": None, "outcome": None, "correction": None,
+                         "accepted_on": None, "acceptance_overdue": False}
+    requested = ev.repair_requested("R-1", "P-1", "2025-01-06")
+    pending = {**requested["payload"], **_provenance(requested, 3), "requested_on": "2025-01-06",
+               "status": "PENDING", "overdue": False, "overdue_due_on": None, "decided_on": None, "outcome": None,
+               "reason": None, "record_kind": "penalties", "accepted_on": None, "acceptance_overdue": False}
+    assert given(*fulfilled_penalty(), requested)["repairs"][ev.key_of("R-1")] == pending
+    decided = ev.repair_decided("R-1", "P-1", outcome="REJECTED", on="2025-01-08")
+    repair = given(*fulfilled_penalty(), requested, decided)["repairs"][ev.key_of("R-1")]
+    assert repair == {**pending, "status": "REJECTED", "outcome": "REJECTED", "decided_on": "2025-01-08",
+                      "reason": decided["payload"]["reason"], "decided_event_id": decided["event_id"]}
+
+
+def test_a_record_arriving_in_time_withdraws_no_overdue_notice():
+    number = ev.decision_no("P-1")
+    registered = ev.decision_registered(number, on="2025-01-02")
+    decision = given(registered, ev.penalty_imposed("P-1", "2025-01-02"))["decisions"][ev.key_of(number)]
+    assert "overdue_withdrawn_by" not in decision
+    assert (decision["arrived"], decision["late"], decision["overdue"]) == (True, False, False)
+
+
+def test_a_decision_names_the_repair_about_its_record_among_other_authorities_ones():
+    state = given(*fulfilled_penalty(), by(OTHER, ev.penalty_imposed("P-2", "2024-06-03", decision_no="A-2")),
+                  by(OTHER, ev.penalty_fulfilled("P-2", "2024-06-03")), ev.repair_requested("R-1", "P-1", "2025-01-06"),
+                  by(OTHER, ev.repair_requested("R-1", "P-2", "2025-01-06")))
+    file = applied(state, by(CREDIT_OFFICE, ev.repair_decided("R-1", "P-1", outcome="REJECTED")))
+    assert [(r["source"]["authority_code"], r["record_id"]) for r in file["pending"]["repairs"]] == [(OTHER, "P-2")]

@@ -649,12 +649,13 @@ def test_rule_record_retracted_nothing_acts_on_a_retracted_record(event, field):
     rejected_by(state, event, field, rule="record_retracted")
 
 
-@pytest.mark.parametrize("event, field", [
-    (ev.penalty_fulfilled("P-1"), "payload.record_id"), (ev.repair_requested("R-1", "P-1", "2025-06-03"), "payload.record_id"),
-    (ev.list_entered("L-1", basis_record_id="P-1"), "payload.basis_record_id")])
-def test_rule_record_revoked_a_revoked_penalty_is_not_fulfilled_repaired_or_a_listing_basis(event, field):
+@pytest.mark.parametrize("event, field, message", [
+    (ev.penalty_fulfilled("P-1"), "payload.record_id", "a revoked penalty has nothing to fulfil"),
+    (ev.repair_requested("R-1", "P-1", "2025-06-03"), "payload.record_id", "a revoked penalty has nothing to repair"),
+    (ev.list_entered("L-1", basis_record_id="P-1"), "payload.basis_record_id", "a revoked record is no basis")])
+def test_rule_record_revoked_a_revoked_penalty_is_not_fulfilled_repaired_or_a_listing_basis(event, field, message):
     rejected_by(given(ev.penalty_imposed("P-1", "2024-06-03"), ev.penalty_revoked("P-1")), event, field,
-                rule="record_revoked")
+                rule="record_revoked", message=message)
 
 
 def test_rule_record_revoked_repair_approval_after_revocation_is_rejected_but_a_rejection_closes_it():

@@ -59,11 +59,15 @@ def test_a_policy_names_valid_codes_and_actions_only():
 def acted_on_only_by_its_authority(state: dict, act, field: str, credit_office_may: bool) -> None:
     """`act()` builds the event (as the issuer's): refused from another authority with the record
     unchanged; from the credit office as the policy says; applied from the issuing authority."""
-    rejected_by(state, by(OTHER, act()), field, rule="not_record_authority")
+    event_type = act()["type"]
+    who_may = "the issuing authority" + (", or the credit office" if credit_office_may else "")
+    rejected_by(state, by(OTHER, act()), field, rule="not_record_authority",
+                message=f"the record is {ISSUER}'s; {OTHER} may not write {event_type} on it (only {who_may})")
     if credit_office_may:
         applied(state, by(CREDIT_OFFICE, act()))
     else:
-        rejected_by(state, by(CREDIT_OFFICE, act()), field, rule="not_record_authority")
+        rejected_by(state, by(CREDIT_OFFICE, act()), field, rule="not_record_authority",
+                    message=f"the record is {ISSUER}'s; {CREDIT_OFFICE} may not write {event_type} on it (only {who_may})")
     applied(state, by(ISSUER, act()))
 
 
