@@ -181,7 +181,6 @@ def busy_batch(n: int, at: str) -> SimpleNamespace:
                            rejections=[object()], grade_changes=[change], states={subject["id"]: {"subject": subject}})
 
 
-@pytest.mark.rocksdb
 @pytest.mark.slow
 def test_the_snapshot_stays_small_with_100000_subjects(tmp_path):
     now = datetime.now(timezone.utc)

@@ -29,7 +29,6 @@ def _records(offsets):
     return [(o, b"k%d" % (o % 3) if o % 4 else None, b"value %d" % o) for o in offsets]
 
 
-@pytest.mark.rocksdb
 @pytest.mark.parametrize("make_store", [lambda tmp: MemoryStore(), lambda tmp: SubjectStore(tmp / "s")])
 def test_a_tree_appended_in_pieces_and_reopened_is_the_tree_of_all_its_records(tmp_path, make_store):
     store = make_store(tmp_path)
@@ -85,7 +84,6 @@ def test_catch_up_reads_what_the_tree_lacks_in_bounded_steps():
     assert asked == [(0, 120), (120, 200)] and tree.root() == _root([_leaf(*r) for r in records[:200]])
 
 
-@pytest.mark.rocksdb
 def test_a_tree_key_outside_the_trees_is_refused_and_a_missing_node_named(tmp_path):
     store = SubjectStore(tmp_path / "s")
     with pytest.raises(ValueError):

@@ -19,8 +19,6 @@ from streams.store import MemoryStore, SubjectStore
 from tests.driver import drive
 from tests.unit.test_driver import POISON, demo_log, replayed
 
-pytestmark = pytest.mark.rocksdb  # opens RocksDB stores: left out of mutation runs (docs/mutation.md)
-
 TIMER_EVENTS = 12  # system events of the timers appended to the demo's log
 FAULTS = 3  # applied events made to raise (quarantined) by the fault hook
 

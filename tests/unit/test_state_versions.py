@@ -54,7 +54,6 @@ def test_the_fold_takes_only_a_current_state():
     assert fold(upcast(unscoped(STATE)), ev.penalty_fulfilled("P-1", "2024-06-03"), 99)[1].kind == APPLIED
 
 
-@pytest.mark.rocksdb
 def test_the_stores_upcast_what_they_read(tmp_path):
     rocks = SubjectStore(tmp_path / "store")
     memory = MemoryStore()

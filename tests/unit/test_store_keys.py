@@ -14,8 +14,6 @@ from projections.deadlines import Deadline
 from projections.state_versions import STATE_VERSION, VERSION_KEY
 from streams.store import BLOCK_CACHE_BYTES, MemoryStore, SubjectStore, list_key, timer_key, timer_value
 
-pytestmark = pytest.mark.rocksdb  # opens RocksDB stores: left out of mutation runs (docs/mutation.md)
-
 DEADLINE = Deadline("2026-12-09T00:00:00+08:00", "91420200MA4KXXXX0X", "OBJECTION", "HS-O-1", "2026-12-08", True)
 
 
