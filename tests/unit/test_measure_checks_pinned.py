@@ -19,6 +19,8 @@ from tests.unit import events as ev
 HOUSING = "11410100497866853M"  # ev.HOUSING spelled out: 郑州市住房和城乡建设局
 COMPANY, AUTHORITY = "91410105MADGK41F4E", "1141010087525218XA"
 SUPERVISOR = Principal("sup", access.SUPERVISOR)
+REQUIRED = Problem("authority", "required", "the implementing authority's unified social credit code")
+NOT_USCC = Problem("authority", "uscc", "not a unified social credit code (GB 32100-2015)")
 QUERY = {"authority": HOUSING, "purpose": "工程建设项目招标投标资格审查", "matter": "郑建招〔2025〕7号"}
 
 
@@ -34,9 +36,8 @@ def problems(**changes) -> list[Problem]:
 
 
 @pytest.mark.parametrize("changes, problem", [
-    ({"authority": None}, Problem("authority", "required", "the implementing authority's unified social credit code")),
-    ({"authority": 11410100}, Problem("authority", "required", "the implementing authority's unified social credit code")),
-    ({"authority": "91440300192203821X"}, Problem("authority", "uscc", "not a unified social credit code (GB 32100-2015)")),
+    ({"authority": None}, REQUIRED), ({"authority": 11410100}, REQUIRED),
+    ({"authority": "91440300192203821X"}, NOT_USCC),
     ({"purpose": " "}, Problem("purpose", "required", "say the purpose of the check (1 to 200 characters)")),
     ({"matter": None}, Problem("matter", "required", "say the matter of the check (1 to 100 characters)")),
     ({"purpose": "审" * 201}, Problem("purpose", "max_length", "1 to 200 printable characters")),
