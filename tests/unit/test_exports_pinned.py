@@ -238,3 +238,42 @@ def test_a_late_receipt_is_told_to_run_again():
     assert x.receipt_admission(table, body(manifest_sha256="b" * 64)) == (409, {
         "error": "province's next batch is 2, not 1: another export was recorded meanwhile; run the command again",
         "receipt": body()})
+
+
+# --- a batch when the fold raises: a bug planted in the fold, as tests/unit/test_fold_totality.py does --------
+@pytest.fixture()
+def broken_commitments(monkeypatch):
+    """Applying a CommitmentMade writes half of it, then raises: the event is quarantined and the subject
+    folded anew from its events before it."""
+    from projections import records
+    check, apply = records.HANDLERS["CommitmentMade"]
+
+    def half_then_raise(draft, event, offset, policy):
+        apply(draft, event, offset, policy)
+        raise ZeroDivisionError("a bug planted by the test")
+    monkeypatch.setitem(records.HANDLERS, "CommitmentMade", (check, half_then_raise))
+
+
+def test_a_subject_folded_anew_after_a_quarantine_keeps_the_batch_policy(broken_commitments):
+    shorter = replace(DEFAULT_POLICY, term_months_by_kind={"SERIOUS_DISHONESTY": 12})
+    made = ev.valid("CommitmentMade", {"commitment_id": "C-1", "commitment_kind": "VOLUNTARY", "content": "整改",
+                                       "due_working_days": 5})
+    log = [ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY", measures=["PUBLIC_NOTICE"]),
+           ev.permit_granted("X-1"), made, ev.list_exited("L-1", "2025-01-10")]
+    batch = x.collect(entries(log), {}, shorter)
+    assert [(row[1], row[12]) for row in batch.withdrawals] == [("LIST_ENTERED", "2026-01-05"),
+                                                               ("LIST_EXITED", "2026-01-05")]
+    assert len(batch.permits) == 1
+
+
+def test_an_event_whose_deadlines_raise_is_not_sent_up(monkeypatch):
+    from projections import replay
+    derive = replay.pending_deadlines
+
+    def raising_for_p9(state, policy):
+        if any(record.get("record_id") == "P-9" for record in state["records"]["penalties"].values()):
+            raise ZeroDivisionError("a bug planted by the test")
+        return derive(state, policy)
+    monkeypatch.setattr(replay, "pending_deadlines", raising_for_p9)
+    batch = x.collect(entries([ev.penalty_imposed("P-1"), ev.penalty_imposed("P-9")]), {})
+    assert [row[6] for row in batch.penalties] == ["郑市监罚〔2025〕P-1号"]
