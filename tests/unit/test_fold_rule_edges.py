@@ -204,3 +204,39 @@ def test_a_decision_names_the_repair_about_its_record_among_other_authorities_on
                   by(OTHER, ev.repair_requested("R-1", "P-2", "2025-01-06")))
     file = applied(state, by(CREDIT_OFFICE, ev.repair_decided("R-1", "P-1", outcome="REJECTED")))
     assert [(r["source"]["authority_code"], r["record_id"]) for r in file["pending"]["repairs"]] == [(OTHER, "P-2")]
+
+
+def test_publicity_ended_keeps_its_day_and_reason():
+    ended = ev.publicity_ended("P-1", on="2025-01-08")
+    penalty = given(ev.penalty_imposed("P-1", "2024-06-03"), ended)["records"]["penalties"][ev.key_of("P-1")]
+    reason = ended["payload"]["reason"]
+    assert (penalty["status"], penalty["publicity_ended_on"], penalty["publicity_end_reason"]) == (
+        "PUBLICITY_ENDED", "2025-01-08", reason)
+    assert penalty["history"] == [{"event": "PublicityEnded", "occurred_on": "2025-01-08",
+                                   "event_id": ended["event_id"], "offset": 2, "reason": reason}]
+
+
+def test_a_rating_that_expired_before_it_reached_the_ledger_is_expired_on_its_arrival():
+    late = {**ev.rating_assigned("G-9", "2020-01-02", valid_to="2021-12-31"), "recorded_at": "2025-01-07T09:00:00+08:00"}
+    rating = given(late)["records"]["ratings"][ev.key_of("G-9")]
+    assert (rating["status"], rating["expired_on"]) == ("EXPIRED", "2025-01-07")
+
+
+def test_a_decision_kept_whole_from_registration_to_its_overdue_notice():
+    number = ev.decision_no("P-1")
+    registered = ev.decision_registered(number, on="2025-01-02")
+    overdue = ev.disclosure_overdue(number, due_on="2025-01-13", on="2025-01-14")
+    decision = given(registered, overdue)["decisions"][ev.key_of(number)]
+    assert decision == {"decision_no": number, "decision_kind": "PENALTY", "registered": True,
+                        "decided_on": "2025-01-02", "authority_code": ev.AUTHORITY, "source": registered["source"],
+                        "registered_event_id": registered["event_id"], "offset": 1, "arrived": False,
+                        "record_id": None, "record_decided_on": None, "arrived_on": None, "due_on": "2025-01-13",
+                        "due_provisional": False, "late": None, "overdue": True,
+                        "overdue_event_id": overdue["event_id"]}
+
+
+def test_a_record_under_objection_notes_the_objection_at_its_offset():
+    filed = ev.objection_filed("O-1", "P-1")
+    penalty = given(ev.penalty_imposed("P-1"), filed)["records"]["penalties"][ev.key_of("P-1")]
+    assert penalty["history"] == [{"event": "ObjectionFiled", "occurred_on": filed["occurred_on"],
+                                   "event_id": filed["event_id"], "offset": 2, "objection_id": "O-1"}]
