@@ -489,7 +489,9 @@ def test_rule_unknown_type_an_event_type_outside_the_catalogue_is_rejected():
     lambda: ev.decision_registered(ev.decision_no("X-2", "PERMIT"), "PERMIT", "2025-02-04"),
     lambda: ev.subject_registered("2025-02-04")])
 def test_rule_subject_deregistered_no_new_business_after_deregistration(later):
-    rejected_by(given(ev.subject_deregistered("2025-02-03")), later(), "occurred_on", rule="subject_deregistered")
+    event = later()
+    rejected_by(given(ev.subject_deregistered("2025-02-03")), event, "occurred_on", rule="subject_deregistered",
+                message=f"the subject was deregistered on 2025-02-03; no {event['type']} after that")
 
 
 def test_rule_subject_deregistered_a_second_deregistration_is_rejected():
@@ -610,8 +612,10 @@ def test_rule_record_mismatch_an_objection_or_repair_is_decided_for_its_own_reco
 
 @pytest.mark.parametrize("field, value", [("grantee", ev.AUTHORITY), ("scope", ["lists"]), ("valid_until", "2026-01-01")])
 def test_rule_grant_mismatch_a_revocation_names_the_grant_it_revokes(field, value):
-    rejected_by(given(ev.query_authorized("Q-1")), ev.query_authorization_revoked("Q-1", **{field: value}),
-                f"payload.{field}", rule="grant_mismatch")
+    granted = ev.query_authorized("Q-1")
+    rejected_by(given(granted), ev.query_authorization_revoked("Q-1", **{field: value}),
+                f"payload.{field}", rule="grant_mismatch",
+                message=f"the grant has {field} {granted['payload'][field]!r}")
 
 
 # --- rules: decisions (双公示) ---------------------------------------------------------------------
@@ -824,6 +828,10 @@ def test_rule_restriction_without_kind_only_a_restricting_penalty_carries_a_rest
     rejected_by(given(), ev.penalty_imposed("P-1", restriction_until="2030-01-05"), "payload.restriction_until",
                 rule="restriction_without_kind",
                 message="none of FINE restricts anything (2024.1 policy: CERTIFICATE_DOWNGRADE, CERTIFICATE_REVOCATION, EMPLOYMENT_RESTRICTION, PRODUCTION_RESTRICTION)")
+    rejected_by(given(), ev.penalty_imposed("P-1", restriction_until="2030-01-05", penalty_kinds=["WARNING", "FINE"]),
+                "payload.restriction_until", rule="restriction_without_kind",
+                message="none of WARNING, FINE restricts anything (2024.1 policy: CERTIFICATE_DOWNGRADE, "
+                        "CERTIFICATE_REVOCATION, EMPLOYMENT_RESTRICTION, PRODUCTION_RESTRICTION)")
 
 
 @settings(max_examples=150, deadline=None)
