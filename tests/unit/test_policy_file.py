@@ -183,6 +183,7 @@ TAKEN = [
     {"inspection_ratios": {"A": 0, "B": 0.05, "C": 0.10, "D": 1}},
     {"quota_events_per_minute": {"publisher": 1, "admin": 100_000_000}},
     {"events_per_authority_per_subject": 100_000}, {"events_per_authority_per_subject": 1},
+    {"restriction_kinds": frozenset(module.PENALTY_KINDS)}, {"nothing_to_fulfil_kinds": frozenset(module.PENALTY_KINDS)},
 ]
 
 
@@ -395,3 +396,30 @@ def test_a_severe_penalty_blocks_a_red_list_entry_for_36_months_from_its_decisio
     [(collection, key, _)] = module.red_list_blockers(records("2022-06-30"), "2025-06-30", D)
     assert (collection, key) == ("penalties", "k")
     assert module.red_list_blockers(records("2022-06-29"), "2025-06-30", D) == []
+
+
+def _blocker(severity_or_kind: str, status: str, recorded_at: str, **fields) -> dict:
+    record = {"status": status, "recorded_at": recorded_at, "pending_objection": None, **fields}
+    if severity_or_kind == "SEVERE":
+        return {**record, "severity": "SEVERE", "occurred_on": "2025-01-06"}
+    return {**record, "list_kind": severity_or_kind}
+
+
+def test_a_record_under_objection_blocks_a_red_list_entry_by_its_status_before_the_objection():
+    records = {"penalties": {"P": _blocker("SEVERE", "UNDER_OBJECTION", "2025-01-06T10:00:00+08:00",
+                                           pending_objection="O-1", status_before_objection="ACTIVE")},
+               "lists": {"L": _blocker("OTHER_BLACKLIST", "UNDER_OBJECTION", "2025-01-07T10:00:00+08:00",
+                                       pending_objection="O-2", status_before_objection="EXITED")}}
+    assert [key for _, key, _ in module.red_list_blockers(records, "2025-06-30", D)] == ["P"]
+    # and the status itself once no objection is pending, whatever the status before an earlier one was
+    records["penalties"]["P"].update(pending_objection=None, status="REVOKED")
+    records["lists"]["L"].update(pending_objection=None, status="ACTIVE")
+    assert [key for _, key, _ in module.red_list_blockers(records, "2025-06-30", D)] == ["L"]
+
+
+def test_blockers_come_earliest_recorded_first_and_by_key_at_one_instant():
+    at, later = "2025-01-06T10:00:00+08:00", "2025-01-06T10:00:01+08:00"
+    records = {"penalties": {"b": _blocker("SEVERE", "ACTIVE", at), "a": _blocker("SEVERE", "ACTIVE", later)},
+               "lists": {"c": _blocker("OTHER_BLACKLIST", "ACTIVE", at)}}
+    assert [(collection, key) for collection, key, _ in module.red_list_blockers(records, "2025-06-30", D)] == [
+        ("penalties", "b"), ("lists", "c"), ("penalties", "a")]
