@@ -6,7 +6,7 @@ Each pins the field, the rule and the words a department reads, as test_fold_rul
 """
 from __future__ import annotations
 
-from projections.fold import id_conflict
+from projections.fold import credit_file, id_conflict
 from projections.records import legal_representative
 from tests.unit import events as ev
 from tests.unit.test_fold_rules import applied, fulfilled_penalty, given, rejected_by, when
@@ -240,3 +240,18 @@ def test_a_record_under_objection_notes_the_objection_at_its_offset():
     penalty = given(ev.penalty_imposed("P-1"), filed)["records"]["penalties"][ev.key_of("P-1")]
     assert penalty["history"] == [{"event": "ObjectionFiled", "occurred_on": filed["occurred_on"],
                                    "event_id": filed["event_id"], "offset": 2, "objection_id": "O-1"}]
+
+
+def test_an_overdue_commitment_keeps_its_due_day_and_history():
+    overdue = ev.commitment_overdue("C-1", due_on="2025-01-31", on="2025-02-01")
+    state = given(ev.commitment_made("C-1", "2025-01-06", due_on="2025-01-31"), overdue)
+    commitment = state["records"]["commitments"][ev.key_of("C-1")]
+    assert (commitment["status"], commitment["ended_on"], commitment["due_on"]) == ("OVERDUE", "2025-02-01", "2025-01-31")
+    assert commitment["history"] == [{"event": "CommitmentOverdue", "occurred_on": "2025-02-01",
+                                      "event_id": overdue["event_id"], "offset": 2, "due_on": "2025-01-31"}]
+
+
+def test_the_credit_file_shows_list_entries_in_the_order_they_arrived():
+    file = credit_file(given(ev.list_entered("L-2"), ev.list_entered("L-1")))
+    assert [entry["entry_id"] for entry in file["records"]["lists"]] == ["L-2", "L-1"]
+    assert [entry["measure_details"][0]["code"] for entry in file["records"]["lists"]] == ["PUBLIC_NOTICE"] * 2

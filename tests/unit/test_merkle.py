@@ -215,7 +215,7 @@ def test_audit_paths_of_many_leaves_are_their_inclusion_proofs():
         assert paths == [merkle.inclusion_proof(m, size, tree.node) for m in wanted], size
         root = merkle.tree_root(size, tree.node)
         assert all(merkle.root_from_proof(_h(b"\x00" + leaves[m]), m, size, p) == root for m, p in zip(wanted, paths))
-    with pytest.raises(merkle.ProofError):
+    with pytest.raises(merkle.ProofError, match="^leaf 5 is not in a tree of 5 leaves$"):
         merkle.audit_paths([3, 5], 5, tree.node)
 
 
@@ -231,11 +231,16 @@ def test_each_refusal_says_what_is_wrong():
         (lambda: merkle.root_from_proof(b"\x00" * 32, 0, 2, []), "a proof of 0 hashes is too short for leaf 0 of 2"),
         (lambda: merkle.tree_root(-1, tree.node), "tree size -1 is not 0..281474976710656"),
         (lambda: merkle.leaf_bytes(-1, b"", b""), "offset -1 is not a Kafka offset"),
+        (lambda: merkle.leaf_bytes(2 ** 63, b"", b""), "offset 9223372036854775808 is not a Kafka offset"),
+        (lambda: merkle.subtree_hash(3, 3, tree.node), "an empty range 3..3"),
+        (lambda: merkle.subtree_hash(1, 0, tree.node), "an empty range 1..0"),
     ]
     for call, message in cases:
         with pytest.raises(merkle.ProofError) as raised:
             call()
         assert str(raised.value) == message
+    # the largest offset Kafka has (a signed 64-bit integer) is a leaf's, big-endian
+    assert merkle.leaf_bytes(2 ** 63 - 1, b"k", None) == b"\x7f" + b"\xff" * 7 + b"\x00\x00\x00\x01k" + b"\x00" * 4
 
 
 def test_a_proof_of_the_longest_path_is_taken_and_climbed():
