@@ -241,6 +241,17 @@ def test_each_refusal_says_what_is_wrong():
     assert merkle.leaf_bytes(2 ** 63 - 1, b"k", None) == b"\x7f" + b"\xff" * 7 + b"\x00\x00\x00\x01k" + b"\x00" * 4
 
 
+def test_a_tree_size_is_a_whole_number_not_a_truth_value_and_the_last_leaf_completes_every_level():
+    for size in (True, False, 2.0, "2"):
+        with pytest.raises(merkle.ProofError, match=f"^tree size {size!r} is not 0..281474976710656$"):
+            merkle.tree_root(size, lambda level, index: b"\x00" * 32)
+    last = merkle.TREE_SIZE_MAX - 1  # 2**48 leaves: the last one completes all 48 levels above it
+    nodes = merkle.appended(last, b"\x01" * 32, lambda level, index: bytes([level]) * 32)
+    assert [(level, index) for level, index, _ in nodes] == [(level, last >> level) for level in range(49)]
+    with pytest.raises(merkle.ProofError, match="^tree size 281474976710657 is not 0..281474976710656$"):
+        merkle.appended(last + 1, b"\x01" * 32, lambda level, index: b"\x00" * 32)
+
+
 def test_a_subtree_of_no_leaves_is_refused():
     tree = Tree([b"x", b"y"])
     for start, end in ((3, 3), (1, 0), (0, 0)):
