@@ -61,6 +61,17 @@ def test_a_rule_breach_is_rejected_recorded_and_changes_nothing_else():
     assert outcome.kind == REDELIVERED and again is new
 
 
+def test_a_rejection_is_kept_whole_in_the_credit_file():
+    events = log_of(1)
+    other_kind = dict(events[0], event_id="00000000-0000-0000-0000-0000000000ff",
+                      subject={**events[0]["subject"], "kind": "OTHER_ORGANIZATION"})
+    new, outcome = fold(replay([(0, events[0])]), other_kind, 1)
+    assert new["rejected"] == [{"event_id": other_kind["event_id"], "type": other_kind["type"], "offset": 1,
+                                "recorded_at": other_kind["recorded_at"],
+                                "reasons": [reason.as_dict() for reason in outcome.reasons]}]
+    assert new["rejected"][0]["reasons"][0]["rule"] == "same_kind"
+
+
 def test_fold_does_not_mutate_its_input():
     events = log_of(2)
     state = replay([(0, events[0])])

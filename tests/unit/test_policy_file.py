@@ -183,7 +183,15 @@ TAKEN = [
     {"inspection_ratios": {"A": 0, "B": 0.05, "C": 0.10, "D": 1}},
     {"quota_events_per_minute": {"publisher": 1, "admin": 100_000_000}},
     {"events_per_authority_per_subject": 100_000}, {"events_per_authority_per_subject": 1},
+    # every kind a set may name, at once: each set is "among" the kinds, not fewer than all of them
     {"restriction_kinds": frozenset(module.PENALTY_KINDS)}, {"nothing_to_fulfil_kinds": frozenset(module.PENALTY_KINDS)},
+    {"min_publicity_months_by_penalty_kind": dict.fromkeys(module.PENALTY_KINDS, 6)},
+    {"max_publicity_months_by_penalty_kind": dict.fromkeys(module.PENALTY_KINDS, 36)},
+    {"term_months_by_kind": dict.fromkeys(module.LIST_KINDS, 36)},
+    {"admitted_subjects": dict.fromkeys(module.LIST_KINDS, tuple(module.CATEGORIES))},
+    {"escalated_subjects": frozenset(module.CATEGORIES)}, {"hard_d_lists": frozenset(module.LIST_KINDS)},
+    {"inspection_points": dict.fromkeys(module.INSPECTION_OUTCOMES, -10)},
+    {"credit_office_acts_on": frozenset(module.ACTIONS_ON_A_RECORD)},
 ]
 
 
@@ -317,6 +325,7 @@ def test_each_problem_of_a_register_entry(fields, problem):
 
 def test_a_register_entry_at_its_bounds():
     assert register_problems((entry(1, industry="业" * 40, name="局" * 100, measures=("BIDDING_BAN",)),)) == []
+    assert register_problems((entry(1, industry="业", name="局", matters=tuple(module.MATTERS)),)) == []
 
 
 def test_a_register_names_each_entry_by_its_place():
