@@ -267,16 +267,9 @@ def test_a_rating_published_after_a_newer_one_is_superseded_on_arrival_and_kept_
     assert (ratings[ev.key_of("G-2")]["status"], ratings[ev.key_of("G-2")]["history"]) == ("ACTIVE", [])
 
 
-def test_a_superseded_rating_names_its_successor_in_its_history():
-    newer = ev.rating_assigned("G-2", "2025-03-03")
-    rating = given(ev.rating_assigned("G-1", "2025-01-06"), newer)["records"]["ratings"][ev.key_of("G-1")]
-    assert (rating["status"], rating["superseded_by"]) == ("SUPERSEDED", "G-2")
-    assert rating["history"] == [{"event": "RatingAssigned", "occurred_on": "2025-03-03",
-                                  "event_id": newer["event_id"], "offset": 2, "superseded_by": "G-2"}]
-
-
 # --- repairs and grants -------------------------------------------------------------------------------
 def test_an_older_repair_without_its_record_kind_is_approved_on_its_penalty():
+    # until a commitment's breach could be repaired, every repair was of a penalty and kept no record_kind
     requested = ev.repair_requested("R-1", "P-1", "2025-01-06")
     state = given(*fulfilled_penalty(), requested)
     older = {**state, "repairs": {k: {f: v for f, v in r.items() if f != "record_kind"}

@@ -179,17 +179,6 @@ def test_a_repair_request_and_its_decision_are_noted_in_the_penalty_history():
          "repair_id": "R-1", "outcome": "APPROVED"}]
 
 
-def test_a_repair_stored_before_repairs_kept_their_record_kind_is_of_a_penalty():
-    # until a commitment's breach could be repaired, every repair was of a penalty and kept no record_kind
-    state = given(*fulfilled_penalty(), ev.repair_requested("R-1", "P-1", "2025-01-06"))
-    older = {**state, "repairs": {k: {f: v for f, v in r.items() if f != "record_kind"}
-                                  for k, r in state["repairs"].items()}}
-    after, outcome = when(older, ev.repair_decided("R-1", "P-1", on="2025-01-09"))
-    assert outcome.kind == APPLIED
-    penalty = after["records"]["penalties"][ev.key_of("P-1")]
-    assert (penalty["status"], penalty["repaired_on"], penalty["pending_repair"]) == ("REPAIRED", "2025-01-09", None)
-
-
 def test_an_acceptance_keeps_the_day_and_the_event_that_accepted():
     requested = ev.repair_requested("R-1", "P-1", "2025-01-06")
     accepted = ev.repair_accepted("R-1", "P-1", "2025-01-07")
