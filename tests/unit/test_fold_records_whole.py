@@ -8,7 +8,6 @@ renamed or left empty shows.
 from __future__ import annotations
 
 from projections import records
-from projections.fold import APPLIED
 from tests.unit import events as ev
 from tests.unit.test_fold_rules import fulfilled_penalty, given, rejected_by, when
 
