@@ -254,6 +254,13 @@ def test_the_credit_office_reaches_a_record_whose_id_holds_a_slash():
     assert after["objections"][ev.key_of("O-1")]["record_id"] == "P/1"
 
 
+def test_an_authority_acts_on_its_own_record_whose_id_holds_a_slash():
+    # the record's authority is what comes before the first slash of its key: the local id may hold more
+    state = given(ev.penalty_imposed("P/1/a", decision_no="A/1"))
+    file = applied(state, ev.penalty_fulfilled("P/1/a", on="2025-01-07"))
+    assert [(p["record_id"], p["fulfilled"]) for p in file["records"]["penalties"]] == [("P/1/a", True)]
+
+
 # --- ratings ------------------------------------------------------------------------------------------
 def test_a_rating_published_after_a_newer_one_is_superseded_on_arrival_and_kept_whole():
     newer = ev.rating_assigned("G-2", "2025-03-03")

@@ -255,3 +255,16 @@ def test_the_credit_file_shows_list_entries_in_the_order_they_arrived():
     file = credit_file(given(ev.list_entered("L-2"), ev.list_entered("L-1")))
     assert [entry["entry_id"] for entry in file["records"]["lists"]] == ["L-2", "L-1"]
     assert [entry["measure_details"][0]["code"] for entry in file["records"]["lists"]] == ["PUBLIC_NOTICE"] * 2
+
+
+def test_the_subject_keeps_its_name_when_a_later_event_names_none_and_takes_a_new_one():
+    state = given(ev.penalty_imposed("P-1"))
+    assert state["subject"]["name"] == "郑州金水宏达机械制造有限公司"
+    nameless = ev.permit_granted("X-1")
+    nameless["subject"] = {key: value for key, value in nameless["subject"].items() if key != "name"}
+    state, _ = when(state, nameless)
+    assert state["subject"]["name"] == "郑州金水宏达机械制造有限公司"
+    renamed = ev.permit_granted("X-2")
+    renamed["subject"] = {**renamed["subject"], "name": "郑州金水宏达重工有限公司"}
+    state, _ = when(state, renamed)
+    assert state["subject"]["name"] == "郑州金水宏达重工有限公司"

@@ -166,6 +166,12 @@ def test_a_missing_or_malformed_payload():
     assert problems_of(event(payload=[1])) == [("payload", "object", "must be a JSON object")]
 
 
+def test_each_required_payload_field_left_out_is_named_missing():
+    assert problems_of(event("PenaltyRevoked", {"record_id": "P-1", "reason": "经行政复议撤销"})) == []
+    assert problems_of(event("PenaltyRevoked", {})) == [
+        ("payload.record_id", "required", "missing"), ("payload.reason", "required", "missing")]
+
+
 def test_invalid_event_says_every_problem_in_one_line():
     raw = event(type="Nope", classification="SECRET")
     with pytest.raises(InvalidEvent) as caught:
