@@ -225,6 +225,7 @@ def test_a_missing_occurred_on():
                                    "1949-10-01T00:30:00+09:00 is outside 1949-10-01..2100-12-31 (Asia/Shanghai)")),
     ("2025-06-30T10:00:01+08:00", ("recorded_at", "not_in_future",
                                    "2025-06-30T10:00:01+08:00 is after now (2025-06-30T10:00:00+08:00)")),
+    (None, ("recorded_at", "required", "missing")),  # a record read back from the log keeps its instant
 ])
 def test_each_problem_of_an_instant(recorded_at, expected):
     assert problems_of(event(recorded_at=recorded_at), replace(CTX, stamp_recorded_at=False)) == [expected]
@@ -392,6 +393,8 @@ def test_malformed_sealed_information_leaves_no_subject_to_compare_a_self_filing
                                 "missing: the authority's unified social credit code")]),
     ({"authority_code": "9" * 201, "authority_name": "局"},
      [("source.authority_code", "max_length", "201 characters, the limit is 200")]),
+    ({"authority_code": "9" * 200, "authority_name": "局"},  # at the limit: read, and not a credit code
+     [("source.authority_code", "uscc", "length 200: a unified social credit code has 18 characters (GB 32100-2015)")]),
     ({"authority_code": AUTHORITY}, [("source.authority_name", "required", "missing")]),
     ({"authority_code": AUTHORITY, "authority_name": ""}, [("source.authority_name", "text",
                                                            "must be text of 1 to 200 characters")]),
