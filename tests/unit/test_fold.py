@@ -66,6 +66,8 @@ def test_a_rejection_is_kept_whole_in_the_credit_file():
     other_kind = dict(events[0], event_id="00000000-0000-0000-0000-0000000000ff",
                       subject={**events[0]["subject"], "kind": "OTHER_ORGANIZATION"})
     new, outcome = fold(replay([(0, events[0])]), other_kind, 1)
+    file = credit_file(new)
+    assert (file["rejected_total"], file["rejected"]) == (1, new["rejected"])
     assert new["rejected"] == [{"event_id": other_kind["event_id"], "type": other_kind["type"], "offset": 1,
                                 "recorded_at": other_kind["recorded_at"],
                                 "reasons": [reason.as_dict() for reason in outcome.reasons]}]
