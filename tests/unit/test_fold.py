@@ -61,7 +61,7 @@ def test_a_rule_breach_is_rejected_recorded_and_changes_nothing_else():
     assert outcome.kind == REDELIVERED and again is new
 
 
-def test_a_rejection_is_kept_whole_in_the_credit_file():
+def test_a_rejection_is_kept_whole_and_counted_in_the_credit_file():
     events = log_of(1)
     other_kind = dict(events[0], event_id="00000000-0000-0000-0000-0000000000ff",
                       subject={**events[0]["subject"], "kind": "OTHER_ORGANIZATION"})
