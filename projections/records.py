@@ -1194,7 +1194,6 @@ def _apply_processing_overdue(draft: Draft, event: dict, offset: int, policy: Po
 # --- acceptance (受理) of an objection or a repair application (issue 29 R13) ---------------------------
 def _accepted_key(state: dict, event: dict, problems: list[Problem], policy: Policy) -> tuple[str, str] | None:
     """(table, key) of the objection or repair an acceptance names, if its authority may accept it."""
-    payload = event["payload"]
     if event["type"] == "ObjectionAccepted":
         table, item_key = "objections", _objection_key(state, event, problems)
     else:

@@ -214,7 +214,7 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
         add("payload", "object", "must be a JSON object" if payload is not None else "missing")
         payload = None
     elif spec is not None:
-        payload = _check_payload(spec, payload, ctx, add)
+        payload = _check_payload(spec, payload, add)
 
     if problems:
         return None, problems
@@ -476,7 +476,7 @@ def _check_instant(value, field: str, required: bool, add) -> datetime | None:
 _PAYLOAD_KEYS = {name: frozenset(fld.name for fld in spec.fields) for name, spec in cat.EVENT_TYPES.items()}
 
 
-def _check_payload(spec: cat.EventType, payload: dict, ctx: EdgeContext, add) -> dict:
+def _check_payload(spec: cat.EventType, payload: dict, add) -> dict:
     _unknown_keys(payload, _PAYLOAD_KEYS[spec.name], "payload.", spec.name, add)
     result = {}
     for fld in spec.fields:
