@@ -1,5 +1,6 @@
-"""`python -m ops.state_types_bench [--json]`: a subject's state as plain dicts (as the fold keeps it), as
-dataclasses (slots=True) or as msgspec Structs, measured side by side on real states (issue 30: typed
+"""`python -m ops.state_types_bench [--json]`: a subject's state as plain dicts, as the same dicts decoded
+through their declared types (projections/state_types.py, what the stores do), as dataclasses (slots=True)
+or as msgspec Structs, measured side by side on real states (issue 30: typed
 state, chosen by measurement; the result is in docs/performance.md).
 
 The states are real: the bench's ledger (ops.bench_suite.mixed_events, every story of `subjects`
@@ -38,13 +39,14 @@ import msgspec
 import orjson
 
 from projections.records import ACTIVE, BREACHED, COLLECTIONS, OVERDUE
+from projections.state_types import STATE_DECODER
 
 SUBJECTS_DEFAULT, SUBJECTS_MAX = 2_000, 100_000
 LONG_EVENTS_DEFAULT, LONG_EVENTS_MAX = 1_000, 100_000
 REPEAT_DEFAULT, REPEAT_MAX = 5, 100
 EVENTS_MAX = 2_000_000  # of the bench's ledger folded for the states
 STATES_A_RUN_MIN = 20  # a timed run goes over the states this many times, at least
-VARIANTS = ("dict", "dataclass", "msgspec")
+VARIANTS = ("dict", "typeddict", "dataclass", "msgspec")
 MEASURES = ("decode_us", "encode_us", "update_us", "reads_us", "memory_bytes", "encoded_bytes")
 GROUPS = ("mixed", "long")
 
@@ -194,6 +196,8 @@ def forms(states: list[dict]) -> dict[str, Form]:
     structs = make_classes(shape, "msgspec")
     return {
         "dict": Form(orjson.loads, sorted_keys, {}, None),
+        # the form chosen (projections/state_types.py): the same dicts, decoded with every field's type checked
+        "typeddict": Form(STATE_DECODER.decode, sorted_keys, {}, None),
         "dataclass": Form(lambda raw: build("State", orjson.loads(raw)), sorted_keys, data, dataclasses.replace),
         # "deterministic": the tables' keys sorted, the fields in their (name) order: the bytes of "sorted", ~4x cheaper
         "msgspec": Form(msgspec.json.Decoder(structs["State"]).decode,
@@ -307,7 +311,7 @@ def workloads(name: str, form: Form, blobs: list[bytes], permit_json: bytes) -> 
     for raw, state in zip(blobs, decoded):  # the same data back, or the numbers mean nothing
         assert without_nulls(orjson.loads(form.encode(state))) == without_nulls(orjson.loads(raw)), name
         assert name != "msgspec" or form.encode(state) == SORTED_STRUCTS.encode(state), "keys in sorted order"
-    if name == "dict":
+    if name in ("dict", "typeddict"):
         permit, update, reads = orjson.loads(permit_json), update_dict, reads_dict
     else:
         permit = msgspec.json.decode(permit_json, type=form.classes["Permit"]) if name == "msgspec" \

@@ -72,6 +72,7 @@ from projections.scopes import Scope, in_scope
 from projections.pseudonym import PSEUDONYM_PREFIX, is_pseudonym
 from projections.records import (COLLECTIONS, EXITED, EXPIRED, PUBLICITY_ENDED, REPAIRED, RETRACTED, REVOKED,
                                  SELF_FILED_TYPES, SUPERSEDED, TERM_ENDED, base_status)
+from projections.state_types import State
 from projections.validate import Problem
 
 # --- roles and principals ------------------------------------------------------------------------
@@ -331,7 +332,7 @@ def in_force(collection: str, record: dict, today: str, policy: Policy = DEFAULT
     return end is None or end >= today
 
 
-def live_grants(state: dict, principal: Principal, today: str) -> list[dict]:
+def live_grants(state: State, principal: Principal, today: str) -> list[dict]:
     """The subject's grants that let `principal` read AUTHORIZED records today."""
     if principal.role == ANONYMOUS:
         return []
@@ -349,7 +350,7 @@ def granted_collections(grants: list[dict]) -> set[str]:
     return covered
 
 
-def view_file(file: dict, state: dict, principal: Principal, today: str, *,
+def view_file(file: dict, state: State, principal: Principal, today: str, *,
               policy: Policy = DEFAULT_POLICY) -> tuple[dict, AccessDecision]:
     """The credit file as `principal` may see it on `today` (ISO date, Asia/Shanghai), and the
     decision to log. `file` is projections.fold.credit_file(state, policy)."""
@@ -417,7 +418,7 @@ def view_file(file: dict, state: dict, principal: Principal, today: str, *,
     return view, decision(True, reason, authorized)
 
 
-def public_as_of(state: dict) -> dict | None:
+def public_as_of(state: State) -> dict | None:
     """The newest PUBLIC event's {offset, recorded_at}, None when the subject has none. A state stored
     before the fold kept it: the newest PUBLIC record's, or None."""
     if "public_as_of" in state:
@@ -427,7 +428,7 @@ def public_as_of(state: dict) -> dict | None:
     return None if newest is None else {"offset": newest["offset"], "recorded_at": newest["recorded_at"]}
 
 
-def known_state(state: dict | None, principal: Principal, today: str) -> dict | None:
+def known_state(state: State | None, principal: Principal, today: str) -> dict | None:
     """`state`, or None when `principal` may not even learn that the subject is in the ledger: below
     the supervisors, a subject is known by a PUBLIC event of it, or by a live grant naming the reader;
     to a scoped supervisor a subject outside its scope is unknown, whatever it holds (404 as if absent)."""
@@ -440,7 +441,7 @@ def known_state(state: dict | None, principal: Principal, today: str) -> dict | 
     return state if live_grants(state, principal, today) else None
 
 
-def _as_public(state: dict, collection: str, record: dict) -> dict:
+def _as_public(state: State, collection: str, record: dict) -> dict:
     """A record as a reader below the supervisors sees it. A pending objection marks it 异议中 whatever
     the objection's class (the mark is the record's, DESIGN "Objections"); a correction decided in a
     non-public ObjectionResolved (INTERNAL by default) shows neither its text nor its day."""

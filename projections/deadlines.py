@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from projections.calendar import Due, add_months, deadline_instant
 from projections.catalogue import EVENT_TYPES
 from projections.policy import Policy, breach_months, is_small_penalty, max_publicity_months, breach_period, list_term_until, red_list_blockers
+from projections.state_types import State
 from projections.subject_kinds import category
 from projections.records import (ACTIVE, BREACHED, COLLECTIONS, OPEN, OVERDUE, PENDING, base_status, blocker_label, key, key_authority,
                                  recorded_day)
@@ -85,12 +86,12 @@ def _fires_at(due_on: date) -> tuple[str, str]:
     return deadline_instant(due_on).isoformat(), due_on.isoformat()
 
 
-def _deadline(state: dict, kind: str, ref: str, due: Due) -> Deadline:
+def _deadline(state: State, kind: str, ref: str, due: Due) -> Deadline:
     fires_at, due_on = _fires_at(due.due_on)
     return Deadline(fires_at, state["subject"]["id"], kind, ref, due_on, due.provisional)
 
 
-def _working(state: dict, kind: str, ref: str, start: str, working_days: int, policy: Policy) -> Deadline:
+def _working(state: State, kind: str, ref: str, start: str, working_days: int, policy: Policy) -> Deadline:
     return _deadline(state, kind, ref, policy.calendar.add_working_days(date.fromisoformat(start), working_days))
 
 
@@ -115,7 +116,7 @@ def publicity_end(penalty: dict, policy: Policy) -> tuple[Due, str]:
     return due, reason
 
 
-def pending_deadlines(state: dict, policy: Policy) -> list[Deadline]:
+def pending_deadlines(state: State, policy: Policy) -> list[Deadline]:
     """Every deadline pending in this credit file, earliest first."""
     pending: list[Deadline] = []
     for no, decision in state["decisions"].items():
@@ -192,7 +193,7 @@ def _next_day(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
-def system_event(state: dict, deadline: Deadline, recorded_at: str, policy: Policy) -> dict:
+def system_event(state: State, deadline: Deadline, recorded_at: str, policy: Policy) -> dict:
     """The event (JSON form) a deadline produces when it fires at `recorded_at`.
 
     `deadline.ref` is the key of what fell due in its table (records.key: the authority's code and the

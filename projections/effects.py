@@ -27,6 +27,7 @@ from projections.lists import active_entries
 from projections.policy import Policy, PolicyBook, policy_for
 from projections.records import own_key, recorded_day
 from projections.replay import Step, step
+from projections.state_types import State
 from projections.validate import Problem
 
 # 双公示 timeliness outcomes (issue 29 R6, R8, R10)
@@ -141,7 +142,7 @@ def grade_deltas(stored: dict | None, new: dict) -> tuple[GradeDelta, ...]:
     return ((GradeDelta(stored["letter"], -1),) if stored is not None else ()) + (GradeDelta(new["letter"], 1),)
 
 
-def regrade_of(subject_id: str, state: dict, policy: Policy, cause: dict) -> Regrade:
+def regrade_of(subject_id: str, state: State, policy: Policy, cause: dict) -> Regrade:
     """A subject's grade under `policy` whatever graded it before (a policy sweep)."""
     return Regrade(subject_id, grade(state, policy), policy, cause, (state["as_of"]["offset"], policy.version), False)
 
@@ -150,7 +151,7 @@ def regrade_of(subject_id: str, state: dict, policy: Policy, cause: dict) -> Reg
 class Effects:
     outcome: str  # as the fold's: APPLIED, DUPLICATE, REDELIVERED, REJECTED, QUARANTINED, or replay.INVALID
     subject_id: str | None
-    state: dict | None  # the subject's state after the event (as before it when QUARANTINED; None when INVALID)
+    state: State | None  # the subject's state after the event (as before it when QUARANTINED; None when INVALID)
     event: dict | None  # the canonical event (None when INVALID)
     problems: tuple[Problem, ...] = ()  # why it was rejected, invalid or quarantined
     history_entry: dict | None = None  # APPLIED: what /subjects/{id}/history lists
@@ -251,7 +252,7 @@ def timeliness_deltas(event: dict, before: dict | None, after: dict) -> tuple[Ti
             + ((TimelinessDelta(*old, -1),) if old else ()))
 
 
-def _decision_outcome(state: dict | None, authority: str, no: str) -> tuple[str, str] | None:
+def _decision_outcome(state: State | None, authority: str, no: str) -> tuple[str, str] | None:
     """(authority code, timeliness outcome) of a decision as `state` has it; None while it has none."""
     # the tables are keyed per authority (records.own_key; `before` may be a state stored before that)
     decision = state["decisions"].get(own_key(state, authority, no)) if state is not None else None

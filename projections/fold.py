@@ -26,6 +26,7 @@ from projections.canonical import GENESIS_HEAD, canonical_bytes, chain_link
 from projections.deadlines import pending_deadlines
 from projections.grading import grade
 from projections.lists import describe
+from projections.state_types import State
 from projections.subject_kinds import derived
 from projections.policy import DEFAULT_POLICY, Policy
 from projections.records import (COLLECTIONS, PENDING, RULES, Draft, apply_event, check_event,
@@ -69,7 +70,7 @@ class Outcome:
     reasons: tuple[Problem, ...] = field(default=())
 
 
-def new_state(subject: dict) -> dict:
+def new_state(subject: dict) -> State:
     return {
         "subject": {"id": subject["id"], "kind": subject["kind"]},
         "counts": {},
@@ -89,8 +90,8 @@ def new_state(subject: dict) -> dict:
     }
 
 
-def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAULT_POLICY,
-         handed_over: bool = False) -> tuple[dict, Outcome]:
+def fold(state: State | None, event: dict, offset: int, *, policy: Policy = DEFAULT_POLICY,
+         handed_over: bool = False) -> tuple[State, Outcome]:
     """Apply one validated event (JSON form) found at `offset` of the ledger.
 
     `handed_over`: the caller never reads `state` again (records.Draft), so the fold may write its
@@ -145,7 +146,7 @@ def fold(state: dict | None, event: dict, offset: int, *, policy: Policy = DEFAU
     return new, Outcome(APPLIED)
 
 
-def id_conflict(state: dict | None, event: dict) -> Problem | None:
+def id_conflict(state: State | None, event: dict) -> Problem | None:
     """The edge's early answer to a reused event id (HTTP 409): a problem when `state` (the subject's
     file as this worker holds it, None when it holds none) already applied an event with this id and
     other content. The fold decides the same (event_id_conflict) for what the edge could not see:
@@ -177,7 +178,7 @@ def content_digest(event: dict) -> str:
     return hashlib.sha256(canonical_bytes(content)).hexdigest()[:DIGEST_HEX_CHARS]
 
 
-def check_rules(state: dict, event: dict, *, policy: Policy = DEFAULT_POLICY) -> list[Problem]:
+def check_rules(state: State, event: dict, *, policy: Policy = DEFAULT_POLICY) -> list[Problem]:
     """The ledger's rules over the subject's history; empty when the event may apply."""
     problems = []
     timers = event["source"].get("system") == TIMER_SYSTEM
@@ -208,7 +209,7 @@ def _by_offset(items) -> list[dict]:
     return sorted(items, key=lambda item: item["offset"])
 
 
-def shown_grade(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
+def shown_grade(state: State, policy: Policy = DEFAULT_POLICY) -> dict:
     """The grade, or when grading the stored state raises (a bug) an empty grade that says why."""
     try:
         return grade(state, policy)
@@ -217,7 +218,7 @@ def shown_grade(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
                 "unshown": [{"part": "grade", "why": internal_error(error).message}]}
 
 
-def credit_file(state: dict, policy: Policy = DEFAULT_POLICY) -> dict:
+def credit_file(state: State, policy: Policy = DEFAULT_POLICY) -> dict:
     """The credit file (信用档案) as the API and the CLI show it. A part that cannot be computed from
     the stored state (a bug) is shown empty and named under `unshown`: a read never fails whole."""
     unshown: list[dict] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from projections.policy import GRADES, Policy
 from projections.records import ACTIVE, BREACHED, OVERDUE, base_status
+from projections.state_types import State
 
 # Every grading rule: rule id -> what it means. Each reason names one.
 GRADING_RULES = {
@@ -54,7 +55,7 @@ def _reason(record_id: str, rule: str, points: int, detail: str) -> dict:
     return {"record_id": record_id, "rule": rule, "points": points, "detail": detail}
 
 
-def grade(state: dict, policy: Policy) -> dict:
+def grade(state: State, policy: Policy) -> dict:
     records, reasons, hard = state["records"], [], []
     # A reason names a record by its own id (two authorities' records may share one: records.key).
     for penalty in records["penalties"].values():

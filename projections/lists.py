@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from projections.records import ACTIVE, base_status
+from projections.state_types import State
 from projections.subject_kinds import derived
 
 from projections.measures import DEFAULT_MEASURES, MEASURE_KINDS, MEASURES, Measure, parse_measures  # noqa: F401
@@ -21,21 +22,21 @@ def describe(codes: list[str]) -> list[dict]:
             {"code": code, "known": False} for code in codes]
 
 
-def active_entries(state: dict) -> dict[str, str]:
+def active_entries(state: State) -> dict[str, str]:
     """{entry key: list_kind} of the subject's active entries that are public (for the list index); the key
     is the state's (records.key: the listing authority's code and the entry_id)."""
     return {entry_id: entry["list_kind"] for entry_id, entry in state["records"]["lists"].items()
             if base_status(entry) == ACTIVE and entry["classification"] == "PUBLIC"}
 
 
-def listed_on(state: dict, entry_key: str, today: str) -> bool:
+def listed_on(state: State, entry_key: str, today: str) -> bool:
     """Whether a public list shows the entry on `today` (ISO date): active, and its term not ended. The
     timers end a term with ListTermEnded; until that event is folded the date alone takes it off."""
     entry = state["records"]["lists"][entry_key]
     return base_status(entry) == ACTIVE and (entry.get("term_until") is None or entry["term_until"] >= today)
 
 
-def public_entry(state: dict, entry_key: str) -> dict:
+def public_entry(state: State, entry_key: str) -> dict:
     """One entry (by its key, as active_entries gives it) as a public list shows it: who, why, since when,
     until when, with which measures. A natural person appears by pseudonym only (the ledger never holds
     the name). The subject's register and Civil Code kind are derived from its code (subject_kinds.derived)."""

@@ -21,6 +21,7 @@ from projections.ids import uscc_problems
 from projections.measures import MEASURES
 from projections.personal_data import holds_resident_id, without_resident_ids
 from projections.policy import Policy, implemented_measures
+from projections.state_types import State
 from projections.validate import Problem
 
 ACTION = "measure_check"
@@ -59,7 +60,7 @@ def check_request(query: Mapping, principal: Principal) -> tuple[dict | None, li
     return {name: query[name] for name in QUERY_KEYS}, []
 
 
-def binding_measures(state: dict | None, authority_code: str, today: str, policy: Policy) -> list[dict]:
+def binding_measures(state: State | None, authority_code: str, today: str, policy: Policy) -> list[dict]:
     """Every (entry, measure) binding `authority_code` on the subject today: the measures it implements of the
     list entries in force, oldest entry first. None (a subject the ledger does not hold): none bind."""
     implemented = implemented_measures(policy, authority_code)

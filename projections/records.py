@@ -36,6 +36,7 @@ from projections.pseudonym import PSEUDONYM_PREFIX
 from projections.policy import (ACTIONS_ON_A_RECORD, Policy, admits, breach_period, implemented_measures,
                                 list_term_until, nothing_to_fulfil, red_list_blockers, repairable_from)
 from projections.measures import DEFAULT_MEASURES, MEASURES
+from projections.state_types import State
 from projections.subject_kinds import CATEGORY_LABELS_ZH, category
 from projections.validate import TIMER_SYSTEM, Problem
 
@@ -187,7 +188,7 @@ class Draft:
 
     __slots__ = ("state", "_owned")
 
-    def __init__(self, state: dict, handed_over: bool = False):
+    def __init__(self, state: State, handed_over: bool = False):
         self.state = dict(state)
         self._owned = {id(self.state): self.state}  # keeps copies alive, so ids stay unique
         if handed_over:  # the tables grow with the file (a permit, a decision each): copied, n events cost n^2
@@ -220,12 +221,12 @@ def key_authority(table_key: str) -> str:
     return table_key.partition("/")[0]
 
 
-def own_key(state: dict, authority_code: str, local_id: str) -> str:
+def own_key(state: State, authority_code: str, local_id: str) -> str:
     """The key of `authority_code`'s `local_id` in this state, stored before the keys were scoped or after."""
     return key(authority_code, local_id) if state.get("scoped_ids") else local_id
 
 
-def scope_ids(state: dict) -> dict:
+def scope_ids(state: State) -> dict:
     """A state stored before records were identified per authority, with its tables keyed as they are
     now. Until then an id was unique in a credit file, so each table entry keeps its place: a record
     under its source's authority, an objection or repair under the authority of the record it is about,
@@ -248,7 +249,7 @@ def scope_ids(state: dict) -> dict:
 
 
 # --- reading helpers --------------------------------------------------------------------------
-def find_record(state: dict, record_key: str) -> tuple[str | None, dict | None]:
+def find_record(state: State, record_key: str) -> tuple[str | None, dict | None]:
     """The collection and record under this key; an authority's record ids are unique across collections."""
     for collection in COLLECTIONS:
         record = state["records"][collection].get(record_key)
@@ -294,7 +295,7 @@ def _ambiguous(field: str, local_id: str, keys: list[str]) -> Problem:
                                               f"{', '.join(sorted(key_authority(k) for k in keys))}")
 
 
-def _target(state: dict, event: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
+def _target(state: State, event: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
             live: bool = True) -> tuple[str, str, dict] | None:
     """The record an event names by `record_id`, as (collection, key, record), or None with the problem why not."""
     records = state["records"]
@@ -341,14 +342,14 @@ def _authority_problems(event: dict, owner: str, field: str, policy: Policy) -> 
                     f"authority{', or the credit office' if event['type'] in policy.credit_office_acts_on else ''})")]
 
 
-def _new_id(state: dict, event: dict, record_id: str, field: str, problems: list[Problem]) -> None:
+def _new_id(state: State, event: dict, record_id: str, field: str, problems: list[Problem]) -> None:
     collection, _ = find_record(state, key(event["source"]["authority_code"], record_id))
     if collection is not None:
         problems.append(problem(field, "duplicate_id", f"{record_id} is already a {NOUN[collection]} "
                                                        f"of this authority on this subject"))
 
 
-def _acted_on(state: dict, event: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
+def _acted_on(state: State, event: dict, record_id: str, field: str, kinds: tuple[str, ...], problems: list[Problem],
              policy: Policy, live: bool = True) -> tuple[str, str, dict] | None:
     """The record an event acts on, as _target finds it, if its authority may act on it; else None with
     the problem why not."""
@@ -450,7 +451,7 @@ def _apply_subject_deregistered(draft: Draft, event: dict, offset: int, policy: 
     draft.at("subject")["deregistered_on"] = event["occurred_on"]
 
 
-def deregistration_problems(state: dict, event: dict) -> list[Problem]:
+def deregistration_problems(state: State, event: dict) -> list[Problem]:
     gone_on = state["subject"].get("deregistered_on")
     if gone_on is None:
         return []
@@ -493,7 +494,7 @@ def _decision_key(event: dict) -> str:
     return key(event["source"]["authority_code"], event["payload"]["decision_no"])
 
 
-def _check_decision_registered(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_decision_registered(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     known = state["decisions"].get(_decision_key(event))
     if known is not None and known["registered"]:
@@ -530,7 +531,7 @@ def recorded_day(event: dict) -> str:
     return datetime.fromisoformat(recorded_at).astimezone(SHANGHAI).date().isoformat()
 
 
-def _decision_problems(state: dict, event: dict, kind: str) -> list[Problem]:
+def _decision_problems(state: State, event: dict, kind: str) -> list[Problem]:
     no = event["payload"]["decision_no"]
     known = state["decisions"].get(_decision_key(event))
     if known is None:
@@ -559,7 +560,7 @@ def _mark_arrived(draft: Draft, event: dict, offset: int, kind: str, policy: Pol
         draft.at("decisions", no).update(overdue=False, overdue_withdrawn_by=event["event_id"])
 
 
-def _check_disclosure_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_disclosure_overdue(state: State, event: dict, policy: Policy) -> list[Problem]:
     no = event["payload"]["decision_no"]
     known = state["decisions"].get(_decision_key(event))  # the timers write it under the decision's authority
     if known is None or not known["registered"]:
@@ -596,7 +597,7 @@ def _disclosure_problems(event: dict, policy: Policy) -> list[Problem]:
     return []
 
 
-def _check_permit_granted(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_permit_granted(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = _disclosure_problems(event, policy)
     _new_id(state, event, event["payload"]["record_id"], "payload.record_id", problems)
     return problems + _decision_problems(state, event, "PERMIT")
@@ -607,7 +608,7 @@ def _apply_permit_granted(draft: Draft, event: dict, offset: int, policy: Policy
     _mark_arrived(draft, event, offset, "PERMIT", policy)
 
 
-def _check_penalty_imposed(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_penalty_imposed(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = _disclosure_problems(event, policy)
     payload = event["payload"]
     if "restriction_until" in payload and not set(payload["penalty_kinds"]) & policy.restriction_kinds:
@@ -626,7 +627,7 @@ def _apply_penalty_imposed(draft: Draft, event: dict, offset: int, policy: Polic
     _mark_arrived(draft, event, offset, "PENALTY", policy)
 
 
-def _check_revoked(collection: str, state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_revoked(collection: str, state: State, event: dict, policy: Policy) -> list[Problem]:
     """PermitRevoked and PenaltyRevoked (bound to their collection in HANDLERS)."""
     problems: list[Problem] = []
     found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", (collection,), problems,
@@ -645,7 +646,7 @@ def _apply_revoked(collection: str, draft: Draft, event: dict, offset: int, poli
     record.update(revoked_on=event["occurred_on"], revocation_reason=reason)
 
 
-def _check_penalty_fulfilled(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_penalty_fulfilled(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
     found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", ("penalties",), problems,
                        policy)
@@ -662,7 +663,7 @@ def _apply_penalty_fulfilled(draft: Draft, event: dict, offset: int, policy: Pol
     record.update(fulfilled=True, fulfilled_on=event["occurred_on"])
 
 
-def _check_publicity_ended(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_publicity_ended(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
     found = _acted_on(state, event, event["payload"]["record_id"], "payload.record_id", ("penalties", "commitments"),
                       problems, policy)
@@ -726,7 +727,7 @@ def _breach_repairable_problems(commitment: dict, on: str, policy: Policy) -> li
     return []
 
 
-def _check_repair_requested(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_repair_requested(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     found = _acted_on(state, event, payload["record_id"], "payload.record_id", REPAIRABLE, problems, policy)
     if found is not None:
@@ -754,14 +755,14 @@ def _apply_repair_requested(draft: Draft, event: dict, offset: int, policy: Poli
     record["pending_repair"] = payload["repair_id"]
 
 
-def _repair_key(state: dict, event: dict, problems: list[Problem]) -> str | None:
+def _repair_key(state: State, event: dict, problems: list[Problem]) -> str | None:
     """The repair application a decision names: under the authority of the penalty it is about."""
     payload = event["payload"]
     return _one(state["repairs"], event, payload["repair_id"], "payload.repair_id", "unknown_repair",
                 "repair application", problems, fits=lambda repair: repair["record_id"] == payload["record_id"])
 
 
-def _check_repair_decided(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_repair_decided(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     repair_key = _repair_key(state, event, problems)
     if repair_key is None:
@@ -803,7 +804,7 @@ def _apply_repair_decided(draft: Draft, event: dict, offset: int, policy: Policy
 
 
 # --- objections (异议) --------------------------------------------------------------------------
-def _check_objection_filed(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_objection_filed(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     found = _acted_on(state, event, payload["record_id"], "payload.record_id", OBJECTABLE, problems, policy)
     if found is None:
@@ -829,14 +830,14 @@ def _apply_objection_filed(draft: Draft, event: dict, offset: int, policy: Polic
                   pending_objection=payload["objection_id"])
 
 
-def _objection_key(state: dict, event: dict, problems: list[Problem]) -> str | None:
+def _objection_key(state: State, event: dict, problems: list[Problem]) -> str | None:
     """The objection a decision names: under the authority of the record it is about."""
     payload = event["payload"]
     return _one(state["objections"], event, payload["objection_id"], "payload.objection_id", "unknown_objection",
                 "objection", problems, fits=lambda objection: objection["record_id"] == payload["record_id"])
 
 
-def _check_objection_resolved(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_objection_resolved(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     objection_key = _objection_key(state, event, problems)
     if objection_key is None:
@@ -875,7 +876,7 @@ def _apply_objection_resolved(draft: Draft, event: dict, offset: int, policy: Po
 
 
 # --- commitments (信用承诺) ---------------------------------------------------------------------
-def _check_commitment_made(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_commitment_made(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     _new_id(state, event, payload["commitment_id"], "payload.commitment_id", problems)
     if "related_record_id" in payload:  # a reference, not an act: any authority's permit or penalty
@@ -894,7 +895,7 @@ def _apply_commitment_made(draft: Draft, event: dict, offset: int, policy: Polic
     draft.at("records", "commitments")[_own(event, payload["commitment_id"])] = record
 
 
-def _check_commitment_open(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_commitment_open(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
     found = _acted_on(state, event, event["payload"]["commitment_id"], "payload.commitment_id", ("commitments",),
                       problems, policy)
@@ -941,7 +942,7 @@ def _apply_commitment_overdue(draft: Draft, event: dict, offset: int, policy: Po
 
 
 # --- red and black lists (名单) -----------------------------------------------------------------
-def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_list_entered(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     _new_id(state, event, payload["entry_id"], "payload.entry_id", problems)
     if "basis_record_id" in payload:  # a reference, not an act: 联合惩戒 lists on other authorities' records
@@ -970,7 +971,7 @@ def _check_list_entered(state: dict, event: dict, policy: Policy) -> list[Proble
     return problems
 
 
-def _replaced_entry(state: dict, event: dict) -> str | None:
+def _replaced_entry(state: State, event: dict) -> str | None:
     """The key of the active ABNORMAL_OPERATION entry a SERIOUS_DISHONESTY entry escalates (its basis), if any."""
     payload = event["payload"]
     if payload["list_kind"] != "SERIOUS_DISHONESTY" or "basis_record_id" not in payload:
@@ -1000,7 +1001,7 @@ def _apply_list_entered(draft: Draft, event: dict, offset: int, policy: Policy) 
         old.update(ended_on=event["occurred_on"], exit_reason=reason, escalated_to=payload["entry_id"])
 
 
-def _check_list_ends(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_list_ends(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
     found = _acted_on(state, event, event["payload"]["entry_id"], "payload.entry_id", ("lists",), problems, policy)
     entry = found[2] if found is not None else None
@@ -1039,7 +1040,7 @@ def _apply_list_term_ended(draft: Draft, event: dict, offset: int, policy: Polic
 
 
 # --- sector ratings (行业信用评价) ---------------------------------------------------------------
-def _check_rating_assigned(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_rating_assigned(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
     _new_id(state, event, event["payload"]["rating_id"], "payload.rating_id", problems)
     return problems
@@ -1071,7 +1072,7 @@ def _apply_rating_assigned(draft: Draft, event: dict, offset: int, policy: Polic
     draft.at("records", "ratings")[new_key] = record
 
 
-def _check_rating_expired(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_rating_expired(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     found = _acted_on(state, event, payload["rating_id"], "payload.rating_id", ("ratings",), problems, policy)
     if found is None:
@@ -1108,7 +1109,7 @@ def _grant_writer_problems(event: dict, policy: Policy) -> list[Problem]:
     return []
 
 
-def _check_query_authorized(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_query_authorized(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload = event["payload"]
     problems = _grant_writer_problems(event, policy)
     if problems:
@@ -1130,7 +1131,7 @@ def _apply_query_authorized(draft: Draft, event: dict, offset: int, policy: Poli
         "revoked": False, "revoked_on": None}
 
 
-def _check_query_revoked(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_query_revoked(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload = event["payload"]
     problems = _grant_writer_problems(event, policy)
     grant_key = None if problems else _one(state["grants"], event, payload["grant_id"], "payload.grant_id",
@@ -1155,13 +1156,13 @@ def _processing_table(kind: str) -> tuple[str, str]:
     return ("repairs", "repair") if kind.startswith("REPAIR") else ("objections", "objection")
 
 
-def _processing_key(state: dict, event: dict, problems: list[Problem]) -> str | None:
+def _processing_key(state: State, event: dict, problems: list[Problem]) -> str | None:
     payload = event["payload"]
     table, noun = _processing_table(payload["kind"])
     return _one(state[table], event, payload["ref_id"], "payload.ref_id", f"unknown_{noun}", noun, problems)
 
 
-def _check_processing_overdue(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_processing_overdue(state: State, event: dict, policy: Policy) -> list[Problem]:
     payload, problems = event["payload"], []
     table, noun = _processing_table(payload["kind"])
     item_key = _processing_key(state, event, problems)
@@ -1192,7 +1193,7 @@ def _apply_processing_overdue(draft: Draft, event: dict, offset: int, policy: Po
 
 
 # --- acceptance (受理) of an objection or a repair application (issue 29 R13) ---------------------------
-def _accepted_key(state: dict, event: dict, problems: list[Problem], policy: Policy) -> tuple[str, str] | None:
+def _accepted_key(state: State, event: dict, problems: list[Problem], policy: Policy) -> tuple[str, str] | None:
     """(table, key) of the objection or repair an acceptance names, if its authority may accept it."""
     if event["type"] == "ObjectionAccepted":
         table, item_key = "objections", _objection_key(state, event, problems)
@@ -1205,7 +1206,7 @@ def _accepted_key(state: dict, event: dict, problems: list[Problem], policy: Pol
     return None if refused else (table, item_key)
 
 
-def _check_accepted(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_accepted(state: State, event: dict, policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
     found = _accepted_key(state, event, problems, policy)
     if found is None:
@@ -1231,7 +1232,7 @@ FEEDBACK_PER_ENTRY_MAX = 64  # newest kept on the entry; feedback_counts and the
 FEEDBACK_OUTCOME = {"MeasureApplied": "APPLIED", "MeasureDeclined": "DECLINED"}
 
 
-def _check_measure_feedback(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_measure_feedback(state: State, event: dict, policy: Policy) -> list[Problem]:
     """An implementing department's feedback: on an active entry of this subject, for a measure the entry
     carries and the department implements (its register entry), under a case id it has not used."""
     payload, problems = event["payload"], []
@@ -1273,7 +1274,7 @@ def _apply_measure_feedback(draft: Draft, event: dict, offset: int, policy: Poli
 
 
 # --- 双随机一公开 inspections (issue 29 R9) -------------------------------------------------------
-def _check_inspection_recorded(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_inspection_recorded(state: State, event: dict, policy: Policy) -> list[Problem]:
     inspection_id = event["payload"]["inspection_id"]
     if _own(event, inspection_id) in state.get("inspections", {}):
         return [problem("payload.inspection_id", "duplicate_id", f"inspection {inspection_id} already exists")]
@@ -1287,12 +1288,12 @@ def _apply_inspection_recorded(draft: Draft, event: dict, offset: int, policy: P
         **_plain(event["payload"]), **_provenance(event, offset)}
 
 
-def _no_problems(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _no_problems(state: State, event: dict, policy: Policy) -> list[Problem]:
     return []
 
 
 # --- personal information erased (issue 28) ------------------------------------------------------
-def _check_personal_info_erased(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def _check_personal_info_erased(state: State, event: dict, policy: Policy) -> list[Problem]:
     if event["subject"]["kind"] != "NATURAL_PERSON":
         return [problem("subject.kind", "erasure_natural_person",
                         f"{event['subject']['id']} is a {event['subject']['kind']}, not a natural person")]
@@ -1344,7 +1345,7 @@ HANDLERS: dict[str, tuple[Check, Apply]] = {
 }
 
 
-def check_event(state: dict, event: dict, policy: Policy) -> list[Problem]:
+def check_event(state: State, event: dict, policy: Policy) -> list[Problem]:
     handler = HANDLERS.get(event["type"])
     if handler is None:
         return [problem("type", "unknown_type", f"{event['type']!r} is not an event type of the catalogue")]

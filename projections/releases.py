@@ -33,6 +33,7 @@ from projections.json_input import load_json
 from projections.lists import public_entry
 from projections.records import ACTIVE, COLLECTIONS, EXITED, ID_FIELD, TERM_ENDED, base_status
 from projections.sampling import spreadsheet_cell
+from projections.state_types import State
 from projections.validate import Problem
 
 LIST_TITLES_ZH = {
@@ -83,7 +84,7 @@ def on_list(entry: dict, day: str) -> bool:
     return entry.get("term_until") is None or entry["term_until"] >= day
 
 
-def basis_of(state: dict, entry: dict) -> str:
+def basis_of(state: State, entry: dict) -> str:
     """The document the entry rests on, as the public may see it: the PUBLIC record its basis_record_id
     names (the entry's own authority's first), by decision number and authority; "" when there is none."""
     record_id = entry.get("basis_record_id")

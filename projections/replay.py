@@ -15,6 +15,7 @@ from projections.deadlines import Deadline, pending_deadlines, system_event
 from projections.fold import APPLIED, QUARANTINED, REJECTED, credit_file, fold, internal_error
 from projections.policy import DEFAULT_POLICY, Policy, PolicyBook, policy_for
 from projections.records import RETRACTED, REVOKED, base_status, recorded_day
+from projections.state_types import State
 from projections.validate import EdgeContext, Problem, validate_event
 
 INVALID = "invalid"  # the record is no valid event at all (before any rule of the fold)
@@ -25,7 +26,7 @@ NO_KEY = b""  # the key is unused here: events in the log are already pseudonymi
 class Step:
     outcome: str  # APPLIED, DUPLICATE, REDELIVERED, REJECTED, QUARANTINED or INVALID
     subject_id: str | None
-    state: dict | None  # the subject's state after the step (None when INVALID)
+    state: State | None  # the subject's state after the step (None when INVALID)
     event: dict | None  # the canonical event (None when INVALID)
     problems: tuple[Problem, ...] = ()
     deadlines: tuple[Deadline, ...] = ()  # pending after an applied event, when the step was asked for them

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from projections.catalogue import REGION_CODE
 from projections.ids import uscc_problems
+from projections.state_types import State
 
 SCOPE_AUTHORITIES_MAX = 200
 INDUSTRY_SECTIONS = "ABCDEFGHIJKLMNOPQRST"  # GB/T 4754-2017 sections
@@ -105,7 +106,7 @@ def subject_region(subject: dict) -> str | None:
     return None
 
 
-def state_authorities(state: dict) -> set[str]:
+def state_authorities(state: State) -> set[str]:
     """The authorities that have published on the subject (the fold's events_by_authority, and the records'
     sources for a state stored before that count was kept)."""
     codes = set(state.get("events_by_authority") or {})
@@ -117,7 +118,7 @@ def state_authorities(state: dict) -> set[str]:
     return codes
 
 
-def in_scope(scope: Scope | None, state: dict | None) -> bool:
+def in_scope(scope: Scope | None, state: State | None) -> bool:
     """Whether a subject's state (projections.fold.new_state) is in `scope`; None bounds nothing."""
     if scope is None:
         return True

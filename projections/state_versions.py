@@ -1,11 +1,12 @@
 """The version of a subject's stored state, and the upcasters that bring an older state to it.
 
-A state is plain data (projections/fold.py `new_state`) stored by the worker as JSON. When its shape
-changes, `STATE_VERSION` goes up by one and an upcaster from the version before is added to
-`UPCASTERS`: a pure function from a state of version n to the same file in version n + 1. Stores call
-`upcast` on every state they read, so the fold and every reader see the current shape only; the fold
+A state is plain data (projections/fold.py `new_state`, its types in projections/state_types.py) stored
+by the worker as JSON. When its shape changes, `STATE_VERSION` goes up by one and an upcaster from the
+version before is added to `UPCASTERS`: a pure function from a state of version n to the same file in
+version n + 1. Stores call `upcast` on every state they read, so the fold and every reader see the current shape only; the fold
 asserts it. A state of a version this code does not know (written by newer code) is refused: that
-store must be rebuilt from the log (`credit-ledger rebuild`), or read by the newer code.
+store must be re-folded from the log (a worker started on an empty data dir), or read by the newer code;
+the worker says so at start (streams/worker_build.state_version_notice).
 
 | version | what changed                                                              |
 |--------:|---------------------------------------------------------------------------|
@@ -24,7 +25,7 @@ VERSION_KEY = "state_version"
 
 
 class UnknownStateVersion(ValueError):
-    """A stored state of a version this code cannot read: rebuild the store from the log."""
+    """A stored state of a version this code cannot read: re-fold the store from the log."""
 
 
 # A state stored before versions were written is told by its shape, and each of its changes was made
@@ -61,7 +62,7 @@ def upcast(state: dict) -> dict:
         return state
     if not isinstance(version, int) or not 0 <= version <= STATE_VERSION:
         raise UnknownStateVersion(f"a stored state of version {version!r}; this code reads up to {STATE_VERSION}: "
-                                  "rebuild the store from the log (credit-ledger rebuild)")
+                                  "re-fold the store from the log (start the worker on an empty data dir)")
     for step in range(version, STATE_VERSION):
         state = UPCASTERS[step](state)
     return {**state, VERSION_KEY: STATE_VERSION}

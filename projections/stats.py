@@ -47,6 +47,7 @@ from projections.policy import AuthorityEntry, Policy, PolicyBook, policy_for
 from projections.records import PENDING, key, key_authority, recorded_day
 from projections.replay import replay
 from projections.scopes import Scope, authority_in_scope, in_scope
+from projections.state_types import State
 from projections.validate import TIMER_SYSTEM
 
 BY = ("authority", "region", "industry")
@@ -140,7 +141,7 @@ class _Tally:
             rules[rule] = rules.get(rule, 0) + 1
 
 
-def _disclosure_outcome(state: dict, decision_key: str, decision: dict, as_of: datetime) -> str:
+def _disclosure_outcome(state: State, decision_key: str, decision: dict, as_of: datetime) -> str:
     if decision["arrived"]:
         if decision.get("historical"):
             return "historical"
@@ -166,7 +167,7 @@ def _decision_due(item: dict, filed_on: str, accept_days: int, decide_days: int,
     return calendar.add_working_days(accept_by, decide_days).due_on
 
 
-def _processing(tally: _Tally, state: dict, the_period: Period, as_of: datetime,
+def _processing(tally: _Tally, state: State, the_period: Period, as_of: datetime,
                 policy: Policy | PolicyBook) -> None:
     for table, noun, filed, decided in (("objections", "objections", "filed_on", "resolved_on"),
                                         ("repairs", "repairs", "requested_on", "decided_on")):

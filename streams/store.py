@@ -13,11 +13,13 @@ from dataclasses import astuple, fields
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
 import orjson
 from rocksdict import BlockBasedOptions, Cache, IngestExternalFileOptions, Options, Rdict, SstFileWriter, WriteBatch
 
 from projections.canonical import GENESIS_HEAD
 from projections.effects import COUNTER_TYPES, Counter, DeadlineCounter, GradeCounter, TimelinessCounter
+from projections.state_types import STATE_DECODER, State
 from projections.state_versions import STATE_VERSION, VERSION_KEY, upcast
 
 _STATE = b"s/"
@@ -130,6 +132,20 @@ def check_write(states: dict[str, dict], offsets: dict[int, int], applied_offset
                                  f"from {applied_offset(partition)}")
 
 
+def decoded_state(subject_id: str, raw: bytes) -> State:
+    """A stored state, its types checked (projections/state_types.py) and in the current version. A state
+    of an older version fails the typed decode (its shape differs): it is upcast, then checked."""
+    try:
+        state = STATE_DECODER.decode(raw)
+    except msgspec.ValidationError:
+        try:
+            state = msgspec.convert(upcast(orjson.loads(raw)), State)
+        except msgspec.ValidationError as error:
+            raise StoredStateError(f"the stored state of {subject_id} is not a state of this version: {error}; "
+                                   "re-fold the store from the log (start the worker on an empty data dir)") from error
+    return checked_state(subject_id, upcast(state))  # upcast refuses a state of a newer version
+
+
 def checked_state(subject_id: str, state: dict) -> dict:
     """A state read (upcast) for `subject_id`: the paired assertion of check_write's first."""
     if state["subject"]["id"] != subject_id:
@@ -142,6 +158,11 @@ class StoreError(RuntimeError):
     RocksDB refuses every later write after a failed one, and the files it serves would go stale.
     Nothing is lost: each batch is one atomic write, so the store stays a prefix of the log and a
     restart (once the cause is gone) folds the rest from the log."""
+
+
+class StoredStateError(StoreError):
+    """A stored state of the wrong shape (a field of the wrong type, a required one missing): the store
+    was written by other code or damaged. The log is the truth: re-fold the store from it."""
 
 
 def _options() -> Options:
@@ -179,7 +200,7 @@ class SubjectStore:
     def get(self, subject_id: str) -> dict | None:
         """The subject's state in the current version (projections/state_versions.py), None if none."""
         raw = self._db.get(_STATE + subject_id.encode())
-        return checked_state(subject_id, upcast(orjson.loads(raw))) if raw is not None else None
+        return decoded_state(subject_id, raw) if raw is not None else None
 
     def applied_offset(self, partition: int) -> int:
         """The last offset of `partition` folded into the store, -1 if none."""

@@ -2,6 +2,7 @@
 the gate, the keys, the producers and the ledger's consumer. Nothing is reached on the network here."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,8 +19,11 @@ from streams.ledger_consumer import LedgerConsumer
 from streams.outputs import BatchProducer
 from streams.principals import PrincipalsFile
 from streams.release_log import ReleaseLog
-from streams.store import SubjectStore
+from projections.state_versions import STATE_VERSION
+from streams.store import StoreError, SubjectStore
 from streams.worker import Worker, policy_in_force
+
+log = logging.getLogger(__name__)
 
 
 def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
@@ -36,6 +40,9 @@ def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
                 ledger_reader.read_range(kafka, topics.EVENTS, partition, start, end))
     # each event folds under the policy of the day it was recorded; grades use the policy in force now
     processor = LedgerProcessor(store, gap_reader, policies, grading_policy=policy_now)
+    notice = state_version_notice(store)
+    if notice is not None:
+        log.warning(notice)
     mark_fresh_store_graded(store, policy_now().version)
     events_topic, access_log_topic, releases_topic, exports_topic = (
         app.topic(name, key_serializer="raw", value_serializer="raw")
@@ -70,3 +77,26 @@ def mark_fresh_store_graded(store, policy_version) -> bool:
         return False
     store.write({}, {}, meta={"graded_with": policy_version})
     return True
+
+
+def state_version_notice(store) -> str | None:
+    """What start-up says of the version of the states in the store (projections/state_versions.py), None
+    when they are all of this code's. A fresh store is marked with the current version. A store marked
+    with an older one (or with none: written before the mark) may hold states of that version: they are
+    upcast as they are read, and are all written in the current version only by a re-fold from the log.
+    A store marked with a newer version was written by newer code: StoreError, nothing is read."""
+    marked = store.meta("state_version")
+    if marked is None and not store.applied_offsets():
+        store.write({}, {}, meta={"state_version": str(STATE_VERSION)})
+        return None
+    if marked is not None and int(marked) == STATE_VERSION:
+        return None
+    if marked is not None and int(marked) > STATE_VERSION:
+        raise StoreError(f"the store {store.path} holds states of version {marked}, written by newer code; this "
+                         f"code reads up to version {STATE_VERSION}: run the newer code, or start on an empty data "
+                         "dir to re-fold the log")
+    held = (f"holds states of version {marked}" if marked is not None
+            else "was written before stores noted the version of their states")
+    return (f"the store {store.path} {held} (this code writes version {STATE_VERSION}): each older state is "
+            f"upcast as it is read; to write them all in version {STATE_VERSION}, stop the worker and start it "
+            "on an empty data dir, which re-folds the log")

@@ -44,7 +44,7 @@ def test_an_older_state_is_told_by_its_shape_and_upcast_to_the_same_file(old, ve
 
 @pytest.mark.parametrize("version", [3, 99, -1, "2"])
 def test_a_state_of_a_version_this_code_does_not_know_is_refused_with_what_to_do(version):
-    with pytest.raises(UnknownStateVersion, match="rebuild"):
+    with pytest.raises(UnknownStateVersion, match="re-fold the store"):
         upcast({**STATE, VERSION_KEY: version})
 
 
@@ -84,5 +84,5 @@ def test_a_current_state_stored_without_its_version_is_told_by_its_shape_and_sta
 def test_a_state_of_an_unknown_version_says_what_to_do():
     with pytest.raises(UnknownStateVersion) as raised:
         upcast({**STATE, VERSION_KEY: 3})
-    assert str(raised.value) == ("a stored state of version 3; this code reads up to 2: rebuild the store from the log "
-                                 "(credit-ledger rebuild)")
+    assert str(raised.value) == ("a stored state of version 3; this code reads up to 2: re-fold the store from the log "
+                                 "(start the worker on an empty data dir)")

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projections.deadlines import Deadline
-from projections.state_versions import STATE_VERSION, VERSION_KEY
+from projections.fold import new_state
 from streams.store import BLOCK_CACHE_BYTES, MemoryStore, SubjectStore, list_key, timer_key, timer_value
 
 DEADLINE = Deadline("2026-12-09T00:00:00+08:00", "91420200MA4KXXXX0X", "OBJECTION", "HS-O-1", "2026-12-08", True)
@@ -75,8 +75,10 @@ def _keys_and_filtered_keys(store: SubjectStore) -> tuple[int, int]:
 
 
 def _state(subject_id: str, n: int) -> dict:
-    """What the store's checks read of a state (streams.store.check_write), and a mark."""
-    return {"subject": {"id": subject_id}, "as_of": {"offset": 0}, "n": n, VERSION_KEY: STATE_VERSION}
+    """A state the store's checks read (streams.store.check_write: subject.id, as_of, the version), marked
+    with `n` in a counter the checks do not read."""
+    state = new_state({"id": subject_id, "kind": "LEGAL_PERSON"})
+    return {**state, "as_of": {"offset": 0, "recorded_at": None}, "rejected_total": n}
 
 
 def test_the_store_checks_what_it_writes_and_reads(tmp_path):
@@ -89,7 +91,7 @@ def test_the_store_checks_what_it_writes_and_reads(tmp_path):
         with pytest.raises(AssertionError, match="does not move forward"):
             store.write({}, {0: 3})
         store.write({"S1": _state("S1", 2)}, {0: 4, 1: 0})  # nothing of the refused writes was applied
-        assert store.get("S1")["n"] == 2 and store.applied_offsets() == {0: 4, 1: 0}
+        assert store.get("S1")["rejected_total"] == 2 and store.applied_offsets() == {0: 4, 1: 0}
         if isinstance(store, SubjectStore):  # a state under another subject's key, as a bug could leave it
             store._db.put(b"s/S3", orjson.dumps(_state("S1", 3)))
         else:
@@ -112,7 +114,7 @@ def test_a_reopened_store_keeps_its_bloom_filter_and_its_block_cache(tmp_path):
         store._db.flush()  # a table file written after the restart: its keys go into a filter
         keys, filtered = _keys_and_filtered_keys(store)
         assert keys >= 2 and filtered == keys
-        assert store.get("S1")["n"] == 1 and store.get("S2")["n"] == 2
+        assert store.get("S1")["rejected_total"] == 1 and store.get("S2")["rejected_total"] == 2
     finally:
         store.close()
 
