@@ -361,6 +361,13 @@ def settled_s(bootstrap: KafkaAccess, worker: BenchWorker) -> float:
     raise RuntimeError(f"the worker did not settle within {SETTLE_TIMEOUT_S:.0f} s")
 
 
+def _ledger_records(bootstrap: KafkaAccess) -> int:
+    """Records on credit.events, all partitions (their high watermarks)."""
+    from streams import ledger_reader, topics
+
+    return sum(high for _, high in ledger_reader.watermarks(bootstrap, topics.EVENTS).values())
+
+
 def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per_s: int, seconds: float) -> list[float]:
     """Offer `events` at `rate_per_s` for `seconds`, each validated (recorded_at) as it is sent;
     returns each one's milliseconds from recorded_at to the first poll showing it applied."""
@@ -651,7 +658,12 @@ def _worker_part(scale: Scale, writer, tmp: Path, result: _Measures, progress, e
         result["lag_settle_s"] = settled_s(writer, worker)
         rate_per_s = result["lag_rate_per_s"] = max(1, int(result["e2e_events_per_s"] * LAG_SHARE_OF_FOLD))
         progress(f"lag: {rate_per_s:,} events/s offered for {scale.lag_s:.0f} s")
+        ledger_before = _ledger_records(writer)
         lags_ms = offered_lag_ms(writer, worker, events, rate_per_s, scale.lag_s)
+        # the events the worker's own timers wrote meanwhile (deadlines the offered events left past due),
+        # which it folded beside the offer
+        timer_events = _ledger_records(writer) - ledger_before - int(rate_per_s * scale.lag_s)
+        result["lag_timer_events_per_s"] = max(0, timer_events) / scale.lag_s
         result["lag_p50_ms"] = _percentile(lags_ms, 0.5)
         result["lag_p99_ms"] = _percentile(lags_ms, 0.99)
         result["lag_poll_interval_ms"] = POLL_INTERVAL_S * 1000

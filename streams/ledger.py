@@ -61,6 +61,7 @@ class Batch:
     counters: dict[Counter, int] = field(default_factory=dict)  # deltas of the statistics (the store keys them)
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
     grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
+    records: list[Record] = field(default_factory=list)  # what was folded, in order (the partitions' trees grow by it)
     applied: int = 0
     committed: bool = False  # written to the store (LedgerProcessor.commit): once only
     # (counter, label or None) -> increment: one inc() a series a batch, not one an event (a lock each)
@@ -111,6 +112,7 @@ class LedgerProcessor:
         # the policy in force now, once a batch: a batch is folded within a second
         grading = self.grading_policy() if self.grading_policy else None
         for record in self._with_gaps_filled(records):
+            batch.records.append(record)
             self._one(batch, grading, *record)
         batch.publish_tallies()
         self._unsettled.append(batch)

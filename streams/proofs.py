@@ -1,10 +1,12 @@
 """The partitions' Merkle trees in the worker's store, and the inclusion proofs it serves (issue 30).
 
 Each partition of credit.events has an append-only Merkle tree (projections/merkle.py, RFC 6962)
-over its records as the broker stores them. The worker extends it from the log itself, behind the
-fold: the digests timer (streams/worker_loops.py) reads the records the tree lacks, up to the
-store's applied offset and at most CATCH_UP_RECORDS_MAX a tick, with the ledger reader, appends
-them, and publishes the tree's size and root on credit.digests beside the partition's log root.
+over its records as the broker stores them. The fold appends each batch's records once the batch is in
+the store (`append_folded`, streams/worker_fold.py), when they go on where the tree ends. Where the tree
+is behind (a restart, a jump in the offsets at a batch's start) the digests timer (streams/worker_loops.py)
+reads the records it lacks from the log itself, up to the store's applied offset and at most
+CATCH_UP_RECORDS_MAX a tick, with the ledger reader, and appends them; the fold leaves a tree alone while
+that runs. The timer publishes the tree's size and root on credit.digests beside the partition's log root.
 `GET /subjects/{id}/history?proofs=1` then serves each entry with its leaf index and audit path
 against the tree the worker last published for the subject's partition (`history_proofs`), and
 `credit-ledger history` checks them against the root it reads from credit.digests itself.
@@ -168,6 +170,21 @@ def catch_up(tree: PartitionTree, read_range: Callable[[int, int], Iterator], un
     if start >= end:
         return 0
     return tree.append((offset, key, value) for offset, key, value, _ in read_range(start, end))
+
+
+def append_folded(tree: PartitionTree, records: Iterable[tuple[int, int, bytes | None, bytes | None]]) -> int:
+    """Append the records the fold just wrote to the store ((partition, offset, key, value), of any partitions;
+    those of the tree's) when they go on exactly where the tree ends; returns how many were appended. The
+    fold reads each record once and the tree grows with it, in step, instead of reading the log a second
+    time. When the tree is behind (a restart, a jump in the log's offsets at a batch's start) nothing is
+    appended: the digests timer's `catch_up` reads what it lacks from the log."""
+    newer: list[tuple[int, bytes | None, bytes | None]] = []
+    for partition, offset, key, value in records:
+        if partition == tree.partition and offset > (newer[-1][0] if newer else tree.last_offset):
+            newer.append((offset, key, value))  # redelivered records (earlier offsets) left out
+    if not newer or newer[0][0] != tree.last_offset + 1:
+        return 0
+    return tree.append(newer)
 
 
 def history_proofs(tree: PartitionTree, offsets: list[int]) -> dict:

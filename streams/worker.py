@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from projections.canonical import instant_text
+from streams.proofs import PartitionTree
 
 if TYPE_CHECKING:
     from projections.policy import Policy, PolicyBook
@@ -83,6 +84,15 @@ class Worker:
     # GET /stats/disclosure reads and folds the whole log: one at a time, so that memory holds one copy
     stats_reading: asyncio.Lock = field(default_factory=asyncio.Lock)
     stop_error: Exception | None = None  # the error that stopped the worker, if one did
+    # partition -> its Merkle tree (streams/proofs.py), grown by the fold and, where it is behind, by the
+    # digests timer's catch-up from the log; the partitions whose catch-up runs now, which the fold leaves alone
+    trees: dict[int, PartitionTree] = field(default_factory=dict)
+    trees_catching_up: set[int] = field(default_factory=set)
+
+    def tree(self, partition: int) -> PartitionTree:
+        if partition not in self.trees:
+            self.trees[partition] = PartitionTree(self.store, partition)
+        return self.trees[partition]
 
     def policy_now(self) -> Policy:
         return policy_in_force(self.policies, self.clock)

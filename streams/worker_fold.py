@@ -15,6 +15,7 @@ from streams import metrics, topics
 from streams.codec import encode_grade_changed
 from streams.edge import rejection_record
 from streams.ledger import Batch
+from streams.proofs import TreeError, append_folded
 from streams.store import StoreError
 from streams.worker import Worker
 
@@ -61,7 +62,18 @@ async def settle(worker: Worker) -> None:
     if batch.rejections or batch.grade_changes:
         await worker.outputs.delivered()
     worker.unsettled = None
+    _commit(worker, batch)
+
+
+def _commit(worker: Worker, batch: Batch) -> None:
+    """Write a folded batch to the store, then grow the partitions' Merkle trees by its records."""
     worker.processor.commit(batch)
+    for partition in batch.offsets:
+        if partition not in worker.trees_catching_up:  # the digests timer reads the log for it now
+            try:
+                append_folded(worker.tree(partition), batch.records)
+            except TreeError as error:  # never, but if so the timer's catch-up reads the log instead
+                log.warning("partition %d: the fold did not grow the Merkle tree (%s)", partition, error)
     _observe(worker, batch)
 
 
@@ -161,8 +173,7 @@ async def _fold_batch(worker: Worker, records: list) -> None:
         produce_outputs(worker, batch)
         worker.unsettled = batch
     else:
-        worker.processor.commit(batch)
-        _observe(worker, batch)
+        _commit(worker, batch)
 
 
 def _forget(worker: Worker) -> None:

@@ -51,10 +51,9 @@ Send = Callable[[bytes, bytes], Awaitable[None]]  # (key, value), returned once 
 
 @dataclass
 class Digests:
-    """What the digests timer keeps between ticks: per partition, the (offset, tree size) it published last
-    and the partition's Merkle tree."""
+    """What the digests timer keeps between ticks: per partition, the (offset, tree size) it published last.
+    (The partitions' trees are the worker's: the fold grows them too.)"""
     published: dict[int, tuple[int, int]] = field(default_factory=dict)
-    trees: dict[int, PartitionTree] = field(default_factory=dict)
 
 
 def install_digests(app, worker: Worker) -> None:
@@ -77,9 +76,7 @@ async def publish_digests_once(worker: Worker, digests: Digests, send: Send) -> 
     store = worker.store
     roots = [(p, offset, store.log_root(p)) for p, offset in store.applied_offsets().items()]
     for p, offset, log_root in roots:
-        if p not in digests.trees:
-            digests.trees[p] = PartitionTree(store, p)
-        tree = digests.trees[p]
+        tree = worker.tree(p)
         await extend_tree(worker, tree, offset)
         if digests.published.get(p) == (offset, tree.size):
             continue
@@ -101,10 +98,15 @@ async def extend_tree(worker: Worker, tree: PartitionTree, until_offset: int) ->
     def read_range(start: int, end: int):  # a broker away ends the read within seconds: a stop waits for it
         return worker.reader.read_range(topics.EVENTS, tree.partition, start, end,
                                         idle_polls_max=TREE_IDLE_POLLS_MAX)
+    if tree.last_offset >= until_offset:
+        return  # the fold grew it (streams/proofs.append_folded): nothing to read
+    worker.trees_catching_up.add(tree.partition)  # the fold leaves it alone meanwhile
     try:
         await asyncio.get_running_loop().run_in_executor(None, catch_up, tree, read_range, until_offset)
     except (KafkaException, TimeoutError, TreeError, StoreError) as error:
         log.warning("partition %d: the Merkle tree stays at %d records (%s)", tree.partition, tree.size, error)
+    finally:
+        worker.trees_catching_up.discard(tree.partition)
 
 
 def install_deadlines(app, worker: Worker) -> Timers:

@@ -60,5 +60,6 @@ def test_bench_quick_measures_every_goal_and_baseline():
     result = json.loads(done.stdout)
     missing = [key for key in BENCH_KEYS if not (isinstance(result.get(key), (int, float)) and result[key] > 0)]
     assert not missing, {key: result.get(key) for key in missing}
+    assert result["lag_timer_events_per_s"] >= 0  # none, when no offered event left a deadline past due
     bad = cli("bench", "history", "--log-events", "100", "--subject-events", "1000")
     assert bad.returncode == 2 and "at most a partition's share" in bad.stderr

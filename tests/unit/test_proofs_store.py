@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from projections import merkle
-from streams.proofs import TILE_WIDTH, PartitionTree, TreeError, catch_up, history_proofs
+from streams.proofs import TILE_WIDTH, PartitionTree, TreeError, append_folded, catch_up, history_proofs
 from streams.store import MemoryStore, SubjectStore
 
 
@@ -105,3 +105,35 @@ def test_every_node_has_a_slot_of_its_own_in_one_tile():
             seen[where, slot] = (level, index)
     assert _tile_of(0, 0) == ((0, 0), 0) and _tile_of(1, 0) == ((0, 0), 256) and _tile_of(7, 1) == ((0, 0), 509)
     assert _tile_of(8, 0) == ((1, 0), 0) and _tile_of(0, 256) == ((0, 1), 0) and _tile_of(9, 3) == ((1, 0), 259)
+
+
+# --- the fold grows a tree as it writes (append_folded) -------------------------------------------
+def _folded(partition: int, offsets) -> list[tuple]:
+    """Records as the fold hands them over: (partition, offset, key, value)."""
+    return [(partition, *record) for record in _records(offsets)]
+
+
+def test_the_folds_batches_grow_a_tree_into_the_tree_of_all_their_records():
+    store = MemoryStore()
+    tree = PartitionTree(store, 1)
+    # batches as the fold takes them: a few records each, beside another partition's, one redelivered
+    batches = [_folded(1, range(0, 3)) + _folded(0, range(0, 5)), _folded(1, range(3, 300)),
+               _folded(1, range(298, 301)) + _folded(1, range(301, 302))]
+    assert [append_folded(tree, batch) for batch in batches] == [3, 297, 2]
+    assert (tree.size, tree.last_offset) == (302, 301)
+    assert tree.root() == _root([_leaf(*record) for record in _records(range(0, 302))])
+    assert PartitionTree(store, 1).root() == tree.root() and PartitionTree(store, 0).size == 0
+
+
+def test_records_past_where_the_tree_ends_are_left_to_the_catch_up():
+    store = MemoryStore()
+    tree = PartitionTree(store, 0)
+    assert append_folded(tree, _folded(0, range(1, 4))) == 0  # the log holds a record 0 the tree lacks
+    assert append_folded(tree, _folded(0, range(0, 4))) == 4
+    assert append_folded(tree, _folded(0, range(6, 9))) == 0  # a jump at the batch's start: read from the log
+    assert append_folded(tree, _folded(0, range(0, 4))) == 0  # redelivered: nothing new
+    assert append_folded(tree, []) == 0 and (tree.size, tree.last_offset) == (4, 3)
+    log = {offset: record for offset, *record in _records([*range(0, 4), *range(6, 9)])}
+    assert catch_up(tree, lambda start, end: ((o, *log[o], 0) for o in range(start, end) if o in log), 8) == 3
+    assert tree.root() == _root([_leaf(o, *log[o]) for o in sorted(log)])
+    assert append_folded(tree, _folded(0, range(9, 11))) == 2  # and the fold goes on from there

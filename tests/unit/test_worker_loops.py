@@ -29,6 +29,7 @@ from streams.proofs import CATCH_UP_RECORDS_MAX
 from streams.store import MemoryStore
 from streams.timers import Timers
 from streams.worker import Worker
+from streams.worker_fold import _fold_batch, settle
 from streams.worker_loops import (Digests, check_ready_once, deadlines_tick, publish_digests_once,
                                   regrade_on_new_policy_once, tombstone_stray_keys_once)
 from tests.driver import MemoryTopics, RecordingProducer
@@ -73,13 +74,19 @@ def company(n: int) -> dict:
     return {"id": make_uscc("410105", 500 + n), "kind": "LEGAL_PERSON", "name": f"郑州测试{n}号有限公司"}
 
 
-def logged_and_folded(log: MemoryTopics, store: MemoryStore, events: list[dict], policy=DEFAULT_POLICY):
-    """`events` appended to credit.events (each on its subject's partition) and folded into `store`."""
+def logged(log: MemoryTopics, events: list[dict]) -> list[tuple]:
+    """`events` appended to credit.events (each on its subject's partition), as the fold's records."""
     records = []
     for event in events:
         key = event["subject"]["id"].encode()
         partition, offset = log.append(topics.EVENTS, key, encode_event(event))
         records.append((partition, offset, key, log.logs[topics.EVENTS][partition][offset][1]))
+    return records
+
+
+def logged_and_folded(log: MemoryTopics, store: MemoryStore, events: list[dict], policy=DEFAULT_POLICY):
+    """`events` appended to credit.events (each on its subject's partition) and folded into `store`."""
+    records = logged(log, events)
     processor = LedgerProcessor(store, policy=PolicyBook((policy,)), grading_policy=lambda: policy)
     processor.commit(processor.process(records))
     return processor
@@ -142,6 +149,46 @@ def test_each_partition_folded_gets_its_log_root_and_merkle_root_once_until_it_m
         log.logs[topics.EVENTS])))]
 
 
+class UnreadLog(MemoryTopics):
+    """A log the worker's parts must not read records from (a read fails the test)."""
+
+    def read_range(self, *args, **kwargs):
+        raise AssertionError("the log was read")
+
+
+def fold_in_the_loop(worker: Worker, records: list[tuple]) -> None:
+    async def fold_and_settle():  # as fold_ledger: the batch folded, its outputs delivered, then written
+        await _fold_batch(worker, records)
+        await settle(worker)
+    asyncio.run(fold_and_settle())
+
+
+def test_the_fold_grows_the_trees_and_the_digests_read_nothing_of_the_log():
+    log, store = UnreadLog(), MemoryStore()
+    records = logged(log, [ev.subject_registered(), ev.penalty_imposed("P-1")]
+                     + [{**ev.subject_registered(), "subject": company(n)} for n in range(6)])
+    worker = worker_over(store, log, processor=LedgerProcessor(store, policy=PolicyBook((DEFAULT_POLICY,))))
+    fold_in_the_loop(worker, records[:3])
+    fold_in_the_loop(worker, records[3:])
+    folded = sorted(store.applied_offsets())
+    assert len(folded) >= 2 and worker.trees_catching_up == set()
+    assert sorted(run_digests(worker, Digests()), key=lambda d: d["partition"]) == [
+        expected_digest(log, store, p) for p in folded]
+
+
+def test_the_fold_leaves_a_tree_alone_while_the_digests_timer_catches_it_up():
+    log, store = MemoryTopics(), MemoryStore()
+    records = logged(log, [ev.subject_registered(), ev.penalty_imposed("P-1")])
+    worker = worker_over(store, log, processor=LedgerProcessor(store, policy=PolicyBook((DEFAULT_POLICY,))))
+    (partition,) = {r[0] for r in records}
+    worker.trees_catching_up.add(partition)
+    fold_in_the_loop(worker, records)
+    assert store.applied_offset(partition) == 1 and worker.tree(partition).size == 0
+    worker.trees_catching_up.clear()
+    assert run_digests(worker, Digests()) == [expected_digest(log, store, partition)]  # read from the log
+    assert worker.tree(partition).size == 2
+
+
 def test_a_tree_that_cannot_be_read_stays_and_catches_up_at_the_next_tick(caplog):
     log, store = MemoryTopics(), MemoryStore()
     logged_and_folded(log, store, [ev.subject_registered(), ev.penalty_imposed("P-1")])
@@ -165,7 +212,7 @@ def test_a_digest_the_stopping_producer_refused_is_published_at_the_next_tick():
     worker, digests = worker_over(store, log), Digests()
     assert run_digests(worker, digests, fail_with=NotReady()) == []
     (partition,) = store.applied_offsets()
-    assert digests.trees[partition].published() is None and digests.published == {}
+    assert worker.tree(partition).published() is None and digests.published == {}
     assert run_digests(worker, digests) == [expected_digest(log, store, partition)]
 
 
