@@ -348,6 +348,7 @@ def undeclared_fields(state: dict) -> list[str]:
     `$.records.penalties["A/P-1"].new_field`: each would be dropped by STATE_DECODER."""
     found: list[str] = []
     _walk(state, State, "$", found)
+    assert len(found) <= UNDECLARED_SHOWN_MAX, "the walk stops at its bound"
     return found
 
 
@@ -364,7 +365,7 @@ def _walk(value: object, hint: object, path: str, found: list[str]) -> None:
         for name, item in value.items():
             if name in declared:
                 _walk(item, declared[name], f"{path}.{name}", found)
-            else:
+            elif len(found) < UNDECLARED_SHOWN_MAX:
                 found.append(f"{path}.{name}")
         return
     origin, arms = get_origin(hint), get_args(hint)

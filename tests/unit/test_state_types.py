@@ -11,7 +11,7 @@ from ops.demo import demo_events
 from projections.fold import APPLIED, fold, new_state
 from projections.records import HANDLERS
 from projections.replay import replay
-from projections.state_types import STATE_DECODER, undeclared_fields
+from projections.state_types import STATE_DECODER, UNDECLARED_SHOWN_MAX, undeclared_fields
 from projections.state_versions import STATE_VERSION, UnknownStateVersion
 from streams.store import StoredStateError, StoreError, SubjectStore
 from streams.worker_build import state_version_notice
@@ -91,6 +91,22 @@ def test_an_undeclared_field_is_named_by_its_path():
     state["extra"] = 1
     assert undeclared_fields(state) == ["$.records.penalties['A/P-1'].colour",
                                         "$.records.penalties['A/P-1'].history[0].mood", "$.extra"]
+
+
+def test_an_undeclared_field_under_an_optional_part_or_in_a_list_of_records_is_named():
+    state = new_state({"id": "91410100MA44XY0Q3H", "kind": "ENTERPRISE"})
+    state["public_as_of"] = {"offset": 3, "recorded_at": None, "note": "x"}  # AsOf | None
+    state["rejected"] = [{"event_id": "e", "type": "T", "offset": 1, "recorded_at": "r",
+                          "reasons": [{"field": "f", "rule": "r", "message": "m", "hint": "h"}]}]
+    state["seen_event_ids"] = {"e": [1, "digest"], "f": 2}  # list[int | str] | int: no object inside
+    assert undeclared_fields(state) == ["$.public_as_of.note", "$.rejected[0].reasons[0].hint"]
+
+
+def test_undeclared_fields_are_named_up_to_a_bound():
+    state = new_state({"id": "91410100MA44XY0Q3H", "kind": "ENTERPRISE"})
+    state["subject"].update({f"extra_{n:02d}": n for n in range(UNDECLARED_SHOWN_MAX + 5)})
+    named = undeclared_fields(state)
+    assert named == [f"$.subject.extra_{n:02d}" for n in range(UNDECLARED_SHOWN_MAX)]
 
 
 # --- the store's typed read -----------------------------------------------------------------------
