@@ -4,6 +4,8 @@ so every state of every event type must come back from it whole. (Generated ledg
 type are checked the same way in test_fold_totality.py.)"""
 from __future__ import annotations
 
+from typing import TypedDict
+
 import orjson
 import pytest
 
@@ -11,7 +13,7 @@ from ops.demo import demo_events
 from projections.fold import APPLIED, fold, new_state
 from projections.records import HANDLERS
 from projections.replay import replay
-from projections.state_types import STATE_DECODER, UNDECLARED_SHOWN_MAX, undeclared_fields
+from projections.state_types import STATE_DECODER, UNDECLARED_SHOWN_MAX, _walk, undeclared_fields
 from projections.state_versions import STATE_VERSION, UnknownStateVersion
 from streams.store import StoredStateError, StoreError, SubjectStore
 from streams.worker_build import state_version_notice
@@ -107,6 +109,21 @@ def test_undeclared_fields_are_named_up_to_a_bound():
     state["subject"].update({f"extra_{n:02d}": n for n in range(UNDECLARED_SHOWN_MAX + 5)})
     named = undeclared_fields(state)
     assert named == [f"$.subject.extra_{n:02d}" for n in range(UNDECLARED_SHOWN_MAX)]
+
+
+class Pair(TypedDict):
+    a: int
+
+
+@pytest.mark.parametrize("value, hint, named", [
+    ({"a": 1, "b": 2}, list[Pair] | Pair, ["$.b"]),  # an object: its object arm, whatever comes first
+    ([{"a": 1, "c": 3}], Pair | list[Pair], ["$[0].c"]),  # a list: its list arm
+    ({"k": {"a": 1, "z": 0}}, list[Pair] | dict[str, Pair], ["$['k'].z"]),  # a table: its table arm
+])
+def test_a_union_is_walked_by_the_arm_of_the_values_own_kind(value, hint, named):
+    found: list[str] = []
+    _walk(value, hint, "$", found)
+    assert found == named
 
 
 # --- the store's typed read -----------------------------------------------------------------------
