@@ -22,8 +22,11 @@ from tests.helpers import Worker, cli, http_json, wait_for
 AUTHORITY = {"authority_code": make_uscc("440700", 12, "1", "1"), "authority_name": "江门市市场监督管理局"}
 
 
-def _proved(worker: Worker, subject_id: str) -> dict:
+def _proved(worker: Worker, subject_id: str) -> dict | None:
+    """The subject's history with proofs; None while the worker has not folded the subject yet (404)."""
     status, body = worker.get(f"/subjects/{subject_id}/history?proofs=1", role="auditor")
+    if status == 404 and body == {"error": f"no subject {subject_id} in the ledger"}:
+        return None  # published, not yet folded: the caller waits
     assert status == 200, body
     return body
 
@@ -59,7 +62,7 @@ def test_as_of_views_equal_what_the_live_worker_served_then(kafka, tmp_path):
                                 30, what=f"event {n} folded")
                 captured.append((datetime.now(SHANGHAI).isoformat(), file))
                 time.sleep(1.1)  # the next event is recorded strictly later
-        wait_for(lambda: _proved(worker, company["id"])["tree"], 30, what="a Merkle root published")
+        wait_for(lambda: (_proved(worker, company["id"]) or {}).get("tree"), 30, what="a Merkle root published")
         for moment, live in captured:
             done = cli("history", company["id"], "--as-of", moment, "--json", "--kafka", kafka.bootstrap,
                        "--web-url", worker.url, env=auditor)
@@ -186,7 +189,7 @@ def test_a_changed_event_proof_or_root_from_a_worker_fails_loudly_naming_the_rec
         with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             for item in story:
                 publisher.publish(item)
-        honest = wait_for(lambda: (lambda a: a if a["tree"] and None not in a["proofs"]
+        honest = wait_for(lambda: (lambda a: a if a and a["tree"] and None not in a["proofs"]
                                    and len(a["history"]) == len(story) else None)(_proved(worker, company["id"])),
                           60, what="every event proved against a published root")
         offsets = [e["offset"] for e in honest["history"]]
