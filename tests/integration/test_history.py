@@ -17,7 +17,7 @@ from projections.ids import make_uscc
 from streams import ledger_reader, topics
 from streams.codec import decode_access_record
 from streams.sdk import Publisher
-from tests.helpers import Worker, cli, http_json, wait_for
+from tests.helpers import Worker, cli, wait_for
 
 AUTHORITY = {"authority_code": make_uscc("440700", 12, "1", "1"), "authority_name": "江门市市场监督管理局"}
 

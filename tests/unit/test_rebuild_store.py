@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from projections.canonical import instant_text
 from projections.deadlines import pending_deadlines, system_event
 from projections.fold import APPLIED, QUARANTINED, REJECTED
 from projections.policy import DEFAULT_POLICY
