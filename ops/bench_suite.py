@@ -78,6 +78,9 @@ QUICK = Scale(subjects=2_000, events=6_000, faust_events=3_000, lag_s=3.0,
               history_log_events=60_000, history_runs=3, memory_subjects=5_000, edge_events=2_000)
 EDGE_BATCH_LINES = 5_000  # the SDK's default batch
 LAG_SHARE_OF_FOLD = 0.5  # the lag run's offer: this share of what the worker folded alone in the same run
+# the e2e and lag parts' worker: its validating and folding spread over two processes (streams/fold_pool.py),
+# as on a host with a core for them beside the worker's own
+FOLD_PROCESSES = 2
 PARTS = ("all", "throughput")  # `bench throughput`: load, the raw and replay baselines, e2e, lag, rebuild
 
 # name: (goal, "min" or "max") for the table; the issue's goals on the 2-core reference machine
@@ -269,11 +272,11 @@ def baseline_faust(bootstrap: KafkaAccess, count: int, with_table: bool) -> floa
 class BenchWorker:
     """`credit-ledger worker` as a child process with its own fresh data dir."""
 
-    def __init__(self, bootstrap: KafkaAccess, data_dir: Path):
+    def __init__(self, bootstrap: KafkaAccess, data_dir: Path, fold_processes: int = 1):
         from ops.config import Settings
         from ops.embedded_kafka import free_port
 
-        self.settings = Settings(data_dir=str(data_dir), web_port=free_port(),
+        self.settings = Settings(data_dir=str(data_dir), web_port=free_port(), fold_processes=fold_processes,
                                  pseudonym_key=BENCH_PSEUDONYM_KEY.decode(), pii_key_store="off").with_kafka(bootstrap)
         self.log_path = data_dir / "worker.log"
         self.process = None
@@ -558,22 +561,27 @@ class _Measures(dict):
 
 
 # --- the whole bench ---------------------------------------------------------------------------------
-def run_bench(scale: Scale, on_progress=None, what: str = "all") -> dict:
+def run_bench(scale: Scale, on_progress=None, what: str = "all", fold_processes: int = FOLD_PROCESSES) -> dict:
     """The bench: `what` "all" (every part) or "throughput" (load, the raw and replay baselines, e2e, lag,
-    rebuild: the fold's goals alone, at the same size)."""
+    rebuild: the fold's goals alone, at the same size). The e2e and lag parts' worker runs with
+    `fold_processes` (its setting, streams/fold_pool.py)."""
     from ops.embedded_kafka import EmbeddedKafka, free_port
+    from streams.fold_pool import FOLD_PROCESSES_MAX
     from streams.principals import create_dev_kafka_credentials
     from streams.topics import ensure_topics
 
     if what not in PARTS:
         raise ValueError(f"what must be one of {', '.join(PARTS)}, not {what!r}")
+    if not 1 <= fold_processes <= FOLD_PROCESSES_MAX:
+        raise ValueError(f"fold processes must be 1..{FOLD_PROCESSES_MAX}, not {fold_processes}")
     progress = on_progress or (lambda text: None)
     result = _Measures(progress)
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp_name, \
             EmbeddedKafka(Path(tmp_name) / "kafka", port=free_port(), heap_mib=1024,
                           credentials=create_dev_kafka_credentials(tmp_name)).start(timeout_s=120) as broker:
         ensure_topics(broker.admin_access)
-        _on_one_broker(scale, broker, Path(tmp_name), result, progress, what)
+        result["e2e_fold_processes"] = fold_processes
+        _on_one_broker(scale, broker, Path(tmp_name), result, progress, what, fold_processes)
     if what == "all":
         _history_part(scale, result, progress)
         result["ratio_e2e_vs_faust"] = result["e2e_events_per_s"] / result["baseline_faust_events_per_s"]
@@ -597,7 +605,8 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress, what: str) -> None:
+def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress, what: str,
+                   fold_processes: int) -> None:
     from projections.policy import DEFAULT_POLICIES
     from streams import ledger_reader, topics
     from streams.kafka_access import AUDITOR, WORKER
@@ -619,7 +628,7 @@ def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress,
     if what == "all":
         result["baseline_faust_events_per_s"] = baseline_faust(writer, scale.faust_events, False)
         result["baseline_faust_table_events_per_s"] = baseline_faust(writer, scale.faust_events, True)
-    edge_written, lags = _worker_part(scale, writer, tmp, result, progress, events, ends, what)
+    edge_written, lags = _worker_part(scale, writer, tmp, result, progress, events, ends, what, fold_processes)
 
     ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
     # what the worker's timers added: deadlines of the stories that fell due as they were folded
@@ -647,9 +656,9 @@ def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress,
 
 
 def _worker_part(scale: Scale, writer, tmp: Path, result: _Measures, progress, events, ends: dict[int, int],
-                 what: str) -> tuple[int, int]:
+                 what: str, fold_processes: int) -> tuple[int, int]:
     """e2e, lag (and with "all" the edge) on one worker; returns the events the edge wrote and the lag run's."""
-    worker = BenchWorker(writer, tmp / "worker").start()
+    worker = BenchWorker(writer, tmp / "worker", fold_processes).start()
     try:
         result["e2e_events_per_s"] = fold_throughput([worker], ends)
         result["e2e_worker_rss_mib"] = worker.rss_mib()

@@ -795,6 +795,9 @@ BENCHES = ("all", "throughput", "timers", "history", "replication")
 @app.command()
 def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(BENCHES)}"),
           quick: bool = typer.Option(False, "--quick", help="all, throughput: a smaller run (under two minutes)"),
+          fold_processes: Optional[int] = typer.Option(None, help="all, throughput: the fold processes of the e2e "
+                                                                  "and lag parts' worker (its fold_processes setting; "
+                                                                  "default 2)"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
           deadlines: int = typer.Option(1_000_000, help="timers: how many pending deadlines to hold"),
           log_events: int = typer.Option(10_000_000, help="history: events in the ledger"),
@@ -818,7 +821,8 @@ def bench(what: str = typer.Argument("all", help=f"which benchmark: {', '.join(B
     try:
         if what in ("all", "throughput"):
             scale = QUICK if quick else FULL
-            result = run_bench(scale, on_progress=progress, what=what)
+            result = run_bench(scale, on_progress=progress, what=what,
+                               **({"fold_processes": fold_processes} if fold_processes else {}))
             title = (f"credit-ledger bench {what}{' --quick' if quick else ''}: {scale.events:,} events over "
                      f"{scale.subjects:,} subjects, baselines in the same run")
         elif what == "timers":

@@ -46,6 +46,8 @@ class Settings:
     master_key: str = ""  # base64 of 32 bytes: wraps the per-person keys on credit.pii-keys (streams/key_store.py)
     master_key_file: str = ""  # ... read from this file instead
     partitions: int = 4
+    # processes that validate and fold the worker's batches (streams/fold_pool.py); 1: its own process alone
+    fold_processes: int = 1
     calendar_overrides: str = ""  # a TOML file with newly published holiday schedules (see ops/calendar_overrides.example.toml)
     policy_dir: str = ""  # more policy files (YAML, as in projections/policies/), e.g. a province's newer one
     clock_speed: float = 1.0  # >1 runs the timers' clock fast (the demo); see streams/clock.py

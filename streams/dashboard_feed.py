@@ -53,8 +53,7 @@ class DashboardFeed:
         if batch.rejections:
             counts[REJECTED_KEY] += len(batch.rejections)
         for change in batch.grade_changes:
-            state = batch.states.get(change["subject_id"])
-            self.grade_changes.append(grade_item({**change, "at": at}, state["subject"] if state else {}))
+            self.grade_changes.append(grade_item({**change, "at": at}, batch.subject_of(change["subject_id"])))
 
     def _bucket(self, second: int) -> Counter:
         if not self.per_second or self.per_second[-1][0] != second:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from projections.canonical import log_link
@@ -24,7 +24,7 @@ from projections.replay import INVALID
 from projections.validate import Problem
 from streams import metrics
 from streams.codec import CodecError, decode_event
-from streams.store import list_key, timer_key, timer_value
+from streams.store import decoded_state, list_key, timer_key, timer_value
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ class Batch:
     grades: dict[str, dict] = field(default_factory=dict)  # subject -> its grade after this batch
     grade_changes: list[dict] = field(default_factory=list)  # GradeChanged records to publish
     records: list[Record] = field(default_factory=list)  # what was folded, in order (the partitions' trees grow by it)
+    # subject -> its `subject` part, for the subjects of grade_changes whose state is in `states` encoded
+    # (a batch of the fold processes, streams/fold_pool.py): what the dashboard shows of them
+    subjects: dict[str, dict] = field(default_factory=dict)
     applied: int = 0
     committed: bool = False  # written to the store (LedgerProcessor.commit): once only
     # (counter, label or None) -> increment: one inc() a series a batch, not one an event (a lock each)
@@ -73,6 +76,11 @@ class Batch:
     def tally(self, counter, label: str | None = None) -> None:
         self.tallies[counter, label] = self.tallies.get((counter, label), 0) + 1
 
+    def subject_of(self, subject_id: str) -> dict:
+        """The `subject` part of a subject's state in this batch ({} if none)."""
+        state = self.states.get(subject_id)
+        return state["subject"] if isinstance(state, dict) else self.subjects.get(subject_id, {})
+
     def publish_tallies(self) -> None:
         for (counter, label), increment in self.tallies.items():
             (counter if label is None else metrics.labelled(counter, label)).inc(increment)
@@ -81,10 +89,14 @@ class Batch:
 
 class LedgerProcessor:
     def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY,
-                 grading_policy: Callable[[], Policy] | None = None, publishing: bool = True):
+                 grading_policy: Callable[[], Policy] | None = None, publishing: bool = True,
+                 observing_lag: bool | None = None, chaining: bool = True):
         self.store = store
         # False for `rebuild`, which publishes nothing: no GradeChanged records are built, no lag observed
         self.publishing = publishing
+        # the lag metric, observed by the process that serves /metrics (not by a fold process)
+        self.observing_lag = publishing if observing_lag is None else observing_lag
+        self.chaining = chaining  # the partitions' log roots (False: a fold process, whose parent chains them)
         self.gap_reader = gap_reader
         self.policy = policy  # the fold's: each event under the policy of the day it was recorded
         self.grading_policy = grading_policy  # the published grade's: the policy in force now (live worker)
@@ -106,17 +118,37 @@ class LedgerProcessor:
 
     def process(self, records: list[Record]) -> Batch:
         """Fold `records` on top of the store and of the batches folded and not yet committed."""
-        if len(self._unsettled) >= UNSETTLED_BATCHES_MAX:
-            raise RuntimeError(f"{len(self._unsettled)} batches folded and not committed: commit before the next")
+        self._check_room()
+        batch = self.fold_records(records)
+        batch.publish_tallies()
+        self._unsettled.append(batch)
+        return batch
+
+    folding = False  # batches handed to fold processes and not merged (streams/fold_pool.py): never here
+
+    async def fold(self, records: list[Record], meanwhile: Callable[[], Awaitable[None]]) -> Batch | None:
+        """`process`, and `meanwhile` (the worker writes the batch before): here one after the other (None:
+        no records). The fold processes (streams/fold_pool.py) fold while it runs, one batch behind."""
+        batch = self.process(records) if records else None
+        await meanwhile()
+        return batch
+
+    def fold_records(self, records: list[Record]) -> Batch:
+        """The batch of `records` folded, its metrics' tallies not yet published, not yet among the unsettled."""
         batch = Batch()
         # the policy in force now, once a batch: a batch is folded within a second
         grading = self.grading_policy() if self.grading_policy else None
         for record in self._with_gaps_filled(records):
             batch.records.append(record)
             self._one(batch, grading, *record)
-        batch.publish_tallies()
-        self._unsettled.append(batch)
         return batch
+
+    def close(self) -> None:
+        """Nothing to stop here (PooledProcessor stops its fold processes)."""
+
+    def _check_room(self) -> None:
+        if len(self._unsettled) >= UNSETTLED_BATCHES_MAX:
+            raise RuntimeError(f"{len(self._unsettled)} batches folded and not committed: commit before the next")
 
     def commit(self, batch: Batch) -> None:
         """Write a batch `process` returned, in the order they were folded; or a sweep's (`regrade_all`),
@@ -140,7 +172,9 @@ class LedgerProcessor:
         self._hot_grades.clear()
 
     def _state(self, batch: Batch, subject_id: str) -> dict | None:
-        return self._newest(batch, "states", subject_id, self._hot_states, self.store.get)
+        state = self._newest(batch, "states", subject_id, self._hot_states, self.store.get)
+        # a batch of the fold processes holds its states encoded (streams/fold_pool.py)
+        return decoded_state(subject_id, state) if isinstance(state, bytes) else state
 
     def _grade(self, batch: Batch, subject_id: str) -> dict | None:
         return self._newest(batch, "grades", subject_id, self._hot_grades, self.store.grade)
@@ -188,9 +222,9 @@ class LedgerProcessor:
         if offset <= self.applied_offset(batch, partition):
             batch.tally(metrics.REDELIVERED)
             return
-        root = self._log_root(batch, partition)
         batch.offsets[partition] = offset
-        batch.roots[partition] = log_link(root, offset, key, value)
+        if self.chaining:
+            batch.roots[partition] = log_link(self._log_root(batch, partition), offset, key, value)
         try:
             decoded = decode_event(value or b"")
         except CodecError as error:
@@ -224,7 +258,7 @@ class LedgerProcessor:
         batch.applied += 1
         batch.history.append((subject_id, effects.state["chain"]["length"], effects.history_entry))
         batch.tally(metrics.EVENTS, event["type"])
-        if self.publishing:
+        if self.observing_lag:
             metrics.observe_lag(event["recorded_at"])
         if len(self._pending_known) >= PENDING_KNOWN_MAX:
             self._pending_known.clear()

@@ -43,6 +43,10 @@ TIMERS_FIRED = Counter("credit_timers_fired", "System events the timers publishe
 TIMER_DELAY = Histogram("credit_timer_delay_seconds", "Real seconds from a deadline's instant to its event's publication",
                         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 30, 300))
 GRADE_CHANGES = Counter("credit_grade_changes", "GradeChanged records written, by the new letter", ["grade"])
+# The counters a batch's fold tallies (streams/ledger.Batch.tally), by name: a fold process hands its tallies
+# back by name (streams/fold_pool.py), and the process serving /metrics increments them
+FOLD_TALLIED = {counter._name: counter for counter in (EVENTS, REJECTED, QUARANTINED, DUPLICATES, REDELIVERED,
+                                                         GRADE_CHANGES, *TIMELINESS.values())}
 GRADE_SUBJECTS = Gauge("credit_grade_subjects", "Subjects by their current grade", ["grade"])
 REGRADE_PROGRESS = Gauge("credit_regrade_progress_ratio", "Share of subjects regraded by the running policy sweep "
                          "(1 when none runs)")

@@ -120,6 +120,8 @@ def check_write(states: dict[str, dict], offsets: dict[int, int], applied_offset
     is a bug of the fold or of its caller, named without the subject's id."""
     newest = max(offsets.values(), default=None)
     for subject_id, state in states.items():
+        if isinstance(state, bytes):
+            continue  # encoded by a fold process, which checked it so first (streams/fold_pool.py)
         if state["subject"]["id"] != subject_id:
             raise AssertionError("store write: a state's subject.id is not the subject it is written for")
         if state.get(VERSION_KEY) != STATE_VERSION:
@@ -201,6 +203,10 @@ class SubjectStore:
         """The subject's state in the current version (projections/state_versions.py), None if none."""
         raw = self._db.get(_STATE + subject_id.encode())
         return decoded_state(subject_id, raw) if raw is not None else None
+
+    def get_encoded(self, subject_id: str) -> bytes | None:
+        """The subject's state as stored, not decoded (a fold process decodes it)."""
+        return self._db.get(_STATE + subject_id.encode())
 
     def applied_offset(self, partition: int) -> int:
         """The last offset of `partition` folded into the store, -1 if none."""
@@ -286,7 +292,7 @@ class SubjectStore:
             found[parse_counter(key[len(_COUNTER):].decode())] = int(value)
         return found
 
-    def write(self, states: dict[str, dict], offsets: dict[int, int],
+    def write(self, states: dict[str, dict | bytes], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
               index: dict[bytes, bytes | None] | None = None, counters: dict[Counter, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
@@ -314,7 +320,7 @@ class SubjectStore:
         for subject_id, position, entry in history:
             batch.put(_history_key(subject_id, position), _sorted_json(entry))
         for subject_id, state in states.items():
-            batch.put(_STATE + subject_id.encode(), _state_bytes(state))
+            batch.put(_STATE + subject_id.encode(), encoded_state(state))
         for partition, offset in offsets.items():
             batch.put(_OFFSET + str(partition).encode(), str(offset).encode())
         try:
@@ -366,7 +372,10 @@ class SubjectStore:
         self._db.close()
 
 
-def _state_bytes(state: dict) -> bytes:
+def encoded_state(state: dict | bytes) -> bytes:
+    """A state as the store holds it (one a fold process encoded already, as it is)."""
+    if isinstance(state, bytes):
+        return state
     return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
 
 
@@ -458,6 +467,10 @@ class MemoryStore:
         state = self.states.get(subject_id)
         return checked_state(subject_id, upcast(state)) if state is not None else None
 
+    def get_encoded(self, subject_id: str) -> bytes | None:
+        state = self.states.get(subject_id)
+        return encoded_state(state) if state is not None else None
+
     def applied_offset(self, partition: int) -> int:
         return self.offsets.get(partition, -1)
 
@@ -470,7 +483,7 @@ class MemoryStore:
     def log_root(self, partition: int) -> str:
         return self.roots.get(partition, GENESIS_HEAD)
 
-    def write(self, states: dict[str, dict], offsets: dict[int, int],
+    def write(self, states: dict[str, dict | bytes], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
               index: dict[bytes, bytes | None] | None = None, counters: dict[Counter, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
@@ -486,7 +499,8 @@ class MemoryStore:
             name = counter_name(counter)
             self.counts[name] = self.counts.get(name, 0) + delta
         self.roots.update(roots or {})
-        self.states.update(states)
+        self.states.update({subject_id: decoded_state(subject_id, state) if isinstance(state, bytes) else state
+                            for subject_id, state in states.items()})
         self.offsets.update(offsets)
         for subject_id, _, entry in history:
             self.histories.setdefault(subject_id, []).append(entry)
@@ -499,7 +513,7 @@ class MemoryStore:
         self.histories.update(other.histories)
 
     def state_digest(self) -> dict:
-        items = sorted((_STATE + sid.encode(), _state_bytes(state)) for sid, state in self.states.items())
+        items = sorted((_STATE + sid.encode(), encoded_state(state)) for sid, state in self.states.items())
         return _digest(iter(items), self.applied_offsets())
 
     def subject_ids(self, limit: int = 1000) -> list[str]:
@@ -521,7 +535,7 @@ class RunStore(MemoryStore):
         super().__init__()
         self.history_items: list[tuple[bytes, bytes]] = []
 
-    def write(self, states: dict[str, dict], offsets: dict[int, int],
+    def write(self, states: dict[str, dict | bytes], offsets: dict[int, int],
               history: list[tuple[str, int, dict]] = (), roots: dict[int, str] | None = None,
               index: dict[bytes, bytes | None] | None = None, counters: dict[Counter, int] | None = None,
               grades: dict[str, dict] | None = None, meta: dict[str, str] | None = None) -> None:
@@ -536,7 +550,7 @@ class RunStore(MemoryStore):
         """Every key and value SubjectStore.write would have stored, in key order, but the counters: their
         deltas are summed over the partitions (`counts`) and written apart."""
         items = list(self.history_items)
-        items.extend((_STATE + subject_id.encode(), _state_bytes(state)) for subject_id, state in self.states.items())
+        items.extend((_STATE + subject_id.encode(), encoded_state(state)) for subject_id, state in self.states.items())
         items.extend((_GRADE + subject_id.encode(), _sorted_json(grade)) for subject_id, grade in self.grades.items())
         items.extend(self.index.items())
         items.extend((_OFFSET + str(partition).encode(), str(offset).encode())

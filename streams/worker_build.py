@@ -14,6 +14,7 @@ from streams.codec import decode_export_receipt
 from streams.faust_app import HEARTBEAT_INTERVAL_S, SESSION_TIMEOUT_S
 from streams.gate import Gate
 from streams.kafka_access import KafkaAccess
+from streams.fold_pool import FoldPool, PooledProcessor
 from streams.ledger import LedgerProcessor
 from streams.ledger_consumer import LedgerConsumer
 from streams.outputs import BatchProducer
@@ -39,7 +40,9 @@ def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
         return ((partition, offset, key, value) for offset, key, value, _ in
                 ledger_reader.read_range(kafka, topics.EVENTS, partition, start, end))
     # each event folds under the policy of the day it was recorded; grades use the policy in force now
-    processor = LedgerProcessor(store, gap_reader, policies, grading_policy=policy_now)
+    processor = (LedgerProcessor(store, gap_reader, policies, grading_policy=policy_now)
+                 if settings.fold_processes <= 1 else
+                 PooledProcessor(store, FoldPool(settings.fold_processes, policies), gap_reader, policies, policy_now))
     notice = state_version_notice(store)
     if notice is not None:
         log.warning(notice)

@@ -25,6 +25,7 @@ from projections.policy import DEFAULT_POLICIES, Policy, PolicyBook
 from streams import topics
 from streams.clock import Clock
 from streams.dashboard import Dashboard
+from streams.fold_pool import FoldPool, PooledProcessor
 from streams.ledger import LedgerProcessor, Record
 from streams.ledger_reader import IDLE_POLLS_MAX
 from streams.partitioner import partition_of
@@ -54,7 +55,8 @@ class RecordsConsumer:
                    linger_until_records: int = 0) -> list[Record]:  # takes what is there: no linger
         count = min(count_max, self.take_max)
         if self.position >= len(self.records):
-            await asyncio.Event().wait()  # nothing more: the fold loop waits here until cancelled
+            await asyncio.sleep(within_s)  # nothing more: as the real one, an empty take after within_s
+            return []
         taken = self.records[self.position:self.position + count]
         self.position += len(taken)
         self.takes.append(len(taken))
@@ -162,7 +164,7 @@ class Driven:
 
 
 def drive(records: list[Record], policy: Policy | PolicyBook = DEFAULT_POLICIES, grading: Policy | None = None,
-          take_max: int = TAKE_MAX, store: MemoryStore | None = None) -> Driven:
+          take_max: int = TAKE_MAX, store: MemoryStore | None = None, pool: FoldPool | None = None) -> Driven:
     """Run the worker's fold loop over `records` ((partition, offset, key, value), in log order per
     partition) until it has committed them all, or an error stopped it. `grading`: the policy in force
     for the published grades (None: each event's own day's, as `rebuild`)."""
@@ -170,14 +172,16 @@ def drive(records: list[Record], policy: Policy | PolicyBook = DEFAULT_POLICIES,
         raise ValueError(f"a driver run takes at most {RECORDS_MAX} records")
     if not 1 <= take_max <= TAKE_MAX:
         raise ValueError(f"take_max must be 1..{TAKE_MAX}")
-    return asyncio.run(_drive(records, policy, grading, take_max, store or MemoryStore()))
+    return asyncio.run(_drive(records, policy, grading, take_max, store or MemoryStore(), pool))
 
 
-async def _drive(records, policy, grading, take_max: int, store: MemoryStore) -> Driven:
+async def _drive(records, policy, grading, take_max: int, store: MemoryStore, pool: FoldPool | None) -> Driven:
     clock = Clock()
     consumer, producer = RecordsConsumer(records, take_max), RecordingProducer()
     dashboard = Dashboard(store, clock)
-    processor = LedgerProcessor(store, policy=policy, grading_policy=(lambda: grading) if grading else None)
+    grading_policy = (lambda: grading) if grading else None
+    processor = (LedgerProcessor(store, policy=policy, grading_policy=grading_policy) if pool is None else
+                 PooledProcessor(store, pool, policy=policy, grading_policy=grading_policy))
     worker = Worker(settings=SimpleNamespace(pseudonym_key_bytes=DRIVER_PSEUDONYM_KEY), kafka=None, store=store,
                     clock=clock, policies=policy, processor=processor, gate=None, key_store=None,
                     pseudonym_key=DRIVER_PSEUDONYM_KEY, ledger_consumer=consumer, outputs=producer,

@@ -18,6 +18,7 @@ from projections.validate import EdgeContext, validate_event
 from streams import dashboard as dash
 from streams import dashboard_feed as feed
 from streams import dashboard_snapshot as sections
+from streams.ledger import Batch
 from streams.dashboard_routes import ASSETS
 from streams.dashboard_tails import Tails
 from streams.clock import Clock
@@ -167,7 +168,7 @@ def fill(store: SubjectStore, subjects: int, now: datetime) -> None:
     store.write({}, {p: subjects // 4 - 1 for p in range(4)}, index=index, counters=counters)
 
 
-def busy_batch(n: int, at: str) -> SimpleNamespace:
+def busy_batch(n: int, at: str) -> Batch:
     """A batch as the agent hands it over: applied events, rejections, grade changes."""
     subject = {"id": f"91{n:016d}", "kind": "LEGAL_PERSON", "name": f"压力测试{n}号有限公司"}
     source = {"authority_code": f"1144{n % 500:014d}", "authority_name": f"第{n % 500}号行政机关"}
@@ -177,8 +178,8 @@ def busy_batch(n: int, at: str) -> SimpleNamespace:
                "payload": {"commitment_id": f"C{n}", "due_on": at[:10]}}
     change = {"subject_id": subject["id"], "from_letter": "A", "to_letter": "D", "from_score": 1000, "to_score": 600,
               "cause": "ListEntered", "cause_event_id": f"e-{n}", "offset": n}
-    return SimpleNamespace(history=[(subject["id"], 1, {"event": event}), (subject["id"], 2, {"event": overdue})],
-                           rejections=[object()], grade_changes=[change], states={subject["id"]: {"subject": subject}})
+    return Batch(history=[(subject["id"], 1, {"event": event}), (subject["id"], 2, {"event": overdue})],
+                 rejections=[object()], grade_changes=[change], states={subject["id"]: {"subject": subject}})
 
 
 @pytest.mark.slow

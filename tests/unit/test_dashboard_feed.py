@@ -3,19 +3,19 @@ within its limit."""
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from types import SimpleNamespace
 
 from streams.clock import Clock
 from streams.dashboard_feed import (REASON_CHARS_MAX, REJECTED_KEY, DashboardFeed, grade_item, merge,
                                     remember)
+from streams.ledger import Batch
 from streams.store import MemoryStore
 from tests.unit import events as ev
 
 
-def batch(*events: dict, rejections: int = 0, grade_changes=()) -> SimpleNamespace:
+def batch(*events: dict, rejections: int = 0, grade_changes=()) -> Batch:
     """A committed batch as the fold hands it over (streams.ledger.Batch's fields the feed reads)."""
-    return SimpleNamespace(history=[(e["subject"]["id"], n, {"event": e}) for n, e in enumerate(events)],
-                           rejections=[object()] * rejections, grade_changes=list(grade_changes), states={})
+    return Batch(history=[(e["subject"]["id"], n, {"event": e}) for n, e in enumerate(events)],
+                 rejections=[object()] * rejections, grade_changes=list(grade_changes))
 
 
 def test_a_batch_is_counted_in_its_second_with_its_rejections_apart():
