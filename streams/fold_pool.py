@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 FOLD_PROCESSES_MAX = 16  # children a worker starts at most
 RECEIVE_TIMEOUT_S = 120.0  # a child that answers no batch within this is taken for hung: the worker stops
+# A batch of this many records or more (a backlog's) is merged one batch later, while the children fold the
+# next; a smaller one (a worker keeping up) at once: the next take may be the consumer's wait of 50 ms away.
+PIPELINE_FROM_RECORDS = 200
 
 
 class Misrouted(Exception):
@@ -267,8 +270,9 @@ class PooledProcessor(LedgerProcessor):
     writes, the policy sweep and a batch whose keys are not its subjects, in this process as before.
 
     `fold` hands its records out and merges the batch handed out before it (None: none was), so that the
-    children fold one batch while this process merges, publishes and writes the one before; `fold([])`
-    merges the last one handed out."""
+    children fold one batch while this process merges, publishes and writes the one before; a batch under
+    PIPELINE_FROM_RECORDS is merged at once (after the one before, if any). `fold([])` merges the last one
+    handed out."""
 
     def __init__(self, store, pool: FoldPool, gap_reader: GapReader | None = None,
                  policy: Policy | PolicyBook = None, grading_policy: Callable[[], Policy] | None = None):
@@ -295,7 +299,7 @@ class PooledProcessor(LedgerProcessor):
     async def fold(self, records: list[Record], meanwhile: Callable[[], Awaitable[None]]) -> Batch | None:
         if records:
             self._hand_out(records)
-        if len(self._handed) < (2 if records else 1):
+        if len(self._handed) <= (1 if len(records) >= PIPELINE_FROM_RECORDS else 0):
             await meanwhile()
             return None
         handed = self._handed.popleft()

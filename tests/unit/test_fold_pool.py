@@ -8,7 +8,7 @@ from collections import Counter as Multiset
 import pytest
 
 from projections.policy import DEFAULT_POLICY
-from streams import ledger, metrics
+from streams import fold_pool, ledger, metrics
 from streams import topics
 from streams.codec import decode_event, decode_grade_changed, decode_rejection, encode_event
 from streams.fold_pool import FOLD_PROCESSES_MAX, FoldPool, PooledProcessor
@@ -49,8 +49,12 @@ def _decoded(topic: str, value: bytes) -> dict:
     return decode_rejection(value) if topic == topics.REJECTED else decode_grade_changed(value)
 
 
-@pytest.mark.parametrize("take_max", [37, 500])
-def test_the_fold_processes_store_and_publish_what_the_worker_does(tmp_path, faulted_log, take_max):
+@pytest.mark.parametrize("take_max, pipelined_from", [(37, fold_pool.PIPELINE_FROM_RECORDS), (37, 1), (500, 200)])
+def test_the_fold_processes_store_and_publish_what_the_worker_does(tmp_path, faulted_log, take_max, pipelined_from,
+                                                                   monkeypatch):
+    """Batches merged at once, and batches merged one later (each handed out while the one before is merged,
+    a subject's newer state kept by its child)."""
+    monkeypatch.setattr(fold_pool, "PIPELINE_FROM_RECORDS", pipelined_from)
     records, faults, pool = faulted_log
     alone, alone_driven = folded(records, faults, tmp_path / "alone", take_max=take_max)
     pooled, pooled_driven = folded(records, faults, tmp_path / "pooled", pool, take_max=take_max)
@@ -147,6 +151,7 @@ def test_after_forget_the_children_fold_from_the_store_again(faulted_log, monkey
     gives."""
     records, faults, pool = faulted_log
     monkeypatch.setattr(ledger, "FAULT_EVENT_IDS", faults)  # as the children have it
+    monkeypatch.setattr(fold_pool, "PIPELINE_FROM_RECORDS", 1)  # every batch merged one later
     partition = [r for r in records if r[0] == 0]
     half = len(partition) // 2
 
