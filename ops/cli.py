@@ -67,8 +67,14 @@ def worker(loglevel: str = typer.Option("warn", help="crit, error, warn, info or
     from ops.worker_main import run_worker
     from streams.kafka_access import quiet_startup_noise
 
+    from streams.fold_pool import FOLD_PROCESSES_MAX
+
     settings = load_settings(pseudonym_key_file=pseudonym_key_file, master_key_file=master_key_file)
     settings.require_worker_keys()  # before anything is started or written
+    if not 1 <= settings.fold_processes <= FOLD_PROCESSES_MAX:
+        err.print(f"error: setting fold_processes: {settings.fold_processes} is not 1..{FOLD_PROCESSES_MAX}",
+                  markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     problem = data_dir_problem(Path(settings.data_dir))
     if problem:
         err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)

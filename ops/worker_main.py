@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 
 from streams.app import create_worker
-from streams.fold_pool import FOLD_PROCESSES_MAX
 from streams.kafka_access import WORKER
 from streams.store import StoreError
 from streams.topics import ensure_topics
@@ -15,8 +14,6 @@ def run_worker(settings, loglevel: str = "warn") -> None:
     failed (at start, or later: worker.stop_error)."""
     from faust import Worker as FaustWorker
 
-    if not 1 <= settings.fold_processes <= FOLD_PROCESSES_MAX:
-        sys.exit(f"error: setting fold_processes: {settings.fold_processes} is not 1..{FOLD_PROCESSES_MAX}")
     ensure_topics(settings.kafka_access(WORKER), partitions=settings.partitions)
     try:
         app, worker = create_worker(settings)

@@ -204,6 +204,7 @@ class FoldPool:
     def __init__(self, processes: int, policy: Policy | PolicyBook):
         if not 2 <= processes <= FOLD_PROCESSES_MAX:
             raise ValueError(f"fold processes: 2..{FOLD_PROCESSES_MAX}, not {processes}")
+        self.policy = policy
         context = multiprocessing.get_context("spawn")  # never fork a process with Kafka clients' threads
         self._connections, self._children = [], []
         for number in range(processes):
@@ -275,8 +276,8 @@ class PooledProcessor(LedgerProcessor):
     handed out."""
 
     def __init__(self, store, pool: FoldPool, gap_reader: GapReader | None = None,
-                 policy: Policy | PolicyBook = None, grading_policy: Callable[[], Policy] | None = None):
-        super().__init__(store, gap_reader, policy, grading_policy=grading_policy)
+                 grading_policy: Callable[[], Policy] | None = None):
+        super().__init__(store, gap_reader, pool.policy, grading_policy=grading_policy)  # the children's
         self.pool = pool
         self._handed: deque[_Handed] = deque()  # at most two: one merged while the next is folded
         self._sequence = 0  # of the last batch handed out

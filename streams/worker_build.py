@@ -42,7 +42,7 @@ def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
     # each event folds under the policy of the day it was recorded; grades use the policy in force now
     processor = (LedgerProcessor(store, gap_reader, policies, grading_policy=policy_now)
                  if settings.fold_processes <= 1 else
-                 PooledProcessor(store, FoldPool(settings.fold_processes, policies), gap_reader, policies, policy_now))
+                 PooledProcessor(store, FoldPool(settings.fold_processes, policies), gap_reader, policy_now))
     notice = state_version_notice(store)
     if notice is not None:
         log.warning(notice)

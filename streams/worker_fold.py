@@ -65,6 +65,14 @@ async def settle(worker: Worker) -> None:
     _commit(worker, batch)
 
 
+async def drain(worker: Worker) -> None:
+    """Write everything folded: the batches the fold processes hold (streams/fold_pool.py), merged, and the
+    batch in flight. The caller holds worker.writing: the policy sweep, which grades from the store."""
+    while worker.processor.folding:
+        await _fold_batch(worker, [])
+    await settle(worker)
+
+
 def _commit(worker: Worker, batch: Batch) -> None:
     """Write a folded batch to the store, then grow the partitions' Merkle trees by its records."""
     worker.processor.commit(batch)

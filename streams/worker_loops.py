@@ -26,7 +26,7 @@ from streams.pii import KeyStoreError
 from streams.store import StoreError
 from streams.timers import TICK_S, Timers
 from streams.worker import Worker
-from streams.worker_fold import publish_outputs, settle, stop_worker
+from streams.worker_fold import drain, publish_outputs, stop_worker
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ async def regrade_on_new_policy_once(worker: Worker) -> None:
         chunks = processor.regrade_all(policy)
         while True:
             async with worker.writing:
-                await settle(worker)  # the fold's batch in flight first: the sweep grades what it wrote
+                await drain(worker)  # the fold's batches in flight first: the sweep grades what they wrote
                 chunk = next(chunks, None)
                 if chunk is None:
                     break

@@ -181,7 +181,7 @@ async def _drive(records, policy, grading, take_max: int, store: MemoryStore, po
     dashboard = Dashboard(store, clock)
     grading_policy = (lambda: grading) if grading else None
     processor = (LedgerProcessor(store, policy=policy, grading_policy=grading_policy) if pool is None else
-                 PooledProcessor(store, pool, policy=policy, grading_policy=grading_policy))
+                 PooledProcessor(store, pool, grading_policy=grading_policy))
     worker = Worker(settings=SimpleNamespace(pseudonym_key_bytes=DRIVER_PSEUDONYM_KEY), kafka=None, store=store,
                     clock=clock, policies=policy, processor=processor, gate=None, key_store=None,
                     pseudonym_key=DRIVER_PSEUDONYM_KEY, ledger_consumer=consumer, outputs=producer,

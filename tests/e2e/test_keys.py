@@ -6,7 +6,7 @@ import json
 from datetime import date
 
 from projections.ids import make_resident_id, make_uscc
-from tests.helpers import cli
+from tests.helpers import cli, test_keys_env
 
 NO_KEYS = {"CREDIT_LEDGER_PSEUDONYM_KEY": "", "CREDIT_LEDGER_PSEUDONYM_KEY_FILE": "",
            "CREDIT_LEDGER_MASTER_KEY": "", "CREDIT_LEDGER_MASTER_KEY_FILE": "",
@@ -35,6 +35,14 @@ def test_a_key_too_short_or_in_an_unreadable_file_is_named(tmp_path):
     missing = tmp_path / "nowhere.key"
     gone = cli("worker", "--pseudonym-key-file", str(missing), env=NO_KEYS, timeout_s=60)
     assert gone.returncode == 1 and f"pseudonym key: cannot read {missing}" in gone.stderr
+
+
+def test_a_worker_with_fold_processes_out_of_bounds_exits_naming_the_setting(tmp_path):
+    for value in ("0", "17"):
+        done = cli("worker", env={**NO_KEYS, **test_keys_env(), "CREDIT_LEDGER_FOLD_PROCESSES": value,
+                                  "CREDIT_LEDGER_DATA_DIR": str(tmp_path / "data")}, timeout_s=60)
+        assert done.returncode == 1 and f"error: setting fold_processes: {value} is not 1..16" in done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
 
 
 def test_replaying_a_file_that_names_a_person_needs_the_pseudonym_key(tmp_path):

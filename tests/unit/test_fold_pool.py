@@ -162,7 +162,7 @@ def test_after_forget_the_children_fold_from_the_store_again(faulted_log, monkey
                 processor.commit(batch)
 
     pooled, alone = MemoryStore(), MemoryStore()
-    processor = PooledProcessor(pooled, pool, policy=DEFAULT_POLICY)
+    processor = PooledProcessor(pooled, pool)
     asyncio.run(processor.fold(partition[:half], _nothing))  # handed out, not merged
     asyncio.run(processor.fold(partition[half:], _nothing))  # the first merged, the second handed out
     processor.forget()  # both dropped, the children's states with them
@@ -172,7 +172,7 @@ def test_after_forget_the_children_fold_from_the_store_again(faulted_log, monkey
     assert pooled.states == alone.states and pooled.index == alone.index and pooled.grades == alone.grades
     assert pooled.offsets == alone.offsets and pooled.roots == alone.roots
     again = MemoryStore()  # a processor after this one, on the same children: theirs is forgotten too
-    asyncio.run(fold_all(PooledProcessor(again, pool, policy=DEFAULT_POLICY), [partition[:20], partition[20:]]))
+    asyncio.run(fold_all(PooledProcessor(again, pool), [partition[:20], partition[20:]]))
     assert again.states == alone.states and again.grades == alone.grades
 
 

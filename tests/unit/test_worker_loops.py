@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import Counter as CountOf
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
@@ -17,11 +18,13 @@ from faust.exceptions import NotReady
 from prometheus_client import REGISTRY
 
 from projections.canonical import SHANGHAI
+from projections.effects import GradeCounter
 from projections.ids import make_uscc
 from projections.policy import DEFAULT_POLICY, PolicyBook
-from streams import topics
+from streams import fold_pool, topics
 from streams.clock import Clock
 from streams.codec import decode_digest, decode_event, decode_grade_changed, encode_event
+from streams.fold_pool import FoldPool, PooledProcessor
 from streams.ledger import LedgerProcessor
 from streams.partitioner import partition_of
 from streams.pii import KeyStoreError
@@ -306,6 +309,43 @@ def test_a_policy_taking_effect_regrades_every_subject_publishing_only_the_chang
     assert gauge("credit_regraded_subjects_total") - regraded_before == len(severities)
     asyncio.run(regrade_on_new_policy_once(worker))  # graded with it already: nothing again
     assert len(worker.outputs.on(topics.GRADES)) == len(published)
+
+
+def test_the_sweep_first_writes_the_batches_the_fold_processes_hold(monkeypatch):
+    """A batch handed to the fold processes and not merged yet is merged and written before the sweep grades
+    from the store: else the sweep would grade a state without it, and the batch's grade, computed from the
+    grade stored before the sweep, would then count the old letter out a second time."""
+    monkeypatch.setattr(fold_pool, "PIPELINE_FROM_RECORDS", 1)  # every batch merged one later
+    severities = {0: [], 1: ["GENERAL"], 2: ["SERIOUS"]}
+    events = []
+    for n, kinds in severities.items():
+        events.append({**ev.subject_registered(), "subject": company(n)})
+        events += [{**ev.penalty_imposed(f"P-{n}-{i}", severity=kind), "subject": company(n)}
+                   for i, kind in enumerate(kinds)]
+    log, store = MemoryTopics(), MemoryStore()
+    logged_and_folded(log, store, events, OLD)
+    store.write({}, {}, meta={"graded_with": OLD.version})
+    book = PolicyBook((OLD, NEW))
+    pool = FoldPool(2, book)
+    try:
+        worker = worker_over(store, log, policies=book)
+        worker.processor = processor = PooledProcessor(store, pool, grading_policy=worker.policy_now)
+        late = logged(log, [{**ev.penalty_imposed("P-1-late", severity="SERIOUS"), "subject": company(1)}])
+
+        async def nothing() -> None:
+            pass
+        assert asyncio.run(processor.fold(late, nothing)) is None and processor.folding  # a child holds it
+        worker.readiness.ready = True
+        asyncio.run(regrade_on_new_policy_once(worker))
+        assert not processor.folding and store.meta("graded_with") == NEW.version
+        severities[1].append("SERIOUS")
+        grades = {n: store.grade(company(n)["id"]) for n in severities}
+        assert {n: (g["letter"], g["score"]) for n, g in grades.items()} == {
+            n: by_hand(NEW, kinds) for n, kinds in severities.items()}
+        assert {c.letter: count for c, count in store.counters(GradeCounter).items()} == dict(
+            CountOf(g["letter"] for g in grades.values()))
+    finally:
+        pool.close()
 
 
 # --- the deadlines and the stray keys -----------------------------------------------------------------
