@@ -281,13 +281,19 @@ def by_hand(policy, severities: list[str]) -> tuple[str, int]:
     return next((letter for letter in "ABC" if score >= policy.grade_thresholds[letter]), "D"), score
 
 
-def test_a_policy_taking_effect_regrades_every_subject_publishing_only_the_changes():
-    severities = {0: [], 1: ["GENERAL"], 2: ["SERIOUS"], 3: ["GENERAL", "SEVERE"]}
+def penalised(severities: dict[int, list[str]]) -> list[dict]:
+    """Company n registered, then penalised once for each of severities[n]."""
     events = []
     for n, kinds in severities.items():
         events.append({**ev.subject_registered(), "subject": company(n)})
         events += [{**ev.penalty_imposed(f"P-{n}-{i}", severity=kind), "subject": company(n)}
                    for i, kind in enumerate(kinds)]
+    return events
+
+
+def test_a_policy_taking_effect_regrades_every_subject_publishing_only_the_changes():
+    severities = {0: [], 1: ["GENERAL"], 2: ["SERIOUS"], 3: ["GENERAL", "SEVERE"]}
+    events = penalised(severities)
     log, store = MemoryTopics(), MemoryStore()
     processor = logged_and_folded(log, store, events, OLD)
     store.write({}, {}, meta={"graded_with": OLD.version})
@@ -317,11 +323,7 @@ def test_the_sweep_first_writes_the_batches_the_fold_processes_hold(monkeypatch)
     grade stored before the sweep, would then count the old letter out a second time."""
     monkeypatch.setattr(fold_pool, "PIPELINE_FROM_RECORDS", 1)  # every batch merged one later
     severities = {0: [], 1: ["GENERAL"], 2: ["SERIOUS"]}
-    events = []
-    for n, kinds in severities.items():
-        events.append({**ev.subject_registered(), "subject": company(n)})
-        events += [{**ev.penalty_imposed(f"P-{n}-{i}", severity=kind), "subject": company(n)}
-                   for i, kind in enumerate(kinds)]
+    events = penalised(severities)
     log, store = MemoryTopics(), MemoryStore()
     logged_and_folded(log, store, events, OLD)
     store.write({}, {}, meta={"graded_with": OLD.version})
