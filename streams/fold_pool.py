@@ -33,7 +33,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing.reduction import ForkingPickler
 
 from projections.canonical import log_link
@@ -140,8 +140,7 @@ def fold_share(processor: LedgerProcessor, shipped: ShippedStore, share: Share,
     processor.grading_policy = (lambda: grading) if grading else None
     try:
         batch = processor.fold_records(share.records)
-    except Misrouted:
-        shipped.take(replace(share, reset=True))  # what it folded of the share is dropped
+    except Misrouted:  # nothing of the share is kept; the main process folds it, and its next share prunes
         return Folded(misrouted=True)
     check_write(batch.states, batch.offsets, shipped.applied_offset)
     shipped.keep(share.sequence, batch.states, batch.grades)

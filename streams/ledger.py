@@ -88,6 +88,8 @@ class Batch:
 
 
 class LedgerProcessor:
+    folding = False  # batches handed to fold processes and not merged (streams/fold_pool.py): never here
+
     def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY,
                  grading_policy: Callable[[], Policy] | None = None, publishing: bool = True,
                  observing_lag: bool | None = None, chaining: bool = True):
@@ -123,8 +125,6 @@ class LedgerProcessor:
         batch.publish_tallies()
         self._unsettled.append(batch)
         return batch
-
-    folding = False  # batches handed to fold processes and not merged (streams/fold_pool.py): never here
 
     async def fold(self, records: list[Record], meanwhile: Callable[[], Awaitable[None]]) -> Batch | None:
         """`process`, and `meanwhile` (the worker writes the batch before): here one after the other (None:
