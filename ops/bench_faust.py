@@ -4,15 +4,14 @@ worker's throughput can be set against the framework's own floor, on the same ev
 
 Run by the bench as a child process (Faust owns its process's event loop and signals), reaching Kafka as
 the settings say (CREDIT_LEDGER_KAFKA and its security variables: the worker's principal):
-    python -m ops.bench_faust EVENTS [--table]
-It prints one JSON line, {"events": n, "seconds": s}, timed from the first event to the n-th.
+    python -m ops.bench_faust EVENTS DATA_DIR [--table]
+DATA_DIR is the caller's to remove: the agent leaves by os._exit, which runs no clean-up. It prints one JSON line, {"events": n, "seconds": s}, timed from the first event to the n-th.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 
@@ -24,11 +23,10 @@ from streams.kafka_access import WORKER, faust_credentials
 
 
 def main(argv: list[str]) -> None:
-    events_count, with_table = int(argv[0]), "--table" in argv[1:]
+    events_count, data_dir, with_table = int(argv[0]), argv[1], "--table" in argv[2:]
     if events_count < 1:
         raise SystemExit("EVENTS must be at least 1")
     kafka = load_settings().kafka_access(WORKER)
-    data_dir = tempfile.mkdtemp(prefix="credit-ledger-bench-faust-")
     app = faust.App(f"credit-ledger-bench-{uuid.uuid4().hex[:12]}",  # a fresh group: read from the start
                     broker=";".join(f"kafka://{host}" for host in kafka.bootstrap.split(",")),
                     broker_credentials=faust_credentials(kafka),

@@ -74,7 +74,8 @@ class Scale:
 
 FULL = Scale(subjects=100_000, events=150_000, faust_events=50_000, lag_s=30.0,
              history_log_events=10_000_000, history_runs=20, memory_subjects=1_000_000, edge_events=30_000)
-QUICK = Scale(subjects=2_000, events=6_000, faust_events=3_000, lag_s=3.0,
+# 4,000 subjects give ~36,000 events: the load, a lag offer at up to ~8,000 events/s and both edge runs
+QUICK = Scale(subjects=4_000, events=6_000, faust_events=3_000, lag_s=3.0,
               history_log_events=60_000, history_runs=3, memory_subjects=5_000, edge_events=2_000)
 EDGE_BATCH_LINES = 5_000  # the SDK's default batch
 LAG_SHARE_OF_FOLD = 0.5  # the lag run's offer: this share of what the worker folded alone in the same run
@@ -169,6 +170,16 @@ def _producer(bootstrap: KafkaAccess):
         "queue.buffering.max.messages": PRODUCE_QUEUE_MAX}))
 
 
+def taken(events, count: int, part: str) -> list[dict]:
+    """The next `count` events of the stream for `part`; a stream that runs short is the scale's mistake,
+    said as such (a part measured on fewer events than it should would report a wrong rate)."""
+    batch = list(islice(events, count))
+    if len(batch) < count:
+        raise RuntimeError(f"the bench's events ran out in {part}: {len(batch):,} of {count:,} left; "
+                           f"spread them over more subjects")
+    return batch
+
+
 def load_ledger(bootstrap: KafkaAccess, events, count: int) -> int:
     """Validate, encode and write the first `count` events; each is recorded at 10:00 of its day."""
     from streams import topics
@@ -254,11 +265,13 @@ def baseline_replay(bootstrap: KafkaAccess, ends: dict[int, int]) -> tuple[float
     return len(entries) / seconds, cpu_s * 1e6 / len(entries)
 
 
-def baseline_faust(bootstrap: KafkaAccess, count: int, with_table: bool) -> float:
-    """Events/s of a minimal Faust agent (ops/bench_faust.py) over the first `count` events."""
+def baseline_faust(bootstrap: KafkaAccess, count: int, with_table: bool, data_dir: Path) -> float:
+    """Events/s of a minimal Faust agent (ops/bench_faust.py) over the first `count` events; its tables
+    go in `data_dir`, a directory of the caller's."""
     from ops.config import kafka_env
 
-    command = [sys.executable, "-m", "ops.bench_faust", str(count), *(["--table"] if with_table else [])]
+    command = [sys.executable, "-m", "ops.bench_faust", str(count), str(data_dir),
+               *(["--table"] if with_table else [])]
     done = subprocess.run(command, capture_output=True, text=True, timeout=READY_TIMEOUT_S,
                           cwd=Path(__file__).resolve().parent.parent, env={**os.environ, **kafka_env(bootstrap)})
     found = re.search(r'\{"events".*\}', done.stdout)  # the worker's terminal codes may come before it
@@ -378,11 +391,11 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
     from streams import topics
     from streams.codec import encode_event
 
-    total, source = int(rate_per_s * seconds), iter(events)
+    total = int(rate_per_s * seconds)
     # Validated before the offer, each stamped as it is sent (an event's id does not depend on its
     # recorded_at): the bench's publisher shares the two cores with the worker and the broker, and a
     # department's runs elsewhere. Validating while sending cost the bench ~0.5 of a core at 4,500 events/s.
-    prepared = [_validated(next(source), datetime.now(timezone.utc)) for _ in range(total)]
+    prepared = [_validated(raw, datetime.now(timezone.utc)) for raw in taken(events, total, "the lag offer")]
     producer = _producer(bootstrap)
     # Connected and authenticated before the first event is stamped, as a publisher that has run for days
     # is: measured, the first ~0.6 s of an offer otherwise waited 0.5-0.7 s for the bench's own producer to
@@ -631,8 +644,9 @@ def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress,
     result["baseline_raw_events_per_s"] = baseline_raw(writer, scale.events)
     result["baseline_replay_events_per_s"], result["baseline_replay_cpu_us_per_event"] = baseline_replay(writer, ends)
     if what == "all":
-        result["baseline_faust_events_per_s"] = baseline_faust(writer, scale.faust_events, False)
-        result["baseline_faust_table_events_per_s"] = baseline_faust(writer, scale.faust_events, True)
+        result["baseline_faust_events_per_s"] = baseline_faust(writer, scale.faust_events, False, tmp / "faust")
+        result["baseline_faust_table_events_per_s"] = baseline_faust(writer, scale.faust_events, True,
+                                                                 tmp / "faust-table")
     edge_written, lags = _worker_part(scale, writer, tmp, result, progress, events, ends, what, fold_processes)
 
     ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
@@ -687,9 +701,10 @@ def _worker_part(scale: Scale, writer, tmp: Path, result: _Measures, progress, e
         # worker folds what arrives (the edge runs in the worker's process, beside its fold)
         progress(f"edge: {scale.edge_events:,} events through POST /events:batch, then produced directly")
         settled_s(writer, worker)
-        result["edge_events_per_s"] = edge_throughput(worker, list(islice(events, scale.edge_events)))
+        result["edge_events_per_s"] = edge_throughput(worker, taken(events, scale.edge_events, "the edge"))
         settled_s(writer, worker)
-        result["edge_direct_events_per_s"] = direct_throughput(writer, list(islice(events, scale.edge_events)))
+        result["edge_direct_events_per_s"] = direct_throughput(writer, taken(events, scale.edge_events,
+                                                                                  "the direct produce"))
         return 2 * scale.edge_events, len(lags_ms)
     finally:
         worker.stop()
