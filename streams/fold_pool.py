@@ -283,6 +283,7 @@ class _Handed:
 
 
 class PooledProcessor(LedgerProcessor):
+    writes_behind = True  # the children fold the next batch while this process writes one
     """A LedgerProcessor whose batches are folded by a FoldPool (module doc); everything else, the store's
     writes, the policy sweep and a batch whose keys are not its subjects, in this process as before.
 

@@ -89,6 +89,7 @@ class Batch:
 
 class LedgerProcessor:
     folding = False  # batches handed to fold processes and not merged (streams/fold_pool.py): never here
+    writes_behind = False  # whether a batch is written while the next one folds (streams/fold_pool.py): no
 
     def __init__(self, store, gap_reader: GapReader | None = None, policy: Policy | PolicyBook = DEFAULT_POLICY,
                  grading_policy: Callable[[], Policy] | None = None, publishing: bool = True,

@@ -183,6 +183,7 @@ async def _fold_batch(worker: Worker, records: list) -> None:
         return
     if batch.rejections or batch.grade_changes:
         produce_outputs(worker, batch)
+    if batch.rejections or batch.grade_changes or worker.processor.writes_behind:
         worker.unsettled = batch
     else:
         _commit(worker, batch)
