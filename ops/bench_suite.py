@@ -22,6 +22,7 @@ Tests never assert on these numbers; a smoke test runs `--quick` and checks the 
 """
 from __future__ import annotations
 
+import heapq
 import http.client
 import json
 import os
@@ -401,7 +402,9 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
     # is: measured, the first ~0.6 s of an offer otherwise waited 0.5-0.7 s for the bench's own producer to
     # connect (SASL/SCRAM), which made a 3 s offer's p99 that start-up and not the worker's lag.
     producer.list_topics(topics.EVENTS, timeout=PRODUCER_CONNECT_TIMEOUT_S)
-    recorded: dict[tuple[int, int], float] = {}  # (partition, offset) -> recorded_at, Unix s
+    # partition -> heap of (offset, recorded_at in Unix s) not yet seen applied: a poll pops what it shows
+    # applied and no more (scanning all of it made the bench's poller busier the further the worker fell behind)
+    recorded: dict[int, list[tuple[int, float]]] = {}
     failures: list[str] = []
     lock = threading.Lock()
 
@@ -410,19 +413,24 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
             failures.append(str(error))
         else:
             with lock:
-                recorded[(message.partition(), message.offset())] = recorded_s
+                heapq.heappush(recorded.setdefault(message.partition(), []), (message.offset(), recorded_s))
 
     lags_ms: list[float] = []
     offering = threading.Event()
     offering.set()
 
+    def unapplied() -> bool:
+        with lock:
+            return any(recorded.values())
+
     def poll() -> None:  # beside the producer: each poll's answer dates what it shows applied
-        while offering.is_set() or recorded:
+        while offering.is_set() or unapplied():
             applied = worker.applied() or {}
             now_s = time.time()
             with lock:
-                for key in [k for k in recorded if k[1] <= applied.get(k[0], -1)]:
-                    lags_ms.append((now_s - recorded.pop(key)) * 1000)
+                for partition, waiting in recorded.items():
+                    while waiting and waiting[0][0] <= applied.get(partition, -1):
+                        lags_ms.append((now_s - heapq.heappop(waiting)[1]) * 1000)
             time.sleep(POLL_INTERVAL_S)
     poller = threading.Thread(target=poll, name="bench-lag-poll", daemon=True)
     poller.start()
@@ -443,7 +451,7 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
         raise RuntimeError(f"the bench producer failed: {failures[0]}")
     with lock:  # a worker that could not keep up: what is still unapplied has waited at least this long
         now_s = time.time()
-        lags_ms += [(now_s - recorded_s) * 1000 for recorded_s in recorded.values()]
+        lags_ms += [(now_s - recorded_s) * 1000 for waiting in recorded.values() for _, recorded_s in waiting]
         recorded.clear()
     return lags_ms
 
