@@ -50,6 +50,8 @@ RECEIVE_TIMEOUT_S = 120.0  # a child that answers no batch within this is taken 
 # A batch of this many records or more (a backlog's) is merged one batch later, while the children fold the
 # next; a smaller one (a worker keeping up) at once: the next take may be the consumer's wait of 50 ms away.
 PIPELINE_FROM_RECORDS = 200
+# An empty take (0 records) must merge what is handed out, or the last batch would wait for the next record.
+assert PIPELINE_FROM_RECORDS >= 1
 
 
 class Misrouted(Exception):
