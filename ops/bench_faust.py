@@ -5,7 +5,8 @@ worker's throughput can be set against the framework's own floor, on the same ev
 Run by the bench as a child process (Faust owns its process's event loop and signals), reaching Kafka as
 the settings say (CREDIT_LEDGER_KAFKA and its security variables: the worker's principal):
     python -m ops.bench_faust EVENTS DATA_DIR [--table]
-DATA_DIR is the caller's to remove: the agent leaves by os._exit, which runs no clean-up. It prints one JSON line, {"events": n, "seconds": s}, timed from the first event to the n-th.
+DATA_DIR is the caller's to remove: the agent leaves by os._exit, which runs no clean-up. It prints one
+JSON line, {"events": n, "seconds": s}, timed from the first event to the n-th.
 """
 from __future__ import annotations
 

@@ -285,7 +285,6 @@ class _Handed:
 
 
 class PooledProcessor(LedgerProcessor):
-    writes_behind = True  # the children fold the next batch while this process writes one
     """A LedgerProcessor whose batches are folded by a FoldPool (module doc); everything else, the store's
     writes, the policy sweep and a batch whose keys are not its subjects, in this process as before.
 
@@ -293,6 +292,8 @@ class PooledProcessor(LedgerProcessor):
     children fold one batch while this process merges, publishes and writes the one before; a batch under
     PIPELINE_FROM_RECORDS is merged at once (after the one before, if any). `fold([])` merges the last one
     handed out."""
+
+    writes_behind = True  # the children fold the next batch while this process writes one
 
     def __init__(self, store, pool: FoldPool, gap_reader: GapReader | None = None,
                  grading_policy: Callable[[], Policy] | None = None):

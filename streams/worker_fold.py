@@ -183,6 +183,9 @@ async def _fold_batch(worker: Worker, records: list) -> None:
         return
     if batch.rejections or batch.grade_changes:
         produce_outputs(worker, batch)
+    # Left in flight, to be written by the next fold's `meanwhile` (or at once when the next take finds
+    # nothing): a batch with outputs, so that they reach the broker meanwhile; with fold processes every
+    # batch, so that they fold the next one while this process writes it (docs/performance.md).
     if batch.rejections or batch.grade_changes or worker.processor.writes_behind:
         worker.unsettled = batch
     else:
