@@ -18,7 +18,9 @@ What falls in a period [from_day, to_day] (both included):
   by the timers. Overdue open: undecided at `as_of`, its deadline past;
 - a rejection whose rejected_at (Asia/Shanghai) is in the period, by rule. It is the authority's whose event
   the log holds at its partition and offset; one the edge refused never reached the log and names no
-  authority: its row is UNATTRIBUTED. A rejection published twice (at-least-once) counts once;
+  authority: its row is UNATTRIBUTED. A rejection published twice (at-least-once) counts once. The
+  rejection of a timers' event counts for nobody: the ledger wrote it, and refuses it only when what fell
+  due was met while it was on its way (a decision's record folded first), a race of the worker's timing;
 - `reported`: the authority's accepted events (the timers' excluded) whose occurred_on is in the period;
   `silent_matters`: the matters of its register entry none of which it reported (MATTER_OF_TYPE);
 - a case of joint measures' feedback (MeasureApplied, MeasureDeclined) whose occurred_on is in the period,
@@ -217,6 +219,11 @@ def _rejections(tally: _Tally, rejections: Iterable[dict], authority_at: dict[tu
             tally.rule(authority, rule)
 
 
+def _is_timers(event) -> bool:
+    source = event.get("source") if isinstance(event, dict) else None
+    return isinstance(source, dict) and source.get("system") == TIMER_SYSTEM
+
+
 def _authority_of(event) -> str | None:
     source = event.get("source") if isinstance(event, dict) else None
     code = source.get("authority_code") if isinstance(source, dict) else None
@@ -237,11 +244,14 @@ def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterab
         raise StatsError("as_of", "an instant with its offset")
     authority_at: dict[tuple[int, int], str] = {}
     subject_at: dict[tuple[int, int], str] = {}
+    timers_at: set[tuple[int, int]] = set()  # the places of the timers' own events
     known: list[tuple[int, int, dict]] = []
     for partition, offset, event in events:
         code = _authority_of(event)
         if code is not None:
             authority_at[partition, offset] = code
+        if _is_timers(event):
+            timers_at.add((partition, offset))
         subject = event.get("subject") if isinstance(event, dict) else None
         if isinstance(subject, dict) and isinstance(subject.get("id"), str):
             subject_at[partition, offset] = subject["id"]
@@ -252,7 +262,8 @@ def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterab
     held = {subject_id for subject_id, state in folded.states.items() if in_scope(scope, state)}
     tally = _Tally()
     _tally_subjects(tally, folded, held, the_period, as_of, policy)
-    counts_place = (lambda place: True) if scope is None else (lambda place: subject_at.get(place) in held)
+    def counts_place(place: tuple[int, int] | None) -> bool:
+        return place not in timers_at and (scope is None or subject_at.get(place) in held)
     _rejections(tally, rejections, authority_at, the_period, as_of, events_topic, counts_place)
     in_force = policy_for(policy, as_of.astimezone(SHANGHAI).date().isoformat())
     rows = [row for row in _authority_rows(tally.rows, tally.matters, in_force.authority_register)

@@ -533,3 +533,18 @@ def test_the_figures_need_no_deadline_derived(monkeypatch):
         raise ZeroDivisionError("a bug planted by the test")
     monkeypatch.setattr(module, "pending_deadlines", raising)
     assert disclosure_stats(logged(march()), [], MARCH, REPORT, DEFAULT_POLICY) == expected
+
+
+def test_the_rejection_of_a_timers_event_that_lost_its_race_counts_for_nobody():
+    # The timers wrote the decision's DisclosureOverdue while its record was on its way; the record was folded
+    # first, so the fold refused the overdue event (decision_arrived). Whether that happens is the worker's
+    # timing, not the authority's doing: its row counts the publisher's own rejection (offset 4) only.
+    number = ev.decision_no("P-1")
+    log = [ev.subject_registered(), ev.decision_registered(number, on="2025-03-03"),
+           ev.penalty_imposed("P-1", "2025-03-03"), ev.disclosure_overdue(number, due_on="2025-03-12"),
+           ev.penalty_imposed("P-1", "2025-03-03")]
+    rejections = [rejection(3, "decision_arrived"), rejection(4, "duplicate_id")]
+    result = disclosure_stats(logged(log), rejections, MARCH, REPORT, DEFAULT_POLICY)
+    assert (row_of(result)["rejected"], row_of(result)["rejected_by_rule"]) == (1, {"duplicate_id": 1})
+    assert result["totals"]["rejected"] == 1
+    assert not [row for row in result["rows"] if row["authority_code"] == UNATTRIBUTED and row["rejected"]]
