@@ -262,6 +262,7 @@ def disclosure_stats(events: Iterable[tuple[int, int, dict]], rejections: Iterab
     held = {subject_id for subject_id, state in folded.states.items() if in_scope(scope, state)}
     tally = _Tally()
     _tally_subjects(tally, folded, held, the_period, as_of, policy)
+
     def counts_place(place: tuple[int, int] | None) -> bool:
         return place not in timers_at and (scope is None or subject_at.get(place) in held)
     _rejections(tally, rejections, authority_at, the_period, as_of, events_topic, counts_place)
@@ -290,7 +291,7 @@ def _tally_subjects(tally: _Tally, folded, held: set[str], the_period: Period, a
             continue
         for entry in entries:
             event = entry["event"]
-            if event["source"].get("system") != TIMER_SYSTEM and event["occurred_on"] in the_period:
+            if not _is_timers(event) and event["occurred_on"] in the_period:
                 code = event["source"]["authority_code"]
                 tally.add(code, "reported")
                 matter = (event["payload"]["decision_kind"] if event["type"] == "DecisionRegistered"

@@ -181,12 +181,13 @@ async def _fold_batch(worker: Worker, records: list) -> None:
     batch = await worker.processor.fold(records, lambda: settle(worker))  # settle: meanwhile, or after
     if batch is None:  # the fold processes hold it: it comes back with the next batch (streams/fold_pool.py)
         return
-    if batch.rejections or batch.grade_changes:
+    has_outputs = bool(batch.rejections or batch.grade_changes)
+    if has_outputs:
         produce_outputs(worker, batch)
     # Left in flight, to be written by the next fold's `meanwhile` (or at once when the next take finds
     # nothing): a batch with outputs, so that they reach the broker meanwhile; with fold processes every
     # batch, so that they fold the next one while this process writes it (docs/performance.md).
-    if batch.rejections or batch.grade_changes or worker.processor.writes_behind:
+    if has_outputs or worker.processor.writes_behind:
         worker.unsettled = batch
     else:
         _commit(worker, batch)
