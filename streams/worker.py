@@ -53,6 +53,7 @@ class Readiness:
     ready: bool = False
     targets: dict[int, int] | None = None  # partition -> the offset to reach, the log's end when first looked at
     shown_partitions: list[int] = field(default_factory=list)  # the partitions whose lag gauges this worker shows
+    checked_at_s: float = float("-inf")  # monotonic: when it last looked (worker_loops.check_ready_when_due)
 
 
 @dataclass(eq=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +31,8 @@ from streams.worker_fold import drain, publish_outputs, stop_worker
 
 log = logging.getLogger(__name__)
 
-READY_CHECK_S = 1.0
+READY_POLL_S = 0.2  # how often a worker not yet ready looks whether it is: a start is ready this much sooner
+READY_CHECK_S = 1.0  # once ready: how often the lag gauges are refreshed (each look reads the watermarks)
 DIGEST_INTERVAL_S = 5.0
 TREE_IDLE_POLLS_MAX = 3  # empty polls of a second before the Merkle tree's read gives up until the next tick
 REGRADE_CHECK_S = 1.0  # how soon a policy taking effect starts the regrade sweep
@@ -192,9 +194,18 @@ async def regrade_on_new_policy_once(worker: Worker) -> None:
 
 
 def install_readiness(app, worker: Worker) -> None:
-    @app.timer(READY_CHECK_S)
+    @app.timer(READY_POLL_S)
     async def check_ready():
-        await check_ready_once(worker)
+        await check_ready_when_due(worker, time.monotonic())
+
+
+async def check_ready_when_due(worker: Worker, now_s: float) -> None:
+    """Look at every poll until ready, then every READY_CHECK_S (`now_s`: monotonic seconds)."""
+    readiness = worker.readiness
+    if readiness.ready and now_s - readiness.checked_at_s < READY_CHECK_S:
+        return
+    readiness.checked_at_s = now_s
+    await check_ready_once(worker)
 
 
 async def check_ready_once(worker: Worker) -> None:

@@ -33,8 +33,9 @@ from streams.store import MemoryStore
 from streams.timers import Timers
 from streams.worker import Worker
 from streams.worker_fold import _fold_batch, settle
-from streams.worker_loops import (Digests, check_ready_once, deadlines_tick, publish_digests_once,
-                                  regrade_on_new_policy_once, tombstone_stray_keys_once)
+from streams.worker_loops import (READY_CHECK_S, READY_POLL_S, Digests, check_ready_once, check_ready_when_due,
+                                  deadlines_tick, publish_digests_once, regrade_on_new_policy_once,
+                                  tombstone_stray_keys_once)
 from tests.driver import MemoryTopics, RecordingProducer
 from tests.unit import events as ev
 
@@ -259,6 +260,22 @@ def test_ready_once_every_partition_reaches_where_the_log_stood_at_the_first_loo
     with caplog.at_level(logging.WARNING):
         asyncio.run(check_ready_once(worker))  # a broker away: no raise (a timer that raised stops the app)
     assert "cannot read the watermarks" in caplog.text and worker.readiness.ready
+
+
+def test_an_unready_worker_looks_at_every_poll_a_ready_one_every_check_interval():
+    log, store = MemoryTopics(), MemoryStore()
+    log.append(topics.EVENTS, b"k", b"v", partition=0)
+    worker = worker_over(store, log, assigned=Assigned(0))
+    asyncio.run(check_ready_when_due(worker, 100.0))
+    assert worker.readiness.targets == {0: 1} and not worker.readiness.ready
+    store.write({}, {0: 0})
+    asyncio.run(check_ready_when_due(worker, 100.0 + READY_POLL_S))  # not ready yet: the next poll looks
+    assert worker.readiness.ready
+    log.append(topics.EVENTS, b"k", b"v", partition=0)
+    asyncio.run(check_ready_when_due(worker, 100.0 + READY_POLL_S + READY_CHECK_S / 2))  # ready: not yet again
+    assert gauge("credit_consumer_lag_messages", partition="0") == 0
+    asyncio.run(check_ready_when_due(worker, 100.0 + READY_POLL_S + READY_CHECK_S))
+    assert gauge("credit_consumer_lag_messages", partition="0") == 1
 
 
 def test_a_worker_with_no_partition_yet_is_not_ready_and_reads_nothing():
