@@ -14,6 +14,7 @@ from projections.validate import EdgeContext, problems_as_dicts, validate_event
 from streams.codec import encode_event
 from streams.erasure import ERASE_BODY_BYTES_MAX, erase_problems, erasure_event
 from streams.http_json import json_response, read_body
+from streams.outputs import DeliveryError
 from streams.pii import KeyStoreError
 from streams.worker import Worker
 
@@ -89,9 +90,12 @@ def install_erase(app, worker: Worker) -> None:
                                              EdgeContext(now=clock.now(), pseudonym_key=b"", stamp_recorded_at=False,
                                                          allow_system=True))
             assert not problems, problems  # built from bounded parts: a bug otherwise
-            # on the broker before the answer
-            written = await (await worker.send_event(subject_id, encode_event(event)))
+            try:  # on the broker before the answer
+                partition, offset = await (await worker.send_event(subject_id, encode_event(event)))
+            except (DeliveryError, BufferError):
+                return json_response(self.web, {"errors": [{"field": "$", "rule": "unavailable", "message": (
+                    "the keys are erased, but the erasure's event is not on the broker yet: send the request "
+                    "again (the same event, folded once)")}]}, 503)
             return json_response(self.web, {"subject_id": subject_id, "erased_at": marker["erased_at"],
                                             "keys_erased": marker["keys_erased"], "newly_erased": erased,
-                                            "event_id": event["event_id"], "partition": written.partition,
-                                            "offset": written.offset})
+                                            "event_id": event["event_id"], "partition": partition, "offset": offset})

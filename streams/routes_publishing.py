@@ -167,9 +167,9 @@ def with_retry_after(response, results: list[dict]):
 
 
 def install(app, worker: Worker, *, producer: EdgeProducer | None = None) -> PublishingEdge:
-    """The two routes over one PublishingEdge; `producer`: the worker's own EdgeProducer unless one of its
-    interface is given (produce -> a future of (partition, offset); tests/unit/test_routes_publishing.py)."""
-    edge = PublishingEdge(worker, producer or EdgeProducer(worker.kafka))
+    """The two routes over one PublishingEdge; `producer`: the worker's producer of credit.events unless one of
+    its interface is given (produce -> a future of (partition, offset); tests/unit/test_routes_publishing.py)."""
+    edge = PublishingEdge(worker, producer or worker.events_producer)
 
     @app.page("/events")
     class Events(faust.web.View):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from projections.canonical import instant_text
+from streams import topics
 from streams.proofs import PartitionTree
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from streams.ledger import LedgerProcessor
     from streams.ledger_consumer import LedgerConsumer
     from streams.ledger_reader import TopicReader
-    from streams.outputs import BatchProducer
+    from streams.outputs import BatchProducer, EdgeProducer
     from streams.pii import KeyStore
     from streams.release_log import ReleaseLog
     from streams.store import SubjectStore
@@ -69,7 +70,9 @@ class Worker:
     pseudonym_key: bytes  # read once (it may be a file): the worker has none otherwise
     ledger_consumer: LedgerConsumer
     outputs: BatchProducer  # a batch's rejections and grade changes
-    events_topic: Any  # Faust's credit.events topic: the timers' and the erasure's system events
+    # credit.events' one producer (streams.outputs.EdgeProducer, librdkafka): the edge's events, the timers'
+    # and the erasure's system events
+    events_producer: EdgeProducer
     dashboard: Dashboard | None = None  # fed by the fold once installed
     # what the parts read topics with (the statistics, the releases, the access log, the digests, readiness):
     # a TopicReader as `kafka`; an in-memory log of the same interface in the unit tests
@@ -101,5 +104,7 @@ class Worker:
     def today(self) -> str:
         return instant_text(self.clock.now())[:10]  # the Asia/Shanghai date on the ledger's clock
 
-    async def send_event(self, subject_id: str, value: bytes):
-        return await self.events_topic.send(key=subject_id.encode(), value=value)
+    async def send_event(self, subject_id: str, value: bytes) -> asyncio.Future:
+        """A system event onto credit.events, keyed by its subject: the future of its (partition, offset), set
+        once the broker has it (DeliveryError if not in time). BufferError at once when the queue is full."""
+        return self.events_producer.produce(topics.EVENTS, subject_id.encode(), value)

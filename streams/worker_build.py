@@ -17,7 +17,7 @@ from streams.kafka_access import KafkaAccess
 from streams.fold_pool import FoldPool, PooledProcessor
 from streams.ledger import LedgerProcessor
 from streams.ledger_consumer import LedgerConsumer
-from streams.outputs import BatchProducer
+from streams.outputs import BatchProducer, EdgeProducer
 from streams.principals import PrincipalsFile
 from streams.release_log import ReleaseLog
 from projections.state_versions import STATE_VERSION
@@ -47,9 +47,9 @@ def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
     if notice is not None:
         log.warning(notice)
     mark_fresh_store_graded(store, policy_now().version)
-    events_topic, access_log_topic, releases_topic, exports_topic = (
+    access_log_topic, releases_topic, exports_topic = (
         app.topic(name, key_serializer="raw", value_serializer="raw")
-        for name in (topics.EVENTS, topics.ACCESS_LOG, topics.RELEASES, topics.EXPORTS))
+        for name in (topics.ACCESS_LOG, topics.RELEASES, topics.EXPORTS))
 
     async def send_release(key: bytes, value: bytes):
         return await (await releases_topic.send(key=key, value=value))  # on the broker before the answer
@@ -65,7 +65,7 @@ def build_worker(app: faust.App, settings, kafka: KafkaAccess) -> Worker:
                 lambda: datetime.now(timezone.utc))
     return Worker(settings=settings, kafka=kafka, store=store, clock=clock, policies=policies, processor=processor,
                   gate=gate, key_store=settings.key_store(), pseudonym_key=settings.pseudonym_key_bytes,
-                  events_topic=events_topic, outputs=BatchProducer(kafka), reader=reader,
+                  events_producer=EdgeProducer(kafka), outputs=BatchProducer(kafka), reader=reader,
                   releases=ReleaseLog(reader, send_release),
                   exports=ReleaseLog(reader, send_receipt, topics.EXPORTS, decode_export_receipt, receipt_table),
                   ledger_consumer=LedgerConsumer(kafka, store, session_timeout_ms=int(SESSION_TIMEOUT_S * 1000),

@@ -22,6 +22,7 @@ from projections.effects import GradeCounter, TimelinessCounter
 from streams import metrics, topics
 from streams.codec import encode_digest
 from streams.key_store import STRAYS_EVERY_S
+from streams.outputs import DeliveryError
 from streams.proofs import PartitionTree, TreeError, catch_up
 from streams.pii import KeyStoreError
 from streams.store import StoreError
@@ -131,8 +132,9 @@ async def deadlines_tick(worker: Worker, timers: Timers) -> None:
     if worker.readiness.ready:
         try:
             await timers.fire_due()
-        except NotReady:  # a stop (SIGTERM) closed the producer mid-tick; raised, it made the stop a crash
-            log.info("stopping: the deadlines not yet published fire after the restart")
+        except (DeliveryError, BufferError) as error:  # the broker away, or the producer's queue full
+            # raised, it would stop the app; the deadlines stay in the store and fire again (REFIRE_AFTER_S)
+            log.warning("the deadlines not yet on the broker fire again (%s)", error or "the queue is full")
             return
     timers.update_gauges()
     for counter, count in worker.store.counters(GradeCounter).items():

@@ -185,7 +185,7 @@ async def _drive(records, policy, grading, take_max: int, store: MemoryStore, po
     worker = Worker(settings=SimpleNamespace(pseudonym_key_bytes=DRIVER_PSEUDONYM_KEY), kafka=None, store=store,
                     clock=clock, policies=policy, processor=processor, gate=None, key_store=None,
                     pseudonym_key=DRIVER_PSEUDONYM_KEY, ledger_consumer=consumer, outputs=producer,
-                    events_topic=None, dashboard=dashboard)
+                    events_producer=None, dashboard=dashboard)
     stopped: list[Exception] = []
 
     async def stop(_worker, error: Exception) -> None:  # instead of stop_worker's SIGTERM to this process

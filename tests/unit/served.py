@@ -77,7 +77,7 @@ def serve(parts, store: MemoryStore | None = None, log: MemoryTopics | None = No
     send_access_record = log.sender(topics.ACCESS_LOG)
     worker = Worker(settings=None, kafka=None, store=store or MemoryStore(),
                     clock=SimpleNamespace(now=lambda: now, speed=1.0), policies=DEFAULT_POLICIES, processor=None,
-                    key_store=key_store, pseudonym_key=ev.KEY, ledger_consumer=None, outputs=None, events_topic=None,
+                    key_store=key_store, pseudonym_key=ev.KEY, ledger_consumer=None, outputs=None, events_producer=None,
                     gate=Gate(principals, send_access_record, lambda: datetime.now(timezone.utc)), reader=log,
                     releases=ReleaseLog(log, log.sender(topics.RELEASES)),
                     exports=ReleaseLog(log, log.sender(topics.EXPORTS), topics.EXPORTS, decode_export_receipt,

@@ -20,6 +20,7 @@ from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from streams import routes_audit, routes_self, web_guard
 from streams.codec import decode_access_record
 from streams.gate import Gate
+from streams.outputs import DeliveryError
 from streams.principals import Credential, Principals, token_sha256
 from streams.routes_self import ACCESS_ROWS_ON_PAGE, self_section
 from streams.worker import Worker
@@ -27,14 +28,17 @@ from tests.unit import events as ev
 from tests.unit.test_worker_routes import folded_store
 
 NOT_YET_FILED = make_uscc("410105", 77)  # a subject with a token and no record in the ledger yet
+PERSON = PSEUDONYM_PREFIX + "0" * PSEUDONYM_HEX_CHARS  # a natural person's subject id
 TOKENS = {"audit": "auditor-token-" + "a" * 30, "admin": "admin-token-" + "d" * 30,
           "office": "supervisor-token-" + "s" * 30, "company": "subject-token-" + "b" * 30,
           "newcomer": "subject-token-" + "n" * 30}
 
 
 @pytest.fixture
-def send():
-    """send(method, path, who=None, body=None, accept=None) -> (status, headers, body); .access_log: records."""
+def send(request):
+    """send(method, path, who=None, body=None, accept=None) -> (status, headers, body); .access_log: records.
+    Indirectly parametrized, a dict of the worker's key_store and events_producer (default: None each)."""
+    parts = {"key_store": None, "events_producer": None, **getattr(request, "param", {})}
     expires_at = datetime.now(timezone.utc) + timedelta(days=1)
     principals = Principals([Credential(principal, token_sha256(TOKENS[principal.name]), expires_at) for principal in (
         Principal("audit", AUDITOR), Principal("admin", ADMIN), Principal("office", SUPERVISOR),
@@ -45,7 +49,7 @@ def send():
         access_log.append(decode_access_record(value))
     worker = Worker(settings=None, kafka=None, store=folded_store(ev.subject_registered(), ev.penalty_imposed("P-1")),
                     clock=SimpleNamespace(now=lambda: ev.NOW, speed=1.0), policies=DEFAULT_POLICIES, processor=None,
-                    key_store=None, pseudonym_key=ev.KEY, ledger_consumer=None, outputs=None, events_topic=None,
+                    pseudonym_key=ev.KEY, ledger_consumer=None, outputs=None, **parts,
                     gate=Gate(principals, send_access_record, lambda: datetime.now(timezone.utc)))
     app = faust.App("audit-self-routes-test", broker="kafka://127.0.0.1:9", web_port=1)  # never started
     routes_audit.install(app, worker)
@@ -92,8 +96,7 @@ def test_a_commands_read_is_recorded_before_it_reads_and_a_bad_announcement_is_r
 
 
 def test_an_erasure_is_the_admins_of_a_natural_person_and_needs_a_key_store(send):
-    person = PSEUDONYM_PREFIX + "0" * PSEUDONYM_HEX_CHARS
-    path = f"/subjects/{person}/personal-info/erase"
+    path = f"/subjects/{PERSON}/personal-info/erase"
     assert send("POST", path, "audit", {"reason": "本人申请"})[0] == 403
     status, _, body = send("POST", f"/subjects/{ev.COMPANY}/personal-info/erase", "admin", {"reason": "本人申请"})
     assert status == 400 and orjson.loads(body)["errors"][0]["rule"] == "pseudonym"  # an organisation has none
@@ -101,6 +104,42 @@ def test_an_erasure_is_the_admins_of_a_natural_person_and_needs_a_key_store(send
     assert status == 400 and orjson.loads(body)["errors"][0]["field"] == "reason"
     status, _, body = send("POST", path, "admin", {"reason": "本人申请"})
     assert status == 503 and orjson.loads(body)["errors"][0]["rule"] == "unavailable"  # sealing is off here
+
+
+class ErasingKeyStore:
+    """A key store that knows one person and erases them (streams.key_store.KafkaKeyStore's calls)."""
+
+    def __init__(self, subject_id: str):
+        self.subject_id, self.erased = subject_id, False
+
+    def known(self, subject_id: str) -> bool:
+        return subject_id == self.subject_id
+
+    def erase(self, subject_id: str, reason: str, requested_by: str) -> bool:
+        newly, self.erased = not self.erased, True
+        return newly
+
+    def erasure(self, subject_id: str) -> dict:
+        return {"erased_at": "2025-06-30T10:00:00+08:00", "reason": "本人申请", "requested_by": "admin", "keys_erased": 1}
+
+
+class TimingOutProducer:
+    """credit.events' producer with the broker away: every record's delivery fails, as librdkafka's timeout."""
+
+    def produce(self, topic: str, key: bytes, value: bytes) -> asyncio.Future:
+        delivery = asyncio.get_running_loop().create_future()
+        delivery.set_exception(DeliveryError("_MSG_TIMED_OUT: Local: Message timed out"))
+        return delivery
+
+
+@pytest.mark.parametrize("send", [{"key_store": ErasingKeyStore(PERSON), "events_producer": TimingOutProducer()}],
+                         indirect=True)
+def test_an_erasure_whose_event_the_broker_does_not_take_is_a_503_to_send_again(send):
+    status, _, body = send("POST", f"/subjects/{PERSON}/personal-info/erase", "admin", {"reason": "本人申请"})
+    assert status == 503
+    (error,) = orjson.loads(body)["errors"]
+    assert error["rule"] == "unavailable" and "send the request again" in error["message"]
+    assert [r["endpoint"] for r in send.access_log] == ["POST /subjects/{id}/personal-info/erase"]
 
 
 def test_a_subject_reaches_only_its_own_page_and_access_log(send):

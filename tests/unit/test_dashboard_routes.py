@@ -42,7 +42,7 @@ def dashboard_client():
                     clock=SimpleNamespace(now=lambda: ev.NOW, speed=1.0), policies=DEFAULT_POLICIES,
                     processor=None, key_store=None, pseudonym_key=ev.KEY,
                     gate=Gate(principals, send_access_record, lambda: datetime.now(timezone.utc)),
-                    ledger_consumer=None, outputs=None, events_topic=None)
+                    ledger_consumer=None, outputs=None, events_producer=None)
     app = faust.App("dashboard-routes-test", broker="kafka://127.0.0.1:9", web_port=1)  # never started
     dashboard_routes.install(app, worker)
     web_guard.install(app.web.web_app, web_guard.our_routes(app.web.web_app))

@@ -49,7 +49,7 @@ def edge_over(producer: ListProducer) -> PublishingEdge:
     worker = Worker(settings=None, kafka=None, store=MemoryStore(), clock=SimpleNamespace(now=lambda: ev.NOW),
                     policies=DEFAULT_POLICIES, processor=None, key_store=None, pseudonym_key=ev.KEY,
                     gate=Gate(Principals([]), unused, lambda: datetime.now(timezone.utc)),
-                    ledger_consumer=None, outputs=None, events_topic=None)
+                    ledger_consumer=None, outputs=None, events_producer=None)
     return PublishingEdge(worker, producer)
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
 
+import pytest
 from faust.exceptions import NotReady
 from prometheus_client import REGISTRY
 
@@ -27,6 +28,7 @@ from streams.codec import decode_digest, decode_event, decode_grade_changed, enc
 from streams.fold_pool import FoldPool, PooledProcessor
 from streams.ledger import LedgerProcessor
 from streams.partitioner import partition_of
+from streams.outputs import DeliveryError
 from streams.pii import KeyStoreError
 from streams.proofs import CATCH_UP_RECORDS_MAX
 from streams.store import MemoryStore
@@ -63,15 +65,15 @@ class Assigned:
 
 def worker_over(store: MemoryStore, log: MemoryTopics, now: datetime = ev.NOW, policies=DEFAULT_POLICY,
                 processor=None, assigned: Assigned | None = None) -> Worker:
-    async def send_event_record(key: bytes, value: bytes):  # as Faust's topic.send: a delivery to await
+    def produce(topic: str, key: bytes, value: bytes) -> asyncio.Future:  # as EdgeProducer's: acknowledged at once
         delivery = asyncio.get_running_loop().create_future()
-        delivery.set_result(log.append(topics.EVENTS, key, value))
+        delivery.set_result(log.append(topic, key, value))
         return delivery
     return Worker(settings=None, kafka=None, store=store, clock=StoppedClock(now),
                   policies=policies if isinstance(policies, PolicyBook) else PolicyBook((policies,)),
                   processor=processor, gate=None, key_store=None, pseudonym_key=ev.KEY,
                   ledger_consumer=assigned or Assigned(), outputs=RecordingProducer(),
-                  events_topic=SimpleNamespace(send=lambda key, value: send_event_record(key, value)), reader=log)
+                  events_producer=SimpleNamespace(produce=produce), reader=log)
 
 
 def company(n: int) -> dict:
@@ -388,19 +390,29 @@ def test_a_deadline_due_fires_once_ready_and_the_gauges_follow_the_store():
         ("ListTermEnded", ev.COMPANY, "L-1")]
 
 
-def test_a_stopping_producer_ends_the_deadlines_tick_quietly(caplog):
+@pytest.mark.parametrize("failure", [DeliveryError("_MSG_TIMED_OUT: Local: Message timed out"), BufferError()])
+def test_a_system_event_not_on_the_broker_ends_the_tick_and_fires_again(caplog, failure):
     log, store = MemoryTopics(), MemoryStore()
     logged_and_folded(log, store, [ev.subject_registered(), ev.list_entered(
         "L-1", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2025-07-05")])
     worker = worker_over(store, log, now=datetime(2025, 7, 10, 10, 0, tzinfo=SHANGHAI))
     worker.readiness.ready = True
 
-    async def stopping(subject_id: str, value: bytes):
-        raise NotReady()
-    timers = Timers(store, worker.policies, worker.clock, stopping, owns=lambda partition: True)
-    with caplog.at_level(logging.INFO):
-        asyncio.run(deadlines_tick(worker, timers))
-    assert "fire after the restart" in caplog.text
+    async def failing(subject_id: str, value: bytes) -> asyncio.Future:
+        if isinstance(failure, BufferError):
+            raise failure  # the producer's queue full: raised by produce itself
+        delivery = asyncio.get_running_loop().create_future()
+        delivery.set_exception(failure)  # not acknowledged in time
+        return delivery
+    timers = Timers(store, worker.policies, worker.clock, failing, owns=lambda partition: True)
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(deadlines_tick(worker, timers))  # raised, it would stop the app
+    assert "fire again" in caplog.text
+    timers.in_flight.clear()  # as REFIRE_AFTER_S later
+    timers.send = worker.send_event  # the broker back
+    asyncio.run(deadlines_tick(worker, timers))
+    fired = [decode_event(value) for partition in log.logs[topics.EVENTS] for _, value in partition]
+    assert [e["type"] for e in fired if e["type"] == "ListTermEnded"] == ["ListTermEnded"]
 
 
 class StrayKeys:

@@ -48,7 +48,7 @@ def driver():
     worker = Worker(settings=None, kafka=None, store=store, clock=SimpleNamespace(now=lambda: ev.NOW, speed=1.0),
                     policies=DEFAULT_POLICIES, processor=None, key_store=None, pseudonym_key=ev.KEY,
                     gate=Gate(principals, send_access_record, lambda: datetime.now(timezone.utc)),
-                    ledger_consumer=None, outputs=None, events_topic=None)
+                    ledger_consumer=None, outputs=None, events_producer=None)
     app = faust.App("worker-routes-test", broker="kafka://127.0.0.1:9", web_port=1)  # never started
     routes_files.install(app, worker)
     routes_public.install(app, worker)
