@@ -52,7 +52,7 @@ PROGRESS_POLL_S = 0.1  # ... and the throughput runs
 MEMORY_SETTLE_S = 3.0  # after start-up, before the memory run reads the worker's resident memory
 PRODUCER_CONNECT_TIMEOUT_S = 30.0  # the lag run's publisher connects before its offer starts
 # The lag run's publisher sends what is due every OFFER_TICK_S (its producer batches for 5 ms anyway):
-# measured at 4,000 events/s against a broker alone, ~0.15 of a core less than a sleep before each event,
+# measured at 4,000 events/s against a broker alone, 0.1-0.15 of a core less than a sleep before each event,
 # on the cores the worker is measured on (docs/performance.md).
 OFFER_TICK_S = 0.001
 LAG_DRAIN_S = 120.0  # after the offer, how long the lag run waits for the worker to apply the rest
