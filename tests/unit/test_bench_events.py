@@ -18,5 +18,5 @@ def test_a_short_stream_names_the_part_that_ran_short():
 
 def test_the_quick_scale_holds_every_part_a_fast_worker_takes():
     lag_offer = int(FOLD_RATE_ABOVE_MEASURED_PER_S * LAG_SHARE_OF_FOLD * QUICK.lag_s)
-    needed = QUICK.events + lag_offer + 2 * QUICK.edge_events
+    needed = QUICK.events + QUICK.lag_backlog_events + lag_offer + 2 * QUICK.edge_events
     assert sum(1 for _ in mixed_events(QUICK.subjects)) >= needed
