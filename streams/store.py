@@ -8,7 +8,7 @@ is always a consistent prefix of the log; a lost store is rebuilt by re-folding.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import astuple, fields
 from datetime import datetime
 from pathlib import Path
@@ -36,8 +36,8 @@ TREE = b"k/"  # k/<partition>/...: the partition's Merkle tree and its published
 HISTORY_LIMIT_MAX = 100_000
 BLOOM_BITS_PER_KEY = 10  # ~1% false positives
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024
-TIMERS_DUE_MAX = 1_000  # deadlines handed to the timers per scan
-TIMER_SCAN_KEYS_MAX = 10_000  # index keys `timers_next` reads at most, however many deadlines are pending
+TIMERS_DUE_MAX = 1_000  # deadlines handed to the timers per scan (one a tick), of the partitions the worker folds
+TIMER_SCAN_KEYS_MAX = 10_000  # index keys a timer scan reads at most, however many deadlines are pending
 
 
 # The statistics the fold keeps (projections.effects counters) by name: the only place that writes or reads one.
@@ -103,14 +103,23 @@ def timer_value(deadline, partition: int) -> bytes:
                          "partition": partition})
 
 
-def _timers_due(items, now: datetime, limit: int) -> list[dict]:
+def _timers_due(items, now: datetime, limit: int, owned: Callable[[int], bool]) -> list[dict]:
+    # An entry of a partition another worker folds now (a rebalance) is passed over, not counted: the store
+    # keeps those partitions' deadlines as they stood, and enough of them due first would hold every tick's
+    # `limit` for ever. The keys read are bounded all the same.
     bound = _TIMER + b"%020d" % int(now.timestamp() * 1_000_000) + b"/\xff"
     due = []
-    for key, value in items:
-        if not key.startswith(_TIMER) or key > bound or len(due) >= limit:
+    for scanned, (key, value) in enumerate(items):
+        if not key.startswith(_TIMER) or key > bound or len(due) >= limit or scanned >= TIMER_SCAN_KEYS_MAX:
             break
-        due.append(orjson.loads(value))
+        entry = orjson.loads(value)
+        if owned(entry["partition"]):
+            due.append(entry)
     return due
+
+
+def _every_partition(partition: int) -> bool:
+    return True
 
 
 def check_write(states: dict[str, dict], offsets: dict[int, int], applied_offset) -> None:
@@ -234,9 +243,11 @@ class SubjectStore:
             entries.append(orjson.loads(value))
         return entries
 
-    def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX) -> list[dict]:
-        """Pending deadlines whose fires_at is at or before `now`, earliest first (read from disk)."""
-        return _timers_due(self._timer_index(self._db.items), now, limit)
+    def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX,
+                   owned: Callable[[int], bool] = _every_partition) -> list[dict]:
+        """Pending deadlines whose fires_at is at or before `now`, earliest first (read from disk), of the
+        partitions `owned` says yes to."""
+        return _timers_due(self._timer_index(self._db.items), now, limit, owned)
 
     def next_timer(self) -> dict | None:
         for key, value in self._timer_index(self._db.items):
@@ -448,8 +459,9 @@ class MemoryStore:
     def subject_ids_after(self, after: str = "", limit: int = 1000) -> list[str]:
         return [s for s in sorted(self.states) if s > after][:limit]
 
-    def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX) -> list[dict]:
-        return _timers_due(sorted((k, v) for k, v in self.index.items() if k.startswith(_TIMER)), now, limit)
+    def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX,
+                   owned: Callable[[int], bool] = _every_partition) -> list[dict]:
+        return _timers_due(sorted((k, v) for k, v in self.index.items() if k.startswith(_TIMER)), now, limit, owned)
 
     def next_timer(self) -> dict | None:
         timers = [k for k in self.index if k.startswith(_TIMER)]

@@ -10,7 +10,9 @@ only reads that index and publishes. Whatever happens, the fold settles it:
 - the publication was lost: the deadline is still in the index and fires again after
   REFIRE_AFTER_S.
 Memory stays bounded however many deadlines are pending: the index lives in RocksDB and
-a tick reads at most TIMERS_DUE_MAX due entries; `in_flight` holds at most as many.
+a tick reads at most TIMERS_DUE_MAX due entries (of the partitions this worker folds); `in_flight` holds
+at most as many. So a tick fires at most TIMERS_DUE_MAX, and what it published stays in that window until
+it is folded.
 """
 from __future__ import annotations
 
@@ -49,12 +51,13 @@ class Timers:
         self.started_at = clock.now()  # what fell due before is catch-up, not a live firing
 
     async def fire_due(self) -> int:
-        """Publish the system event of every deadline due now; returns how many were published."""
+        """Publish the system event of each deadline due now, the earliest TIMERS_DUE_MAX of them; returns how
+        many were published."""
         now = self.clock.now()
+        recorded_at = instant_text(now)
+        policy = policy_for(self.policy, recorded_at)
         deliveries, due_ids = [], set()
-        for entry in self.store.timers_due(now):
-            if not self.owns(entry["partition"]):
-                continue
+        for entry in self.store.timers_due(now, owned=self.owns):
             deadline = Deadline(**{name: entry[name] for name in DEADLINE_FIELDS})
             event_id = deadline.event_id()
             due_ids.add(event_id)
@@ -63,7 +66,7 @@ class Timers:
                 continue
             self.in_flight[event_id] = time.monotonic()
             state = self.store.get(deadline.subject_id)
-            raw = system_event(state, deadline, instant_text(now), policy_for(self.policy, instant_text(now)))
+            raw = system_event(state, deadline, recorded_at, policy)
             event, problems = validate_event(raw, EdgeContext(now=now, pseudonym_key=b"", stamp_recorded_at=False,
                                                               allow_system=True))
             if problems:  # a bug, not bad input: say so loudly and try again later

@@ -1,0 +1,83 @@
+"""How many deadlines a timer tick fires (streams/timers.py): the earliest TIMERS_DUE_MAX due of the partitions
+the worker folds, the rest once those are folded; deadlines another worker folds now hold no tick."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from projections.deadlines import RATING, Deadline, pending_deadlines
+from projections.policy import DEFAULT_POLICY
+from streams.codec import decode_event
+from streams.store import TIMERS_DUE_MAX, MemoryStore, SubjectStore, timer_key, timer_value
+from streams.timers import Timers
+from tests.unit import events as ev
+from tests.unit.test_fold_rules import given, given_subject
+from tests.unit.test_timer_events import FixedClock
+
+NOW = datetime.fromisoformat("2025-01-02T09:00:00+08:00")  # every rating below expired on 2024-12-31
+
+
+@pytest.fixture(params=["memory", "rocksdb"])
+def store(request, tmp_path):
+    store = MemoryStore() if request.param == "memory" else SubjectStore(tmp_path / "store")
+    yield store
+    if request.param == "rocksdb":
+        store.close()
+
+
+def _rated(serial: int = 1) -> dict:
+    """A company rated until 2024-12-31: one RATING deadline, due at NOW."""
+    rating = ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31")
+    if serial == 1:
+        return given(rating)
+    return given_subject({"id": ev.make_uscc("410105", serial), "kind": "LEGAL_PERSON", "name": f"郑州第{serial}公司"},
+                         rating)
+
+
+def _timers(store, sent: list[dict], owns=lambda partition: True) -> Timers:
+    async def send(key: str, value: bytes):
+        sent.append(decode_event(value))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+    return Timers(store, DEFAULT_POLICY, FixedClock(NOW), send, owns=owns)
+
+
+def test_a_tick_fires_the_earliest_due_and_the_rest_once_those_are_folded(store):
+    states = [_rated(serial) for serial in range(100, 100 + TIMERS_DUE_MAX + 5)]
+    deadlines = [d for state in states for d in pending_deadlines(state, DEFAULT_POLICY)]
+    assert len(deadlines) == TIMERS_DUE_MAX + 5
+    store.write({state["subject"]["id"]: state for state in states}, {0: TIMERS_DUE_MAX + 5},
+                index={timer_key(d): timer_value(d, 0) for d in deadlines})
+    sent: list[dict] = []
+    timers = _timers(store, sent)
+
+    assert asyncio.run(timers.fire_due()) == TIMERS_DUE_MAX
+    first = {event["event_id"] for event in sent}
+    assert len(first) == TIMERS_DUE_MAX
+    # not folded yet: the window is full of what is in flight, and nothing more is published
+    assert asyncio.run(timers.fire_due()) == 0
+    # folded: the fold takes the fired deadlines out of the index, and the next tick fires the rest
+    store.write({}, {}, index={timer_key(d): None for d in deadlines if d.event_id() in first})
+    assert asyncio.run(timers.fire_due()) == 5
+    assert {event["event_id"] for event in sent[TIMERS_DUE_MAX:]} == {d.event_id() for d in deadlines} - first
+
+
+def test_deadlines_of_a_partition_another_worker_folds_now_hold_no_tick(store):
+    """After a rebalance the store keeps the partitions it gave up as they stood: their deadlines come due
+    and are never this worker's to fire. However many come first, its own still fire."""
+    state = _rated()
+    (own,) = pending_deadlines(state, DEFAULT_POLICY)
+    others = [Deadline("2024-07-01T00:00:00+08:00", ev.make_uscc("410105", 9), RATING, f"other/G-{n}", "2024-06-30",
+                       False) for n in range(TIMERS_DUE_MAX + 5)]
+    assert all(timer_key(other) < timer_key(own) for other in others)  # due first
+    store.write({state["subject"]["id"]: state}, {0: state["as_of"]["offset"]},
+                index={timer_key(own): timer_value(own, 0), **{timer_key(d): timer_value(d, 1) for d in others}})
+    sent: list[dict] = []
+
+    assert asyncio.run(_timers(store, sent, owns=lambda partition: partition == 0).fire_due()) == 1
+    assert [event["type"] for event in sent] == ["RatingExpired"]
+    assert store.timers_due(NOW, owned=lambda partition: partition == 1) == [
+        {**other.__dict__, "partition": 1} for other in sorted(others)][:TIMERS_DUE_MAX]
