@@ -105,8 +105,9 @@ def timer_value(deadline, partition: int) -> bytes:
 
 def _timers_due(items, now: datetime, limit: int, owned: Callable[[int], bool]) -> list[dict]:
     # An entry of a partition another worker folds now (a rebalance) is passed over, not counted: the store
-    # keeps those partitions' deadlines as they stood, and enough of them due first would hold every tick's
-    # `limit` for ever. The keys read are bounded all the same.
+    # keeps those partitions' deadlines as they stood, and `limit` of them due first held every tick for
+    # ever. The keys read stay bounded (TIMER_SCAN_KEYS_MAX), so more than that many of them due first
+    # still hide the worker's own; setting a given-up partition's entries aside would end that (not done).
     bound = _TIMER + b"%020d" % int(now.timestamp() * 1_000_000) + b"/\xff"
     due = []
     for scanned, (key, value) in enumerate(items):
