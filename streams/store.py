@@ -8,7 +8,7 @@ is always a consistent prefix of the log; a lost store is rebuilt by re-folding.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import astuple, fields
 from datetime import datetime
 from pathlib import Path
@@ -103,24 +103,41 @@ def timer_value(deadline, partition: int) -> bytes:
                          "partition": partition})
 
 
-def _timers_due(items, now: datetime, limit: int, owned: Callable[[int], bool]) -> list[dict]:
-    # An entry of a partition another worker folds now (a rebalance) is passed over, not counted: the store
-    # keeps those partitions' deadlines as they stood, and `limit` of them due first held every tick for
-    # ever. The keys read stay bounded (TIMER_SCAN_KEYS_MAX), so more than that many of them due first
-    # still hide the worker's own; setting a given-up partition's entries aside would end that (not done).
+def _timers_due(items, now: datetime, limit: int, partitions: frozenset[int] | None) -> tuple[list[dict], bytes]:
+    """The due entries of `partitions` (None: all) among `items`, and the key the scan stopped at: every
+    live key before it, from where the scan started, is of a partition not among them."""
     bound = _TIMER + b"%020d" % int(now.timestamp() * 1_000_000) + b"/\xff"
-    due = []
+    due, passed_until = [], None
     for scanned, (key, value) in enumerate(items):
         if not key.startswith(_TIMER) or key > bound or len(due) >= limit or scanned >= TIMER_SCAN_KEYS_MAX:
-            break
+            return due, passed_until or key
         entry = orjson.loads(value)
-        if owned(entry["partition"]):
+        if partitions is None or entry["partition"] in partitions:
             due.append(entry)
-    return due
+            passed_until = passed_until or key
+    return due, passed_until or _TIMERS_END
 
 
-def _every_partition(partition: int) -> bool:
-    return True
+class _DueScans:
+    """Where the next scan for due deadlines starts: after the last one's run of deadlines of partitions it
+    was not asked about. After a rebalance the store keeps the deadlines of the partitions it gave up, as
+    they stood: they come due and are never this worker's. So a worker reads each of them once, however
+    many there are (a tick reads at most TIMER_SCAN_KEYS_MAX keys), and they never hide its own. A timer key
+    written before that point (an overdue deadline) starts the scans from the index's first key again."""
+
+    def __init__(self):
+        self._from: tuple[frozenset[int] | None, bytes] | None = None  # (partitions asked, key)
+
+    def start(self, partitions: frozenset[int] | None) -> bytes | None:
+        """The key the next scan of `partitions` starts at (None: the index's first)."""
+        return self._from[1] if self._from is not None and self._from[0] == partitions else None
+
+    def stopped(self, partitions: frozenset[int] | None, key: bytes) -> None:
+        self._from = (partitions, key)
+
+    def written(self, key: bytes) -> None:
+        if self._from is not None and key.startswith(_TIMER) and key < self._from[1]:
+            self._from = None
 
 
 def check_write(states: dict[str, dict], offsets: dict[int, int], applied_offset) -> None:
@@ -200,6 +217,7 @@ class SubjectStore:
         # each until a compaction drops them: a worker idle after folding the bench's ledger and firing
         # its due deadlines spent ~13% of a core so, two scans a tick, five ticks a second (measured; ~3% since).
         self._timers_from = _TIMER
+        self._due_scans = _DueScans()
         try:
             path.mkdir(parents=True, exist_ok=True)
             # the options again for the default column family: without them rocksdict opens an existing
@@ -245,15 +263,14 @@ class SubjectStore:
         return entries
 
     def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX,
-                   owned: Callable[[int], bool] = _every_partition) -> list[dict]:
-        """Pending deadlines whose fires_at is at or before `now`, earliest first (read from disk), of the
-        partitions `owned` says yes to."""
-        return _timers_due(self._timer_index(self._db.items), now, limit, owned)
-
-    def next_timer(self) -> dict | None:
-        for key, value in self._timer_index(self._db.items):
-            return orjson.loads(value) if key.startswith(_TIMER) else None
-        return None
+                   partitions: frozenset[int] | None = None) -> list[dict]:
+        """Pending deadlines whose fires_at is at or before `now`, earliest first (read from disk), of
+        `partitions` (None: every partition)."""
+        start = self._due_scans.start(partitions)
+        items = self._timer_index(self._db.items) if start is None else self._db.items(from_key=start)
+        due, stopped_at = _timers_due(items, now, limit, partitions)
+        self._due_scans.stopped(partitions, stopped_at)
+        return due
 
     def timers_next(self, kinds, limit: int, scan_keys_max: int = TIMER_SCAN_KEYS_MAX) -> list[dict]:
         """The earliest pending deadlines of `kinds` (due or not), reading at most `scan_keys_max` keys
@@ -323,6 +340,7 @@ class SubjectStore:
                 batch.put(key, value)
                 if key.startswith(_TIMER) and key < self._timers_from:
                     self._timers_from = key  # a deadline earlier than every one scanned so far
+                self._due_scans.written(key)
         for counter, delta in (counters or {}).items():
             if delta:
                 key = _COUNTER + counter_name(counter).encode()
@@ -439,6 +457,7 @@ class MemoryStore:
         self.grades: dict[str, dict] = {}
         self.metas: dict[str, str] = {}
         self.trees: dict[bytes, bytes] = {}
+        self._due_scans = _DueScans()
 
     def tree_get(self, key: bytes) -> bytes | None:
         return self.trees.get(_tree_key(key))
@@ -461,12 +480,12 @@ class MemoryStore:
         return [s for s in sorted(self.states) if s > after][:limit]
 
     def timers_due(self, now: datetime, limit: int = TIMERS_DUE_MAX,
-                   owned: Callable[[int], bool] = _every_partition) -> list[dict]:
-        return _timers_due(sorted((k, v) for k, v in self.index.items() if k.startswith(_TIMER)), now, limit, owned)
-
-    def next_timer(self) -> dict | None:
-        timers = [k for k in self.index if k.startswith(_TIMER)]
-        return orjson.loads(self.index[min(timers)]) if timers else None
+                   partitions: frozenset[int] | None = None) -> list[dict]:
+        start = self._due_scans.start(partitions) or _TIMER
+        due, stopped_at = _timers_due(sorted((k, v) for k, v in self.index.items() if k.startswith(_TIMER)
+                                             and k >= start), now, limit, partitions)
+        self._due_scans.stopped(partitions, stopped_at)
+        return due
 
     def timers_next(self, kinds, limit: int, scan_keys_max: int = TIMER_SCAN_KEYS_MAX) -> list[dict]:
         keys = sorted(k for k in self.index if k.startswith(_TIMER))
@@ -508,6 +527,7 @@ class MemoryStore:
                 self.index.pop(key, None)
             else:
                 self.index[key] = value
+                self._due_scans.written(key)
         for counter, delta in (counters or {}).items():
             name = counter_name(counter)
             self.counts[name] = self.counts.get(name, 0) + delta

@@ -41,12 +41,13 @@ Send = Callable[[str, bytes], Awaitable[Awaitable]]  # (subject id, encoded even
 
 
 class Timers:
-    def __init__(self, store, policy: Policy | PolicyBook, clock: Clock, send: Send, owns: Callable[[int], bool]):
+    def __init__(self, store, policy: Policy | PolicyBook, clock: Clock, send: Send,
+                 partitions: Callable[[], frozenset[int] | None]):
         self.store = store
         self.policy = policy
         self.clock = clock
         self.send = send
-        self.owns = owns  # whether this worker folds a partition now (after a rebalance it may not)
+        self.partitions = partitions  # the ones this worker folds now (None: all); after a rebalance, fewer
         self.in_flight: dict[str, float] = {}  # event id -> monotonic second it was published
         self.started_at = clock.now()  # what fell due before is catch-up, not a live firing
 
@@ -57,7 +58,7 @@ class Timers:
         recorded_at = instant_text(now)
         policy = policy_for(self.policy, recorded_at)
         deliveries, due_ids = [], set()
-        for entry in self.store.timers_due(now, owned=self.owns):
+        for entry in self.store.timers_due(now, partitions=self.partitions()):
             deadline = Deadline(**{name: entry[name] for name in DEADLINE_FIELDS})
             event_id = deadline.event_id()
             due_ids.add(event_id)
@@ -86,6 +87,7 @@ class Timers:
     def update_gauges(self) -> None:
         for counter, count in self.store.counters(DeadlineCounter).items():
             metrics.DEADLINES_PENDING.labels(counter.kind).set(count)
-        oldest = self.store.next_timer()  # the first key of the index: one read
-        waited_s = self.clock.seconds_since(oldest["fires_at"]) if oldest else 0.0
+        # the oldest due of the partitions this worker folds: those it gave up in a rebalance are never its to fire
+        oldest = self.store.timers_due(self.clock.now(), 1, self.partitions())
+        waited_s = self.clock.seconds_since(oldest[0]["fires_at"]) if oldest else 0.0
         metrics.DEADLINE_UNFIRED.set(max(0.0, waited_s))

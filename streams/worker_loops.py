@@ -115,7 +115,7 @@ async def extend_tree(worker: Worker, tree: PartitionTree, until_offset: int) ->
 def install_deadlines(app, worker: Worker) -> Timers:
     store = worker.store
     timers = Timers(store, worker.policies, worker.clock, worker.send_event,
-                    owns=lambda partition: partition in worker.ledger_consumer.assigned())
+                    partitions=lambda: worker.ledger_consumer.assigned())
     # The timeliness totals live in the store; the counters start from them, so they survive a restart.
     for counter, count in store.counters(TimelinessCounter).items():
         metrics.TIMELINESS[counter.outcome].labels(counter.authority_code).inc(count)

@@ -3,7 +3,7 @@ scans in RocksDB against the same index in memory; and the store's table options
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 import pytest
@@ -44,20 +44,26 @@ batches = st.lists(st.tuples(st.lists(deadlines, max_size=6), st.integers(0, 8),
 def test_timer_scans_answer_as_the_index_in_memory_however_deadlines_come_and_go(tmp_path_factory, steps):
     disk, memory = SubjectStore(tmp_path_factory.mktemp("store")), MemoryStore()
     try:
-        pending: set[bytes] = set()
-        for added, removed, earliest_first in steps:
+        pending: dict[bytes, tuple[Deadline, int]] = {}  # key -> (deadline, its partition)
+        for step, (added, removed, earliest_first) in enumerate(steps):
             index: dict[bytes, bytes | None] = {}
             gone = sorted(pending) if earliest_first else sorted(pending, reverse=True)
             for key in gone[:removed]:
                 index[key] = None
-                pending.discard(key)
+                del pending[key]
             for deadline in added:
-                index[timer_key(deadline)] = timer_value(deadline, 0)
-                pending.add(timer_key(deadline))
+                partition = int(deadline.subject_id[1:]) % 3
+                index[timer_key(deadline)] = timer_value(deadline, partition)
+                pending[timer_key(deadline)] = deadline, partition
             for store in (disk, memory):
                 store.write({}, {}, index=index)
-            now = datetime.fromisoformat("2026-12-14T12:00:00+08:00")
-            assert disk.next_timer() == memory.next_timer()
+            # time goes on; the partitions asked about change now and then, as a rebalance changes them
+            now = datetime.fromisoformat("2026-12-01T12:00:00+08:00") + timedelta(days=step)
+            partitions = (None, frozenset({0}), frozenset({0, 2}))[step // 4 % 3]
+            expected = [{**asdict(deadline), "partition": partition} for key, (deadline, partition) in sorted(
+                pending.items()) if datetime.fromisoformat(deadline.fires_at) <= now
+                and (partitions is None or partition in partitions)]
+            assert disk.timers_due(now, 2, partitions) == memory.timers_due(now, 2, partitions) == expected[:2]
             assert disk.timers_due(now) == memory.timers_due(now)
             assert disk.timers_next({"REPAIR"}, 3) == memory.timers_next({"REPAIR"}, 3)
             # where the scans start lies at or before every live deadline, so none is passed over

@@ -40,7 +40,7 @@ def fired(state: dict, now: str) -> list[dict]:
         done.set_result(None)
         return done
 
-    timers = Timers(store, DEFAULT_POLICY, FixedClock(datetime.fromisoformat(now)), send, owns=lambda partition: True)
+    timers = Timers(store, DEFAULT_POLICY, FixedClock(datetime.fromisoformat(now)), send, partitions=lambda: None)
     assert asyncio.run(timers.fire_due()) == len(sent)
     assert {key for key, _ in sent} <= {subject_id}
     return [decode_event(value) for _, value in sent]

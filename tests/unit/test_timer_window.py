@@ -1,5 +1,6 @@
 """How many deadlines a timer tick fires (streams/timers.py): the earliest TIMERS_DUE_MAX due of the partitions
-the worker folds, the rest once those are folded; deadlines another worker folds now hold no tick."""
+the worker folds, the rest once those are folded; deadlines another worker folds now hold no tick, however
+many there are."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ import pytest
 from projections.deadlines import RATING, Deadline, pending_deadlines
 from projections.policy import DEFAULT_POLICY
 from streams.codec import decode_event
-from streams.store import TIMERS_DUE_MAX, MemoryStore, SubjectStore, timer_key, timer_value
+from streams.store import TIMER_SCAN_KEYS_MAX, TIMERS_DUE_MAX, MemoryStore, SubjectStore, timer_key, timer_value
 from streams.timers import Timers
 from tests.unit import events as ev
 from tests.unit.test_fold_rules import given, given_subject
@@ -27,22 +28,22 @@ def store(request, tmp_path):
         store.close()
 
 
-def _rated(serial: int = 1) -> dict:
-    """A company rated until 2024-12-31: one RATING deadline, due at NOW."""
-    rating = ev.rating_assigned("G-1", "2024-01-02", valid_to="2024-12-31")
+def _rated(serial: int = 1, valid_to: str = "2024-12-31") -> dict:
+    """A company rated until `valid_to`: one RATING deadline, due at NOW."""
+    rating = ev.rating_assigned("G-1", "2024-01-02", valid_to=valid_to)
     if serial == 1:
         return given(rating)
     return given_subject({"id": ev.make_uscc("410105", serial), "kind": "LEGAL_PERSON", "name": f"郑州第{serial}公司"},
                          rating)
 
 
-def _timers(store, sent: list[dict], owns=lambda partition: True) -> Timers:
+def _timers(store, sent: list[dict], partitions=lambda: None) -> Timers:
     async def send(key: str, value: bytes):
         sent.append(decode_event(value))
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
-    return Timers(store, DEFAULT_POLICY, FixedClock(NOW), send, owns=owns)
+    return Timers(store, DEFAULT_POLICY, FixedClock(NOW), send, partitions=partitions)
 
 
 def test_a_tick_fires_the_earliest_due_and_the_rest_once_those_are_folded(store):
@@ -65,19 +66,43 @@ def test_a_tick_fires_the_earliest_due_and_the_rest_once_those_are_folded(store)
     assert {event["event_id"] for event in sent[TIMERS_DUE_MAX:]} == {d.event_id() for d in deadlines} - first
 
 
-def test_deadlines_of_a_partition_another_worker_folds_now_hold_no_tick(store):
+def test_deadlines_of_partitions_another_worker_folds_now_hold_no_tick(store):
     """After a rebalance the store keeps the partitions it gave up as they stood: their deadlines come due
-    and are never this worker's to fire. However many come first, its own still fire."""
+    and are never this worker's to fire. However many come first, its own still fire, and an overdue one
+    written before all of them too."""
     state = _rated()
     (own,) = pending_deadlines(state, DEFAULT_POLICY)
-    others = [Deadline("2024-07-01T00:00:00+08:00", ev.make_uscc("410105", 9), RATING, f"other/G-{n}", "2024-06-30",
-                       False) for n in range(TIMERS_DUE_MAX + 5)]
+    others = [Deadline("2024-07-01T00:00:00+08:00", ev.make_uscc("410105", 9), RATING, f"other/G-{n:05d}", "2024-06-30",
+                       False) for n in range(TIMER_SCAN_KEYS_MAX + 5)]  # more than a tick reads
     assert all(timer_key(other) < timer_key(own) for other in others)  # due first
     store.write({state["subject"]["id"]: state}, {0: state["as_of"]["offset"]},
                 index={timer_key(own): timer_value(own, 0), **{timer_key(d): timer_value(d, 1) for d in others}})
     sent: list[dict] = []
+    timers = _timers(store, sent, partitions=lambda: frozenset({0}))
 
-    assert asyncio.run(_timers(store, sent, owns=lambda partition: partition == 0).fire_due()) == 1
-    assert [event["type"] for event in sent] == ["RatingExpired"]
-    assert store.timers_due(NOW, owned=lambda partition: partition == 1) == [
-        {**other.__dict__, "partition": 1} for other in sorted(others)][:TIMERS_DUE_MAX]
+    assert [asyncio.run(timers.fire_due()) for _ in range(3)] in ([0, 1, 0], [1, 0, 0])
+    assert [event["event_id"] for event in sent] == [own.event_id()]
+    # an overdue deadline of the worker's own, due before all the others: the next tick fires it
+    late = _rated(7, valid_to="2024-03-31")
+    (overdue,) = pending_deadlines(late, DEFAULT_POLICY)
+    assert timer_key(overdue) < min(map(timer_key, others))
+    store.write({late["subject"]["id"]: late}, {0: state["as_of"]["offset"] + 1},
+                index={timer_key(overdue): timer_value(overdue, 0)})
+    assert asyncio.run(timers.fire_due()) == 1
+    assert sent[-1]["event_id"] == overdue.event_id()
+    assert store.timers_due(NOW, 3, frozenset({1})) == [{**other.__dict__, "partition": 1} for other in sorted(others)][:3]
+
+
+def test_the_oldest_unfired_deadline_is_of_the_partitions_the_worker_folds(store):
+    """The gauge behind the "deadline unfired" alert: a given-up partition's deadlines are not this worker's
+    to fire, and would set it off for ever."""
+    from prometheus_client import REGISTRY
+    state = _rated()
+    (own,) = pending_deadlines(state, DEFAULT_POLICY)
+    other = Deadline("2024-07-01T00:00:00+08:00", ev.make_uscc("410105", 9), RATING, "other/G-1", "2024-06-30", False)
+    store.write({state["subject"]["id"]: state}, {0: state["as_of"]["offset"]},
+                index={timer_key(own): timer_value(own, 0), timer_key(other): timer_value(other, 1)})
+    for partitions, oldest in ((frozenset({0}), own), (None, other)):
+        _timers(store, [], partitions=lambda: partitions).update_gauges()
+        assert REGISTRY.get_sample_value("credit_deadline_unfired_seconds") == (
+            NOW - datetime.fromisoformat(oldest.fires_at)).total_seconds()

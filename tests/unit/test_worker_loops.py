@@ -376,7 +376,7 @@ def test_a_deadline_due_fires_once_ready_and_the_gauges_follow_the_store():
         "L-1", "2025-01-06", list_kind="OTHER_BLACKLIST", term_until="2025-07-05")])
     after_the_term = datetime(2025, 7, 10, 10, 0, tzinfo=SHANGHAI)
     worker = worker_over(store, log, now=after_the_term)
-    timers = Timers(store, worker.policies, worker.clock, worker.send_event, owns=lambda partition: True)
+    timers = Timers(store, worker.policies, worker.clock, worker.send_event, partitions=lambda: None)
     held = len(log.logs[topics.EVENTS][0]) + sum(len(p) for p in log.logs[topics.EVENTS][1:])
     asyncio.run(deadlines_tick(worker, timers))  # not caught up: nothing fires, the gauges are set
     assert sum(len(p) for p in log.logs[topics.EVENTS]) == held
@@ -404,7 +404,7 @@ def test_a_system_event_not_on_the_broker_ends_the_tick_and_fires_again(caplog, 
         delivery = asyncio.get_running_loop().create_future()
         delivery.set_exception(failure)  # not acknowledged in time
         return delivery
-    timers = Timers(store, worker.policies, worker.clock, failing, owns=lambda partition: True)
+    timers = Timers(store, worker.policies, worker.clock, failing, partitions=lambda: None)
     with caplog.at_level(logging.WARNING):
         asyncio.run(deadlines_tick(worker, timers))  # raised, it would stop the app
     assert "fire again" in caplog.text
