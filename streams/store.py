@@ -122,15 +122,20 @@ class _DueScans:
     """Where the next scan for due deadlines starts: after the last one's run of deadlines of partitions it
     was not asked about. After a rebalance the store keeps the deadlines of the partitions it gave up, as
     they stood: they come due and are never this worker's. So a worker reads each of them once, however
-    many there are (a tick reads at most TIMER_SCAN_KEYS_MAX keys), and they never hide its own. A timer key
-    written before that point (an overdue deadline) starts the scans from the index's first key again."""
+    many there are (a tick reads at most TIMER_SCAN_KEYS_MAX keys), and they never hide its own. The point
+    holds for fewer partitions too (a worker giving some up); a partition gained starts the scans from the
+    index's first key again, and so does a timer key written before the point (an overdue deadline)."""
 
     def __init__(self):
         self._from: tuple[frozenset[int] | None, bytes] | None = None  # (partitions asked, key)
 
     def start(self, partitions: frozenset[int] | None) -> bytes | None:
-        """The key the next scan of `partitions` starts at (None: the index's first)."""
-        return self._from[1] if self._from is not None and self._from[0] == partitions else None
+        """The key the next scan of `partitions` starts at (None: the index's first): where the last scan
+        stopped, if every partition asked about now was asked about then (None: all of them)."""
+        if self._from is None:
+            return None
+        asked, key = self._from
+        return key if asked is None or (partitions is not None and partitions <= asked) else None
 
     def stopped(self, partitions: frozenset[int] | None, key: bytes) -> None:
         self._from = (partitions, key)

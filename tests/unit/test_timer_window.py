@@ -93,6 +93,36 @@ def test_deadlines_of_partitions_another_worker_folds_now_hold_no_tick(store):
     assert store.timers_due(NOW, 3, frozenset({1})) == [{**other.__dict__, "partition": 1} for other in sorted(others)][:3]
 
 
+def test_a_worker_giving_up_partitions_does_not_read_the_stale_deadlines_again_one_gaining_them_does(store):
+    """Where the last scan stopped still holds for fewer partitions: each stale deadline is read once. A
+    partition gained makes its deadlines the worker's, so the scans start from the index's first key."""
+    state = _rated()
+    (own,) = pending_deadlines(state, DEFAULT_POLICY)
+    others = [Deadline("2024-07-01T00:00:00+08:00", ev.make_uscc("410105", 9), RATING, f"other/G-{n:05d}", "2024-06-30",
+                       False) for n in range(TIMER_SCAN_KEYS_MAX + 5)]  # more than a tick reads
+    store.write({state["subject"]["id"]: state}, {0: state["as_of"]["offset"]},
+                index={timer_key(own): timer_value(own, 0), **{timer_key(d): timer_value(d, 1) for d in others}})
+    folded = {"partitions": frozenset({0, 2})}
+    sent: list[dict] = []
+    timers = _timers(store, sent, partitions=lambda: folded["partitions"])
+    assert sum(asyncio.run(timers.fire_due()) for _ in range(2)) == 1  # past the stale ones, once
+    store.write({}, {}, index={timer_key(own): None})  # folded
+
+    # partition 2 given up; a deadline of the worker's own comes due after the stale ones: the first tick fires it
+    folded["partitions"] = frozenset({0})
+    later = _rated(8, valid_to="2025-01-01")
+    (due,) = pending_deadlines(later, DEFAULT_POLICY)
+    assert max(map(timer_key, [own, *others])) < timer_key(due)  # not overdue: written after where the scan stopped
+    store.write({later["subject"]["id"]: later}, {0: state["as_of"]["offset"] + 1},
+                index={timer_key(due): timer_value(due, 0)})
+    assert asyncio.run(timers.fire_due()) == 1
+    assert sent[-1]["event_id"] == due.event_id()
+
+    # partition 1 gained: its deadlines are this worker's now, the earliest first
+    folded["partitions"] = frozenset({0, 1})
+    assert store.timers_due(NOW, 2, folded["partitions"]) == [{**d.__dict__, "partition": 1} for d in sorted(others)[:2]]
+
+
 def test_the_oldest_unfired_deadline_is_of_the_partitions_the_worker_folds(store):
     """The gauge behind the "deadline unfired" alert: a given-up partition's deadlines are not this worker's
     to fire, and would set it off for ever."""
