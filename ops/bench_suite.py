@@ -349,10 +349,50 @@ class BenchWorker:
                 self.process.wait()
 
 
-def fold_throughput(workers: list[BenchWorker], ends: dict[int, int]) -> float:
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process and every process under it have used, as /proc has them now."""
+    parent_of, cpu_ticks = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            parent_of[int(entry.name)], cpu_ticks[int(entry.name)] = int(fields[1]), int(fields[11]) + int(fields[12])
+    tree, grown = {pid}, True
+    while grown:
+        under = {child for child, parent in parent_of.items() if parent in tree} - tree
+        tree, grown = tree | under, bool(under)
+    return sum(cpu_ticks.get(member, 0) for member in tree) / os.sysconf("SC_CLK_TCK")
+
+
+class CoresUsed:
+    """The cores each party used over a window: processes (with the processes under them) by name, and
+    this one (the lag run's publisher, with its poller) as "publisher". On a machine that also runs the
+    broker and the publisher, the worker has only what they leave it."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+        self.cores: dict[str, float] = {}
+        self._began: tuple[float, float, dict[str, float]] | None = None
+
+    def start(self) -> None:
+        self._began = time.monotonic(), time.process_time(), {name: process_tree_cpu_s(pid)
+                                                             for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        assert self._began is not None, "stop before start"
+        began_s, began_cpu_s, began_trees = self._began
+        seconds = max(time.monotonic() - began_s, 1e-9)
+        self.cores = {name: (process_tree_cpu_s(pid) - began_trees[name]) / seconds for name, pid in self.pids.items()}
+        self.cores["publisher"] = (time.process_time() - began_cpu_s) / seconds
+
+
+def fold_throughput(workers: list[BenchWorker], ends: dict[int, int], cores: CoresUsed | None = None) -> float:
     """Events/s the workers fold together: from the first poll that shows more applied than their first
     answer did (a fresh store's: nothing; a restarted worker's: where it stood, so that its start-up is not
-    timed) to the first that shows every partition applied up to `ends` ({partition: next offset})."""
+    timed) to the first that shows every partition applied up to `ends` ({partition: next offset}).
+    `cores`, if given, measures the cores used over the same time."""
     total = sum(ends.values())
     timeout_s = READY_TIMEOUT_S + total / SLOWEST_FOLD_PER_S
     deadline = time.monotonic() + timeout_s
@@ -368,23 +408,28 @@ def fold_throughput(workers: list[BenchWorker], ends: dict[int, int]) -> float:
             answered_done = done
         elif answered_done is not None and first_s is None and done > answered_done:
             first_s, first_done = now_s, done
+            if cores is not None:
+                cores.start()
         if done >= total:
             if first_s is None or first_done >= total:
                 raise RuntimeError("the workers folded every record between two polls: too few records to time")
+            if cores is not None:
+                cores.stop()
             return (done - first_done) / (now_s - first_s)
         time.sleep(PROGRESS_POLL_S)
     raise RuntimeError(f"the workers did not fold the ledger within {timeout_s:.0f} s")
 
 
-def backlog_fold_throughput(bootstrap: KafkaAccess, worker: BenchWorker, raws: list[dict]) -> float:
+def backlog_fold_throughput(bootstrap: KafkaAccess, worker: BenchWorker, raws: list[dict]) -> tuple[float, float]:
     """Events/s `worker` folds of `raws` as a backlog: written while it is stopped, each recorded now (as the
-    lag run's offer is), and folded once it is started again."""
+    lag run's offer is), and folded once it is started again; and the cores it used meanwhile."""
     from streams import ledger_reader, topics
 
     worker.stop()  # what its timers wrote before is folded with the backlog, as it is with the offer
     load_ledger(bootstrap, iter(raws), len(raws), recorded_at=lambda raw: datetime.now(timezone.utc))
     ends = {p: high for p, (_, high) in ledger_reader.watermarks(bootstrap, topics.EVENTS).items()}
-    return fold_throughput([worker.start()], ends)
+    cores = CoresUsed({"worker": worker.start().process.pid})
+    return fold_throughput([worker], ends, cores), cores.cores["worker"]
 
 
 def settled_s(bootstrap: KafkaAccess, worker: BenchWorker) -> float:
@@ -411,9 +456,11 @@ def _ledger_records(bootstrap: KafkaAccess) -> int:
     return sum(high for _, high in ledger_reader.watermarks(bootstrap, topics.EVENTS).values())
 
 
-def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per_s: int, seconds: float) -> list[float]:
+def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per_s: int, seconds: float,
+                   cores: CoresUsed | None = None) -> list[float]:
     """Offer `events` at `rate_per_s` for `seconds`, validated beforehand and each stamped (recorded_at) as
-    it is sent; returns each one's milliseconds from recorded_at to the first poll showing it applied."""
+    it is sent; returns each one's milliseconds from recorded_at to the first poll showing it applied.
+    `cores`, if given, measures the cores used while the offer is sent."""
     from projections.canonical import instant_text
     from streams import topics
     from streams.codec import encode_event
@@ -460,6 +507,8 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
             time.sleep(POLL_INTERVAL_S)
     poller = threading.Thread(target=poll, name="bench-lag-poll", daemon=True)
     poller.start()
+    if cores is not None:
+        cores.start()
     began, sent = time.perf_counter(), 0
     while sent < total:  # a fixed schedule, not "as fast as it goes": what is due, every OFFER_TICK_S
         due = min(total, int((time.perf_counter() - began) * rate_per_s) + 1)
@@ -472,6 +521,8 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
         producer.poll(0)
         time.sleep(OFFER_TICK_S)
     producer.flush()
+    if cores is not None:
+        cores.stop()
     offering.clear()
     poller.join(LAG_DRAIN_S)
     if failures:
@@ -682,7 +733,8 @@ def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress,
         result["baseline_faust_events_per_s"] = baseline_faust(writer, scale.faust_events, False, tmp / "faust")
         result["baseline_faust_table_events_per_s"] = baseline_faust(writer, scale.faust_events, True,
                                                                  tmp / "faust-table")
-    written = _worker_part(scale, writer, tmp, result, progress, events, ends, what, fold_processes)
+    written = _worker_part(scale, writer, broker.process.pid, tmp, result, progress, events, ends, what,
+                           fold_processes)
 
     ends = {p: high for p, (_, high) in ledger_reader.watermarks(writer, topics.EVENTS).items()}
     # what the worker's timers added: deadlines of the stories that fell due as they were folded
@@ -709,8 +761,8 @@ def _on_one_broker(scale: Scale, broker, tmp: Path, result: _Measures, progress,
         _memory_part(scale, writer, tmp, result, progress)
 
 
-def _worker_part(scale: Scale, writer, tmp: Path, result: _Measures, progress, events, ends: dict[int, int],
-                 what: str, fold_processes: int) -> int:
+def _worker_part(scale: Scale, writer, broker_pid: int, tmp: Path, result: _Measures, progress, events,
+                 ends: dict[int, int], what: str, fold_processes: int) -> int:
     """e2e, lag (and with "all" the edge) on one worker; returns the events its parts wrote (not its timers)."""
     worker = BenchWorker(writer, tmp / "worker", fold_processes).start()
     try:
@@ -721,7 +773,7 @@ def _worker_part(scale: Scale, writer, tmp: Path, result: _Measures, progress, e
         # fold process: the stream's events 150,000-160,000 216-233 µs of CPU each, its first 10,000 111-119).
         # So the offer is half the worker's backlog rate on events like the offer's (docs/performance.md).
         progress(f"lag: the worker's backlog of {scale.lag_backlog_events:,} of the stories' next events")
-        result["lag_backlog_events_per_s"] = backlog_fold_throughput(
+        result["lag_backlog_events_per_s"], result["lag_backlog_worker_cores"] = backlog_fold_throughput(
             writer, worker, taken(events, scale.lag_backlog_events, "the lag's backlog"))
         # A worker that has just caught up fires the deadlines the stories left overdue (thousands,
         # each a system event it then folds) for some seconds: the lag is measured once that is done.
@@ -729,7 +781,13 @@ def _worker_part(scale: Scale, writer, tmp: Path, result: _Measures, progress, e
         rate_per_s = result["lag_rate_per_s"] = max(1, int(result["lag_backlog_events_per_s"] * LAG_SHARE_OF_FOLD))
         progress(f"lag: {rate_per_s:,} events/s offered for {scale.lag_s:.0f} s")
         ledger_before = _ledger_records(writer)
-        lags_ms = offered_lag_ms(writer, worker, events, rate_per_s, scale.lag_s)
+        cores = CoresUsed({"worker": worker.process.pid, "broker": broker_pid})
+        lags_ms = offered_lag_ms(writer, worker, events, rate_per_s, scale.lag_s, cores)
+        # what the offer cost each party on this machine, while it was sent: the worker (its fold processes
+        # included) has the cores the broker and the publisher leave it (docs/performance.md)
+        result["machine_cores"] = os.cpu_count() or 1
+        for party in ("worker", "broker", "publisher"):
+            result[f"lag_{party}_cores"] = cores.cores[party]
         # the events the worker's own timers wrote meanwhile (deadlines the offered events left past due),
         # which it folded beside the offer
         timer_events = _ledger_records(writer) - ledger_before - int(rate_per_s * scale.lag_s)

@@ -48,7 +48,8 @@ BENCH_KEYS = ("e2e_events_per_s", "lag_p50_ms", "lag_p99_ms", "rebuild_events_pe
               "scaleout_2_workers_ratio", "edge_events_per_s", "edge_direct_events_per_s", "ratio_edge_vs_direct",
               "ratio_edge_vs_fold", "baseline_replay_events_per_s", "ratio_e2e_vs_replay", "ratio_rebuild_vs_replay",
               "ratio_rebuild_vs_replay_per_process", "rebuild_processes", "lag_rate_per_s", "lag_backlog_events_per_s",
-              "baseline_replay_cpu_us_per_event", "rebuild_cpu_us_per_event", "ratio_rebuild_vs_replay_cpu")
+              "baseline_replay_cpu_us_per_event", "rebuild_cpu_us_per_event", "ratio_rebuild_vs_replay_cpu",
+              "machine_cores", "lag_backlog_worker_cores", "lag_worker_cores", "lag_broker_cores", "lag_publisher_cores")
 
 
 def test_bench_quick_measures_every_goal_and_baseline():
