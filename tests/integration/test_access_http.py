@@ -133,6 +133,9 @@ def test_a_publisher_publishes_only_as_its_own_authority(world):
                          "severity": "GENERAL"}}
     status, body = http_json(worker.url + "/events", json.dumps(event, ensure_ascii=False).encode(), token=own)
     assert status == 202 and body["subject_id"] == company["id"]
+    # folded before the next test reads the file: the module's tests share it
+    wait_for(lambda: "P-HTTP" in ids(worker.file(company["id"]) or {"records": {"penalties": []}}, "penalties"),
+             30, what="P-HTTP folded")
     foreign = dict(event, source=B)
     status, body = http_json(worker.url + "/events", json.dumps(foreign, ensure_ascii=False).encode(), token=own)
     assert status == 403 and body["errors"][0]["field"] == "source.authority_code"
