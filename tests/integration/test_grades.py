@@ -85,8 +85,10 @@ def test_grade_changes_are_published_served_and_regraded_by_a_new_policy(kafka, 
         assert worker.get(f"/subjects/{company['id']}/grade?at=someday")[0] == 400
         done = cli("grade", company["id"], "--web-url", worker.url, env={"CREDIT_LEDGER_TOKEN": worker.tokens["supervisor"]})
         assert done.returncode == 0 and "grade C" in done.stdout and "ZZ-EP-1" in done.stdout
-        metrics = http_text(f"{worker.url}/metrics")
-        assert "credit_regrade_progress_ratio 1.0" in metrics and 'credit_grade_subjects{grade="C"}' in metrics
+        # the sweep regrades the whole ledger 500 subjects at a time, this company's chunk among them
+        metrics = wait_for(lambda: (lambda text: text if "credit_regrade_progress_ratio 1.0" in text else None)(
+            http_text(f"{worker.url}/metrics")), 30, what="the regrade sweep done")
+        assert 'credit_grade_subjects{grade="C"}' in metrics
         check_public_list(kafka, worker, event)
         # the 双随机 sample drawn live from the ledger (a re-fold of credit.events): ⌈ratio × count⌉ of each grade
         import json
