@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import ctypes
 import functools
 import json
@@ -121,7 +122,10 @@ def _fetched(target: Path, pom: str, expected_jar: str, what: str, *maven_option
 
 LISTEN_PORTS_LOW = 20_000  # where free_port looks: below the kernel's ephemeral range (see _ephemeral_low)
 FREE_PORT_TRIES_MAX = 1_000
+HANDED_OUT_KEPT = 1_000  # the ports free_port handed out last, with their next ones, not handed out again
 _PORT_PICKS = random.SystemRandom()  # not the global generator, which tests may seed alike in each process
+_handed_out: collections.deque[int] = collections.deque(maxlen=2 * HANDED_OUT_KEPT)
+_share: tuple[int, int] = (0, 1)  # (index, count): the slice of the range this process picks from
 
 
 def _ephemeral_low() -> int:
@@ -131,17 +135,38 @@ def _ephemeral_low() -> int:
         return 32_768  # Linux's default
 
 
+def share_listen_ports(index: int, count: int) -> None:
+    """From now on free_port picks from the index-th of `count` equal slices of its range. Processes that
+    start servers side by side (the test processes) each take their own: a port is free when picked, and a
+    broker's JVM binds it seconds later, so another process could pick it meanwhile."""
+    if not 0 <= index < count <= 64:
+        raise ValueError(f"slice {index} of {count}: 0 <= index < count <= 64")
+    global _share
+    _share = (index, count)
+
+
+def listen_ports() -> tuple[int, int]:
+    """The range [low, high) free_port picks from in this process (share_listen_ports)."""
+    low, high = LISTEN_PORTS_LOW, max(LISTEN_PORTS_LOW + 1_000, _ephemeral_low())
+    index, count = _share
+    width = (high - low) // count
+    assert width >= 10, "each process's slice holds a few ports"
+    return low + index * width, low + (index + 1) * width
+
+
 def free_port() -> int:
     """A port nothing listens on, for a server of ours, chosen below the ephemeral range.
 
     A port the kernel hands out for bind(0) lies in the ephemeral range, where every outgoing
     connection on the machine takes its local port too: a broker restarted on such a port can
     find it held by some client's connection ("Address already in use"), and a client that keeps
-    reconnecting to it while it is down can even connect to itself."""
-    low, high = LISTEN_PORTS_LOW, max(LISTEN_PORTS_LOW + 1_000, _ephemeral_low())
+    reconnecting to it while it is down can even connect to itself. Nor is a port handed out
+    again, or its next one, while it is among the last HANDED_OUT_KEPT: a server may bind it later."""
+    low, high = listen_ports()
     for _ in range(FREE_PORT_TRIES_MAX):
         port = _PORT_PICKS.randrange(low, high - 1)  # port + 1 free too, usually: the controller's (EmbeddedKafka)
-        if port_is_free(port):
+        if port not in _handed_out and port + 1 not in _handed_out and port_is_free(port):
+            _handed_out.extend((port, port + 1))
             return port
     raise OSError(f"no free port between {low} and {high} after {FREE_PORT_TRIES_MAX} tries")
 

@@ -62,6 +62,15 @@ ONE_AT_A_TIME = {"test_offline_commands.py", "test_worker_kill.py", "test_soak.p
                  "test_timers.py", "test_grades.py", "test_releases.py"}
 
 
+def pytest_configure(config):
+    # each of `make test`'s processes starts its servers on ports of its own (ops/embedded_kafka.free_port)
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and count.isdigit():
+        from ops.embedded_kafka import share_listen_ports
+
+        share_listen_ports(int(worker[2:]), int(count))
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         # a test that uses the broker is a `kafka` test, so `-m "not kafka"` skips it
