@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from ops.embedded_kafka import free_port
 from projections.canonical import SHANGHAI
@@ -64,12 +64,13 @@ def system_events(bootstrap, subject_ids: set[str]) -> list[dict]:
 
 
 def test_timers_fire_live_survive_a_kill_and_catch_up_after_downtime(kafka, tmp_path):
-    today = datetime.now(SHANGHAI).date()
-    events = [e for n in range(SUBJECTS) for e in company_events(n, today)]
-    subject_ids = {e["subject"]["id"] for e in events}
     port = free_port()
     clock = {"CREDIT_LEDGER_CLOCK_SPEED": str(SPEED), "CREDIT_LEDGER_CLOCK_STARTED_S": str(time.time())}
     worker = Worker(kafka.bootstrap, tmp_path / "w", port, env=clock).start()
+    # the stories begin on the ledger's day once the worker is up, however long its start took at this speed
+    today = date.fromisoformat(http_json(f"{worker.url}/releases")[1]["today"])
+    events = [e for n in range(SUBJECTS) for e in company_events(n, today)]
+    subject_ids = {e["subject"]["id"] for e in events}
     try:
         with Publisher(worker.url, token=worker.tokens["admin"]) as publisher:
             assert publisher.publish_many(events).ok
