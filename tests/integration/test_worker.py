@@ -19,7 +19,7 @@ from tests.helpers import Worker, http_json, wait_for, wait_until_equal_to_refol
 
 TRICKLE_EVENTS = 4
 TRICKLE_PAUSE_S = 0.5  # between two events: the takes in between come back empty
-FOLLOW_WITHIN_S = 5.0  # the group's offsets follow the store's within this, as operators' tools read them
+FOLLOW_WITHIN_S = 15.0  # the group's offsets follow the store's within this (a commit a second, on a loaded machine)
 
 
 def test_worker_folds_survives_poison_and_a_kill_and_equals_a_clean_refold(kafka, tmp_path):
