@@ -217,7 +217,7 @@ def test_a_disk_filling_up_stops_the_worker_and_a_restart_loses_nothing(kafka, t
             # and event by event, what it serves: each subject's history is the clean re-fold's (which
             # settles the events the fold rejects, e.g. a commitment fulfilled after it fell overdue)
             subject_ids = sorted({r.subject_id for r in receipts})
-            wait_for(lambda: histories_equal_to_refold(worker, kafka.bootstrap, subject_ids), 30,
+            wait_for(lambda: histories_equal_to_refold(worker, kafka.bootstrap, subject_ids), 120,
                      what="the worker's histories equal to a clean re-fold's")
         finally:
             worker.stop()
