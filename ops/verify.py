@@ -94,15 +94,18 @@ def run_verify(*, kafka: str | None = None, topic: str | None = None, subject: s
                       "(CREDIT_LEDGER_TOKEN)")
     auditor = settings.kafka_access(AUDITOR)  # reads the ledger and its digests, nothing more
     try:
+        # The published digests before the log's ends: a digest names an offset the worker had folded, so
+        # ends read after it lie beyond that offset. Read the other way round, a digest published in between
+        # could name a record past the ends read, and verify would call it gone.
+        published = [] if saved is not None or export_digest is not None else _published_digests(auditor, err)
         marks = ledger_reader.watermarks(auditor, topic)
     except (KafkaException, TimeoutError) as error:
-        return cannot(f"cannot read {topic} at {settings.kafka}: {error}")
+        return cannot(f"cannot read {topic} or {topics.DIGESTS} at {settings.kafka}: {error}")
     except KeyError:
         return cannot(f"no topic {topic} at {settings.kafka}")
     try:
         if export_digest is not None:
             return _export(settings, auditor, topic, marks, Path(export_digest), out, err)
-        published = [] if saved is not None else _published_digests(auditor, err)
         result = verify(_partitions(auditor, topic, marks), topic=topic, decode=_decode, saved=saved,
                         published=published, subject=subject, policy=settings.policies())
     except (KafkaException, TimeoutError) as error:

@@ -3,6 +3,7 @@ verifies its untouched copy and names the first offending record of copies with 
 one removed and two swapped; published roots on credit.digests are checked the same way."""
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -23,7 +24,7 @@ from streams import ledger_reader, topics
 from streams.codec import decode_access_record, decode_event, encode_digest, encode_event
 from streams.edge import accept_event
 from streams.principals import DEV_PREFIX
-from tests.helpers import Worker, cli, kafka_config, wait_for
+from tests.helpers import Worker, cli, kafka_config, kafka_credentials_dir, test_keys_env, wait_for
 
 KEY = b"integration-test-pseudonym-key-0003"
 AUTHORITY = {"authority_code": make_uscc("330100", 5, "1", "1"), "authority_name": "杭州市市场监督管理局"}
@@ -219,6 +220,45 @@ def test_verify_names_the_first_altered_removed_or_reordered_record(kafka, worke
     assert results["usage"].returncode == 2 and "not both" in results["usage"].stderr
     assert results["no-digest"].returncode == 2 and "nothing verified" in results["no-digest"].stderr
     assert results["no-subject"].returncode == 2 and "no subject" in results["no-subject"].stderr
+
+
+def test_a_digest_published_while_verify_reads_is_not_taken_for_records_gone(kafka, worker, monkeypatch):
+    """The worker publishes a digest every few seconds, naming an offset it has folded. verify reads the
+    published digests before the log's ends: read the other way round, a digest published between the two
+    named a record past the ends read, and verify said the records were gone (exit 1, on an intact log)."""
+    from rich.console import Console
+
+    from ops.verify import run_verify
+
+    bootstrap, name = kafka.bootstrap, f"credit-ledger-test.verify-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka, [name], prefix=name)
+    events = valid_events()
+    write_events(bootstrap, name, events[:-1])
+
+    def published_roots() -> None:  # as the worker does: each partition's root at its last offset
+        log: dict[int, list[tuple[bytes, bytes]]] = {}
+        for partition, _, key, value, _ in ledger_reader.read_topic(kafka.access("auditor"), name):
+            log.setdefault(partition, []).append((key, value))
+        publish_roots(bootstrap, name, log)
+    published_roots()
+    ends_read, moved_on = ledger_reader.watermarks, []
+
+    def ends_then_the_ledger_moves_on(access, topic, *args, **options):
+        ends = ends_read(access, topic, *args, **options)
+        if topic == name and not moved_on:  # right after verify read the ends: one more event, its digest
+            moved_on.append(ends)  # first: reading the topic back reads its ends too
+            write_events(bootstrap, name, events[-1:])
+            published_roots()
+        return ends
+    monkeypatch.setattr(ledger_reader, "watermarks", ends_then_the_ledger_moves_on)
+    for variable, value in {"CREDIT_LEDGER_DATA_DIR": str(kafka_credentials_dir()), **test_keys_env(),
+                            "CREDIT_LEDGER_TOKEN": worker.tokens["auditor"]}.items():
+        monkeypatch.setenv(variable, value)
+    out, err = io.StringIO(), io.StringIO()
+    code = run_verify(kafka=bootstrap, topic=name, web_url=worker.url, out=Console(file=out, width=200),
+                      err=Console(file=err, width=200))
+    assert moved_on, "the ledger did not move on while verify read it"
+    assert code == 0 and "VERIFIED" in out.getvalue(), out.getvalue() + err.getvalue()
 
 
 def test_each_verify_is_on_the_access_log_before_it_reads_and_none_reads_unrecorded(kafka, worker):
