@@ -217,7 +217,7 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
                                       "layout": layout, "partitions": partitions}
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp, \
             EmbeddedKafka(Path(tmp) / "kafka", port=free_port(), heap_mib=1024, full_jit=True,
-                          credentials=create_dev_kafka_credentials(tmp)).start(timeout_s=120) as broker:
+                          credentials=create_dev_kafka_credentials(tmp)).start() as broker:
         # as a ledger's broker (SASL/SCRAM, ACLs), warmed below; the worker's principal writes, the auditor's reads
         ensure_topics(broker.admin_access, partitions=partitions)
         reader = broker.access(AUDITOR)

@@ -683,7 +683,7 @@ def run_bench(scale: Scale, on_progress=None, what: str = "all", fold_processes:
     result = _Measures(progress)
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp_name, \
             EmbeddedKafka(Path(tmp_name) / "kafka", port=free_port(), heap_mib=1024,
-                          credentials=create_dev_kafka_credentials(tmp_name)).start(timeout_s=120) as broker:
+                          credentials=create_dev_kafka_credentials(tmp_name)).start() as broker:
         ensure_topics(broker.admin_access)
         result["e2e_fold_processes"] = fold_processes
         _on_one_broker(scale, broker, Path(tmp_name), result, progress, what, fold_processes)

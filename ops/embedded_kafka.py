@@ -120,6 +120,9 @@ def _fetched(target: Path, pom: str, expected_jar: str, what: str, *maven_option
     return target
 
 
+# A first start runs two JVMs one after the other (the storage's format, then the broker): room for both
+# on a small machine busy with other work (`make test`'s three processes, a bench)
+START_TIMEOUT_S = 120.0
 LISTEN_PORTS_LOW = 20_000  # where free_port looks: below the kernel's ephemeral range (see _ephemeral_low)
 FREE_PORT_TRIES_MAX = 1_000
 HANDED_OUT_KEPT = 1_000  # the ports free_port handed out last, with their next ones, not handed out again
@@ -338,7 +341,7 @@ class EmbeddedKafka:
         write_private_file(path, "".join(f"{k}={v}\n" for k, v in props.items()).encode())  # holds the broker's password
         return path
 
-    def start(self, timeout_s: float = 60) -> EmbeddedKafka:
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> EmbeddedKafka:
         """Start the broker and wait until it serves; its SCRAM users and ACLs made so."""
         if self.process and self.process.poll() is None:
             return self

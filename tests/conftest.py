@@ -46,7 +46,7 @@ def kafka(tmp_path_factory):
         yield KafkaForTests(external, admin)
         return
     data_dir = Path(tmp_path_factory.mktemp("kafka"))
-    broker = test_broker(data_dir, port=free_port()).start(timeout_s=120)
+    broker = test_broker(data_dir, port=free_port()).start()
     try:
         ensure_topics(broker.admin_access)
         yield KafkaForTests(broker.bootstrap, broker.admin_access, broker)

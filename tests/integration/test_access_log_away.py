@@ -38,7 +38,7 @@ def history_reads(bootstrap: str, subject_id: str) -> int:
 
 def test_with_the_broker_stopped_a_logged_read_is_a_clear_503_and_a_public_read_is_served(tmp_path):
     events = demo_events(seed=30, subjects=12, start=date.today() - timedelta(days=60), days=59)
-    broker = test_broker(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
+    broker = test_broker(tmp_path / "kafka", port=free_port()).start()
     worker = None
     try:
         ensure_topics(broker.admin_access)
@@ -65,7 +65,7 @@ def test_with_the_broker_stopped_a_logged_read_is_a_clear_503_and_a_public_read_
         assert status == 200 and body["subject"]["id"] == subject_id
         assert worker.alive()
 
-        broker.start(timeout_s=120)
+        broker.start()
         served = wait_for(lambda: read_as(worker, path, "auditor")[0] == 200, 180, interval_s=2.0,
                           what="the logged read served again once the broker is back")
         assert served

@@ -67,7 +67,7 @@ pytestmark = pytest.mark.alone  # see above
 
 def test_a_broker_restart_loses_nothing_and_the_worker_resumes(tmp_path):
     events = demo_events(seed=31, subjects=120, start=date.today() - timedelta(days=300), days=299)
-    broker = test_broker(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
+    broker = test_broker(tmp_path / "kafka", port=free_port()).start()
     worker = None
     try:
         ensure_topics(broker.admin_access)
@@ -96,7 +96,7 @@ def test_a_broker_restart_loses_nothing_and_the_worker_resumes(tmp_path):
         wait_for(lambda: any(a["sent_s"] > down_from_s for a in attempts), 60, what="a request sent while the broker is down")
         time.sleep(DOWN_S)  # the outage itself
         down_until_s = time.monotonic()  # the broker starts again after this instant
-        broker.start(timeout_s=120)
+        broker.start()
         for thread in publishing:
             thread.join(300)
             assert not thread.is_alive()

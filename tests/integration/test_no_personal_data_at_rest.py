@@ -125,7 +125,7 @@ def test_no_id_number_name_or_birth_date_anywhere_at_rest(tmp_path):
     a = {"authority_code": make_uscc("110105", rng.randrange(10**6), "1", "1"), "authority_name": "北京市朝阳区市场监督管理局"}
     b = {"authority_code": make_uscc("110105", 10**6 + rng.randrange(10**6), "1", "1"),
          "authority_name": "北京市朝阳区生态环境局"}
-    broker = test_broker(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
+    broker = test_broker(tmp_path / "kafka", port=free_port()).start()
     worker = None
     try:
         ensure_topics(broker.admin_access)

@@ -36,7 +36,7 @@ def test_a_batch_not_acknowledged_in_time_is_sent_again_and_lands_once_the_broke
             delivering.start()
             time.sleep(3.0)  # the first producer's records have timed out by now
             assert delivering.is_alive()
-            broker.start(timeout_s=120)
+            broker.start()
             delivering.join(120)
         assert outcome == [None], "delivered() did not return"
         ensure_topics(broker.admin_access)

@@ -229,7 +229,7 @@ def test_sigkill_at_five_random_instants_mid_stream_loses_nothing_and_repeats_no
     generating = threading.Thread(target=lambda: generated.update(
         events=stream_events(EVENTS_COUNT, first_day, DATA_DAYS)))
     generating.start()
-    broker = test_broker(tmp_path / "kafka", port=free_port()).start(timeout_s=120)
+    broker = test_broker(tmp_path / "kafka", port=free_port()).start()
     worker = None
     stopping, kills_done, streamed = threading.Event(), threading.Event(), threading.Event()
     try:
