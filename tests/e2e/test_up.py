@@ -30,7 +30,7 @@ ID_NUMBER = make_resident_id("440703", date(1979, 8, 21), 5)
 PERSON_NAME = "李秀英"
 
 
-STOP_WITHIN_S = 60.0
+STOP_WITHIN_S = 90.0  # `up` gives its live demo, worker and broker 10, 20 and 20 s (+ a kill) to stop, in turn
 # `up` makes its development keys when none is configured (whatever the environment running the tests has)
 NO_KEYS = {f"CREDIT_LEDGER_{name}": "" for name in ("PSEUDONYM_KEY", "PSEUDONYM_KEY_FILE", "MASTER_KEY",
                                                     "MASTER_KEY_FILE")}
@@ -165,8 +165,7 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         for text in ((data_dir.parent / f"up-{web_port}.log").read_text(), (data_dir / "worker.log").read_text()):
             assert "[ERROR]" not in text and not re.search(r"%[0-7]\|", text), text[-3000:]
     finally:
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(60) == 0
+        assert stop_up(up, signal.SIGTERM) == 0
     assert java_processes_of(data_dir) == []  # no orphaned JVM
 
     # Kafka's data and the worker's state survive a restart in the same data dir
@@ -179,8 +178,7 @@ def test_up_publish_read_back_stop_and_restart(tmp_path):
         assert {path.name: path.read_bytes() for path in (data_dir / "keys").iterdir()} == keys
         assert "reusing the development key" in (data_dir.parent / f"up-{web_port}.log").read_text()
     finally:
-        up.send_signal(signal.SIGINT)
-        assert up.wait(60) == 0
+        assert stop_up(up, signal.SIGINT) == 0
     assert java_processes_of(data_dir) == []
 
 
@@ -350,5 +348,4 @@ def test_up_demo_prints_a_subject_whose_file_is_served(tmp_path):
             *http_json(base + "/dashboard/snapshot", token=tokens["supervisor"])), 60,
             what="the live demo's events on the dashboard")
     finally:
-        up.send_signal(signal.SIGINT)
-        assert up.wait(60) == 0
+        assert stop_up(up, signal.SIGINT) == 0
