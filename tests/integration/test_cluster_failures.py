@@ -150,22 +150,31 @@ def kill_leader(cluster: EmbeddedKafkaCluster, among, gate: threading.Event) -> 
     killed_s = time.monotonic()
     gate.set()
 
+    still_led_s = [killed_s]  # when a look last showed the dead node leading (or without a leader)
+
     def moved():
+        looked_s = time.monotonic()
         try:
             now = cluster.partitions(topics.EVENTS)
         except KafkaException:  # a metadata request that went to the dead node: asked again
             return None
-        return now if all(leader not in (victim, -1) for leader, _, _ in now.values()) else None
+        if all(leader not in (victim, -1) for leader, _, _ in now.values()):
+            return now
+        still_led_s.append(looked_s)
+        return None
     after = wait_for(moved, 90, interval_s=0.2, what=f"the partitions of node {victim} led by others")
-    fault = {"node": victim, "killed_s": killed_s, "moved_s": time.monotonic(), "before": before, "after": after}
+    fault = {"node": victim, "killed_s": killed_s, "still_led_s": still_led_s[-1], "moved_s": time.monotonic(),
+             "before": before, "after": after}
     assert any(leader == victim for leader, _, _ in before.values()), fault  # it did lead the ledger's partitions
     return fault
 
 
 def met_the_stream(fault: dict, attempts: list, up_again_s: float) -> dict:
-    """Requests sent while the node was down, and one sent before its partitions moved answered only after."""
+    """Requests sent while the node was down, and one sent before a look still showed the dead node leading,
+    answered only after that look (held until its partitions moved: anchored on the look, not on the moment
+    the move was seen, which an answer may precede by up to a poll)."""
     down = [a for a in attempts if fault["killed_s"] < a["sent_s"] < up_again_s]
-    held = [a for a in down if a["sent_s"] < fault["moved_s"] and a["answered_s"] > fault["moved_s"]]
+    held = [a for a in down if a["sent_s"] < fault["still_led_s"] < a["answered_s"]]
     seen = {"node": fault["node"], "leaders_before": {p: m[0] for p, m in fault["before"].items()},
             "leaders_after": {p: m[0] for p, m in fault["after"].items()},
             "moved_after_s": round(fault["moved_s"] - fault["killed_s"], 1), "sent_while_down": len(down),
