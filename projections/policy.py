@@ -177,6 +177,22 @@ def policy_problems(p: Policy) -> list[str]:
             problems.append(f"{key}: {message}")
     need(_is_day(p.effective_from), "effective_from", "must be a date like 2024-01-01")
     need(isinstance(p.public_unless_exempt, bool), "disclosure.public_unless_exempt", "true or false")
+    _check_publicity(p, need)
+    _check_periods(p, need)
+    _check_lists(p, need)
+    need(set(p.severity_by_penalty_kind) == set(PENALTY_KINDS)
+         and set(p.severity_by_penalty_kind.values()) <= set(SEVERITIES), "severity_by_penalty_kind",
+         f"maps every penalty kind ({', '.join(PENALTY_KINDS)}) to one of {', '.join(SEVERITIES)}")
+    _check_grading(p, need)
+    _check_inspection(p, need)
+    _check_credit_office(p, need)
+    problems += register_problems(p.authority_register)
+    _check_quotas(p, need)
+    return problems
+
+
+def _check_publicity(p: Policy, need) -> None:
+    """The publicity section: penalty kinds known, minimums and maximums whole months within their bounds."""
     need(set(p.min_publicity_months_by_severity) == set(SEVERITIES), "publicity.min_months_by_severity",
          f"needs exactly {', '.join(SEVERITIES)}")
     need(set(p.min_publicity_months_by_penalty_kind) <= set(PENALTY_KINDS), "publicity.min_months_by_penalty_kind",
@@ -191,10 +207,14 @@ def policy_problems(p: Policy) -> list[str]:
          "publicity.small_fine_max_fen", "NATURAL_PERSON and ORGANISATION, each a whole number of fen")
     need(p.restriction_kinds <= set(PENALTY_KINDS), "publicity.restriction_kinds", "unknown penalty kind")
     need(p.nothing_to_fulfil_kinds <= set(PENALTY_KINDS), "publicity.nothing_to_fulfil_kinds", "unknown penalty kind")
-    months = [*p.min_publicity_months_by_severity.values(), p.special_sector_min_publicity_months,
-              *p.min_publicity_months_by_penalty_kind.values()]
-    need(all(_whole(m) and 0 < m <= p.max_publicity_months for m in months), "publicity",
+    min_months = [*p.min_publicity_months_by_severity.values(), p.special_sector_min_publicity_months,
+                  *p.min_publicity_months_by_penalty_kind.values()]
+    need(all(_whole(m) and 0 < m <= p.max_publicity_months for m in min_months), "publicity",
          "minimums are whole months in 1..max_months")
+
+
+def _check_periods(p: Policy, need) -> None:
+    """The breach periods (months) and the deadlines (working days, months): whole numbers in 1..120."""
     for key, (low, high) in (("publicity.commitment_breach_min_months/max_months", p.commitment_breach_months),
                              ("publicity.false_commitment_min_months/max_months", p.false_commitment_months)):
         need(_whole(low) and _whole(high) and 1 <= low <= high <= 120, key, "whole months, 1 <= min <= max <= 120")
@@ -206,6 +226,10 @@ def policy_problems(p: Policy) -> list[str]:
                        ("lists.abnormal_operation_escalation_months", p.abnormal_operation_escalation_months),
                        ("lists.red_list_severe_penalty_months", p.red_list_severe_penalty_months)):
         need(_whole(value) and 1 <= value <= 120, key, "a whole number in 1..120")
+
+
+def _check_lists(p: Policy, need) -> None:
+    """The lists section: terms, the registers each list admits or escalates, what blocks a red list entry."""
     need(set(p.term_months_by_kind) <= set(LIST_KINDS)
          and all(_whole(m) and 1 <= m <= 120 for m in p.term_months_by_kind.values()),
          "lists.term_months_by_kind", "list kinds, each a whole number of months in 1..120")
@@ -216,9 +240,10 @@ def policy_problems(p: Policy) -> list[str]:
          "list kinds other than RED_LIST")
     need(p.escalated_subjects <= set(CATEGORIES), "lists.escalated_subjects",
          f"registers among {', '.join(CATEGORIES)}")
-    need(set(p.severity_by_penalty_kind) == set(PENALTY_KINDS)
-         and set(p.severity_by_penalty_kind.values()) <= set(SEVERITIES), "severity_by_penalty_kind",
-         f"maps every penalty kind ({', '.join(PENALTY_KINDS)}) to one of {', '.join(SEVERITIES)}")
+
+
+def _check_grading(p: Policy, need) -> None:
+    """The grading section: points per record within ±POINTS_MAX, hard rules, thresholds, the start score."""
     need(set(p.penalty_points) == set(SEVERITIES), "grading.penalty_points", f"needs exactly {', '.join(SEVERITIES)}")
     need(set(p.list_points) == set(LIST_KINDS), "grading.list_points", f"needs exactly {', '.join(LIST_KINDS)}")
     need(set(p.rating_points) <= set(RATING_KINDS), "grading.rating_points", "unknown rating kind")
@@ -226,10 +251,15 @@ def policy_problems(p: Policy) -> list[str]:
               p.false_commitment_points, *(v for levels in p.rating_points.values() for v in levels.values())]
     need(all(_whole(v) and abs(v) <= POINTS_MAX for v in points), "grading", f"points are whole numbers within ±{POINTS_MAX}")
     need(p.hard_d_lists <= set(LIST_KINDS), "grading.hard_rules.D", "unknown list kind")
-    t = p.grade_thresholds
-    need(set(t) == {"A", "B", "C"} and all(_whole(v) for v in t.values()) and t["A"] > t["B"] > t["C"] > 0,
+    thresholds = p.grade_thresholds
+    need(set(thresholds) == {"A", "B", "C"} and all(_whole(v) for v in thresholds.values())
+         and thresholds["A"] > thresholds["B"] > thresholds["C"] > 0,
          "grading.thresholds", "A > B > C > 0, whole numbers")
     need(_whole(p.start_score) and 0 < p.start_score <= 10 * POINTS_MAX, "grading.start_score", "a positive whole number")
+
+
+def _check_inspection(p: Policy, need) -> None:
+    """The 双随机 inspections: who is drawn, by how many inspectors, the points of outcomes, the ratios by grade."""
     need(isinstance(p.individual_business_drawn, bool), "inspection.individual_business_drawn", "true or false")
     need(_whole(p.inspectors_per_subject) and 1 <= p.inspectors_per_subject <= 10, "inspection.inspectors_per_subject",
          "a whole number in 1..10")
@@ -238,12 +268,19 @@ def policy_problems(p: Policy) -> list[str]:
          "grading.inspection_points", f"outcomes among {', '.join(INSPECTION_OUTCOMES)}, whole points")
     need(set(p.inspection_ratios) == set(GRADES) and all(0 <= v <= 1 for v in p.inspection_ratios.values()),
          "inspection_ratios", "a ratio in 0..1 for each of A, B, C, D")
+
+
+def _check_credit_office(p: Policy, need) -> None:
+    """The credit office: its authority codes, and the actions on a record it may take."""
     need(len(p.credit_office) <= CREDIT_OFFICES_MAX
          and all(isinstance(code, str) and not uscc_problems(code) for code in p.credit_office),
          "authorities.credit_office", f"at most {CREDIT_OFFICES_MAX} unified social credit codes (GB 32100-2015)")
     need(p.credit_office_acts_on <= set(ACTIONS_ON_A_RECORD), "authorities.credit_office_acts_on",
          f"types among {', '.join(ACTIONS_ON_A_RECORD)}")
-    problems += register_problems(p.authority_register)
+
+
+def _check_quotas(p: Policy, need) -> None:
+    """The quotas section: the edge's limits for each role, the fold's bound per authority and subject."""
     for key in ("events_per_minute", "events_per_subject_per_day", "rejections_recorded_per_minute"):
         quota = getattr(p, f"quota_{key}")
         need(set(quota) == set(QUOTA_ROLES) and all(_whole(v) and 1 <= v <= QUOTA_MAX for v in quota.values()),
@@ -251,7 +288,6 @@ def policy_problems(p: Policy) -> list[str]:
     # the fold's bound on all events of a subject is 100,000 (projections/fold.py: EVENTS_PER_SUBJECT_MAX)
     need(_whole(p.events_per_authority_per_subject) and 1 <= p.events_per_authority_per_subject <= 100_000,
          "quotas.events_per_authority_per_subject", "a whole number in 1..100,000")
-    return problems
 
 
 def _register_entries(raw) -> tuple:

@@ -142,27 +142,72 @@ class EdgeContext:
 def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
     """Check one event in JSON form. Returns (canonical event, []) or (None, problems)."""
     problems: list[Problem] = []
-    name = _person_name(raw)
-    if name is None:
-        add = lambda field, rule, message: problems.append(Problem(field, rule, message))  # noqa: E731
-    else:  # a problem never repeats the natural person's name, wherever the publisher put it
-        add = lambda field, rule, message: problems.append(  # noqa: E731
-            Problem(field.replace(name, "…"), rule, message.replace(name, "…")))
-
-    if not isinstance(raw, dict):
-        add("$", "object", "an event must be a JSON object")
-        return None, problems
-    try:
-        size_bytes = len(canonical_bytes(raw))
-    except TypeError as error:  # orjson's JSONEncodeError: a non-text key, nesting too deep, a huge int
-        add("$", "json", f"not JSON-serialisable: {_shown(str(error), 120)}")
-        return None, problems
-    if size_bytes > cat.EVENT_BYTES_MAX:
-        add("$", "size_limit", f"event is {size_bytes} bytes, the limit is {cat.EVENT_BYTES_MAX}")
+    add = _problem_adder(problems, _person_name(raw))
+    if not _check_json_object(raw, add):
         return None, problems
     _unknown_keys(raw, ENVELOPE_KEYS, "", "the CreditEvent envelope", add)
 
     event_type = raw.get("type")
+    spec = _check_type(event_type, ctx, add)
+    event_id = _check_event_id(raw.get("event_id"), add)
+    subject = _check_subject(raw.get("subject"), ctx, add)
+    source = _check_source(raw.get("source"), add)
+    if source is not None:
+        _check_self_source(event_type, subject, source, add)
+        _check_not_timers(source, ctx, add)
+    today = ctx.now.astimezone(SHANGHAI).date()  # valid time is a date in China, not in UTC
+    occurred_on = _check_occurred_on(raw.get("occurred_on"), today, add)
+    recorded_at = _check_recorded_at(raw.get("recorded_at"), ctx, add)
+    classification = _check_classification(raw.get("classification"), spec, add)
+    if ctx.stamp_recorded_at:  # a publisher's new event; the records already in the log still read
+        for field, message in personal_data.personal_identifier_problems(raw, today):
+            add(field, personal_data.RULE, message)
+    payload = _check_payload_object(raw.get("payload"), spec, add)
+
+    if problems:
+        return None, problems
+    event = {
+        "type": event_type,
+        "subject": subject,
+        "source": source,
+        "occurred_on": occurred_on.isoformat(),
+        "recorded_at": instant_text(ctx.now if ctx.stamp_recorded_at else recorded_at),
+        "classification": classification,
+        "payload": payload,
+    }
+    if event_id is None:  # derived without recorded_at, so a re-publish gives the same id
+        event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, canonical_bytes({**event, "recorded_at": None}).decode()))
+    event["event_id"] = event_id
+    return event, []
+
+
+def _problem_adder(problems: list[Problem], person_name: str | None):
+    """The `add(field, rule, message)` the checks report with: it appends a Problem to `problems`."""
+    if person_name is None:
+        return lambda field, rule, message: problems.append(Problem(field, rule, message))
+    # a problem never repeats the natural person's name, wherever the publisher put it
+    return lambda field, rule, message: problems.append(
+        Problem(field.replace(person_name, "…"), rule, message.replace(person_name, "…")))
+
+
+def _check_json_object(raw, add) -> bool:
+    """Whether the event is a JSON object within EVENT_BYTES_MAX; adds the problem when not."""
+    if not isinstance(raw, dict):
+        add("$", "object", "an event must be a JSON object")
+        return False
+    try:
+        size_bytes = len(canonical_bytes(raw))
+    except TypeError as error:  # orjson's JSONEncodeError: a non-text key, nesting too deep, a huge int
+        add("$", "json", f"not JSON-serialisable: {_shown(str(error), 120)}")
+        return False
+    if size_bytes > cat.EVENT_BYTES_MAX:
+        add("$", "size_limit", f"event is {size_bytes} bytes, the limit is {cat.EVENT_BYTES_MAX}")
+        return False
+    return True
+
+
+def _check_type(event_type, ctx: EdgeContext, add) -> cat.EventType | None:
+    """The catalogue's spec of the event's type, None when the type is none of the catalogue's."""
     spec = cat.EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
     if event_type is None:
         add("type", "required", "missing")
@@ -172,8 +217,11 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
         add("type", "unknown_type", f"{_shown(event_type)} is not an event type of the catalogue")
     elif spec.system and not ctx.allow_system:
         add("type", "system_type", f"{event_type} is written only by the ledger's timers")
+    return spec
 
-    event_id = raw.get("event_id")
+
+def _check_event_id(event_id, add) -> str | None:
+    """event_id as a canonical UUID text, None when left out (or not a UUID: the problem is added)."""
     if event_id is not None and not (isinstance(event_id, str) and CANONICAL_UUID_RE.fullmatch(event_id)):
         try:
             event_id = str(uuid.UUID(event_id)) if isinstance(event_id, str) else None
@@ -181,56 +229,49 @@ def validate_event(raw, ctx: EdgeContext) -> tuple[dict | None, list[Problem]]:
             event_id = None
         if event_id is None:
             add("event_id", "uuid", "must be a UUID, e.g. 7d0c5c1e-4b0e-4a8e-9b9e-2f3d1a0c9e11")
+    return event_id
 
-    subject = _check_subject(raw.get("subject"), ctx, add)
-    source = _check_source(raw.get("source"), add)
-    if source is not None:
-        _check_self_source(event_type, subject, source, add)
-    if source is not None and source.get("system") == TIMER_SYSTEM and not ctx.allow_system:
+
+def _check_not_timers(source: dict, ctx: EdgeContext, add) -> None:
+    """Refuses a source.system naming the ledger's timers, except at the timers' own edge (rule system_source)."""
+    if source.get("system") == TIMER_SYSTEM and not ctx.allow_system:
         add("source.system", "system_source",
             f"{TIMER_SYSTEM!r} is the ledger's timers; a publisher names a system of its own")
-    occurred_on = _check_date(raw.get("occurred_on"), "occurred_on", True, add, cat.ENVELOPE_DATE_BOUNDS)
-    today = ctx.now.astimezone(SHANGHAI).date()  # valid time is a date in China, not in UTC
+
+
+def _check_occurred_on(value, today: date, add) -> date | None:
+    """occurred_on as a date, required, within the envelope's bounds and not after `today`."""
+    occurred_on = _check_date(value, "occurred_on", True, add, cat.ENVELOPE_DATE_BOUNDS)
     if occurred_on is not None and occurred_on > today:
         add("occurred_on", "not_in_future", f"{occurred_on} is after today ({today}, Asia/Shanghai)")
+    return occurred_on
 
-    recorded_at = raw.get("recorded_at")
+
+def _check_recorded_at(recorded_at, ctx: EdgeContext, add) -> datetime | None:
+    """recorded_at as an instant (required when the edge does not stamp it), not after the edge's clock."""
     moment = _check_instant(recorded_at, "recorded_at", not ctx.stamp_recorded_at, add)
     if moment is not None and moment > ctx.now:
         add("recorded_at", "not_in_future", f"{recorded_at} is after now ({instant_text(ctx.now)})")
+    return moment
 
-    classification = raw.get("classification")
+
+def _check_classification(classification, spec: cat.EventType | None, add) -> str | None:
+    """The event's classification: the one given, else its type's default."""
     if classification is None:
         classification = spec.default_classification if spec is not None else None
     elif classification not in cat.CLASSIFICATIONS:
         add("classification", "enum", f"must be one of {', '.join(cat.CLASSIFICATIONS)}")
+    return classification
 
-    if ctx.stamp_recorded_at:  # a publisher's new event; the records already in the log still read
-        for field, message in personal_data.personal_identifier_problems(raw, today):
-            add(field, personal_data.RULE, message)
 
-    payload = raw.get("payload")
+def _check_payload_object(payload, spec: cat.EventType | None, add) -> dict | None:
+    """The payload, checked against its type's fields when the type is known; None when it is no object."""
     if not isinstance(payload, dict):
         add("payload", "object", "must be a JSON object" if payload is not None else "missing")
-        payload = None
-    elif spec is not None:
-        payload = _check_payload(spec, payload, add)
-
-    if problems:
-        return None, problems
-    event = {
-        "type": event_type,
-        "subject": subject,
-        "source": source,
-        "occurred_on": occurred_on.isoformat(),
-        "recorded_at": instant_text(ctx.now if ctx.stamp_recorded_at else moment),
-        "classification": classification,
-        "payload": payload,
-    }
-    if event_id is None:  # derived without recorded_at, so a re-publish gives the same id
-        event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, canonical_bytes({**event, "recorded_at": None}).decode()))
-    event["event_id"] = event_id
-    return event, []
+        return None
+    if spec is not None:
+        return _check_payload(spec, payload, add)
+    return payload
 
 
 def require_valid(raw, ctx: EdgeContext) -> dict:

@@ -424,42 +424,13 @@ def verify(partitions: Iterable[tuple[int, PartitionRecords]], *, topic: str, de
     With `subject`, only that subject's chain is verified: against the file's chain when the file has
     subjects, else by the partitions holding its records (its chain is a function of them)."""
     notes: list[str] = []
-    by_partition: dict[int, list[tuple[int, str]]] = {}
-    if saved is None:
-        for digest in published:
-            if digest.get("topic") != topic:
-                continue
-            by_partition.setdefault(int(digest["partition"]), []).append((int(digest["offset"]), digest["root"]))
-        reference = f"{sum(map(len, by_partition.values()))} published digest(s) of {topic}"
-    else:
-        reference = f"the digest file of {saved.topic} exported {saved.exported_at or '(no date)'}"
-        if saved.topic != topic:
-            notes.append(f"the digest file was exported from {saved.topic}; comparing it with {topic}")
+    published_roots, reference = _reference(topic, saved, published, notes)
     compare_subjects = saved is not None and saved.subjects is not None
     chains = (SubjectChains(policy, only=subject, until={p: s.offset for p, s in saved.partitions.items()}
                             if saved is not None else None)
               if compare_subjects or subject is not None else None)
-    results: dict[int, PartitionResult] = {}
-    for partition, records in partitions:
-        scan = PartitionScan(partition, saved.partitions.get(partition) if saved else None,
-                             by_partition.get(partition, ()))
-        for offset, key, value in records:
-            decoded = decode(value) if (saved is not None or chains is not None) else None
-            scan.add(offset, key, value, event_id_of(decoded))
-            if chains is not None:
-                chains.add(partition, offset, decoded)
-        results[partition] = scan.finish()
-    missing = set(saved.partitions if saved else by_partition) - results.keys()
-    for partition in sorted(missing):  # digests of partitions the topic no longer has
-        results[partition] = PartitionScan(partition, saved.partitions.get(partition) if saved else None,
-                                           by_partition.get(partition, ())).finish()
-        notes.append(f"partition {partition} is not in {topic}")
-    if saved is not None:
-        unknown = sorted(p for p, r in results.items() if p not in saved.partitions and r.records)
-        if unknown:
-            notes.append(f"partition(s) {', '.join(map(str, unknown))} are not in the digest file: not verified")
-    elif not by_partition:
-        notes.append(f"no published digest of {topic}: nothing to compare the log with")
+    results = _scan_partitions(partitions, saved, published_roots, decode, chains)
+    _add_partitions_one_side_lacks(results, topic, saved, published_roots, notes)
     ordered = [results[p] for p in sorted(results)]
     verification = Verification(topic, reference, ordered, [], subject, notes=notes)
     if subject is None:
@@ -468,35 +439,105 @@ def verify(partitions: Iterable[tuple[int, PartitionRecords]], *, topic: str, de
             verification.discrepancies += compare_chains(saved.subjects, chains)
         return verification
     # one subject's chain
+    _verify_one_subject(verification, subject, chains, saved.subjects if compare_subjects else None)
+    return verification
+
+
+def _reference(topic: str, saved: SavedDigest | None, published: Iterable[Mapping],
+               notes: list[str]) -> tuple[dict[int, list[tuple[int, str]]], str]:
+    """The published roots by partition, [(offset, root)] (none with a digest file), and what the log is
+    compared with, in words."""
+    published_roots: dict[int, list[tuple[int, str]]] = {}
+    if saved is None:
+        for digest in published:
+            if digest.get("topic") != topic:
+                continue
+            published_roots.setdefault(int(digest["partition"]), []).append((int(digest["offset"]), digest["root"]))
+        reference = f"{sum(map(len, published_roots.values()))} published digest(s) of {topic}"
+    else:
+        reference = f"the digest file of {saved.topic} exported {saved.exported_at or '(no date)'}"
+        if saved.topic != topic:
+            notes.append(f"the digest file was exported from {saved.topic}; comparing it with {topic}")
+    return published_roots, reference
+
+
+def _scan_partitions(partitions: Iterable[tuple[int, PartitionRecords]], saved: SavedDigest | None,
+                     published_roots: dict[int, list[tuple[int, str]]], decode: Decode,
+                     chains: SubjectChains | None) -> dict[int, PartitionResult]:
+    """Every partition's result against its saved and published digests; its events replayed into `chains`."""
+    results: dict[int, PartitionResult] = {}
+    for partition, records in partitions:
+        scan = PartitionScan(partition, saved.partitions.get(partition) if saved else None,
+                             published_roots.get(partition, ()))
+        for offset, key, value in records:
+            decoded = decode(value) if (saved is not None or chains is not None) else None
+            scan.add(offset, key, value, event_id_of(decoded))
+            if chains is not None:
+                chains.add(partition, offset, decoded)
+        results[partition] = scan.finish()
+    return results
+
+
+def _add_partitions_one_side_lacks(results: dict[int, PartitionResult], topic: str, saved: SavedDigest | None,
+                                   published_roots: dict[int, list[tuple[int, str]]], notes: list[str]) -> None:
+    """Adds the results of digested partitions the topic lacks, and notes on what was not compared."""
+    missing = set(saved.partitions if saved else published_roots) - results.keys()
+    for partition in sorted(missing):  # digests of partitions the topic no longer has
+        results[partition] = PartitionScan(partition, saved.partitions.get(partition) if saved else None,
+                                           published_roots.get(partition, ())).finish()
+        notes.append(f"partition {partition} is not in {topic}")
+    if saved is not None:
+        unknown = sorted(p for p, r in results.items() if p not in saved.partitions and r.records)
+        if unknown:
+            notes.append(f"partition(s) {', '.join(map(str, unknown))} are not in the digest file: not verified")
+    elif not published_roots:
+        notes.append(f"no published digest of {topic}: nothing to compare the log with")
+
+
+def _verify_one_subject(verification: Verification, subject: str, chains: SubjectChains,
+                        saved_chains: Mapping[str, tuple[int, str]] | None) -> None:
+    """Sets `subject`'s recomputed chain, the partitions holding it and the discrepancies that concern it."""
     verification.chain = chains.chains.get(subject, (0, GENESIS_HEAD))
     holding = chains.partitions.get(subject, set())
     verification.subject_partitions = sorted(holding)
-    in_partitions = [r.discrepancy for r in ordered if r.discrepancy is not None
+    in_partitions = [r.discrepancy for r in verification.partitions if r.discrepancy is not None
                      and (r.partition in holding or not holding)]
-    if compare_subjects:
+    if saved_chains is not None:
         verification.reference += f" (its chain of {subject})"
-        differs = compare_chains(saved.subjects, chains, only=subject)
-        if differs and in_partitions:
-            first = in_partitions[0]
-            after = next(((o, e) for p, o, e in chains.applied if p == first.partition
-                          and first.offset is not None and o >= first.offset), None)
-            where = (f"at offset {first.offset} (event {first.event_id})" if first.offset is not None
-                     else f"somewhere in offsets {first.between[0]}..{first.between[1]}")  # a root only
-            detail = differs[0].detail + f"; the first offending record of its partition: {first.kind} {where}"
-            if after is not None:
-                detail += f"; its first event from there: offset {after[0]} (event {after[1]})"
-            differs = [Discrepancy(CHAIN_DIFFERS, first.partition, first.offset, first.event_id, detail,
-                                   subject_id=subject, found_at=first.found_at)]
-        elif not differs and in_partitions:
-            notes.append(f"partition(s) {', '.join(str(d.partition) for d in in_partitions)} differ elsewhere; "
-                         f"{subject}'s chain is intact (run verify without --subject for the whole log)")
-        verification.discrepancies = differs
+        verification.discrepancies = _subject_chain_discrepancies(saved_chains, chains, subject, in_partitions,
+                                                                  verification.notes)
     else:
         verification.reference += f" (the partitions holding {subject})"
-        notes.append("no saved chain to compare with: the subject's chain is verified through the partitions "
-                     "holding its records")
+        verification.notes.append("no saved chain to compare with: the subject's chain is verified through the "
+                                  "partitions holding its records")
         verification.discrepancies = in_partitions
-    return verification
+
+
+def _subject_chain_discrepancies(saved_chains: Mapping[str, tuple[int, str]], chains: SubjectChains, subject: str,
+                                 in_partitions: list[Discrepancy], notes: list[str]) -> list[Discrepancy]:
+    """`subject`'s CHAIN_DIFFERS, if any, placed at the first offending record of its partitions."""
+    differs = compare_chains(saved_chains, chains, only=subject)
+    if differs and in_partitions:
+        return [_located_chain_difference(differs[0], in_partitions[0], chains, subject)]
+    if not differs and in_partitions:
+        notes.append(f"partition(s) {', '.join(str(d.partition) for d in in_partitions)} differ elsewhere; "
+                     f"{subject}'s chain is intact (run verify without --subject for the whole log)")
+    return differs
+
+
+def _located_chain_difference(chain_difference: Discrepancy, first_offending: Discrepancy, chains: SubjectChains,
+                              subject: str) -> Discrepancy:
+    """A chain's difference told at its partition's first offending record, and the subject's first event from there."""
+    next_applied = next(((o, e) for p, o, e in chains.applied if p == first_offending.partition
+                         and first_offending.offset is not None and o >= first_offending.offset), None)
+    where = (f"at offset {first_offending.offset} (event {first_offending.event_id})"
+             if first_offending.offset is not None
+             else f"somewhere in offsets {first_offending.between[0]}..{first_offending.between[1]}")  # a root only
+    detail = chain_difference.detail + f"; the first offending record of its partition: {first_offending.kind} {where}"
+    if next_applied is not None:
+        detail += f"; its first event from there: offset {next_applied[0]} (event {next_applied[1]})"
+    return Discrepancy(CHAIN_DIFFERS, first_offending.partition, first_offending.offset, first_offending.event_id,
+                       detail, subject_id=subject, found_at=first_offending.found_at)
 
 
 def write_digest(out: IO[str], partitions: Iterable[tuple[int, PartitionRecords]], *, topic: str,
