@@ -173,31 +173,8 @@ class _Kept:
         pass
 
 
-def bench_history(log_events: int, count: int, layout: str = "scattered", runs: int = 20,
-                  partitions: int = 4, on_progress=None, warmup_runs: int = 20) -> dict:
-    """A subject with `count` events inside a `log_events`-event ledger (its own embedded broker): its
-    verified history (the worker serving it with Merkle proofs from its store, the auditor checking them
-    against the root on credit.digests and the chain) vs. scanning and folding its partition, and vs.
-    reading its records by offset with the library client."""
-    from confluent_kafka import Producer
-
-    from ops.embedded_kafka import EmbeddedKafka, free_port
-    from concurrent.futures import ThreadPoolExecutor
-
-    import orjson
-
-    from ops.history import _decoded, partition_and_digests, verify_proved
-    from projections.ids import make_uscc
-    from projections.policy import DEFAULT_POLICIES
-    from projections.replay import replay
-    from streams import ledger_reader, topics
-    from streams.codec import encode_event
-    from streams.kafka_access import AUDITOR, WORKER, client_config
-    from streams.partitioner import partition_of
-    from streams.principals import create_dev_kafka_credentials
-    from streams.proofs import PartitionTree, history_proofs
-    from streams.topics import ensure_topics
-
+def _check_history_size(log_events: int, count: int, layout: str, partitions: int, warmup_runs: int) -> None:
+    """Refuse a history bench the bench cannot build, naming the limit."""
     if not 1 <= log_events <= LOG_EVENTS_MAX or not 1 <= count <= min(SUBJECT_EVENTS_MAX, log_events // partitions):
         raise ValueError(f"log events must be 1..{LOG_EVENTS_MAX}, the subject's 1..{SUBJECT_EVENTS_MAX} "
                          "and at most a partition's share of the log")
@@ -205,14 +182,162 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         raise ValueError(f"warm-up runs must be 0..{HISTORY_WARMUP_RUNS_MAX}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
-    progress = on_progress or (lambda text: None)
-    subject_id, other_id = make_uscc("440300", 9001), make_uscc("440300", 9002)
+
+
+def _produce_history_log(broker, subject_id: str, count: int, layout: str, per_partition: int, partitions: int,
+                         progress) -> None:
+    """Write the ledger: `per_partition` events a partition, the subject's `count` among its partition's
+    as `layout` places them, other companies' events everywhere else."""
+    from confluent_kafka import Producer
+
+    from projections.ids import make_uscc
+    from streams import topics
+    from streams.codec import encode_event
+    from streams.kafka_access import WORKER, client_config
+    from streams.partitioner import partition_of
+
+    other_id = make_uscc("440300", 9002)
     partition = partition_of(subject_id, partitions)
     mine = [encode_event(e) for e in subject_events(subject_id, count)]
     # what other subjects publish: real events, varied so that lz4 compresses them as it would the ledger
     fillers = [encode_event(e) for e in subject_events(other_id, FILLER_KINDS)]
-    per_partition = log_events // partitions
     positions = dict(zip(_subject_positions(layout, per_partition, count), range(count)))
+    producer = Producer(client_config(broker.access(WORKER), **{
+        "linger.ms": 20, "compression.type": "lz4", "batch.size": BATCH_BYTES,
+        "queue.buffering.max.messages": PRODUCE_QUEUE_MAX,
+        "enable.idempotence": True}))  # as the SDK: no duplicates on retry
+    failures: list[str] = []
+
+    def delivered(error, message) -> None:
+        if error is not None:  # raised in here, it would be lost inside the client's callback
+            failures.append(str(error))
+    for position in range(per_partition):
+        for p in range(partitions):
+            number = positions.get(position) if p == partition else None
+            while True:
+                try:
+                    if number is None:
+                        producer.produce(topics.EVENTS, fillers[(position + p) % FILLER_KINDS],
+                                         other_id.encode(), partition=p)
+                    else:
+                        producer.produce(topics.EVENTS, mine[number], subject_id.encode(), partition=p,
+                                         on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.05)  # the queue is full: let the broker catch up
+        if position % 250_000 == 0:
+            producer.poll(0)
+            progress(f"produced {position * partitions:,} of {per_partition * partitions:,}")
+    producer.flush()
+    del producer  # closed now: alive when the broker stops, it would log every refused reconnection
+    if failures:
+        raise RuntimeError(f"the bench producer failed: {failures[0]}")
+
+
+class _VerifiedHistory:
+    """One subject's verified history, as `credit-ledger history` gets it: the worker serving it with
+    Merkle proofs from its store, the auditor checking them against the root on credit.digests and the chain."""
+
+    def __init__(self, reader, store: SubjectStore, subject_id: str, partition: int, expected: list[dict]):
+        self.reader, self.store, self.subject_id, self.partition = reader, store, subject_id, partition
+        self.expected = expected  # the history the scan found: every run must agree with it
+        self.cpu_ms: list[float] = []  # of each run: this process's, librdkafka's threads included
+
+    def run(self, kept=None) -> tuple[float, float]:
+        """(the worker's serving ms, the auditor's checking ms) of one verified history. The auditor reads
+        credit.digests on a fresh client, as each `history` command does, or on the session `kept`."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import orjson
+
+        from ops.history import partition_and_digests, verify_proved
+        from streams import ledger_reader
+        from streams.proofs import PartitionTree, history_proofs
+
+        cpu_began = time.process_time()
+        began = time.perf_counter()
+        with kept or ledger_reader.Session(self.reader) as session, ThreadPoolExecutor(1) as pool:
+            ahead = pool.submit(partition_and_digests, session, self.subject_id)  # the auditor, meanwhile:
+            history = self.store.history(self.subject_id)  # the worker: GET /subjects/{id}/history?proofs=1
+            body = orjson.dumps({"subject_id": self.subject_id, "history": history, **history_proofs(
+                PartitionTree(self.store, self.partition), [entry["offset"] for entry in history])})
+            served = time.perf_counter()  # the auditor: the chain, every proof, the root on credit.digests
+            entries = verify_proved(self.reader, session, self.subject_id, orjson.loads(body), ahead.result)
+        done = time.perf_counter()
+        self.cpu_ms.append((time.process_time() - cpu_began) * 1000)
+        assert entries == self.expected, "the proved history disagrees with the scan"
+        return (served - began) * 1000, (done - served) * 1000
+
+
+def _timed_verified_runs(verified: _VerifiedHistory, runs: int, warmup_runs: int, progress) -> dict:
+    """The first run, `warmup_runs` more, then `runs` timed ones on fresh clients and on a kept one."""
+    from streams import ledger_reader
+
+    result: dict[str, float] = {"first_run_ms": sum(verified.run())}
+    warmup_ms = []
+    for run in range(warmup_runs):
+        warmup_ms.append(sum(verified.run()))
+        progress(f"warm-up verified history {run + 1} of {warmup_runs}: {warmup_ms[-1]:.0f} ms")
+    result.update(warmup_runs=warmup_runs, warmup_p50_ms=_median(warmup_ms))
+    servings, checks, totals = [], [], []
+    verified.cpu_ms.clear()
+    for run in range(runs):
+        serving_ms, checking_ms = verified.run()
+        servings.append(serving_ms)
+        checks.append(checking_ms)
+        totals.append(serving_ms + checking_ms)
+        progress(f"verified history {run + 1} of {runs}: {totals[-1]:.0f} ms")
+    totals.sort()
+    result.update(verified_runs=runs, verified_p50_ms=_median(totals),
+                  verified_p95_ms=totals[min(runs - 1, int(runs * 0.95))], verified_max_ms=totals[-1],
+                  verified_serving_p50_ms=_median(servings), verified_checking_p50_ms=_median(checks),
+                  verified_cpu_p50_ms=_median(verified.cpu_ms))  # a loaded machine's wall time, less its waits
+    kept_ms = []  # an auditor's process that keeps its client (its connection and login) between histories
+    with ledger_reader.Session(verified.reader) as kept:
+        for run in range(runs):
+            kept_ms.append(sum(verified.run(_Kept(kept))))
+    kept_ms.sort()
+    result.update(verified_kept_client_p50_ms=_median(kept_ms),
+                  verified_kept_client_p95_ms=kept_ms[min(runs - 1, int(runs * 0.95))] if kept_ms else float("nan"))
+    return result
+
+
+def _timed_offset_reads(reader, partition: int, offsets: list[int], runs: int, progress) -> float:
+    """The p50 ms of reading the subject's records by offset with the library client: what proofs replace."""
+    from streams import ledger_reader, topics
+
+    reads_ms = []
+    for run in range(min(runs, READ_RUNS_MAX)):
+        began = time.perf_counter()
+        read = list(ledger_reader.read_offsets(reader, topics.EVENTS, partition, offsets))
+        reads_ms.append((time.perf_counter() - began) * 1000)
+        assert len(read) == len(offsets)
+        progress(f"read by offsets {run + 1}: {reads_ms[-1]:.0f} ms")
+    return _median(reads_ms)
+
+
+def bench_history(log_events: int, count: int, layout: str = "scattered", runs: int = 20,
+                  partitions: int = 4, on_progress=None, warmup_runs: int = 20) -> dict:
+    """A subject with `count` events inside a `log_events`-event ledger (its own embedded broker): its
+    verified history (the worker serving it with Merkle proofs from its store, the auditor checking them
+    against the root on credit.digests and the chain) vs. scanning and folding its partition, and vs.
+    reading its records by offset with the library client."""
+    from ops.embedded_kafka import EmbeddedKafka, free_port
+    from ops.history import _decoded
+    from projections.ids import make_uscc
+    from projections.policy import DEFAULT_POLICIES
+    from projections.replay import replay
+    from streams import ledger_reader, topics
+    from streams.kafka_access import AUDITOR
+    from streams.partitioner import partition_of
+    from streams.principals import create_dev_kafka_credentials
+    from streams.topics import ensure_topics
+
+    _check_history_size(log_events, count, layout, partitions, warmup_runs)
+    progress = on_progress or (lambda text: None)
+    subject_id = make_uscc("440300", 9001)
+    partition = partition_of(subject_id, partitions)
+    per_partition = log_events // partitions
     result: dict[str, float | str] = {"log_events": per_partition * partitions, "subject_events": count,
                                       "layout": layout, "partitions": partitions}
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp, \
@@ -221,37 +346,8 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         # as a ledger's broker (SASL/SCRAM, ACLs), warmed below; the worker's principal writes, the auditor's reads
         ensure_topics(broker.admin_access, partitions=partitions)
         reader = broker.access(AUDITOR)
-        producer = Producer(client_config(broker.access(WORKER), **{
-            "linger.ms": 20, "compression.type": "lz4", "batch.size": BATCH_BYTES,
-            "queue.buffering.max.messages": PRODUCE_QUEUE_MAX,
-            "enable.idempotence": True}))  # as the SDK: no duplicates on retry
-        failures: list[str] = []
-
-        def delivered(error, message) -> None:
-            if error is not None:  # raised in here, it would be lost inside the client's callback
-                failures.append(str(error))
         began = time.perf_counter()
-        for position in range(per_partition):
-            for p in range(partitions):
-                number = positions.get(position) if p == partition else None
-                while True:
-                    try:
-                        if number is None:
-                            producer.produce(topics.EVENTS, fillers[(position + p) % FILLER_KINDS],
-                                             other_id.encode(), partition=p)
-                        else:
-                            producer.produce(topics.EVENTS, mine[number], subject_id.encode(), partition=p,
-                                             on_delivery=delivered)
-                        break
-                    except BufferError:
-                        producer.poll(0.05)  # the queue is full: let the broker catch up
-            if position % 250_000 == 0:
-                producer.poll(0)
-                progress(f"produced {position * partitions:,} of {log_events:,}")
-        producer.flush()
-        del producer  # closed now: alive when the broker stops, it would log every refused reconnection
-        if failures:
-            raise RuntimeError(f"the bench producer failed: {failures[0]}")
+        _produce_history_log(broker, subject_id, count, layout, per_partition, partitions, progress)
         result["produce_s"] = time.perf_counter() - began
 
         began = time.perf_counter()  # the baseline: what history does trusting no worker (--scan)
@@ -273,64 +369,21 @@ def bench_history(log_events: int, count: int, layout: str = "scattered", runs: 
         result["tree_build_s"] = time.perf_counter() - began
         result["tree_records"] = tree.size
         store.write({}, {}, [(subject_id, n, entry) for n, entry in enumerate(scan_history, start=1)])
-
-        def verified(kept: ledger_reader.Session | None = None) -> tuple[float, float]:
-            """(the worker's serving ms, the auditor's checking ms) of one verified history; the CPU
-            time of both (this process's, librdkafka's threads included) goes to `cpu_ms`. The auditor
-            reads credit.digests on a fresh client, as each `history` command does, or on `kept`."""
-            cpu_began = time.process_time()
-            began = time.perf_counter()
-            with kept or ledger_reader.Session(reader) as session, ThreadPoolExecutor(1) as pool:
-                ahead = pool.submit(partition_and_digests, session, subject_id)  # the auditor, meanwhile:
-                history = store.history(subject_id)  # the worker: GET /subjects/{id}/history?proofs=1
-                body = orjson.dumps({"subject_id": subject_id, "history": history, **history_proofs(
-                    PartitionTree(store, partition), [entry["offset"] for entry in history])})
-                served = time.perf_counter()  # the auditor: the chain, every proof, the root on credit.digests
-                entries = verify_proved(reader, session, subject_id, orjson.loads(body), ahead.result)
-            done = time.perf_counter()
-            cpu_ms.append((time.process_time() - cpu_began) * 1000)
-            assert entries == scan_history, "the proved history disagrees with the scan"
-            return (served - began) * 1000, (done - served) * 1000
-
-        result["response_bytes"] = len(orjson.dumps(history_proofs(PartitionTree(store, partition), [
-            entry["offset"] for entry in scan_history]))) + len(orjson.dumps(scan_history))
-        cpu_ms: list[float] = []
-        result["first_run_ms"] = sum(verified())
-        warmup_ms = []
-        for run in range(warmup_runs):
-            warmup_ms.append(sum(verified()))
-            progress(f"warm-up verified history {run + 1} of {warmup_runs}: {warmup_ms[-1]:.0f} ms")
-        result["warmup_runs"] = warmup_runs
-        result["warmup_p50_ms"] = _median(warmup_ms)
-        servings, checks, totals = [], [], []
-        cpu_ms.clear()
-        for run in range(runs):
-            serving_ms, checking_ms = verified()
-            servings.append(serving_ms)
-            checks.append(checking_ms)
-            totals.append(serving_ms + checking_ms)
-            progress(f"verified history {run + 1} of {runs}: {totals[-1]:.0f} ms")
-        totals.sort()
-        result.update(verified_runs=runs, verified_p50_ms=_median(totals),
-                      verified_p95_ms=totals[min(runs - 1, int(runs * 0.95))], verified_max_ms=totals[-1],
-                      verified_serving_p50_ms=_median(servings), verified_checking_p50_ms=_median(checks),
-                      verified_cpu_p50_ms=_median(cpu_ms))  # a loaded machine's wall time, less its waits
-        kept_ms = []  # an auditor's process that keeps its client (its connection and login) between histories
-        with ledger_reader.Session(reader) as kept:
-            for run in range(runs):
-                kept_ms.append(sum(verified(_Kept(kept))))
-        kept_ms.sort()
-        result.update(verified_kept_client_p50_ms=_median(kept_ms),
-                      verified_kept_client_p95_ms=kept_ms[min(runs - 1, int(runs * 0.95))] if kept_ms else float("nan"))
-        reads_ms = []  # the records read from the log by offset instead (library client): what proofs replace
-        for run in range(min(runs, READ_RUNS_MAX)):
-            began = time.perf_counter()
-            read = list(ledger_reader.read_offsets(reader, topics.EVENTS, partition,
-                                                   [h["offset"] for h in scan_history]))
-            reads_ms.append((time.perf_counter() - began) * 1000)
-            assert len(read) == count
-            progress(f"read by offsets {run + 1}: {reads_ms[-1]:.0f} ms")
-        result["read_only_p50_ms"] = _median(reads_ms)
+        result["response_bytes"] = _history_response_bytes(store, partition, scan_history)
+        result.update(_timed_verified_runs(_VerifiedHistory(reader, store, subject_id, partition, scan_history),
+                                           runs, warmup_runs, progress))
+        result["read_only_p50_ms"] = _timed_offset_reads(reader, partition, [h["offset"] for h in scan_history],
+                                                         runs, progress)
         result["speedup_scan_to_verified_p95"] = result["scan_ms"] / max(result["verified_p95_ms"], 0.001)
         store.close()
     return result
+
+
+def _history_response_bytes(store: SubjectStore, partition: int, history: list[dict]) -> int:
+    """The size of the worker's answer: the history and its proofs, as JSON."""
+    import orjson
+
+    from streams.proofs import PartitionTree, history_proofs
+
+    proofs = history_proofs(PartitionTree(store, partition), [entry["offset"] for entry in history])
+    return len(orjson.dumps(proofs)) + len(orjson.dumps(history))

@@ -192,9 +192,6 @@ def taken(events, count: int, part: str) -> list[dict]:
 def load_ledger(bootstrap: KafkaAccess, events, count: int, recorded_at=None) -> int:
     """Validate, encode and write the first `count` events; each is recorded at 10:00 of its day, or at
     `recorded_at(raw)`."""
-    from streams import topics
-    from streams.codec import encode_event
-
     producer, failures, written = _producer(bootstrap), [], 0
 
     def delivered(error, message) -> None:
@@ -457,14 +454,90 @@ def _ledger_records(bootstrap: KafkaAccess) -> int:
     return sum(high for _, high in ledger_reader.watermarks(bootstrap, topics.EVENTS).values())
 
 
+class _LagPoller:
+    """The offered events' lags: each delivered event waits in its partition's heap, and a thread polling
+    the worker beside the producer dates each from its recorded_at to the first poll showing it applied."""
+
+    def __init__(self, worker: BenchWorker):
+        self.worker = worker
+        # partition -> heap of (offset, recorded_at in Unix s) not yet seen applied: a poll pops what it shows
+        # applied and no more (scanning all of it made the bench's poller busier the further the worker fell behind)
+        self.recorded: dict[int, list[tuple[int, float]]] = {}
+        self.failures: list[str] = []
+        self.lags_ms: list[float] = []
+        self.lock = threading.Lock()
+        self.offering = threading.Event()
+        self.thread = threading.Thread(target=self._poll, name="bench-lag-poll", daemon=True)
+
+    def delivered(self, error, message, recorded_s: float) -> None:
+        """The producer's delivery report of an event stamped at `recorded_s`."""
+        if error is not None:
+            self.failures.append(str(error))
+        else:
+            with self.lock:
+                heapq.heappush(self.recorded.setdefault(message.partition(), []), (message.offset(), recorded_s))
+
+    def start(self) -> None:
+        self.offering.set()
+        self.thread.start()
+
+    def finish(self, drain_s: float) -> list[float]:
+        """Every lag, once the offer is sent and the poller has drained (or `drain_s` passed): what is still
+        unapplied then counts as having waited until now."""
+        self.offering.clear()
+        self.thread.join(drain_s)
+        if self.failures:
+            raise RuntimeError(f"the bench producer failed: {self.failures[0]}")
+        with self.lock:  # a worker that could not keep up: what is still unapplied has waited at least this long
+            now_s = time.time()
+            self.lags_ms += [(now_s - recorded_s) * 1000 for waiting in self.recorded.values()
+                             for _, recorded_s in waiting]
+            self.recorded.clear()
+        return self.lags_ms
+
+    def _unapplied(self) -> bool:
+        with self.lock:
+            return any(self.recorded.values())
+
+    def _poll(self) -> None:  # beside the producer: each poll's answer dates what it shows applied
+        while self.offering.is_set() or self._unapplied():
+            applied = self.worker.applied() or {}
+            now_s = time.time()
+            with self.lock:
+                for partition, waiting in self.recorded.items():
+                    while waiting and waiting[0][0] <= applied.get(partition, -1):
+                        self.lags_ms.append((now_s - heapq.heappop(waiting)[1]) * 1000)
+            time.sleep(POLL_INTERVAL_S)
+
+
+def _send_on_schedule(producer, prepared: list[dict], rate_per_s: int, delivered) -> None:
+    """Send `prepared` at `rate_per_s` on a fixed schedule, not "as fast as it goes": what is due, every
+    OFFER_TICK_S, each event stamped (recorded_at) as it is sent; `delivered(error, message, recorded_s)`."""
+    from projections.canonical import instant_text
+    from streams import topics
+    from streams.codec import encode_event
+
+    total = len(prepared)
+    began, sent = time.perf_counter(), 0
+    while sent < total:
+        due = min(total, int((time.perf_counter() - began) * rate_per_s) + 1)
+        for n in range(sent, due):
+            now = datetime.now(timezone.utc)  # each stamped as it is sent
+            event, recorded_s = {**prepared[n], "recorded_at": instant_text(now)}, now.timestamp()
+            producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
+                             on_delivery=lambda e, m, s=recorded_s: delivered(e, m, s))
+        sent = due
+        producer.poll(0)
+        time.sleep(OFFER_TICK_S)
+    producer.flush()
+
+
 def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per_s: int, seconds: float,
                    cores: CoresUsed | None = None) -> list[float]:
     """Offer `events` at `rate_per_s` for `seconds`, validated beforehand and each stamped (recorded_at) as
     it is sent; returns each one's milliseconds from recorded_at to the first poll showing it applied.
     `cores`, if given, measures the cores used while the offer is sent."""
-    from projections.canonical import instant_text
     from streams import topics
-    from streams.codec import encode_event
 
     total = int(rate_per_s * seconds)
     # Validated before the offer, each stamped as it is sent (an event's id does not depend on its
@@ -476,63 +549,14 @@ def offered_lag_ms(bootstrap: KafkaAccess, worker: BenchWorker, events, rate_per
     # is: measured, the first ~0.6 s of an offer otherwise waited 0.5-0.7 s for the bench's own producer to
     # connect (SASL/SCRAM), which made a 3 s offer's p99 that start-up and not the worker's lag.
     producer.list_topics(topics.EVENTS, timeout=PRODUCER_CONNECT_TIMEOUT_S)
-    # partition -> heap of (offset, recorded_at in Unix s) not yet seen applied: a poll pops what it shows
-    # applied and no more (scanning all of it made the bench's poller busier the further the worker fell behind)
-    recorded: dict[int, list[tuple[int, float]]] = {}
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def delivered(error, message, recorded_s) -> None:
-        if error is not None:
-            failures.append(str(error))
-        else:
-            with lock:
-                heapq.heappush(recorded.setdefault(message.partition(), []), (message.offset(), recorded_s))
-
-    lags_ms: list[float] = []
-    offering = threading.Event()
-    offering.set()
-
-    def unapplied() -> bool:
-        with lock:
-            return any(recorded.values())
-
-    def poll() -> None:  # beside the producer: each poll's answer dates what it shows applied
-        while offering.is_set() or unapplied():
-            applied = worker.applied() or {}
-            now_s = time.time()
-            with lock:
-                for partition, waiting in recorded.items():
-                    while waiting and waiting[0][0] <= applied.get(partition, -1):
-                        lags_ms.append((now_s - heapq.heappop(waiting)[1]) * 1000)
-            time.sleep(POLL_INTERVAL_S)
-    poller = threading.Thread(target=poll, name="bench-lag-poll", daemon=True)
+    poller = _LagPoller(worker)
     poller.start()
     if cores is not None:
         cores.start()
-    began, sent = time.perf_counter(), 0
-    while sent < total:  # a fixed schedule, not "as fast as it goes": what is due, every OFFER_TICK_S
-        due = min(total, int((time.perf_counter() - began) * rate_per_s) + 1)
-        for n in range(sent, due):
-            now = datetime.now(timezone.utc)  # each stamped as it is sent
-            event, recorded_s = {**prepared[n], "recorded_at": instant_text(now)}, now.timestamp()
-            producer.produce(topics.EVENTS, encode_event(event), event["subject"]["id"].encode(),
-                             on_delivery=lambda e, m, s=recorded_s: delivered(e, m, s))
-        sent = due
-        producer.poll(0)
-        time.sleep(OFFER_TICK_S)
-    producer.flush()
+    _send_on_schedule(producer, prepared, rate_per_s, poller.delivered)
     if cores is not None:
         cores.stop()
-    offering.clear()
-    poller.join(LAG_DRAIN_S)
-    if failures:
-        raise RuntimeError(f"the bench producer failed: {failures[0]}")
-    with lock:  # a worker that could not keep up: what is still unapplied has waited at least this long
-        now_s = time.time()
-        lags_ms += [(now_s - recorded_s) * 1000 for waiting in recorded.values() for _, recorded_s in waiting]
-        recorded.clear()
-    return lags_ms
+    return poller.finish(LAG_DRAIN_S)
 
 
 # --- the edge: the HTTP way in against the old direct produce ----------------------------------------
@@ -558,8 +582,6 @@ def direct_throughput(kafka: KafkaAccess, raws: list[dict]) -> float:
 
     from projections.access import OPERATOR
     from projections.validate import EdgeContext
-    from streams import topics
-    from streams.codec import encode_event
     from streams.edge import accept_event
     from streams.kafka_access import client_config
     from streams.outputs import IDEMPOTENT_PRODUCER, QUEUE_RECORDS_MAX

@@ -275,14 +275,51 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
                                                        "the subjects of its scope are in the pool")):
     """Draw the 双随机一公开 inspection sample: ⌈ratio × count⌉ subjects of each grade (the policy's inspection
     ratios), never a deregistered subject or a natural person, and (--inspectors) the inspectors of each."""
-    import csv
-    import io
     import json
+
+    from projections.grading import grade
+    from projections.sampling import assign_inspectors, candidates, eligible, filter_candidates, sample_rows
+    from projections.scopes import states_in_scope
+
+    _check_sample_options(size, format_, from_file, kafka, authority, region, industry)
+    settings = load_settings(kafka=kafka)
+    policy = settings.policy()
+    scope = _scope_of(settings, scope_of) if scope_of is not None else None
+    states = states_in_scope(scope, _ledger_states(settings, from_file))  # a scoped supervisor's pool (None: all)
+    ungraded: list[str] = []
+    everyone = filter_candidates(candidates(states, lambda state: grade(state, policy), ungraded),
+                                 authority=authority, region=region, industry=industry)
+    pool = eligible(everyone, policy.individual_business_drawn)  # never deregistered, never a natural person
+    if ungraded:
+        err.print(f"warning: {len(ungraded)} subjects could not be graded and are not in the pool: "
+                  + ", ".join(ungraded[:20]), markup=False, highlight=False, soft_wrap=True)
+    ratios = dict(policy.inspection_ratios)
+    draw = _drawn_sample(pool, seed, ratios, size, policy.version)
+    rows = sample_rows(draw.sample)
+    per = per_subject if per_subject is not None else policy.inspectors_per_subject
+    if inspectors is not None:
+        try:
+            assigned = assign_inspectors(draw.sample, _read_inspectors(inspectors), seed, per)
+        except ValueError as error:
+            err.print(f"error: {inspectors.name}: {error}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        for row in rows:
+            row["inspectors"] = [i.inspector_id for i in assigned[row["subject_id"]]]
+    if format_ == "csv":
+        _print_sample_csv(rows, with_inspectors=inspectors is not None)
+        return
+    print(json.dumps({"size": size, "seed": seed, "ratios": ratios, "population": draw.population,
+                      "excluded": len(everyone) - len(pool), "by_ratio": draw.by_ratio, "drawn": draw.drawn,
+                      "capped": draw.capped, "inspectors_per_subject": per if inspectors is not None else None,
+                      "sample": rows}, ensure_ascii=False, indent=1))
+
+
+def _check_sample_options(size, format_, from_file, kafka, authority, region, industry) -> None:
+    """Exit 2 naming the first of `sample`'s options that is out of its range or form."""
     import re
 
     from projections.ids import uscc_problems
-    from projections.sampling import (GRADES, SAMPLE_SIZE_MAX, ROW_FIELDS, assign_inspectors, candidates,
-                                      draw_by_ratio, eligible, filter_candidates, sample_rows, spreadsheet_cell)
+    from projections.sampling import SAMPLE_SIZE_MAX
 
     if size is not None and not 1 <= size <= SAMPLE_SIZE_MAX:
         _bad_option(f"--size must be 1..{SAMPLE_SIZE_MAX}, got {size}")
@@ -299,78 +336,68 @@ def sample(size: Optional[int] = typer.Option(None, help="a cap: at most this ma
         _bad_option(f"--industry {industry!r} is not a GB/T 4754 industry code or its prefix "
                     "(a section letter A-T and up to 4 digits, e.g. C17)")
 
-    from projections.grading import grade
 
-    settings = load_settings(kafka=kafka)
-    policy = settings.policy()
-    scope = _scope_of(settings, scope_of) if scope_of is not None else None
+def _ledger_states(settings, from_file: Path | None) -> list[dict]:
+    """Every subject's state: folded from `from_file`, or rebuilt from the live ledger as its auditor reads
+    it (exit 1 naming the broker when it cannot be read)."""
     if from_file is not None:
-        states = _replay_file(from_file, settings)[0].states.values()
-    else:
-        from confluent_kafka import KafkaException
+        return list(_replay_file(from_file, settings)[0].states.values())
+    from confluent_kafka import KafkaException
 
-        from streams.rebuild import all_states, rebuild_from_log
+    from streams.rebuild import all_states, rebuild_from_log
 
-        try:
-            store, _ = rebuild_from_log(settings.kafka_access(AUDITOR), policy=settings.policies())
-        except (KafkaException, TimeoutError) as error:
-            err.print(f"error: cannot read the ledger at {settings.kafka}: {error}", markup=False, highlight=False,
-                      soft_wrap=True)
-            raise typer.Exit(1)
-        states = list(all_states(store))
+    try:
+        store, _ = rebuild_from_log(settings.kafka_access(AUDITOR), policy=settings.policies())
+    except (KafkaException, TimeoutError) as error:
+        err.print(f"error: cannot read the ledger at {settings.kafka}: {error}", markup=False, highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(1)
+    try:
+        return list(all_states(store))
+    finally:
         store.close()
-    ratios = dict(policy.inspection_ratios)
-    ungraded: list[str] = []
-    from projections.scopes import states_in_scope
 
-    states = states_in_scope(scope, states)  # a scoped supervisor's pool: its scope's subjects (None: all)
-    everyone = filter_candidates(candidates(states, lambda state: grade(state, policy), ungraded),
-                                 authority=authority, region=region, industry=industry)
-    pool = eligible(everyone, policy.individual_business_drawn)  # never deregistered, never a natural person
-    if ungraded:
-        err.print(f"warning: {len(ungraded)} subjects could not be graded and are not in the pool: "
-                  + ", ".join(ungraded[:20]), markup=False, highlight=False, soft_wrap=True)
+
+def _drawn_sample(pool, seed: int, ratios: dict, size: int | None, policy_version: str):
+    """The draw by the policy's ratios (capped at `size`, said so on stderr); exit 1 naming the policy when
+    its ratios cannot be drawn by."""
+    from projections.sampling import draw_by_ratio
+
     try:
         draw = draw_by_ratio(pool, seed, ratios, size)
     except ValueError as error:
         if not str(error).startswith("ratios:"):
             raise
-        err.print(f"error: policy {policy.version}: inspection_{error}", markup=False, highlight=False,
+        err.print(f"error: policy {policy_version}: inspection_{error}", markup=False, highlight=False,
                   soft_wrap=True)
         raise typer.Exit(1)
     if draw.capped:
         err.print(f"note: the draws by ratio ({sum(draw.by_ratio.values())}) exceed --size {size}: each grade's "
                   "is scaled down in proportion", markup=False, highlight=False, soft_wrap=True)
-    rows = sample_rows(draw.sample)
-    per = per_subject if per_subject is not None else policy.inspectors_per_subject
-    if inspectors is not None:
-        try:
-            assigned = assign_inspectors(draw.sample, _read_inspectors(inspectors), seed, per)
-        except ValueError as error:
-            err.print(f"error: {inspectors.name}: {error}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
-        for row in rows:
-            row["inspectors"] = [i.inspector_id for i in assigned[row["subject_id"]]]
-    if format_ == "csv":
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=ROW_FIELDS + (("inspectors",) if inspectors is not None else ()))
-        writer.writeheader()
-        for row in rows:  # a name sent as "=HYPERLINK(...)" stays text in Excel
-            cells = {**row, "inspectors": ";".join(row["inspectors"])} if "inspectors" in row else row
-            writer.writerow({field: spreadsheet_cell(value) for field, value in cells.items()})
-        data = text.getvalue().encode("utf-8-sig")  # with the BOM Excel reads UTF-8, not the ANSI code page
-        stream = getattr(sys.stdout, "buffer", None)
-        if stream is None:
-            sys.stdout.write(data.decode("utf-8"))
-        else:
-            sys.stdout.flush()
-            stream.write(data)
-            stream.flush()
-        return
-    print(json.dumps({"size": size, "seed": seed, "ratios": ratios, "population": draw.population,
-                      "excluded": len(everyone) - len(pool), "by_ratio": draw.by_ratio, "drawn": draw.drawn,
-                      "capped": draw.capped, "inspectors_per_subject": per if inspectors is not None else None,
-                      "sample": rows}, ensure_ascii=False, indent=1))
+    return draw
+
+
+def _print_sample_csv(rows: list[dict], with_inspectors: bool) -> None:
+    """The sample as CSV on stdout, UTF-8 with a BOM (Excel reads it so), every cell kept as text."""
+    import csv
+    import io
+
+    from projections.sampling import ROW_FIELDS, spreadsheet_cell
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=ROW_FIELDS + (("inspectors",) if with_inspectors else ()))
+    writer.writeheader()
+    for row in rows:  # a name sent as "=HYPERLINK(...)" stays text in Excel
+        cells = {**row, "inspectors": ";".join(row["inspectors"])} if "inspectors" in row else row
+        writer.writerow({field: spreadsheet_cell(value) for field, value in cells.items()})
+    data = text.getvalue().encode("utf-8-sig")  # with the BOM Excel reads UTF-8, not the ANSI code page
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        sys.stdout.flush()
+        stream.write(data)
+        stream.flush()
 
 
 def _scope_of(settings, name: str):

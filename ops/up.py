@@ -216,6 +216,8 @@ def start_kafka(settings: Settings, data_dir: Path, brokers: int, credentials: d
 
 
 def run_up(settings: Settings, demo: bool, brokers: int = 1) -> int:
+    """Start Kafka and the worker (and, with `demo`, publish the demo and keep it going) until Ctrl-C or
+    SIGTERM; the exit code: 0 when stopped so, 1 when something would not start or the worker died."""
     data_dir = Path(settings.data_dir).resolve()
     # Kafka is the embedded broker, reached as the roles whose credentials are in <data dir>/tokens.json:
     # security settings meant for another broker do not apply (the worker inherits these through to_env)
@@ -247,19 +249,7 @@ def run_up(settings: Settings, demo: bool, brokers: int = 1) -> int:
         worker = start_worker(settings, worker_log)
         wait_ready(settings, worker, worker_log)
         subject = publish_demo(settings, tokens["admin"], dataset) if demo else None  # through the worker's edge
-        console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
-                      f"  dashboard: {settings.web_url}/dashboard (log in with the \"supervisor\" token in "
-                      f"{data_dir / TOKENS_FILE})\n"
-                      f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority, "
-                      "a subject per organisation and person;\n"
-                      f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
-                      f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
-                      f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/"
-                      + ("kafka.log" if brokers == 1 else "kafka-node-N.log"))
-        if subject:
-            console.print(f"  a demo subject: {settings.web_url}/subjects/{subject}")
-        if settings.clock_speed != 1:
-            console.print(f"  clock:    {settings.clock_speed:,.10g}x real time; deadlines fire as it passes them")
+        _print_up_banner(settings, data_dir, brokers, subject)
         if demo:
             live = threading.Thread(target=run_live_demo, args=(settings, live_stop, tokens["admin"]),
                                     name="live-demo", daemon=True)
@@ -278,16 +268,39 @@ def run_up(settings: Settings, demo: bool, brokers: int = 1) -> int:
         return 0
     finally:
         stopping.append("clean-up")  # a Ctrl-C or SIGTERM from now on must not cut the clean-up short
-        live_stop.set()
-        if live is not None:
-            live.join(LIVE_STOP_TIMEOUT_S)  # before the worker goes: its last events are delivered
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(WORKER_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-        if kafka is not None:
-            kafka.stop()
-        console.print("stopped.")
+        _stop_all(live_stop, live, worker, kafka)
+
+
+def _print_up_banner(settings: Settings, data_dir: Path, brokers: int, subject: str | None) -> None:
+    """Where everything is: the web, the dashboard and its token, health, metrics, Kafka, the logs."""
+    console.print(f"\n[bold]credit-ledger is up[/]\n  web:      {settings.web_url}\n"
+                  f"  dashboard: {settings.web_url}/dashboard (log in with the \"supervisor\" token in "
+                  f"{data_dir / TOKENS_FILE})\n"
+                  f"  tokens:   {data_dir / TOKENS_FILE} (supervisor, auditor, admin, a publisher per authority, "
+                  "a subject per organisation and person;\n"
+                  f"            Kafka's SCRAM users under \"kafka\": worker, auditor)\n"
+                  f"  health:   {settings.web_url}/readyz\n  metrics:  {settings.web_url}/metrics\n"
+                  f"  kafka:    {settings.kafka}\n  logs:     {data_dir}/worker.log, {data_dir}/"
+                  + ("kafka.log" if brokers == 1 else "kafka-node-N.log"))
+    if subject:
+        console.print(f"  a demo subject: {settings.web_url}/subjects/{subject}")
+    if settings.clock_speed != 1:
+        console.print(f"  clock:    {settings.clock_speed:,.10g}x real time; deadlines fire as it passes them")
+
+
+def _stop_all(live_stop: threading.Event, live: threading.Thread | None, worker: subprocess.Popen | None,
+              kafka) -> None:
+    """Stop the live demo, then the worker (killed after WORKER_STOP_TIMEOUT_S), then Kafka."""
+    live_stop.set()
+    if live is not None:
+        live.join(LIVE_STOP_TIMEOUT_S)  # before the worker goes: its last events are delivered
+    if worker is not None and worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(WORKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    if kafka is not None:
+        kafka.stop()
+    console.print("stopped.")
