@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ops.terminal_text import literal, visible
 from projections.canonical import instant_text
-from projections.verification import (RECORDS_PER_FILE_MAX, DigestFileError, Verification, load_digest, verify,
+from projections.verification import (RECORDS_PER_FILE_MAX, Verification, load_digest, verify,
                                       write_digest)
 from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_digest, decode_event

@@ -23,7 +23,7 @@ import calendar as _gregorian
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 import chinese_calendar
 

@@ -22,7 +22,7 @@ from streams import ledger_reader, topics
 from streams.codec import CodecError, decode_export_receipt
 from streams.principals import DEV_PREFIX
 from streams.sdk import Publisher
-from tests.helpers import Worker, cli, wait_for
+from tests.helpers import Worker, cli
 
 AUTHORITY = {"authority_code": make_uscc("330100", 43, "1", "1"), "authority_name": "杭州市市场监督管理局"}
 PERSON = {"kind": "NATURAL_PERSON", "name": "钱塘测试", "id_number": make_resident_id("330106", date(1981, 4, 9), 3)}

@@ -15,7 +15,7 @@ from streams import ledger_reader, topics
 from streams.codec import decode_rejection
 from streams.sdk import Publisher
 from streams.rebuild import rebuild_from_log
-from tests.helpers import Worker, http_json, wait_for, wait_until_equal_to_refold
+from tests.helpers import Worker, wait_for, wait_until_equal_to_refold
 
 TRICKLE_EVENTS = 4
 TRICKLE_PAUSE_S = 0.5  # between two events: the takes in between come back empty

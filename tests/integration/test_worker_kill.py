@@ -137,9 +137,9 @@ class Refold:
                 start = self.next_offsets.get(partition, 0)
                 assert last + 1 >= start, f"partition {partition}: folded to {start - 1} already, not to {last}"
                 chunk = []
-                for offset, key, value, _ in ledger_reader.read_range(self.bootstrap, topics.EVENTS, partition,
-                                                                      start, last + 1):
-                    chunk.append((partition, offset, key, value))
+                for offset, record_key, value, _ in ledger_reader.read_range(self.bootstrap, topics.EVENTS,
+                                                                             partition, start, last + 1):
+                    chunk.append((partition, offset, record_key, value))
                     if len(chunk) >= REBUILD_CHUNK:
                         self._fold(chunk)
                         chunk = []
@@ -211,6 +211,64 @@ def deadline_of(subject_id: str, event: dict) -> Deadline:
     ref = key(event["source"]["authority_code"], ref)  # a deadline's ref is its table key, under that authority
     due_on = date.fromisoformat(event["occurred_on"]) - timedelta(days=1)  # it occurs the day after due_on
     return Deadline(deadline_instant(due_on).isoformat(), subject_id, kind, ref, due_on.isoformat(), False)
+
+
+def check_files_served_equal_the_refold(worker: Worker, refold: Refold, policy, subject_ids: list[str],
+                                        context: str) -> None:
+    """The credit files the worker serves equal the re-fold's, for at least half of `subject_ids` (a file a
+    timer moved since the re-fold's offsets is skipped)."""
+    compared = 0
+    for subject_id in subject_ids:
+        served, want = folded_file(worker.file(subject_id)), credit_file(refold.store.get(subject_id), policy)
+        if served is not None and served["as_of"] == want["as_of"]:
+            assert served == want, f"{subject_id}: the file served differs from the re-fold's {context}"
+            compared += 1
+    assert compared >= len(subject_ids) // 2, (compared, context)
+
+
+def check_each_receipt_applied_once(refold: Refold, receipts: list, context: str) -> None:
+    """Every event the publisher got a receipt for is in the log at its receipt's partition and offset,
+    and applied once (or rejected); an event sent again after a kill may be in the log twice."""
+    refold.note_tail()
+    in_log = Counter(refold.event_ids.values())
+    missing = [r for r in receipts if in_log[r.event_id] == 0]
+    misplaced = [r for r in receipts if refold.event_ids.get((r.partition, r.offset)) != r.event_id]
+    applied = Counter(entry["event"]["event_id"] for history in refold.store.histories.values()
+                      for entry in history)
+    twice = [r for r in receipts if applied[r.event_id] > 1]
+    unsettled = [r for r in receipts if not applied[r.event_id] and not refold.rejected_ids[r.event_id]]
+    assert not missing and not misplaced and not twice and not unsettled, \
+        f"{len(missing)} published events missing from the log, {len(misplaced)} not at their receipt's " \
+        f"offset, {len(twice)} applied twice, {len(unsettled)} neither applied nor rejected, e.g. " \
+        f"{(missing + misplaced + twice + unsettled)[:3]} {context}"
+    resent = sum(1 for r in receipts if in_log[r.event_id] > 1)
+    print(f"{resent} published events are in the log twice (sent again after a kill; the fold skipped the copy)")
+
+
+def check_each_deadline_took_effect_once(refold: Refold, context: str) -> Counter:
+    """Each deadline in the re-fold took effect once, by a system event with its own id, not before it fell
+    due; the deadlines fired, by kind."""
+    effects: Counter = Counter()
+    wrong = []
+    for subject_id, history in refold.store.histories.items():
+        for entry in history:
+            event = entry["event"]
+            if event["source"].get("system") != TIMER_SYSTEM:
+                continue
+            deadline = deadline_of(subject_id, event)
+            effects[(subject_id, deadline.kind, deadline.ref)] += 1
+            early = datetime.fromisoformat(event["recorded_at"]) < datetime.fromisoformat(deadline.fires_at)
+            if early or event["event_id"] != deadline.event_id():
+                wrong.append(event)
+    repeated = [(k, n) for k, n in effects.items() if n > 1]
+    assert not repeated, f"deadlines that took effect more than once: {repeated[:5]} {context}"
+    assert not wrong, f"system events fired early or not under their deadline's id: {wrong[:3]} {context}"
+    by_kind = Counter(kind for _, kind, _ in effects)
+    in_log = Counter(refold.event_ids.values())
+    again = sum(n - 1 for event_id, n in in_log.items() if event_id in refold.system_ids and n > 1)
+    print(f"deadlines fired: {dict(by_kind)}; {again} system events published again (duplicates the fold "
+          f"ignored); {len(refold.rejected_system)} rejected (a record had met the deadline first)")
+    return by_kind
 
 
 def test_sigkill_at_five_random_instants_mid_stream_loses_nothing_and_repeats_nothing(tmp_path):
@@ -379,50 +437,14 @@ def test_sigkill_at_five_random_instants_mid_stream_loses_nothing_and_repeats_no
 
         # A sample of the credit files served against the re-fold's (skipping any a timer moved since).
         policy = settings.policies().in_force(instant_text(clock.now())[:10])
-        compared = 0
-        for subject_id in rng.sample(sorted({r.subject_id for r in receipts}), FILES_COMPARED_COUNT):
-            served, want = folded_file(worker.file(subject_id)), credit_file(refold.store.get(subject_id), policy)
-            if served is not None and served["as_of"] == want["as_of"]:
-                assert served == want, f"{subject_id}: the file served differs from the re-fold's {context()}"
-                compared += 1
-        assert compared >= FILES_COMPARED_COUNT // 2, (compared, context())
+        check_files_served_equal_the_refold(worker, refold, policy,
+                                            rng.sample(sorted({r.subject_id for r in receipts}), FILES_COMPARED_COUNT),
+                                            context())
 
         # Every published event in the log where its receipt says, and applied once.
-        refold.note_tail()
-        in_log = Counter(refold.event_ids.values())
-        missing = [r for r in receipts if in_log[r.event_id] == 0]
-        misplaced = [r for r in receipts if refold.event_ids.get((r.partition, r.offset)) != r.event_id]
-        applied = Counter(entry["event"]["event_id"] for history in refold.store.histories.values()
-                          for entry in history)
-        twice = [r for r in receipts if applied[r.event_id] > 1]
-        unsettled = [r for r in receipts if not applied[r.event_id] and not refold.rejected_ids[r.event_id]]
-        assert not missing and not misplaced and not twice and not unsettled, \
-            f"{len(missing)} published events missing from the log, {len(misplaced)} not at their receipt's " \
-            f"offset, {len(twice)} applied twice, {len(unsettled)} neither applied nor rejected, e.g. " \
-            f"{(missing + misplaced + twice + unsettled)[:3]} {context()}"
-        resent = sum(1 for r in receipts if in_log[r.event_id] > 1)
-        print(f"{resent} published events are in the log twice (sent again after a kill; the fold skipped the copy)")
-
+        check_each_receipt_applied_once(refold, receipts, context())
         # Timers: each deadline took effect once, by a system event with its own id, not before it fell due.
-        effects: Counter = Counter()
-        wrong = []
-        for subject_id, history in refold.store.histories.items():
-            for entry in history:
-                event = entry["event"]
-                if event["source"].get("system") != TIMER_SYSTEM:
-                    continue
-                deadline = deadline_of(subject_id, event)
-                effects[(subject_id, deadline.kind, deadline.ref)] += 1
-                early = datetime.fromisoformat(event["recorded_at"]) < datetime.fromisoformat(deadline.fires_at)
-                if early or event["event_id"] != deadline.event_id():
-                    wrong.append(event)
-        repeated = [(k, n) for k, n in effects.items() if n > 1]
-        assert not repeated, f"deadlines that took effect more than once: {repeated[:5]} {context()}"
-        assert not wrong, f"system events fired early or not under their deadline's id: {wrong[:3]} {context()}"
-        by_kind = Counter(kind for _, kind, _ in effects)
-        again = sum(n - 1 for event_id, n in in_log.items() if event_id in refold.system_ids and n > 1)
-        print(f"deadlines fired: {dict(by_kind)}; {again} system events published again (duplicates the fold "
-              f"ignored); {len(refold.rejected_system)} rejected (a record had met the deadline first)")
+        by_kind = check_each_deadline_took_effect_once(refold, context())
         assert sum(by_kind.values()) >= 100 and {DISCLOSURE, COMMITMENT} <= set(by_kind), (by_kind, context())
         print(f"worker kill test: {time.monotonic() - started_s:.1f} s")
     finally:

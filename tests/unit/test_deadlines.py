@@ -8,7 +8,6 @@ from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from projections.calendar import SHANGHAI
 from projections.deadlines import (DISCLOSURE, ESCALATION, KINDS, TIMER_SYSTEM, due_by, pending_deadlines,
                                    system_event)
 from projections.fold import APPLIED, DUPLICATE, credit_file

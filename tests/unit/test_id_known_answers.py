@@ -111,8 +111,8 @@ def test_any_other_check_character_is_refused_and_the_right_one_named(code):
                 assert problems and problems[-1].startswith(f"character 18 '{wrong}'"), (code, wrong, problems)
                 assert f"should be '{code[17]}'" in problems[-1]
             else:  # a resident ID number's check character is neither quoted nor named (issue 28)
-                assert problems == [f"character 18: the check character does not match characters 1-17 "
-                                    f"(GB 11643-1999)"], (code, wrong, problems)
+                assert problems == ["character 18: the check character does not match characters 1-17 "
+                                    "(GB 11643-1999)"], (code, wrong, problems)
 
 
 # --- by hand ---------------------------------------------------------------------------------------
