@@ -356,7 +356,7 @@ def _check_subject(subject, ctx: EdgeContext, add) -> dict | None:
             if not isinstance(id_number, str):
                 add("subject.id_number", "resident_id", "must be the 18-character resident ID number as text")
                 return None
-            messages = resident_id_problems(id_number, today=ctx.now.date())
+            messages = resident_id_problems(id_number, today=ctx.now.astimezone(SHANGHAI).date())
             for message in messages:
                 add("subject.id_number", "resident_id", message)
             if messages:

@@ -616,3 +616,13 @@ def test_an_organisation_keeps_its_name_and_gets_none_when_it_sent_none():
     assert require_valid(raw, CTX)["subject"] == {"id": COMPANY, "kind": "LEGAL_PERSON", "name": "郑州金水宏达机械制造有限公司"}
     raw["subject"].pop("name")
     assert require_valid(raw, CTX)["subject"] == {"id": COMPANY, "kind": "LEGAL_PERSON"}
+
+
+def test_a_person_born_today_in_china_is_accepted_while_it_is_still_yesterday_in_utc():
+    # 2025-06-30 16:30 UTC is 2025-07-01 00:30 in Asia/Shanghai: a birth on 07-01 is today, not the future
+    ctx = replace(CTX, now=datetime(2025, 6, 30, 16, 30, tzinfo=timezone.utc))
+    born_today = make_resident_id("410105", date(2025, 7, 1), 7)
+    assert problems_of(event(subject=person(born_today), occurred_on="2025-07-01"), ctx) == []
+    born_tomorrow = make_resident_id("410105", date(2025, 7, 2), 7)
+    assert problems_of(event(subject=person(born_tomorrow), occurred_on="2025-07-01"), ctx) == [
+        ("subject.id_number", "resident_id", "characters 7-14: the birth date is after today (GB 11643-1999)")]
