@@ -22,7 +22,8 @@ from types import MappingProxyType
 import yaml
 
 from projections.calendar import WorkingCalendar, add_months
-from projections.catalogue import INSPECTION_OUTCOMES, LIST_KINDS, PENALTY_KINDS, RATING_KINDS, SEVERITIES
+from projections.catalogue import (INSPECTION_OUTCOMES, LIST_ITEMS_MAX, LIST_KINDS, PENALTY_KINDS, RATING_KINDS,
+                                   SEVERITIES)
 from projections.ids import uscc_problems
 from projections.measures import MEASURES
 from projections.quotas import QUOTA_MAX, QUOTA_ROLES, SELF_SERVICE_LIMITS, Limits
@@ -193,6 +194,9 @@ def policy_problems(p: Policy) -> list[str]:
 
 def _check_publicity(p: Policy, need) -> None:
     """The publicity section: penalty kinds known, minimums and maximums whole months within their bounds."""
+    max_months_ok = _whole(p.max_publicity_months) and 1 <= p.max_publicity_months <= 120
+    need(max_months_ok, "publicity.max_months", "a whole number of months in 1..120")
+    max_months = p.max_publicity_months if max_months_ok else 120  # the others are judged against a valid one
     need(set(p.min_publicity_months_by_severity) == set(SEVERITIES), "publicity.min_months_by_severity",
          f"needs exactly {', '.join(SEVERITIES)}")
     need(set(p.min_publicity_months_by_penalty_kind) <= set(PENALTY_KINDS), "publicity.min_months_by_penalty_kind",
@@ -200,7 +204,7 @@ def _check_publicity(p: Policy, need) -> None:
     need(set(p.max_publicity_months_by_penalty_kind) <= set(PENALTY_KINDS)
          and all(_whole(m) and 1 <= m <= 120 for m in p.max_publicity_months_by_penalty_kind.values()),
          "publicity.max_months_by_penalty_kind", "penalty kinds, each a whole number of months in 1..120")
-    need(_whole(p.small_penalty_months) and 1 <= p.small_penalty_months <= p.max_publicity_months,
+    need(_whole(p.small_penalty_months) and 1 <= p.small_penalty_months <= max_months,
          "publicity.small_penalty_months", "whole months in 1..max_months")
     need(set(p.small_fine_max_fen) == {"NATURAL_PERSON", "ORGANISATION"}
          and all(_whole(v) and v >= 0 for v in p.small_fine_max_fen.values()),
@@ -209,7 +213,7 @@ def _check_publicity(p: Policy, need) -> None:
     need(p.nothing_to_fulfil_kinds <= set(PENALTY_KINDS), "publicity.nothing_to_fulfil_kinds", "unknown penalty kind")
     min_months = [*p.min_publicity_months_by_severity.values(), p.special_sector_min_publicity_months,
                   *p.min_publicity_months_by_penalty_kind.values()]
-    need(all(_whole(m) and 0 < m <= p.max_publicity_months for m in min_months), "publicity",
+    need(all(_whole(m) and 0 < m <= max_months for m in min_months), "publicity",
          "minimums are whole months in 1..max_months")
 
 
@@ -240,6 +244,12 @@ def _check_lists(p: Policy, need) -> None:
          "list kinds other than RED_LIST")
     need(p.escalated_subjects <= set(CATEGORIES), "lists.escalated_subjects",
          f"registers among {', '.join(CATEGORIES)}")
+    # the escalation's system event carries them (projections/deadlines.py): a code the catalogue lacks, or
+    # more than an event's list holds, would have every escalation refused by the fold
+    need(len(p.escalation_measures) <= LIST_ITEMS_MAX
+         and all(isinstance(code, str) and code in MEASURES for code in p.escalation_measures),
+         "lists.escalation_measures", f"at most {LIST_ITEMS_MAX} codes of the catalogue of joint measures "
+                                      "(projections/measures.yaml)")
 
 
 def _check_grading(p: Policy, need) -> None:
@@ -247,8 +257,11 @@ def _check_grading(p: Policy, need) -> None:
     need(set(p.penalty_points) == set(SEVERITIES), "grading.penalty_points", f"needs exactly {', '.join(SEVERITIES)}")
     need(set(p.list_points) == set(LIST_KINDS), "grading.list_points", f"needs exactly {', '.join(LIST_KINDS)}")
     need(set(p.rating_points) <= set(RATING_KINDS), "grading.rating_points", "unknown rating kind")
+    need(all(isinstance(levels, Mapping) for levels in p.rating_points.values()), "grading.rating_points",
+         "each rating kind a mapping of levels to points")
     points = [*p.penalty_points.values(), *p.list_points.values(), p.commitment_breached_points,
-              p.false_commitment_points, *(v for levels in p.rating_points.values() for v in levels.values())]
+              p.false_commitment_points, *(v for levels in p.rating_points.values() if isinstance(levels, Mapping)
+                                           for v in levels.values())]
     need(all(_whole(v) and abs(v) <= POINTS_MAX for v in points), "grading", f"points are whole numbers within ±{POINTS_MAX}")
     need(p.hard_d_lists <= set(LIST_KINDS), "grading.hard_rules.D", "unknown list kind")
     thresholds = p.grade_thresholds
@@ -266,7 +279,8 @@ def _check_inspection(p: Policy, need) -> None:
     need(set(p.inspection_points) <= set(INSPECTION_OUTCOMES)
          and all(_whole(v) and abs(v) <= POINTS_MAX for v in p.inspection_points.values()),
          "grading.inspection_points", f"outcomes among {', '.join(INSPECTION_OUTCOMES)}, whole points")
-    need(set(p.inspection_ratios) == set(GRADES) and all(0 <= v <= 1 for v in p.inspection_ratios.values()),
+    need(set(p.inspection_ratios) == set(GRADES)
+         and all(_number(v) and 0 <= v <= 1 for v in p.inspection_ratios.values()),
          "inspection_ratios", "a ratio in 0..1 for each of A, B, C, D")
 
 
@@ -362,6 +376,10 @@ def implemented_measures(policy: Policy, authority_code: str) -> tuple[str, ...]
 
 def _whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_day(text) -> bool:
