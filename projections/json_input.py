@@ -29,7 +29,10 @@ NUMBER_SHOWN_MAX = 24
 
 # datetimes and dataclasses raise instead of being written as JSON (no field takes them: refused either way)
 _ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-_CONTAINER_OPENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[{\]}]', re.DOTALL)  # strings are skipped whole
+# Strings are skipped whole. An unclosed one runs to the end of the text in one match (the closing quote is
+# optional): a required quote made each later quote of it start a scan to the end again, quadratic time,
+# ~60 s for a 128 KiB line of `"\\` pairs. Brackets after an unclosed quote are text: json.loads refuses it.
+_CONTAINER_OPENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[{\]}]', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NINETEEN_DIGITS = re.compile(rb"\d{19}")  # INT_MAX has 19; a float is written with at most 17
 

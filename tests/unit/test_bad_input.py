@@ -91,6 +91,16 @@ def test_nesting_is_bounded_at_the_depth_and_brackets_in_text_do_not_count():
     assert problem.rule == "nesting" and problem.field.startswith("payload.x.a.a")
 
 
+@pytest.mark.timeout(20)  # a liveness guard, not a speed goal: one pass takes milliseconds
+def test_a_line_of_unclosed_strings_is_refused_in_one_pass():
+    # ~128 KiB (an edge line's most) of `"\` pairs, then brackets past the depth: with the closing quote of
+    # the nesting scan's strings required, each quote began a scan to the end of the text, quadratic time on
+    # the worker's event loop (measured: 1.0 s at 16 KiB, 3.9 s at 32 KiB; so ~60 s at 128 KiB, all else stalled)
+    text = '"\\' * 65_500 + "[]" * (JSON_DEPTH_MAX + 8)
+    value, problems = load_json(text.encode())
+    assert value is None and named(problems) == [("$", "json")]
+
+
 @pytest.mark.parametrize("field, value, rule", [
     ("subject.name", "\ud800", "encoding"),
     ("payload.facts", "x\udcff", "encoding"),
