@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from projections.deadlines import publicity_end
 from projections.ids import uscc_problems
 from projections.json_input import load_json
-from projections.personal_data import is_resident_id, masked
+from projections.personal_data import holds_resident_id, is_resident_id, masked
 from projections.catalogue import MEASURE_FEEDBACK_TYPES
 from projections.policy import DEFAULT_POLICY, Policy, implemented_measures
 from projections.scopes import Scope, in_scope
@@ -290,6 +290,15 @@ def is_subject_id(value) -> bool:
     return is_pseudonym(value) if value.startswith(PSEUDONYM_PREFIX) else not uscc_problems(value)
 
 
+def subject_id_problems(value, field: str = "subject_id") -> list[Problem]:
+    """[] when `value` names a subject as the ledger does (is_subject_id); else the problem, which does not
+    repeat the value: a request's subject id that is neither may be a person's ID number, and is neither
+    echoed nor written to credit.access-log."""
+    if is_subject_id(value):
+        return []
+    return [Problem(field, "subject_id", "a USCC or a natural person's pseudonym (np-…), never an ID number")]
+
+
 def forbidden(problems: list[Problem]) -> bool:
     """Whether the problems say "not allowed" (403) rather than "not valid" (400/422)."""
     return any(p.rule in FORBIDDEN_RULES for p in problems)
@@ -488,15 +497,16 @@ def audit_read(body: bytes | None) -> tuple[dict | None, list[Problem]]:
         return refused("$", "give exactly action, subject_id and command")
     if read["action"] not in AUDIT_READ_ACTIONS:
         return refused("action", f"one of {', '.join(AUDIT_READ_ACTIONS)}")
-    subject_id = read["subject_id"]
-    if subject_id is not None and not (isinstance(subject_id, str) and 0 < len(subject_id) <= SUBJECT_ID_CHARS_MAX
-                                       and subject_id.isprintable() and subject_id.strip() == subject_id):
-        return refused("subject_id", f"null, or a subject id of 1 to {SUBJECT_ID_CHARS_MAX} printable characters")
+    # both go to credit.access-log: a subject by its id as the ledger keeps it, never a person's ID number
+    if read["subject_id"] is not None and not is_subject_id(read["subject_id"]):
+        return refused("subject_id", "null, or a USCC or a natural person's pseudonym (np-…), never an ID number")
     command = read["command"]
     if not (isinstance(command, str) and command.startswith("credit-ledger ") and len(command) <= COMMAND_CHARS_MAX
             and command.isprintable()):
         return refused("command", f"the command as run: 'credit-ledger ...', at most {COMMAND_CHARS_MAX} "
                                   "printable characters")
+    if holds_resident_id(command):
+        return refused("command", "holds a resident ID number: name a natural person by its pseudonym (np-…)")
     return read, []
 
 

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from projections.canonical import canonical_bytes, instant_text
 from projections.catalogue import EVENT_TYPES, PERSONAL_INFO_ERASED
+from projections.personal_data import holds_resident_id
 from projections.policy import Policy
 from projections.pseudonym import PSEUDONYM_HEX_CHARS, PSEUDONYM_PREFIX
 from projections.validate import TIMER_SYSTEM, Problem
@@ -56,6 +57,9 @@ def erase_problems(subject_id: str, body: bytes | None) -> tuple[str | None, lis
                               f"{len(reason)} characters, the limit is {ERASURE_REASON_CHARS_MAX}")]
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in reason):
         return None, [Problem("reason", "text", "one line of text, without control characters")]
+    if holds_resident_id(reason):  # the reason goes to credit.access-log and into the PersonalInfoErased event
+        return None, [Problem("reason", "personal_identifier", "holds a resident ID number: the erasure names the "
+                                                               "person by the pseudonym in its path only")]
     return reason, []
 
 

@@ -28,7 +28,8 @@ from datetime import datetime
 import orjson
 from aiohttp import web as aiohttp_web
 
-from projections.access import AccessDecision, Principal, access_record, can, endpoint_decision
+from projections.access import (AccessDecision, Principal, access_record, can, endpoint_decision,
+                                subject_id_problems)
 from projections.canonical import instant_text
 from streams.codec import encode_access_record
 from streams.principals import AuthenticationError
@@ -134,8 +135,11 @@ class Gate:
 
     async def admit(self, request, action: str, endpoint: str, subject_id: str | None = None
                     ) -> tuple[Principal | None, Refusal | None]:
-        """check(), and when allowed log the action (if non-public) before anything is read."""
+        """check(), and when allowed log the action (if non-public) before anything is read. A subject id that
+        is neither a USCC nor a pseudonym is refused (400) and not logged: it may be a person's ID number."""
         principal, refusal = self.check(request, action)
+        if refusal is None and subject_id is not None and (problems := subject_id_problems(subject_id)):
+            return principal, ({"errors": [p.as_dict() for p in problems]}, 400)
         if refusal is None:
             await self.log(endpoint_decision(principal, action, subject_id), endpoint)
         return principal, refusal

@@ -72,8 +72,7 @@ def install_measure_check(app, worker: Worker) -> None:
         if refusal:
             return json_response(web, *refusal)
         query, problems = measure_checks.check_request(dict(request.query), principal)
-        if not access.is_subject_id(subject_id):  # never an ID number into the access log
-            problems = [*problems, access.Problem("subject_id", "subject_id", "a USCC or a pseudonym (np-…)")]
+        problems = [*problems, *access.subject_id_problems(subject_id)]  # never an ID number into the access log
         if problems:
             status = 403 if any(p.rule == measure_checks.FORBIDDEN_RULE for p in problems) else 400
             return json_response(web, {"errors": [p.as_dict() for p in problems]}, status=status)

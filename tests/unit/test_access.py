@@ -14,6 +14,7 @@ from streams import codec
 from tests.unit import events as ev
 
 TODAY = "2025-06-30"
+ID_NUMBER = ev.person()["id_number"]  # a resident ID number: never on credit.access-log
 OTHER_BANK = ev.make_uscc("410100", 901)
 BANK = Principal("zz-bank", QUERIER, ev.BANK)
 SUPERVISOR_P = Principal("credit-office", SUPERVISOR)
@@ -261,6 +262,10 @@ def test_an_announced_audit_read_is_checked_field_by_field():
     assert rules({**good, "principal": "admin"}) == [("$", "audit_read")]  # who reads comes from the token
     assert rules({**good, "subject_id": "x" * 65}) == [("subject_id", "audit_read")]
     assert rules({**good, "subject_id": " x"}) == [("subject_id", "audit_read")]
+    # a person's ID number reaches credit.access-log neither as the subject nor inside the command
+    assert rules({**good, "subject_id": ID_NUMBER}) == [("subject_id", "audit_read")]
+    assert rules({**good, "command": f"credit-ledger history {ID_NUMBER}"}) == [("command", "audit_read")]
+    assert rules({**good, "subject_id": "np-" + "0" * 32, "command": "credit-ledger history np-" + "0" * 32}) == []
     assert rules({**good, "command": "rm -rf /"}) == [("command", "audit_read")]
     assert rules({**good, "command": "credit-ledger history \x1b[2J"}) == [("command", "audit_read")]
     assert rules({**good, "command": "credit-ledger " + "x" * 300}) == [("command", "audit_read")]
@@ -364,8 +369,9 @@ def test_an_announced_read_at_its_bounds():
         read = {"action": "verify", "subject_id": None, "command": "credit-ledger verify", **fields}
         return [p.field for p in audit_read(json.dumps(read).encode())[1]]
 
-    assert problems(subject_id="x" * SUBJECT_ID_CHARS_MAX) == [] and problems(subject_id="x") == []
-    assert problems(subject_id="") == ["subject_id"]
+    assert problems(subject_id="np-" + "f" * 32) == [] and problems(subject_id="91350100M000100Y43") == []
+    assert problems(subject_id="x") == ["subject_id"] and problems(subject_id="") == ["subject_id"]
+    assert problems(subject_id="x" * (SUBJECT_ID_CHARS_MAX + 1)) == ["subject_id"]
     command = "credit-ledger " + "v" * (COMMAND_CHARS_MAX - len("credit-ledger "))
     assert problems(command=command) == [] and problems(command=command + "v") == ["command"]
     assert all(p.message for p in audit_read(b"{}")[1] + audit_read(None)[1] + audit_read(
@@ -534,9 +540,11 @@ def test_an_announced_reads_refusals_word_for_word():
     assert messages(None) == [("$", "the body is larger than 2048 bytes")]
     assert messages(b"[]") == [("$", "give exactly action, subject_id and command")]
     assert messages(json.dumps({**good, "action": "grade"}).encode()) == [("action", "one of history, verify, stats")]
-    for subject_id in ("", "x" * 65, " x", "x\n", 5):
+    for subject_id in ("", "x" * 65, " x", "x\n", 5, ID_NUMBER):
         assert messages(json.dumps({**good, "subject_id": subject_id}).encode()) == [
-            ("subject_id", "null, or a subject id of 1 to 64 printable characters")], subject_id
+            ("subject_id", "null, or a USCC or a natural person's pseudonym (np-…), never an ID number")], subject_id
+    assert messages(json.dumps({**good, "command": f"credit-ledger history {ID_NUMBER} --scan"}).encode()) == [
+        ("command", "holds a resident ID number: name a natural person by its pseudonym (np-…)")]
     for command in ("history", "credit-ledger x\x07", 5, "credit-ledger " + "x" * 287):
         assert messages(json.dumps({**good, "command": command}).encode()) == [
             ("command", "the command as run: 'credit-ledger ...', at most 300 printable characters")], command

@@ -97,3 +97,11 @@ def test_publishers_may_not_send_it_and_the_fold_refuses_it_for_an_organisation(
     company = erased(subject_id) | {"subject": {"id": ev.COMPANY, "kind": "LEGAL_PERSON"}}
     state, outcome = fold(None, company, 0)
     assert outcome.kind == REJECTED and [r.rule for r in outcome.reasons] == ["erasure_natural_person"]
+
+
+def test_an_erase_reason_naming_the_person_by_id_number_is_refused():
+    # the reason goes to credit.access-log and into the PersonalInfoErased event on credit.events
+    id_number = ev.person()["id_number"]
+    reason, problems = erase_problems(PERSON, json.dumps({"reason": f"申请人 {id_number} 要求删除"}).encode())
+    assert reason is None and [(p.field, p.rule) for p in problems] == [("reason", "personal_identifier")]
+    assert id_number not in problems[0].message

@@ -107,6 +107,20 @@ def test_the_grade_now_and_as_known_then(driver):
     assert status == 400 and orjson.loads(body)["errors"][0]["field"] == "at"
 
 
+def test_a_person_s_id_number_in_a_path_is_refused_and_never_logged(driver):
+    send, access_log, _ = driver
+    id_number = ev.person()["id_number"]
+    for path, token in ((f"/subjects/{id_number}/grade", SUPERVISOR_TOKEN),
+                        (f"/subjects/{id_number}/history", AUDITOR_TOKEN)):
+        status, _, body = send("GET", path, token)
+        assert status == 400 and orjson.loads(body)["errors"] == [{
+            "field": "subject_id", "rule": "subject_id",
+            "message": "a USCC or a natural person's pseudonym (np-…), never an ID number"}], path
+        assert id_number not in body.decode()
+    assert send("GET", f"/subjects/{id_number}/grade")[0] == 403  # who may ask is checked first
+    assert access_log == []
+
+
 def test_lists_readiness_and_routes_nobody_declared(driver):
     send, _, worker = driver
     status, _, body = send("GET", "/lists/ABNORMAL_OPERATION")
