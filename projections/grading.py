@@ -13,6 +13,8 @@ rating, or one whose validity ended (RatingExpired, or expired before it arrived
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from projections.policy import GRADES, Policy
 from projections.records import ACTIVE, BREACHED, OVERDUE, base_status
 from projections.state_types import State
@@ -106,7 +108,20 @@ def grade(state: State, policy: Policy) -> dict:
 
 
 def _key(reason: dict) -> tuple:
-    return reason["record_id"], reason["rule"], reason["points"]
+    return reason["record_id"], reason["rule"], reason["points"], reason["detail"]
+
+
+def _beyond(reasons: list[dict], others: list[dict]) -> list[dict]:
+    """The reasons of `reasons` that `others` lacks, counted as a multiset: two authorities' records of one
+    id give two reasons, told apart by their details, and each is one."""
+    unmatched = Counter(_key(r) for r in others)
+    beyond = []
+    for reason in reasons:
+        if unmatched[_key(reason)] > 0:
+            unmatched[_key(reason)] -= 1
+        else:
+            beyond.append(reason)
+    return beyond
 
 
 def grade_change(old: dict | None, new: dict) -> dict | None:
@@ -114,10 +129,8 @@ def grade_change(old: dict | None, new: dict) -> dict | None:
     the letter nor the score moved. The reasons added and removed are what moved it."""
     if old is not None and (old["letter"], old["score"]) == (new["letter"], new["score"]):
         return None
-    before = {_key(r): r for r in (old or {}).get("reasons", [])}
-    after = {_key(r): r for r in new["reasons"]}
+    before = (old or {}).get("reasons", [])
     return {"from_letter": old["letter"] if old else None, "to_letter": new["letter"],
             "from_score": old["score"] if old else None, "to_score": new["score"],
             "policy_version": new["policy_version"],
-            "added": [after[k] for k in after if k not in before],
-            "removed": [before[k] for k in before if k not in after]}
+            "added": _beyond(new["reasons"], before), "removed": _beyond(before, new["reasons"])}

@@ -253,6 +253,19 @@ def test_a_grade_change_names_what_moved_it_and_nothing_is_a_change_when_nothing
     assert grade_change(penalised, grade(given(severe()), DEFAULT_POLICY)) is None
 
 
+def test_a_grade_change_tells_two_authorities_records_of_one_id_apart():
+    from projections.grading import grade_change
+    ours = {"record_id": "P-1", "rule": "penalty_on_display", "points": -20, "detail": "GENERAL 行政处罚 郑市监罚〔2025〕1号"}
+    theirs = {**ours, "detail": "GENERAL 行政处罚 郑税罚〔2025〕1号"}
+    both = {"letter": "A", "score": 960, "policy_version": "2024.1", "reasons": [ours, theirs]}
+    one = {**both, "score": 980, "reasons": [theirs]}
+    assert (grade_change(both, one)["added"], grade_change(both, one)["removed"]) == ([], [ours])
+    assert (grade_change(one, both)["added"], grade_change(one, both)["removed"]) == ([ours], [])
+    # the same reason twice (equal in every field) is two reasons, one of them gone
+    twice = {**both, "reasons": [ours, ours]}
+    assert grade_change(twice, {**one, "reasons": [ours]})["removed"] == [ours]
+
+
 def test_the_reasons_come_in_one_order_whatever_order_the_records_are_stored_in():
     import orjson
     state = given(ev.list_entered("L-9", list_kind="SERIOUS_DISHONESTY"), ev.list_entered("L-1", list_kind="SERIOUS_DISHONESTY"),
