@@ -27,7 +27,7 @@ State shape (see fold.new_state):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 
 from projections.canonical import SHANGHAI
@@ -122,6 +122,9 @@ RULES: dict[str, str] = {
                   "个人隐私; 双公示 应示尽示, policy disclosure.public_unless_exempt)",
     "restriction_without_kind": "a penalty with restriction_until that imposes none of the restrictions whose "
                                 "publicity follows it (policy publicity.restriction_kinds)",
+    "publicity_minimum": "a penalty whose publicity_until ends its display before its decision date, or (unless a "
+                         "historical import) before its minimum publicity is over (policy publicity.min_months_*): "
+                         "only a repair or a revocation ends it sooner",
     "exemption_basis": "an exemption without the text of its legal basis (exemption_basis), or named on a PUBLIC "
                        "record",
     # transitions
@@ -615,8 +618,29 @@ def _check_penalty_imposed(state: State, event: dict, policy: Policy) -> list[Pr
         problems.append(problem("payload.restriction_until", "restriction_without_kind",
                                 f"none of {', '.join(payload['penalty_kinds'])} restricts anything "
                                 f"({policy.version} policy: {', '.join(sorted(policy.restriction_kinds))})"))
+    problems += _publicity_until_problems(event, policy)
     _new_id(state, event, event["payload"]["record_id"], "payload.record_id", problems)
     return problems + _decision_problems(state, event, "PENALTY")
+
+
+def _publicity_until_problems(event: dict, policy: Policy) -> list[Problem]:
+    """The authority's publicity_until ends the display no sooner than the penalty's minimum publicity (its last
+    day: the day before repairable_from), and never before the decision; a historical import, decided under
+    earlier rules, only the latter."""
+    payload, decided_on = event["payload"], event["occurred_on"]
+    until = payload.get("publicity_until")
+    if until is None:
+        return []
+    if until < decided_on:
+        return [problem("payload.publicity_until", "publicity_minimum",
+                        f"{until} is before the decision ({decided_on})")]
+    penalty = {**payload, "occurred_on": decided_on, "subject_kind": event["subject"]["kind"]}
+    last_minimum_day = (date.fromisoformat(repairable_from(penalty, policy)) - timedelta(days=1)).isoformat()
+    if until < last_minimum_day and payload.get("historical") is not True:
+        return [problem("payload.publicity_until", "publicity_minimum",
+                        f"{until} ends the display before its minimum publicity is over ({last_minimum_day}, "
+                        f"{policy.version} policy); only a repair or a revocation ends it sooner")]
+    return []
 
 
 def _apply_penalty_imposed(draft: Draft, event: dict, offset: int, policy: Policy) -> None:

@@ -44,7 +44,7 @@ def state() -> dict:
     return given(
         ev.penalty_imposed("P-PUBLIC"),  # on display
         ev.penalty_imposed("P-REVOKED"), ev.penalty_revoked("P-REVOKED"),  # ended
-        ev.penalty_imposed("P-UNTIL", publicity_until="2025-03-01"),  # the authority's publicity end has passed
+        ev.penalty_imposed("P-UNTIL", publicity_until="2025-04-05"),  # the authority's publicity end has passed
         penalty("P-AUTH", "AUTHORIZED"),
         penalty("P-INTERNAL", "INTERNAL"),
         ev.permit_granted("X-EXPIRED", valid_to="2025-02-28"),
@@ -579,7 +579,7 @@ def test_each_view_is_judged_in_force_under_the_policy_it_is_given(state):
 
 
 def test_a_granted_record_out_of_force_is_not_shown():
-    state = given(penalty("P-AUTH", "AUTHORIZED", publicity_until="2025-03-01"), penalty("P-AUTH-2", "AUTHORIZED"),
+    state = given(penalty("P-AUTH", "AUTHORIZED", publicity_until="2025-04-05"), penalty("P-AUTH-2", "AUTHORIZED"),
                   ev.query_authorized("Q-1", grantee=ev.BANK, scope=["penalties"], valid_until="2025-12-31"))
     view, decision = view_file(credit_file(state), state, BANK, TODAY)
     assert ids(view) == {"P-AUTH-2"} and decision.record_ids == ("P-AUTH-2",)

@@ -834,6 +834,29 @@ def test_rule_restriction_without_kind_only_a_restricting_penalty_carries_a_rest
                         "CERTIFICATE_REVOCATION, EMPLOYMENT_RESTRICTION, PRODUCTION_RESTRICTION)")
 
 
+def test_rule_publicity_minimum_an_authority_ends_a_display_no_sooner_than_its_minimum():
+    # decided 2025-01-06, GENERAL: 3 months at least, so shown until 2025-04-05 (repairable from 04-06)
+    rejected_by(given(), ev.penalty_imposed("P-1", publicity_until="2025-04-04"), "payload.publicity_until",
+                rule="publicity_minimum",
+                message="2025-04-04 ends the display before its minimum publicity is over (2025-04-05, 2024.1 "
+                        "policy); only a repair or a revocation ends it sooner")
+    assert publicity(ev.penalty_imposed("P-1", publicity_until="2025-04-05")) == (
+        "2025-04-05", "公示期届满：处罚决定确定的公示截止日期 2025-04-05")
+    # SEVERE: a year at least
+    rejected_by(given(), ev.penalty_imposed("P-1", severity="SEVERE", penalty_kinds=["CERTIFICATE_REVOCATION"],
+                                            publicity_until="2025-01-06"), "payload.publicity_until",
+                rule="publicity_minimum",
+                message="2025-01-06 ends the display before its minimum publicity is over (2026-01-05, 2024.1 "
+                        "policy); only a repair or a revocation ends it sooner")
+    # never before the decision, a historical import included; such an import keeps its earlier end otherwise
+    rejected_by(given(), ev.penalty_imposed("P-1", publicity_until="2019-01-01"), "payload.publicity_until",
+                rule="publicity_minimum", message="2019-01-01 is before the decision (2025-01-06)")
+    rejected_by(given(), ev.penalty_imposed("P-1", publicity_until="2025-01-05", historical=True),
+                "payload.publicity_until", rule="publicity_minimum", message="2025-01-05 is before the decision "
+                                                                             "(2025-01-06)")
+    assert when(given(), ev.penalty_imposed("P-1", publicity_until="2025-02-01", historical=True))[1].kind == APPLIED
+
+
 @settings(max_examples=150, deadline=None)
 @hypothesis_given(st.lists(st.sampled_from(cat.PENALTY_KINDS), min_size=1, max_size=4, unique=True),
                   st.integers(0, 10**7), st.sampled_from(cat.SEVERITIES))
