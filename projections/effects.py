@@ -12,9 +12,11 @@
 The worker (streams/ledger.py) only moves these effects to the store and the topics.
 
 Two memos of the worker are explicit inputs, so that the function stays pure and the worker fast:
-`pending_memo`, the pending deadlines it last derived for this subject (a state is what the log up to
-its offset makes it: same offset and policy, same deadlines), and `graded_memo`, the basis of the grade
-it last stored for it. Both are checked here against `before`; a stale memo is ignored.
+`pending_memo`, the deadlines it last put in the timer index for this subject (as_of offset, deadlines), and
+`graded_memo`, the basis of the grade it last stored for it. Both are checked here against `before`; a
+stale memo is ignored. A deadline's index entry stays as its event derived it, under the policy of that
+event's day, until the subject's next applied event replaces it: a new policy (another disclosure period,
+say) moves a subject's deadlines at its next event, and the entries to replace are the ones indexed.
 """
 from __future__ import annotations
 
@@ -161,8 +163,8 @@ class Effects:
     lists_removed: tuple[ListEntry, ...] = ()
     regrade: Regrade | None = None  # None: the grade stored stands (nothing grading reads changed)
     timeliness: tuple[TimelinessDelta, ...] = ()
-    # the worker's memo of this subject's pending deadlines after it: (as_of offset, policy version, deadlines)
-    pending_memo: tuple[int, str, frozenset[Deadline]] | None = None
+    # the worker's memo of this subject's deadlines indexed after it: (as_of offset, deadlines)
+    pending_memo: tuple[int, frozenset[Deadline]] | None = None
     graded_memo: tuple[int, str] | None = None  # the basis of the grade stored after it
     deltas: tuple[TimelinessDelta | DeadlineDelta, ...] = field(default=())  # every statistic it moves but grades
 
@@ -177,7 +179,7 @@ class Effects:
 
 
 def effects_of(before: dict | None, event, offset: int, policy: Policy | PolicyBook, grading: Policy | None = None,
-               *, pending_memo: tuple[int, str, frozenset[Deadline]] | None = None,
+               *, pending_memo: tuple[int, frozenset[Deadline]] | None = None,
                graded_memo: tuple[int, str] | None = None) -> Effects:
     """What one record of the log (`event`, decoded, at `offset`) causes, given its subject's state `before`.
 
@@ -190,21 +192,29 @@ def effects_of(before: dict | None, event, offset: int, policy: Policy | PolicyB
         return Effects(done.outcome, done.subject_id, done.state, done.event, done.problems)
     try:
         return _applied(done, before, offset, policy_for(policy, recorded_day(done.event)), grading,
-                        pending_memo, graded_memo)
+                        _indexed_deadlines(before, policy, pending_memo), graded_memo)
     except Exception as error:  # noqa: BLE001 - one event's bug never stops the ledger
         return Effects(QUARANTINED, done.subject_id, before, done.event, (internal_error(error),))
 
 
+def _indexed_deadlines(before: dict | None, policy: Policy | PolicyBook,
+                       pending_memo: tuple[int, frozenset[Deadline]] | None) -> frozenset[Deadline]:
+    """The deadlines the timer index holds for the subject of `before`: what its last applied event left
+    there, derived under the policy of that event's day (not the policy in force now). The memo says so
+    for its offset; without it they are derived again under that policy."""
+    if before is None:
+        return frozenset()
+    if pending_memo is not None and pending_memo[0] == before["as_of"]["offset"]:
+        return pending_memo[1]
+    last_applied = before.get("applied_as_of") or before["as_of"]  # a rejection moves as_of, not the index
+    return frozenset(pending_deadlines(before, policy_for(policy, recorded_day(last_applied))))
+
+
 def _applied(done: Step, before: dict | None, offset: int, policy: Policy, grading: Policy | None,
-             pending_memo, graded_memo) -> Effects:
+             old: frozenset[Deadline], graded_memo) -> Effects:
+    """The effects of an applied event, its deadlines diffed against `old`, those the index holds."""
     subject_id, after, event = done.subject_id, done.state, done.event
     grading = grading or policy
-    if before is None:
-        old: frozenset[Deadline] = frozenset()
-    elif pending_memo is not None and pending_memo[:2] == (before["as_of"]["offset"], policy.version):
-        old = pending_memo[2]  # a state is what the log up to its offset makes it: same offset, same deadlines
-    else:
-        old = frozenset(pending_deadlines(before, policy))
     new = frozenset(done.deadlines)
     added, removed = new - old, old - new
     if before is not None and before["records"]["lists"] is after["records"]["lists"]:
@@ -229,7 +239,7 @@ def _applied(done: Step, before: dict | None, offset: int, policy: Policy, gradi
     for deadline in added:
         deltas.append(DeadlineDelta(deadline.kind, 1))
     return Effects(APPLIED, subject_id, after, event, done.problems, done.history_entry(offset), added, removed,
-                   lists_added, lists_removed, regrade, timeliness, (after["as_of"]["offset"], policy.version, new),
+                   lists_added, lists_removed, regrade, timeliness, (after["as_of"]["offset"], new),
                    (after["as_of"]["offset"], grading.version), tuple(deltas))
 
 

@@ -123,7 +123,7 @@ def fold(state: State | None, event: dict, offset: int, *, policy: Policy = DEFA
     draft = Draft(state, handed_over)
     apply_event(draft, event, offset, policy)
     new = draft.state
-    new["as_of"] = as_of
+    new["as_of"] = new["applied_as_of"] = as_of
     if event["classification"] == "PUBLIC":
         new["public_as_of"] = as_of
     name = event["subject"].get("name")

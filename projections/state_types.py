@@ -334,6 +334,9 @@ class State(TypedDict):
     scoped_ids: bool
     state_version: int
     public_as_of: NotRequired[AsOf | None]  # the newest PUBLIC event applied (absent: stored before it was kept)
+    # the newest event applied: its day's policy derived the deadlines the timer index holds for the subject
+    # (projections/effects.py; absent: stored before it was kept, then as_of stands in)
+    applied_as_of: NotRequired[AsOf]
     events_by_authority: NotRequired[dict[str, int]]  # authority code -> its applied events (quotas)
     inspections: NotRequired[dict[str, Inspection]]
     measure_cases: NotRequired[dict[str, FiledMeasureCase]]

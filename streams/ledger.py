@@ -104,9 +104,9 @@ class LedgerProcessor:
         self.policy = policy  # the fold's: each event under the policy of the day it was recorded
         self.grading_policy = grading_policy  # the published grade's: the policy in force now (live worker)
         # Caches of pure results, handed to projections.effects.effects_of, which checks them against the state:
-        # subject -> (as_of offset, policy version, pending deadlines) of the last state this processor
-        # indexed: the next event's "before" is usually that state, whose deadlines need no recount
-        self._pending_known: dict[str, tuple[int, str, frozenset[Deadline]]] = {}
+        # subject -> (as_of offset, deadlines) of the last state this processor indexed: the next event's
+        # "before" is usually that state, and its deadlines are the ones to replace in the index
+        self._pending_known: dict[str, tuple[int, frozenset[Deadline]]] = {}
         # subject -> (as_of offset, policy version) of the last state this processor graded: an event
         # that leaves what grading reads alone (a permit, a decision registered) needs no regrade
         self._graded: dict[str, tuple[int, str]] = {}

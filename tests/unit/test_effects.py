@@ -6,6 +6,7 @@ the ledger recorded it) and the State Council's 2025 holiday notice; the propert
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -179,7 +180,13 @@ def test_a_policy_sweep_regrades_whatever_graded_before():
 
 
 # --- properties over random logs --------------------------------------------------------------------
-BOOK = PolicyBook((DEFAULT_POLICY, stricter_from("2025-03-01")))
+# The second policy also moves deadlines (shorter periods of disclosure, processing and display), so that a
+# subject's indexed deadlines are replaced across the change (what the index holds, not what the new policy
+# would have derived, is what an event's effects remove).
+BOOK = PolicyBook((DEFAULT_POLICY, replace(
+    stricter_from("2025-03-01"), disclosure_working_days=5, objection_decision_working_days=3,
+    objection_acceptance_working_days=1, repair_acceptance_working_days=1, repair_decision_working_days=3,
+    max_publicity_months=24, term_months_by_kind={"SERIOUS_DISHONESTY": 24}, commitment_breach_months=(3, 6))))
 
 
 def timeliness_recount(state: dict) -> Counter:
@@ -277,7 +284,7 @@ def test_a_stale_memo_is_ignored():
     registered, decision = applied(ev.subject_registered(), ev.decision_registered(NO, on="2025-01-02"))
     record = ev.penalty_imposed("P-1", "2025-01-02", recorded_at="2025-01-03T10:00:00+08:00")
     fresh = effects_of(decision.state, record, 2, DEFAULT_POLICY)
-    stale = (registered.state["as_of"]["offset"], DEFAULT_POLICY.version, frozenset())  # an older state's
+    stale = (registered.state["as_of"]["offset"], frozenset())  # an older state's
     assert effects_of(decision.state, record, 2, DEFAULT_POLICY, pending_memo=stale,
                       graded_memo=registered.graded_memo) == fresh
     state, _ = fold(decision.state, record, 2)
@@ -305,8 +312,8 @@ def test_an_applied_event_s_effects_name_its_offset_and_the_grading_policy_given
     assert effects.regrade.policy is stricter and effects.regrade.grade == grade(effects.state, stricter)
     assert effects.state["as_of"]["offset"] == 7 and effects.graded_memo == (7, "2025.1")
     assert (effects.subject_id, effects.regrade.subject_id, effects.regrade.basis) == (ev.COMPANY, ev.COMPANY, (7, "2025.1"))
-    assert effects.pending_memo == (7, "2024.1", frozenset(pending_deadlines(effects.state, DEFAULT_POLICY)))
-    assert effects.pending_memo[2] and effects.pending_memo[2] == effects.deadlines_added
+    assert effects.pending_memo == (7, frozenset(pending_deadlines(effects.state, DEFAULT_POLICY)))
+    assert effects.pending_memo[1] and effects.pending_memo[1] == effects.deadlines_added
     assert effects.history_entry["offset"] == 7 and effects.history_entry["event"]["event_id"] == penalty["event_id"]
     # the problems of an applied event: the fold's reasons, none; a tuple like every outcome's (consumers
     # iterate it whatever the outcome)
