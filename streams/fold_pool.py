@@ -69,7 +69,7 @@ class Share:
     states: dict[str, bytes | None]
     grades: dict[str, dict | None]
     grading_version: str | None
-    reset: bool = False  # the sequences start again: forget every state folded before
+    reset: bool = False  # forget every state folded before, and the memos derived from them
 
 
 @dataclass
@@ -138,6 +138,8 @@ def fold_share(processor: LedgerProcessor, shipped: ShippedStore, share: Share,
                policies: dict[str, Policy]) -> Folded:
     """A child's work: `share` folded by `processor` (over `shipped`), what it writes handed back."""
     shipped.take(share)
+    if share.reset:  # what it remembers was derived from states the main process may have replaced since
+        processor.forget()
     grading = policies[share.grading_version] if share.grading_version else None
     processor.grading_policy = (lambda: grading) if grading else None
     try:
@@ -316,6 +318,7 @@ class PooledProcessor(LedgerProcessor):
         super().forget()
         self._handed.clear()  # their answers are still received, in order, and dropped
         self._merged = self._sequence  # the children keep none of the states they folded so far
+        self._reset = True  # nor their memos of them
 
     async def fold(self, records: list[Record], meanwhile: Callable[[], Awaitable[None]]) -> Batch | None:
         if records:
@@ -353,6 +356,7 @@ class PooledProcessor(LedgerProcessor):
         records = handed.records + [r for later in self._handed for r in later.records]
         self._handed.clear()  # their answers are still received, in order, and dropped
         self._merged = self._sequence  # the children keep none of the states they folded of them
+        self._reset = True  # nor their memos of them: the next share says so
         return self.process(records)
 
     def applied_offset(self, batch: Batch, partition: int) -> int:

@@ -166,11 +166,13 @@ class LedgerProcessor:
         _keep_newest(self._hot_grades, batch.grades)
 
     def forget(self) -> None:
-        """Drop every batch folded and not committed, and the states kept: after an error, the store
-        alone says where the fold stands."""
+        """Drop every batch folded and not committed, the states kept and the memos of what was derived
+        from them: after an error, the store alone says where the fold stands."""
         self._unsettled.clear()
         self._hot_states.clear()
         self._hot_grades.clear()
+        self._pending_known.clear()
+        self._graded.clear()
 
     def _state(self, batch: Batch, subject_id: str) -> dict | None:
         state = self._newest(batch, "states", subject_id, self._hot_states, self.store.get)

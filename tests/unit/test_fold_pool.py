@@ -92,6 +92,30 @@ def test_a_record_keyed_other_than_its_subject_is_folded_in_the_worker_s_process
         pooled.close()
 
 
+@pytest.mark.parametrize("share_of_log", [0.2, 0.4, 0.6, 0.8])
+def test_a_misrouted_record_mid_stream_leaves_no_stale_memo_in_the_children(tmp_path, faulted_log, monkeypatch,
+                                                                         share_of_log):
+    """Batches handed out one ahead: the child that meets the misrouted record folded the next batch on states
+    the worker's own process then replaced; what it remembered of them (the deadlines it indexed, the grade's
+    basis) must not be trusted later, or a deadline stays in the index for ever and a count drifts."""
+    monkeypatch.setattr(fold_pool, "PIPELINE_FROM_RECORDS", 1)
+    records, faults, pool = faulted_log
+    valid = [i for i, (_, _, key, value) in enumerate(records) if key and value and _subject(value)]
+    index = valid[int(len(valid) * share_of_log)]
+    other = next(key for _, _, key, value in records if key and key != records[index][2] and value
+                 and pool.child_of(key) != pool.child_of(records[index][2]))
+    partition, offset, _, value = records[index]
+    rekeyed = records[:index] + [(partition, offset, other, value)] + records[index + 1:]
+    alone, _ = folded(rekeyed, faults, tmp_path / "alone", take_max=20)
+    pooled, _ = folded(rekeyed, faults, tmp_path / "pooled", pool, take_max=20)
+    try:
+        want, got = stored(alone), stored(pooled)
+        assert [k for k in want.keys() | got.keys() if got.get(k) != want.get(k)] == []
+    finally:
+        alone.close()
+        pooled.close()
+
+
 def _subject(value: bytes):
     try:
         return decode_event(value)["subject"]["id"]
