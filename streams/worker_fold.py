@@ -146,10 +146,10 @@ async def fold_ledger(worker: Worker, stop: Callable[[Worker, Exception], Awaita
             async with worker.writing:
                 await _fold_batch(worker, records)
     except StoreError as error:  # says what and where; a traceback adds nothing
-        _forget(worker)
+        forget_unwritten(worker)
         await stop(worker, error)
     except Exception as error:  # a task that died quietly would leave the files stale behind a live web server
-        _forget(worker)
+        forget_unwritten(worker)
         log.exception("the ledger fold stopped")
         await stop(worker, error)
     finally:
@@ -168,7 +168,7 @@ async def _settle_on_stop(worker: Worker) -> None:
         async with worker.writing:
             await asyncio.wait_for(settle(worker), SETTLE_ON_STOP_S)
     except BaseException as error:  # noqa: BLE001 - stopping anyway; the store stays a prefix of the log
-        _forget(worker)
+        forget_unwritten(worker)
         log.warning("stopping with a folded batch unwritten (%s): it is folded again at the next start",
                     type(error).__name__)
 
@@ -193,7 +193,7 @@ async def _fold_batch(worker: Worker, records: list) -> None:
         _commit(worker, batch)
 
 
-def _forget(worker: Worker) -> None:
+def forget_unwritten(worker: Worker) -> None:
     """After an error: what is not in the store was never folded (its outputs may have gone: at-least-once)."""
     worker.unsettled = None
     worker.processor.forget()

@@ -28,7 +28,7 @@ from streams.pii import KeyStoreError
 from streams.store import StoreError
 from streams.timers import TICK_S, Timers
 from streams.worker import Worker
-from streams.worker_fold import drain, publish_outputs, stop_worker
+from streams.worker_fold import drain, forget_unwritten, publish_outputs, stop_worker
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,13 @@ async def regrade_on_new_policy_once(worker: Worker) -> None:
             metrics.REGRADE_PROGRESS.set(min(1.0, done / total))
             await asyncio.sleep(0)  # let the fold and the web server in between chunks
         store.write({}, {}, meta={"graded_with": policy.version})
-    except StoreError as error:
+    except StoreError as error:  # says what and where; a traceback adds nothing
+        forget_unwritten(worker)
+        await stop_worker(worker, error)
+        return
+    except Exception as error:  # e.g. DeliveryError, a fold process's: as the fold stops, not a crashed timer
+        forget_unwritten(worker)
+        log.exception("the regrade sweep stopped")
         await stop_worker(worker, error)
         return
     metrics.REGRADE_PROGRESS.set(1)

@@ -22,7 +22,7 @@ from projections.canonical import SHANGHAI
 from projections.effects import GradeCounter
 from projections.ids import make_uscc
 from projections.policy import DEFAULT_POLICY, PolicyBook
-from streams import fold_pool, topics
+from streams import fold_pool, topics, worker_loops
 from streams.clock import Clock
 from streams.codec import decode_digest, decode_event, decode_grade_changed, encode_event
 from streams.fold_pool import FoldPool, PooledProcessor
@@ -453,3 +453,27 @@ def test_no_persons_data_in_what_the_sweep_publishes_nor_in_the_log(caplog):
     assert decode_grade_changed(value)["subject_id"] == penalty["subject"]["id"]  # by pseudonym
     for secret in (person["id_number"], person["name"]):
         assert secret.encode() not in value and secret not in caplog.text
+
+
+def test_a_sweep_whose_grade_changes_are_not_delivered_stops_the_worker_and_writes_nothing(monkeypatch):
+    """An error of the sweep stops the worker as the fold's do; escaping the timer, it would crash the app
+    (whose shutdown can hang) and leave it ready, with the chunk's memos kept though never written."""
+    class Undelivered(RecordingProducer):
+        async def delivered(self) -> None:
+            raise DeliveryError("4 producers could not deliver the batch")
+    log, store = MemoryTopics(), MemoryStore()
+    processor = logged_and_folded(log, store, penalised({0: ["GENERAL"], 1: ["SERIOUS"]}), OLD)
+    store.write({}, {}, meta={"graded_with": OLD.version})
+    worker = worker_over(store, log, policies=PolicyBook((OLD, NEW)), processor=processor)
+    worker.readiness.ready, worker.outputs = True, Undelivered()
+    stopped: list[Exception] = []
+
+    async def stop(_worker, error: Exception) -> None:  # instead of stop_worker's SIGTERM to this process
+        stopped.append(error)
+    monkeypatch.setattr(worker_loops, "stop_worker", stop)
+    graded_before = {n: store.grade(company(n)["id"]) for n in (0, 1)}
+    asyncio.run(regrade_on_new_policy_once(worker))  # returns: the timer's tick goes on
+    assert [type(error) for error in stopped] == [DeliveryError]
+    assert store.meta("graded_with") == OLD.version
+    assert {n: store.grade(company(n)["id"]) for n in (0, 1)} == graded_before
+    assert processor._graded == {} and processor._pending_known == {}  # nothing remembered of what was not written
