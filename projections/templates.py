@@ -59,6 +59,13 @@ from projections.personal_data import masked
 from projections.subject_kinds import kind_problem, wire_kind_for
 from projections.validate import Problem
 
+TEMPLATE_BYTES_MAX = 256 * 1024 * 1024  # one file: ~500,000 rows of a department's historical import
+TEMPLATE_ROWS_MAX = 1_000_000
+QUOTED_CHARS_MAX = 40  # of a cell, in a problem's message
+# The csv module refuses a field over 128 KiB (process-wide, for the whole file); a cell within the file's
+# bound is read, and its column's own limit names it on its row (max_length) instead.
+csv.field_size_limit(max(csv.field_size_limit(), TEMPLATE_BYTES_MAX))
+
 # Column names as DESIGN spells them; problems name columns this way.
 NAME, CATEGORY, CODE = "行政相对人名称", "行政相对人类别", "行政相对人代码_1(统一社会信用代码)"
 ID_TYPE, ID_NUMBER, STATE, STATE_DATE = "证件类型", "证件号码", "当前状态", "状态变更日期"
@@ -115,9 +122,9 @@ _DATE_FORMS = tuple(re.compile(p, re.ASCII) for p in (
     r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})",
 ))
 def _quoted(cell: str) -> str:
-    """A cell as a problem quotes it: its runs of 4 or more digits masked (a shifted column may put an ID
-    number or a birth date where an amount or a date belongs: issue 28)."""
-    return masked(repr(cell))
+    """A cell as a problem quotes it: its first QUOTED_CHARS_MAX characters, its runs of 4 or more digits
+    masked (a shifted column may put an ID number or a birth date where an amount or a date belongs: issue 28)."""
+    return masked(repr(cell if len(cell) <= QUOTED_CHARS_MAX else cell[:QUOTED_CHARS_MAX] + "…"))
 
 
 _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2})?$", re.ASCII)  # spreadsheets add 0:00
@@ -376,6 +383,9 @@ def _alternatives(group: str | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _read(data: bytes, required: tuple, optional: tuple, build: Callable[[_Row], dict | None]) -> list[RowResult]:
+    if len(data) > TEMPLATE_BYTES_MAX:
+        raise TemplateError([Problem("$", "size_limit", f"the file is {len(data):,} bytes, the limit is "
+                                                        f"{TEMPLATE_BYTES_MAX:,}: split it")])
     text, encoding = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -413,6 +423,8 @@ def _read(data: bytes, required: tuple, optional: tuple, build: Callable[[_Row],
             start, line = line, reader.line_num + 1
             if not any(c.strip() for c in cells):
                 continue
+            if len(results) >= TEMPLATE_ROWS_MAX:
+                raise TemplateError([Problem("$", "size_limit", f"more than {TEMPLATE_ROWS_MAX:,} rows: split it")])
             result = RowResult(start)
             results.append(result)
             if any(c.strip() for c in cells[len(header):]):
@@ -428,8 +440,9 @@ def _read(data: bytes, required: tuple, optional: tuple, build: Callable[[_Row],
             events = built if isinstance(built, list) else [built] if built else []
             event = events[0] if events else None
             record_id = event["payload"]["record_id"] if event else ""
-            earlier = first_line_of.setdefault(record_id, (start, canonical_bytes(event))) if event else None
-            if earlier and earlier[1] != canonical_bytes(event):  # the same row twice is harmless
+            # all its events: a permit's revocation (状态, 状态变更日期) is in the second
+            earlier = first_line_of.setdefault(record_id, (start, canonical_bytes(events))) if event else None
+            if earlier and earlier[1] != canonical_bytes(events):  # the same row twice is harmless
                 row.add(PERMIT_NO if event["type"] == "PermitGranted" else PENALTY_NO, "duplicate_record",
                         f"line {earlier[0]} has the same decision number with different content")
             result.problems = row.problems

@@ -88,7 +88,6 @@ def test_a_row_with_more_fields_than_the_header_is_refused_whole():
 @pytest.mark.parametrize("data, problem", [
     (b"", ("$", "header", "the file is empty: the first line must name the columns")),
     (b"\x80\x80,\x81\n", ("$", "encoding", "the header is not UTF-8 or GB18030: save the file as UTF-8 or GB18030")),
-    (("x" * 131_073 + "\n").encode(), ("$", "csv", "line 1: field larger than field limit (131072)")),
 ])
 def test_a_file_that_cannot_be_read_is_refused_whole_with_its_reason(data, problem):
     with pytest.raises(TemplateError) as error:
@@ -97,12 +96,35 @@ def test_a_file_that_cannot_be_read_is_refused_whole_with_its_reason(data, probl
     assert str(error.value) == f"{problem[0]}: {problem[2]} [{problem[1]}]"
 
 
-def test_a_row_too_long_for_csv_stops_the_file_at_its_line():
-    text = PENALTIES.splitlines()[0] + "\n" + PENALTIES.splitlines()[1] + "\n" + "x" * 131_073 + "\n"
+def test_a_cell_beyond_the_csv_module_s_limit_is_refused_on_its_row_alone():
+    # the csv module's own limit is 131,072 characters a field: past it, it would stop the whole file
+    good, long = rows_of(PENALTIES)[0], {**rows_of(PENALTIES)[1], "违法事实": "x" * 140_000}
+    first, second = read_penalty_csv(to_csv([good, long]))
+    assert first.problems == [] and len(first.events) == 1
+    assert said(second) == [("违法事实", "max_length", "140000 characters, the limit is 8000")] and second.events == []
+
+
+def test_a_cell_is_quoted_in_a_problem_by_its_first_characters_only():
+    (problem,) = one(read_permit_csv(permit_with(当前状态="无" * 130_000))).problems
+    assert problem.message == "'" + "无" * 40 + "…': a permit is 有效 (1) or 无效 (2, 撤销, 吊销, 注销)"
+
+
+def test_a_file_or_a_row_count_past_its_bound_is_refused_whole(monkeypatch):
+    from projections import templates
+
+    data = penalty_with()
+    monkeypatch.setattr(templates, "TEMPLATE_BYTES_MAX", len(data) - 1)
     with pytest.raises(TemplateError) as error:
-        read_penalty_csv(text.encode())
+        read_penalty_csv(data)
+    assert [(p.field, p.rule) for p in error.value.problems] == [("$", "size_limit")]
+    monkeypatch.setattr(templates, "TEMPLATE_BYTES_MAX", len(data))
+    assert len(read_penalty_csv(data)) == 1
+    monkeypatch.setattr(templates, "TEMPLATE_BYTES_MAX", 10 * len(data))
+    monkeypatch.setattr(templates, "TEMPLATE_ROWS_MAX", 1)
+    with pytest.raises(TemplateError) as error:
+        read_penalty_csv(to_csv(rows_of(PENALTIES)[:2]))
     assert [(p.field, p.rule, p.message) for p in error.value.problems] == [
-        ("$", "csv", "line 3: field larger than field limit (131072)")]
+        ("$", "size_limit", "more than 1 rows: split it")]
 
 
 def test_a_column_named_twice_is_named_with_both_places():

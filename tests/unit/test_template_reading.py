@@ -102,6 +102,15 @@ def test_a_decision_number_given_twice_in_a_permit_file_is_refused_on_the_later_
     assert results[1].events == []
 
 
+def test_a_permit_given_twice_with_another_state_or_state_date_is_refused_on_the_later_row():
+    first = rows_of(PERMITS)[0]
+    revoked = {**first, "当前状态": "撤销", "状态变更日期": "2024/6/1"}
+    results = read_permit_csv(to_csv([revoked, {**revoked, "状态变更日期": "2024/7/1"}, {**first, "当前状态": "有效"}]))
+    assert [len(r.events) for r in results] == [2, 0, 0]  # a grant and its revocation; then the contradictions
+    assert [said(r) for r in results[1:]] == [[("行政许可决定文书号", "duplicate_record",
+                                                "line 2 has the same decision number with different content")]] * 2
+
+
 def test_a_penalty_given_twice_with_other_content_keeps_no_event_of_the_later_row():
     first = rows_of(PENALTIES)[0]
     results = read_penalty_csv(to_csv([first, {**first, "罚款金额（万元）": "6"}, first]))
