@@ -207,14 +207,18 @@ def change_code(event: Mapping) -> str | None:
 
 def touched_record(state: Mapping, event: Mapping, collections: Iterable[str]) -> tuple[str, dict] | None:
     """The record an applied event made or edited, found in the state right after it: the one it created
-    (its event_id) or the one whose newest history entry it is."""
-    for collection in collections:
-        for record in state["records"][collection].values():
-            history = record.get("history") or ()
-            made = record.get("event_id") == event["event_id"]
-            if made or (history and history[-1].get("event_id") == event["event_id"]):
-                return collection, record
-    return None
+    (its event_id), else the one whose newest history entry it is. An entry that escalates another makes
+    itself and edits the other (exits it): the one it made is the one it touched."""
+    made = [(collection, record) for collection in collections for record in state["records"][collection].values()
+            if record.get("event_id") == event["event_id"]]
+    return made[0] if made else next(iter(edited_records(state, event, collections)), None)
+
+
+def edited_records(state: Mapping, event: Mapping, collections: Iterable[str]) -> list[tuple[str, dict]]:
+    """The records whose newest history entry is `event` (and that it did not make), in the state after it."""
+    return [(collection, record) for collection in collections for record in state["records"][collection].values()
+            if record.get("event_id") != event["event_id"] and (history := record.get("history"))
+            and history[-1].get("event_id") == event["event_id"]]
 
 
 def withdrawal_row(event: Mapping, code: str, collection: str, record: Mapping, name: str) -> list[str]:
@@ -255,6 +259,9 @@ class Batch:
             self.penalties.append(penalty_row({**event, "subject": {**event["subject"], "name": name}}))
         else:
             self.withdrawals.append(withdrawal_row(event, code, found[0], found[1], name))
+            if code == "LIST_ENTERED":  # an escalation exits the entry it escalates: the upper platform is told
+                self.withdrawals += [withdrawal_row(event, "LIST_EXITED", collection, record, name)
+                                     for collection, record in edited_records(state, event, ("lists",))]
 
     @property
     def rows(self) -> int:

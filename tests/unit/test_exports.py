@@ -282,3 +282,12 @@ def test_a_receipt_request_reads():
     assert problems == [] and wanted == request()
     assert x.receipt_request(None)[1][0].field == "$"
     assert x.receipt_request(b'{"destination": "province"}')[1][0].rule == "export_receipt"
+
+
+def test_an_escalation_sends_up_the_entry_it_made_and_the_exit_of_the_one_it_escalates():
+    log = [ev.subject_registered(), ev.list_entered("L-1"),
+           ev.list_entered("L-2", list_kind="SERIOUS_DISHONESTY", basis_record_id="L-1")]
+    batch = x.collect(entries(log), {0: 2})  # the escalation alone
+    # (变更代码, 记录编号, 名单类别): L-2 entered, and L-1, which it replaces, exited
+    assert [(row[1], row[5], row[6]) for row in batch.withdrawals] == [
+        ("LIST_ENTERED", "L-2", "SERIOUS_DISHONESTY"), ("LIST_EXITED", "L-1", "ABNORMAL_OPERATION")]
