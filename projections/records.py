@@ -1001,7 +1001,9 @@ def _replaced_entry(state: State, event: dict) -> str | None:
     if payload["list_kind"] != "SERIOUS_DISHONESTY" or "basis_record_id" not in payload:
         return None
     found = _target(state, event, payload["basis_record_id"], "", COLLECTIONS, [], live=False)
-    if found is None or found[0] != "lists":
+    # only the entry's own authority ends it (as a ListExited would be: not_record_authority); another's
+    # SERIOUS_DISHONESTY entry naming it as its basis is an entry of its own, the basis left as it is
+    if found is None or found[0] != "lists" or key_authority(found[1]) != event["source"]["authority_code"]:
         return None
     entry = found[2]
     return found[1] if entry["list_kind"] == "ABNORMAL_OPERATION" and base_status(entry) == ACTIVE else None
@@ -1242,6 +1244,10 @@ def _check_accepted(state: State, event: dict, policy: Policy) -> list[Problem]:
                         f"the {noun} was decided {item['status']}")]
     if item.get("accepted_on"):
         return [problem(f"payload.{noun}_id", "already_accepted", f"accepted on {item['accepted_on']}")]
+    if item["record_id"] != event["payload"]["record_id"]:  # as the decision's check (record_mismatch)
+        about = "about" if noun == "objection" else "for"  # as the decision's message says it
+        return [problem("payload.record_id", "record_mismatch",
+                        f"{noun} {event['payload'][f'{noun}_id']} is {about} {item['record_id']}")]
     return []
 
 

@@ -608,6 +608,11 @@ def test_rule_record_mismatch_an_objection_or_repair_is_decided_for_its_own_reco
                 message="objection O-1 is about X-1")
     rejected_by(state, ev.repair_decided("R-1", "X-1"), "payload.record_id", rule="record_mismatch",
                 message="repair R-1 is for P-1")
+    # accepting one for processing (受理) names its record too: its decision's deadline starts then
+    rejected_by(state, ev.objection_accepted("O-1", "P-1"), "payload.record_id", rule="record_mismatch",
+                message="objection O-1 is about X-1")
+    rejected_by(state, ev.repair_accepted("R-1", "X-1"), "payload.record_id", rule="record_mismatch",
+                message="repair R-1 is for P-1")
 
 
 @pytest.mark.parametrize("field, value", [("grantee", ev.AUTHORITY), ("scope", ["lists"]), ("valid_until", "2026-01-01")])

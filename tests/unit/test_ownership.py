@@ -102,6 +102,18 @@ def test_list_exited_only_by_the_listing_authority():
     acted_on_only_by_its_authority(state, lambda: ev.list_exited("L-1"), "payload.entry_id", credit_office_may=False)
 
 
+def test_an_escalation_ends_only_its_own_authority_s_entry():
+    # SERIOUS_DISHONESTY naming an ABNORMAL_OPERATION entry as its basis ends it (转入): the listing authority's
+    # own escalation does; another's is an entry of its own, and the first entry stays (as a ListExited would)
+    state = given(ev.list_entered("L-1"))
+    escalation = ev.list_entered("L-9", list_kind="SERIOUS_DISHONESTY", basis_record_id="L-1")
+    for authority, status in ((OTHER, "ACTIVE"), (ISSUER, "EXITED")):
+        after, outcome = when(state, by(authority, escalation))
+        assert outcome.kind == APPLIED, outcome.reasons
+        lists = after["records"]["lists"]
+        assert (lists[ev.key_of("L-1")]["status"], lists[f"{authority}/L-9"]["status"]) == (status, "ACTIVE"), authority
+
+
 def test_objection_filed_by_the_issuing_authority_or_the_credit_office():
     acted_on_only_by_its_authority(given(ev.penalty_imposed("P-1")), lambda: ev.objection_filed("O-1", "P-1"),
                                    "payload.record_id", credit_office_may=True)
