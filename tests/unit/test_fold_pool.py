@@ -76,12 +76,7 @@ def test_the_fold_processes_store_and_publish_what_the_worker_does(tmp_path, fau
 
 def test_a_record_keyed_other_than_its_subject_is_folded_in_the_worker_s_process(tmp_path, faulted_log, caplog):
     records, faults, pool = faulted_log
-    # the first valid record of some subject, keyed by another subject's id (a producer that keys wrongly)
-    index = next(i for i, (_, _, key, value) in enumerate(records) if key and value and _subject(value))
-    other = next(key for _, _, key, value in records if key and key != records[index][2] and value
-                 and pool.child_of(key) != pool.child_of(records[index][2]))
-    partition, offset, _, value = records[index]
-    rekeyed = records[:index] + [(partition, offset, other, value)] + records[index + 1:]
+    rekeyed = rekeyed_at(records, pool, 0.0)  # the first valid record of some subject
     alone, _ = folded(rekeyed, faults, tmp_path / "alone", take_max=500)
     pooled, _ = folded(rekeyed, faults, tmp_path / "pooled", pool, take_max=500)
     try:
@@ -100,12 +95,7 @@ def test_a_misrouted_record_mid_stream_leaves_no_stale_memo_in_the_children(tmp_
     basis) must not be trusted later, or a deadline stays in the index for ever and a count drifts."""
     monkeypatch.setattr(fold_pool, "PIPELINE_FROM_RECORDS", 1)
     records, faults, pool = faulted_log
-    valid = [i for i, (_, _, key, value) in enumerate(records) if key and value and _subject(value)]
-    index = valid[int(len(valid) * share_of_log)]
-    other = next(key for _, _, key, value in records if key and key != records[index][2] and value
-                 and pool.child_of(key) != pool.child_of(records[index][2]))
-    partition, offset, _, value = records[index]
-    rekeyed = records[:index] + [(partition, offset, other, value)] + records[index + 1:]
+    rekeyed = rekeyed_at(records, pool, share_of_log)
     alone, _ = folded(rekeyed, faults, tmp_path / "alone", take_max=20)
     pooled, _ = folded(rekeyed, faults, tmp_path / "pooled", pool, take_max=20)
     try:
@@ -114,6 +104,17 @@ def test_a_misrouted_record_mid_stream_leaves_no_stale_memo_in_the_children(tmp_
     finally:
         alone.close()
         pooled.close()
+
+
+def rekeyed_at(records: list, pool: FoldPool, share_of_log: float) -> list:
+    """`records` with one valid record, that far into the log, keyed by another subject's id (a producer that
+    keys wrongly), one that another fold process folds."""
+    valid = [i for i, (_, _, key, value) in enumerate(records) if key and value and _subject(value)]
+    index = valid[int(len(valid) * share_of_log)]
+    other = next(key for _, _, key, value in records if key and key != records[index][2] and value
+                 and pool.child_of(key) != pool.child_of(records[index][2]))
+    partition, offset, _, value = records[index]
+    return records[:index] + [(partition, offset, other, value)] + records[index + 1:]
 
 
 def _subject(value: bytes):
